@@ -1,0 +1,1 @@
+"""langfuse connector for tracestrata."""

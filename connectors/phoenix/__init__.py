@@ -1,0 +1,1 @@
+"""phoenix connector for tracestrata."""

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command (`make test`), also what CI runs. Installs what the tests need.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'library(survey)' >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing R and the survey package (apt, --no-install-recommends)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends r-base-core r-cran-survey >/dev/null
+  else
+    echo "warning: Rscript with the survey package is missing; the R cross-check will be skipped" >&2
+  fi
+fi
+exec "$VENV/bin/python" -m pytest "$@"

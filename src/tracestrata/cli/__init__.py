@@ -1,0 +1,1 @@
+"""The `tracestrata` command line: thin commands over library functions."""

@@ -1,0 +1,108 @@
+"""Entry point: a lazily loaded click group and the one seam that turns errors into exit codes.
+
+Each command lives in its own module (`tracestrata.cli.<name>`) exposing `command`,
+parses its options, calls one library function and renders the result.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+
+import click
+
+from tracestrata.errors import ExitCode, TracestrataError
+
+COMMANDS: dict[str, str] = {
+    "plan": "tracestrata.cli.plan",
+    "sample": "tracestrata.cli.sample",
+    "report": "tracestrata.cli.report",
+    "sync": "tracestrata.cli.sync",
+    "demo": "tracestrata.cli.demo",
+    "generate": "tracestrata.cli.generate",
+}
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  success (also: nothing to do)
+  1  internal error (a bug: rerun with --debug and report it)
+  2  bad command line, config, policy, input file or state file
+  3  the backend refused: credentials, unknown project, bad request
+  4  partial: retries exhausted mid-run; progress is recorded, rerun to continue
+  5  locked: another run holds the state store"""
+
+
+class LazyGroup(click.Group):
+    """Imports a command's module only when that command runs (keeps `--help` fast)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if _module_exists(COMMANDS[name])]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = COMMANDS.get(cmd_name)
+        if module_name is None or not _module_exists(module_name):
+            return None
+        return importlib.import_module(module_name).command  # type: ignore[no-any-return]
+
+
+def _module_exists(module_name: str) -> bool:
+    return importlib.util.find_spec(module_name) is not None
+
+
+@click.group(cls=LazyGroup, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tracestrata")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Decide which LLM traces to judge, and what the judged sample says about all of them.
+
+    \b
+    Typical flow:
+      tracestrata plan   --source jsonl:traces.jsonl --policy policy.toml
+      tracestrata sample --source jsonl:traces.jsonl --policy policy.toml --out run/
+      tracestrata report --sample run/ --scores jsonl:scores.jsonl --metric correct
+      tracestrata sync   --config sync.toml          # the scheduled job
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def main(argv: list[str] | None = None) -> int:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="tracestrata", standalone_mode=False)
+    except TracestrataError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"tracestrata: error: {exc}", err=True)
+        return int(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return ExitCode.USAGE
+    except click.exceptions.Abort:
+        click.echo("tracestrata: aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("tracestrata: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return ExitCode.OK
+    except Exception:  # noqa: BLE001 - the one place a bug becomes exit 1
+        if debug:
+            traceback.print_exc()
+        else:
+            exc_type, exc_value = sys.exc_info()[:2]
+            click.echo(
+                f"tracestrata: internal error: {exc_type.__name__ if exc_type else 'Error'}: {exc_value} "
+                "(rerun with --debug for the traceback)",
+                err=True,
+            )
+        return ExitCode.INTERNAL
+    return ExitCode.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

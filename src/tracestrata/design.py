@@ -1,0 +1,93 @@
+"""The sampling design as plain data: the contract between samplers and estimators.
+
+The sampler draws a simple random sample without replacement of a fixed size inside
+every *cell* (a stratum crossed with the kind of trace: boost cluster, failure,
+non-failure), so the design is stratified SRSWOR with the cells as strata and the
+inclusion probability of every trace in cell c is exactly `sampled_c / population_c`.
+A report over many windows is the same design with one cell per (window, cell):
+windows are just more strata.
+
+`Design` is what `manifest.json` (one window) and the state ledger (many windows)
+both turn into; estimators read nothing else about how the sample was drawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class CellKind(str, Enum):
+    BOOST = "boost"
+    FAILURE = "failure"
+    NORMAL = "normal"
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One design stratum: `population` traces, of which `sampled` were drawn by SRSWOR."""
+
+    id: str
+    stratum: str
+    values: Mapping[str, str]
+    kind: CellKind
+    population: int
+    sampled: int
+    window: str | None = None
+
+    @property
+    def inclusion_probability(self) -> float:
+        return self.sampled / self.population if self.population else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cell": self.id,
+            "stratum": self.stratum,
+            "values": dict(self.values),
+            "kind": self.kind.value,
+            "population": self.population,
+            "sampled": self.sampled,
+            "inclusion_probability": self.inclusion_probability,
+            "window": self.window,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Cell:
+        return cls(
+            id=str(data["cell"]),
+            stratum=str(data["stratum"]),
+            values=dict(data.get("values") or {}),
+            kind=CellKind(data["kind"]),
+            population=int(data["population"]),
+            sampled=int(data["sampled"]),
+            window=data.get("window"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A sampled trace: which cell it was drawn from, plus any attributes a report groups by."""
+
+    trace_id: str
+    cell: str
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Design:
+    cells: tuple[Cell, ...]
+    units: tuple[Unit, ...]
+
+    def cell_index(self) -> dict[str, Cell]:
+        return {cell.id: cell for cell in self.cells}
+
+
+def cell_id(stratum: str, kind: CellKind, window: str | None = None) -> str:
+    """`<window>#<stratum>#<kind>`; the window part only in multi-window designs."""
+    base = f"{stratum}#{kind.value}"
+    return f"{window}#{base}" if window else base
+
+
+__all__ = ["Cell", "CellKind", "Design", "Unit", "cell_id"]

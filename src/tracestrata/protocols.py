@@ -1,0 +1,187 @@
+"""The small Protocols every connector implements, and the plain data they exchange.
+
+A connector (`tracestrata_connectors.files`, `.phoenix`, `.langfuse`, or a third
+party's) is found through the `tracestrata.connectors` entry-point group. The entry
+point is a factory `create(options: Mapping[str, Any]) -> Connector`, where
+`options` is the config's `[source]` table without its `type` key. Credentials come
+only from environment variables whose *names* may appear in `options`.
+
+The shared contract suite in `tests/contract/` runs every connector through the same
+checks: every trace of a window exactly once across pages, `[start, end)`; a sink
+write repeated leaves one item; scores round-trip with their types.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any, Protocol, runtime_checkable
+
+from tracestrata.record import Score, TraceRecord, format_timestamp
+
+ITEM_ID_NAMESPACE = uuid.UUID("6f1c2b0e-7a43-4b8e-9a57-3e0c7f5d2a10")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A half-open time window `[start, end)` in UTC."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValueError(f"window end {self.end} is not after its start {self.start}")
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+    @property
+    def key(self) -> str:
+        """Stable text form, used in item ids, cell ids and the ledger."""
+        return f"{format_timestamp(self.start)}/{format_timestamp(self.end)}"
+
+
+class SinkKind(str, Enum):
+    DATASET = "dataset"
+    QUEUE = "queue"
+
+
+def item_id_for(sink: str, window: Window | None, trace_id: str) -> str:
+    """Deterministic id of a written item, so a retried or repeated write upserts.
+
+    Derived from (sink name, window, trace id); UUID-shaped because some backends
+    expect one.
+    """
+    window_key = window.key if window is not None else "-"
+    return str(uuid.uuid5(ITEM_ID_NAMESPACE, f"{sink}\x1f{window_key}\x1f{trace_id}"))
+
+
+@dataclass(frozen=True, slots=True)
+class SampleItem:
+    """One sampled trace as written to a dataset or review queue."""
+
+    item_id: str
+    record: TraceRecord
+    stratum: str
+    values: Mapping[str, str]
+    failure: bool
+    signals: tuple[str, ...]
+    inclusion_probability: float
+    weight: float
+    window: Window | None = None
+    run: str | None = None
+    boost: str | None = None
+
+    @property
+    def trace_id(self) -> str:
+        return self.record.id
+
+    def metadata(self) -> dict[str, Any]:
+        """What every sink stores on the item so reviewers and reports can reweight."""
+        return {
+            "tracestrata": True,
+            "trace_id": self.record.id,
+            "stratum": self.stratum,
+            "strata_values": dict(self.values),
+            "failure": self.failure,
+            "signals": list(self.signals),
+            "boost": self.boost,
+            "inclusion_probability": self.inclusion_probability,
+            "weight": self.weight,
+            "window": self.window.key if self.window is not None else None,
+            "run": self.run,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a sink did with one `write` call."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    item_ids: tuple[str, ...] = field(default=())
+
+
+@runtime_checkable
+class TraceSource(Protocol):
+    def iter_traces(self, window: Window, *, metadata_keys: Sequence[str] = ()) -> Iterator[TraceRecord]:
+        """Every root trace whose start is in `[window.start, window.end)`, exactly once, metadata only.
+
+        `metadata_keys` names the metadata keys the policy reads, for backends that
+        truncate or omit metadata unless asked (Langfuse `expand_metadata`).
+        """
+        ...
+
+
+@runtime_checkable
+class StratumCounter(Protocol):
+    """Optional: population counts without pulling every trace (for `tracestrata plan`)."""
+
+    def count(self, window: Window, where: Mapping[str, Any]) -> int:
+        """Traces in the window whose fields equal `where` (dotted paths, e.g. `metadata.intent`)."""
+        ...
+
+
+@runtime_checkable
+class SampleSink(Protocol):
+    def write(self, items: Sequence[SampleItem]) -> WriteResult:
+        """Upsert items by `item_id`: writing the same item twice leaves one."""
+        ...
+
+    def written_ids(self) -> set[str]:
+        """Item ids already present in the sink (what a resumed run skips)."""
+        ...
+
+
+@runtime_checkable
+class ScoreSource(Protocol):
+    def get_scores(self, trace_ids: Sequence[str], names: Sequence[str]) -> Iterator[Score]:
+        """Scores with any of `names` on any of `trace_ids`, every page, values typed faithfully."""
+        ...
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What a `tracestrata.connectors` entry point's `create(options)` returns."""
+
+    name: str
+
+    def trace_source(self) -> TraceSource: ...
+
+    def sample_sink(self, kind: SinkKind, name: str) -> SampleSink: ...
+
+    def score_source(self) -> ScoreSource: ...
+
+    def close(self) -> None: ...
+
+
+def iter_chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Split an iterable into lists of at most `size` (batched writes and lookups)."""
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+__all__ = [
+    "Connector",
+    "SampleItem",
+    "SampleSink",
+    "ScoreSource",
+    "SinkKind",
+    "StratumCounter",
+    "TraceSource",
+    "Window",
+    "WriteResult",
+    "item_id_for",
+    "iter_chunks",
+]

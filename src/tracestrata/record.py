@@ -1,0 +1,238 @@
+"""The normalized trace record every connector produces, and the score record read back.
+
+Metadata only: no input/output bodies ever enter a `TraceRecord`. The JSON form
+(`to_json` / `from_json`) is the JSONL line format of the files connector and of
+`sample.jsonl`; it is documented in the README ("Record schema").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from tracestrata.errors import InputError
+
+Status = Literal["ok", "error"]
+ScoreValue = float | bool | str
+
+RECORD_FIELDS: tuple[str, ...] = (
+    "id",
+    "timestamp",
+    "name",
+    "status",
+    "latency_ms",
+    "cost",
+    "tags",
+    "metadata",
+    "scores",
+    "user_id",
+    "session_id",
+    "release",
+    "version",
+    "span_id",
+    "source",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """Where a record came from: backend name (`files`, `phoenix`, `langfuse`) and project."""
+
+    backend: str
+    project: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRecord:
+    """One trace's metadata.
+
+    `span_id` is the id of the trace's root span (Phoenix) or root observation
+    (Langfuse), used to link dataset items back to the trace; None for sources
+    without one.
+    """
+
+    id: str
+    timestamp: datetime
+    name: str | None = None
+    status: Status = "ok"
+    latency_ms: float | None = None
+    cost: float | None = None
+    tags: tuple[str, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    scores: Mapping[str, ScoreValue] = field(default_factory=dict)
+    user_id: str | None = None
+    session_id: str | None = None
+    release: str | None = None
+    version: str | None = None
+    span_id: str | None = None
+    source: SourceRef = SourceRef("files")
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-ready dict of this record (timestamps as ISO 8601 with `Z`)."""
+        return {
+            "id": self.id,
+            "timestamp": format_timestamp(self.timestamp),
+            "name": self.name,
+            "status": self.status,
+            "latency_ms": self.latency_ms,
+            "cost": self.cost,
+            "tags": list(self.tags),
+            "metadata": dict(self.metadata),
+            "scores": dict(self.scores),
+            "user_id": self.user_id,
+            "session_id": self.session_id,
+            "release": self.release,
+            "version": self.version,
+            "span_id": self.span_id,
+            "source": {"backend": self.source.backend, "project": self.source.project},
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, *, path: str | None = None, line: int | None = None) -> TraceRecord:
+        """Validate and convert one decoded JSON object; raises `InputError` naming the field."""
+
+        def bad(field_name: str, expected: str) -> InputError:
+            return InputError(f"expected {expected}", path=path, line=line, field=field_name)
+
+        if not isinstance(data, Mapping):
+            raise InputError("expected a JSON object", path=path, line=line)
+        trace_id = data.get("id")
+        if not isinstance(trace_id, str) or not trace_id:
+            raise bad("id", "a non-empty string")
+        if "timestamp" not in data:
+            raise bad("timestamp", "an ISO 8601 timestamp (missing)")
+        try:
+            timestamp = parse_timestamp(data["timestamp"])
+        except (TypeError, ValueError):
+            raise bad("timestamp", f"an ISO 8601 timestamp, got {data['timestamp']!r}") from None
+        status = data.get("status", "ok") or "ok"
+        if status not in ("ok", "error"):
+            raise bad("status", f"'ok' or 'error', got {status!r}")
+        latency = _optional_number(data.get("latency_ms"), "latency_ms", bad)
+        cost = _optional_number(data.get("cost"), "cost", bad)
+        tags = data.get("tags") or []
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise bad("tags", "a list of strings")
+        metadata = data.get("metadata") or {}
+        if not isinstance(metadata, Mapping):
+            raise bad("metadata", "an object")
+        scores = data.get("scores") or {}
+        if not isinstance(scores, Mapping):
+            raise bad("scores", "an object mapping score names to values")
+        for key, value in scores.items():
+            if not isinstance(value, (int, float, bool, str)):
+                raise bad(f"scores.{key}", "a number, boolean or label")
+        source = data.get("source") or {}
+        if isinstance(source, str):
+            source = {"backend": source}
+        if not isinstance(source, Mapping):
+            raise bad("source", "an object with 'backend' and 'project'")
+        strings = {}
+        for name in ("name", "user_id", "session_id", "release", "version", "span_id"):
+            value = data.get(name)
+            if value is not None and not isinstance(value, str):
+                value = str(value)
+            strings[name] = value
+        return cls(
+            id=trace_id,
+            timestamp=timestamp,
+            status=status,
+            latency_ms=latency,
+            cost=cost,
+            tags=tuple(tags),
+            metadata=dict(metadata),
+            scores=dict(scores),
+            source=SourceRef(str(source.get("backend") or "files"), source.get("project")),
+            **strings,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """One judge or reviewer score read back from a backend (or a scores JSONL line).
+
+    `value` keeps its type: a float for numeric scores, a bool for boolean ones,
+    a str label for categorical ones. `identifier` tells apart several judges
+    writing the same name (Phoenix); `updated_at` drives the read-back cursor.
+    """
+
+    trace_id: str
+    name: str
+    value: ScoreValue
+    identifier: str | None = None
+    updated_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"trace_id": self.trace_id, "name": self.name, "value": self.value}
+        if self.identifier is not None:
+            out["identifier"] = self.identifier
+        if self.updated_at is not None:
+            out["updated_at"] = format_timestamp(self.updated_at)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any, *, path: str | None = None, line: int | None = None) -> Score:
+        if not isinstance(data, Mapping):
+            raise InputError("expected a JSON object", path=path, line=line)
+        for key in ("trace_id", "name"):
+            if not isinstance(data.get(key), str) or not data.get(key):
+                raise InputError("expected a non-empty string", path=path, line=line, field=key)
+        if "value" not in data:
+            raise InputError("missing", path=path, line=line, field="value")
+        value = data["value"]
+        if not isinstance(value, (int, float, bool, str)) or value is None:
+            raise InputError(
+                f"expected a number, boolean or label, got {value!r}", path=path, line=line, field="value"
+            )
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        updated = data.get("updated_at")
+        try:
+            updated_at = parse_timestamp(updated) if updated is not None else None
+        except (TypeError, ValueError):
+            raise InputError("expected an ISO 8601 timestamp", path=path, line=line, field="updated_at") from None
+        return cls(data["trace_id"], data["name"], value, data.get("identifier"), updated_at)
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """Parse an ISO 8601 string (or epoch seconds) to an aware UTC datetime; naive means UTC."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    elif isinstance(value, str):
+        dt = datetime.fromisoformat(value.strip())
+    else:
+        raise TypeError(f"not a timestamp: {value!r}")
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO 8601 in UTC with a `Z` suffix, microseconds kept only when present."""
+    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    text = value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def _optional_number(value: Any, name: str, bad: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise bad(name, "a number")
+    return float(value)
+
+
+__all__ = [
+    "RECORD_FIELDS",
+    "Score",
+    "ScoreValue",
+    "SourceRef",
+    "Status",
+    "TraceRecord",
+    "format_timestamp",
+    "parse_timestamp",
+]
