@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "sync": "tracestrata.cli.sync",
     "demo": "tracestrata.cli.demo",
     "generate": "tracestrata.cli.generate",
+    "judge": "tracestrata.cli.judge",
 }
 
 EXIT_CODES_HELP = """\b

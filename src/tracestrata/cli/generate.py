@@ -1,0 +1,62 @@
+"""`tracestrata generate`: a synthetic day of traces with a known truth."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import click
+import orjson
+
+from tracestrata.atomic import atomic_write_bytes, atomic_writer
+from tracestrata.cli.options import parse_when
+from tracestrata.synthetic import JUDGE_METRICS, default_day, generate_traces, judge
+
+
+@click.command("generate")
+@click.option("--traces", "n", type=click.IntRange(min=0), default=10_000, show_default=True, help="How many traces.")
+@click.option("--start", help="Window start (ISO 8601, UTC). Default: yesterday 00:00 UTC.")
+@click.option("--hours", type=click.FloatRange(min=0, min_open=True), default=24.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same traces.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Trace JSONL to write.")
+@click.option(
+    "--truth",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the population truth of the simulated judge (JSON) here.",
+)
+def command(n: int, start: str | None, hours: float, seed: int, out: Path, truth: Path | None) -> None:
+    """Write N synthetic traces (JSONL, one record per line) for trying tracestrata.
+
+    The traffic has a compliance slice at 0.5% of volume, failures at a few
+    percent that the simulated judge marks wrong far more often, and a `refund`
+    cluster to boost. `tracestrata judge` plays the judge on a sample of it.
+
+    \b
+    Example:
+      tracestrata generate --traces 50000 --out traces.jsonl --truth truth.json
+    """
+    begin = parse_when(start, "--start") if start else default_day()[0]
+    end = begin + timedelta(hours=hours)
+    sums = {"correct": 0.0, "quality": 0.0}
+    verdicts: dict[str, int] = {}
+    count = 0
+    with atomic_writer(out) as handle:
+        for record in generate_traces(n, start=begin, end=end, seed=seed):
+            handle.write(orjson.dumps(record.to_json()) + b"\n")
+            if truth is not None:
+                verdict = judge(record)
+                sums["correct"] += float(verdict["correct"])
+                sums["quality"] += float(verdict["quality"])
+                label = str(verdict["verdict"])
+                verdicts[label] = verdicts.get(label, 0) + 1
+                count += 1
+    if truth is not None and count:
+        payload = {
+            "traces": count,
+            "metrics": list(JUDGE_METRICS),
+            "correct": sums["correct"] / count,
+            "quality": sums["quality"] / count,
+            "verdict": {label: c / count for label, c in sorted(verdicts.items())},
+        }
+        atomic_write_bytes(truth, orjson.dumps(payload, option=orjson.OPT_INDENT_2))
+    click.echo(f"wrote {n} traces to {out}", err=True)

@@ -1,0 +1,61 @@
+"""`tracestrata judge`: play an LLM judge on a sample (synthetic traffic only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import orjson
+
+from tracestrata.atomic import atomic_writer
+from tracestrata.errors import InputError
+from tracestrata.record import Score, TraceRecord
+from tracestrata.synthetic import judge, _uniforms
+
+
+@click.command("judge")
+@click.option(
+    "--sample",
+    "sample_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="A sample directory written by `tracestrata sample`.",
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Score JSONL to write.")
+@click.option(
+    "--coverage",
+    type=click.FloatRange(0, 1),
+    default=0.9,
+    show_default=True,
+    help="Share of sampled traces the judge gets to (the rest stay unscored, as in real life).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+def command(sample_dir: Path, out: Path, coverage: float, seed: int) -> None:
+    """Score a sample with the simulated judge and write `{"trace_id","name","value"}` lines.
+
+    Only meaningful on traces from `tracestrata generate`: the verdict is a
+    deterministic function of the trace, so the truth is known.
+
+    \b
+    Example:
+      tracestrata judge --sample run/ --out scores.jsonl
+    """
+    sample_path = sample_dir / "sample.jsonl"
+    if not sample_path.exists():
+        raise InputError("no sample.jsonl here; run `tracestrata sample` first", path=str(sample_dir))
+    written = 0
+    with sample_path.open("rb") as lines, atomic_writer(out) as handle:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise InputError(f"not JSON: {exc}", path=str(sample_path), line=number) from None
+            record = TraceRecord.from_json(data, path=str(sample_path), line=number)
+            if _uniforms(record.id, seed + 7919)[1] >= coverage:
+                continue
+            for name, value in judge(record, seed=seed).items():
+                handle.write(orjson.dumps(Score(record.id, name, value).to_json()) + b"\n")
+            written += 1
+    click.echo(f"judged {written} traces into {out}", err=True)
