@@ -1,0 +1,337 @@
+"""Run a real Phoenix server on 127.0.0.1 and seed it with traces.
+
+Shared by the pytest fixtures (`tests/fixtures/phoenix_server.py`), `tracestrata
+demo`, the cassette recorder and the benchmark, so all of them exercise the same
+server the same way. The server runs as a child process on SQLite in a working
+directory we own, with telemetry and external resources off.
+
+Seeding posts one root span per trace to `POST /v1/projects/{p}/spans` (the
+fastest ingest measured: the server's insert loop, ~190 spans/s, is the ceiling,
+not the transport), retrying 503 "queue at capacity", then waits until every span
+is stored.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import string
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tracestrata.record import TraceRecord, format_timestamp
+
+Progress = Callable[[str], None]
+
+STARTUP_TIMEOUT_S = 120.0
+
+
+@dataclass
+class PhoenixServer:
+    """A running Phoenix child process. `api_key` is set when auth is enabled."""
+
+    base_url: str
+    port: int
+    grpc_port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None
+    log_path: Path | None = None
+    api_key: str | None = field(default=None, repr=False)
+    admin_secret: str | None = field(default=None, repr=False)
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def stop(self, timeout: float = 20.0) -> None:
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _secret(length: int = 48) -> str:
+    # Phoenix wants >= 32 chars with at least one digit and one lowercase letter.
+    alphabet = string.ascii_letters + string.digits
+    body = "".join(secrets.choice(alphabet) for _ in range(length - 2))
+    return body + secrets.choice(string.digits) + secrets.choice(string.ascii_lowercase)
+
+
+def start_server(
+    workdir: Path,
+    *,
+    auth: bool = False,
+    progress: Progress | None = None,
+    timeout: float = STARTUP_TIMEOUT_S,
+) -> PhoenixServer:
+    """Start Phoenix in `workdir` on free loopback ports; return once `/healthz` answers.
+
+    With `auth`, per-run secrets are generated and a system API key is created
+    (returned in `api_key`, never printed).
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    port, grpc_port = free_port(), free_port()
+    while grpc_port == port:
+        grpc_port = free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PHOENIX_", "OTEL_"))  # never inherit a user's server settings
+    }
+    env.update(
+        PHOENIX_HOST="127.0.0.1",
+        PHOENIX_PORT=str(port),
+        PHOENIX_GRPC_PORT=str(grpc_port),
+        PHOENIX_WORKING_DIR=str(workdir),
+        PHOENIX_SQL_DATABASE_URL=f"sqlite:///{workdir / 'phoenix.db'}",
+        PHOENIX_TELEMETRY_ENABLED="false",
+        PHOENIX_ALLOW_EXTERNAL_RESOURCES="false",
+        PHOENIX_DISABLE_AGENT_ASSISTANT="true",
+        PHOENIX_AGENTS_DISABLE_BASH="true",
+    )
+    admin_secret = None
+    if auth:
+        admin_secret = _secret()
+        env.update(PHOENIX_ENABLE_AUTH="true", PHOENIX_SECRET=_secret(), PHOENIX_ADMIN_SECRET=admin_secret)
+    log_path = workdir / "phoenix.log"
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "phoenix.server.main", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=workdir,
+        )
+    finally:
+        log.close()
+    server = PhoenixServer(f"http://127.0.0.1:{port}", port, grpc_port, workdir, process, log_path)
+    try:
+        wait_healthy(server, timeout=timeout, progress=progress)
+        if auth:
+            server.admin_secret = admin_secret
+            server.api_key = create_system_key(server.base_url, admin_secret or "")
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def wait_healthy(server: PhoenixServer, *, timeout: float, progress: Progress | None = None) -> None:
+    started = time.monotonic()
+    last_note = 0.0
+    with httpx.Client(timeout=2.0) as client:
+        while True:
+            elapsed = time.monotonic() - started
+            if server.process is not None and server.process.poll() is not None:
+                tail = _log_tail(server.log_path)
+                raise RuntimeError(f"Phoenix exited with code {server.process.returncode} during start:\n{tail}")
+            try:
+                if client.get(f"{server.base_url}/healthz").status_code == 200:
+                    if progress:
+                        progress(f"Phoenix is up at {server.base_url} ({elapsed:.0f}s)")
+                    return
+            except httpx.TransportError:
+                pass
+            if elapsed > timeout:
+                raise RuntimeError(f"Phoenix did not answer /healthz within {timeout:.0f}s:\n{_log_tail(server.log_path)}")
+            if progress and elapsed - last_note >= 3:
+                progress(f"starting Phoenix on {server.base_url} ... {elapsed:.0f}s")
+                last_note = elapsed
+            time.sleep(0.25)
+
+
+def _log_tail(path: Path | None, lines: int = 30) -> str:
+    if path is None or not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def create_system_key(base_url: str, admin_secret: str) -> str:
+    response = httpx.post(
+        f"{base_url}/v1/system/api_keys",
+        headers={"Authorization": f"Bearer {admin_secret}"},
+        json={"data": {"name": "tracestrata-test", "description": "created per run"}},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return str(response.json()["data"]["key"])
+
+
+@contextmanager
+def running_server(workdir: Path, *, auth: bool = False, progress: Progress | None = None) -> Iterator[PhoenixServer]:
+    server = start_server(workdir, auth=auth, progress=progress)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --- seeding -----------------------------------------------------------------
+
+
+def span_for_record(record: TraceRecord) -> dict[str, Any]:
+    """The root span (REST `createSpans` shape) that maps back to `record` through the connector.
+
+    Phoenix trace ids are 32 hex chars and span ids 16; the record's id is used as
+    given, so callers seed hex ids.
+    """
+    latency = record.latency_ms if record.latency_ms is not None else 0.0
+    end = record.timestamp + timedelta(milliseconds=latency)
+    attributes: dict[str, Any] = {"openinference.span.kind": "CHAIN"}
+    metadata = dict(record.metadata)
+    if record.release is not None and "release" not in metadata:
+        metadata["release"] = record.release
+    if metadata:
+        attributes["metadata"] = metadata
+    if record.tags:
+        attributes["tag.tags"] = list(record.tags)
+    if record.user_id is not None:
+        attributes["user.id"] = record.user_id
+    if record.session_id is not None:
+        attributes["session.id"] = record.session_id
+    if record.version is not None:
+        attributes["llm.model_name"] = record.version
+    if record.cost is not None:
+        attributes["llm.cost.total"] = record.cost
+    span_id = record.span_id or record.id[:16]
+    return {
+        "name": record.name or "trace",
+        "context": {"trace_id": record.id, "span_id": span_id},
+        "span_kind": "CHAIN",
+        "start_time": format_timestamp(record.timestamp),
+        "end_time": format_timestamp(end),
+        "status_code": "ERROR" if record.status == "error" else "OK",
+        "status_message": "failed" if record.status == "error" else "",
+        "attributes": _flatten(attributes),
+    }
+
+
+def _flatten(attributes: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in attributes.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def seed_records(
+    base_url: str,
+    project: str,
+    records: Iterable[TraceRecord],
+    *,
+    headers: dict[str, str] | None = None,
+    batch: int = 500,
+    progress: Progress | None = None,
+    wait: bool = True,
+    timeout: float = 900.0,
+) -> int:
+    """Send one root span per record to `project`; with `wait`, return once all are stored."""
+    started = time.monotonic()
+    expected = stored_count(base_url, project, headers=headers)
+    sent = 0
+    with httpx.Client(base_url=base_url, headers=headers or {}, timeout=60) as client:
+        chunk: list[dict[str, Any]] = []
+        for record in records:
+            chunk.append(span_for_record(record))
+            if len(chunk) >= batch:
+                _post_spans(client, project, chunk)
+                sent += len(chunk)
+                chunk = []
+        if chunk:
+            _post_spans(client, project, chunk)
+            sent += len(chunk)
+    expected += sent
+    if progress:
+        progress(f"sent {sent} traces in {time.monotonic() - started:.1f}s; Phoenix is storing them")
+    if wait:
+        wait_stored(base_url, project, expected, headers=headers, progress=progress, timeout=timeout)
+    return sent
+
+
+def _post_spans(client: httpx.Client, project: str, spans: Sequence[dict[str, Any]]) -> None:
+    for attempt in range(600):
+        response = client.post(f"/v1/projects/{project}/spans", json={"data": list(spans)})
+        if response.status_code == 503:  # ingest queue at capacity: wait for the insert loop
+            time.sleep(min(2.0, 0.2 * (attempt + 1)))
+            continue
+        response.raise_for_status()
+        return
+    raise RuntimeError("Phoenix kept answering 503 to span ingest")
+
+
+def stored_count(base_url: str, project: str, *, headers: dict[str, str] | None = None) -> int:
+    """Root spans stored in `project` (0 when the project does not exist yet)."""
+    query = "query { projects(first: 1000) { edges { node { name recordCount(filterCondition: \"parent_id is None\") } } } }"
+    response = httpx.post(f"{base_url}/graphql", json={"query": query}, headers=headers or {}, timeout=30)
+    response.raise_for_status()
+    for edge in response.json()["data"]["projects"]["edges"]:
+        if edge["node"]["name"] == project:
+            return int(edge["node"]["recordCount"])
+    return 0
+
+
+def wait_stored(
+    base_url: str,
+    project: str,
+    expected: int,
+    *,
+    headers: dict[str, str] | None = None,
+    progress: Progress | None = None,
+    timeout: float = 900.0,
+) -> None:
+    started = time.monotonic()
+    last_note = 0.0
+    while True:
+        count = stored_count(base_url, project, headers=headers)
+        elapsed = time.monotonic() - started
+        if count >= expected:
+            if progress:
+                progress(f"stored {count}/{expected} traces ({elapsed:.0f}s)")
+            return
+        if elapsed > timeout:
+            raise RuntimeError(f"only {count} of {expected} spans stored after {timeout:.0f}s")
+        if progress and elapsed - last_note >= 2:
+            rate = count / elapsed if elapsed else 0
+            progress(f"storing traces: {count}/{expected} ({rate:.0f}/s)")
+            last_note = elapsed
+        time.sleep(0.5)
+
+
+__all__ = [
+    "PhoenixServer",
+    "create_system_key",
+    "free_port",
+    "running_server",
+    "seed_records",
+    "span_for_record",
+    "start_server",
+    "stored_count",
+    "wait_stored",
+]
