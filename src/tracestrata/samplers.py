@@ -1,0 +1,518 @@
+"""Stratified, failure-oversampled sampling by bottom-k on a keyed hash (see docs/design.md).
+
+How it works, in one pass with memory bounded by the targets:
+
+1. Every trace gets its raw stratum labels (before any `top` fold), its cell kind
+   (the first active boost it matches, else failure if any signal fires, else
+   normal) and its keyed 64-bit hash. Traces are grouped by (raw labels, cell).
+2. Each group keeps a count and its candidates with the smallest (hash, id), up
+   to a bound no cell can exceed: the largest target of any stratum the group
+   can land in (a failure or normal cell never takes more than its stratum's
+   target), or the boost's remaining `collect`.
+3. At the end, `top` folds rare values into `(other)` using the exact counts,
+   groups merge into their final cells (the bottom-k of a union is the bottom-k
+   of the union of bottom-k's), the integer allocation decides k per cell, and
+   each cell takes its k smallest hashes: a simple random sample without
+   replacement of size k, inclusion probability exactly k/N.
+
+So the result does not depend on batch boundaries or input order (streaming
+equals batch), and two sketches of disjoint partitions merge (`Sketch.merge`) to
+the sketch of their union. Memory: per (raw label combination, cell) at most
+`bound` candidates; with `top` on a high-cardinality field this is the number of
+distinct raw values times the bound (never more than the number of traces).
+
+Duplicate trace ids are not removed: sources deliver each trace once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tracestrata.design import Cell, CellKind, Design, Unit, cell_id
+from tracestrata.hashing import hash_ids, hash_key
+from tracestrata.policy import Policy
+from tracestrata.record import TraceRecord
+from tracestrata.strata import MISSING, OTHER, fold, raw_getter, record_getter, stratum_key, top_values
+
+ALL = "(all)"  # the stratum key when a policy has no dimensions
+BATCH_SIZE = 65_536
+_KIND_ORDER = {CellKind.BOOST: 0, CellKind.FAILURE: 1, CellKind.NORMAL: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class SampledTrace:
+    record: TraceRecord
+    stratum: str
+    values: dict[str, str]
+    cell: str
+    kind: CellKind
+    failure: bool
+    signals: tuple[str, ...]
+    boost: str | None
+    inclusion_probability: float
+    weight: float
+
+    def to_json(self) -> dict[str, Any]:
+        """One `sample.jsonl` line: the record's JSON plus the design fields."""
+        out = self.record.to_json()
+        out.update(
+            stratum=self.stratum,
+            values=dict(self.values),
+            cell=self.cell,
+            kind=self.kind.value,
+            failure=self.failure,
+            signals=list(self.signals),
+            boost=self.boost,
+            inclusion_probability=self.inclusion_probability,
+            weight=self.weight,
+        )
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class SampleResult:
+    selected: list[SampledTrace]
+    cells: list[Cell]
+    boost_collected: dict[str, int]
+    population: int = 0
+
+    def design(self, window: str | None = None) -> Design:
+        """The design for estimators; `window` prefixes cell ids in multi-window designs."""
+        cells = tuple(
+            Cell(cell_id_in(c.id, window), c.stratum, c.values, c.kind, c.population, c.sampled, window)
+            for c in self.cells
+        )
+        units = tuple(
+            Unit(s.record.id, cell_id_in(s.cell, window), {"stratum": s.stratum, **s.values})
+            for s in self.selected
+        )
+        return Design(cells, units)
+
+
+def cell_id_in(cell: str, window: str | None) -> str:
+    return f"{window}#{cell}" if window else cell
+
+
+def boost_cell_id(stratum: str, boost: str) -> str:
+    """Boost cells carry the boost name: a stratum may hold several active boosts."""
+    return f"{cell_id(stratum, CellKind.BOOST)}:{boost}"
+
+
+# ---------------------------------------------------------------- allocation
+
+
+def largest_remainder(expected: Sequence[float], total: int, caps: Sequence[int]) -> list[int]:
+    """Integers summing to `total` (if the caps allow), each <= its cap, closest to `expected`.
+
+    Ties in the fractional part go to the earlier entry, so the result is deterministic.
+    """
+    counts = [min(cap, math.floor(e + 1e-9)) for e, cap in zip(expected, caps, strict=True)]
+    left = total - sum(counts)
+    order = sorted(range(len(expected)), key=lambda i: (-(expected[i] - math.floor(expected[i] + 1e-9)), i))
+    while left > 0:
+        progressed = False
+        for i in order:
+            if left and counts[i] < caps[i]:
+                counts[i] += 1
+                left -= 1
+                progressed = True
+        if not progressed:
+            break
+    return counts
+
+
+def allocate_stratum(target: int, failures: int, normals: int, multiplier: float) -> tuple[int, int]:
+    """(k_failure, k_normal) for one stratum.
+
+    Take everything when the stratum has at most `target` traces. Otherwise solve
+    `N_n p + N_f min(1, m p) = target` for the non-failure rate p, round to integers
+    summing to the target (largest remainder), then give every non-empty cell at
+    least min(N_c, 2) so each cell is represented and has a variance.
+    """
+    if failures + normals <= target:
+        return failures, normals
+    if normals == 0:
+        return target, 0
+    if failures == 0:
+        return 0, target
+    p = target / (normals + multiplier * failures)
+    if multiplier * p >= 1.0:
+        expected = [float(failures), float(target - failures)]
+    else:
+        expected = [multiplier * p * failures, p * normals]
+    k_f, k_n = largest_remainder(expected, target, [failures, normals])
+    floor_f, floor_n = min(failures, 2), min(normals, 2)
+    while k_f < floor_f and k_n > floor_n:
+        k_f, k_n = k_f + 1, k_n - 1
+    while k_n < floor_n and k_f > floor_f:
+        k_f, k_n = k_f - 1, k_n + 1
+    return k_f, k_n
+
+
+def allocate_boost(remaining: int, populations: Sequence[int]) -> list[int]:
+    """Split a boost's remaining `collect` across its cells: everything if it fits, else in
+    proportion to population, each non-empty cell getting min(N, 2) first when that fits."""
+    if sum(populations) <= remaining:
+        return list(populations)
+    floors = [min(n, 2) for n in populations]
+    if sum(floors) > remaining:
+        floors = [0] * len(populations)
+    rest = remaining - sum(floors)
+    spare = [n - f for n, f in zip(populations, floors, strict=True)]
+    total = sum(spare)
+    expected = [rest * s / total if total else 0.0 for s in spare]
+    extra = largest_remainder(expected, rest, spare)
+    return [f + e for f, e in zip(floors, extra, strict=True)]
+
+
+# ---------------------------------------------------------------- the sketch
+
+
+@dataclass(slots=True)
+class _Group:
+    """One (raw labels, cell) group: its count and its bottom candidates by (hash, id)."""
+
+    bound: int
+    count: int = 0
+    hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    ids: list[str] = field(default_factory=list)
+    masks: list[int] = field(default_factory=list)
+    payloads: list[Any] = field(default_factory=list)
+
+    def offer(self, hashes: np.ndarray, ids: list[str], masks: list[int], payloads: list[Any]) -> None:
+        """Merge candidates (any order) and keep the `bound` smallest by (hash, id)."""
+        if self.bound == 0 or not ids:
+            return
+        if len(self.ids) >= self.bound and hashes.min() > self.hashes[-1]:
+            return
+        all_hashes = np.concatenate([self.hashes, hashes])
+        all_ids = self.ids + ids
+        order = np.lexsort((np.array(all_ids), all_hashes))[: self.bound]
+        all_masks = self.masks + masks
+        all_payloads = self.payloads + payloads
+        self.hashes = all_hashes[order]
+        self.ids = [all_ids[i] for i in order]
+        self.masks = [all_masks[i] for i in order]
+        self.payloads = [all_payloads[i] for i in order]
+
+
+class Sketch:
+    """Mergeable one-pass state of a sample: group counts, bottom candidates, label counts.
+
+    Feed it with `add_records` (TraceRecords), `add_raw` (decoded trace JSON
+    objects, the fast path) or `add_columns`; combine partitions with `merge`;
+    decide the sample with `result`. Same policy and boost state on both sides
+    of a merge, checked.
+    """
+
+    def __init__(self, policy: Policy, *, boost_collected: Mapping[str, int] | None = None) -> None:
+        self.policy = policy
+        self.boost_before = {b.name: int((boost_collected or {}).get(b.name, 0)) for b in policy.boosts}
+        self.remaining = [max(0, b.collect - self.boost_before[b.name]) for b in policy.boosts]
+        self.key = hash_key(policy.seed)
+        self.fields = policy.fields()
+        self.n_boosts = len(policy.boosts)
+        self.failure_code = self.n_boosts
+        self.normal_code = self.n_boosts + 1
+        self.groups: dict[tuple[tuple[str, ...], int], _Group] = {}
+        self.population = 0
+        self._labelers = [d.labeler() for d in policy.strata]
+        self._edges = [np.asarray(d.edges, dtype=float) if d.edges is not None else None for d in policy.strata]
+        self._vocab: list[dict[str, int]] = [{} for _ in policy.strata]
+        self._names: list[list[str]] = [[] for _ in policy.strata]
+        self._string_codes: list[dict[str, int]] = [{} for _ in policy.strata]
+        self._signal_preds = [s.condition.predicate() for s in policy.signals]
+        self._boost_preds = [b.condition.predicate() for b in policy.boosts]
+        self._bounds: dict[tuple[str, ...], int] = {}
+
+    # -- feeding
+
+    def add_records(self, records: Iterable[TraceRecord], *, batch_size: int = BATCH_SIZE) -> None:
+        getters = [record_getter(path) for path in self.fields]
+        for chunk in _chunks(records, batch_size):
+            columns = {path: [g(r) for r in chunk] for path, g in zip(self.fields, getters, strict=True)}
+            self.add_columns([r.id for r in chunk], columns, chunk)
+
+    def add_raw(self, rows: Sequence[Mapping[str, Any]], payloads: Sequence[Any] | None = None) -> None:
+        """Decoded trace JSON objects (ids already validated); payloads default to the rows."""
+        columns = {path: [g(row) for row in rows] for path, g in zip(self.fields, self.raw_getters(), strict=True)}
+        self.add_columns([row["id"] for row in rows], columns, rows if payloads is None else payloads)
+
+    def raw_getters(self) -> list[Callable[[Any], Any]]:
+        return [raw_getter(path) for path in self.fields]
+
+    def add_columns(self, ids: Sequence[str], columns: Mapping[str, Sequence[Any]], payloads: Sequence[Any]) -> None:
+        """One batch: `columns[path][i]` is trace i's value of every field the policy reads."""
+        n = len(ids)
+        if n == 0:
+            return
+        self.population += n
+        hashes = hash_ids(ids, self.key)
+        codes = [self._dim_codes(i, columns[d.field], n) for i, d in enumerate(self.policy.strata)]
+        masks = np.zeros(n, dtype=np.int64)
+        for bit, (signal, pred) in enumerate(zip(self.policy.signals, self._signal_preds, strict=True)):
+            col = columns[signal.condition.field]
+            masks |= np.fromiter(map(pred, col), dtype=bool, count=n).astype(np.int64) << bit
+        cells = np.where(masks != 0, self.failure_code, self.normal_code).astype(np.int64)
+        for b in reversed(range(self.n_boosts)):  # the first matching active boost wins
+            if self.remaining[b] <= 0:
+                continue
+            col = columns[self.policy.boosts[b].condition.field]
+            hit = np.fromiter(map(self._boost_preds[b], col), dtype=bool, count=n)
+            cells[hit] = b
+        combined, radices = cells.copy(), self.n_boosts + 2
+        overflow = False
+        for i, c in enumerate(codes):
+            size = max(1, len(self._names[i]))
+            if radices * size >= 2**62:
+                overflow = True
+                break
+            combined += c * radices
+            radices *= size
+        if overflow:
+            stacked = np.stack([*codes, cells], axis=1)
+            uniq_rows, inverse = np.unique(stacked, axis=0, return_inverse=True)
+            inverse = inverse.reshape(-1)
+            keys = [tuple(int(x) for x in row) for row in uniq_rows]
+        else:
+            uniq, inverse = np.unique(combined, return_inverse=True)
+            keys = [self._decode(int(u)) for u in uniq]
+        order = np.lexsort((hashes, inverse))
+        sorted_groups = inverse[order]
+        bounds = np.flatnonzero(np.diff(sorted_groups)) + 1
+        starts = np.concatenate([[0], bounds])
+        ends = np.concatenate([bounds, [n]])
+        mask_list = masks
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            rows = order[start:end]
+            *dim_codes, cell = keys[sorted_groups[start]]
+            labels = tuple(self._names[i][c] for i, c in enumerate(dim_codes))
+            group = self._group(labels, cell)
+            group.count += end - start
+            take = group.bound
+            if take == 0:
+                continue
+            if len(rows) > take:
+                row_hashes = hashes[rows]
+                cut = int(np.searchsorted(row_hashes, row_hashes[take - 1], side="right"))
+                rows = rows[:cut]
+            picked = rows.tolist()
+            group.offer(
+                hashes[rows],
+                [ids[i] for i in picked],
+                [int(mask_list[i]) for i in picked],
+                [payloads[i] for i in picked],
+            )
+
+    def _decode(self, value: int) -> tuple[int, ...]:
+        cell = value % (self.n_boosts + 2)
+        value //= self.n_boosts + 2
+        out = []
+        for names in self._names:
+            size = max(1, len(names))
+            out.append(value % size)
+            value //= size
+        return (*out, cell)
+
+    def _code(self, i: int, label: str) -> int:
+        vocab = self._vocab[i]
+        code = vocab.get(label)
+        if code is None:
+            code = vocab[label] = len(self._names[i])
+            self._names[i].append(label)
+        return code
+
+    def _dim_codes(self, i: int, col: Sequence[Any], n: int) -> np.ndarray:
+        edges = self._edges[i]
+        if edges is not None:
+            nums = np.array(
+                [v if (type(v) is float or type(v) is int) else math.nan for v in col], dtype=float
+            )
+            bucket = np.searchsorted(edges, nums, side="right")
+            names = [self._code(i, lab) for lab in _bucket_names(edges)] + [self._code(i, MISSING)]
+            table = np.asarray(names, dtype=np.int64)
+            bucket[np.isnan(nums)] = len(edges) + 1
+            return table[bucket]
+        labeler, cache = self._labelers[i], self._string_codes[i]
+        out = []
+        append = out.append
+        for v in col:
+            if type(v) is str:
+                code = cache.get(v)
+                if code is None:
+                    code = cache[v] = self._code(i, labeler(v))
+            else:
+                code = self._code(i, labeler(v))
+            append(code)
+        return np.asarray(out, dtype=np.int64)
+
+    def _group(self, labels: tuple[str, ...], cell: int) -> _Group:
+        group = self.groups.get((labels, cell))
+        if group is None:
+            bound = self.remaining[cell] if cell < self.n_boosts else self._bound(labels)
+            group = self.groups[(labels, cell)] = _Group(bound)
+        return group
+
+    def _bound(self, labels: tuple[str, ...]) -> int:
+        """The largest target of any stratum these raw labels can fold into."""
+        bound = self._bounds.get(labels)
+        if bound is None:
+            options = [
+                (label, OTHER) if d.folds and label not in (MISSING, OTHER) else (label,)
+                for d, label in zip(self.policy.strata, labels, strict=True)
+            ]
+            targets = self.policy.targets
+            bound = max(targets.for_stratum(_key(variant)) for variant in itertools.product(*options))
+            self._bounds[labels] = bound
+        return bound
+
+    # -- combining and deciding
+
+    def merge(self, other: Sketch) -> Sketch:
+        """The sketch of the union of two disjoint partitions (a new object)."""
+        if other.policy.digest != self.policy.digest or other.boost_before != self.boost_before:
+            raise ValueError("cannot merge sketches of different policies or boost states")
+        merged = Sketch(self.policy, boost_collected=self.boost_before)
+        merged.population = self.population + other.population
+        for source in (self, other):
+            for key, group in source.groups.items():
+                target = merged.groups.get(key)
+                if target is None:
+                    target = merged.groups[key] = _Group(group.bound)
+                target.count += group.count
+                target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads))
+        return merged
+
+    def label_counts(self) -> list[Counter[str]]:
+        counts: list[Counter[str]] = [Counter() for _ in self.policy.strata]
+        for (labels, _cell), group in self.groups.items():
+            for i, label in enumerate(labels):
+                counts[i][label] += group.count
+        return counts
+
+    def result(self, convert: Callable[[Any], TraceRecord] | None = None) -> SampleResult:
+        """Fold, allocate and pick. `convert` turns a stored payload into a TraceRecord."""
+        policy = self.policy
+        counts = self.label_counts()
+        kept = [
+            top_values(counts[i], d.top) if d.top is not None else None for i, d in enumerate(policy.strata)
+        ]
+        final: dict[tuple[tuple[str, ...], int], _Group] = {}
+        for (labels, cell), group in sorted(self.groups.items(), key=lambda item: item[0]):
+            folded = tuple(fold(label, k) if k is not None else label for label, k in zip(labels, kept, strict=True))
+            target = final.get((folded, cell))
+            if target is None:
+                target = final[(folded, cell)] = _Group(group.bound)
+            else:
+                target.bound = max(target.bound, group.bound)
+            target.count += group.count
+            target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads))
+
+        take: dict[tuple[tuple[str, ...], int], int] = {}
+        strata = sorted({labels for labels, _ in final})
+        for labels in strata:
+            n_f = final[(labels, self.failure_code)].count if (labels, self.failure_code) in final else 0
+            n_n = final[(labels, self.normal_code)].count if (labels, self.normal_code) in final else 0
+            k_f, k_n = allocate_stratum(policy.targets.for_stratum(_key(labels)), n_f, n_n, policy.multiplier)
+            if n_f:
+                take[(labels, self.failure_code)] = k_f
+            if n_n:
+                take[(labels, self.normal_code)] = k_n
+        collected = dict(self.boost_before)
+        for b, boost in enumerate(policy.boosts):
+            keys = [(labels, b) for labels in strata if (labels, b) in final]
+            ks = allocate_boost(self.remaining[b], [final[k].count for k in keys])
+            take.update(zip(keys, ks, strict=True))
+            collected[boost.name] += sum(ks)
+
+        convert = convert or (lambda payload: payload)
+        selected: list[SampledTrace] = []
+        cells: list[Cell] = []
+        for (labels, cell), group in sorted(final.items(), key=lambda item: (item[0][0], item[0][1])):
+            key = _key(labels)
+            values = dict(zip(policy.dimensions, labels, strict=True))
+            k = take[(labels, cell)]
+            if cell < self.n_boosts:
+                kind, boost = CellKind.BOOST, policy.boosts[cell].name
+                cid = boost_cell_id(key, boost)
+            else:
+                kind = CellKind.FAILURE if cell == self.failure_code else CellKind.NORMAL
+                boost, cid = None, cell_id(key, kind)
+            cells.append(Cell(cid, key, values, kind, group.count, k))
+            if k > len(group.ids):  # pragma: no cover - the bounds make this impossible
+                raise AssertionError(f"cell {cid}: {k} to take but only {len(group.ids)} candidates")
+            p = k / group.count
+            for i in range(k):
+                mask = group.masks[i]
+                names = tuple(s.name for bit, s in enumerate(policy.signals) if mask >> bit & 1)
+                selected.append(
+                    SampledTrace(
+                        record=convert(group.payloads[i]),
+                        stratum=key,
+                        values=dict(values),
+                        cell=cid,
+                        kind=kind,
+                        failure=bool(names),
+                        signals=names,
+                        boost=boost,
+                        inclusion_probability=p,
+                        weight=group.count / k,
+                    )
+                )
+        cells.sort(key=lambda c: (c.stratum, _KIND_ORDER[c.kind], c.id))
+        return SampleResult(selected, cells, collected, self.population)
+
+
+def _key(labels: Sequence[str]) -> str:
+    return stratum_key(labels) if labels else ALL
+
+
+_BUCKET_CACHE: dict[tuple[float, ...], tuple[str, ...]] = {}
+
+
+def _bucket_names(edges: np.ndarray) -> tuple[str, ...]:
+    from tracestrata.strata import bucket_labels
+
+    key = tuple(float(e) for e in edges)
+    names = _BUCKET_CACHE.get(key)
+    if names is None:
+        names = _BUCKET_CACHE[key] = bucket_labels(key)
+    return names
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def sample_records(
+    records: Iterable[TraceRecord],
+    policy: Policy,
+    *,
+    boost_collected: Mapping[str, int] | None = None,
+) -> SampleResult:
+    """Sample an iterable of records in one streaming pass (memory bounded by the targets)."""
+    sketch = Sketch(policy, boost_collected=boost_collected)
+    sketch.add_records(records)
+    return sketch.result()
+
+
+__all__ = [
+    "ALL",
+    "SampleResult",
+    "SampledTrace",
+    "Sketch",
+    "allocate_boost",
+    "allocate_stratum",
+    "boost_cell_id",
+    "largest_remainder",
+    "sample_records",
+]

@@ -1,0 +1,118 @@
+"""Conditions on a record field: failure signals and boost clusters.
+
+A condition is one field, one operator and one operand. A missing field never
+fires, except under `exists = false`. Order comparisons fire only on numbers;
+`equals` compares numbers numerically (`1 == 1.0`) and everything else exactly;
+`contains` is list membership for a list field (e.g. `tags`) and a substring test
+for a string field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+
+class Operator(str, Enum):
+    EQUALS = "equals"
+    NOT_EQUALS = "not_equals"
+    LT = "lt"
+    LE = "le"
+    GT = "gt"
+    GE = "ge"
+    IN = "in"
+    CONTAINS = "contains"
+    EXISTS = "exists"
+
+
+OPERATORS: tuple[str, ...] = tuple(op.value for op in Operator)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if _is_number(a) and _is_number(b):
+        return bool(a == b)
+    return type(a) is type(b) and bool(a == b)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    field: str
+    operator: Operator
+    operand: Any
+
+    def predicate(self) -> Callable[[Any], bool]:
+        """A fast value -> fired function (the operand is bound once)."""
+        op, operand = self.operator, self.operand
+        if op is Operator.EXISTS:
+            want = bool(operand)
+            return lambda v: (v is not None) is want
+        if op is Operator.EQUALS:
+            if isinstance(operand, str):
+                return lambda v: v == operand if isinstance(v, str) else False
+            return lambda v: v is not None and _same(v, operand)
+        if op is Operator.NOT_EQUALS:
+            return lambda v: v is not None and not _same(v, operand)
+        if op is Operator.IN:
+            options: Sequence[Any] = tuple(operand)
+            return lambda v: v is not None and any(_same(v, option) for option in options)
+        if op is Operator.CONTAINS:
+
+            def contains(v: Any) -> bool:
+                if isinstance(v, (list, tuple)):
+                    return any(_same(item, operand) for item in v)
+                if isinstance(v, str) and isinstance(operand, str):
+                    return operand in v
+                return False
+
+            return contains
+        bound = float(operand)
+        compare: Callable[[float], bool] = {
+            Operator.LT: lambda x: x < bound,
+            Operator.LE: lambda x: x <= bound,
+            Operator.GT: lambda x: x > bound,
+            Operator.GE: lambda x: x >= bound,
+        }[op]
+        return lambda v: _is_number(v) and compare(v)
+
+    def matches(self, value: Any) -> bool:
+        return self.predicate()(value)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"field": self.field, self.operator.value: self.operand}
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A named failure signal: a trace is a failure when any signal fires."""
+
+    name: str
+    condition: Condition
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, **self.condition.to_json()}
+
+
+@dataclass(frozen=True, slots=True)
+class Boost:
+    """A cluster under investigation: taken at 100% until `collect` traces are gathered over runs."""
+
+    name: str
+    condition: Condition
+    collect: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, **self.condition.to_json(), "collect": self.collect}
+
+
+def fired(signals: Sequence[Signal], values: Sequence[Any]) -> tuple[str, ...]:
+    """Names of the signals that fire, given each signal's field value (same order)."""
+    return tuple(s.name for s, v in zip(signals, values, strict=True) if s.condition.matches(v))
+
+
+__all__ = ["OPERATORS", "Boost", "Condition", "Operator", "Signal", "fired"]
