@@ -1,0 +1,59 @@
+"""`tracestrata sync`: the scheduled job (cron, CI schedule, Airflow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tracestrata.cli.options import parse_when
+from tracestrata.config import load_config
+from tracestrata.logs import SyncLog
+from tracestrata.sync import run_sync
+
+EXIT_CODES = """\b
+Exit codes:
+  0  done, or nothing to do (then silent unless -v)
+  2  bad config, policy or state file; unknown source; credential
+     variable not set; first window in the future
+  3  the backend refused: credentials, unknown project, bad request
+  4  partial: retries exhausted mid-run; progress is recorded, the
+     next run continues where this one stopped
+  5  another run holds the state store (this run did nothing)"""
+
+
+@click.command("sync", epilog=EXIT_CODES)
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The sync config (TOML); see docs/sync.md.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Also say what was skipped and why (on stderr).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line, for schedulers that collect logs.",
+)
+@click.option("--now", "now_text", metavar="ISO", help="Pretend it is this time (UTC) — for backfills and tests.")
+@click.option("--dry-run", is_flag=True, help="Pull and sample, but write nothing (no sink, no state, no report).")
+def command(config_path: Path, verbose: bool, log_format: str, now_text: str | None, dry_run: bool) -> None:
+    """Sample every closed window not yet done, write it, read scores back, refresh reports.
+
+    Idempotent and resumable: run it as often as you like; a run that was
+    stopped (even killed) is finished by the next one, and nothing is written
+    twice. Silent when nothing changed; one line per window sampled otherwise.
+
+    \b
+    Example (crontab, every hour at :20):
+      20 * * * *  tracestrata sync --config /etc/tracestrata/sync.toml
+    """
+    now = parse_when(now_text, "--now") if now_text else None
+    config = load_config(config_path)
+    log = SyncLog(verbose=verbose, fmt=log_format, secret_env=config.secret_env_vars)  # type: ignore[arg-type]
+    outcome = run_sync(config, now=now, dry_run=dry_run, log=log)
+    if outcome.partial:
+        raise click.exceptions.Exit(int(outcome.exit_code))

@@ -1,0 +1,81 @@
+"""What a scheduled run says: nothing when nothing changed, one line per change.
+
+Three levels: `change` (a window done, scores read, a report refreshed: always
+shown, stdout), `detail` (what was skipped and why: only with `-v`, stderr) and
+`warn` (a stop or a problem: always, stderr). `--log-format json` prints one JSON
+object per line instead (`time`, `level`, `event`, `message` and the fields), for
+schedulers that collect logs.
+
+Every line passes through `redact`, which blanks the values of the credential
+environment variables the config names: a secret cannot reach a log even if a
+backend echoes it back in an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
+
+from tracestrata.record import format_timestamp
+
+LogFormat = Literal["text", "json"]
+
+
+class SyncLog:
+    def __init__(
+        self,
+        *,
+        verbose: bool = False,
+        fmt: LogFormat = "text",
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        secret_env: Iterable[str] = (),
+    ) -> None:
+        self.verbose = verbose
+        self.fmt = fmt
+        self.out = out
+        self.err = err
+        self.secrets = [v for v in (os.environ.get(name) for name in secret_env) if v and len(v) >= 4]
+        self.lines: list[dict[str, Any]] = []
+
+    def add_secret_env(self, names: Iterable[str]) -> None:
+        self.secrets.extend(v for v in (os.environ.get(n) for n in names) if v and len(v) >= 4)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def change(self, event: str, message: str, **fields: Any) -> None:
+        self._emit("info", event, message, fields, self.out or sys.stdout)
+
+    def detail(self, event: str, message: str, **fields: Any) -> None:
+        if self.verbose:
+            self._emit("debug", event, message, fields, self.err or sys.stderr)
+
+    def warn(self, event: str, message: str, **fields: Any) -> None:
+        self._emit("warning", event, message, fields, self.err or sys.stderr)
+
+    def _emit(self, level: str, event: str, message: str, fields: dict[str, Any], stream: TextIO) -> None:
+        record = {"level": level, "event": event, "message": self.redact(message), **fields}
+        self.lines.append(record)
+        if self.fmt == "json":
+            payload = {"time": format_timestamp(datetime.now(UTC)), **record}
+            line = self.redact(json.dumps(payload, default=str, sort_keys=False))
+        else:
+            line = self.redact(message if level != "warning" else f"warning: {message}")
+        print(line, file=stream, flush=True)
+
+
+class NullLog(SyncLog):
+    """Records lines without printing (library use and tests)."""
+
+    def _emit(self, level: str, event: str, message: str, fields: dict[str, Any], stream: TextIO) -> None:
+        self.lines.append({"level": level, "event": event, "message": self.redact(message), **fields})
+
+
+__all__ = ["LogFormat", "NullLog", "SyncLog"]
