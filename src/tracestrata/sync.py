@@ -43,7 +43,7 @@ from tracestrata.protocols import Connector, SampleItem, SinkKind, Window, item_
 from tracestrata.record import TraceRecord, format_timestamp
 from tracestrata.retry import retrying
 from tracestrata.state import PlannedItem, RunRow, State, lock_state
-from tracestrata.windows import due_windows, pending_count
+from tracestrata.windows import due_windows, format_duration, pending_count
 
 T = TypeVar("T")
 
@@ -188,7 +188,7 @@ class _Run:
             self.log.detail(
                 "skip",
                 f"no closed window to sample: the next one ends at {format_timestamp(nxt + cfg.every)} "
-                f"and closes {format_timestamp(nxt + cfg.every + cfg.settle)} (settle {cfg.settle})",
+                f"and closes {format_timestamp(nxt + cfg.every + cfg.settle)} (settle {format_duration(cfg.settle)})",
             )
         elif total > len(windows):
             self.log.detail("skip", f"{total - len(windows)} closed windows left for later runs (max_windows_per_run = {cfg.max_windows_per_run})")
