@@ -1,0 +1,90 @@
+"""Score source: `GET /api/public/v3/scores` by trace ids and names, every page, typed values.
+
+Trace ids go comma-separated in batches (`trace_ids_per_request`, default 50, so a
+URL stays around 2 kB); names go comma-separated in every request. Values keep
+their type: NUMERIC -> float, BOOLEAN -> bool, CATEGORICAL -> str label. TEXT and
+CORRECTION scores are not metrics and are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from langfuse.api.scores.types.score_v3 import ScoreV3_Boolean, ScoreV3_Categorical, ScoreV3_Numeric
+
+from tracestrata.errors import FatalSourceError
+from tracestrata.protocols import iter_chunks
+from tracestrata.record import Score, ScoreValue, parse_timestamp
+
+from .client import LangfuseClient
+
+SCORE_PAGE_LIMIT = 100  # the server answers 400 above 100
+
+
+class LangfuseScoreSource:
+    def __init__(self, client: LangfuseClient) -> None:
+        self.client = client
+
+    def get_scores(self, trace_ids: Sequence[str], names: Sequence[str]) -> Iterator[Score]:
+        wanted_traces = set(trace_ids)
+        wanted_names = set(names)
+        if not wanted_traces or not wanted_names:
+            return
+        name_param = ",".join(sorted(wanted_names))
+        for batch in iter_chunks(sorted(wanted_traces), self.client.options.trace_ids_per_request):
+            for score in self._pages(",".join(batch), name_param):
+                trace_id = _trace_of(score)
+                if trace_id not in wanted_traces or score.name not in wanted_names:
+                    continue
+                value = typed_value(score)
+                if value is None:
+                    continue
+                yield Score(trace_id, score.name, value, updated_at=parse_timestamp(score.updated_at))
+
+    def _pages(self, trace_param: str, name_param: str) -> Iterator[object]:
+        api = self.client.api.scores
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = self.client.call(
+                "scores",
+                "list scores",
+                api.get_many,
+                trace_id=trace_param,
+                name=name_param,
+                fields="subject",
+                limit=SCORE_PAGE_LIMIT,
+                cursor=cursor,
+            )
+            yield from page.data
+            cursor = page.meta.cursor
+            if not cursor or not page.data:
+                return
+            if cursor in seen:
+                raise FatalSourceError(f"Langfuse list scores: the server repeated cursor {cursor[:16]}…")
+            seen.add(cursor)
+
+
+def typed_value(score: object) -> ScoreValue | None:
+    if isinstance(score, ScoreV3_Boolean):
+        return bool(score.value)
+    if isinstance(score, ScoreV3_Numeric):
+        return float(score.value)
+    if isinstance(score, ScoreV3_Categorical):
+        return str(score.value)
+    return None
+
+
+def _trace_of(score: object) -> str | None:
+    subject = getattr(score, "subject", None)
+    if subject is None:
+        return None
+    kind = getattr(subject, "kind", None)
+    if kind == "trace":
+        return subject.id  # type: ignore[no-any-return]
+    if kind == "observation":
+        return getattr(subject, "trace_id", None)
+    return None
+
+
+__all__ = ["LangfuseScoreSource", "typed_value"]
