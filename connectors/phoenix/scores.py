@@ -1,8 +1,9 @@
 """Score source: judge scores written as Phoenix trace (or root-span) annotations.
 
 Phoenix keeps a `{label, score}` pair per annotation. The value is typed from the
-name's annotation config when there is one (CONTINUOUS -> float, CATEGORICAL ->
-label, or bool when its labels are true/false), else from the pair itself:
+name's annotation config when there is one and the half it names is filled in
+(CONTINUOUS -> float score, CATEGORICAL -> label, or bool when its labels are
+true/false), else from the pair itself:
 
     label "true"/"false" (any case)         -> bool
     score only                              -> float
@@ -97,16 +98,15 @@ class PhoenixScoreSource:
 def typed_value(label: Any, score: Any, kind: str | None = None) -> ScoreValue | None:
     """The faithful tracestrata value of one `{label, score}` result (see the module docstring)."""
     bool_label = _BOOL_LABELS.get(label.strip().lower()) if isinstance(label, str) else None
-    if kind == "CONTINUOUS":
-        return float(score) if score is not None else None
-    if kind == "BOOLEAN":
-        if bool_label is not None:
-            return bool_label
-        return bool(score) if score is not None else None
-    if kind == "CATEGORICAL":
-        if bool_label is not None:
-            return bool_label
-        return str(label) if label is not None else None
+    # The config says which half of the pair is the value; when that half is empty
+    # (e.g. Phoenix's built-in CATEGORICAL `user_feedback` written as a bare score)
+    # fall through to the pair's own shape.
+    if kind == "CONTINUOUS" and score is not None:
+        return float(score)
+    if kind == "BOOLEAN" and (bool_label is not None or score is not None):
+        return bool_label if bool_label is not None else bool(score)
+    if kind == "CATEGORICAL" and label not in (None, ""):
+        return bool_label if bool_label is not None else str(label)
     if bool_label is not None:
         return bool_label
     if score is not None:

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from tracestrata.record import TraceRecord, format_timestamp
+from tracestrata.record import Score, TraceRecord, format_timestamp
 
 Progress = Callable[[str], None]
 
@@ -53,11 +53,11 @@ class PhoenixServer:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
         proc = self.process
         if proc is None or proc.poll() is not None:
             return
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -256,9 +256,12 @@ def seed_records(
     started = time.monotonic()
     expected = stored_count(base_url, project, headers=headers)
     sent = 0
+    records_seen: list[TraceRecord] = []
     with httpx.Client(base_url=base_url, headers=headers or {}, timeout=60) as client:
         chunk: list[dict[str, Any]] = []
         for record in records:
+            if record.scores:
+                records_seen.append(record)
             chunk.append(span_for_record(record))
             if len(chunk) >= batch:
                 _post_spans(client, project, chunk)
@@ -272,7 +275,46 @@ def seed_records(
         progress(f"sent {sent} traces in {time.monotonic() - started:.1f}s; Phoenix is storing them")
     if wait:
         wait_stored(base_url, project, expected, headers=headers, progress=progress, timeout=timeout)
+        # Scores already on a record (e.g. user feedback) become trace annotations; the
+        # traces must be stored first (Phoenix answers 404 for unknown traces).
+        scores = [Score(r.id, name, value) for r in records_seen for name, value in r.scores.items()]
+        if scores:
+            seed_scores(base_url, scores, headers=headers, annotator_kind="HUMAN")
     return sent
+
+
+def annotation_for_score(score: Score, *, annotator_kind: str = "LLM") -> dict[str, Any]:
+    """A trace annotation that reads back as `score` (bool -> label true/false + 1/0, str -> label)."""
+    value = score.value
+    if isinstance(value, bool):
+        result: dict[str, Any] = {"label": "true" if value else "false", "score": 1.0 if value else 0.0}
+    elif isinstance(value, str):
+        result = {"label": value}
+    else:
+        result = {"score": float(value)}
+    return {
+        "trace_id": score.trace_id,
+        "name": score.name,
+        "annotator_kind": annotator_kind,
+        "identifier": score.identifier or "",
+        "result": result,
+    }
+
+
+def seed_scores(
+    base_url: str,
+    scores: Sequence[Score],
+    *,
+    headers: dict[str, str] | None = None,
+    annotator_kind: str = "LLM",
+    batch: int = 1000,
+) -> None:
+    """Write scores as trace annotations (upserts on name, trace, identifier)."""
+    with httpx.Client(base_url=base_url, headers=headers or {}, timeout=120) as client:
+        for i in range(0, len(scores), batch):
+            data = [annotation_for_score(s, annotator_kind=annotator_kind) for s in scores[i : i + batch]]
+            response = client.post("/v1/trace_annotations", params={"sync": "true"}, json={"data": data})
+            response.raise_for_status()
 
 
 def _post_spans(client: httpx.Client, project: str, spans: Sequence[dict[str, Any]]) -> None:
@@ -329,7 +371,9 @@ __all__ = [
     "create_system_key",
     "free_port",
     "running_server",
+    "annotation_for_score",
     "seed_records",
+    "seed_scores",
     "span_for_record",
     "start_server",
     "stored_count",
