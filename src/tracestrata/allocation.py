@@ -16,14 +16,18 @@ by the end of the Wilson interval nearest 0.5 -- conservative but not wasteful.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
-from tracestrata.errors import ConfigError
+from tracestrata.errors import ConfigError, InputError
+from tracestrata.policy import Policy
+from tracestrata.strata import fold, raw_getter, record_getter, stratum_key, top_values
 
 CONSERVATIVE_RATE = 0.5
 DEFAULT_FLOOR = 30
@@ -71,6 +75,91 @@ class Plan:
 
     def targets(self) -> dict[str, int]:
         return {s.stratum: s.target for s in self.strata}
+
+
+@dataclass(frozen=True, slots=True)
+class StratumCounts:
+    """One stratum of a window, as `tracestrata plan` sees it (boost clusters ignored)."""
+
+    stratum: str
+    values: Mapping[str, str]
+    population: int
+    failures: int  # traces where any failure signal fires
+    rate_trials: int = 0  # traces with a usable `rate_field` value
+    rate_sum: float = 0.0  # the sum of those values (True = 1)
+
+    def failure_rate(self, confidence: float = 0.95) -> float:
+        return observed_rate(self.failures, self.population, confidence=confidence)
+
+    def field_rate(self, confidence: float = 0.95) -> float:
+        """The mean of `rate_field`; conservative when it is 0, 1 or never seen."""
+        if self.rate_trials == 0:
+            return CONSERVATIVE_RATE
+        mean = self.rate_sum / self.rate_trials
+        if 0.0 < mean < 1.0:
+            return mean
+        return observed_rate(round(self.rate_sum), self.rate_trials, confidence=confidence)
+
+
+def count_strata(
+    rows: Iterable[Any], policy: Policy, *, rate_field: str | None = None, raw: bool = True
+) -> list[StratumCounts]:
+    """Population and failure counts per stratum, keyed exactly as the sampler keys them.
+
+    `rows` are decoded trace JSON objects (`raw=True`, the fast path) or
+    `TraceRecord`s. `top` folds use the counts of the whole input, as in sampling.
+    `rate_field` values must be booleans or numbers in [0, 1] (missing ones are skipped).
+    """
+    getter = raw_getter if raw else record_getter
+    dims = policy.strata
+    dim_get = [getter(d.field) for d in dims]
+    labelers = [d.labeler() for d in dims]
+    signals = [(getter(s.condition.field), s.condition.predicate()) for s in policy.signals]
+    rate_get = getter(rate_field) if rate_field else None
+    tally: dict[tuple[str, ...], list[float]] = {}
+    for row in rows:
+        labels = tuple(label(get(row)) for get, label in zip(dim_get, labelers, strict=True))
+        entry = tally.get(labels)
+        if entry is None:
+            entry = tally[labels] = [0, 0, 0, 0.0]
+        entry[0] += 1
+        if any(pred(get(row)) for get, pred in signals):
+            entry[1] += 1
+        if rate_get is not None:
+            value = rate_get(row)
+            if value is not None:
+                entry[2] += 1
+                entry[3] += _rate_value(value, rate_field or "")
+    label_counts: list[Counter[str]] = [Counter() for _ in dims]
+    for labels, entry in tally.items():
+        for i, label in enumerate(labels):
+            label_counts[i][label] += int(entry[0])
+    kept = [top_values(label_counts[i], d.top) if d.top is not None else None for i, d in enumerate(dims)]
+    merged: dict[tuple[str, ...], list[float]] = {}
+    for labels, entry in tally.items():
+        folded = tuple(fold(label, k) if k is not None else label for label, k in zip(labels, kept, strict=True))
+        into = merged.setdefault(folded, [0, 0, 0, 0.0])
+        for i in range(4):
+            into[i] += entry[i]
+    return [
+        StratumCounts(
+            stratum=stratum_key(labels) if labels else "(all)",
+            values=dict(zip(policy.dimensions, labels, strict=True)),
+            population=int(entry[0]),
+            failures=int(entry[1]),
+            rate_trials=int(entry[2]),
+            rate_sum=float(entry[3]),
+        )
+        for labels, entry in sorted(merged.items())
+    ]
+
+
+def _rate_value(value: Any, field: str) -> float:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, (int, float)) and 0.0 <= value <= 1.0:
+        return float(value)
+    raise InputError(f"expected a boolean or a number in [0, 1] to estimate a rate from, got {value!r}", field=field)
 
 
 def z_value(confidence: float) -> float:
@@ -203,7 +292,7 @@ def trim_to_budget(
     minimum = sum(floors.values())
     if minimum > budget:
         raise ConfigError(
-            f"budget {budget} is smaller than the floors: {len(out)} strata need at least {minimum} "
+            f"{budget} is smaller than the floors: {len(out)} strata need at least {minimum} "
             f"(floor {floor}, or the whole stratum when smaller); raise --budget or lower --floor",
             field="budget",
         )
@@ -360,7 +449,7 @@ def plan_allocation(
         floors = {k: min(floor, n) for k, n in populations.items()}
         if sum(floors.values()) > (budget if budget is not None else math.inf):
             raise ConfigError(
-                f"budget {budget} is smaller than the floors: {len(floors)} strata need at least "
+                f"{budget} is smaller than the floors: {len(floors)} strata need at least "
                 f"{sum(floors.values())}; raise --budget or lower --floor",
                 field="budget",
             )
@@ -468,9 +557,11 @@ __all__ = [
     "DEFAULT_FLOOR",
     "AllocationMethod",
     "Plan",
+    "StratumCounts",
     "StratumInput",
     "StratumPlan",
     "allocate_proportional",
+    "count_strata",
     "effective_n",
     "global_half_width",
     "neyman_allocation",

@@ -1,0 +1,218 @@
+"""`tracestrata plan`: per-stratum targets from a window's population counts."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from tracestrata.allocation import (
+    DEFAULT_FLOOR,
+    AllocationMethod,
+    Plan,
+    StratumCounts,
+    StratumInput,
+    count_strata,
+    plan_allocation,
+)
+from tracestrata.cli.options import split_source
+from tracestrata.errors import InputError
+from tracestrata.policy import Policy, load_policy
+from tracestrata.strata import check_path
+
+
+@click.command("plan")
+@click.option("--source", required=True, help="Where the traces are: jsonl:PATH (a file or a folder of *.jsonl).")
+@click.option("--policy", "policy_path", required=True, type=click.Path(dir_okay=False), help="Policy TOML file.")
+@click.option(
+    "--half-width",
+    type=click.FloatRange(0, 0.5, min_open=True),
+    default=0.05,
+    show_default=True,
+    help="Wanted half-width of each stratum's Wilson interval (wilson) or of the global rate (neyman).",
+)
+@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
+@click.option("--rate", type=click.FloatRange(0, 1), help="Expected rate in every stratum (default: observed failure rate).")
+@click.option("--rate-field", help="Expected rate per stratum = observed mean of this 0/1 field, e.g. scores.correct.")
+@click.option("--budget", type=click.IntRange(min=0), help="Total traces to judge per window.")
+@click.option("--floor", type=click.IntRange(min=0), help=f"Lowest target a trimmed stratum gets [default: policy targets.floor, else {DEFAULT_FLOOR}].")
+@click.option(
+    "--method",
+    type=click.Choice([m.value for m in AllocationMethod]),
+    default=AllocationMethod.WILSON.value,
+    show_default=True,
+    help="wilson: every stratum's own interval; neyman: the global estimate's precision.",
+)
+@click.option("--fpc/--no-fpc", default=True, show_default=True, help="Finite-population correction.")
+@click.option("--format", "fmt", type=click.Choice(["table", "toml", "json"]), default="table", show_default=True)
+def command(
+    source: str,
+    policy_path: str,
+    half_width: float,
+    confidence: float,
+    rate: float | None,
+    rate_field: str | None,
+    budget: int | None,
+    floor: int | None,
+    method: str,
+    fpc: bool,
+    fmt: str,
+) -> None:
+    """Compute how many traces to judge per stratum, from the population counts of a window.
+
+    The expected rate per stratum is, by default, the observed failure-signal
+    rate of the window (0 or all failures count as the end of their Wilson
+    interval nearest 0.5); `--rate` sets one rate for every stratum and
+    `--rate-field` uses the observed mean of a boolean or 0..1 field. Under
+    `--budget`, the strata with the smallest population are trimmed first, down
+    to `--floor`. `--format toml` prints a `[targets]` block to paste into the policy.
+
+    \b
+    Example:
+      tracestrata plan --source jsonl:traces.jsonl --policy policy.toml --budget 2000
+    """
+    if rate is not None and rate_field is not None:
+        raise click.UsageError("use either --rate or --rate-field, not both")
+    if rate_field is not None and (problem := check_path(rate_field)):
+        raise click.BadParameter(problem, param_hint="--rate-field")
+    kind, path = split_source(source)
+    if kind != "jsonl":
+        raise click.BadParameter(f"plan reads jsonl:PATH sources for now, got {kind!r}", param_hint="--source")
+    policy = load_policy(policy_path)
+    counts = count_strata(iter_jsonl(Path(path)), policy, rate_field=rate_field)
+    if not counts:
+        raise InputError("no traces: nothing to plan", path=path)
+    plan = plan_allocation(
+        [StratumInput(c.stratum, c.population, expected_rate(c, rate, rate_field, confidence)) for c in counts],
+        method=AllocationMethod(method),
+        half_width=half_width,
+        confidence=confidence,
+        budget=budget,
+        floor=floor if floor is not None else (policy.targets.floor if policy.targets.floor is not None else DEFAULT_FLOOR),
+        fpc=fpc,
+    )
+    if fmt == "toml":
+        click.echo(targets_toml(plan, policy), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps(plan_json(plan, counts), indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_table(plan))
+
+
+def expected_rate(counts: StratumCounts, rate: float | None, rate_field: str | None, confidence: float) -> float:
+    if rate is not None:
+        return rate
+    if rate_field is not None:
+        return counts.field_rate(confidence)
+    return counts.failure_rate(confidence)
+
+
+def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Decoded trace objects from a JSONL file or every `*.jsonl` under a folder."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.jsonl") if p.is_file())
+    elif path.exists():
+        files = [path]
+    else:
+        raise InputError("no such file or folder", path=str(path))
+    for file in files:
+        with file.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    raise InputError("not valid JSON", path=str(file), line=number) from None
+                if not isinstance(row, dict):
+                    raise InputError("expected a JSON object", path=str(file), line=number)
+                yield row
+
+
+def render_table(plan: Plan) -> str:
+    header = ("stratum", "population", "rate", "target", "half-width", "share")
+    rows = [
+        (
+            s.stratum + (" *" if s.trimmed else ""),
+            f"{s.population:,}",
+            f"{s.rate:.4f}",
+            f"{s.target:,}",
+            "-" if s.half_width is None else f"{s.half_width:.4f}",
+            f"{100 * s.share:.1f}%",
+        )
+        for s in plan.strata
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    goal = "each stratum" if plan.method is AllocationMethod.WILSON else "the global rate"
+    lines.append("")
+    lines.append(
+        f"method {plan.method.value}: half-width <= {plan.half_width_goal:g} for {goal} at {100 * plan.confidence:g}% "
+        f"confidence{'' if plan.fpc else ', no finite-population correction'}"
+    )
+    budget = "" if plan.budget is None else f" (budget {plan.budget:,}, floor {plan.floor})"
+    lines.append(f"total: {plan.total:,} of {plan.population:,} traces{budget}")
+    if plan.global_half_width is not None:
+        lines.append(f"expected global half-width: {plan.global_half_width:.4f}")
+    if any(s.trimmed for s in plan.strata):
+        lines.append("* trimmed below its Wilson target to fit the budget (smallest populations first)")
+    return "\n".join(lines)
+
+
+def targets_toml(plan: Plan, policy: Policy) -> str:
+    """A `[targets]` block: the most common target as `default`, the rest as overrides."""
+    common = Counter(s.target for s in plan.strata if s.population)
+    default = max(common.items(), key=lambda item: (item[1], item[0]))[0] if common else policy.targets.default
+    lines = [
+        f"# tracestrata plan: {plan.method.value}, half-width {plan.half_width_goal:g} at {100 * plan.confidence:g}%"
+        + (f", budget {plan.budget}" if plan.budget is not None else "")
+        + f"; total {plan.total} of {plan.population} traces",
+        "[targets]",
+        f"default = {default}",
+    ]
+    overrides = [(s.stratum, s.target) for s in plan.strata if s.population and s.target != default]
+    if overrides:
+        lines += ["", "[targets.overrides]"]
+        lines += [f"{toml_string(key)} = {target}" for key, target in overrides]
+    return "\n".join(lines) + "\n"
+
+
+def toml_string(text: str) -> str:
+    """A TOML basic string (JSON's escapes are all valid TOML escapes)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def plan_json(plan: Plan, counts: list[StratumCounts]) -> dict[str, Any]:
+    values: Mapping[str, Mapping[str, str]] = {c.stratum: c.values for c in counts}
+    return {
+        "method": plan.method.value,
+        "confidence": plan.confidence,
+        "half_width": plan.half_width_goal,
+        "budget": plan.budget,
+        "floor": plan.floor,
+        "fpc": plan.fpc,
+        "total": plan.total,
+        "population": plan.population,
+        "global_half_width": plan.global_half_width,
+        "strata": [
+            {
+                "stratum": s.stratum,
+                "values": dict(values.get(s.stratum, {})),
+                "population": s.population,
+                "rate": s.rate,
+                "target": s.target,
+                "half_width": s.half_width,
+                "share": s.share,
+                "trimmed": s.trimmed,
+            }
+            for s in plan.strata
+        ],
+    }
