@@ -279,13 +279,12 @@ def _find_line(text: str, loc: list[str]) -> int | None:
     header = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+\s*(#.*)?$")
     keyline = re.compile(r"^\s*([A-Za-z0-9_.\-\"']+)\s*=")
     target_table, target_key = loc[:-1], loc[-1]
-    table_line: int | None = None
     for number, raw in enumerate(lines, start=1):
         match = header.match(raw)
         if match:
             table = [p.strip().strip("\"'") for p in match.group(1).split(".")]
             if table == loc:
-                table_line = number
+                return number
             continue
         key = keyline.match(raw)
         if key:
@@ -294,7 +293,7 @@ def _find_line(text: str, loc: list[str]) -> int | None:
                 return number
             if parts[: len(target_table)] == target_table and parts[-1] == target_key and not target_table:
                 return number
-    return table_line
+    return None
 
 
 def now_utc() -> datetime:
