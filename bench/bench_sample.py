@@ -1,0 +1,353 @@
+"""Benchmark: `tracestrata sample` against the seed's approach, pyarrow's parser and pandas.
+
+Every number is measured in the same run on the same file, and the output is
+ratios (speed is never asserted in a test). What is compared:
+
+end to end, one child process each, from the same JSONL file on disk:
+  ours      `tracestrata sample --source jsonl:FILE --policy bench/policy.toml --out TMP` (wall time,
+            interpreter start-up included)
+  seed      `python bench/seed_baseline.py FILE` (json.loads per line + the seed's sample_window)
+  pyarrow   `pyarrow.json.read_json(FILE)` alone, timed inside its child (the parse limit)
+in memory, records already decoded:
+  ours      `tracestrata.samplers.sample_records(records, policy)` on TraceRecords
+  seed      `sample_window` on dicts
+  pandas    latency bucket (`pd.cut`) + failure mask + `groupby([...]).sample(frac=...)` on a
+            DataFrame of just the columns the policy reads (built outside the timer), with
+            `frac` chosen so it returns about as many rows as ours
+memory: peak RSS of the `tracestrata sample` child (`os.wait4` rusage) at N and at --big.
+
+    python bench/bench_sample.py                 # 1M records (generated once into bench/data/)
+    python bench/bench_sample.py --quick         # 100k smoke run
+    python bench/bench_sample.py --big 10000000  # also ours alone at 10M: records/s and peak memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import seed_baseline  # noqa: E402  (lives next to this file)
+
+POLICY = HERE / "policy.toml"
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class Measure:
+    name: str
+    records: int
+    seconds: float | None
+    peak_mb: float | None = None
+    note: str = ""
+
+    @property
+    def rate(self) -> float | None:
+        return self.records / self.seconds if self.seconds else None
+
+
+# ---------------------------------------------------------------- data
+
+
+def ensure_data(n: int, data_dir: Path) -> Path:
+    """`data_dir/traces-N.jsonl`: N synthetic traces over one day, seed 0 (generated once, then reused)."""
+    path = data_dir / f"traces-{n}.jsonl"
+    if path.exists():
+        return path
+    import orjson
+
+    from tracestrata.atomic import atomic_writer
+    from tracestrata.synthetic import generate_traces
+
+    print(f"generating {n:,} synthetic traces into {path} (once) ...", file=sys.stderr, flush=True)
+    with atomic_writer(path) as handle:
+        for record in generate_traces(n, start=START, end=START + timedelta(days=1), seed=0):
+            handle.write(orjson.dumps(record.to_json()) + b"\n")
+    return path
+
+
+# ---------------------------------------------------------------- child processes
+
+
+def run_child(argv: Sequence[str]) -> tuple[float, float, str]:
+    """Run a child to completion: (wall seconds, peak RSS in MB of that child alone, stdout)."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[0:4]}... exited {proc.returncode}: {stderr.strip()[-2000:]}")
+    return wall, usage.ru_maxrss / 1024.0, stdout
+
+
+def ours_argv(path: Path, out: Path) -> list[str]:
+    argv = [sys.executable, "-m", "tracestrata.cli.main", "sample", "--source", f"jsonl:{path}"]
+    return argv + ["--policy", str(POLICY), "--out", str(out)]
+
+
+PYARROW_CHILD = """
+import sys, time
+import pyarrow.json as pj
+started = time.perf_counter()
+table = pj.read_json(sys.argv[1])
+print(time.perf_counter() - started, table.num_rows)
+"""
+
+
+def end_to_end(path: Path, n: int, repeat: int, *, seed: bool = True, arrow: bool = True) -> list[Measure]:
+    """Best of `repeat` rounds; the rounds interleave the contenders so load swings hit all of them."""
+    best: dict[str, Measure] = {}
+
+    def keep(m: Measure) -> None:
+        old = best.get(m.name)
+        if old is None or (m.seconds is not None and (old.seconds is None or m.seconds < old.seconds)):
+            best[m.name] = m
+
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            wall, peak, _ = run_child(ours_argv(path, Path(tmp) / "run"))
+        keep(Measure("ours: tracestrata sample (CLI)", n, wall, peak, "wall time incl. start-up"))
+        if seed:
+            wall, peak, _ = run_child([sys.executable, str(HERE / "seed_baseline.py"), str(path)])
+            keep(Measure("seed: json.loads + sample_window", n, wall, peak, "wall time incl. start-up"))
+        if arrow:
+            try:
+                _, peak, stdout = run_child([sys.executable, "-c", PYARROW_CHILD, str(path)])
+            except RuntimeError as exc:
+                keep(Measure("pyarrow.json.read_json alone", n, None, note=f"n/a: {str(exc)[:80]}"))
+            else:
+                seconds, rows = stdout.split()
+                keep(Measure("pyarrow.json.read_json alone", int(rows), float(seconds), peak, "parse only"))
+    return list(best.values())
+
+
+# ---------------------------------------------------------------- in memory
+
+
+def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        gc.collect()
+        started = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+@dataclass
+class _Batch:
+    """What `sample_raw_batches` reads: decoded rows and a payload per row that can become a record."""
+
+    rows: list[dict[str, Any]]
+
+    @property
+    def refs(self) -> list[Any]:
+        return [_Ref(row) for row in self.rows]
+
+
+@dataclass
+class _Ref:
+    row: dict[str, Any]
+
+    def record(self) -> Any:
+        from tracestrata.record import TraceRecord
+
+        return TraceRecord.from_json(self.row)
+
+
+def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
+    import random
+
+    import orjson
+
+    from tracestrata.record import TraceRecord
+
+    measures: list[Measure] = []
+    with open(path, "rb") as handle:
+        raw = [orjson.loads(line) for line in handle]
+
+    # seed: the same dicts, its own sample_window
+    seconds, chosen = best_of(
+        repeat,
+        lambda: seed_baseline.sample_window(
+            raw, seed_baseline.stratum_of, lambda _s: 200, seed_baseline.is_failure, 4.0, random.Random(0)
+        ),
+    )
+    measures.append(Measure("seed: sample_window (dicts)", n, seconds, note=f"{len(chosen)} selected"))
+
+    selected = 0
+    try:
+        from tracestrata.policy import load_policy
+        from tracestrata.samplers import sample_records
+    except ImportError as exc:
+        measures.append(Measure("ours: sample_records (TraceRecords)", n, None, note=f"n/a: {exc}"))
+    else:
+        records = [TraceRecord.from_json(item) for item in raw]
+        policy = load_policy(POLICY)
+        seconds, result = best_of(repeat, lambda: sample_records(records, policy))
+        selected = len(result.selected)
+        measures.append(
+            Measure(
+                "ours: sample_records (TraceRecords)",
+                n,
+                seconds,
+                note=f"{selected} selected, with keys, signals, hashes, inclusion probabilities",
+            )
+        )
+        del records
+        try:
+            from tracestrata.samplers import sample_raw_batches
+        except ImportError:
+            pass
+        else:
+            batches = [_Batch(raw[i : i + 16_384]) for i in range(0, len(raw), 16_384)]
+            seconds, result = best_of(repeat, lambda: sample_raw_batches(batches, policy))
+            measures.append(
+                Measure(
+                    "ours: sample_raw_batches (dicts)",
+                    n,
+                    seconds,
+                    note=f"{len(result.selected)} selected; the CLI's path, same input as the seed",
+                )
+            )
+
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        measures.append(Measure("pandas: groupby(...).sample(frac)", n, None, note=f"n/a: {exc}"))
+    else:
+        frame = pd.DataFrame(
+            {
+                "id": [r["id"] for r in raw],
+                "intent": [(r.get("metadata") or {}).get("intent") for r in raw],
+                "latency_ms": [r.get("latency_ms") for r in raw],
+                "status": [r.get("status") for r in raw],
+                "refusal": [(r.get("metadata") or {}).get("refusal") is True for r in raw],
+                "user_feedback": [(r.get("scores") or {}).get("user_feedback") for r in raw],
+            }
+        )
+        frac = (selected or 4000) / max(n, 1)
+        bins = [-float("inf"), *seed_baseline.LATENCY_EDGES, float("inf")]
+
+        def pandas_sample() -> Any:
+            bucket = pd.cut(frame["latency_ms"], bins=bins, right=False, labels=list(seed_baseline.LATENCY_LABELS))
+            failure = (frame["status"] == "error") | frame["refusal"] | (frame["user_feedback"] == 0)
+            keyed = frame.assign(bucket=bucket, failure=failure)
+            return keyed.groupby(["intent", "bucket", "failure"], observed=True).sample(frac=frac, random_state=0)
+
+        seconds, sampled = best_of(repeat, pandas_sample)
+        measures.append(
+            Measure("pandas: groupby(...).sample(frac)", n, seconds, note=f"{len(sampled)} selected, no weights")
+        )
+        del frame
+    del raw
+    gc.collect()
+    return measures, selected
+
+
+# ---------------------------------------------------------------- report
+
+
+def ratio(numerator: Measure | None, denominator: Measure | None) -> float | None:
+    if numerator is None or denominator is None or not numerator.seconds or not denominator.seconds:
+        return None
+    return denominator.seconds / numerator.seconds
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def print_table(measures: Sequence[Measure]) -> None:
+    print(f"{'what':<42} {'records':>11} {'seconds':>9} {'records/s':>12} {'peak MB':>9}  note")
+    for m in measures:
+        print(
+            f"{m.name:<42} {m.records:>11,} {fmt(m.seconds, '9.3f')} {fmt(m.rate, '12,.0f')} "
+            f"{fmt(m.peak_mb, '9.1f')}  {m.note}"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark tracestrata sample; prints ratios from one run.")
+    parser.add_argument("--n", type=int, default=None, help="records (default 1,000,000; 100,000 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 100k records, one repeat")
+    parser.add_argument("--big", type=int, default=None, help="also run ours alone at this many records (memory)")
+    parser.add_argument("--repeat", type=int, default=None, help="in-memory repeats, best taken (default 3, 1 quick)")
+    parser.add_argument("--e2e-repeat", type=int, default=None, help="end-to-end rounds, best taken (default 2, 1 quick)")
+    parser.add_argument("--data-dir", type=Path, default=HERE / "data")
+    parser.add_argument("--skip-seed", action="store_true", help="skip the seed's end-to-end run (slow)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the measures and ratios here")
+    args = parser.parse_args(argv)
+    n = args.n if args.n is not None else (100_000 if args.quick else 1_000_000)
+    repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
+    e2e_repeat = args.e2e_repeat if args.e2e_repeat is not None else (1 if args.quick else 2)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    path = ensure_data(n, args.data_dir)
+    print(f"file: {path} ({path.stat().st_size / 1e6:,.0f} MB, {n:,} records), cores: {os.cpu_count()}", flush=True)
+
+    e2e = end_to_end(path, n, e2e_repeat, seed=not args.skip_seed)
+    by_name = {m.name: m for m in e2e}
+    ours = by_name["ours: tracestrata sample (CLI)"]
+    seed = by_name.get("seed: json.loads + sample_window")
+    arrow = by_name.get("pyarrow.json.read_json alone")
+    memory, _ = in_memory(path, n, repeat)
+    big = None
+    if args.big:
+        big_path = ensure_data(args.big, args.data_dir)
+        big = end_to_end(big_path, args.big, 1, seed=False, arrow=False)[0]
+        big.name = "ours: tracestrata sample (CLI), --big"
+    measures = [m for m in (*e2e, *memory, big) if m is not None]
+    print()
+    print_table(measures)
+
+    mem = {m.name: m for m in memory}
+    ours_mem = mem.get("ours: sample_raw_batches (dicts)") or mem.get("ours: sample_records (TraceRecords)")
+    ratios = {
+        "end to end, ours vs seed (records/s ratio, goal >= 5x)": ratio(ours, seed),
+        "end to end, ours time / pyarrow parse time (goal <= 2x)": (
+            ours.seconds / arrow.seconds if arrow and arrow.seconds and ours.seconds else None
+        ),
+        "in memory, ours (dicts) vs seed sample_window (goal >= 10x)": ratio(
+            ours_mem, mem.get("seed: sample_window (dicts)")
+        ),
+        "in memory, ours (TraceRecords) vs seed sample_window": ratio(
+            mem.get("ours: sample_records (TraceRecords)"), mem.get("seed: sample_window (dicts)")
+        ),
+        "in memory, ours (dicts) vs pandas groupby.sample (goal >= 1x)": ratio(
+            ours_mem, mem.get("pandas: groupby(...).sample(frac)")
+        ),
+    }
+    if big is not None and big.peak_mb and ours.peak_mb:
+        ratios[f"peak memory, {args.big:,} vs {n:,} records (goal <= 1.2x)"] = big.peak_mb / ours.peak_mb
+        ratios[f"throughput, {args.big:,} vs {n:,} records (records/s ratio)"] = (
+            (big.rate or 0) / ours.rate if ours.rate else None
+        )
+    print()
+    for label, value in ratios.items():
+        print(f"{label:<66} {fmt(value, '8.2f')}x")
+    if args.json:
+        payload = {"n": n, "measures": [asdict(m) | {"rate": m.rate} for m in measures], "ratios": ratios}
+        args.json.write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

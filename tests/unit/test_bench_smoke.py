@@ -1,0 +1,27 @@
+"""The benchmark runs (on a tiny file): no timing is asserted, only that it completes and reports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_sample.py"
+
+
+@pytest.mark.timeout(120)
+def test_bench_sample_quick_runs(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--n", "3000", "--data-dir", str(tmp_path), "--json", str(tmp_path / "r.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    for name in ("ours: tracestrata sample (CLI)", "seed: json.loads + sample_window", "pandas", "records/s"):
+        assert name in out
+    assert "goal >= 5x" in out and "goal <= 2x" in out and "goal >= 10x" in out
+    assert (tmp_path / "traces-3000.jsonl").exists()
