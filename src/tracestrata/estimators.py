@@ -36,7 +36,7 @@ import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -110,6 +110,7 @@ class Estimate:
         return min(1.0, self.population / self.population_total)
 
 
+@runtime_checkable
 class Estimator(Protocol):
     """One estimator of a population mean from a design and judged values."""
 

@@ -82,17 +82,14 @@ def wilson(p: float, n: float, *, confidence: float = 0.95, continuity: bool = F
         if p == 1.0:
             high = 1.0
         return _clip(low, high)
-    denom = 2.0 * (n + z2)
-    q = 1.0 - p
-    if p == 0.0:
-        low = 0.0
-    else:
-        low = (2 * n * p + z2 - 1 - z * math.sqrt(max(0.0, z2 - 2 - 1 / n + 4 * p * (n * q + 1)))) / denom
-    if p == 1.0:
-        high = 1.0
-    else:
-        high = (2 * n * p + z2 + 1 + z * math.sqrt(max(0.0, z2 + 2 - 1 / n + 4 * p * (n * q - 1)))) / denom
-    low, high = _clip(low, high)
+    # Wilson's bounds evaluated at p ∓ 1/(2n) (as R's prop.test(correct = TRUE) when |x − n/2| ≥ ½)
+    z22n = z2 / (2.0 * n)
+
+    def bound(pc: float, sign: float) -> float:
+        return (pc + z22n + sign * z * math.sqrt(pc * (1.0 - pc) / n + z22n / (2.0 * n))) / (1.0 + 2.0 * z22n)
+
+    low = 0.0 if p - 0.5 / n <= 0.0 else bound(p - 0.5 / n, -1.0)
+    high = 1.0 if p + 0.5 / n >= 1.0 else bound(p + 0.5 / n, 1.0)
     return min(low, p), max(high, p)
 
 
@@ -122,7 +119,10 @@ def _beta_ppf(q: float, a: float, b: float) -> float:
         return 0.0
     if b <= 0.0:
         return 1.0
-    return float(special.betaincinv(a, b, q))
+    value = float(special.betaincinv(a, b, q))
+    if math.isnan(value):  # shapes so large (a variance ~ 0) that the distribution is a point
+        return a / (a + b)
+    return value
 
 
 def clopper_pearson(p: float, n: float, *, confidence: float = 0.95) -> tuple[float, float]:
@@ -131,8 +131,13 @@ def clopper_pearson(p: float, n: float, *, confidence: float = 0.95) -> tuple[fl
     if not n > 0 or math.isnan(p):
         return 0.0, 1.0
     p = min(1.0, max(0.0, p))
+    if math.isinf(n):
+        return p, p
     x = n * p
-    return _beta_ppf(alpha / 2.0, x, n - x + 1.0), _beta_ppf(1.0 - alpha / 2.0, x + 1.0, n - x)
+    low = _beta_ppf(alpha / 2.0, x, n - x + 1.0)
+    high = _beta_ppf(1.0 - alpha / 2.0, x + 1.0, n - x)
+    # the exact bounds always bracket p; at huge n (variance ~ 0) the inverse beta loses that
+    return min(low, p), max(high, p)
 
 
 def korn_graubard(
@@ -149,7 +154,7 @@ def korn_graubard(
     n_eff = effective_n(p, variance, float(n))
     df = max(1.0, float(df))
     if n > 1:
-        n_eff *= (stats.t.ppf(alpha / 2.0, n - 1) / stats.t.ppf(alpha / 2.0, df)) ** 2
+        n_eff *= float(stats.t.ppf(alpha / 2.0, n - 1) / stats.t.ppf(alpha / 2.0, df)) ** 2
     return clopper_pearson(p, n_eff, confidence=confidence)
 
 
