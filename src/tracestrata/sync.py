@@ -401,23 +401,24 @@ class _Run:
 def render_reports(
     design: Any, scores: Iterable[Any], metric: str, formats: Sequence[str], *, confidence: float = 0.95
 ) -> dict[str, str]:
+    """The report over `design` in each of `formats` (json, md, html), as text."""
     import json
 
     from tracestrata import report as report_module  # the estimation engineer's modules
 
     try:
         from tracestrata import render as render_module
-    except ImportError:
+    except ImportError:  # pragma: no cover - render ships with the package
         render_module = report_module  # type: ignore[assignment]
     report = report_module.build_report(design, list(scores), metric, confidence=confidence)
     out: dict[str, str] = {}
     for fmt in formats:
         if fmt == "json":
             out["json"] = json.dumps(report.to_json(), indent=2, sort_keys=False, default=str) + "\n"
-        elif fmt == "md":
-            out["md"] = render_module.render_markdown(report)
-        elif fmt == "html":
-            out["html"] = render_module.render_html(report)
+            continue
+        render = getattr(render_module, f"render_{'markdown' if fmt == 'md' else fmt}", None)
+        if render is not None:
+            out[fmt] = render(report)
     return out
 
 
