@@ -24,6 +24,7 @@ point — even by SIGKILL — is resumed the same way.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import signal
 import time
@@ -369,10 +370,11 @@ class _Run:
         cfg = self.config
         if not cfg.metric or not cfg.report_formats:
             return
-        paths = [cfg.report_dir / f"report.{fmt}" for fmt in cfg.report_formats]
-        if not (self.outcome.windows or self.outcome.scores_changed) and all(p.exists() for p in paths):
-            self.log.detail("skip", "reports: up to date")
-            return
+        last = self.state.get_cursor(self.source, "reports_written")
+        if last is not None and not (self.outcome.windows or self.outcome.scores_changed):
+            if all(Path(p).exists() for p in json.loads(last)):
+                self.log.detail("skip", "reports: up to date")
+                return
         from tracestrata.ledger import design_from_ledger
 
         design, scores = design_from_ledger(cfg.state, since=cfg.report_period, until=self.now, source=self.source)
@@ -391,6 +393,7 @@ class _Run:
             path = cfg.report_dir / f"report.{fmt}"
             atomic_write_text(path, text)
             self.outcome.reports.append(path)
+        self.state.set_cursor(self.source, "reports_written", json.dumps([str(p) for p in self.outcome.reports]))
         windows = len({c.window for c in design.cells})
         self.log.change(
             "report",
@@ -402,8 +405,6 @@ def render_reports(
     design: Any, scores: Iterable[Any], metric: str, formats: Sequence[str], *, confidence: float = 0.95
 ) -> dict[str, str]:
     """The report over `design` in each of `formats` (json, md, html), as text."""
-    import json
-
     from tracestrata import report as report_module  # the estimation engineer's modules
 
     try:
