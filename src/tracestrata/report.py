@@ -20,10 +20,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
+import orjson
+
 from tracestrata.design import Cell, Design
-from tracestrata.errors import EstimationError
+from tracestrata.errors import EstimationError, InputError
 from tracestrata.estimators import (
     Estimate,
     LonelyCell,
@@ -42,6 +45,9 @@ __all__ = [
     "ReportWarning",
     "StratumRow",
     "build_report",
+    "read_scores_jsonl",
+    "render_html",
+    "render_markdown",
 ]
 
 EXAMPLES = 5  # ids quoted in a warning
@@ -479,3 +485,49 @@ def _compare(
                 {"strata": [d.scope for d in opposite]},
             ))
     return Comparison(field_name, a, b, overall, per_stratum, tuple(flags))
+
+
+def read_scores_jsonl(path: str | Path, *, skip_bad: bool = False) -> tuple[list[Score], int]:
+    """Scores from a JSONL file (`{"trace_id","name","value"}` per line) and the count of bad lines.
+
+    A bad line raises `InputError` naming the file and line, unless `skip_bad`, which
+    skips and counts it. Blank lines are ignored.
+    """
+    where = str(path)
+    scores: list[Score] = []
+    bad = 0
+    try:
+        handle = Path(path).open("rb")
+    except FileNotFoundError:
+        raise InputError("no such file", path=where) from None
+    except IsADirectoryError:
+        raise InputError("expected a JSONL file, got a directory", path=where) from None
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                try:
+                    data = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    raise InputError(f"not valid JSON: {exc}", path=where, line=number) from None
+                scores.append(Score.from_json(data, path=where, line=number))
+            except InputError:
+                if not skip_bad:
+                    raise
+                bad += 1
+    return scores, bad
+
+
+def render_markdown(report: Report) -> str:
+    """Markdown for terminals and PR comments (see `tracestrata.render`)."""
+    from tracestrata.render import render_markdown as render
+
+    return render(report)
+
+
+def render_html(report: Report) -> str:
+    """A self-contained HTML page with the interval chart (see `tracestrata.render`)."""
+    from tracestrata.render import render_html as render
+
+    return render(report)
