@@ -26,12 +26,14 @@ Duplicate trace ids are not removed: sources deliver each trace once.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import itertools
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -39,7 +41,7 @@ from tracestrata.design import Cell, CellKind, Design, Unit, cell_id
 from tracestrata.hashing import hash_ids, hash_key
 from tracestrata.policy import Policy
 from tracestrata.record import TraceRecord
-from tracestrata.strata import MISSING, OTHER, fold, raw_getter, record_getter, stratum_key, top_values
+from tracestrata.strata import MISSING, OTHER, fold, raw_column, raw_getter, record_getter, stratum_key, top_values
 
 ALL = "(all)"  # the stratum key when a policy has no dimensions
 BATCH_SIZE = 65_536
@@ -228,8 +230,6 @@ class Sketch:
         self._vocab: list[dict[str, int]] = [{} for _ in policy.strata]
         self._names: list[list[str]] = [[] for _ in policy.strata]
         self._string_codes: list[dict[str, int]] = [{} for _ in policy.strata]
-        self._signal_preds = [s.condition.predicate() for s in policy.signals]
-        self._boost_preds = [b.condition.predicate() for b in policy.boosts]
         self._bounds: dict[tuple[str, ...], int] = {}
 
     # -- feeding
@@ -257,16 +257,15 @@ class Sketch:
         hashes = hash_ids(ids, self.key)
         codes = [self._dim_codes(i, columns[d.field], n) for i, d in enumerate(self.policy.strata)]
         masks = np.zeros(n, dtype=np.int64)
-        for bit, (signal, pred) in enumerate(zip(self.policy.signals, self._signal_preds, strict=True)):
-            col = columns[signal.condition.field]
-            masks |= np.fromiter(map(pred, col), dtype=bool, count=n).astype(np.int64) << bit
+        for bit, signal in enumerate(self.policy.signals):
+            hits = np.asarray(signal.condition.evaluate(columns[signal.condition.field]), dtype=bool)
+            masks |= hits.astype(np.int64) << bit
         cells = np.where(masks != 0, self.failure_code, self.normal_code).astype(np.int64)
         for b in reversed(range(self.n_boosts)):  # the first matching active boost wins
             if self.remaining[b] <= 0:
                 continue
-            col = columns[self.policy.boosts[b].condition.field]
-            hit = np.fromiter(map(self._boost_preds[b], col), dtype=bool, count=n)
-            cells[hit] = b
+            condition = self.policy.boosts[b].condition
+            cells[np.asarray(condition.evaluate(columns[condition.field]), dtype=bool)] = b
         combined, radices = cells.copy(), self.n_boosts + 2
         overflow = False
         for i, c in enumerate(codes):
@@ -341,17 +340,18 @@ class Sketch:
             bucket[np.isnan(nums)] = len(edges) + 1
             return table[bucket]
         labeler, cache = self._labelers[i], self._string_codes[i]
-        out = []
-        append = out.append
-        for v in col:
+        try:
+            codes = [cache.get(v) for v in col]  # the cache holds str keys only
+        except TypeError:  # an unhashable value (list, object): label one by one
+            codes = [None] * n
+        for j in [j for j, c in enumerate(codes) if c is None]:
+            v = col[j]
             if type(v) is str:
-                code = cache.get(v)
-                if code is None:
-                    code = cache[v] = self._code(i, labeler(v))
+                code = cache[v] = self._code(i, labeler(v))
             else:
                 code = self._code(i, labeler(v))
-            append(code)
-        return np.asarray(out, dtype=np.int64)
+            codes[j] = code
+        return np.asarray(codes, dtype=np.int64)
 
     def _group(self, labels: tuple[str, ...], cell: int) -> _Group:
         group = self.groups.get((labels, cell))
@@ -505,6 +505,55 @@ def sample_records(
     return sketch.result()
 
 
+class RawBatchLike(Protocol):
+    """A batch of decoded trace JSON objects, a payload per object, and `record(payload)`."""
+
+    rows: Sequence[Mapping[str, Any]]
+    refs: Sequence[Any]
+
+    def record(self, ref: Any) -> TraceRecord: ...
+
+
+def sample_raw_batches(
+    batches: Iterable[RawBatchLike],
+    policy: Policy,
+    *,
+    boost_collected: Mapping[str, int] | None = None,
+    progress: Callable[[RawBatchLike], None] | None = None,
+) -> SampleResult:
+    """The fast path: sample decoded JSON batches, building `TraceRecord`s only for the selected.
+
+    Gives exactly `sample_records` on the same traces (tested).
+    """
+    sketch = Sketch(policy, boost_collected=boost_collected)
+    fields = sketch.fields
+    convert: Callable[[Any], TraceRecord] | None = None
+    with gc_paused():
+        for batch in batches:
+            convert = batch.record
+            rows = batch.rows
+            if rows:
+                columns = {path: raw_column(rows, path) for path in fields}
+                ids = getattr(batch, "ids", None) or [row["id"] for row in rows]
+                sketch.add_columns(ids, columns, batch.refs)
+            if progress is not None:
+                progress(batch)
+    return sketch.result(convert)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while decoding: decoded JSON holds no cycles, and
+    collections triggered by millions of fresh dicts cost ~40% of the parse time (measured)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 __all__ = [
     "ALL",
     "SampleResult",
@@ -514,5 +563,6 @@ __all__ = [
     "allocate_stratum",
     "boost_cell_id",
     "largest_remainder",
+    "sample_raw_batches",
     "sample_records",
 ]

@@ -28,6 +28,8 @@ class Operator(str, Enum):
 
 
 OPERATORS: tuple[str, ...] = tuple(op.value for op in Operator)
+_ORDER = frozenset({Operator.LT, Operator.LE, Operator.GT, Operator.GE})
+_NUMBER_TYPES = frozenset({int, float})
 
 
 def _is_number(value: Any) -> bool:
@@ -82,6 +84,28 @@ class Condition:
 
     def matches(self, value: Any) -> bool:
         return self.predicate()(value)
+
+    def evaluate(self, column: Sequence[Any]) -> list[bool]:
+        """`predicate` over a whole column, with inline fast cases for the common operators."""
+        op, operand = self.operator, self.operand
+        if op is Operator.EQUALS and isinstance(operand, str):
+            return [v == operand for v in column]  # only a str can equal a str
+        if op is Operator.EQUALS and isinstance(operand, bool):
+            return [v is operand for v in column]
+        if op is Operator.EXISTS:
+            return [v is not None for v in column] if operand else [v is None for v in column]
+        if op in _ORDER and not isinstance(operand, bool):
+            bound = float(operand)
+            num = _NUMBER_TYPES
+            if op is Operator.LT:
+                return [type(v) in num and v < bound for v in column]
+            if op is Operator.LE:
+                return [type(v) in num and v <= bound for v in column]
+            if op is Operator.GT:
+                return [type(v) in num and v > bound for v in column]
+            return [type(v) in num and v >= bound for v in column]
+        pred = self.predicate()
+        return [pred(v) for v in column]
 
     def to_json(self) -> dict[str, Any]:
         return {"field": self.field, self.operator.value: self.operand}

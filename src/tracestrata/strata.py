@@ -94,6 +94,26 @@ def raw_getter(path: str) -> Getter:
     return _nested(lambda data: data.get(head), parts)
 
 
+_EMPTY: Mapping[str, Any] = {}
+
+
+def raw_column(rows: Sequence[Mapping[str, Any]], path: str) -> list[Any]:
+    """`raw_getter(path)` over checked rows (`metadata`/`scores` are objects or absent), inlined."""
+    head, _, rest = path.partition(".")
+    if rest and "." not in rest and head in ("metadata", "scores"):
+        empty = _EMPTY
+        try:
+            return [(row.get(head) or empty).get(rest) for row in rows]
+        except AttributeError:  # a truthy non-object somewhere: read it as missing
+            pass
+    if not rest and head in ("latency_ms", "cost"):
+        return [row.get(head) for row in rows]
+    if path == "status":
+        return [row.get("status") or "ok" for row in rows]
+    getter = raw_getter(path)
+    return [getter(row) for row in rows]
+
+
 def _nested(root: Getter, parts: Sequence[str]) -> Getter:
     if len(parts) == 1:
         key = parts[0]
@@ -232,6 +252,7 @@ __all__ = [
     "count_labels",
     "fold",
     "format_number",
+    "raw_column",
     "raw_getter",
     "record_getter",
     "stratum_key",

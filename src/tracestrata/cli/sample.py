@@ -1,0 +1,202 @@
+"""`tracestrata sample`: pick the traces to judge from a trace JSONL source and write a sample dir."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from tracestrata.atomic import atomic_write_bytes
+from tracestrata.cli.options import parse_when, split_source
+from tracestrata.errors import ConfigError, StateError
+from tracestrata.manifest import write_sample_dir
+from tracestrata.policy import Policy, load_policy
+from tracestrata.protocols import Window
+from tracestrata.samplers import SampleResult, sample_raw_batches, sample_records
+
+STATE_NAME = "tracestrata-boost.json"
+STATE_FORMAT = 1
+_EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class BoostState:
+    """Boost counts per run key; a run's own earlier entry is replaced, never added twice.
+
+    So re-running the same window with the same source picks the same sample and
+    leaves the counts unchanged.
+    """
+
+    runs: dict[str, dict[str, int]]
+
+    def collected_before(self, run: str) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for key, counts in self.runs.items():
+            if key == run:
+                continue
+            for name, n in counts.items():
+                totals[name] = totals.get(name, 0) + n
+        return totals
+
+    def with_run(self, run: str, taken: Mapping[str, int]) -> BoostState:
+        runs = dict(self.runs)
+        runs[run] = {name: n for name, n in taken.items() if n}
+        return BoostState(runs)
+
+
+def load_boost_state(path: Path) -> BoostState:
+    if not path.exists():
+        return BoostState({})
+    try:
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise StateError(f"unreadable boost state: {exc}", path=str(path)) from None
+    if not isinstance(data, dict) or data.get("format") != STATE_FORMAT or not isinstance(data.get("runs"), dict):
+        raise StateError(f"not a boost state file (expected format {STATE_FORMAT})", path=str(path))
+    runs = {}
+    for key, counts in data["runs"].items():
+        if not isinstance(counts, dict) or not all(isinstance(v, int) and v >= 0 for v in counts.values()):
+            raise StateError("expected counts of boost name -> integer", path=str(path), field=f"runs.{key}")
+        runs[str(key)] = {str(k): int(v) for k, v in counts.items()}
+    return BoostState(runs)
+
+
+def save_boost_state(path: Path, state: BoostState) -> None:
+    payload = {"format": STATE_FORMAT, "runs": state.runs}
+    atomic_write_bytes(path, orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+
+
+def open_source(spec: str, skip_bad: bool) -> tuple[Any, str]:
+    """The files connector's trace source for `jsonl:PATH`, found through its entry point."""
+    kind, location = split_source(spec)
+    if kind not in ("jsonl", "files"):
+        raise click.BadParameter(
+            f"only jsonl:PATH is read here, got {kind!r}; backends are sampled by `tracestrata sync`",
+            param_hint="--source",
+        )
+    found = {ep.name: ep for ep in entry_points(group="tracestrata.connectors")}
+    if "files" not in found:
+        raise ConfigError("the files connector is not installed (entry point tracestrata.connectors:files)")
+    connector = found["files"].load()({"path": location})
+    source = connector.trace_source()
+    if hasattr(source, "skip_bad"):
+        source.skip_bad = skip_bad
+    return source, f"jsonl:{location}"
+
+
+def run_sample(
+    source: Any,
+    policy: Policy,
+    window: Window | None,
+    boost_collected: Mapping[str, int],
+    *,
+    progress: bool,
+) -> SampleResult:
+    """Fast path when the source offers decoded batches, else the record path."""
+    if not hasattr(source, "iter_json_batches"):
+        records = source.iter_traces(window or Window(_EARLIEST, _LATEST), metadata_keys=policy.metadata_keys())
+        return sample_records(records, policy, boost_collected=boost_collected)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        total = source.total_bytes() if hasattr(source, "total_bytes") else None
+        bar = tqdm(total=total, unit="B", unit_scale=True, desc="sampling", file=sys.stderr, leave=False)
+    try:
+        return sample_raw_batches(
+            source.iter_json_batches(window),
+            policy,
+            boost_collected=boost_collected,
+            progress=(lambda batch: bar.update(batch.bytes_read)) if bar is not None else None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+@click.command("sample")
+@click.option("--source", "source_spec", required=True, metavar="jsonl:PATH",
+              help="Trace JSONL: a file, or a folder of *.jsonl files.")
+@click.option("--policy", "policy_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The sampling policy (TOML; see docs/policy.md).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Sample directory to write (sample.jsonl + manifest.json).")
+@click.option("--since", help="Only traces at or after this time (ISO 8601; naive means UTC).")
+@click.option("--until", help="Only traces before this time (ISO 8601; naive means UTC).")
+@click.option("--skip-bad", is_flag=True, help="Skip and count malformed lines instead of stopping at the first.")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=f"Boost counts file kept across runs. Default: {STATE_NAME} next to --out.")
+def command(
+    source_spec: str,
+    policy_path: Path,
+    out: Path,
+    since: str | None,
+    until: str | None,
+    skip_bad: bool,
+    state_path: Path | None,
+) -> None:
+    """Pick the traces to judge: stratified, failures oversampled, boosts at 100%.
+
+    Writes OUT/sample.jsonl (each selected trace with its stratum, cell, failure
+    signals, inclusion probability and weight) and OUT/manifest.json (the design:
+    every cell's population and sample size). The same input and policy seed
+    always give the same sample. Boost counts persist in the state file, keyed by
+    source and window, so re-running a window does not count it twice.
+
+    An empty window is not an error: it writes an empty sample (no cells) and
+    exits 0. Malformed lines stop the run with file:line (exit 2) unless
+    --skip-bad is given.
+
+    \b
+    Example:
+      tracestrata generate --traces 100000 --out traces.jsonl
+      tracestrata sample --source jsonl:traces.jsonl \\
+          --policy examples/policies/basic.toml --out run/
+      tracestrata sample --source jsonl:logs/ --policy policy.toml --out run-0601/ \\
+          --since 2026-06-01 --until 2026-06-02 --skip-bad
+    """
+    policy = load_policy(policy_path)
+    window = None
+    if since or until:
+        start = parse_when(since, "--since") if since else _EARLIEST
+        end = parse_when(until, "--until") if until else _LATEST
+        if end <= start:
+            raise click.BadParameter("must be after --since", param_hint="--until")
+        window = Window(start, end)
+    source, source_name = open_source(source_spec, skip_bad)
+    state_file = state_path or out.resolve().parent / STATE_NAME
+    state = load_boost_state(state_file) if policy.boosts else BoostState({})
+    run_key = f"{source_name}|{window.key if window else '-'}"
+    before = state.collected_before(run_key)
+    result = run_sample(source, policy, window, before, progress=sys.stderr.isatty())
+    bad = int(getattr(source, "bad_lines", 0))
+    write_sample_dir(out, result, policy=policy, source=source_name, window=window, counts={"bad_lines": bad})
+    if policy.boosts:
+        taken = {name: result.boost_collected.get(name, 0) - before.get(name, 0) for name in result.boost_collected}
+        save_boost_state(state_file, state.with_run(run_key, taken))
+    click.echo(_summary(result, out, bad, policy))
+
+
+def _summary(result: SampleResult, out: Path, bad: int, policy: Policy) -> str:
+    if not result.cells:
+        text = f"no traces in the window: wrote an empty sample to {out}"
+    else:
+        strata = len({c.stratum for c in result.cells})
+        text = (
+            f"sampled {len(result.selected):,} of {result.population:,} traces "
+            f"({strata} strata, {len(result.cells)} cells) -> {out}"
+        )
+    boosts = [f"{b.name} {result.boost_collected.get(b.name, 0)}/{b.collect}" for b in policy.boosts]
+    if boosts:
+        text += f"; boost {', '.join(boosts)}"
+    if bad:
+        text += f"; skipped {bad:,} bad lines"
+    return text
