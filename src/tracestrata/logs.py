@@ -72,7 +72,10 @@ class SyncLog:
 
 
 class NullLog(SyncLog):
-    """Records lines without printing (library use and tests)."""
+    """Records every line, details included, without printing (library use and tests)."""
+
+    def detail(self, event: str, message: str, **fields: Any) -> None:
+        self._emit("debug", event, message, fields, sys.stderr)
 
     def _emit(self, level: str, event: str, message: str, fields: dict[str, Any], stream: TextIO) -> None:
         self.lines.append({"level": level, "event": event, "message": self.redact(message), **fields})

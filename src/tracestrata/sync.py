@@ -198,12 +198,11 @@ class _Run:
             try:
                 result = self.window(window)
             except RetriableSourceError as exc:
-                self.outcome.partial = f"{window.key}: {exc}"
-                self.log.warn(
-                    "partial",
-                    f"stopped at window {window.key}: {exc}; retries exhausted, progress is recorded, the next run continues",
-                    window=window.key,
+                self.outcome.partial = (
+                    f"stopped at window {window.key}: {exc}; retries exhausted, "
+                    "progress is recorded, the next run continues"
                 )
+                self.log.detail("partial", self.outcome.partial, window=window.key)
                 return self.outcome
             self.outcome.windows.append(result)
             self.outcome.pending -= 1
@@ -213,8 +212,8 @@ class _Run:
             self.read_scores()
             self.refresh_reports()
         except RetriableSourceError as exc:
-            self.outcome.partial = str(exc)
-            self.log.warn("partial", f"stopped reading scores: {exc}; retries exhausted, the next run continues")
+            self.outcome.partial = f"stopped reading scores: {exc}; retries exhausted, the next run continues"
+            self.log.detail("partial", self.outcome.partial)
         return self.outcome
 
     def window(self, window: Window) -> WindowResult:

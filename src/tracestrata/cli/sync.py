@@ -8,6 +8,7 @@ import click
 
 from tracestrata.cli.options import parse_when
 from tracestrata.config import load_config
+from tracestrata.errors import RetriableSourceError
 from tracestrata.logs import SyncLog
 from tracestrata.sync import run_sync
 
@@ -56,4 +57,5 @@ def command(config_path: Path, verbose: bool, log_format: str, now_text: str | N
     log = SyncLog(verbose=verbose, fmt=log_format, secret_env=config.secret_env_vars)  # type: ignore[arg-type]
     outcome = run_sync(config, now=now, dry_run=dry_run, log=log)
     if outcome.partial:
-        raise click.exceptions.Exit(int(outcome.exit_code))
+        # one line on stderr and exit 4, through the CLI seam like every error
+        raise RetriableSourceError(outcome.partial)
