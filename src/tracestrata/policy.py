@@ -149,42 +149,36 @@ class _Parser:
         """Best-effort line of a key path like `failure.signals[1].equals`, by searching the text."""
         if self.lines is None:
             return None
-        parts = re.findall(r"([^.\[\]]+)(?:\[(\d+)\])?", key)
-        start, end = 0, len(self.lines)
-        table: list[str] = []
+        lines = self.lines
+        names: list[str] = []
+        start, end = 0, len(lines)
         line: int | None = None
-        for name, index in parts:
-            table.append(name)
+        for name, index in re.findall(r"([^.\[\]]+)(?:\[(\d+)\])?", key):
+            names.append(name)
+            dotted = re.escape(".".join(names))
             if index:
-                header = re.compile(r"^\s*\[\[\s*" + re.escape(".".join(table)) + r"\s*\]\]")
-                hits = [i for i in range(start, end) if header.match(self.lines[i])]
-                if len(hits) > int(index):
-                    start = hits[int(index)]
-                    line = start + 1
-                    end = next(
-                        (i for i in range(start + 1, len(self.lines)) if re.match(r"^\s*\[", self.lines[i])),
-                        len(self.lines),
-                    )
-                    start += 1
-                    table = []
-                    continue
-                return line
-            header = re.compile(r"^\s*\[\s*" + re.escape(".".join(table)) + r"\s*\]\s*(#.*)?$")
-            hit = next((i for i in range(start, end) if header.match(self.lines[i])), None)
+                header = re.compile(r"^\s*\[\[\s*" + dotted + r"\s*\]\]")
+                hits = [i for i, text in enumerate(lines) if header.match(text)]
+                if len(hits) <= int(index):
+                    return line
+                line, start = hits[int(index)] + 1, hits[int(index)] + 1
+                end = self._section_end(start)
+                continue
+            header = re.compile(r"^\s*\[\s*" + dotted + r"\s*\]\s*(#.*)?$")
+            hit = next((i for i, text in enumerate(lines) if header.match(text)), None)
             if hit is not None:
                 line, start = hit + 1, hit + 1
-                end = next(
-                    (i for i in range(start, len(self.lines)) if re.match(r"^\s*\[", self.lines[i])), len(self.lines)
-                )
-                table = []
+                end = self._section_end(start)
                 continue
-            assign = re.compile(r"^\s*\"?" + re.escape(name) + r"\"?\s*=")
-            hit = next((i for i in range(start, end) if assign.match(self.lines[i])), None)
+            assign = re.compile(r"^\s*[\"']?" + re.escape(name) + r"[\"']?\s*=")
+            hit = next((i for i in range(start, end) if assign.match(lines[i])), None)
             if hit is not None:
-                line = hit + 1
-                start = hit
-            table = []
+                line, start = hit + 1, hit
         return line
+
+    def _section_end(self, start: int) -> int:
+        assert self.lines is not None
+        return next((i for i in range(start, len(self.lines)) if re.match(r"^\s*\[", self.lines[i])), len(self.lines))
 
     def check_keys(self, table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
         for key in table:
