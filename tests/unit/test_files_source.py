@@ -1,0 +1,122 @@
+"""The JSONL trace source: fast batches, line-numbered errors, --skip-bad, windows, folders."""
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from tracestrata.errors import InputError
+from tracestrata.protocols import TraceSource, Window
+from tracestrata.samplers import sample_raw_batches, sample_records
+from tracestrata.synthetic import generate_traces
+from tracestrata_connectors.files.source import FilesTraceSource
+
+from test_samplers import make_policy, summarize
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T1 = T0 + timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def records():
+    return list(generate_traces(3000, start=T0, end=T1, seed=11))
+
+
+def write_jsonl(path, records, extra=None):
+    lines = [orjson.dumps(r.to_json()) for r in records]
+    for index, line in sorted((extra or {}).items()):
+        lines.insert(index, line)
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_is_a_trace_source_and_round_trips(tmp_path, records):
+    path = write_jsonl(tmp_path / "t.jsonl", records)
+    source = FilesTraceSource(path)
+    assert isinstance(source, TraceSource)
+    assert list(source.iter_traces(Window(T0, T1))) == records
+
+
+def test_fast_path_gives_exactly_the_record_path_sample(tmp_path, records):
+    path = write_jsonl(tmp_path / "t.jsonl", records)
+    policy = make_policy(target=40, top=5, collect=30)
+    fast = sample_raw_batches(FilesTraceSource(path, chunk_bytes=50_000).iter_json_batches(None), policy)
+    slow = sample_records(records, policy)
+    assert summarize(fast) == summarize(slow)
+    assert fast.selected == slow.selected and fast.cells == slow.cells
+
+
+def test_window_is_half_open(tmp_path, records):
+    path = write_jsonl(tmp_path / "t.jsonl", records)
+    window = Window(records[100].timestamp, records[200].timestamp)
+    got = list(FilesTraceSource(path, chunk_bytes=10_000).iter_traces(window))
+    assert got == [r for r in records if window.contains(r.timestamp)]
+    assert got[0] == records[100] and records[200] not in got
+
+
+def test_folder_of_files_in_name_order(tmp_path, records):
+    write_jsonl(tmp_path / "b.jsonl", records[1000:])
+    write_jsonl(tmp_path / "a.jsonl", records[:1000])
+    (tmp_path / "notes.txt").write_text("ignored")
+    assert list(FilesTraceSource(tmp_path).iter_traces(Window(T0, T1))) == records
+
+
+BAD_LINES = {
+    b"{not json": ("not valid JSON", None),
+    b"[1, 2]": ("expected a JSON object", None),
+    b'{"timestamp": "2026-01-01T00:00:00Z"}': ("expected a non-empty string", "id"),
+    b'{"id": "x"}': ("expected an ISO 8601 timestamp (missing)", "timestamp"),
+    b'{"id": "", "timestamp": "2026-01-01T00:00:00Z"}': ("expected a non-empty string", "id"),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_LINES), ids=lambda b: b.decode()[:20])
+def test_malformed_line_is_reported_with_file_and_line(tmp_path, records, bad):
+    path = write_jsonl(tmp_path / "t.jsonl", records[:50], {20: bad})
+    with pytest.raises(InputError) as info:
+        for _ in FilesTraceSource(path).iter_json_batches(None):
+            pass
+    message, field = BAD_LINES[bad]
+    assert info.value.line == 21 and info.value.path == str(path) and info.value.field == field
+    assert message in info.value.message
+    assert str(info.value).startswith(f"{path}:21: ")
+
+
+def test_skip_bad_counts_and_continues_and_blank_lines_are_ignored(tmp_path, records):
+    path = write_jsonl(tmp_path / "t.jsonl", records[:50], {3: b"", 10: b"{oops", 30: b"   ", 40: b"[]"})
+    source = FilesTraceSource(path, skip_bad=True)
+    rows = [row for batch in source.iter_json_batches(None) for row in batch.rows]
+    assert len(rows) == 50 and source.bad_lines == 2
+    assert source.first_bad is not None and source.first_bad.line == 11
+
+
+def test_line_numbers_survive_chunking_and_blank_lines(tmp_path, records):
+    path = write_jsonl(tmp_path / "t.jsonl", records[:400], {0: b"", 150: b""})
+    numbers = []
+    for batch in FilesTraceSource(path, chunk_bytes=7_000).iter_json_batches(None):
+        numbers.extend(ref[1] for ref in batch.refs)
+    assert numbers == [n for n in range(1, 403) if n not in (1, 151)]
+
+
+def test_bad_timestamp_under_a_window(tmp_path, records):
+    path = write_jsonl(tmp_path / "t.jsonl", records[:5], {2: b'{"id": "x", "timestamp": "yesterday"}'})
+    with pytest.raises(InputError, match="yesterday") as info:
+        list(FilesTraceSource(path).iter_traces(Window(T0, T1)))
+    assert info.value.line == 3 and info.value.field == "timestamp"
+
+
+def test_selected_record_gets_the_full_schema_check(tmp_path):
+    line = b'{"id": "x", "timestamp": "2026-01-01T00:00:00Z", "status": "weird"}'
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(line + b"\n")
+    with pytest.raises(InputError) as info:
+        sample_raw_batches(FilesTraceSource(path).iter_json_batches(None), make_policy())
+    assert info.value.line == 1 and info.value.field == "status"
+
+
+def test_missing_path_and_no_trailing_newline(tmp_path, records):
+    with pytest.raises(InputError, match="no such file"):
+        list(FilesTraceSource(tmp_path / "nope.jsonl").iter_json_batches(None))
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(r.to_json()) for r in records[:3]))
+    assert list(FilesTraceSource(path).iter_traces(Window(T0, T1))) == records[:3]
