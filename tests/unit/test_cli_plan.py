@@ -207,3 +207,20 @@ def test_bad_inputs(tmp_path: Path, files: tuple[Path, Path], capsys: pytest.Cap
     assert code == ExitCode.USAGE and "no such file" in err
     code, _, err = run(capsys, "plan", "--source", "phoenix:proj", "--policy", str(policy))
     assert code == ExitCode.USAGE
+
+
+def test_window_and_skip_bad(tmp_path: Path, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    traces, policy = files
+    args = ["plan", "--source", f"jsonl:{traces}", "--policy", str(policy), "--format", "json"]
+    code, out, _ = run(capsys, *args, "--since", "2026-03-01T00:00:00Z", "--until", "2026-03-01T03:00:00Z")
+    assert code == 0
+    population = json.loads(out)["population"]
+    assert 2500 < population < 3500  # half of six uniform hours
+    code, _, err = run(capsys, *args, "--since", "2026-03-02", "--until", "2026-03-01")
+    assert code == ExitCode.USAGE and "--until" in err
+
+    dirty = tmp_path / "dirty.jsonl"
+    dirty.write_bytes(traces.read_bytes() + b"{broken\n")
+    code, out, err = run(capsys, "plan", "--source", f"jsonl:{dirty}", "--policy", str(policy), "--format", "json", "--skip-bad")
+    assert code == 0 and json.loads(out)["population"] == 6000
+    assert "skipped 1 bad lines" in err

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import click
-import orjson
 
 from tracestrata.allocation import (
     DEFAULT_FLOOR,
@@ -20,15 +19,23 @@ from tracestrata.allocation import (
     count_strata,
     plan_allocation,
 )
-from tracestrata.cli.options import split_source
+from tracestrata.cli.options import parse_when
+from tracestrata.cli.sample import open_source  # the same source as `tracestrata sample`, same checks
 from tracestrata.errors import InputError
 from tracestrata.policy import Policy, load_policy
+from tracestrata.protocols import Window
 from tracestrata.strata import check_path
+
+_EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 @click.command("plan")
-@click.option("--source", required=True, help="Where the traces are: jsonl:PATH (a file or a folder of *.jsonl).")
+@click.option("--source", required=True, metavar="jsonl:PATH", help="Trace JSONL: a file, or a folder of *.jsonl files.")
 @click.option("--policy", "policy_path", required=True, type=click.Path(dir_okay=False), help="Policy TOML file.")
+@click.option("--since", help="Only traces at or after this time (ISO 8601; naive means UTC).")
+@click.option("--until", help="Only traces before this time (ISO 8601; naive means UTC).")
+@click.option("--skip-bad", is_flag=True, help="Skip and count malformed lines instead of stopping at the first.")
 @click.option(
     "--half-width",
     type=click.FloatRange(0, 0.5, min_open=True),
@@ -53,6 +60,9 @@ from tracestrata.strata import check_path
 def command(
     source: str,
     policy_path: str,
+    since: str | None,
+    until: str | None,
+    skip_bad: bool,
     half_width: float,
     confidence: float,
     rate: float | None,
@@ -80,13 +90,19 @@ def command(
         raise click.UsageError("use either --rate or --rate-field, not both")
     if rate_field is not None and (problem := check_path(rate_field)):
         raise click.BadParameter(problem, param_hint="--rate-field")
-    kind, path = split_source(source)
-    if kind != "jsonl":
-        raise click.BadParameter(f"plan reads jsonl:PATH sources for now, got {kind!r}", param_hint="--source")
     policy = load_policy(policy_path)
-    counts = count_strata(iter_jsonl(Path(path)), policy, rate_field=rate_field)
+    window = None
+    if since or until:
+        start = parse_when(since, "--since") if since else _EARLIEST
+        end = parse_when(until, "--until") if until else _LATEST
+        if end <= start:
+            raise click.BadParameter("must be after --since", param_hint="--until")
+        window = Window(start, end)
+    trace_source, source_name = open_source(source, skip_bad)
+    rows = (row for batch in trace_source.iter_json_batches(window) for row in batch.rows)
+    counts = count_strata(rows, policy, rate_field=rate_field)
     if not counts:
-        raise InputError("no traces: nothing to plan", path=path)
+        raise InputError("no traces in the window: nothing to plan", path=source_name)
     plan = plan_allocation(
         [StratumInput(c.stratum, c.population, expected_rate(c, rate, rate_field, confidence)) for c in counts],
         method=AllocationMethod(method),
@@ -96,6 +112,9 @@ def command(
         floor=floor if floor is not None else (policy.targets.floor if policy.targets.floor is not None else DEFAULT_FLOOR),
         fpc=fpc,
     )
+    bad = int(getattr(trace_source, "bad_lines", 0))
+    if bad:
+        click.echo(f"tracestrata: skipped {bad:,} bad lines", err=True)
     if fmt == "toml":
         click.echo(targets_toml(plan, policy), nl=False)
     elif fmt == "json":
@@ -110,28 +129,6 @@ def expected_rate(counts: StratumCounts, rate: float | None, rate_field: str | N
     if rate_field is not None:
         return counts.field_rate(confidence)
     return counts.failure_rate(confidence)
-
-
-def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Decoded trace objects from a JSONL file or every `*.jsonl` under a folder."""
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*.jsonl") if p.is_file())
-    elif path.exists():
-        files = [path]
-    else:
-        raise InputError("no such file or folder", path=str(path))
-    for file in files:
-        with file.open("rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    raise InputError("not valid JSON", path=str(file), line=number) from None
-                if not isinstance(row, dict):
-                    raise InputError("expected a JSON object", path=str(file), line=number)
-                yield row
 
 
 def render_table(plan: Plan) -> str:
