@@ -17,6 +17,7 @@ def atomic_writer(path: str | Path, mode: str = "wb") -> Iterator[IO]:  # type: 
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.chmod(tmp, _default_mode(target))
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -26,6 +27,16 @@ def atomic_writer(path: str | Path, mode: str = "wb") -> Iterator[IO]:  # type: 
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _default_mode(target: Path) -> int:
+    """Keep an existing file's mode; a new one gets 0o666 less the umask, like `open()`."""
+    try:
+        return target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
