@@ -94,3 +94,43 @@ def test_help(capsys):
     assert main(["report", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--compare" in out and "--ledger" in out and "--skip-bad" in out
+
+
+def test_ledger_report_spans_windows(tmp_path, capsys):
+    from datetime import timedelta
+
+    from tracestrata.record import Score
+    from tracestrata.state import PlannedItem, State
+
+    t0, hour = datetime(2026, 11, 23, tzinfo=UTC), timedelta(hours=1)
+    path = tmp_path / "state.sqlite"
+    with State(path) as state:
+        for h in range(3):
+            run_id = f"run-{h}"
+            cells = [
+                {"cell": "a#failure", "stratum": "a", "values": {"metadata.intent": "a"}, "kind": "failure",
+                 "population": 4, "sampled": 2},
+                {"cell": "a#normal", "stratum": "a", "values": {"metadata.intent": "a"}, "kind": "normal",
+                 "population": 40, "sampled": 3},
+            ]
+            sampled = [(f"{run_id}-f{i}", "a#failure", {"stratum": "a"}) for i in range(2)]
+            sampled += [(f"{run_id}-n{i}", "a#normal", {"stratum": "a"}) for i in range(3)]
+            state.plan_run(
+                run_id=run_id, source="files", window_start=t0 + h * hour, window_end=t0 + (h + 1) * hour,
+                policy_digest="d", series=state.next_series("files", "d"), cells=cells,
+                counts={"traces": 44, "selected": 5}, sampled=sampled,
+                items=[PlannedItem(f"{run_id}-{t}", "dataset", "d", t, {}) for t, _, _ in sampled],
+                boost_collected={},
+            )
+            run = state.open_run("files", t0 + h * hour)
+            state.finish_run(run)
+            state.store_scores([Score(t, "correct", i % 2 == 0) for i, (t, _, _) in enumerate(sampled)])
+    capsys.readouterr()
+    code = main(["report", "--ledger", str(path), "--since", "2h", "--until", "2026-11-23T03:00:00Z",
+                 "--metric", "correct", "--format", "json"])
+    assert code == 0, capsys.readouterr().err
+    data = json.loads(capsys.readouterr().out)
+    assert data["population"] == 88  # the last two windows, one cell per (window, cell)
+    assert [row["stratum"] for row in data["strata"]] == ["a"]
+    assert data["estimate"]["n_scored"] == 10
+    assert main(["report", "--ledger", str(path), "--since", "soon", "--metric", "correct"]) == 2
