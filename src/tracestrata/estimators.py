@@ -238,7 +238,7 @@ def stratified_variance(
     if lonely_ids:
         if lonely is LonelyCell.ERROR:
             raise EstimationError(
-                f"cell has a single score, so no variance (set the lonely-cell policy to 'adjust' or 'certainty')",
+                "cell has a single score, so no variance (set the lonely-cell policy to 'adjust' or 'certainty')",
                 field=lonely_ids[0],
             )
         if lonely is LonelyCell.ADJUST:

@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pytest
 from seed_baseline import reweighted_mean
-from sim_design import make_population, plan_cells, draw
+from sim_design import draw, make_population, plan_cells
 
 from tracestrata.estimators import ScoredFrame, StratifiedEstimator
 from tracestrata.intervals import IntervalMethod
@@ -33,15 +33,19 @@ def runs():
     share = {s: float(np.mean(pop.stratum == s)) for s in set(pop.stratum.tolist())}
     estimator = StratifiedEstimator()
     small_cells = {p.id for p in plans if p.stratum == SMALL}
-    rows = {k: [] for k in ("correct", "quality", "small", "seed_correct", "seed_quality")}
+    rows = {k: [] for k in ("correct", "quality", "small", "seed_correct", "seed_quality",
+                            "delta_correct", "delta_quality")}
     for rep in range(REPS):
         d = draw(pop, plans, np.random.default_rng([2026, rep]))
+        groups = {g: {u.trace_id for u in d.design.units if u.attrs["release"] == g} for g in ("v41", "v42")}
         for metric in ("correct", "quality"):
             values = {str(pop.ids[i]): float(getattr(pop, metric)[i]) for i in d.scored}
             frame = ScoredFrame.build(d.design, values)
             est = estimator.estimate_frame(frame, d.design)
             rows[metric].append((est.mean, est.ci_low, est.ci_high, est.method))
-            seed = reweighted_mean(d.scored, lambda i: float(getattr(pop, metric)[i]), share,
+            delta, _, low, high, _ = estimator.contrast(frame, groups["v41"], groups["v42"])
+            rows[f"delta_{metric}"].append((delta, low, high))
+            seed = reweighted_mean(d.scored, lambda i, metric=metric: float(getattr(pop, metric)[i]), share,
                                    lambda i: str(pop.stratum[i]))
             rows[f"seed_{metric}"].append(seed)
             if metric == "correct":
@@ -65,6 +69,19 @@ def test_global_estimate_unbiased_and_covers(runs, metric):
     bias, mc_se, coverage = summary(rows[metric], truth)
     print(f"\n{metric}: truth={truth:.5f} bias={bias:+.5f} (MC se {mc_se:.5f}, {bias / mc_se:+.2f} se) "
           f"coverage={coverage:.3f} method={rows[metric][0][3].value} reps={REPS}")
+    assert abs(bias) <= 2 * mc_se
+    assert 0.93 <= coverage <= 0.97
+
+
+@pytest.mark.parametrize("metric", ["correct", "quality"])
+def test_release_delta_unbiased_and_covers(runs, metric):
+    """--compare: the v42 − v41 delta (domains inside the cells, joint linearization)."""
+    pop, rows = runs
+    y = getattr(pop, metric)
+    truth = float(y[pop.release == "v42"].mean() - y[pop.release == "v41"].mean())
+    bias, mc_se, coverage = summary(rows[f"delta_{metric}"], truth)
+    print(f"\nrelease delta on {metric}: truth={truth:+.5f} bias={bias:+.5f} ({bias / mc_se:+.2f} MC se) "
+          f"coverage={coverage:.3f}")
     assert abs(bias) <= 2 * mc_se
     assert 0.93 <= coverage <= 0.97
 

@@ -10,8 +10,8 @@ import pytest
 from tracestrata.design import Cell, CellKind, Design, Unit
 from tracestrata.errors import EstimationError, InputError
 from tracestrata.estimators import LonelyCell
-from tracestrata.report import MetricKind, build_report, read_scores_jsonl
 from tracestrata.record import Score
+from tracestrata.report import MetricKind, build_report, read_scores_jsonl
 
 
 def make(spec, attrs=None):

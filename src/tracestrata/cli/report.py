@@ -14,8 +14,8 @@ from tracestrata.cli.options import parse_duration, parse_when, split_source
 from tracestrata.design import Design, Unit
 from tracestrata.estimators import LonelyCell
 from tracestrata.record import Score
-from tracestrata.report import Report, ReportWarning, build_report, read_scores_jsonl
 from tracestrata.render import render_html, render_markdown
+from tracestrata.report import Report, ReportWarning, build_report, read_scores_jsonl
 
 
 @click.command("report")
