@@ -168,6 +168,8 @@ def _html_body(report: Report, heading: str | None) -> list[str]:
         f"(CI {html.escape(_ci(n, rate))})</p>"
     )
     out.append(interval_chart(report))
+    out.append('<p class="muted">● estimate with its interval (shaded: the global interval); '
+               "○ naive unweighted sample mean</p>")
     out.append("<table><thead><tr><th>stratum</th><th>population</th><th>sampled</th><th>scored</th>"
                "<th>estimate</th><th>CI</th></tr></thead><tbody>")
     for row in report.strata:
@@ -206,17 +208,19 @@ def interval_chart(report: Report, *, width: int = 760) -> str:
     label_w, pad, row_h = 220, 16, 22
     height = pad * 2 + row_h * (len(rows) + 1) + 18
     bounds = [x for r in rows for x in (r.estimate.ci_low, r.estimate.ci_high, r.estimate.mean)]
-    bounds += [report.estimate.ci_low, report.estimate.ci_high, report.estimate.mean]
+    bounds += [report.estimate.ci_low, report.estimate.ci_high, report.estimate.mean, report.naive.mean]
     finite = [x for x in bounds if x is not None and not math.isnan(x)]
-    if rate:
-        lo, hi = 0.0, 1.0
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    if rate:  # zoom to the data, on a 10-point grid inside [0, 1]
+        lo, hi = math.floor(lo * 10) / 10, math.ceil(hi * 10) / 10
+        if hi <= lo:
+            lo, hi = max(0.0, lo - 0.1), min(1.0, hi + 0.1)
     else:
-        lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
         if hi <= lo:
             lo, hi = lo - 1.0, hi + 1.0
         margin = (hi - lo) * 0.05
         lo, hi = lo - margin, hi + margin
-    plot_w = width - label_w - pad * 2
+    plot_w = width - label_w - pad * 2 - 24  # room for the last tick label
 
     def x(v: float) -> float:
         return label_w + pad + (v - lo) / (hi - lo) * plot_w
@@ -243,6 +247,11 @@ def interval_chart(report: Report, *, width: int = 760) -> str:
                          f'stroke="{color}" stroke-width="2"/>')
         parts.append(f'<circle cx="{x(est.mean):.1f}" cy="{y:.1f}" r="4" fill="{color}">'
                      f"<title>{html.escape(name)}: {format_value(est.mean, rate)} ({html.escape(_ci(est, rate))})"
+                     "</title></circle>")
+    if not math.isnan(report.naive.mean):  # the naive sample mean, hollow, on the global row
+        y = pad + row_h / 2
+        parts.append(f'<circle cx="{x(report.naive.mean):.1f}" cy="{y:.1f}" r="4" fill="none" stroke="#999" '
+                     f'stroke-width="1.5"><title>naive sample mean: {format_value(report.naive.mean, rate)}'
                      "</title></circle>")
     axis_y = height - pad - 12
     parts.append(f'<line x1="{x(lo):.1f}" x2="{x(hi):.1f}" y1="{axis_y}" y2="{axis_y}" stroke="#999"/>')

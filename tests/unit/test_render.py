@@ -48,7 +48,7 @@ def test_html_is_self_contained_and_escaped():
     svg = re.search(r"<svg.*?</svg>", page, re.S).group(0)
     root = ET.fromstring(svg)
     circles = root.findall("{http://www.w3.org/2000/svg}circle")
-    assert len(circles) == 3  # global + 2 strata
+    assert len(circles) == 4  # global, its naive mean, 2 strata
 
 
 def test_chart_for_means_and_missing_strata():
