@@ -29,6 +29,10 @@ for (path in sort(Sys.glob(file.path(args[1], "*.csv")))) {
     for (g in groups) {
       mg <- svymean(~y, subset(des, group == g))
       out(case, paste0("group:", g, ":mean"), coef(mg)[1]); out(case, paste0("group:", g, ":se"), SE(mg)[1])
+      if (all(data$y %in% c(0, 1)) && coef(mg)[1] > 0 && coef(mg)[1] < 1) {
+        ci <- attr(svyciprop(~I(y == 1), subset(des, group == g), method = "beta"), "ci")
+        out(case, paste0("group:", g, ":kg_low"), ci[1]); out(case, paste0("group:", g, ":kg_high"), ci[2])
+      }
     }
     delta <- svycontrast(by, setNames(c(-1, 1), groups))
     out(case, "delta", coef(delta)[1]); out(case, "delta_se", SE(delta)[1])
