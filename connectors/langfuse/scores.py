@@ -10,15 +10,50 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from langfuse.api.scores.types.score_v3 import ScoreV3_Boolean, ScoreV3_Categorical, ScoreV3_Numeric
+import pydantic
+from langfuse.api.scores.types.score_subject_v3 import (
+    ScoreSubjectV3_Experiment,
+    ScoreSubjectV3_Observation,
+    ScoreSubjectV3_Session,
+    ScoreSubjectV3_Trace,
+)
+from langfuse.api.scores.types.score_v3 import (
+    ScoreV3_Boolean,
+    ScoreV3_Categorical,
+    ScoreV3_Correction,
+    ScoreV3_Numeric,
+    ScoreV3_Text,
+)
 
 from tracestrata.errors import FatalSourceError
 from tracestrata.protocols import iter_chunks
 from tracestrata.record import Score, ScoreValue, parse_timestamp
 
 from .client import LangfuseClient
+from .models import flat_parser
 
+SCORES_PATH = "/api/public/v3/scores"
 SCORE_PAGE_LIMIT = 100  # the server answers 400 above 100
+# The SDK's discriminated unions, one parser per member (see models.py for why not parse_obj_as).
+_SCORE_PARSERS = {
+    cls.model_fields["data_type"].default: flat_parser(cls)
+    for cls in (ScoreV3_Numeric, ScoreV3_Boolean, ScoreV3_Categorical, ScoreV3_Text, ScoreV3_Correction)
+}
+_SUBJECT_PARSERS = {
+    cls.model_fields["kind"].default: flat_parser(cls)
+    for cls in (ScoreSubjectV3_Trace, ScoreSubjectV3_Observation, ScoreSubjectV3_Session, ScoreSubjectV3_Experiment)
+}
+
+
+def parse_score(raw: dict) -> object:
+    """One `ScoreV3` JSON object into the SDK model for its `dataType` (subject included)."""
+    parser = _SCORE_PARSERS.get(raw.get("dataType"))
+    if parser is None:
+        return None  # a data type newer than the SDK: not a metric we know
+    subject = raw.get("subject")
+    if isinstance(subject, dict) and subject.get("kind") in _SUBJECT_PARSERS:
+        raw = {**raw, "subject": _SUBJECT_PARSERS[subject["kind"]](subject)}
+    return parser(raw)
 
 
 class LangfuseScoreSource:
@@ -33,32 +68,40 @@ class LangfuseScoreSource:
         name_param = ",".join(sorted(wanted_names))
         for batch in iter_chunks(sorted(wanted_traces), self.client.options.trace_ids_per_request):
             for score in self._pages(",".join(batch), name_param):
+                if score is None:
+                    continue
                 trace_id = _trace_of(score)
-                if trace_id not in wanted_traces or score.name not in wanted_names:
+                if trace_id not in wanted_traces or score.name not in wanted_names:  # type: ignore[attr-defined]
                     continue
                 value = typed_value(score)
-                if value is None:
+                if value is None or trace_id is None:
                     continue
-                yield Score(trace_id, score.name, value, updated_at=parse_timestamp(score.updated_at))
+                yield Score(trace_id, score.name, value, updated_at=parse_timestamp(score.updated_at))  # type: ignore[attr-defined]
 
     def _pages(self, trace_param: str, name_param: str) -> Iterator[object]:
-        api = self.client.api.scores
         cursor: str | None = None
         seen: set[str] = set()
         while True:
-            page = self.client.call(
+            page = self.client.get_json(
                 "scores",
                 "list scores",
-                api.get_many,
-                trace_id=trace_param,
-                name=name_param,
-                fields="subject",
-                limit=SCORE_PAGE_LIMIT,
-                cursor=cursor,
+                SCORES_PATH,
+                {
+                    "traceId": trace_param,
+                    "name": name_param,
+                    "fields": "subject",
+                    "limit": SCORE_PAGE_LIMIT,
+                    "cursor": cursor,
+                },
             )
-            yield from page.data
-            cursor = page.meta.cursor
-            if not cursor or not page.data:
+            try:
+                data = page["data"]
+                cursor = (page.get("meta") or {}).get("cursor")
+                scores = [parse_score(raw) for raw in data]
+            except (KeyError, TypeError, AttributeError, pydantic.ValidationError) as exc:
+                raise FatalSourceError(f"Langfuse list scores: unexpected response shape ({exc})") from None
+            yield from scores
+            if not cursor or not data:
                 return
             if cursor in seen:
                 raise FatalSourceError(f"Langfuse list scores: the server repeated cursor {cursor[:16]}…")
@@ -87,4 +130,4 @@ def _trace_of(score: object) -> str | None:
     return None
 
 
-__all__ = ["LangfuseScoreSource", "typed_value"]
+__all__ = ["LangfuseScoreSource", "parse_score", "typed_value"]

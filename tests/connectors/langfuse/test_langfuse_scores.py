@@ -1,0 +1,63 @@
+"""Score read-back: typed values, batching of trace ids, every cursor page."""
+
+from __future__ import annotations
+
+import math
+
+from tracestrata.record import Score
+
+
+def tid(i: int) -> str:
+    return f"{i:032x}"
+
+
+def test_values_keep_their_type(fake, connect) -> None:
+    seeded = [
+        Score(tid(1), "correct", True),
+        Score(tid(2), "correct", False),
+        Score(tid(1), "quality", 4.5),
+        Score(tid(2), "quality", 2.0),
+        Score(tid(3), "verdict", "minor"),
+        Score(tid(3), "other", 1.0),
+        Score(tid(9), "correct", True),  # not asked for
+    ]
+    fake.add_scores(seeded)
+    got = list(connect().score_source().get_scores([tid(1), tid(2), tid(3)], ["correct", "quality", "verdict"]))
+    assert {(s.trace_id, s.name): s.value for s in got} == {
+        (tid(1), "correct"): True,
+        (tid(2), "correct"): False,
+        (tid(1), "quality"): 4.5,
+        (tid(2), "quality"): 2.0,
+        (tid(3), "verdict"): "minor",
+    }
+    types = {s.name: type(s.value) for s in got}
+    assert types == {"correct": bool, "quality": float, "verdict": str}
+    assert all(s.updated_at is not None and s.updated_at.tzinfo is not None for s in got)
+
+
+def test_observation_level_scores_map_to_their_trace(fake, connect) -> None:
+    fake.add_scores([Score(tid(4), "correct", True)], observation_level=True)
+    (got,) = connect().score_source().get_scores([tid(4)], ["correct"])
+    assert (got.trace_id, got.value) == (tid(4), True)
+
+
+def test_trace_ids_are_batched_and_every_page_is_read(fake, connect) -> None:
+    ids = [tid(i) for i in range(35)]
+    fake.add_scores([Score(t, "quality", float(k)) for t in ids for k in range(8)])  # 280 scores
+    got = list(connect(trace_ids_per_request=10).score_source().get_scores(ids, ["quality"]))
+    assert len(got) == 280
+    requests = [q for m, p, q in fake.requests if p == "/api/public/v3/scores"]
+    batches = [len(q["traceId"][0].split(",")) for q in requests if "cursor" not in q]
+    assert batches == [10, 10, 10, 5]
+    assert all(q["limit"] == ["100"] and q["name"] == ["quality"] for q in requests)
+    # 80 scores per 10-id batch: one page of 100 each; the 5-id batch: 40
+    assert len(requests) == 4
+    many = list(connect(trace_ids_per_request=50).score_source().get_scores(ids, ["quality"]))
+    assert len(many) == 280
+    assert len([q for m, p, q in fake.requests if p == "/api/public/v3/scores"]) == 4 + math.ceil(280 / 100)
+
+
+def test_nothing_asked_means_no_request(fake, connect) -> None:
+    assert list(connect().score_source().get_scores([], ["correct"])) == []
+    assert list(connect().score_source().get_scores([tid(1)], [])) == []
+    assert fake.requests == []
