@@ -29,6 +29,8 @@ class LangfuseConnector:
         self.client = client
         self.options = client.options
         self._source = LangfuseTraceSource(client)
+        # One sink per (kind, name): its listing of what is stored is read once per process.
+        self._sinks: dict[tuple[SinkKind, str], SampleSink] = {}
 
     def trace_source(self) -> LangfuseTraceSource:
         return self._source
@@ -40,9 +42,14 @@ class LangfuseConnector:
         kind = SinkKind(kind)
         if not name:
             raise ConfigError("expected a non-empty name", field=f"sink.{kind.value}")
-        if kind is SinkKind.DATASET:
-            return LangfuseDatasetSink(self.client, name)
-        return LangfuseQueueSink(self.client, name, journal=self.options.queue_journal)
+        sink = self._sinks.get((kind, name))
+        if sink is None:
+            if kind is SinkKind.DATASET:
+                sink = LangfuseDatasetSink(self.client, name)
+            else:
+                sink = LangfuseQueueSink(self.client, name, journal=self.options.queue_journal)
+            self._sinks[(kind, name)] = sink
+        return sink
 
     def score_source(self) -> LangfuseScoreSource:
         return LangfuseScoreSource(self.client)

@@ -1,0 +1,123 @@
+"""`tracestrata.sync.run_sync` end to end against the fake Langfuse (through the entry point).
+
+Six hourly windows of synthetic traffic; the sample goes to a daily dataset and a
+review queue; faults on the way (a 429, a lost queue-item response) change nothing;
+the simulated judge scores the sampled traces in "Langfuse"; the next run reads them
+back and reports; a repeated run sends no write at all.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tracestrata.record import Score
+from tracestrata.synthetic import generate_traces, judge, population_truth
+
+sync = pytest.importorskip("tracestrata.sync")
+config_module = pytest.importorskip("tracestrata.config")
+
+T0 = datetime(2026, 11, 23, tzinfo=UTC)
+CONFIG = """\
+state = "var/state.sqlite"
+
+[source]
+type = "langfuse"
+queue_journal = "var/queue-journal.jsonl"
+score_config = "correct"
+[source.rate_limits]
+observations = 0
+scores = 0
+datasets = 0
+annotation_queues = 0
+score_configs = 0
+
+[window]
+every = "1h"
+settle = "15m"
+start = "2026-11-23T00:00:00Z"
+max_windows_per_run = 24
+
+[sink]
+dataset = "judge-{date}"
+queue = "review"
+
+[scores]
+names = ["correct", "quality"]
+metric = "correct"
+
+[report]
+dir = "var/reports"
+period = "1d"
+formats = ["json", "md"]
+
+[retry]
+attempts = 4
+total_seconds = 30
+initial = 0.01
+max_wait = 0.05
+
+[policy]
+seed = "langfuse-e2e"
+[[policy.strata]]
+field = "metadata.intent"
+[policy.targets]
+default = 8
+[policy.failure]
+multiplier = 4
+[[policy.failure.signals]]
+name = "error"
+field = "status"
+equals = "error"
+"""
+
+WRITES = ("/api/public/dataset-items", "/api/public/v2/datasets", "/api/public/annotation-queues")
+
+
+def posts(fake) -> int:
+    return sum(1 for method, path, _ in fake.requests if method == "POST" and path.startswith(WRITES))
+
+
+def test_sync_against_fake_langfuse(fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in fake.env().items():
+        monkeypatch.setenv(key, value)
+    records = list(generate_traces(1500, start=T0, end=T0 + timedelta(hours=6), seed=11))
+    fake.add_traces(records, children=1)
+    path = tmp_path / "sync.toml"
+    path.write_text(CONFIG)
+    config = config_module.load_config(path)
+
+    fake.inject("429", path="/api/public/v2/observations", retry_after=0)
+    fake.inject("drop_after", path="/api/public/annotation-queues/", count=1)  # the queue POST lands, answer lost
+    first = sync.run_sync(config, now=T0 + timedelta(hours=6, minutes=20))
+    assert first.partial is None
+    assert len(first.windows) == 6
+    assert sum(w.traces for w in first.windows) == len(records)
+
+    dataset = fake.dataset_items("judge-2026-11-23")
+    queued = [i["objectId"] for i in fake.queue_items("review")]
+    sampled = sorted(i["sourceTraceId"] for i in dataset)
+    assert len(sampled) == len(set(sampled)) == sum(w.selected for w in first.windows)
+    assert sorted(queued) == sampled  # every sampled trace queued exactly once despite the lost response
+    assert all(i["metadata"]["weight"] >= 1 for i in dataset)
+
+    # the judge scores the sample in Langfuse; the next run reads the scores back and reports
+    by_id = {r.id: r for r in records}
+    fake.add_scores(
+        Score(trace_id, name, judge(by_id[trace_id])[name]) for trace_id in sampled for name in ("correct", "quality")
+    )
+    writes_before = posts(fake)
+    second = sync.run_sync(config, now=T0 + timedelta(hours=6, minutes=40))
+    assert second.partial is None and second.windows == []
+    assert second.scores_changed == 2 * len(sampled)
+    report = json.loads((tmp_path / "var" / "reports" / "report.json").read_text())
+    assert report["estimate"]["n_scored"] == len(sampled)
+    truth = population_truth(records, "correct")
+    assert report["estimate"]["ci_low"] <= truth <= report["estimate"]["ci_high"]
+
+    third = sync.run_sync(config, now=T0 + timedelta(hours=6, minutes=50))
+    assert not third.changed
+    assert posts(fake) == writes_before  # idempotent: nothing written again
