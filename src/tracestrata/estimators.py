@@ -42,7 +42,13 @@ import numpy as np
 
 from tracestrata.design import Design
 from tracestrata.errors import EstimationError
-from tracestrata.intervals import IntervalMethod, korn_graubard, t_interval, wilson, wilson_effective
+from tracestrata.intervals import (
+    IntervalMethod,
+    korn_graubard,
+    t_interval,
+    wilson,
+    wilson_effective,
+)
 
 __all__ = [
     "DomainFit",
@@ -328,8 +334,9 @@ class StratifiedEstimator:
 def _interval(
     method: IntervalMethod, fit: DomainFit, variance: float, df: float, confidence: float
 ) -> tuple[float, float]:
-    if method is IntervalMethod.KORN_GRAUBARD:
-        return korn_graubard(fit.mean, variance, fit.n, df, confidence=confidence)
+    if method in (IntervalMethod.KORN_GRAUBARD, IntervalMethod.KORN_GRAUBARD_TRUNCATED):
+        truncate = method is IntervalMethod.KORN_GRAUBARD_TRUNCATED
+        return korn_graubard(fit.mean, variance, fit.n, df, confidence=confidence, truncate=truncate)
     if method is IntervalMethod.WILSON:
         return wilson(fit.mean, fit.n, confidence=confidence)
     if method is IntervalMethod.WILSON_EFFECTIVE:

@@ -41,6 +41,7 @@ class IntervalMethod(str, Enum):
     WILSON = "wilson"
     WILSON_EFFECTIVE = "wilson-effective-n"
     KORN_GRAUBARD = "korn-graubard"
+    KORN_GRAUBARD_TRUNCATED = "korn-graubard-truncated"
     CLOPPER_PEARSON = "clopper-pearson"
     T = "t"
 
@@ -141,17 +142,22 @@ def clopper_pearson(p: float, n: float, *, confidence: float = 0.95) -> tuple[fl
 
 
 def korn_graubard(
-    p: float, variance: float, n: int, df: float, *, confidence: float = 0.95
+    p: float, variance: float, n: int, df: float, *, confidence: float = 0.95, truncate: bool = False
 ) -> tuple[float, float]:
     """Korn–Graubard (1998) interval, as R's `svyciprop(method = "beta")`.
 
     `n` is the number of observations (R's `nrow(design)`), `df` the design degrees of
     freedom (R's `degf(design)`: scored traces minus cells). A df below 1 is taken as 1.
+    `truncate` caps the effective n at n (a design effect of at least 1), which R does
+    not do: for rare rates a too-small variance estimate otherwise narrows the interval
+    (tests/simulation: 0.931 coverage at a 1.8% rate, 0.965 truncated).
     """
     alpha = _check_confidence(confidence)
     if n <= 0 or math.isnan(p):
         return 0.0, 1.0
     n_eff = effective_n(p, variance, float(n))
+    if truncate:
+        n_eff = min(n_eff, float(n))
     df = max(1.0, float(df))
     if n > 1:
         n_eff *= float(stats.t.ppf(alpha / 2.0, n - 1) / stats.t.ppf(alpha / 2.0, df)) ** 2

@@ -18,6 +18,7 @@ __all__ = ["format_value", "render_html", "render_markdown"]
 
 METHOD_NAMES = {
     "korn-graubard": "Korn–Graubard",
+    "korn-graubard-truncated": "Korn–Graubard, design effect ≥ 1",
     "wilson": "Wilson",
     "wilson-effective-n": "Wilson, effective n",
     "clopper-pearson": "Clopper–Pearson",

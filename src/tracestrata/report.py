@@ -227,9 +227,15 @@ def build_report(
     confidence: float = 0.95,
     compare: str | None = None,
     lonely: LonelyCell = LonelyCell.ADJUST,
+    rate_interval: IntervalMethod = IntervalMethod.KORN_GRAUBARD,
 ) -> Report:
     """The report for `metric` (see the module docstring); raises `EstimationError` when
-    the scores name other metrics but not this one, or mix labels with numbers."""
+    the scores name other metrics but not this one, or mix labels with numbers.
+
+    `rate_interval` is the global interval of a rate: Korn–Graubard as R computes it, or
+    `KORN_GRAUBARD_TRUNCATED` (effective n capped at n), safer for rare rates."""
+    if rate_interval not in (IntervalMethod.KORN_GRAUBARD, IntervalMethod.KORN_GRAUBARD_TRUNCATED):
+        raise EstimationError(f"expected a Korn–Graubard method, got {rate_interval.value!r}", field="rate_interval")
     if not 0.0 < confidence < 1.0:
         raise EstimationError(f"must be between 0 and 1, got {confidence}", field="confidence")
     all_scores = list(scores)
@@ -257,13 +263,13 @@ def build_report(
         for label in labels:
             values = {tid: float(v == label) for tid, v in in_sample.items()}
             subs[label] = _numeric_report(design, values, f"{metric}={label}", MetricKind.RATE, confidence,
-                                          compare, lonely, list(warnings))
+                                          compare, lonely, list(warnings), rate_interval)
         base = _numeric_report(design, {tid: 0.0 for tid in in_sample}, metric, MetricKind.RATE, confidence,
-                               None, lonely, warnings)
+                               None, lonely, warnings, rate_interval)
         return Report(metric, kind, confidence, base.estimate, base.naive, base.strata, base.warnings,
                       base.population, lonely, None, subs)
     values = {tid: float(v) for tid, v in in_sample.items()}
-    return _numeric_report(design, values, metric, kind, confidence, compare, lonely, warnings)
+    return _numeric_report(design, values, metric, kind, confidence, compare, lonely, warnings, rate_interval)
 
 
 def _latest_per_trace(scores: list[Score], warnings: list[ReportWarning]) -> dict[str, ScoreValue]:
@@ -307,11 +313,12 @@ def _numeric_report(
     compare: str | None,
     lonely: LonelyCell,
     warnings: list[ReportWarning],
+    rate_interval: IntervalMethod,
 ) -> Report:
     estimator = StratifiedEstimator(lonely=lonely)
     frame = ScoredFrame.build(design, values)
     rate = kind is MetricKind.RATE
-    overall_method = IntervalMethod.KORN_GRAUBARD if rate else IntervalMethod.T
+    overall_method = rate_interval if rate else IntervalMethod.T
     stratum_method = IntervalMethod.WILSON_EFFECTIVE if rate else IntervalMethod.T
     estimate = estimator.estimate_frame(frame, design, confidence=confidence, interval=overall_method)
     naive = naive_estimate(frame.y.tolist(), confidence=confidence, rate=rate)
@@ -333,7 +340,8 @@ def _numeric_report(
     _design_warnings(design, rows, scored_by_cell, estimate, lonely, population, warnings)
     comparison = None
     if compare:
-        comparison = _compare(design, frame, estimator, compare, confidence, rate, by_stratum, warnings)
+        comparison = _compare(design, frame, estimator, compare, confidence, overall_method, rate, by_stratum,
+                              warnings)
     return Report(metric, kind, confidence, estimate, naive, tuple(rows), tuple(warnings), population, lonely,
                   comparison)
 
@@ -412,6 +420,7 @@ def _compare(
     estimator: StratifiedEstimator,
     field_name: str,
     confidence: float,
+    overall_method: IntervalMethod,
     rate: bool,
     by_stratum: Mapping[str, list[Cell]],
     warnings: list[ReportWarning],
@@ -449,7 +458,6 @@ def _compare(
         ))
         groups = {g: groups[g] for g in top}
     a, b = sorted(groups)
-    overall_method = IntervalMethod.KORN_GRAUBARD if rate else IntervalMethod.T
     stratum_method = IntervalMethod.WILSON_EFFECTIVE if rate else IntervalMethod.T
 
     def delta(scope: str, cells: set[str] | None, method: IntervalMethod) -> Delta:

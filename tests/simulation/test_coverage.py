@@ -34,7 +34,8 @@ def runs():
     estimator = StratifiedEstimator()
     small_cells = {p.id for p in plans if p.stratum == SMALL}
     rows = {k: [] for k in ("correct", "quality", "small", "seed_correct", "seed_quality",
-                            "delta_correct", "delta_quality")}
+                            "delta_correct", "delta_quality", "rare_kg", "rare_kg_truncated", "rare_wald")}
+    rare = rare_metric(pop)
     for rep in range(REPS):
         d = draw(pop, plans, np.random.default_rng([2026, rep]))
         groups = {g: {u.trace_id for u in d.design.units if u.attrs["release"] == g} for g in ("v41", "v42")}
@@ -52,7 +53,20 @@ def runs():
                 small = estimator.estimate_frame(frame, d.design, cells=small_cells,
                                                  interval=IntervalMethod.WILSON_EFFECTIVE)
                 rows["small"].append((small.mean, small.ci_low, small.ci_high, small.method))
+        values = {str(pop.ids[i]): float(rare[i]) for i in d.scored}
+        frame = ScoredFrame.build(d.design, values)
+        for key, method in (("rare_kg", IntervalMethod.KORN_GRAUBARD),
+                            ("rare_kg_truncated", IntervalMethod.KORN_GRAUBARD_TRUNCATED)):
+            est = estimator.estimate_frame(frame, d.design, interval=method)
+            rows[key].append((est.mean, est.ci_low, est.ci_high))
+        z = 1.959963984540054
+        rows["rare_wald"].append((est.mean, est.mean - z * est.se, est.mean + z * est.se))
     return pop, rows
+
+
+def rare_metric(pop):
+    """A rare rate (~1.8%): the judge's lowest quality scores."""
+    return (pop.quality < 1.5).astype(float)
 
 
 def summary(estimates, truth):
@@ -107,3 +121,21 @@ def test_seed_reweighted_mean_is_biased(runs, metric):
     print(f"\nseed reweighted_mean on {metric}: bias={bias:+.5f} ({bias / mc_se:+.1f} MC se) vs ours {ours_bias:+.5f}")
     assert abs(bias) > 10 * mc_se
     assert abs(bias) > 5 * abs(ours_bias)
+
+
+def test_rare_rate_korn_graubard_keeps_coverage_where_wald_does_not(runs):
+    """A 1.8% rate. Measured over the 1000 draws: Korn–Graubard as R computes it 0.931,
+    truncated at a design effect of 1: 0.965, Wald 0.881. The gates below were set
+    after measuring, with margin: R's KG holds near nominal (a little under, as its
+    variance estimate is noisy for rare events); Wald clearly does not."""
+    pop, rows = runs
+    truth = float(rare_metric(pop).mean())
+    kg = summary(rows["rare_kg"], truth)
+    truncated = summary(rows["rare_kg_truncated"], truth)
+    wald = summary(rows["rare_wald"], truth)
+    print(f"\nrare rate {truth:.4f}: bias={kg[0]:+.5f} ({kg[0] / kg[1]:+.2f} MC se); coverage Korn–Graubard "
+          f"{kg[2]:.3f}, truncated {truncated[2]:.3f}, Wald {wald[2]:.3f}")
+    assert abs(kg[0]) <= 2 * kg[1]
+    assert kg[2] >= 0.92
+    assert 0.93 <= truncated[2] <= 0.98
+    assert wald[2] < kg[2] - 0.03

@@ -103,3 +103,13 @@ def test_korn_graubard_within_unit_interval_and_contains_p(p, variance, n, df):
     assert 0.0 <= low <= high <= 1.0
     assert low <= p + 1e-12 and p - 1e-12 <= high
     assert not math.isnan(low + high)
+
+
+def test_korn_graubard_truncated_caps_the_effective_n():
+    # v = 0.0004 at p = 0.1 -> n_eff = 225 > n = 100: truncation uses 100 (wider)
+    plain = korn_graubard(0.1, 0.0004, 100, 99)
+    capped = korn_graubard(0.1, 0.0004, 100, 99, truncate=True)
+    assert capped == pytest.approx(clopper_pearson(0.1, 100.0))
+    assert capped[0] < plain[0] and capped[1] > plain[1]
+    # a design effect above 1 is left alone
+    assert korn_graubard(0.1, 0.0018, 100, 99, truncate=True) == korn_graubard(0.1, 0.0018, 100, 99)

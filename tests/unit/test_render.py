@@ -7,7 +7,12 @@ import xml.etree.ElementTree as ET
 
 from tracestrata.design import Cell, CellKind, Design, Unit
 from tracestrata.record import Score
-from tracestrata.render import format_value, interval_chart, render_html, render_markdown
+from tracestrata.render import (
+    format_value,
+    interval_chart,
+    render_html,
+    render_markdown,
+)
 from tracestrata.report import build_report
 
 

@@ -173,3 +173,13 @@ def test_read_scores_jsonl(tmp_path):
     assert [s.trace_id for s in scores] == ["a"] and bad == 2 and scores[0].value == 1.0
     with pytest.raises(InputError, match="no such file"):
         read_scores_jsonl(tmp_path / "nope.jsonl")
+
+
+def test_rate_interval_choice():
+    from tracestrata.intervals import IntervalMethod
+
+    design, scores = make(BASIC)
+    out = build_report(design, scores, "m", rate_interval=IntervalMethod.KORN_GRAUBARD_TRUNCATED).to_json()
+    assert out["estimate"]["method"] == "korn-graubard-truncated"
+    with pytest.raises(EstimationError):
+        build_report(design, scores, "m", rate_interval=IntervalMethod.WILSON)

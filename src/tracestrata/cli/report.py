@@ -13,6 +13,7 @@ from tracestrata.atomic import atomic_write_text
 from tracestrata.cli.options import parse_duration, parse_when, split_source
 from tracestrata.design import Design, Unit
 from tracestrata.estimators import LonelyCell
+from tracestrata.intervals import IntervalMethod
 from tracestrata.record import Score
 from tracestrata.render import render_html, render_markdown
 from tracestrata.report import Report, ReportWarning, build_report, read_scores_jsonl
@@ -36,6 +37,14 @@ from tracestrata.report import Report, ReportWarning, build_report, read_scores_
     show_default=True,
     help="A cell with a single score: adjust (conservative variance), certainty (no variance), error.",
 )
+@click.option(
+    "--rate-interval",
+    type=click.Choice([IntervalMethod.KORN_GRAUBARD.value, IntervalMethod.KORN_GRAUBARD_TRUNCATED.value]),
+    default=IntervalMethod.KORN_GRAUBARD.value,
+    show_default=True,
+    help="Global interval of a rate: Korn–Graubard as R's svyciprop, or with the design effect capped at 1 "
+    "(wider, safer for rare rates).",
+)
 @click.option("--skip-bad", is_flag=True, help="Skip malformed score lines (counted in the warnings) instead of failing.")
 def command(
     sample_dir: str | None,
@@ -49,6 +58,7 @@ def command(
     confidence: float,
     compare: str | None,
     lonely: str,
+    rate_interval: str,
     skip_bad: bool,
 ) -> None:
     """Estimate METRIC for the whole population from the judged sample.
@@ -77,7 +87,10 @@ def command(
     else:
         design, stored = ledger_design(ledger_path, since, until)  # type: ignore[arg-type]
         score_list = _read_scores(scores, skip_bad, extra) if scores else stored
-    report = build_report(design, score_list, metric, confidence=confidence, compare=compare, lonely=LonelyCell(lonely))
+    report = build_report(
+        design, score_list, metric, confidence=confidence, compare=compare, lonely=LonelyCell(lonely),
+        rate_interval=IntervalMethod(rate_interval),
+    )
     if extra:
         report = dataclasses.replace(report, warnings=tuple(extra) + report.warnings)
     text = render(report, fmt)
