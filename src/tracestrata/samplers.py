@@ -196,7 +196,10 @@ class _Group:
             return
         all_hashes = np.concatenate([self.hashes, hashes])
         all_ids = self.ids + ids
-        order = np.lexsort((np.array(all_ids), all_hashes))[: self.bound]
+        order = np.argsort(all_hashes, kind="stable")
+        if (np.diff(all_hashes[order]) == 0).any():  # equal hashes (or a repeated id): the id decides
+            order = np.lexsort((np.array(all_ids), all_hashes))
+        order = order[: self.bound]
         all_masks = self.masks + masks
         all_payloads = self.payloads + payloads
         self.hashes = all_hashes[order]
@@ -298,10 +301,15 @@ class Sketch:
             take = group.bound
             if take == 0:
                 continue
-            if len(rows) > take:
-                row_hashes = hashes[rows]
-                cut = int(np.searchsorted(row_hashes, row_hashes[take - 1], side="right"))
-                rows = rows[:cut]
+            row_hashes = hashes[rows]  # ascending
+            limit = len(rows)
+            if limit > take:  # ties at the cut stay: (hash, id) decides in `offer`
+                limit = int(np.searchsorted(row_hashes, row_hashes[take - 1], side="right"))
+            if len(group.ids) >= take:  # full: only hashes up to its largest can still enter
+                limit = min(limit, int(np.searchsorted(row_hashes, group.hashes[-1], side="right")))
+            if limit == 0:
+                continue
+            rows = rows[:limit]
             picked = rows.tolist()
             group.offer(
                 hashes[rows],
@@ -541,6 +549,36 @@ def sample_raw_batches(
     return sketch.result(convert)
 
 
+class ColumnBatchLike(Protocol):
+    """Ids, columns by field path (normalized like `TraceRecord.from_json`), payloads, `record`."""
+
+    ids: Sequence[str]
+    columns: Mapping[str, Sequence[Any]]
+    refs: Sequence[Any]
+
+    def record(self, ref: Any) -> TraceRecord: ...
+
+
+def sample_column_batches(
+    batches: Iterable[ColumnBatchLike],
+    policy: Policy,
+    *,
+    boost_collected: Mapping[str, int] | None = None,
+    progress: Callable[[Any], None] | None = None,
+) -> SampleResult:
+    """The CLI's path: a source already extracted the policy's fields (`policy.fields()`)."""
+    sketch = Sketch(policy, boost_collected=boost_collected)
+    convert: Callable[[Any], TraceRecord] | None = None
+    with gc_paused():
+        for batch in batches:
+            convert = batch.record
+            if len(batch.ids):
+                sketch.add_columns(batch.ids, batch.columns, batch.refs)
+            if progress is not None:
+                progress(batch)
+    return sketch.result(convert)
+
+
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while decoding: decoded JSON holds no cycles, and
@@ -563,6 +601,7 @@ __all__ = [
     "allocate_stratum",
     "boost_cell_id",
     "largest_remainder",
+    "sample_column_batches",
     "sample_raw_batches",
     "sample_records",
 ]

@@ -92,6 +92,9 @@ class Condition:
             return [v == operand for v in column]  # only a str can equal a str
         if op is Operator.EQUALS and isinstance(operand, bool):
             return [v is operand for v in column]
+        if op is Operator.EQUALS and isinstance(operand, (int, float)):
+            num = _NUMBER_TYPES
+            return [type(v) in num and v == operand for v in column]
         if op is Operator.EXISTS:
             return [v is not None for v in column] if operand else [v is None for v in column]
         if op in _ORDER and not isinstance(operand, bool):

@@ -61,37 +61,47 @@ def record_getter(path: str) -> Getter:
     return _nested(lambda record: getattr(record, head), parts)
 
 
+def normalize_top(head: str, values: Sequence[Any]) -> list[Any]:
+    """Top-level JSON values of field `head`, normalized as `TraceRecord.from_json` does."""
+    if head == "status":
+        return [v or "ok" for v in values]
+    if head == "tags":
+        return [v or [] for v in values]
+    if head in _STRING_FIELDS:
+        return [v if v is None or type(v) is str else str(v) for v in values]
+    return list(values)
+
+
+def source_value(source: Any, key: str) -> Any:
+    """`source.<key>` of a JSON `source` value (an object, a bare backend name, or absent)."""
+    source = source or {}
+    if isinstance(source, str):
+        source = {"backend": source}
+    if not isinstance(source, Mapping):
+        return None
+    if key == "backend":
+        return str(source.get("backend") or "files")
+    return source.get(key) if key == "project" else None
+
+
+def dig(value: Any, parts: Sequence[str]) -> Any:
+    """Follow `parts` through nested objects; None as soon as one is missing or not an object."""
+    for part in parts:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
 def raw_getter(path: str) -> Getter:
     """Read `path` from a decoded trace JSON object, normalized as `TraceRecord.from_json` does."""
     head, _, rest = path.partition(".")
     if not rest:
-        if head == "status":
-            return lambda data: data.get("status") or "ok"
-        if head == "tags":
-            return lambda data: data.get("tags") or []
-        if head in _STRING_FIELDS:
-
-            def string_field(data: Mapping[str, Any]) -> Any:
-                value = data.get(head)
-                return value if value is None or isinstance(value, str) else str(value)
-
-            return string_field
-        return lambda data: data.get(head)
+        return lambda data: normalize_top(head, [data.get(head)])[0]
     if head == "source":
-
-        def source_field(data: Mapping[str, Any]) -> Any:
-            source = data.get("source") or {}
-            if isinstance(source, str):
-                source = {"backend": source}
-            if not isinstance(source, Mapping):
-                return None
-            if rest == "backend":
-                return str(source.get("backend") or "files")
-            return source.get(rest) if rest == "project" else None
-
-        return source_field
+        return lambda data: source_value(data.get("source"), rest)
     parts = rest.split(".")
-    return _nested(lambda data: data.get(head), parts)
+    return lambda data: dig(data.get(head), parts)
 
 
 _EMPTY: Mapping[str, Any] = {}
@@ -252,9 +262,12 @@ __all__ = [
     "count_labels",
     "fold",
     "format_number",
+    "dig",
+    "normalize_top",
     "raw_column",
     "raw_getter",
     "record_getter",
+    "source_value",
     "stratum_key",
     "top_values",
     "value_label",

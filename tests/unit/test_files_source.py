@@ -120,3 +120,71 @@ def test_missing_path_and_no_trailing_newline(tmp_path, records):
     path = tmp_path / "t.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps(r.to_json()) for r in records[:3]))
     assert list(FilesTraceSource(path).iter_traces(Window(T0, T1))) == records[:3]
+
+
+# ---------------------------------------------------------------- the columnar (msgspec) path
+
+from hypothesis import given, settings  # noqa: E402
+from test_strata import PATHS, record_values  # noqa: E402
+
+from tracestrata.samplers import sample_column_batches  # noqa: E402
+from tracestrata.strata import raw_getter  # noqa: E402
+from tracestrata_connectors.files.source import _ColumnDecoder  # noqa: E402
+
+
+def column_batches(path, policy, window=None, **options):
+    return FilesTraceSource(path, **options).iter_column_batches(window, policy.fields())
+
+
+def test_column_path_gives_exactly_the_record_path_sample(tmp_path, records):
+    path = write_jsonl(tmp_path / "t.jsonl", records, {5: b"", 900: b"  "})
+    policy = make_policy(target=40, top=5, collect=30)
+    for chunk in (3_000, 64_000, 1 << 22):
+        fast = sample_column_batches(column_batches(path, policy, chunk_bytes=chunk), policy)
+        slow = sample_records(records, policy)
+        assert fast.selected == slow.selected and fast.cells == slow.cells
+
+
+@settings(max_examples=40, deadline=None)
+@given(record_values)
+def test_decoded_columns_read_like_the_json(data):
+    data = {k: v for k, v in data.items() if v is not None} | {"id": "t1", "timestamp": "2026-01-01T00:00:00Z"}
+    decoder = _ColumnDecoder(PATHS)
+    columns = decoder.columns(decoder.many.decode(orjson.dumps([data])))
+    for path in PATHS:
+        assert columns[path] == [raw_getter(path)(data)], path
+
+
+COLUMN_BAD_LINES = {
+    b"{not json": ("not valid JSON", None),
+    b"[1, 2]": ("expected object, got array", None),
+    b'{"id": 5, "timestamp": "2026-01-01T00:00:00Z"}': ("expected str, got int", "id"),
+    b'{"timestamp": "2026-01-01T00:00:00Z"}': ("expected a non-empty string", "id"),
+    b'{"id": "x"}': ("expected an ISO 8601 timestamp (missing)", "timestamp"),
+    b'{"id": "x", "timestamp": "2026-01-01T00:00:00Z", "latency_ms": true}': ("got bool", "latency_ms"),
+    b'{"id": "x", "timestamp": "2026-01-01T00:00:00Z", "metadata": [1]}': ("got array", "metadata"),
+}
+
+
+@pytest.mark.parametrize("bad", list(COLUMN_BAD_LINES), ids=lambda b: b.decode()[:24])
+def test_column_path_names_the_bad_line(tmp_path, records, bad):
+    path = write_jsonl(tmp_path / "t.jsonl", records[:50], {20: bad})
+    policy = make_policy()
+    with pytest.raises(InputError) as info:
+        list(column_batches(path, policy))
+    message, field = COLUMN_BAD_LINES[bad]
+    assert info.value.line == 21 and info.value.path == str(path) and info.value.field == field
+    assert message in info.value.message
+    source = FilesTraceSource(path, skip_bad=True)
+    rows = sum(len(b.ids) for b in source.iter_column_batches(None, policy.fields()))
+    assert rows == 50 and source.bad_lines == 1
+
+
+def test_column_path_window_and_line_numbers(tmp_path, records):
+    path = write_jsonl(tmp_path / "t.jsonl", records[:400], {0: b"", 150: b""})
+    window = Window(records[100].timestamp, records[300].timestamp)
+    refs = []
+    for batch in column_batches(path, make_policy(), window, chunk_bytes=5_000):
+        refs.extend(batch.refs[i] for i in range(len(batch.ids)))
+    assert [ref[1] for ref in refs] == [n for n in range(1, 403) if n not in (1, 151)][100:300]
+    assert [orjson.loads(ref[2])["id"] for ref in refs] == [r.id for r in records[100:300]]

@@ -75,13 +75,13 @@ def test_stratum_key_and_paths():
 
 record_values = st.fixed_dictionaries(
     {
-        "name": st.none() | st.text(max_size=5) | st.integers(),
+        "name": st.none() | st.text(max_size=5) | st.integers(-10**9, 10**9),
         "status": st.sampled_from([None, "ok", "error", ""]),
         "latency_ms": st.none() | st.floats(allow_nan=False, allow_infinity=False) | st.integers(-5, 5),
         "tags": st.none() | st.lists(st.text(max_size=3), max_size=3),
         "metadata": st.none() | st.dictionaries(st.sampled_from(["intent", "deep"]),
                                                  st.none() | st.booleans() | st.text(max_size=3)
-                                                 | st.fixed_dictionaries({"key": st.integers()})),
+                                                 | st.fixed_dictionaries({"key": st.integers(-10**9, 10**9)})),
         "scores": st.none() | st.dictionaries(st.just("user_feedback"), st.floats(0, 1) | st.booleans()),
         "release": st.none() | st.text(max_size=3),
         "source": st.none() | st.just("phoenix") | st.fixed_dictionaries({"backend": st.just("x"), "project": st.none() | st.just("p")}),

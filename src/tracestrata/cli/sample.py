@@ -19,7 +19,7 @@ from tracestrata.errors import ConfigError, StateError
 from tracestrata.manifest import write_sample_dir
 from tracestrata.policy import Policy, load_policy
 from tracestrata.protocols import Window
-from tracestrata.samplers import SampleResult, sample_raw_batches, sample_records
+from tracestrata.samplers import SampleResult, sample_column_batches, sample_records
 
 STATE_NAME = "tracestrata-boost.json"
 STATE_FORMAT = 1
@@ -100,8 +100,8 @@ def run_sample(
     *,
     progress: bool,
 ) -> SampleResult:
-    """Fast path when the source offers decoded batches, else the record path."""
-    if not hasattr(source, "iter_json_batches"):
+    """Fast path when the source offers column batches, else the record path."""
+    if not hasattr(source, "iter_column_batches"):
         records = source.iter_traces(window or Window(_EARLIEST, _LATEST), metadata_keys=policy.metadata_keys())
         return sample_records(records, policy, boost_collected=boost_collected)
     bar = None
@@ -111,8 +111,8 @@ def run_sample(
         total = source.total_bytes() if hasattr(source, "total_bytes") else None
         bar = tqdm(total=total, unit="B", unit_scale=True, desc="sampling", file=sys.stderr, leave=False)
     try:
-        return sample_raw_batches(
-            source.iter_json_batches(window),
+        return sample_column_batches(
+            source.iter_column_batches(window, policy.fields()),
             policy,
             boost_collected=boost_collected,
             progress=(lambda batch: bar.update(batch.bytes_read)) if bar is not None else None,
