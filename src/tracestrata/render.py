@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 
 from tracestrata.estimators import Estimate
-from tracestrata.report import Comparison, MetricKind, Report
+from tracestrata.report import Comparison, MetricKind, Report, StratumRow
 
 __all__ = ["format_value", "render_html", "render_markdown"]
 
@@ -205,7 +205,7 @@ def _html_body(report: Report, heading: str | None) -> list[str]:
 def interval_chart(report: Report, *, width: int = 760) -> str:
     """Inline SVG: one row per stratum (point + interval), the global estimate as a band."""
     rate = report.kind is not MetricKind.MEAN
-    rows: Sequence = report.strata
+    rows: Sequence[StratumRow] = report.strata
     label_w, pad, row_h = 220, 16, 22
     height = pad * 2 + row_h * (len(rows) + 1) + 18
     bounds = [x for r in rows for x in (r.estimate.ci_low, r.estimate.ci_high, r.estimate.mean)]

@@ -275,7 +275,7 @@ def build_report(
 def _latest_per_trace(scores: list[Score], warnings: list[ReportWarning]) -> dict[str, ScoreValue]:
     """One value per trace: the most recent by `updated_at`, else the last one read."""
     best: dict[str, tuple[datetime | None, int, ScoreValue]] = {}
-    duplicates = Counter()
+    duplicates: Counter[str] = Counter()
     for order, score in enumerate(scores):
         prev = best.get(score.trace_id)
         if prev is not None:
@@ -292,13 +292,14 @@ def _latest_per_trace(scores: list[Score], warnings: list[ReportWarning]) -> dic
     return {tid: v for tid, (_, _, v) in best.items()}
 
 
-def _kind(metric: str, values: Iterable[ScoreValue]) -> MetricKind:
+def _kind(metric: str, scores: Iterable[ScoreValue]) -> MetricKind:
+    values = list(scores)
     kinds = {type(v) for v in values}
     if str in kinds:
         if kinds != {str}:
             raise EstimationError("mixes labels with numbers or booleans", field=metric)
         return MetricKind.CATEGORICAL
-    numbers = [float(v) for v in values]  # type: ignore[arg-type]
+    numbers = [float(v) for v in values if not isinstance(v, str)]
     if kinds == {bool} or all(v in (0.0, 1.0) for v in numbers):
         return MetricKind.RATE
     return MetricKind.MEAN
