@@ -11,6 +11,7 @@ OpenTelemetry endpoint (the legacy ingestion API is gone on Cloud) and scores th
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ from tracestrata_connectors.langfuse import LangfuseConnector, create  # noqa: E
 from tracestrata_connectors.langfuse.ratelimit import DEFAULT_LIMITS  # noqa: E402
 
 UNLIMITED = {family: 0 for family in DEFAULT_LIMITS}
+_SECOND = timedelta(seconds=1)
 
 
 class LangfuseFakeHarness:
@@ -82,6 +85,8 @@ class LangfuseLiveHarness:
     """A real Langfuse project; every run uses fresh ids, dataset names and a tag."""
 
     name = "langfuse-live"
+    settle_seconds = 10.0  # scores reach ClickHouse asynchronously
+    poll_seconds = 3.0
 
     def __init__(self) -> None:
         import httpx
@@ -117,17 +122,17 @@ class LangfuseLiveHarness:
                 conn.close()
             if wanted <= seen or time.monotonic() > deadline:
                 return
-            time.sleep(3)
+            time.sleep(self.poll_seconds)
 
     def seed_scores(self, scores: Sequence[Score]) -> None:
         for score in scores:
             data_type = "BOOLEAN" if isinstance(score.value, bool) else "NUMERIC" if isinstance(score.value, float) else "CATEGORICAL"
-            value: Any = float(score.value) if data_type != "CATEGORICAL" else score.value
+            value: Any = float(score.value) if data_type != "CATEGORICAL" else score.value  # booleans as 1.0/0.0
             self.http.post(
                 "/api/public/scores",
                 json={"traceId": score.trace_id, "name": score.name, "value": value, "dataType": data_type},
             ).raise_for_status()
-        time.sleep(10)  # scores land in ClickHouse asynchronously
+        time.sleep(self.settle_seconds)
 
     def window_options(self) -> Mapping[str, Any]:
         return {"rate_limits": {"observations": 60, "scores": 60}}
@@ -144,15 +149,12 @@ def make_live_harness() -> LangfuseLiveHarness:
     return LangfuseLiveHarness()
 
 
-from datetime import timedelta  # noqa: E402
-
-_SECOND = timedelta(seconds=1)
-
 
 def _otel_span(record: TraceRecord) -> dict[str, Any]:
     def attr(key: str, value: Any) -> dict[str, Any]:
+        # The contract's OtelAttributeValue has string/int/double/bool only: lists go as JSON text.
         if isinstance(value, (list, tuple)):
-            return {"key": key, "value": {"arrayValue": {"values": [{"stringValue": str(v)} for v in value]}}}
+            return {"key": key, "value": {"stringValue": json.dumps(list(value))}}
         return {"key": key, "value": {"stringValue": str(value)}}
 
     start_ns = int(record.timestamp.timestamp() * 1e9)
