@@ -50,13 +50,18 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 class Measure:
     name: str
     records: int
-    seconds: float | None
+    seconds: float | None  # wall clock
     peak_mb: float | None = None
     note: str = ""
+    cpu: float | None = None  # user + system CPU seconds (robust to other load on a shared machine)
 
     @property
     def rate(self) -> float | None:
         return self.records / self.seconds if self.seconds else None
+
+    @property
+    def cpu_rate(self) -> float | None:
+        return self.records / self.cpu if self.cpu else None
 
 
 # ---------------------------------------------------------------- data
@@ -82,8 +87,8 @@ def ensure_data(n: int, data_dir: Path) -> Path:
 # ---------------------------------------------------------------- child processes
 
 
-def run_child(argv: Sequence[str]) -> tuple[float, float, str]:
-    """Run a child to completion: (wall seconds, peak RSS in MB of that child alone, stdout)."""
+def run_child(argv: Sequence[str]) -> tuple[float, float, str, float]:
+    """Run a child to completion: (wall s, peak RSS in MB of that child alone, stdout, its CPU s)."""
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(list(argv), stdout=out, stderr=err)
@@ -95,7 +100,7 @@ def run_child(argv: Sequence[str]) -> tuple[float, float, str]:
         stdout, stderr = out.read().decode(), err.read().decode()
     if proc.returncode != 0:
         raise RuntimeError(f"{argv[0:4]}... exited {proc.returncode}: {stderr.strip()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024.0, stdout
+    return wall, usage.ru_maxrss / 1024.0, stdout, usage.ru_utime + usage.ru_stime
 
 
 def ours_argv(path: Path, out: Path) -> list[str]:
@@ -106,9 +111,9 @@ def ours_argv(path: Path, out: Path) -> list[str]:
 PYARROW_CHILD = """
 import sys, time
 import pyarrow.json as pj
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 table = pj.read_json(sys.argv[1])
-print(time.perf_counter() - started, table.num_rows)
+print(time.perf_counter() - started, time.process_time() - cpu, table.num_rows)
 """
 
 
@@ -118,38 +123,49 @@ def end_to_end(path: Path, n: int, repeat: int, *, seed: bool = True, arrow: boo
 
     def keep(m: Measure) -> None:
         old = best.get(m.name)
-        if old is None or (m.seconds is not None and (old.seconds is None or m.seconds < old.seconds)):
+        if old is None or old.seconds is None:
             best[m.name] = m
+        elif m.seconds is not None:
+            old.seconds = min(old.seconds, m.seconds)
+            old.cpu = min(x for x in (old.cpu, m.cpu) if x is not None) if (old.cpu or m.cpu) else None
+            old.peak_mb = max(x for x in (old.peak_mb, m.peak_mb) if x is not None) if (old.peak_mb or m.peak_mb) else None
 
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
-            wall, peak, _ = run_child(ours_argv(path, Path(tmp) / "run"))
-        keep(Measure("ours: tracestrata sample (CLI)", n, wall, peak, "wall time incl. start-up"))
+            wall, peak, _, cpu = run_child(ours_argv(path, Path(tmp) / "run"))
+        keep(Measure("ours: tracestrata sample (CLI)", n, wall, peak, "whole command incl. start-up", cpu))
         if seed:
-            wall, peak, _ = run_child([sys.executable, str(HERE / "seed_baseline.py"), str(path)])
-            keep(Measure("seed: json.loads + sample_window", n, wall, peak, "wall time incl. start-up"))
+            wall, peak, _, cpu = run_child([sys.executable, str(HERE / "seed_baseline.py"), str(path)])
+            keep(Measure("seed: json.loads + sample_window", n, wall, peak, "whole script incl. start-up", cpu))
         if arrow:
             try:
-                _, peak, stdout = run_child([sys.executable, "-c", PYARROW_CHILD, str(path)])
+                _, peak, stdout, _ = run_child([sys.executable, "-c", PYARROW_CHILD, str(path)])
             except RuntimeError as exc:
                 keep(Measure("pyarrow.json.read_json alone", n, None, note=f"n/a: {str(exc)[:80]}"))
             else:
-                seconds, rows = stdout.split()
-                keep(Measure("pyarrow.json.read_json alone", int(rows), float(seconds), peak, "parse only"))
+                seconds, cpu_s, rows = stdout.split()
+                keep(
+                    Measure(
+                        "pyarrow.json.read_json alone", int(rows), float(seconds), peak,
+                        "the read_json call only (multi-threaded)", float(cpu_s),
+                    )
+                )
     return list(best.values())
 
 
 # ---------------------------------------------------------------- in memory
 
 
-def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
-    best, result = float("inf"), None
+def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[tuple[float, float], Any]:
+    """((best wall s, best CPU s), last result) over `repeat` calls."""
+    best, best_cpu, result = float("inf"), float("inf"), None
     for _ in range(repeat):
         gc.collect()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = fn()
         best = min(best, time.perf_counter() - started)
-    return best, result
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+    return (best, best_cpu), result
 
 
 @dataclass
@@ -188,7 +204,7 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
             raw, seed_baseline.stratum_of, lambda _s: 200, seed_baseline.is_failure, 4.0, random.Random(0)
         ),
     )
-    measures.append(Measure("seed: sample_window (dicts)", n, seconds, note=f"{len(chosen)} selected"))
+    measures.append(Measure("seed: sample_window (dicts)", n, seconds[0], note=f"{len(chosen)} selected", cpu=seconds[1]))
 
     selected = 0
     try:
@@ -204,8 +220,9 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
             Measure(
                 "ours: sample_records (TraceRecords)",
                 n,
-                seconds,
+                seconds[0],
                 note=f"{selected} selected, with keys, signals, hashes, inclusion probabilities",
+                cpu=seconds[1],
             )
         )
         del records
@@ -220,8 +237,9 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
                 Measure(
                     "ours: sample_raw_batches (dicts)",
                     n,
-                    seconds,
+                    seconds[0],
                     note=f"{len(result.selected)} selected; the CLI's path, same input as the seed",
+                    cpu=seconds[1],
                 )
             )
 
@@ -246,8 +264,9 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
             Measure(
                 "ours: Sketch.add_columns (columns)",
                 n,
-                seconds,
+                seconds[0],
                 note=f"{len(result.selected)} selected; same columns as pandas, + hashes, cells, probabilities",
+                cpu=seconds[1],
             )
         )
         del columns, ids
@@ -278,7 +297,10 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
 
         seconds, sampled = best_of(repeat, pandas_sample)
         measures.append(
-            Measure("pandas: groupby(...).sample(frac)", n, seconds, note=f"{len(sampled)} selected, no weights")
+            Measure(
+                "pandas: groupby(...).sample(frac)", n, seconds[0], note=f"{len(sampled)} selected, no weights",
+                cpu=seconds[1],
+            )
         )
         del frame
     del raw
@@ -289,10 +311,13 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
 # ---------------------------------------------------------------- report
 
 
-def ratio(numerator: Measure | None, denominator: Measure | None) -> float | None:
-    if numerator is None or denominator is None or not numerator.seconds or not denominator.seconds:
-        return None
-    return denominator.seconds / numerator.seconds
+def ratio(faster: Measure | None, slower: Measure | None) -> tuple[float | None, float | None]:
+    """(wall, CPU) speed-up of `faster` over `slower`: slower time / faster time."""
+    if faster is None or slower is None:
+        return (None, None)
+    wall = slower.seconds / faster.seconds if faster.seconds and slower.seconds else None
+    cpu = slower.cpu / faster.cpu if faster.cpu and slower.cpu else None
+    return (wall, cpu)
 
 
 def fmt(value: float | None, spec: str) -> str:
@@ -300,11 +325,14 @@ def fmt(value: float | None, spec: str) -> str:
 
 
 def print_table(measures: Sequence[Measure]) -> None:
-    print(f"{'what':<42} {'records':>11} {'seconds':>9} {'records/s':>12} {'peak MB':>9}  note")
+    print(
+        f"{'what':<40} {'records':>11} {'wall s':>8} {'CPU s':>8} {'records/s':>11} {'rec/CPU-s':>11} "
+        f"{'peak MB':>8}  note"
+    )
     for m in measures:
         print(
-            f"{m.name:<42} {m.records:>11,} {fmt(m.seconds, '9.3f')} {fmt(m.rate, '12,.0f')} "
-            f"{fmt(m.peak_mb, '9.1f')}  {m.note}"
+            f"{m.name:<40} {m.records:>11,} {fmt(m.seconds, '8.2f')} {fmt(m.cpu, '8.2f')} {fmt(m.rate, '11,.0f')} "
+            f"{fmt(m.cpu_rate, '11,.0f')} {fmt(m.peak_mb, '8.1f')}  {m.note}"
         )
 
 
@@ -342,36 +370,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_table(measures)
 
     mem = {m.name: m for m in memory}
-    ours_mem = mem.get("ours: sample_raw_batches (dicts)") or mem.get("ours: sample_records (TraceRecords)")
-    ratios = {
-        "end to end, ours vs seed (records/s ratio, goal >= 5x)": ratio(ours, seed),
-        "end to end, ours time / pyarrow parse time (goal <= 2x)": (
-            ours.seconds / arrow.seconds if arrow and arrow.seconds and ours.seconds else None
+    seed_mem = mem.get("seed: sample_window (dicts)")
+    pandas = mem.get("pandas: groupby(...).sample(frac)")
+    dicts = mem.get("ours: sample_raw_batches (dicts)")
+    columns = mem.get("ours: Sketch.add_columns (columns)")
+    slowdown = ratio(arrow, ours)
+    ratios: dict[str, tuple[float | None, float | None]] = {
+        "end to end: ours vs seed, speed-up (goal >= 5x)": ratio(ours, seed),
+        "end to end: ours time / pyarrow parse time (goal <= 2x)": slowdown,
+        "in memory: ours on dicts vs seed sample_window (goal >= 10x)": ratio(dicts, seed_mem),
+        "in memory: ours on columns vs seed sample_window": ratio(columns, seed_mem),
+        "in memory: ours on TraceRecords vs seed sample_window": ratio(
+            mem.get("ours: sample_records (TraceRecords)"), seed_mem
         ),
-        "in memory, ours (dicts) vs seed sample_window (goal >= 10x)": ratio(
-            ours_mem, mem.get("seed: sample_window (dicts)")
-        ),
-        "in memory, ours (TraceRecords) vs seed sample_window": ratio(
-            mem.get("ours: sample_records (TraceRecords)"), mem.get("seed: sample_window (dicts)")
-        ),
-        "in memory, ours (dicts) vs pandas groupby.sample": ratio(ours_mem, mem.get("pandas: groupby(...).sample(frac)")),
-        "in memory, ours (columns) vs pandas groupby.sample (goal >= 1x)": ratio(
-            mem.get("ours: Sketch.add_columns (columns)"), mem.get("pandas: groupby(...).sample(frac)")
-        ),
-        "in memory, ours (columns) vs seed sample_window": ratio(
-            mem.get("ours: Sketch.add_columns (columns)"), mem.get("seed: sample_window (dicts)")
-        ),
+        "in memory: ours on columns vs pandas groupby.sample (goal >= 1x)": ratio(columns, pandas),
+        "in memory: ours on dicts vs pandas groupby.sample": ratio(dicts, pandas),
     }
     if big is not None and big.peak_mb and ours.peak_mb:
-        ratios[f"peak memory, {args.big:,} vs {n:,} records (goal <= 1.2x)"] = big.peak_mb / ours.peak_mb
-        ratios[f"throughput, {args.big:,} vs {n:,} records (records/s ratio)"] = (
-            (big.rate or 0) / ours.rate if ours.rate else None
+        ratios[f"peak memory: {args.big:,} / {n:,} records (goal <= 1.2x)"] = (big.peak_mb / ours.peak_mb, None)
+        ratios[f"throughput: records/s at {args.big:,} / at {n:,}"] = (
+            (big.rate or 0) / ours.rate if ours.rate else None,
+            (big.cpu_rate or 0) / ours.cpu_rate if ours.cpu_rate else None,
         )
     print()
-    for label, value in ratios.items():
-        print(f"{label:<66} {fmt(value, '8.2f')}x")
+    print(f"{'ratio':<68} {'wall':>8} {'CPU':>8}")
+    for label, (wall, cpu) in ratios.items():
+        print(f"{label:<68} {fmt(wall, '7.2f')}x {fmt(cpu, '7.2f')}x")
     if args.json:
-        payload = {"n": n, "measures": [asdict(m) | {"rate": m.rate} for m in measures], "ratios": ratios}
+        payload = {
+            "n": n,
+            "measures": [asdict(m) | {"rate": m.rate, "cpu_rate": m.cpu_rate} for m in measures],
+            "ratios": {label: {"wall": w, "cpu": c} for label, (w, c) in ratios.items()},
+        }
         args.json.write_text(json.dumps(payload, indent=2))
     return 0
 
