@@ -167,3 +167,45 @@ def test_weights_sum_to_covered_population(spec, seed):
     if values:
         est = StratifiedEstimator().estimate(design, values)
         assert est.se >= 0.0 and min(values.values()) - 1e-9 <= est.mean <= max(values.values()) + 1e-9
+
+
+# One shared suite every `Estimator` must pass (as scikit-learn's estimator checks):
+# a future difference/PPI estimator is added to ESTIMATORS and inherits these.
+ESTIMATORS = [StratifiedEstimator(), StratifiedEstimator(lonely=LonelyCell.CERTAINTY),
+              StratifiedEstimator(interval=IntervalMethod.T)]
+SHARED = {"an": (300, [1.0, 4.0, 2.5, 3.0, None]), "af": (12, [0.5, 1.5, 1.0]), "bn": (80, [2.0, 2.0, 5.0])}
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
+def test_shared_census_is_exact(estimator):
+    design, values = design_of({"an": (3, [1.0, 2.0, 6.0]), "bn": (2, [4.0, 2.0])})
+    est = estimator.estimate(design, values)
+    assert est.mean == pytest.approx(3.0) and est.se == 0.0
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
+def test_shared_constant_values(estimator):
+    design, values = design_of(SHARED)
+    est = estimator.estimate(design, {k: 2.5 for k in values})
+    assert est.mean == pytest.approx(2.5) and est.se == pytest.approx(0.0, abs=1e-15)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
+def test_shared_affine_equivariance_and_unit_order(estimator):
+    design, values = design_of(SHARED)
+    base = estimator.estimate(design, values)
+    shifted = estimator.estimate(design, {k: 3.0 * v - 1.0 for k, v in values.items()})
+    assert shifted.mean == pytest.approx(3.0 * base.mean - 1.0)
+    assert shifted.se == pytest.approx(3.0 * base.se)
+    reordered = Design(tuple(reversed(design.cells)), tuple(reversed(design.units)))
+    again = estimator.estimate(reordered, values)
+    assert (again.mean, again.se, again.ci_low, again.ci_high) == pytest.approx(
+        (base.mean, base.se, base.ci_low, base.ci_high))
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
+def test_shared_interval_contains_the_estimate_and_narrows_with_confidence(estimator):
+    design, values = design_of(SHARED)
+    wide = estimator.estimate(design, values, confidence=0.99)
+    narrow = estimator.estimate(design, values, confidence=0.8)
+    assert wide.ci_low <= narrow.ci_low <= narrow.mean <= narrow.ci_high <= wide.ci_high
