@@ -224,3 +224,25 @@ def test_window_and_skip_bad(tmp_path: Path, files: tuple[Path, Path], capsys: p
     code, out, err = run(capsys, "plan", "--source", f"jsonl:{dirty}", "--policy", str(policy), "--format", "json", "--skip-bad")
     assert code == 0 and json.loads(out)["population"] == 6000
     assert "skipped 1 bad lines" in err
+
+
+def test_record_path_counts_like_the_raw_path(files: tuple[Path, Path]) -> None:
+    from tracestrata.record import TraceRecord
+
+    traces, policy_path = files
+    policy = load_policy(policy_path)
+    rows = [orjson.loads(line) for line in traces.read_bytes().splitlines()[:1500]]
+    records = [TraceRecord.from_json(row) for row in rows]
+    assert count_strata(records, policy, raw=False, rate_field="scores.user_feedback") == count_strata(
+        rows, policy, rate_field="scores.user_feedback"
+    )
+
+
+def test_policy_without_strata_is_one_stratum(tmp_path: Path, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    traces, _ = files
+    flat = tmp_path / "flat.toml"
+    flat.write_text('seed = "x"\n')
+    code, out, _ = run(capsys, "plan", "--source", f"jsonl:{traces}", "--policy", str(flat), "--format", "json", "--rate", "0.2")
+    assert code == 0
+    strata = json.loads(out)["strata"]
+    assert [s["stratum"] for s in strata] == ["(all)"] and strata[0]["population"] == 6000
