@@ -184,10 +184,15 @@ def test_secret_never_in_output_errors_or_state(tmp_path: Path) -> None:
         wrong = run(config, "-v", env={"TS_E2E_TOKEN": "wrong-" + secret})
         assert wrong.returncode == 3, wrong.stderr
         assert "TS_E2E_TOKEN" in wrong.stderr and secret not in wrong.stderr
+        leaky = setup(tmp_path, type_="http_jsonl_connector:create", source=source + "\nleaky_errors = true")
+        echoed = run(leaky, env={"TS_E2E_TOKEN": "wrong-" + secret})
+        assert echoed.returncode == 3 and "server said: bad token ***" in echoed.stderr
+        assert secret not in echoed.stderr
+        config = setup(tmp_path, type_="http_jsonl_connector:create", source=source)
         right = run(config, "-v", "--log-format", "json", env={"TS_E2E_TOKEN": secret})
         assert right.returncode == 0, right.stderr
         assert "2026-11-23T05:00:00Z" in right.stdout
-    for result in (wrong, right):
+    for result in (wrong, echoed, right):
         assert secret not in result.stdout + result.stderr
     for path in tmp_path.rglob("*"):
         if path.is_file() and path.name != "sync.toml":

@@ -8,7 +8,7 @@ import click
 
 from tracestrata.cli.options import parse_when
 from tracestrata.config import load_config
-from tracestrata.errors import RetriableSourceError
+from tracestrata.errors import RetriableSourceError, TracestrataError
 from tracestrata.logs import SyncLog
 from tracestrata.sync import run_sync
 
@@ -55,7 +55,12 @@ def command(config_path: Path, verbose: bool, log_format: str, now_text: str | N
     now = parse_when(now_text, "--now") if now_text else None
     config = load_config(config_path)
     log = SyncLog(verbose=verbose, fmt=log_format, secret_env=config.secret_env_vars)  # type: ignore[arg-type]
-    outcome = run_sync(config, now=now, dry_run=dry_run, log=log)
+    try:
+        outcome = run_sync(config, now=now, dry_run=dry_run, log=log)
+    except TracestrataError as exc:
+        exc.message = log.redact(exc.message)  # a backend may echo a credential back
+        exc.args = (exc.message,)
+        raise
     if outcome.partial:
         # one line on stderr and exit 4, through the CLI seam like every error
         raise RetriableSourceError(outcome.partial)
