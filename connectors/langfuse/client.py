@@ -126,17 +126,23 @@ class LangfuseClient:
             )
         if status == 408 or status >= 500 or status == 0:
             return RetriableSourceError(f"Langfuse {what}: server error (HTTP {status}){_excerpt(exc.body)}")
-        error = FatalSourceError(f"Langfuse {what}: HTTP {status}{_excerpt(exc.body)}")
-        error.status = status  # type: ignore[attr-defined]
-        return error
+        return HTTPStatusError(f"Langfuse {what}: HTTP {status}{_excerpt(exc.body)}", status=status)
 
     def close(self) -> None:
         self.http.close()
 
 
+class HTTPStatusError(FatalSourceError):
+    """A 4xx other than 401/403/408/429: retrying will not help; `status` says which."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def status_of(error: BaseException) -> int | None:
-    """The HTTP status a `FatalSourceError` from `map_api_error` came from."""
-    return getattr(error, "status", None)
+    """The HTTP status behind a `FatalSourceError` from `map_api_error`, if any."""
+    return error.status if isinstance(error, HTTPStatusError) else None
 
 
 def retry_after(headers: Any) -> float | None:
@@ -184,4 +190,4 @@ def _excerpt(body: Any) -> str:
     return f": {text[:200]}"
 
 
-__all__ = ["LangfuseClient", "retry_after", "status_of"]
+__all__ = ["HTTPStatusError", "LangfuseClient", "retry_after", "status_of"]

@@ -104,6 +104,17 @@ def test_5xx_and_dropped_connections_are_retried(fake, connect, sleeps) -> None:
     assert len(sleeps) == 2
 
 
+def test_a_fault_mid_pagination_neither_loses_nor_repeats_a_page(fake, connect, sleeps) -> None:
+    seed(fake, 10)
+    fake.inject("drop", path="/api/public/v2/observations", skip=1)  # the second page's first try
+    fake.inject("503", path="/api/public/v2/observations", skip=2)  # and the third's
+    ids = [r.id for r in connect(page_size=3).trace_source().iter_traces(WINDOW)]
+    assert sorted(ids) == [f"{i:032x}" for i in range(10)]
+    cursors = [q.get("cursor", [None])[0] for m, p, q in fake.requests if p == "/api/public/v2/observations"]
+    assert len(cursors) == 4 + 2 and cursors[1] == cursors[2] and cursors[3] == cursors[4]
+    assert len(sleeps) == 2
+
+
 def test_retry_budget_spent_raises_retriable(fake, connect, sleeps) -> None:
     seed(fake)
     fake.inject("503", path="/api/public/v2/observations", count=10)

@@ -128,10 +128,9 @@ def test_queue_items_exactly_once_across_reruns(fake, connect, tmp_path) -> None
 
 def test_queue_item_committed_but_response_lost_is_not_duplicated(fake, connect, sleeps) -> None:
     """The crash case: the POST lands, the connection drops before the answer; the retry must look first."""
-    fake.inject("drop_after", path="/api/public/annotation-queues/", count=2)
     batch = items("review", 3)
     sink = connect().sample_sink(SinkKind.QUEUE, "review")
-    sink.queue_id  # create the queue before arming faults on its items
+    fake.inject("drop_after", path=f"/api/public/annotation-queues/{sink.queue_id}/items", method="POST", count=2)
     result = sink.write(batch)
     assert result.created == 3
     queued = [i["objectId"] for i in fake.queue_items("review")]
@@ -154,7 +153,7 @@ def test_crash_between_writes_then_resume(fake, connect, tmp_path) -> None:
     sink = connect(queue_journal=journal, retry_policy=RetryPolicy(attempts=1)).sample_sink(SinkKind.QUEUE, "review")
     sink.queue_id
     sink.write(batch[:2])
-    fake.inject("drop_after", path=f"/api/public/annotation-queues/{sink.queue_id}/items", count=1)
+    fake.inject("drop_after", path=f"/api/public/annotation-queues/{sink.queue_id}/items", method="POST", count=1)
     with pytest.raises(RetriableSourceError):
         sink.write(batch[2:])  # the third item lands, the process "dies" without knowing
     resumed = connect(queue_journal=journal).sample_sink(SinkKind.QUEUE, "review")
