@@ -340,7 +340,10 @@ def _interval(
     if method is IntervalMethod.WILSON:
         return wilson(fit.mean, fit.n, confidence=confidence)
     if method is IntervalMethod.WILSON_EFFECTIVE:
-        return wilson_effective(fit.mean, variance, fit.kish_n, confidence=confidence)
+        # no more information than a simple random sample of the same size (with its fpc)
+        fraction = fit.n / fit.population if fit.population > 0 else 0.0
+        cap = fit.n / (1.0 - fraction) if fraction < 1.0 else math.inf
+        return wilson_effective(fit.mean, variance, fit.kish_n, confidence=confidence, cap=cap)
     if method is IntervalMethod.T:
         return t_interval(fit.mean, math.sqrt(variance), df, confidence=confidence)
     raise EstimationError(f"interval method {method.value!r} does not apply to a design-based estimate")

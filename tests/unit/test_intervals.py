@@ -113,3 +113,9 @@ def test_korn_graubard_truncated_caps_the_effective_n():
     assert capped[0] < plain[0] and capped[1] > plain[1]
     # a design effect above 1 is left alone
     assert korn_graubard(0.1, 0.0018, 100, 99, truncate=True) == korn_graubard(0.1, 0.0018, 100, 99)
+
+
+def test_wilson_effective_cap():
+    # a variance of ~0 would mean n_eff = 1e6; the cap keeps it at 55
+    assert wilson_effective(0.98, 1e-8, 50, cap=55.0) == pytest.approx(wilson(0.98, 55.0))
+    assert wilson_effective(0.2, 0.0016, 7, cap=1e9) == pytest.approx(wilson(0.2, 100.0))
