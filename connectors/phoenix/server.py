@@ -13,6 +13,7 @@ is stored.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import signal
@@ -217,7 +218,7 @@ def span_for_record(record: TraceRecord) -> dict[str, Any]:
         attributes["llm.model_name"] = record.version
     if record.cost is not None:
         attributes["llm.cost.total"] = record.cost
-    span_id = record.span_id or record.id[:16]
+    span_id = record.span_id or root_span_id(record.id)
     return {
         "name": record.name or "trace",
         "context": {"trace_id": record.id, "span_id": span_id},
@@ -228,6 +229,11 @@ def span_for_record(record: TraceRecord) -> dict[str, Any]:
         "status_message": "failed" if record.status == "error" else "",
         "attributes": _flatten(attributes),
     }
+
+
+def root_span_id(trace_id: str) -> str:
+    """A 16-hex span id derived from the trace id, for records that carry none."""
+    return hashlib.blake2b(trace_id.encode(), digest_size=8).hexdigest()
 
 
 def _flatten(attributes: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -347,12 +353,22 @@ def wait_stored(
     headers: dict[str, str] | None = None,
     progress: Progress | None = None,
     timeout: float = 900.0,
+    stall_timeout: float = 30.0,
 ) -> None:
     started = time.monotonic()
     last_note = 0.0
+    last_count, last_change = -1, started
     while True:
         count = stored_count(base_url, project, headers=headers)
-        elapsed = time.monotonic() - started
+        now = time.monotonic()
+        elapsed = now - started
+        if count != last_count:
+            last_count, last_change = count, now
+        elif now - last_change > stall_timeout:
+            raise RuntimeError(
+                f"Phoenix stopped storing spans at {count} of {expected} (no progress for {stall_timeout:.0f}s); "
+                "were some span ids duplicated?"
+            )
         if count >= expected:
             if progress:
                 progress(f"stored {count}/{expected} traces ({elapsed:.0f}s)")
