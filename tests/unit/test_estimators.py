@@ -214,7 +214,7 @@ def test_shared_interval_contains_the_estimate_and_narrows_with_confidence(estim
 def test_stratum_wilson_is_capped_when_a_heavy_cell_agrees_unanimously():
     # the heavy normal cell is 50/50 correct: no variance there; the effective n must not explode
     design, values = design_of({"an": (2900, [1.0] * 50), "af": (60, [1.0, 0.0, 0.0, 1.0, 0.0])})
-    est = StratifiedEstimator().estimate(design, values, interval=IntervalMethod.WILSON_EFFECTIVE)
+    est = StratifiedEstimator(interval=IntervalMethod.WILSON_EFFECTIVE).estimate(design, values)
     n, population = 55, 2960
     cap = n / (1 - n / population)
     from tracestrata.intervals import wilson
