@@ -121,3 +121,31 @@ def test_sync_against_fake_langfuse(fake, tmp_path: Path, monkeypatch: pytest.Mo
     third = sync.run_sync(config, now=T0 + timedelta(hours=6, minutes=50))
     assert not third.changed
     assert posts(fake) == writes_before  # idempotent: nothing written again
+
+
+def _cli_sync(config: Path, env: dict[str, str]) -> "subprocess.CompletedProcess[str]":
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LANGFUSE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "tracestrata.cli.main", "sync", "--config", str(config), "--now", "2026-11-23T02:20:00Z"],
+        capture_output=True, text=True, timeout=120, env={**clean, **env},
+    )
+
+
+def test_cli_wrong_or_missing_keys_one_line_and_exit_code(fake, tmp_path: Path) -> None:
+    fake.add_traces(generate_traces(50, start=T0, end=T0 + timedelta(hours=2), seed=1))
+    config = tmp_path / "sync.toml"
+    config.write_text(CONFIG)
+    wrong = _cli_sync(config, {**fake.env(), "LANGFUSE_SECRET_KEY": "sk-lf-not-the-right-one"})
+    assert wrong.returncode == 3, wrong.stderr
+    lines = wrong.stderr.strip().splitlines()
+    assert len(lines) == 1 and "LANGFUSE_SECRET_KEY" in lines[0] and "Traceback" not in wrong.stderr
+    assert "sk-lf-not-the-right-one" not in wrong.stderr + wrong.stdout
+
+    missing = _cli_sync(config, {"LANGFUSE_BASE_URL": fake.url, "LANGFUSE_PUBLIC_KEY": fake.public_key})
+    assert missing.returncode == 2, missing.stderr
+    assert "LANGFUSE_SECRET_KEY" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+    assert fake.count_requests("/api/public/v2/observations") == 1  # only the refused call, none without keys
