@@ -158,3 +158,23 @@ def test_count_signals_a_pull_for_metadata_keys(fake, connect) -> None:
     with pytest.raises(NotImplementedError):
         counter.count(WINDOW, {"latency_ms": 3})
     assert fake.requests == []  # decided before any request
+
+
+def test_count_by_groups_in_one_query(fake, connect) -> None:
+    seeded = [record(i) for i in range(30)] + [record(99, release=None)]
+    fake.add_traces(seeded, children=1)
+    counter = connect().stratum_counter()
+    by_release = counter.count_by(WINDOW, "release")
+    assert by_release == {"v41": 15, "v42": 15, "(missing)": 1}
+    by_status = counter.count_by(WINDOW, "status", {"name": "chat"})
+    chats = [r for r in seeded if r.name == "chat"]
+    assert by_status == {
+        "error": sum(r.status == "error" for r in chats), "ok": sum(r.status == "ok" for r in chats),
+    }
+    assert fake.count_requests("/api/public/v2/metrics") == 2
+    for field in ("tags", "metadata.intent", "latency_ms"):
+        try:
+            counter.count_by(WINDOW, field)
+        except NotImplementedError:
+            continue
+        raise AssertionError(f"{field} should not be groupable")
