@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import tomllib
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,16 +32,34 @@ from tracestrata.synthetic import generate_traces, judge
 
 REPS = 1000
 TARGET = 60
-POLICY = Path(__file__).resolve().parents[2] / "examples" / "policies" / "basic.toml"
+# The shape of examples/policies/basic.toml, inlined so edits to the example cannot move these numbers.
+POLICY = """
+seed = "set per replication"
+[[strata]]
+field = "metadata.intent"
+top = 8
+[targets]
+default = 60
+[failure]
+multiplier = 4
+[[failure.signals]]
+name = "error"
+field = "status"
+equals = "error"
+[[failure.signals]]
+name = "refusal"
+field = "metadata.refusal"
+equals = true
+"""
 
 pytestmark = pytest.mark.slow
 
 
 def policy(seed: str):
-    data = tomllib.loads(POLICY.read_text())
+    data = tomllib.loads(POLICY)
     data["seed"] = seed
-    data["targets"] = {"default": TARGET}
-    return parse_policy(data, source=str(POLICY))
+    assert data["targets"]["default"] == TARGET
+    return parse_policy(data, source="test_real_sampler.py")
 
 
 @pytest.fixture(scope="module")
