@@ -45,6 +45,15 @@ def example_input(item: SampleItem) -> dict[str, Any]:
     }
 
 
+_FIRST = ("stratum", "weight", "inclusion_probability", "failure", "signals", "window")
+
+
+def example_metadata(item: SampleItem) -> dict[str, Any]:
+    """`SampleItem.metadata()` with what a reviewer reads first at the front (the UI shows it as one line)."""
+    meta = item.metadata()
+    return {**{k: meta[k] for k in _FIRST if k in meta}, **meta}
+
+
 class PhoenixDatasetSink:
     def __init__(self, http: PhoenixHTTP, name: str, description: str = "") -> None:
         self.http = http
@@ -60,7 +69,7 @@ class PhoenixDatasetSink:
                 "description": self.description,
                 "inputs": [example_input(item) for item in chunk],
                 "outputs": [{} for _ in chunk],
-                "metadata": [item.metadata() for item in chunk],
+                "metadata": [example_metadata(item) for item in chunk],
                 "span_ids": [item.record.span_id for item in chunk],
                 "example_ids": [item.item_id for item in chunk],
             }
