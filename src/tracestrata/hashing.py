@@ -69,26 +69,51 @@ def _fmix_array(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def _same_length_ascii(ids: Sequence[str]) -> tuple[np.ndarray, int] | None:
+    """The common case, ids of one length in ASCII (hex, UUIDs): one join and one encode per batch.
+
+    Returns the (words, count) matrix, word-major so each word is contiguous, and the length.
+    """
+    lengths = set(map(len, ids))
+    if len(lengths) != 1:
+        return None
+    length = lengths.pop()
+    data = "".join(ids).encode("utf-8")
+    if length == 0 or len(data) != length * len(ids):  # some id is not ASCII
+        return None
+    width = length + (-length % 8)
+    matrix = np.frombuffer(data, dtype=np.uint8).reshape(len(ids), length)
+    if width != length:
+        matrix = np.concatenate([matrix, np.zeros((len(ids), width - length), dtype=np.uint8)], axis=1)
+    words = np.ascontiguousarray(matrix).view("<u8")
+    return np.ascontiguousarray(words.T), length
+
+
 def hash_ids(ids: Sequence[str], key: tuple[int, int]) -> np.ndarray:
     """The keyed hash of every id, as a uint64 array (vectorized over the batch)."""
     count = len(ids)
     if count == 0:
         return np.zeros(0, dtype=np.uint64)
-    encoded = [i.encode("utf-8") for i in ids]
-    lengths = np.fromiter(map(len, encoded), dtype=np.uint64, count=count)
-    width = max(8, int(lengths.max()) + (-int(lengths.max()) % 8))
-    raw = np.array(encoded, dtype=f"S{width}")  # numpy pads every id with NUL bytes up to `width`
-    words = raw.view("<u8").reshape(count, width // 8)
     k0, k1 = key
+    same = _same_length_ascii(ids)
     with np.errstate(over="ignore"):
+        if same is not None:  # every id has every word: no per-id masking
+            columns, length = same
+            h = np.full(count, np.uint64(k0) ^ np.uint64((length * _GOLDEN) & _MASK), dtype=np.uint64)
+            for word in columns:
+                h ^= word
+                _fmix_array(h)
+            h ^= np.uint64(k1)
+            return _fmix_array(h)
+        encoded = [i.encode("utf-8") for i in ids]
+        lengths = np.fromiter(map(len, encoded), dtype=np.uint64, count=count)
+        width = max(8, int(lengths.max()) + (-int(lengths.max()) % 8))
+        raw = np.array(encoded, dtype=f"S{width}")  # numpy pads every id with NUL bytes up to `width`
+        words = raw.view("<u8").reshape(count, width // 8)
         h = np.uint64(k0) ^ (lengths * np.uint64(_GOLDEN))
         n_words = (lengths + np.uint64(7)) // np.uint64(8)
         for j in range(width // 8):
-            mixed = _fmix_array(h ^ words[:, j])
-            if j == 0:
-                h = np.where(n_words > 0, mixed, h)
-            else:
-                h = np.where(n_words > j, mixed, h)
+            h = np.where(n_words > j, _fmix_array(h ^ words[:, j]), h)
         return _fmix_array(h ^ np.uint64(k1))
 
 

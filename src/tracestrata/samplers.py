@@ -33,6 +33,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,6 +42,7 @@ from tracestrata.design import Cell, CellKind, Design, Unit, cell_id
 from tracestrata.hashing import hash_ids, hash_key
 from tracestrata.policy import Policy
 from tracestrata.record import TraceRecord
+from tracestrata.signals import Condition, Operator, column_values
 from tracestrata.strata import MISSING, OTHER, fold, raw_column, raw_getter, record_getter, stratum_key, top_values
 
 ALL = "(all)"  # the stratum key when a policy has no dimensions
@@ -261,14 +263,14 @@ class Sketch:
         codes = [self._dim_codes(i, columns[d.field], n) for i, d in enumerate(self.policy.strata)]
         masks = np.zeros(n, dtype=np.int64)
         for bit, signal in enumerate(self.policy.signals):
-            hits = np.asarray(signal.condition.evaluate(columns[signal.condition.field]), dtype=bool)
+            hits = _evaluate(signal.condition, columns[signal.condition.field])
             masks |= hits.astype(np.int64) << bit
         cells = np.where(masks != 0, self.failure_code, self.normal_code).astype(np.int64)
         for b in reversed(range(self.n_boosts)):  # the first matching active boost wins
             if self.remaining[b] <= 0:
                 continue
             condition = self.policy.boosts[b].condition
-            cells[np.asarray(condition.evaluate(columns[condition.field]), dtype=bool)] = b
+            cells[_evaluate(condition, columns[condition.field])] = b
         combined, radices = cells.copy(), self.n_boosts + 2
         overflow = False
         for i, c in enumerate(codes):
@@ -281,40 +283,43 @@ class Sketch:
         if overflow:
             stacked = np.stack([*codes, cells], axis=1)
             uniq_rows, inverse = np.unique(stacked, axis=0, return_inverse=True)
-            inverse = inverse.reshape(-1)
+            group_of = inverse.reshape(-1)
             keys = [tuple(int(x) for x in row) for row in uniq_rows]
+            decode: Callable[[int], tuple[int, ...]] = keys.__getitem__
         else:
-            uniq, inverse = np.unique(combined, return_inverse=True)
-            keys = [self._decode(int(u)) for u in uniq]
-        order = np.lexsort((hashes, inverse))
-        sorted_groups = inverse[order]
+            group_of, decode = combined, self._decode
+        if group_of.max() < 2**16:  # few groups: a linear-time stable radix sort by group
+            order = np.argsort(group_of.astype(np.uint16), kind="stable")
+        else:
+            order = np.argsort(group_of, kind="stable")
+        sorted_groups = group_of[order]
         bounds = np.flatnonzero(np.diff(sorted_groups)) + 1
         starts = np.concatenate([[0], bounds])
         ends = np.concatenate([bounds, [n]])
-        mask_list = masks
         for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
             rows = order[start:end]
-            *dim_codes, cell = keys[sorted_groups[start]]
+            *dim_codes, cell = decode(int(sorted_groups[start]))
             labels = tuple(self._names[i][c] for i, c in enumerate(dim_codes))
             group = self._group(labels, cell)
             group.count += end - start
             take = group.bound
             if take == 0:
                 continue
-            row_hashes = hashes[rows]  # ascending
-            limit = len(rows)
-            if limit > take:  # ties at the cut stay: (hash, id) decides in `offer`
-                limit = int(np.searchsorted(row_hashes, row_hashes[take - 1], side="right"))
+            row_hashes = hashes[rows]
+            if len(rows) > take:  # the take smallest; ties at the cut stay, (hash, id) decides in `offer`
+                cut = np.partition(row_hashes, take - 1)[take - 1]
+                keep = row_hashes <= cut
+                rows, row_hashes = rows[keep], row_hashes[keep]
             if len(group.ids) >= take:  # full: only hashes up to its largest can still enter
-                limit = min(limit, int(np.searchsorted(row_hashes, group.hashes[-1], side="right")))
-            if limit == 0:
+                keep = row_hashes <= group.hashes[-1]
+                rows, row_hashes = rows[keep], row_hashes[keep]
+            if len(rows) == 0:
                 continue
-            rows = rows[:limit]
             picked = rows.tolist()
             group.offer(
-                hashes[rows],
+                row_hashes,
                 [ids[i] for i in picked],
-                [int(mask_list[i]) for i in picked],
+                [int(masks[i]) for i in picked],
                 [payloads[i] for i in picked],
             )
 
@@ -338,16 +343,26 @@ class Sketch:
 
     def _dim_codes(self, i: int, col: Sequence[Any], n: int) -> np.ndarray:
         edges = self._edges[i]
+        if isinstance(col, np.ndarray) and not (edges is not None and col.dtype.kind in "fiu"):
+            col = column_values(col)
         if edges is not None:
-            nums = np.array(
-                [v if (type(v) is float or type(v) is int) else math.nan for v in col], dtype=float
-            )
+            if isinstance(col, np.ndarray):
+                nums = col.astype(float)
+            else:
+                nums = numeric_array(col)
+                if nums is None:
+                    nums = np.array([v if (type(v) is float or type(v) is int) else math.nan for v in col], dtype=float)
             bucket = np.searchsorted(edges, nums, side="right")
             names = [self._code(i, lab) for lab in _bucket_names(edges)] + [self._code(i, MISSING)]
             table = np.asarray(names, dtype=np.int64)
             bucket[np.isnan(nums)] = len(edges) + 1
             return table[bucket]
         labeler, cache = self._labelers[i], self._string_codes[i]
+        fast = _factorize(col)
+        if fast is not None:  # str/None values: map in C through a dict of the distinct values
+            distinct, values = fast
+            table = {v: self._code(i, labeler(v)) for v in distinct}
+            return np.fromiter(map(table.__getitem__, values), dtype=np.int64, count=n)
         try:
             codes = [cache.get(v) for v in col]  # the cache holds str keys only
         except TypeError:  # an unhashable value (list, object): label one by one
@@ -355,7 +370,9 @@ class Sketch:
         for j in [j for j, c in enumerate(codes) if c is None]:
             v = col[j]
             if type(v) is str:
-                code = cache[v] = self._code(i, labeler(v))
+                code = cache.get(v)
+                if code is None:
+                    code = cache[v] = self._code(i, labeler(v))
             else:
                 code = self._code(i, labeler(v))
             codes[j] = code
@@ -441,6 +458,7 @@ class Sketch:
             collected[boost.name] += sum(ks)
 
         convert = convert or (lambda payload: payload)
+        signal_names: dict[int, tuple[str, ...]] = {}
         selected: list[SampledTrace] = []
         cells: list[Cell] = []
         for (labels, cell), group in sorted(final.items(), key=lambda item: (item[0][0], item[0][1])):
@@ -459,7 +477,11 @@ class Sketch:
             p = k / group.count
             for i in range(k):
                 mask = group.masks[i]
-                names = tuple(s.name for bit, s in enumerate(policy.signals) if mask >> bit & 1)
+                names = signal_names.get(mask)
+                if names is None:
+                    names = signal_names[mask] = tuple(
+                        s.name for bit, s in enumerate(policy.signals) if mask >> bit & 1
+                    )
                 selected.append(
                     SampledTrace(
                         record=convert(group.payloads[i]),
@@ -476,6 +498,41 @@ class Sketch:
                 )
         cells.sort(key=lambda c: (c.stratum, _KIND_ORDER[c.kind], c.id))
         return SampleResult(selected, cells, collected, self.population)
+
+
+_NUMERIC = frozenset({float, int, type(None)})
+
+
+def numeric_array(col: Sequence[Any]) -> np.ndarray | None:
+    """A list of numbers and Nones as a float array (None -> NaN), or None if anything else is in it."""
+    if not set(map(type, col)) <= _NUMERIC:
+        return None
+    return np.array(col, dtype=float)
+
+
+def _factorize(col: Sequence[Any]) -> tuple[dict[Any, None], Sequence[Any]] | None:
+    """The distinct values of a column of str/None (in C), or None for any other column.
+
+    Other types are excluded because `1`, `1.0` and `True` are one dict key but
+    three different labels.
+    """
+    try:
+        distinct = dict.fromkeys(col)
+    except TypeError:
+        return None
+    if not set(map(type, distinct)) <= {str, type(None)}:
+        return None
+    return distinct, col
+
+
+def _evaluate(condition: Condition, column: Sequence[Any]) -> np.ndarray:
+    if isinstance(column, np.ndarray):
+        return condition.evaluate_array(column)
+    if condition.operator is not Operator.NOT_EQUALS and condition.operator is not Operator.CONTAINS:
+        nums = numeric_array(column)  # a numeric column (None = missing): evaluate in numpy
+        if nums is not None:
+            return condition.evaluate_array(nums)
+    return np.asarray(condition.evaluate(column), dtype=bool)
 
 
 def _key(labels: Sequence[str]) -> str:
@@ -511,6 +568,38 @@ def sample_records(
     sketch = Sketch(policy, boost_collected=boost_collected)
     sketch.add_records(records)
     return sketch.result()
+
+
+def sample_columns(
+    ids: Sequence[str],
+    columns: Mapping[str, Sequence[Any]],
+    policy: Policy,
+    *,
+    boost_collected: Mapping[str, int] | None = None,
+    records: Sequence[TraceRecord] | None = None,
+    batch_size: int = 1 << 20,
+) -> SampleResult:
+    """In-memory columnar sampling: `columns[path]` for every path in `policy.fields()`.
+
+    Columns are lists of JSON-like values (normalized like `TraceRecord.from_json`)
+    or numpy arrays (NaN in a float array means missing). `records[i]`, if given,
+    is row i's record; otherwise each selected trace carries a stub record holding
+    only its id. Same sample as `sample_records` on the same traces.
+    """
+    sketch = Sketch(policy, boost_collected=boost_collected)
+    for start in range(0, len(ids), batch_size):
+        stop = min(len(ids), start + batch_size)
+        if start == 0 and stop == len(ids):
+            sketch.add_columns(ids, columns, range(stop))
+        else:
+            part = {path: columns[path][start:stop] for path in sketch.fields}
+            sketch.add_columns(ids[start:stop], part, range(start, stop))
+    if records is not None:
+        return sketch.result(records.__getitem__)
+    return sketch.result(lambda i: TraceRecord(id=str(ids[i]), timestamp=_EPOCH))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class RawBatchLike(Protocol):
@@ -602,6 +691,7 @@ __all__ = [
     "boost_cell_id",
     "largest_remainder",
     "sample_column_batches",
+    "sample_columns",
     "sample_raw_batches",
     "sample_records",
 ]

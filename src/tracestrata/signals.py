@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+import numpy as np
+
 
 class Operator(str, Enum):
     EQUALS = "equals"
@@ -110,6 +112,32 @@ class Condition:
         pred = self.predicate()
         return [pred(v) for v in column]
 
+    def evaluate_array(self, column: np.ndarray) -> np.ndarray:
+        """`evaluate` over a numpy column, vectorized where the dtype allows; NaN means missing."""
+        op, operand, kind = self.operator, self.operand, column.dtype.kind
+        numeric = kind in "fiu"
+        is_number = isinstance(operand, (int, float)) and not isinstance(operand, bool)
+        if op is Operator.EQUALS:
+            if (kind == "U" and isinstance(operand, str)) or (kind == "b" and isinstance(operand, bool)):
+                return np.asarray(column == operand)
+            if numeric and is_number:
+                return np.asarray(column == operand)
+            if kind in "fiubU":
+                return np.zeros(len(column), dtype=bool)
+        if op in _ORDER and kind in "fiubU":
+            if not numeric:
+                return np.zeros(len(column), dtype=bool)
+            bound = float(operand)
+            with np.errstate(invalid="ignore"):
+                return {
+                    Operator.LT: np.less, Operator.LE: np.less_equal,
+                    Operator.GT: np.greater, Operator.GE: np.greater_equal,
+                }[op](column, bound)
+        if op is Operator.EXISTS and kind in "fiubU":
+            present = ~np.isnan(column) if kind == "f" else np.ones(len(column), dtype=bool)
+            return present if operand else ~present
+        return np.asarray(self.evaluate(column_values(column)), dtype=bool)
+
     def to_json(self) -> dict[str, Any]:
         return {"field": self.field, self.operator.value: self.operand}
 
@@ -137,9 +165,19 @@ class Boost:
         return {"name": self.name, **self.condition.to_json(), "collect": self.collect}
 
 
+def column_values(column: Any) -> Sequence[Any]:
+    """A numpy column as Python values (NaN in a float column becomes None, i.e. missing)."""
+    if not isinstance(column, np.ndarray):
+        return column
+    values = column.tolist()
+    if column.dtype.kind == "f":
+        return [None if v != v else v for v in values]
+    return values
+
+
 def fired(signals: Sequence[Signal], values: Sequence[Any]) -> tuple[str, ...]:
     """Names of the signals that fire, given each signal's field value (same order)."""
     return tuple(s.name for s, v in zip(signals, values, strict=True) if s.condition.matches(v))
 
 
-__all__ = ["OPERATORS", "Boost", "Condition", "Operator", "Signal", "fired"]
+__all__ = ["OPERATORS", "Boost", "Condition", "Operator", "Signal", "column_values", "fired"]

@@ -312,3 +312,57 @@ def test_empty_input():
 def test_merge_refuses_other_policies():
     with pytest.raises(ValueError):
         Sketch(make_policy(target=3)).merge(Sketch(make_policy(target=4)))
+
+
+# ---------------------------------------------------------------- the in-memory columnar path
+
+import numpy as np  # noqa: E402
+
+from tracestrata.samplers import sample_columns  # noqa: E402
+from tracestrata.strata import record_getter as _getter  # noqa: E402
+
+
+def numpy_columns(records, policy):
+    """The policy's columns as numpy arrays the way a dataframe would hold them."""
+    out = {}
+    for path in policy.fields():
+        values = [_getter(path)(r) for r in records]
+        if path in ("latency_ms", "scores.user_feedback"):
+            out[path] = np.array([np.nan if v is None else v for v in values], dtype=float)
+        elif path == "metadata.refusal":
+            out[path] = np.array([bool(v) for v in values])
+        else:
+            out[path] = np.array(values, dtype=object)
+    return out
+
+
+@SETTINGS
+@given(records_strategy, policy_strategy, st.integers(1, 50))
+def test_columns_lists_and_numpy_give_the_record_sample(records, policy, batch):
+    whole = sample_records(records, policy)
+    ids = [r.id for r in records]
+    lists = {path: [_getter(path)(r) for r in records] for path in policy.fields()}
+    by_lists = sample_columns(ids, lists, policy, records=records, batch_size=batch)
+    assert by_lists.selected == whole.selected and by_lists.cells == whole.cells
+    by_numpy = sample_columns(np.array(ids), numpy_columns(records, policy), policy, batch_size=batch)
+    assert [s.record.id for s in by_numpy.selected] == [s.record.id for s in whole.selected]
+    assert by_numpy.cells == whole.cells
+
+
+@SETTINGS
+@given(
+    st.lists(st.none() | st.floats(-3, 3), max_size=20),
+    st.sampled_from(["equals", "not_equals", "lt", "le", "gt", "ge", "exists", "in"]),
+    st.integers(-2, 2),
+)
+def test_numpy_evaluation_matches_python_on_float_columns(values, op, operand):
+    from tracestrata.signals import Condition, Operator
+
+    operand_value = {"exists": True, "in": (operand, 1.5)}.get(op, operand)
+    condition = Condition("f", Operator(op), operand_value)
+    array = np.array([np.nan if v is None else v for v in values], dtype=float)
+    assert condition.evaluate_array(array).tolist() == condition.evaluate(values)
+    ints = np.array([int(v) for v in values if v is not None], dtype=np.int64)
+    assert condition.evaluate_array(ints).tolist() == condition.evaluate(ints.tolist())
+    flags = np.array([v is not None and v > 0 for v in values], dtype=bool)
+    assert condition.evaluate_array(flags).tolist() == condition.evaluate(flags.tolist())
