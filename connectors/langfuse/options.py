@@ -39,7 +39,7 @@ KNOWN_KEYS = frozenset(
         "include_bodies",
         "score_config",
         "score_config_type",
-        "queue_journal",
+        "queue_journal_path",
         "rate_limits",
         "timeout",
         "retry_attempts",
@@ -136,9 +136,9 @@ def parse_options(options: Mapping[str, Any], env: Mapping[str, str] | None = No
     score_config_type = text("score_config_type", "BOOLEAN").upper()
     if score_config_type not in SCORE_CONFIG_TYPES:
         raise ConfigError(f"expected one of {', '.join(SCORE_CONFIG_TYPES)}", field="source.score_config_type")
-    journal = options.get("queue_journal")
+    journal = options.get("queue_journal_path")
     if journal is not None and not isinstance(journal, (str, Path)):
-        raise ConfigError("expected a file path", field="source.queue_journal")
+        raise ConfigError("expected a file path", field="source.queue_journal_path")
     project = options.get("project")
     if project is not None and not isinstance(project, str):
         raise ConfigError("expected a string", field="source.project")

@@ -48,7 +48,7 @@ class LangfuseFakeHarness:
         self.root = Path(tempfile.mkdtemp(prefix="tracestrata-contract-langfuse-"))
 
     def connector(self) -> LangfuseConnector:
-        options = {"rate_limits": UNLIMITED, "queue_journal": str(self.root / "queue-journal.jsonl"), **self.window_options()}
+        options = {"rate_limits": UNLIMITED, "queue_journal_path": str(self.root / "queue-journal.jsonl"), **self.window_options()}
         return create(options, env=self.fake.env())
 
     def seed_traces(self, records: Sequence[TraceRecord]) -> None:
@@ -97,7 +97,7 @@ class LangfuseLiveHarness:
         self.root = Path(tempfile.mkdtemp(prefix="tracestrata-live-langfuse-"))
 
     def connector(self) -> LangfuseConnector:
-        return create({"queue_journal": str(self.root / "queue-journal.jsonl"), **self.window_options()})
+        return create({"queue_journal_path": str(self.root / "queue-journal.jsonl"), **self.window_options()})
 
     def seed_traces(self, records: Sequence[TraceRecord]) -> None:
         spans = [_otel_span(r) for r in records]

@@ -116,9 +116,9 @@ def test_existing_queue_and_named_score_config_are_reused(fake, connect) -> None
 def test_queue_items_exactly_once_across_reruns(fake, connect, tmp_path) -> None:
     journal = tmp_path / "journal.jsonl"
     batch = items("review", 6)
-    first = connect(queue_journal=str(journal)).sample_sink(SinkKind.QUEUE, "review").write(batch[:4])
+    first = connect(queue_journal_path=str(journal)).sample_sink(SinkKind.QUEUE, "review").write(batch[:4])
     assert first.created == 4
-    rerun = connect(queue_journal=str(journal)).sample_sink(SinkKind.QUEUE, "review")
+    rerun = connect(queue_journal_path=str(journal)).sample_sink(SinkKind.QUEUE, "review")
     assert rerun.written_ids() == {i.item_id for i in batch[:4]}
     result = rerun.write(batch)
     assert (result.created, result.unchanged) == (2, 4)
@@ -150,13 +150,13 @@ def test_crash_between_writes_then_resume(fake, connect, tmp_path) -> None:
     """A run dies mid-batch (retry budget spent); the next run completes it, one row per trace."""
     journal = str(tmp_path / "journal.jsonl")
     batch = items("review", 5)
-    sink = connect(queue_journal=journal, retry_policy=RetryPolicy(attempts=1)).sample_sink(SinkKind.QUEUE, "review")
+    sink = connect(queue_journal_path=journal, retry_policy=RetryPolicy(attempts=1)).sample_sink(SinkKind.QUEUE, "review")
     sink.queue_id
     sink.write(batch[:2])
     fake.inject("drop_after", path=f"/api/public/annotation-queues/{sink.queue_id}/items", method="POST", count=1)
     with pytest.raises(RetriableSourceError):
         sink.write(batch[2:])  # the third item lands, the process "dies" without knowing
-    resumed = connect(queue_journal=journal).sample_sink(SinkKind.QUEUE, "review")
+    resumed = connect(queue_journal_path=journal).sample_sink(SinkKind.QUEUE, "review")
     done = resumed.written_ids()
     assert {i.item_id for i in batch[:2]} <= done
     resumed.write([i for i in batch if i.item_id not in done])

@@ -26,7 +26,7 @@ state = "var/state.sqlite"
 
 [source]
 type = "langfuse"
-queue_journal = "var/queue-journal.jsonl"
+queue_journal_path = "var/queue-journal.jsonl"
 score_config = "correct"
 [source.rate_limits]
 observations = 0
@@ -103,6 +103,7 @@ def test_sync_against_fake_langfuse(fake, tmp_path: Path, monkeypatch: pytest.Mo
     assert len(sampled) == len(set(sampled)) == sum(w.selected for w in first.windows)
     assert sorted(queued) == sampled  # every sampled trace queued exactly once despite the lost response
     assert all(i["metadata"]["weight"] >= 1 for i in dataset)
+    assert (tmp_path / "var" / "queue-journal.jsonl").exists()  # `*_path` options resolve beside the config
 
     # the judge scores the sample in Langfuse; the next run reads the scores back and reports
     by_id = {r.id: r for r in records}
