@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tracestrata.atomic import atomic_write_text
-from tracestrata.config import SyncConfig
+from tracestrata.config import SyncConfig, load_config
 from tracestrata.errors import ConfigError, EstimationError, ExitCode, RetriableSourceError, TracestrataError
 from tracestrata.logs import NullLog, SyncLog
 from tracestrata.protocols import Connector, SampleItem, SinkKind, Window, item_id_for, iter_chunks
@@ -507,4 +507,4 @@ def _debug_hook(phase: str, writes_done: int) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-__all__ = ["SyncOutcome", "WindowResult", "load_connector", "render_name", "run_sync"]
+__all__ = ["SyncOutcome", "WindowResult", "load_config", "load_connector", "render_name", "run_sync"]

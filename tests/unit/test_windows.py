@@ -59,3 +59,34 @@ def test_first_window_in_the_future_is_an_error() -> None:
 
 def test_window_not_yet_closed_is_not_an_error() -> None:
     assert due_windows(start=T0, every=H, settle=timedelta(minutes=15), now=T0 + timedelta(minutes=30), done_until=None) == []
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    every_min=st.integers(1, 24 * 60),
+    settle_min=st.integers(0, 600),
+    elapsed_min=st.integers(0, 20_000),
+    done=st.integers(0, 60),
+    cap=st.one_of(st.none(), st.integers(1, 30)),
+)
+def test_due_windows_properties(every_min: int, settle_min: int, elapsed_min: int, done: int, cap: int | None) -> None:
+    every, settle = timedelta(minutes=every_min), timedelta(minutes=settle_min)
+    now = T0 + timedelta(minutes=elapsed_min)
+    done_until = T0 + every * done if done else None
+    got = due_windows(start=T0, every=every, settle=settle, now=now, done_until=done_until, cap=cap)
+    if cap is not None:
+        assert len(got) <= cap
+    for window in got:
+        assert window.end + settle <= now  # closed
+        assert window.end - window.start == every
+        assert (window.start - T0) % every == timedelta(0)  # on the grid
+        assert done_until is None or window.start >= done_until  # not done
+    assert all(a.end == b.start for a, b in zip(got, got[1:]))  # in order, no gap
+    if got:
+        assert got[0].start == (done_until or T0)  # the oldest not-done first
+    total = pending_count(start=T0, every=every, settle=settle, now=now, done_until=done_until)
+    assert len(got) == (total if cap is None else min(cap, total))
