@@ -182,10 +182,10 @@ def command(
     if policy.boosts:
         taken = {name: result.boost_collected.get(name, 0) - before.get(name, 0) for name in result.boost_collected}
         save_boost_state(state_file, state.with_run(run_key, taken))
-    click.echo(_summary(result, out, bad, policy))
+    click.echo(_summary(result, out, bad, policy, getattr(source, "first_bad", None)))
 
 
-def _summary(result: SampleResult, out: Path, bad: int, policy: Policy) -> str:
+def _summary(result: SampleResult, out: Path, bad: int, policy: Policy, first_bad: object = None) -> str:
     if not result.cells:
         text = f"no traces in the window: wrote an empty sample to {out}"
     else:
@@ -199,4 +199,6 @@ def _summary(result: SampleResult, out: Path, bad: int, policy: Policy) -> str:
         text += f"; boost {', '.join(boosts)}"
     if bad:
         text += f"; skipped {bad:,} bad lines"
+        if first_bad is not None:
+            text += f" (first: {first_bad})"
     return text
