@@ -24,7 +24,9 @@ DEFAULT_FIELDS = "basic,metadata,trace_context,metrics,usage"
 KNOWN_FIELD_GROUPS = frozenset(
     {"core", "basic", "time", "io", "metadata", "model", "usage", "prompt", "metrics", "trace_context"}
 )
-SCORE_CONFIG_TYPES = ("BOOLEAN", "NUMERIC", "CATEGORICAL")
+# Types we can create without more input; a CATEGORICAL config needs its categories, so it
+# must exist already (named by `score_config`).
+SCORE_CONFIG_TYPES = ("BOOLEAN", "NUMERIC")
 
 KNOWN_KEYS = frozenset(
     {
@@ -135,7 +137,11 @@ def parse_options(options: Mapping[str, Any], env: Mapping[str, str] | None = No
         raise ConfigError("expected true or false", field="source.include_bodies")
     score_config_type = text("score_config_type", "BOOLEAN").upper()
     if score_config_type not in SCORE_CONFIG_TYPES:
-        raise ConfigError(f"expected one of {', '.join(SCORE_CONFIG_TYPES)}", field="source.score_config_type")
+        raise ConfigError(
+            f"expected one of {', '.join(SCORE_CONFIG_TYPES)} (a categorical config must already exist in "
+            "Langfuse: name it in score_config)",
+            field="source.score_config_type",
+        )
     journal = options.get("queue_journal_path")
     if journal is not None and not isinstance(journal, (str, Path)):
         raise ConfigError("expected a file path", field="source.queue_journal_path")

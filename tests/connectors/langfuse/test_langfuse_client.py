@@ -172,6 +172,7 @@ def test_custom_variable_names_are_read_and_named(fake) -> None:
         ({"include_bodies": "yes"}, "source.include_bodies"),
         ({"rate_limits": {"traces": 1}}, "source.rate_limits"),
         ({"score_config_type": "TEXT"}, "source.score_config_type"),
+        ({"score_config_type": "CATEGORICAL"}, "source.score_config_type"),
         ({"base_url": "ftp://x"}, "source.base_url"),
     ],
 )
