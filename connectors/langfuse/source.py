@@ -33,8 +33,9 @@ class CountNotSupported(NotImplementedError):
     """`count` cannot push this `where` down to the metrics API; pull and count instead.
 
     Raised (never a `TracestrataError`) for filters the Langfuse metrics API cannot
-    express, e.g. metadata keys or numeric buckets. `tracestrata plan` treats a
-    `NotImplementedError` from a `StratumCounter` as "count by pulling the window".
+    express, e.g. metadata keys or numeric buckets, always before any request. A
+    caller (e.g. `tracestrata plan`) should treat a `NotImplementedError` from a
+    `StratumCounter` as "count by pulling the window".
     """
 
 
