@@ -14,7 +14,7 @@ in memory, records already decoded:
   pandas    latency bucket (`pd.cut`) + failure mask + `groupby([...]).sample(frac=...)` on a
             DataFrame of just the columns the policy reads (built outside the timer), with
             `frac` chosen so it returns about as many rows as ours
-memory: peak RSS of the `tracestrata sample` child (`os.wait4` rusage) at N and at --big.
+memory: peak RSS of the `tracestrata sample` process (`os.wait4` rusage, via a small launcher) at N and at --big.
 
     python bench/bench_sample.py                 # 1M records (generated once into bench/data/)
     python bench/bench_sample.py --quick         # 100k smoke run
@@ -87,20 +87,39 @@ def ensure_data(n: int, data_dir: Path) -> Path:
 # ---------------------------------------------------------------- child processes
 
 
+# Peak RSS must be measured through a small launcher: Linux carries the RSS high-water mark of the
+# forking process into the child's rusage across exec (and with vfork, the parent's *peak*), so a
+# child spawned straight from this process, which holds a million decoded records in the in-memory
+# part, would report this process's peak instead of its own. The launcher is a fresh `python -S`
+# of ~10 MB that forks and execs the measured command and reports `wait4`'s rusage for it.
+LAUNCHER = """
+import json, os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as handle:
+    json.dump({"wall": time.perf_counter() - started, "maxrss_kb": usage.ru_maxrss,
+               "cpu": usage.ru_utime + usage.ru_stime}, handle)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_child(argv: Sequence[str]) -> tuple[float, float, str, float]:
-    """Run a child to completion: (wall s, peak RSS in MB of that child alone, stdout, its CPU s)."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(list(argv), stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - started
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[0:4]}... exited {proc.returncode}: {stderr.strip()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024.0, stdout, usage.ru_utime + usage.ru_stime
+    """Run a command to completion: (wall s, its own peak RSS in MB, its stdout, its CPU s)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "rusage.json"
+        proc = subprocess.run(
+            [sys.executable, "-S", "-c", LAUNCHER, str(report), *argv], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"{list(argv[:4])}... exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+        usage = json.loads(report.read_text())
+    return usage["wall"], usage["maxrss_kb"] / 1024.0, proc.stdout, usage["cpu"]
 
 
 def ours_argv(path: Path, out: Path) -> list[str]:
