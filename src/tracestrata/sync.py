@@ -257,11 +257,16 @@ class _Run:
 
         source = self.connector.trace_source()
         keys = tuple(self.policy.metadata_keys())
-        records: list[TraceRecord] = self.retry(
-            f"pulling {window.key}", lambda: list(source.iter_traces(window, metadata_keys=keys))
-        )
         boost_before = self.state.boost_collected(self.source)
-        result = sample_records(records, self.policy, boost_collected=boost_before)
+        # streamed straight into the sampler (memory bounded by the targets, not the
+        # window's volume); a pull that fails mid-way is retried from the start
+        result = self.retry(
+            f"pulling {window.key}",
+            lambda: sample_records(
+                source.iter_traces(window, metadata_keys=keys), self.policy, boost_collected=boost_before
+            ),
+        )
+        population = int(getattr(result, "population", 0)) or sum(c.population for c in result.cells)
         digest = self.policy.digest
         series = self.state.next_series(self.source, digest)
         last = self.state.last_run(self.source)
@@ -287,7 +292,7 @@ class _Run:
                 )
                 items.append(PlannedItem(item.item_id, kind.value, name, picked.record.id, item_payload(item)))
         counts = {
-            "traces": len(records),
+            "traces": population,
             "selected": len(result.selected),
             "failures": sum(1 for p in result.selected if p.failure),
             "boosted": sum(1 for p in result.selected if p.boost),
@@ -313,7 +318,7 @@ class _Run:
             for name, collected in sorted(boost_after.items()):
                 if collected != boost_before.get(name, 0):
                     self.log.detail("boost", f"boost {name}: {collected} collected")
-        return row, len(records), len(result.selected)
+        return row, population, len(result.selected)
 
     def write(self, run: RunRow) -> int:
         pending = self.state.pending_items(run.run_id)
