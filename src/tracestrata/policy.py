@@ -21,7 +21,7 @@ import orjson
 
 from tracestrata.errors import ConfigError
 from tracestrata.signals import OPERATORS, Boost, Condition, Operator, Signal
-from tracestrata.strata import KEY_SEPARATOR, Dimension, check_path
+from tracestrata.strata import Dimension, check_path
 
 TOP_KEYS = ("seed", "description", "strata", "targets", "failure", "boost")
 STRATA_KEYS = ("field", "top", "edges", "values", "label")
@@ -374,10 +374,6 @@ def _kind(value: Any) -> str:
     if isinstance(value, Mapping):
         return "a table"
     return type(value).__name__
-
-
-def split_key(key: str) -> list[str]:
-    return key.split(KEY_SEPARATOR)
 
 
 __all__ = ["DEFAULT_TARGET", "Policy", "Targets", "load_policy", "parse_policy"]

@@ -43,7 +43,17 @@ from tracestrata.hashing import hash_ids, hash_key
 from tracestrata.policy import Policy
 from tracestrata.record import TraceRecord
 from tracestrata.signals import Condition, Operator, column_values
-from tracestrata.strata import MISSING, OTHER, fold, raw_column, raw_getter, record_getter, stratum_key, top_values
+from tracestrata.strata import (
+    MISSING,
+    OTHER,
+    bucket_labels,
+    fold,
+    raw_column,
+    raw_getter,
+    record_getter,
+    stratum_key,
+    top_values,
+)
 
 ALL = "(all)"  # the stratum key when a policy has no dimensions
 BATCH_SIZE = 65_536
@@ -247,10 +257,10 @@ class Sketch:
 
     def add_raw(self, rows: Sequence[Mapping[str, Any]], payloads: Sequence[Any] | None = None) -> None:
         """Decoded trace JSON objects (ids already validated); payloads default to the rows."""
-        columns = {path: [g(row) for row in rows] for path, g in zip(self.fields, self.raw_getters(), strict=True)}
+        columns = {path: [g(row) for row in rows] for path, g in zip(self.fields, self._raw_getters(), strict=True)}
         self.add_columns([row["id"] for row in rows], columns, rows if payloads is None else payloads)
 
-    def raw_getters(self) -> list[Callable[[Any], Any]]:
+    def _raw_getters(self) -> list[Callable[[Any], Any]]:
         return [raw_getter(path) for path in self.fields]
 
     def add_columns(self, ids: Sequence[str], columns: Mapping[str, Sequence[Any]], payloads: Sequence[Any]) -> None:
@@ -543,8 +553,6 @@ _BUCKET_CACHE: dict[tuple[float, ...], tuple[str, ...]] = {}
 
 
 def _bucket_names(edges: np.ndarray) -> tuple[str, ...]:
-    from tracestrata.strata import bucket_labels
-
     key = tuple(float(e) for e in edges)
     names = _BUCKET_CACHE.get(key)
     if names is None:

@@ -13,7 +13,6 @@ form exactly as `TraceRecord.from_json` would, so both paths give the same label
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -247,10 +246,6 @@ def stratum_key(labels: Iterable[str]) -> str:
     return KEY_SEPARATOR.join(labels)
 
 
-def count_labels(labels: Iterable[str]) -> Counter[str]:
-    return Counter(labels)
-
-
 __all__ = [
     "KEY_SEPARATOR",
     "MISSING",
@@ -259,7 +254,6 @@ __all__ = [
     "bucket_label",
     "bucket_labels",
     "check_path",
-    "count_labels",
     "fold",
     "format_number",
     "dig",
