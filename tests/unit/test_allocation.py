@@ -249,3 +249,18 @@ def test_plan_invariants(rows: list[tuple[int, float]], h: float, floor: int, fp
         for s, t in zip(plan.strata, trimmed.strata, strict=True):
             assert t.target <= s.target
             assert t.target >= min(floor, s.target)
+
+
+@pytest.mark.parametrize(
+    ("population", "p", "h"), [(5000, 0.05, 0.05), (800, 0.2, 0.05), (100_000, 0.01, 0.02), (300, 0.5, 0.08)]
+)
+def test_planned_half_width_is_what_a_sample_delivers_on_average(population: int, p: float, h: float) -> None:
+    """Simulation: draw the planned n without replacement from a population with rate p; the
+    Wilson half-width (with the FPC) the sample actually gets averages at (or just under) h."""
+    import numpy as np
+
+    n = wilson_target(h, p, population=population)
+    failures = round(p * population)
+    draws = np.random.default_rng(7).hypergeometric(failures, population - failures, n, size=3000)
+    realized = np.array([wilson_half_width(n, x / n, population=population) for x in draws])
+    assert 0.93 * h <= realized.mean() <= 1.005 * h
