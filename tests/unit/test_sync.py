@@ -297,3 +297,72 @@ def test_render_name() -> None:
     assert render_name("judge-{date}", window, "files?path=x", "abcdef0123456789") == "judge-2026-11-23"
     assert render_name("{window}", window, "files", "d") == "20261123T1300Z-20261123T1400Z"
     assert render_name("{source}-{policy}-{window_start}", window, "files?path=x", "abcdef0123456789") == "files-abcdef012345-20261123T1300Z"
+
+
+# -- the files connector's sink and score source (what sync writes to and reads from) ----------
+
+
+def _item(window: Window, trace: str, weight: float = 4.0) -> SampleItem:
+    from tracestrata.protocols import item_id_for
+
+    record = TraceRecord(id=trace, timestamp=window.start, metadata={"intent": "x"})
+    return SampleItem(item_id_for("dataset:d", window, trace), record, "x", {"metadata.intent": "x"}, False, (), 1 / weight, weight, window)
+
+
+def test_files_sink_upsert_counts_and_crash_leftovers(tmp_path: Path) -> None:
+    window = Window(T0, T0 + H)
+    sink = FilesSampleSink(tmp_path, SinkKind.DATASET, "judge/2026-11-23 (daily)")
+    assert sink.path.parent == tmp_path / "datasets" and "/" not in sink.path.name
+    first = sink.write([_item(window, "a"), _item(window, "b")])
+    assert (first.created, first.updated, first.unchanged) == (2, 0, 0)
+    before = sink.path.read_bytes()
+    same = sink.write([_item(window, "a")])
+    assert (same.created, same.updated, same.unchanged) == (0, 0, 1) and sink.path.read_bytes() == before
+    changed = sink.write([_item(window, "a", weight=8.0)])
+    assert changed.updated == 1 and len(sink.written_ids()) == 2
+    # a temp file left by a run killed mid-rewrite is not part of the dataset
+    (sink.path.parent / f".{sink.path.name}.x.tmp").write_bytes(b'{"item_id": "ghost"')
+    assert sink.written_ids() == {_item(window, "a").item_id, _item(window, "b").item_id}
+
+
+def test_files_sink_and_scores_report_bad_lines(tmp_path: Path) -> None:
+    from tracestrata.errors import InputError
+
+    window = Window(T0, T0 + H)
+    sink = FilesSampleSink(tmp_path, SinkKind.QUEUE, "q")
+    sink.write([_item(window, "a")])
+    sink.path.write_bytes(sink.path.read_bytes() + b"not json\n")
+    with pytest.raises(InputError) as info:
+        sink.written_ids()
+    assert info.value.line == 2
+    scores = tmp_path / "scores"
+    scores.mkdir()
+    (scores / "a.jsonl").write_bytes(b'{"trace_id": "a", "name": "correct", "value": true}\n{"trace_id": "b", "name": "q", "value": 3}\n')
+    (scores / "b.jsonl").write_bytes(b'{"trace_id": "a", "name": "verdict", "value": "pass"}\n{"trace_id": "a", "na')  # being appended
+    got = list(FilesScoreSource(scores).get_scores(["a", "b"], ["correct", "q", "verdict"]))
+    assert [(s.trace_id, s.name, s.value) for s in got] == [("a", "correct", True), ("b", "q", 3.0), ("a", "verdict", "pass")]
+    (scores / "c.jsonl").write_bytes(b'{"trace_id": "a"}\n')
+    with pytest.raises(InputError, match="name"):
+        list(FilesScoreSource(scores).get_scores(["a"], ["correct"]))
+    assert list(FilesScoreSource(None).get_scores(["a"], ["x"])) == []
+
+
+def test_sync_log_text_json_verbose_and_redaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from tracestrata.logs import SyncLog
+
+    monkeypatch.setenv("TS_LOG_SECRET", "hunter2-secret")
+    out, err = io.StringIO(), io.StringIO()
+    log = SyncLog(out=out, err=err, secret_env=["TS_LOG_SECRET"])
+    log.change("window", "done hunter2-secret", window="w")
+    log.detail("skip", "hidden unless -v")
+    log.warn("partial", "stopped")
+    assert out.getvalue() == "done ***\n" and err.getvalue() == "warning: stopped\n"
+    out, err = io.StringIO(), io.StringIO()
+    log = SyncLog(out=out, err=err, verbose=True, fmt="json", secret_env=["TS_LOG_SECRET"])
+    log.change("window", "done", window="hunter2-secret")
+    log.detail("skip", "shown")
+    line = json.loads(out.getvalue())
+    assert line["event"] == "window" and line["level"] == "info" and line["window"] == "***"
+    assert json.loads(err.getvalue())["message"] == "shown"
