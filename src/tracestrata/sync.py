@@ -184,6 +184,8 @@ class _Run:
             cap=cfg.max_windows_per_run,
         )
         total = pending_count(start=cfg.start, every=cfg.every, settle=cfg.settle, now=self.now, done_until=done_until)
+        if done_until is not None:
+            self.log.detail("skip", f"windows before {format_timestamp(done_until)} already done")
         if not windows:
             nxt = done_until or cfg.start
             self.log.detail(
@@ -194,6 +196,13 @@ class _Run:
         elif total > len(windows):
             self.log.detail("skip", f"{total - len(windows)} closed windows left for later runs (max_windows_per_run = {cfg.max_windows_per_run})")
         self.outcome.pending = total
+        last = self.state.last_run(self.source)
+        if windows and last is not None and last.policy_digest != self.policy.digest:
+            self.log.detail(
+                "policy",
+                f"policy changed (digest {last.policy_digest[:12]} -> {self.policy.digest[:12]}): "
+                f"new windows start series {last.series + 1}; reports use only the latest series",
+            )
         for window in windows:
             try:
                 result = self.window(window)
