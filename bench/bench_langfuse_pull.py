@@ -57,7 +57,7 @@ def pull_connector(url: str) -> tuple[int, int]:
     try:
         window = Window(START, START + timedelta(days=1))
         count = sum(1 for _ in conn.trace_source().iter_traces(window, metadata_keys=["intent"]))
-        return count, conn.client.requests["observations"]
+        return count, conn.client.requests["general"]
     finally:
         conn.close()
 

@@ -2,6 +2,8 @@
 
 Langfuse Cloud limits requests per minute per resource group (Hobby: 30 for the
 general API, 100 for datasets and annotation queues) and answers 429 beyond that.
+The families here are those groups: `general` (observations, scores, score configs),
+`metrics`, `datasets`, `annotation_queues`.
 A sliding-window log, not a token bucket, because it matches how the server
 counts: a small job may burst up to the limit, a long pull settles at the limit
 and never trips a 429. The clock and sleep are injected so tests never wait.
@@ -17,12 +19,10 @@ from dataclasses import dataclass, field
 
 # Endpoint families and their defaults (requests per minute), safe for the Hobby plan.
 DEFAULT_LIMITS: dict[str, float] = {
-    "observations": 30.0,
-    "scores": 30.0,
+    "general": 30.0,  # observations, scores, score configs share the server's general bucket
     "metrics": 30.0,  # Cloud Hobby also caps metrics at 100 per day; the server's 429 covers that
     "datasets": 100.0,
     "annotation_queues": 100.0,
-    "score_configs": 30.0,
 }
 WINDOW_SECONDS = 60.0
 
@@ -66,7 +66,7 @@ class RateLimiter:
 
 
 def parse_limits(raw: object) -> dict[str, float]:
-    """`rate_limits = { observations = 30, datasets = 100 }` merged over the defaults."""
+    """`rate_limits = { general = 30, datasets = 100 }` merged over the defaults."""
     limits = dict(DEFAULT_LIMITS)
     if raw is None:
         return limits

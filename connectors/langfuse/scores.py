@@ -83,7 +83,7 @@ class LangfuseScoreSource:
         seen: set[str] = set()
         while True:
             page = self.client.get_json(
-                "scores",
+                "general",
                 "list scores",
                 SCORES_PATH,
                 {

@@ -129,7 +129,7 @@ class LangfuseDatasetSink:
     def _fetch_io(self, item: SampleItem) -> dict[str, Any]:
         """Input/output of the sampled trace's root observation (only when asked for)."""
         page = self.client.call(
-            "observations",
+            "general",
             f"read input/output of trace {item.trace_id}",
             self.client.api.observations.get_many,
             fields="io",
@@ -208,13 +208,13 @@ class LangfuseQueueSink:
         api = self.client.api.score_configs
         wanted = self.client.options.score_config
         configs = _pages(
-            lambda page: self.client.call("score_configs", "list score configs", api.get, page=page, limit=LIST_LIMIT)
+            lambda page: self.client.call("general", "list score configs", api.get, page=page, limit=LIST_LIMIT)
         )
         for config in configs:
             if config.name == wanted and not config.is_archived:
                 return config.id
         created = self.client.call(
-            "score_configs",
+            "general",
             f"create score config {wanted!r}",
             api.create,
             name=wanted,

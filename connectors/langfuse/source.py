@@ -84,7 +84,7 @@ class LangfuseTraceSource:
         seen_cursors: set[str] = set()
         while True:
             page = self.client.get_json(
-                "observations",
+                "general",
                 "list observations",
                 OBSERVATIONS_PATH,
                 {

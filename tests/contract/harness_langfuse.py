@@ -135,7 +135,7 @@ class LangfuseLiveHarness:
         time.sleep(self.settle_seconds)
 
     def window_options(self) -> Mapping[str, Any]:
-        return {"rate_limits": {"observations": 60, "scores": 60}}
+        return {"rate_limits": {"general": 60}}
 
     def close(self) -> None:
         self.http.close()

@@ -40,16 +40,16 @@ def seed(fake, n: int = 5) -> None:
 
 def test_limiter_allows_a_burst_then_spaces_to_the_limit() -> None:
     clock = Clock()
-    limiter = RateLimiter(limits={"observations": 3}, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(limits={"general": 3}, clock=clock, sleep=clock.sleep)
     for _ in range(3):
-        limiter.acquire("observations")
+        limiter.acquire("general")
     assert clock.sleeps == []
     clock.now += 10
-    limiter.acquire("observations")  # 4th inside the minute: wait until the 1st leaves the window
+    limiter.acquire("general")  # 4th inside the minute: wait until the 1st leaves the window
     assert clock.sleeps == [pytest.approx(50.0)]
     sent = []
     for _ in range(6):
-        limiter.acquire("observations")
+        limiter.acquire("general")
         sent.append(clock.now)
     # never more than 3 in any 60 s
     assert all(b - a >= 60 - 1e-9 for a, b in zip(sent, sent[3:]))
@@ -57,19 +57,19 @@ def test_limiter_allows_a_burst_then_spaces_to_the_limit() -> None:
 
 def test_limiter_families_are_independent_and_zero_is_unlimited() -> None:
     clock = Clock()
-    limiter = RateLimiter(limits={"observations": 1, "datasets": 0}, clock=clock, sleep=clock.sleep)
-    limiter.acquire("observations")
+    limiter = RateLimiter(limits={"general": 1, "datasets": 0}, clock=clock, sleep=clock.sleep)
+    limiter.acquire("general")
     for _ in range(100):
         limiter.acquire("datasets")
     assert clock.sleeps == []
-    limiter.acquire("observations")
+    limiter.acquire("general")
     assert clock.sleeps == [pytest.approx(60.0)]
 
 
 def test_connector_requests_go_through_the_limiter(fake) -> None:
     seed(fake, 12)
     clock = Clock()
-    limiter = RateLimiter(limits=parse_limits({"observations": 2}), clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(limits=parse_limits({"general": 2}), clock=clock, sleep=clock.sleep)
     conn = create({"page_size": 3}, env=fake.env(), limiter=limiter)
     assert len(list(conn.trace_source().iter_traces(WINDOW))) == 12
     assert clock.sleeps == [pytest.approx(60.0)]  # 4 pages at 2 per minute: one wait
@@ -78,7 +78,7 @@ def test_connector_requests_go_through_the_limiter(fake) -> None:
 
 def test_default_limits_are_safe_for_the_hobby_plan() -> None:
     limits = parse_limits(None)
-    assert limits["observations"] <= 30 and limits["scores"] <= 30
+    assert limits["general"] <= 30 and limits["metrics"] <= 30
     assert limits["datasets"] <= 100 and limits["annotation_queues"] <= 100
     with pytest.raises(KeyError):
         parse_limits({"traces": 5})

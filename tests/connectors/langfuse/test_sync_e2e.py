@@ -29,11 +29,10 @@ type = "langfuse"
 queue_journal_path = "var/queue-journal.jsonl"
 score_config = "correct"
 [source.rate_limits]
-observations = 0
-scores = 0
+general = 0
+metrics = 0
 datasets = 0
 annotation_queues = 0
-score_configs = 0
 
 [window]
 every = "1h"
