@@ -257,6 +257,7 @@ def seed_records(
     progress: Progress | None = None,
     wait: bool = True,
     timeout: float = 900.0,
+    extra_attributes: Callable[[TraceRecord], dict[str, Any]] | None = None,
 ) -> int:
     """Send one root span per record to `project`; with `wait`, return once all are stored."""
     started = time.monotonic()
@@ -268,7 +269,10 @@ def seed_records(
         for record in records:
             if record.scores:
                 records_seen.append(record)
-            chunk.append(span_for_record(record))
+            span = span_for_record(record)
+            if extra_attributes is not None:  # e.g. input/output bodies, for realistic benchmarks
+                span["attributes"].update(extra_attributes(record))
+            chunk.append(span)
             if len(chunk) >= batch:
                 _post_spans(client, project, chunk)
                 sent += len(chunk)

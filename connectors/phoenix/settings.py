@@ -26,7 +26,7 @@ class PhoenixSettings(BaseModel):
     timeout: float = Field(60.0, gt=0)
     # Pull: the window is cut into chunks of at most `chunk_seconds`, each fetched with
     # at most `page_limit` rows; a full chunk is split in half and fetched again.
-    chunk_seconds: float = Field(3600.0, gt=0)
+    chunk_seconds: float = Field(86400.0, gt=0)
     page_limit: int = Field(20000, ge=1)
     # Trace annotations copied into `TraceRecord.scores` (e.g. user feedback a failure signal reads).
     record_scores: tuple[str, ...] = ()

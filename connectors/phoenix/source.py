@@ -1,8 +1,13 @@
 """Trace source and stratum counter: root spans of a project, metadata only.
 
-The pull goes through Phoenix's column-selecting span query (`POST /v1/spans`,
-answered as Arrow): it is the only endpoint that leaves input/output bodies out,
-and the fastest (the REST span listing always ships every attribute). A window is
+The pull goes through Phoenix's column-selecting span query (`POST /v1/spans`): it
+is the only endpoint that leaves input/output bodies out, and the fastest (the
+REST span listing always ships every attribute). We ask for its JSON answer (a
+pandas "table" document in a one-part multipart body), not Arrow: measured on
+20.26, the server encodes JSON ~1.5x faster than Arrow for these columns (Arrow
+pays for inferring a struct type from every row's metadata dict), JSON keeps each
+row's own metadata keys and types, and the connector needs neither pandas nor
+pyarrow. A window is
 cut into chunks of at most `chunk_seconds`; a chunk that fills `page_limit` is
 split in half and fetched again, so memory stays bounded by `page_limit` rows and
 nothing is lost to a silent limit.
@@ -26,8 +31,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.ipc
+import orjson
 
 from tracestrata.errors import FatalSourceError
 from tracestrata.protocols import Window
@@ -89,8 +93,8 @@ class PhoenixTraceSource:
 
     def _chunk(self, start: datetime, end: datetime) -> Iterator[TraceRecord]:
         limit = self.settings.page_limit
-        table = self.fetch_table(start, end, limit)
-        if table.num_rows >= limit:
+        rows = self.fetch_rows(start, end, limit)
+        if len(rows) >= limit:
             middle = start + (end - start) / 2
             if middle <= start or middle >= end:  # one microsecond holds more than page_limit spans
                 raise FatalSourceError(
@@ -99,21 +103,20 @@ class PhoenixTraceSource:
             yield from self._chunk(start, middle)
             yield from self._chunk(middle, end)
             return
-        records = records_from_table(table, self.source_ref)
+        records = records_from_rows(rows, self.source_ref)
         if self.settings.record_scores and records:
             records = self._attach_scores(records)
         yield from records
 
-    def fetch_table(self, start: datetime, end: datetime, limit: int) -> pa.Table:
+    def fetch_rows(self, start: datetime, end: datetime, limit: int) -> list[dict[str, Any]]:
         response = self.http.request(
             "POST",
             "/v1/spans",
             params={"project_name": self.settings.project},
             json=span_query_body(start, end, limit),
+            headers={"accept": "application/json"},
         )
-        if not response.content:
-            return pa.table({})
-        return pyarrow.ipc.open_stream(response.content).read_all()
+        return rows_from_multipart(response.content, response.headers.get("content-type", ""))
 
     def _attach_scores(self, records: list[TraceRecord]) -> list[TraceRecord]:
         found: dict[str, dict[str, ScoreValue]] = {}
@@ -193,69 +196,67 @@ def _literal(value: Any) -> str:
     return json.dumps(str(value))
 
 
-def records_from_table(table: pa.Table, source: SourceRef) -> list[TraceRecord]:
-    """Arrow rows of the span query -> records. Column-wise conversion: the hot loop."""
-    n = table.num_rows
-    if n == 0:
+def rows_from_multipart(body: bytes, content_type: str) -> list[dict[str, Any]]:
+    """The rows of the span query's JSON answer, keys without pandas' `<i>_` column prefixes."""
+    if not body.strip():
         return []
-    names = set(table.column_names)
+    marker = "boundary="
+    if marker in content_type:
+        boundary = b"--" + content_type.split(marker, 1)[1].split(";")[0].strip().strip('"').encode()
+        parts = [p for p in body.split(boundary) if p.strip() and p.strip() != b"--"]
+        if not parts:
+            return []
+        part = parts[0]
+        body = part.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in part else part
+    document = orjson.loads(body.strip())
+    rows = document.get("data", [])
+    if not rows:
+        return []
+    names = {key: key.split("_", 1)[1] if "_" in key else key for key in rows[0]}
+    return [{names.get(k) or k.split("_", 1)[-1]: v for k, v in row.items()} for row in rows]
 
-    def column(name: str) -> list[Any]:
-        if name not in names:
-            return [None] * n
-        return table.column(name).to_pylist()
 
-    trace_ids = column("context.trace_id")
-    span_ids = column("context.span_id")
-    span_names = column("name")
-    starts = _timestamps(table, "start_time") if "start_time" in names else [None] * n
-    latencies = column("latency_ms")
-    statuses = column("status_code")
-    metadatas = column("metadata")
-    tags = column("tag.tags")
-    users = column("user.id")
-    sessions = column("session.id")
-    models = column("llm.model_name")
-    costs = column("llm.cost.total")
-    tokens = column("llm.token_count.total")
+def records_from_rows(rows: list[dict[str, Any]], source: SourceRef) -> list[TraceRecord]:
+    """Span-query rows -> records (the hot loop of the pull)."""
     out: list[TraceRecord] = []
-    for i in range(n):
-        metadata = _metadata(metadatas[i])
-        if tokens[i] is not None and "token_count" not in metadata:
-            metadata["token_count"] = tokens[i]
-        release = metadata.get("release")
+    for row in rows:
+        metadata = _metadata(row.get("metadata"))
+        tokens = row.get("llm.token_count.total")
+        if tokens is not None and "token_count" not in metadata:
+            metadata["token_count"] = tokens
+        latency = row.get("latency_ms")
+        cost = row.get("llm.cost.total")
+        tags = row.get("tag.tags")
         out.append(
             TraceRecord(
-                id=trace_ids[i],
-                timestamp=starts[i],
-                name=span_names[i],
-                status="error" if statuses[i] == "ERROR" else "ok",
-                latency_ms=float(latencies[i]) if latencies[i] is not None else None,
-                cost=float(costs[i]) if costs[i] is not None else None,
-                tags=tuple(tags[i]) if tags[i] else (),
+                id=row["context.trace_id"],
+                timestamp=_timestamp(row["start_time"]),
+                name=row.get("name"),
+                status="error" if row.get("status_code") == "ERROR" else "ok",
+                latency_ms=float(latency) if latency is not None else None,
+                cost=float(cost) if cost is not None else None,
+                tags=tuple(tags) if isinstance(tags, list) else (),
                 metadata=metadata,
-                user_id=_str(users[i]),
-                session_id=_str(sessions[i]),
-                release=_str(release),
-                version=_str(models[i]),
-                span_id=span_ids[i],
+                user_id=_str(row.get("user.id")),
+                session_id=_str(row.get("session.id")),
+                release=_str(metadata.get("release")),
+                version=_str(row.get("llm.model_name")),
+                span_id=row.get("context.span_id"),
                 source=source,
             )
         )
     return out
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _timestamps(table: pa.Table, name: str) -> list[datetime]:
-    # int64 microseconds -> datetime with the stdlib UTC tzinfo (cheaper than zoneinfo rows)
-    col = table.column(name).cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
-    return [_EPOCH + timedelta(microseconds=v) for v in col]
+def _timestamp(value: Any) -> datetime:
+    if isinstance(value, (int, float)):  # epoch milliseconds, if a server sends them
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 def _metadata(value: Any) -> dict[str, Any]:
-    """Arrow gives metadata as a struct over the union of keys: absent keys come back None."""
+    """A row's metadata dict (or JSON string); null values are dropped like absent keys."""
     if value is None:
         return {}
     if isinstance(value, str):
