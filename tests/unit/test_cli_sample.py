@@ -119,6 +119,7 @@ def test_malformed_line_is_one_error_line_and_skip_bad_continues(files, capsys):
         (["--source", "jsonl:{tmp}/nope.jsonl"], "no such file"),
         (["--since", "2026-01-02", "--until", "2026-01-01"], "must be after --since"),
         (["--since", "not-a-date"], "ISO 8601"),
+        (["--out", "{tmp}/bad.toml/run"], "cannot write"),
     ],
 )
 def test_user_mistakes_are_one_line_exit_2(files, capsys, args, expect):

@@ -15,7 +15,7 @@ import orjson
 
 from tracestrata.atomic import atomic_write_bytes
 from tracestrata.cli.options import parse_when, split_source
-from tracestrata.errors import ConfigError, StateError
+from tracestrata.errors import ConfigError, InputError, StateError
 from tracestrata.manifest import write_sample_dir
 from tracestrata.policy import Policy, load_policy
 from tracestrata.protocols import Window
@@ -178,10 +178,13 @@ def command(
     before = state.collected_before(run_key)
     result = run_sample(source, policy, window, before, progress=sys.stderr.isatty())
     bad = int(getattr(source, "bad_lines", 0))
-    write_sample_dir(out, result, policy=policy, source=source_name, window=window, counts={"bad_lines": bad})
-    if policy.boosts:
-        taken = {name: result.boost_collected.get(name, 0) - before.get(name, 0) for name in result.boost_collected}
-        save_boost_state(state_file, state.with_run(run_key, taken))
+    try:
+        write_sample_dir(out, result, policy=policy, source=source_name, window=window, counts={"bad_lines": bad})
+        if policy.boosts:
+            taken = {name: result.boost_collected.get(name, 0) - before.get(name, 0) for name in result.boost_collected}
+            save_boost_state(state_file, state.with_run(run_key, taken))
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", path=str(exc.filename or out)) from None
     click.echo(_summary(result, out, bad, policy, getattr(source, "first_bad", None)))
 
 
