@@ -70,6 +70,7 @@ class LangfuseClient:
         )
         self.requests: Counter[str] = Counter()
         self._auth = httpx.BasicAuth(creds.public_key, creds.secret_key)
+        self._host = httpx.URL(options.base_url).netloc.decode("ascii", "replace").rpartition("@")[2]
         self._headers = {"X-Langfuse-Public-Key": creds.public_key, "X-Langfuse-Sdk-Name": "tracestrata"}
 
     def call(self, family: str, what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -87,7 +88,10 @@ class LangfuseClient:
         except httpx.TimeoutException:
             raise RetriableSourceError(f"Langfuse {what}: timed out after {self.options.timeout:g}s") from None
         except httpx.TransportError as exc:
-            raise RetriableSourceError(f"Langfuse {what}: connection failed ({type(exc).__name__})") from None
+            raise RetriableSourceError(
+                f"Langfuse {what}: connection to {self._host} failed ({type(exc).__name__}); "
+                f"check {self.options.credentials.base_url_env} (or LANGFUSE_HOST)"
+            ) from None
         except pydantic.ValidationError as exc:
             first = exc.errors()[0] if exc.errors() else {}
             where = ".".join(str(p) for p in first.get("loc", ()))

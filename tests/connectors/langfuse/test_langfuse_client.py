@@ -124,6 +124,22 @@ def test_retry_budget_spent_raises_retriable(fake, connect, sleeps) -> None:
     assert fake.count_requests("/api/public/v2/observations") == 3
 
 
+def test_unreachable_server_is_retriable_and_names_the_url_variable() -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"LANGFUSE_BASE_URL": f"http://127.0.0.1:{port}", "LANGFUSE_PUBLIC_KEY": "pk", "LANGFUSE_SECRET_KEY": "sk"}
+    sleeps: list[float] = []
+    conn = create({}, env=env, retry_policy=RetryPolicy(attempts=2), sleep=sleeps.append)
+    with pytest.raises(RetriableSourceError) as caught:
+        list(conn.trace_source().iter_traces(WINDOW))
+    assert f"127.0.0.1:{port}" in str(caught.value) and "LANGFUSE_BASE_URL" in str(caught.value)
+    assert caught.value.exit_code == 4 and len(sleeps) == 1
+    conn.close()
+
+
 def test_retry_after_parsing() -> None:
     assert retry_after({"Retry-After": "3"}) == 3.0
     assert retry_after({"retry-after-ms": "1500"}) == 1.5
