@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tracestrata.ledger import design_from_ledger
 from tracestrata.record import Score
@@ -91,6 +92,7 @@ def sync(config: Path, now: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_24_hourly_windows_report_covers_truth_and_boost_turns_off(tmp_path: Path) -> None:
     records = list(generate_traces(9_600, start=T0, end=T0 + timedelta(hours=24), seed=2026))
     (tmp_path / "traces.jsonl").write_bytes(b"".join(orjson.dumps(r.to_json()) + b"\n" for r in records))

@@ -101,7 +101,7 @@ def test_one_line_per_window_then_quiet_and_idempotent(tmp_path: Path) -> None:
 
 def test_second_overlapping_run_exits_5_at_once(tmp_path: Path) -> None:
     config = setup(tmp_path)
-    env = dict(os.environ, PYTHONPATH=str(FIXTURES), TRACESTRATA_DEBUG_WRITE_HOOK="sleep:0.3")
+    env = dict(os.environ, PYTHONPATH=str(FIXTURES), TRACESTRATA_DEBUG_WRITE_HOOK="sleep:1.0")
     slow = subprocess.Popen(
         [sys.executable, "-m", "tracestrata.cli.main", "sync", "--config", str(config), "--now", NOW],
         stdout=subprocess.PIPE,
@@ -114,14 +114,11 @@ def test_second_overlapping_run_exits_5_at_once(tmp_path: Path) -> None:
         while not list((tmp_path / "var" / "sink").rglob("*.jsonl")):  # the first run is writing
             assert time.monotonic() < deadline and slow.poll() is None
             time.sleep(0.05)
-        started = time.monotonic()
         second = run(config)
-        elapsed = time.monotonic() - started
         assert second.returncode == 5, second.stderr
         assert second.stdout == ""
         assert second.stderr.count("\n") == 1 and "another tracestrata run holds this state store" in second.stderr
-        assert elapsed < 20  # it did not wait for the first run (generous: the machine is shared)
-        assert slow.poll() is None  # the first run was still going
+        assert slow.poll() is None  # the first run was still going: the second did not wait for it
     finally:
         slow.kill()
         slow.wait()

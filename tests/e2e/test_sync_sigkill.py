@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tracestrata.synthetic import generate_traces
 
@@ -91,6 +92,7 @@ def state_items(root: Path) -> dict[str, str]:
         db.close()
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_then_resume_writes_everything_exactly_once(tmp_path: Path) -> None:
     traces = tmp_path / "traces.jsonl"
     records = generate_traces(240, start=T0, end=T0 + timedelta(hours=3), seed=5)
