@@ -50,27 +50,36 @@ class LangfuseDatasetSink:
         self._ready = False
         self._stored: dict[str, DatasetItem] | None = None
 
-    def _ensure_dataset(self) -> None:
+    def _dataset_exists(self) -> bool:
         if self._ready:
-            return
-        api = self.client.api.datasets
+            return True
         try:
-            self.client.call("datasets", f"get dataset {self.name!r}", api.get, dataset_name=self.name)
+            self.client.call("datasets", f"get dataset {self.name!r}", self.client.api.datasets.get, dataset_name=self.name)
         except FatalSourceError as exc:
             if status_of(exc) != 404:
                 raise
-            self.client.call(
-                "datasets",
-                f"create dataset {self.name!r}",
-                api.create,
-                name=self.name,
-                metadata={"created_by": "tracestrata"},
-            )
+            return False
+        self._ready = True
+        return True
+
+    def _ensure_dataset(self) -> None:
+        if self._dataset_exists():
+            return
+        self.client.call(
+            "datasets",
+            f"create dataset {self.name!r}",
+            self.client.api.datasets.create,
+            name=self.name,
+            metadata={"created_by": "tracestrata"},
+        )
         self._ready = True
 
-    def _stored_items(self) -> dict[str, DatasetItem]:
+    def _stored_items(self, *, create: bool = True) -> dict[str, DatasetItem]:
         if self._stored is None:
-            self._ensure_dataset()
+            if create:
+                self._ensure_dataset()
+            elif not self._dataset_exists():
+                return {}  # nothing written yet; a read does not create the dataset
             api = self.client.api.dataset_items
             items = _pages(
                 lambda page: self.client.call(
@@ -86,7 +95,7 @@ class LangfuseDatasetSink:
         return self._stored
 
     def written_ids(self) -> set[str]:
-        return set(self._stored_items())
+        return set(self._stored_items(create=False))
 
     def write(self, items: Sequence[SampleItem]) -> WriteResult:
         stored = self._stored_items()

@@ -66,6 +66,14 @@ def test_dataset_rewrite_is_a_noop_and_a_change_is_an_upsert(fake, connect) -> N
     assert {i["metadata"]["weight"] for i in fake.dataset_items("ds")} == {8.0}
 
 
+def test_written_ids_of_a_new_dataset_is_empty_and_creates_nothing(fake, connect) -> None:
+    sink = connect().sample_sink(SinkKind.DATASET, "not-yet")
+    assert sink.written_ids() == set()
+    assert fake._datasets == {}
+    sink.write(items("not-yet", 2))
+    assert len(sink.written_ids()) == 2
+
+
 def test_written_ids_pages_through_the_dataset(fake, connect) -> None:
     batch = items("big", 230)
     connect().sample_sink(SinkKind.DATASET, "big").write(batch)
