@@ -93,7 +93,7 @@ settle = "15m"
 start = "{start}"
 
 [sink]
-dataset = "tracestrata-demo-{{date}}"
+dataset = "{project}-{{date}}"
 queue = "review"
 
 [scores]
@@ -220,7 +220,8 @@ def run_demo(
         echo("")
         _print_truth(report_json, truth, echo)
 
-        dataset_url, project_url, trace_url = _ui_urls(base_url, project, sampled_ids, headers)
+        dataset_name = f"{project}-{day_start:%Y-%m-%d}"
+        dataset_url, project_url, trace_url = _ui_urls(base_url, project, dataset_name, sampled_ids, headers)
         echo("\nWhere to look in Phoenix:")
         if dataset_url:
             echo(f"  dataset (the sample, with weights):   {dataset_url}")
@@ -283,13 +284,13 @@ def _print_truth(report: dict[str, Any], truth: float, echo: Echo) -> None:
 
 
 def _ui_urls(
-    base_url: str, project: str, sampled_ids: list[str], headers: dict[str, str]
+    base_url: str, project: str, dataset: str, sampled_ids: list[str], headers: dict[str, str]
 ) -> tuple[str | None, str | None, str | None]:
     try:
         with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
             project_id = client.get(f"/v1/projects/{quote(project, safe='')}").json()["data"]["id"]
-            datasets = client.get("/v1/datasets", params={"limit": 100}).json()["data"]
-            dataset_id = next((d["id"] for d in datasets if str(d["name"]).startswith("tracestrata-demo-")), None)
+            datasets = client.get("/v1/datasets", params={"name": dataset}).json()["data"]
+            dataset_id = next((d["id"] for d in datasets if d["name"] == dataset), None)
     except (httpx.HTTPError, KeyError, ValueError):
         return None, None, None
     dataset_url = f"{base_url}/datasets/{dataset_id}/examples" if dataset_id else None

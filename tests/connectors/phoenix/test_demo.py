@@ -1,0 +1,30 @@
+"""`tracestrata demo` end to end against the shared real Phoenix (PHOENIX_BASE_URL), small day."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tracestrata.cli.main import main
+
+pytestmark = pytest.mark.phoenix
+
+
+def test_demo_runs_the_whole_loop_and_prints_where_to_look(phoenix_server, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PHOENIX_BASE_URL", phoenix_server.base_url)
+    monkeypatch.delenv("PHOENIX_API_KEY", raising=False)
+    code = main(["demo", "--traces", "600", "--target", "20", "--workdir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "using Phoenix at" in out and "seeding 600 synthetic traces" in out
+    assert "reweighted estimate" in out and "naive sample mean" in out and "synthetic truth" in out
+    assert "| compliance |" in out
+    assert f"{phoenix_server.base_url}/datasets/" in out
+    assert "trace_annotations['tracestrata.review'].score >= 1" in out
+    report = json.loads((tmp_path / "reports" / "report.json").read_text())
+    estimate = report["estimate"]
+    assert estimate["n_scored"] > 100
+    truth = float(out.split("synthetic truth")[1].split("%")[0]) / 100
+    assert estimate["ci_low"] <= truth <= estimate["ci_high"]
+    assert (tmp_path / "reports" / "report.html").exists()
