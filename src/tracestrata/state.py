@@ -7,6 +7,7 @@
     boost     per source and boost cluster: traces collected so far
     scores    scores read back from the backend, by (trace, name, identifier)
     cursors   small named values, e.g. when scores were last read
+    policies  every policy used, by digest (what produced each series)
 
 One transaction per step (plan a window, mark a batch written, finish a window, store
 scores), so a run killed at any point leaves a consistent file and the next run picks
@@ -35,7 +36,7 @@ from typing import Any
 from tracestrata.errors import LockedError, StateError
 from tracestrata.record import Score, ScoreValue, format_timestamp, parse_timestamp
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = """
 CREATE TABLE windows (
@@ -75,10 +76,15 @@ _V2 = """
 CREATE TABLE cursors (source TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (source, name));
 """
 
+_V3 = """
+CREATE TABLE policies (digest TEXT PRIMARY KEY, policy TEXT NOT NULL, first_used TEXT NOT NULL);
+"""
+
 # version n -> n + 1
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: lambda db: _script(db, _V1),
     1: lambda db: _script(db, _V2),
+    2: lambda db: _script(db, _V3),
 }
 
 
@@ -251,9 +257,15 @@ class State:
         sampled: Iterable[tuple[str, str, Mapping[str, Any]]],
         items: Iterable[PlannedItem],
         boost_collected: Mapping[str, int],
+        policy: Mapping[str, Any] | None = None,
     ) -> None:
         """Record a window's design, its sample and every item to write, before writing any."""
         with self.transaction() as db:
+            if policy is not None:
+                db.execute(
+                    "INSERT INTO policies VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING",
+                    (policy_digest, _dumps(dict(policy)), now_text()),
+                )
             db.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, 'writing', ?, NULL, ?, ?)",
                 (
@@ -388,6 +400,10 @@ class State:
             )
             for r in rows
         ]
+
+    def policy(self, digest: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT policy FROM policies WHERE digest = ?", (digest,)).fetchone()
+        return json.loads(row[0]) if row else None
 
     def get_cursor(self, source: str, name: str) -> str | None:
         row = self.db.execute("SELECT value FROM cursors WHERE source = ? AND name = ?", (source, name)).fetchone()

@@ -323,6 +323,7 @@ class _Run:
                 sampled=sampled,
                 items=items,
                 boost_collected=boost_after,
+                policy=self.policy.to_json(),
             )
             for name, collected in sorted(boost_after.items()):
                 if collected != boost_before.get(name, 0):

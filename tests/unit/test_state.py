@@ -108,10 +108,11 @@ def test_upgrades_one_step_at_a_time_and_names_a_missing_path(tmp_path: Path, mo
     db.execute("PRAGMA user_version = 1")
     db.commit()
     db.close()
-    with State(path) as state:  # v1 -> v2 adds the cursors table
-        assert state.version == SCHEMA_VERSION
+    with State(path) as state:  # v1 -> v2 adds the cursors table, v2 -> v3 the policies
+        assert state.version == SCHEMA_VERSION == 3
         state.set_cursor("files", "scores_read_at", "x")
         assert state.get_cursor("files", "scores_read_at") == "x"
+        assert state.policy("nope") is None
     db = sqlite3.connect(tmp_path / "old.sqlite")
     db.execute("PRAGMA user_version = 1")
     db.close()

@@ -218,6 +218,9 @@ def test_policy_change_starts_a_new_series(tmp_path: Path) -> None:
     assert any("new series 2" in x["message"] for x in log.lines)
     with State(tmp_path / "state.sqlite") as state:
         assert [r.series for r in state.runs()] == [1, 1, 2, 2, 2, 2]
+        digests = [r.policy_digest for r in state.runs()]
+        assert state.policy(digests[0])["targets"]["default"] == 6  # type: ignore[index]
+        assert state.policy(digests[-1])["targets"]["default"] == 9  # type: ignore[index]
     design, _ = design_from_ledger(tmp_path / "state.sqlite", since=None, until=NOW)
     assert len({c.window for c in design.cells}) == 4
 
