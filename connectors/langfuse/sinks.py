@@ -171,6 +171,7 @@ class LangfuseQueueSink:
         self._present: set[str] | None = None  # trace ids in the queue
         self._ids: dict[str, str] = {}  # item id -> trace id, for items we know are in the queue
         self._journaled: set[str] | None = None
+        self._queues_seen: list[Any] = []
 
     # -- queue lookup / creation -------------------------------------------------------
     @property
@@ -179,18 +180,27 @@ class LangfuseQueueSink:
             self._queue_id = self._find_or_create_queue()
         return self._queue_id
 
-    def _find_or_create_queue(self) -> str:
+    def _find_queue(self) -> str | None:
         api = self.client.api.annotation_queues
-        queues = list(
+        self._queues_seen = list(
             _pages(
                 lambda page: self.client.call(
                     "annotation_queues", "list annotation queues", api.list_queues, page=page, limit=LIST_LIMIT
                 )
             )
         )
-        for queue in queues:
+        for queue in self._queues_seen:
             if queue.name == self.name:
+                self._queue_id = queue.id
                 return queue.id
+        return None
+
+    def _find_or_create_queue(self) -> str:
+        found = self._find_queue()
+        if found is not None:
+            return found
+        api = self.client.api.annotation_queues
+        queues = self._queues_seen
         config_id = self._score_config_id()
         try:
             queue = self.client.call(
@@ -256,6 +266,8 @@ class LangfuseQueueSink:
         return self._present
 
     def written_ids(self) -> set[str]:
+        if self._queue_id is None and self._find_queue() is None:
+            return set()  # no queue yet; a read does not create one
         present = self._present_traces()
         known = dict(self._ids)
         known.update(self._read_journal())

@@ -104,6 +104,14 @@ def test_dataset_write_retries_through_faults_without_duplicates(fake, connect, 
 # -- annotation queue --------------------------------------------------------------------------
 
 
+def test_written_ids_of_a_new_queue_is_empty_and_creates_nothing(fake, connect) -> None:
+    sink = connect().sample_sink(SinkKind.QUEUE, "later")
+    assert sink.written_ids() == set()
+    assert fake._queues == {} and fake._score_configs == {}
+    sink.write(items("later", 2))
+    assert sink.written_ids() == {i.item_id for i in items("later", 2)}
+
+
 def test_queue_and_score_config_are_created_when_missing(fake, connect) -> None:
     connect(score_config="correct").sample_sink(SinkKind.QUEUE, "review").write(items("review", 2))
     (config,) = fake._score_configs.values()
