@@ -9,7 +9,9 @@ end to end, one child process each, from the same JSONL file on disk:
   seed      `python bench/seed_baseline.py FILE` (json.loads per line + the seed's sample_window)
   pyarrow   `pyarrow.json.read_json(FILE)` alone, timed inside its child (the parse limit)
 in memory, records already decoded:
-  ours      `tracestrata.samplers.sample_records(records, policy)` on TraceRecords
+  ours      `sample_raw_batches` on the decoded dicts (the seed's input), `sample_records` on
+            TraceRecords, and `sample_columns` on the policy's columns, as lists and typed like
+            the DataFrame (built outside the timer)
   seed      `sample_window` on dicts
   pandas    latency bucket (`pd.cut`) + failure mask + `groupby([...]).sample(frac=...)` on a
             DataFrame of just the columns the policy reads (built outside the timer), with
@@ -263,32 +265,36 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
             )
 
     try:
-        from tracestrata.samplers import Sketch
+        from tracestrata.samplers import sample_columns
         from tracestrata.strata import raw_column
     except ImportError:
         pass
     else:
+        import numpy as np
+
         policy = load_policy(POLICY)
-        fields = Sketch(policy).fields
-        columns = {path: raw_column(raw, path) for path in fields}  # built outside the timer, like the DataFrame
+        # built outside the timer, like the DataFrame: the raw values as lists, and typed like the
+        # DataFrame's columns (floats with NaN for missing, booleans, object strings)
+        columns = {path: raw_column(raw, path) for path in policy.fields()}
         ids = [row["id"] for row in raw]
-
-        def ours_columns() -> Any:
-            sketch = Sketch(policy)
-            sketch.add_columns(ids, columns, raw)
-            return sketch.result(TraceRecord.from_json)
-
-        seconds, result = best_of(repeat, ours_columns)
-        measures.append(
-            Measure(
-                "ours: Sketch.add_columns (columns)",
-                n,
-                seconds[0],
-                note=f"{len(result.selected)} selected; same columns as pandas, + hashes, cells, probabilities",
-                cpu=seconds[1],
+        typed = dict(columns)
+        for path in ("latency_ms", "scores.user_feedback"):
+            typed[path] = np.array([np.nan if v is None else v for v in columns[path]], dtype=float)
+        typed["metadata.refusal"] = np.array([v is True for v in columns["metadata.refusal"]])
+        for path in ("metadata.intent", "status"):
+            typed[path] = np.array(columns[path], dtype=object)
+        for label, given in (("lists", columns), ("typed", typed)):
+            seconds, result = best_of(repeat, lambda given=given: sample_columns(ids, given, policy))
+            measures.append(
+                Measure(
+                    f"ours: sample_columns ({label})",
+                    n,
+                    seconds[0],
+                    note=f"{len(result.selected)} selected; + hashes, cells, inclusion probabilities",
+                    cpu=seconds[1],
+                )
             )
-        )
-        del columns, ids
+        del columns, typed, ids
 
     try:
         import pandas as pd
@@ -392,17 +398,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     seed_mem = mem.get("seed: sample_window (dicts)")
     pandas = mem.get("pandas: groupby(...).sample(frac)")
     dicts = mem.get("ours: sample_raw_batches (dicts)")
-    columns = mem.get("ours: Sketch.add_columns (columns)")
+    columns = mem.get("ours: sample_columns (typed)")
+    lists = mem.get("ours: sample_columns (lists)")
     slowdown = ratio(arrow, ours)
     ratios: dict[str, tuple[float | None, float | None]] = {
         "end to end: ours vs seed, speed-up (goal >= 5x)": ratio(ours, seed),
         "end to end: ours time / pyarrow parse time (goal <= 2x)": slowdown,
         "in memory: ours on dicts vs seed sample_window (goal >= 10x)": ratio(dicts, seed_mem),
-        "in memory: ours on columns vs seed sample_window": ratio(columns, seed_mem),
+        "in memory: ours on typed columns vs seed sample_window": ratio(columns, seed_mem),
+        "in memory: ours on list columns vs seed sample_window": ratio(lists, seed_mem),
         "in memory: ours on TraceRecords vs seed sample_window": ratio(
             mem.get("ours: sample_records (TraceRecords)"), seed_mem
         ),
-        "in memory: ours on columns vs pandas groupby.sample (goal >= 1x)": ratio(columns, pandas),
+        "in memory: ours on typed columns vs pandas groupby.sample (goal >= 1x)": ratio(columns, pandas),
+        "in memory: ours on list columns vs pandas groupby.sample": ratio(lists, pandas),
         "in memory: ours on dicts vs pandas groupby.sample": ratio(dicts, pandas),
     }
     if big is not None and big.peak_mb and ours.peak_mb:
