@@ -515,7 +515,8 @@ _NUMERIC = frozenset({float, int, type(None)})
 
 def numeric_array(col: Sequence[Any]) -> np.ndarray | None:
     """A list of numbers and Nones as a float array (None -> NaN), or None if anything else is in it."""
-    if not set(map(type, col)) <= _NUMERIC:
+    first = next((v for v in col if v is not None), None)
+    if type(first) not in _NUMERIC or not set(map(type, col)) <= _NUMERIC:
         return None
     return np.array(col, dtype=float)
 
