@@ -1,4 +1,5 @@
-"""Score source: judge scores written as Phoenix trace (or root-span) annotations.
+"""Score source: judge scores written as Phoenix trace annotations (`score_level =
+"trace"`, the default), as annotations on the trace's root span (`"span"`), or both.
 
 Phoenix keeps a `{label, score}` pair per annotation. The value is typed from the
 name's annotation config when there is one and the half it names is filled in
@@ -41,14 +42,44 @@ class PhoenixScoreSource:
         self.projects.require(self.settings.project)
         kinds = self.config_kinds()
         wanted = set(names)
+        level = self.settings.score_level
         for chunk in iter_chunks(dict.fromkeys(trace_ids), self.settings.ids_per_request):
-            for row in self.annotation_rows("trace", chunk, names):
+            rows: list[dict[str, Any]] = []
+            if level in ("trace", "both"):
+                rows.extend(self.annotation_rows("trace", chunk, names))
+            if level in ("span", "both"):
+                rows.extend(self._root_span_rows(chunk, names))
+            for row in rows:
                 score = score_from_row(row, kinds.get(row["name"]))
                 if score is None or score.name not in wanted:
                     continue
                 if self.settings.score_identifier is not None and (score.identifier or "") != self.settings.score_identifier:
                     continue
                 yield score
+
+    def _root_span_rows(self, trace_ids: Sequence[str], names: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """Annotations on the traces' root spans, each row given the trace id it belongs to."""
+        trace_of = self.root_spans(trace_ids)
+        if not trace_of:
+            return
+        for row in self.annotation_rows("span", list(trace_of), names):
+            trace_id = trace_of.get(str(row.get("span_id")))
+            if trace_id is not None:
+                yield {**row, "trace_id": trace_id}
+
+    def root_spans(self, trace_ids: Sequence[str]) -> dict[str, str]:
+        """Root span id -> trace id for `trace_ids` (one REST listing, filtered by trace id)."""
+        out: dict[str, str] = {}
+        params: dict[str, Any] = {"trace_id": list(trace_ids), "parent_id": "null", "limit": 1000}
+        while True:
+            body = self.http.json("GET", f"/v1/projects/{self.settings.project}/spans", params=params)
+            for span in body.get("data", []):
+                context = span.get("context") or {}
+                out[str(context.get("span_id"))] = str(context.get("trace_id"))
+            cursor = body.get("next_cursor")
+            if not cursor:
+                return out
+            params["cursor"] = cursor
 
     def annotation_rows(
         self, level: str, ids: Sequence[str], names: Sequence[str] = (), identifier: str | None = None
@@ -117,6 +148,7 @@ def typed_value(label: Any, score: Any, kind: str | None = None) -> ScoreValue |
 
 
 def score_from_row(row: dict[str, Any], kind: str | None = None) -> Score | None:
+    """One annotation row -> a `Score` on its trace (span rows carry `trace_id` once resolved)."""
     result = row.get("result") or {}
     value = typed_value(result.get("label"), result.get("score"), kind)
     if value is None:

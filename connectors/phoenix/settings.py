@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -32,6 +32,8 @@ class PhoenixSettings(BaseModel):
     record_scores: tuple[str, ...] = ()
     # Score read-back: one judge's `identifier` when several write the same name ("" = the default one).
     score_identifier: str | None = None
+    # Where judge scores live: trace annotations, annotations on the trace's root span, or both.
+    score_level: Literal["trace", "span", "both"] = "trace"
     review_annotation: str = "tracestrata.review"
     ids_per_request: int = Field(200, ge=1, le=2000)
     retry_attempts: int = Field(5, ge=1)

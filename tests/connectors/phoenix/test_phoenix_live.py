@@ -261,3 +261,21 @@ def test_api_key_from_the_environment_works(phoenix_auth_server, monkeypatch):
         items = _items(phoenix_auth_server.records[:3], "auth-review", phoenix_auth_server.window)
         assert sink.write(items).created == 3
     assert ids == {r.id for r in phoenix_auth_server.records}
+
+
+def test_span_level_scores_come_back_on_their_trace(phoenix_server):
+    records = sorted(phoenix_server.records, key=lambda r: r.timestamp)[400:410]
+    rows = [
+        {"span_id": r.span_id, "name": "span_quality", "annotator_kind": "LLM", "result": {"score": float(i)},
+         "identifier": ""}
+        for i, r in enumerate(records)
+    ]
+    httpx.post(f"{phoenix_server.base_url}/v1/span_annotations", params={"sync": "true"}, json={"data": rows}).raise_for_status()
+    seed_scores(phoenix_server.base_url, [Score(records[0].id, "span_quality", 9.0)])  # a trace-level one too
+    ids = [r.id for r in records]
+    with create(phoenix_server.options(score_level="span")) as connector:
+        span_level = {s.trace_id: s.value for s in connector.score_source().get_scores(ids, ["span_quality"])}
+    with create(phoenix_server.options(score_level="both")) as connector:
+        both = list(connector.score_source().get_scores(ids, ["span_quality"]))
+    assert span_level == {r.id: float(i) for i, r in enumerate(records)}
+    assert len(both) == len(records) + 1
