@@ -7,6 +7,9 @@ so a scheduled run ends in bounded time. When the budget is spent the last
 `RetriableSourceError` is re-raised unchanged; `tracestrata sync` turns it into a
 clean stop with exit code 4 ("partial") and the next run continues.
 
+Nested retrying does not multiply budgets: an error re-raised after a budget is
+spent is marked `exhausted`, and an outer `retrying` passes it on at once.
+
 A 429's `Retry-After` (carried as `RetriableSourceError.retry_after`) is honoured:
 we wait at least that long. If the server asks for more than the budget has left we
 give up at once rather than sleep into a retry we are not allowed to make.
@@ -154,14 +157,24 @@ def retrying(
             on_retry(exc, state.attempt_number, state.upcoming_sleep)
 
     retryer = tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(RetriableSourceError),
+        retry=tenacity.retry_if_exception(_retriable),
         wait=budget.wait,
         stop=budget.stop,
         sleep=sleep if sleep is not None else time.sleep,
         before_sleep=before_sleep,
         reraise=True,
     )
-    return retryer(_classify(fn), *args, **kwargs)
+    try:
+        return retryer(_classify(fn), *args, **kwargs)
+    except RetriableSourceError as exc:
+        exc.exhausted = True  # type: ignore[attr-defined]
+        raise
+
+
+def _retriable(exc: BaseException) -> bool:
+    # An error that already spent an inner budget (a connector retrying each request)
+    # is not retried again by an outer `retrying` (the sync job): budgets never multiply.
+    return isinstance(exc, RetriableSourceError) and not getattr(exc, "exhausted", False)
 
 
 def retry(

@@ -129,3 +129,16 @@ def test_policy_validation() -> None:
         RetryPolicy(attempts=0)
     with pytest.raises(ValueError):
         RetryPolicy(jitter=2)
+
+
+def test_nested_retrying_does_not_multiply_budgets() -> None:
+    fn = Flaky([RetriableSourceError("503")] * 100)
+    inner = RetryPolicy(attempts=3, jitter=0)
+
+    def connector_call() -> str:
+        return retrying(fn, policy=inner, sleep=lambda s: None)
+
+    with pytest.raises(RetriableSourceError) as info:
+        retrying(connector_call, policy=RetryPolicy(attempts=5), sleep=lambda s: None)
+    assert fn.calls == 3
+    assert getattr(info.value, "exhausted", False)
