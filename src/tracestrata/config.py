@@ -144,7 +144,11 @@ class SyncConfig:
 
     def source_key(self) -> str:
         """Identifies the source in the state store: type plus its non-credential options."""
-        parts = [f"{k}={v}" for k, v in sorted(self.source_options.items()) if not k.endswith("_env")]
+        parts = [
+            f"{k}={re.sub(r'://[^/@]*@', '://***@', str(v))}"  # never a password embedded in a URL
+            for k, v in sorted(self.source_options.items())
+            if not k.endswith("_env")
+        ]
         return self.source_type + ("?" + "&".join(parts) if parts else "")
 
     def check_credentials(self) -> None:

@@ -125,18 +125,30 @@ def run_sync(
     log = log or NullLog()
     log.add_secret_env(config.secret_env_vars)
     config.check_credentials()
+    if dry_run and not Path(config.state).exists():
+        # nothing to lock and nothing to write: plan against an empty in-memory state
+        return _run_locked(config, ":memory:", now, log, dry_run, connector, sleep)
     with lock_state(config.state):
-        state_path: str | Path = config.state
-        if dry_run and not Path(config.state).exists():
-            state_path = ":memory:"
-        with State(state_path) as state:
-            own = connector is None
-            conn = connector if connector is not None else load_connector(config)
-            try:
-                return _Run(config, state, conn, now, log, dry_run, sleep).run()
-            finally:
-                if own:
-                    conn.close()
+        return _run_locked(config, config.state, now, log, dry_run, connector, sleep)
+
+
+def _run_locked(
+    config: SyncConfig,
+    state_path: str | Path,
+    now: datetime,
+    log: SyncLog,
+    dry_run: bool,
+    connector: Connector | None,
+    sleep: Callable[[float], None] | None,
+) -> SyncOutcome:
+    with State(state_path) as state:
+        own = connector is None
+        conn = connector if connector is not None else load_connector(config)
+        try:
+            return _Run(config, state, conn, now, log, dry_run, sleep).run()
+        finally:
+            if own:
+                conn.close()
 
 
 class _Run:

@@ -153,6 +153,12 @@ def test_missing_credential_env_var_named_not_valued(tmp_path: Path, monkeypatch
     assert "sekrit" not in config.source_key()
 
 
+def test_source_key_hides_url_credentials(tmp_path: Path) -> None:
+    body = BASE.replace('path = "traces.jsonl"', 'base_url = "https://user:pa55@phoenix.example.com/x"')
+    key = load_config(write(tmp_path, body)).source_key()
+    assert "pa55" not in key and "https://***@phoenix.example.com/x" in key
+
+
 @pytest.mark.parametrize("example", sorted((REPO / "examples" / "sync").glob("*.toml")))
 def test_shipped_examples_load(example: Path) -> None:
     load_config(example)
