@@ -95,6 +95,7 @@ start = "{start}"
 [sink]
 dataset = "{project}-{{date}}"
 queue = "review"
+batch_size = 250
 
 [scores]
 names = ["correct", "quality", "verdict"]
