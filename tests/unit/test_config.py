@@ -162,3 +162,32 @@ def test_source_key_hides_url_credentials(tmp_path: Path) -> None:
 @pytest.mark.parametrize("example", sorted((REPO / "examples" / "sync").glob("*.toml")))
 def test_shipped_examples_load(example: Path) -> None:
     load_config(example)
+
+
+def test_every_config_key_and_exit_code_is_documented() -> None:
+    from click.testing import CliRunner
+
+    from tracestrata import config as config_module
+    from tracestrata.cli.main import cli
+
+    docs = (REPO / "docs" / "sync.md").read_text()
+    models = {
+        "": config_module.SyncModel,
+        "window": config_module.WindowModel,
+        "sink": config_module.SinkModel,
+        "scores": config_module.ScoresModel,
+        "report": config_module.ReportModel,
+        "retry": config_module.RetryModel,
+    }
+    for table, model in models.items():
+        if table:
+            assert f"[{table}]" in docs
+        for key in model.model_fields:
+            assert f"\n{key} = " in docs or f"\n[{key}]" in docs, f"{table}.{key} is not documented in docs/sync.md"
+    for placeholder in config_module.TEMPLATE_FIELDS:
+        assert f"{{{placeholder}}}" in docs
+    help_text = CliRunner().invoke(cli, ["sync", "--help"]).output
+    for code in range(6):
+        assert f"| {code} |" in docs
+        if code != 1:
+            assert f"  {code}  " in help_text
