@@ -279,3 +279,23 @@ def test_span_level_scores_come_back_on_their_trace(phoenix_server):
         both = list(connector.score_source().get_scores(ids, ["span_quality"]))
     assert span_level == {r.id: float(i) for i, r in enumerate(records)}
     assert len(both) == len(records) + 1
+
+
+def test_faults_from_a_real_proxy_in_front_of_phoenix_are_survived(phoenix_server):
+    from fixtures.fault_proxy import Fault, FaultProxy
+
+    records = sorted(phoenix_server.records, key=lambda r: r.timestamp)[500:520]
+    window = phoenix_server.window
+    with FaultProxy(phoenix_server.base_url) as proxy:
+        options = {**phoenix_server.options(), "base_url": proxy.url, "retry_initial": 0.01, "timeout": 2}
+        with create(options) as connector:
+            proxy.push(Fault.status(429, retry_after=0), Fault.drop(), Fault.status(502))
+            pulled = [r.id for r in connector.trace_source().iter_traces(window)]
+            proxy.push(Fault.status(503, path_contains="/v1/datasets/upload"), Fault.timeout(3, path_contains="/v1/datasets/upload"))
+            sink = connector.sample_sink(SinkKind.DATASET, "judge-test-proxy")
+            result = sink.write(_items(records, "judge-test-proxy", window))
+            written = sink.written_ids()
+    assert len(pulled) == len(phoenix_server.records)
+    # the timed-out upload may have landed before the timeout: created + unchanged still covers every item once
+    assert result.created + result.unchanged == len(records)
+    assert written == {item.item_id for item in _items(records, "judge-test-proxy", window)}
