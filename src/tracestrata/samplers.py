@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, Protocol
 
 import numpy as np
@@ -50,11 +51,12 @@ from tracestrata.strata import (
     fold,
     raw_column,
     raw_getter,
-    record_getter,
+    record_column,
     stratum_key,
     top_values,
 )
 
+_RECORD_ID = attrgetter("id")
 ALL = "(all)"  # the stratum key when a policy has no dimensions
 BATCH_SIZE = 65_536
 _KIND_ORDER = {CellKind.BOOST: 0, CellKind.FAILURE: 1, CellKind.NORMAL: 2}
@@ -250,10 +252,9 @@ class Sketch:
     # -- feeding
 
     def add_records(self, records: Iterable[TraceRecord], *, batch_size: int = BATCH_SIZE) -> None:
-        getters = [record_getter(path) for path in self.fields]
         for chunk in _chunks(records, batch_size):
-            columns = {path: [g(r) for r in chunk] for path, g in zip(self.fields, getters, strict=True)}
-            self.add_columns([r.id for r in chunk], columns, chunk)
+            columns = {path: record_column(chunk, path) for path in self.fields}
+            self.add_columns(list(map(_RECORD_ID, chunk)), columns, chunk)
 
     def add_raw(self, rows: Sequence[Mapping[str, Any]], payloads: Sequence[Any] | None = None) -> None:
         """Decoded trace JSON objects (ids already validated); payloads default to the rows."""

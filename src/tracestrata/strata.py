@@ -13,6 +13,8 @@ form exactly as `TraceRecord.from_json` would, so both paths give the same label
 from __future__ import annotations
 
 import math
+from itertools import repeat
+from operator import attrgetter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -121,6 +123,21 @@ def raw_column(rows: Sequence[Mapping[str, Any]], path: str) -> list[Any]:
         return [row.get("status") or "ok" for row in rows]
     getter = raw_getter(path)
     return [getter(row) for row in rows]
+
+
+def record_column(records: Sequence[Any], path: str) -> list[Any]:
+    """`record_getter(path)` over many TraceRecords, with C-level attribute access where it can."""
+    head, _, rest = path.partition(".")
+    if not rest and head != "tags":
+        return list(map(attrgetter(head), records))
+    if head in ("metadata", "scores") and rest and "." not in rest:
+        mappings = list(map(attrgetter(head), records))
+        try:
+            return list(map(dict.get, mappings, repeat(rest)))  # C-level when they are dicts
+        except TypeError:
+            return [m.get(rest) for m in mappings]
+    getter = record_getter(path)
+    return [getter(r) for r in records]
 
 
 def _nested(root: Getter, parts: Sequence[str]) -> Getter:
@@ -260,6 +277,7 @@ __all__ = [
     "normalize_top",
     "raw_column",
     "raw_getter",
+    "record_column",
     "record_getter",
     "source_value",
     "stratum_key",

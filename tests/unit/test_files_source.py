@@ -188,3 +188,13 @@ def test_column_path_window_and_line_numbers(tmp_path, records):
         refs.extend(batch.refs[i] for i in range(len(batch.ids)))
     assert [ref[1] for ref in refs] == [n for n in range(1, 403) if n not in (1, 151)][100:300]
     assert [orjson.loads(ref[2])["id"] for ref in refs] == [r.id for r in records[100:300]]
+
+
+def test_crlf_files_read_the_same(tmp_path, records):
+    lines = [orjson.dumps(r.to_json()) for r in records[:30]]
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"\r\n".join(lines[:10] + [b""] + lines[10:]) + b"\r\n")
+    policy = make_policy(target=5)
+    fast = sample_column_batches(column_batches(path, policy, chunk_bytes=2_000), policy)
+    assert fast.selected == sample_records(records[:30], policy).selected
+    assert list(FilesTraceSource(path).iter_traces(Window(T0, T1))) == records[:30]

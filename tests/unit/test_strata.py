@@ -109,3 +109,13 @@ def test_record_getter_reads_source():
 @pytest.mark.parametrize("bad", [[1, 2], "text", 5])
 def test_raw_column_treats_non_object_metadata_as_missing(bad):
     assert raw_column([{"metadata": bad}, {"metadata": {"intent": "x"}}], "metadata.intent") == [None, "x"]
+
+
+@given(record_values)
+def test_record_column_equals_record_getter(data):
+    from tracestrata.strata import record_column
+
+    data = {k: v for k, v in data.items() if v is not None} | {"id": "t1", "timestamp": "2026-01-01T00:00:00Z"}
+    record = TraceRecord.from_json(data)
+    for path in PATHS:
+        assert record_column([record, record], path) == [record_getter(path)(record)] * 2, path
