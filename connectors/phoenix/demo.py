@@ -30,7 +30,7 @@ import httpx
 
 from tracestrata.config import load_config
 from tracestrata.logs import SyncLog
-from tracestrata.record import Score, TraceRecord, format_timestamp
+from tracestrata.record import Score, format_timestamp
 from tracestrata.sync import SyncOutcome, run_sync
 from tracestrata.synthetic import default_day, generate_traces, judge, population_truth
 
