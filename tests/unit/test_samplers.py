@@ -366,3 +366,38 @@ def test_numpy_evaluation_matches_python_on_float_columns(values, op, operand):
     assert condition.evaluate_array(ints).tolist() == condition.evaluate(ints.tolist())
     flags = np.array([v is not None and v > 0 for v in values], dtype=bool)
     assert condition.evaluate_array(flags).tolist() == condition.evaluate(flags.tolist())
+
+
+def test_inclusion_frequencies_over_seeds_match_the_stated_probabilities():
+    """Bottom-k on the keyed hash is a simple random sample: over many seeds every trace of a cell
+    is picked with frequency k/N (checked within 4 binomial standard errors)."""
+    records = [make_record(i, "billing", 5.0, i < 6, False) for i in range(30)]  # 6 failures, 24 normal
+    seeds = 1500
+    counts = defaultdict(int)
+    pairs = defaultdict(int)
+    probability = {}
+    for seed in range(seeds):
+        policy = parse_policy(
+            {
+                "seed": f"s{seed}",
+                "targets": {"default": 8},
+                "failure": {"multiplier": 2, "signals": [{"name": "e", "field": "status", "equals": "error"}]},
+            },
+            source="t",
+        )
+        picked = set()
+        for s in sample_records(records, policy).selected:
+            counts[s.record.id] += 1
+            probability[s.record.id] = s.inclusion_probability
+            picked.add(s.record.id)
+        for a, b in (("t00010", "t00011"), ("t00012", "t00029"), ("t00020", "t00007")):
+            pairs[(a, b)] += a in picked and b in picked
+    assert set(probability.values()) == {3 / 6, 5 / 24}  # p = 8 / (24 + 2*6) = 2/9 -> 2.67, 5.33 -> 3 + 5
+    for record in records:
+        p = probability[record.id]
+        sd = (p * (1 - p) / seeds) ** 0.5
+        assert abs(counts[record.id] / seeds - p) < 4 * sd, record.id
+    joint = 5 * 4 / (24 * 23)  # SRSWOR: both of a pair in the normal cell
+    sd = (joint * (1 - joint) / seeds) ** 0.5
+    for pair, n in pairs.items():
+        assert abs(n / seeds - joint) < 4 * sd, pair
