@@ -9,7 +9,7 @@ TESTS = str(Path(__file__).resolve().parents[2])
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
 
-from fixtures.langfuse_fake import LangfuseFake  # noqa: E402
+from fixtures.langfuse_fake import LangfuseFake, langfuse_fake_server  # noqa: E402
 
 from tracestrata.retry import RetryPolicy  # noqa: E402
 from tracestrata_connectors.langfuse import LangfuseConnector, create  # noqa: E402
@@ -21,12 +21,7 @@ UNLIMITED = {family: 0 for family in DEFAULT_LIMITS}
 @pytest.fixture
 def fake() -> Iterator[LangfuseFake]:
     """A fresh fake per test; any contract violation fails the test."""
-    server = LangfuseFake().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-    assert not server.violations, "\n".join(server.violations[:20])
+    yield from langfuse_fake_server()
 
 
 @pytest.fixture
