@@ -48,6 +48,7 @@ class WindowModel(_Strict):
     settle: str = "15m"
     start: str | datetime
     max_windows_per_run: int = Field(default=24, ge=1)
+    late_check: int = Field(default=1, ge=0)
 
     _every = field_validator("every", "settle")(_duration)
 
@@ -126,6 +127,7 @@ class SyncConfig:
     every: timedelta
     settle: timedelta
     max_windows_per_run: int
+    late_check: int
     dataset: str
     queue: str | None
     batch_size: int
@@ -229,6 +231,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
         every=parse_duration(window.every),
         settle=parse_duration(window.settle),
         max_windows_per_run=window.max_windows_per_run,
+        late_check=window.late_check,
         dataset=model.sink.dataset,
         queue=model.sink.queue,
         batch_size=model.sink.batch_size,

@@ -329,6 +329,10 @@ class State:
                 (run.source, format_timestamp(run.window_start), format_timestamp(run.window_end), run.run_id, stamp),
             )
 
+    def update_counts(self, run_id: str, counts: Mapping[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET counts = ? WHERE run_id = ?", (_dumps(dict(counts)), run_id))
+
     def item_counts(self, run_id: str | None = None) -> dict[str, int]:
         query = "SELECT status, count(*) FROM items"
         args: tuple[Any, ...] = ()

@@ -230,6 +230,7 @@ class _Run:
         if self.dry_run:
             return self.outcome
         try:
+            self.check_late()
             self.read_scores()
             self.refresh_reports()
         except RetriableSourceError as exc:
@@ -364,6 +365,43 @@ class _Run:
                 self.writes += 1
                 written += len(batch)
         return written
+
+    def check_late(self) -> None:
+        """Re-count a few recently sampled windows once: traces that arrived after a window
+        was sampled are outside its design; say so (once) instead of losing them silently."""
+        cfg = self.config
+        if cfg.late_check <= 0:
+            return
+        this_run = {w.window.start for w in self.outcome.windows}
+        eligible = [
+            r
+            for r in self.state.runs(self.source)
+            if "late" not in r.counts
+            and r.window_start not in this_run
+            and r.window_end + cfg.settle + cfg.every <= self.now
+        ]
+        source = self.connector.trace_source()
+        for run in sorted(eligible, key=lambda r: r.window_start, reverse=True)[: cfg.late_check]:
+            window = Window(run.window_start, run.window_end)
+            try:
+                now_count = self.retry(
+                    f"re-counting {window.key}", lambda window=window: sum(1 for _ in source.iter_traces(window))
+                )
+            except RetriableSourceError as exc:
+                self.log.detail("skip", f"{window.key}: late-trace check skipped ({exc})")
+                continue
+            late = max(0, now_count - int(run.counts.get("traces", 0)))
+            self.state.update_counts(run.run_id, {**run.counts, "late": late})
+            if late:
+                self.log.warn(
+                    "late",
+                    f"{window.key}: {late} traces arrived after the window was sampled; they are not in its "
+                    f"sample or the estimates (raise window.settle above the ingestion delay, now {format_duration(cfg.settle)})",
+                    window=window.key,
+                    late=late,
+                )
+            else:
+                self.log.detail("skip", f"{window.key}: no late traces")
 
     def read_scores(self) -> None:
         names = self.config.score_names

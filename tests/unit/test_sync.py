@@ -368,3 +368,34 @@ def test_sync_log_text_json_verbose_and_redaction(monkeypatch: pytest.MonkeyPatc
     line = json.loads(out.getvalue())
     assert line["event"] == "window" and line["level"] == "info" and line["window"] == "***"
     assert json.loads(err.getvalue())["message"] == "shown"
+
+
+def test_late_traces_are_reported_once(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    conn = MemConnector(tmp_path)
+    run_sync(config, now=T0 + 3 * H, connector=conn)  # windows 00-01, 01-02 (02-03 not settled)
+    late = [
+        TraceRecord(id=f"late{i}", timestamp=T0 + H + timedelta(minutes=10 + i), metadata={"intent": "billing"})
+        for i in range(3)
+    ]
+    conn.source.records = list(RECORDS) + late
+    log = NullLog()
+    run_sync(config, now=T0 + 4 * H, connector=conn)  # samples 02-03, 03-04... re-counts 01-02
+    log = NullLog()
+    run_sync(config, now=T0 + 4 * H, log=log, connector=conn)
+    with State(config.state) as state:
+        counts = {r.window_start: r.counts for r in state.runs("mem")}
+    assert counts[T0 + H]["late"] == 3
+    assert "late" not in counts[T0] or counts[T0]["late"] == 0
+    again = NullLog()
+    run_sync(config, now=T0 + 4 * H, log=again, connector=conn)
+    assert not [x for x in again.lines if x["event"] == "late"]  # said once
+
+
+def test_late_check_can_be_turned_off(tmp_path: Path) -> None:
+    config = make_config(tmp_path, window={"start": "2026-11-23T00:00:00Z", "late_check": 0})
+    conn = MemConnector(tmp_path)
+    run_sync(config, now=NOW, connector=conn)
+    pulls = conn.source.pulls
+    run_sync(config, now=NOW + H, connector=conn)
+    assert conn.source.pulls == pulls + 1  # the new window only, no re-count
