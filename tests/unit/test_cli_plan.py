@@ -246,3 +246,30 @@ def test_policy_without_strata_is_one_stratum(tmp_path: Path, files: tuple[Path,
     assert code == 0
     strata = json.loads(out)["strata"]
     assert [s["stratum"] for s in strata] == ["(all)"] and strata[0]["population"] == 6000
+
+
+def test_plan_then_sample_takes_the_planned_targets(
+    tmp_path: Path, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The loop the plan is for: paste its [targets] block into the policy, and `tracestrata sample`
+    draws exactly the planned number of traces in every stratum."""
+    from tracestrata.manifest import read_sample_dir
+
+    traces, _ = files
+    source = ["--source", f"jsonl:{traces}"]
+    base = tmp_path / "base.toml"
+    base.write_text(POLICY.replace("[targets]\ndefault = 100\n", ""))
+    code, block, _ = run(capsys, "plan", *source, "--policy", str(base), "--format", "toml", "--budget", "700")
+    assert code == 0
+    _, plan_out, _ = run(capsys, "plan", *source, "--policy", str(base), "--format", "json", "--budget", "700")
+    planned = {s["stratum"]: s["target"] for s in json.loads(plan_out)["strata"]}
+    pasted = tmp_path / "pasted.toml"
+    pasted.write_text(base.read_text() + "\n" + block)
+    code, _, err = run(capsys, "sample", *source, "--policy", str(pasted), "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    manifest, rows = read_sample_dir(tmp_path / "run")
+    sampled: dict[str, int] = {}
+    for cell in manifest.cells:
+        sampled[cell.stratum] = sampled.get(cell.stratum, 0) + cell.sampled
+    assert sampled == planned
+    assert len(rows) == sum(planned.values()) == 700
