@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -39,6 +39,9 @@ from tracestrata.record import ScoreValue, SourceRef, TraceRecord
 
 from .http import PhoenixHTTP
 from .projects import ProjectResolver
+
+if TYPE_CHECKING:
+    from .scores import PhoenixScoreSource
 
 COLUMNS: tuple[str, ...] = (
     "context.trace_id",
@@ -73,11 +76,11 @@ def span_query_body(start: datetime, end: datetime, limit: int, condition: str =
 
 
 class PhoenixTraceSource:
-    def __init__(self, http: PhoenixHTTP, projects: ProjectResolver, scores: Any) -> None:
+    def __init__(self, http: PhoenixHTTP, projects: ProjectResolver, scores: PhoenixScoreSource) -> None:
         self.http = http
         self.settings = http.settings
         self.projects = projects
-        self.scores = scores  # PhoenixScoreSource, for `record_scores`
+        self.scores = scores  # for `record_scores`
         self.source_ref = SourceRef("phoenix", self.settings.project)
 
     # --- TraceSource ---------------------------------------------------------
