@@ -248,6 +248,7 @@ class Sketch:
         self._names: list[list[str]] = [[] for _ in policy.strata]
         self._string_codes: list[dict[str, int]] = [{} for _ in policy.strata]
         self._bounds: dict[tuple[str, ...], int] = {}
+        self._default_convert: Callable[[Any], Any] = _identity
 
     # -- feeding
 
@@ -259,6 +260,8 @@ class Sketch:
     def add_raw(self, rows: Sequence[Mapping[str, Any]], payloads: Sequence[Any] | None = None) -> None:
         """Decoded trace JSON objects (ids already validated); payloads default to the rows."""
         columns = {path: [g(row) for row in rows] for path, g in zip(self.fields, self._raw_getters(), strict=True)}
+        if payloads is None:
+            self._default_convert = TraceRecord.from_json
         self.add_columns([row["id"] for row in rows], columns, rows if payloads is None else payloads)
 
     def _raw_getters(self) -> list[Callable[[Any], Any]]:
@@ -417,6 +420,7 @@ class Sketch:
             raise ValueError("cannot merge sketches of different policies or boost states")
         merged = Sketch(self.policy, boost_collected=self.boost_before)
         merged.population = self.population + other.population
+        merged._default_convert = self._default_convert
         for source in (self, other):
             for key, group in source.groups.items():
                 target = merged.groups.get(key)
@@ -468,7 +472,7 @@ class Sketch:
             take.update(zip(keys, ks, strict=True))
             collected[boost.name] += sum(ks)
 
-        convert = convert or (lambda payload: payload)
+        convert = convert or self._default_convert
         signal_names: dict[int, tuple[str, ...]] = {}
         selected: list[SampledTrace] = []
         cells: list[Cell] = []
@@ -545,6 +549,10 @@ def _evaluate(condition: Condition, column: Sequence[Any]) -> np.ndarray:
         if nums is not None:
             return condition.evaluate_array(nums)
     return np.asarray(condition.evaluate(column), dtype=bool)
+
+
+def _identity(payload: Any) -> Any:
+    return payload
 
 
 def _key(labels: Sequence[str]) -> str:
