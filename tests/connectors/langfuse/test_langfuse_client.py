@@ -204,3 +204,22 @@ def test_credentials_never_in_repr(fake) -> None:
     conn = create({}, env=fake.env())
     assert fake.secret_key not in repr(conn.options)
     conn.close()
+
+
+def test_every_option_and_rate_limit_family_is_documented() -> None:
+    from pathlib import Path
+
+    from tracestrata_connectors.langfuse.options import KNOWN_KEYS
+    from tracestrata_connectors.langfuse.ratelimit import DEFAULT_LIMITS
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "langfuse.md").read_text()
+    block = text.split("```toml", 1)[1].split("```", 1)[0]
+    documented = set()
+    for line in block.splitlines():
+        line = line.strip().removeprefix("# ").split(" #", 1)[0].strip()
+        if line.startswith("["):
+            documented.add(line.strip("[]").rsplit(".", 1)[-1])
+        elif "=" in line:
+            documented.add(line.split("=", 1)[0].strip())
+    assert KNOWN_KEYS - documented == set()
+    assert set(DEFAULT_LIMITS) - documented == set()
