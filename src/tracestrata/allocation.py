@@ -225,7 +225,7 @@ def wilson_half_width(n: int, p: float, *, confidence: float = 0.95, population:
         raise ValueError(f"n={n} exceeds the population {population}")
     _check_rate(p)
     z = z_value(confidence)
-    if n == 0:
+    if n == 0:  # no draws: the interval is all of [0, 1]
         return 0.5 if population != 0 else 0.0
     m = effective_n(n, population)
     if math.isinf(m):
@@ -436,12 +436,10 @@ def plan_allocation(
             raise ValueError(f"stratum {item.stratum!r}: population must be >= 0")
     populations = {s.stratum: s.population for s in strata}
     rates = {s.stratum: usable_rate(s.rate) for s in strata}
-    limit = {k: n for k, n in populations.items()}
     wilson = {
-        k: wilson_target(half_width, rates[k], confidence=confidence, population=n if fpc else None)
+        k: min(n, wilson_target(half_width, rates[k], confidence=confidence, population=n if fpc else None))
         for k, n in populations.items()
     }
-    wilson = {k: min(n, limit[k]) for k, n in wilson.items()}
 
     if method is AllocationMethod.WILSON:
         targets = wilson if budget is None else trim_to_budget(wilson, populations, budget, floor=floor)
