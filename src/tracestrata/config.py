@@ -218,7 +218,14 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
         if isinstance(value, str) and (key == "path" or key.endswith(("_path", "_dir"))):
             source[key] = str(resolve(value))
 
-    policy = _load_policy(model.policy, path=path, resolve=resolve)
+    try:
+        policy = _load_policy(model.policy, path=path, resolve=resolve)
+    except ConfigError as exc:
+        if isinstance(model.policy, dict):  # inline: point at the line in this file
+            key = ["policy", *(exc.field.split(".") if exc.field else [])]
+            exc.path, exc.field = str(path), ".".join(key)
+            exc.line = _find_line(text, key) or _find_line(text, key[:-1]) or _find_line(text, ["policy"])
+        raise
     window = model.window
     retry = model.retry
     return SyncConfig(

@@ -191,3 +191,12 @@ def test_every_config_key_and_exit_code_is_documented() -> None:
         assert f"| {code} |" in docs
         if code != 1:
             assert f"  {code}  " in help_text
+
+
+def test_inline_policy_error_points_at_the_config_line(tmp_path: Path) -> None:
+    body = BASE.replace('policy = "policy.toml"\n', "") + '\n[policy]\nseed = "x"\n[policy.targets]\ndefault = -3\n'
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, body, policy=False))
+    err = info.value
+    assert (err.path, err.field) == (str(tmp_path / "sync.toml"), "policy.targets.default")
+    assert err.line == body.splitlines().index("default = -3") + 1
