@@ -20,6 +20,7 @@ from itertools import repeat
 from operator import attrgetter
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -239,7 +240,18 @@ class FilesTraceSource:
         if window is not None:
             candidates = keep_rows if keep_rows is not None else range(len(rows))
             keep_rows = []
+            low, high = _second(window.start), _second(window.end)
             for i in candidates:
+                stamp = stamps[i]
+                # Canonical UTC text ("2026-01-01T00:00:00[.ffffff]Z") orders like time: decide by the
+                # whole second and parse only on the window's boundary seconds.
+                if type(stamp) is str and len(stamp) >= 20 and stamp[-1] == "Z" and stamp[10] == "T":
+                    second = stamp[:19]
+                    if low < second < high:
+                        keep_rows.append(i)
+                        continue
+                    if second < low or second > high:
+                        continue
                 try:
                     moment = parse_timestamp(stamps[i])
                 except (TypeError, ValueError, OverflowError, OSError):
@@ -347,6 +359,10 @@ class _ColumnDecoder:
             else:
                 out[path] = normalize_top(head, top(head))
         return out
+
+
+def _second(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class _SliceRefs(Sequence[tuple[str, int, bytes]]):

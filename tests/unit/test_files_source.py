@@ -198,3 +198,20 @@ def test_crlf_files_read_the_same(tmp_path, records):
     fast = sample_column_batches(column_batches(path, policy, chunk_bytes=2_000), policy)
     assert fast.selected == sample_records(records[:30], policy).selected
     assert list(FilesTraceSource(path).iter_traces(Window(T0, T1))) == records[:30]
+
+
+def test_column_window_boundaries_to_the_microsecond(tmp_path):
+    base = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    offsets = [-1_000_000, -1, 0, 1, 499_999, 500_000, 999_999, 1_000_000, 2_000_000, 2_500_000, 3_000_000]
+    stamps = [base + timedelta(microseconds=o) for o in offsets]
+    lines = [orjson.dumps({"id": f"t{i}", "timestamp": t.isoformat().replace("+00:00", "Z")}) for i, t in enumerate(stamps)]
+    lines.append(orjson.dumps({"id": "offset", "timestamp": "2026-01-01T13:00:01+01:00"}))  # = 12:00:01Z
+    lines.append(orjson.dumps({"id": "epoch", "timestamp": base.timestamp() + 2.0}))
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    window = Window(base + timedelta(microseconds=500_000), base + timedelta(microseconds=2_500_000))
+    policy = make_policy()
+    got = [i for b in column_batches(path, policy, window) for i in b.ids]
+    expected = [f"t{i}" for i, t in enumerate(stamps) if window.contains(t)] + ["offset", "epoch"]
+    assert got == expected
+    assert [r.id for r in FilesTraceSource(path).iter_traces(window)] == expected
