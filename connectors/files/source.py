@@ -15,12 +15,12 @@ is counted in `bad_lines` and skipped.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from itertools import repeat
-from operator import attrgetter
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +138,9 @@ class FilesTraceSource:
                 try:
                     moment = parse_timestamp(row["timestamp"])
                 except (TypeError, ValueError, OverflowError, OSError):
-                    self._bad(name, numbers[i], f"expected an ISO 8601 timestamp, got {row['timestamp']!r}", "timestamp")
+                    self._bad(
+                        name, numbers[i], f"expected an ISO 8601 timestamp, got {row['timestamp']!r}", "timestamp"
+                    )
                     continue
                 if window.start <= moment < window.end:
                     keep.append(i)
@@ -162,7 +164,6 @@ class FilesTraceSource:
             kept_numbers.append(number)
             kept_lines.append(line)
         return rows, kept_numbers, kept_lines
-
 
     # -- the columnar fast path (msgspec: decodes only the fields the policy reads)
 
@@ -326,7 +327,8 @@ class _ColumnDecoder:
                 spec.setdefault(head, (_TOP_TYPES.get(head, Any), None))
         for head, keys in self.nested.items():
             inner = msgspec.defstruct(
-                f"{head.title()}Fields", [(attr, Any, None) for attr in keys.values()],
+                f"{head.title()}Fields",
+                [(attr, Any, None) for attr in keys.values()],
                 rename={attr: key for key, attr in keys.items()},
             )
             spec[head] = (inner | None, msgspec.field(default_factory=inner))

@@ -140,7 +140,9 @@ def read_sample_dir(path: Path | str) -> tuple[Manifest, list[dict[str, Any]]]:
     try:
         handle = sample_path.open("rb")
     except FileNotFoundError:
-        raise InputError("missing: a sample directory has sample.jsonl and manifest.json", path=str(sample_path)) from None
+        raise InputError(
+            "missing: a sample directory has sample.jsonl and manifest.json", path=str(sample_path)
+        ) from None
     known = {c.id for c in manifest.cells}
     with handle:
         for number, line in enumerate(handle, start=1):
@@ -174,7 +176,9 @@ def _read_manifest(path: Path) -> Manifest:
     if not isinstance(data, dict):
         raise InputError("expected a JSON object", path=where)
     if data.get("format") != FORMAT:
-        raise InputError(f"unsupported manifest format {data.get('format')!r} (expected {FORMAT})", path=where, field="format")
+        raise InputError(
+            f"unsupported manifest format {data.get('format')!r} (expected {FORMAT})", path=where, field="format"
+        )
     try:
         window = data.get("window")
         return Manifest(

@@ -251,7 +251,9 @@ class _Parser:
             seen.add(path)
             chosen = [k for k in ("top", "edges", "values") if k in table]
             if len(chosen) > 1:
-                raise self.error(f"{where}.{chosen[1]}", f"use only one of top, edges, values (got {', '.join(chosen)})")
+                raise self.error(
+                    f"{where}.{chosen[1]}", f"use only one of top, edges, values (got {', '.join(chosen)})"
+                )
             top = self.integer(table["top"], f"{where}.top", minimum=1) if "top" in table else None
             edges = self.edges(table["edges"], f"{where}.edges") if "edges" in table else None
             values = None
@@ -282,7 +284,9 @@ class _Parser:
         default = self.integer(table.get("default", DEFAULT_TARGET), "targets.default")
         overrides_raw = table.get("overrides", {})
         if not isinstance(overrides_raw, Mapping):
-            raise self.error("targets.overrides", f"expected a table of stratum key = target, got {_kind(overrides_raw)}")
+            raise self.error(
+                "targets.overrides", f"expected a table of stratum key = target, got {_kind(overrides_raw)}"
+            )
         overrides = []
         for key, target in overrides_raw.items():
             if not key.strip():

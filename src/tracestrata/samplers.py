@@ -106,8 +106,7 @@ class SampleResult:
             for c in self.cells
         )
         units = tuple(
-            Unit(s.record.id, cell_id_in(s.cell, window), {"stratum": s.stratum, **s.values})
-            for s in self.selected
+            Unit(s.record.id, cell_id_in(s.cell, window), {"stratum": s.stratum, **s.values}) for s in self.selected
         )
         return Design(cells, units)
 
@@ -441,9 +440,7 @@ class Sketch:
         """Fold, allocate and pick. `convert` turns a stored payload into a TraceRecord."""
         policy = self.policy
         counts = self.label_counts()
-        kept = [
-            top_values(counts[i], d.top) if d.top is not None else None for i, d in enumerate(policy.strata)
-        ]
+        kept = [top_values(counts[i], d.top) if d.top is not None else None for i, d in enumerate(policy.strata)]
         final: dict[tuple[tuple[str, ...], int], _Group] = {}
         for (labels, cell), group in sorted(self.groups.items(), key=lambda item: item[0]):
             folded = tuple(fold(label, k) if k is not None else label for label, k in zip(labels, kept, strict=True))

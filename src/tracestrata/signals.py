@@ -130,8 +130,10 @@ class Condition:
             bound = float(operand)
             with np.errstate(invalid="ignore"):
                 return {
-                    Operator.LT: np.less, Operator.LE: np.less_equal,
-                    Operator.GT: np.greater, Operator.GE: np.greater_equal,
+                    Operator.LT: np.less,
+                    Operator.LE: np.less_equal,
+                    Operator.GT: np.greater,
+                    Operator.GE: np.greater_equal,
                 }[op](column, bound)
         if op is Operator.EXISTS and kind in "fiubU":
             present = ~np.isnan(column) if kind == "f" else np.ones(len(column), dtype=bool)

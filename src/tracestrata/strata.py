@@ -13,10 +13,10 @@ form exactly as `TraceRecord.from_json` would, so both paths give the same label
 from __future__ import annotations
 
 import math
-from itertools import repeat
-from operator import attrgetter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -26,7 +26,18 @@ OTHER = "(other)"
 KEY_SEPARATOR = " | "
 
 # Top-level record fields a policy may read, and whether they take a sub-path.
-SCALAR_FIELDS = ("name", "status", "latency_ms", "cost", "tags", "user_id", "session_id", "release", "version", "span_id")
+SCALAR_FIELDS = (
+    "name",
+    "status",
+    "latency_ms",
+    "cost",
+    "tags",
+    "user_id",
+    "session_id",
+    "release",
+    "version",
+    "span_id",
+)
 MAPPING_FIELDS = ("metadata", "scores", "source")
 _STRING_FIELDS = frozenset({"name", "user_id", "session_id", "release", "version", "span_id"})
 

@@ -4,14 +4,13 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from test_samplers import make_policy, summarize
+from tracestrata_connectors.files.source import FilesTraceSource
 
 from tracestrata.errors import InputError
 from tracestrata.protocols import TraceSource, Window
 from tracestrata.samplers import sample_raw_batches, sample_records
 from tracestrata.synthetic import generate_traces
-from tracestrata_connectors.files.source import FilesTraceSource
-
-from test_samplers import make_policy, summarize
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = T0 + timedelta(days=1)
@@ -126,10 +125,10 @@ def test_missing_path_and_no_trailing_newline(tmp_path, records):
 
 from hypothesis import given, settings  # noqa: E402
 from test_strata import PATHS, record_values  # noqa: E402
+from tracestrata_connectors.files.source import _ColumnDecoder  # noqa: E402
 
 from tracestrata.samplers import sample_column_batches  # noqa: E402
 from tracestrata.strata import raw_getter  # noqa: E402
-from tracestrata_connectors.files.source import _ColumnDecoder  # noqa: E402
 
 
 def column_batches(path, policy, window=None, **options):
@@ -204,7 +203,9 @@ def test_column_window_boundaries_to_the_microsecond(tmp_path):
     base = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
     offsets = [-1_000_000, -1, 0, 1, 499_999, 500_000, 999_999, 1_000_000, 2_000_000, 2_500_000, 3_000_000]
     stamps = [base + timedelta(microseconds=o) for o in offsets]
-    lines = [orjson.dumps({"id": f"t{i}", "timestamp": t.isoformat().replace("+00:00", "Z")}) for i, t in enumerate(stamps)]
+    lines = [
+        orjson.dumps({"id": f"t{i}", "timestamp": t.isoformat().replace("+00:00", "Z")}) for i, t in enumerate(stamps)
+    ]
     lines.append(orjson.dumps({"id": "offset", "timestamp": "2026-01-01T13:00:01+01:00"}))  # = 12:00:01Z
     lines.append(orjson.dumps({"id": "epoch", "timestamp": base.timestamp() + 2.0}))
     path = tmp_path / "t.jsonl"

@@ -94,7 +94,11 @@ def reference(records, policy, boost_collected=None):
     for record, labels in zip(records, raw, strict=True):
         final = tuple(fold(lab, k) if k is not None else lab for lab, k in zip(labels, kept, strict=True))
         boost = next(
-            (b.name for b in policy.boosts if remaining[b.name] > 0 and b.condition.matches(record_getter(b.condition.field)(record))),
+            (
+                b.name
+                for b in policy.boosts
+                if remaining[b.name] > 0 and b.condition.matches(record_getter(b.condition.field)(record))
+            ),
             None,
         )
         failure = any(s.condition.matches(record_getter(s.condition.field)(record)) for s in policy.signals)

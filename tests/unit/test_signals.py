@@ -35,8 +35,13 @@ def test_contains_is_member_or_substring():
     assert not condition.matches(5)
 
 
-values = st.none() | st.booleans() | st.integers(-3, 3) | st.floats(-3, 3) | st.text(max_size=3) | st.lists(
-    st.text(max_size=2), max_size=2
+values = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.floats(-3, 3)
+    | st.text(max_size=3)
+    | st.lists(st.text(max_size=2), max_size=2)
 )
 operands = {
     Operator.EQUALS: st.booleans() | st.integers(-3, 3) | st.text(max_size=2),
@@ -51,7 +56,10 @@ operands = {
 }
 
 
-@given(st.sampled_from(list(Operator)).flatmap(lambda op: st.tuples(st.just(op), operands[op])), st.lists(values, max_size=20))
+@given(
+    st.sampled_from(list(Operator)).flatmap(lambda op: st.tuples(st.just(op), operands[op])),
+    st.lists(values, max_size=20),
+)
 def test_column_evaluation_equals_predicate(op_operand, column):
     op, operand = op_operand
     condition = Condition("f", op, operand)

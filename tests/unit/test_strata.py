@@ -24,8 +24,20 @@ from tracestrata.strata import (
 )
 
 PATHS = [
-    "name", "status", "tags", "release", "version", "user_id", "session_id", "latency_ms", "cost",
-    "metadata.intent", "metadata.deep.key", "scores.user_feedback", "source.backend", "source.project",
+    "name",
+    "status",
+    "tags",
+    "release",
+    "version",
+    "user_id",
+    "session_id",
+    "latency_ms",
+    "cost",
+    "metadata.intent",
+    "metadata.deep.key",
+    "scores.user_feedback",
+    "source.backend",
+    "source.project",
 ]
 
 
@@ -34,7 +46,11 @@ def test_bucket_labels_are_readable():
     assert bucket_labels([0.5]) == ("<0.5", ">=0.5")
     edges, labels = (1000.0, 3000.0), bucket_labels([1000, 3000])
     assert [bucket_label(v, edges, labels) for v in (5, 1000, 2999.9, 3000, 1e9)] == [
-        "<1000", "1000–3000", "1000–3000", ">=3000", ">=3000",
+        "<1000",
+        "1000–3000",
+        "1000–3000",
+        ">=3000",
+        ">=3000",
     ]
     assert bucket_label(None, edges, labels) == MISSING
     assert bucket_label("fast", edges, labels) == MISSING
@@ -75,16 +91,23 @@ def test_stratum_key_and_paths():
 
 record_values = st.fixed_dictionaries(
     {
-        "name": st.none() | st.text(max_size=5) | st.integers(-10**9, 10**9),
+        "name": st.none() | st.text(max_size=5) | st.integers(-(10**9), 10**9),
         "status": st.sampled_from([None, "ok", "error", ""]),
         "latency_ms": st.none() | st.floats(allow_nan=False, allow_infinity=False) | st.integers(-5, 5),
         "tags": st.none() | st.lists(st.text(max_size=3), max_size=3),
-        "metadata": st.none() | st.dictionaries(st.sampled_from(["intent", "deep"]),
-                                                 st.none() | st.booleans() | st.text(max_size=3)
-                                                 | st.fixed_dictionaries({"key": st.integers(-10**9, 10**9)})),
+        "metadata": st.none()
+        | st.dictionaries(
+            st.sampled_from(["intent", "deep"]),
+            st.none()
+            | st.booleans()
+            | st.text(max_size=3)
+            | st.fixed_dictionaries({"key": st.integers(-(10**9), 10**9)}),
+        ),
         "scores": st.none() | st.dictionaries(st.just("user_feedback"), st.floats(0, 1) | st.booleans()),
         "release": st.none() | st.text(max_size=3),
-        "source": st.none() | st.just("phoenix") | st.fixed_dictionaries({"backend": st.just("x"), "project": st.none() | st.just("p")}),
+        "source": st.none()
+        | st.just("phoenix")
+        | st.fixed_dictionaries({"backend": st.just("x"), "project": st.none() | st.just("p")}),
     }
 )
 

@@ -123,17 +123,35 @@ def run_sample(
 
 
 @click.command("sample")
-@click.option("--source", "source_spec", required=True, metavar="jsonl:PATH",
-              help="Trace JSONL: a file, or a folder of *.jsonl files.")
-@click.option("--policy", "policy_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The sampling policy (TOML; see docs/policy.md).")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Sample directory to write (sample.jsonl + manifest.json).")
+@click.option(
+    "--source",
+    "source_spec",
+    required=True,
+    metavar="jsonl:PATH",
+    help="Trace JSONL: a file, or a folder of *.jsonl files.",
+)
+@click.option(
+    "--policy",
+    "policy_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The sampling policy (TOML; see docs/policy.md).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Sample directory to write (sample.jsonl + manifest.json).",
+)
 @click.option("--since", help="Only traces at or after this time (ISO 8601; naive means UTC).")
 @click.option("--until", help="Only traces before this time (ISO 8601; naive means UTC).")
 @click.option("--skip-bad", is_flag=True, help="Skip and count malformed lines instead of stopping at the first.")
-@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
-              help=f"Boost counts file kept across runs. Default: {STATE_NAME} next to --out.")
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Boost counts file kept across runs. Default: {STATE_NAME} next to --out.",
+)
 def command(
     source_spec: str,
     policy_path: Path,
