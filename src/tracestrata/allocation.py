@@ -15,9 +15,10 @@ by the end of the Wilson interval nearest 0.5 -- conservative but not wasteful.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from statistics import NormalDist
@@ -101,35 +102,68 @@ class StratumCounts:
         return observed_rate(round(self.rate_sum), self.rate_trials, confidence=confidence)
 
 
+def count_fields(policy: Policy, rate_field: str | None = None) -> tuple[str, ...]:
+    """The field paths `count_strata_columns` reads: the policy's dimensions and signals, plus `rate_field`."""
+    paths = [d.field for d in policy.strata] + [s.condition.field for s in policy.signals]
+    if rate_field:
+        paths.append(rate_field)
+    return tuple(dict.fromkeys(paths))
+
+
 def count_strata(
     rows: Iterable[Any], policy: Policy, *, rate_field: str | None = None, raw: bool = True
 ) -> list[StratumCounts]:
     """Population and failure counts per stratum, keyed exactly as the sampler keys them.
 
-    `rows` are decoded trace JSON objects (`raw=True`, the fast path) or
-    `TraceRecord`s. `top` folds use the counts of the whole input, as in sampling.
-    `rate_field` values must be booleans or numbers in [0, 1] (missing ones are skipped).
+    `rows` are decoded trace JSON objects (`raw=True`) or `TraceRecord`s.
+    `top` folds use the counts of the whole input, as in sampling. `rate_field`
+    values must be booleans or numbers in [0, 1] (missing ones are skipped).
     """
-    getter = raw_getter if raw else record_getter
+    getters = {path: (raw_getter if raw else record_getter)(path) for path in count_fields(policy, rate_field)}
+
+    def batches() -> Iterator[tuple[int, dict[str, list[Any]]]]:
+        iterator = iter(rows)
+        while chunk := list(itertools.islice(iterator, 65_536)):
+            yield len(chunk), {path: [get(row) for row in chunk] for path, get in getters.items()}
+
+    return count_strata_columns(batches(), policy, rate_field=rate_field)
+
+
+def count_strata_columns(
+    batches: Iterable[tuple[int, Mapping[str, Sequence[Any]]]], policy: Policy, *, rate_field: str | None = None
+) -> list[StratumCounts]:
+    """`count_strata` over column batches: `(rows in the batch, {path: column})` for `count_fields`.
+
+    Columns hold JSON-like values normalized as `TraceRecord.from_json` does (what
+    the files source's `iter_column_batches` yields).
+    """
     dims = policy.strata
-    dim_get = [getter(d.field) for d in dims]
     labelers = [d.labeler() for d in dims]
-    signals = [(getter(s.condition.field), s.condition.predicate()) for s in policy.signals]
-    rate_get = getter(rate_field) if rate_field else None
+    caches: list[dict[str, str]] = [{} for _ in dims]
     tally: dict[tuple[str, ...], list[float]] = {}
-    for row in rows:
-        labels = tuple(label(get(row)) for get, label in zip(dim_get, labelers, strict=True))
-        entry = tally.get(labels)
-        if entry is None:
-            entry = tally[labels] = [0, 0, 0, 0.0]
-        entry[0] += 1
-        if any(pred(get(row)) for get, pred in signals):
-            entry[1] += 1
-        if rate_get is not None:
-            value = rate_get(row)
-            if value is not None:
-                entry[2] += 1
-                entry[3] += _rate_value(value, rate_field or "")
+    for n, columns in batches:
+        if n == 0:
+            continue
+        label_columns = [
+            _labels(columns[d.field], labeler, cache, d.edges is None)
+            for d, labeler, cache in zip(dims, labelers, caches, strict=True)
+        ]
+        keys: list[tuple[str, ...]] = list(zip(*label_columns, strict=True)) if dims else [()] * n
+        hits = [s.condition.evaluate(columns[s.condition.field]) for s in policy.signals]
+        failed: Sequence[bool] = list(map(any, zip(*hits, strict=True))) if hits else [False] * n
+        for (labels, failure), count in Counter(zip(keys, failed, strict=True)).items():
+            entry = tally.get(labels)
+            if entry is None:
+                entry = tally[labels] = [0, 0, 0, 0.0]
+            entry[0] += count
+            if failure:
+                entry[1] += count
+        if rate_field:
+            for labels, value in zip(keys, columns[rate_field], strict=True):
+                if value is not None:
+                    entry = tally[labels]
+                    entry[2] += 1
+                    entry[3] += _rate_value(value, rate_field)
     label_counts: list[Counter[str]] = [Counter() for _ in dims]
     for labels, entry in tally.items():
         for i, label in enumerate(labels):
@@ -152,6 +186,23 @@ def count_strata(
         )
         for labels, entry in sorted(merged.items())
     ]
+
+
+def _labels(column: Sequence[Any], labeler: Callable[[Any], str], cache: dict[str, str], cacheable: bool) -> list[str]:
+    """Raw labels of a column; string values are labelled once (a dimension has few distinct values)."""
+    if not cacheable:
+        return [labeler(v) for v in column]
+    out = []
+    append = out.append
+    for v in column:
+        if type(v) is str:
+            label = cache.get(v)
+            if label is None:
+                label = cache[v] = labeler(v)
+            append(label)
+        else:
+            append(labeler(v))
+    return out
 
 
 def _rate_value(value: Any, field: str) -> float:
@@ -559,7 +610,9 @@ __all__ = [
     "StratumInput",
     "StratumPlan",
     "allocate_proportional",
+    "count_fields",
     "count_strata",
+    "count_strata_columns",
     "effective_n",
     "global_half_width",
     "neyman_allocation",

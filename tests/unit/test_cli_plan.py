@@ -273,3 +273,16 @@ def test_plan_then_sample_takes_the_planned_targets(
         sampled[cell.stratum] = sampled.get(cell.stratum, 0) + cell.sampled
     assert sampled == planned
     assert len(rows) == sum(planned.values()) == 700
+
+
+def test_source_columns_count_like_rows(files: tuple[Path, Path]) -> None:
+    from tracestrata.allocation import count_fields, count_strata_columns
+    from tracestrata_connectors.files.source import FilesTraceSource
+
+    traces, policy_path = files
+    policy = load_policy(policy_path)
+    source = FilesTraceSource(traces, chunk_bytes=1 << 16)  # several batches
+    batches = source.iter_column_batches(None, count_fields(policy, "scores.user_feedback"))
+    by_columns = count_strata_columns(((len(b.ids), b.columns) for b in batches), policy, rate_field="scores.user_feedback")
+    rows = [orjson.loads(line) for line in traces.read_bytes().splitlines()]
+    assert by_columns == count_strata(rows, policy, rate_field="scores.user_feedback")

@@ -16,7 +16,9 @@ from tracestrata.allocation import (
     Plan,
     StratumCounts,
     StratumInput,
+    count_fields,
     count_strata,
+    count_strata_columns,
     plan_allocation,
 )
 from tracestrata.cli.options import parse_when
@@ -99,8 +101,12 @@ def command(
             raise click.BadParameter("must be after --since", param_hint="--until")
         window = Window(start, end)
     trace_source, source_name = open_source(source, skip_bad)
-    rows = (row for batch in trace_source.iter_json_batches(window) for row in batch.rows)
-    counts = count_strata(rows, policy, rate_field=rate_field)
+    if hasattr(trace_source, "iter_column_batches"):  # decodes only the fields the plan reads
+        batches = trace_source.iter_column_batches(window, count_fields(policy, rate_field))
+        counts = count_strata_columns(((len(b.ids), b.columns) for b in batches), policy, rate_field=rate_field)
+    else:
+        rows = (row for batch in trace_source.iter_json_batches(window) for row in batch.rows)
+        counts = count_strata(rows, policy, rate_field=rate_field)
     if not counts:
         raise InputError("no traces in the window: nothing to plan", path=source_name)
     plan = plan_allocation(
