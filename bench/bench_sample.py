@@ -143,13 +143,14 @@ def end_to_end(path: Path, n: int, repeat: int, *, seed: bool = True, arrow: boo
     best: dict[str, Measure] = {}
 
     def keep(m: Measure) -> None:
+        """Fastest wall and CPU time over the rounds; the highest peak memory."""
         old = best.get(m.name)
         if old is None or old.seconds is None:
             best[m.name] = m
         elif m.seconds is not None:
             old.seconds = min(old.seconds, m.seconds)
-            old.cpu = min(x for x in (old.cpu, m.cpu) if x is not None) if (old.cpu or m.cpu) else None
-            old.peak_mb = max(x for x in (old.peak_mb, m.peak_mb) if x is not None) if (old.peak_mb or m.peak_mb) else None
+            old.cpu = _pick(min, old.cpu, m.cpu)
+            old.peak_mb = _pick(max, old.peak_mb, m.peak_mb)
 
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
@@ -172,6 +173,11 @@ def end_to_end(path: Path, n: int, repeat: int, *, seed: bool = True, arrow: boo
                     )
                 )
     return list(best.values())
+
+
+def _pick(choose: Callable[..., float], *values: float | None) -> float | None:
+    present = [v for v in values if v is not None]
+    return choose(present) if present else None
 
 
 # ---------------------------------------------------------------- in memory
