@@ -286,3 +286,15 @@ def test_source_columns_count_like_rows(files: tuple[Path, Path]) -> None:
     by_columns = count_strata_columns(((len(b.ids), b.columns) for b in batches), policy, rate_field="scores.user_feedback")
     rows = [orjson.loads(line) for line in traces.read_bytes().splitlines()]
     assert by_columns == count_strata(rows, policy, rate_field="scores.user_feedback")
+
+
+def test_toml_block_with_a_literal_star_in_a_key() -> None:
+    from tracestrata.allocation import StratumInput, plan_allocation
+    from tracestrata.cli.plan import targets_toml
+
+    plan = plan_allocation(
+        [StratumInput("a*b", 50, 0.3), StratumInput("axxb", 10**6, 0.05), StratumInput("c", 10**6, 0.05)]
+    )
+    block = targets_toml(plan, parse_policy({"seed": "s"}, source="x"))
+    policy = parse_policy({"seed": "s", **tomllib.loads(block)}, source="x")
+    assert {s.stratum: policy.targets.for_stratum(s.stratum) for s in plan.strata} == plan.targets()

@@ -182,6 +182,10 @@ def targets_toml(plan: Plan, policy: Policy) -> str:
         f"default = {default}",
     ]
     overrides = [(s.stratum, s.target) for s in plan.strata if s.population and s.target != default]
+    if any("*" in key for key, _ in overrides):
+        # the policy reads `*` in an override key as a wildcard; exact keys win over patterns,
+        # so list every stratum to keep a literal `*` from reaching strata at the default
+        overrides = [(s.stratum, s.target) for s in plan.strata if s.population]
     if overrides:
         lines += ["", "[targets.overrides]"]
         lines += [f"{toml_string(key)} = {target}" for key, target in overrides]
