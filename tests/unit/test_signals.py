@@ -1,7 +1,7 @@
 """Signal operators, including missing values, and column evaluation == per-value predicate."""
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tracestrata.signals import Condition, Operator, Signal, fired
@@ -56,6 +56,7 @@ operands = {
 }
 
 
+@settings(deadline=None)
 @given(
     st.sampled_from(list(Operator)).flatmap(lambda op: st.tuples(st.just(op), operands[op])),
     st.lists(values, max_size=20),

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tracestrata.record import SourceRef, TraceRecord
@@ -112,6 +112,7 @@ record_values = st.fixed_dictionaries(
 )
 
 
+@settings(deadline=None)
 @given(record_values)
 def test_raw_json_reads_like_the_record(data):
     """The fast path reads decoded JSON; it must see exactly what TraceRecord.from_json gives."""
@@ -134,6 +135,7 @@ def test_raw_column_treats_non_object_metadata_as_missing(bad):
     assert raw_column([{"metadata": bad}, {"metadata": {"intent": "x"}}], "metadata.intent") == [None, "x"]
 
 
+@settings(deadline=None)
 @given(record_values)
 def test_record_column_equals_record_getter(data):
     from tracestrata.strata import record_column
