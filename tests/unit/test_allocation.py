@@ -264,3 +264,45 @@ def test_planned_half_width_is_what_a_sample_delivers_on_average(population: int
     draws = np.random.default_rng(7).hypergeometric(failures, population - failures, n, size=3000)
     realized = np.array([wilson_half_width(n, x / n, population=population) for x in draws])
     assert 0.93 * h <= realized.mean() <= 1.005 * h
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 10**6), st.integers(0, 500)), min_size=1, max_size=12),
+    st.integers(0, 60),
+    st.floats(0, 1),
+)
+def test_trim_touches_a_stratum_only_after_every_smaller_one_is_at_its_floor(
+    rows: list[tuple[int, int]], floor: int, fraction: float
+) -> None:
+    populations = {f"s{i}": n for i, (n, _) in enumerate(rows)}
+    targets = {f"s{i}": min(t, n) for i, (n, t) in enumerate(rows)}
+    floors = {k: min(floor, t) for k, t in targets.items()}
+    budget = sum(floors.values()) + round(fraction * (sum(targets.values()) - sum(floors.values())))
+    out = trim_to_budget(targets, populations, budget, floor=floor)
+    assert sum(out.values()) == min(budget, sum(targets.values()))
+    order = sorted(targets, key=lambda k: (populations[k], k))
+    cut = [k for k in order if out[k] < targets[k]]
+    for k in cut[:-1]:
+        assert out[k] == floors[k]  # every cut stratum but the last is at its floor
+    if cut:
+        later = order[order.index(cut[-1]) + 1 :]
+        assert all(out[k] == targets[k] for k in later)  # bigger strata untouched
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 10**5), st.floats(0.001, 0.999)), min_size=1, max_size=10),
+    st.integers(0, 5000),
+)
+def test_neyman_is_proportional_away_from_its_bounds(rows: list[tuple[int, float]], total: int) -> None:
+    populations = {f"s{i}": n for i, (n, _) in enumerate(rows)}
+    rates = {f"s{i}": p for i, (_, p) in enumerate(rows)}
+    out = neyman_allocation(populations, rates, total)
+    assert sum(out.values()) == min(total, sum(populations.values()))
+    free = [k for k in out if 0 < out[k] < populations[k]]
+    weight = {k: populations[k] * math.sqrt(rates[k] * (1 - rates[k])) for k in out}
+    for a in free:
+        for b in free:
+            # n_a / w_a and n_b / w_b agree up to the rounding of one unit each
+            assert out[a] <= weight[a] * (out[b] + 1) / weight[b] + 1 + 1e-9
