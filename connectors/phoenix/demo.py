@@ -153,6 +153,7 @@ def run_demo(
     external = bool(os.environ.get("PHOENIX_BASE_URL"))
     server: PhoenixServer | None = None
     headers: dict[str, str] = {}
+    finished = False
     try:
         with _timed(timings, "start server"):
             if external:
@@ -160,6 +161,7 @@ def run_demo(
                 key = os.environ.get("PHOENIX_API_KEY")
                 headers = {"Authorization": f"Bearer {key}"} if key else {}
                 echo(f"using Phoenix at {base_url} (PHOENIX_BASE_URL)")
+                _preflight(base_url)
             else:
                 echo(f"starting a local Phoenix in {workdir / 'phoenix'} (first start takes ~10-20 s) ...")
                 server = start_server(workdir / "phoenix", progress=lambda m: echo(f"  {m}"))
@@ -240,6 +242,7 @@ def run_demo(
                      f"stop it with: kill {server.process.pid if server.process else ''}")
             else:
                 echo("\nstopping Phoenix (use --keep to leave it running)")
+        finished = True
         return DemoResult(
             base_url=base_url,
             project=project,
@@ -255,8 +258,20 @@ def run_demo(
             server=server if keep else None,
         )
     finally:
-        if server is not None and not keep:
+        if server is not None and not (keep and finished):  # a failed demo never leaves a server behind
             server.stop()
+
+
+def _preflight(base_url: str) -> None:
+    """Fail with one clear line (unreachable, 401 -> set PHOENIX_API_KEY) before seeding anything."""
+    from .http import PhoenixHTTP
+    from .settings import load_settings
+
+    http = PhoenixHTTP(load_settings({"base_url": base_url, "retry_attempts": 2, "retry_initial": 0.2}))
+    try:
+        http.request("GET", "/v1/projects", params={"limit": 1})
+    finally:
+        http.close()
 
 
 def _sampled_ids(outcome: SyncOutcome, state_path: Path) -> list[str]:

@@ -28,3 +28,22 @@ def test_demo_runs_the_whole_loop_and_prints_where_to_look(phoenix_server, monke
     truth = float(out.split("synthetic truth")[1].split("%")[0]) / 100
     assert estimate["ci_low"] <= truth <= estimate["ci_high"]
     assert (tmp_path / "reports" / "report.html").exists()
+
+
+def test_demo_on_an_auth_server_without_a_key_says_which_variable(phoenix_auth_server, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PHOENIX_BASE_URL", phoenix_auth_server.base_url)
+    monkeypatch.delenv("PHOENIX_API_KEY", raising=False)
+    code = main(["demo", "--workdir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "PHOENIX_API_KEY is not set" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_demo_against_nothing_fails_in_one_line(monkeypatch, tmp_path, capsys):
+    from tracestrata_connectors.phoenix.server import free_port
+
+    monkeypatch.setenv("PHOENIX_BASE_URL", f"http://127.0.0.1:{free_port()}")
+    code = main(["demo", "--workdir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 4 and "cannot reach Phoenix" in err and "Traceback" not in err
