@@ -142,7 +142,7 @@ def run_demo(
     seed: int = 0,
 ) -> DemoResult:
     timings: dict[str, float] = {}
-    workdir = Path(workdir) if workdir else Path.cwd() / "tracestrata-demo"
+    workdir = Path(workdir) if workdir else Path.cwd() / ".tracestrata" / "demo"
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in ("state.sqlite", "state.sqlite-wal", "state.sqlite-shm", "reports"):
         path = workdir / stale

@@ -16,7 +16,7 @@ from tracestrata.errors import ConfigError
 
 @click.command("demo")
 @click.option("--traces", "n", type=click.IntRange(min=50), default=2500, show_default=True, help="Synthetic traces to seed (one day).")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="Where the server, state, config and reports go. Default: ./tracestrata-demo")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="Where the server, state, config and reports go. Default: ./.tracestrata/demo")
 @click.option("--keep", is_flag=True, help="Leave the Phoenix server running at the end (to browse the UI).")
 @click.option("--target", type=click.IntRange(min=2), default=40, show_default=True, help="Traces sampled per stratum.")
 def command(n: int, workdir: Path | None, keep: bool, target: int) -> None:
