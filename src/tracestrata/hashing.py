@@ -72,7 +72,7 @@ def _fmix_array(x: np.ndarray) -> np.ndarray:
 def _same_length_ascii(ids: Sequence[str]) -> tuple[np.ndarray, int] | None:
     """The common case, ids of one length in ASCII (hex, UUIDs): one join and one encode per batch.
 
-    Returns the (words, count) matrix, word-major so each word is contiguous, and the length.
+    Returns the (count, words) matrix of little-endian words and the id length.
     """
     lengths = set(map(len, ids))
     if len(lengths) != 1:
@@ -81,12 +81,12 @@ def _same_length_ascii(ids: Sequence[str]) -> tuple[np.ndarray, int] | None:
     data = "".join(ids).encode("utf-8")
     if length == 0 or len(data) != length * len(ids):  # some id is not ASCII
         return None
+    if length % 8 == 0:
+        return np.frombuffer(data, dtype="<u8").reshape(len(ids), length // 8), length
     width = length + (-length % 8)
-    matrix = np.frombuffer(data, dtype=np.uint8).reshape(len(ids), length)
-    if width != length:
-        matrix = np.concatenate([matrix, np.zeros((len(ids), width - length), dtype=np.uint8)], axis=1)
-    words = np.ascontiguousarray(matrix).view("<u8")
-    return np.ascontiguousarray(words.T), length
+    matrix = np.zeros((len(ids), width), dtype=np.uint8)
+    matrix[:, :length] = np.frombuffer(data, dtype=np.uint8).reshape(len(ids), length)
+    return matrix.view("<u8"), length
 
 
 def hash_ids(ids: Sequence[str], key: tuple[int, int]) -> np.ndarray:
@@ -98,10 +98,10 @@ def hash_ids(ids: Sequence[str], key: tuple[int, int]) -> np.ndarray:
     same = _same_length_ascii(ids)
     with np.errstate(over="ignore"):
         if same is not None:  # every id has every word: no per-id masking
-            columns, length = same
+            words, length = same
             h = np.full(count, np.uint64(k0) ^ np.uint64((length * _GOLDEN) & _MASK), dtype=np.uint64)
-            for word in columns:
-                h ^= word
+            for j in range(words.shape[1]):
+                h ^= words[:, j]
                 _fmix_array(h)
             h ^= np.uint64(k1)
             return _fmix_array(h)

@@ -49,3 +49,9 @@ def test_seed_changes_every_hash_and_values_look_uniform():
 
 def test_empty_batch():
     assert hash_ids([], KEY).shape == (0,)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40).flatmap(lambda n: st.lists(st.text("0123456789abcdef-", min_size=n, max_size=n), min_size=1)))
+def test_same_length_ascii_fast_path_equals_reference(ids):
+    assert [int(h) for h in hash_ids(ids, KEY)] == [hash_id(i, KEY) for i in ids]
