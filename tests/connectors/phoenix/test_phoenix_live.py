@@ -212,7 +212,7 @@ class _Faulty(httpx.BaseTransport):
 def test_transient_failures_are_retried(phoenix_server):
     faults = [503, 429, httpx.ConnectTimeout("injected"), httpx.ReadError("injected")]  # 4 < 5 attempts
     transport = _Faulty(faults)
-    options = phoenix_server.options(retry_initial=0.01)
+    options = phoenix_server.options(retry_initial=0.01, retry_attempts=5)
     with create(options, transport=transport) as connector:
         ids = [r.id for r in connector.trace_source().iter_traces(phoenix_server.window)]
     assert len(ids) == len(phoenix_server.records)
@@ -287,7 +287,8 @@ def test_faults_from_a_real_proxy_in_front_of_phoenix_are_survived(phoenix_serve
     records = sorted(phoenix_server.records, key=lambda r: r.timestamp)[500:520]
     window = phoenix_server.window
     with FaultProxy(phoenix_server.base_url) as proxy:
-        options = {**phoenix_server.options(), "base_url": proxy.url, "retry_initial": 0.01, "timeout": 2}
+        options = {**phoenix_server.options(), "base_url": proxy.url, "retry_initial": 0.01, "timeout": 2,
+                   "retry_attempts": 4}
         with create(options) as connector:
             proxy.push(Fault.status(429, retry_after=0), Fault.drop(), Fault.status(502))
             pulled = [r.id for r in connector.trace_source().iter_traces(window)]
