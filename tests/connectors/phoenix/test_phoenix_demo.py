@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from tracestrata.cli.main import main
 
-pytestmark = pytest.mark.phoenix
+# No `pytest.mark.phoenix` here: arize-phoenix-client ships a pytest plugin that claims
+# that marker and turns every marked test into a Phoenix experiment run it uploads.
+# These tests are selected by path (tests/connectors/phoenix/).
 
 
 def test_demo_runs_the_whole_loop_and_prints_where_to_look(phoenix_server, monkeypatch, tmp_path, capsys):
