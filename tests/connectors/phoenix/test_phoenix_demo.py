@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-
 from tracestrata.cli.main import main
 
 # No `pytest.mark.phoenix` here: arize-phoenix-client ships a pytest plugin that claims
