@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from operator import attrgetter
 from typing import Any, Protocol
 
@@ -548,6 +549,13 @@ def _evaluate(condition: Condition, column: Sequence[Any]) -> np.ndarray:
     return np.asarray(condition.evaluate(column), dtype=bool)
 
 
+def _ids_of(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    try:
+        return list(map(dict.__getitem__, rows, repeat("id")))
+    except TypeError:
+        return [row["id"] for row in rows]
+
+
 def _identity(payload: Any) -> Any:
     return payload
 
@@ -646,7 +654,7 @@ def sample_raw_batches(
             rows = batch.rows
             if rows:
                 columns = {path: raw_column(rows, path) for path in fields}
-                ids = getattr(batch, "ids", None) or [row["id"] for row in rows]
+                ids = getattr(batch, "ids", None) or _ids_of(rows)
                 sketch.add_columns(ids, columns, batch.refs)
             if progress is not None:
                 progress(batch)

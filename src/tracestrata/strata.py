@@ -123,15 +123,25 @@ def raw_column(rows: Sequence[Mapping[str, Any]], path: str) -> list[Any]:
     """`raw_getter(path)` over checked rows (`metadata`/`scores` are objects or absent), inlined."""
     head, _, rest = path.partition(".")
     if rest and "." not in rest and head in ("metadata", "scores"):
+        try:  # C-level when every row is a dict holding a dict
+            return list(map(dict.get, map(dict.get, rows, repeat(head)), repeat(rest)))
+        except TypeError:
+            pass
         empty = _EMPTY
         try:
             return [(row.get(head) or empty).get(rest) for row in rows]
         except AttributeError:  # a truthy non-object somewhere: read it as missing
             pass
     if not rest and head in ("latency_ms", "cost"):
-        return [row.get(head) for row in rows]
+        try:
+            return list(map(dict.get, rows, repeat(head)))
+        except TypeError:
+            return [row.get(head) for row in rows]
     if path == "status":
-        return [row.get("status") or "ok" for row in rows]
+        try:
+            return [v or "ok" for v in map(dict.get, rows, repeat("status"))]
+        except TypeError:
+            return [row.get("status") or "ok" for row in rows]
     getter = raw_getter(path)
     return [getter(row) for row in rows]
 
