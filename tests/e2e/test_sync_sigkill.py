@@ -73,10 +73,12 @@ def start(config: Path, hook: str | None) -> subprocess.Popen[str]:
 
 
 def sink_ids(root: Path) -> list[str]:
+    """Item ids of every complete line (a torn last line, no newline, is not part of the file)."""
     ids: list[str] = []
     for path in sorted((root / "sink").rglob("*.jsonl")):
-        for raw in path.read_bytes().splitlines():
-            ids.append(orjson.loads(raw)["item_id"])  # a torn line would fail here
+        data = path.read_bytes()
+        for raw in data[: data.rfind(b"\n") + 1].splitlines():
+            ids.append(orjson.loads(raw)["item_id"])
     return ids
 
 

@@ -322,9 +322,30 @@ def test_files_sink_upsert_counts_and_crash_leftovers(tmp_path: Path) -> None:
     assert (same.created, same.updated, same.unchanged) == (0, 0, 1) and sink.path.read_bytes() == before
     changed = sink.write([_item(window, "a", weight=8.0)])
     assert changed.updated == 1 and len(sink.written_ids()) == 2
-    # a temp file left by a run killed mid-rewrite is not part of the dataset
-    (sink.path.parent / f".{sink.path.name}.x.tmp").write_bytes(b'{"item_id": "ghost"')
-    assert sink.written_ids() == {_item(window, "a").item_id, _item(window, "b").item_id}
+    assert len(sink.path.read_bytes().splitlines()) == 3  # appended; the last line of an id wins
+    assert read_items(sink.path)[_item(window, "a").item_id]["metadata"]["weight"] == 8.0
+    # a run killed mid-append leaves a torn last line: ignored by readers, cut by the next write
+    with sink.path.open("ab") as handle:
+        handle.write(b'{"item_id":"ghost","trace_id":"g","meta')
+    fresh = FilesSampleSink(tmp_path, SinkKind.DATASET, "judge/2026-11-23 (daily)")
+    assert fresh.written_ids() == {_item(window, "a").item_id, _item(window, "b").item_id}
+    fresh.write([_item(window, "c")])
+    assert len(read_items(fresh.path)) == 3 and b"ghost" not in fresh.path.read_bytes()
+    # another writer appended whole lines meanwhile: they are kept, not cut
+    other = FilesSampleSink(tmp_path, SinkKind.DATASET, "judge/2026-11-23 (daily)")
+    other.write([_item(window, "d")])
+    fresh.write([_item(window, "e")])
+    assert len(read_items(fresh.path)) == 5
+
+
+def test_files_sink_compacts_superseded_lines(tmp_path: Path) -> None:
+    window = Window(T0, T0 + H)
+    sink = FilesSampleSink(tmp_path, SinkKind.DATASET, "d")
+    for weight in range(1, 80):
+        sink.write([_item(window, "a", weight=float(weight)), _item(window, "b", weight=float(weight))])
+    lines = sink.path.read_bytes().splitlines()
+    assert len(lines) < 110 and len(read_items(sink.path)) == 2
+    assert read_items(sink.path)[_item(window, "a").item_id]["metadata"]["weight"] == 79.0
 
 
 def test_files_sink_and_scores_report_bad_lines(tmp_path: Path) -> None:
