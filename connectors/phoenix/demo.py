@@ -164,7 +164,7 @@ def run_demo(
                 _preflight(base_url)
             else:
                 echo(f"starting a local Phoenix in {workdir / 'phoenix'} (first start takes ~10-20 s) ...")
-                server = start_server(workdir / "phoenix", progress=lambda m: echo(f"  {m}"))
+                server = start_server(workdir / "phoenix", progress=lambda m: echo(f"  {m}"), die_with_parent=not keep)
                 base_url = server.base_url
         project = f"tracestrata-demo-{uuid.uuid4().hex[:6]}"
         day_start, day_end = default_day()

@@ -85,11 +85,15 @@ def start_server(
     auth: bool = False,
     progress: Progress | None = None,
     timeout: float = STARTUP_TIMEOUT_S,
+    die_with_parent: bool = True,
 ) -> PhoenixServer:
     """Start Phoenix in `workdir` on free loopback ports; return once `/healthz` answers.
 
     With `auth`, per-run secrets are generated and a system API key is created
-    (returned in `api_key`, never printed).
+    (returned in `api_key`, never printed). With `die_with_parent` (Linux) the
+    server gets SIGTERM when this process dies, even by a signal that skips
+    `atexit` (a test run killed by a timeout leaves no server behind);
+    `tracestrata demo --keep` turns it off.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -126,6 +130,7 @@ def start_server(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=workdir,
+            preexec_fn=_die_with_parent if die_with_parent and sys.platform == "linux" else None,  # noqa: PLW1509
         )
     finally:
         log.close()
@@ -139,6 +144,16 @@ def start_server(
         server.stop()
         raise
     return server
+
+
+def _die_with_parent() -> None:
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not glibc: the atexit/fixture teardown still stops the server
+        pass
 
 
 def wait_healthy(server: PhoenixServer, *, timeout: float, progress: Progress | None = None) -> None:
