@@ -69,31 +69,42 @@ def _fmix_array(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _same_length_ascii(ids: Sequence[str]) -> tuple[np.ndarray, int] | None:
-    """The common case, ids of one length in ASCII (hex, UUIDs): one join and one encode per batch.
+_CHUNK = 16_384  # ids hashed per step: the temporaries stay in cache and their memory is reused
 
-    Returns the (count, words) matrix of little-endian words and the id length.
+
+def _same_length_ascii(ids: Sequence[str]) -> tuple[np.ndarray, int] | None:
+    """The common case, ids of one length in ASCII (hex, UUIDs): one join and one encode per chunk.
+
+    Returns the (count, words) matrix of little-endian words and the id length. The
+    ids are joined with a NUL after each; the lengths are all equal exactly when the
+    buffer has the right size and its NUL bytes are exactly the n separator slots
+    (counted in numpy, instead of calling `len` on every id).
     """
-    lengths = set(map(len, ids))
-    if len(lengths) != 1:
+    count = len(ids)
+    length = len(ids[0])
+    joined = "\0".join([*ids, ""]) if not isinstance(ids, list) else "\0".join(ids) + "\0"
+    if length == 0 or len(joined) != count * (length + 1) or not joined.isascii():
         return None
-    length = lengths.pop()
-    data = "".join(ids).encode("utf-8")
-    if length == 0 or len(data) != length * len(ids):  # some id is not ASCII
-        return None
-    if length % 8 == 0:
-        return np.frombuffer(data, dtype="<u8").reshape(len(ids), length // 8), length
-    width = length + (-length % 8)
-    matrix = np.zeros((len(ids), width), dtype=np.uint8)
-    matrix[:, :length] = np.frombuffer(data, dtype=np.uint8).reshape(len(ids), length)
+    rows = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(count, length + 1)
+    if rows[:, length].any() or np.count_nonzero(rows) != count * length:
+        return None  # unequal lengths, or a NUL inside an id
+    matrix = np.zeros((count, length + (-length % 8)), dtype=np.uint8)
+    matrix[:, :length] = rows[:, :length]
     return matrix.view("<u8"), length
 
 
 def hash_ids(ids: Sequence[str], key: tuple[int, int]) -> np.ndarray:
-    """The keyed hash of every id, as a uint64 array (vectorized over the batch)."""
+    """The keyed hash of every id, as a uint64 array (vectorized over chunks of the batch)."""
     count = len(ids)
-    if count == 0:
-        return np.zeros(0, dtype=np.uint64)
+    out = np.empty(count, dtype=np.uint64)
+    for start in range(0, count, _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        out[start : start + len(chunk)] = _hash_chunk(chunk, key)
+    return out
+
+
+def _hash_chunk(ids: Sequence[str], key: tuple[int, int]) -> np.ndarray:
+    count = len(ids)
     k0, k1 = key
     same = _same_length_ascii(ids)
     with np.errstate(over="ignore"):
