@@ -80,6 +80,17 @@ def due_windows(
     return out
 
 
+def last_closed_window(*, start: datetime, every: timedelta, settle: timedelta, now: datetime) -> Window:
+    """The most recent window on the grid that is closed at `now` (ended `settle` ago)."""
+    closed_until = now - settle
+    if closed_until < start + every:
+        raise ConfigError(
+            f"no window is closed yet (the first ends at {format_timestamp(start + every)}, plus settle)",
+            field="window.start",
+        )
+    return window_at(start, every, (closed_until - start) // every - 1)
+
+
 def pending_count(*, start: datetime, every: timedelta, settle: timedelta, now: datetime, done_until: datetime | None) -> int:
     """How many closed windows are not done (to say how far behind a capped run is)."""
     begin = max(start, done_until) if done_until is not None else start
@@ -89,4 +100,4 @@ def pending_count(*, start: datetime, every: timedelta, settle: timedelta, now: 
     return int((closed_until - begin) // every)
 
 
-__all__ = ["due_windows", "format_duration", "parse_duration", "pending_count", "window_at"]
+__all__ = ["due_windows", "format_duration", "last_closed_window", "parse_duration", "pending_count", "window_at"]

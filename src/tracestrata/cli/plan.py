@@ -33,8 +33,15 @@ _LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 @click.command("plan")
-@click.option("--source", required=True, metavar="jsonl:PATH", help="Trace JSONL: a file, or a folder of *.jsonl files.")
-@click.option("--policy", "policy_path", required=True, type=click.Path(dir_okay=False), help="Policy TOML file.")
+@click.option("--source", metavar="jsonl:PATH", help="Trace JSONL: a file, or a folder of *.jsonl files.")
+@click.option("--policy", "policy_path", type=click.Path(dir_okay=False), help="Policy TOML file.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="A sync config instead of --source/--policy: its backend, its policy and, without --since/--until, "
+    "its last closed window. Counts come from the backend's counters when it can (needs --rate).",
+)
 @click.option("--since", help="Only traces at or after this time (ISO 8601; naive means UTC).")
 @click.option("--until", help="Only traces before this time (ISO 8601; naive means UTC).")
 @click.option("--skip-bad", is_flag=True, help="Skip and count malformed lines instead of stopping at the first.")
@@ -60,8 +67,9 @@ _LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 @click.option("--fpc/--no-fpc", default=True, show_default=True, help="Finite-population correction.")
 @click.option("--format", "fmt", type=click.Choice(["table", "toml", "json"]), default="table", show_default=True)
 def command(
-    source: str,
-    policy_path: str,
+    source: str | None,
+    policy_path: str | None,
+    config_path: str | None,
     since: str | None,
     until: str | None,
     skip_bad: bool,
@@ -84,15 +92,24 @@ def command(
     `--budget`, the strata with the smallest population are trimmed first, down
     to `--floor`. `--format toml` prints a `[targets]` block to paste into the policy.
 
+    With `--config sync.toml` the plan reads the sync job's backend (Phoenix,
+    Langfuse, …). Given `--rate`, it counts strata with the backend's own counters
+    (no traces pulled) when every dimension allows it (a `values` list, or a field
+    the backend groups by); otherwise it pulls the window's metadata, and says why.
+
     \b
-    Example:
+    Examples:
       tracestrata plan --source jsonl:traces.jsonl --policy policy.toml --budget 2000
+      tracestrata plan --config sync.toml --rate 0.05 --format toml
     """
     if rate is not None and rate_field is not None:
         raise click.UsageError("use either --rate or --rate-field, not both")
     if rate_field is not None and (problem := check_path(rate_field)):
         raise click.BadParameter(problem, param_hint="--rate-field")
-    policy = load_policy(policy_path)
+    if config_path is not None and (source or policy_path):
+        raise click.UsageError("use either --config or --source/--policy, not both")
+    if config_path is None and not (source and policy_path):
+        raise click.UsageError("give --source and --policy, or --config")
     window = None
     if since or until:
         start = parse_when(since, "--since") if since else _EARLIEST
@@ -100,13 +117,19 @@ def command(
         if end <= start:
             raise click.BadParameter("must be after --since", param_hint="--until")
         window = Window(start, end)
-    trace_source, source_name = open_source(source, skip_bad)
-    if hasattr(trace_source, "iter_column_batches"):  # decodes only the fields the plan reads
-        batches = trace_source.iter_column_batches(window, count_fields(policy, rate_field))
-        counts = count_strata_columns(((len(b.ids), b.columns) for b in batches), policy, rate_field=rate_field)
+    trace_source: object = None
+    if config_path is not None:
+        policy, counts, source_name = counts_from_config(config_path, window, rate, rate_field)
     else:
-        rows = (row for batch in trace_source.iter_json_batches(window) for row in batch.rows)
-        counts = count_strata(rows, policy, rate_field=rate_field)
+        assert source is not None and policy_path is not None
+        policy = load_policy(policy_path)
+        trace_source, source_name = open_source(source, skip_bad)
+        if hasattr(trace_source, "iter_column_batches"):  # decodes only the fields the plan reads
+            batches = trace_source.iter_column_batches(window, count_fields(policy, rate_field))
+            counts = count_strata_columns(((len(b.ids), b.columns) for b in batches), policy, rate_field=rate_field)
+        else:
+            rows = (row for batch in trace_source.iter_json_batches(window) for row in batch.rows)
+            counts = count_strata(rows, policy, rate_field=rate_field)
     if not counts:
         raise InputError("no traces in the window: nothing to plan", path=source_name)
     plan = plan_allocation(
@@ -127,6 +150,40 @@ def command(
         click.echo(json.dumps(plan_json(plan, counts), indent=2, ensure_ascii=False))
     else:
         click.echo(render_table(plan))
+
+
+def counts_from_config(
+    config_path: str, window: Window | None, rate: float | None, rate_field: str | None
+) -> tuple[Policy, list[StratumCounts], str]:
+    """Population counts from a sync config's backend: pushed down when possible, else pulled."""
+    from tracestrata.config import load_config, now_utc
+    from tracestrata.population import CountUnavailable, count_strata_pushdown
+    from tracestrata.protocols import StratumCounter
+    from tracestrata.sync import load_connector
+    from tracestrata.windows import last_closed_window
+
+    config = load_config(config_path)
+    config.check_credentials()
+    policy: Policy = config.policy
+    if window is None:
+        window = last_closed_window(start=config.start, every=config.every, settle=config.settle, now=now_utc())
+    connector = load_connector(config)
+    try:
+        source = connector.trace_source()
+        if rate is not None and isinstance(source, StratumCounter):
+            try:
+                counts = count_strata_pushdown(source, window, policy)
+            except CountUnavailable as exc:
+                click.echo(f"tracestrata: counting by pulling the window's metadata: {exc}", err=True)
+            else:
+                click.echo(f"tracestrata: counted {len(counts)} strata with the backend's counters (no traces pulled)", err=True)
+                return policy, counts, config_path
+        elif isinstance(source, StratumCounter):
+            click.echo("tracestrata: pulling the window's metadata (give --rate to count without pulling)", err=True)
+        records = source.iter_traces(window, metadata_keys=policy.metadata_keys())
+        return policy, count_strata(records, policy, rate_field=rate_field, raw=False), config_path
+    finally:
+        connector.close()
 
 
 def expected_rate(counts: StratumCounts, rate: float | None, rate_field: str | None, confidence: float) -> float:
