@@ -275,50 +275,11 @@ class Sketch:
         self.population += n
         hashes = hash_ids(ids, self.key)
         codes = [self._dim_codes(i, columns[d.field], n) for i, d in enumerate(self.policy.strata)]
-        masks = np.zeros(n, dtype=np.int64)
-        for bit, signal in enumerate(self.policy.signals):
-            hits = _evaluate(signal.condition, columns[signal.condition.field])
-            masks |= hits.astype(np.int64) << bit
-        cells = np.where(masks != 0, self.failure_code, self.normal_code).astype(np.int64)
-        for b in reversed(range(self.n_boosts)):  # the first matching active boost wins
-            if self.remaining[b] <= 0:
-                continue
-            condition = self.policy.boosts[b].condition
-            cells[_evaluate(condition, columns[condition.field])] = b
-        combined, radices = cells.copy(), self.n_boosts + 2
-        overflow = False
-        for i, c in enumerate(codes):
-            size = max(1, len(self._names[i]))
-            if radices * size >= 2**62:
-                overflow = True
-                break
-            combined += c * radices
-            radices *= size
-        if overflow:
-            stacked = np.stack([*codes, cells], axis=1)
-            uniq_rows, inverse = np.unique(stacked, axis=0, return_inverse=True)
-            group_of = inverse.reshape(-1)
-            keys = [tuple(int(x) for x in row) for row in uniq_rows]
-            decode: Callable[[int], tuple[int, ...]] = keys.__getitem__
-        else:
-            group_of, decode = combined, self._decode
-        if group_of.max() < 2**16:  # few groups: a linear-time stable radix sort by group
-            order = np.argsort(group_of.astype(np.uint16), kind="stable")
-        else:
-            order = np.argsort(group_of, kind="stable")
-        sorted_groups = group_of[order]
-        bounds = np.flatnonzero(np.diff(sorted_groups)) + 1
-        starts = np.concatenate([[0], bounds])
-        ends = np.concatenate([bounds, [n]])
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            rows = order[start:end]
-            *dim_codes, cell = decode(int(sorted_groups[start]))
-            labels = tuple(self._names[i][c] for i, c in enumerate(dim_codes))
-            group = self._group(labels, cell)
-            group.count += end - start
+        masks = self._signal_masks(columns, n)
+        cells = self._cells(masks, columns)
+        group_of, decode = self._group_codes(codes, cells)
+        for group, rows in self._candidates(group_of, hashes, decode):
             take = group.bound
-            if take == 0:
-                continue
             row_hashes = hashes[rows]
             if len(rows) > take:  # the take smallest; ties at the cut stay, (hash, id) decides in `offer`
                 cut = np.partition(row_hashes, take - 1)[take - 1]
@@ -330,12 +291,83 @@ class Sketch:
             if len(rows) == 0:
                 continue
             picked = rows.tolist()
-            group.offer(
-                row_hashes,
-                [ids[i] for i in picked],
-                [int(masks[i]) for i in picked],
-                [payloads[i] for i in picked],
-            )
+            group.offer(row_hashes, _pick(ids, picked), masks[rows].tolist(), _pick(payloads, picked))
+
+    def _signal_masks(self, columns: Mapping[str, Sequence[Any]], n: int) -> np.ndarray:
+        """Bit `b` set when signal `b` fires (uint8 for up to 8 signals: less memory traffic)."""
+        signals = self.policy.signals
+        masks = np.zeros(n, dtype=np.uint8 if len(signals) <= 8 else np.int64)
+        for bit, signal in enumerate(signals):
+            hits = _evaluate(signal.condition, columns[signal.condition.field])
+            masks |= hits.astype(masks.dtype) << masks.dtype.type(bit)
+        return masks
+
+    def _cells(self, masks: np.ndarray, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
+        """Cell code per row: the first matching active boost, else failure, else normal."""
+        cells = np.where(masks != 0, self.failure_code, self.normal_code).astype(np.int64)
+        for b in reversed(range(self.n_boosts)):  # the first matching active boost wins
+            if self.remaining[b] <= 0:
+                continue
+            condition = self.policy.boosts[b].condition
+            cells[_evaluate(condition, columns[condition.field])] = b
+        return cells
+
+    def _group_codes(
+        self, codes: list[np.ndarray], cells: np.ndarray
+    ) -> tuple[np.ndarray, Callable[[int], tuple[int, ...]]]:
+        """A small non-negative group number per row, and number -> (dimension codes..., cell)."""
+        combined, radices = cells, self.n_boosts + 2
+        for i, c in enumerate(codes):
+            size = max(1, len(self._names[i]))
+            if radices * size >= 2**62:  # too many combinations for one integer: number the rows seen
+                stacked = np.stack([*codes, cells], axis=1)
+                uniq_rows, inverse = np.unique(stacked, axis=0, return_inverse=True)
+                keys = [tuple(int(x) for x in row) for row in uniq_rows]
+                return inverse.reshape(-1), keys.__getitem__
+            combined = combined + c * radices
+            radices *= size
+        if radices <= max(len(combined), 1 << 16):
+            return combined, self._decode
+        uniq, inverse = np.unique(combined, return_inverse=True)  # sparse: renumber the ones present
+        return inverse.reshape(-1), lambda g: self._decode(int(uniq[g]))
+
+    def _candidates(
+        self, group_of: np.ndarray, hashes: np.ndarray, decode: Callable[[int], tuple[int, ...]]
+    ) -> Iterator[tuple[_Group, np.ndarray]]:
+        """Count every group's rows, and yield per group the rows that may enter its bottom-`bound`.
+
+        The rows yielded are a superset, cut exactly by the caller. Hashes look uniform,
+        so the bound-th smallest of a group's c hashes lies near bound/c of the range:
+        one vectorized pass drops every row above a generous estimate of it (and above
+        the largest candidate of a full group). A group with fewer rows under its
+        estimate than it may take is read again in full, so this is exact for any ids.
+        """
+        counts = np.bincount(group_of)
+        limits = np.zeros(len(counts), dtype=np.uint64)
+        plan: list[tuple[int, _Group, bool]] = []
+        for code in np.flatnonzero(counts).tolist():
+            *dim_codes, cell = decode(code)
+            group = self._group(tuple(self._names[i][c] for i, c in enumerate(dim_codes)), cell)
+            count = int(counts[code])
+            group.count += count
+            if group.bound > 0:
+                limit, estimated = _hash_limit(group, count)
+                limits[code] = limit
+                plan.append((code, group, estimated))
+        if not plan:
+            return
+        rows = np.flatnonzero(hashes <= limits[group_of])
+        row_groups = group_of[rows]
+        order = np.argsort(row_groups, kind="stable")
+        rows, row_groups = rows[order], row_groups[order]
+        wanted = [code for code, _, _ in plan]
+        starts = np.searchsorted(row_groups, wanted, side="left").tolist()
+        ends = np.searchsorted(row_groups, wanted, side="right").tolist()
+        for (code, group, estimated), start, end in zip(plan, starts, ends, strict=True):
+            if estimated and end - start < group.bound:  # the estimate was too low: every row
+                yield group, np.flatnonzero(group_of == code)
+            else:
+                yield group, rows[start:end]
 
     def _decode(self, value: int) -> tuple[int, ...]:
         cell = value % (self.n_boosts + 2)
@@ -511,6 +543,31 @@ class Sketch:
                 )
         cells.sort(key=lambda c: (c.stratum, _KIND_ORDER[c.kind], c.id))
         return SampleResult(selected, cells, collected, self.population)
+
+
+_HASH_MAX = 2**64 - 1
+
+
+def _hash_limit(group: _Group, count: int) -> tuple[int, bool]:
+    """(largest hash a row of a batch of `count` rows may need to enter `group`, whether estimated).
+
+    The estimate is bound/count of the hash range plus a margin of 4 standard
+    deviations and 16: below it lie at least `bound` of the rows but with
+    vanishing probability; `_candidates` checks and falls back.
+    """
+    ceiling = int(group.hashes[-1]) if len(group.ids) >= group.bound else _HASH_MAX
+    if count <= group.bound:
+        return ceiling, False
+    share = (group.bound + 4 * math.sqrt(group.bound) + 16) / count
+    if share >= 1.0:
+        return ceiling, False
+    estimate = int(share * 2.0**64)
+    return (estimate, True) if estimate < ceiling else (ceiling, False)
+
+
+def _pick(values: Sequence[Any], rows: list[int]) -> list[Any]:
+    """`[values[i] for i in rows]`, in C."""
+    return list(map(values.__getitem__, rows))
 
 
 _NUMERIC = frozenset({float, int, type(None)})

@@ -135,6 +135,9 @@ class Condition:
                     Operator.GT: np.greater,
                     Operator.GE: np.greater_equal,
                 }[op](column, bound)
+        if op is Operator.EQUALS and kind == "O" and isinstance(operand, str):
+            # Python `==` per element, in C: exactly what `evaluate` computes for a str operand
+            return np.equal(column, operand, dtype=bool)
         if op is Operator.EXISTS and kind in "fiubU":
             present = ~np.isnan(column) if kind == "f" else np.ones(len(column), dtype=bool)
             return present if operand else ~present
