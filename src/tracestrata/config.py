@@ -15,8 +15,7 @@ from __future__ import annotations
 import os
 import re
 import string
-import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tracestrata.errors import ConfigError
 from tracestrata.record import parse_timestamp
 from tracestrata.retry import RetryPolicy
+from tracestrata.tomlfile import key_line, key_path, read_toml
 from tracestrata.windows import parse_duration
 
 REPORT_FORMATS = ("json", "md", "html")
@@ -166,19 +166,8 @@ class SyncConfig:
 
 def load_config(path: str | Path) -> SyncConfig:
     """Read and validate a sync config; `ConfigError` (file, key path, line) on any problem."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("no such file", path=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {type(exc).__name__}", path=str(path)) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None) or _toml_error_line(str(exc))
-        raise ConfigError(f"not valid TOML: {str(exc).split(' (at line')[0]}", path=str(path), line=line) from None
-    return parse_config(data, path=path, text=text)
+    data, text = read_toml(path, what="config file")
+    return parse_config(data, path=Path(path), text=text)
 
 
 def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> SyncConfig:
@@ -279,35 +268,8 @@ def _pydantic_message(error: Mapping[str, Any]) -> str:
     return msg[0].lower() + msg[1:] if msg else "invalid"
 
 
-def _toml_error_line(message: str) -> int | None:
-    match = re.search(r"at line (\d+)", message)
-    return int(match.group(1)) if match else None
-
-
-def _find_line(text: str, loc: list[str]) -> int | None:
-    """Best-effort line of a key path in the TOML text (tomllib does not keep positions)."""
-    if not text or not loc:
-        return None
-    lines = text.splitlines()
-    table: list[str] = []
-    header = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+\s*(#.*)?$")
-    keyline = re.compile(r"^\s*([A-Za-z0-9_.\-\"']+)\s*=")
-    target_table, target_key = loc[:-1], loc[-1]
-    for number, raw in enumerate(lines, start=1):
-        match = header.match(raw)
-        if match:
-            table = [p.strip().strip("\"'") for p in match.group(1).split(".")]
-            if table == loc:
-                return number
-            continue
-        key = keyline.match(raw)
-        if key:
-            parts = table + [p.strip().strip("\"'") for p in key.group(1).split(".")]
-            if parts == loc or parts[: len(loc)] == loc:
-                return number
-            if parts[: len(target_table)] == target_table and parts[-1] == target_key and not target_table:
-                return number
-    return None
+def _find_line(text: str, loc: Sequence[str | int]) -> int | None:
+    return key_line(text.splitlines(), key_path(loc)) if text and loc else None
 
 
 def now_utc() -> datetime:

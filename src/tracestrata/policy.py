@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -22,6 +21,7 @@ import orjson
 from tracestrata.errors import ConfigError
 from tracestrata.signals import OPERATORS, Boost, Condition, Operator, Signal
 from tracestrata.strata import Dimension, check_path
+from tracestrata.tomlfile import key_line, read_toml
 
 TOP_KEYS = ("seed", "description", "strata", "targets", "failure", "boost")
 STRATA_KEYS = ("field", "top", "edges", "values", "label")
@@ -114,21 +114,7 @@ class Policy:
 
 def load_policy(path: str | Path) -> Policy:
     """Read and validate a policy TOML file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("policy file not found", path=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read policy file: {exc}", path=str(path)) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        raise ConfigError(
-            f"not valid TOML: {message}", path=str(path), line=int(match.group(1)) if match else None
-        ) from None
+    data, text = read_toml(path, what="policy file")
     return _Parser(str(path), text).policy(data)
 
 
@@ -146,39 +132,7 @@ class _Parser:
         return ConfigError(message, path=self.source, line=self.find_line(key), field=key)
 
     def find_line(self, key: str) -> int | None:
-        """Best-effort line of a key path like `failure.signals[1].equals`, by searching the text."""
-        if self.lines is None:
-            return None
-        lines = self.lines
-        names: list[str] = []
-        start, end = 0, len(lines)
-        line: int | None = None
-        for name, index in re.findall(r"([^.\[\]]+)(?:\[(\d+)\])?", key):
-            names.append(name)
-            dotted = re.escape(".".join(names))
-            if index:
-                header = re.compile(r"^\s*\[\[\s*" + dotted + r"\s*\]\]")
-                hits = [i for i, text in enumerate(lines) if header.match(text)]
-                if len(hits) <= int(index):
-                    return line
-                line, start = hits[int(index)] + 1, hits[int(index)] + 1
-                end = self._section_end(start)
-                continue
-            header = re.compile(r"^\s*\[\s*" + dotted + r"\s*\]\s*(#.*)?$")
-            hit = next((i for i, text in enumerate(lines) if header.match(text)), None)
-            if hit is not None:
-                line, start = hit + 1, hit + 1
-                end = self._section_end(start)
-                continue
-            assign = re.compile(r"^\s*[\"']?" + re.escape(name) + r"[\"']?\s*=")
-            hit = next((i for i in range(start, end) if assign.match(lines[i])), None)
-            if hit is not None:
-                line, start = hit + 1, hit
-        return line
-
-    def _section_end(self, start: int) -> int:
-        assert self.lines is not None
-        return next((i for i in range(start, len(self.lines)) if re.match(r"^\s*\[", self.lines[i])), len(self.lines))
+        return None if self.lines is None else key_line(self.lines, key)
 
     def check_keys(self, table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
         for key in table:

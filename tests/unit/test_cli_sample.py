@@ -113,7 +113,7 @@ def test_malformed_line_is_one_error_line_and_skip_bad_continues(files, capsys):
 @pytest.mark.parametrize(
     ("args", "expect"),
     [
-        (["--policy", "{tmp}/missing.toml"], "policy file not found"),
+        (["--policy", "{tmp}/missing.toml"], "missing.toml: no such file"),
         (["--policy", "{tmp}/bad.toml"], "bad.toml:2: bogus: unknown key"),
         (["--source", "phoenix:proj"], "only jsonl:PATH"),
         (["--source", "jsonl:{tmp}/nope.jsonl"], "no such file"),

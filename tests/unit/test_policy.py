@@ -153,7 +153,7 @@ def test_signal_needs_exactly_one_operator(tmp_path):
 def test_missing_seed_and_unreadable_files(tmp_path):
     with pytest.raises(ConfigError, match="seed"):
         load_policy(write(tmp_path, "[targets]\ndefault = 1\n"))
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(ConfigError, match="no such file"):
         load_policy(tmp_path / "nope.toml")
     with pytest.raises(ConfigError, match="not valid TOML") as info:
         load_policy(write(tmp_path, 'seed = "x"\n[targets\n'))
