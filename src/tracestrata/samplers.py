@@ -388,27 +388,20 @@ class Sketch:
         return code
 
     def _dim_codes(self, i: int, col: Sequence[Any], n: int) -> np.ndarray:
+        """Row -> code of its raw label in dimension i (labels are computed once per distinct value)."""
         edges = self._edges[i]
-        if isinstance(col, np.ndarray) and not (edges is not None and col.dtype.kind in "fiu"):
-            col = column_values(col)
         if edges is not None:
-            if isinstance(col, np.ndarray):
-                nums = col.astype(float)
-            else:
-                nums = numeric_array(col)
-                if nums is None:
-                    nums = np.array([v if (type(v) is float or type(v) is int) else math.nan for v in col], dtype=float)
-            bucket = np.searchsorted(edges, nums, side="right")
-            names = [self._code(i, lab) for lab in _bucket_names(edges)] + [self._code(i, MISSING)]
-            table = np.asarray(names, dtype=np.int64)
-            bucket[np.isnan(nums)] = len(edges) + 1
-            return table[bucket]
-        labeler, cache = self._labelers[i], self._string_codes[i]
-        fast = _factorize(col)
-        if fast is not None:  # str/None values: map in C through a dict of the distinct values
-            distinct, values = fast
-            table = {v: self._code(i, labeler(v)) for v in distinct}
-            return np.fromiter(map(table.__getitem__, values), dtype=np.int64, count=n)
+            return self._bucket_codes(i, col, edges)
+        if isinstance(col, np.ndarray) and col.dtype.kind != "O":
+            col = column_values(col)  # NaN -> None; an object array is read as it is
+        labeler = self._labelers[i]
+        fast = _first_seen_codes(col, n)
+        if fast is not None:  # str/None values: codes in one C-level pass through a dict
+            distinct, raw = fast
+            table = np.fromiter((self._code(i, labeler(v)) for v in distinct), dtype=np.int64, count=len(distinct))
+            return table[raw]
+        col = column_values(col)
+        cache = self._string_codes[i]
         try:
             codes = [cache.get(v) for v in col]  # the cache holds str keys only
         except TypeError:  # an unhashable value (list, object): label one by one
@@ -423,6 +416,18 @@ class Sketch:
                 code = self._code(i, labeler(v))
             codes[j] = code
         return np.asarray(codes, dtype=np.int64)
+
+    def _bucket_codes(self, i: int, col: Sequence[Any], edges: np.ndarray) -> np.ndarray:
+        """Codes of the numeric bucket labels; anything not a number is `(missing)`."""
+        if isinstance(col, np.ndarray) and col.dtype.kind in "fiu":
+            nums = col.astype(float, copy=False)
+        else:
+            values = column_values(col)
+            nums = numeric_array(values)
+            if nums is None:
+                nums = np.array([v if (type(v) is float or type(v) is int) else math.nan for v in values], dtype=float)
+        names = [self._code(i, lab) for lab in _bucket_names(edges)] + [self._code(i, MISSING)]
+        return np.asarray(names, dtype=np.int64)[_bucket_index(nums, edges)]
 
     def _group(self, labels: tuple[str, ...], cell: int) -> _Group:
         group = self.groups.get((labels, cell))
@@ -581,19 +586,54 @@ def numeric_array(col: Sequence[Any]) -> np.ndarray | None:
     return np.array(col, dtype=float)
 
 
-def _factorize(col: Sequence[Any]) -> tuple[dict[Any, None], Sequence[Any]] | None:
-    """The distinct values of a column of str/None (in C), or None for any other column.
+class _NotText(Exception):
+    """A value other than str/None in a column `_first_seen_codes` is reading."""
+
+
+class _FirstSeen(dict):  # type: ignore[type-arg]
+    """value -> order of first appearance, filled by `__missing__` during a C-level `map`."""
+
+    __slots__ = ()
+
+    def __missing__(self, value: Any) -> int:
+        if value is not None and type(value) is not str:
+            raise _NotText
+        code = self[value] = len(self)
+        return code
+
+
+def _first_seen_codes(col: Iterable[Any], n: int) -> tuple[list[Any], np.ndarray] | None:
+    """(distinct values in order of first appearance, each row's index into them) for a column
+    of str/None, in one pass in C; None for any other column.
 
     Other types are excluded because `1`, `1.0` and `True` are one dict key but
     three different labels.
     """
+    seen = _FirstSeen()
     try:
-        distinct = dict.fromkeys(col)
-    except TypeError:
+        try:  # up to 256 distinct values: one byte per row
+            raw = np.frombuffer(bytearray(map(seen.__getitem__, col)), dtype=np.uint8)
+        except ValueError:  # more: the values seen so far keep their numbers
+            raw = np.fromiter(map(seen.__getitem__, col), dtype=np.int64, count=n)
+    except (_NotText, TypeError):
         return None
-    if not set(map(type, distinct)) <= {str, type(None)}:
-        return None
-    return distinct, col
+    return list(seen), raw
+
+
+def _bucket_index(nums: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """`searchsorted(edges, nums, side="right")` (the bucket), with NaN -> len(edges) + 1 (missing).
+
+    For a few edges, counting the edges each value reaches is ~4x faster than the
+    binary search.
+    """
+    if 0 < len(edges) <= 16:
+        bucket = (nums >= edges[0]).view(np.int8).copy()
+        for edge in edges[1:]:
+            bucket += (nums >= edge).view(np.int8)
+    else:
+        bucket = np.searchsorted(edges, nums, side="right")
+    bucket[np.isnan(nums)] = len(edges) + 1
+    return bucket
 
 
 def _evaluate(condition: Condition, column: Sequence[Any]) -> np.ndarray:
