@@ -202,6 +202,9 @@ class _Group:
     masks: list[int] = field(default_factory=list)
     payloads: list[Any] = field(default_factory=list)
 
+    def copy(self) -> _Group:
+        return _Group(self.bound, self.count, self.hashes, list(self.ids), list(self.masks), list(self.payloads))
+
     def offer(self, hashes: np.ndarray, ids: list[str], masks: list[int], payloads: list[Any]) -> None:
         """Merge candidates (any order) and keep the `bound` smallest by (hash, id)."""
         if self.bound == 0 or not ids:
@@ -483,10 +486,10 @@ class Sketch:
         for (labels, cell), group in sorted(self.groups.items(), key=lambda item: item[0]):
             folded = tuple(fold(label, k) if k is not None else label for label, k in zip(labels, kept, strict=True))
             target = final.get((folded, cell))
-            if target is None:
-                target = final[(folded, cell)] = _Group(group.bound)
-            else:
-                target.bound = max(target.bound, group.bound)
+            if target is None:  # its candidates are already its bottom-`bound`, in (hash, id) order
+                final[(folded, cell)] = group.copy()
+                continue
+            target.bound = max(target.bound, group.bound)
             target.count += group.count
             target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads))
 
@@ -524,27 +527,19 @@ class Sketch:
             cells.append(Cell(cid, key, values, kind, group.count, k))
             if k > len(group.ids):  # pragma: no cover - the bounds make this impossible
                 raise AssertionError(f"cell {cid}: {k} to take but only {len(group.ids)} candidates")
-            p = k / group.count
-            for i in range(k):
-                mask = group.masks[i]
+            if k == 0:
+                continue
+            p, weight = k / group.count, group.count / k
+            for record, mask in zip(map(convert, group.payloads[:k]), group.masks[:k], strict=True):
                 names = signal_names.get(mask)
                 if names is None:
                     names = signal_names[mask] = tuple(
                         s.name for bit, s in enumerate(policy.signals) if mask >> bit & 1
                     )
+                # positional: the dataclass fields in order (record, stratum, values, cell, kind,
+                # failure, signals, boost, inclusion_probability, weight); cheaper than keywords
                 selected.append(
-                    SampledTrace(
-                        record=convert(group.payloads[i]),
-                        stratum=key,
-                        values=dict(values),
-                        cell=cid,
-                        kind=kind,
-                        failure=bool(names),
-                        signals=names,
-                        boost=boost,
-                        inclusion_probability=p,
-                        weight=group.count / k,
-                    )
+                    SampledTrace(record, key, dict(values), cid, kind, bool(names), names, boost, p, weight)
                 )
         cells.sort(key=lambda c: (c.stratum, _KIND_ORDER[c.kind], c.id))
         return SampleResult(selected, cells, collected, self.population)
