@@ -42,7 +42,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import seed_baseline  # noqa: E402  (lives next to this file)
+import seed_baseline
 
 POLICY = HERE / "policy.toml"
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -116,7 +116,7 @@ def run_child(argv: Sequence[str]) -> tuple[float, float, str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "rusage.json"
         proc = subprocess.run(
-            [sys.executable, "-S", "-c", LAUNCHER, str(report), *argv], capture_output=True, text=True
+            [sys.executable, "-S", "-c", LAUNCHER, str(report), *argv], capture_output=True, text=True, check=False
         )
         if proc.returncode != 0:
             raise RuntimeError(f"{list(argv[:4])}... exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
@@ -168,8 +168,12 @@ def end_to_end(path: Path, n: int, repeat: int, *, seed: bool = True, arrow: boo
                 seconds, cpu_s, rows = stdout.split()
                 keep(
                     Measure(
-                        "pyarrow.json.read_json alone", int(rows), float(seconds), peak,
-                        "the read_json call only (multi-threaded)", float(cpu_s),
+                        "pyarrow.json.read_json alone",
+                        int(rows),
+                        float(seconds),
+                        peak,
+                        "the read_json call only (multi-threaded)",
+                        float(cpu_s),
                     )
                 )
     return list(best.values())
@@ -231,7 +235,9 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
             raw, seed_baseline.stratum_of, lambda _s: 200, seed_baseline.is_failure, 4.0, random.Random(0)
         ),
     )
-    measures.append(Measure("seed: sample_window (dicts)", n, seconds[0], note=f"{len(chosen)} selected", cpu=seconds[1]))
+    measures.append(
+        Measure("seed: sample_window (dicts)", n, seconds[0], note=f"{len(chosen)} selected", cpu=seconds[1])
+    )
 
     selected = 0
     try:
@@ -281,14 +287,14 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
         policy = load_policy(POLICY)
         # built outside the timer, like the DataFrame: the raw values as lists, and typed like the
         # DataFrame's columns (floats with NaN for missing, booleans, object strings)
-        columns = {path: raw_column(raw, path) for path in policy.fields()}
+        columns = {field: raw_column(raw, field) for field in policy.fields()}
         ids = [row["id"] for row in raw]
         typed = dict(columns)
-        for path in ("latency_ms", "scores.user_feedback"):
-            typed[path] = np.array([np.nan if v is None else v for v in columns[path]], dtype=float)
+        for field in ("latency_ms", "scores.user_feedback"):
+            typed[field] = np.array([np.nan if v is None else v for v in columns[field]], dtype=float)
         typed["metadata.refusal"] = np.array([v is True for v in columns["metadata.refusal"]])
-        for path in ("metadata.intent", "status"):
-            typed[path] = np.array(columns[path], dtype=object)
+        for field in ("metadata.intent", "status"):
+            typed[field] = np.array(columns[field], dtype=object)
         for label, given in (("lists", columns), ("typed", typed)):
             seconds, result = best_of(repeat, lambda given=given: sample_columns(ids, given, policy))
             measures.append(
@@ -329,12 +335,15 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
         seconds, sampled = best_of(repeat, pandas_sample)
         measures.append(
             Measure(
-                "pandas: groupby(...).sample(frac)", n, seconds[0], note=f"{len(sampled)} selected, no weights",
+                "pandas: groupby(...).sample(frac)",
+                n,
+                seconds[0],
+                note=f"{len(sampled)} selected, no weights",
                 cpu=seconds[1],
             )
         )
         del frame
-    del raw
+    raw.clear()
     gc.collect()
     return measures, selected
 
@@ -373,7 +382,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: 100k records, one repeat")
     parser.add_argument("--big", type=int, default=None, help="also run ours alone at this many records (memory)")
     parser.add_argument("--repeat", type=int, default=None, help="in-memory repeats, best taken (default 3, 1 quick)")
-    parser.add_argument("--e2e-repeat", type=int, default=None, help="end-to-end rounds, best taken (default 2, 1 quick)")
+    parser.add_argument(
+        "--e2e-repeat", type=int, default=None, help="end-to-end rounds, best taken (default 2, 1 quick)"
+    )
     parser.add_argument("--data-dir", type=Path, default=HERE / "data")
     parser.add_argument("--skip-seed", action="store_true", help="skip the seed's end-to-end run (slow)")
     parser.add_argument("--json", type=Path, default=None, help="also write the measures and ratios here")

@@ -285,9 +285,7 @@ def wilson_half_width(n: int, p: float, *, confidence: float = 0.95, population:
     return z * math.sqrt(p * (1 - p) * m + z2 / 4) / (m + z2)
 
 
-def wilson_target(
-    half_width: float, p: float, *, confidence: float = 0.95, population: int | None = None
-) -> int:
+def wilson_target(half_width: float, p: float, *, confidence: float = 0.95, population: int | None = None) -> int:
     """The smallest n whose expected Wilson half-width is <= `half_width` (never above `population`).
 
     The half-width decreases in n for every p (and so does it with the FPC), so
@@ -369,8 +367,7 @@ def allocate_proportional(
     lo = {k: int(lower.get(k, 0)) for k in keys}
     hi = {k: int(upper[k]) for k in keys}
     for k in keys:
-        if lo[k] > hi[k]:
-            lo[k] = hi[k]
+        lo[k] = min(lo[k], hi[k])
     if total <= sum(lo.values()):
         if total < sum(lo.values()):
             raise ConfigError(
@@ -515,7 +512,9 @@ def plan_allocation(
             rate=rates[k],
             target=targets[k],
             half_width=(
-                wilson_half_width(targets[k], rates[k], confidence=confidence, population=populations[k] if fpc else None)
+                wilson_half_width(
+                    targets[k], rates[k], confidence=confidence, population=populations[k] if fpc else None
+                )
                 if populations[k] > 0
                 else None
             ),
@@ -539,7 +538,12 @@ def plan_allocation(
 
 
 def _smallest_neyman(
-    populations: Mapping[str, int], rates: Mapping[str, float], half_width: float, confidence: float, floor: int, fpc: bool
+    populations: Mapping[str, int],
+    rates: Mapping[str, float],
+    half_width: float,
+    confidence: float,
+    floor: int,
+    fpc: bool,
 ) -> dict[str, int]:
     def allocation(total: int) -> dict[str, int]:
         return neyman_allocation(populations, rates, total, floor=floor)
@@ -566,7 +570,9 @@ def _bisect_first(low: int, high: int, good: Callable[[int], bool]) -> int:
     return high
 
 
-def _round_in_bounds(real: Mapping[str, float], total: int, lo: Mapping[str, int], hi: Mapping[str, int]) -> dict[str, int]:
+def _round_in_bounds(
+    real: Mapping[str, float], total: int, lo: Mapping[str, int], hi: Mapping[str, int]
+) -> dict[str, int]:
     out = {k: min(hi[k], max(lo[k], math.floor(v + 1e-9))) for k, v in real.items()}
     remainder = {k: real[k] - out[k] for k in real}
     missing = total - sum(out.values())

@@ -86,7 +86,7 @@ def test_degenerate_rates_become_conservative() -> None:
 
 def test_observed_rate() -> None:
     assert observed_rate(5, 100) == 0.05
-    low, high = wilson_interval(0, 1000)
+    _, high = wilson_interval(0, 1000)
     assert observed_rate(0, 1000) == high
     assert 0 < observed_rate(0, 1000) < 0.005
     assert observed_rate(1000, 1000) == wilson_interval(1000, 1000)[0]
@@ -169,7 +169,9 @@ def test_plan_wilson_under_budget_trims_the_tail() -> None:
     by = {s.stratum: s for s in plan.strata}
     assert plan.total == budget
     assert by["billing"].target == {s.stratum: s for s in full.strata}["billing"].target
-    assert by["compliance"].trimmed and by["compliance"].target < {s.stratum: s for s in full.strata}["compliance"].target
+    assert (
+        by["compliance"].trimmed and by["compliance"].target < {s.stratum: s for s in full.strata}["compliance"].target
+    )
     assert by["rare"].target == 12  # already below the floor: left alone
     assert by["compliance"].half_width is not None and by["compliance"].half_width > 0.05
 
@@ -211,9 +213,7 @@ def test_plan_all_empty() -> None:
     ),
     st.integers(0, 3000),
 )
-def test_allocate_proportional_respects_bounds_and_total(
-    spec: dict[str, tuple[float, int, int]], total: int
-) -> None:
+def test_allocate_proportional_respects_bounds_and_total(spec: dict[str, tuple[float, int, int]], total: int) -> None:
     weights = {k: w for k, (w, _, _) in spec.items()}
     lower = {k: min(lo, hi) for k, (_, lo, hi) in spec.items()}
     upper = {k: hi for k, (_, _, hi) in spec.items()}

@@ -95,7 +95,16 @@ def test_table(files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> 
 def test_json_meets_the_goal(files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     traces, policy = files
     code, out, _ = run(
-        capsys, "plan", "--source", f"jsonl:{traces}", "--policy", str(policy), "--format", "json", "--half-width", "0.08"
+        capsys,
+        "plan",
+        "--source",
+        f"jsonl:{traces}",
+        "--policy",
+        str(policy),
+        "--format",
+        "json",
+        "--half-width",
+        "0.08",
     )
     assert code == 0
     plan = json.loads(out)
@@ -132,13 +141,31 @@ def test_toml_block_parses_and_loads_as_policy(
 ) -> None:
     traces, policy_path = files
     code, out, _ = run(
-        capsys, "plan", "--source", f"jsonl:{traces}", "--policy", str(policy_path), "--format", "toml", "--budget", "900"
+        capsys,
+        "plan",
+        "--source",
+        f"jsonl:{traces}",
+        "--policy",
+        str(policy_path),
+        "--format",
+        "toml",
+        "--budget",
+        "900",
     )
     assert code == 0
     block = tomllib.loads(out)
     assert set(block) == {"targets"} and isinstance(block["targets"]["default"], int)
     _, json_out, _ = run(
-        capsys, "plan", "--source", f"jsonl:{traces}", "--policy", str(policy_path), "--format", "json", "--budget", "900"
+        capsys,
+        "plan",
+        "--source",
+        f"jsonl:{traces}",
+        "--policy",
+        str(policy_path),
+        "--format",
+        "json",
+        "--budget",
+        "900",
     )
     wanted = {s["stratum"]: s["target"] for s in json.loads(json_out)["strata"]}
 
@@ -188,7 +215,7 @@ def test_user_mistakes_are_one_line(
     files: tuple[Path, Path], capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
     traces, policy = files
-    code, out, err = run(capsys, "plan", "--source", f"jsonl:{traces}", "--policy", str(policy), *extra)
+    code, _, err = run(capsys, "plan", "--source", f"jsonl:{traces}", "--policy", str(policy), *extra)
     assert code == ExitCode.USAGE
     assert message in err and "Traceback" not in err
 
@@ -221,7 +248,9 @@ def test_window_and_skip_bad(tmp_path: Path, files: tuple[Path, Path], capsys: p
 
     dirty = tmp_path / "dirty.jsonl"
     dirty.write_bytes(traces.read_bytes() + b"{broken\n")
-    code, out, err = run(capsys, "plan", "--source", f"jsonl:{dirty}", "--policy", str(policy), "--format", "json", "--skip-bad")
+    code, out, err = run(
+        capsys, "plan", "--source", f"jsonl:{dirty}", "--policy", str(policy), "--format", "json", "--skip-bad"
+    )
     assert code == 0 and json.loads(out)["population"] == 6000
     assert "skipped 1 bad lines" in err
 
@@ -238,11 +267,15 @@ def test_record_path_counts_like_the_raw_path(files: tuple[Path, Path]) -> None:
     )
 
 
-def test_policy_without_strata_is_one_stratum(tmp_path: Path, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_policy_without_strata_is_one_stratum(
+    tmp_path: Path, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     traces, _ = files
     flat = tmp_path / "flat.toml"
     flat.write_text('seed = "x"\n')
-    code, out, _ = run(capsys, "plan", "--source", f"jsonl:{traces}", "--policy", str(flat), "--format", "json", "--rate", "0.2")
+    code, out, _ = run(
+        capsys, "plan", "--source", f"jsonl:{traces}", "--policy", str(flat), "--format", "json", "--rate", "0.2"
+    )
     assert code == 0
     strata = json.loads(out)["strata"]
     assert [s["stratum"] for s in strata] == ["(all)"] and strata[0]["population"] == 6000
@@ -276,14 +309,17 @@ def test_plan_then_sample_takes_the_planned_targets(
 
 
 def test_source_columns_count_like_rows(files: tuple[Path, Path]) -> None:
-    from tracestrata.allocation import count_fields, count_strata_columns
     from tracestrata_connectors.files.source import FilesTraceSource
+
+    from tracestrata.allocation import count_fields, count_strata_columns
 
     traces, policy_path = files
     policy = load_policy(policy_path)
     source = FilesTraceSource(traces, chunk_bytes=1 << 16)  # several batches
     batches = source.iter_column_batches(None, count_fields(policy, "scores.user_feedback"))
-    by_columns = count_strata_columns(((len(b.ids), b.columns) for b in batches), policy, rate_field="scores.user_feedback")
+    by_columns = count_strata_columns(
+        ((len(b.ids), b.columns) for b in batches), policy, rate_field="scores.user_feedback"
+    )
     rows = [orjson.loads(line) for line in traces.read_bytes().splitlines()]
     assert by_columns == count_strata(rows, policy, rate_field="scores.user_feedback")
 
