@@ -31,6 +31,7 @@ import dataclasses
 import gc
 import itertools
 import math
+import operator
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -652,6 +653,12 @@ def _evaluate(condition: Condition, column: Sequence[Any]) -> np.ndarray:
         nums = numeric_array(column)  # a numeric column (None = missing): evaluate in numpy
         if nums is not None:
             return condition.evaluate_array(nums)
+    operand = condition.operand
+    if condition.operator is Operator.EQUALS and isinstance(operand, (str, bool)):
+        # what `Condition.evaluate` computes (`==` to a str operand, `is` to a bool one), in C
+        test = operator.is_ if isinstance(operand, bool) else operator.eq
+        with contextlib.suppress(TypeError, ValueError):  # an `==` that gave neither a bool nor a small int
+            return np.frombuffer(bytearray(map(test, column, repeat(operand))), dtype=np.uint8) != 0
     return np.asarray(condition.evaluate(column), dtype=bool)
 
 
@@ -725,7 +732,7 @@ def sample_columns(
             sketch.add_columns(ids[start:stop], part, range(start, stop))
     if records is not None:
         return sketch.result(records.__getitem__)
-    return sketch._result(lambda rows: _stub_records([str(ids[i]) for i in rows]))
+    return sketch._result(lambda rows: _stub_records(list(map(str, map(ids.__getitem__, rows)))))
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -741,16 +748,12 @@ def _stub_records(ids: list[str]) -> list[TraceRecord]:
         if f.name in columns:
             continue
         if f.default_factory is not dataclasses.MISSING:
-            columns[f.name] = map(_call, repeat(f.default_factory, count))  # a fresh dict per record
+            columns[f.name] = map(operator.call, repeat(f.default_factory, count))  # a fresh dict per record
         elif f.default is not dataclasses.MISSING:
             columns[f.name] = repeat(f.default)
         else:  # pragma: no cover - a new required field: let the constructor say so
             return [TraceRecord(id=i, timestamp=_EPOCH) for i in ids]
     return _fill_slots(TraceRecord, count, columns)
-
-
-def _call(factory: Callable[[], Any]) -> Any:
-    return factory()
 
 
 def _fill_slots(cls: type, count: int, columns: Mapping[str, Iterable[Any]]) -> list[Any]:
