@@ -15,7 +15,9 @@ in memory, records already decoded:
   seed      `sample_window` on dicts
   pandas    latency bucket (`pd.cut`) + failure mask + `groupby([...]).sample(frac=...)` on a
             DataFrame of just the columns the policy reads (built outside the timer), with
-            `frac` chosen so it returns about as many rows as ours
+            `frac` chosen so it returns about as many rows as ours; once with pandas' default string
+            columns (pyarrow-backed `str` in pandas >= 3) and once with object columns holding the
+            same decoded strings as ours (typed)
 memory: peak RSS of the `tracestrata sample` process (`os.wait4` rusage, via a small launcher) at N and at --big.
 
     python bench/bench_sample.py                 # 1M records (generated once into bench/data/)
@@ -45,6 +47,8 @@ sys.path.insert(0, str(HERE))
 import seed_baseline
 
 POLICY = HERE / "policy.toml"
+PANDAS = "pandas: groupby(...).sample(frac)"
+PANDAS_OBJECTS = "pandas: same, object strings"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -311,38 +315,38 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
     try:
         import pandas as pd
     except ImportError as exc:
-        measures.append(Measure("pandas: groupby(...).sample(frac)", n, None, note=f"n/a: {exc}"))
+        measures.append(Measure(PANDAS, n, None, note=f"n/a: {exc}"))
     else:
-        frame = pd.DataFrame(
-            {
-                "id": [r["id"] for r in raw],
-                "intent": [(r.get("metadata") or {}).get("intent") for r in raw],
-                "latency_ms": [r.get("latency_ms") for r in raw],
-                "status": [r.get("status") for r in raw],
-                "refusal": [(r.get("metadata") or {}).get("refusal") is True for r in raw],
-                "user_feedback": [(r.get("scores") or {}).get("user_feedback") for r in raw],
-            }
-        )
+        data = {
+            "id": [r["id"] for r in raw],
+            "intent": [(r.get("metadata") or {}).get("intent") for r in raw],
+            "latency_ms": [r.get("latency_ms") for r in raw],
+            "status": [r.get("status") for r in raw],
+            "refusal": [(r.get("metadata") or {}).get("refusal") is True for r in raw],
+            "user_feedback": [(r.get("scores") or {}).get("user_feedback") for r in raw],
+        }
+        frame = pd.DataFrame(data)
+        # pandas >= 3 copies string columns into pyarrow-backed `str` columns (contiguous buffers,
+        # built outside the timer), while "ours (typed)" reads numpy object arrays of the decoded
+        # strings, scattered over the heap among the decoded records. So pandas also runs on the
+        # same representation as ours: its string columns as object arrays of those same strings.
+        strings = ("id", "intent", "status")
+        objects = pd.DataFrame({k: pd.Series(v, dtype=object) if k in strings else v for k, v in data.items()})
+        del data
         frac = (selected or 4000) / max(n, 1)
         bins = [-float("inf"), *seed_baseline.LATENCY_EDGES, float("inf")]
 
-        def pandas_sample() -> Any:
+        def pandas_sample(frame: Any) -> Any:
             bucket = pd.cut(frame["latency_ms"], bins=bins, right=False, labels=list(seed_baseline.LATENCY_LABELS))
             failure = (frame["status"] == "error") | frame["refusal"] | (frame["user_feedback"] == 0)
             keyed = frame.assign(bucket=bucket, failure=failure)
             return keyed.groupby(["intent", "bucket", "failure"], observed=True).sample(frac=frac, random_state=0)
 
-        seconds, sampled = best_of(repeat, pandas_sample)
-        measures.append(
-            Measure(
-                "pandas: groupby(...).sample(frac)",
-                n,
-                seconds[0],
-                note=f"{len(sampled)} selected, no weights",
-                cpu=seconds[1],
-            )
-        )
-        del frame
+        for label, given in ((PANDAS, frame), (PANDAS_OBJECTS, objects)):
+            seconds, sampled = best_of(repeat, lambda given=given: pandas_sample(given))
+            note = f"{len(sampled)} selected, no weights; strings as {given['intent'].dtype}"
+            measures.append(Measure(label, n, seconds[0], note=note, cpu=seconds[1]))
+        del frame, objects
     raw.clear()
     gc.collect()
     return measures, selected
@@ -413,7 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     mem = {m.name: m for m in memory}
     seed_mem = mem.get("seed: sample_window (dicts)")
-    pandas = mem.get("pandas: groupby(...).sample(frac)")
+    pandas = mem.get(PANDAS)
     dicts = mem.get("ours: sample_raw_batches (dicts)")
     columns = mem.get("ours: sample_columns (typed)")
     lists = mem.get("ours: sample_columns (lists)")
@@ -430,6 +434,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "in memory: ours on typed columns vs pandas groupby.sample (goal >= 1x)": ratio(columns, pandas),
         "in memory: ours on list columns vs pandas groupby.sample": ratio(lists, pandas),
         "in memory: ours on dicts vs pandas groupby.sample": ratio(dicts, pandas),
+        "in memory: ours on typed columns vs pandas on the same object strings": ratio(
+            columns, mem.get(PANDAS_OBJECTS)
+        ),
     }
     if big is not None and big.peak_mb and ours.peak_mb:
         ratios[f"peak memory: {args.big:,} / {n:,} records (goal <= 1.2x)"] = (big.peak_mb / ours.peak_mb, None)
