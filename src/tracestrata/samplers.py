@@ -567,8 +567,9 @@ def _hash_limit(group: _Group, count: int) -> tuple[int, bool]:
     """(largest hash a row of a batch of `count` rows may need to enter `group`, whether estimated).
 
     The estimate is bound/count of the hash range plus a margin of 4 standard
-    deviations and 16: below it lie at least `bound` of the rows but with
-    vanishing probability; `_candidates` checks and falls back.
+    deviations and 16, so fewer than `bound` of the rows fall below it only with
+    vanishing probability (for hashes that look uniform); `_candidates` checks that
+    and then reads the whole group, so the sample never depends on the estimate.
     """
     ceiling = int(group.hashes[-1]) if len(group.ids) >= group.bound else _HASH_MAX
     if count <= group.bound:
