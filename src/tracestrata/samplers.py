@@ -27,12 +27,11 @@ Duplicate trace ids are not removed: sources deliver each trace once.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 import itertools
 import math
 import operator
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -543,19 +542,12 @@ class Sketch:
                         s.name for bit, s in enumerate(policy.signals) if mask >> bit & 1
                     )
                 names.append(fired)
-            columns = {
-                "record": convert_many(group.payloads[:k]),
-                "stratum": repeat(key),
-                "values": map(dict, repeat(values, k)),
-                "cell": repeat(cid),
-                "kind": repeat(kind),
-                "failure": map(bool, names),
-                "signals": names,
-                "boost": repeat(boost),
-                "inclusion_probability": repeat(k / group.count),
-                "weight": repeat(group.count / k),
-            }
-            selected.extend(_fill_slots(SampledTrace, k, columns))
+            p, weight = k / group.count, group.count / k
+            records = convert_many(group.payloads[:k])
+            selected.extend(
+                SampledTrace(record, key, dict(values), cid, kind, bool(fired), fired, boost, p, weight)
+                for record, fired in zip(records, names, strict=True)
+            )
         cells.sort(key=lambda c: (c.stratum, _KIND_ORDER[c.kind], c.id))
         return SampleResult(selected, cells, collected, self.population)
 
@@ -740,34 +732,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _stub_records(ids: list[str]) -> list[TraceRecord]:
-    """`[TraceRecord(id=i, timestamp=_EPOCH) for i in ids]`: the stubs `sample_columns` returns."""
-    if hasattr(TraceRecord, "__post_init__"):  # pragma: no cover - filling slots would skip it
-        return [TraceRecord(id=i, timestamp=_EPOCH) for i in ids]
-    count = len(ids)
-    columns: dict[str, Iterable[Any]] = {"id": ids, "timestamp": repeat(_EPOCH, count)}
-    for f in dataclasses.fields(TraceRecord):
-        if f.name in columns:
-            continue
-        if f.default_factory is not dataclasses.MISSING:
-            columns[f.name] = map(operator.call, repeat(f.default_factory, count))  # a fresh dict per record
-        elif f.default is not dataclasses.MISSING:
-            columns[f.name] = repeat(f.default)
-        else:  # pragma: no cover - a new required field: let the constructor say so
-            return [TraceRecord(id=i, timestamp=_EPOCH) for i in ids]
-    return _fill_slots(TraceRecord, count, columns)
-
-
-def _fill_slots(cls: type, count: int, columns: Mapping[str, Iterable[Any]]) -> list[Any]:
-    """`count` instances of the slots dataclass `cls`, filled field by field from `columns[name]`.
-
-    Each field is one C-level `map` over the instances: ~2.5x cheaper than calling a
-    frozen dataclass' `__init__` per instance (measured), which counts when thousands
-    of traces are selected. Skips `__init__`, so only for classes without `__post_init__`.
-    """
-    made = list(map(object.__new__, repeat(cls, count)))
-    for f in dataclasses.fields(cls):
-        deque(map(getattr(cls, f.name).__set__, made, columns[f.name]), maxlen=0)
-    return made
+    """The records `sample_columns` returns when it was given no records: the id only."""
+    return [TraceRecord(id=i, timestamp=_EPOCH) for i in ids]
 
 
 class RawBatchLike(Protocol):
