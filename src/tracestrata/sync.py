@@ -514,6 +514,8 @@ def unit_attrs(picked: Any) -> dict[str, Any]:
         "release": record.release,
         "version": record.version,
         "name": record.name,
+        "tags": list(record.tags),
+        "metadata": dict(record.metadata),  # so `report --ledger --compare metadata.x` finds its groups
         "timestamp": format_timestamp(record.timestamp),
     }
 

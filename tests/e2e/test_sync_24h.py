@@ -147,3 +147,20 @@ def test_24_hourly_windows_report_covers_truth_and_boost_turns_off(tmp_path: Pat
 
     third = sync(config, "2026-11-24T00:50:00Z")
     assert (third.returncode, third.stdout, third.stderr) == (0, "", "")
+
+    # across the 24 windows, compare two groups that are not strata (metadata kept in the ledger)
+    compared = subprocess.run(
+        [sys.executable, "-m", "tracestrata.cli.main", "report", "--ledger", str(tmp_path / "var" / "state.sqlite"),
+         "--since", "7d", "--until", "2026-11-25T00:00:00Z", "--metric", "correct", "--compare", "release", "--format", "json"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert compared.returncode == 0, compared.stderr
+    by_release = json.loads(compared.stdout)
+    assert by_release["compare"] and "compare_field_missing" not in compared.stdout
+    persona = subprocess.run(
+        [sys.executable, "-m", "tracestrata.cli.main", "report", "--ledger", str(tmp_path / "var" / "state.sqlite"),
+         "--since", "7d", "--until", "2026-11-25T00:00:00Z", "--metric", "correct", "--compare", "metadata.persona", "--format", "json"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert persona.returncode == 0, persona.stderr
+    assert json.loads(persona.stdout)["compare"] and "compare_field_missing" not in persona.stdout
