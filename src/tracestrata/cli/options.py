@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import click
 
+from tracestrata.protocols import Window
 from tracestrata.record import parse_timestamp
 from tracestrata.windows import parse_duration
 
-__all__ = ["parse_duration", "parse_when", "split_source"]
+__all__ = ["ALL_TIME", "parse_duration", "parse_when", "parse_window", "split_source"]
 
 
 def parse_when(value: str, option: str) -> datetime:
@@ -18,6 +19,20 @@ def parse_when(value: str, option: str) -> datetime:
         return parse_timestamp(value)
     except (TypeError, ValueError):
         raise click.BadParameter(f"expected an ISO 8601 timestamp, got {value!r}", param_hint=option) from None
+
+
+ALL_TIME = Window(datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
+
+
+def parse_window(since: str | None, until: str | None) -> Window | None:
+    """`--since`/`--until` as a half-open window (either end may be open); None when neither is given."""
+    if not (since or until):
+        return None
+    start = parse_when(since, "--since") if since else ALL_TIME.start
+    end = parse_when(until, "--until") if until else ALL_TIME.end
+    if end <= start:
+        raise click.BadParameter("must be after --since", param_hint="--until")
+    return Window(start, end)
 
 
 def split_source(value: str, option: str = "--source") -> tuple[str, str]:

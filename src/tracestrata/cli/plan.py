@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -21,15 +20,13 @@ from tracestrata.allocation import (
     count_strata_columns,
     plan_allocation,
 )
-from tracestrata.cli.options import parse_when
+from tracestrata.cli.options import parse_window
 from tracestrata.cli.sample import open_source  # the same source as `tracestrata sample`, same checks
 from tracestrata.errors import InputError
 from tracestrata.policy import Policy, load_policy
 from tracestrata.protocols import Window
 from tracestrata.strata import check_path
 
-_EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
-_LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 @click.command("plan")
@@ -110,13 +107,7 @@ def command(
         raise click.UsageError("use either --config or --source/--policy, not both")
     if config_path is None and not (source and policy_path):
         raise click.UsageError("give --source and --policy, or --config")
-    window = None
-    if since or until:
-        start = parse_when(since, "--since") if since else _EARLIEST
-        end = parse_when(until, "--until") if until else _LATEST
-        if end <= start:
-            raise click.BadParameter("must be after --since", param_hint="--until")
-        window = Window(start, end)
+    window = parse_window(since, until)
     trace_source: object = None
     if config_path is not None:
         policy, counts, source_name = counts_from_config(config_path, window, rate, rate_field)

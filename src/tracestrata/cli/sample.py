@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import click
 import orjson
 
 from tracestrata.atomic import atomic_write_bytes
-from tracestrata.cli.options import parse_when, split_source
+from tracestrata.cli.options import ALL_TIME, parse_window, split_source
 from tracestrata.errors import ConfigError, InputError, StateError
 from tracestrata.manifest import write_sample_dir
 from tracestrata.policy import Policy, load_policy
@@ -23,8 +22,6 @@ from tracestrata.samplers import SampleResult, sample_column_batches, sample_rec
 
 STATE_NAME = "tracestrata-boost.json"
 STATE_FORMAT = 1
-_EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
-_LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -102,7 +99,7 @@ def run_sample(
 ) -> SampleResult:
     """Fast path when the source offers column batches, else the record path."""
     if not hasattr(source, "iter_column_batches"):
-        records = source.iter_traces(window or Window(_EARLIEST, _LATEST), metadata_keys=policy.metadata_keys())
+        records = source.iter_traces(window or ALL_TIME, metadata_keys=policy.metadata_keys())
         return sample_records(records, policy, boost_collected=boost_collected)
     bar = None
     if progress:
@@ -182,13 +179,7 @@ def command(
           --since 2026-06-01 --until 2026-06-02 --skip-bad
     """
     policy = load_policy(policy_path)
-    window = None
-    if since or until:
-        start = parse_when(since, "--since") if since else _EARLIEST
-        end = parse_when(until, "--until") if until else _LATEST
-        if end <= start:
-            raise click.BadParameter("must be after --since", param_hint="--until")
-        window = Window(start, end)
+    window = parse_window(since, until)
     source, source_name = open_source(source_spec, skip_bad)
     state_file = state_path or out.resolve().parent / STATE_NAME
     state = load_boost_state(state_file) if policy.boosts else BoostState({})
