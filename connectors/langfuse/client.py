@@ -19,7 +19,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -102,6 +102,27 @@ class LangfuseClient:
     def get_json(self, family: str, what: str, path: str, params: Mapping[str, Any]) -> Any:
         """GET a JSON document ourselves (the hot pull path), same limiter/retry/error mapping."""
         return self.call(family, what, self._get_json, path, params)
+
+    def cursor_items(
+        self, family: str, what: str, path: str, params: Mapping[str, Any], parse: Callable[[Any], T]
+    ) -> Iterator[T]:
+        """Every item of a cursor-paginated list endpoint, each page once; a repeated cursor is an error."""
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = self.get_json(family, what, path, {**params, "cursor": cursor})
+            try:
+                data = page["data"]
+                cursor = (page.get("meta") or {}).get("cursor")
+                items = [parse(raw) for raw in data]
+            except (KeyError, TypeError, AttributeError, pydantic.ValidationError) as exc:
+                raise FatalSourceError(f"Langfuse {what}: unexpected response shape ({exc})") from None
+            yield from items
+            if not cursor or not data:
+                return
+            if cursor in seen:
+                raise FatalSourceError(f"Langfuse {what}: the server repeated cursor {cursor[:16]}…")
+            seen.add(cursor)
 
     def _get_json(self, path: str, params: Mapping[str, Any], request_options: Any = None) -> Any:
         response = self.http.get(

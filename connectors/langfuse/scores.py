@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-import pydantic
 from langfuse.api.scores.types.score_subject_v3 import (
     ScoreSubjectV3_Experiment,
     ScoreSubjectV3_Observation,
@@ -25,7 +24,6 @@ from langfuse.api.scores.types.score_v3 import (
     ScoreV3_Text,
 )
 
-from tracestrata.errors import FatalSourceError
 from tracestrata.protocols import iter_chunks
 from tracestrata.record import Score, ScoreValue, parse_timestamp
 
@@ -79,33 +77,13 @@ class LangfuseScoreSource:
                 yield Score(trace_id, score.name, value, updated_at=parse_timestamp(score.updated_at))  # type: ignore[attr-defined]
 
     def _pages(self, trace_param: str, name_param: str) -> Iterator[object]:
-        cursor: str | None = None
-        seen: set[str] = set()
-        while True:
-            page = self.client.get_json(
-                "general",
-                "list scores",
-                SCORES_PATH,
-                {
-                    "traceId": trace_param,
-                    "name": name_param,
-                    "fields": "subject",
-                    "limit": SCORE_PAGE_LIMIT,
-                    "cursor": cursor,
-                },
-            )
-            try:
-                data = page["data"]
-                cursor = (page.get("meta") or {}).get("cursor")
-                scores = [parse_score(raw) for raw in data]
-            except (KeyError, TypeError, AttributeError, pydantic.ValidationError) as exc:
-                raise FatalSourceError(f"Langfuse list scores: unexpected response shape ({exc})") from None
-            yield from scores
-            if not cursor or not data:
-                return
-            if cursor in seen:
-                raise FatalSourceError(f"Langfuse list scores: the server repeated cursor {cursor[:16]}…")
-            seen.add(cursor)
+        return self.client.cursor_items(
+            "general",
+            "list scores",
+            SCORES_PATH,
+            {"traceId": trace_param, "name": name_param, "fields": "subject", "limit": SCORE_PAGE_LIMIT},
+            parse_score,
+        )
 
 
 def typed_value(score: object) -> ScoreValue | None:

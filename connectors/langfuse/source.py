@@ -15,7 +15,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import pydantic
 from langfuse.api.commons.types.observation_v2 import ObservationV2
 
 from tracestrata.errors import FatalSourceError
@@ -80,36 +79,21 @@ class LangfuseTraceSource:
 
     def iter_root_observations(self, window: Window, expand_metadata: Sequence[str] = ()) -> Iterator[ObservationV2]:
         """Every root observation in the window, every page once; a repeated cursor is an error."""
-        cursor: str | None = None
-        seen_cursors: set[str] = set()
-        while True:
-            page = self.client.get_json(
-                "general",
-                "list observations",
-                OBSERVATIONS_PATH,
-                {
-                    "fields": self.options.fields,
-                    "expandMetadata": ",".join(expand_metadata) or None,
-                    "limit": self.options.page_size,
-                    "cursor": cursor,
-                    "isRootObservation": True,
-                    "environment": list(self.options.environment) or None,
-                    "fromStartTime": window.start,
-                    "toStartTime": window.end,
-                },
-            )
-            try:
-                data = page["data"]
-                cursor = (page.get("meta") or {}).get("cursor")
-                observations = [_parse_observation(raw) for raw in data]
-            except (KeyError, TypeError, AttributeError, pydantic.ValidationError) as exc:
-                raise FatalSourceError(f"Langfuse list observations: unexpected response shape ({exc})") from None
-            yield from observations
-            if not cursor or not data:
-                return
-            if cursor in seen_cursors:
-                raise FatalSourceError(f"Langfuse list observations: the server repeated cursor {cursor[:16]}…")
-            seen_cursors.add(cursor)
+        return self.client.cursor_items(
+            "general",
+            "list observations",
+            OBSERVATIONS_PATH,
+            {
+                "fields": self.options.fields,
+                "expandMetadata": ",".join(expand_metadata) or None,
+                "limit": self.options.page_size,
+                "isRootObservation": True,
+                "environment": list(self.options.environment) or None,
+                "fromStartTime": window.start,
+                "toStartTime": window.end,
+            },
+            _parse_observation,
+        )
 
     def to_record(self, obs: ObservationV2) -> TraceRecord:
         return observation_to_record(obs, self._source(obs.project_id))
