@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -259,35 +259,32 @@ class _Parser:
             raise self.error("failure.multiplier", f"expected a number >= 1, got {_kind(multiplier)}")
         if multiplier < 1:
             raise self.error("failure.multiplier", f"expected a number >= 1, got {multiplier}")
-        raw = table.get("signals", [])
-        if not isinstance(raw, list):
-            raise self.error("failure.signals", f"expected [[failure.signals]] tables, got {_kind(raw)}")
-        signals = []
-        names: set[str] = set()
-        for i, item in enumerate(raw):
-            where = f"failure.signals[{i}]"
-            entry = self.table(item, where)
-            self.check_keys(entry, SIGNAL_KEYS, where)
-            name = self.string(entry.get("name"), f"{where}.name")
-            if name in names:
-                raise self.error(f"{where}.name", f"signal '{name}' is defined twice")
-            names.add(name)
-            signals.append(Signal(name, self.condition(entry, where)))
-        return float(multiplier), tuple(signals)
+        signals = tuple(
+            Signal(name, self.condition(entry, where))
+            for where, entry, name in self.named_tables(table.get("signals", []), "failure.signals", SIGNAL_KEYS, "signal")
+        )
+        return float(multiplier), signals
 
-    def boosts(self, value: Any) -> tuple[Boost, ...]:
+    def named_tables(
+        self, value: Any, key: str, allowed: Sequence[str], kind: str
+    ) -> Iterator[tuple[str, Mapping[str, Any], str]]:
+        """(key path, table, name) of each `[[key]]` table, checked: known keys, a unique name."""
         if not isinstance(value, list):
-            raise self.error("boost", f"expected [[boost]] tables, got {_kind(value)}")
-        boosts = []
+            raise self.error(key, f"expected [[{key}]] tables, got {_kind(value)}")
         names: set[str] = set()
         for i, item in enumerate(value):
-            where = f"boost[{i}]"
+            where = f"{key}[{i}]"
             entry = self.table(item, where)
-            self.check_keys(entry, BOOST_KEYS, where)
+            self.check_keys(entry, allowed, where)
             name = self.string(entry.get("name"), f"{where}.name")
             if name in names:
-                raise self.error(f"{where}.name", f"boost '{name}' is defined twice")
+                raise self.error(f"{where}.name", f"{kind} '{name}' is defined twice")
             names.add(name)
+            yield where, entry, name
+
+    def boosts(self, value: Any) -> tuple[Boost, ...]:
+        boosts = []
+        for where, entry, name in self.named_tables(value, "boost", BOOST_KEYS, "boost"):
             if "collect" not in entry:
                 raise self.error(where, "missing 'collect' (how many traces to gather before the boost ends)")
             collect = self.integer(entry["collect"], f"{where}.collect", minimum=1)
