@@ -83,13 +83,14 @@ collect = {COLLECT}
 """
 
 
-def sync(config: Path, now: str) -> subprocess.CompletedProcess[str]:
+def tracestrata(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tracestrata.cli.main", "sync", "--config", str(config), "--now", now],
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, "-m", "tracestrata.cli.main", *args], capture_output=True, text=True, timeout=300
     )
+
+
+def sync(config: Path, now: str) -> subprocess.CompletedProcess[str]:
+    return tracestrata("sync", "--config", str(config), "--now", now)
 
 
 @pytest.mark.slow
@@ -148,19 +149,11 @@ def test_24_hourly_windows_report_covers_truth_and_boost_turns_off(tmp_path: Pat
     third = sync(config, "2026-11-24T00:50:00Z")
     assert (third.returncode, third.stdout, third.stderr) == (0, "", "")
 
-    # across the 24 windows, compare two groups that are not strata (metadata kept in the ledger)
-    compared = subprocess.run(
-        [sys.executable, "-m", "tracestrata.cli.main", "report", "--ledger", str(tmp_path / "var" / "state.sqlite"),
-         "--since", "7d", "--until", "2026-11-25T00:00:00Z", "--metric", "correct", "--compare", "release", "--format", "json"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert compared.returncode == 0, compared.stderr
-    by_release = json.loads(compared.stdout)
-    assert by_release["compare"] and "compare_field_missing" not in compared.stdout
-    persona = subprocess.run(
-        [sys.executable, "-m", "tracestrata.cli.main", "report", "--ledger", str(tmp_path / "var" / "state.sqlite"),
-         "--since", "7d", "--until", "2026-11-25T00:00:00Z", "--metric", "correct", "--compare", "metadata.persona", "--format", "json"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert persona.returncode == 0, persona.stderr
-    assert json.loads(persona.stdout)["compare"] and "compare_field_missing" not in persona.stdout
+    # across the 24 windows, compare groups that are not strata (kept per trace in the ledger)
+    for field in ("release", "metadata.persona"):
+        compared = tracestrata(
+            "report", "--ledger", str(tmp_path / "var" / "state.sqlite"), "--since", "7d",
+            "--until", "2026-11-25T00:00:00Z", "--metric", "correct", "--compare", field, "--format", "json",
+        )
+        assert compared.returncode == 0, compared.stderr
+        assert json.loads(compared.stdout)["compare"] and "compare_field_missing" not in compared.stdout, field
