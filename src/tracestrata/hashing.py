@@ -27,6 +27,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tracestrata.columns import StringColumn
+
 HASH_VERSION = 1
 _MASK = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -91,12 +93,14 @@ def _same_length_ascii(ids: Sequence[str]) -> tuple[np.ndarray, int] | None:
     return rows, length
 
 
-def hash_ids(ids: Sequence[str], key: tuple[int, int]) -> np.ndarray:
+def hash_ids(ids: Sequence[str] | StringColumn, key: tuple[int, int]) -> np.ndarray:
     """The keyed hash of every id, as a uint64 array (vectorized, in chunks of the batch)."""
     count = len(ids)
     out = np.empty(count, dtype=np.uint64)
     if count == 0:
         return out
+    if isinstance(ids, StringColumn):
+        return _hash_column(ids, key, out)
     for start in range(0, count, _CHUNK):  # joining and encoding per chunk beats one 30 MB buffer
         chunk = ids[start : start + _CHUNK]
         same = _same_length_ascii(chunk)
@@ -133,6 +137,34 @@ def _hash_any(ids: Sequence[str], key: tuple[int, int]) -> np.ndarray:
         n_words = (lengths + np.uint64(7)) // np.uint64(8)
         for j in range(width // 8):
             h = np.where(n_words > j, _fmix_array(h ^ words[:, j]), h)
+        return _fmix_array(h ^ np.uint64(k1))
+
+
+def _hash_column(ids: StringColumn, key: tuple[int, int], out: np.ndarray) -> np.ndarray:
+    """Ids in Arrow's layout: their bytes are read in place, with no Python string per id."""
+    if ids.valid is not None and not ids.valid.all():
+        raise ValueError("an id is missing")
+    lengths = ids.lengths()
+    length, count, start = int(lengths[0]), len(ids), int(ids.offsets[0])
+    if length and int(ids.offsets[-1]) - start == length * count and (lengths == length).all():
+        rows = ids.data[start : start + length * count].reshape(count, length)  # a view: no copy
+        for first in range(0, count, _CHUNK):
+            out[first : first + _CHUNK] = _hash_same_length(rows[first : first + _CHUNK], length, key)
+        return out
+    for first in range(0, count, _CHUNK):
+        out[first : first + _CHUNK] = _hash_any_column(ids[first : first + _CHUNK], key)
+    return out
+
+
+def _hash_any_column(ids: StringColumn, key: tuple[int, int]) -> np.ndarray:
+    k0, k1 = key
+    lengths = ids.lengths()
+    count = (int(lengths.max()) + 7) // 8
+    n_words = (lengths + 7) // 8
+    with np.errstate(over="ignore"):
+        h = np.uint64(k0) ^ (lengths.astype(np.uint64) * np.uint64(_GOLDEN))
+        for j, word in enumerate(ids.words(count)):
+            h = np.where(n_words > j, _fmix_array(h ^ word), h)
         return _fmix_array(h ^ np.uint64(k1))
 
 

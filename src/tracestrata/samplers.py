@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from tracestrata.columns import DictColumn, StringColumn, encode
 from tracestrata.design import Cell, CellKind, Design, Unit, cell_id
 from tracestrata.hashing import hash_ids, hash_key
 from tracestrata.policy import Policy
@@ -271,12 +272,19 @@ class Sketch:
     def _raw_getters(self) -> list[Callable[[Any], Any]]:
         return [raw_getter(path) for path in self.fields]
 
-    def add_columns(self, ids: Sequence[str], columns: Mapping[str, Sequence[Any]], payloads: Sequence[Any]) -> None:
-        """One batch: `columns[path][i]` is trace i's value of every field the policy reads."""
+    def add_columns(
+        self, ids: Sequence[str] | StringColumn, columns: Mapping[str, Sequence[Any]], payloads: Sequence[Any]
+    ) -> None:
+        """One batch: `columns[path][i]` is trace i's value of every field the policy reads.
+
+        A column is a list, a numpy array, or a `StringColumn`/`DictColumn` (read as
+        buffers, see `tracestrata.columns`); the ids a list, an array or a `StringColumn`.
+        """
         n = len(ids)
         if n == 0:
             return
         self.population += n
+        columns = {path: encode(columns[path]) for path in self.fields}  # each string column once
         hashes = hash_ids(ids, self.key)
         codes = [self._dim_codes(i, columns[d.field], n) for i, d in enumerate(self.policy.strata)]
         masks = self._signal_masks(columns, n)
@@ -394,6 +402,8 @@ class Sketch:
     def _dim_codes(self, i: int, col: Sequence[Any], n: int) -> np.ndarray:
         """Row -> code of its raw label in dimension i (labels are computed once per distinct value)."""
         edges = self._edges[i]
+        if isinstance(col, DictColumn):
+            return self._dict_codes(i, col, edges)
         if edges is not None:
             return self._bucket_codes(i, col, edges)
         if isinstance(col, np.ndarray) and col.dtype.kind != "O":
@@ -420,6 +430,16 @@ class Sketch:
                 code = self._code(i, labeler(v))
             codes[j] = code
         return np.asarray(codes, dtype=np.int64)
+
+    def _dict_codes(self, i: int, col: DictColumn, edges: np.ndarray | None) -> np.ndarray:
+        """Codes of a dictionary-encoded column: each distinct value is labelled once."""
+        if edges is not None:
+            nums = np.array([v if type(v) in (float, int) else math.nan for v in col.values], dtype=float)
+            return self._bucket_codes(i, col.take(nums, math.nan), edges)
+        labeler = self._labelers[i]
+        table = [self._code(i, labeler(v)) for v in col.values]
+        missing = self._code(i, labeler(None)) if len(col) and int(col.codes.min()) < 0 else -1
+        return col.take(np.array(table, dtype=np.int64), missing)
 
     def _bucket_codes(self, i: int, col: Sequence[Any], edges: np.ndarray) -> np.ndarray:
         """Codes of the numeric bucket labels; anything not a number is `(missing)`."""
@@ -575,6 +595,8 @@ def _hash_limit(group: _Group, count: int) -> tuple[int, bool]:
 
 def _pick(values: Sequence[Any], rows: list[int]) -> list[Any]:
     """`[values[i] for i in rows]`, in C."""
+    if isinstance(values, StringColumn):
+        return values.pick(rows)
     return list(map(values.__getitem__, rows))
 
 
@@ -640,6 +662,8 @@ def _bucket_index(nums: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def _evaluate(condition: Condition, column: Sequence[Any]) -> np.ndarray:
+    if isinstance(column, DictColumn):  # once per distinct value
+        return column.take(np.asarray(condition.evaluate(list(column.values)), dtype=bool), condition.matches(None))
     if isinstance(column, np.ndarray):
         return condition.evaluate_array(column)
     if condition.operator is not Operator.NOT_EQUALS and condition.operator is not Operator.CONTAINS:
@@ -725,7 +749,7 @@ def sample_columns(
             sketch.add_columns(ids[start:stop], part, range(start, stop))
     if records is not None:
         return sketch.result(records.__getitem__)
-    return sketch._result(lambda rows: _stub_records(list(map(str, map(ids.__getitem__, rows)))))
+    return sketch._result(lambda rows: _stub_records(list(map(str, _pick(ids, rows)))))
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -353,6 +353,38 @@ def test_columns_lists_and_numpy_give_the_record_sample(records, policy, batch):
     assert by_numpy.cells == whole.cells
 
 
+def buffer_columns(records, policy):
+    """The policy's columns in Arrow's layouts: strings as offsets + bytes, the rest dictionary-encoded."""
+    from tracestrata.columns import DictColumn, StringColumn
+
+    out = {}
+    for path in policy.fields():
+        values = [_getter(path)(r) for r in records]
+        if all(v is None or isinstance(v, str) for v in values):
+            out[path] = StringColumn.from_strings(values)
+        else:
+            distinct = list({(type(v), v): v for v in values if v is not None}.values())
+            index = {(type(v), v): i for i, v in enumerate(distinct)}
+            codes = np.array([-1 if v is None else index[(type(v), v)] for v in values], dtype=np.int64)
+            out[path] = DictColumn(codes, distinct)
+    return out
+
+
+@SETTINGS
+@given(records_strategy, policy_strategy, st.integers(1, 50))
+def test_buffer_columns_give_the_record_sample(records, policy, batch):
+    from tracestrata.columns import StringColumn
+
+    whole = sample_records(records, policy)
+    ids = StringColumn.from_strings([r.id for r in records])
+    by_buffers = sample_columns(ids, buffer_columns(records, policy), policy, batch_size=batch)
+    assert [s.record.id for s in by_buffers.selected] == [s.record.id for s in whole.selected]
+    assert [(s.cell, s.signals, s.inclusion_probability) for s in by_buffers.selected] == [
+        (s.cell, s.signals, s.inclusion_probability) for s in whole.selected
+    ]
+    assert by_buffers.cells == whole.cells
+
+
 @SETTINGS
 @given(
     st.lists(st.none() | st.floats(-3, 3), max_size=20),
