@@ -15,9 +15,12 @@ in memory, records already decoded:
   seed      `sample_window` on dicts
   pandas    latency bucket (`pd.cut`) + failure mask + `groupby([...]).sample(frac=...)` on a
             DataFrame of just the columns the policy reads (built outside the timer), with
-            `frac` chosen so it returns about as many rows as ours; once with pandas' default string
-            columns (pyarrow-backed `str` in pandas >= 3) and once with object columns holding the
-            same decoded strings as ours (typed)
+            `frac` chosen so it returns about as many rows as ours; three times: with pandas'
+            default string columns (pyarrow-backed `str` in pandas >= 3), with `intent` and
+            `status` as `category`, and with object columns holding the same decoded strings
+            as ours (typed)
+  ours      `sample_frame` on each of those same DataFrames (tracestrata_connectors.frames: reads
+            the DataFrame's own buffers, conversion inside the timer)
 memory: peak RSS of the `tracestrata sample` process (`os.wait4` rusage, via a small launcher) at N and at --big.
 
     python bench/bench_sample.py                 # 1M records (generated once into bench/data/)
@@ -48,7 +51,10 @@ import seed_baseline
 
 POLICY = HERE / "policy.toml"
 PANDAS = "pandas: groupby(...).sample(frac)"
+PANDAS_CATEGORY = "pandas: same, category columns"
 PANDAS_OBJECTS = "pandas: same, object strings"
+OURS_FRAME = "ours: sample_frame (the same DataFrame)"
+OURS_CATEGORY = "ours: sample_frame (same, category)"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -326,6 +332,7 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
             "user_feedback": [(r.get("scores") or {}).get("user_feedback") for r in raw],
         }
         frame = pd.DataFrame(data)
+        categorical = frame.astype({"intent": "category", "status": "category"})
         # pandas >= 3 copies string columns into pyarrow-backed `str` columns (contiguous buffers,
         # built outside the timer), while "ours (typed)" reads numpy object arrays of the decoded
         # strings, scattered over the heap among the decoded records. So pandas also runs on the
@@ -342,11 +349,26 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
             keyed = frame.assign(bucket=bucket, failure=failure)
             return keyed.groupby(["intent", "bucket", "failure"], observed=True).sample(frac=frac, random_state=0)
 
-        for label, given in ((PANDAS, frame), (PANDAS_OBJECTS, objects)):
+        for label, given in ((PANDAS, frame), (PANDAS_CATEGORY, categorical), (PANDAS_OBJECTS, objects)):
             seconds, sampled = best_of(repeat, lambda given=given: pandas_sample(given))
             note = f"{len(sampled)} selected, no weights; strings as {given['intent'].dtype}"
             measures.append(Measure(label, n, seconds[0], note=note, cpu=seconds[1]))
-        del frame, objects
+        try:
+            from tracestrata_connectors.frames import sample_frame
+        except ImportError as exc:
+            measures.append(Measure(OURS_FRAME, n, None, note=f"n/a: {exc}"))
+        else:
+            policy = load_policy(POLICY)
+            rename = {
+                "metadata.intent": "intent",
+                "metadata.refusal": "refusal",
+                "scores.user_feedback": "user_feedback",
+            }
+            for label, given in ((OURS_FRAME, frame), (OURS_CATEGORY, categorical)):
+                seconds, result = best_of(repeat, lambda given=given: sample_frame(given, policy, rename=rename))
+                note = f"{len(result.selected)} selected, + hashes, cells, inclusion probabilities"
+                measures.append(Measure(label, n, seconds[0], note=note, cpu=seconds[1]))
+        del frame, categorical, objects
     raw.clear()
     gc.collect()
     return measures, selected
@@ -391,6 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--data-dir", type=Path, default=HERE / "data")
     parser.add_argument("--skip-seed", action="store_true", help="skip the seed's end-to-end run (slow)")
+    parser.add_argument("--memory-only", action="store_true", help="only the in-memory comparisons")
     parser.add_argument("--json", type=Path, default=None, help="also write the measures and ratios here")
     args = parser.parse_args(argv)
     n = args.n if args.n is not None else (100_000 if args.quick else 1_000_000)
@@ -400,9 +423,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = ensure_data(n, args.data_dir)
     print(f"file: {path} ({path.stat().st_size / 1e6:,.0f} MB, {n:,} records), cores: {os.cpu_count()}", flush=True)
 
-    e2e = end_to_end(path, n, e2e_repeat, seed=not args.skip_seed)
+    e2e = [] if args.memory_only else end_to_end(path, n, e2e_repeat, seed=not args.skip_seed)
     by_name = {m.name: m for m in e2e}
-    ours = by_name["ours: tracestrata sample (CLI)"]
+    ours = by_name.get("ours: tracestrata sample (CLI)")
     seed = by_name.get("seed: json.loads + sample_window")
     arrow = by_name.get("pyarrow.json.read_json alone")
     memory, _ = in_memory(path, n, repeat)
@@ -431,14 +454,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "in memory: ours on TraceRecords vs seed sample_window": ratio(
             mem.get("ours: sample_records (TraceRecords)"), seed_mem
         ),
-        "in memory: ours on typed columns vs pandas groupby.sample (goal >= 1x)": ratio(columns, pandas),
+        "in memory: ours vs pandas groupby.sample, same DataFrame (goal >= 1x)": ratio(mem.get(OURS_FRAME), pandas),
+        "in memory: same, both on category columns (goal >= 1x)": ratio(
+            mem.get(OURS_CATEGORY), mem.get(PANDAS_CATEGORY)
+        ),
+        "in memory: same, both on object strings (goal >= 1x)": ratio(columns, mem.get(PANDAS_OBJECTS)),
         "in memory: ours on list columns vs pandas groupby.sample": ratio(lists, pandas),
         "in memory: ours on dicts vs pandas groupby.sample": ratio(dicts, pandas),
-        "in memory: ours on typed columns vs pandas on the same object strings": ratio(
-            columns, mem.get(PANDAS_OBJECTS)
-        ),
     }
-    if big is not None and big.peak_mb and ours.peak_mb:
+    if big is not None and ours is not None and big.peak_mb and ours.peak_mb:
         ratios[f"peak memory: {args.big:,} / {n:,} records (goal <= 1.2x)"] = (big.peak_mb / ours.peak_mb, None)
         ratios[f"throughput: records/s at {args.big:,} / at {n:,}"] = (
             (big.rate or 0) / ours.rate if ours.rate else None,

@@ -131,19 +131,18 @@ class StringColumn:
     def words(self, count: int, lengths: np.ndarray | None = None) -> list[np.ndarray]:
         """The first `count` little-endian 64-bit words of every row's bytes, zero past its end.
 
-        Row i's word j is bytes 8j..8j+7 of its string: two aligned loads from a
-        zero-padded copy of the buffer, shifted together, so the cost is per row and
-        word, not per byte.
+        Row i's word j is bytes 8j..8j+7 of its string: two aligned loads from the
+        buffer, shifted together and masked to the row's length, so the cost is per
+        row and word, not per byte.
         """
         n = len(self)
         if n == 0 or count == 0:
             return [np.zeros(n, dtype=np.uint64) for _ in range(count)]
-        base, end = int(self.offsets[0]), int(self.offsets[-1])
-        buffer = np.zeros((end - base) // 8 + count + 2, dtype=np.uint64)
-        buffer.view(np.uint8)[: end - base] = self.data[base:end]
-        position = self.offsets[:-1].astype(np.uint64) - np.uint64(base)
-        word = (position >> np.uint64(3)).astype(np.intp)
-        shift = (position & np.uint64(7)) << np.uint64(3)
+        starts = self.offsets[:-1].astype(np.int64, copy=False)
+        buffer, first_word = self._aligned_words(count)
+        word = starts >> 3
+        word -= first_word
+        shift = ((starts & 7) << 3).view(np.uint64)
         high_shift = np.uint64(56) - shift
         lengths = self.lengths() if lengths is None else lengths
         longest = int(lengths.max())
@@ -152,19 +151,35 @@ class StringColumn:
         for j in range(count):
             word += 1
             high = buffer[word]
+            if longest <= 8 * j:  # every row ended before this word
+                out.append(np.zeros(n, dtype=np.uint64))
+                continue
             value = low >> shift
-            value |= (high << high_shift) << np.uint64(8)
-            if longest > 8 * j:  # else every row ended before this word: all zero
-                np.minimum(lengths, 8 * (j + 1), out=position.view(np.int64))
-                remaining = position.view(np.int64)
-                remaining -= 8 * j
-                np.maximum(remaining, 0, out=remaining)
-                value &= _BYTE_MASKS[remaining]
+            high <<= high_shift
+            high <<= np.uint64(8)
+            value |= high
+            if j == 0:
+                value &= _BYTE_MASKS[np.minimum(lengths, 8)]
             else:
-                value[:] = 0
+                value &= _BYTE_MASKS[np.clip(lengths - 8 * j, 0, 8)]
             out.append(value)
-            low = high
+            low = buffer[word]
         return out
+
+    def _aligned_words(self, count: int) -> tuple[np.ndarray, int]:
+        """The data as 64-bit words from the one holding the first row's start, with at least
+        `count + 1` words after the last row's start, and the index of that first word.
+
+        A view of the buffer when it has the words and the alignment, else a zero-padded copy.
+        """
+        first_word, end = int(self.offsets[0]) >> 3, int(self.offsets[-1])
+        stop_word = (end >> 3) + count + 2
+        data = self.data
+        if stop_word * 8 <= len(data) and data.ctypes.data % 8 == 0:
+            return data[first_word * 8 : stop_word * 8].view(np.uint64), first_word
+        buffer = np.zeros(stop_word - first_word, dtype=np.uint64)
+        buffer.view(np.uint8)[: end - first_word * 8] = data[first_word * 8 : end]
+        return buffer, first_word
 
     def encoded(self) -> DictColumn:
         """The same column dictionary-encoded (see `factorize`)."""
@@ -268,31 +283,42 @@ def _factorize_in_table(column: StringColumn, width: int, bits: int) -> tuple[li
     drop = np.uint64(64 - bits)
     for start in range(0, len(column), _ROWS):
         lengths, words = _keys(column[start : start + _ROWS], width)
-        with np.errstate(over="ignore"):
-            mixed = lengths.astype(np.uint64) * _GOLDEN
+        with np.errstate(over="ignore"):  # multiplicative hashing: the top bits depend on every bit
+            mixed = lengths.view(np.uint64) * _GOLDEN
             for word in words:
                 mixed ^= word
                 mixed *= _MIX
-                mixed ^= mixed >> np.uint64(29)
-        slot = (mixed >> drop).astype(np.intp)
-        fresh = np.flatnonzero(table_lengths[slot] == _EMPTY)
-        if len(fresh):  # claim each new slot for the first row that reached it
-            new_slots, first = np.unique(slot[fresh], return_index=True)
-            rows = fresh[first]
-            order = np.argsort(rows, kind="stable")  # codes in order of first appearance
-            new_slots, rows = new_slots[order], rows[order]
-            table_lengths[new_slots] = lengths[rows]
-            for j, word in enumerate(words):
-                table_words[j, new_slots] = word[rows]
-            table_codes[new_slots] = np.arange(len(first_rows), len(first_rows) + len(rows))
-            first_rows.extend((rows + start).tolist())
-        same = table_lengths[slot] == lengths
-        for j, word in enumerate(words):
-            same &= table_words[j][slot] == word
-        if not same.all():
-            return None
+        slot = (mixed >> drop).view(np.int64)
+        same = _matches(table_lengths, table_words, slot, lengths, words)
+        if not same.all():  # values new to the table, or a collision
+            fresh = np.flatnonzero(~same)
+            fresh = fresh[table_lengths[slot[fresh]] == _EMPTY]
+            if len(fresh):  # claim each new slot for the first row that reached it
+                new_slots, first = np.unique(slot[fresh], return_index=True)
+                rows = fresh[first]
+                order = np.argsort(rows, kind="stable")  # codes in order of first appearance
+                new_slots, rows = new_slots[order], rows[order]
+                table_lengths[new_slots] = lengths[rows]
+                for j, word in enumerate(words):
+                    table_words[j, new_slots] = word[rows]
+                table_codes[new_slots] = np.arange(len(first_rows), len(first_rows) + len(rows))
+                first_rows.extend((rows + start).tolist())
+            again = np.flatnonzero(~same)
+            retried = _matches(table_lengths, table_words, slot[again], lengths[again], [w[again] for w in words])
+            if not retried.all():
+                return None
         codes[start : start + len(slot)] = table_codes[slot]
     return first_rows, codes
+
+
+def _matches(
+    table_lengths: np.ndarray, table_words: np.ndarray, slot: np.ndarray, lengths: np.ndarray, words: list[np.ndarray]
+) -> np.ndarray:
+    """Whether each row's key equals the key held in its slot."""
+    same = table_lengths[slot] == lengths
+    for j, word in enumerate(words):
+        same &= table_words[j][slot] == word
+    return same
 
 
 def _factorize_by_sorting(column: StringColumn, width: int) -> tuple[list[int], np.ndarray]:
