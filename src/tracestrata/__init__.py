@@ -32,6 +32,7 @@ __version__ = "0.1.0"
 # The library's main entry points, imported on first use so that `import tracestrata`
 # (and the CLI's --help) does not pay for numpy/scipy until they are needed.
 _LAZY: dict[str, str] = {
+    "DictColumn": "tracestrata.columns",
     "IntervalMethod": "tracestrata.intervals",
     "LonelyCell": "tracestrata.estimators",
     "Manifest": "tracestrata.manifest",
@@ -40,6 +41,7 @@ _LAZY: dict[str, str] = {
     "SampleResult": "tracestrata.samplers",
     "SampledTrace": "tracestrata.samplers",
     "StratifiedEstimator": "tracestrata.estimators",
+    "StringColumn": "tracestrata.columns",
     "SyncOutcome": "tracestrata.sync",
     "build_report": "tracestrata.report",
     "design_from_ledger": "tracestrata.ledger",
@@ -48,6 +50,7 @@ _LAZY: dict[str, str] = {
     "parse_policy": "tracestrata.policy",
     "read_sample_dir": "tracestrata.manifest",
     "run_sync": "tracestrata.sync",
+    "sample_columns": "tracestrata.samplers",
     "sample_records": "tracestrata.samplers",
     "write_sample_dir": "tracestrata.manifest",
 }
@@ -70,6 +73,7 @@ __all__ = [
     "ConfigError",
     "Connector",
     "Design",
+    "DictColumn",
     "EstimationError",
     "ExitCode",
     "FatalSourceError",
@@ -92,6 +96,7 @@ __all__ = [
     "SourceRef",
     "StateError",
     "StratifiedEstimator",
+    "StringColumn",
     "SyncOutcome",
     "TraceRecord",
     "TraceSource",
@@ -106,6 +111,7 @@ __all__ = [
     "parse_policy",
     "read_sample_dir",
     "run_sync",
+    "sample_columns",
     "sample_records",
     "write_sample_dir",
 ]
