@@ -195,7 +195,14 @@ def allocate_boost(remaining: int, populations: Sequence[int]) -> list[int]:
 
 @dataclass(slots=True)
 class _Group:
-    """One (raw labels, cell) group: its count and its bottom candidates by (hash, id)."""
+    """One (raw labels, cell) group: its count and its bottom candidates by (hash, id).
+
+    New candidates wait in `pending` and are merged into the sorted bottom-`bound`
+    once `bound` of them have gathered (or when read). A batch of a long stream adds
+    only a few candidates to each group, so merging on every offer would cost
+    O(bound) per batch and group; this way it is O(log bound) per candidate.
+    Everything pending is <= `ceiling()`, which therefore stays a valid cut.
+    """
 
     bound: int
     count: int = 0
@@ -203,28 +210,45 @@ class _Group:
     ids: list[str] = field(default_factory=list)
     masks: list[int] = field(default_factory=list)
     payloads: list[Any] = field(default_factory=list)
+    pending: list[tuple[np.ndarray, list[str], list[int], list[Any]]] = field(default_factory=list)
+    pending_count: int = 0
 
     def copy(self) -> _Group:
+        self.compact()
         return _Group(self.bound, self.count, self.hashes, list(self.ids), list(self.masks), list(self.payloads))
 
+    def ceiling(self) -> int:
+        """No hash above this can enter the bottom-`bound` any more."""
+        return int(self.hashes[-1]) if len(self.ids) >= self.bound else _HASH_MAX
+
     def offer(self, hashes: np.ndarray, ids: list[str], masks: list[int], payloads: list[Any]) -> None:
-        """Merge candidates (any order) and keep the `bound` smallest by (hash, id)."""
+        """Add candidates (any order); the `bound` smallest by (hash, id) are kept."""
         if self.bound == 0 or not ids:
             return
         if len(self.ids) >= self.bound and hashes.min() > self.hashes[-1]:
             return
-        all_hashes = np.concatenate([self.hashes, hashes])
-        all_ids = self.ids + ids
+        self.pending.append((hashes, ids, masks, payloads))
+        self.pending_count += len(ids)
+        if self.pending_count >= self.bound:
+            self.compact()
+
+    def compact(self) -> None:
+        """Merge the pending candidates into the sorted bottom-`bound`."""
+        if not self.pending:
+            return
+        all_hashes = np.concatenate([self.hashes, *(p[0] for p in self.pending)])
+        all_ids = list(itertools.chain(self.ids, *(p[1] for p in self.pending)))
         order = np.argsort(all_hashes, kind="stable")
         if (np.diff(all_hashes[order]) == 0).any():  # equal hashes (or a repeated id): the id decides
             order = np.lexsort((np.array(all_ids), all_hashes))
-        order = order[: self.bound]
-        all_masks = self.masks + masks
-        all_payloads = self.payloads + payloads
+        order = order[: self.bound].tolist()
+        all_masks = list(itertools.chain(self.masks, *(p[2] for p in self.pending)))
+        all_payloads = list(itertools.chain(self.payloads, *(p[3] for p in self.pending)))
         self.hashes = all_hashes[order]
-        self.ids = [all_ids[i] for i in order]
-        self.masks = [all_masks[i] for i in order]
-        self.payloads = [all_payloads[i] for i in order]
+        self.ids = list(map(all_ids.__getitem__, order))
+        self.masks = list(map(all_masks.__getitem__, order))
+        self.payloads = list(map(all_payloads.__getitem__, order))
+        self.pending, self.pending_count = [], 0
 
 
 class Sketch:
@@ -297,8 +321,9 @@ class Sketch:
                 cut = np.partition(row_hashes, take - 1)[take - 1]
                 keep = row_hashes <= cut
                 rows, row_hashes = rows[keep], row_hashes[keep]
-            if len(group.ids) >= take:  # full: only hashes up to its largest can still enter
-                keep = row_hashes <= group.hashes[-1]
+            ceiling = group.ceiling()
+            if ceiling < _HASH_MAX:  # full: only hashes up to its largest can still enter
+                keep = row_hashes <= ceiling
                 rows, row_hashes = rows[keep], row_hashes[keep]
             if len(rows) == 0:
                 continue
@@ -488,6 +513,7 @@ class Sketch:
                 if target is None:
                     target = merged.groups[key] = _Group(group.bound)
                 target.count += group.count
+                group.compact()
                 target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads))
         return merged
 
@@ -517,7 +543,10 @@ class Sketch:
                 continue
             target.bound = max(target.bound, group.bound)
             target.count += group.count
+            group.compact()
             target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads))
+        for group in final.values():
+            group.compact()
 
         take: dict[tuple[tuple[str, ...], int], int] = {}
         strata = sorted({labels for labels, _ in final})
@@ -583,7 +612,7 @@ def _hash_limit(group: _Group, count: int) -> tuple[int, bool]:
     vanishing probability (for hashes that look uniform); `_candidates` checks that
     and then reads the whole group, so the sample never depends on the estimate.
     """
-    ceiling = int(group.hashes[-1]) if len(group.ids) >= group.bound else _HASH_MAX
+    ceiling = group.ceiling()
     if count <= group.bound:
         return ceiling, False
     share = (group.bound + 4 * math.sqrt(group.bound) + 16) / count
