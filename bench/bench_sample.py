@@ -135,9 +135,13 @@ def run_child(argv: Sequence[str]) -> tuple[float, float, str, float]:
     return usage["wall"], usage["maxrss_kb"] / 1024.0, proc.stdout, usage["cpu"]
 
 
-def ours_argv(path: Path, out: Path) -> list[str]:
+def ours_argv(path: Path, out: Path, jobs: str = "auto") -> list[str]:
     argv = [sys.executable, "-m", "tracestrata.cli.main", "sample", "--source", f"jsonl:{path}"]
-    return argv + ["--policy", str(POLICY), "--out", str(out)]
+    return argv + ["--policy", str(POLICY), "--out", str(out), "--jobs", jobs]
+
+
+OURS = "ours: tracestrata sample (CLI)"
+OURS_ONE = "ours: same, --jobs 1"
 
 
 PYARROW_CHILD = """
@@ -149,7 +153,9 @@ print(time.perf_counter() - started, time.process_time() - cpu, table.num_rows)
 """
 
 
-def end_to_end(path: Path, n: int, repeat: int, *, seed: bool = True, arrow: bool = True) -> list[Measure]:
+def end_to_end(
+    path: Path, n: int, repeat: int, *, seed: bool = True, arrow: bool = True, one_process: bool = True
+) -> list[Measure]:
     """Best of `repeat` rounds; the rounds interleave the contenders so load swings hit all of them."""
     best: dict[str, Measure] = {}
 
@@ -166,7 +172,11 @@ def end_to_end(path: Path, n: int, repeat: int, *, seed: bool = True, arrow: boo
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
             wall, peak, _, cpu = run_child(ours_argv(path, Path(tmp) / "run"))
-        keep(Measure("ours: tracestrata sample (CLI)", n, wall, peak, "whole command incl. start-up", cpu))
+        keep(Measure(OURS, n, wall, peak, "whole command incl. start-up; --jobs auto (one process per CPU)", cpu))
+        if one_process:
+            with tempfile.TemporaryDirectory() as tmp:
+                wall, peak, _, cpu = run_child(ours_argv(path, Path(tmp) / "run", "1"))
+            keep(Measure(OURS_ONE, n, wall, peak, "one process", cpu))
         if seed:
             wall, peak, _, cpu = run_child([sys.executable, str(HERE / "seed_baseline.py"), str(path)])
             keep(Measure("seed: json.loads + sample_window", n, wall, peak, "whole script incl. start-up", cpu))
@@ -434,14 +444,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     e2e = [] if args.memory_only else end_to_end(path, n, e2e_repeat, seed=not args.skip_seed)
     by_name = {m.name: m for m in e2e}
-    ours = by_name.get("ours: tracestrata sample (CLI)")
+    ours = by_name.get(OURS)
     seed = by_name.get("seed: json.loads + sample_window")
     arrow = by_name.get("pyarrow.json.read_json alone")
     memory, _ = in_memory(path, n, repeat)
     big = None
     if args.big:
         big_path = ensure_data(args.big, args.data_dir)
-        big = end_to_end(big_path, args.big, 1, seed=False, arrow=False)[0]
+        big = end_to_end(big_path, args.big, 1, seed=False, arrow=False, one_process=False)[0]
         big.name = "ours: tracestrata sample (CLI), --big"
     measures = [m for m in (*e2e, *memory, big) if m is not None]
     print()
@@ -457,6 +467,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ratios: dict[str, tuple[float | None, float | None]] = {
         "end to end: ours vs seed, speed-up (goal >= 5x)": ratio(ours, seed),
         "end to end: ours time / pyarrow parse time (goal <= 2x)": slowdown,
+        "end to end: ours --jobs 1 vs seed": ratio(by_name.get(OURS_ONE), seed),
+        "end to end: ours --jobs 1 time / pyarrow parse time": ratio(arrow, by_name.get(OURS_ONE)),
         "in memory: ours on typed columns vs seed sample_window (goal >= 10x)": ratio(columns, seed_mem),
         "in memory: ours on the DataFrame vs seed sample_window (goal >= 10x)": ratio(mem.get(OURS_FRAME), seed_mem),
         "in memory: ours on dicts vs seed sample_window": ratio(dicts, seed_mem),

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import repeat
+from itertools import pairwise, repeat
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,20 @@ from tracestrata.record import TraceRecord, parse_timestamp
 from tracestrata.strata import dig, normalize_top, source_value
 
 CHUNK_BYTES = 4 << 20  # ~11k lines of a typical trace record per batch
+PART_BYTES = 64 << 20  # smallest byte range worth a process of its own
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """The lines of `path` that start at a byte offset in `[start, stop)`: one process's share.
+
+    A line that crosses `stop` belongs to this part, so consecutive parts of a file
+    hold every line exactly once, wherever the offsets fall.
+    """
+
+    path: Path
+    start: int
+    stop: int
 
 
 @dataclass(slots=True)
@@ -67,6 +81,18 @@ class FilesTraceSource:
 
     def total_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.files())
+
+    def partitions(self, count: int) -> list[Part]:
+        """About `count` parts of similar size (none under `PART_BYTES` unless a file is), in file order."""
+        files = [(path, path.stat().st_size) for path in self.files()]
+        total = sum(size for _, size in files)
+        target = max(PART_BYTES, -(-total // max(count, 1)))
+        parts = []
+        for path, size in files:
+            pieces = max(1, round(size / target))
+            edges = [size * i // pieces for i in range(pieces + 1)]
+            parts += [Part(path, a, b) for a, b in pairwise(edges)]
+        return parts
 
     def iter_traces(self, window: Window, *, metadata_keys: Sequence[str] = ()) -> Iterator[TraceRecord]:
         """Every trace with `window.start <= timestamp < window.end`, in file order."""
@@ -167,14 +193,22 @@ class FilesTraceSource:
 
     # -- the columnar fast path (msgspec: decodes only the fields the policy reads)
 
-    def iter_column_batches(self, window: Window | None, fields: Sequence[str]) -> Iterator[ColumnBatch]:
+    def iter_column_batches(
+        self, window: Window | None, fields: Sequence[str], *, part: Part | None = None
+    ) -> Iterator[ColumnBatch]:
         """Per chunk of the file: ids, the columns `fields` (normalized like `TraceRecord.from_json`)
-        and lazy per-row payloads. Only `id`, `timestamp` and `fields` are decoded."""
+        and lazy per-row payloads. Only `id`, `timestamp` and `fields` are decoded. With `part`,
+        only that part's lines (line numbers stay those of the whole file)."""
         decoder = _ColumnDecoder(fields)
+        if part is not None:
+            yield from self._read_columns(part.path, window, decoder, part.start, part.stop)
+            return
         for path in self.files():
             yield from self._read_columns(path, window, decoder)
 
-    def _read_columns(self, path: Path, window: Window | None, decoder: _ColumnDecoder) -> Iterator[ColumnBatch]:
+    def _read_columns(
+        self, path: Path, window: Window | None, decoder: _ColumnDecoder, start: int = 0, stop: int | None = None
+    ) -> Iterator[ColumnBatch]:
         name = str(path)
         try:
             handle = path.open("rb")
@@ -182,9 +216,10 @@ class FilesTraceSource:
             raise InputError(f"cannot read: {exc.strerror or exc}", path=name) from None
         with handle:
             tail = b""
-            before = 0
+            before = _seek_part(handle, start)
+            chunks = _part_chunks(handle, self.chunk_bytes, stop)
             while True:
-                chunk = handle.read(self.chunk_bytes)
+                chunk = next(chunks, b"")
                 if chunk:
                     cut = chunk.rfind(b"\n")
                     if cut < 0:  # no line ends in this chunk: keep reading
@@ -361,6 +396,41 @@ class _ColumnDecoder:
             else:
                 out[path] = normalize_top(head, top(head))
         return out
+
+
+def _seek_part(handle: Any, start: int) -> int:
+    """Move to the first line starting at or after `start`; return the number of lines before it."""
+    if start <= 0:
+        return 0
+    handle.seek(start - 1)
+    if handle.read(1) != b"\n":
+        handle.readline()  # the rest of a line that started in the previous part
+    first = handle.tell()
+    handle.seek(0)
+    lines = 0
+    while (remaining := first - handle.tell()) > 0:
+        lines += handle.read(min(remaining, 16 << 20)).count(b"\n")
+    handle.seek(first)
+    return lines
+
+
+def _part_chunks(handle: Any, size: int, stop: int | None) -> Iterator[bytes]:
+    """Chunks up to the end of the line that crosses `stop` (or to the end of the file)."""
+    if stop is not None and handle.tell() >= stop:  # a line from an earlier part covers this one
+        return
+    while chunk := handle.read(size):
+        if stop is not None:
+            end = handle.tell()
+            if end >= stop:  # the line holding byte stop - 1 is the last one of this part
+                cut = chunk.find(b"\n", max(0, stop - 1 - (end - len(chunk))))
+                if cut >= 0:
+                    yield chunk[: cut + 1]
+                    return
+                while (more := handle.read(size)) and (cut := more.find(b"\n")) < 0:
+                    chunk += more
+                yield chunk + (more[: cut + 1] if more else b"")
+                return
+        yield chunk
 
 
 def _second(moment: datetime) -> str:

@@ -279,6 +279,22 @@ class Sketch:
         self._bounds: dict[tuple[str, ...], int] = {}
         self._default_convert: Callable[[Any], Any] = _identity
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What another process needs to merge this sketch: the groups, not the label caches."""
+        for group in self.groups.values():
+            group.compact()
+        return {
+            "policy": self.policy,
+            "boost_before": self.boost_before,
+            "groups": self.groups,
+            "population": self.population,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["policy"], boost_collected=state["boost_before"])  # type: ignore[misc]
+        self.groups = state["groups"]
+        self.population = state["population"]
+
     # -- feeding
 
     def add_records(self, records: Iterable[TraceRecord], *, batch_size: int = BATCH_SIZE) -> None:

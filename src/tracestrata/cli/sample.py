@@ -96,11 +96,23 @@ def run_sample(
     boost_collected: Mapping[str, int],
     *,
     progress: bool,
+    jobs: int | None = 1,
 ) -> SampleResult:
-    """Fast path when the source offers column batches, else the record path."""
+    """Fast path when the source offers column batches, else the record path.
+
+    `jobs` processes read parts of a source that can be split (None: one per CPU);
+    the sample is the same for any number (see `tracestrata.parallel`).
+    """
     if not hasattr(source, "iter_column_batches"):
         records = source.iter_traces(window or ALL_TIME, metadata_keys=policy.metadata_keys())
         return sample_records(records, policy, boost_collected=boost_collected)
+    if jobs != 1 and hasattr(source, "partitions"):
+        from tracestrata.parallel import available_cpus
+
+        workers = jobs or available_cpus()
+        parts = source.partitions(workers) if workers > 1 else []
+        if len(parts) > 1:
+            return _in_parallel(source, policy, window, boost_collected, parts, workers, progress)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -117,6 +129,57 @@ def run_sample(
     finally:
         if bar is not None:
             bar.close()
+
+
+def _in_parallel(
+    source: Any,
+    policy: Policy,
+    window: Window | None,
+    boost_collected: Mapping[str, int],
+    parts: list[Any],
+    workers: int,
+    progress: bool,
+) -> SampleResult:
+    from tracestrata.parallel import sample_parts
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=source.total_bytes(),
+            unit="B",
+            unit_scale=True,
+            desc=f"sampling ({min(workers, len(parts))} processes)",
+            file=sys.stderr,
+            leave=False,
+        )
+    try:
+        return sample_parts(
+            source,
+            policy,
+            window,
+            parts,
+            jobs=workers,
+            boost_collected=boost_collected,
+            progress=bar.update if bar is not None else None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def parse_jobs(value: str) -> int | None:
+    """`auto` (None: one process per CPU) or a positive integer."""
+    if value == "auto":
+        return None
+    try:
+        jobs = int(value)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise click.BadParameter(f"expected a positive integer or 'auto', got {value!r}", param_hint="--jobs")
+    return jobs
 
 
 @click.command("sample")
@@ -149,6 +212,14 @@ def run_sample(
     type=click.Path(dir_okay=False, path_type=Path),
     help=f"Boost counts file kept across runs. Default: {STATE_NAME} next to --out.",
 )
+@click.option(
+    "--jobs",
+    default="auto",
+    show_default=True,
+    metavar="N|auto",
+    help="Processes reading the source in parts (auto: one per CPU; files under 128 MB use one). "
+    "Any number gives the same sample.",
+)
 def command(
     source_spec: str,
     policy_path: Path,
@@ -157,6 +228,7 @@ def command(
     until: str | None,
     skip_bad: bool,
     state_path: Path | None,
+    jobs: str,
 ) -> None:
     """Pick the traces to judge: stratified, failures oversampled, boosts at 100%.
 
@@ -178,6 +250,7 @@ def command(
       tracestrata sample --source jsonl:logs/ --policy policy.toml --out run-0601/ \\
           --since 2026-06-01 --until 2026-06-02 --skip-bad
     """
+    workers = parse_jobs(jobs)
     policy = load_policy(policy_path)
     window = parse_window(since, until)
     source, source_name = open_source(source_spec, skip_bad)
@@ -185,7 +258,7 @@ def command(
     state = load_boost_state(state_file) if policy.boosts else BoostState({})
     run_key = f"{source_name}|{window.key if window else '-'}"
     before = state.collected_before(run_key)
-    result = run_sample(source, policy, window, before, progress=sys.stderr.isatty())
+    result = run_sample(source, policy, window, before, progress=sys.stderr.isatty(), jobs=workers)
     bad = int(getattr(source, "bad_lines", 0))
     try:
         write_sample_dir(out, result, policy=policy, source=source_name, window=window, counts={"bad_lines": bad})
