@@ -28,6 +28,7 @@ import numpy as np
 
 from tracestrata.errors import ConfigError, InputError
 from tracestrata.policy import Policy
+from tracestrata.samplers import allocate_stratum
 from tracestrata.strata import fold, raw_getter, record_getter, stratum_key, top_values
 
 CONSERVATIVE_RATE = 0.5
@@ -48,6 +49,55 @@ class StratumInput:
     stratum: str
     population: int
     rate: float
+    failures: int = 0  # traces where a failure signal fires (0: unknown or none)
+
+
+@dataclass(frozen=True, slots=True)
+class FailureSplit:
+    """How the sampler splits a stratum's draws between its failure and non-failure cells.
+
+    `failures` of the stratum's `population` traces are failures, each `multiplier`
+    times as likely to be drawn as a non-failure (`allocate_stratum`). The stratum's
+    estimate reweights the two cells, which costs precision when the judged rate is
+    the same in both (Kish's design effect of unequal weights). When failures are
+    judged wrong far more often, which is the point of oversampling them, the real
+    design effect is smaller. So the plan is conservative.
+    """
+
+    population: int
+    failures: int
+    multiplier: float
+
+    def variance_factor(self, n: int, *, fpc: bool) -> float:
+        """V with Var(estimate) = p (1 - p) V for n draws at a common rate p (inf if a cell gets none)."""
+        k_f, k_n = allocate_stratum(n, self.failures, self.population - self.failures, self.multiplier)
+        factor = 0.0
+        for size, k in ((self.failures, k_f), (self.population - self.failures, k_n)):
+            if size == 0:
+                continue
+            if k == 0:
+                return math.inf
+            correction = ((size - k) / (size - 1) if size > 1 else 0.0) if fpc else 1.0
+            factor += (size / self.population) ** 2 * correction / k
+        return factor
+
+    def effective_n(self, n: int, *, fpc: bool) -> float:
+        """The n of a simple random sample (without FPC) as precise as these n draws."""
+        if n == 0:
+            return 0.0
+        factor = self.variance_factor(n, fpc=fpc)
+        return math.inf if factor == 0 else 1.0 / factor
+
+    def design_effect(self, n: int) -> float:
+        """n / effective n, without the finite-population correction (1 = simple random sampling)."""
+        return n / self.effective_n(n, fpc=False) if n else 1.0
+
+
+def failure_split(population: int, failures: int, multiplier: float) -> FailureSplit | None:
+    """The split when it changes anything: oversampling, and both cells non-empty."""
+    if multiplier == 1.0 or not 0 < failures < population:
+        return None
+    return FailureSplit(population, failures, multiplier)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +109,7 @@ class StratumPlan:
     half_width: float | None  # expected Wilson half-width at `target`; None for an empty stratum
     share: float  # target / total of all targets
     trimmed: bool = False  # lowered below its Wilson target to meet the budget
+    design_effect: float = 1.0  # of the failure oversampling at `target` (see FailureSplit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,11 +315,15 @@ def effective_n(n: int, population: int | None) -> float:
     return n * (population - 1) / (population - n)
 
 
-def wilson_half_width(n: int, p: float, *, confidence: float = 0.95, population: int | None = None) -> float:
+def wilson_half_width(
+    n: int, p: float, *, confidence: float = 0.95, population: int | None = None, split: FailureSplit | None = None
+) -> float:
     """Half-width of the Wilson interval with `n` draws when p-hat = `p`.
 
     With `population` set, the finite-population correction is applied through the
-    effective sample size, so `n == population` gives 0.
+    effective sample size, so `n == population` gives 0. With `split`, the n draws
+    are divided between failure and non-failure cells as the sampler does, and the
+    effective sample size is that of the reweighted estimate.
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
@@ -278,18 +333,28 @@ def wilson_half_width(n: int, p: float, *, confidence: float = 0.95, population:
     z = z_value(confidence)
     if n == 0:  # no draws: the interval is all of [0, 1]
         return 0.5 if population != 0 else 0.0
-    m = effective_n(n, population)
+    m = effective_n(n, population) if split is None else split.effective_n(n, fpc=population is not None)
+    if m == 0:  # a cell without draws: nothing is known about it
+        return 0.5
     if math.isinf(m):
         return 0.0
     z2 = z * z
     return z * math.sqrt(p * (1 - p) * m + z2 / 4) / (m + z2)
 
 
-def wilson_target(half_width: float, p: float, *, confidence: float = 0.95, population: int | None = None) -> int:
+def wilson_target(
+    half_width: float,
+    p: float,
+    *,
+    confidence: float = 0.95,
+    population: int | None = None,
+    split: FailureSplit | None = None,
+) -> int:
     """The smallest n whose expected Wilson half-width is <= `half_width` (never above `population`).
 
     The half-width decreases in n for every p (and so does it with the FPC), so
-    a bisection on integers finds the exact smallest n.
+    a bisection on integers finds the exact smallest n. With a `split`, the integer
+    rounding of the cells can make it wiggle by a draw; the n found always meets the goal.
     """
     if not 0 < half_width <= 0.5:
         raise ConfigError(f"expected a half-width in (0, 0.5], got {half_width!r}", field="half_width")
@@ -301,10 +366,10 @@ def wilson_target(half_width: float, p: float, *, confidence: float = 0.95, popu
             return 0
 
     def ok(n: int) -> bool:
-        return wilson_half_width(n, p, confidence=confidence, population=population) <= half_width
+        return wilson_half_width(n, p, confidence=confidence, population=population, split=split) <= half_width
 
     high = 1
-    limit = population if population is not None else _MAX_N
+    limit = population if population is not None else (split.population if split is not None else _MAX_N)
     while high < limit and not ok(high):
         high = min(limit, high * 2)
     if not ok(high):  # without the FPC a small population may not reach the goal: take all
@@ -429,11 +494,12 @@ def global_half_width(
     *,
     confidence: float = 0.95,
     fpc: bool = True,
+    splits: Mapping[str, FailureSplit | None] | None = None,
 ) -> float | None:
     """Normal-approximation half-width of the stratified estimate of the overall rate.
 
     None when a non-empty stratum gets no draws (the global rate is then not
-    estimable without assumptions).
+    estimable without assumptions). `splits` adds each stratum's failure oversampling.
     """
     total = sum(populations.values())
     if total == 0:
@@ -446,6 +512,13 @@ def global_half_width(
         if n == 0:
             return None
         p = usable_rate(rates[key])
+        split = (splits or {}).get(key)
+        if split is not None:
+            factor = split.variance_factor(n, fpc=fpc)
+            if math.isinf(factor):
+                return None
+            variance += (big_n / total) ** 2 * p * (1 - p) * factor
+            continue
         correction = (big_n - n) / (big_n - 1) if fpc and big_n > 1 else (0.0 if fpc else 1.0)
         variance += (big_n / total) ** 2 * p * (1 - p) / n * correction
     return z_value(confidence) * math.sqrt(variance)
@@ -460,8 +533,13 @@ def plan_allocation(
     budget: int | None = None,
     floor: int = DEFAULT_FLOOR,
     fpc: bool = True,
+    multiplier: float = 1.0,
 ) -> Plan:
     """The per-stratum targets for `method`.
+
+    With `multiplier` > 1 (the policy's failure multiplier) and each stratum's
+    `failures` known, half-widths are those of the reweighted estimate the sampler's
+    failure oversampling gives (`FailureSplit`), not of a simple random sample.
 
     WILSON: every stratum's own expected half-width <= `half_width`; with a
     binding `budget`, the long tail is trimmed first (`trim_to_budget`).
@@ -482,10 +560,16 @@ def plan_allocation(
         seen.add(item.stratum)
         if item.population < 0:
             raise ValueError(f"stratum {item.stratum!r}: population must be >= 0")
+    if multiplier < 1.0:
+        raise ConfigError(f"expected a failure multiplier >= 1, got {multiplier!r}", field="multiplier")
     populations = {s.stratum: s.population for s in strata}
     rates = {s.stratum: usable_rate(s.rate) for s in strata}
+    splits = {s.stratum: failure_split(s.population, min(s.failures, s.population), multiplier) for s in strata}
     wilson = {
-        k: min(n, wilson_target(half_width, rates[k], confidence=confidence, population=n if fpc else None))
+        k: min(
+            n,
+            wilson_target(half_width, rates[k], confidence=confidence, population=n if fpc else None, split=splits[k]),
+        )
         for k, n in populations.items()
     }
 
@@ -502,7 +586,7 @@ def plan_allocation(
         if budget is not None:
             targets = neyman_allocation(populations, rates, budget, floor=floor)
         else:
-            targets = _smallest_neyman(populations, rates, half_width, confidence, floor, fpc)
+            targets = _smallest_neyman(populations, rates, half_width, confidence, floor, fpc, splits)
 
     total = sum(targets.values())
     plans = tuple(
@@ -513,13 +597,18 @@ def plan_allocation(
             target=targets[k],
             half_width=(
                 wilson_half_width(
-                    targets[k], rates[k], confidence=confidence, population=populations[k] if fpc else None
+                    targets[k],
+                    rates[k],
+                    confidence=confidence,
+                    population=populations[k] if fpc else None,
+                    split=splits[k],
                 )
                 if populations[k] > 0
                 else None
             ),
             share=targets[k] / total if total else 0.0,
             trimmed=method is AllocationMethod.WILSON and targets[k] < wilson[k],
+            design_effect=splits[k].design_effect(targets[k]) if splits[k] is not None else 1.0,
         )
         for k in (s.stratum for s in strata)
     )
@@ -533,7 +622,7 @@ def plan_allocation(
         strata=plans,
         total=total,
         population=sum(populations.values()),
-        global_half_width=global_half_width(populations, rates, targets, confidence=confidence, fpc=fpc),
+        global_half_width=global_half_width(populations, rates, targets, confidence=confidence, fpc=fpc, splits=splits),
     )
 
 
@@ -544,12 +633,13 @@ def _smallest_neyman(
     confidence: float,
     floor: int,
     fpc: bool,
+    splits: Mapping[str, FailureSplit | None],
 ) -> dict[str, int]:
     def allocation(total: int) -> dict[str, int]:
         return neyman_allocation(populations, rates, total, floor=floor)
 
     def good(total: int) -> bool:
-        width = global_half_width(populations, rates, allocation(total), confidence=confidence, fpc=fpc)
+        width = global_half_width(populations, rates, allocation(total), confidence=confidence, fpc=fpc, splits=splits)
         return width is not None and width <= half_width
 
     low = sum(min(floor, n) for n in populations.values())
@@ -611,6 +701,7 @@ __all__ = [
     "CONSERVATIVE_RATE",
     "DEFAULT_FLOOR",
     "AllocationMethod",
+    "FailureSplit",
     "Plan",
     "StratumCounts",
     "StratumInput",
@@ -620,6 +711,7 @@ __all__ = [
     "count_strata",
     "count_strata_columns",
     "effective_n",
+    "failure_split",
     "global_half_width",
     "neyman_allocation",
     "observed_rate",

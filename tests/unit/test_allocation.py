@@ -9,8 +9,10 @@ from hypothesis import strategies as st
 from tracestrata.allocation import (
     CONSERVATIVE_RATE,
     AllocationMethod,
+    FailureSplit,
     StratumInput,
     allocate_proportional,
+    failure_split,
     global_half_width,
     neyman_allocation,
     observed_rate,
@@ -306,3 +308,69 @@ def test_neyman_is_proportional_away_from_its_bounds(rows: list[tuple[int, float
         for b in free:
             # n_a / w_a and n_b / w_b agree up to the rounding of one unit each
             assert out[a] <= weight[a] * (out[b] + 1) / weight[b] + 1 + 1e-9
+
+
+# ---------------------------------------------------------------- failure oversampling (design effect)
+
+
+def test_design_effect_of_the_failure_split_is_kishs():
+    # 5% failures drawn 4x as often, far from the population size: Kish's deff of unequal weights
+    share, m = 0.05, 4.0
+    split = FailureSplit(1_000_000, 50_000, m)
+    assert split.design_effect(2000) == pytest.approx((1 - share + m * share) * (1 - share + share / m), rel=2e-3)
+    assert split.effective_n(0, fpc=True) == 0.0
+    assert split.effective_n(1_000_000, fpc=True) == math.inf  # everything drawn: no error left
+    assert split.effective_n(1_000_000, fpc=False) == pytest.approx(1_000_000)
+
+
+def test_no_split_without_oversampling_or_without_both_cells():
+    assert failure_split(100, 10, 1.0) is None
+    assert failure_split(100, 0, 4.0) is None
+    assert failure_split(100, 100, 4.0) is None
+    assert failure_split(100, 10, 4.0) is not None
+
+
+@pytest.mark.parametrize(("population", "failures", "n", "fpc"), [(400, 40, 120, True), (5000, 100, 300, False)])
+def test_variance_factor_is_the_variance_of_the_reweighted_estimate(population, failures, n, fpc):
+    """Simulated: draw each cell's sample (hypergeometric), reweight the cells; same rate in both."""
+    import numpy as np
+
+    from tracestrata.samplers import allocate_stratum
+
+    rng = np.random.default_rng(3)
+    rate = 0.3
+    split = FailureSplit(population, failures, 4.0)
+    k_f, k_n = allocate_stratum(n, failures, population - failures, 4.0)
+    estimates = np.zeros(40_000)
+    for size, k in ((failures, k_f), (population - failures, k_n)):
+        good = round(rate * size)
+        if fpc:
+            hits = rng.hypergeometric(good, size - good, k, size=estimates.size)
+        else:  # with replacement: the no-FPC variance
+            hits = rng.binomial(k, good / size, size=estimates.size)
+        estimates += size / population * hits / k
+    p = (round(rate * failures) + round(rate * (population - failures))) / population
+    cell_p = [round(rate * failures) / failures, round(rate * (population - failures)) / (population - failures)]
+    assert cell_p[0] == pytest.approx(cell_p[1], abs=0.01) and p == pytest.approx(rate, abs=0.01)
+    expected = rate * (1 - rate) * split.variance_factor(n, fpc=fpc)
+    assert estimates.var() == pytest.approx(expected, rel=0.05)
+
+
+def test_plan_sizes_for_the_oversampled_design_and_meets_the_goal():
+    srs = plan_allocation([StratumInput("a", 50_000, 0.2, 2_500)], half_width=0.03)
+    over = plan_allocation([StratumInput("a", 50_000, 0.2, 2_500)], half_width=0.03, multiplier=4.0)
+    (plain,), (stratum,) = srs.strata, over.strata
+    assert plain.design_effect == 1.0 and stratum.design_effect > 1.05
+    assert stratum.target > plain.target * 1.05
+    assert stratum.half_width <= 0.03
+    one_less = wilson_half_width(stratum.target - 5, 0.2, population=50_000, split=FailureSplit(50_000, 2_500, 4.0))
+    assert one_less > 0.03  # (close to) the smallest such target
+    neyman = plan_allocation(
+        [StratumInput("a", 50_000, 0.2, 2_500), StratumInput("b", 10_000, 0.1, 50)],
+        method=AllocationMethod.NEYMAN,
+        half_width=0.01,
+        multiplier=4.0,
+    )
+    assert neyman.global_half_width <= 0.01
+    with pytest.raises(ConfigError, match="multiplier"):
+        plan_allocation([StratumInput("a", 10, 0.2)], multiplier=0.5)

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tracestrata.allocation import count_strata, wilson_half_width
+from tracestrata.allocation import count_strata, failure_split, wilson_half_width
 from tracestrata.cli.main import main
 from tracestrata.errors import ExitCode
 from tracestrata.policy import load_policy, parse_policy
@@ -88,8 +88,14 @@ def test_table(files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> 
     code, out, err = run(capsys, "plan", "--source", f"jsonl:{traces}", "--policy", str(policy))
     assert code == 0, err
     header = out.splitlines()[0].split()
-    assert header == ["stratum", "population", "rate", "target", "half-width", "share"]
+    assert header == ["stratum", "population", "rate", "target", "deff", "half-width", "share"]
     assert "total:" in out and "expected global half-width" in out
+    assert "deff: design effect of the failure oversampling" in out
+    deffs = {float(line.split()[-3]) for line in out.splitlines()[2:] if line.endswith("%")}
+    assert max(deffs) > 1.0
+    code, out, _ = run(capsys, "plan", "--source", f"jsonl:{traces}", "--policy", str(policy), "--no-design-effect")
+    assert code == 0 and "deff: design" not in out
+    assert {float(line.split()[-3]) for line in out.splitlines()[2:] if line.endswith("%")} == {1.0}
 
 
 def test_json_meets_the_goal(files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -112,7 +118,10 @@ def test_json_meets_the_goal(files: tuple[Path, Path], capsys: pytest.CaptureFix
     for s in plan["strata"]:
         assert s["target"] <= s["population"]
         assert s["half_width"] <= 0.08
-        assert s["half_width"] == pytest.approx(wilson_half_width(s["target"], s["rate"], population=s["population"]))
+        split = failure_split(s["population"], s["failures"], load_policy(policy).multiplier)
+        expected = wilson_half_width(s["target"], s["rate"], population=s["population"], split=split)
+        assert s["half_width"] == pytest.approx(expected)
+        assert s["design_effect"] == (1.0 if split is None else pytest.approx(split.design_effect(s["target"])))
         assert set(s["values"]) == {"metadata.intent", "latency_ms"}
 
 

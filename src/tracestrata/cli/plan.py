@@ -28,7 +28,6 @@ from tracestrata.protocols import Window
 from tracestrata.strata import check_path
 
 
-
 @click.command("plan")
 @click.option("--source", metavar="jsonl:PATH", help="Trace JSONL: a file, or a folder of *.jsonl files.")
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False), help="Policy TOML file.")
@@ -49,11 +48,19 @@ from tracestrata.strata import check_path
     show_default=True,
     help="Wanted half-width of each stratum's Wilson interval (wilson) or of the global rate (neyman).",
 )
-@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
-@click.option("--rate", type=click.FloatRange(0, 1), help="Expected rate in every stratum (default: observed failure rate).")
+@click.option(
+    "--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True
+)
+@click.option(
+    "--rate", type=click.FloatRange(0, 1), help="Expected rate in every stratum (default: observed failure rate)."
+)
 @click.option("--rate-field", help="Expected rate per stratum = observed mean of this 0/1 field, e.g. scores.correct.")
 @click.option("--budget", type=click.IntRange(min=0), help="Total traces to judge per window.")
-@click.option("--floor", type=click.IntRange(min=0), help=f"Lowest target a trimmed stratum gets [default: policy targets.floor, else {DEFAULT_FLOOR}].")
+@click.option(
+    "--floor",
+    type=click.IntRange(min=0),
+    help=f"Lowest target a trimmed stratum gets [default: policy targets.floor, else {DEFAULT_FLOOR}].",
+)
 @click.option(
     "--method",
     type=click.Choice([m.value for m in AllocationMethod]),
@@ -62,6 +69,13 @@ from tracestrata.strata import check_path
     help="wilson: every stratum's own interval; neyman: the global estimate's precision.",
 )
 @click.option("--fpc/--no-fpc", default=True, show_default=True, help="Finite-population correction.")
+@click.option(
+    "--design-effect/--no-design-effect",
+    default=True,
+    show_default=True,
+    help="Size each stratum for the reweighted estimate of its failure-oversampled sample "
+    "(the policy's failure.multiplier), not for a simple random sample.",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "toml", "json"]), default="table", show_default=True)
 def command(
     source: str | None,
@@ -78,6 +92,7 @@ def command(
     floor: int | None,
     method: str,
     fpc: bool,
+    design_effect: bool,
     fmt: str,
 ) -> None:
     """Compute how many traces to judge per stratum, from the population counts of a window.
@@ -88,6 +103,12 @@ def command(
     `--rate-field` uses the observed mean of a boolean or 0..1 field. Under
     `--budget`, the strata with the smallest population are trimmed first, down
     to `--floor`. `--format toml` prints a `[targets]` block to paste into the policy.
+
+    Targets account for the policy's failure oversampling: the sampler spends a
+    stratum's draws more on its failures, and the reweighted estimate is less
+    precise than a simple random sample of the same size when failures and
+    non-failures are judged alike (the `deff` column). `--no-design-effect` sizes
+    for a simple random sample.
 
     With `--config sync.toml` the plan reads the sync job's backend (Phoenix,
     Langfuse, …). Given `--rate`, it counts strata with the backend's own counters
@@ -123,14 +144,27 @@ def command(
             counts = count_strata(rows, policy, rate_field=rate_field)
     if not counts:
         raise InputError("no traces in the window: nothing to plan", path=source_name)
+    multiplier = policy.multiplier if design_effect else 1.0
+    if multiplier != 1.0 and counts and not any(c.failures for c in counts):
+        click.echo(
+            "tracestrata: no failures counted in the window (or the backend's counters cannot count them): "
+            "targets are those of simple random samples",
+            err=True,
+        )
     plan = plan_allocation(
-        [StratumInput(c.stratum, c.population, expected_rate(c, rate, rate_field, confidence)) for c in counts],
+        [
+            StratumInput(c.stratum, c.population, expected_rate(c, rate, rate_field, confidence), c.failures)
+            for c in counts
+        ],
         method=AllocationMethod(method),
         half_width=half_width,
         confidence=confidence,
         budget=budget,
-        floor=floor if floor is not None else (policy.targets.floor if policy.targets.floor is not None else DEFAULT_FLOOR),
+        floor=floor
+        if floor is not None
+        else (policy.targets.floor if policy.targets.floor is not None else DEFAULT_FLOOR),
         fpc=fpc,
+        multiplier=multiplier,
     )
     bad = int(getattr(trace_source, "bad_lines", 0))
     if bad:
@@ -167,7 +201,10 @@ def counts_from_config(
             except CountUnavailable as exc:
                 click.echo(f"tracestrata: counting by pulling the window's metadata: {exc}", err=True)
             else:
-                click.echo(f"tracestrata: counted {len(counts)} strata with the backend's counters (no traces pulled)", err=True)
+                click.echo(
+                    f"tracestrata: counted {len(counts)} strata with the backend's counters (no traces pulled)",
+                    err=True,
+                )
                 return policy, counts, config_path
         elif isinstance(source, StratumCounter):
             click.echo("tracestrata: pulling the window's metadata (give --rate to count without pulling)", err=True)
@@ -186,23 +223,28 @@ def expected_rate(counts: StratumCounts, rate: float | None, rate_field: str | N
 
 
 def render_table(plan: Plan) -> str:
-    header = ("stratum", "population", "rate", "target", "half-width", "share")
+    header = ("stratum", "population", "rate", "target", "deff", "half-width", "share")
     rows = [
         (
             s.stratum + (" *" if s.trimmed else ""),
             f"{s.population:,}",
             f"{s.rate:.4f}",
             f"{s.target:,}",
+            f"{s.design_effect:.2f}",
             "-" if s.half_width is None else f"{s.half_width:.4f}",
             f"{100 * s.share:.1f}%",
         )
         for s in plan.strata
     ]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))]
+    lines = [
+        "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))
+    ]
     lines.append("  ".join("-" * w for w in widths))
     for row in rows:
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        lines.append(
+            "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        )
     goal = "each stratum" if plan.method is AllocationMethod.WILSON else "the global rate"
     lines.append("")
     lines.append(
@@ -213,6 +255,11 @@ def render_table(plan: Plan) -> str:
     lines.append(f"total: {plan.total:,} of {plan.population:,} traces{budget}")
     if plan.global_half_width is not None:
         lines.append(f"expected global half-width: {plan.global_half_width:.4f}")
+    if any(s.design_effect != 1.0 for s in plan.strata):
+        lines.append(
+            "deff: design effect of the failure oversampling, if failures and non-failures are judged alike "
+            "(--no-design-effect: size for simple random samples)"
+        )
     if any(s.trimmed for s in plan.strata):
         lines.append("* trimmed below its Wilson target to fit the budget (smallest populations first)")
     return "\n".join(lines)
@@ -247,6 +294,7 @@ def toml_string(text: str) -> str:
 
 def plan_json(plan: Plan, counts: list[StratumCounts]) -> dict[str, Any]:
     values: Mapping[str, Mapping[str, str]] = {c.stratum: c.values for c in counts}
+    failures = {c.stratum: c.failures for c in counts}
     return {
         "method": plan.method.value,
         "confidence": plan.confidence,
@@ -262,9 +310,11 @@ def plan_json(plan: Plan, counts: list[StratumCounts]) -> dict[str, Any]:
                 "stratum": s.stratum,
                 "values": dict(values.get(s.stratum, {})),
                 "population": s.population,
+                "failures": failures.get(s.stratum, 0),
                 "rate": s.rate,
                 "target": s.target,
                 "half_width": s.half_width,
+                "design_effect": s.design_effect,
                 "share": s.share,
                 "trimmed": s.trimmed,
             }
