@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from tracestrata.columns import DictColumn, StringColumn
 from tracestrata.errors import InputError
+from tracestrata.manifest import DESIGN_FIELDS
 from tracestrata.policy import Policy
 from tracestrata.samplers import SampleResult, sample_columns
 
@@ -61,22 +62,19 @@ def frame_columns(
 
 
 def selected_frame(result: SampleResult) -> Any:
-    """The sample as a pandas DataFrame: one row per selected trace with its design fields."""
+    """The sample as a pandas DataFrame: one row per selected trace, its id and design fields
+    (the columns `sample.jsonl` adds to a record)."""
     import pandas as pd
 
-    return pd.DataFrame(
-        {
-            "id": [s.record.id for s in result.selected],
-            "stratum": [s.stratum for s in result.selected],
-            "cell": [s.cell for s in result.selected],
-            "kind": [s.kind.value for s in result.selected],
-            "failure": [s.failure for s in result.selected],
-            "signals": [list(s.signals) for s in result.selected],
-            "boost": [s.boost for s in result.selected],
-            "inclusion_probability": [s.inclusion_probability for s in result.selected],
-            "weight": [s.weight for s in result.selected],
-        }
-    )
+    columns: dict[str, list[Any]] = {"id": [s.record.id for s in result.selected]}
+    for name in DESIGN_FIELDS:
+        values = [getattr(s, name) for s in result.selected]
+        if name == "kind":
+            values = [kind.value for kind in values]
+        elif name == "signals":
+            values = [list(fired) for fired in values]
+        columns[name] = values
+    return pd.DataFrame(columns)
 
 
 def as_column(values: Any) -> Column:

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_files_source import write_jsonl
 from tracestrata_connectors.files import source as files_source
 from tracestrata_connectors.files.source import FilesTraceSource, Part
 
@@ -84,21 +85,13 @@ def test_partitions_split_large_files_and_keep_file_order(tmp_path, monkeypatch)
     assert len(FilesTraceSource(tmp_path).partitions(8)) == 3  # small files: one part each
 
 
-def write(path, records, extra=None):
-    lines = [orjson.dumps(r.to_json()) for r in records]
-    for index, line in sorted((extra or {}).items()):
-        lines.insert(index, line)
-    path.write_bytes(b"\n".join(lines) + b"\n")
-    return path
-
-
 def summary(result):
     return [(s.record.id, s.cell, s.inclusion_probability) for s in result.selected], result.cells
 
 
 @pytest.mark.parametrize("jobs", [2, 3])
 def test_the_sample_in_parts_is_the_sample_in_one_pass(tmp_path, records, policy, jobs):
-    path = write(tmp_path / "t.jsonl", records)
+    path = write_jsonl(tmp_path / "t.jsonl", records)
     source = FilesTraceSource(path, chunk_bytes=50_000)
     window = Window(T0 + timedelta(hours=3), T0 + timedelta(hours=20))
     one = sample_column_batches(source.iter_column_batches(window, policy.fields()), policy)
@@ -111,7 +104,7 @@ def test_the_sample_in_parts_is_the_sample_in_one_pass(tmp_path, records, policy
 
 
 def test_the_first_bad_line_in_file_order_is_reported(tmp_path, records, policy):
-    path = write(tmp_path / "t.jsonl", records, {3500: b'{"id": 7}', 200: b"not json"})
+    path = write_jsonl(tmp_path / "t.jsonl", records, {3500: b'{"id": 7}', 200: b"not json"})
     parts = byte_parts(path, [path.stat().st_size // 2])
     with pytest.raises(InputError) as caught:
         sample_parts(FilesTraceSource(path), policy, None, parts, jobs=2)
@@ -124,7 +117,7 @@ def test_the_first_bad_line_in_file_order_is_reported(tmp_path, records, policy)
 
 def test_cli_jobs(tmp_path, records, monkeypatch):
     monkeypatch.setattr(files_source, "PART_BYTES", 1 << 16)  # split this small file
-    path = write(tmp_path / "t.jsonl", records)
+    path = write_jsonl(tmp_path / "t.jsonl", records)
     runner = CliRunner()
     outputs = []
     for jobs in ("1", "3", "auto"):

@@ -10,6 +10,7 @@ import pytest
 
 from tracestrata.columns import DictColumn, StringColumn
 from tracestrata.errors import InputError
+from tracestrata.manifest import DESIGN_FIELDS
 from tracestrata.policy import load_policy
 from tracestrata.samplers import sample_records
 from tracestrata.synthetic import generate_traces
@@ -108,16 +109,8 @@ def test_selected_frame(flat):
     result = sample_frame(flat, POLICY)
     picked = selected_frame(result)
     assert len(picked) == len(result.selected)
-    assert list(picked.columns) == [
-        "id",
-        "stratum",
-        "cell",
-        "kind",
-        "failure",
-        "signals",
-        "boost",
-        "inclusion_probability",
-        "weight",
-    ]
+    assert list(picked.columns) == ["id", *DESIGN_FIELDS]
+    first = result.selected[0]
+    assert picked.iloc[0]["kind"] == first.kind.value and picked.iloc[0]["values"] == first.values
     assert (picked["weight"] * picked["inclusion_probability"]).round(12).eq(1).all()
     assert set(picked["id"]) <= set(flat["id"])
