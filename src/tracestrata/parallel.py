@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
@@ -103,8 +104,11 @@ _COUNTER: Any = None
 
 
 def _share_counter(counter: Any) -> None:
+    """Worker start-up: the byte counter, and Ctrl-C left to the parent, which stops the pool
+    (so an interrupt gives the CLI's one line, not a traceback per worker)."""
     global _COUNTER
     _COUNTER = counter
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _sample_part(task: tuple[PartitionedSource, Policy, Window | None, dict[str, int], Any]) -> _PartOutcome:
