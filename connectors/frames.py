@@ -30,6 +30,7 @@ from tracestrata.columns import DictColumn, StringColumn
 from tracestrata.errors import InputError
 from tracestrata.manifest import DESIGN_FIELDS
 from tracestrata.policy import Policy
+from tracestrata.record import RECORD_FIELDS, TraceRecord
 from tracestrata.samplers import SampleResult, sample_columns
 
 Column = Any  # a list, a numpy array, a StringColumn or a DictColumn: what `sample_columns` reads
@@ -42,13 +43,50 @@ def sample_frame(
     id_column: str = "id",
     rename: Mapping[str, str] | None = None,
     boost_collected: Mapping[str, int] | None = None,
+    full_records: bool = False,
 ) -> SampleResult:
     """Sample the rows of a pandas DataFrame or a pyarrow Table (one row per trace).
 
-    Each selected trace's record holds only its id: join back on `id_column`.
+    Each selected trace's record holds its id (join back on `id_column`, or use
+    `selected_frame`). With `full_records`, it is rebuilt from the row's columns named
+    like record fields (`timestamp`, `status`, `tags`, `metadata.intent`, `scores.x`,
+    ...; missing values left out), the record `tracestrata sample` would read, as
+    `write_sample_dir` needs; without a `timestamp` column its timestamp is the epoch.
+    That costs ~20 µs per selected trace.
     """
     ids, columns = frame_columns(frame, policy.fields(), id_column=id_column, rename=rename)
-    return sample_columns(ids, columns, policy, boost_collected=boost_collected)
+    if not full_records:
+        return sample_columns(ids, columns, policy, boost_collected=boost_collected)
+
+    def records_of(rows: list[int]) -> list[TraceRecord]:
+        return frame_records(frame, rows, id_column=id_column, rename=rename)
+
+    return sample_columns(ids, columns, policy, boost_collected=boost_collected, records_of=records_of)
+
+
+def frame_records(
+    frame: Any, rows: list[int], *, id_column: str = "id", rename: Mapping[str, str] | None = None
+) -> list[TraceRecord]:
+    """The `TraceRecord`s of some rows (by position), from the columns named like record fields."""
+    paths = {column: path for path, column in (rename or {}).items()}
+    paths[id_column] = "id"
+    if isinstance(frame, (pa.Table, pa.RecordBatch)):
+        flat_rows = frame.take(pa.array(rows, type=pa.int64())).to_pylist()
+    else:
+        flat_rows = frame.iloc[rows].to_dict("records")
+    out = []
+    for row, flat in zip(rows, flat_rows, strict=True):
+        data: dict[str, Any] = {"timestamp": _EPOCH}
+        for column, value in flat.items():
+            path = paths.get(column, column)
+            if path.partition(".")[0] not in RECORD_FIELDS or _missing(value):
+                continue
+            _put(data, path, _plain(value))
+        try:
+            out.append(TraceRecord.from_json(data))
+        except InputError as exc:
+            raise InputError(exc.message, path=f"row {row}", field=exc.field) from None
+    return out
 
 
 def frame_columns(
@@ -154,6 +192,31 @@ def _get(frame: Any, name: str, what: str) -> Any:
             f"the frame has no column {name!r} ({what}); name it so, or map it with rename={{path: column}}"
         )
     return values
+
+
+_EPOCH = "1970-01-01T00:00:00Z"
+
+
+def _put(data: dict[str, Any], path: str, value: Any) -> None:
+    """`data["metadata"]["intent"] = value` for the path `metadata.intent`."""
+    *heads, last = path.split(".")
+    for head in heads:
+        inner = data.get(head)
+        if not isinstance(inner, dict):
+            inner = data[head] = {}
+        data = inner
+    data[last] = value
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-like Python value: numpy scalars unwrapped, timestamps as ISO 8601, arrays as lists."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
 
 
 def _missing(value: Any) -> bool:

@@ -757,14 +757,16 @@ def sample_columns(
     *,
     boost_collected: Mapping[str, int] | None = None,
     records: Sequence[TraceRecord] | None = None,
+    records_of: Callable[[list[int]], list[TraceRecord]] | None = None,
     batch_size: int = 1 << 20,
 ) -> SampleResult:
     """In-memory columnar sampling: `columns[path]` for every path in `policy.fields()`.
 
     Columns are lists of JSON-like values (normalized like `TraceRecord.from_json`)
     or numpy arrays (NaN in a float array means missing). `records[i]`, if given,
-    is row i's record; otherwise each selected trace carries a stub record holding
-    only its id. Same sample as `sample_records` on the same traces.
+    is row i's record; `records_of(rows)`, if given, makes the records of a cell's
+    selected rows in one call; otherwise each selected trace carries a stub record
+    holding only its id. Same sample as `sample_records` on the same traces.
     """
     sketch = Sketch(policy, boost_collected=boost_collected)
     for start in range(0, len(ids), batch_size):
@@ -776,6 +778,8 @@ def sample_columns(
             sketch.add_columns(ids[start:stop], part, range(start, stop))
     if records is not None:
         return sketch.result(records.__getitem__)
+    if records_of is not None:
+        return sketch._result(records_of)
     return sketch._result(lambda rows: _stub_records(list(map(str, _pick(ids, rows)))))
 
 

@@ -114,3 +114,21 @@ def test_selected_frame(flat):
     assert picked.iloc[0]["kind"] == first.kind.value and picked.iloc[0]["values"] == first.values
     assert (picked["weight"] * picked["inclusion_probability"]).round(12).eq(1).all()
     assert set(picked["id"]) <= set(flat["id"])
+
+
+def test_selected_records_are_rebuilt_from_the_row(records, flat):
+    by_id = {r.id: r for r in records}
+    for given in (flat, pa.Table.from_pandas(flat, preserve_index=False)):
+        result = sample_frame(given, POLICY, full_records=True)
+        assert [s.record for s in result.selected] == [by_id[s.record.id] for s in result.selected]
+        assert summary(result) == summary(sample_frame(given, POLICY))
+    bare = sample_frame(flat[["id", *POLICY.fields()]], POLICY, full_records=True)  # no timestamp: the epoch
+    assert {s.record.timestamp.year for s in bare.selected} == {1970}
+    assert bare.selected[0].record.metadata["intent"] == by_id[bare.selected[0].record.id].metadata["intent"]
+
+
+def test_a_bad_value_in_a_selected_row_names_the_row(flat):
+    broken = flat.assign(status=["maybe"] * len(flat))
+    policy = load_policy(ROOT / "examples" / "policies" / "basic.toml")
+    with pytest.raises(InputError, match=r"^row \d+: status: expected 'ok' or 'error'"):
+        sample_frame(broken, policy, full_records=True)
