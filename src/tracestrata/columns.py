@@ -25,9 +25,6 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX = np.uint64(0xFF51AFD7ED558CCD)
 # _BYTE_MASKS[k] keeps the low k bytes of a little-endian word.
 _BYTE_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
-# Table sizes tried by `factorize`, in bits. A collision in the table is detected and
-# costs one retry, never a wrong code.
-_TABLE_BITS = (10, 14, 18)
 _ROWS = 16_384  # rows per chunk in `factorize`
 
 
@@ -241,28 +238,57 @@ def _unchecked(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray | None) 
 def factorize(column: StringColumn) -> tuple[list[str | None], np.ndarray]:
     """(distinct values in order of first appearance, each row's index into them): exact, in numpy.
 
-    A row is keyed by its byte length and the 64-bit words of its bytes, which together
-    spell the string exactly. Keys are hashed into a small table holding the key of the
-    first row that reached each slot, and every row is compared, key against key, with
-    its slot's: when all match, slots and values correspond one to one. When two values
-    share a slot, a larger table is tried, and finally a sort. Rows are read in chunks,
-    so the temporaries stay in cache.
+    A row's key is its byte length plus the 64-bit words of its bytes, which together
+    spell the string exactly. Keys are hashed into a table that holds, per slot, the key
+    of the first row to reach it. Every row is then compared, key against key, with its
+    slot's key; a row that matches has that slot's value.
+
+    When two values share a slot, the rows of the one that came second do not match.
+    They are set aside and go through the same steps again, with another hash and a
+    larger table. So each round costs time linear in the rows it is given, and it
+    never gives a wrong code. After `_MAX_ROUNDS` rounds, whatever is left is sorted.
+    Rows are read in chunks, so the temporaries stay in cache.
     """
     n = len(column)
     if n == 0:
         return [], np.zeros(0, dtype=np.intp)
     width = max(1, (int(column.lengths().max()) + 7) // 8)
-    for bits in _TABLE_BITS:
-        found = _factorize_in_table(column, width, bits)
-        if found is not None:
-            first_rows, codes = found
+    codes = np.empty(n, dtype=np.intp)
+    first_bits = min(_FIRST_BITS, max(8, n.bit_length() + 1))  # small columns: a small table
+    table = _Table(first_bits, width, 0)
+    rest = _Rest(width)
+    for start in range(0, n, _ROWS):
+        lengths, words = _keys(column[start : start + _ROWS], width)
+        rows = np.arange(start, start + len(lengths))
+        codes[start : start + len(rows)] = table.add(lengths, words, rows, rest)
+    first_rows = table.first_rows
+    for round_ in range(1, _MAX_ROUNDS + 1):
+        if not rest.rows:
             break
-    else:
-        first_rows, codes = _factorize_by_sorting(column, width)
-    return column.pick(first_rows), codes
+        rows, lengths, words = rest.take()
+        if round_ == _MAX_ROUNDS:  # pathological: sort what is left
+            local_first, local = _unique_keys(lengths, words)
+            codes[rows] = local + len(first_rows)
+            first_rows += rows[local_first].tolist()
+            break
+        table = _Table(min(_MAX_BITS, max(first_bits, len(rows).bit_length() + 1) + 2 * round_), width, round_)
+        for start in range(0, len(rows), _ROWS):
+            part = slice(start, start + _ROWS)
+            found = table.add(lengths[part], [w[part] for w in words], rows[part], rest)
+            matched = found >= 0
+            codes[rows[part][matched]] = found[matched] + len(first_rows)
+        first_rows += table.first_rows
+    first = np.asarray(first_rows, dtype=np.intp)
+    order = np.argsort(first, kind="stable")  # codes in order of first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return column.pick(first[order].tolist()), rank[codes]
 
 
 _EMPTY = -2  # a slot no row reached; a key's length is >= -1 (-1: missing)
+_FIRST_BITS = 16  # the first table: at most 65,536 slots
+_MAX_BITS = 20  # tables of at most ~1M slots (8 MB per key word)
+_MAX_ROUNDS = 8
 
 
 def _keys(column: StringColumn, width: int) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -273,62 +299,83 @@ def _keys(column: StringColumn, width: int) -> tuple[np.ndarray, list[np.ndarray
     return lengths, words
 
 
-def _factorize_in_table(column: StringColumn, width: int, bits: int) -> tuple[list[int], np.ndarray] | None:
-    size = 1 << bits
-    table_lengths = np.full(size, _EMPTY, dtype=np.int64)
-    table_words = np.zeros((width, size), dtype=np.uint64)
-    table_codes = np.full(size, -1, dtype=np.intp)
-    first_rows: list[int] = []
-    codes = np.empty(len(column), dtype=np.intp)
-    drop = np.uint64(64 - bits)
-    for start in range(0, len(column), _ROWS):
-        lengths, words = _keys(column[start : start + _ROWS], width)
+class _Rest:
+    """The rows set aside in a round: their numbers and keys, collected chunk by chunk."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.rows: list[np.ndarray] = []
+        self.lengths: list[np.ndarray] = []
+        self.words: list[list[np.ndarray]] = []
+
+    def add(self, rows: np.ndarray, lengths: np.ndarray, words: list[np.ndarray], which: np.ndarray) -> None:
+        self.rows.append(rows[which])
+        self.lengths.append(lengths[which])
+        self.words.append([w[which] for w in words])
+
+    def take(self) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        rows, lengths = np.concatenate(self.rows), np.concatenate(self.lengths)
+        words = [np.concatenate([w[j] for w in self.words]) for j in range(self.width)]
+        self.rows, self.lengths, self.words = [], [], []
+        return rows, lengths, words
+
+
+class _Table:
+    """One round's hash table: per slot, the key of the first row that reached it and its code."""
+
+    def __init__(self, bits: int, width: int, salt: int) -> None:
+        size = 1 << bits
+        self.lengths = np.full(size, _EMPTY, dtype=np.int64)
+        self.words = np.zeros((width, size), dtype=np.uint64)
+        self.codes = np.full(size, -1, dtype=np.intp)
+        self.first_rows: list[int] = []
+        self.drop = np.uint64(64 - bits)
+        self.salt = np.uint64((salt * 0x632BE59BD9B4E019) & ((1 << 64) - 1))
+
+    def add(self, lengths: np.ndarray, words: list[np.ndarray], rows: np.ndarray, rest: _Rest) -> np.ndarray:
+        """Each row's code in this table (claiming free slots for new keys), -1 for a row set aside."""
         with np.errstate(over="ignore"):  # multiplicative hashing: the top bits depend on every bit
-            mixed = lengths.view(np.uint64) * _GOLDEN
+            mixed = (lengths.view(np.uint64) ^ self.salt) * _GOLDEN
             for word in words:
                 mixed ^= word
                 mixed *= _MIX
-        slot = (mixed >> drop).view(np.int64)
-        same = _matches(table_lengths, table_words, slot, lengths, words)
-        if not same.all():  # values new to the table, or a collision
+        slot = (mixed >> self.drop).view(np.int64)
+        same = self._matches(slot, lengths, words)
+        if not same.all():  # keys new to the table, or a collision
             fresh = np.flatnonzero(~same)
-            fresh = fresh[table_lengths[slot[fresh]] == _EMPTY]
-            if len(fresh):  # claim each new slot for the first row that reached it
+            fresh = fresh[self.lengths[slot[fresh]] == _EMPTY]
+            if len(fresh):  # claim each free slot for the first row that reached it
                 new_slots, first = np.unique(slot[fresh], return_index=True)
-                rows = fresh[first]
-                order = np.argsort(rows, kind="stable")  # codes in order of first appearance
-                new_slots, rows = new_slots[order], rows[order]
-                table_lengths[new_slots] = lengths[rows]
+                claimed = fresh[first]
+                order = np.argsort(claimed, kind="stable")
+                new_slots, claimed = new_slots[order], claimed[order]
+                self.lengths[new_slots] = lengths[claimed]
                 for j, word in enumerate(words):
-                    table_words[j, new_slots] = word[rows]
-                table_codes[new_slots] = np.arange(len(first_rows), len(first_rows) + len(rows))
-                first_rows.extend((rows + start).tolist())
+                    self.words[j, new_slots] = word[claimed]
+                self.codes[new_slots] = np.arange(len(self.first_rows), len(self.first_rows) + len(claimed))
+                self.first_rows.extend(rows[claimed].tolist())
             again = np.flatnonzero(~same)
-            retried = _matches(table_lengths, table_words, slot[again], lengths[again], [w[again] for w in words])
-            if not retried.all():
-                return None
-        codes[start : start + len(slot)] = table_codes[slot]
-    return first_rows, codes
+            same[again] = self._matches(slot[again], lengths[again], [w[again] for w in words])
+        codes = self.codes[slot]
+        if not same.all():
+            aside = ~same
+            codes[aside] = -1
+            rest.add(rows, lengths, words, aside)
+        return codes
+
+    def _matches(self, slot: np.ndarray, lengths: np.ndarray, words: list[np.ndarray]) -> np.ndarray:
+        """Whether each row's key equals the key held in its slot."""
+        same = self.lengths[slot] == lengths
+        for j, word in enumerate(words):
+            same &= self.words[j][slot] == word
+        return same
 
 
-def _matches(
-    table_lengths: np.ndarray, table_words: np.ndarray, slot: np.ndarray, lengths: np.ndarray, words: list[np.ndarray]
-) -> np.ndarray:
-    """Whether each row's key equals the key held in its slot."""
-    same = table_lengths[slot] == lengths
-    for j, word in enumerate(words):
-        same &= table_words[j][slot] == word
-    return same
-
-
-def _factorize_by_sorting(column: StringColumn, width: int) -> tuple[list[int], np.ndarray]:
-    lengths, words = _keys(column, width)
+def _unique_keys(lengths: np.ndarray, words: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(a row of each distinct key, each row's index into them) by sorting: the last resort."""
     keys = np.stack([lengths.astype(np.uint64), *words], axis=1)
     _, first_rows, codes = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    order = np.argsort(first_rows, kind="stable")  # codes in order of first appearance
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return first_rows[order].tolist(), rank[codes.reshape(-1)]
+    return first_rows, codes.reshape(-1)
 
 
 def encode(column: Any) -> Any:

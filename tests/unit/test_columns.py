@@ -55,12 +55,15 @@ def test_factorize_is_exact_and_in_order_of_first_appearance(values):
     assert distinct == list(dict.fromkeys(values))
 
 
-@pytest.mark.parametrize("bits", [(1,), (1, 2), (2, 20)])
+@pytest.mark.parametrize(("first", "largest", "rounds"), [(1, 1, 8), (1, 3, 3), (2, 2, 1), (1, 20, 8)])
 @settings(max_examples=30, deadline=None)
 @given(values=few | maybe_texts)
-def test_factorize_stays_exact_when_values_share_table_slots(bits, values):
+def test_factorize_stays_exact_when_values_share_table_slots(first, largest, rounds, values):
     patched = pytest.MonkeyPatch()
-    patched.setattr(columns_module, "_TABLE_BITS", bits)  # tiny tables: collisions, retries, the sort
+    # tiny tables: collisions, rows set aside for more rounds, the sort after the last
+    patched.setattr(columns_module, "_FIRST_BITS", first)
+    patched.setattr(columns_module, "_MAX_BITS", largest)
+    patched.setattr(columns_module, "_MAX_ROUNDS", rounds)
     patched.setattr(columns_module, "_ROWS", 7)  # and many chunks
     try:
         distinct, codes = factorize(StringColumn.from_strings(values))
@@ -133,3 +136,12 @@ def test_encoded_string_column_is_the_dictionary_of_its_values():
     encoded = StringColumn.from_strings(values).encoded()
     assert encoded.tolist() == values
     assert encoded.values == ["b", None, "a", ""]
+
+
+def test_factorize_many_distinct_values():
+    rng = np.random.default_rng(0)
+    names = [f"user-{i:06d}" for i in range(30_000)] + ["ü" * 9, "", "x" * 40]
+    values = [names[i] for i in rng.integers(0, len(names), 120_000)]
+    distinct, codes = factorize(StringColumn.from_strings(values))
+    assert [distinct[c] for c in codes.tolist()] == values
+    assert distinct == list(dict.fromkeys(values))
