@@ -189,13 +189,18 @@ class DictColumn:
     """Dictionary-encoded values: row i is `values[codes[i]]`, and code -1 is missing (None).
 
     The layout of a pandas `category` column or an Arrow dictionary array. A value is
-    evaluated once per distinct value, not once per row.
+    evaluated once per distinct value, not once per row. `values` are kept as Python
+    values (a numpy array or numpy scalars are converted), as a JSON record holds them.
     """
 
     codes: np.ndarray
     values: Sequence[Any]
 
     def __post_init__(self) -> None:
+        values = self.values.tolist() if isinstance(self.values, np.ndarray) else self.values
+        if any(isinstance(v, np.generic) for v in values):
+            values = [v.item() if isinstance(v, np.generic) else v for v in values]
+        object.__setattr__(self, "values", values)
         codes = self.codes
         if codes.ndim != 1 or codes.dtype.kind not in "iu":
             raise ValueError("DictColumn.codes: expected a 1-d integer array")

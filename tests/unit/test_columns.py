@@ -123,6 +123,9 @@ def test_dict_column():
     assert column.take(np.array([10, 20]), 0).tolist() == [20, 0, 10, 20]
     assert column.take(np.array([True, False]), True).tolist() == [False, True, True, False]
     assert len(DictColumn(np.zeros(0, dtype=np.int8), [])) == 0
+    numbers = DictColumn(np.array([0, 1]), np.array([1.5, 2.0]))
+    assert numbers.values == [1.5, 2.0] and type(numbers.values[0]) is float
+    assert [type(v) for v in DictColumn(np.array([0]), [np.int64(3)]).values] == [int]
     with pytest.raises(ValueError, match="codes"):
         DictColumn(np.array([2]), ["a", "b"])
     with pytest.raises(ValueError, match="codes"):
