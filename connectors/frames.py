@@ -139,7 +139,7 @@ def arrow_column(array: pa.Array | pa.ChunkedArray) -> Column:
     kind = array.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return _strings(array)
-    if pa.types.is_string_view(kind):
+    if getattr(pa.types, "is_string_view", lambda _: False)(kind):  # pyarrow >= 16
         return _strings(array.cast(pa.large_string()))
     if pa.types.is_dictionary(kind):
         indices = array.indices.cast(pa.int64()).fill_null(-1)
