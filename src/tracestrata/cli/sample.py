@@ -146,6 +146,7 @@ def _in_parallel(
     if progress:
         from tqdm import tqdm
 
+        tqdm.monitor_interval = 0  # no monitor thread: the workers are forked from this process
         bar = tqdm(
             total=source.total_bytes(),
             unit="B",
