@@ -106,20 +106,27 @@ def run_sample(
     if not hasattr(source, "iter_column_batches"):
         records = source.iter_traces(window or ALL_TIME, metadata_keys=policy.metadata_keys())
         return sample_records(records, policy, boost_collected=boost_collected)
+    parts: list[Any] = []
     if jobs != 1 and hasattr(source, "partitions"):
         from tracestrata.parallel import available_cpus
 
-        workers = jobs or available_cpus()
-        parts = source.partitions(workers) if workers > 1 else []
-        if len(parts) > 1:
-            return _in_parallel(source, policy, window, boost_collected, parts, workers, progress)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        total = source.total_bytes() if hasattr(source, "total_bytes") else None
-        bar = tqdm(total=total, unit="B", unit_scale=True, desc="sampling", file=sys.stderr, leave=False)
+        jobs = jobs or available_cpus()
+        parts = source.partitions(jobs) if jobs > 1 else []
+    processes = min(jobs or 1, len(parts))
+    bar = _bar(source, "sampling" if processes < 2 else f"sampling ({processes} processes)") if progress else None
     try:
+        if processes > 1:
+            from tracestrata.parallel import sample_parts
+
+            return sample_parts(
+                source,
+                policy,
+                window,
+                parts,
+                jobs=processes,
+                boost_collected=boost_collected,
+                progress=bar.update if bar is not None else None,
+            )
         return sample_column_batches(
             source.iter_column_batches(window, policy.fields()),
             policy,
@@ -131,43 +138,13 @@ def run_sample(
             bar.close()
 
 
-def _in_parallel(
-    source: Any,
-    policy: Policy,
-    window: Window | None,
-    boost_collected: Mapping[str, int],
-    parts: list[Any],
-    workers: int,
-    progress: bool,
-) -> SampleResult:
-    from tracestrata.parallel import sample_parts
+def _bar(source: Any, desc: str) -> Any:
+    """A bytes progress bar on stderr, cleared when done."""
+    from tqdm import tqdm
 
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        tqdm.monitor_interval = 0  # no monitor thread: the workers are forked from this process
-        bar = tqdm(
-            total=source.total_bytes(),
-            unit="B",
-            unit_scale=True,
-            desc=f"sampling ({min(workers, len(parts))} processes)",
-            file=sys.stderr,
-            leave=False,
-        )
-    try:
-        return sample_parts(
-            source,
-            policy,
-            window,
-            parts,
-            jobs=workers,
-            boost_collected=boost_collected,
-            progress=bar.update if bar is not None else None,
-        )
-    finally:
-        if bar is not None:
-            bar.close()
+    tqdm.monitor_interval = 0  # no monitor thread: worker processes may be forked from this one
+    total = source.total_bytes() if hasattr(source, "total_bytes") else None
+    return tqdm(total=total, unit="B", unit_scale=True, desc=desc, file=sys.stderr, leave=False)
 
 
 def parse_jobs(value: str) -> int | None:
