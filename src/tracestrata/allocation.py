@@ -188,6 +188,16 @@ def count_strata_columns(
     Columns hold JSON-like values normalized as `TraceRecord.from_json` does (what
     the files source's `iter_column_batches` yields).
     """
+    return counts_from_tally(tally_columns(batches, policy, rate_field=rate_field), policy)
+
+
+Tally = dict[tuple[str, ...], list[float]]  # raw labels -> [population, failures, rate trials, rate sum]
+
+
+def tally_columns(
+    batches: Iterable[tuple[int, Mapping[str, Sequence[Any]]]], policy: Policy, *, rate_field: str | None = None
+) -> Tally:
+    """Counts per combination of raw labels (before `top` folds): tallies of parts add up."""
     dims = policy.strata
     labelers = [d.labeler() for d in dims]
     caches: list[dict[str, str]] = [{} for _ in dims]
@@ -215,6 +225,22 @@ def count_strata_columns(
                     entry = tally[labels]
                     entry[2] += 1
                     entry[3] += _rate_value(value, rate_field)
+    return tally
+
+
+def add_tallies(tallies: Iterable[Tally]) -> Tally:
+    total: Tally = {}
+    for tally in tallies:
+        for labels, entry in tally.items():
+            into = total.setdefault(labels, [0, 0, 0, 0.0])
+            for i in range(4):
+                into[i] += entry[i]
+    return total
+
+
+def counts_from_tally(tally: Tally, policy: Policy) -> list[StratumCounts]:
+    """Fold rare values into `(other)` with the whole window's counts, as the sampler does."""
+    dims = policy.strata
     label_counts: list[Counter[str]] = [Counter() for _ in dims]
     for labels, entry in tally.items():
         for i, label in enumerate(labels):
@@ -706,16 +732,20 @@ __all__ = [
     "StratumCounts",
     "StratumInput",
     "StratumPlan",
+    "Tally",
+    "add_tallies",
     "allocate_proportional",
     "count_fields",
     "count_strata",
     "count_strata_columns",
+    "counts_from_tally",
     "effective_n",
     "failure_split",
     "global_half_width",
     "neyman_allocation",
     "observed_rate",
     "plan_allocation",
+    "tally_columns",
     "trim_to_budget",
     "usable_rate",
     "wilson_half_width",

@@ -136,3 +136,34 @@ def test_cli_jobs(tmp_path, records, monkeypatch):
 
 def test_available_cpus():
     assert available_cpus() >= 1
+
+
+def test_counts_in_parts_are_the_counts_in_one_pass(tmp_path, records, policy):
+    from tracestrata.allocation import count_fields, count_strata_columns
+    from tracestrata.parallel import count_parts
+
+    path = write_jsonl(tmp_path / "t.jsonl", records, {1234: b"{oops"})
+    source = FilesTraceSource(path, skip_bad=True)
+    fields = count_fields(policy, "metadata.refusal")
+    batches = source.iter_column_batches(None, fields)
+    one = count_strata_columns(((len(b.ids), b.columns) for b in batches), policy, rate_field="metadata.refusal")
+    parts = byte_parts(path, [path.stat().st_size * i // 5 for i in range(1, 5)])
+    lenient = FilesTraceSource(path, skip_bad=True)
+    many = count_parts(lenient, policy, None, parts, jobs=3, rate_field="metadata.refusal")
+    assert many == one
+    assert lenient.bad_lines == 1 and lenient.first_bad.line == 1235
+
+
+def test_cli_plan_jobs(tmp_path, records, monkeypatch):
+    monkeypatch.setattr(files_source, "PART_BYTES", 1 << 16)
+    path = write_jsonl(tmp_path / "t.jsonl", records)
+    runner = CliRunner()
+    outputs = []
+    for jobs in ("1", "3"):
+        args = ["plan", "--source", f"jsonl:{path}", "--policy", POLICY_PATH, "--format", "json", "--jobs", jobs]
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    assert outputs[0] == outputs[1]
+    bad = runner.invoke(cli, ["plan", "--source", f"jsonl:{path}", "--policy", POLICY_PATH, "--jobs", "x"])
+    assert bad.exit_code == 2 and "--jobs" in bad.output

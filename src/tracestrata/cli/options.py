@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
@@ -43,3 +45,42 @@ def split_source(value: str, option: str = "--source") -> tuple[str, str]:
     if not rest:
         raise click.BadParameter(f"expected KIND:PATH, got {value!r}", param_hint=option)
     return kind, rest
+
+
+def jobs_option(effect: str) -> Callable[[Any], Any]:
+    """`--jobs N|auto`: processes reading a file source in byte-range parts (`tracestrata.parallel`)."""
+    return click.option(
+        "--jobs",
+        default="auto",
+        show_default=True,
+        metavar="N|auto",
+        help=f"Processes reading the source in parts (auto: one per CPU; files under 128 MB use one). {effect}",
+    )
+
+
+def parse_jobs(value: str) -> int | None:
+    """`auto` (None: one process per CPU) or a positive integer."""
+    if value == "auto":
+        return None
+    try:
+        jobs = int(value)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise click.BadParameter(f"expected a positive integer or 'auto', got {value!r}", param_hint="--jobs")
+    return jobs
+
+
+def source_parts(source: Any, jobs: int | None) -> tuple[list[Any], int]:
+    """(parts, processes) for reading `source` with `jobs` processes (None: one per CPU).
+
+    One process (and no parts) when the source cannot be split or is too small to gain.
+    """
+    if jobs == 1 or not hasattr(source, "partitions"):
+        return [], 1
+    from tracestrata.parallel import available_cpus
+
+    jobs = jobs or available_cpus()
+    parts = list(source.partitions(jobs)) if jobs > 1 else []
+    processes = min(jobs, len(parts))
+    return (parts, processes) if processes > 1 else ([], 1)

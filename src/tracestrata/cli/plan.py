@@ -20,7 +20,7 @@ from tracestrata.allocation import (
     count_strata_columns,
     plan_allocation,
 )
-from tracestrata.cli.options import parse_window
+from tracestrata.cli.options import jobs_option, parse_jobs, parse_window, source_parts
 from tracestrata.cli.sample import open_source  # the same source as `tracestrata sample`, same checks
 from tracestrata.errors import InputError
 from tracestrata.policy import Policy, load_policy
@@ -77,6 +77,7 @@ from tracestrata.strata import check_path
     "(the policy's failure.multiplier), not for a simple random sample.",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "toml", "json"]), default="table", show_default=True)
+@jobs_option("Any number gives the same counts.")
 def command(
     source: str | None,
     policy_path: str | None,
@@ -94,6 +95,7 @@ def command(
     fpc: bool,
     design_effect: bool,
     fmt: str,
+    jobs: str,
 ) -> None:
     """Compute how many traces to judge per stratum, from the population counts of a window.
 
@@ -120,6 +122,7 @@ def command(
       tracestrata plan --source jsonl:traces.jsonl --policy policy.toml --budget 2000
       tracestrata plan --config sync.toml --rate 0.05 --format toml
     """
+    workers = parse_jobs(jobs)
     if rate is not None and rate_field is not None:
         raise click.UsageError("use either --rate or --rate-field, not both")
     if rate_field is not None and (problem := check_path(rate_field)):
@@ -136,7 +139,12 @@ def command(
         assert source is not None and policy_path is not None
         policy = load_policy(policy_path)
         trace_source, source_name = open_source(source, skip_bad)
-        if hasattr(trace_source, "iter_column_batches"):  # decodes only the fields the plan reads
+        parts, processes = source_parts(trace_source, workers)
+        if processes > 1:
+            from tracestrata.parallel import count_parts
+
+            counts = count_parts(trace_source, policy, window, parts, jobs=processes, rate_field=rate_field)
+        elif hasattr(trace_source, "iter_column_batches"):  # decodes only the fields the plan reads
             batches = trace_source.iter_column_batches(window, count_fields(policy, rate_field))
             counts = count_strata_columns(((len(b.ids), b.columns) for b in batches), policy, rate_field=rate_field)
         else:

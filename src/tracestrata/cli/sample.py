@@ -13,7 +13,7 @@ import click
 import orjson
 
 from tracestrata.atomic import atomic_write_bytes
-from tracestrata.cli.options import ALL_TIME, parse_window, split_source
+from tracestrata.cli.options import ALL_TIME, jobs_option, parse_jobs, parse_window, source_parts, split_source
 from tracestrata.errors import ConfigError, InputError, StateError
 from tracestrata.manifest import write_sample_dir
 from tracestrata.policy import Policy, load_policy
@@ -106,13 +106,7 @@ def run_sample(
     if not hasattr(source, "iter_column_batches"):
         records = source.iter_traces(window or ALL_TIME, metadata_keys=policy.metadata_keys())
         return sample_records(records, policy, boost_collected=boost_collected)
-    parts: list[Any] = []
-    if jobs != 1 and hasattr(source, "partitions"):
-        from tracestrata.parallel import available_cpus
-
-        jobs = jobs or available_cpus()
-        parts = source.partitions(jobs) if jobs > 1 else []
-    processes = min(jobs or 1, len(parts))
+    parts, processes = source_parts(source, jobs)
     bar = _bar(source, "sampling" if processes < 2 else f"sampling ({processes} processes)") if progress else None
     try:
         if processes > 1:
@@ -147,19 +141,6 @@ def _bar(source: Any, desc: str) -> Any:
     return tqdm(total=total, unit="B", unit_scale=True, desc=desc, file=sys.stderr, leave=False)
 
 
-def parse_jobs(value: str) -> int | None:
-    """`auto` (None: one process per CPU) or a positive integer."""
-    if value == "auto":
-        return None
-    try:
-        jobs = int(value)
-    except ValueError:
-        jobs = 0
-    if jobs < 1:
-        raise click.BadParameter(f"expected a positive integer or 'auto', got {value!r}", param_hint="--jobs")
-    return jobs
-
-
 @click.command("sample")
 @click.option(
     "--source",
@@ -190,14 +171,7 @@ def parse_jobs(value: str) -> int | None:
     type=click.Path(dir_okay=False, path_type=Path),
     help=f"Boost counts file kept across runs. Default: {STATE_NAME} next to --out.",
 )
-@click.option(
-    "--jobs",
-    default="auto",
-    show_default=True,
-    metavar="N|auto",
-    help="Processes reading the source in parts (auto: one per CPU; files under 128 MB use one). "
-    "Any number gives the same sample.",
-)
+@jobs_option("Any number gives the same sample.")
 def command(
     source_spec: str,
     policy_path: Path,
