@@ -28,7 +28,7 @@ import numpy as np
 
 from tracestrata.errors import ConfigError, InputError
 from tracestrata.policy import Policy
-from tracestrata.samplers import allocate_stratum
+from tracestrata.samplers import allocate_stratum, gc_paused
 from tracestrata.strata import fold, raw_getter, record_getter, stratum_key, top_values
 
 CONSERVATIVE_RATE = 0.5
@@ -188,7 +188,9 @@ def count_strata_columns(
     Columns hold JSON-like values normalized as `TraceRecord.from_json` does (what
     the files source's `iter_column_batches` yields).
     """
-    return counts_from_tally(tally_columns(batches, policy, rate_field=rate_field), policy)
+    with gc_paused():  # decoded JSON holds no cycles (see samplers.gc_paused)
+        tally = tally_columns(batches, policy, rate_field=rate_field)
+    return counts_from_tally(tally, policy)
 
 
 Tally = dict[tuple[str, ...], list[float]]  # raw labels -> [population, failures, rate trials, rate sum]
