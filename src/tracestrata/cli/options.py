@@ -47,6 +47,9 @@ def split_source(value: str, option: str = "--source") -> tuple[str, str]:
     return kind, rest
 
 
+AUTO_JOBS_MAX = 8  # `--jobs auto` on a big machine: ~75 MB per process, and the disk is shared
+
+
 def jobs_option(effect: str) -> Callable[[Any], Any]:
     """`--jobs N|auto`: processes reading a file source in byte-range parts (`tracestrata.parallel`)."""
     return click.option(
@@ -54,12 +57,12 @@ def jobs_option(effect: str) -> Callable[[Any], Any]:
         default="auto",
         show_default=True,
         metavar="N|auto",
-        help=f"Processes reading the source in parts (auto: one per CPU; files under 128 MB use one). {effect}",
+        help=f"Processes reading the source in parts (auto: one per CPU, at most 8; files under 128 MB use one). {effect}",
     )
 
 
 def parse_jobs(value: str) -> int | None:
-    """`auto` (None: one process per CPU) or a positive integer."""
+    """`auto` (None: one process per CPU, at most `AUTO_JOBS_MAX`) or a positive integer."""
     if value == "auto":
         return None
     try:
@@ -80,7 +83,7 @@ def source_parts(source: Any, jobs: int | None) -> tuple[list[Any], int]:
         return [], 1
     from tracestrata.parallel import available_cpus
 
-    jobs = jobs or available_cpus()
+    jobs = jobs or min(available_cpus(), AUTO_JOBS_MAX)
     parts = list(source.partitions(jobs)) if jobs > 1 else []
     processes = min(jobs, len(parts))
     return (parts, processes) if processes > 1 else ([], 1)
