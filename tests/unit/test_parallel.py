@@ -167,3 +167,17 @@ def test_cli_plan_jobs(tmp_path, records, monkeypatch):
     assert outputs[0] == outputs[1]
     bad = runner.invoke(cli, ["plan", "--source", f"jsonl:{path}", "--policy", POLICY_PATH, "--jobs", "x"])
     assert bad.exit_code == 2 and "--jobs" in bad.output
+
+
+def test_spawned_workers_give_the_same_sample(tmp_path, records, policy, monkeypatch):
+    """Where fork is missing (macOS, Windows) the workers are spawned: everything they get must pickle."""
+    import multiprocessing
+
+    from tracestrata import parallel
+
+    monkeypatch.setattr(parallel, "_context", lambda: multiprocessing.get_context("spawn"))
+    path = write_jsonl(tmp_path / "t.jsonl", records)
+    source = FilesTraceSource(path)
+    one = sample_column_batches(source.iter_column_batches(None, policy.fields()), policy)
+    parts = byte_parts(path, [path.stat().st_size // 2])
+    assert summary(sample_parts(source, policy, None, parts, jobs=2)) == summary(one)
