@@ -121,11 +121,7 @@ class FilesTraceSource:
 
     def _read_file(self, path: Path, window: Window | None) -> Iterator[RawBatch]:
         name = str(path)
-        try:
-            handle = path.open("rb")
-        except OSError as exc:
-            raise InputError(f"cannot read: {exc.strerror or exc}", path=name) from None
-        with handle:
+        with _open(path) as handle:
             tail = b""
             before = 0  # lines read before this chunk
             while True:
@@ -210,11 +206,7 @@ class FilesTraceSource:
         self, path: Path, window: Window | None, decoder: _ColumnDecoder, start: int = 0, stop: int | None = None
     ) -> Iterator[ColumnBatch]:
         name = str(path)
-        try:
-            handle = path.open("rb")
-        except OSError as exc:
-            raise InputError(f"cannot read: {exc.strerror or exc}", path=name) from None
-        with handle:
+        with _open(path) as handle:
             tail = b""
             before = _seek_part(handle, start)
             chunks = _part_chunks(handle, self.chunk_bytes, stop)
@@ -396,6 +388,13 @@ class _ColumnDecoder:
             else:
                 out[path] = normalize_top(head, top(head))
         return out
+
+
+def _open(path: Path) -> Any:
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=str(path)) from None
 
 
 def _seek_part(handle: Any, start: int) -> int:

@@ -403,13 +403,7 @@ def wilson_target(
     if not ok(high):  # without the FPC a small population may not reach the goal: take all
         return high
     low = high // 2 if high > 1 else 0  # ok(low) is False or low == 0
-    while high - low > 1:
-        mid = (low + high) // 2
-        if ok(mid):
-            high = mid
-        else:
-            low = mid
-    return max(high, 1)
+    return max(_bisect_first(low, high, ok), 1)
 
 
 def trim_to_budget(

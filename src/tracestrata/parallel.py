@@ -169,11 +169,7 @@ def _run_part(job: tuple[Callable[[Any, Any, Any], Any], Any, PartitionedSource,
 def _sketch_part(task: tuple[Policy, Window | None, dict[str, int]], source: PartitionedSource, part: Any) -> Any:
     policy, window, boost_collected = task
     sketch = Sketch(policy, boost_collected=boost_collected)
-    convert = None
-    for batch in batches_read(source.iter_column_batches(window, policy.fields(), part=part)):
-        convert = batch.record
-        if len(batch.ids):
-            sketch.add_columns(batch.ids, batch.columns, batch.refs)
+    convert = sketch.add_column_batches(batches_read(source.iter_column_batches(window, policy.fields(), part=part)))
     return sketch, convert
 
 

@@ -298,6 +298,19 @@ class Sketch:
             self._default_convert = TraceRecord.from_json
         self.add_columns([row["id"] for row in rows], columns, rows if payloads is None else payloads)
 
+    def add_column_batches(
+        self, batches: Iterable[ColumnBatchLike], *, progress: Callable[[Any], None] | None = None
+    ) -> Callable[[Any], TraceRecord] | None:
+        """Feed every batch; returns the batches' payload -> record function (None if there were none)."""
+        convert: Callable[[Any], TraceRecord] | None = None
+        for batch in batches:
+            convert = batch.record
+            if len(batch.ids):
+                self.add_columns(batch.ids, batch.columns, batch.refs)
+            if progress is not None:
+                progress(batch)
+        return convert
+
     def _raw_getters(self) -> list[Callable[[Any], Any]]:
         return [raw_getter(path) for path in self.fields]
 
@@ -846,14 +859,8 @@ def sample_column_batches(
 ) -> SampleResult:
     """The CLI's path: a source already extracted the policy's fields (`policy.fields()`)."""
     sketch = Sketch(policy, boost_collected=boost_collected)
-    convert: Callable[[Any], TraceRecord] | None = None
     with gc_paused():
-        for batch in batches:
-            convert = batch.record
-            if len(batch.ids):
-                sketch.add_columns(batch.ids, batch.columns, batch.refs)
-            if progress is not None:
-                progress(batch)
+        convert = sketch.add_column_batches(batches, progress=progress)
     return sketch.result(convert)
 
 
