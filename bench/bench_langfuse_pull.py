@@ -48,9 +48,9 @@ def start_fake(traces: int) -> tuple[subprocess.Popen[str], str]:
 
 
 def pull_connector(url: str) -> tuple[int, int]:
+    from tracestrata.connectors.langfuse import create
+    from tracestrata.connectors.langfuse.ratelimit import DEFAULT_LIMITS
     from tracestrata.protocols import Window
-    from tracestrata_connectors.langfuse import create
-    from tracestrata_connectors.langfuse.ratelimit import DEFAULT_LIMITS
 
     env = {"LANGFUSE_BASE_URL": url, "LANGFUSE_PUBLIC_KEY": PUBLIC_KEY, "LANGFUSE_SECRET_KEY": SECRET_KEY}
     conn = create({"rate_limits": {k: 0 for k in DEFAULT_LIMITS}}, env=env)
@@ -65,7 +65,7 @@ def pull_connector(url: str) -> tuple[int, int]:
 def pull_sdk(url: str) -> tuple[int, int]:
     from langfuse.api.client import LangfuseAPI
 
-    from tracestrata_connectors.langfuse.options import DEFAULT_FIELDS
+    from tracestrata.connectors.langfuse.settings import DEFAULT_FIELDS
 
     api = LangfuseAPI(base_url=url, username=PUBLIC_KEY, password=SECRET_KEY, timeout=60)
     cursor: str | None = None

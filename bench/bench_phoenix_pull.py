@@ -30,12 +30,12 @@ from pathlib import Path
 
 import httpx
 
+from tracestrata.connectors.phoenix import create
+from tracestrata.connectors.phoenix.server import seed_records, start_server
+from tracestrata.connectors.phoenix.source import COLUMNS
 from tracestrata.protocols import Window
 from tracestrata.record import TraceRecord
 from tracestrata.synthetic import generate_traces
-from tracestrata_connectors.phoenix import create
-from tracestrata_connectors.phoenix.server import seed_records, start_server
-from tracestrata_connectors.phoenix.source import COLUMNS
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 PROJECT = "bench"
@@ -122,7 +122,7 @@ def main() -> int:
         server.stop()
 
         if args.demo:
-            from tracestrata_connectors.phoenix.demo import run_demo
+            from tracestrata.job.demo import run_demo
 
             t0 = time.perf_counter()
             result = run_demo(workdir=workdir / "demo", echo=lambda _m: None)

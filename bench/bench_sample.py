@@ -19,7 +19,7 @@ in memory, records already decoded:
             default string columns (pyarrow-backed `str` in pandas >= 3), with `intent` and
             `status` as `category`, and with object columns holding the same decoded strings
             as ours (typed)
-  ours      `sample_frame` on each of those same DataFrames (tracestrata_connectors.frames: reads
+  ours      `sample_frame` on each of those same DataFrames (tracestrata.sampling.frames: reads
             the DataFrame's own buffers, conversion inside the timer)
 memory: peak RSS of the `tracestrata sample` process (`os.wait4` rusage, via a small launcher) at N and at --big.
 
@@ -87,7 +87,7 @@ def ensure_data(n: int, data_dir: Path) -> Path:
         return path
     import orjson
 
-    from tracestrata.atomic import atomic_writer
+    from tracestrata.io.atomic import atomic_writer
     from tracestrata.synthetic import generate_traces
 
     print(f"generating {n:,} synthetic traces into {path} (once) ...", file=sys.stderr, flush=True)
@@ -242,8 +242,8 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
 
     import orjson
 
-    from tracestrata.policy import load_policy
     from tracestrata.record import TraceRecord
+    from tracestrata.sampling.policy import load_policy
 
     measures: list[Measure] = []
     with open(path, "rb") as handle:
@@ -262,7 +262,7 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
 
     selected = 0
     try:
-        from tracestrata.samplers import sample_records
+        from tracestrata.sampling.samplers import sample_records
     except ImportError as exc:
         measures.append(Measure("ours: sample_records (TraceRecords)", n, None, note=f"n/a: {exc}"))
     else:
@@ -281,7 +281,7 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
         )
         del records
         try:
-            from tracestrata.samplers import sample_raw_batches
+            from tracestrata.sampling.samplers import sample_raw_batches
         except ImportError:
             pass
         else:
@@ -298,8 +298,8 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
             )
 
     try:
-        from tracestrata.samplers import sample_columns
-        from tracestrata.strata import raw_column
+        from tracestrata.sampling.samplers import sample_columns
+        from tracestrata.sampling.strata import raw_column
     except ImportError:
         pass
     else:
@@ -373,7 +373,7 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
             note = f"{len(sampled)} selected, no weights; strings as {given['intent'].dtype}"
             measures.append(Measure(label, n, seconds[0], note=note, cpu=seconds[1]))
         try:
-            from tracestrata_connectors.frames import sample_frame
+            from tracestrata.sampling.frames import sample_frame
         except ImportError as exc:
             measures.append(Measure(OURS_FRAME, n, None, note=f"n/a: {exc}"))
         else:

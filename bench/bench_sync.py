@@ -22,16 +22,16 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tracestrata.config import parse_config
-from tracestrata.logs import NullLog
-from tracestrata.policy import load_policy
+from tracestrata.connectors.files.scores import FilesScoreSource
+from tracestrata.connectors.files.sinks import FilesSampleSink
+from tracestrata.job.config import parse_config
+from tracestrata.job.logs import NullLog
+from tracestrata.job.sync import run_sync
 from tracestrata.protocols import SinkKind, Window
 from tracestrata.record import TraceRecord
-from tracestrata.samplers import sample_records
-from tracestrata.sync import run_sync
+from tracestrata.sampling.policy import load_policy
+from tracestrata.sampling.samplers import sample_records
 from tracestrata.synthetic import generate_traces
-from tracestrata_connectors.files.scores import FilesScoreSource
-from tracestrata_connectors.files.sink import FilesSampleSink
 
 POLICY = Path(__file__).resolve().parents[1] / "examples" / "policies" / "crossed.toml"
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

@@ -22,12 +22,16 @@ from pathlib import Path
 
 import vcr
 
+from tracestrata.connectors.phoenix import create
+from tracestrata.connectors.phoenix.server import (
+    seed_records,
+    seed_scores,
+    start_server,
+)
 from tracestrata.errors import AuthError, FatalSourceError
 from tracestrata.protocols import Window
 from tracestrata.record import Score
 from tracestrata.synthetic import generate_traces
-from tracestrata_connectors.phoenix import create
-from tracestrata_connectors.phoenix.server import seed_records, seed_scores, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "cassettes" / "phoenix"

@@ -18,11 +18,11 @@ from typing import Any
 
 def sync_callable(config: str, now: str | None = None, **_: Any) -> dict[str, Any]:
     """Run one sync; returns a small summary (pushed to XCom by Airflow)."""
-    from tracestrata.config import load_config
     from tracestrata.errors import LockedError
-    from tracestrata.logs import SyncLog
+    from tracestrata.job.config import load_config
+    from tracestrata.job.logs import SyncLog
+    from tracestrata.job.sync import run_sync
     from tracestrata.record import parse_timestamp
-    from tracestrata.sync import run_sync
 
     cfg = load_config(config)
     try:

@@ -84,10 +84,19 @@ class Design:
         return {cell.id: cell for cell in self.cells}
 
 
+ALL = "(all)"  # the stratum key when a policy has no dimensions
+MISSING = "(missing)"  # the label of a missing value
+OTHER = "(other)"  # the label of the values `top` or `values` fold away
+
+
+def in_window(cell: str, window: str | None) -> str:
+    """`<window>#<cell>`: a one-window cell id made unique across windows (unchanged without a window)."""
+    return f"{window}#{cell}" if window else cell
+
+
 def cell_id(stratum: str, kind: CellKind, window: str | None = None) -> str:
     """`<window>#<stratum>#<kind>`; the window part only in multi-window designs."""
-    base = f"{stratum}#{kind.value}"
-    return f"{window}#{base}" if window else base
+    return in_window(f"{stratum}#{kind.value}", window)
 
 
-__all__ = ["Cell", "CellKind", "Design", "Unit", "cell_id"]
+__all__ = ["ALL", "MISSING", "OTHER", "Cell", "CellKind", "Design", "Unit", "cell_id", "in_window"]

@@ -1,6 +1,6 @@
 """The small Protocols every connector implements, and the plain data they exchange.
 
-A connector (`tracestrata_connectors.files`, `.phoenix`, `.langfuse`, or a third
+A connector (`tracestrata.connectors.files`, `.phoenix`, `.langfuse`, or a third
 party's) is found through the `tracestrata.connectors` entry-point group. The entry
 point is a factory `create(options: Mapping[str, Any]) -> Connector`, where
 `options` is the config's `[source]` table without its `type` key. Credentials come

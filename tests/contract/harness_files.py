@@ -10,9 +10,9 @@ from typing import Any
 
 import orjson
 
+from tracestrata.connectors.files import create
 from tracestrata.protocols import Connector
 from tracestrata.record import Score, TraceRecord
-from tracestrata_connectors.files import create
 
 
 class FilesHarness:

@@ -31,10 +31,10 @@ if TESTS not in sys.path:
 
 from fixtures.langfuse_fake import LangfuseFake  # noqa: E402
 
+from tracestrata.connectors.langfuse import LangfuseConnector, create  # noqa: E402
+from tracestrata.connectors.langfuse.ratelimit import DEFAULT_LIMITS  # noqa: E402
 from tracestrata.protocols import Window  # noqa: E402
 from tracestrata.record import Score, TraceRecord  # noqa: E402
-from tracestrata_connectors.langfuse import LangfuseConnector, create  # noqa: E402
-from tracestrata_connectors.langfuse.ratelimit import DEFAULT_LIMITS  # noqa: E402
 
 UNLIMITED = {family: 0 for family in DEFAULT_LIMITS}
 _SECOND = timedelta(seconds=1)

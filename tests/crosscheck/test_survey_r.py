@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from tracestrata.design import Cell, CellKind, Design, Unit
-from tracestrata.estimators import LonelyCell, ScoredFrame, StratifiedEstimator
-from tracestrata.intervals import IntervalMethod
+from tracestrata.estimate.estimators import LonelyCell, ScoredFrame, StratifiedEstimator
+from tracestrata.estimate.intervals import IntervalMethod
 
 pytestmark = pytest.mark.r
 

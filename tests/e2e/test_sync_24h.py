@@ -20,9 +20,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tracestrata.ledger import design_from_ledger
+from tracestrata.job.ledger import design_from_ledger
+from tracestrata.job.state import State
 from tracestrata.record import Score
-from tracestrata.state import State
 from tracestrata.synthetic import generate_traces, judge, population_truth
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)

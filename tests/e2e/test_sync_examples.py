@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tracestrata.config import load_config
+from tracestrata.job.config import load_config
 from tracestrata.synthetic import generate_traces
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,8 +18,8 @@ import pytest
 from seed_baseline import reweighted_mean
 from sim_design import draw, make_population, plan_cells
 
-from tracestrata.estimators import ScoredFrame, StratifiedEstimator
-from tracestrata.intervals import IntervalMethod
+from tracestrata.estimate.estimators import ScoredFrame, StratifiedEstimator
+from tracestrata.estimate.intervals import IntervalMethod
 
 REPS = 1000
 TARGET = 60

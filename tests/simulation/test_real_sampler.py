@@ -1,4 +1,4 @@
-"""The same proof through the real sampler (`tracestrata.samplers`, bottom-k on a keyed hash).
+"""The same proof through the real sampler (`tracestrata.sampling.samplers`, bottom-k on a keyed hash).
 
 `test_coverage.py` draws the design with numpy (fast, 1000 replications). Here the
 real sampler draws it, one policy seed per replication: its cell sizes must be
@@ -25,9 +25,9 @@ import pytest
 from sim_design import split_target
 
 from tracestrata.design import CellKind
-from tracestrata.estimators import ScoredFrame, StratifiedEstimator
-from tracestrata.policy import parse_policy
-from tracestrata.samplers import sample_records
+from tracestrata.estimate.estimators import ScoredFrame, StratifiedEstimator
+from tracestrata.sampling.policy import parse_policy
+from tracestrata.sampling.samplers import sample_records
 from tracestrata.synthetic import generate_traces, judge
 
 REPS = 1000

@@ -1,6 +1,6 @@
 """`tracestrata demo`: the main job end to end on a local Phoenix.
 
-The work lives in the Phoenix connector (`tracestrata_connectors.phoenix.demo`),
+The work lives in the Phoenix connector (`tracestrata.job.demo`),
 loaded by name so the core never imports a backend SDK.
 """
 
@@ -30,7 +30,7 @@ def command(n: int, workdir: Path | None, keep: bool, target: int) -> None:
     one and the synthetic truth, then where to look in the Phoenix UI.
     """
     try:
-        demo = importlib.import_module("tracestrata_connectors.phoenix.demo")
+        demo = importlib.import_module("tracestrata.job.demo")
     except ImportError as exc:
         raise ConfigError(
             f"the Phoenix demo needs the phoenix extras ({exc.name or exc}); "

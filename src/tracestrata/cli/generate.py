@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 import orjson
 
-from tracestrata.atomic import atomic_write_bytes, atomic_writer
 from tracestrata.cli.options import parse_when
+from tracestrata.io.atomic import atomic_write_bytes, atomic_writer
 from tracestrata.synthetic import JUDGE_METRICS, default_day, generate_traces, judge
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 import orjson
 
-from tracestrata.atomic import atomic_writer
 from tracestrata.errors import InputError
+from tracestrata.io.atomic import atomic_writer
 from tracestrata.record import Score, TraceRecord
-from tracestrata.synthetic import judge, _uniforms
+from tracestrata.synthetic import _uniforms, judge
 
 
 @click.command("judge")

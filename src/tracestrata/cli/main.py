@@ -7,6 +7,7 @@ parses its options, calls one library function and renders the result.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import traceback
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
+from tracestrata.job.windows import parse_duration
 from tracestrata.protocols import Window
 from tracestrata.record import parse_timestamp
-from tracestrata.windows import parse_duration
 
 __all__ = ["ALL_TIME", "parse_duration", "parse_when", "parse_window", "split_source"]
 
@@ -51,7 +51,7 @@ AUTO_JOBS_MAX = 8  # `--jobs auto` on a big machine: ~75 MB per process, and the
 
 
 def jobs_option(effect: str) -> Callable[[Any], Any]:
-    """`--jobs N|auto`: processes reading a file source in byte-range parts (`tracestrata.parallel`)."""
+    """`--jobs N|auto`: processes reading a file source in byte-range parts (`tracestrata.sampling.parallel`)."""
     return click.option(
         "--jobs",
         default="auto",
@@ -81,7 +81,7 @@ def source_parts(source: Any, jobs: int | None) -> tuple[list[Any], int]:
     """
     if jobs == 1 or not hasattr(source, "partitions"):
         return [], 1
-    from tracestrata.parallel import available_cpus
+    from tracestrata.sampling.parallel import available_cpus
 
     jobs = jobs or min(available_cpus(), AUTO_JOBS_MAX)
     parts = list(source.partitions(jobs)) if jobs > 1 else []

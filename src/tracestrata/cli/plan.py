@@ -9,7 +9,13 @@ from typing import Any
 
 import click
 
-from tracestrata.allocation import (
+from tracestrata.cli.options import jobs_option, parse_jobs, parse_window, source_parts
+from tracestrata.cli.sample import (
+    open_source,  # the same source as `tracestrata sample`, same checks
+)
+from tracestrata.errors import InputError
+from tracestrata.protocols import Window
+from tracestrata.sampling.allocation import (
     DEFAULT_FLOOR,
     AllocationMethod,
     Plan,
@@ -20,12 +26,8 @@ from tracestrata.allocation import (
     count_strata_columns,
     plan_allocation,
 )
-from tracestrata.cli.options import jobs_option, parse_jobs, parse_window, source_parts
-from tracestrata.cli.sample import open_source  # the same source as `tracestrata sample`, same checks
-from tracestrata.errors import InputError
-from tracestrata.policy import Policy, load_policy
-from tracestrata.protocols import Window
-from tracestrata.strata import check_path
+from tracestrata.sampling.policy import Policy, load_policy
+from tracestrata.sampling.strata import check_path
 
 
 @click.command("plan")
@@ -141,7 +143,7 @@ def command(
         trace_source, source_name = open_source(source, skip_bad)
         parts, processes = source_parts(trace_source, workers)
         if processes > 1:
-            from tracestrata.parallel import count_parts
+            from tracestrata.sampling.parallel import count_parts
 
             counts = count_parts(trace_source, policy, window, parts, jobs=processes, rate_field=rate_field)
         elif hasattr(trace_source, "iter_column_batches"):  # decodes only the fields the plan reads
@@ -189,11 +191,11 @@ def counts_from_config(
     config_path: str, window: Window | None, rate: float | None, rate_field: str | None
 ) -> tuple[Policy, list[StratumCounts], str]:
     """Population counts from a sync config's backend: pushed down when possible, else pulled."""
-    from tracestrata.config import load_config, now_utc
-    from tracestrata.population import CountUnavailable, count_strata_pushdown
+    from tracestrata.job.config import load_config, now_utc
+    from tracestrata.job.sync import load_connector
+    from tracestrata.job.windows import last_closed_window
     from tracestrata.protocols import StratumCounter
-    from tracestrata.sync import load_connector
-    from tracestrata.windows import last_closed_window
+    from tracestrata.sampling.population import CountUnavailable, count_strata_pushdown
 
     config = load_config(config_path)
     config.check_credentials()

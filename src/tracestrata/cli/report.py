@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from datetime import datetime
 from pathlib import Path
 
 import click
 
-from tracestrata.atomic import atomic_write_text
 from tracestrata.cli.options import parse_duration, parse_when, split_source
 from tracestrata.design import Design, Unit
-from tracestrata.estimators import LonelyCell
-from tracestrata.intervals import IntervalMethod
+from tracestrata.estimate.estimators import LonelyCell
+from tracestrata.estimate.intervals import IntervalMethod
+from tracestrata.estimate.render import render_report
+from tracestrata.estimate.report import (
+    ReportWarning,
+    build_report,
+    read_scores_jsonl,
+)
+from tracestrata.io.atomic import atomic_write_text
 from tracestrata.record import Score
-from tracestrata.render import render_html, render_markdown
-from tracestrata.report import Report, ReportWarning, build_report, read_scores_jsonl
 
 
 @click.command("report")
@@ -93,7 +96,7 @@ def command(
     )
     if extra:
         report = dataclasses.replace(report, warnings=tuple(extra) + report.warnings)
-    text = render(report, fmt)
+    text = render_report(report, fmt)
     if out:
         atomic_write_text(out, text)
         click.echo(f"wrote {out} ({len(report.warnings)} warnings)", err=True)
@@ -101,18 +104,11 @@ def command(
         click.echo(text, nl=False)
 
 
-def render(report: Report, fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(report.to_json(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    if fmt == "html":
-        return render_html(report)
-    return render_markdown(report)
-
 
 def sample_design(path: Path) -> Design:
     """The sample directory's design; each unit carries its whole `sample.jsonl` row, so
     `--compare` can group by any record field (`release`, `metadata.x`, ...)."""
-    from tracestrata.manifest import read_sample_dir
+    from tracestrata.sampling.manifest import read_sample_dir
 
     manifest, rows = read_sample_dir(path)
     design = manifest.design(rows)
@@ -123,7 +119,7 @@ def sample_design(path: Path) -> Design:
 
 
 def ledger_design(path: str, since: str | None, until: str | None) -> tuple[Design, list[Score]]:
-    from tracestrata.ledger import design_from_ledger
+    from tracestrata.job.ledger import design_from_ledger
 
     try:
         window = parse_duration(since) if since else None

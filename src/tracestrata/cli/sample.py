@@ -5,20 +5,30 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import click
 import orjson
 
-from tracestrata.atomic import atomic_write_bytes
-from tracestrata.cli.options import ALL_TIME, jobs_option, parse_jobs, parse_window, source_parts, split_source
-from tracestrata.errors import ConfigError, InputError, StateError
-from tracestrata.manifest import write_sample_dir
-from tracestrata.policy import Policy, load_policy
+from tracestrata.cli.options import (
+    ALL_TIME,
+    jobs_option,
+    parse_jobs,
+    parse_window,
+    source_parts,
+    split_source,
+)
+from tracestrata.errors import InputError, StateError
+from tracestrata.io.atomic import atomic_write_bytes
 from tracestrata.protocols import Window
-from tracestrata.samplers import SampleResult, sample_column_batches, sample_records
+from tracestrata.sampling.manifest import write_sample_dir
+from tracestrata.sampling.policy import Policy, load_policy
+from tracestrata.sampling.samplers import (
+    SampleResult,
+    sample_column_batches,
+    sample_records,
+)
 
 STATE_NAME = "tracestrata-boost.json"
 STATE_FORMAT = 1
@@ -79,10 +89,9 @@ def open_source(spec: str, skip_bad: bool) -> tuple[Any, str]:
             f"only jsonl:PATH is read here, got {kind!r}; backends are sampled by `tracestrata sync`",
             param_hint="--source",
         )
-    found = {ep.name: ep for ep in entry_points(group="tracestrata.connectors")}
-    if "files" not in found:
-        raise ConfigError("the files connector is not installed (entry point tracestrata.connectors:files)")
-    connector = found["files"].load()({"path": location})
+    from tracestrata.connectors.files import create
+
+    connector = create({"path": location})
     source = connector.trace_source()
     if hasattr(source, "skip_bad"):
         source.skip_bad = skip_bad
@@ -101,7 +110,7 @@ def run_sample(
     """Fast path when the source offers column batches, else the record path.
 
     `jobs` processes read parts of a source that can be split (None: one per CPU);
-    the sample is the same for any number (see `tracestrata.parallel`).
+    the sample is the same for any number (see `tracestrata.sampling.parallel`).
     """
     if not hasattr(source, "iter_column_batches"):
         records = source.iter_traces(window or ALL_TIME, metadata_keys=policy.metadata_keys())
@@ -110,7 +119,7 @@ def run_sample(
     bar = _bar(source, "sampling" if processes < 2 else f"sampling ({processes} processes)") if progress else None
     try:
         if processes > 1:
-            from tracestrata.parallel import sample_parts
+            from tracestrata.sampling.parallel import sample_parts
 
             return sample_parts(
                 source,

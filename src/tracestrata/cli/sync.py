@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 
 from tracestrata.cli.options import parse_when
-from tracestrata.config import load_config
 from tracestrata.errors import RetriableSourceError, TracestrataError
-from tracestrata.logs import SyncLog
-from tracestrata.sync import run_sync
+from tracestrata.job.config import load_config
+from tracestrata.job.logs import SyncLog
+from tracestrata.job.sync import run_sync
 
 EXIT_CODES = """\b
 Exit codes:

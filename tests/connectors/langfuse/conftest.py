@@ -11,9 +11,9 @@ if TESTS not in sys.path:
 
 from fixtures.langfuse_fake import LangfuseFake, langfuse_fake_server  # noqa: E402
 
-from tracestrata.retry import RetryPolicy  # noqa: E402
-from tracestrata_connectors.langfuse import LangfuseConnector, create  # noqa: E402
-from tracestrata_connectors.langfuse.ratelimit import DEFAULT_LIMITS  # noqa: E402
+from tracestrata.connectors.langfuse import LangfuseConnector, create  # noqa: E402
+from tracestrata.connectors.langfuse.ratelimit import DEFAULT_LIMITS  # noqa: E402
+from tracestrata.io.retry import RetryPolicy  # noqa: E402
 
 UNLIMITED = {family: 0 for family in DEFAULT_LIMITS}
 

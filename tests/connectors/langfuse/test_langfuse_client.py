@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tracestrata.connectors.langfuse import create
+from tracestrata.connectors.langfuse.client import retry_after
+from tracestrata.connectors.langfuse.ratelimit import RateLimiter, parse_limits
 from tracestrata.errors import AuthError, ConfigError, RetriableSourceError
+from tracestrata.io.retry import RetryPolicy
 from tracestrata.protocols import Window
 from tracestrata.record import TraceRecord
-from tracestrata.retry import RetryPolicy
-from tracestrata_connectors.langfuse import create
-from tracestrata_connectors.langfuse.client import retry_after
-from tracestrata_connectors.langfuse.ratelimit import RateLimiter, parse_limits
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 WINDOW = Window(START, START + timedelta(hours=1))
@@ -209,8 +209,8 @@ def test_credentials_never_in_repr(fake) -> None:
 def test_every_option_and_rate_limit_family_is_documented() -> None:
     from pathlib import Path
 
-    from tracestrata_connectors.langfuse.options import KNOWN_KEYS
-    from tracestrata_connectors.langfuse.ratelimit import DEFAULT_LIMITS
+    from tracestrata.connectors.langfuse.ratelimit import DEFAULT_LIMITS
+    from tracestrata.connectors.langfuse.settings import KNOWN_KEYS
 
     text = (Path(__file__).resolve().parents[3] / "docs" / "langfuse.md").read_text()
     block = text.split("```toml", 1)[1].split("```", 1)[0]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from fixtures.langfuse_fake import LangfuseFake  # tests/ is on sys.path (conftest)
 
 

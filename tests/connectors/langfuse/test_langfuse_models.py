@@ -8,9 +8,9 @@ from langfuse.api.commons.types.observation_v2 import ObservationV2
 from langfuse.api.core.pydantic_utilities import parse_obj_as
 from langfuse.api.scores.types.score_v3 import ScoreV3
 
+from tracestrata.connectors.langfuse.models import alias_map, flat_parser
+from tracestrata.connectors.langfuse.scores import parse_score
 from tracestrata.record import Score, TraceRecord
-from tracestrata_connectors.langfuse.models import alias_map, flat_parser
-from tracestrata_connectors.langfuse.scores import parse_score
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 

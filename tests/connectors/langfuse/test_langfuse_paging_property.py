@@ -7,14 +7,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fixtures.langfuse_fake import LangfuseFake  # tests/ is on sys.path (conftest)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fixtures.langfuse_fake import LangfuseFake  # tests/ is on sys.path (conftest)
+from tracestrata.connectors.langfuse import create
+from tracestrata.connectors.langfuse.ratelimit import DEFAULT_LIMITS
 from tracestrata.protocols import Window
 from tracestrata.record import TraceRecord
-from tracestrata_connectors.langfuse import create
-from tracestrata_connectors.langfuse.ratelimit import DEFAULT_LIMITS
 
 UNLIMITED = {family: 0 for family in DEFAULT_LIMITS}
 

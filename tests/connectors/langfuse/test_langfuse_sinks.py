@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tracestrata.errors import FatalSourceError, RetriableSourceError
+from tracestrata.io.retry import RetryPolicy
 from tracestrata.protocols import SampleItem, SinkKind, Window, item_id_for
 from tracestrata.record import TraceRecord
-from tracestrata.retry import RetryPolicy
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 WINDOW = Window(START, START + timedelta(hours=1))

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tracestrata.connectors.langfuse import CountNotSupported
 from tracestrata.errors import FatalSourceError
 from tracestrata.protocols import Window
 from tracestrata.record import SourceRef, TraceRecord
-from tracestrata_connectors.langfuse import CountNotSupported
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 WINDOW = Window(START, START + timedelta(hours=1))

@@ -1,4 +1,4 @@
-"""`tracestrata.sync.run_sync` end to end against the fake Langfuse (through the entry point).
+"""`tracestrata.job.sync.run_sync` end to end against the fake Langfuse (through the entry point).
 
 Six hourly windows of synthetic traffic; the sample goes to a daily dataset and a
 review queue; faults on the way (a 429, a lost queue-item response) change nothing;
@@ -17,8 +17,8 @@ import pytest
 from tracestrata.record import Score
 from tracestrata.synthetic import generate_traces, judge, population_truth
 
-sync = pytest.importorskip("tracestrata.sync")
-config_module = pytest.importorskip("tracestrata.config")
+sync = pytest.importorskip("tracestrata.job.sync")
+config_module = pytest.importorskip("tracestrata.job.config")
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 CONFIG = """\

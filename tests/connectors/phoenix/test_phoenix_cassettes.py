@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import vcr
 
+from tracestrata.connectors.phoenix import create
 from tracestrata.errors import AuthError, FatalSourceError
 from tracestrata.protocols import Window
 from tracestrata.record import Score, TraceRecord, parse_timestamp
-from tracestrata_connectors.phoenix import create
 
 CASSETTES = Path(__file__).resolve().parents[3] / "cassettes" / "phoenix"
 EXPECTED = json.loads((CASSETTES / "expected.json").read_text())

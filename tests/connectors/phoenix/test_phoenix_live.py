@@ -9,11 +9,11 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from tracestrata.connectors.phoenix import create
+from tracestrata.connectors.phoenix.server import seed_scores
 from tracestrata.errors import AuthError, FatalSourceError, RetriableSourceError
 from tracestrata.protocols import Connector, SampleItem, SinkKind, Window, item_id_for
 from tracestrata.record import Score
-from tracestrata_connectors.phoenix import create
-from tracestrata_connectors.phoenix.server import seed_scores
 
 # No `pytest.mark.phoenix` here: arize-phoenix-client ships a pytest plugin that claims
 # that marker and turns every marked test into a Phoenix experiment run it uploads.

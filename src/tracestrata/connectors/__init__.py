@@ -1,0 +1,50 @@
+"""Backend adapters. Each subpackage implements the Protocols in `tracestrata.protocols`;
+backend SDK imports live only here, imported when a connector is first used.
+
+The built-in connectors are imported directly; third-party ones register a
+`create(options)` factory under the `tracestrata.connectors` entry-point group, and a
+local one is named `package.module:factory`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+from tracestrata.errors import ConfigError
+from tracestrata.protocols import Connector
+
+BUILTIN: dict[str, str] = {
+    "files": "tracestrata.connectors.files",
+    "phoenix": "tracestrata.connectors.phoenix",
+    "langfuse": "tracestrata.connectors.langfuse",
+}
+
+Factory = Callable[[Mapping[str, Any]], Connector]
+
+
+def connector_factory(name: str) -> Factory:
+    """The `create(options)` factory for a connector name (built-in, entry point or `module:factory`).
+
+    Raises `ConfigError` (without a path: the caller adds the file and field) when it cannot be found or imported.
+    """
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+        except (ImportError, AttributeError):
+            raise ConfigError(f"cannot import connector factory {name!r}") from None
+    try:
+        if name in BUILTIN:
+            return importlib.import_module(BUILTIN[name]).create  # type: ignore[no-any-return]
+        found = {ep.name: ep for ep in entry_points(group="tracestrata.connectors")}
+        if name not in found:
+            known = ", ".join(sorted(set(found) | set(BUILTIN)))
+            raise ConfigError(f"unknown source {name!r} (installed: {known})")
+        return found[name].load()  # type: ignore[no-any-return]
+    except ImportError as exc:
+        raise ConfigError(
+            f"the {name} connector is not installed ({exc.name or exc}); try pip install 'tracestrata[{name}]'"
+        ) from None

@@ -1,0 +1,71 @@
+"""The local-files connector: traces and scores from JSONL files, samples written as JSONL.
+
+Options (the config's `[source]` table without `type`):
+
+    path         trace JSONL file, or a folder of `*.jsonl` files (required)
+    scores_path  score JSONL file or folder, read back by `sync` (optional)
+    sink_dir     where datasets and queues are written (default: `tracestrata-sink`
+                 beside `path`): `<sink_dir>/datasets/<name>.jsonl`, `<sink_dir>/queues/<name>.jsonl`
+    project      a label recorded as the records' source project (optional)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tracestrata.connectors.files.scores import FilesScoreSource
+from tracestrata.connectors.files.sinks import FilesSampleSink
+from tracestrata.errors import ConfigError
+from tracestrata.protocols import SinkKind
+
+OPTIONS = ("path", "scores_path", "sink_dir", "project")
+
+
+class FilesConnector:
+    name = "files"
+
+    def __init__(self, path: Path, *, scores_path: Path | None, sink_dir: Path, project: str | None) -> None:
+        self.path = path
+        self.scores_path = scores_path
+        self.sink_dir = sink_dir
+        self.project = project
+
+    def trace_source(self) -> Any:
+        from tracestrata.connectors.files.source import FilesTraceSource
+
+        return FilesTraceSource(self.path)
+
+    def sample_sink(self, kind: SinkKind, name: str) -> FilesSampleSink:
+        return FilesSampleSink(self.sink_dir, kind, name)
+
+    def score_source(self) -> FilesScoreSource:
+        return FilesScoreSource(self.scores_path)
+
+    def close(self) -> None:
+        return None
+
+
+def create(options: Mapping[str, Any]) -> FilesConnector:
+    """The `tracestrata.connectors` entry point for `type = "files"`."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown option for the files source (known: {', '.join(OPTIONS)})", field=f"source.{unknown[0]}")
+    path = options.get("path")
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise ConfigError("missing: the trace JSONL file or folder", field="source.path")
+    path = Path(path)
+    scores = options.get("scores_path")
+    sink_dir = options.get("sink_dir")
+    default_sink = (path.parent if path.suffix else path.parent) / "tracestrata-sink"
+    project = options.get("project")
+    return FilesConnector(
+        path,
+        scores_path=Path(scores) if scores else None,
+        sink_dir=Path(sink_dir) if sink_dir else default_sink,
+        project=str(project) if project is not None else None,
+    )
+
+
+__all__ = ["FilesConnector", "create"]

@@ -1,0 +1,86 @@
+"""Langfuse connector: traces from root observations, samples to a dataset or annotation queue,
+scores read back by trace id. Entry point `tracestrata.connectors.langfuse:create`.
+
+The SDK (`langfuse` 5.x, its generated `LangfuseAPI` client and pydantic models) is
+imported only inside this package. See `docs/langfuse.md` for the options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tracestrata.errors import ConfigError
+from tracestrata.io.retry import RetryPolicy, SleepFn
+from tracestrata.protocols import SampleSink, SinkKind
+
+from .client import LangfuseClient
+from .ratelimit import RateLimiter
+from .scores import LangfuseScoreSource
+from .settings import LangfuseOptions, parse_options
+from .sinks import LangfuseDatasetSink, LangfuseQueueSink
+from .source import CountNotSupported, LangfuseTraceSource
+
+
+class LangfuseConnector:
+    name = "langfuse"
+
+    def __init__(self, client: LangfuseClient) -> None:
+        self.client = client
+        self.options = client.options
+        self._source = LangfuseTraceSource(client)
+        # One sink per (kind, name): its listing of what is stored is read once per process.
+        self._sinks: dict[tuple[SinkKind, str], SampleSink] = {}
+
+    def trace_source(self) -> LangfuseTraceSource:
+        return self._source
+
+    def stratum_counter(self) -> LangfuseTraceSource:
+        return self._source
+
+    def sample_sink(self, kind: SinkKind | str, name: str) -> SampleSink:
+        kind = SinkKind(kind)
+        if not name:
+            raise ConfigError("expected a non-empty name", field=f"sink.{kind.value}")
+        sink = self._sinks.get((kind, name))
+        if sink is None:
+            if kind is SinkKind.DATASET:
+                sink = LangfuseDatasetSink(self.client, name)
+            else:
+                sink = LangfuseQueueSink(self.client, name, journal=self.options.queue_journal)
+            self._sinks[(kind, name)] = sink
+        return sink
+
+    def score_source(self) -> LangfuseScoreSource:
+        return LangfuseScoreSource(self.client)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> LangfuseConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def create(
+    options: Mapping[str, Any],
+    *,
+    env: Mapping[str, str] | None = None,
+    limiter: RateLimiter | None = None,
+    retry_policy: RetryPolicy | None = None,
+    sleep: SleepFn | None = None,
+) -> LangfuseConnector:
+    """Validate `options` (and that the key variables are set) before any request."""
+    parsed = parse_options(options, env)
+    return LangfuseConnector(LangfuseClient(parsed, limiter=limiter, retry_policy=retry_policy, sleep=sleep))
+
+
+__all__ = [
+    "CountNotSupported",
+    "LangfuseConnector",
+    "LangfuseOptions",
+    "RateLimiter",
+    "create",
+]

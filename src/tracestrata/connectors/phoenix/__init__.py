@@ -1,0 +1,62 @@
+"""Arize Phoenix connector: `create(options)` is the `tracestrata.connectors` entry point.
+
+Options (the config's `[source]` table): `base_url` (else `PHOENIX_BASE_URL`, else
+`PHOENIX_COLLECTOR_ENDPOINT`, else http://127.0.0.1:6006), `project`,
+`api_key_env` (name of the variable holding the key, default `PHOENIX_API_KEY`),
+`record_scores`, `score_identifier`, `chunk_seconds`, `page_limit`, `timeout`,
+`retry_attempts`, `retry_seconds`. See docs/phoenix.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from tracestrata.protocols import SinkKind
+
+from .client import PhoenixHTTP
+from .projects import ProjectResolver
+from .scores import PhoenixScoreSource
+from .settings import PhoenixSettings, load_settings
+from .sinks import PhoenixDatasetSink, PhoenixReviewSink
+from .source import PhoenixTraceSource
+
+
+class PhoenixConnector:
+    name = "phoenix"
+
+    def __init__(self, settings: PhoenixSettings, *, transport: httpx.BaseTransport | None = None) -> None:
+        self.settings = settings
+        self.http = PhoenixHTTP(settings, transport=transport)
+        self.projects = ProjectResolver(self.http)
+        self._scores = PhoenixScoreSource(self.http, self.projects)
+        self._source = PhoenixTraceSource(self.http, self.projects, self._scores)
+
+    def trace_source(self) -> PhoenixTraceSource:
+        return self._source
+
+    def score_source(self) -> PhoenixScoreSource:
+        return self._scores
+
+    def sample_sink(self, kind: SinkKind, name: str) -> PhoenixDatasetSink | PhoenixReviewSink:
+        if SinkKind(kind) is SinkKind.DATASET:
+            return PhoenixDatasetSink(self.http, name)
+        return PhoenixReviewSink(self.http, self.projects, self._scores, name)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> PhoenixConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def create(options: Mapping[str, Any] | None = None, *, transport: httpx.BaseTransport | None = None) -> PhoenixConnector:
+    return PhoenixConnector(load_settings(options or {}), transport=transport)
+
+
+__all__ = ["PhoenixConnector", "PhoenixSettings", "create"]

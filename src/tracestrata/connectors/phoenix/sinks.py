@@ -1,0 +1,217 @@
+"""Sample sinks: a Phoenix dataset, and a review "queue" made of trace annotations.
+
+Dataset: one dataset per (resolved) name; every upload is `action=append` with the
+item ids as Phoenix example ids, so a repeated write creates nothing, a new window
+appends, and no earlier version is replaced (Phoenix's own `create_dataset` on an
+existing name would make a new version holding only the new examples). Examples
+link to the trace's root span and carry `SampleItem.metadata()`.
+
+Review queue: Phoenix has no annotation queues. Each sampled trace gets a trace
+annotation named `tracestrata.review` (label = stratum, score = weight, metadata =
+inclusion probability, signals, window, item id) with the fixed identifier
+`tracestrata:<queue name>`. Phoenix upserts on (name, trace, identifier), so a
+repeated write leaves one. A CONTINUOUS annotation config of that name is created
+if missing and attached to the project, so the UI lists it. A reviewer filters the
+project's spans with
+
+    trace_annotations['tracestrata.review'].score >= 1
+
+(see docs/phoenix.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+from tracestrata.protocols import SampleItem, WriteResult, iter_chunks
+from tracestrata.record import format_timestamp
+
+from .client import PhoenixHTTP
+from .projects import ProjectResolver
+from .scores import PhoenixScoreSource
+
+UPLOAD_BATCH = 500
+
+
+def example_input(item: SampleItem) -> dict[str, Any]:
+    record = item.record
+    return {
+        "trace_id": record.id,
+        "span_id": record.span_id,
+        "name": record.name,
+        "timestamp": format_timestamp(record.timestamp),
+    }
+
+
+_FIRST = ("stratum", "weight", "inclusion_probability", "failure", "signals", "window")
+
+
+def example_metadata(item: SampleItem) -> dict[str, Any]:
+    """`SampleItem.metadata()` with what a reviewer reads first at the front (the UI shows it as one line)."""
+    meta = item.metadata()
+    return {**{k: meta[k] for k in _FIRST if k in meta}, **meta}
+
+
+class PhoenixDatasetSink:
+    def __init__(self, http: PhoenixHTTP, name: str, description: str = "") -> None:
+        self.http = http
+        self.name = name
+        self.description = description or "Traces sampled by tracestrata (stratified, failure-oversampled)."
+
+    def write(self, items: Sequence[SampleItem]) -> WriteResult:
+        created = 0
+        for chunk in iter_chunks(items, UPLOAD_BATCH):
+            body = {
+                "action": "append",
+                "name": self.name,
+                "description": self.description,
+                "inputs": [example_input(item) for item in chunk],
+                "outputs": [{} for _ in chunk],
+                "metadata": [example_metadata(item) for item in chunk],
+                "span_ids": [item.record.span_id for item in chunk],
+                "example_ids": [item.item_id for item in chunk],
+            }
+            data = self.http.json("POST", "/v1/datasets/upload", params={"sync": "true"}, json=body)
+            created += int((data.get("data") or {}).get("num_created_examples", 0))
+        return WriteResult(
+            created=created,
+            unchanged=len(items) - created,
+            item_ids=tuple(item.item_id for item in items),
+        )
+
+    def dataset_id(self) -> str | None:
+        body = self.http.json("GET", "/v1/datasets", params={"name": self.name, "limit": 10})
+        for row in body.get("data", []):
+            if row.get("name") == self.name:
+                return str(row["id"])
+        return None
+
+    def written_ids(self) -> set[str]:
+        dataset_id = self.dataset_id()
+        if dataset_id is None:
+            return set()
+        body = self.http.json("GET", f"/v1/datasets/{quote(dataset_id, safe='')}/examples")
+        return {str(example["id"]) for example in (body.get("data") or {}).get("examples", [])}
+
+    def examples(self) -> list[dict[str, Any]]:
+        dataset_id = self.dataset_id()
+        if dataset_id is None:
+            return []
+        body = self.http.json("GET", f"/v1/datasets/{quote(dataset_id, safe='')}/examples")
+        return list((body.get("data") or {}).get("examples", []))
+
+
+class PhoenixReviewSink:
+    def __init__(self, http: PhoenixHTTP, projects: ProjectResolver, scores: PhoenixScoreSource, name: str) -> None:
+        self.http = http
+        self.settings = http.settings
+        self.projects = projects
+        self.scores = scores
+        self.name = name
+        self.annotation = self.settings.review_annotation
+        self.identifier = f"tracestrata:{name}"
+        self._config_ready = False
+
+    def write(self, items: Sequence[SampleItem]) -> WriteResult:
+        self.projects.require(self.settings.project)
+        self.ensure_config()
+        created = updated = unchanged = 0
+        for chunk in iter_chunks(items, self.settings.ids_per_request):
+            existing = {
+                row["trace_id"]: row
+                for row in self.scores.annotation_rows(
+                    "trace", [item.trace_id for item in chunk], [self.annotation], self.identifier
+                )
+                if row.get("identifier") == self.identifier
+            }
+            payload = []
+            for item in chunk:
+                annotation = review_annotation(item, self.annotation, self.identifier)
+                old = existing.get(item.trace_id)
+                if old is None:
+                    created += 1
+                elif _same(old, annotation):
+                    unchanged += 1
+                    continue
+                else:
+                    updated += 1
+                payload.append(annotation)
+            if payload:
+                self.http.request("POST", "/v1/trace_annotations", params={"sync": "true"}, json={"data": payload})
+        return WriteResult(created, updated, unchanged, tuple(item.item_id for item in items))
+
+    def written_ids(self) -> set[str]:
+        if self.projects.find(self.settings.project) is None:
+            return set()
+        ids = set()
+        for row in self.scores.annotation_rows("trace", [], [self.annotation], self.identifier):
+            item_id = (row.get("metadata") or {}).get("item_id")
+            if row.get("identifier") == self.identifier and item_id:
+                ids.add(str(item_id))
+        return ids
+
+    def ensure_config(self) -> None:
+        """Create the annotation config if missing and attach it to the project (once per sink)."""
+        if self._config_ready:
+            return
+        response = self.http.request("GET", f"/v1/annotation_configs/{quote(self.annotation, safe='')}", allow=(404,))
+        if response.status_code == 404:
+            created = self.http.request(
+                "POST",
+                "/v1/annotation_configs",
+                allow=(409,),
+                json={
+                    "type": "CONTINUOUS",
+                    "name": self.annotation,
+                    "description": "Sampled for review by tracestrata. Label = stratum, score = weight "
+                    "(1 / inclusion probability); metadata holds the probability, failure signals and window.",
+                    "optimization_direction": "NONE",
+                    "lower_bound": 1.0,
+                },
+            )
+            if created.status_code == 409:
+                response = self.http.request("GET", f"/v1/annotation_configs/{quote(self.annotation, safe='')}")
+            else:
+                response = created
+        config_id = str(response.json()["data"]["id"])
+        project = quote(self.settings.project, safe="")
+        attached = self.http.json("GET", f"/v1/projects/{project}/annotation_configs")
+        ids = [str(c["id"]) for c in attached.get("data", [])]
+        if config_id not in ids:
+            # PUT replaces the whole set: keep what the project already had.
+            self.http.request(
+                "PUT", f"/v1/projects/{project}/annotation_configs", json={"annotation_config_ids": [*ids, config_id]}
+            )
+        self._config_ready = True
+
+
+def review_annotation(item: SampleItem, name: str, identifier: str) -> dict[str, Any]:
+    meta = item.metadata()
+    meta["item_id"] = item.item_id
+    signals = ", ".join(item.signals) if item.signals else "none"
+    return {
+        "trace_id": item.trace_id,
+        "name": name,
+        "annotator_kind": "CODE",
+        "identifier": identifier,
+        "result": {
+            "label": item.stratum,
+            "score": item.weight,
+            "explanation": (
+                f"sampled by tracestrata from stratum {item.stratum!r} with probability "
+                f"{item.inclusion_probability:.4g} (weight {item.weight:.4g}); failure signals: {signals}"
+            ),
+        },
+        "metadata": meta,
+    }
+
+
+def _same(row: dict[str, Any], annotation: dict[str, Any]) -> bool:
+    result = row.get("result") or {}
+    return (
+        result.get("label") == annotation["result"]["label"]
+        and result.get("score") == annotation["result"]["score"]
+        and (row.get("metadata") or {}) == annotation["metadata"]
+    )

@@ -1,0 +1,275 @@
+"""Reports as Markdown (terminals, PR comments) and as one self-contained HTML page.
+
+The HTML page has no external resources (no scripts, fonts or stylesheets from the
+network): the per-stratum interval chart is inline SVG, so it renders offline and
+can be attached to a CI run. Every piece of text from the data is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Sequence
+
+from tracestrata.estimate.estimators import Estimate
+from tracestrata.estimate.report import Comparison, MetricKind, Report, StratumRow
+
+__all__ = ["format_value", "render_html", "render_markdown"]
+
+METHOD_NAMES = {
+    "korn-graubard": "Korn–Graubard",
+    "korn-graubard-truncated": "Korn–Graubard, design effect ≥ 1",
+    "wilson": "Wilson",
+    "wilson-effective-n": "Wilson, effective n",
+    "clopper-pearson": "Clopper–Pearson",
+    "t": "t",
+}
+
+
+def format_value(x: float | None, rate: bool, *, signed: bool = False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if signed:  # a difference: percentage points for rates
+        return f"{x * 100:+.1f} pp" if rate else f"{x:+.3f}"
+    return f"{x * 100:.1f}%" if rate else f"{x:.3f}"
+
+
+def _ci(e: Estimate, rate: bool) -> str:
+    if math.isnan(e.ci_low) or math.isnan(e.ci_high):
+        return "–"
+    return f"{format_value(e.ci_low, rate)} – {format_value(e.ci_high, rate)}"
+
+
+def _md(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _pct(confidence: float) -> str:
+    return f"{confidence * 100:g}%"
+
+
+def render_markdown(report: Report) -> str:
+    if report.labels is not None:
+        parts = [f"## {_md(report.metric)}: rate of each label ({_pct(report.confidence)} confidence)", ""]
+        parts += ["| label | estimate | CI | naive | scored |", "|---|---:|---|---:|---:|"]
+        for label, sub in report.labels.items():
+            parts.append(
+                f"| {_md(label)} | {format_value(sub.estimate.mean, True)} | {_ci(sub.estimate, True)} | "
+                f"{format_value(sub.naive.mean, True)} | {sub.estimate.n_scored} |"
+            )
+        parts.append("")
+        for label, sub in report.labels.items():
+            parts += _markdown_body(sub, heading=f"### {_md(report.metric)} = {_md(label)}", warnings=False)
+        parts += _markdown_warnings(report)
+        return "\n".join(parts).rstrip() + "\n"
+    kind = "rate" if report.kind is MetricKind.RATE else "mean"
+    parts = _markdown_body(report, heading=f"## {_md(report.metric)} ({kind}, {_pct(report.confidence)} confidence)")
+    parts += _markdown_warnings(report)
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _markdown_body(report: Report, *, heading: str, warnings: bool = True) -> list[str]:
+    rate = report.kind is not MetricKind.MEAN
+    e, n = report.estimate, report.naive
+    method = METHOD_NAMES.get(e.method.value, e.method.value)
+    lines = [heading, ""]
+    covered = "" if e.covered_share >= 1.0 else f", covering {e.covered_share:.1%} of them"
+    lines.append(
+        f"**Estimate: {format_value(e.mean, rate)}** (CI {_ci(e, rate)}, {method}; "
+        f"{e.n_scored} scored of {report.population:,} traces{covered})"
+    )
+    lines.append("")
+    lines.append(f"Naive unweighted mean of the sample: {format_value(n.mean, rate)} (CI {_ci(n, rate)})")
+    lines.append("")
+    lines += ["| stratum | population | sampled | scored | estimate | CI |", "|---|---:|---:|---:|---:|---|"]
+    for row in report.strata:
+        lines.append(
+            f"| {_md(row.stratum)} | {row.population:,} | {row.sampled:,} | {row.scored:,} | "
+            f"{format_value(row.estimate.mean, rate)} | {_ci(row.estimate, rate)} |"
+        )
+    lines.append("")
+    if report.comparison is not None:
+        lines += _markdown_comparison(report.comparison, rate)
+    return lines
+
+
+def _markdown_comparison(c: Comparison, rate: bool) -> list[str]:
+    lines = [f"### {_md(c.field)}: {_md(c.b)} vs {_md(c.a)} (delta = {_md(c.b)} − {_md(c.a)})", ""]
+    lines += [f"| scope | {_md(c.a)} | {_md(c.b)} | delta | CI | |", "|---|---:|---:|---:|---|---|"]
+    for d in (c.overall, *c.strata):
+        ci = "–" if math.isnan(d.ci_low) else (
+            f"{format_value(d.ci_low, rate, signed=True)} – {format_value(d.ci_high, rate, signed=True)}"
+        )
+        lines.append(
+            f"| {_md(d.scope)} | {format_value(d.a.mean, rate)} | {format_value(d.b.mean, rate)} | "
+            f"{format_value(d.delta, rate, signed=True)} | {ci} | {'moved' if d.significant else ''} |"
+        )
+    lines.append("")
+    if "masked" in c.flags:
+        lines += ["**Masked effect:** the global delta is not significant, but some strata moved.", ""]
+    if "simpson" in c.flags:
+        lines += ["**Simpson-like reversal:** some strata moved against the global delta.", ""]
+    return lines
+
+
+def _markdown_warnings(report: Report) -> list[str]:
+    if not report.warnings:
+        return []
+    return ["### Warnings", ""] + [f"- {w.message}" for w in report.warnings] + [""]
+
+
+# ---- HTML -----------------------------------------------------------------------
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:980px;color:#1d1d1f;padding:0 1rem}
+h1{font-size:1.4rem}h2{font-size:1.15rem;margin-top:2rem}
+table{border-collapse:collapse;margin:.6rem 0;width:100%}
+th,td{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:right}
+th:first-child,td:first-child{text-align:left}
+.big{font-size:1.6rem;font-weight:600}.muted{color:#666}
+.warn{background:#fff7e0;border-left:4px solid #e0a800;padding:.4rem .8rem;margin:.3rem 0}
+.flag{background:#fde8e8;border-left:4px solid #c0392b;padding:.4rem .8rem}
+svg text{font:12px system-ui,sans-serif;fill:#333}
+"""
+
+
+def render_html(report: Report) -> str:
+    """One self-contained page: summary, interval chart, tables, comparison, warnings."""
+    title = f"tracestrata report: {report.metric}"
+    body: list[str] = [f"<h1>{html.escape(title)}</h1>"]
+    if report.labels is not None:
+        for label, sub in report.labels.items():
+            body += _html_body(sub, f"{report.metric} = {label}")
+    else:
+        body += _html_body(report, None)
+    if report.warnings:
+        body.append("<h2>Warnings</h2>")
+        body += [f'<div class="warn">{html.escape(w.message)}</div>' for w in report.warnings]
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{html.escape(title)}</title>"
+        f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
+def _html_body(report: Report, heading: str | None) -> list[str]:
+    rate = report.kind is not MetricKind.MEAN
+    e, n = report.estimate, report.naive
+    out = []
+    if heading:
+        out.append(f"<h2>{html.escape(heading)}</h2>")
+    method = METHOD_NAMES.get(e.method.value, e.method.value)
+    out.append(
+        f'<p><span class="big">{format_value(e.mean, rate)}</span> '
+        f"<span class=\"muted\">{_pct(report.confidence)} CI {html.escape(_ci(e, rate))} ({html.escape(method)}); "
+        f"{e.n_scored:,} scored of {report.population:,} traces</span></p>"
+    )
+    out.append(
+        f'<p class="muted">Naive unweighted sample mean: {format_value(n.mean, rate)} '
+        f"(CI {html.escape(_ci(n, rate))})</p>"
+    )
+    out.append(interval_chart(report))
+    out.append('<p class="muted">● estimate with its interval (shaded: the global interval); '
+               "○ naive unweighted sample mean</p>")
+    out.append("<table><thead><tr><th>stratum</th><th>population</th><th>sampled</th><th>scored</th>"
+               "<th>estimate</th><th>CI</th></tr></thead><tbody>")
+    for row in report.strata:
+        out.append(
+            f"<tr><td>{html.escape(row.stratum)}</td><td>{row.population:,}</td><td>{row.sampled:,}</td>"
+            f"<td>{row.scored:,}</td><td>{format_value(row.estimate.mean, rate)}</td>"
+            f"<td>{html.escape(_ci(row.estimate, rate))}</td></tr>"
+        )
+    out.append("</tbody></table>")
+    c = report.comparison
+    if c is not None:
+        out.append(f"<h2>{html.escape(c.field)}: {html.escape(c.b)} vs {html.escape(c.a)}</h2>")
+        for flag, text in (("masked", "Masked effect: the global delta is not significant, but some strata moved."),
+                           ("simpson", "Simpson-like reversal: some strata moved against the global delta.")):
+            if flag in c.flags:
+                out.append(f'<p class="flag">{text}</p>')
+        out.append(f"<table><thead><tr><th>scope</th><th>{html.escape(c.a)}</th><th>{html.escape(c.b)}</th>"
+                   "<th>delta</th><th>CI</th></tr></thead><tbody>")
+        for d in (c.overall, *c.strata):
+            ci = "–" if math.isnan(d.ci_low) else (
+                f"{format_value(d.ci_low, rate, signed=True)} – {format_value(d.ci_high, rate, signed=True)}")
+            weight = ' style="font-weight:600"' if d.significant else ""
+            out.append(
+                f"<tr{weight}><td>{html.escape(d.scope)}</td><td>{format_value(d.a.mean, rate)}</td>"
+                f"<td>{format_value(d.b.mean, rate)}</td><td>{format_value(d.delta, rate, signed=True)}</td>"
+                f"<td>{html.escape(ci)}</td></tr>"
+            )
+        out.append("</tbody></table>")
+    return out
+
+
+def interval_chart(report: Report, *, width: int = 760) -> str:
+    """Inline SVG: one row per stratum (point + interval), the global estimate as a band."""
+    rate = report.kind is not MetricKind.MEAN
+    rows: Sequence[StratumRow] = report.strata
+    label_w, pad, row_h = 220, 16, 22
+    height = pad * 2 + row_h * (len(rows) + 1) + 18
+    bounds = [x for r in rows for x in (r.estimate.ci_low, r.estimate.ci_high, r.estimate.mean)]
+    bounds += [report.estimate.ci_low, report.estimate.ci_high, report.estimate.mean, report.naive.mean]
+    finite = [x for x in bounds if x is not None and not math.isnan(x)]
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    if rate:  # zoom to the data, on a 10-point grid inside [0, 1]
+        lo, hi = math.floor(lo * 10) / 10, math.ceil(hi * 10) / 10
+        if hi <= lo:
+            lo, hi = max(0.0, lo - 0.1), min(1.0, hi + 0.1)
+    else:
+        if hi <= lo:
+            lo, hi = lo - 1.0, hi + 1.0
+        margin = (hi - lo) * 0.05
+        lo, hi = lo - margin, hi + margin
+    plot_w = width - label_w - pad * 2 - 24  # room for the last tick label
+
+    def x(v: float) -> float:
+        return label_w + pad + (v - lo) / (hi - lo) * plot_w
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="per-stratum intervals">']
+    g = report.estimate
+    if not math.isnan(g.mean):
+        if not (math.isnan(g.ci_low) or math.isnan(g.ci_high)):
+            parts.append(f'<rect x="{x(g.ci_low):.1f}" y="{pad}" width="{max(1.0, x(g.ci_high) - x(g.ci_low)):.1f}" '
+                         f'height="{height - 2 * pad - 18}" fill="#cfe3ff" opacity="0.6"/>')
+        parts.append(f'<line x1="{x(g.mean):.1f}" x2="{x(g.mean):.1f}" y1="{pad}" y2="{height - pad - 18}" '
+                     'stroke="#1f5fbf" stroke-dasharray="4 3"/>')
+    entries = [("global (reweighted)", g, "#1f5fbf")] + [(r.stratum, r.estimate, "#333") for r in rows]
+    for i, (name, est, color) in enumerate(entries):
+        y = pad + row_h * i + row_h / 2
+        label = name if len(name) <= 32 else name[:31] + "…"
+        parts.append(f'<text x="{label_w}" y="{y + 4:.1f}" text-anchor="end">{html.escape(label)}</text>')
+        if math.isnan(est.mean):
+            parts.append(f'<text x="{label_w + pad}" y="{y + 4:.1f}" fill="#999">no scores</text>')
+            continue
+        if not (math.isnan(est.ci_low) or math.isnan(est.ci_high)):
+            parts.append(f'<line x1="{x(est.ci_low):.1f}" x2="{x(est.ci_high):.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+                         f'stroke="{color}" stroke-width="2"/>')
+        parts.append(f'<circle cx="{x(est.mean):.1f}" cy="{y:.1f}" r="4" fill="{color}">'
+                     f"<title>{html.escape(name)}: {format_value(est.mean, rate)} ({html.escape(_ci(est, rate))})"
+                     "</title></circle>")
+    if not math.isnan(report.naive.mean):  # the naive sample mean, hollow, on the global row
+        y = pad + row_h / 2
+        parts.append(f'<circle cx="{x(report.naive.mean):.1f}" cy="{y:.1f}" r="4" fill="none" stroke="#999" '
+                     f'stroke-width="1.5"><title>naive sample mean: {format_value(report.naive.mean, rate)}'
+                     "</title></circle>")
+    axis_y = height - pad - 12
+    parts.append(f'<line x1="{x(lo):.1f}" x2="{x(hi):.1f}" y1="{axis_y}" y2="{axis_y}" stroke="#999"/>')
+    for k in range(5):
+        v = lo + (hi - lo) * k / 4
+        parts.append(f'<text x="{x(v):.1f}" y="{axis_y + 14}" text-anchor="middle">{format_value(v, rate)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_report(report: Report, fmt: str) -> str:
+    """`report` as text in one of the report formats: `json` (the stable schema), `md` or `html`."""
+    if fmt == "json":
+        return json.dumps(report.to_json(), indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
+    if fmt == "html":
+        return render_html(report)
+    if fmt == "md":
+        return render_markdown(report)
+    raise ValueError(f"unknown report format {fmt!r}")

@@ -1,0 +1,526 @@
+"""What a judged sample says about the whole population: the report behind `tracestrata report`.
+
+`build_report(design, scores, metric)` joins the scores to the design's sampled
+traces and returns a `Report`: the global stratified estimate with its interval, the
+naive unweighted mean beside it, one row per reporting stratum, an optional
+two-group comparison, and warnings for everything that was not used as-is (nothing
+is dropped silently). `Report.to_json()` is the documented, stable schema
+(docs/report.md); `tracestrata.estimate.render` turns a report into Markdown or HTML.
+
+Score values decide the kind of metric: booleans (or numbers that are all 0/1) are a
+*rate*, other numbers a *mean*, strings a *categorical* label, reported as one rate
+per label (`Report.labels`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tracestrata.design import ALL, Cell, Design
+from tracestrata.errors import EstimationError, InputError
+from tracestrata.estimate.estimators import (
+    Estimate,
+    LonelyCell,
+    ScoredFrame,
+    StratifiedEstimator,
+    naive_estimate,
+)
+from tracestrata.estimate.intervals import IntervalMethod, check_confidence
+from tracestrata.record import Score, ScoreValue
+
+__all__ = [
+    "Comparison",
+    "Delta",
+    "MetricKind",
+    "Report",
+    "ReportWarning",
+    "StratumRow",
+    "build_report",
+    "read_scores_jsonl",
+]
+
+EXAMPLES = 5  # ids quoted in a warning
+
+
+class MetricKind(str, Enum):
+    RATE = "rate"
+    MEAN = "mean"
+    CATEGORICAL = "categorical"
+
+
+@dataclass(frozen=True)
+class ReportWarning:
+    """Something the report did not use as-is. `code` is stable; `details` are JSON-ready."""
+
+    code: str
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **self.details}
+
+
+@dataclass(frozen=True)
+class StratumRow:
+    stratum: str
+    values: Mapping[str, str]
+    population: int
+    sampled: int
+    scored: int
+    estimate: Estimate
+
+    @property
+    def unscored(self) -> int:
+        return self.sampled - self.scored
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stratum": self.stratum,
+            "values": dict(self.values),
+            "population": self.population,
+            "sampled": self.sampled,
+            "scored": self.scored,
+            "mean": _num(self.estimate.mean),
+            "ci_low": _num(self.estimate.ci_low),
+            "ci_high": _num(self.estimate.ci_high),
+            "unscored": self.unscored,
+            "se": _num(self.estimate.se),
+            "method": self.estimate.method.value,
+            "covered_population": _num(self.estimate.population),
+        }
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Group B minus group A inside one scope (the population, or one stratum)."""
+
+    scope: str
+    a: Estimate
+    b: Estimate
+    delta: float
+    se: float
+    ci_low: float
+    ci_high: float
+
+    @property
+    def significant(self) -> bool:
+        return not math.isnan(self.ci_low) and (self.ci_low > 0.0 or self.ci_high < 0.0)
+
+    def to_json(self) -> dict[str, Any]:
+        def group(e: Estimate) -> dict[str, Any]:
+            return {"mean": _num(e.mean), "ci_low": _num(e.ci_low), "ci_high": _num(e.ci_high),
+                    "n_scored": e.n_scored}
+
+        return {
+            "scope": self.scope,
+            "a": group(self.a),
+            "b": group(self.b),
+            "delta": _num(self.delta),
+            "se": _num(self.se),
+            "ci_low": _num(self.ci_low),
+            "ci_high": _num(self.ci_high),
+            "significant": self.significant,
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """`--compare FIELD`: two groups (A, B), the global delta B − A and one per stratum.
+
+    Flags: `masked` when the global delta's interval holds 0 but some stratum's
+    excludes it (a real move hidden by the mix); `simpson` when a stratum moved
+    significantly in the opposite direction of a significant global delta.
+    """
+
+    field: str
+    a: str
+    b: str
+    overall: Delta
+    strata: tuple[Delta, ...]
+    flags: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "groups": [self.a, self.b],
+            "delta": "b - a",
+            "global": self.overall.to_json(),
+            "strata": [d.to_json() for d in self.strata],
+            "flags": list(self.flags),
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    metric: str
+    kind: MetricKind
+    confidence: float
+    estimate: Estimate
+    naive: Estimate
+    strata: tuple[StratumRow, ...]
+    warnings: tuple[ReportWarning, ...]
+    population: int
+    lonely: LonelyCell = LonelyCell.ADJUST
+    comparison: Comparison | None = None
+    labels: Mapping[str, Report] | None = None  # categorical: one rate report per label
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented schema (docs/report.md). A categorical metric nests one full
+        rate report per label under `labels` and leaves the top-level estimate to them."""
+        out: dict[str, Any] = {
+            "metric": self.metric,
+            "kind": self.kind.value,
+            "confidence": self.confidence,
+            "population": self.population,
+            "lonely_cell_policy": self.lonely.value,
+        }
+        if self.labels is not None:
+            out["labels"] = {label: sub.to_json() for label, sub in self.labels.items()}
+        else:
+            e, n = self.estimate, self.naive
+            out["estimate"] = {
+                "mean": _num(e.mean),
+                "ci_low": _num(e.ci_low),
+                "ci_high": _num(e.ci_high),
+                "n_scored": e.n_scored,
+                "method": e.method.value,
+                "se": _num(e.se),
+                "df": _num(e.df),
+                "covered_population": _num(e.population),
+                "covered_share": _num(e.covered_share),
+            }
+            out["naive"] = {
+                "mean": _num(n.mean),
+                "ci_low": _num(n.ci_low),
+                "ci_high": _num(n.ci_high),
+                "n_scored": n.n_scored,
+                "method": n.method.value,
+            }
+            out["strata"] = [row.to_json() for row in self.strata]
+            if self.comparison is not None:
+                out["compare"] = self.comparison.to_json()
+        out["warnings"] = [w.to_json() for w in self.warnings]
+        return out
+
+
+def _num(x: float) -> float | None:
+    """JSON has no NaN: an undefined number is null."""
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+def build_report(
+    design: Design,
+    scores: Iterable[Score],
+    metric: str,
+    *,
+    confidence: float = 0.95,
+    compare: str | None = None,
+    lonely: LonelyCell = LonelyCell.ADJUST,
+    rate_interval: IntervalMethod = IntervalMethod.KORN_GRAUBARD,
+) -> Report:
+    """The report for `metric` (see the module docstring); raises `EstimationError` when
+    the scores name other metrics but not this one, or mix labels with numbers.
+
+    `rate_interval` is the global interval of a rate: Korn–Graubard as R computes it, or
+    `KORN_GRAUBARD_TRUNCATED` (effective n capped at n), safer for rare rates."""
+    if rate_interval not in (IntervalMethod.KORN_GRAUBARD, IntervalMethod.KORN_GRAUBARD_TRUNCATED):
+        raise EstimationError(f"expected a Korn–Graubard method, got {rate_interval.value!r}", field="rate_interval")
+    check_confidence(confidence)
+    all_scores = list(scores)
+    mine = [s for s in all_scores if s.name == metric]
+    if not mine and all_scores:
+        names = ", ".join(sorted({s.name for s in all_scores}))
+        raise EstimationError(f"no score named {metric!r} (the scores have: {names})", field="metric")
+    warnings: list[ReportWarning] = []
+    latest = _latest_per_trace(mine, warnings)
+    sampled_ids = {u.trace_id for u in design.units}
+    outside = [tid for tid in latest if tid not in sampled_ids]
+    if outside:
+        warnings.append(ReportWarning(
+            "scores_outside_sample",
+            f"{len(outside)} scores are for traces not in the sample; ignored",
+            {"count": len(outside), "examples": sorted(outside)[:EXAMPLES]},
+        ))
+    in_sample = {tid: v for tid, v in latest.items() if tid in sampled_ids}
+    if not in_sample:
+        warnings.append(ReportWarning("no_scores", f"no sampled trace has a {metric!r} score", {}))
+    kind = _kind(metric, in_sample.values())
+    if kind is MetricKind.CATEGORICAL:
+        labels = sorted({str(v) for v in in_sample.values()})
+        subs = {}
+        for label in labels:
+            values = {tid: float(v == label) for tid, v in in_sample.items()}
+            subs[label] = _numeric_report(design, values, f"{metric}={label}", MetricKind.RATE, confidence,
+                                          compare, lonely, list(warnings), rate_interval)
+        base = _numeric_report(design, {tid: 0.0 for tid in in_sample}, metric, MetricKind.RATE, confidence,
+                               None, lonely, warnings, rate_interval)
+        return Report(metric, kind, confidence, base.estimate, base.naive, base.strata, base.warnings,
+                      base.population, lonely, None, subs)
+    values = {tid: float(v) for tid, v in in_sample.items()}
+    return _numeric_report(design, values, metric, kind, confidence, compare, lonely, warnings, rate_interval)
+
+
+def _latest_per_trace(scores: list[Score], warnings: list[ReportWarning]) -> dict[str, ScoreValue]:
+    """One value per trace: the most recent by `updated_at`, else the last one read."""
+    best: dict[str, tuple[datetime | None, int, ScoreValue]] = {}
+    duplicates: Counter[str] = Counter()
+    for order, score in enumerate(scores):
+        prev = best.get(score.trace_id)
+        if prev is not None:
+            duplicates[score.trace_id] += 1
+            if score.updated_at is not None and prev[0] is not None and score.updated_at < prev[0]:
+                continue
+        best[score.trace_id] = (score.updated_at, order, score.value)
+    if duplicates:
+        warnings.append(ReportWarning(
+            "duplicate_scores",
+            f"{len(duplicates)} traces have several scores for this metric; the latest is used",
+            {"count": len(duplicates), "examples": sorted(duplicates)[:EXAMPLES]},
+        ))
+    return {tid: v for tid, (_, _, v) in best.items()}
+
+
+def _kind(metric: str, scores: Iterable[ScoreValue]) -> MetricKind:
+    values = list(scores)
+    kinds = {type(v) for v in values}
+    if str in kinds:
+        if kinds != {str}:
+            raise EstimationError("mixes labels with numbers or booleans", field=metric)
+        return MetricKind.CATEGORICAL
+    numbers = [float(v) for v in values if not isinstance(v, str)]
+    if kinds == {bool} or all(v in (0.0, 1.0) for v in numbers):
+        return MetricKind.RATE
+    return MetricKind.MEAN
+
+
+def _numeric_report(
+    design: Design,
+    values: dict[str, float],
+    metric: str,
+    kind: MetricKind,
+    confidence: float,
+    compare: str | None,
+    lonely: LonelyCell,
+    warnings: list[ReportWarning],
+    rate_interval: IntervalMethod,
+) -> Report:
+    estimator = StratifiedEstimator(lonely=lonely)
+    frame = ScoredFrame.build(design, values)
+    rate = kind is MetricKind.RATE
+    overall_method = rate_interval if rate else IntervalMethod.T
+    stratum_method = IntervalMethod.WILSON_EFFECTIVE if rate else IntervalMethod.T
+    estimate = estimator.estimate_frame(frame, design, confidence=confidence, interval=overall_method)
+    naive = naive_estimate(frame.y.tolist(), confidence=confidence, rate=rate)
+    population = sum(c.population for c in design.cells)
+    scored_by_cell = dict(zip(frame.cell_ids, frame.scored.tolist(), strict=True))
+
+    by_stratum: dict[str, list[Cell]] = defaultdict(list)
+    for cell in design.cells:
+        by_stratum[cell.stratum].append(cell)
+    rows = []
+    for stratum in sorted(by_stratum):
+        cells = by_stratum[stratum]
+        ids = {c.id for c in cells}
+        est = estimator.estimate_frame(frame, design, confidence=confidence, cells=ids, interval=stratum_method)
+        rows.append(StratumRow(
+            stratum, dict(cells[0].values), sum(c.population for c in cells), sum(c.sampled for c in cells),
+            int(sum(scored_by_cell[c.id] for c in cells)), est,
+        ))
+    _design_warnings(design, rows, scored_by_cell, estimate, lonely, population, warnings)
+    comparison = None
+    if compare:
+        comparison = _compare(design, frame, estimator, compare, confidence, overall_method, rate, by_stratum,
+                              warnings)
+    return Report(metric, kind, confidence, estimate, naive, tuple(rows), tuple(warnings), population, lonely,
+                  comparison)
+
+
+def _design_warnings(
+    design: Design,
+    rows: list[StratumRow],
+    scored_by_cell: Mapping[str, float],
+    estimate: Estimate,
+    lonely: LonelyCell,
+    population: int,
+    warnings: list[ReportWarning],
+) -> None:
+    for row in rows:
+        if row.scored == 0 and row.population > 0:
+            warnings.append(ReportWarning(
+                "stratum_without_scores",
+                f"stratum {row.stratum!r} ({row.population} traces, {_share(row.population, population)}) "
+                "has no scores; it is left out of the global estimate",
+                {"stratum": row.stratum, "population": row.population,
+                 "population_share": row.population / population if population else 0.0},
+            ))
+    empty_rows = {row.stratum for row in rows if row.scored == 0}
+    empty_cells = [c for c in design.cells if c.population > 0 and scored_by_cell[c.id] == 0
+                   and c.stratum not in empty_rows]
+    if empty_cells:
+        pop = sum(c.population for c in empty_cells)
+        warnings.append(ReportWarning(
+            "cells_without_scores",
+            f"{len(empty_cells)} cells ({pop} traces, {_share(pop, population)}) in strata with scores have "
+            "none; their population is left out of the estimates",
+            {"cells": [c.id for c in empty_cells], "population": pop,
+             "population_share": pop / population if population else 0.0},
+        ))
+    if estimate.lonely_cells:
+        how = {
+            LonelyCell.ADJUST: "they add their deviation from the overall mean to the variance (conservative)",
+            LonelyCell.CERTAINTY: "they add no variance (may understate it)",
+            LonelyCell.ERROR: "",
+        }[lonely]
+        warnings.append(ReportWarning(
+            "single_score_cells",
+            f"{len(estimate.lonely_cells)} cells have a single score, so no variance of their own; {how}",
+            {"cells": list(estimate.lonely_cells), "policy": lonely.value},
+        ))
+    unscored = {c.id: c.sampled - int(scored_by_cell[c.id]) for c in design.cells
+                if c.sampled - int(scored_by_cell[c.id]) > 0}
+    if unscored:
+        total = sum(unscored.values())
+        warnings.append(ReportWarning(
+            "unscored_sampled",
+            f"{total} sampled traces have no score; treated as missing at random within their cell",
+            {"count": total, "by_cell": unscored},
+        ))
+
+
+def _share(part: float, whole: float) -> str:
+    return f"{part / whole:.2%} of the population" if whole else "0% of the population"
+
+
+def _attr(attrs: Mapping[str, Any], path: str) -> Any:
+    """A unit attribute by name, or by dotted path into nested mappings (`metadata.x`)."""
+    if path in attrs:
+        return attrs[path]
+    node: Any = attrs
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _compare(
+    design: Design,
+    frame: ScoredFrame,
+    estimator: StratifiedEstimator,
+    field_name: str,
+    confidence: float,
+    overall_method: IntervalMethod,
+    rate: bool,
+    by_stratum: Mapping[str, list[Cell]],
+    warnings: list[ReportWarning],
+) -> Comparison | None:
+    scored = set(frame.trace_ids)
+    groups: dict[str, set[str]] = defaultdict(set)
+    missing = 0
+    for unit in design.units:
+        if unit.trace_id not in scored:
+            continue
+        value = _attr(unit.attrs, field_name)
+        if value is None:
+            missing += 1
+            continue
+        groups[str(value)].add(unit.trace_id)
+    if missing:
+        warnings.append(ReportWarning(
+            "compare_field_missing",
+            f"{missing} scored traces have no {field_name!r}; left out of the comparison",
+            {"field": field_name, "count": missing},
+        ))
+    if len(groups) < 2:
+        warnings.append(ReportWarning(
+            "compare_needs_two_groups",
+            f"{field_name!r} has {len(groups)} value(s) among scored traces; nothing to compare",
+            {"field": field_name, "groups": sorted(groups)},
+        ))
+        return None
+    if len(groups) > 2:
+        top = sorted(groups, key=lambda g: (-len(groups[g]), g))[:2]
+        warnings.append(ReportWarning(
+            "compare_more_than_two_groups",
+            f"{field_name!r} has {len(groups)} values; comparing the two most frequent: {', '.join(sorted(top))}",
+            {"field": field_name, "groups": sorted(groups), "compared": sorted(top)},
+        ))
+        groups = {g: groups[g] for g in top}
+    a, b = sorted(groups)
+    stratum_method = IntervalMethod.WILSON_EFFECTIVE if rate else IntervalMethod.T
+
+    def delta(scope: str, cells: set[str] | None, method: IntervalMethod) -> Delta:
+        ea = estimator.estimate_frame(frame, design, confidence=confidence, cells=cells, domain=groups[a],
+                                      interval=method)
+        eb = estimator.estimate_frame(frame, design, confidence=confidence, cells=cells, domain=groups[b],
+                                      interval=method)
+        d, se, low, high, _ = estimator.contrast(frame, groups[a], groups[b], confidence=confidence, cells=cells)
+        return Delta(scope, ea, eb, d, se, low, high)
+
+    overall = delta(ALL, None, overall_method)
+    per_stratum = tuple(
+        delta(s, {c.id for c in by_stratum[s]}, stratum_method) for s in sorted(by_stratum)
+    )
+    flags = []
+    moved = [d for d in per_stratum if d.significant]
+    if not overall.significant and moved:
+        flags.append("masked")
+        warnings.append(ReportWarning(
+            "masked_effect",
+            f"the global {field_name} delta is not significant but {len(moved)} strata moved: "
+            + ", ".join(f"{d.scope} ({d.delta:+.3g})" for d in moved),
+            {"strata": [d.scope for d in moved]},
+        ))
+    if overall.significant:
+        opposite = [d for d in moved if (d.delta > 0) != (overall.delta > 0)]
+        if opposite:
+            flags.append("simpson")
+            warnings.append(ReportWarning(
+                "simpson",
+                f"the global {field_name} delta ({overall.delta:+.3g}) has the opposite sign of significant "
+                "moves in: " + ", ".join(f"{d.scope} ({d.delta:+.3g})" for d in opposite),
+                {"strata": [d.scope for d in opposite]},
+            ))
+    return Comparison(field_name, a, b, overall, per_stratum, tuple(flags))
+
+
+def read_scores_jsonl(path: str | Path, *, skip_bad: bool = False) -> tuple[list[Score], int]:
+    """Scores from a JSONL file (`{"trace_id","name","value"}` per line) and the count of bad lines.
+
+    A bad line raises `InputError` naming the file and line, unless `skip_bad`, which
+    skips and counts it. Blank lines are ignored.
+    """
+    where = str(path)
+    scores: list[Score] = []
+    bad = 0
+    try:
+        handle = Path(path).open("rb")
+    except FileNotFoundError:
+        raise InputError("no such file", path=where) from None
+    except IsADirectoryError:
+        raise InputError("expected a JSONL file, got a directory", path=where) from None
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                try:
+                    data = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    raise InputError(f"not valid JSON: {exc}", path=where, line=number) from None
+                scores.append(Score.from_json(data, path=where, line=number))
+            except InputError:
+                if not skip_bad:
+                    raise
+                bad += 1
+    return scores, bad
+

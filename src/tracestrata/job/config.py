@@ -1,0 +1,281 @@
+"""The sync config: one TOML file naming source, policy, windows, sinks, scores, reports, state.
+
+Every key is documented in `docs/sync.md`. Loading is strict: an unknown key or a
+wrong type is a `ConfigError` naming the file, the key path and, when we can find
+it, the line. Relative paths are relative to the config file's folder, so a
+config and its policy can move together.
+
+Credentials never appear in the config, only the *names* of environment variables
+(`api_key_env = "PHOENIX_API_KEY"`); a source option that looks like a secret
+(`api_key`, `token`, `password`, `secret`) is refused with a hint.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tracestrata.errors import ConfigError
+from tracestrata.io.retry import RetryPolicy
+from tracestrata.io.tomlfile import key_line, key_path, read_toml
+from tracestrata.job.windows import parse_duration
+from tracestrata.record import parse_timestamp
+
+REPORT_FORMATS = ("json", "md", "html")
+TEMPLATE_FIELDS = ("date", "window_start", "window_end", "window", "source", "policy")
+_SECRET_KEY = re.compile(r"(^|_)(api_?key|key|token|secret|password|passwd|credentials?)$", re.IGNORECASE)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+class WindowModel(_Strict):
+    every: str = "1h"
+    settle: str = "15m"
+    start: str | datetime
+    max_windows_per_run: int = Field(default=24, ge=1)
+    late_check: int = Field(default=1, ge=0)
+
+    _every = field_validator("every", "settle")(_duration)
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, value: str | datetime) -> str | datetime:
+        parse_timestamp(value)
+        return value
+
+
+class SinkModel(_Strict):
+    dataset: str = "tracestrata-{date}"
+    queue: str | None = None
+    batch_size: int = Field(default=100, ge=1)
+
+    @field_validator("dataset", "queue")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("must not be empty")
+        for _, name, _, _ in string.Formatter().parse(value):
+            if name is not None and name not in TEMPLATE_FIELDS:
+                raise ValueError(f"unknown placeholder {{{name}}}; use one of {', '.join(TEMPLATE_FIELDS)}")
+        return value
+
+
+class ScoresModel(_Strict):
+    names: list[str] = Field(default_factory=list)
+    metric: str | None = None
+
+
+class ReportModel(_Strict):
+    dir: str = "reports"
+    period: str = "7d"
+    formats: list[Literal["json", "md", "html"]] = Field(default_factory=lambda: list(REPORT_FORMATS))
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+
+    _period = field_validator("period")(_duration)
+
+
+class RetryModel(_Strict):
+    attempts: int = Field(default=5, ge=1)
+    total_seconds: float = Field(default=60.0, ge=0)
+    initial: float = Field(default=0.5, ge=0)
+    max_wait: float = Field(default=20.0, ge=0)
+
+    @field_validator("total_seconds", "initial", "max_wait", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class SyncModel(_Strict):
+    state: str
+    source: dict[str, Any]
+    policy: str | dict[str, Any]
+    window: WindowModel
+    sink: SinkModel = Field(default_factory=SinkModel)
+    scores: ScoresModel = Field(default_factory=ScoresModel)
+    report: ReportModel = Field(default_factory=ReportModel)
+    retry: RetryModel = Field(default_factory=RetryModel)
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """The validated config, paths resolved, policy loaded."""
+
+    path: Path
+    state: Path
+    source_type: str
+    source_options: Mapping[str, Any]
+    policy: Any  # tracestrata.sampling.policy.Policy
+    start: datetime
+    every: timedelta
+    settle: timedelta
+    max_windows_per_run: int
+    late_check: int
+    dataset: str
+    queue: str | None
+    batch_size: int
+    score_names: tuple[str, ...]
+    metric: str | None
+    report_dir: Path
+    report_period: timedelta
+    report_formats: tuple[str, ...]
+    confidence: float
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def secret_env_vars(self) -> tuple[str, ...]:
+        """Names of the environment variables holding credentials (never their values)."""
+        return tuple(str(v) for k, v in self.source_options.items() if k.endswith("_env") and isinstance(v, str))
+
+    def source_key(self) -> str:
+        """Identifies the source in the state store: type plus its non-credential options."""
+        parts = [
+            f"{k}={re.sub(r'://[^/@]*@', '://***@', str(v))}"  # never a password embedded in a URL
+            for k, v in sorted(self.source_options.items())
+            if not k.endswith("_env")
+        ]
+        return self.source_type + ("?" + "&".join(parts) if parts else "")
+
+    def check_credentials(self) -> None:
+        """Every `*_env` option must name a set environment variable (the value is never read here)."""
+        for key, name in sorted(self.source_options.items()):
+            if key.endswith("_env") and isinstance(name, str) and not os.environ.get(name):
+                raise ConfigError(
+                    f"environment variable {name} is not set (it should hold the credential)",
+                    path=str(self.path),
+                    field=f"source.{key}",
+                )
+
+
+def load_config(path: str | Path) -> SyncConfig:
+    """Read and validate a sync config; `ConfigError` (file, key path, line) on any problem."""
+    data, text = read_toml(path, what="config file")
+    return parse_config(data, path=Path(path), text=text)
+
+
+def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> SyncConfig:
+    try:
+        model = SyncModel.model_validate(dict(data))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = [str(p) for p in first["loc"]]
+        key = ".".join(loc)
+        message = _pydantic_message(first)
+        raise ConfigError(message, path=str(path), line=_find_line(text, loc), field=key or None) from None
+
+    base = path.parent
+
+    def resolve(value: str) -> Path:
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else (base / candidate)
+
+    source = dict(model.source)
+    source_type = source.pop("type", None)
+    if not isinstance(source_type, str) or not source_type:
+        raise ConfigError(
+            "missing: name the connector, e.g. type = \"files\"",
+            path=str(path),
+            line=_find_line(text, ["source"]),
+            field="source.type",
+        )
+    for key, value in list(source.items()):
+        where = {"path": str(path), "line": _find_line(text, ["source", key]), "field": f"source.{key}"}
+        if _SECRET_KEY.search(key) and not key.endswith("_env"):
+            raise ConfigError(
+                f"secrets do not belong in the config: put it in an environment variable and set {key}_env = \"VAR_NAME\"",
+                **where,  # type: ignore[arg-type]
+            )
+        if key.endswith("_env") and not (isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)):
+            raise ConfigError("expected the name of an environment variable", **where)  # type: ignore[arg-type]
+        if isinstance(value, str) and (key == "path" or key.endswith(("_path", "_dir"))):
+            source[key] = str(resolve(value))
+
+    try:
+        policy = _load_policy(model.policy, path=path, resolve=resolve)
+    except ConfigError as exc:
+        if isinstance(model.policy, dict):  # inline: point at the line in this file
+            key = ["policy", *(exc.field.split(".") if exc.field else [])]
+            exc.path, exc.field = str(path), ".".join(key)
+            exc.line = _find_line(text, key) or _find_line(text, key[:-1]) or _find_line(text, ["policy"])
+        raise
+    window = model.window
+    retry = model.retry
+    return SyncConfig(
+        path=path,
+        state=resolve(model.state),
+        source_type=source_type,
+        source_options=source,
+        policy=policy,
+        start=parse_timestamp(window.start),
+        every=parse_duration(window.every),
+        settle=parse_duration(window.settle),
+        max_windows_per_run=window.max_windows_per_run,
+        late_check=window.late_check,
+        dataset=model.sink.dataset,
+        queue=model.sink.queue,
+        batch_size=model.sink.batch_size,
+        score_names=tuple(model.scores.names or ([model.scores.metric] if model.scores.metric else [])),
+        metric=model.scores.metric or (model.scores.names[0] if model.scores.names else None),
+        report_dir=resolve(model.report.dir),
+        report_period=parse_duration(model.report.period),
+        report_formats=tuple(dict.fromkeys(model.report.formats)),
+        confidence=model.report.confidence,
+        retry=RetryPolicy(
+            attempts=retry.attempts,
+            total_seconds=retry.total_seconds,
+            initial=retry.initial,
+            max_wait=retry.max_wait,
+        ),
+    )
+
+
+def _load_policy(value: str | dict[str, Any], *, path: Path, resolve: Any) -> Any:
+    from tracestrata.sampling import (
+        policy as policy_module,  # the sampler's module; imported late
+    )
+
+    if isinstance(value, str):
+        return policy_module.load_policy(resolve(value))
+    return policy_module.parse_policy(value, source=f"{path} [policy]")
+
+
+def _pydantic_message(error: Mapping[str, Any]) -> str:
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "missing"
+    msg = str(error.get("msg", "invalid"))
+    msg = msg.removeprefix("Value error, ")
+    value = error.get("input")
+    if kind.endswith("_type") or kind in ("string_type", "int_type", "float_type", "bool_type", "list_type", "dict_type"):
+        return f"{msg[0].lower()}{msg[1:]}, got {type(value).__name__} {value!r}"
+    return msg[0].lower() + msg[1:] if msg else "invalid"
+
+
+def _find_line(text: str, loc: Sequence[str | int]) -> int | None:
+    return key_line(text.splitlines(), key_path(loc)) if text and loc else None
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = ["REPORT_FORMATS", "TEMPLATE_FIELDS", "SyncConfig", "load_config", "parse_config"]

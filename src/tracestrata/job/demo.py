@@ -1,0 +1,322 @@
+"""`tracestrata demo`: the whole loop on a local Phoenix, end to end.
+
+1. start Phoenix on 127.0.0.1 (or use the one at `PHOENIX_BASE_URL`);
+2. seed a synthetic day: a 0.5% compliance slice, a few percent failures, user
+   feedback as trace annotations;
+3. `sync`: pull -> sample -> dataset + review annotations;
+4. play the LLM judge on the sampled traces (annotations `correct`, `quality`, `verdict`);
+5. `sync` again: read the scores back, write the report;
+6. print the report next to the naive mean and the synthetic truth, and where to look in Phoenix.
+
+Each phase is timed; `DemoResult.timings` is what the benchmark reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from tracestrata.connectors.phoenix.server import (
+    PhoenixServer,
+    seed_records,
+    seed_scores,
+    start_server,
+)
+from tracestrata.connectors.phoenix.settings import resolve_base_url
+from tracestrata.job.config import load_config
+from tracestrata.job.logs import SyncLog
+from tracestrata.job.sync import SyncOutcome, run_sync
+from tracestrata.record import Score, format_timestamp
+from tracestrata.synthetic import default_day, generate_traces, judge, population_truth
+
+Echo = Callable[[str], None]
+METRICS = ("correct", "quality", "verdict")
+
+POLICY = """\
+# The demo's policy: stratify by intent, oversample failures 4x, boost the refund cluster.
+seed = "demo"
+
+[[strata]]
+field = "metadata.intent"
+top = 8
+
+[targets]
+default = {target}
+
+[failure]
+multiplier = 4
+
+[[failure.signals]]
+name = "error"
+field = "status"
+equals = "error"
+
+[[failure.signals]]
+name = "refusal"
+field = "metadata.refusal"
+equals = true
+
+[[failure.signals]]
+name = "thumbs_down"
+field = "scores.user_feedback"
+equals = 0
+
+[[boost]]
+name = "refund-loop"
+field = "metadata.intent"
+equals = "refund"
+collect = 40
+"""
+
+CONFIG = """\
+# Written by `tracestrata demo`. Run it yourself: tracestrata sync --config {config}
+state = "state.sqlite"
+policy = "policy.toml"
+
+[source]
+type = "phoenix"
+base_url = "{base_url}"
+project = "{project}"
+record_scores = ["user_feedback"]   # trace annotations the failure signal reads
+{api_key_line}
+[window]
+every = "1d"
+settle = "15m"
+start = "{start}"
+
+[sink]
+dataset = "{project}-{{date}}"
+queue = "review"
+batch_size = 250
+
+[scores]
+names = ["correct", "quality", "verdict"]
+metric = "correct"
+
+[report]
+dir = "reports"
+period = "30d"
+"""
+
+
+@dataclass
+class DemoResult:
+    base_url: str
+    project: str
+    workdir: Path
+    traces: int
+    sampled: int
+    report: dict[str, Any]
+    truth: float
+    dataset_url: str | None
+    project_url: str | None
+    trace_url: str | None
+    timings: dict[str, float] = field(default_factory=dict)
+    server: PhoenixServer | None = None
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
+
+
+def run_demo(
+    *,
+    traces: int = 2500,
+    workdir: Path | None = None,
+    keep: bool = False,
+    echo: Echo = print,
+    target: int = 40,
+    seed: int = 0,
+) -> DemoResult:
+    timings: dict[str, float] = {}
+    workdir = Path(workdir) if workdir else Path.cwd() / ".tracestrata" / "demo"
+    workdir.mkdir(parents=True, exist_ok=True)
+    for stale in ("state.sqlite", "state.sqlite-wal", "state.sqlite-shm", "reports"):
+        path = workdir / stale
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    external = bool(os.environ.get("PHOENIX_BASE_URL"))
+    server: PhoenixServer | None = None
+    headers: dict[str, str] = {}
+    finished = False
+    try:
+        with _timed(timings, "start server"):
+            if external:
+                base_url = resolve_base_url()
+                key = os.environ.get("PHOENIX_API_KEY")
+                headers = {"Authorization": f"Bearer {key}"} if key else {}
+                echo(f"using Phoenix at {base_url} (PHOENIX_BASE_URL)")
+                _preflight(base_url)
+            else:
+                echo(f"starting a local Phoenix in {workdir / 'phoenix'} (first start takes ~10-20 s) ...")
+                server = start_server(workdir / "phoenix", progress=lambda m: echo(f"  {m}"), die_with_parent=not keep)
+                base_url = server.base_url
+        project = f"tracestrata-demo-{uuid.uuid4().hex[:6]}"
+        day_start, day_end = default_day()
+        with _timed(timings, "generate traffic"):
+            records = list(generate_traces(traces, start=day_start, end=day_end, seed=seed))
+        by_id = {r.id: r for r in records}
+        compliance = sum(r.metadata.get("intent") == "compliance" for r in records)
+        failures = sum(r.status == "error" for r in records)
+        echo(
+            f"seeding {traces} synthetic traces for {day_start:%Y-%m-%d} into project {project!r} "
+            f"({compliance} compliance, {failures} errors) ..."
+        )
+        with _timed(timings, "seed traces"):
+            seed_records(base_url, project, records, headers=headers, progress=lambda m: echo(f"  {m}"))
+
+        config_path = workdir / "sync.toml"
+        (workdir / "policy.toml").write_text(POLICY.format(target=target))
+        api_key_line = 'api_key_env = "PHOENIX_API_KEY"\n' if headers else ""
+        config_path.write_text(
+            CONFIG.format(
+                config=config_path,
+                base_url=base_url,
+                project=project,
+                start=format_timestamp(day_start),
+                api_key_line=api_key_line,
+            )
+        )
+        config = load_config(config_path)
+        log = SyncLog(secret_env=config.secret_env_vars)
+        now = day_end + timedelta(hours=1) if day_end + timedelta(hours=1) > datetime.now(day_end.tzinfo) else None
+
+        echo("\n$ tracestrata sync   # pull -> sample -> dataset + review annotations")
+        with _timed(timings, "sync 1 (pull, sample, write)"):
+            first = run_sync(config, now=now, log=log)
+        sampled_ids = _sampled_ids(first, config.state)
+
+        echo(f"\nplaying the LLM judge on the {len(sampled_ids)} sampled traces (annotations {', '.join(METRICS)}) ...")
+        with _timed(timings, "judge"):
+            scores = [
+                Score(trace_id, name, value)
+                for trace_id in sampled_ids
+                for name, value in judge(by_id[trace_id]).items()
+            ]
+            seed_scores(base_url, scores, headers=headers, annotator_kind="LLM")
+
+        echo("\n$ tracestrata sync   # read the judge's scores back, refresh the report")
+        with _timed(timings, "sync 2 (scores, report)"):
+            run_sync(config, now=now, log=log)
+
+        with _timed(timings, "truth"):
+            truth = float(population_truth(records, "correct"))  # type: ignore[arg-type]
+        report_json = json.loads((config.report_dir / "report.json").read_text())
+        markdown = (config.report_dir / "report.md").read_text() if (config.report_dir / "report.md").exists() else ""
+        echo("")
+        echo(markdown.rstrip())
+        echo("")
+        _print_truth(report_json, truth, echo)
+
+        dataset_name = f"{project}-{day_start:%Y-%m-%d}"
+        dataset_url, project_url, trace_url = _ui_urls(base_url, project, dataset_name, sampled_ids, headers)
+        echo("\nWhere to look in Phoenix:")
+        if dataset_url:
+            echo(f"  dataset (the sample, with weights):   {dataset_url}")
+        if project_url:
+            echo(f"  traces of the demo project:           {project_url}")
+            echo("    filter to exactly the sample:       trace_annotations['tracestrata.review'].score >= 1")
+        if trace_url:
+            echo(f"  one sampled trace and its annotations: {trace_url}")
+        echo(f"  reports: {config.report_dir}/report.{{md,html,json}}   config: {config_path}")
+        total = sum(timings.values())
+        echo("\ntime: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()) + f"; total {total:.1f}s")
+        if server is not None:
+            if keep:
+                echo(f"\nPhoenix keeps running at {server.base_url} (pid {server.process.pid if server.process else '?'}); "
+                     f"stop it with: kill {server.process.pid if server.process else ''}")
+            else:
+                echo("\nstopping Phoenix (use --keep to leave it running)")
+        finished = True
+        return DemoResult(
+            base_url=base_url,
+            project=project,
+            workdir=workdir,
+            traces=traces,
+            sampled=len(sampled_ids),
+            report=report_json,
+            truth=truth,
+            dataset_url=dataset_url,
+            project_url=project_url,
+            trace_url=trace_url,
+            timings=timings,
+            server=server if keep else None,
+        )
+    finally:
+        if server is not None and not (keep and finished):  # a failed demo never leaves a server behind
+            server.stop()
+
+
+def _preflight(base_url: str) -> None:
+    """Fail with one clear line (unreachable, 401 -> set PHOENIX_API_KEY) before seeding anything."""
+    from tracestrata.connectors.phoenix.client import PhoenixHTTP
+    from tracestrata.connectors.phoenix.settings import load_settings
+
+    http = PhoenixHTTP(load_settings({"base_url": base_url, "retry_attempts": 2, "retry_initial": 0.2}))
+    try:
+        http.request("GET", "/v1/projects", params={"limit": 1})
+    finally:
+        http.close()
+
+
+def _sampled_ids(outcome: SyncOutcome, state_path: Path) -> list[str]:
+    """Trace ids the sync sampled, in the ledger's order (what a judge job would read)."""
+    from tracestrata.job.state import State
+
+    with State(state_path) as state:
+        runs = state.runs(None, status=None)
+        return list(dict.fromkeys(t for _, t, _, _ in state.sampled([r.run_id for r in runs])))
+
+
+def _print_truth(report: dict[str, Any], truth: float, echo: Echo) -> None:
+    est = report.get("estimate") or {}
+    naive = report.get("naive") or {}
+
+    def pct(x: Any) -> str:
+        return "n/a" if x is None else f"{100 * float(x):.1f}%"
+
+    echo("correct (share of traces the judge marks correct):")
+    echo(
+        f"  reweighted estimate  {pct(est.get('mean'))}  [{pct(est.get('ci_low'))}, {pct(est.get('ci_high'))}]"
+        f"  from {est.get('n_scored')} judged traces"
+    )
+    echo(f"  naive sample mean    {pct(naive.get('mean'))}  (ignores the oversampling of failures and rare slices)")
+    echo(f"  synthetic truth      {pct(truth)}  (the judge run on every trace)")
+
+
+def _ui_urls(
+    base_url: str, project: str, dataset: str, sampled_ids: list[str], headers: dict[str, str]
+) -> tuple[str | None, str | None, str | None]:
+    try:
+        with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
+            project_id = client.get(f"/v1/projects/{quote(project, safe='')}").json()["data"]["id"]
+            datasets = client.get("/v1/datasets", params={"name": dataset}).json()["data"]
+            dataset_id = next((d["id"] for d in datasets if d["name"] == dataset), None)
+    except (httpx.HTTPError, KeyError, ValueError):
+        return None, None, None
+    dataset_url = f"{base_url}/datasets/{dataset_id}/examples" if dataset_id else None
+    project_url = f"{base_url}/projects/{project_id}"
+    trace_url = f"{base_url}/projects/{project_id}/traces/{sampled_ids[0]}" if sampled_ids else None
+    return dataset_url, project_url, trace_url
+
+
+__all__ = ["DemoResult", "run_demo"]

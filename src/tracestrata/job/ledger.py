@@ -1,0 +1,98 @@
+"""Turn the run ledger of a state store into one `Design` spanning many windows.
+
+Windows are just more strata: each window's sample was drawn independently, cell by
+cell, so the union over windows is a stratified design with one cell per
+(window, cell) — `cell_id(stratum, kind, window)` — and each cell keeps its own exact
+inclusion probability. Nothing is approximated by combining windows.
+
+Only runs of one *series* are combined: a series is a stretch of consecutive runs
+under the same policy digest. A policy change starts a new series; mixing two
+policies' designs in one estimate is refused by construction (the latest series
+is used, or the one asked for).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tracestrata.design import Cell, Design, Unit, in_window
+from tracestrata.errors import StateError
+from tracestrata.job.state import RunRow, State
+from tracestrata.record import Score
+
+
+def design_from_ledger(
+    state_path: str | Path,
+    *,
+    since: timedelta | None,
+    until: datetime | None = None,
+    source: str | None = None,
+    series: int | None = None,
+) -> tuple[Design, list[Score]]:
+    """The multi-window design of the done runs whose window ends in `(until - since, until]`,
+    and every stored score of their sampled traces.
+
+    `until` defaults to now; `since=None` means all windows. Only the latest series
+    (or `series`) of the source (or of the most recent run's source) is included.
+    """
+    path = Path(state_path)
+    if not path.exists():
+        raise StateError("no such state file", path=str(path))
+    with State(path, create=False) as state:
+        runs = select_runs(state.runs(status="done"), since=since, until=until, source=source, series=series)
+        design = design_from_runs(state, runs)
+        scores = state.scores([unit.trace_id for unit in design.units])
+    return design, scores
+
+
+def select_runs(
+    runs: Sequence[RunRow],
+    *,
+    since: timedelta | None,
+    until: datetime | None = None,
+    source: str | None = None,
+    series: int | None = None,
+) -> list[RunRow]:
+    if not runs:
+        return []
+    until = until or datetime.now(UTC)
+    if source is None:
+        source = max(runs, key=lambda r: r.window_start).source
+    runs = [r for r in runs if r.source == source]
+    if series is None:
+        series = max(runs, key=lambda r: (r.window_start, r.series)).series
+    lower = until - since if since is not None else None
+    return [
+        r
+        for r in runs
+        if r.series == series and r.window_end <= until and (lower is None or r.window_end > lower)
+    ]
+
+
+def design_from_runs(state: State, runs: Sequence[RunRow]) -> Design:
+    cells: list[Cell] = []
+    for run in runs:
+        window = run.window_key
+        for data in run.cells:
+            cell = Cell.from_json(data)
+            cells.append(
+                Cell(
+                    id=in_window(cell.id, window),
+                    stratum=cell.stratum,
+                    values=cell.values,
+                    kind=cell.kind,
+                    population=cell.population,
+                    sampled=cell.sampled,
+                    window=window,
+                )
+            )
+    windows = {run.run_id: run.window_key for run in runs}
+    units: list[Unit] = []
+    for run_id, trace_id, cell, attrs in state.sampled(list(windows)):
+        units.append(Unit(trace_id, in_window(cell, windows[run_id]), attrs))
+    return Design(cells=tuple(cells), units=tuple(units))
+
+
+__all__ = ["design_from_ledger", "design_from_runs", "select_runs"]

@@ -1,0 +1,565 @@
+"""The scheduled job: sample every closed window once, write it, read scores back, report.
+
+For each closed window not yet done, oldest first (at most `max_windows_per_run`):
+
+1. pull the window's traces from the connector's `TraceSource`;
+2. sample them (`sample_records`, with the boost counters from the state);
+3. record the run — design, sample, every item to write, new boost counters — in
+   the state, in one transaction, *before* writing anything;
+4. write the items to the sink(s) in batches, marking each batch written once the
+   sink confirmed it (a resumed run writes only what is not marked; sinks upsert
+   by the deterministic item id, so a batch written but not marked is harmless);
+5. mark the window done.
+
+Then read back scores for the traces sampled in the reporting period, store what is
+new, and when anything changed refresh the reports over the period (windows are
+just more strata; see `ledger.py`).
+
+Transient backend failures are retried under the config's budget (`retry.py`).
+When the budget is spent the run stops: what was done is recorded, the outcome is
+*partial* (exit 4), and the next run continues from there. A run stopped at any
+point — even by SIGKILL — is resumed the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tracestrata.connectors import connector_factory
+from tracestrata.errors import (
+    ConfigError,
+    EstimationError,
+    ExitCode,
+    RetriableSourceError,
+    TracestrataError,
+)
+from tracestrata.io.atomic import atomic_write_text
+from tracestrata.io.retry import retrying
+from tracestrata.job.config import SyncConfig, load_config
+from tracestrata.job.logs import NullLog, SyncLog
+from tracestrata.job.state import PlannedItem, RunRow, State, lock_state
+from tracestrata.job.windows import due_windows, format_duration, pending_count
+from tracestrata.protocols import (
+    Connector,
+    SampleItem,
+    SinkKind,
+    Window,
+    item_id_for,
+    iter_chunks,
+)
+from tracestrata.record import TraceRecord, format_timestamp
+
+T = TypeVar("T")
+
+SCORE_BATCH = 200
+DEBUG_HOOK_ENV = "TRACESTRATA_DEBUG_WRITE_HOOK"  # test-only, see _debug_hook
+
+
+@dataclass
+class WindowResult:
+    window: Window
+    traces: int
+    selected: int
+    written: int
+    resumed: bool = False
+    series: int = 1
+
+
+@dataclass
+class SyncOutcome:
+    windows: list[WindowResult] = field(default_factory=list)
+    pending: int = 0  # closed windows still to do (over the cap, or after a stop)
+    scores_changed: int = 0
+    reports: list[Path] = field(default_factory=list)
+    partial: str | None = None  # why the run stopped early
+    dry_run: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.windows or self.scores_changed or self.reports)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.PARTIAL if self.partial else ExitCode.OK
+
+
+def load_connector(config: SyncConfig) -> Connector:
+    """The connector named by `source.type`: an entry point, or `module:factory` for local ones."""
+    try:
+        factory = connector_factory(config.source_type)
+    except ConfigError as exc:
+        exc.path, exc.field = str(config.path), "source.type"
+        raise
+    try:
+        return factory(dict(config.source_options))
+    except TracestrataError as exc:
+        if exc.path is None:
+            exc.path = str(config.path)
+        raise
+
+
+def run_sync(
+    config: SyncConfig,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    log: SyncLog | None = None,
+    connector: Connector | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> SyncOutcome:
+    """One scheduled run. Raises `LockedError` at once if another run holds the state."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    log = log or NullLog()
+    log.add_secret_env(config.secret_env_vars)
+    config.check_credentials()
+    if dry_run and not Path(config.state).exists():
+        # nothing to lock and nothing to write: plan against an empty in-memory state
+        return _run_locked(config, ":memory:", now, log, dry_run, connector, sleep)
+    with lock_state(config.state):
+        return _run_locked(config, config.state, now, log, dry_run, connector, sleep)
+
+
+def _run_locked(
+    config: SyncConfig,
+    state_path: str | Path,
+    now: datetime,
+    log: SyncLog,
+    dry_run: bool,
+    connector: Connector | None,
+    sleep: Callable[[float], None] | None,
+) -> SyncOutcome:
+    with State(state_path) as state:
+        own = connector is None
+        conn = connector if connector is not None else load_connector(config)
+        try:
+            return _Run(config, state, conn, now, log, dry_run, sleep).run()
+        finally:
+            if own:
+                conn.close()
+
+
+class _Run:
+    def __init__(
+        self,
+        config: SyncConfig,
+        state: State,
+        connector: Connector,
+        now: datetime,
+        log: SyncLog,
+        dry_run: bool,
+        sleep: Callable[[float], None] | None,
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.connector = connector
+        self.now = now
+        self.log = log
+        self.dry_run = dry_run
+        self.sleep = sleep
+        self.source = config.source_key()
+        self.policy = config.policy
+        self.outcome = SyncOutcome(dry_run=dry_run)
+        self.writes = 0
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def retry(self, what: str, fn: Callable[[], T]) -> T:
+        def on_retry(exc: RetriableSourceError, attempt: int, wait: float) -> None:
+            self.log.detail("retry", f"{what}: {exc} (attempt {attempt}, retrying in {wait:.1f}s)")
+
+        return retrying(fn, policy=self.config.retry, sleep=self.sleep, on_retry=on_retry)
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def run(self) -> SyncOutcome:
+        cfg = self.config
+        done_until = self.state.done_until(self.source)
+        windows = due_windows(
+            start=cfg.start,
+            every=cfg.every,
+            settle=cfg.settle,
+            now=self.now,
+            done_until=done_until,
+            cap=cfg.max_windows_per_run,
+        )
+        total = pending_count(start=cfg.start, every=cfg.every, settle=cfg.settle, now=self.now, done_until=done_until)
+        if done_until is not None:
+            self.log.detail("skip", f"windows before {format_timestamp(done_until)} already done")
+        if not windows:
+            nxt = done_until or cfg.start
+            self.log.detail(
+                "skip",
+                f"no closed window to sample: the next one ends at {format_timestamp(nxt + cfg.every)} "
+                f"and closes {format_timestamp(nxt + cfg.every + cfg.settle)} (settle {format_duration(cfg.settle)})",
+            )
+        elif total > len(windows):
+            self.log.detail("skip", f"{total - len(windows)} closed windows left for later runs (max_windows_per_run = {cfg.max_windows_per_run})")
+        self.outcome.pending = total
+        last = self.state.last_run(self.source)
+        if windows and last is not None and last.policy_digest != self.policy.digest:
+            self.log.detail(
+                "policy",
+                f"policy changed (digest {last.policy_digest[:12]} -> {self.policy.digest[:12]}): "
+                f"new windows start series {last.series + 1}; reports use only the latest series",
+            )
+        for window in windows:
+            try:
+                result = self.window(window)
+            except RetriableSourceError as exc:
+                self.outcome.partial = (
+                    f"stopped at window {window.key}: {exc}; retries exhausted, "
+                    "progress is recorded, the next run continues"
+                )
+                self.log.detail("partial", self.outcome.partial, window=window.key)
+                return self.outcome
+            self.outcome.windows.append(result)
+            self.outcome.pending -= 1
+        if self.dry_run:
+            return self.outcome
+        try:
+            self.check_late()
+            self.read_scores()
+            self.refresh_reports()
+        except RetriableSourceError as exc:
+            self.outcome.partial = f"stopped reading scores: {exc}; retries exhausted, the next run continues"
+            self.log.detail("partial", self.outcome.partial)
+        return self.outcome
+
+    def window(self, window: Window) -> WindowResult:
+        run = self.state.open_run(self.source, window.start)
+        resumed = run is not None
+        if run is None:
+            run, traces, selected = self.plan(window)
+        else:
+            traces = int(run.counts.get("traces", 0))
+            selected = int(run.counts.get("selected", 0))
+            self.log.detail("resume", f"{window.key}: resuming an unfinished run ({run.run_id})")
+        if self.dry_run:
+            self.log.change("dry-run", f"{window.key}: {traces} traces, {selected} would be sampled (dry run: nothing written)")
+            return WindowResult(window, traces, selected, 0, resumed, run.series)
+        written = self.write(run)
+        self.state.finish_run(run)
+        sinks = self.sink_names(window)
+        where = " and ".join(f"{kind.value} {name}" for kind, name in sinks)
+        extra = f" (resumed, {written} remaining written)" if resumed else ""
+        series = f", new series {run.series} (policy changed)" if run.counts.get("new_series") and not resumed else ""
+        self.log.change(
+            "window",
+            f"{window.key}: {traces} traces, {selected} sampled "
+            f"({run.counts.get('failures', 0)} failures, {run.counts.get('boosted', 0)} boosted), "
+            f"written to {where}{extra}{series}",
+            window=window.key,
+            traces=traces,
+            selected=selected,
+            written=written,
+        )
+        return WindowResult(window, traces, selected, written, resumed, run.series)
+
+    def sink_names(self, window: Window) -> list[tuple[SinkKind, str]]:
+        out = [(SinkKind.DATASET, render_name(self.config.dataset, window, self.source, self.policy.digest))]
+        if self.config.queue:
+            out.append((SinkKind.QUEUE, render_name(self.config.queue, window, self.source, self.policy.digest)))
+        return out
+
+    def plan(self, window: Window) -> tuple[RunRow, int, int]:
+        from tracestrata.sampling.samplers import sample_records  # the sampler's module
+
+        source = self.connector.trace_source()
+        keys = tuple(self.policy.metadata_keys())
+        boost_before = self.state.boost_collected(self.source)
+        # streamed straight into the sampler (memory bounded by the targets, not the
+        # window's volume); a pull that fails mid-way is retried from the start
+        result = self.retry(
+            f"pulling {window.key}",
+            lambda: sample_records(
+                source.iter_traces(window, metadata_keys=keys), self.policy, boost_collected=boost_before
+            ),
+        )
+        population = int(getattr(result, "population", 0)) or sum(c.population for c in result.cells)
+        digest = self.policy.digest
+        series = self.state.next_series(self.source, digest)
+        last = self.state.last_run(self.source)
+        run_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"tracestrata:{self.source}:{window.key}:{digest}"))
+        sinks = self.sink_names(window)
+        items: list[PlannedItem] = []
+        sampled: list[tuple[str, str, Mapping[str, Any]]] = []
+        for picked in result.selected:
+            sampled.append((picked.record.id, picked.cell, unit_attrs(picked)))
+            for kind, name in sinks:
+                item = SampleItem(
+                    item_id=item_id_for(f"{kind.value}:{name}", window, picked.record.id),
+                    record=picked.record,
+                    stratum=picked.stratum,
+                    values=dict(picked.values),
+                    failure=picked.failure,
+                    signals=tuple(picked.signals),
+                    inclusion_probability=picked.inclusion_probability,
+                    weight=picked.weight,
+                    window=window,
+                    run=run_id,
+                    boost=picked.boost,
+                )
+                items.append(PlannedItem(item.item_id, kind.value, name, picked.record.id, item_payload(item)))
+        counts = {
+            "traces": population,
+            "selected": len(result.selected),
+            "failures": sum(1 for p in result.selected if p.failure),
+            "boosted": sum(1 for p in result.selected if p.boost),
+            "new_series": last is not None and last.series != series,
+        }
+        cells = [cell.to_json() for cell in result.cells]
+        boost_after = dict(result.boost_collected)
+        row = RunRow(run_id, self.source, window.start, window.end, digest, series, "writing", cells, counts)
+        if not self.dry_run:
+            self.state.plan_run(
+                run_id=run_id,
+                source=self.source,
+                window_start=window.start,
+                window_end=window.end,
+                policy_digest=digest,
+                series=series,
+                cells=cells,
+                counts=counts,
+                sampled=sampled,
+                items=items,
+                boost_collected=boost_after,
+                policy=self.policy.to_json(),
+            )
+            for name, collected in sorted(boost_after.items()):
+                if collected != boost_before.get(name, 0):
+                    self.log.detail("boost", f"boost {name}: {collected} collected")
+        return row, population, len(result.selected)
+
+    def write(self, run: RunRow) -> int:
+        pending = self.state.pending_items(run.run_id)
+        by_sink: dict[tuple[str, str], list[PlannedItem]] = {}
+        for item in pending:
+            by_sink.setdefault((item.sink_kind, item.sink_name), []).append(item)
+        written = 0
+        for (kind, name), planned in by_sink.items():
+            sink = self.connector.sample_sink(SinkKind(kind), name)
+            for batch in iter_chunks(planned, self.config.batch_size):
+                items = [sample_item(p.payload) for p in batch]
+                _debug_hook("before-write", self.writes)
+                try:
+                    self.retry(f"writing {kind} {name}", lambda items=items: sink.write(items))
+                except RetriableSourceError:
+                    self.state.set_run_status(run.run_id, "partial")
+                    raise
+                _debug_hook("after-write", self.writes)
+                self.state.mark_written([p.item_id for p in batch])
+                _debug_hook("after-mark", self.writes)
+                self.writes += 1
+                written += len(batch)
+        return written
+
+    def check_late(self) -> None:
+        """Re-count a few recently sampled windows once: traces that arrived after a window
+        was sampled are outside its design; say so (once) instead of losing them silently."""
+        cfg = self.config
+        if cfg.late_check <= 0:
+            return
+        this_run = {w.window.start for w in self.outcome.windows}
+        eligible = [
+            r
+            for r in self.state.runs(self.source)
+            if "late" not in r.counts
+            and r.window_start not in this_run
+            and r.window_end + cfg.settle + cfg.every <= self.now
+        ]
+        source = self.connector.trace_source()
+        for run in sorted(eligible, key=lambda r: r.window_start, reverse=True)[: cfg.late_check]:
+            window = Window(run.window_start, run.window_end)
+            try:
+                now_count = self.retry(
+                    f"re-counting {window.key}", lambda window=window: sum(1 for _ in source.iter_traces(window))
+                )
+            except RetriableSourceError as exc:
+                self.log.detail("skip", f"{window.key}: late-trace check skipped ({exc})")
+                continue
+            late = max(0, now_count - int(run.counts.get("traces", 0)))
+            self.state.update_counts(run.run_id, {**run.counts, "late": late})
+            if late:
+                self.log.warn(
+                    "late",
+                    f"{window.key}: {late} traces arrived after the window was sampled; they are not in its "
+                    f"sample or the estimates (raise window.settle above the ingestion delay, now {format_duration(cfg.settle)})",
+                    window=window.key,
+                    late=late,
+                )
+            else:
+                self.log.detail("skip", f"{window.key}: no late traces")
+
+    def read_scores(self) -> None:
+        names = self.config.score_names
+        if not names:
+            return
+        lower = self.now - self.config.report_period
+        runs = [
+            r
+            for r in self.state.runs(self.source, status=None)
+            if r.window_end > lower and r.status in ("done", "writing", "partial")
+        ]
+        trace_ids = list(dict.fromkeys(t for _, t, _, _ in self.state.sampled([r.run_id for r in runs])))
+        if not trace_ids:
+            return
+        scores_source = self.connector.score_source()
+        changed = 0
+        for batch in iter_chunks(trace_ids, SCORE_BATCH):
+            scores = self.retry(
+                "reading scores", lambda batch=batch: list(scores_source.get_scores(batch, list(names)))
+            )
+            changed += self.state.store_scores(scores)
+        self.state.set_cursor(self.source, "scores_read_at", format_timestamp(self.now))
+        self.outcome.scores_changed = changed
+        if changed:
+            self.log.change("scores", f"scores: {changed} new or changed for {len(trace_ids)} sampled traces", changed=changed)
+        else:
+            self.log.detail("skip", f"scores: nothing new for {len(trace_ids)} sampled traces")
+
+    def refresh_reports(self) -> None:
+        cfg = self.config
+        if not cfg.metric or not cfg.report_formats:
+            return
+        last = self.state.get_cursor(self.source, "reports_written")
+        if last is not None and not (self.outcome.windows or self.outcome.scores_changed):
+            if all(Path(p).exists() for p in json.loads(last)):
+                self.log.detail("skip", "reports: up to date")
+                return
+        from tracestrata.job.ledger import design_from_ledger
+
+        design, scores = design_from_ledger(cfg.state, since=cfg.report_period, until=self.now, source=self.source)
+        if not design.cells:
+            self.log.detail("skip", "reports: no finished window in the period yet")
+            return
+        try:
+            texts = render_reports(design, scores, cfg.metric, cfg.report_formats, confidence=cfg.confidence)
+        except EstimationError as exc:
+            self.log.detail("skip", f"reports: not yet ({exc})")
+            return
+        except ImportError as exc:  # pragma: no cover - the report module ships with the package
+            self.log.warn("report", f"reports skipped: {exc}")
+            return
+        for fmt, text in texts.items():
+            path = cfg.report_dir / f"report.{fmt}"
+            atomic_write_text(path, text)
+            self.outcome.reports.append(path)
+        self.state.set_cursor(self.source, "reports_written", json.dumps([str(p) for p in self.outcome.reports]))
+        windows = len({c.window for c in design.cells})
+        self.log.change(
+            "report",
+            f"report: {cfg.metric} over {windows} windows -> {', '.join(str(p) for p in self.outcome.reports)}",
+        )
+
+
+def render_reports(
+    design: Any, scores: Iterable[Any], metric: str, formats: Sequence[str], *, confidence: float = 0.95
+) -> dict[str, str]:
+    """The report over `design` in each of `formats` (json, md, html), as text."""
+    from tracestrata.estimate.render import render_report
+    from tracestrata.estimate.report import build_report
+
+    report = build_report(design, list(scores), metric, confidence=confidence)
+    out: dict[str, str] = {}
+    for fmt in formats:
+        out[fmt] = render_report(report, fmt)
+    return out
+
+
+def render_name(template: str, window: Window, source: str, digest: str) -> str:
+    """Fill a sink name template: `{date}`, `{window_start}`, `{window_end}`, `{window}`, `{source}`, `{policy}`."""
+
+    def compact(moment: datetime) -> str:
+        return moment.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
+
+    return template.format(
+        date=window.start.astimezone(UTC).strftime("%Y-%m-%d"),
+        window_start=compact(window.start),
+        window_end=compact(window.end),
+        window=f"{compact(window.start)}-{compact(window.end)}",
+        source=source.split("?", 1)[0],
+        policy=digest[:12],
+    )
+
+
+def unit_attrs(picked: Any) -> dict[str, Any]:
+    """What a report may group or compare by, kept with each sampled trace in the ledger."""
+    record: TraceRecord = picked.record
+    return {
+        "stratum": picked.stratum,
+        **{str(k): v for k, v in dict(picked.values).items()},
+        "failure": bool(picked.failure),
+        "boost": picked.boost,
+        "release": record.release,
+        "version": record.version,
+        "name": record.name,
+        "tags": list(record.tags),
+        "metadata": dict(record.metadata),  # so `report --ledger --compare metadata.x` finds its groups
+        "timestamp": format_timestamp(record.timestamp),
+    }
+
+
+def item_payload(item: SampleItem) -> dict[str, Any]:
+    return {
+        "item_id": item.item_id,
+        "record": item.record.to_json(),
+        "stratum": item.stratum,
+        "values": dict(item.values),
+        "failure": item.failure,
+        "signals": list(item.signals),
+        "inclusion_probability": item.inclusion_probability,
+        "weight": item.weight,
+        "window": [format_timestamp(item.window.start), format_timestamp(item.window.end)] if item.window else None,
+        "run": item.run,
+        "boost": item.boost,
+    }
+
+
+def sample_item(payload: Mapping[str, Any]) -> SampleItem:
+    from tracestrata.record import parse_timestamp
+
+    window = payload.get("window")
+    return SampleItem(
+        item_id=payload["item_id"],
+        record=TraceRecord.from_json(payload["record"]),
+        stratum=payload["stratum"],
+        values=dict(payload["values"]),
+        failure=bool(payload["failure"]),
+        signals=tuple(payload["signals"]),
+        inclusion_probability=float(payload["inclusion_probability"]),
+        weight=float(payload["weight"]),
+        window=Window(parse_timestamp(window[0]), parse_timestamp(window[1])) if window else None,
+        run=payload.get("run"),
+        boost=payload.get("boost"),
+    )
+
+
+def _debug_hook(phase: str, writes_done: int) -> None:
+    """Test-only fault injection, off unless `TRACESTRATA_DEBUG_WRITE_HOOK` is set.
+
+    `sleep:SECONDS` sleeps before every batch write (to kill the process from
+    outside at a random moment); `kill:N:PHASE` SIGKILLs this process at the N-th
+    batch (0-based) in PHASE (`before-write`, `after-write`, `after-mark`).
+    """
+    spec = os.environ.get(DEBUG_HOOK_ENV)
+    if not spec:
+        return
+    kind, _, rest = spec.partition(":")
+    if kind == "sleep" and phase == "before-write":
+        time.sleep(float(rest))
+    elif kind == "kill":
+        number, _, when = rest.partition(":")
+        if int(number) == writes_done and when == phase:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+__all__ = ["SyncOutcome", "WindowResult", "load_config", "load_connector", "render_name", "run_sync"]

@@ -1,0 +1,203 @@
+"""The sample directory: `sample.jsonl` (the selected traces) and `manifest.json` (the design).
+
+Both files are written atomically (temp file in the same folder, then `os.replace`);
+`manifest.json` is written last, so a directory with a manifest is complete.
+`read_sample_dir` is what `tracestrata report` and the estimators read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tracestrata.design import Cell, CellKind, Design, Unit, in_window
+from tracestrata.errors import InputError
+from tracestrata.io.atomic import atomic_write_bytes, atomic_writer
+from tracestrata.protocols import Window
+from tracestrata.record import format_timestamp, parse_timestamp
+from tracestrata.sampling.policy import Policy
+from tracestrata.sampling.samplers import SampleResult
+
+FORMAT = 1
+SAMPLE_FILE = "sample.jsonl"
+MANIFEST_FILE = "manifest.json"
+DESIGN_FIELDS = (
+    "stratum",
+    "values",
+    "cell",
+    "kind",
+    "failure",
+    "signals",
+    "boost",
+    "inclusion_probability",
+    "weight",
+)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    policy_digest: str
+    seed: str
+    source: str
+    window: Window | None
+    created_at: str
+    dimensions: tuple[str, ...]
+    cells: tuple[Cell, ...]
+    counts: Mapping[str, int] = field(default_factory=dict)
+    boost_collected: Mapping[str, int] = field(default_factory=dict)
+    format: int = FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "policy_digest": self.policy_digest,
+            "seed": self.seed,
+            "source": self.source,
+            "window": (
+                {"start": format_timestamp(self.window.start), "end": format_timestamp(self.window.end)}
+                if self.window is not None
+                else None
+            ),
+            "created_at": self.created_at,
+            "dimensions": list(self.dimensions),
+            "cells": [cell.to_json() for cell in self.cells],
+            "counts": dict(self.counts),
+            "boost_collected": dict(self.boost_collected),
+        }
+
+    def design(self, rows: Sequence[Mapping[str, Any]], *, window: str | None = None) -> Design:
+        """The design of this sample: its cells, and one unit per `sample.jsonl` row.
+
+        `window` prefixes cell ids, for designs that span several windows.
+        """
+        cells = tuple(
+            Cell(in_window(c.id, window), c.stratum, c.values, c.kind, c.population, c.sampled, window)
+            for c in self.cells
+        )
+        units = tuple(
+            Unit(str(row["id"]), in_window(str(row["cell"]), window), {"stratum": row["stratum"], **row["values"]})
+            for row in rows
+        )
+        return Design(cells, units)
+
+
+def write_sample_dir(
+    out: Path | str,
+    result: SampleResult,
+    *,
+    policy: Policy,
+    source: str,
+    window: Window | None,
+    counts: Mapping[str, int] | None = None,
+    created_at: datetime | None = None,
+) -> Manifest:
+    """Write `out/sample.jsonl` then `out/manifest.json`; returns the manifest written.
+
+    `counts` adds to the standard counts (e.g. `bad_lines` skipped by the reader).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_writer(out / SAMPLE_FILE, "wb") as handle:
+        for item in result.selected:
+            handle.write(orjson.dumps(item.to_json()))
+            handle.write(b"\n")
+    all_counts = {
+        "population": result.population or sum(c.population for c in result.cells),
+        "sampled": len(result.selected),
+        "strata": len({c.stratum for c in result.cells}),
+        "cells": len(result.cells),
+        "failures": sum(c.population for c in result.cells if c.kind is CellKind.FAILURE),
+        "boosted": sum(c.sampled for c in result.cells if c.kind is CellKind.BOOST),
+    }
+    all_counts.update(counts or {})
+    manifest = Manifest(
+        policy_digest=policy.digest,
+        seed=policy.seed,
+        source=source,
+        window=window,
+        created_at=format_timestamp(created_at or datetime.now(UTC)),
+        dimensions=policy.dimensions,
+        cells=tuple(result.cells),
+        counts=all_counts,
+        boost_collected=dict(result.boost_collected),
+    )
+    atomic_write_bytes(out / MANIFEST_FILE, orjson.dumps(manifest.to_json(), option=orjson.OPT_INDENT_2) + b"\n")
+    return manifest
+
+
+def read_sample_dir(path: Path | str) -> tuple[Manifest, list[dict[str, Any]]]:
+    """Read a sample directory; `InputError` naming the file and line on anything malformed."""
+    path = Path(path)
+    manifest_path = path / MANIFEST_FILE
+    manifest = _read_manifest(manifest_path)
+    sample_path = path / SAMPLE_FILE
+    rows: list[dict[str, Any]] = []
+    try:
+        handle = sample_path.open("rb")
+    except FileNotFoundError:
+        raise InputError(
+            "missing: a sample directory has sample.jsonl and manifest.json", path=str(sample_path)
+        ) from None
+    known = {c.id for c in manifest.cells}
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise InputError(f"not valid JSON: {exc}", path=str(sample_path), line=number) from None
+            if not isinstance(row, dict):
+                raise InputError("expected a JSON object", path=str(sample_path), line=number)
+            for key in ("id", *DESIGN_FIELDS):
+                if key not in row:
+                    raise InputError("missing", path=str(sample_path), line=number, field=key)
+            if row["cell"] not in known:
+                raise InputError(
+                    f"cell {row['cell']!r} is not in manifest.json", path=str(sample_path), line=number, field="cell"
+                )
+            rows.append(row)
+    return manifest, rows
+
+
+def _read_manifest(path: Path) -> Manifest:
+    where = str(path)
+    try:
+        data = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise InputError("missing: not a sample directory (no manifest.json)", path=where) from None
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc}", path=where) from None
+    if not isinstance(data, dict):
+        raise InputError("expected a JSON object", path=where)
+    if data.get("format") != FORMAT:
+        raise InputError(
+            f"unsupported manifest format {data.get('format')!r} (expected {FORMAT})", path=where, field="format"
+        )
+    try:
+        window = data.get("window")
+        return Manifest(
+            policy_digest=str(data["policy_digest"]),
+            seed=str(data["seed"]),
+            source=str(data["source"]),
+            window=(
+                Window(parse_timestamp(window["start"]), parse_timestamp(window["end"])) if window is not None else None
+            ),
+            created_at=str(data["created_at"]),
+            dimensions=tuple(data["dimensions"]),
+            cells=tuple(Cell.from_json(cell) for cell in data["cells"]),
+            counts=dict(data.get("counts") or {}),
+            boost_collected=dict(data.get("boost_collected") or {}),
+        )
+    except KeyError as exc:
+        raise InputError("missing", path=where, field=str(exc.args[0])) from None
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"malformed manifest: {exc}", path=where) from None
+
+
+__all__ = ["MANIFEST_FILE", "SAMPLE_FILE", "Manifest", "read_sample_dir", "write_sample_dir"]

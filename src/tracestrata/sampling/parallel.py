@@ -1,0 +1,193 @@
+"""Read a source's parts in several processes, then combine what each part gave, exactly.
+
+- Sampling: the bottom-k sketches of disjoint parts merge into the sketch of their
+  union (`Sketch.merge`). So the sample does not depend on how many processes read
+  the source: `--jobs 4` picks exactly the traces that `--jobs 1` picks (tested).
+- Counting for `plan`: the tallies of raw labels add up, and `top` folds happen after.
+
+A source that can be split offers `partitions(count)`, which returns picklable part
+descriptors in source order, and `iter_column_batches(window, fields, part=...)`.
+Errors keep the sequential meaning:
+
+- The first bad line in source order is the one reported.
+- With `skip_bad`, the bad lines of every part are counted.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import reduce
+from typing import Any, Protocol, TypeVar
+
+from tracestrata.protocols import Window
+from tracestrata.sampling.allocation import (
+    StratumCounts,
+    add_tallies,
+    count_fields,
+    counts_from_tally,
+    tally_columns,
+)
+from tracestrata.sampling.policy import Policy
+from tracestrata.sampling.samplers import (
+    ColumnBatchLike,
+    SampleResult,
+    Sketch,
+    gc_paused,
+)
+
+T = TypeVar("T")
+
+
+class PartitionedSource(Protocol):
+    skip_bad: bool
+    bad_lines: int
+    first_bad: Exception | None
+
+    def partitions(self, count: int) -> Sequence[Any]: ...
+
+    def iter_column_batches(
+        self, window: Window | None, fields: Sequence[str], *, part: Any = None
+    ) -> Iterator[ColumnBatchLike]: ...
+
+
+@dataclass(slots=True)
+class _PartOutcome:
+    value: Any
+    bad_lines: int
+    first_bad: Exception | None
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (the affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def sample_parts(
+    source: PartitionedSource,
+    policy: Policy,
+    window: Window | None,
+    parts: Sequence[Any],
+    *,
+    jobs: int,
+    boost_collected: Mapping[str, int] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> SampleResult:
+    """Sample every part in a pool of `jobs` processes and merge the sketches in part order.
+
+    `progress(n)` is called in this process with the bytes read since the last call.
+    The source's `bad_lines` and `first_bad` are updated as if it had been read here.
+    """
+    task = (policy, window, dict(boost_collected or {}))
+    outcomes = map_parts(_sketch_part, task, source, parts, jobs=jobs, progress=progress)
+    merged = reduce(Sketch.merge, (sketch for sketch, _ in outcomes))
+    convert = next((convert for _, convert in outcomes if convert is not None), None)
+    return merged.result(convert)
+
+
+def count_parts(
+    source: PartitionedSource,
+    policy: Policy,
+    window: Window | None,
+    parts: Sequence[Any],
+    *,
+    jobs: int,
+    rate_field: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[StratumCounts]:
+    """`count_strata_columns` over every part in a pool of `jobs` processes: the parts' tallies
+    of raw labels add up, and `top` folds are made on the sum, as in one pass."""
+    tallies = map_parts(_tally_part, (policy, window, rate_field), source, parts, jobs=jobs, progress=progress)
+    return counts_from_tally(add_tallies(tallies), policy)
+
+
+def map_parts(
+    work: Callable[[Any, PartitionedSource, Any], T],
+    task: Any,
+    source: PartitionedSource,
+    parts: Sequence[Any],
+    *,
+    jobs: int,
+    progress: Callable[[int], None] | None = None,
+) -> list[T]:
+    """`work(task, source, part)` for every part in a pool of `jobs` processes, in part order.
+
+    `work` is a module-level function (the workers find it by name). It reads its part
+    with `source.iter_column_batches(..., part=part)` wrapped in `batches_read`, so the
+    bytes read show as progress here; what it returns must pickle.
+    """
+    context = _context()
+    counter = context.Value("q", 0)
+    tasks = [(work, task, source, part) for part in parts]
+    outcomes: list[_PartOutcome] = []
+    reported = 0
+    with context.Pool(min(jobs, len(parts)), initializer=_start_worker, initargs=(counter,)) as pool:
+        results = pool.imap(_run_part, tasks)  # in part order: the first error in source order wins
+        while len(outcomes) < len(tasks):
+            try:
+                outcomes.append(results.next(timeout=0.25))
+            except multiprocessing.TimeoutError:
+                pass
+            if progress is not None:
+                done = counter.value
+                progress(done - reported)
+                reported = done
+    source.bad_lines += sum(o.bad_lines for o in outcomes)
+    if source.first_bad is None:
+        source.first_bad = next((o.first_bad for o in outcomes if o.first_bad is not None), None)
+    return [o.value for o in outcomes]
+
+
+def batches_read(batches: Iterator[ColumnBatchLike]) -> Iterator[ColumnBatchLike]:
+    """Pass a part's batches through, adding their bytes to the parent's progress counter."""
+    for batch in batches:
+        yield batch
+        if _COUNTER is not None:
+            with _COUNTER.get_lock():
+                _COUNTER.value += int(getattr(batch, "bytes_read", 0))
+
+
+def _context() -> Any:
+    """fork where the platform has it (the workers inherit the loaded modules), else spawn."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+_COUNTER: Any = None
+
+
+def _start_worker(counter: Any) -> None:
+    """Worker start-up: the byte counter, and Ctrl-C left to the parent, which stops the pool
+    (so an interrupt gives the CLI's one line, not a traceback per worker)."""
+    global _COUNTER
+    _COUNTER = counter
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_part(job: tuple[Callable[[Any, Any, Any], Any], Any, PartitionedSource, Any]) -> _PartOutcome:
+    work, task, source, part = job
+    source.bad_lines, source.first_bad = 0, None
+    with gc_paused():
+        value = work(task, source, part)
+    return _PartOutcome(value, source.bad_lines, source.first_bad)
+
+
+def _sketch_part(task: tuple[Policy, Window | None, dict[str, int]], source: PartitionedSource, part: Any) -> Any:
+    policy, window, boost_collected = task
+    sketch = Sketch(policy, boost_collected=boost_collected)
+    convert = sketch.add_column_batches(batches_read(source.iter_column_batches(window, policy.fields(), part=part)))
+    return sketch, convert
+
+
+def _tally_part(task: tuple[Policy, Window | None, str | None], source: PartitionedSource, part: Any) -> Any:
+    policy, window, rate_field = task
+    batches = batches_read(source.iter_column_batches(window, count_fields(policy, rate_field), part=part))
+    return tally_columns(((len(b.ids), b.columns) for b in batches), policy, rate_field=rate_field)
+
+
+__all__ = ["PartitionedSource", "available_cpus", "batches_read", "count_parts", "map_parts", "sample_parts"]

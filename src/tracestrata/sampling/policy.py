@@ -1,0 +1,334 @@
+"""The sampling policy: a TOML file, validated strictly into plain frozen data.
+
+Every key is documented in `docs/policy.md`. A mistake raises one `ConfigError`
+naming the file, the line (found by searching the key in the file text), the key
+path (`strata[1].edges`) and what was expected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tracestrata.errors import ConfigError
+from tracestrata.io.tomlfile import key_line, read_toml
+from tracestrata.sampling.signals import OPERATORS, Boost, Condition, Operator, Signal
+from tracestrata.sampling.strata import Dimension, check_path
+
+TOP_KEYS = ("seed", "description", "strata", "targets", "failure", "boost")
+STRATA_KEYS = ("field", "top", "edges", "values", "label")
+TARGET_KEYS = ("default", "overrides", "floor")
+FAILURE_KEYS = ("multiplier", "signals")
+SIGNAL_KEYS = ("name", "field", *OPERATORS)
+BOOST_KEYS = ("name", "field", "collect", *OPERATORS)
+DEFAULT_TARGET = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """Traces to sample per stratum: `default`, or an override by exact key or `*` pattern."""
+
+    default: int = DEFAULT_TARGET
+    overrides: tuple[tuple[str, int], ...] = ()
+    floor: int | None = None
+
+    def for_stratum(self, key: str) -> int:
+        """Exact key first, then the first matching `*` pattern in file order, else `default`."""
+        for pattern, target in self.overrides:
+            if pattern == key:
+                return target
+        for pattern, target in self.overrides:
+            if "*" in pattern and _glob(pattern).fullmatch(key):
+                return target
+        return self.default
+
+    @property
+    def max_target(self) -> int:
+        return max([self.default, *(t for _, t in self.overrides)])
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"default": self.default, "overrides": dict(self.overrides)}
+        if self.floor is not None:
+            out["floor"] = self.floor
+        return out
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Policy:
+    seed: str
+    strata: tuple[Dimension, ...] = ()
+    targets: Targets = field(default_factory=Targets)
+    multiplier: float = 1.0
+    signals: tuple[Signal, ...] = ()
+    boosts: tuple[Boost, ...] = ()
+    description: str | None = None
+    source: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The canonical parsed form (what `digest` hashes; `source` is not part of it)."""
+        out: dict[str, Any] = {
+            "seed": self.seed,
+            "strata": [d.to_json() for d in self.strata],
+            "targets": self.targets.to_json(),
+            "failure": {"multiplier": self.multiplier, "signals": [s.to_json() for s in self.signals]},
+            "boost": [b.to_json() for b in self.boosts],
+        }
+        if self.description is not None:
+            out["description"] = self.description
+        return out
+
+    @cached_property
+    def digest(self) -> str:
+        canonical = orjson.dumps(self.to_json(), option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(canonical).hexdigest()
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        return tuple(d.field for d in self.strata)
+
+    def metadata_keys(self) -> tuple[str, ...]:
+        """Top-level metadata keys the policy reads (sorted), for backends that omit metadata unless asked."""
+        paths = [d.field for d in self.strata]
+        paths += [s.condition.field for s in self.signals]
+        paths += [b.condition.field for b in self.boosts]
+        return tuple(sorted({p.split(".")[1] for p in paths if p.startswith("metadata.")}))
+
+    def fields(self) -> tuple[str, ...]:
+        """Every field path the policy reads, in first-use order."""
+        paths = [d.field for d in self.strata] + [s.condition.field for s in self.signals]
+        paths += [b.condition.field for b in self.boosts]
+        return tuple(dict.fromkeys(paths))
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate a policy TOML file."""
+    data, text = read_toml(path, what="policy file")
+    return _Parser(str(path), text).policy(data)
+
+
+def parse_policy(data: Mapping[str, Any], *, source: str) -> Policy:
+    """Validate an already decoded policy table (e.g. `[policy]` inline in a sync config)."""
+    return _Parser(source, None).policy(data)
+
+
+class _Parser:
+    def __init__(self, source: str, text: str | None) -> None:
+        self.source = source
+        self.lines = text.splitlines() if text is not None else None
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(message, path=self.source, line=self.find_line(key), field=key)
+
+    def find_line(self, key: str) -> int | None:
+        return None if self.lines is None else key_line(self.lines, key)
+
+    def check_keys(self, table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
+        for key in table:
+            if key not in allowed:
+                prefix = f"{where}." if where else ""
+                raise self.error(f"{prefix}{key}", f"unknown key (expected one of: {', '.join(allowed)})")
+
+    def table(self, value: Any, key: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.error(key, f"expected a table, got {_kind(value)}")
+        return value
+
+    def integer(self, value: Any, key: str, *, minimum: int = 0) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"expected an integer >= {minimum}, got {_kind(value)}")
+        if value < minimum:
+            raise self.error(key, f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    def string(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.error(key, f"expected a non-empty string, got {_kind(value)}")
+        return value
+
+    def policy(self, data: Mapping[str, Any]) -> Policy:
+        data = self.table(data, "policy")
+        self.check_keys(data, TOP_KEYS, "")
+        if "seed" not in data:
+            raise self.error("seed", 'missing: every policy needs a seed string, e.g. seed = "nightly"')
+        seed = self.string(data["seed"], "seed")
+        description = data.get("description")
+        if description is not None and not isinstance(description, str):
+            raise self.error("description", f"expected a string, got {_kind(description)}")
+        strata = self.strata(data.get("strata", []))
+        targets = self.targets(data.get("targets", {}))
+        multiplier, signals = self.failure(data.get("failure", {}))
+        boosts = self.boosts(data.get("boost", []))
+        return Policy(
+            seed=seed,
+            strata=strata,
+            targets=targets,
+            multiplier=multiplier,
+            signals=signals,
+            boosts=boosts,
+            description=description,
+            source=self.source,
+        )
+
+    def field_path(self, value: Any, key: str) -> str:
+        path = self.string(value, key)
+        problem = check_path(path)
+        if problem:
+            raise self.error(key, problem)
+        return path
+
+    def strata(self, value: Any) -> tuple[Dimension, ...]:
+        if not isinstance(value, list):
+            raise self.error("strata", f"expected [[strata]] tables, got {_kind(value)}")
+        dims: list[Dimension] = []
+        seen: set[str] = set()
+        for i, raw in enumerate(value):
+            where = f"strata[{i}]"
+            table = self.table(raw, where)
+            self.check_keys(table, STRATA_KEYS, where)
+            if "field" not in table:
+                raise self.error(where, "missing 'field' (a dotted path like 'metadata.intent')")
+            path = self.field_path(table["field"], f"{where}.field")
+            if path in seen:
+                raise self.error(f"{where}.field", f"'{path}' is already a dimension")
+            seen.add(path)
+            chosen = [k for k in ("top", "edges", "values") if k in table]
+            if len(chosen) > 1:
+                raise self.error(
+                    f"{where}.{chosen[1]}", f"use only one of top, edges, values (got {', '.join(chosen)})"
+                )
+            top = self.integer(table["top"], f"{where}.top", minimum=1) if "top" in table else None
+            edges = self.edges(table["edges"], f"{where}.edges") if "edges" in table else None
+            values = None
+            if "values" in table:
+                values = table["values"]
+                if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
+                    raise self.error(f"{where}.values", "expected a non-empty list of non-empty strings")
+                values = tuple(values)
+            label = table.get("label")
+            if label is not None:
+                label = self.string(label, f"{where}.label")
+            dims.append(Dimension(path, top=top, edges=edges, values=values, label=label))
+        return tuple(dims)
+
+    def edges(self, value: Any, key: str) -> tuple[float, ...]:
+        if not isinstance(value, list) or not value:
+            raise self.error(key, f"expected a non-empty list of numbers in increasing order, got {_kind(value)}")
+        for item in value:
+            if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
+                raise self.error(key, f"expected finite numbers in increasing order, got {item!r}")
+        if any(b <= a for a, b in zip(value, value[1:], strict=False)):
+            raise self.error(key, f"expected numbers in strictly increasing order, got {value}")
+        return tuple(float(v) for v in value)
+
+    def targets(self, value: Any) -> Targets:
+        table = self.table(value, "targets")
+        self.check_keys(table, TARGET_KEYS, "targets")
+        default = self.integer(table.get("default", DEFAULT_TARGET), "targets.default")
+        overrides_raw = table.get("overrides", {})
+        if not isinstance(overrides_raw, Mapping):
+            raise self.error(
+                "targets.overrides", f"expected a table of stratum key = target, got {_kind(overrides_raw)}"
+            )
+        overrides = []
+        for key, target in overrides_raw.items():
+            if not key.strip():
+                raise self.error("targets.overrides", "expected non-empty stratum keys")
+            overrides.append((key, self.integer(target, f"targets.overrides.{key}")))
+        floor = None
+        if "floor" in table:
+            floor = self.integer(table["floor"], "targets.floor")
+        return Targets(default=default, overrides=tuple(overrides), floor=floor)
+
+    def failure(self, value: Any) -> tuple[float, tuple[Signal, ...]]:
+        table = self.table(value, "failure")
+        self.check_keys(table, FAILURE_KEYS, "failure")
+        multiplier = table.get("multiplier", 1.0)
+        if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)) or not math.isfinite(multiplier):
+            raise self.error("failure.multiplier", f"expected a number >= 1, got {_kind(multiplier)}")
+        if multiplier < 1:
+            raise self.error("failure.multiplier", f"expected a number >= 1, got {multiplier}")
+        signals = tuple(
+            Signal(name, self.condition(entry, where))
+            for where, entry, name in self.named_tables(table.get("signals", []), "failure.signals", SIGNAL_KEYS, "signal")
+        )
+        return float(multiplier), signals
+
+    def named_tables(
+        self, value: Any, key: str, allowed: Sequence[str], kind: str
+    ) -> Iterator[tuple[str, Mapping[str, Any], str]]:
+        """(key path, table, name) of each `[[key]]` table, checked: known keys, a unique name."""
+        if not isinstance(value, list):
+            raise self.error(key, f"expected [[{key}]] tables, got {_kind(value)}")
+        names: set[str] = set()
+        for i, item in enumerate(value):
+            where = f"{key}[{i}]"
+            entry = self.table(item, where)
+            self.check_keys(entry, allowed, where)
+            name = self.string(entry.get("name"), f"{where}.name")
+            if name in names:
+                raise self.error(f"{where}.name", f"{kind} '{name}' is defined twice")
+            names.add(name)
+            yield where, entry, name
+
+    def boosts(self, value: Any) -> tuple[Boost, ...]:
+        boosts = []
+        for where, entry, name in self.named_tables(value, "boost", BOOST_KEYS, "boost"):
+            if "collect" not in entry:
+                raise self.error(where, "missing 'collect' (how many traces to gather before the boost ends)")
+            collect = self.integer(entry["collect"], f"{where}.collect", minimum=1)
+            boosts.append(Boost(name, self.condition(entry, where), collect))
+        return tuple(boosts)
+
+    def condition(self, entry: Mapping[str, Any], where: str) -> Condition:
+        if "field" not in entry:
+            raise self.error(where, "missing 'field' (a dotted path like 'status')")
+        path = self.field_path(entry["field"], f"{where}.field")
+        ops = [k for k in entry if k in OPERATORS]
+        if len(ops) != 1:
+            got = ", ".join(ops) if ops else "none"
+            raise self.error(where, f"expected exactly one operator of {', '.join(OPERATORS)} (got {got})")
+        op = Operator(ops[0])
+        operand = entry[op.value]
+        key = f"{where}.{op.value}"
+        if op in (Operator.LT, Operator.LE, Operator.GT, Operator.GE):
+            if isinstance(operand, bool) or not isinstance(operand, (int, float)):
+                raise self.error(key, f"expected a number, got {_kind(operand)}")
+        elif op is Operator.EXISTS:
+            if not isinstance(operand, bool):
+                raise self.error(key, f"expected true or false, got {_kind(operand)}")
+        elif op is Operator.IN:
+            if not isinstance(operand, list) or not operand or any(isinstance(v, (list, dict)) for v in operand):
+                raise self.error(key, "expected a non-empty list of strings, numbers or booleans")
+            operand = tuple(operand)
+        elif isinstance(operand, (list, dict)):
+            raise self.error(key, f"expected a string, number or boolean, got {_kind(operand)}")
+        return Condition(path, op, operand)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"number {value}"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a table"
+    return type(value).__name__
+
+
+__all__ = ["DEFAULT_TARGET", "Policy", "Targets", "load_policy", "parse_policy"]

@@ -1,0 +1,882 @@
+"""Stratified, failure-oversampled sampling by bottom-k on a keyed hash (see docs/design.md).
+
+How it works, in one pass with memory bounded by the targets:
+
+1. Every trace gets its raw stratum labels (before any `top` fold), its cell kind
+   (the first active boost it matches, else failure if any signal fires, else
+   normal) and its keyed 64-bit hash. Traces are grouped by (raw labels, cell).
+2. Each group keeps a count and its candidates with the smallest (hash, id), up
+   to a bound no cell can exceed: the largest target of any stratum the group
+   can land in (a failure or normal cell never takes more than its stratum's
+   target), or the boost's remaining `collect`.
+3. At the end, `top` folds rare values into `(other)` using the exact counts,
+   groups merge into their final cells (the bottom-k of a union is the bottom-k
+   of the union of bottom-k's), the integer allocation decides k per cell, and
+   each cell takes its k smallest hashes: a simple random sample without
+   replacement of size k, inclusion probability exactly k/N.
+
+So the result does not depend on batch boundaries or input order (streaming
+equals batch), and two sketches of disjoint partitions merge (`Sketch.merge`) to
+the sketch of their union. Memory: per (raw label combination, cell) at most
+`bound` candidates; with `top` on a high-cardinality field this is the number of
+distinct raw values times the bound (never more than the number of traces).
+
+Duplicate trace ids are not removed: sources deliver each trace once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import itertools
+import math
+import operator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import repeat
+from operator import attrgetter
+from typing import Any, Protocol
+
+import numpy as np
+
+from tracestrata.design import ALL, Cell, CellKind, Design, Unit, cell_id, in_window
+from tracestrata.protocols import iter_chunks
+from tracestrata.record import TraceRecord
+from tracestrata.sampling.columns import DictColumn, StringColumn, encode
+from tracestrata.sampling.hashing import hash_ids, hash_key
+from tracestrata.sampling.policy import Policy
+from tracestrata.sampling.signals import Condition, Operator, column_values
+from tracestrata.sampling.strata import (
+    MISSING,
+    OTHER,
+    bucket_labels,
+    fold,
+    raw_column,
+    raw_getter,
+    record_column,
+    stratum_key,
+    top_values,
+)
+
+_RECORD_ID = attrgetter("id")
+BATCH_SIZE = 65_536
+_KIND_ORDER = {CellKind.BOOST: 0, CellKind.FAILURE: 1, CellKind.NORMAL: 2}
+_HASH_MAX = 2**64 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class SampledTrace:
+    record: TraceRecord
+    stratum: str
+    values: dict[str, str]
+    cell: str
+    kind: CellKind
+    failure: bool
+    signals: tuple[str, ...]
+    boost: str | None
+    inclusion_probability: float
+    weight: float
+
+    def to_json(self) -> dict[str, Any]:
+        """One `sample.jsonl` line: the record's JSON plus the design fields."""
+        out = self.record.to_json()
+        out.update(
+            stratum=self.stratum,
+            values=dict(self.values),
+            cell=self.cell,
+            kind=self.kind.value,
+            failure=self.failure,
+            signals=list(self.signals),
+            boost=self.boost,
+            inclusion_probability=self.inclusion_probability,
+            weight=self.weight,
+        )
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class SampleResult:
+    selected: list[SampledTrace]
+    cells: list[Cell]
+    boost_collected: dict[str, int]
+    population: int = 0
+
+    def design(self, window: str | None = None) -> Design:
+        """The design for estimators; `window` prefixes cell ids in multi-window designs."""
+        cells = tuple(
+            Cell(in_window(c.id, window), c.stratum, c.values, c.kind, c.population, c.sampled, window)
+            for c in self.cells
+        )
+        units = tuple(
+            Unit(s.record.id, in_window(s.cell, window), {"stratum": s.stratum, **s.values}) for s in self.selected
+        )
+        return Design(cells, units)
+
+
+def boost_cell_id(stratum: str, boost: str) -> str:
+    """Boost cells carry the boost name: a stratum may hold several active boosts."""
+    return f"{cell_id(stratum, CellKind.BOOST)}:{boost}"
+
+
+# ---------------------------------------------------------------- allocation
+
+
+def largest_remainder(expected: Sequence[float], total: int, caps: Sequence[int]) -> list[int]:
+    """Integers summing to `total` (if the caps allow), each <= its cap, closest to `expected`.
+
+    Ties in the fractional part go to the earlier entry, so the result is deterministic.
+    """
+    counts = [min(cap, math.floor(e + 1e-9)) for e, cap in zip(expected, caps, strict=True)]
+    left = total - sum(counts)
+    order = sorted(range(len(expected)), key=lambda i: (-(expected[i] - math.floor(expected[i] + 1e-9)), i))
+    while left > 0:
+        progressed = False
+        for i in order:
+            if left and counts[i] < caps[i]:
+                counts[i] += 1
+                left -= 1
+                progressed = True
+        if not progressed:
+            break
+    return counts
+
+
+def allocate_stratum(target: int, failures: int, normals: int, multiplier: float) -> tuple[int, int]:
+    """(k_failure, k_normal) for one stratum.
+
+    Take everything when the stratum has at most `target` traces. Otherwise solve
+    `N_n p + N_f min(1, m p) = target` for the non-failure rate p, round to integers
+    summing to the target (largest remainder), then give every non-empty cell at
+    least min(N_c, 2) so each cell is represented and has a variance.
+    """
+    if failures + normals <= target:
+        return failures, normals
+    if normals == 0:
+        return target, 0
+    if failures == 0:
+        return 0, target
+    p = target / (normals + multiplier * failures)
+    if multiplier * p >= 1.0:
+        expected = [float(failures), float(target - failures)]
+    else:
+        expected = [multiplier * p * failures, p * normals]
+    k_f, k_n = largest_remainder(expected, target, [failures, normals])
+    floor_f, floor_n = min(failures, 2), min(normals, 2)
+    while k_f < floor_f and k_n > floor_n:
+        k_f, k_n = k_f + 1, k_n - 1
+    while k_n < floor_n and k_f > floor_f:
+        k_f, k_n = k_f - 1, k_n + 1
+    return k_f, k_n
+
+
+def allocate_boost(remaining: int, populations: Sequence[int]) -> list[int]:
+    """Split a boost's remaining `collect` across its cells: everything if it fits, else in
+    proportion to population, each non-empty cell getting min(N, 2) first when that fits."""
+    if sum(populations) <= remaining:
+        return list(populations)
+    floors = [min(n, 2) for n in populations]
+    if sum(floors) > remaining:
+        floors = [0] * len(populations)
+    rest = remaining - sum(floors)
+    spare = [n - f for n, f in zip(populations, floors, strict=True)]
+    total = sum(spare)
+    expected = [rest * s / total if total else 0.0 for s in spare]
+    extra = largest_remainder(expected, rest, spare)
+    return [f + e for f, e in zip(floors, extra, strict=True)]
+
+
+# ---------------------------------------------------------------- the sketch
+
+
+@dataclass(slots=True)
+class _Group:
+    """One (raw labels, cell) group: its count and its bottom candidates by (hash, id).
+
+    Candidates are merged in on every offer, so the cut (`ceiling()`) is always the
+    tightest known and a dropped candidate is freed at once. Deferring the merges saves
+    ~10% CPU on a long stream, but the candidates it keeps alive longer pin freed
+    memory and made the peak grow with N (measured: 84 -> 117 MB from 1M to 10M).
+    """
+
+    bound: int
+    count: int = 0
+    hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    ids: list[str] = field(default_factory=list)
+    masks: list[int] = field(default_factory=list)
+    payloads: list[Any] = field(default_factory=list)
+
+    def copy(self) -> _Group:
+        return _Group(self.bound, self.count, self.hashes, list(self.ids), list(self.masks), list(self.payloads))
+
+    def widen(self, bound: int) -> None:
+        """Keep up to `bound` candidates from now on (never fewer than before)."""
+        self.bound = max(self.bound, bound)
+
+    def ceiling(self) -> int:
+        """No hash above this can enter the bottom-`bound` any more."""
+        return int(self.hashes[-1]) if len(self.ids) >= self.bound else _HASH_MAX
+
+    def offer(self, hashes: np.ndarray, ids: list[str], masks: list[int], payloads: list[Any]) -> None:
+        """Merge candidates (any order) and keep the `bound` smallest by (hash, id)."""
+        if self.bound == 0 or not ids:
+            return
+        if len(self.ids) >= self.bound and hashes.min() > self.hashes[-1]:
+            return
+        all_hashes = np.concatenate([self.hashes, hashes])
+        all_ids = self.ids + ids
+        order = np.argsort(all_hashes, kind="stable")
+        if (np.diff(all_hashes[order]) == 0).any():  # equal hashes (or a repeated id): the id decides
+            order = np.lexsort((np.array(all_ids), all_hashes))
+        order = order[: self.bound].tolist()
+        all_masks = self.masks + masks
+        all_payloads = self.payloads + payloads
+        self.hashes = all_hashes[order]
+        self.ids = list(map(all_ids.__getitem__, order))
+        self.masks = list(map(all_masks.__getitem__, order))
+        self.payloads = list(map(all_payloads.__getitem__, order))
+
+
+class Sketch:
+    """Mergeable one-pass state of a sample: group counts, bottom candidates, label counts.
+
+    Feed it with `add_records` (TraceRecords), `add_raw` (decoded trace JSON
+    objects, the fast path) or `add_columns`; combine partitions with `merge`;
+    decide the sample with `result`. Same policy and boost state on both sides
+    of a merge, checked.
+    """
+
+    def __init__(self, policy: Policy, *, boost_collected: Mapping[str, int] | None = None) -> None:
+        self.policy = policy
+        self.boost_before = {b.name: int((boost_collected or {}).get(b.name, 0)) for b in policy.boosts}
+        self.remaining = [max(0, b.collect - self.boost_before[b.name]) for b in policy.boosts]
+        self.key = hash_key(policy.seed)
+        self.fields = policy.fields()
+        self.n_boosts = len(policy.boosts)
+        self.failure_code = self.n_boosts
+        self.normal_code = self.n_boosts + 1
+        self.groups: dict[tuple[tuple[str, ...], int], _Group] = {}
+        self.population = 0
+        self._labelers = [d.labeler() for d in policy.strata]
+        self._edges = [np.asarray(d.edges, dtype=float) if d.edges is not None else None for d in policy.strata]
+        self._vocab: list[dict[str, int]] = [{} for _ in policy.strata]
+        self._names: list[list[str]] = [[] for _ in policy.strata]
+        self._string_codes: list[dict[str, int]] = [{} for _ in policy.strata]
+        self._bounds: dict[tuple[str, ...], int] = {}
+        self._default_convert: Callable[[Any], Any] = _identity
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What another process needs to merge this sketch: the groups, not the label caches."""
+        return {
+            "policy": self.policy,
+            "boost_before": self.boost_before,
+            "groups": self.groups,
+            "population": self.population,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["policy"], boost_collected=state["boost_before"])  # type: ignore[misc]
+        self.groups = state["groups"]
+        self.population = state["population"]
+
+    # -- feeding
+
+    def add_records(self, records: Iterable[TraceRecord], *, batch_size: int = BATCH_SIZE) -> None:
+        for chunk in iter_chunks(records, batch_size):
+            columns = {path: record_column(chunk, path) for path in self.fields}
+            self.add_columns(list(map(_RECORD_ID, chunk)), columns, chunk)
+
+    def add_raw(self, rows: Sequence[Mapping[str, Any]], payloads: Sequence[Any] | None = None) -> None:
+        """Decoded trace JSON objects (ids already validated); payloads default to the rows."""
+        columns = {path: [g(row) for row in rows] for path, g in zip(self.fields, self._raw_getters(), strict=True)}
+        if payloads is None:
+            self._default_convert = TraceRecord.from_json
+        self.add_columns([row["id"] for row in rows], columns, rows if payloads is None else payloads)
+
+    def add_column_batches(
+        self, batches: Iterable[ColumnBatchLike], *, progress: Callable[[Any], None] | None = None
+    ) -> Callable[[Any], TraceRecord] | None:
+        """Feed every batch; returns the batches' payload -> record function (None if there were none)."""
+        convert: Callable[[Any], TraceRecord] | None = None
+        for batch in batches:
+            convert = batch.record
+            if len(batch.ids):
+                self.add_columns(batch.ids, batch.columns, batch.refs)
+            if progress is not None:
+                progress(batch)
+        return convert
+
+    def _raw_getters(self) -> list[Callable[[Any], Any]]:
+        return [raw_getter(path) for path in self.fields]
+
+    def add_columns(
+        self, ids: Sequence[str] | StringColumn, columns: Mapping[str, Sequence[Any]], payloads: Sequence[Any]
+    ) -> None:
+        """One batch: `columns[path][i]` is trace i's value of every field the policy reads.
+
+        A column is a list, a numpy array, or a `StringColumn`/`DictColumn` (read as
+        buffers, see `tracestrata.sampling.columns`); the ids a list, an array or a `StringColumn`.
+        """
+        n = len(ids)
+        if n == 0:
+            return
+        self.population += n
+        columns = {path: encode(columns[path]) for path in self.fields}  # each string column once
+        hashes = hash_ids(ids, self.key)
+        codes = [self._dim_codes(i, columns[d.field], n) for i, d in enumerate(self.policy.strata)]
+        masks = self._signal_masks(columns, n)
+        cells = self._cells(masks, columns)
+        group_of, decode = self._group_codes(codes, cells)
+        for group, rows in self._candidates(group_of, hashes, decode):
+            take = group.bound
+            row_hashes = hashes[rows]
+            if len(rows) > take:  # the take smallest; ties at the cut stay, (hash, id) decides in `offer`
+                cut = np.partition(row_hashes, take - 1)[take - 1]
+                keep = row_hashes <= cut
+                rows, row_hashes = rows[keep], row_hashes[keep]
+            ceiling = group.ceiling()
+            if ceiling < _HASH_MAX:  # full: only hashes up to its largest can still enter
+                keep = row_hashes <= ceiling
+                rows, row_hashes = rows[keep], row_hashes[keep]
+            if len(rows) == 0:
+                continue
+            picked = rows.tolist()
+            group.offer(row_hashes, _pick(ids, picked), masks[rows].tolist(), _pick(payloads, picked))
+
+    def _signal_masks(self, columns: Mapping[str, Sequence[Any]], n: int) -> np.ndarray:
+        """Bit `b` set when signal `b` fires (uint8 for up to 8 signals: less memory traffic)."""
+        signals = self.policy.signals
+        masks = np.zeros(n, dtype=np.uint8 if len(signals) <= 8 else np.int64)
+        for bit, signal in enumerate(signals):
+            hits = _evaluate(signal.condition, columns[signal.condition.field])
+            masks |= hits.astype(masks.dtype) << masks.dtype.type(bit)
+        return masks
+
+    def _cells(self, masks: np.ndarray, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
+        """Cell code per row: the first matching active boost, else failure, else normal."""
+        cells = np.where(masks != 0, self.failure_code, self.normal_code).astype(np.int64)
+        for b in reversed(range(self.n_boosts)):  # the first matching active boost wins
+            if self.remaining[b] <= 0:
+                continue
+            condition = self.policy.boosts[b].condition
+            cells[_evaluate(condition, columns[condition.field])] = b
+        return cells
+
+    def _group_codes(
+        self, codes: list[np.ndarray], cells: np.ndarray
+    ) -> tuple[np.ndarray, Callable[[int], tuple[int, ...]]]:
+        """A small non-negative group number per row, and number -> (dimension codes..., cell)."""
+        combined, radices = cells, self.n_boosts + 2
+        for i, c in enumerate(codes):
+            size = max(1, len(self._names[i]))
+            if radices * size >= 2**62:  # too many combinations for one integer: number the rows seen
+                stacked = np.stack([*codes, cells], axis=1)
+                uniq_rows, inverse = np.unique(stacked, axis=0, return_inverse=True)
+                keys = [tuple(int(x) for x in row) for row in uniq_rows]
+                return inverse.reshape(-1), keys.__getitem__
+            combined = combined + c * radices
+            radices *= size
+        if radices <= max(len(combined), 1 << 16):
+            return combined, self._decode
+        uniq, inverse = np.unique(combined, return_inverse=True)  # sparse: renumber the ones present
+        return inverse.reshape(-1), lambda g: self._decode(int(uniq[g]))
+
+    def _candidates(
+        self, group_of: np.ndarray, hashes: np.ndarray, decode: Callable[[int], tuple[int, ...]]
+    ) -> Iterator[tuple[_Group, np.ndarray]]:
+        """Count every group's rows, and yield per group the rows that may enter its bottom-`bound`.
+
+        The rows yielded are a superset, cut exactly by the caller. Hashes look uniform,
+        so the bound-th smallest of a group's c hashes lies near bound/c of the range:
+        one vectorized pass drops every row above a generous estimate of it (and above
+        the largest candidate of a full group). A group with fewer rows under its
+        estimate than it may take is read again in full, so this is exact for any ids.
+        """
+        counts = np.bincount(group_of)
+        limits = np.zeros(len(counts), dtype=np.uint64)
+        plan: list[tuple[int, _Group, bool]] = []
+        for code in np.flatnonzero(counts).tolist():
+            *dim_codes, cell = decode(code)
+            group = self._group(tuple(self._names[i][c] for i, c in enumerate(dim_codes)), cell)
+            count = int(counts[code])
+            group.count += count
+            if group.bound > 0:
+                limit, estimated = _hash_limit(group, count)
+                limits[code] = limit
+                plan.append((code, group, estimated))
+        if not plan:
+            return
+        rows = np.flatnonzero(hashes <= limits[group_of])
+        row_groups = group_of[rows]
+        order = np.argsort(row_groups, kind="stable")
+        rows, row_groups = rows[order], row_groups[order]
+        wanted = [code for code, _, _ in plan]
+        starts = np.searchsorted(row_groups, wanted, side="left").tolist()
+        ends = np.searchsorted(row_groups, wanted, side="right").tolist()
+        for (code, group, estimated), start, end in zip(plan, starts, ends, strict=True):
+            if estimated and end - start < group.bound:  # the estimate was too low: every row
+                yield group, np.flatnonzero(group_of == code)
+            else:
+                yield group, rows[start:end]
+
+    def _decode(self, value: int) -> tuple[int, ...]:
+        cell = value % (self.n_boosts + 2)
+        value //= self.n_boosts + 2
+        out = []
+        for names in self._names:
+            size = max(1, len(names))
+            out.append(value % size)
+            value //= size
+        return (*out, cell)
+
+    def _code(self, i: int, label: str) -> int:
+        vocab = self._vocab[i]
+        code = vocab.get(label)
+        if code is None:
+            code = vocab[label] = len(self._names[i])
+            self._names[i].append(label)
+        return code
+
+    def _dim_codes(self, i: int, col: Sequence[Any], n: int) -> np.ndarray:
+        """Row -> code of its raw label in dimension i (labels are computed once per distinct value)."""
+        edges = self._edges[i]
+        if isinstance(col, DictColumn):
+            return self._dict_codes(i, col, edges)
+        if edges is not None:
+            return self._bucket_codes(i, col, edges)
+        if isinstance(col, np.ndarray) and col.dtype.kind != "O":
+            col = column_values(col)  # NaN -> None; an object array is read as it is
+        labeler = self._labelers[i]
+        fast = _first_seen_codes(col, n)
+        if fast is not None:  # str/None values: codes in one C-level pass through a dict
+            distinct, raw = fast
+            table = np.fromiter((self._code(i, labeler(v)) for v in distinct), dtype=np.int64, count=len(distinct))
+            return table[raw]
+        col = column_values(col)
+        cache = self._string_codes[i]
+        try:
+            codes = [cache.get(v) for v in col]  # the cache holds str keys only
+        except TypeError:  # an unhashable value (list, object): label one by one
+            codes = [None] * n
+        for j in [j for j, c in enumerate(codes) if c is None]:
+            v = col[j]
+            if type(v) is str:
+                code = cache.get(v)
+                if code is None:
+                    code = cache[v] = self._code(i, labeler(v))
+            else:
+                code = self._code(i, labeler(v))
+            codes[j] = code
+        return np.asarray(codes, dtype=np.int64)
+
+    def _dict_codes(self, i: int, col: DictColumn, edges: np.ndarray | None) -> np.ndarray:
+        """Codes of a dictionary-encoded column: each distinct value is labelled once."""
+        if edges is not None:
+            nums = np.array([v if type(v) in (float, int) else math.nan for v in col.values], dtype=float)
+            return self._bucket_codes(i, col.take(nums, math.nan), edges)
+        labeler = self._labelers[i]
+        table = [self._code(i, labeler(v)) for v in col.values]
+        missing = self._code(i, labeler(None)) if len(col) and int(col.codes.min()) < 0 else -1
+        return col.take(np.array(table, dtype=np.int64), missing)
+
+    def _bucket_codes(self, i: int, col: Sequence[Any], edges: np.ndarray) -> np.ndarray:
+        """Codes of the numeric bucket labels; anything not a number is `(missing)`."""
+        if isinstance(col, np.ndarray) and col.dtype.kind in "fiu":
+            nums = col.astype(float, copy=False)
+        else:
+            values = column_values(col)
+            nums = numeric_array(values)
+            if nums is None:
+                nums = np.array([v if (type(v) is float or type(v) is int) else math.nan for v in values], dtype=float)
+        names = [self._code(i, lab) for lab in _bucket_names(edges)] + [self._code(i, MISSING)]
+        return np.asarray(names, dtype=np.int64)[_bucket_index(nums, edges)]
+
+    def _group(self, labels: tuple[str, ...], cell: int) -> _Group:
+        group = self.groups.get((labels, cell))
+        if group is None:
+            bound = self.remaining[cell] if cell < self.n_boosts else self._bound(labels)
+            group = self.groups[(labels, cell)] = _Group(bound)
+        return group
+
+    def _bound(self, labels: tuple[str, ...]) -> int:
+        """The largest target of any stratum these raw labels can fold into."""
+        bound = self._bounds.get(labels)
+        if bound is None:
+            options = [
+                (label, OTHER) if d.folds and label not in (MISSING, OTHER) else (label,)
+                for d, label in zip(self.policy.strata, labels, strict=True)
+            ]
+            targets = self.policy.targets
+            bound = max(targets.for_stratum(_key(variant)) for variant in itertools.product(*options))
+            self._bounds[labels] = bound
+        return bound
+
+    # -- combining and deciding
+
+    def merge(self, other: Sketch) -> Sketch:
+        """The sketch of the union of two disjoint partitions (a new object)."""
+        if other.policy.digest != self.policy.digest or other.boost_before != self.boost_before:
+            raise ValueError("cannot merge sketches of different policies or boost states")
+        merged = Sketch(self.policy, boost_collected=self.boost_before)
+        merged.population = self.population + other.population
+        merged._default_convert = self._default_convert
+        for source in (self, other):
+            for key, group in source.groups.items():
+                target = merged.groups.get(key)
+                if target is None:
+                    target = merged.groups[key] = _Group(group.bound)
+                target.count += group.count
+                target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads))
+        return merged
+
+    def label_counts(self) -> list[Counter[str]]:
+        counts: list[Counter[str]] = [Counter() for _ in self.policy.strata]
+        for (labels, _cell), group in self.groups.items():
+            for i, label in enumerate(labels):
+                counts[i][label] += group.count
+        return counts
+
+    def result(self, convert: Callable[[Any], TraceRecord] | None = None) -> SampleResult:
+        """Fold, allocate and pick. `convert` turns a stored payload into a TraceRecord."""
+        one = convert or self._default_convert
+        return self._result(lambda payloads: list(map(one, payloads)))
+
+    def _result(self, convert_many: Callable[[list[Any]], list[TraceRecord]]) -> SampleResult:
+        """`result`, with the records of a cell's selected payloads made in one call."""
+        policy = self.policy
+        counts = self.label_counts()
+        kept = [top_values(counts[i], d.top) if d.top is not None else None for i, d in enumerate(policy.strata)]
+        final: dict[tuple[tuple[str, ...], int], _Group] = {}
+        for (labels, cell), group in sorted(self.groups.items(), key=lambda item: item[0]):
+            folded = tuple(fold(label, k) if k is not None else label for label, k in zip(labels, kept, strict=True))
+            target = final.get((folded, cell))
+            if target is None:  # its candidates are already its bottom-`bound`, in (hash, id) order
+                final[(folded, cell)] = group.copy()
+                continue
+            target.widen(group.bound)
+            target.count += group.count
+            target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads))
+
+        take: dict[tuple[tuple[str, ...], int], int] = {}
+        strata = sorted({labels for labels, _ in final})
+        for labels in strata:
+            n_f = final[(labels, self.failure_code)].count if (labels, self.failure_code) in final else 0
+            n_n = final[(labels, self.normal_code)].count if (labels, self.normal_code) in final else 0
+            k_f, k_n = allocate_stratum(policy.targets.for_stratum(_key(labels)), n_f, n_n, policy.multiplier)
+            if n_f:
+                take[(labels, self.failure_code)] = k_f
+            if n_n:
+                take[(labels, self.normal_code)] = k_n
+        collected = dict(self.boost_before)
+        for b, boost in enumerate(policy.boosts):
+            keys = [(labels, b) for labels in strata if (labels, b) in final]
+            ks = allocate_boost(self.remaining[b], [final[k].count for k in keys])
+            take.update(zip(keys, ks, strict=True))
+            collected[boost.name] += sum(ks)
+
+        signal_names: dict[int, tuple[str, ...]] = {}
+        selected: list[SampledTrace] = []
+        cells: list[Cell] = []
+        for (labels, cell), group in sorted(final.items(), key=lambda item: (item[0][0], item[0][1])):
+            key = _key(labels)
+            values = dict(zip(policy.dimensions, labels, strict=True))
+            k = take[(labels, cell)]
+            if cell < self.n_boosts:
+                kind, boost = CellKind.BOOST, policy.boosts[cell].name
+                cid = boost_cell_id(key, boost)
+            else:
+                kind = CellKind.FAILURE if cell == self.failure_code else CellKind.NORMAL
+                boost, cid = None, cell_id(key, kind)
+            cells.append(Cell(cid, key, values, kind, group.count, k))
+            if k > len(group.ids):  # pragma: no cover - the bounds make this impossible
+                raise AssertionError(f"cell {cid}: {k} to take but only {len(group.ids)} candidates")
+            if k == 0:
+                continue
+            names = []
+            for mask in group.masks[:k]:
+                fired = signal_names.get(mask)
+                if fired is None:
+                    fired = signal_names[mask] = tuple(
+                        s.name for bit, s in enumerate(policy.signals) if mask >> bit & 1
+                    )
+                names.append(fired)
+            p, weight = k / group.count, group.count / k
+            records = convert_many(group.payloads[:k])
+            selected.extend(
+                SampledTrace(record, key, dict(values), cid, kind, bool(fired), fired, boost, p, weight)
+                for record, fired in zip(records, names, strict=True)
+            )
+        cells.sort(key=lambda c: (c.stratum, _KIND_ORDER[c.kind], c.id))
+        return SampleResult(selected, cells, collected, self.population)
+
+
+def _hash_limit(group: _Group, count: int) -> tuple[int, bool]:
+    """(largest hash a row of a batch of `count` rows may need to enter `group`, whether estimated).
+
+    The estimate is bound/count of the hash range plus a margin of 4 standard
+    deviations and 16, so fewer than `bound` of the rows fall below it only with
+    vanishing probability (for hashes that look uniform); `_candidates` checks that
+    and then reads the whole group, so the sample never depends on the estimate.
+    """
+    ceiling = group.ceiling()
+    if count <= group.bound:
+        return ceiling, False
+    share = (group.bound + 4 * math.sqrt(group.bound) + 16) / count
+    if share >= 1.0:
+        return ceiling, False
+    estimate = int(share * 2.0**64)
+    return (estimate, True) if estimate < ceiling else (ceiling, False)
+
+
+def _pick(values: Sequence[Any], rows: list[int]) -> list[Any]:
+    """`[values[i] for i in rows]`, in C."""
+    if isinstance(values, StringColumn):
+        return values.pick(rows)
+    return list(map(values.__getitem__, rows))
+
+
+_NUMERIC = frozenset({float, int, type(None)})
+
+
+def numeric_array(col: Sequence[Any]) -> np.ndarray | None:
+    """A list of numbers and Nones as a float array (None -> NaN), or None if anything else is in it."""
+    first = next((v for v in col if v is not None), None)
+    if type(first) not in _NUMERIC or not set(map(type, col)) <= _NUMERIC:
+        return None
+    return np.array(col, dtype=float)
+
+
+class _NotText(Exception):
+    """A value other than str/None in a column `_first_seen_codes` is reading."""
+
+
+class _FirstSeen(dict):  # type: ignore[type-arg]
+    """value -> order of first appearance, filled by `__missing__` during a C-level `map`."""
+
+    __slots__ = ()
+
+    def __missing__(self, value: Any) -> int:
+        if value is not None and type(value) is not str:
+            raise _NotText
+        code = self[value] = len(self)
+        return code
+
+
+def _first_seen_codes(col: Iterable[Any], n: int) -> tuple[list[Any], np.ndarray] | None:
+    """(distinct values in order of first appearance, each row's index into them) for a column
+    of str/None, in one pass in C; None for any other column.
+
+    Other types are excluded because `1`, `1.0` and `True` are one dict key but
+    three different labels.
+    """
+    seen = _FirstSeen()
+    try:
+        try:  # up to 256 distinct values: one byte per row
+            raw = np.frombuffer(bytearray(map(seen.__getitem__, col)), dtype=np.uint8)
+        except ValueError:  # more: the values seen so far keep their numbers
+            raw = np.fromiter(map(seen.__getitem__, col), dtype=np.int64, count=n)
+    except (_NotText, TypeError):
+        return None
+    return list(seen), raw
+
+
+def _bucket_index(nums: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """`searchsorted(edges, nums, side="right")` (the bucket), with NaN -> len(edges) + 1 (missing).
+
+    For a few edges, counting the edges each value reaches is ~4x faster than the
+    binary search.
+    """
+    if 0 < len(edges) <= 16:
+        bucket = (nums >= edges[0]).view(np.int8).copy()
+        for edge in edges[1:]:
+            bucket += (nums >= edge).view(np.int8)
+    else:
+        bucket = np.searchsorted(edges, nums, side="right")
+    bucket[np.isnan(nums)] = len(edges) + 1
+    return bucket
+
+
+def _evaluate(condition: Condition, column: Sequence[Any]) -> np.ndarray:
+    if isinstance(column, DictColumn):  # once per distinct value
+        return column.take(np.asarray(condition.evaluate(list(column.values)), dtype=bool), condition.matches(None))
+    if isinstance(column, np.ndarray):
+        return condition.evaluate_array(column)
+    if condition.operator is not Operator.NOT_EQUALS and condition.operator is not Operator.CONTAINS:
+        nums = numeric_array(column)  # a numeric column (None = missing): evaluate in numpy
+        if nums is not None:
+            return condition.evaluate_array(nums)
+    operand = condition.operand
+    if condition.operator is Operator.EQUALS and isinstance(operand, (str, bool)):
+        # what `Condition.evaluate` computes (`==` to a str operand, `is` to a bool one), in C
+        test = operator.is_ if isinstance(operand, bool) else operator.eq
+        with contextlib.suppress(TypeError, ValueError):  # an `==` that gave neither a bool nor a small int
+            return np.frombuffer(bytearray(map(test, column, repeat(operand))), dtype=np.uint8) != 0
+    return np.asarray(condition.evaluate(column), dtype=bool)
+
+
+def _ids_of(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    try:
+        return list(map(dict.__getitem__, rows, repeat("id")))
+    except TypeError:
+        return [row["id"] for row in rows]
+
+
+def _identity(payload: Any) -> Any:
+    return payload
+
+
+def _key(labels: Sequence[str]) -> str:
+    return stratum_key(labels) if labels else ALL
+
+
+_BUCKET_CACHE: dict[tuple[float, ...], tuple[str, ...]] = {}
+
+
+def _bucket_names(edges: np.ndarray) -> tuple[str, ...]:
+    key = tuple(float(e) for e in edges)
+    names = _BUCKET_CACHE.get(key)
+    if names is None:
+        names = _BUCKET_CACHE[key] = bucket_labels(key)
+    return names
+
+
+def sample_records(
+    records: Iterable[TraceRecord],
+    policy: Policy,
+    *,
+    boost_collected: Mapping[str, int] | None = None,
+) -> SampleResult:
+    """Sample an iterable of records in one streaming pass (memory bounded by the targets)."""
+    sketch = Sketch(policy, boost_collected=boost_collected)
+    sketch.add_records(records)
+    return sketch.result()
+
+
+def sample_columns(
+    ids: Sequence[str],
+    columns: Mapping[str, Sequence[Any]],
+    policy: Policy,
+    *,
+    boost_collected: Mapping[str, int] | None = None,
+    records: Sequence[TraceRecord] | None = None,
+    records_of: Callable[[list[int]], list[TraceRecord]] | None = None,
+    batch_size: int = 1 << 20,
+) -> SampleResult:
+    """In-memory columnar sampling: `columns[path]` for every path in `policy.fields()`.
+
+    Columns are lists of JSON-like values (normalized like `TraceRecord.from_json`)
+    or numpy arrays (NaN in a float array means missing). `records[i]`, if given,
+    is row i's record; `records_of(rows)`, if given, makes the records of a cell's
+    selected rows in one call; otherwise each selected trace carries a stub record
+    holding only its id. Same sample as `sample_records` on the same traces.
+    """
+    sketch = Sketch(policy, boost_collected=boost_collected)
+    for start in range(0, len(ids), batch_size):
+        stop = min(len(ids), start + batch_size)
+        if start == 0 and stop == len(ids):
+            sketch.add_columns(ids, columns, range(stop))
+        else:
+            part = {path: columns[path][start:stop] for path in sketch.fields}
+            sketch.add_columns(ids[start:stop], part, range(start, stop))
+    if records is not None:
+        return sketch.result(records.__getitem__)
+    if records_of is not None:
+        return sketch._result(records_of)
+    return sketch._result(lambda rows: _stub_records(list(map(str, _pick(ids, rows)))))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _stub_records(ids: list[str]) -> list[TraceRecord]:
+    """The records `sample_columns` returns when it was given no records: the id only."""
+    return [TraceRecord(id=i, timestamp=_EPOCH) for i in ids]
+
+
+class RawBatchLike(Protocol):
+    """A batch of decoded trace JSON objects, a payload per object, and `record(payload)`."""
+
+    rows: Sequence[Mapping[str, Any]]
+    refs: Sequence[Any]
+
+    def record(self, ref: Any) -> TraceRecord: ...
+
+
+def sample_raw_batches(
+    batches: Iterable[RawBatchLike],
+    policy: Policy,
+    *,
+    boost_collected: Mapping[str, int] | None = None,
+    progress: Callable[[RawBatchLike], None] | None = None,
+) -> SampleResult:
+    """The fast path: sample decoded JSON batches, building `TraceRecord`s only for the selected.
+
+    Gives exactly `sample_records` on the same traces (tested).
+    """
+    sketch = Sketch(policy, boost_collected=boost_collected)
+    fields = sketch.fields
+    convert: Callable[[Any], TraceRecord] | None = None
+    with gc_paused():
+        for batch in batches:
+            convert = batch.record
+            rows = batch.rows
+            if rows:
+                columns = {path: raw_column(rows, path) for path in fields}
+                ids = getattr(batch, "ids", None) or _ids_of(rows)
+                sketch.add_columns(ids, columns, batch.refs)
+            if progress is not None:
+                progress(batch)
+    return sketch.result(convert)
+
+
+class ColumnBatchLike(Protocol):
+    """Ids, columns by field path (normalized like `TraceRecord.from_json`), payloads, `record`."""
+
+    ids: Sequence[str]
+    columns: Mapping[str, Sequence[Any]]
+    refs: Sequence[Any]
+
+    def record(self, ref: Any) -> TraceRecord: ...
+
+
+def sample_column_batches(
+    batches: Iterable[ColumnBatchLike],
+    policy: Policy,
+    *,
+    boost_collected: Mapping[str, int] | None = None,
+    progress: Callable[[Any], None] | None = None,
+) -> SampleResult:
+    """The CLI's path: a source already extracted the policy's fields (`policy.fields()`)."""
+    sketch = Sketch(policy, boost_collected=boost_collected)
+    with gc_paused():
+        convert = sketch.add_column_batches(batches, progress=progress)
+    return sketch.result(convert)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while decoding: decoded JSON holds no cycles, and
+    collections triggered by millions of fresh dicts cost ~40% of the parse time (measured)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+__all__ = [
+    "SampleResult",
+    "SampledTrace",
+    "Sketch",
+    "allocate_boost",
+    "allocate_stratum",
+    "boost_cell_id",
+    "largest_remainder",
+    "sample_column_batches",
+    "sample_columns",
+    "sample_raw_batches",
+    "sample_records",
+]

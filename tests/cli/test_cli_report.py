@@ -1,0 +1,136 @@
+"""`tracestrata report` in-process, on a real sample directory from the real sampler."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tracestrata.cli.main import main
+from tracestrata.synthetic import generate_traces, judge
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICY = ROOT / "examples" / "policies" / "basic.toml"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("report")
+    traces = folder / "traces.jsonl"
+    records = list(generate_traces(4000, start=datetime(2026, 1, 1, tzinfo=UTC),
+                                   end=datetime(2026, 1, 2, tzinfo=UTC), seed=3))
+    traces.write_text("".join(json.dumps(r.to_json()) + "\n" for r in records))
+    assert main(["sample", "--source", f"jsonl:{traces}", "--policy", str(POLICY), "--out", str(folder / "run")]) == 0
+    sampled = [json.loads(line) for line in (folder / "run" / "sample.jsonl").read_text().splitlines()]
+    by_id = {r.id: r for r in records}
+    lines = []
+    for i, row in enumerate(sampled):
+        if i % 10 == 9:
+            continue  # left unscored
+        verdict = judge(by_id[row["id"]])
+        lines += [json.dumps({"trace_id": row["id"], "name": k, "value": v}) for k, v in verdict.items()]
+    (folder / "scores.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def report(run: Path, capsys, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(["report", "--sample", str(run / "run"), "--scores", f"jsonl:{run / 'scores.jsonl'}", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_json_report_on_a_real_sample(run, capsys):
+    code, out, _ = report(run, capsys, "--metric", "correct", "--format", "json", "--compare", "release")
+    assert code == 0
+    data = json.loads(out)
+    assert data["kind"] == "rate" and data["estimate"]["method"] == "korn-graubard"
+    assert data["population"] == 4000
+    assert data["estimate"]["ci_low"] < data["estimate"]["mean"] < data["estimate"]["ci_high"]
+    # failures are oversampled and judged worse: the naive mean sits below the reweighted one
+    assert data["naive"]["mean"] < data["estimate"]["mean"]
+    assert "unscored_sampled" in {w["code"] for w in data["warnings"]}
+    assert data["compare"]["groups"] == ["v41", "v42"]
+
+
+def test_markdown_default_and_html_out(run, capsys, tmp_path):
+    code, out, _ = report(run, capsys, "--metric", "quality")
+    assert code == 0 and out.startswith("## quality (mean")
+    page = tmp_path / "r.html"
+    code, out, err = report(run, capsys, "--metric", "verdict", "--format", "html", "--out", str(page))
+    assert code == 0 and out == "" and f"wrote {page}" in err
+    assert page.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_bad_score_line_is_one_line_error_or_skipped(run, capsys, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text((run / "scores.jsonl").read_text() + '{"trace_id": "x", "name": "correct"}\n')
+    n = len(bad.read_text().splitlines())
+    capsys.readouterr()
+    args = ["report", "--sample", str(run / "run"), "--scores", f"jsonl:{bad}", "--metric", "correct"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err == f"tracestrata: error: {bad}:{n}: value: missing\n"
+    assert main([*args, "--skip-bad", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["warnings"][0]["code"] == "bad_score_lines" and data["warnings"][0]["count"] == 1
+
+
+def test_usage_errors(run, capsys):
+    code, _, err = report(run, capsys, "--metric", "nope")
+    assert code == 2 and "no score named 'nope'" in err and "Traceback" not in err
+    capsys.readouterr()
+    assert main(["report", "--metric", "correct"]) == 2
+    assert main(["report", "--sample", str(run / "run"), "--metric", "correct"]) == 2
+    assert main(["report", "--sample", str(run), "--scores", "jsonl:x", "--metric", "m"]) == 2  # not a sample dir
+    assert main(["report", "--ledger", str(run / "missing.db"), "--since", "7d", "--metric", "correct"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "exactly one of --sample" in err
+
+
+def test_help(capsys):
+    assert main(["report", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--compare" in out and "--ledger" in out and "--skip-bad" in out
+
+
+def test_ledger_report_spans_windows(tmp_path, capsys):
+    from datetime import timedelta
+
+    from tracestrata.job.state import PlannedItem, State
+    from tracestrata.record import Score
+
+    t0, hour = datetime(2026, 11, 23, tzinfo=UTC), timedelta(hours=1)
+    path = tmp_path / "state.sqlite"
+    with State(path) as state:
+        for h in range(3):
+            run_id = f"run-{h}"
+            cells = [
+                {"cell": "a#failure", "stratum": "a", "values": {"metadata.intent": "a"}, "kind": "failure",
+                 "population": 4, "sampled": 2},
+                {"cell": "a#normal", "stratum": "a", "values": {"metadata.intent": "a"}, "kind": "normal",
+                 "population": 40, "sampled": 3},
+            ]
+            sampled = [(f"{run_id}-f{i}", "a#failure", {"stratum": "a"}) for i in range(2)]
+            sampled += [(f"{run_id}-n{i}", "a#normal", {"stratum": "a"}) for i in range(3)]
+            state.plan_run(
+                run_id=run_id, source="files", window_start=t0 + h * hour, window_end=t0 + (h + 1) * hour,
+                policy_digest="d", series=state.next_series("files", "d"), cells=cells,
+                counts={"traces": 44, "selected": 5}, sampled=sampled,
+                items=[PlannedItem(f"{run_id}-{t}", "dataset", "d", t, {}) for t, _, _ in sampled],
+                boost_collected={},
+            )
+            run = state.open_run("files", t0 + h * hour)
+            state.finish_run(run)
+            state.store_scores([Score(t, "correct", i % 2 == 0) for i, (t, _, _) in enumerate(sampled)])
+    capsys.readouterr()
+    code = main(["report", "--ledger", str(path), "--since", "2h", "--until", "2026-11-23T03:00:00Z",
+                 "--metric", "correct", "--format", "json"])
+    assert code == 0, capsys.readouterr().err
+    data = json.loads(capsys.readouterr().out)
+    assert data["population"] == 88  # the last two windows, one cell per (window, cell)
+    assert [row["stratum"] for row in data["strata"]] == ["a"]
+    assert data["estimate"]["n_scored"] == 10
+    assert main(["report", "--ledger", str(path), "--since", "soon", "--metric", "correct"]) == 2

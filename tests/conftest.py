@@ -1,0 +1,1 @@
+"""Puts tests/ on sys.path (pytest inserts a rootdir conftest's folder), so `builders` and `fixtures` import everywhere."""

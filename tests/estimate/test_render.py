@@ -1,0 +1,70 @@
+"""Markdown and HTML rendering: content, escaping, self-contained HTML with a valid SVG chart."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from tracestrata.design import Cell, CellKind, Design, Unit
+from tracestrata.estimate.render import (
+    format_value,
+    interval_chart,
+    render_html,
+    render_markdown,
+)
+from tracestrata.estimate.report import build_report
+from tracestrata.record import Score
+
+
+def sample_report(metric_values, stratum_a="en | <script>alert(1)</script>", compare=None):
+    cells = (
+        Cell("a#normal", stratum_a, {"x": "a"}, CellKind.NORMAL, 500, 6),
+        Cell("a#failure", stratum_a, {"x": "a"}, CellKind.FAILURE, 20, 4),
+        Cell("b#normal", "de", {"x": "b"}, CellKind.NORMAL, 300, 5),
+    )
+    units = tuple(Unit(f"{c.id}/{j}", c.id, {"release": f"v{j % 2}"}) for c in cells for j in range(c.sampled))
+    scores = [Score(u.trace_id, "m", metric_values[i % len(metric_values)]) for i, u in enumerate(units)]
+    return build_report(Design(cells, units), scores, "m", compare=compare)
+
+
+def test_markdown_rate_report():
+    text = render_markdown(sample_report([True, False, True, True], compare="release"))
+    assert text.startswith("## m (rate, 95% confidence)")
+    assert "**Estimate:" in text and "Korn–Graubard" in text and "Naive unweighted mean" in text
+    assert "en \\| <script>" in text  # the pipe of a crossed stratum key is escaped
+    assert "| stratum | population | sampled | scored | estimate | CI |" in text
+    assert "### release: v1 vs v0" in text and " pp" in text
+
+
+def test_markdown_mean_and_categorical():
+    assert "(mean, 95% confidence)" in render_markdown(sample_report([1.5, 4.0, 3.25]))
+    text = render_markdown(sample_report(["pass", "fail", "pass"]))
+    assert "rate of each label" in text and "### m = fail" in text and "### m = pass" in text
+
+
+def test_html_is_self_contained_and_escaped():
+    page = render_html(sample_report([True, False, True, True], compare="release"))
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script" not in page  # the stratum name is escaped, and we ship no scripts
+    assert "&lt;script&gt;" in page
+    # no external resources: no src/href attributes, the only URL is the SVG namespace
+    assert not re.search(r"\s(src|href)=", page)
+    assert re.findall(r"https?://[^\"' ]+", page) == ["http://www.w3.org/2000/svg"]
+    svg = re.search(r"<svg.*?</svg>", page, re.S).group(0)
+    root = ET.fromstring(svg)
+    circles = root.findall("{http://www.w3.org/2000/svg}circle")
+    assert len(circles) == 4  # global, its naive mean, 2 strata
+
+
+def test_chart_for_means_and_missing_strata():
+    report = sample_report([2.0, 3.0, 4.5])
+    svg = interval_chart(report)
+    ET.fromstring(svg)
+    assert "global (reweighted)" in svg
+
+
+def test_format_value():
+    assert format_value(0.1234, True) == "12.3%"
+    assert format_value(0.01, True, signed=True) == "+1.0 pp"
+    assert format_value(3.14159, False) == "3.142"
+    assert format_value(float("nan"), False) == "–"

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tracestrata.design import CellKind, cell_id
+from tracestrata.errors import StateError
+from tracestrata.job.ledger import design_from_ledger
+from tracestrata.job.state import PlannedItem, State
+from tracestrata.record import Score
+
+T0 = datetime(2026, 11, 23, tzinfo=UTC)
+H = timedelta(hours=1)
+
+
+def add_run(state: State, hour: int, digest: str, *, done: bool = True, source: str = "files") -> str:
+    start = T0 + hour * H
+    run_id = f"run-{source}-{hour}-{digest}"
+    cells = [
+        {"cell": "a#failure", "stratum": "a", "values": {"metadata.intent": "a"}, "kind": "failure", "population": 4, "sampled": 2},
+        {"cell": "a#normal", "stratum": "a", "values": {"metadata.intent": "a"}, "kind": "normal", "population": 40, "sampled": 3},
+        {"cell": "a#boost:refund", "stratum": "a", "values": {"metadata.intent": "a"}, "kind": "boost", "population": 1, "sampled": 1},
+    ]
+    sampled = [(f"{run_id}-f{i}", "a#failure", {"stratum": "a"}) for i in range(2)]
+    sampled += [(f"{run_id}-n{i}", "a#normal", {"stratum": "a"}) for i in range(3)]
+    sampled += [(f"{run_id}-b0", "a#boost:refund", {"stratum": "a"})]
+    state.plan_run(
+        run_id=run_id,
+        source=source,
+        window_start=start,
+        window_end=start + H,
+        policy_digest=digest,
+        series=state.next_series(source, digest),
+        cells=cells,
+        counts={"traces": 45, "selected": 6},
+        sampled=sampled,
+        items=[PlannedItem(f"{run_id}-{t}", "dataset", "d", t, {}) for t, _, _ in sampled],
+        boost_collected={},
+    )
+    run = state.open_run(source, start)
+    assert run is not None
+    if done:
+        state.finish_run(run)
+    state.store_scores([Score(t, "correct", i % 2 == 0) for i, (t, _, _) in enumerate(sampled)])
+    return run_id
+
+
+def test_windows_are_more_strata(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with State(path) as state:
+        for hour in range(3):
+            add_run(state, hour, "d1")
+    design, scores = design_from_ledger(path, since=None, until=T0 + 3 * H)
+    assert len(design.cells) == 9
+    windows = {c.window for c in design.cells}
+    assert len(windows) == 3
+    window = "2026-11-23T00:00:00Z/2026-11-23T01:00:00Z"
+    assert cell_id("a", CellKind.FAILURE, window) in design.cell_index()
+    assert f"{window}#a#boost:refund" in design.cell_index()
+    index = design.cell_index()
+    assert all(unit.cell in index for unit in design.units)
+    assert len(design.units) == 18
+    assert sum(c.population for c in design.cells) == 135
+    assert {s.trace_id for s in scores} == {u.trace_id for u in design.units}
+
+
+def test_since_until_select_windows_by_end(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with State(path) as state:
+        for hour in range(6):
+            add_run(state, hour, "d1")
+    design, _ = design_from_ledger(path, since=timedelta(hours=2), until=T0 + 5 * H)
+    assert sorted({c.window for c in design.cells}) == [
+        "2026-11-23T03:00:00Z/2026-11-23T04:00:00Z",
+        "2026-11-23T04:00:00Z/2026-11-23T05:00:00Z",
+    ]
+
+
+def test_only_the_latest_policy_series_and_only_done_runs(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with State(path) as state:
+        add_run(state, 0, "old")
+        add_run(state, 1, "old")
+        add_run(state, 2, "new")
+        add_run(state, 3, "new")
+        add_run(state, 4, "new", done=False)
+    design, scores = design_from_ledger(path, since=None, until=T0 + 10 * H)
+    assert sorted({c.window[11:13] for c in design.cells if c.window}) == ["02", "03"]
+    assert all("-new" in u.trace_id for u in design.units)
+    assert all("-new" in s.trace_id and "-4-" not in s.trace_id for s in scores)
+    older, _ = design_from_ledger(path, since=None, until=T0 + 10 * H, series=1)
+    assert len({c.window for c in older.cells}) == 2
+
+
+def test_missing_state_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(StateError, match="no such state file"):
+        design_from_ledger(tmp_path / "nope.sqlite", since=None)
