@@ -119,6 +119,52 @@ class TraceSource(Protocol):
 
 
 @runtime_checkable
+class ColumnBatch(Protocol):
+    """Ids, the columns a policy reads by field path (normalized as `TraceRecord.from_json`
+    does), a payload per row, and `record(payload)` to rebuild a selected trace."""
+
+    ids: Sequence[str]
+    columns: Mapping[str, Sequence[Any]]
+    refs: Sequence[Any]
+
+    def record(self, ref: Any) -> TraceRecord: ...
+
+
+@runtime_checkable
+class ColumnSource(Protocol):
+    """A trace source that can hand over only the fields a policy reads, in column batches
+    (the fast path: nothing else is decoded). `part` is one of `partitions()`, if any."""
+
+    def iter_column_batches(
+        self, window: Window | None, fields: Sequence[str], *, part: Any = None
+    ) -> Iterator[ColumnBatch]: ...
+
+
+@runtime_checkable
+class Partitioned(Protocol):
+    """A source that splits into parts read independently (by several processes or
+    workers); the sketches of the parts merge into the sample of the whole."""
+
+    def partitions(self, count: int) -> Sequence[Any]: ...
+
+
+@runtime_checkable
+class Sized(Protocol):
+    """A source that knows how many bytes it will read (for progress)."""
+
+    def total_bytes(self) -> int: ...
+
+
+@runtime_checkable
+class SkipsBadInput(Protocol):
+    """A source that can skip and count malformed input instead of stopping at the first."""
+
+    skip_bad: bool
+    bad_lines: int
+    first_bad: Exception | None
+
+
+@runtime_checkable
 class StratumCounter(Protocol):
     """Optional: population counts without pulling every trace (for `tracestrata plan`)."""
 
@@ -173,11 +219,16 @@ def iter_chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 __all__ = [
+    "ColumnBatch",
+    "ColumnSource",
     "Connector",
+    "Partitioned",
     "SampleItem",
     "SampleSink",
     "ScoreSource",
     "SinkKind",
+    "Sized",
+    "SkipsBadInput",
     "StratumCounter",
     "TraceSource",
     "Window",

@@ -57,6 +57,7 @@ from tracestrata.protocols import (
     iter_chunks,
 )
 from tracestrata.record import TraceRecord, format_timestamp
+from tracestrata.sampling.sources import sample_source
 
 T = TypeVar("T")
 
@@ -271,18 +272,13 @@ class _Run:
         return out
 
     def plan(self, window: Window) -> tuple[RunRow, int, int]:
-        from tracestrata.sampling.samplers import sample_records  # the sampler's module
-
         source = self.connector.trace_source()
-        keys = tuple(self.policy.metadata_keys())
         boost_before = self.state.boost_collected(self.source)
-        # streamed straight into the sampler (memory bounded by the targets, not the
+        # streamed straight into the sketch (memory bounded by the targets, not the
         # window's volume); a pull that fails mid-way is retried from the start
         result = self.retry(
             f"pulling {window.key}",
-            lambda: sample_records(
-                source.iter_traces(window, metadata_keys=keys), self.policy, boost_collected=boost_before
-            ),
+            lambda: sample_source(source, self.policy, window, boost_collected=boost_before),
         )
         population = int(getattr(result, "population", 0)) or sum(c.population for c in result.cells)
         digest = self.policy.digest
