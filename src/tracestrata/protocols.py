@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
-from tracestrata.record import Score, TraceRecord, format_timestamp
+from tracestrata.record import Score, TraceRecord, format_timestamp, parse_timestamp
 
 ITEM_ID_NAMESPACE = uuid.UUID("6f1c2b0e-7a43-4b8e-9a57-3e0c7f5d2a10")
 
@@ -95,6 +95,39 @@ class SampleItem:
             "window": self.window.key if self.window is not None else None,
             "run": self.run,
         }
+
+    def to_json(self) -> dict[str, Any]:
+        """The item as the sync state stores it until it is written (`from_json` reads it back)."""
+        return {
+            "item_id": self.item_id,
+            "record": self.record.to_json(),
+            "stratum": self.stratum,
+            "values": dict(self.values),
+            "failure": self.failure,
+            "signals": list(self.signals),
+            "inclusion_probability": self.inclusion_probability,
+            "weight": self.weight,
+            "window": [format_timestamp(self.window.start), format_timestamp(self.window.end)] if self.window else None,
+            "run": self.run,
+            "boost": self.boost,
+        }
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any]) -> SampleItem:
+        window = payload.get("window")
+        return cls(
+            item_id=payload["item_id"],
+            record=TraceRecord.from_json(payload["record"]),
+            stratum=payload["stratum"],
+            values=dict(payload["values"]),
+            failure=bool(payload["failure"]),
+            signals=tuple(payload["signals"]),
+            inclusion_probability=float(payload["inclusion_probability"]),
+            weight=float(payload["weight"]),
+            window=Window(parse_timestamp(window[0]), parse_timestamp(window[1])) if window else None,
+            run=payload.get("run"),
+            boost=payload.get("boost"),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ import numpy as np
 
 from tracestrata.design import ALL, Cell, CellKind, Design, Unit, cell_id, in_window
 from tracestrata.protocols import ColumnBatch, iter_chunks
-from tracestrata.record import TraceRecord
+from tracestrata.record import TraceRecord, format_timestamp
 from tracestrata.sampling.columns import DictColumn, StringColumn, encode
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.policy import Policy
@@ -93,6 +93,22 @@ class SampledTrace:
             weight=self.weight,
         )
         return out
+
+    def unit_attrs(self) -> dict[str, Any]:
+        """What a report may group or compare by, kept with each sampled trace in the sync ledger."""
+        record = self.record
+        return {
+            "stratum": self.stratum,
+            **{str(k): v for k, v in self.values.items()},
+            "failure": bool(self.failure),
+            "boost": self.boost,
+            "release": record.release,
+            "version": record.version,
+            "name": record.name,
+            "tags": list(record.tags),
+            "metadata": dict(record.metadata),  # so `report --ledger --compare metadata.x` finds its groups
+            "timestamp": format_timestamp(record.timestamp),
+        }
 
 
 @dataclass(frozen=True, slots=True)
