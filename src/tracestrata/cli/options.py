@@ -87,3 +87,22 @@ def source_parts(source: Any, jobs: int | None) -> tuple[list[Any], int]:
     parts = list(source.partitions(jobs)) if jobs > 1 else []
     processes = min(jobs, len(parts))
     return (parts, processes) if processes > 1 else ([], 1)
+
+
+def export_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--schema` and `--column PATH=EXPR`: how the columns of an export map onto trace record fields."""
+    command = click.option(
+        "--column",
+        "columns",
+        multiple=True,
+        metavar="PATH=EXPR",
+        help="Map a record field to a DuckDB SQL expression over the export's columns, "
+        "e.g. id=trace_id or \"metadata.intent=metadata['intent']\" (repeatable).",
+    )(command)
+    return click.option(
+        "--schema",
+        type=click.Choice(["trace", "langfuse", "phoenix"]),
+        help="The export's layout (parquet:/duckdb: sources): the trace record (default), "
+        "Langfuse's blob-storage traces table, or Phoenix's spans (root spans).",
+    )(command)
+

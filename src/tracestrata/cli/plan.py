@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from tracestrata.cli.options import jobs_option, parse_jobs, parse_window, source_parts
+from tracestrata.cli.options import export_options, jobs_option, parse_jobs, parse_window, source_parts
 from tracestrata.cli.sample import (
     open_source,  # the same source as `tracestrata sample`, same checks
 )
@@ -31,7 +31,11 @@ from tracestrata.sampling.strata import check_path
 
 
 @click.command("plan")
-@click.option("--source", metavar="jsonl:PATH", help="Trace JSONL: a file, or a folder of *.jsonl files.")
+@click.option(
+    "--source",
+    metavar="jsonl:PATH",
+    help="Trace JSONL (a file or a folder), or export files through DuckDB: parquet:PATH_OR_GLOB, duckdb:PATH_OR_GLOB.",
+)
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False), help="Policy TOML file.")
 @click.option(
     "--config",
@@ -80,6 +84,7 @@ from tracestrata.sampling.strata import check_path
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "toml", "json"]), default="table", show_default=True)
 @jobs_option("Any number gives the same counts.")
+@export_options
 def command(
     source: str | None,
     policy_path: str | None,
@@ -98,6 +103,8 @@ def command(
     design_effect: bool,
     fmt: str,
     jobs: str,
+    schema: str | None,
+    columns: tuple[str, ...],
 ) -> None:
     """Compute how many traces to judge per stratum, from the population counts of a window.
 
@@ -140,9 +147,11 @@ def command(
     else:
         assert source is not None and policy_path is not None
         policy = load_policy(policy_path)
-        trace_source, source_name = open_source(source, skip_bad)
+        trace_source, source_name = open_source(source, skip_bad, schema=schema, columns=columns)
         parts, processes = source_parts(trace_source, workers)
-        if processes > 1:
+        if hasattr(trace_source, "count_strata"):  # an engine source counts with a GROUP BY of its own
+            counts = trace_source.count_strata(window, policy, rate_field=rate_field)
+        elif processes > 1:
             from tracestrata.sampling.parallel import count_parts
 
             counts = count_parts(trace_source, policy, window, parts, jobs=processes, rate_field=rate_field)

@@ -13,6 +13,7 @@ import orjson
 
 from tracestrata.cli.options import (
     ALL_TIME,
+    export_options,
     jobs_option,
     parse_jobs,
     parse_window,
@@ -81,12 +82,27 @@ def save_boost_state(path: Path, state: BoostState) -> None:
     atomic_write_bytes(path, orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
 
 
-def open_source(spec: str, skip_bad: bool) -> tuple[Any, str]:
-    """The files connector's trace source for `jsonl:PATH`, found through its entry point."""
+def open_source(
+    spec: str, skip_bad: bool, *, schema: str | None = None, columns: tuple[str, ...] = ()
+) -> tuple[Any, str]:
+    """The trace source of `jsonl:PATH` (the files connector) or `parquet:`/`duckdb:PATH_OR_GLOB`
+    (export files read through DuckDB, with an export `schema` and `--column` mappings)."""
     kind, location = split_source(spec)
+    if kind in ("parquet", "duckdb"):
+        from tracestrata.connectors.duckdb import open_export, parse_columns
+
+        options: dict[str, Any] = {"path": location, "schema": schema, "columns": parse_columns(columns)}
+        if kind == "parquet":
+            options["format"] = "parquet"
+        export = open_export(options)
+        export.skip_bad = skip_bad
+        return export, export.name
+    if schema or columns:
+        raise click.UsageError("--schema and --column apply to parquet: and duckdb: sources")
     if kind not in ("jsonl", "files"):
         raise click.BadParameter(
-            f"only jsonl:PATH is read here, got {kind!r}; backends are sampled by `tracestrata sync`",
+            f"expected jsonl:PATH, parquet:PATH_OR_GLOB or duckdb:PATH_OR_GLOB, got {kind!r}; "
+            "backends are sampled by `tracestrata sync`",
             param_hint="--source",
         )
     from tracestrata.connectors.files import create
@@ -130,12 +146,15 @@ def run_sample(
                 boost_collected=boost_collected,
                 progress=bar.update if bar is not None else None,
             )
-        return sample_column_batches(
+        result = sample_column_batches(
             source.iter_column_batches(window, policy.fields()),
             policy,
             boost_collected=boost_collected,
             progress=(lambda batch: bar.update(batch.bytes_read)) if bar is not None else None,
         )
+        if hasattr(source, "complete_records"):  # an engine source reads the selected records at the end
+            result = source.complete_records(result, window)
+        return result
     finally:
         if bar is not None:
             bar.close()
@@ -156,8 +175,10 @@ def _bar(source: Any, desc: str) -> Any:
     "source_spec",
     required=True,
     metavar="jsonl:PATH",
-    help="Trace JSONL: a file, or a folder of *.jsonl files.",
+    help="Trace JSONL (a file, or a folder of *.jsonl files), or export files read through DuckDB: "
+    "parquet:PATH_OR_GLOB, duckdb:PATH_OR_GLOB (Parquet, JSONL, CSV; local or s3://, gs://, az://).",
 )
+@export_options
 @click.option(
     "--policy",
     "policy_path",
@@ -190,6 +211,8 @@ def command(
     skip_bad: bool,
     state_path: Path | None,
     jobs: str,
+    schema: str | None,
+    columns: tuple[str, ...],
 ) -> None:
     """Pick the traces to judge: stratified, failures oversampled, boosts at 100%.
 
@@ -210,11 +233,13 @@ def command(
           --policy examples/policies/basic.toml --out run/
       tracestrata sample --source jsonl:logs/ --policy policy.toml --out run-0601/ \\
           --since 2026-06-01 --until 2026-06-02 --skip-bad
+      tracestrata sample --source 'parquet:exports/traces/*.parquet' --schema langfuse \\
+          --policy policy.toml --out run/
     """
     workers = parse_jobs(jobs)
     policy = load_policy(policy_path)
     window = parse_window(since, until)
-    source, source_name = open_source(source_spec, skip_bad)
+    source, source_name = open_source(source_spec, skip_bad, schema=schema, columns=columns)
     state_file = state_path or out.resolve().parent / STATE_NAME
     state = load_boost_state(state_file) if policy.boosts else BoostState({})
     run_key = f"{source_name}|{window.key if window else '-'}"
