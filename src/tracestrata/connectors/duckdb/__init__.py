@@ -75,21 +75,10 @@ def open_export(options: Mapping[str, Any]) -> Any:
     return DuckDBTraceSource(str(path), format=str(fmt) if fmt else None, layout=base.with_columns(dict(columns), where))
 
 
-def parse_columns(items: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """`--column PATH=EXPR` options as a column mapping."""
-    columns = {}
-    for item in items:
-        path, sep, expression = item.partition("=")
-        if not sep or not path.strip() or not expression.strip():
-            raise ConfigError(f"expected PATH=EXPR, got {item!r}", field="--column")
-        columns[path.strip()] = expression.strip()
-    return columns
-
-
 def create(options: Mapping[str, Any]) -> ExportConnector:
-    """The `tracestrata.connectors` entry point for `type = "export"`."""
+    """The factory for `type = "export"` (and the `parquet:`/`duckdb:` sources of `sample` and `plan`)."""
     open_export(options)  # checks the options now, reads nothing
     return ExportConnector(options)
 
 
-__all__ = ["ExportConnector", "create", "open_export", "parse_columns"]
+__all__ = ["ExportConnector", "create", "open_export"]
