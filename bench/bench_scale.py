@@ -19,6 +19,7 @@ into --data-dir, never committed):
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
@@ -135,8 +136,9 @@ def main() -> None:
         methods = {
             "duckdb path (tracestrata sample)": cli(f"{'parquet' if fmt == 'parquet' else 'duckdb'}:{path}", policy, tmp / f"d-{fmt}"),
             "SQL bottom-k (DuckDB, ids only)": sql,
-            "polars (ids only)": [sys.executable, "-c", POLARS, str(path)],
         }
+        if importlib.util.find_spec("polars") is not None:  # not a dependency: pip install polars to compare
+            methods["polars (ids only)"] = [sys.executable, "-c", POLARS, str(path)]
         if fmt == "jsonl":
             methods["files path --jobs 1"] = cli(f"jsonl:{path}", policy, tmp / "f1", "--jobs", "1")
             methods["files path --jobs 2"] = cli(f"jsonl:{path}", policy, tmp / "f2", "--jobs", "2")
