@@ -18,14 +18,16 @@ LOCAL_CONF = {
 }
 
 
-def local_session(app: str, *, cores: int = 2, memory: str = "2g", extra: Mapping[str, str] | None = None) -> Any:
-    """`local[cores]` with the UI off and the driver on 127.0.0.1; executors run this Python."""
+def local_session(
+    app: str, *, master: str | None = None, cores: int = 2, memory: str = "2g", extra: Mapping[str, str] | None = None
+) -> Any:
+    """`local[cores]` (or `master`) with the UI off and the driver on 127.0.0.1; workers run this Python."""
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    builder = SparkSession.builder.master(f"local[{cores}]").appName(app).config("spark.driver.memory", memory)
+    builder = SparkSession.builder.master(master or f"local[{cores}]").appName(app).config("spark.driver.memory", memory)
     for key, value in {**LOCAL_CONF, **(extra or {})}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
