@@ -9,7 +9,7 @@ end to end, one child process each, from the same JSONL file on disk:
   seed      `python bench/seed_baseline.py FILE` (json.loads per line + the seed's sample_window)
   pyarrow   `pyarrow.json.read_json(FILE)` alone, timed inside its child (the parse limit)
 in memory, records already decoded:
-  ours      `sample_raw_batches` on the decoded dicts (the seed's input), `sample_records` on
+  ours      `sample_columns` on columns read from the decoded dicts (the seed's input), `sample_records` on
             TraceRecords, and `sample_columns` on the policy's columns, as lists and typed like
             the DataFrame (built outside the timer)
   seed      `sample_window` on dicts
@@ -220,23 +220,6 @@ def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[tuple[float, float], An
     return (best, best_cpu), result
 
 
-@dataclass
-class _Batch:
-    """What `sample_raw_batches` reads: decoded rows, a payload per row, and payload -> record."""
-
-    rows: list[dict[str, Any]]
-
-    @property
-    def refs(self) -> list[dict[str, Any]]:
-        return self.rows
-
-    @staticmethod
-    def record(ref: dict[str, Any]) -> Any:
-        from tracestrata.record import TraceRecord
-
-        return TraceRecord.from_json(ref)
-
-
 def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
     import random
 
@@ -281,15 +264,20 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
         )
         del records
         try:
-            from tracestrata.sampling.samplers import sample_raw_batches
+            from tracestrata.sampling.samplers import sample_columns
+            from tracestrata.sampling.strata import raw_column
         except ImportError:
             pass
         else:
-            batches = [_Batch(raw[i : i + 16_384]) for i in range(0, len(raw), 16_384)]
-            seconds, result = best_of(repeat, lambda: sample_raw_batches(batches, policy))
+
+            def from_dicts() -> Any:
+                columns = {path: raw_column(raw, path) for path in policy.fields()}
+                return sample_columns([row["id"] for row in raw], columns, policy)
+
+            seconds, result = best_of(repeat, from_dicts)
             measures.append(
                 Measure(
-                    "ours: sample_raw_batches (dicts)",
+                    "ours: sample_columns (dicts)",
                     n,
                     seconds[0],
                     note=f"{len(result.selected)} selected; the CLI's path, same input as the seed",
@@ -460,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mem = {m.name: m for m in memory}
     seed_mem = mem.get("seed: sample_window (dicts)")
     pandas = mem.get(PANDAS)
-    dicts = mem.get("ours: sample_raw_batches (dicts)")
+    dicts = mem.get("ours: sample_columns (dicts)")
     columns = mem.get("ours: sample_columns (typed)")
     lists = mem.get("ours: sample_columns (lists)")
     slowdown = ratio(arrow, ours)

@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
-from tracestrata.record import Score, TraceRecord, format_timestamp
+from tracestrata.record import Score, TraceRecord, format_timestamp, parse_timestamp
 
 ITEM_ID_NAMESPACE = uuid.UUID("6f1c2b0e-7a43-4b8e-9a57-3e0c7f5d2a10")
 
@@ -96,6 +96,39 @@ class SampleItem:
             "run": self.run,
         }
 
+    def to_json(self) -> dict[str, Any]:
+        """The item as the sync state stores it until it is written (`from_json` reads it back)."""
+        return {
+            "item_id": self.item_id,
+            "record": self.record.to_json(),
+            "stratum": self.stratum,
+            "values": dict(self.values),
+            "failure": self.failure,
+            "signals": list(self.signals),
+            "inclusion_probability": self.inclusion_probability,
+            "weight": self.weight,
+            "window": [format_timestamp(self.window.start), format_timestamp(self.window.end)] if self.window else None,
+            "run": self.run,
+            "boost": self.boost,
+        }
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any]) -> SampleItem:
+        window = payload.get("window")
+        return cls(
+            item_id=payload["item_id"],
+            record=TraceRecord.from_json(payload["record"]),
+            stratum=payload["stratum"],
+            values=dict(payload["values"]),
+            failure=bool(payload["failure"]),
+            signals=tuple(payload["signals"]),
+            inclusion_probability=float(payload["inclusion_probability"]),
+            weight=float(payload["weight"]),
+            window=Window(parse_timestamp(window[0]), parse_timestamp(window[1])) if window else None,
+            run=payload.get("run"),
+            boost=payload.get("boost"),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
@@ -116,6 +149,52 @@ class TraceSource(Protocol):
         truncate or omit metadata unless asked (Langfuse `expand_metadata`).
         """
         ...
+
+
+@runtime_checkable
+class ColumnBatch(Protocol):
+    """Ids, the columns a policy reads by field path (normalized as `TraceRecord.from_json`
+    does), a payload per row, and `record(payload)` to rebuild a selected trace."""
+
+    ids: Sequence[str]
+    columns: Mapping[str, Sequence[Any]]
+    refs: Sequence[Any]
+
+    def record(self, ref: Any) -> TraceRecord: ...
+
+
+@runtime_checkable
+class ColumnSource(Protocol):
+    """A trace source that can hand over only the fields a policy reads, in column batches
+    (the fast path: nothing else is decoded). `part` is one of `partitions()`, if any."""
+
+    def iter_column_batches(
+        self, window: Window | None, fields: Sequence[str], *, part: Any = None
+    ) -> Iterator[ColumnBatch]: ...
+
+
+@runtime_checkable
+class Partitioned(Protocol):
+    """A source that splits into parts read independently (by several processes or
+    workers); the sketches of the parts merge into the sample of the whole."""
+
+    def partitions(self, count: int) -> Sequence[Any]: ...
+
+
+@runtime_checkable
+class Sized(Protocol):
+    """A source that knows how many bytes it will read (for progress)."""
+
+    def total_bytes(self) -> int: ...
+
+
+@runtime_checkable
+class SkipsBadInput(Protocol):
+    """A source that can skip and count malformed input instead of stopping at the first."""
+
+    skip_bad: bool
+    bad_lines: int
+    first_bad: Exception | None
 
 
 @runtime_checkable
@@ -173,11 +252,16 @@ def iter_chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 __all__ = [
+    "ColumnBatch",
+    "ColumnSource",
     "Connector",
+    "Partitioned",
     "SampleItem",
     "SampleSink",
     "ScoreSource",
     "SinkKind",
+    "Sized",
+    "SkipsBadInput",
     "StratumCounter",
     "TraceSource",
     "Window",

@@ -337,7 +337,7 @@ def test_source_columns_count_like_rows(files: tuple[Path, Path]) -> None:
 
 
 def test_toml_block_with_a_literal_star_in_a_key() -> None:
-    from tracestrata.cli.plan import targets_toml
+    from tracestrata.sampling.plan_render import targets_toml
     from tracestrata.sampling.allocation import StratumInput, plan_allocation
 
     plan = plan_allocation(

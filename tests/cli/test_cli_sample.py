@@ -115,7 +115,7 @@ def test_malformed_line_is_one_error_line_and_skip_bad_continues(files, capsys):
     [
         (["--policy", "{tmp}/missing.toml"], "missing.toml: no such file"),
         (["--policy", "{tmp}/bad.toml"], "bad.toml:2: bogus: unknown key"),
-        (["--source", "phoenix:proj"], "only jsonl:PATH"),
+        (["--source", "phoenix:proj"], "expected one of jsonl:PATH"),
         (["--source", "jsonl:{tmp}/nope.jsonl"], "no such file"),
         (["--since", "2026-01-02", "--until", "2026-01-01"], "must be after --since"),
         (["--since", "not-a-date"], "ISO 8601"),

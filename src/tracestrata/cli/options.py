@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import click
@@ -11,8 +13,9 @@ import click
 from tracestrata.job.windows import parse_duration
 from tracestrata.protocols import Window
 from tracestrata.record import parse_timestamp
+from tracestrata.sampling.sources import ALL_TIME, Progress, total_bytes
 
-__all__ = ["ALL_TIME", "parse_duration", "parse_when", "parse_window", "split_source"]
+__all__ = ["ALL_TIME", "jobs_option", "parse_duration", "parse_jobs", "parse_when", "parse_window", "progress_bar"]
 
 
 def parse_when(value: str, option: str) -> datetime:
@@ -21,9 +24,6 @@ def parse_when(value: str, option: str) -> datetime:
         return parse_timestamp(value)
     except (TypeError, ValueError):
         raise click.BadParameter(f"expected an ISO 8601 timestamp, got {value!r}", param_hint=option) from None
-
-
-ALL_TIME = Window(datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
 
 
 def parse_window(since: str | None, until: str | None) -> Window | None:
@@ -35,19 +35,6 @@ def parse_window(since: str | None, until: str | None) -> Window | None:
     if end <= start:
         raise click.BadParameter("must be after --since", param_hint="--until")
     return Window(start, end)
-
-
-def split_source(value: str, option: str = "--source") -> tuple[str, str]:
-    """`jsonl:PATH` -> ("jsonl", PATH); a bare path means jsonl."""
-    kind, sep, rest = value.partition(":")
-    if not sep or len(kind) == 1:  # no prefix, or a Windows drive letter
-        return "jsonl", value
-    if not rest:
-        raise click.BadParameter(f"expected KIND:PATH, got {value!r}", param_hint=option)
-    return kind, rest
-
-
-AUTO_JOBS_MAX = 8  # `--jobs auto` on a big machine: ~75 MB per process, and the disk is shared
 
 
 def jobs_option(effect: str) -> Callable[[Any], Any]:
@@ -74,16 +61,17 @@ def parse_jobs(value: str) -> int | None:
     return jobs
 
 
-def source_parts(source: Any, jobs: int | None) -> tuple[list[Any], int]:
-    """(parts, processes) for reading `source` with `jobs` processes (None: one per CPU).
+@contextlib.contextmanager
+def progress_bar(source: object, desc: str) -> Iterator[Progress | None]:
+    """A bytes progress bar on stderr while reading `source` (only on a terminal), cleared when done."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
 
-    One process (and no parts) when the source cannot be split or is too small to gain.
-    """
-    if jobs == 1 or not hasattr(source, "partitions"):
-        return [], 1
-    from tracestrata.sampling.parallel import available_cpus
-
-    jobs = jobs or min(available_cpus(), AUTO_JOBS_MAX)
-    parts = list(source.partitions(jobs)) if jobs > 1 else []
-    processes = min(jobs, len(parts))
-    return (parts, processes) if processes > 1 else ([], 1)
+    tqdm.monitor_interval = 0  # no monitor thread: worker processes may be forked from this one
+    bar = tqdm(total=total_bytes(source), unit="B", unit_scale=True, desc=desc, file=sys.stderr, leave=False)
+    try:
+        yield bar.update
+    finally:
+        bar.close()

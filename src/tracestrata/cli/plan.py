@@ -3,30 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Mapping
-from typing import Any
 
 import click
 
-from tracestrata.cli.options import jobs_option, parse_jobs, parse_window, source_parts
-from tracestrata.cli.sample import (
-    open_source,  # the same source as `tracestrata sample`, same checks
-)
+from tracestrata.cli.options import jobs_option, parse_jobs, parse_window, progress_bar
+from tracestrata.connectors import open_trace_source
 from tracestrata.errors import InputError
-from tracestrata.protocols import Window
+from tracestrata.job.plan_counts import counts_from_config
 from tracestrata.sampling.allocation import (
     DEFAULT_FLOOR,
     AllocationMethod,
-    Plan,
     StratumCounts,
     StratumInput,
-    count_fields,
-    count_strata,
-    count_strata_columns,
     plan_allocation,
 )
-from tracestrata.sampling.policy import Policy, load_policy
+from tracestrata.sampling.plan_render import plan_json, render_table, targets_toml
+from tracestrata.sampling.policy import load_policy
+from tracestrata.sampling.sources import bad_input, count_source
 from tracestrata.sampling.strata import check_path
 
 
@@ -136,22 +129,15 @@ def command(
     window = parse_window(since, until)
     trace_source: object = None
     if config_path is not None:
-        policy, counts, source_name = counts_from_config(config_path, window, rate, rate_field)
+        policy, counts, source_name = counts_from_config(
+            config_path, window, rate, rate_field, say=lambda text: click.echo(f"tracestrata: {text}", err=True)
+        )
     else:
         assert source is not None and policy_path is not None
         policy = load_policy(policy_path)
-        trace_source, source_name = open_source(source, skip_bad)
-        parts, processes = source_parts(trace_source, workers)
-        if processes > 1:
-            from tracestrata.sampling.parallel import count_parts
-
-            counts = count_parts(trace_source, policy, window, parts, jobs=processes, rate_field=rate_field)
-        elif hasattr(trace_source, "iter_column_batches"):  # decodes only the fields the plan reads
-            batches = trace_source.iter_column_batches(window, count_fields(policy, rate_field))
-            counts = count_strata_columns(((len(b.ids), b.columns) for b in batches), policy, rate_field=rate_field)
-        else:
-            rows = (row for batch in trace_source.iter_json_batches(window) for row in batch.rows)
-            counts = count_strata(rows, policy, rate_field=rate_field)
+        trace_source, source_name = open_trace_source(source, skip_bad=skip_bad)
+        with progress_bar(trace_source, "counting") as progress:
+            counts = count_source(trace_source, policy, window, rate_field=rate_field, jobs=workers, progress=progress)
     if not counts:
         raise InputError("no traces in the window: nothing to plan", path=source_name)
     multiplier = policy.multiplier if design_effect else 1.0
@@ -176,7 +162,7 @@ def command(
         fpc=fpc,
         multiplier=multiplier,
     )
-    bad = int(getattr(trace_source, "bad_lines", 0))
+    bad, _ = bad_input(trace_source)
     if bad:
         click.echo(f"tracestrata: skipped {bad:,} bad lines", err=True)
     if fmt == "toml":
@@ -187,147 +173,9 @@ def command(
         click.echo(render_table(plan))
 
 
-def counts_from_config(
-    config_path: str, window: Window | None, rate: float | None, rate_field: str | None
-) -> tuple[Policy, list[StratumCounts], str]:
-    """Population counts from a sync config's backend: pushed down when possible, else pulled."""
-    from tracestrata.job.config import load_config, now_utc
-    from tracestrata.job.sync import load_connector
-    from tracestrata.job.windows import last_closed_window
-    from tracestrata.protocols import StratumCounter
-    from tracestrata.sampling.population import CountUnavailable, count_strata_pushdown
-
-    config = load_config(config_path)
-    config.check_credentials()
-    policy: Policy = config.policy
-    if window is None:
-        window = last_closed_window(start=config.start, every=config.every, settle=config.settle, now=now_utc())
-    connector = load_connector(config)
-    try:
-        source = connector.trace_source()
-        if rate is not None and isinstance(source, StratumCounter):
-            try:
-                counts = count_strata_pushdown(source, window, policy)
-            except CountUnavailable as exc:
-                click.echo(f"tracestrata: counting by pulling the window's metadata: {exc}", err=True)
-            else:
-                click.echo(
-                    f"tracestrata: counted {len(counts)} strata with the backend's counters (no traces pulled)",
-                    err=True,
-                )
-                return policy, counts, config_path
-        elif isinstance(source, StratumCounter):
-            click.echo("tracestrata: pulling the window's metadata (give --rate to count without pulling)", err=True)
-        records = source.iter_traces(window, metadata_keys=policy.metadata_keys())
-        return policy, count_strata(records, policy, rate_field=rate_field, raw=False), config_path
-    finally:
-        connector.close()
-
-
 def expected_rate(counts: StratumCounts, rate: float | None, rate_field: str | None, confidence: float) -> float:
     if rate is not None:
         return rate
     if rate_field is not None:
         return counts.field_rate(confidence)
     return counts.failure_rate(confidence)
-
-
-def render_table(plan: Plan) -> str:
-    header = ("stratum", "population", "rate", "target", "deff", "half-width", "share")
-    rows = [
-        (
-            s.stratum + (" *" if s.trimmed else ""),
-            f"{s.population:,}",
-            f"{s.rate:.4f}",
-            f"{s.target:,}",
-            f"{s.design_effect:.2f}",
-            "-" if s.half_width is None else f"{s.half_width:.4f}",
-            f"{100 * s.share:.1f}%",
-        )
-        for s in plan.strata
-    ]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    lines = [
-        "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))
-    ]
-    lines.append("  ".join("-" * w for w in widths))
-    for row in rows:
-        lines.append(
-            "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-        )
-    goal = "each stratum" if plan.method is AllocationMethod.WILSON else "the global rate"
-    lines.append("")
-    lines.append(
-        f"method {plan.method.value}: half-width <= {plan.half_width_goal:g} for {goal} at {100 * plan.confidence:g}% "
-        f"confidence{'' if plan.fpc else ', no finite-population correction'}"
-    )
-    budget = "" if plan.budget is None else f" (budget {plan.budget:,}, floor {plan.floor})"
-    lines.append(f"total: {plan.total:,} of {plan.population:,} traces{budget}")
-    if plan.global_half_width is not None:
-        lines.append(f"expected global half-width: {plan.global_half_width:.4f}")
-    if any(s.design_effect != 1.0 for s in plan.strata):
-        lines.append(
-            "deff: design effect of the failure oversampling, if failures and non-failures are judged alike "
-            "(--no-design-effect: size for simple random samples)"
-        )
-    if any(s.trimmed for s in plan.strata):
-        lines.append("* trimmed below its Wilson target to fit the budget (smallest populations first)")
-    return "\n".join(lines)
-
-
-def targets_toml(plan: Plan, policy: Policy) -> str:
-    """A `[targets]` block: the most common target as `default`, the rest as overrides."""
-    common = Counter(s.target for s in plan.strata if s.population)
-    default = max(common.items(), key=lambda item: (item[1], item[0]))[0] if common else policy.targets.default
-    lines = [
-        f"# tracestrata plan: {plan.method.value}, half-width {plan.half_width_goal:g} at {100 * plan.confidence:g}%"
-        + (f", budget {plan.budget}" if plan.budget is not None else "")
-        + f"; total {plan.total} of {plan.population} traces",
-        "[targets]",
-        f"default = {default}",
-    ]
-    overrides = [(s.stratum, s.target) for s in plan.strata if s.population and s.target != default]
-    if any("*" in key for key, _ in overrides):
-        # the policy reads `*` in an override key as a wildcard; exact keys win over patterns,
-        # so list every stratum to keep a literal `*` from reaching strata at the default
-        overrides = [(s.stratum, s.target) for s in plan.strata if s.population]
-    if overrides:
-        lines += ["", "[targets.overrides]"]
-        lines += [f"{toml_string(key)} = {target}" for key, target in overrides]
-    return "\n".join(lines) + "\n"
-
-
-def toml_string(text: str) -> str:
-    """A TOML basic string (JSON's escapes are all valid TOML escapes)."""
-    return json.dumps(text, ensure_ascii=False)
-
-
-def plan_json(plan: Plan, counts: list[StratumCounts]) -> dict[str, Any]:
-    values: Mapping[str, Mapping[str, str]] = {c.stratum: c.values for c in counts}
-    failures = {c.stratum: c.failures for c in counts}
-    return {
-        "method": plan.method.value,
-        "confidence": plan.confidence,
-        "half_width": plan.half_width_goal,
-        "budget": plan.budget,
-        "floor": plan.floor,
-        "fpc": plan.fpc,
-        "total": plan.total,
-        "population": plan.population,
-        "global_half_width": plan.global_half_width,
-        "strata": [
-            {
-                "stratum": s.stratum,
-                "values": dict(values.get(s.stratum, {})),
-                "population": s.population,
-                "failures": failures.get(s.stratum, 0),
-                "rate": s.rate,
-                "target": s.target,
-                "half_width": s.half_width,
-                "design_effect": s.design_effect,
-                "share": s.share,
-                "trimmed": s.trimmed,
-            }
-            for s in plan.strata
-        ],
-    }

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from tracestrata.cli.options import parse_duration, parse_when, split_source
+from tracestrata.cli.options import parse_duration, parse_when
+from tracestrata.connectors import split_source_spec
 from tracestrata.design import Design, Unit
 from tracestrata.estimate.estimators import LonelyCell
 from tracestrata.estimate.intervals import IntervalMethod
@@ -130,7 +131,7 @@ def ledger_design(path: str, since: str | None, until: str | None) -> tuple[Desi
 
 
 def _read_scores(value: str, skip_bad: bool, warnings: list[ReportWarning]) -> list[Score]:
-    kind, path = split_source(value, "--scores")
+    kind, path = split_source_spec(value, "--scores")
     if kind != "jsonl":
         raise click.BadParameter(f"expected jsonl:PATH, got {kind!r}", param_hint="--scores")
     scores, bad = read_scores_jsonl(path, skip_bad=skip_bad)

@@ -14,13 +14,17 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from tracestrata.errors import ConfigError
-from tracestrata.protocols import Connector
+from tracestrata.protocols import Connector, TraceSource
+from tracestrata.sampling.sources import skip_bad_input
 
 BUILTIN: dict[str, str] = {
     "files": "tracestrata.connectors.files",
     "phoenix": "tracestrata.connectors.phoenix",
     "langfuse": "tracestrata.connectors.langfuse",
 }
+
+#: `--source KIND:LOCATION` of `sample` and `plan`: which connector reads it, and the option naming the location.
+SOURCE_SCHEMES: dict[str, tuple[str, str]] = {"jsonl": ("files", "path"), "files": ("files", "path")}
 
 Factory = Callable[[Mapping[str, Any]], Connector]
 
@@ -48,3 +52,27 @@ def connector_factory(name: str) -> Factory:
         raise ConfigError(
             f"the {name} connector is not installed ({exc.name or exc}); try pip install 'tracestrata[{name}]'"
         ) from None
+
+
+def split_source_spec(spec: str, option: str = "--source") -> tuple[str, str]:
+    """`KIND:LOCATION` -> (KIND, LOCATION); a bare path (or a Windows drive letter) means jsonl."""
+    kind, sep, rest = spec.partition(":")
+    if not sep or len(kind) == 1:
+        return "jsonl", spec
+    if not rest:
+        raise ConfigError(f"expected KIND:PATH, got {spec!r}", field=option)
+    return kind, rest
+
+
+def open_trace_source(spec: str, *, skip_bad: bool = False) -> tuple[TraceSource, str]:
+    """The trace source for `--source KIND:LOCATION` and the name the sample records it under."""
+    kind, location = split_source_spec(spec)
+    if kind not in SOURCE_SCHEMES:
+        known = ", ".join(f"{k}:PATH" for k in SOURCE_SCHEMES)
+        raise ConfigError(
+            f"expected one of {known}, got {kind!r}; backends are sampled by `tracestrata sync`", field="--source"
+        )
+    connector_name, option = SOURCE_SCHEMES[kind]
+    source = connector_factory(connector_name)({option: location}).trace_source()
+    skip_bad_input(source, skip_bad)
+    return source, f"{kind}:{location}"

@@ -247,13 +247,11 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
 
 
 def _load_policy(value: str | dict[str, Any], *, path: Path, resolve: Any) -> Any:
-    from tracestrata.sampling import (
-        policy as policy_module,  # the sampler's module; imported late
-    )
+    from tracestrata.sampling.policy import load_policy, parse_policy  # numpy is loaded on first use, not by --help
 
     if isinstance(value, str):
-        return policy_module.load_policy(resolve(value))
-    return policy_module.parse_policy(value, source=f"{path} [policy]")
+        return load_policy(resolve(value))
+    return parse_policy(value, source=f"{path} [policy]")
 
 
 def _pydantic_message(error: Mapping[str, Any]) -> str:

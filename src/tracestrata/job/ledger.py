@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tracestrata.design import Cell, Design, Unit, in_window
 from tracestrata.errors import StateError
-from tracestrata.job.state import RunRow, State
+from tracestrata.job.state import RunRow, RunStatus, State
 from tracestrata.record import Score
 
 
@@ -41,7 +41,7 @@ def design_from_ledger(
     if not path.exists():
         raise StateError("no such state file", path=str(path))
     with State(path, create=False) as state:
-        runs = select_runs(state.runs(status="done"), since=since, until=until, source=source, series=series)
+        runs = select_runs(state.runs(status=RunStatus.DONE), since=since, until=until, source=source, series=series)
         design = design_from_runs(state, runs)
         scores = state.scores([unit.trace_id for unit in design.units])
     return design, scores

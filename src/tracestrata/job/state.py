@@ -30,6 +30,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,21 @@ def _script(db: sqlite3.Connection, sql: str) -> None:
             db.execute(statement)
 
 
+class RunStatus(StrEnum):
+    """A window run: its items are being written, it stopped part-way (the next run goes on), or it is done."""
+
+    WRITING = "writing"
+    PARTIAL = "partial"
+    DONE = "done"
+
+
+class ItemStatus(StrEnum):
+    """An item a run planned: not yet confirmed by its sink, or written."""
+
+    PLANNED = "planned"
+    WRITTEN = "written"
+
+
 @dataclass(frozen=True, slots=True)
 class RunRow:
     run_id: str
@@ -104,7 +120,7 @@ class RunRow:
     window_end: datetime
     policy_digest: str
     series: int
-    status: str
+    status: RunStatus
     cells: list[dict[str, Any]]
     counts: dict[str, Any]
 
@@ -211,7 +227,7 @@ class State:
     def open_run(self, source: str, window_start: datetime) -> RunRow | None:
         """The unfinished run of this window, if a previous run stopped mid-way."""
         row = self.db.execute(
-            "SELECT * FROM runs WHERE source = ? AND window_start = ? AND status != 'done' "
+            f"SELECT * FROM runs WHERE source = ? AND window_start = ? AND status != '{RunStatus.DONE}' "
             "ORDER BY started_at DESC LIMIT 1",
             (source, format_timestamp(window_start)),
         ).fetchone()
@@ -223,7 +239,7 @@ class State:
         ).fetchone()
         return _run_row(row) if row else None
 
-    def runs(self, source: str | None = None, *, status: str | None = "done") -> list[RunRow]:
+    def runs(self, source: str | None = None, *, status: RunStatus | None = RunStatus.DONE) -> list[RunRow]:
         query = "SELECT * FROM runs"
         clauses, args = [], []
         if source is not None:
@@ -268,7 +284,7 @@ class State:
                     (policy_digest, _dumps(dict(policy)), now_text()),
                 )
             db.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, 'writing', ?, NULL, ?, ?)",
+                f"INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, '{RunStatus.WRITING}', ?, NULL, ?, ?)",
                 (
                     run_id,
                     source,
@@ -286,7 +302,7 @@ class State:
                 ((run_id, trace_id, cell, _dumps(dict(attrs))) for trace_id, cell, attrs in sampled),
             )
             db.executemany(
-                "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, 'planned', NULL) "
+                f"INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, '{ItemStatus.PLANNED}', NULL) "
                 "ON CONFLICT (item_id) DO NOTHING",
                 (
                     (i.item_id, run_id, i.sink_kind, i.sink_name, i.trace_id, _dumps(i.payload))
@@ -302,7 +318,7 @@ class State:
     def pending_items(self, run_id: str) -> list[PlannedItem]:
         rows = self.db.execute(
             "SELECT item_id, sink_kind, sink_name, trace_id, payload FROM items "
-            "WHERE run_id = ? AND status = 'planned' ORDER BY rowid",
+            f"WHERE run_id = ? AND status = '{ItemStatus.PLANNED}' ORDER BY rowid",
             (run_id,),
         )
         return [PlannedItem(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
@@ -311,11 +327,11 @@ class State:
         with self.transaction() as db:
             stamp = now_text()
             db.executemany(
-                "UPDATE items SET status = 'written', written_at = ? WHERE item_id = ?",
+                f"UPDATE items SET status = '{ItemStatus.WRITTEN}', written_at = ? WHERE item_id = ?",
                 ((stamp, item_id) for item_id in item_ids),
             )
 
-    def set_run_status(self, run_id: str, status: str) -> None:
+    def set_run_status(self, run_id: str, status: RunStatus) -> None:
         with self.transaction() as db:
             db.execute("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id))
 
@@ -323,7 +339,7 @@ class State:
         """Mark the run done and its window complete for its source, in one step."""
         with self.transaction() as db:
             stamp = now_text()
-            db.execute("UPDATE runs SET status = 'done', finished_at = ? WHERE run_id = ?", (stamp, run.run_id))
+            db.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?", (RunStatus.DONE, stamp, run.run_id))
             db.execute(
                 "INSERT INTO windows VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, window_start) DO UPDATE "
                 "SET run_id = excluded.run_id, done_at = excluded.done_at",
@@ -430,7 +446,7 @@ def _run_row(row: Sequence[Any]) -> RunRow:
         window_end=parse_timestamp(row[3]),
         policy_digest=row[4],
         series=int(row[5]),
-        status=row[6],
+        status=RunStatus(row[6]),
         cells=json.loads(row[9]),
         counts=json.loads(row[10]),
     )
@@ -457,4 +473,4 @@ def _decode_value(data: Mapping[str, Any]) -> ScoreValue:
     return float(data["number"])
 
 
-__all__ = ["SCHEMA_VERSION", "PlannedItem", "RunRow", "State", "lock_state"]
+__all__ = ["SCHEMA_VERSION", "ItemStatus", "PlannedItem", "RunRow", "RunStatus", "State", "lock_state"]

@@ -46,7 +46,7 @@ from tracestrata.io.atomic import atomic_write_text
 from tracestrata.io.retry import retrying
 from tracestrata.job.config import SyncConfig, load_config
 from tracestrata.job.logs import NullLog, SyncLog
-from tracestrata.job.state import PlannedItem, RunRow, State, lock_state
+from tracestrata.job.state import PlannedItem, RunRow, RunStatus, State, lock_state
 from tracestrata.job.windows import due_windows, format_duration, pending_count
 from tracestrata.protocols import (
     Connector,
@@ -56,7 +56,8 @@ from tracestrata.protocols import (
     item_id_for,
     iter_chunks,
 )
-from tracestrata.record import TraceRecord, format_timestamp
+from tracestrata.record import format_timestamp
+from tracestrata.sampling.sources import sample_source
 
 T = TypeVar("T")
 
@@ -271,18 +272,13 @@ class _Run:
         return out
 
     def plan(self, window: Window) -> tuple[RunRow, int, int]:
-        from tracestrata.sampling.samplers import sample_records  # the sampler's module
-
         source = self.connector.trace_source()
-        keys = tuple(self.policy.metadata_keys())
         boost_before = self.state.boost_collected(self.source)
-        # streamed straight into the sampler (memory bounded by the targets, not the
+        # streamed straight into the sketch (memory bounded by the targets, not the
         # window's volume); a pull that fails mid-way is retried from the start
         result = self.retry(
             f"pulling {window.key}",
-            lambda: sample_records(
-                source.iter_traces(window, metadata_keys=keys), self.policy, boost_collected=boost_before
-            ),
+            lambda: sample_source(source, self.policy, window, boost_collected=boost_before),
         )
         population = int(getattr(result, "population", 0)) or sum(c.population for c in result.cells)
         digest = self.policy.digest
@@ -293,7 +289,7 @@ class _Run:
         items: list[PlannedItem] = []
         sampled: list[tuple[str, str, Mapping[str, Any]]] = []
         for picked in result.selected:
-            sampled.append((picked.record.id, picked.cell, unit_attrs(picked)))
+            sampled.append((picked.record.id, picked.cell, picked.unit_attrs()))
             for kind, name in sinks:
                 item = SampleItem(
                     item_id=item_id_for(f"{kind.value}:{name}", window, picked.record.id),
@@ -308,7 +304,7 @@ class _Run:
                     run=run_id,
                     boost=picked.boost,
                 )
-                items.append(PlannedItem(item.item_id, kind.value, name, picked.record.id, item_payload(item)))
+                items.append(PlannedItem(item.item_id, kind.value, name, picked.record.id, item.to_json()))
         counts = {
             "traces": population,
             "selected": len(result.selected),
@@ -318,7 +314,7 @@ class _Run:
         }
         cells = [cell.to_json() for cell in result.cells]
         boost_after = dict(result.boost_collected)
-        row = RunRow(run_id, self.source, window.start, window.end, digest, series, "writing", cells, counts)
+        row = RunRow(run_id, self.source, window.start, window.end, digest, series, RunStatus.WRITING, cells, counts)
         if not self.dry_run:
             self.state.plan_run(
                 run_id=run_id,
@@ -348,12 +344,12 @@ class _Run:
         for (kind, name), planned in by_sink.items():
             sink = self.connector.sample_sink(SinkKind(kind), name)
             for batch in iter_chunks(planned, self.config.batch_size):
-                items = [sample_item(p.payload) for p in batch]
+                items = [SampleItem.from_json(p.payload) for p in batch]
                 _debug_hook("before-write", self.writes)
                 try:
                     self.retry(f"writing {kind} {name}", lambda items=items: sink.write(items))
                 except RetriableSourceError:
-                    self.state.set_run_status(run.run_id, "partial")
+                    self.state.set_run_status(run.run_id, RunStatus.PARTIAL)
                     raise
                 _debug_hook("after-write", self.writes)
                 self.state.mark_written([p.item_id for p in batch])
@@ -407,7 +403,7 @@ class _Run:
         runs = [
             r
             for r in self.state.runs(self.source, status=None)
-            if r.window_end > lower and r.status in ("done", "writing", "partial")
+            if r.window_end > lower and r.status in (RunStatus.DONE, RunStatus.WRITING, RunStatus.PARTIAL)
         ]
         trace_ids = list(dict.fromkeys(t for _, t, _, _ in self.state.sampled([r.run_id for r in runs])))
         if not trace_ids:
@@ -488,58 +484,6 @@ def render_name(template: str, window: Window, source: str, digest: str) -> str:
         window=f"{compact(window.start)}-{compact(window.end)}",
         source=source.split("?", 1)[0],
         policy=digest[:12],
-    )
-
-
-def unit_attrs(picked: Any) -> dict[str, Any]:
-    """What a report may group or compare by, kept with each sampled trace in the ledger."""
-    record: TraceRecord = picked.record
-    return {
-        "stratum": picked.stratum,
-        **{str(k): v for k, v in dict(picked.values).items()},
-        "failure": bool(picked.failure),
-        "boost": picked.boost,
-        "release": record.release,
-        "version": record.version,
-        "name": record.name,
-        "tags": list(record.tags),
-        "metadata": dict(record.metadata),  # so `report --ledger --compare metadata.x` finds its groups
-        "timestamp": format_timestamp(record.timestamp),
-    }
-
-
-def item_payload(item: SampleItem) -> dict[str, Any]:
-    return {
-        "item_id": item.item_id,
-        "record": item.record.to_json(),
-        "stratum": item.stratum,
-        "values": dict(item.values),
-        "failure": item.failure,
-        "signals": list(item.signals),
-        "inclusion_probability": item.inclusion_probability,
-        "weight": item.weight,
-        "window": [format_timestamp(item.window.start), format_timestamp(item.window.end)] if item.window else None,
-        "run": item.run,
-        "boost": item.boost,
-    }
-
-
-def sample_item(payload: Mapping[str, Any]) -> SampleItem:
-    from tracestrata.record import parse_timestamp
-
-    window = payload.get("window")
-    return SampleItem(
-        item_id=payload["item_id"],
-        record=TraceRecord.from_json(payload["record"]),
-        stratum=payload["stratum"],
-        values=dict(payload["values"]),
-        failure=bool(payload["failure"]),
-        signals=tuple(payload["signals"]),
-        inclusion_probability=float(payload["inclusion_probability"]),
-        weight=float(payload["weight"]),
-        window=Window(parse_timestamp(window[0]), parse_timestamp(window[1])) if window else None,
-        run=payload.get("run"),
-        boost=payload.get("boost"),
     )
 
 

@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import Any, Protocol, TypeVar
 
-from tracestrata.protocols import Window
+from tracestrata.protocols import (
+    ColumnBatch,
+    ColumnSource,
+    Partitioned,
+    SkipsBadInput,
+    Window,
+)
 from tracestrata.sampling.allocation import (
     StratumCounts,
     add_tallies,
@@ -33,7 +39,6 @@ from tracestrata.sampling.allocation import (
 )
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import (
-    ColumnBatchLike,
     SampleResult,
     Sketch,
     gc_paused,
@@ -42,16 +47,8 @@ from tracestrata.sampling.samplers import (
 T = TypeVar("T")
 
 
-class PartitionedSource(Protocol):
-    skip_bad: bool
-    bad_lines: int
-    first_bad: Exception | None
-
-    def partitions(self, count: int) -> Sequence[Any]: ...
-
-    def iter_column_batches(
-        self, window: Window | None, fields: Sequence[str], *, part: Any = None
-    ) -> Iterator[ColumnBatchLike]: ...
+class PartitionedSource(ColumnSource, Partitioned, SkipsBadInput, Protocol):
+    """What `sample_parts` and `count_parts` read: column batches of parts, skipping bad lines or not."""
 
 
 @dataclass(slots=True)
@@ -143,7 +140,7 @@ def map_parts(
     return [o.value for o in outcomes]
 
 
-def batches_read(batches: Iterator[ColumnBatchLike]) -> Iterator[ColumnBatchLike]:
+def batches_read(batches: Iterator[ColumnBatch]) -> Iterator[ColumnBatch]:
     """Pass a part's batches through, adding their bytes to the parent's progress counter."""
     for batch in batches:
         yield batch

@@ -37,13 +37,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import repeat
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from tracestrata.design import ALL, Cell, CellKind, Design, Unit, cell_id, in_window
-from tracestrata.protocols import iter_chunks
-from tracestrata.record import TraceRecord
+from tracestrata.protocols import ColumnBatch, iter_chunks
+from tracestrata.record import TraceRecord, format_timestamp
 from tracestrata.sampling.columns import DictColumn, StringColumn, encode
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.policy import Policy
@@ -53,7 +53,6 @@ from tracestrata.sampling.strata import (
     OTHER,
     bucket_labels,
     fold,
-    raw_column,
     raw_getter,
     record_column,
     stratum_key,
@@ -95,6 +94,22 @@ class SampledTrace:
             weight=self.weight,
         )
         return out
+
+    def unit_attrs(self) -> dict[str, Any]:
+        """What a report may group or compare by, kept with each sampled trace in the sync ledger."""
+        record = self.record
+        return {
+            "stratum": self.stratum,
+            **{str(k): v for k, v in self.values.items()},
+            "failure": bool(self.failure),
+            "boost": self.boost,
+            "release": record.release,
+            "version": record.version,
+            "name": record.name,
+            "tags": list(record.tags),
+            "metadata": dict(record.metadata),  # so `report --ledger --compare metadata.x` finds its groups
+            "timestamp": format_timestamp(record.timestamp),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +351,7 @@ class Sketch:
         self.add_columns([row["id"] for row in rows], columns, rows if payloads is None else payloads)
 
     def add_column_batches(
-        self, batches: Iterable[ColumnBatchLike], *, progress: Callable[[Any], None] | None = None
+        self, batches: Iterable[ColumnBatch], *, progress: Callable[[Any], None] | None = None
     ) -> Callable[[Any], TraceRecord] | None:
         """Feed every batch; returns the batches' payload -> record function (None if there were none)."""
         convert: Callable[[Any], TraceRecord] | None = None
@@ -757,13 +772,6 @@ def _evaluate(condition: Condition, column: Sequence[Any]) -> np.ndarray:
     return np.asarray(condition.evaluate(column), dtype=bool)
 
 
-def _ids_of(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    try:
-        return list(map(dict.__getitem__, rows, repeat("id")))
-    except TypeError:
-        return [row["id"] for row in rows]
-
-
 def _identity(payload: Any) -> Any:
     return payload
 
@@ -836,54 +844,8 @@ def _stub_records(ids: list[str]) -> list[TraceRecord]:
     return [TraceRecord(id=i, timestamp=_EPOCH) for i in ids]
 
 
-class RawBatchLike(Protocol):
-    """A batch of decoded trace JSON objects, a payload per object, and `record(payload)`."""
-
-    rows: Sequence[Mapping[str, Any]]
-    refs: Sequence[Any]
-
-    def record(self, ref: Any) -> TraceRecord: ...
-
-
-def sample_raw_batches(
-    batches: Iterable[RawBatchLike],
-    policy: Policy,
-    *,
-    boost_collected: Mapping[str, int] | None = None,
-    progress: Callable[[RawBatchLike], None] | None = None,
-) -> SampleResult:
-    """The fast path: sample decoded JSON batches, building `TraceRecord`s only for the selected.
-
-    Gives exactly `sample_records` on the same traces (tested).
-    """
-    sketch = Sketch(policy, boost_collected=boost_collected)
-    fields = sketch.fields
-    convert: Callable[[Any], TraceRecord] | None = None
-    with gc_paused():
-        for batch in batches:
-            convert = batch.record
-            rows = batch.rows
-            if rows:
-                columns = {path: raw_column(rows, path) for path in fields}
-                ids = getattr(batch, "ids", None) or _ids_of(rows)
-                sketch.add_columns(ids, columns, batch.refs)
-            if progress is not None:
-                progress(batch)
-    return sketch.result(convert)
-
-
-class ColumnBatchLike(Protocol):
-    """Ids, columns by field path (normalized like `TraceRecord.from_json`), payloads, `record`."""
-
-    ids: Sequence[str]
-    columns: Mapping[str, Sequence[Any]]
-    refs: Sequence[Any]
-
-    def record(self, ref: Any) -> TraceRecord: ...
-
-
 def sample_column_batches(
-    batches: Iterable[ColumnBatchLike],
+    batches: Iterable[ColumnBatch],
     policy: Policy,
     *,
     boost_collected: Mapping[str, int] | None = None,
@@ -919,6 +881,5 @@ __all__ = [
     "largest_remainder",
     "sample_column_batches",
     "sample_columns",
-    "sample_raw_batches",
     "sample_records",
 ]

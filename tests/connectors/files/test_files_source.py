@@ -9,7 +9,7 @@ from builders import PATHS, make_policy, record_values, summarize, write_jsonl
 from tracestrata.connectors.files.source import FilesTraceSource
 from tracestrata.errors import InputError
 from tracestrata.protocols import TraceSource, Window
-from tracestrata.sampling.samplers import sample_raw_batches, sample_records
+from tracestrata.sampling.samplers import sample_column_batches, sample_records
 from tracestrata.synthetic import generate_traces
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -31,7 +31,7 @@ def test_is_a_trace_source_and_round_trips(tmp_path, records):
 def test_fast_path_gives_exactly_the_record_path_sample(tmp_path, records):
     path = write_jsonl(tmp_path / "t.jsonl", records)
     policy = make_policy(target=40, top=5, collect=30)
-    fast = sample_raw_batches(FilesTraceSource(path, chunk_bytes=50_000).iter_json_batches(None), policy)
+    fast = sample_column_batches(FilesTraceSource(path, chunk_bytes=50_000).iter_column_batches(None, policy.fields()), policy)
     slow = sample_records(records, policy)
     assert summarize(fast) == summarize(slow)
     assert fast.selected == slow.selected and fast.cells == slow.cells
@@ -101,7 +101,8 @@ def test_selected_record_gets_the_full_schema_check(tmp_path):
     path = tmp_path / "t.jsonl"
     path.write_bytes(line + b"\n")
     with pytest.raises(InputError) as info:
-        sample_raw_batches(FilesTraceSource(path).iter_json_batches(None), make_policy())
+        policy = make_policy()
+        sample_column_batches(FilesTraceSource(path).iter_column_batches(None, policy.fields()), policy)
     assert info.value.line == 1 and info.value.field == "status"
 
 
@@ -118,7 +119,6 @@ def test_missing_path_and_no_trailing_newline(tmp_path, records):
 from hypothesis import given, settings  # noqa: E402
 
 from tracestrata.connectors.files.source import _ColumnDecoder  # noqa: E402
-from tracestrata.sampling.samplers import sample_column_batches  # noqa: E402
 from tracestrata.sampling.strata import raw_getter  # noqa: E402
 
 

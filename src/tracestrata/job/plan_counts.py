@@ -1,0 +1,52 @@
+"""The population counts `plan --config` sizes strata from: a sync job's backend and window.
+
+Pushed down to the backend's own counters when the policy allows it, else pulled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tracestrata.job.config import load_config, now_utc
+from tracestrata.job.sync import load_connector
+from tracestrata.job.windows import last_closed_window
+from tracestrata.protocols import StratumCounter, Window
+from tracestrata.sampling.allocation import StratumCounts, count_strata
+from tracestrata.sampling.policy import Policy
+from tracestrata.sampling.population import CountUnavailable, count_strata_pushdown
+
+
+def counts_from_config(
+    config_path: str,
+    window: Window | None,
+    rate: float | None,
+    rate_field: str | None,
+    *,
+    say: Callable[[str], None],
+) -> tuple[Policy, list[StratumCounts], str]:
+    """Population counts from a sync config's backend: pushed down when possible, else pulled."""
+    config = load_config(config_path)
+    config.check_credentials()
+    policy: Policy = config.policy
+    if window is None:
+        window = last_closed_window(start=config.start, every=config.every, settle=config.settle, now=now_utc())
+    connector = load_connector(config)
+    try:
+        source = connector.trace_source()
+        if rate is not None and isinstance(source, StratumCounter):
+            try:
+                counts = count_strata_pushdown(source, window, policy)
+            except CountUnavailable as exc:
+                say(f"counting by pulling the window's metadata: {exc}")
+            else:
+                say(f"counted {len(counts)} strata with the backend's counters (no traces pulled)")
+                return policy, counts, config_path
+        elif isinstance(source, StratumCounter):
+            say("pulling the window's metadata (give --rate to count without pulling)")
+        records = source.iter_traces(window, metadata_keys=policy.metadata_keys())
+        return policy, count_strata(records, policy, rate_field=rate_field, raw=False), config_path
+    finally:
+        connector.close()
+
+
+__all__ = ["counts_from_config"]

@@ -1,0 +1,155 @@
+"""Sampling and counting a trace source, whatever it can do.
+
+`sample_source` and `count_source` are what `sample`, `plan` and `sync` call. They
+look at the capabilities a source declares (the Protocols in `tracestrata.protocols`)
+and take the fastest route it offers; every route gives the same sample or counts:
+
+- `Partitioned` + `ColumnSource`, with `jobs` > 1: parts read by several processes,
+  sketches merged exactly (`tracestrata.sampling.parallel`);
+- `ColumnSource`: only the fields the policy reads, in column batches;
+- any `TraceSource`: whole records, streamed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from tracestrata.protocols import (
+    ColumnSource,
+    Partitioned,
+    Sized,
+    SkipsBadInput,
+    TraceSource,
+    Window,
+)
+from tracestrata.sampling.allocation import (
+    StratumCounts,
+    count_fields,
+    count_strata,
+    count_strata_columns,
+)
+from tracestrata.sampling.policy import Policy
+from tracestrata.sampling.samplers import (
+    SampleResult,
+    sample_column_batches,
+    sample_records,
+)
+
+#: Parts worth a process of their own: `jobs=None` means one per CPU, at most this many.
+AUTO_JOBS_MAX = 8
+#: The window of a source read without --since/--until.
+ALL_TIME = Window(datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
+
+Progress = Callable[[int], None]
+
+
+def source_parts(source: object, jobs: int | None) -> tuple[list[Any], int]:
+    """(parts, processes) for reading `source` with `jobs` processes (None: one per CPU).
+
+    One process (and no parts) when the source cannot be split or is too small to gain.
+    """
+    if jobs == 1 or not (isinstance(source, Partitioned) and isinstance(source, ColumnSource)):
+        return [], 1
+    from tracestrata.sampling.parallel import available_cpus
+
+    jobs = jobs or min(available_cpus(), AUTO_JOBS_MAX)
+    parts = list(source.partitions(jobs)) if jobs > 1 else []
+    processes = min(jobs, len(parts))
+    return (parts, processes) if processes > 1 else ([], 1)
+
+
+def sample_source(
+    source: TraceSource | ColumnSource,
+    policy: Policy,
+    window: Window | None,
+    *,
+    boost_collected: Mapping[str, int] | None = None,
+    jobs: int | None = 1,
+    progress: Progress | None = None,
+) -> SampleResult:
+    """The sample of `window` (None: everything) of `source` under `policy`.
+
+    `jobs` processes read the parts of a source that can be split (None: one per CPU);
+    the sample is the same for any number. `progress(n)` gets the bytes read since its
+    last call, where the source counts bytes.
+    """
+    boost_collected = boost_collected or {}
+    if not isinstance(source, ColumnSource):
+        records = source.iter_traces(window or ALL_TIME, metadata_keys=policy.metadata_keys())
+        return sample_records(records, policy, boost_collected=boost_collected)
+    parts, processes = source_parts(source, jobs)
+    if processes > 1:
+        from tracestrata.sampling.parallel import sample_parts
+
+        return sample_parts(
+            source, policy, window, parts, jobs=processes, boost_collected=boost_collected, progress=progress
+        )  # type: ignore[arg-type]
+    return sample_column_batches(
+        source.iter_column_batches(window, policy.fields()),
+        policy,
+        boost_collected=boost_collected,
+        progress=(lambda batch: progress(batch.bytes_read)) if progress is not None else None,
+    )
+
+
+def count_source(
+    source: TraceSource | ColumnSource,
+    policy: Policy,
+    window: Window | None,
+    *,
+    rate_field: str | None = None,
+    jobs: int | None = 1,
+    progress: Progress | None = None,
+) -> list[StratumCounts]:
+    """Population and failure counts per stratum of `window` of `source`, keyed as the sampler keys them."""
+    if not isinstance(source, ColumnSource):
+        records = source.iter_traces(window or ALL_TIME, metadata_keys=policy.metadata_keys())
+        return count_strata(records, policy, rate_field=rate_field, raw=False)
+    parts, processes = source_parts(source, jobs)
+    if processes > 1:
+        from tracestrata.sampling.parallel import count_parts
+
+        return count_parts(
+            source, policy, window, parts, jobs=processes, rate_field=rate_field, progress=progress
+        )  # type: ignore[arg-type]
+    batches = source.iter_column_batches(window, count_fields(policy, rate_field))
+
+    def sized() -> Any:
+        for batch in batches:
+            if progress is not None:
+                progress(batch.bytes_read)
+            yield len(batch.ids), batch.columns
+
+    return count_strata_columns(sized(), policy, rate_field=rate_field)
+
+
+def total_bytes(source: object) -> int | None:
+    """What `source` will read, in bytes, where it knows."""
+    return source.total_bytes() if isinstance(source, Sized) else None
+
+
+def bad_input(source: object) -> tuple[int, Exception | None]:
+    """(malformed lines skipped, the first of them) for a source that skips bad input."""
+    if isinstance(source, SkipsBadInput):
+        return int(source.bad_lines), source.first_bad
+    return 0, None
+
+
+def skip_bad_input(source: object, skip: bool) -> None:
+    """Tell a source that can skip malformed input whether to (others stop at the first)."""
+    if isinstance(source, SkipsBadInput):
+        source.skip_bad = skip
+
+
+__all__: Sequence[str] = [
+    "ALL_TIME",
+    "AUTO_JOBS_MAX",
+    "bad_input",
+    "count_source",
+    "sample_source",
+    "skip_bad_input",
+    "source_parts",
+    "total_bytes",
+]
