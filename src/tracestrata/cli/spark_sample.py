@@ -13,11 +13,12 @@ from typing import Any
 
 import click
 
-from tracestrata.cli.options import parse_window, split_source
-from tracestrata.cli.sample import STATE_NAME, BoostState, _summary, load_boost_state, save_boost_state
+from tracestrata.cli.options import parse_window
+from tracestrata.connectors import split_source_spec
+from tracestrata.cli.sample import _summary
 from tracestrata.errors import ConfigError, InputError
-from tracestrata.sampling.manifest import write_sample_dir
 from tracestrata.sampling.policy import load_policy
+from tracestrata.sampling.sample_dir import STATE_NAME, draw_to_dir
 
 FORMATS = ("parquet", "json", "jsonl", "csv", "orc", "table")
 
@@ -27,7 +28,7 @@ def read_source(spark: Any, spec: str) -> tuple[Any, str]:
     or `table:NAME`; PATH is anything Spark reads (a folder, a glob, `s3a://`, `gs://`, `abfss://`)."""
     from pyspark.errors import PySparkException
 
-    kind, location = split_source(spec)
+    kind, location = split_source_spec(spec)
     if kind not in FORMATS:
         raise click.BadParameter(f"expected one of {', '.join(f'{f}:' for f in FORMATS)}, got {kind!r}", param_hint="--source")
     try:
@@ -152,19 +153,15 @@ def command(
     columns = parse_columns(column_pairs)
     spark = start_spark(master, cores)
     df, source_name = read_source(spark, source_spec)
-    state_file = state_path or out.resolve().parent / STATE_NAME
-    state = load_boost_state(state_file) if policy.boosts else BoostState({})
-    run_key = f"spark:{source_name}|{window.key if window else '-'}"
-    before = state.collected_before(run_key)
-    result = sample_dataframe(df, policy, window, columns=columns, boost_collected=before, where=source_name)
-    try:
-        write_sample_dir(out, result, policy=policy, source=f"spark:{source_name}", window=window, counts={"bad_lines": 0})
-        if policy.boosts:
-            taken = {name: result.boost_collected.get(name, 0) - before.get(name, 0) for name in result.boost_collected}
-            save_boost_state(state_file, state.with_run(run_key, taken))
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror or exc}", path=str(exc.filename or out)) from None
-    click.echo(_summary(result, out, 0, policy))
+    run = draw_to_dir(
+        lambda before: sample_dataframe(df, policy, window, columns=columns, boost_collected=before, where=source_name),
+        f"spark:{source_name}",
+        policy,
+        window,
+        out,
+        state_file=state_path,
+    )
+    click.echo(_summary(run.result, out, 0, policy))
 
 
 if __name__ == "__main__":  # `spark-submit .../tracestrata/cli/spark_sample.py --source ...`
