@@ -198,6 +198,21 @@ class SkipsBadInput(Protocol):
 
 
 @runtime_checkable
+class CompletesRecords(Protocol):
+    """A column source whose batches carry ids as payloads (an engine's scan): it reads the
+    full records of the selected traces at the end, in one query."""
+
+    def complete_records(self, result: Any, window: Window | None = None) -> Any: ...
+
+
+@runtime_checkable
+class GroupCounter(Protocol):
+    """A source that counts strata itself, with a `GROUP BY` pushed into its engine (`plan`)."""
+
+    def count_strata(self, window: Window | None, policy: Any, *, rate_field: str | None = None) -> list[Any]: ...
+
+
+@runtime_checkable
 class StratumCounter(Protocol):
     """Optional: population counts without pulling every trace (for `tracestrata plan`)."""
 

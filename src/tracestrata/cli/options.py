@@ -75,3 +75,38 @@ def progress_bar(source: object, desc: str) -> Iterator[Progress | None]:
         yield bar.update
     finally:
         bar.close()
+
+
+def export_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--schema` and `--column PATH=EXPR`: how the columns of an export map onto trace record fields."""
+    command = click.option(
+        "--column",
+        "columns",
+        multiple=True,
+        metavar="PATH=EXPR",
+        help="Map a record field to a DuckDB SQL expression over the export's columns, "
+        "e.g. id=trace_id or \"metadata.intent=metadata['intent']\" (repeatable; parquet:/duckdb: sources).",
+    )(command)
+    return click.option(
+        "--schema",
+        type=click.Choice(["trace", "langfuse", "phoenix"]),
+        help="The export's layout (parquet:/duckdb: sources): the trace record (default), "
+        "Langfuse's blob-storage traces table, or Phoenix's spans (root spans).",
+    )(command)
+
+
+def source_options(schema: str | None, columns: tuple[str, ...]) -> dict[str, Any]:
+    """The connector options `--schema` and `--column` give (none when neither is used)."""
+    options: dict[str, Any] = {}
+    if schema:
+        options["schema"] = schema
+    if columns:
+        mapping = {}
+        for item in columns:
+            path, sep, expression = item.partition("=")
+            if not sep or not path.strip() or not expression.strip():
+                raise click.BadParameter(f"expected PATH=EXPR, got {item!r}", param_hint="--column")
+            mapping[path.strip()] = expression.strip()
+        options["columns"] = mapping
+    return options
+

@@ -6,7 +6,14 @@ import json
 
 import click
 
-from tracestrata.cli.options import jobs_option, parse_jobs, parse_window, progress_bar
+from tracestrata.cli.options import (
+    export_options,
+    jobs_option,
+    parse_jobs,
+    parse_window,
+    progress_bar,
+    source_options,
+)
 from tracestrata.connectors import open_trace_source
 from tracestrata.errors import InputError
 from tracestrata.job.plan_counts import counts_from_config
@@ -24,7 +31,11 @@ from tracestrata.sampling.strata import check_path
 
 
 @click.command("plan")
-@click.option("--source", metavar="jsonl:PATH", help="Trace JSONL: a file, or a folder of *.jsonl files.")
+@click.option(
+    "--source",
+    metavar="jsonl:PATH",
+    help="Trace JSONL (a file or a folder), or export files through DuckDB: parquet:PATH_OR_GLOB, duckdb:PATH_OR_GLOB.",
+)
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False), help="Policy TOML file.")
 @click.option(
     "--config",
@@ -73,6 +84,7 @@ from tracestrata.sampling.strata import check_path
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "toml", "json"]), default="table", show_default=True)
 @jobs_option("Any number gives the same counts.")
+@export_options
 def command(
     source: str | None,
     policy_path: str | None,
@@ -91,6 +103,8 @@ def command(
     design_effect: bool,
     fmt: str,
     jobs: str,
+    schema: str | None,
+    columns: tuple[str, ...],
 ) -> None:
     """Compute how many traces to judge per stratum, from the population counts of a window.
 
@@ -135,7 +149,7 @@ def command(
     else:
         assert source is not None and policy_path is not None
         policy = load_policy(policy_path)
-        trace_source, source_name = open_trace_source(source, skip_bad=skip_bad)
+        trace_source, source_name = open_trace_source(source, skip_bad=skip_bad, options=source_options(schema, columns))
         with progress_bar(trace_source, "counting") as progress:
             counts = count_source(trace_source, policy, window, rate_field=rate_field, jobs=workers, progress=progress)
     if not counts:

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from tracestrata.cli.options import jobs_option, parse_jobs, parse_window, progress_bar
+from tracestrata.cli.options import (
+    export_options,
+    jobs_option,
+    parse_jobs,
+    parse_window,
+    progress_bar,
+    source_options,
+)
 from tracestrata.connectors import open_trace_source
 from tracestrata.sampling.policy import Policy, load_policy
 from tracestrata.sampling.sample_dir import STATE_NAME, sample_to_dir
@@ -19,7 +26,8 @@ from tracestrata.sampling.samplers import SampleResult
     "source_spec",
     required=True,
     metavar="jsonl:PATH",
-    help="Trace JSONL: a file, or a folder of *.jsonl files.",
+    help="Trace JSONL (a file, or a folder of *.jsonl files), or export files read through DuckDB: "
+    "parquet:PATH_OR_GLOB, duckdb:PATH_OR_GLOB (Parquet, JSONL, CSV; local or s3://, gs://, az://).",
 )
 @click.option(
     "--policy",
@@ -44,6 +52,7 @@ from tracestrata.sampling.samplers import SampleResult
     help=f"Boost counts file kept across runs. Default: {STATE_NAME} next to --out.",
 )
 @jobs_option("Any number gives the same sample.")
+@export_options
 def command(
     source_spec: str,
     policy_path: Path,
@@ -53,6 +62,8 @@ def command(
     skip_bad: bool,
     state_path: Path | None,
     jobs: str,
+    schema: str | None,
+    columns: tuple[str, ...],
 ) -> None:
     """Pick the traces to judge: stratified, failures oversampled, boosts at 100%.
 
@@ -73,10 +84,12 @@ def command(
           --policy examples/policies/basic.toml --out run/
       tracestrata sample --source jsonl:logs/ --policy policy.toml --out run-0601/ \\
           --since 2026-06-01 --until 2026-06-02 --skip-bad
+      tracestrata sample --source 'parquet:exports/traces/*.parquet' --schema langfuse \\
+          --policy policy.toml --out run/
     """
     policy = load_policy(policy_path)
     window = parse_window(since, until)
-    source, source_name = open_trace_source(source_spec, skip_bad=skip_bad)
+    source, source_name = open_trace_source(source_spec, skip_bad=skip_bad, options=source_options(schema, columns))
     with progress_bar(source, "sampling") as progress:
         run = sample_to_dir(
             source, source_name, policy, window, out, state_file=state_path, jobs=parse_jobs(jobs), progress=progress

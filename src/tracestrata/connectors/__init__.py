@@ -21,10 +21,16 @@ BUILTIN: dict[str, str] = {
     "files": "tracestrata.connectors.files",
     "phoenix": "tracestrata.connectors.phoenix",
     "langfuse": "tracestrata.connectors.langfuse",
+    "export": "tracestrata.connectors.duckdb",
 }
 
 #: `--source KIND:LOCATION` of `sample` and `plan`: which connector reads it, and the option naming the location.
-SOURCE_SCHEMES: dict[str, tuple[str, str]] = {"jsonl": ("files", "path"), "files": ("files", "path")}
+SOURCE_SCHEMES: dict[str, tuple[str, str]] = {
+    "jsonl": ("files", "path"),
+    "files": ("files", "path"),
+    "parquet": ("export", "path"),  # export files through DuckDB (tracestrata.connectors.duckdb)
+    "duckdb": ("export", "path"),
+}
 
 Factory = Callable[[Mapping[str, Any]], Connector]
 
@@ -64,8 +70,12 @@ def split_source_spec(spec: str, option: str = "--source") -> tuple[str, str]:
     return kind, rest
 
 
-def open_trace_source(spec: str, *, skip_bad: bool = False) -> tuple[TraceSource, str]:
-    """The trace source for `--source KIND:LOCATION` and the name the sample records it under."""
+def open_trace_source(
+    spec: str, *, skip_bad: bool = False, options: Mapping[str, Any] | None = None
+) -> tuple[TraceSource, str]:
+    """The trace source for `--source KIND:LOCATION` and the name the sample records it under.
+
+    `options` are more connector options (an export's `schema` and `columns`)."""
     kind, location = split_source_spec(spec)
     if kind not in SOURCE_SCHEMES:
         known = ", ".join(f"{k}:PATH" for k in SOURCE_SCHEMES)
@@ -73,6 +83,6 @@ def open_trace_source(spec: str, *, skip_bad: bool = False) -> tuple[TraceSource
             f"expected one of {known}, got {kind!r}; backends are sampled by `tracestrata sync`", field="--source"
         )
     connector_name, option = SOURCE_SCHEMES[kind]
-    source = connector_factory(connector_name)({option: location}).trace_source()
+    source = connector_factory(connector_name)({option: location, **(options or {})}).trace_source()
     skip_bad_input(source, skip_bad)
     return source, f"{kind}:{location}"

@@ -237,6 +237,30 @@ def tally_columns(
     return tally
 
 
+def tally_weighted(
+    columns: Mapping[str, Sequence[Any]], weights: Sequence[int], policy: Policy, *, rate_field: str | None = None
+) -> Tally:
+    """`tally_columns` of rows that each stand for `weights[i]` traces: the groups of a
+    `GROUP BY` over the fields `count_fields` names, counted by an engine (DuckDB)."""
+    dims = policy.strata
+    label_columns = [list(map(d.labeler(), columns[d.field])) for d in dims]
+    n = len(weights)
+    keys: list[tuple[str, ...]] = list(zip(*label_columns, strict=True)) if dims else [()] * n
+    hits = [s.condition.evaluate(columns[s.condition.field]) for s in policy.signals]
+    failed: Sequence[bool] = list(map(any, zip(*hits, strict=True))) if hits else [False] * n
+    rates = columns[rate_field] if rate_field else None
+    tally: Tally = {}
+    for i, (labels, failure, weight) in enumerate(zip(keys, failed, weights, strict=True)):
+        entry = tally.setdefault(labels, [0, 0, 0, 0.0])
+        entry[0] += weight
+        if failure:
+            entry[1] += weight
+        if rates is not None and rate_field and rates[i] is not None:
+            entry[2] += weight
+            entry[3] += weight * _rate_value(rates[i], rate_field)
+    return tally
+
+
 def add_tallies(tallies: Iterable[Tally]) -> Tally:
     total: Tally = {}
     for tally in tallies:
@@ -718,6 +742,7 @@ __all__ = [
     "StratumInput",
     "StratumPlan",
     "Tally",
+    "tally_weighted",
     "add_tallies",
     "allocate_proportional",
     "count_fields",

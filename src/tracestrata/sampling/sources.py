@@ -6,7 +6,8 @@ and take the fastest route it offers; every route gives the same sample or count
 
 - `Partitioned` + `ColumnSource`, with `jobs` > 1: parts read by several processes,
   sketches merged exactly (`tracestrata.sampling.parallel`);
-- `ColumnSource`: only the fields the policy reads, in column batches;
+- `ColumnSource`: only the fields the policy reads, in column batches (a `CompletesRecords`
+  source then reads the selected traces' records; a `GroupCounter` counts by itself);
 - any `TraceSource`: whole records, streamed.
 """
 
@@ -18,6 +19,8 @@ from typing import Any
 
 from tracestrata.protocols import (
     ColumnSource,
+    CompletesRecords,
+    GroupCounter,
     Partitioned,
     Sized,
     SkipsBadInput,
@@ -86,12 +89,15 @@ def sample_source(
         return sample_parts(
             source, policy, window, parts, jobs=processes, boost_collected=boost_collected, progress=progress
         )  # type: ignore[arg-type]
-    return sample_column_batches(
+    result = sample_column_batches(
         source.iter_column_batches(window, policy.fields()),
         policy,
         boost_collected=boost_collected,
         progress=(lambda batch: progress(batch.bytes_read)) if progress is not None else None,
     )
+    if isinstance(source, CompletesRecords):
+        result = source.complete_records(result, window)
+    return result
 
 
 def count_source(
@@ -104,6 +110,8 @@ def count_source(
     progress: Progress | None = None,
 ) -> list[StratumCounts]:
     """Population and failure counts per stratum of `window` of `source`, keyed as the sampler keys them."""
+    if isinstance(source, GroupCounter):
+        return source.count_strata(window, policy, rate_field=rate_field)
     if not isinstance(source, ColumnSource):
         records = source.iter_traces(window or ALL_TIME, metadata_keys=policy.metadata_keys())
         return count_strata(records, policy, rate_field=rate_field, raw=False)

@@ -1,0 +1,84 @@
+"""The DuckDB connector: trace exports (Parquet, JSONL, CSV; local or on S3/GCS/Azure) as a trace source.
+
+Options (the config's `[source]` table for `type = "export"`, without `type`):
+
+    path      a file, folder or glob of export files, or an s3://, gs:// or az:// URL (required)
+    schema    the export's layout: trace (default), langfuse or phoenix (see `layouts`)
+    format    parquet, json or csv (default: from the file extension)
+    where     a SQL filter on the export's rows (default: the layout's, e.g. root spans)
+    columns   record field path -> DuckDB SQL expression over the export's columns,
+              e.g. `id = "trace_id"`, `"metadata.intent" = "metadata['intent']"`
+    sink_dir  where datasets and queues are written, as for the files connector
+    scores_path  score JSONL read back by `sync` (optional)
+
+Needs `pip install 'tracestrata[duckdb]'` (duckdb and pyarrow).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tracestrata.connectors.duckdb.layouts import layout
+from tracestrata.connectors.files.scores import FilesScoreSource
+from tracestrata.connectors.files.sinks import FilesSampleSink
+from tracestrata.errors import ConfigError
+from tracestrata.protocols import SinkKind
+
+OPTIONS = ("path", "schema", "format", "where", "columns", "sink_dir", "scores_path", "project")
+
+
+class ExportConnector:
+    name = "export"
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self.options = dict(options)
+        path = str(self.options["path"])
+        local = "://" not in path
+        default_sink = (Path(path).parent if local else Path.cwd()) / "tracestrata-sink"
+        self.sink_dir = Path(self.options.get("sink_dir") or default_sink)
+        scores = self.options.get("scores_path")
+        self.scores_path = Path(scores) if scores else None
+
+    def trace_source(self) -> Any:
+        return open_export(self.options)
+
+    def sample_sink(self, kind: SinkKind, name: str) -> FilesSampleSink:
+        return FilesSampleSink(self.sink_dir, kind, name)
+
+    def score_source(self) -> FilesScoreSource:
+        return FilesScoreSource(self.scores_path)
+
+    def close(self) -> None:
+        return None
+
+
+def open_export(options: Mapping[str, Any]) -> Any:
+    """A `DuckDBTraceSource` from connector options (checked: unknown keys, types)."""
+    from tracestrata.connectors.duckdb.source import DuckDBTraceSource
+
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown option for the export source (known: {', '.join(OPTIONS)})", field=f"source.{unknown[0]}")
+    path = options.get("path")
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise ConfigError("missing: the export files (a path, folder, glob or s3:// URL)", field="source.path")
+    columns = options.get("columns") or {}
+    if not isinstance(columns, Mapping):
+        raise ConfigError("expected a table of field path = SQL expression", field="source.columns")
+    where = options.get("where")
+    if where is not None and not isinstance(where, str):
+        raise ConfigError("expected a SQL condition", field="source.where")
+    base = layout(str(options.get("schema") or "trace"))
+    fmt = options.get("format")
+    return DuckDBTraceSource(str(path), format=str(fmt) if fmt else None, layout=base.with_columns(dict(columns), where))
+
+
+def create(options: Mapping[str, Any]) -> ExportConnector:
+    """The factory for `type = "export"` (and the `parquet:`/`duckdb:` sources of `sample` and `plan`)."""
+    open_export(options)  # checks the options now, reads nothing
+    return ExportConnector(options)
+
+
+__all__ = ["ExportConnector", "create", "open_export"]

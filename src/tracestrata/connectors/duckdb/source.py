@@ -1,0 +1,667 @@
+"""Trace exports (Parquet, JSONL, CSV; local or on S3/GCS/Azure) read through embedded DuckDB.
+
+DuckDB scans the files, projects only the fields the policy reads, filters the window on
+`timestamp` and hands Arrow batches to the sketch (`Sketch.add_column_batches`), whose
+string columns it reads as buffers. Only the selected traces' full records are read, in
+a second query by id at the end (`complete_records`). `plan` counts with a `GROUP BY`
+pushed into DuckDB (`count_strata`): one row per combination of the values the plan
+reads, numeric bucket dimensions cut in SQL.
+
+Values keep the meaning they have on the files path, so the sample is the same:
+
+- JSONL in the trace layout is read with every field as DuckDB `JSON` and decoded with
+  the files path's own JSON decoder, once per distinct value: `1` stays an int, `1.0` a
+  float, `"2026-01-01"` a string, and an integer past 2**53 stays exact.
+- Typed columns (Parquet, CSV, or JSON read through a column mapping) come as they are
+  typed: strings as strings, numbers as numbers, nulls as missing.
+
+`timestamp` may be a timestamp, a date, ISO 8601 text or epoch seconds (naive means UTC).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from tracestrata.connectors.duckdb.layouts import LAYOUTS, Layout
+from tracestrata.errors import ConfigError, InputError
+from tracestrata.protocols import Window
+from tracestrata.record import RECORD_FIELDS, TraceRecord, format_timestamp
+from tracestrata.sampling.allocation import (
+    StratumCounts,
+    count_fields,
+    counts_from_tally,
+    tally_weighted,
+)
+from tracestrata.sampling.columns import DictColumn, StringColumn
+from tracestrata.sampling.policy import Policy
+from tracestrata.sampling.samplers import SampleResult
+from tracestrata.sampling.strata import normalize_top, source_value
+
+BATCH_ROWS = 1 << 17
+FORMATS = ("parquet", "json", "csv")
+_EXTENSIONS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "csv",
+}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NUMERIC = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL.*)$")
+_TEXT_FIELDS = ("name", "status", "user_id", "session_id", "release", "version", "span_id")
+_decode_json = msgspec.json.Decoder().decode  # the files path's decoder: same ints, floats and strings
+
+
+@dataclass(slots=True)
+class ColumnBatch:
+    """One Arrow batch: ids, the policy's columns, and the ids again as payloads."""
+
+    ids: StringColumn
+    columns: dict[str, Any]
+    refs: StringColumn
+    bytes_read: int = 0
+
+    @staticmethod
+    def record(ref: str) -> TraceRecord:
+        """A stand-in holding the id; `complete_records` reads the selected records."""
+        return TraceRecord(id=ref, timestamp=_EPOCH)
+
+
+class DuckDBTraceSource:
+    """A trace source over export files: `location` is a file, a folder, a glob or an object-store URL."""
+
+    def __init__(
+        self,
+        location: str,
+        *,
+        format: str | None = None,
+        layout: Layout = LAYOUTS["trace"],
+        threads: int | None = None,
+        batch_rows: int = BATCH_ROWS,
+    ) -> None:
+        self.location = location
+        self.format = format or format_of(location)
+        if self.format not in FORMATS:
+            raise ConfigError(f"unknown export format {self.format!r} (known: {', '.join(FORMATS)})", field="source.format")
+        self.layout = layout
+        self.threads = threads
+        self.batch_rows = batch_rows
+        self.skip_bad = False
+        self.bad_lines = 0
+        self.first_bad: InputError | None = None
+        self._con: Any = None
+        self._types: dict[str, Any] | None = None
+
+    # -- the relation
+
+    @property
+    def name(self) -> str:
+        return f"{'parquet' if self.format == 'parquet' else 'duckdb'}:{self.location}"
+
+    def connection(self) -> Any:
+        if self._con is None:
+            import duckdb
+
+            con = duckdb.connect(config={"threads": self.threads} if self.threads else {})
+            con.execute("SET TimeZone = 'UTC'")
+            open_object_store(con, self.location)
+            self._con = con
+        return self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def _exact_json(self) -> bool:
+        """The trace layout in JSON: every field read as JSON text, decoded as the files path does."""
+        return self.format == "json" and self.layout.name == "trace" and not self.layout.columns
+
+    def relation(self) -> str:
+        """The table function that scans the export."""
+        files = _sql_string(_glob(self.location, self.format))
+        if self.format == "parquet":
+            return f"read_parquet({files}, union_by_name = true)"
+        if self.format == "csv":
+            return f"read_csv({files}, union_by_name = true)"
+        if self._exact_json():
+            columns = ", ".join(f"{_sql_string(name)}: 'JSON'" for name in RECORD_FIELDS)
+            return f"read_json({files}, format = 'newline_delimited', columns = {{{columns}}})"
+        return f"read_json({files}, format = 'newline_delimited', union_by_name = true)"
+
+    def _scan(self) -> str:
+        where = f" WHERE {self.layout.where}" if self.layout.where else ""
+        return f"(SELECT * FROM {self.relation()}{where}) AS export"
+
+    def _type(self, expression: str, what: str) -> Any:
+        """The DuckDB type of an expression over the export (binds it; reads no rows)."""
+        import duckdb
+
+        try:
+            return self.connection().sql(f"SELECT {expression} AS v FROM {self._scan()} LIMIT 0").types[0]
+        except duckdb.IOException as exc:
+            raise InputError(_no_files(exc), path=self.location) from None
+        except duckdb.Error as exc:
+            raise InputError(_sql_error(exc), path=self.location, field=_field(what)) from None
+
+    def columns(self) -> dict[str, Any]:
+        """Column name -> DuckDB type of the export (an empty glob, a missing file: `InputError`)."""
+        if self._types is None:
+            import duckdb
+
+            try:
+                rel = self.connection().sql(f"SELECT * FROM {self._scan()} LIMIT 0")
+            except duckdb.IOException as exc:
+                raise InputError(_no_files(exc), path=self.location) from None
+            except duckdb.Error as exc:
+                raise InputError(f"cannot read the export: {_first_line(exc)}", path=self.location) from None
+            self._types = dict(zip(rel.columns, rel.types, strict=True))
+        return self._types
+
+    # -- field expressions
+
+    def expression(self, path: str) -> tuple[str, Any] | None:
+        """(SQL expression, its DuckDB type) of a record field path; None when the export lacks it."""
+        mapped = self.layout.columns
+        if path in mapped:
+            return self._mapped(path)
+        parts = path.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            prefix = ".".join(parts[:i])
+            if prefix in mapped:
+                base = self._mapped(prefix)
+                return _descend(base, parts[i:]) if base is not None else None
+        head = parts[0]
+        if head in self.columns():
+            base = _quote(head), self.columns()[head]
+            return _descend(base, parts[1:]) if len(parts) > 1 else base
+        return None
+
+    def _mapped(self, path: str) -> tuple[str, Any] | None:
+        """A mapped field: the user's mapping must bind; a built-in layout's column may be absent."""
+        expression = self.layout.columns[path]
+        try:
+            return expression, self._type(expression, f"source.columns.{path}")
+        except InputError:
+            if path in self.layout.mapped_by_user:
+                raise
+            return None
+
+    def _id_sql(self) -> str:
+        found = self.expression("id")
+        if found is None:
+            raise InputError("the export has no trace id column: map one with [source.columns] id = ...", path=self.location, field="id")
+        expression, kind = found
+        text = str(kind)
+        if text == "JSON":
+            return f"CASE WHEN json_type({expression}) = 'VARCHAR' THEN {expression} ->> '$' END"
+        if text == "VARCHAR":
+            return expression
+        if _NUMERIC.match(text) or text == "UUID":
+            return f"CAST({expression} AS VARCHAR)"
+        raise InputError(f"expected the trace id as text, got a column of type {text}", path=self.location, field="id")
+
+    def _timestamp_sql(self) -> str:
+        found = self.expression("timestamp")
+        if found is None:
+            raise InputError("the export has no timestamp column: map one with [source.columns] timestamp = ...", path=self.location, field="timestamp")
+        expression, kind = found
+        text = str(kind)
+        if text == "TIMESTAMP WITH TIME ZONE":
+            return expression
+        if text.startswith("TIMESTAMP") or text == "DATE":
+            return f"CAST({expression} AS TIMESTAMPTZ)"
+        if text == "VARCHAR":
+            return f"TRY_CAST({expression} AS TIMESTAMPTZ)"
+        if _NUMERIC.match(text):
+            return f"to_timestamp(CAST({expression} AS DOUBLE))"
+        if text == "JSON":
+            return (
+                f"CASE json_type({expression}) WHEN 'VARCHAR' THEN TRY_CAST({expression} ->> '$' AS TIMESTAMPTZ) "
+                f"WHEN 'BIGINT' THEN to_timestamp(CAST({expression} AS DOUBLE)) "
+                f"WHEN 'UBIGINT' THEN to_timestamp(CAST({expression} AS DOUBLE)) "
+                f"WHEN 'DOUBLE' THEN to_timestamp(CAST({expression} AS DOUBLE)) END"
+            )
+        raise InputError(
+            f"expected a timestamp, a date, ISO 8601 text or epoch seconds, got a column of type {text}",
+            path=self.location,
+            field="timestamp",
+        )
+
+    def _field_sql(self, path: str) -> tuple[str, str]:
+        """(SQL, kind) of a policy field: kind is `json` (decoded in Python) or `typed`."""
+        found = self.expression(path)
+        if found is None:
+            if path.startswith("source."):
+                return _sql_string(self.layout.backend) if path == "source.backend" else "NULL", "typed"
+            return "NULL", "typed"
+        expression, kind = found
+        text = str(kind)
+        if text == "JSON":
+            return f"CAST({expression} AS VARCHAR)", "json"
+        if text.startswith(("HUGEINT", "UHUGEINT", "DECIMAL")):
+            return f"CAST({expression} AS DOUBLE)", "typed"
+        if text.startswith(("TIMESTAMP", "DATE", "TIME")):
+            return f"strftime(CAST({expression} AS TIMESTAMPTZ), '%Y-%m-%dT%H:%M:%S.%fZ')", "typed"
+        if path == "status" and text == "VARCHAR":
+            return f"coalesce(nullif({expression}, ''), 'ok')", "typed"
+        return expression, "typed"
+
+    def _window_sql(self, timestamp: str, window: Window | None) -> str:
+        if window is None:
+            return "TRUE"
+        start, end = _sql_string(format_timestamp(window.start)), _sql_string(format_timestamp(window.end))
+        return f"({timestamp} >= CAST({start} AS TIMESTAMPTZ) AND {timestamp} < CAST({end} AS TIMESTAMPTZ))"
+
+    # -- sampling
+
+    def iter_column_batches(self, window: Window | None, fields: Sequence[str], *, part: Any = None) -> Iterator[ColumnBatch]:
+        """Arrow batches of the window's traces: ids and the columns `fields`, as the sketch reads them."""
+        import duckdb
+
+        trace_id, timestamp = self._id_sql(), self._timestamp_sql()
+        fields = list(dict.fromkeys(fields))
+        selects = [f"{trace_id} AS __id", f"{timestamp} IS NULL AS __no_time"]
+        kinds = []
+        for i, path in enumerate(fields):
+            sql, kind = self._field_sql(path)
+            selects.append(f"{sql} AS __f{i}")
+            kinds.append(kind)
+        query = (
+            f"SELECT {', '.join(selects)} FROM {self._scan()} "
+            f"WHERE {timestamp} IS NULL OR {self._window_sql(timestamp, window)}"
+        )
+        try:
+            reader = self.connection().sql(query).to_arrow_reader(self.batch_rows)
+            for batch in reader:
+                yield self._batch(batch, fields, kinds)
+        except duckdb.IOException as exc:
+            raise InputError(_no_files(exc), path=self.location) from None
+        except duckdb.ConversionException as exc:
+            raise InputError(f"cannot read a value: {_first_line(exc)}", path=self.location) from None
+
+    def _batch(self, batch: Any, fields: list[str], kinds: list[str]) -> ColumnBatch:
+        import pyarrow.compute as pc
+
+        ids = batch.column(0)
+        bad = pc.or_(pc.is_null(ids), pc.equal(pc.binary_length(ids), 0))
+        bad = pc.fill_null(bad, True)
+        no_time = batch.column(1)
+        problems = pc.or_(bad, no_time)
+        if pc.any(problems).as_py():
+            where = int(pc.index(problems, True).as_py())
+            if pc.any(bad).as_py():
+                self._bad(pc.sum(problems).as_py(), "id", "expected a non-empty string", ids[where].as_py())
+            else:
+                self._bad(pc.sum(problems).as_py(), "timestamp", "expected a timestamp or ISO 8601 text (missing or unreadable)", ids[where].as_py())
+            batch = batch.filter(pc.invert(problems))
+        id_column = _strings(batch.column(0))
+        columns = {path: _column(path, batch.column(i + 2), kind) for i, (path, kind) in enumerate(zip(fields, kinds, strict=True))}
+        return ColumnBatch(id_column, columns, id_column)
+
+    def _bad(self, count: int, field: str, message: str, example: Any) -> None:
+        hint = f" (trace {example!r})" if example else ""
+        error = InputError(f"{message}: {count} row(s){hint}", path=self.location, field=field)
+        if not self.skip_bad:
+            raise error
+        self.bad_lines += count
+        if self.first_bad is None:
+            self.first_bad = error
+
+    def complete_records(self, result: SampleResult, window: Window | None = None) -> SampleResult:
+        """The result with each selected trace's full record, read by id in one query."""
+        if not result.selected:
+            return result
+        records = self.records([s.record.id for s in result.selected], window)
+        return replace(result, selected=[replace(s, record=records[s.record.id]) for s in result.selected])
+
+    def records(self, ids: Sequence[str], window: Window | None = None) -> dict[str, TraceRecord]:
+        """The full records of some traces, by id."""
+        import pyarrow as pa
+
+        con = self.connection()
+        con.register("__selected", pa.table({"id": pa.array(list(ids), type=pa.string())}))
+        try:
+            out: dict[str, TraceRecord] = {}
+            for record in self._records(window, f"{self._id_sql()} IN (SELECT id FROM __selected)"):
+                out.setdefault(record.id, record)
+            return out
+        finally:
+            con.unregister("__selected")
+
+    def iter_traces(self, window: Window, *, metadata_keys: Sequence[str] = ()) -> Iterator[TraceRecord]:
+        """Every trace with `window.start <= timestamp < window.end` (what `sync` reads)."""
+        return self._records(window, "TRUE")
+
+    def _records(self, window: Window | None, condition: str) -> Iterator[TraceRecord]:
+        import duckdb
+
+        trace_id, timestamp = self._id_sql(), self._timestamp_sql()
+        selects = [f"{trace_id} AS id", f"{timestamp} AS timestamp"]
+        names, json_typed = [], set()
+        for name in RECORD_FIELDS:
+            if name in ("id", "timestamp"):
+                continue
+            found = self.expression(name)
+            if found is not None:
+                selects.append(f"{found[0]} AS {_quote(name)}")
+                names.append(name)
+                if str(found[1]) == "JSON":
+                    json_typed.add(name)
+        query = (
+            f"SELECT {', '.join(selects)} FROM {self._scan()} "
+            f"WHERE {condition} AND {self._window_sql(timestamp, window)}"
+        )
+        try:
+            reader = self.connection().sql(query).to_arrow_reader(self.batch_rows)
+            for batch in reader:
+                for row in batch.to_pylist():
+                    data: dict[str, Any] = {"id": row["id"], "timestamp": row["timestamp"]}
+                    for name in names:
+                        value = row[name]
+                        if name in json_typed and value is not None:
+                            value = _decode_json(value)
+                        data[name] = _plain(name, value)
+                    if data.get("source") is None:
+                        data["source"] = {"backend": self.layout.backend}
+                    try:
+                        yield TraceRecord.from_json(data, path=self.location)
+                    except InputError as exc:
+                        raise InputError(
+                            f"trace {row['id']!r}: {exc.message}", path=self.location, field=exc.field
+                        ) from None
+        except duckdb.IOException as exc:
+            raise InputError(_no_files(exc), path=self.location) from None
+        except duckdb.ConversionException as exc:
+            raise InputError(f"cannot read a value: {_first_line(exc)}", path=self.location) from None
+
+    # -- counting for `plan`
+
+    def count_strata(self, window: Window | None, policy: Policy, *, rate_field: str | None = None) -> list[StratumCounts]:
+        """Population and failure counts per stratum from one `GROUP BY` in DuckDB."""
+        import duckdb
+
+        fields = list(count_fields(policy, rate_field))
+        trace_id, timestamp = self._id_sql(), self._timestamp_sql()
+        bucketed = _bucketed_fields(policy, rate_field)
+        selects, kinds = [], []
+        for i, path in enumerate(fields):
+            sql, kind = self._field_sql(path)
+            if path in bucketed and kind == "typed" and _NUMERIC.match(str(self.expression(path)[1])):  # type: ignore[index]
+                sql = _bucket_sql(sql, bucketed[path])
+            selects.append(f"{sql} AS __f{i}")
+            kinds.append(kind)
+        keys = ", ".join(f"__f{i}" for i in range(len(fields)))
+        query = (
+            f"SELECT {', '.join([*selects, 'count(*) AS __n', f'count_if({trace_id} IS NULL OR {timestamp} IS NULL) AS __bad'])} "
+            f"FROM {self._scan()} WHERE {timestamp} IS NULL OR {self._window_sql(timestamp, window)}"
+            + (f" GROUP BY {keys}" if keys else "")
+        )
+        try:
+            table = self.connection().sql(query).to_arrow_table()
+        except duckdb.IOException as exc:
+            raise InputError(_no_files(exc), path=self.location) from None
+        except duckdb.ConversionException as exc:
+            raise InputError(f"cannot read a value: {_first_line(exc)}", path=self.location) from None
+        bad = int(sum(table.column("__bad").to_pylist()))
+        if bad:
+            self._bad(bad, "timestamp", "expected a trace id and a timestamp (missing or unreadable)", None)
+        good = [n - b for n, b in zip(table.column("__n").to_pylist(), table.column("__bad").to_pylist(), strict=True)]
+        columns = {path: _as_list(_column(path, table.column(i), kind)) for i, (path, kind) in enumerate(zip(fields, kinds, strict=True))}
+        return counts_from_tally(tally_weighted(columns, good, policy, rate_field=rate_field), policy)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def format_of(location: str) -> str:
+    """The export format from the file extension (`.gz` ignored); a folder: the files it holds."""
+    name = location.rstrip("/")
+    if name.endswith(".gz"):
+        name = name[:-3]
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix in _EXTENSIONS:
+        return _EXTENSIONS[suffix]
+    if "://" not in location and Path(location).is_dir():
+        for extension, kind in _EXTENSIONS.items():
+            if any(Path(location).rglob(f"*{extension}")):
+                return kind
+    raise InputError(
+        "cannot tell the export format from the name: use a .parquet, .jsonl or .csv path or glob", path=location
+    )
+
+
+def _glob(location: str, fmt: str) -> str:
+    """A folder stands for every file of its format under it."""
+    if "://" not in location and Path(location).is_dir():
+        extensions = [e for e, kind in _EXTENSIONS.items() if kind == fmt]
+        found = next((e for e in extensions if any(Path(location).rglob(f"*{e}"))), extensions[0])
+        return str(Path(location) / "**" / f"*{found}")
+    return location
+
+
+_STORES = {
+    "s3": ("httpfs", ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), ("AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE")),
+    "s3a": ("httpfs", ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), ("AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE")),
+    "gs": ("httpfs", ("GCS_ACCESS_KEY_ID", "GCS_SECRET_ACCESS_KEY"), ()),
+    "gcs": ("httpfs", ("GCS_ACCESS_KEY_ID", "GCS_SECRET_ACCESS_KEY"), ()),
+    "az": ("azure", ("AZURE_STORAGE_CONNECTION_STRING",), ("AZURE_STORAGE_ACCOUNT_NAME",)),
+    "azure": ("azure", ("AZURE_STORAGE_CONNECTION_STRING",), ("AZURE_STORAGE_ACCOUNT_NAME",)),
+    "abfss": ("azure", ("AZURE_STORAGE_CONNECTION_STRING",), ("AZURE_STORAGE_ACCOUNT_NAME",)),
+}
+
+
+def store_scheme(location: str) -> str | None:
+    scheme, sep, _ = location.partition("://")
+    return scheme.lower() if sep else None
+
+
+def check_credentials(location: str, environ: Mapping[str, str] | None = None) -> None:
+    """An object-store URL needs its credentials in the environment; say which ones, never their values."""
+    scheme = store_scheme(location)
+    if scheme is None:
+        return
+    if scheme not in _STORES:
+        raise InputError(f"unsupported URL scheme {scheme!r} (known: s3, gs, az, or a local path)", path=location)
+    env = os.environ if environ is None else environ
+    _, needed, alternatives = _STORES[scheme]
+    if all(env.get(k) for k in needed) or any(env.get(k) for k in alternatives):
+        return
+    options = " and ".join(needed) + (f" (or {' or '.join(alternatives)})" if alternatives else "")
+    raise InputError(f"{scheme} credentials missing: set {options} in the environment", path=location)
+
+
+def open_object_store(con: Any, location: str) -> None:
+    """Load DuckDB's httpfs/azure extension and a secret built from the environment."""
+    scheme = store_scheme(location)
+    if scheme is None:
+        return
+    check_credentials(location)
+    import duckdb
+
+    extension = _STORES[scheme][0]
+    try:
+        con.execute(f"INSTALL {extension}")
+        con.execute(f"LOAD {extension}")
+        if extension == "azure":
+            if os.environ.get("AZURE_STORAGE_CONNECTION_STRING"):
+                con.execute("CREATE SECRET (TYPE azure, CONNECTION_STRING ?)", [os.environ["AZURE_STORAGE_CONNECTION_STRING"]])
+            else:
+                con.execute(
+                    "CREATE SECRET (TYPE azure, PROVIDER credential_chain, ACCOUNT_NAME ?)",
+                    [os.environ["AZURE_STORAGE_ACCOUNT_NAME"]],
+                )
+        elif scheme in ("gs", "gcs"):
+            con.execute(
+                "CREATE SECRET (TYPE gcs, KEY_ID ?, SECRET ?)",
+                [os.environ["GCS_ACCESS_KEY_ID"], os.environ["GCS_SECRET_ACCESS_KEY"]],
+            )
+        else:
+            con.execute("CREATE SECRET (TYPE s3, PROVIDER credential_chain)")
+    except duckdb.Error as exc:
+        raise InputError(f"cannot open {scheme}:// with DuckDB's {extension} extension: {_first_line(exc)}", path=location) from None
+
+
+def _descend(base: tuple[str, Any], keys: Sequence[str]) -> tuple[str, Any] | None:
+    """The sub-field `keys` of an expression, by its type: struct field, map key or JSON path."""
+    expression, kind = base
+    for depth, key in enumerate(keys):
+        text = str(kind)
+        if text.startswith("STRUCT("):
+            children = dict(kind.children)
+            if key not in children:
+                return None
+            expression, kind = f"struct_extract({expression}, {_sql_string(key)})", children[key]
+        elif text.startswith("MAP("):
+            value_type = dict(kind.children)["value"]
+            expression, kind = f"element_at({expression}, {_sql_string(key)})[1]", value_type
+        elif text in ("JSON", "VARCHAR"):
+            rest = "".join(f".{_json_key(k)}" for k in keys[depth:])
+            source = expression if text == "JSON" else f"CASE WHEN json_valid({expression}) THEN {expression} END"
+            import duckdb
+
+            return f"json_extract({source}, {_sql_string('$' + rest)})", duckdb.sqltype("JSON")
+        else:
+            return None
+    return expression, kind
+
+
+def _bucketed_fields(policy: Policy, rate_field: str | None) -> dict[str, tuple[float, ...]]:
+    """Fields read only by one numeric-bucket dimension: their GROUP BY key is the bucket, not the value."""
+    readers: dict[str, int] = {}
+    for path in [d.field for d in policy.strata] + [s.condition.field for s in policy.signals] + ([rate_field] if rate_field else []):
+        readers[path] = readers.get(path, 0) + 1
+    return {d.field: d.edges for d in policy.strata if d.edges is not None and readers[d.field] == 1}
+
+
+def _bucket_sql(sql: str, edges: tuple[float, ...]) -> str:
+    """A value standing for the bucket of `sql` (`bucket_label` of it gives the bucket's label)."""
+    value = f"CAST({sql} AS DOUBLE)"
+    cases = [f"WHEN {value} IS NULL OR isnan({value}) THEN NULL", f"WHEN {value} < {edges[0]!r} THEN CAST('-inf' AS DOUBLE)"]
+    cases += [f"WHEN {value} < {high!r} THEN {low!r}" for low, high in zip(edges, edges[1:], strict=False)]
+    return f"CASE {' '.join(cases)} ELSE {edges[-1]!r} END"
+
+
+def _strings(array: Any) -> StringColumn:
+    from tracestrata.sampling.frames import arrow_column
+
+    import pyarrow as pa
+
+    column = arrow_column(array if pa.types.is_string(array.type) or pa.types.is_large_string(array.type) else array.cast(pa.large_string()))
+    assert isinstance(column, StringColumn)
+    return column
+
+
+def _column(path: str, array: Any, kind: str) -> Any:
+    """An Arrow column as the sketch reads it, normalized like `TraceRecord.from_json`."""
+    import pyarrow as pa
+
+    from tracestrata.sampling.frames import arrow_column
+
+    if kind == "json":
+        texts = _strings(array)
+        codes_values = texts.encoded()
+        values = [None if v is None else _decode_json(v) for v in codes_values.values]
+        column: Any = DictColumn(codes_values.codes, values)
+    elif pa.types.is_list(array.type) or pa.types.is_large_list(array.type) or pa.types.is_struct(array.type) or pa.types.is_map(array.type):
+        column = [_plain(path, v) for v in array.to_pylist()]
+    elif pa.types.is_integer(array.type) and array.null_count and not _float_exact(array):
+        column = array.to_pylist()  # nulls and integers past 2**53: a float array would round them
+    else:
+        column = arrow_column(array)
+    head = path.partition(".")[0]
+    if head in ("tags", *_TEXT_FIELDS) and not isinstance(column, (StringColumn, np.ndarray)) or head == "source":
+        values = _as_list(column)
+        if head == "source":
+            return [source_value(v, path.partition(".")[2]) if isinstance(v, (dict, str)) else v for v in values]
+        return normalize_top(head, values)
+    return column
+
+
+def _float_exact(array: Any) -> bool:
+    """Whether every integer of the column is exact as a float (|v| <= 2**53)."""
+    import pyarrow.compute as pc
+
+    low, high = pc.min_max(array).values()
+    return low.as_py() is None or (-(2**53) <= low.as_py() and high.as_py() <= 2**53)
+
+
+def _as_list(column: Any) -> list[Any]:
+    if isinstance(column, np.ndarray):
+        if column.dtype.kind == "f":
+            return [None if v != v else v for v in column.tolist()]
+        return column.tolist()
+    if isinstance(column, (StringColumn, DictColumn)):
+        return column.tolist()
+    return list(column)
+
+
+def _plain(name: str, value: Any) -> Any:
+    """A JSON-like value of a record field: JSON text decoded, a struct without its absent keys, a map as a dict."""
+    if isinstance(value, str) and name in ("metadata", "scores", "tags"):  # JSON text in a text column
+        try:
+            value = _decode_json(value)
+        except msgspec.DecodeError:
+            return None
+    if isinstance(value, list) and value and all(isinstance(v, tuple) and len(v) == 2 for v in value):
+        return {k: v for k, v in value}
+    if isinstance(value, dict):
+        return {k: _plain_value(v) for k, v in value.items() if v is not None}
+    return _plain_value(value)
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    if isinstance(value, dict):
+        return {k: _plain_value(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_plain_value(v) for v in value]
+    return value
+
+
+def _json_key(key: str) -> str:
+    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _no_files(exc: BaseException) -> str:
+    line = _first_line(exc)
+    if "No files found" in line:
+        return "no files match"
+    return line.removeprefix("IO Error: ")
+
+
+def _sql_error(exc: BaseException) -> str:
+    """DuckDB's first line without its error class: `Referenced column "x" not found in FROM clause!`."""
+    return re.sub(r"^[A-Za-z ]+ Error: ", "", _first_line(exc))
+
+
+def _field(what: str) -> str | None:
+    return what if what.startswith("source.") else None
+
+
+__all__ = ["ColumnBatch", "DuckDBTraceSource", "check_credentials", "format_of"]
