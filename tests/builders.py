@@ -89,3 +89,102 @@ record_values = st.fixed_dictionaries(
         | st.fixed_dictionaries({"backend": st.just("x"), "project": st.none() | st.just("p")}),
     }
 )
+
+
+# ---------------------------------------------------------------- TOML: policies and sync configs
+
+#: Failure signals by name, as the tests' policies spell them.
+SIGNALS = {
+    "error": {"name": "error", "field": "status", "equals": "error"},
+    "refusal": {"name": "refusal", "field": "metadata.refusal", "equals": True},
+    "thumbs-down": {"name": "thumbs-down", "field": "scores.user_feedback", "lt": 0.5},
+    "slow": {"name": "slow", "field": "latency_ms", "ge": 10000},
+}
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return orjson.dumps(value).decode()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML for {value!r}")
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else orjson.dumps(key).decode()
+
+
+def toml_text(data: dict, prefix: str = "") -> str:
+    """`data` as TOML: scalars first, then tables (`dict`) and arrays of tables (lists of dicts).
+
+    Dicts under `inline` keys of a table stay inline (`overrides = { ... }`)."""
+    lines, tables = [], []
+    for key, value in data.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and key != "overrides":
+            tables.append((key, value, False))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            tables.append((key, value, True))
+        else:
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    out = "\n".join(lines) + ("\n" if lines else "")
+    for key, value, array in tables:
+        name = f"{prefix}{key}"
+        for table in value if array else [value]:
+            out += f"\n[[{name}]]\n" if array else f"\n[{name}]\n"
+            out += toml_text(table, prefix=f"{name}.").lstrip("\n")
+    return out
+
+
+def policy_data(
+    seed: str = "test",
+    *,
+    strata=({"field": "metadata.intent", "top": 8},),
+    default: int | None = 100,
+    multiplier: float | None = 4,
+    signals=("error", "refusal"),
+    boosts=(),
+    **targets,
+) -> dict:
+    """A policy as a dict (what `parse_policy` and `toml_text` take): the tests' usual shape, each part settable."""
+    data: dict = {"seed": seed, "strata": [dict(s) for s in strata]}
+    if targets := {k: v for k, v in {"default": default, **targets}.items() if v is not None}:
+        data["targets"] = targets
+    if multiplier is not None or signals:
+        data["failure"] = {"multiplier": multiplier, "signals": [SIGNALS[s] if isinstance(s, str) else s for s in signals]}
+    if boosts:
+        data["boost"] = [dict(b) for b in boosts]
+    return data
+
+
+def policy_toml(seed: str = "test", **parts) -> str:
+    """`policy_data` as a TOML policy file's text."""
+    return toml_text(policy_data(seed, **parts))
+
+
+def sync_config_toml(
+    source: dict,
+    policy: dict | str | None = None,
+    *,
+    state: str = "var/state.sqlite",
+    window: dict | None = None,
+    **tables,
+) -> str:
+    """A sync config's text: `source`, an inline `policy` dict (or a path), windows hourly from 2026-11-23 by
+    default, and any other tables (`sink`, `scores`, `report`, `retry`) as given."""
+    data: dict = {"state": state}
+    if isinstance(policy, str):
+        data["policy"] = policy
+    data["source"] = source
+    data["window"] = window or {"every": "1h", "start": "2026-11-23T00:00:00Z"}
+    data.update(tables)
+    if isinstance(policy, dict):
+        data["policy"] = policy
+    return toml_text(data)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from builders import policy_toml
 
 from tracestrata.cli.main import main
 from tracestrata.errors import ExitCode
@@ -19,33 +20,14 @@ from tracestrata.sampling.policy import load_policy, parse_policy
 from tracestrata.sampling.samplers import Sketch
 from tracestrata.synthetic import generate_traces
 
-POLICY = """\
-seed = "plan-test"
-
-[[strata]]
-field = "metadata.intent"
-top = 5
-
-[[strata]]
-field = "latency_ms"
-edges = [1000, 3000]
-
-[targets]
-default = 100
-
-[failure]
-multiplier = 4
-
-[[failure.signals]]
-name = "error"
-field = "status"
-equals = "error"
-
-[[failure.signals]]
-name = "refusal"
-field = "metadata.refusal"
-equals = true
-"""
+POLICY = policy_toml(
+    "plan-test", strata=[{"field": "metadata.intent", "top": 5}, {"field": "latency_ms", "edges": [1000, 3000]}]
+)
+NO_TARGETS = policy_toml(
+    "plan-test",
+    strata=[{"field": "metadata.intent", "top": 5}, {"field": "latency_ms", "edges": [1000, 3000]}],
+    default=None,
+)
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -183,7 +165,7 @@ def test_toml_block_parses_and_loads_as_policy(
     wanted = {s["stratum"]: s["target"] for s in json.loads(json_out)["strata"]}
 
     # pasted into the policy (replacing its [targets]), the project's loader gives back every target
-    base = POLICY.replace("[targets]\ndefault = 100\n", "")
+    base = NO_TARGETS
     pasted = tmp_path / "pasted.toml"
     pasted.write_text(base + "\n" + out)
     policy = load_policy(pasted)
@@ -304,7 +286,7 @@ def test_plan_then_sample_takes_the_planned_targets(
     traces, _ = files
     source = ["--source", f"jsonl:{traces}"]
     base = tmp_path / "base.toml"
-    base.write_text(POLICY.replace("[targets]\ndefault = 100\n", ""))
+    base.write_text(NO_TARGETS)
     code, block, _ = run(capsys, "plan", *source, "--policy", str(base), "--format", "toml", "--budget", "700")
     assert code == 0
     _, plan_out, _ = run(capsys, "plan", *source, "--policy", str(base), "--format", "json", "--budget", "700")
@@ -337,8 +319,8 @@ def test_source_columns_count_like_rows(files: tuple[Path, Path]) -> None:
 
 
 def test_toml_block_with_a_literal_star_in_a_key() -> None:
-    from tracestrata.sampling.plan_render import targets_toml
     from tracestrata.sampling.allocation import StratumInput, plan_allocation
+    from tracestrata.sampling.plan_render import targets_toml
 
     plan = plan_allocation(
         [StratumInput("a*b", 50, 0.3), StratumInput("axxb", 10**6, 0.05), StratumInput("c", 10**6, 0.05)]

@@ -5,27 +5,17 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from builders import policy_data, sync_config_toml
 
 from tracestrata.cli.main import main
 from tracestrata.errors import ExitCode
 from tracestrata.synthetic import generate_traces
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
-CONFIG = """\
-state = "var/state.sqlite"
-[source]
-type = "files"
-path = "traces.jsonl"
-[window]
-every = "1h"
-start = "2026-11-23T00:00:00Z"
-[policy]
-seed = "x"
-[[policy.strata]]
-field = "metadata.intent"
-[policy.targets]
-default = 20
-"""
+CONFIG = sync_config_toml(
+    {"type": "files", "path": "traces.jsonl"},
+    policy_data("x", strata=[{"field": "metadata.intent"}], default=20, multiplier=None, signals=()),
+)
 
 
 @pytest.fixture

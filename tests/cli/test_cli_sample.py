@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from builders import policy_toml
 
 from tracestrata.cli.main import main
 from tracestrata.errors import ExitCode
@@ -11,25 +12,12 @@ from tracestrata.sampling.manifest import read_sample_dir
 from tracestrata.synthetic import generate_traces
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-POLICY = """\
-seed = "cli"
-[[strata]]
-field = "metadata.intent"
-top = 8
-[targets]
-default = 30
-[failure]
-multiplier = 4
-[[failure.signals]]
-name = "error"
-field = "status"
-equals = "error"
-[[boost]]
-name = "refunds"
-field = "metadata.intent"
-equals = "refund"
-collect = 25
-"""
+POLICY = policy_toml(
+    "cli",
+    default=30,
+    signals=("error",),
+    boosts=[{"name": "refunds", "field": "metadata.intent", "equals": "refund", "collect": 25}],
+)
 
 
 @pytest.fixture()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from builders import policy_data, sync_config_toml
 
 from tracestrata.job.ledger import design_from_ledger
 from tracestrata.job.state import State
@@ -28,59 +29,20 @@ from tracestrata.synthetic import generate_traces, judge, population_truth
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 COLLECT = 120
 
-CONFIG = f"""\
-state = "var/state.sqlite"
-
-[source]
-type = "files"
-path = "traces.jsonl"
-scores_path = "scores.jsonl"
-sink_dir = "var/sink"
-
-[window]
-every = "1h"
-settle = "15m"
-start = "2026-11-23T00:00:00Z"
-max_windows_per_run = 24
-
-[sink]
-dataset = "judge-{{date}}"
-
-[scores]
-names = ["correct", "quality"]
-metric = "correct"
-
-[report]
-dir = "var/reports"
-period = "1d"
-formats = ["json", "md", "html"]
-
-[policy]
-seed = "e2e-24h"
-[[policy.strata]]
-field = "metadata.intent"
-[policy.targets]
-default = 12
-[policy.failure]
-multiplier = 4
-[[policy.failure.signals]]
-name = "error"
-field = "status"
-equals = "error"
-[[policy.failure.signals]]
-name = "refusal"
-field = "metadata.refusal"
-equals = true
-[[policy.failure.signals]]
-name = "thumbs-down"
-field = "scores.user_feedback"
-lt = 0.5
-[[policy.boost]]
-name = "refund-loop"
-field = "metadata.intent"
-equals = "refund"
-collect = {COLLECT}
-"""
+CONFIG = sync_config_toml(
+    {"type": "files", "path": "traces.jsonl", "scores_path": "scores.jsonl", "sink_dir": "var/sink"},
+    policy_data(
+        "e2e-24h",
+        strata=[{"field": "metadata.intent"}],
+        default=12,
+        signals=("error", "refusal", "thumbs-down"),
+        boosts=[{"name": "refund-loop", "field": "metadata.intent", "equals": "refund", "collect": COLLECT}],
+    ),
+    window={"every": "1h", "settle": "15m", "start": "2026-11-23T00:00:00Z", "max_windows_per_run": 24},
+    sink={"dataset": "judge-{date}"},
+    scores={"names": ["correct", "quality"], "metric": "correct"},
+    report={"dir": "var/reports", "period": "1d", "formats": ["json", "md", "html"]},
+)
 
 
 def tracestrata(*args: str) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from builders import sync_config_toml
 
 from tracestrata.synthetic import generate_traces
 
@@ -19,48 +20,28 @@ FIXTURES = REPO / "tests" / "fixtures"
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 NOW = "2026-11-23T06:30:00Z"
 
-CONFIG = """\
-state = "var/state.sqlite"
-policy = "{policy}"
-
-[source]
-type = "{type}"
-{source}
-
-[window]
-every = "1h"
-settle = "15m"
-start = "{start}"
-
-[sink]
-dataset = "judge-{{date}}"
-batch_size = 20
-
-[scores]
-names = ["correct"]
-metric = "correct"
-
-[report]
-dir = "var/reports"
-formats = ["json"]
-
-[retry]
-attempts = 3
-total_seconds = 5
-initial = 0.05
-"""
+def config_text(policy: Path, type_: str, source: dict, start: str) -> str:
+    return sync_config_toml(
+        {"type": type_, **source},
+        str(policy),
+        window={"every": "1h", "settle": "15m", "start": start},
+        sink={"dataset": "judge-{date}", "batch_size": 20},
+        scores={"names": ["correct"], "metric": "correct"},
+        report={"dir": "var/reports", "formats": ["json"]},
+        retry={"attempts": 3, "total_seconds": 5, "initial": 0.05},
+    )
 
 
-def setup(tmp: Path, *, type_: str = "files", source: str | None = None, start: str = "2026-11-23T00:00:00Z") -> Path:
+def setup(tmp: Path, *, type_: str = "files", source: dict | None = None, start: str = "2026-11-23T00:00:00Z") -> Path:
     traces = tmp / "traces"
     traces.mkdir(exist_ok=True)
     records = generate_traces(600, start=T0, end=T0 + timedelta(hours=6), seed=11)
     (traces / "day.jsonl").write_bytes(b"".join(orjson.dumps(r.to_json()) + b"\n" for r in records))
     if source is None:
-        source = 'path = "traces"\nsink_dir = "var/sink"\nscores_path = "scores.jsonl"'
+        source = {"path": "traces", "sink_dir": "var/sink", "scores_path": "scores.jsonl"}
     config = tmp / "sync.toml"
     config.write_text(
-        CONFIG.format(policy=REPO / "examples" / "policies" / "basic.toml", type=type_, source=source, start=start)
+        config_text(REPO / "examples" / "policies" / "basic.toml", type_, source, start)
     )
     return config
 
@@ -176,12 +157,12 @@ def test_secret_never_in_output_errors_or_state(tmp_path: Path) -> None:
     (served / "traces.jsonl").write_bytes((tmp_path / "traces" / "day.jsonl").read_bytes())
     (served / "scores.jsonl").write_bytes(b"")
     with StaticServer(served, token=secret) as server:
-        source = f'base_url = "{server.url}"\ntoken_env = "TS_E2E_TOKEN"\nsink_dir = "var/sink"'
+        source = {"base_url": server.url, "token_env": "TS_E2E_TOKEN", "sink_dir": "var/sink"}
         config = setup(tmp_path, type_="http_jsonl_connector:create", source=source)
         wrong = run(config, "-v", env={"TS_E2E_TOKEN": "wrong-" + secret})
         assert wrong.returncode == 3, wrong.stderr
         assert "TS_E2E_TOKEN" in wrong.stderr and secret not in wrong.stderr
-        leaky = setup(tmp_path, type_="http_jsonl_connector:create", source=source + "\nleaky_errors = true")
+        leaky = setup(tmp_path, type_="http_jsonl_connector:create", source={**source, "leaky_errors": True})
         echoed = run(leaky, env={"TS_E2E_TOKEN": "wrong-" + secret})
         assert echoed.returncode == 3 and "server said: bad token ***" in echoed.stderr
         assert secret not in echoed.stderr

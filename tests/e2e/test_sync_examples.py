@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from builders import sync_config_toml
 
 from tracestrata.job.config import load_config
 from tracestrata.synthetic import generate_traces
@@ -20,34 +21,22 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 
-CONFIG = """\
-state = "var/state.sqlite"
-policy = "{policy}"
-[source]
-type = "files"
-path = "traces.jsonl"
-sink_dir = "var/sink"
-scores_path = "scores.jsonl"
-[window]
-every = "1h"
-settle = "15m"
-start = "2026-11-23T00:00:00Z"
-[sink]
-dataset = "judge-{{date}}"
-[scores]
-names = ["correct"]
-metric = "correct"
-[report]
-dir = "var/reports"
-formats = ["json"]
-"""
+def config_text(policy: Path) -> str:
+    return sync_config_toml(
+        {"type": "files", "path": "traces.jsonl", "sink_dir": "var/sink", "scores_path": "scores.jsonl"},
+        str(policy),
+        window={"every": "1h", "settle": "15m", "start": "2026-11-23T00:00:00Z"},
+        sink={"dataset": "judge-{date}"},
+        scores={"names": ["correct"], "metric": "correct"},
+        report={"dir": "var/reports", "formats": ["json"]},
+    )
 
 
 def workspace(tmp: Path) -> Path:
     records = generate_traces(200, start=T0, end=T0 + timedelta(hours=3), seed=9)
     (tmp / "traces.jsonl").write_bytes(b"".join(orjson.dumps(r.to_json()) + b"\n" for r in records))
     config = tmp / "sync.toml"
-    config.write_text(CONFIG.format(policy=EXAMPLES / "policies" / "basic.toml"))
+    config.write_text(config_text(EXAMPLES / "policies" / "basic.toml"))
     return config
 
 

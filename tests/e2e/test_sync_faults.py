@@ -16,6 +16,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from builders import sync_config_toml
 
 from tracestrata.synthetic import generate_traces
 
@@ -27,30 +28,17 @@ from fault_proxy import Fault, FaultProxy, StaticServer  # noqa: E402
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 
-CONFIG = """\
-state = "state.sqlite"
-policy = "{policy}"
-[source]
-type = "http_jsonl_connector:create"
-base_url = "{url}"
-sink_dir = "sink"
-timeout = 1.0
-[window]
-every = "1h"
-settle = "15m"
-start = "2026-11-23T00:00:00Z"
-[sink]
-dataset = "judge-{{date}}"
-[scores]
-names = ["correct"]
-[report]
-formats = []
-[retry]
-attempts = {attempts}
-total_seconds = 20
-initial = 0.05
-max_wait = 0.5
-"""
+def config_text(policy: Path, url: str, attempts: int) -> str:
+    return sync_config_toml(
+        {"type": "http_jsonl_connector:create", "base_url": url, "sink_dir": "sink", "timeout": 1.0},
+        str(policy),
+        state="state.sqlite",
+        window={"every": "1h", "settle": "15m", "start": "2026-11-23T00:00:00Z"},
+        sink={"dataset": "judge-{date}"},
+        scores={"names": ["correct"]},
+        report={"formats": []},
+        retry={"attempts": attempts, "total_seconds": 20, "initial": 0.05, "max_wait": 0.5},
+    )
 
 
 @pytest.fixture
@@ -66,7 +54,7 @@ def backend(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def write_config(tmp: Path, url: str, attempts: int) -> Path:
     path = tmp / "sync.toml"
-    path.write_text(CONFIG.format(policy=REPO / "examples" / "policies" / "basic.toml", url=url, attempts=attempts))
+    path.write_text(config_text(REPO / "examples" / "policies" / "basic.toml", url, attempts))
     return path
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from builders import sync_config_toml
 
 from tracestrata.synthetic import generate_traces
 
@@ -31,30 +32,21 @@ NOW = "2026-11-23T03:30:00Z"
 HOOK = "TRACESTRATA_DEBUG_WRITE_HOOK"
 PHASES = ("before-write", "after-write", "after-mark")
 
-CONFIG = """\
-state = "state.sqlite"
-policy = "{policy}"
-[source]
-type = "files"
-path = "{traces}"
-sink_dir = "sink"
-[window]
-every = "1h"
-settle = "15m"
-start = "2026-11-23T00:00:00Z"
-[sink]
-dataset = "judge-{{date}}"
-queue = "review-{{window_start}}"
-batch_size = 4
-[report]
-formats = []
-"""
+def config_text(policy: Path, traces: Path) -> str:
+    return sync_config_toml(
+        {"type": "files", "path": str(traces), "sink_dir": "sink"},
+        str(policy),
+        state="state.sqlite",
+        window={"every": "1h", "settle": "15m", "start": "2026-11-23T00:00:00Z"},
+        sink={"dataset": "judge-{date}", "queue": "review-{window_start}", "batch_size": 4},
+        report={"formats": []},
+    )
 
 
 def make(root: Path, traces: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     config = root / "sync.toml"
-    config.write_text(CONFIG.format(policy=REPO / "examples" / "policies" / "basic.toml", traces=traces))
+    config.write_text(config_text(REPO / "examples" / "policies" / "basic.toml", traces))
     return config
 
 

@@ -10,7 +10,8 @@ import pytest
 from tracestrata.design import Cell, CellKind, Design, Unit
 from tracestrata.errors import ConfigError, EstimationError, InputError
 from tracestrata.estimate.estimators import LonelyCell
-from tracestrata.estimate.report import MetricKind, build_report, read_scores_jsonl
+from tracestrata.estimate.report import MetricKind, build_report
+from tracestrata.io.jsonl import read_scores_jsonl
 from tracestrata.record import Score
 
 

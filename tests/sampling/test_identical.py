@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from builders import write_jsonl
 from identical import assert_identical_samples
 
 from tracestrata.connectors.files.source import FilesTraceSource
@@ -12,7 +13,6 @@ from tracestrata.sampling.manifest import write_sample_dir
 from tracestrata.sampling.policy import load_policy
 from tracestrata.sampling.samplers import sample_column_batches, sample_records
 from tracestrata.synthetic import generate_traces
-from builders import write_jsonl
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 POLICY = Path(__file__).resolve().parents[2] / "examples" / "policies" / "crossed.toml"

@@ -17,11 +17,11 @@ alone. Measured: `correct` +2.1 MC se, `quality` +0.6 MC se.
 from __future__ import annotations
 
 import math
-import tomllib
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from builders import policy_data
 from sim_design import split_target
 
 from tracestrata.design import CellKind
@@ -32,34 +32,13 @@ from tracestrata.synthetic import generate_traces, judge
 
 REPS = 1000
 TARGET = 60
-# The shape of examples/policies/basic.toml, inlined so edits to the example cannot move these numbers.
-POLICY = """
-seed = "set per replication"
-[[strata]]
-field = "metadata.intent"
-top = 8
-[targets]
-default = 60
-[failure]
-multiplier = 4
-[[failure.signals]]
-name = "error"
-field = "status"
-equals = "error"
-[[failure.signals]]
-name = "refusal"
-field = "metadata.refusal"
-equals = true
-"""
+# The shape of examples/policies/basic.toml, built here so edits to the example cannot move these numbers.
 
 pytestmark = pytest.mark.slow
 
 
 def policy(seed: str):
-    data = tomllib.loads(POLICY)
-    data["seed"] = seed
-    assert data["targets"]["default"] == TARGET
-    return parse_policy(data, source="test_real_sampler.py")
+    return parse_policy(policy_data(seed, default=TARGET), source="test_real_sampler.py")
 
 
 @pytest.fixture(scope="module")

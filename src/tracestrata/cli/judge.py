@@ -9,6 +9,7 @@ import orjson
 
 from tracestrata.errors import InputError
 from tracestrata.io.atomic import atomic_writer
+from tracestrata.io.jsonl import iter_jsonl
 from tracestrata.record import Score, TraceRecord
 from tracestrata.synthetic import _uniforms, judge
 
@@ -44,14 +45,8 @@ def command(sample_dir: Path, out: Path, coverage: float, seed: int) -> None:
     if not sample_path.exists():
         raise InputError("no sample.jsonl here; run `tracestrata sample` first", path=str(sample_dir))
     written = 0
-    with sample_path.open("rb") as lines, atomic_writer(out) as handle:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise InputError(f"not JSON: {exc}", path=str(sample_path), line=number) from None
+    with atomic_writer(out) as handle:
+        for number, data in iter_jsonl(sample_path):
             record = TraceRecord.from_json(data, path=str(sample_path), line=number)
             if _uniforms(record.id, seed + 7919)[1] >= coverage:
                 continue

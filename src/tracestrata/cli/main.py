@@ -18,6 +18,7 @@ from tracestrata.errors import ExitCode, TracestrataError
 COMMANDS: dict[str, str] = {
     "plan": "tracestrata.cli.plan",
     "sample": "tracestrata.cli.sample",
+    "spark-sample": "tracestrata.cli.spark_sample",
     "report": "tracestrata.cli.report",
     "sync": "tracestrata.cli.sync",
     "demo": "tracestrata.cli.demo",

@@ -17,9 +17,9 @@ from tracestrata.estimate.render import render_report
 from tracestrata.estimate.report import (
     ReportWarning,
     build_report,
-    read_scores_jsonl,
 )
 from tracestrata.io.atomic import atomic_write_text
+from tracestrata.io.jsonl import read_scores_jsonl
 from tracestrata.record import Score
 
 

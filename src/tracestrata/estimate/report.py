@@ -20,13 +20,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
-import orjson
-
 from tracestrata.design import ALL, Cell, Design
-from tracestrata.errors import EstimationError, InputError
+from tracestrata.errors import EstimationError
 from tracestrata.estimate.estimators import (
     Estimate,
     LonelyCell,
@@ -45,7 +42,6 @@ __all__ = [
     "ReportWarning",
     "StratumRow",
     "build_report",
-    "read_scores_jsonl",
 ]
 
 EXAMPLES = 5  # ids quoted in a warning
@@ -492,35 +488,4 @@ def _compare(
             ))
     return Comparison(field_name, a, b, overall, per_stratum, tuple(flags))
 
-
-def read_scores_jsonl(path: str | Path, *, skip_bad: bool = False) -> tuple[list[Score], int]:
-    """Scores from a JSONL file (`{"trace_id","name","value"}` per line) and the count of bad lines.
-
-    A bad line raises `InputError` naming the file and line, unless `skip_bad`, which
-    skips and counts it. Blank lines are ignored.
-    """
-    where = str(path)
-    scores: list[Score] = []
-    bad = 0
-    try:
-        handle = Path(path).open("rb")
-    except FileNotFoundError:
-        raise InputError("no such file", path=where) from None
-    except IsADirectoryError:
-        raise InputError("expected a JSONL file, got a directory", path=where) from None
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                try:
-                    data = orjson.loads(line)
-                except orjson.JSONDecodeError as exc:
-                    raise InputError(f"not valid JSON: {exc}", path=where, line=number) from None
-                scores.append(Score.from_json(data, path=where, line=number))
-            except InputError:
-                if not skip_bad:
-                    raise
-                bad += 1
-    return scores, bad
 

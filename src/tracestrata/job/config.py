@@ -247,7 +247,10 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
 
 
 def _load_policy(value: str | dict[str, Any], *, path: Path, resolve: Any) -> Any:
-    from tracestrata.sampling.policy import load_policy, parse_policy  # numpy is loaded on first use, not by --help
+    from tracestrata.sampling.policy import (  # numpy is loaded on first use, not by --help
+        load_policy,
+        parse_policy,
+    )
 
     if isinstance(value, str):
         return load_policy(resolve(value))

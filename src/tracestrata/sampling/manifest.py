@@ -18,6 +18,7 @@ import orjson
 from tracestrata.design import Cell, CellKind, Design, Unit, in_window
 from tracestrata.errors import InputError
 from tracestrata.io.atomic import atomic_write_bytes, atomic_writer
+from tracestrata.io.jsonl import iter_jsonl
 from tracestrata.protocols import Window
 from tracestrata.record import format_timestamp, parse_timestamp
 from tracestrata.sampling.policy import Policy
@@ -137,31 +138,20 @@ def read_sample_dir(path: Path | str) -> tuple[Manifest, list[dict[str, Any]]]:
     manifest = _read_manifest(manifest_path)
     sample_path = path / SAMPLE_FILE
     rows: list[dict[str, Any]] = []
-    try:
-        handle = sample_path.open("rb")
-    except FileNotFoundError:
-        raise InputError(
-            "missing: a sample directory has sample.jsonl and manifest.json", path=str(sample_path)
-        ) from None
+    if not sample_path.exists():
+        raise InputError("missing: a sample directory has sample.jsonl and manifest.json", path=str(sample_path))
     known = {c.id for c in manifest.cells}
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON: {exc}", path=str(sample_path), line=number) from None
-            if not isinstance(row, dict):
-                raise InputError("expected a JSON object", path=str(sample_path), line=number)
-            for key in ("id", *DESIGN_FIELDS):
-                if key not in row:
-                    raise InputError("missing", path=str(sample_path), line=number, field=key)
-            if row["cell"] not in known:
-                raise InputError(
-                    f"cell {row['cell']!r} is not in manifest.json", path=str(sample_path), line=number, field="cell"
-                )
-            rows.append(row)
+    for number, row in iter_jsonl(sample_path):
+        if not isinstance(row, dict):
+            raise InputError("expected a JSON object", path=str(sample_path), line=number)
+        for key in ("id", *DESIGN_FIELDS):
+            if key not in row:
+                raise InputError("missing", path=str(sample_path), line=number, field=key)
+        if row["cell"] not in known:
+            raise InputError(
+                f"cell {row['cell']!r} is not in manifest.json", path=str(sample_path), line=number, field="cell"
+            )
+        rows.append(row)
     return manifest, rows
 
 

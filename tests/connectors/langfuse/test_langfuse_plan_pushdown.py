@@ -7,36 +7,24 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import orjson
+from builders import policy_data, sync_config_toml, toml_text
 
 from tracestrata.cli.main import main
 from tracestrata.synthetic import generate_traces
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
-CONFIG = """\
-state = "state.sqlite"
-[source]
-type = "langfuse"
-[source.rate_limits]
-general = 0
-metrics = 0
-datasets = 0
-annotation_queues = 0
-[window]
-every = "1h"
-start = "2026-11-23T00:00:00Z"
-[policy]
-seed = "plan"
-[[policy.strata]]
-field = "{field}"
-{extra}
-[policy.targets]
-default = 50
-"""
+NO_LIMITS = {"general": 0, "metrics": 0, "datasets": 0, "annotation_queues": 0}
 
 
-def run_plan(tmp_path, capsys, field, extra="", *args):
+def policy(field, extra):
+    return policy_data("plan", strata=[{"field": field, **(extra or {})}], default=50, multiplier=None, signals=())
+
+
+def run_plan(tmp_path, capsys, field, extra=None, *args):
     config = tmp_path / "sync.toml"
-    config.write_text(CONFIG.format(field=field, extra=extra))
+    config.write_text(
+        sync_config_toml({"type": "langfuse", "rate_limits": NO_LIMITS}, policy(field, extra), state="state.sqlite")
+    )
     code = main(["plan", "--config", str(config), "--since", "2026-11-23T00:00:00Z",
                  "--until", "2026-11-23T03:00:00Z", "--format", "json", *args])
     out = capsys.readouterr()
@@ -44,13 +32,12 @@ def run_plan(tmp_path, capsys, field, extra="", *args):
     return json.loads(out.out), out.err
 
 
-def pulled_plan(tmp_path, capsys, records, field, extra=""):
+def pulled_plan(tmp_path, capsys, records, field, extra=None):
     traces = tmp_path / "traces.jsonl"
     traces.write_bytes(b"".join(orjson.dumps(r.to_json()) + b"\n" for r in records))
-    policy = tmp_path / "policy.toml"
-    body = CONFIG.format(field=field, extra=extra).split("[policy]\n", 1)[1]
-    policy.write_text(body.replace("[[policy.strata]]", "[[strata]]").replace("[policy.targets]", "[targets]"))
-    assert main(["plan", "--source", f"jsonl:{traces}", "--policy", str(policy), "--rate", "0.1", "--format", "json"]) == 0
+    path = tmp_path / "policy.toml"
+    path.write_text(toml_text(policy(field, extra)))
+    assert main(["plan", "--source", f"jsonl:{traces}", "--policy", str(path), "--rate", "0.1", "--format", "json"]) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -64,11 +51,11 @@ def test_groupable_strata_are_counted_without_pulling(fake, tmp_path, capsys, mo
     records = list(generate_traces(600, start=T0, end=T0 + timedelta(hours=3), seed=4))
     fake.add_traces(records)
     before = len(fake.requests)
-    plan, err = run_plan(tmp_path, capsys, "release", "top = 1", "--rate", "0.1")
+    plan, err = run_plan(tmp_path, capsys, "release", {"top": 1}, "--rate", "0.1")
     assert "no traces pulled" in err
     paths = [path for _, path, _ in fake.requests[before:]]
     assert not any(p.startswith("/api/public/v2/observations") for p in paths)
-    assert populations(plan) == populations(pulled_plan(tmp_path, capsys, records, "release", "top = 1"))
+    assert populations(plan) == populations(pulled_plan(tmp_path, capsys, records, "release", {"top": 1}))
 
 
 def test_metadata_strata_fall_back_to_pulling_and_say_why(fake, tmp_path, capsys, monkeypatch):
@@ -76,6 +63,6 @@ def test_metadata_strata_fall_back_to_pulling_and_say_why(fake, tmp_path, capsys
         monkeypatch.setenv(key, value)
     records = list(generate_traces(300, start=T0, end=T0 + timedelta(hours=3), seed=5))
     fake.add_traces(records)
-    plan, err = run_plan(tmp_path, capsys, "metadata.intent", "", "--rate", "0.1")
+    plan, err = run_plan(tmp_path, capsys, "metadata.intent", None, "--rate", "0.1")
     assert "counting by pulling the window's metadata" in err
     assert populations(plan) == populations(pulled_plan(tmp_path, capsys, records, "metadata.intent"))

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from builders import policy_data, sync_config_toml
 
 from tracestrata.record import Score
 from tracestrata.synthetic import generate_traces, judge, population_truth
@@ -21,57 +22,20 @@ sync = pytest.importorskip("tracestrata.job.sync")
 config_module = pytest.importorskip("tracestrata.job.config")
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
-CONFIG = """\
-state = "var/state.sqlite"
-
-[source]
-type = "langfuse"
-queue_journal_path = "var/queue-journal.jsonl"
-score_config = "correct"
-[source.rate_limits]
-general = 0
-metrics = 0
-datasets = 0
-annotation_queues = 0
-
-[window]
-every = "1h"
-settle = "15m"
-start = "2026-11-23T00:00:00Z"
-max_windows_per_run = 24
-
-[sink]
-dataset = "judge-{date}"
-queue = "review"
-
-[scores]
-names = ["correct", "quality"]
-metric = "correct"
-
-[report]
-dir = "var/reports"
-period = "1d"
-formats = ["json", "md"]
-
-[retry]
-attempts = 4
-total_seconds = 30
-initial = 0.01
-max_wait = 0.05
-
-[policy]
-seed = "langfuse-e2e"
-[[policy.strata]]
-field = "metadata.intent"
-[policy.targets]
-default = 8
-[policy.failure]
-multiplier = 4
-[[policy.failure.signals]]
-name = "error"
-field = "status"
-equals = "error"
-"""
+CONFIG = sync_config_toml(
+    {
+        "type": "langfuse",
+        "queue_journal_path": "var/queue-journal.jsonl",
+        "score_config": "correct",
+        "rate_limits": {"general": 0, "metrics": 0, "datasets": 0, "annotation_queues": 0},
+    },
+    policy_data("langfuse-e2e", strata=[{"field": "metadata.intent"}], default=8, signals=("error",)),
+    window={"every": "1h", "settle": "15m", "start": "2026-11-23T00:00:00Z", "max_windows_per_run": 24},
+    sink={"dataset": "judge-{date}", "queue": "review"},
+    scores={"names": ["correct", "quality"], "metric": "correct"},
+    report={"dir": "var/reports", "period": "1d", "formats": ["json", "md"]},
+    retry={"attempts": 4, "total_seconds": 30, "initial": 0.01, "max_wait": 0.05},
+)
 
 WRITES = ("/api/public/dataset-items", "/api/public/v2/datasets", "/api/public/annotation-queues")
 

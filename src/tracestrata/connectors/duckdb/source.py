@@ -642,9 +642,9 @@ def _bucket_sql(sql: str, edges: tuple[float, ...]) -> str:
 
 
 def _strings(array: Any) -> StringColumn:
-    from tracestrata.sampling.frames import arrow_column
-
     import pyarrow as pa
+
+    from tracestrata.sampling.frames import arrow_column
 
     column = arrow_column(array if pa.types.is_string(array.type) or pa.types.is_large_string(array.type) else array.cast(pa.large_string()))
     assert isinstance(column, StringColumn)

@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import orjson
-
-from tracestrata.errors import InputError
+from tracestrata.io.jsonl import iter_jsonl
 from tracestrata.record import Score
 
 
@@ -22,17 +20,9 @@ def score_files(path: Path) -> list[Path]:
 
 
 def iter_score_file(path: Path) -> Iterator[Score]:
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                data = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                if not raw.endswith(b"\n"):
-                    return  # a line still being appended by a writer
-                raise InputError("not valid JSON", path=str(path), line=number) from None
-            yield Score.from_json(data, path=str(path), line=number)
+    """The scores of one file; a last line still being appended by a writer is left for the next run."""
+    for number, data in iter_jsonl(path, torn_tail_ok=True):
+        yield Score.from_json(data, path=str(path), line=number)
 
 
 class FilesScoreSource:
