@@ -13,7 +13,7 @@ import traceback
 
 import click
 
-from tracestrata.errors import ExitCode, TracestrataError
+from tracestrata.errors import ExitCode, TracestrataError, redact_urls
 
 COMMANDS: dict[str, str] = {
     "plan": "tracestrata.cli.plan",
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             exc_type, exc_value = sys.exc_info()[:2]
             click.echo(
-                f"tracestrata: internal error: {exc_type.__name__ if exc_type else 'Error'}: {exc_value} "
+                f"tracestrata: internal error: {exc_type.__name__ if exc_type else 'Error'}: {redact_urls(str(exc_value))} "
                 "(rerun with --debug for the traceback)",
                 err=True,
             )

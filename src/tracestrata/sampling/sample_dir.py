@@ -67,7 +67,9 @@ def load_boost_state(path: Path) -> BoostState:
 
 def save_boost_state(path: Path, state: BoostState) -> None:
     payload = {"format": STATE_FORMAT, "runs": state.runs}
-    atomic_write_bytes(path, orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    atomic_write_bytes(
+        path, orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n", private=True
+    )
 
 
 @dataclass(frozen=True)
