@@ -19,6 +19,7 @@ secrets: connectors name environment variables, never their values.
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 
 
@@ -31,6 +32,18 @@ class ExitCode(IntEnum):
     SOURCE = 3  # the backend refused: auth, unknown project, bad request
     PARTIAL = 4  # retries exhausted mid-run; what was done is recorded, the next run continues
     LOCKED = 5  # another run holds the state store
+
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@")
+
+
+def redact_urls(text: str) -> str:
+    """`text` with the credentials of every URL in it hidden: `http://admin:pw@host` -> `http://***@host`.
+
+    Applied to every error line and every log line, so a password in a configured
+    `base_url` never reaches a terminal, a log collector or a report.
+    """
+    return _USERINFO.sub(r"\1***@", text)
 
 
 class TracestrataError(Exception):
@@ -59,7 +72,7 @@ class TracestrataError(Exception):
         elif self.line is not None:
             where = f"line {self.line}: "
         field = f"{self.field}: " if self.field else ""
-        return f"{where}{field}{self.message}"
+        return redact_urls(f"{where}{field}{self.message}")
 
 
 class ConfigError(TracestrataError):
@@ -109,6 +122,7 @@ class RetriableSourceError(SourceError):
 
 
 __all__ = [
+    "redact_urls",
     "AuthError",
     "ConfigError",
     "EstimationError",

@@ -13,11 +13,12 @@ import traceback
 
 import click
 
-from tracestrata.errors import ExitCode, TracestrataError
+from tracestrata.errors import ExitCode, TracestrataError, redact_urls
 
 COMMANDS: dict[str, str] = {
     "plan": "tracestrata.cli.plan",
     "sample": "tracestrata.cli.sample",
+    "spark-sample": "tracestrata.cli.spark_sample",
     "report": "tracestrata.cli.report",
     "sync": "tracestrata.cli.sync",
     "demo": "tracestrata.cli.demo",
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             exc_type, exc_value = sys.exc_info()[:2]
             click.echo(
-                f"tracestrata: internal error: {exc_type.__name__ if exc_type else 'Error'}: {exc_value} "
+                f"tracestrata: internal error: {exc_type.__name__ if exc_type else 'Error'}: {redact_urls(str(exc_value))} "
                 "(rerun with --debug for the traceback)",
                 err=True,
             )

@@ -11,13 +11,16 @@ from typing import IO
 
 
 @contextlib.contextmanager
-def atomic_writer(path: str | Path, mode: str = "wb") -> Iterator[IO]:  # type: ignore[type-arg]
-    """Yield a file handle; on a clean exit it replaces `path` in one step, else nothing changes."""
+def atomic_writer(path: str | Path, mode: str = "wb", *, private: bool = False) -> Iterator[IO]:  # type: ignore[type-arg]
+    """Yield a file handle; on a clean exit it replaces `path` in one step, else nothing changes.
+
+    `private` files are readable by their owner only (0600); others keep an existing file's
+    mode, or get what `open()` would give."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        os.chmod(tmp, _default_mode(target))
+        os.chmod(tmp, 0o600 if private else _default_mode(target))
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -39,8 +42,8 @@ def _default_mode(target: Path) -> int:
         return 0o666 & ~umask
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_writer(path, "wb") as handle:
+def atomic_write_bytes(path: str | Path, data: bytes, *, private: bool = False) -> None:
+    with atomic_writer(path, "wb", private=private) as handle:
         handle.write(data)
 
 

@@ -204,7 +204,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
             )
         if key.endswith("_env") and not (isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)):
             raise ConfigError("expected the name of an environment variable", **where)  # type: ignore[arg-type]
-        if isinstance(value, str) and (key == "path" or key.endswith(("_path", "_dir"))):
+        if isinstance(value, str) and (key == "path" or key.endswith(("_path", "_dir"))) and "://" not in value:
             source[key] = str(resolve(value))
 
     try:

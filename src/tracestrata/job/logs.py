@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
+from tracestrata.errors import redact_urls
 from tracestrata.record import format_timestamp
 
 LogFormat = Literal["text", "json"]
@@ -48,7 +49,7 @@ class SyncLog:
     def redact(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "***")
-        return text
+        return redact_urls(text)
 
     def change(self, event: str, message: str, **fields: Any) -> None:
         self._emit("info", event, message, fields, self.out or sys.stdout)

@@ -144,8 +144,12 @@ def now_text() -> str:
 
 @contextlib.contextmanager
 def lock_state(path: str | Path) -> Iterator[None]:
-    """Hold the exclusive lock of a state store, or raise `LockedError` at once."""
-    lock_path = Path(f"{path}.lock")
+    """Hold the exclusive lock of a state store, or raise `LockedError` at once.
+
+    The lock sits beside the resolved path, so two configs naming the same store through
+    a symlink or another spelling take the same lock.
+    """
+    lock_path = Path(f"{Path(path).resolve()}.lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -161,6 +165,17 @@ def lock_state(path: str | Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+def _private(path: Path) -> None:
+    """Create the store readable by its owner only (0600: it holds trace ids and metadata); SQLite gives
+    its -wal and -shm files the database file's mode. An existing store is narrowed to 0600 too."""
+    if str(path) == ":memory:":
+        return
+    if not path.exists():
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    elif path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+        os.chmod(path, 0o600)
+
+
 class State:
     """An open state store. Use as a context manager; every public write is one transaction."""
 
@@ -168,14 +183,17 @@ class State:
         self.path = Path(path)
         if not create and not self.path.exists():
             raise StateError("no such state file", path=str(self.path))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _private(self.path)
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self._upgrade()
         except sqlite3.DatabaseError as exc:
             raise StateError(f"not a readable state store ({exc})", path=str(self.path)) from None
+        except OSError as exc:
+            raise StateError(f"cannot open the state store: {exc.strerror or exc}", path=str(self.path)) from None
 
     # -- lifecycle -------------------------------------------------------------------------
 

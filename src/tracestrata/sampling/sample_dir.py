@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +67,9 @@ def load_boost_state(path: Path) -> BoostState:
 
 def save_boost_state(path: Path, state: BoostState) -> None:
     payload = {"format": STATE_FORMAT, "runs": state.runs}
-    atomic_write_bytes(path, orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    atomic_write_bytes(
+        path, orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n", private=True
+    )
 
 
 @dataclass(frozen=True)
@@ -95,12 +97,32 @@ def sample_to_dir(
     Boost counts persist in `state_file` (default: `STATE_NAME` next to `out`), keyed by
     source and window, so re-running a window neither counts twice nor changes its sample.
     """
+    def draw(before: Mapping[str, int]) -> SampleResult:
+        return sample_source(source, policy, window, boost_collected=before, jobs=jobs, progress=progress)
+
+    return draw_to_dir(draw, source_name, policy, window, out, state_file=state_file, bad_input_of=lambda: bad_input(source))
+
+
+def draw_to_dir(
+    draw: Callable[[Mapping[str, int]], SampleResult],
+    source_name: str,
+    policy: Policy,
+    window: Window | None,
+    out: Path,
+    *,
+    state_file: Path | None = None,
+    bad_input_of: Callable[[], tuple[int, Exception | None]] = lambda: (0, None),
+) -> SampleRun:
+    """`sample_to_dir` for any engine: `draw(boost counts collected before)` gives the sample.
+
+    The boost state, run key and sample dir are handled here once, for every path.
+    """
     state_file = state_file or out.resolve().parent / STATE_NAME
     state = load_boost_state(state_file) if policy.boosts else BoostState({})
     run_key = f"{source_name}|{window.key if window else '-'}"
     before = state.collected_before(run_key)
-    result = sample_source(source, policy, window, boost_collected=before, jobs=jobs, progress=progress)
-    bad, first_bad = bad_input(source)
+    result = draw(before)
+    bad, first_bad = bad_input_of()
     try:
         write_sample_dir(out, result, policy=policy, source=source_name, window=window, counts={"bad_lines": bad})
         if policy.boosts:
@@ -111,4 +133,12 @@ def sample_to_dir(
     return SampleRun(result, bad, first_bad)
 
 
-__all__ = ["STATE_NAME", "BoostState", "SampleRun", "load_boost_state", "sample_to_dir", "save_boost_state"]
+__all__ = [
+    "STATE_NAME",
+    "BoostState",
+    "SampleRun",
+    "draw_to_dir",
+    "load_boost_state",
+    "sample_to_dir",
+    "save_boost_state",
+]

@@ -63,6 +63,7 @@ _RECORD_ID = attrgetter("id")
 BATCH_SIZE = 65_536
 _KIND_ORDER = {CellKind.BOOST: 0, CellKind.FAILURE: 1, CellKind.NORMAL: 2}
 _HASH_MAX = 2**64 - 1
+SKETCH_STATE_FORMAT = 1  # `Sketch.to_state`; bump when its layout changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,18 +283,58 @@ class Sketch:
         self._default_convert: Callable[[Any], Any] = _identity
 
     def __getstate__(self) -> dict[str, Any]:
-        """What another process needs to merge this sketch: the groups, not the label caches."""
-        return {
-            "policy": self.policy,
-            "boost_before": self.boost_before,
-            "groups": self.groups,
-            "population": self.population,
-        }
+        """What another process needs to merge this sketch: the policy and `to_state()`."""
+        return {"policy": self.policy, "state": self.to_state()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["policy"], boost_collected=state["boost_before"])  # type: ignore[misc]
-        self.groups = state["groups"]
-        self.population = state["population"]
+        restored = Sketch.from_state(state["policy"], state["state"])
+        self.__init__(restored.policy, boost_collected=restored.boost_before)  # type: ignore[misc]
+        self.groups, self.population = restored.groups, restored.population
+
+    def to_state(self) -> dict[str, Any]:
+        """The sketch as plain data (str, int, bytes, lists, dicts), to send to another process
+        or machine and merge there: group counts and candidates, never the label caches.
+
+        Hashes travel as little-endian uint64 bytes; payloads as they are, so the state is
+        plain data when the payloads are (the Spark path stores each record's JSON bytes).
+        `from_state(policy, state)` gives back a sketch that merges and decides exactly as
+        this one.
+        """
+        return {
+            "format": SKETCH_STATE_FORMAT,
+            "policy_digest": self.policy.digest,
+            "boost_before": dict(self.boost_before),
+            "population": self.population,
+            "groups": [
+                {
+                    "labels": list(labels),
+                    "cell": cell,
+                    "bound": group.bound,
+                    "count": group.count,
+                    "hashes": group.hashes.astype("<u8").tobytes(),
+                    "ids": [str(i) for i in group.ids],
+                    "masks": [int(m) for m in group.masks],
+                    "payloads": list(group.payloads),
+                }
+                for (labels, cell), group in self.groups.items()
+            ],
+        }
+
+    @classmethod
+    def from_state(cls, policy: Policy, state: Mapping[str, Any]) -> Sketch:
+        """The sketch `to_state()` described; `ValueError` if it was made for another policy."""
+        if state.get("format") != SKETCH_STATE_FORMAT:
+            raise ValueError(f"unsupported sketch state format {state.get('format')!r}")
+        if state.get("policy_digest") != policy.digest:
+            raise ValueError("the sketch state was made with another policy")
+        sketch = cls(policy, boost_collected=state["boost_before"])
+        sketch.population = int(state["population"])
+        for g in state["groups"]:
+            hashes = np.frombuffer(g["hashes"], dtype="<u8").astype(np.uint64)
+            group = _Group(int(g["bound"]), int(g["count"]), hashes, list(g["ids"]), list(g["masks"]))
+            group.payloads = list(g["payloads"])
+            sketch.groups[(tuple(g["labels"]), int(g["cell"]))] = group
+        return sketch
 
     # -- feeding
 
@@ -646,8 +687,9 @@ def _hash_limit(group: _Group, count: int) -> tuple[int, bool]:
 
 def _pick(values: Sequence[Any], rows: list[int]) -> list[Any]:
     """`[values[i] for i in rows]`, in C."""
-    if isinstance(values, StringColumn):
-        return values.pick(rows)
+    pick = getattr(values, "pick", None)  # a StringColumn, or payloads made in one call per batch
+    if pick is not None:
+        return pick(rows)
     return list(map(values.__getitem__, rows))
 
 

@@ -274,3 +274,15 @@ def test_records_read_back_are_the_files_records(exports):
     assert list(source.iter_traces(window)) == list(FilesTraceSource(exports / "traces.jsonl").iter_traces(window))
     policy = load_policy(CROSSED)
     assert set(policy.fields()) <= {"metadata.intent", "latency_ms", "status", "metadata.refusal", "scores.user_feedback", "metadata.escalated"}
+
+
+def test_a_jsonl_line_the_files_path_rejects_is_one_line_and_exit_2(tmp_path, capsys):
+    lines = [
+        b'{"id": "a", "timestamp": "2026-01-01T00:00:00Z", "metadata": {"intent": "billing"}}',
+        b'{"id": "b", "timestamp": "2026-01-01T00:00:01Z", "metadata": "not an object"}',
+    ]
+    (tmp_path / "t.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    for spec in (f"jsonl:{tmp_path / 't.jsonl'}", f"duckdb:{tmp_path / 't.jsonl'}"):
+        code = main(["sample", "--source", spec, "--policy", CROSSED, "--out", str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err

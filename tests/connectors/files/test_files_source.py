@@ -65,7 +65,7 @@ BAD_LINES = {
 def test_malformed_line_is_reported_with_file_and_line(tmp_path, records, bad):
     path = write_jsonl(tmp_path / "t.jsonl", records[:50], {20: bad})
     with pytest.raises(InputError) as info:
-        for _ in FilesTraceSource(path).iter_json_batches(None):
+        for _ in FilesTraceSource(path).iter_column_batches(None, ()):
             pass
     message, field = BAD_LINES[bad]
     assert info.value.line == 21 and info.value.path == str(path) and info.value.field == field
@@ -76,7 +76,7 @@ def test_malformed_line_is_reported_with_file_and_line(tmp_path, records, bad):
 def test_skip_bad_counts_and_continues_and_blank_lines_are_ignored(tmp_path, records):
     path = write_jsonl(tmp_path / "t.jsonl", records[:50], {3: b"", 10: b"{oops", 30: b"   ", 40: b"[]"})
     source = FilesTraceSource(path, skip_bad=True)
-    rows = [row for batch in source.iter_json_batches(None) for row in batch.rows]
+    rows = [i for batch in source.iter_column_batches(None, ()) for i in batch.ids]
     assert len(rows) == 50 and source.bad_lines == 2
     assert source.first_bad is not None and source.first_bad.line == 11
 
@@ -84,7 +84,7 @@ def test_skip_bad_counts_and_continues_and_blank_lines_are_ignored(tmp_path, rec
 def test_line_numbers_survive_chunking_and_blank_lines(tmp_path, records):
     path = write_jsonl(tmp_path / "t.jsonl", records[:400], {0: b"", 150: b""})
     numbers = []
-    for batch in FilesTraceSource(path, chunk_bytes=7_000).iter_json_batches(None):
+    for batch in FilesTraceSource(path, chunk_bytes=7_000).iter_column_batches(None, ()):
         numbers.extend(ref[1] for ref in batch.refs)
     assert numbers == [n for n in range(1, 403) if n not in (1, 151)]
 
@@ -108,7 +108,7 @@ def test_selected_record_gets_the_full_schema_check(tmp_path):
 
 def test_missing_path_and_no_trailing_newline(tmp_path, records):
     with pytest.raises(InputError, match="no such file"):
-        list(FilesTraceSource(tmp_path / "nope.jsonl").iter_json_batches(None))
+        list(FilesTraceSource(tmp_path / "nope.jsonl").iter_all())
     path = tmp_path / "t.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps(r.to_json()) for r in records[:3]))
     assert list(FilesTraceSource(path).iter_traces(Window(T0, T1))) == records[:3]
@@ -147,7 +147,7 @@ def test_decoded_columns_read_like_the_json(data):
 
 COLUMN_BAD_LINES = {
     b"{not json": ("not valid JSON", None),
-    b"[1, 2]": ("expected object, got array", None),
+    b"[1, 2]": ("expected a JSON object, got array", None),
     b'{"id": 5, "timestamp": "2026-01-01T00:00:00Z"}': ("expected str, got int", "id"),
     b'{"timestamp": "2026-01-01T00:00:00Z"}': ("expected a non-empty string", "id"),
     b'{"id": "x"}': ("expected an ISO 8601 timestamp (missing)", "timestamp"),

@@ -30,6 +30,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
+import orjson
 
 from tracestrata.connectors.duckdb.layouts import LAYOUTS, Layout
 from tracestrata.errors import ConfigError, InputError
@@ -102,6 +103,8 @@ class DuckDBTraceSource:
         self.first_bad: InputError | None = None
         self._con: Any = None
         self._types: dict[str, Any] | None = None
+        self._bound: dict[str, Any] = {}
+        self._tree: dict[str, Any] = {"id": None, "timestamp": None}
 
     # -- the relation
 
@@ -136,9 +139,41 @@ class DuckDBTraceSource:
         if self.format == "csv":
             return f"read_csv({files}, union_by_name = true)"
         if self._exact_json():
-            columns = ", ".join(f"{_sql_string(name)}: 'JSON'" for name in RECORD_FIELDS)
+            # only the fields read, each leaf kept as JSON text: no object is re-serialized whole
+            columns = ", ".join(f"{_sql_string(name)}: {_sql_string(_json_type(node))}" for name, node in self._tree.items())
             return f"read_json({files}, format = 'newline_delimited', columns = {{{columns}}})"
         return f"read_json({files}, format = 'newline_delimited', union_by_name = true)"
+
+    def _read(self, fields: Sequence[str]) -> None:
+        """Set the fields the next scan reads (the exact JSON scan declares exactly those)."""
+        tree: dict[str, Any] = {"id": None, "timestamp": None}
+        for path in fields:
+            head, *rest = path.split(".")
+            if head == "source" or not rest:
+                tree[head] = None
+                continue
+            node = tree.setdefault(head, {})
+            if node is None:
+                continue
+            for key in rest[:-1]:
+                child = node.setdefault(key, {})
+                if child is None:
+                    break
+                node = child
+            else:
+                node[rest[-1]] = None
+        self._tree = tree
+
+    def _exact_sql(self, path: str) -> str:
+        """A field of the exact JSON scan: struct fields down to a JSON leaf, then a JSON path."""
+        head, *rest = path.split(".")
+        expression, node = _quote(head), self._tree.get(head)
+        for depth, key in enumerate(rest):
+            if node is None:
+                tail = "".join(f".{_json_key(k)}" for k in rest[depth:])
+                return f"json_extract({expression}, {_sql_string('$' + tail)})"
+            expression, node = f"struct_extract({expression}, {_sql_string(key)})", node.get(key)
+        return expression
 
     def _scan(self) -> str:
         where = f" WHERE {self.layout.where}" if self.layout.where else ""
@@ -148,8 +183,12 @@ class DuckDBTraceSource:
         """The DuckDB type of an expression over the export (binds it; reads no rows)."""
         import duckdb
 
+        if expression in self._bound:
+            return self._bound[expression]
         try:
-            return self.connection().sql(f"SELECT {expression} AS v FROM {self._scan()} LIMIT 0").types[0]
+            kind = self.connection().sql(f"SELECT {expression} AS v FROM {self._scan()} LIMIT 0").types[0]
+            self._bound[expression] = kind
+            return kind
         except duckdb.IOException as exc:
             raise InputError(_no_files(exc), path=self.location) from None
         except duckdb.Error as exc:
@@ -199,6 +238,8 @@ class DuckDBTraceSource:
             return None
 
     def _id_sql(self) -> str:
+        if self._exact_json():
+            return "CASE WHEN json_type(id) = 'VARCHAR' THEN id ->> '$' END"
         found = self.expression("id")
         if found is None:
             raise InputError("the export has no trace id column: map one with [source.columns] id = ...", path=self.location, field="id")
@@ -213,6 +254,8 @@ class DuckDBTraceSource:
         raise InputError(f"expected the trace id as text, got a column of type {text}", path=self.location, field="id")
 
     def _timestamp_sql(self) -> str:
+        if self._exact_json():
+            return _json_timestamp('"timestamp"')
         found = self.expression("timestamp")
         if found is None:
             raise InputError("the export has no timestamp column: map one with [source.columns] timestamp = ...", path=self.location, field="timestamp")
@@ -227,12 +270,7 @@ class DuckDBTraceSource:
         if _NUMERIC.match(text):
             return f"to_timestamp(CAST({expression} AS DOUBLE))"
         if text == "JSON":
-            return (
-                f"CASE json_type({expression}) WHEN 'VARCHAR' THEN TRY_CAST({expression} ->> '$' AS TIMESTAMPTZ) "
-                f"WHEN 'BIGINT' THEN to_timestamp(CAST({expression} AS DOUBLE)) "
-                f"WHEN 'UBIGINT' THEN to_timestamp(CAST({expression} AS DOUBLE)) "
-                f"WHEN 'DOUBLE' THEN to_timestamp(CAST({expression} AS DOUBLE)) END"
-            )
+            return _json_timestamp(expression)
         raise InputError(
             f"expected a timestamp, a date, ISO 8601 text or epoch seconds, got a column of type {text}",
             path=self.location,
@@ -241,6 +279,8 @@ class DuckDBTraceSource:
 
     def _field_sql(self, path: str) -> tuple[str, str]:
         """(SQL, kind) of a policy field: kind is `json` (decoded in Python) or `typed`."""
+        if self._exact_json():
+            return f"CAST({self._exact_sql(path)} AS VARCHAR)", "json"
         found = self.expression(path)
         if found is None:
             if path.startswith("source."):
@@ -270,8 +310,9 @@ class DuckDBTraceSource:
         """Arrow batches of the window's traces: ids and the columns `fields`, as the sketch reads them."""
         import duckdb
 
-        trace_id, timestamp = self._id_sql(), self._timestamp_sql()
         fields = list(dict.fromkeys(fields))
+        self._read(fields)
+        trace_id, timestamp = self._id_sql(), self._timestamp_sql()
         selects = [f"{trace_id} AS __id", f"{timestamp} IS NULL AS __no_time"]
         kinds = []
         for i, path in enumerate(fields):
@@ -288,27 +329,29 @@ class DuckDBTraceSource:
                 yield self._batch(batch, fields, kinds)
         except duckdb.IOException as exc:
             raise InputError(_no_files(exc), path=self.location) from None
-        except duckdb.ConversionException as exc:
-            raise InputError(f"cannot read a value: {_first_line(exc)}", path=self.location) from None
+        except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+            raise InputError(f"cannot read a value: {_sql_error(exc)}", path=self.location) from None
 
     def _batch(self, batch: Any, fields: list[str], kinds: list[str]) -> ColumnBatch:
-        import pyarrow.compute as pc
+        import pyarrow as pa
 
-        ids = batch.column(0)
-        bad = pc.or_(pc.is_null(ids), pc.equal(pc.binary_length(ids), 0))
-        bad = pc.fill_null(bad, True)
-        no_time = batch.column(1)
-        problems = pc.or_(bad, no_time)
-        if pc.any(problems).as_py():
-            where = int(pc.index(problems, True).as_py())
-            if pc.any(bad).as_py():
-                self._bad(pc.sum(problems).as_py(), "id", "expected a non-empty string", ids[where].as_py())
+        ids = _strings(batch.column(0))
+        bad = ids.lengths() == 0
+        if ids.valid is not None:
+            bad |= ~ids.valid
+        no_time = _flags(batch.column(1))
+        problems = bad | no_time
+        if problems.any():
+            where = int(np.argmax(problems))
+            example = ids[where]
+            if bad.any():
+                self._bad(int(problems.sum()), "id", "expected a non-empty string", example)
             else:
-                self._bad(pc.sum(problems).as_py(), "timestamp", "expected a timestamp or ISO 8601 text (missing or unreadable)", ids[where].as_py())
-            batch = batch.filter(pc.invert(problems))
-        id_column = _strings(batch.column(0))
+                self._bad(int(problems.sum()), "timestamp", "expected a timestamp or ISO 8601 text (missing or unreadable)", example)
+            batch = batch.filter(pa.array(~problems))
+            ids = _strings(batch.column(0))
         columns = {path: _column(path, batch.column(i + 2), kind) for i, (path, kind) in enumerate(zip(fields, kinds, strict=True))}
-        return ColumnBatch(id_column, columns, id_column)
+        return ColumnBatch(ids, columns, ids)
 
     def _bad(self, count: int, field: str, message: str, example: Any) -> None:
         hint = f" (trace {example!r})" if example else ""
@@ -328,26 +371,29 @@ class DuckDBTraceSource:
 
     def records(self, ids: Sequence[str], window: Window | None = None) -> dict[str, TraceRecord]:
         """The full records of some traces, by id."""
-        import pyarrow as pa
-
         con = self.connection()
-        con.register("__selected", pa.table({"id": pa.array(list(ids), type=pa.string())}))
+        con.execute("CREATE OR REPLACE TEMP TABLE __selected AS SELECT unnest(CAST(? AS VARCHAR[])) AS id", [list(ids)])
         try:
             out: dict[str, TraceRecord] = {}
-            for record in self._records(window, f"{self._id_sql()} IN (SELECT id FROM __selected)"):
+            for record in self._records(window, selected=True):
                 out.setdefault(record.id, record)
             return out
         finally:
-            con.unregister("__selected")
+            con.execute("DROP TABLE IF EXISTS __selected")
 
     def iter_traces(self, window: Window, *, metadata_keys: Sequence[str] = ()) -> Iterator[TraceRecord]:
         """Every trace with `window.start <= timestamp < window.end` (what `sync` reads)."""
-        return self._records(window, "TRUE")
+        return self._records(window, selected=False)
 
-    def _records(self, window: Window | None, condition: str) -> Iterator[TraceRecord]:
+    def _records(self, window: Window | None, *, selected: bool) -> Iterator[TraceRecord]:
+        """The window's records (only those of the ids in `__selected` when `selected`)."""
+        if self._exact_json():
+            yield from self._json_records(window, selected=selected)
+            return
         import duckdb
 
         trace_id, timestamp = self._id_sql(), self._timestamp_sql()
+        condition = f"{trace_id} IN (SELECT id FROM __selected)" if selected else "TRUE"
         selects = [f"{trace_id} AS id", f"{timestamp} AS timestamp"]
         names, json_typed = [], set()
         for name in RECORD_FIELDS:
@@ -364,9 +410,11 @@ class DuckDBTraceSource:
             f"WHERE {condition} AND {self._window_sql(timestamp, window)}"
         )
         try:
-            reader = self.connection().sql(query).to_arrow_reader(self.batch_rows)
-            for batch in reader:
-                for row in batch.to_pylist():
+            result = self.connection().execute(query)
+            header = [d[0] for d in result.description]
+            while chunk := result.fetchmany(10_000):  # Python rows (Arrow's to_pylist would import pandas)
+                for values in chunk:
+                    row = dict(zip(header, values, strict=True))
                     data: dict[str, Any] = {"id": row["id"], "timestamp": row["timestamp"]}
                     for name in names:
                         value = row[name]
@@ -383,8 +431,30 @@ class DuckDBTraceSource:
                         ) from None
         except duckdb.IOException as exc:
             raise InputError(_no_files(exc), path=self.location) from None
-        except duckdb.ConversionException as exc:
-            raise InputError(f"cannot read a value: {_first_line(exc)}", path=self.location) from None
+        except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+            raise InputError(f"cannot read a value: {_sql_error(exc)}", path=self.location) from None
+
+    def _json_records(self, window: Window | None, *, selected: bool) -> Iterator[TraceRecord]:
+        """The exact JSON scan's records: each selected line decoded whole, as the files path does."""
+        import duckdb
+
+        files = _sql_string(_glob(self.location, self.format))
+        line = "json"
+        trace_id = f"json_extract_string({line}, '$.id')"
+        stamp = _json_timestamp(f"json_extract({line}, '$.timestamp')")
+        query = (
+            f"SELECT {line} FROM (SELECT json, {trace_id} AS id FROM read_ndjson_objects({files})) "
+            f"WHERE {'id IN (SELECT id FROM __selected)' if selected else 'TRUE'} AND {self._window_sql(stamp, window)}"
+        )
+        try:
+            for batch in self.connection().sql(query).to_arrow_reader(self.batch_rows):
+                for text in batch.column(0).to_pylist():
+                    data = orjson.loads(text)
+                    yield TraceRecord.from_json(data, path=self.location)
+        except duckdb.IOException as exc:
+            raise InputError(_no_files(exc), path=self.location) from None
+        except InputError as exc:
+            raise InputError(exc.message, path=self.location, field=exc.field) from None
 
     # -- counting for `plan`
 
@@ -393,6 +463,7 @@ class DuckDBTraceSource:
         import duckdb
 
         fields = list(count_fields(policy, rate_field))
+        self._read(fields)
         trace_id, timestamp = self._id_sql(), self._timestamp_sql()
         bucketed = _bucketed_fields(policy, rate_field)
         selects, kinds = [], []
@@ -412,8 +483,8 @@ class DuckDBTraceSource:
             table = self.connection().sql(query).to_arrow_table()
         except duckdb.IOException as exc:
             raise InputError(_no_files(exc), path=self.location) from None
-        except duckdb.ConversionException as exc:
-            raise InputError(f"cannot read a value: {_first_line(exc)}", path=self.location) from None
+        except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+            raise InputError(f"cannot read a value: {_sql_error(exc)}", path=self.location) from None
         bad = int(sum(table.column("__bad").to_pylist()))
         if bad:
             self._bad(bad, "timestamp", "expected a trace id and a timestamp (missing or unreadable)", None)
@@ -513,6 +584,23 @@ def open_object_store(con: Any, location: str) -> None:
         raise InputError(f"cannot open {scheme}:// with DuckDB's {extension} extension: {_first_line(exc)}", path=location) from None
 
 
+def _json_timestamp(expression: str) -> str:
+    """A JSON value as the files path reads a timestamp: ISO 8601 text, or epoch seconds."""
+    return (
+        f"CASE json_type({expression}) WHEN 'VARCHAR' THEN TRY_CAST({expression} ->> '$' AS TIMESTAMPTZ) "
+        f"WHEN 'BIGINT' THEN to_timestamp(CAST({expression} AS DOUBLE)) "
+        f"WHEN 'UBIGINT' THEN to_timestamp(CAST({expression} AS DOUBLE)) "
+        f"WHEN 'DOUBLE' THEN to_timestamp(CAST({expression} AS DOUBLE)) END"
+    )
+
+
+def _json_type(node: Any) -> str:
+    """The DuckDB type declaring a field tree: a STRUCT down to JSON leaves."""
+    if node is None:
+        return "JSON"
+    return "STRUCT(" + ", ".join(f"{_quote(k)} {_json_type(v)}" for k, v in node.items()) + ")"
+
+
 def _descend(base: tuple[str, Any], keys: Sequence[str]) -> tuple[str, Any] | None:
     """The sub-field `keys` of an expression, by its type: struct field, map key or JSON path."""
     expression, kind = base
@@ -576,6 +664,15 @@ def _column(path: str, array: Any, kind: str) -> Any:
         column: Any = DictColumn(codes_values.codes, values)
     elif pa.types.is_list(array.type) or pa.types.is_large_list(array.type) or pa.types.is_struct(array.type) or pa.types.is_map(array.type):
         column = [_plain(path, v) for v in array.to_pylist()]
+    elif pa.types.is_boolean(array.type):
+        array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+        values = _flags(array)
+        if array.null_count:
+            codes = values.astype(np.int64)
+            codes[~_validity(array)] = -1
+            column = DictColumn(codes, [False, True])
+        else:
+            column = values
     elif pa.types.is_integer(array.type) and array.null_count and not _float_exact(array):
         column = array.to_pylist()  # nulls and integers past 2**53: a float array would round them
     else:
@@ -587,6 +684,18 @@ def _column(path: str, array: Any, kind: str) -> Any:
             return [source_value(v, path.partition(".")[2]) if isinstance(v, (dict, str)) else v for v in values]
         return normalize_top(head, values)
     return column
+
+
+def _flags(array: Any) -> np.ndarray:
+    """A non-null Arrow boolean array as numpy, from its bit buffer (pyarrow's own way imports pandas)."""
+    bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
+    return np.unpackbits(bits, bitorder="little")[array.offset : array.offset + len(array)].astype(bool)
+
+
+def _validity(array: Any) -> np.ndarray:
+    """Which rows of an Arrow array hold a value."""
+    bits = np.frombuffer(array.buffers()[0], dtype=np.uint8)
+    return np.unpackbits(bits, bitorder="little")[array.offset : array.offset + len(array)].astype(bool)
 
 
 def _float_exact(array: Any) -> bool:

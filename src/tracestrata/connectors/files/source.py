@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import pairwise, repeat
+from itertools import pairwise
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -48,20 +48,6 @@ class Part:
     path: Path
     start: int
     stop: int
-
-
-@dataclass(slots=True)
-class RawBatch:
-    """Decoded rows, and per row its payload `(file, line number, raw line)` (see `line_record`)."""
-
-    rows: list[dict[str, Any]]
-    refs: Sequence[tuple[str, int, bytes]]
-    bytes_read: int
-    ids: list[str]
-
-    @staticmethod
-    def record(ref: tuple[str, int, bytes]) -> TraceRecord:
-        return line_record(ref)
 
 
 class FilesTraceSource:
@@ -95,21 +81,20 @@ class FilesTraceSource:
         return parts
 
     def iter_traces(self, window: Window, *, metadata_keys: Sequence[str] = ()) -> Iterator[TraceRecord]:
-        """Every trace with `window.start <= timestamp < window.end`, in file order."""
-        for batch in self.iter_json_batches(window):
-            for row, ref in zip(batch.rows, batch.refs, strict=True):
-                yield TraceRecord.from_json(row, path=ref[0], line=ref[1])
+        """Every trace with `window.start <= timestamp < window.end`, in file order, schema-checked."""
+        return self._records(window)
 
     def iter_all(self) -> Iterator[TraceRecord]:
         """Every trace, no window."""
-        for batch in self.iter_json_batches(None):
-            for row, ref in zip(batch.rows, batch.refs, strict=True):
-                yield TraceRecord.from_json(row, path=ref[0], line=ref[1])
+        return self._records(None)
 
-    def iter_json_batches(self, window: Window | None) -> Iterator[RawBatch]:
-        """Decoded, checked trace objects, one batch per chunk of the file read."""
-        for path in self.files():
-            yield from self._read_file(path, window)
+    def _records(self, window: Window | None) -> Iterator[TraceRecord]:
+        for batch in self.iter_column_batches(window, ()):
+            for ref in batch.refs:
+                try:
+                    yield line_record(ref)
+                except InputError as error:
+                    self._bad(error.path or ref[0], error.line or ref[1], error.message, error.field)
 
     def _bad(self, path: str, line: int, message: str, field: str | None = None) -> None:
         error = InputError(message, path=path, line=line, field=field)
@@ -119,75 +104,7 @@ class FilesTraceSource:
         if self.first_bad is None:
             self.first_bad = error
 
-    def _read_file(self, path: Path, window: Window | None) -> Iterator[RawBatch]:
-        name = str(path)
-        with _open(path) as handle:
-            tail = b""
-            before = 0  # lines read before this chunk
-            while True:
-                chunk = handle.read(self.chunk_bytes)
-                if chunk:
-                    lines = (tail + chunk).split(b"\n")
-                    tail = lines.pop()
-                else:
-                    lines, tail = ([tail] if tail else []), b""
-                if lines or chunk:
-                    yield self._batch(name, before, lines, window, len(chunk))
-                before += len(lines)
-                if not chunk:
-                    break
-
-    def _batch(self, name: str, before: int, lines: list[bytes], window: Window | None, nbytes: int) -> RawBatch:
-        """Decode one chunk's lines in a single orjson call; per line only when something is off."""
-        numbers: Sequence[int] = range(before + 1, before + 1 + len(lines))
-        if not all(lines):
-            kept = [(n, line) for n, line in zip(numbers, lines, strict=True) if line]
-            numbers, lines = [n for n, _ in kept], [line for _, line in kept]
-        try:
-            rows = orjson.loads(b"[" + b",".join(lines) + b"]") if lines else []
-        except orjson.JSONDecodeError:
-            rows, numbers, lines = self._decode_each(name, numbers, lines)
-        problems, ids = _problems(rows)
-        if problems:
-            for i in problems:
-                self._bad(name, numbers[i], *_check(rows[i]))  # type: ignore[misc]
-            bad = set(problems)
-            keep = [i for i in range(len(rows)) if i not in bad]
-            rows, numbers, lines = [rows[i] for i in keep], [numbers[i] for i in keep], [lines[i] for i in keep]
-        if window is not None:
-            keep = []
-            for i, row in enumerate(rows):
-                try:
-                    moment = parse_timestamp(row["timestamp"])
-                except (TypeError, ValueError, OverflowError, OSError):
-                    self._bad(
-                        name, numbers[i], f"expected an ISO 8601 timestamp, got {row['timestamp']!r}", "timestamp"
-                    )
-                    continue
-                if window.start <= moment < window.end:
-                    keep.append(i)
-            if len(keep) < len(rows):
-                rows, numbers, lines = [rows[i] for i in keep], [numbers[i] for i in keep], [lines[i] for i in keep]
-        if ids is None or len(ids) != len(rows):
-            ids = [row["id"] for row in rows]
-        return RawBatch(rows, _Refs(name, numbers, lines), nbytes, ids)
-
-    def _decode_each(
-        self, name: str, numbers: Sequence[int], lines: list[bytes]
-    ) -> tuple[list[Any], list[int], list[bytes]]:
-        rows, kept_numbers, kept_lines = [], [], []
-        for number, line in zip(numbers, lines, strict=True):
-            try:
-                rows.append(orjson.loads(line))
-            except orjson.JSONDecodeError as exc:
-                if line.strip():
-                    self._bad(name, number, f"not valid JSON: {exc}")
-                continue
-            kept_numbers.append(number)
-            kept_lines.append(line)
-        return rows, kept_numbers, kept_lines
-
-    # -- the columnar fast path (msgspec: decodes only the fields the policy reads)
+    # -- column batches (msgspec: decodes only the fields asked for)
 
     def iter_column_batches(
         self, window: Window | None, fields: Sequence[str], *, part: Part | None = None
@@ -462,6 +379,8 @@ def _validation(text: str) -> tuple[str, str | None]:
     match = re.match(r"^(.*?)(?: - at `\$\.?([^`]*)`)?$", text, re.DOTALL)
     message = _lower(match.group(1) if match else text).replace("`", "")
     field = match.group(2) if match and match.group(2) else None
+    if field is None and message.startswith("expected object,"):
+        message = "expected a JSON object" + message[len("expected object") :]  # a line that is not an object
     return message, field
 
 
@@ -471,54 +390,4 @@ def line_record(ref: tuple[str, int, bytes]) -> TraceRecord:
     return TraceRecord.from_json(orjson.loads(raw), path=path, line=line)
 
 
-class _Refs(Sequence[tuple[str, int, bytes]]):
-    """Per-row payloads built on demand: the sampler keeps only a few candidates per cell."""
-
-    __slots__ = ("lines", "name", "numbers")
-
-    def __init__(self, name: str, numbers: Sequence[int], lines: Sequence[bytes]) -> None:
-        self.name, self.numbers, self.lines = name, numbers, lines
-
-    def __len__(self) -> int:
-        return len(self.lines)
-
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        return (self.name, self.numbers[i], self.lines[i])
-
-
-_STAMP_TYPES = {str, int, float}
-
-
-def _problems(rows: list[Any]) -> tuple[list[int], list[Any] | None]:
-    """(indices of rows failing `_check`, the ids column when every row is fine)."""
-    try:
-        ids = list(map(dict.get, rows, repeat("id")))  # TypeError if a row is not an object
-        if set(map(type, ids)) <= {str} and "" not in ids:
-            stamps = set(map(type, map(dict.get, rows, repeat("timestamp"))))
-            if stamps <= _STAMP_TYPES:
-                return [], ids
-    except TypeError:
-        pass
-    return [i for i, row in enumerate(rows) if _check(row) is not None], None
-
-
-def _check(obj: Any) -> tuple[str, str | None] | tuple[str] | None:
-    """What the sampler needs of every line: None if fine, else (message, field).
-
-    The full record schema is checked (`TraceRecord.from_json`) on the selected
-    records, the only ones that become `TraceRecord`s.
-    """
-    if type(obj) is not dict:
-        return ("expected a JSON object",)
-    trace_id = obj.get("id")
-    if type(trace_id) is not str or not trace_id:
-        return ("expected a non-empty string", "id")
-    stamp = obj.get("timestamp")
-    if type(stamp) not in _STAMP_TYPES:
-        return ("expected an ISO 8601 timestamp" + (" (missing)" if stamp is None else ""), "timestamp")
-    return None
-
-
-__all__ = ["ColumnBatch", "FilesTraceSource", "RawBatch", "line_record"]
+__all__ = ["ColumnBatch", "FilesTraceSource", "line_record"]

@@ -1,0 +1,170 @@
+"""`tracestrata spark-sample`: `tracestrata sample` on Spark, for trace exports no single machine holds.
+
+Runs where Spark runs: `tracestrata spark-sample ...` starts a local Spark (or the one
+`--master` names); under `spark-submit`, pass this file as the application (it runs the
+command when executed as a script), so the cluster manager's master and conf apply.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tracestrata.cli.options import parse_window
+from tracestrata.connectors import split_source_spec
+from tracestrata.cli.sample import _summary
+from tracestrata.errors import ConfigError, InputError
+from tracestrata.sampling.policy import load_policy
+from tracestrata.sampling.sample_dir import STATE_NAME, draw_to_dir
+
+FORMATS = ("parquet", "json", "jsonl", "csv", "orc", "table")
+
+
+def read_source(spark: Any, spec: str) -> tuple[Any, str]:
+    """(DataFrame, source name) for `parquet:PATH`, `json:PATH` (JSON lines), `csv:PATH`, `orc:PATH`
+    or `table:NAME`; PATH is anything Spark reads (a folder, a glob, `s3a://`, `gs://`, `abfss://`)."""
+    from pyspark.errors import PySparkException
+
+    kind, location = split_source_spec(spec)
+    if kind not in FORMATS:
+        raise click.BadParameter(f"expected one of {', '.join(f'{f}:' for f in FORMATS)}, got {kind!r}", param_hint="--source")
+    try:
+        if kind == "table":
+            df = spark.table(location)
+        elif kind in ("json", "jsonl"):
+            df = spark.read.json(location)
+        elif kind == "csv":
+            df = spark.read.option("header", True).option("inferSchema", True).csv(location)
+        else:
+            df = getattr(spark.read, kind)(location)
+    except PySparkException as exc:
+        raise InputError(_first_line(exc), path=location) from None
+    return df, f"{kind}:{location}"
+
+
+def parse_columns(pairs: tuple[str, ...]) -> dict[str, str]:
+    """`--column PATH=EXPR` pairs as a mapping."""
+    out = {}
+    for pair in pairs:
+        path, sep, expr = pair.partition("=")
+        if not sep or not path.strip() or not expr.strip():
+            raise click.BadParameter(f"expected PATH=EXPRESSION, got {pair!r}", param_hint="--column")
+        out[path.strip()] = expr.strip()
+    return out
+
+
+def start_spark(master: str | None, cores: int) -> Any:
+    """The session spark-submit (or a notebook) set up, else a local one on this machine."""
+    import logging
+    import os
+
+    from pyspark.sql import SparkSession
+
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)  # repeats what our one line says
+
+    from tracestrata.spark.session import local_session
+
+    launched = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit started this Python
+    if master is None and (launched or SparkSession.getActiveSession() is not None):
+        return SparkSession.builder.appName("tracestrata-spark-sample").getOrCreate()
+    if master is None or master.startswith("local"):
+        return local_session("tracestrata-spark-sample", master=master, cores=cores)
+    return SparkSession.builder.appName("tracestrata-spark-sample").master(master).getOrCreate()
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@click.command("spark-sample")
+@click.option(
+    "--source",
+    "source_spec",
+    required=True,
+    metavar="FORMAT:PATH",
+    help="parquet:PATH, json:PATH (JSON lines), csv:PATH, orc:PATH or table:NAME; PATH may be a glob or s3a://, gs://, abfss://.",
+)
+@click.option(
+    "--policy",
+    "policy_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The sampling policy (TOML; see docs/policy.md).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Sample directory to write on the driver (sample.jsonl + manifest.json).",
+)
+@click.option("--since", help="Only traces at or after this time (ISO 8601; naive means UTC).")
+@click.option("--until", help="Only traces before this time (ISO 8601; naive means UTC).")
+@click.option(
+    "--column",
+    "column_pairs",
+    multiple=True,
+    metavar="PATH=EXPR",
+    help="Read a field from a Spark SQL expression, e.g. id=trace_id or metadata.intent=meta['intent'] (repeatable).",
+)
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Boost counts file kept across runs. Default: {STATE_NAME} next to --out.",
+)
+@click.option("--master", help="Spark master URL. Default: spark-submit's, else local[N] with --cores.")
+@click.option("--cores", type=click.IntRange(min=1), default=2, show_default=True, help="Cores of a local Spark.")
+def command(
+    source_spec: str,
+    policy_path: Path,
+    out: Path,
+    since: str | None,
+    until: str | None,
+    column_pairs: tuple[str, ...],
+    state_path: Path | None,
+    master: str | None,
+    cores: int,
+) -> None:
+    """Draw `tracestrata sample`'s sample from a trace export, on Spark.
+
+    Every partition sketches its rows and the sketches merge on the way to the
+    driver, which writes OUT/sample.jsonl and OUT/manifest.json as `tracestrata
+    sample` does: the same ids, inclusion probabilities and cells for the same
+    policy, seed and traces, however the data is partitioned. Boost counts persist
+    in the state file, keyed by source and window.
+
+    \b
+    Example:
+      tracestrata spark-sample --source parquet:exports/traces/ \\
+          --policy examples/policies/basic.toml --out run/ --column id=trace_id
+    """
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise ConfigError("spark-sample needs pyspark: pip install 'tracestrata[spark]'") from None
+    from tracestrata.spark import sample_dataframe
+
+    policy = load_policy(policy_path)
+    window = parse_window(since, until)
+    columns = parse_columns(column_pairs)
+    spark = start_spark(master, cores)
+    df, source_name = read_source(spark, source_spec)
+    run = draw_to_dir(
+        lambda before: sample_dataframe(df, policy, window, columns=columns, boost_collected=before, where=source_name),
+        f"spark:{source_name}",
+        policy,
+        window,
+        out,
+        state_file=state_path,
+    )
+    click.echo(_summary(run.result, out, 0, policy))
+
+
+if __name__ == "__main__":  # `spark-submit .../tracestrata/cli/spark_sample.py --source ...`
+    from tracestrata.cli.main import main
+
+    sys.exit(main(["spark-sample", *sys.argv[1:]]))

@@ -1,0 +1,249 @@
+"""What runs on a Spark executor: one partition's Arrow batches into one sketch, sent back as bytes.
+
+Each partition of the projected DataFrame (see `tracestrata.spark.projection`) arrives
+as Arrow record batches through `mapInArrow`. Its rows go into a `Sketch` exactly as the
+files path feeds its column batches: the same normalization of each field (`status`
+null -> "ok", `tags` null -> [], ...), the same window rule (`start <= timestamp < end`),
+the same hashes. Only candidates that can still enter a cell's bottom-k build their
+record's JSON (the payload), so the state a partition returns is bounded by the targets,
+never by the data.
+
+The state travels as MessagePack (`Sketch.to_state`), and two states merge into the state
+of the union (`merge_outcomes`), so any partitioning and any reduce tree give one sample.
+A bad row (no trace id, no timestamp) does not raise on the executor: the partition
+returns the reason, and the driver raises one `InputError` with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tracestrata.errors import InputError
+from tracestrata.protocols import Window
+from tracestrata.record import TraceRecord, format_timestamp, parse_timestamp
+from tracestrata.sampling.frames import arrow_column
+from tracestrata.sampling.policy import Policy
+from tracestrata.sampling.samplers import Sketch
+from tracestrata.sampling.strata import normalize_top
+
+ID = "id"
+TIMESTAMP = "timestamp"
+RECORD_PREFIX = "record_"  # a record field's column, kept for the selected traces' JSON
+STATE_SCHEMA = "state binary, error string"
+_STRING_FIELDS = frozenset({"name", "user_id", "session_id", "release", "version", "span_id"})
+_MICROS = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class PartitionTask:
+    """Everything a partition needs (pickled once per task by Spark)."""
+
+    policy: Policy
+    window: Window | None
+    boost_collected: dict[str, int]
+
+
+def sketch_partition(task: PartitionTask, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """`mapInArrow` function: every batch of the partition into one sketch; one row out."""
+    sketch = Sketch(task.policy, boost_collected=task.boost_collected)
+    fields = sketch.fields
+    error = None
+    try:
+        for batch in batches:
+            batch = _kept_rows(batch, task.window)
+            if batch.num_rows == 0:
+                continue
+            ids = arrow_column(batch.column(ID))
+            columns = {path: core_column(path, batch.column(field_column(i))) for i, path in enumerate(fields)}
+            sketch.add_columns(ids, columns, RecordRows(batch))
+    except InputError as exc:
+        error = str(exc)
+    state = None if error else encode_state(sketch)
+    yield pa.RecordBatch.from_pydict(
+        {"state": [state], "error": [error]}, schema=pa.schema([("state", pa.binary()), ("error", pa.string())])
+    )
+
+
+def field_column(index: int) -> str:
+    """The projection's name of the policy's field number `index` (names without dots: Spark
+    would read a dot as a struct access)."""
+    return f"field_{index}"
+
+
+def encode_state(sketch: Sketch) -> bytes:
+    return msgspec.msgpack.encode(sketch.to_state())
+
+
+def decode_state(policy: Policy, state: bytes) -> Sketch:
+    return Sketch.from_state(policy, msgspec.msgpack.decode(state))
+
+
+Outcome = tuple[bytes | None, str | None]  # (encoded sketch state, error)
+
+
+def merge_outcomes(policy: Policy, a: Outcome, b: Outcome) -> Outcome:
+    """Two partitions' outcomes as one: the merged state, or the first error."""
+    if a[1] is not None:
+        return a
+    if b[1] is not None:
+        return b
+    if a[0] is None or b[0] is None:  # pragma: no cover - a state is None only with an error
+        return a if b[0] is None else b
+    return encode_state(decode_state(policy, a[0]).merge(decode_state(policy, b[0]))), None
+
+
+def record_of(payload: bytes) -> TraceRecord:
+    """A selected trace's record from its payload (the record's JSON)."""
+    return TraceRecord.from_json(orjson.loads(payload))
+
+
+# ---------------------------------------------------------------- columns
+
+
+def core_column(path: str, array: pa.Array | pa.ChunkedArray) -> Any:
+    """An Arrow column of field `path` as the core reads it, normalized like `TraceRecord.from_json`."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    head = path.partition(".")[0]
+    text = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+    if head == "status" and text:
+        return arrow_column(_or_default(array, "ok"))
+    if path == "source.backend" and text:
+        return arrow_column(_or_default(array, "files"))
+    if head == "source" and path == "source.backend":
+        return ["files" if v in (None, "") else str(v) for v in array.to_pylist()]
+    if head in ("status", "tags") or (head in _STRING_FIELDS and not text):
+        return normalize_top(head, array.to_pylist())
+    return arrow_column(array)
+
+
+def _or_default(array: pa.Array, default: str) -> pa.Array:
+    """Null or empty text -> `default` (what `value or default` gives in Python)."""
+    empty = pc.fill_null(pc.equal(array, ""), True)
+    return pc.if_else(empty, pa.scalar(default, array.type), array)
+
+
+# ---------------------------------------------------------------- rows: checks and window
+
+
+def _kept_rows(batch: pa.RecordBatch, window: Window | None) -> pa.RecordBatch:
+    """The batch without the rows outside the window; `InputError` for a row without id or timestamp."""
+    ids = batch.column(ID)
+    if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
+        raise InputError(f"the trace id column must hold strings, it holds {ids.type}", field=ID)
+    missing = pc.or_kleene(pc.is_null(ids), pc.fill_null(pc.equal(ids, ""), False))
+    if pc.any(missing).as_py():
+        raise InputError(f"{pc.sum(missing.cast(pa.int64())).as_py()} rows have no trace id (null or empty)", field=ID)
+    stamps = batch.column(TIMESTAMP)
+    if stamps.null_count:
+        first = ids.filter(pc.is_null(stamps))[0].as_py()
+        raise InputError(f"trace {first!r}: expected an ISO 8601 timestamp (missing)", field=TIMESTAMP)
+    if window is None:
+        return batch
+    micros = epoch_micros(stamps, ids)
+    low, high = _micros(window.start), _micros(window.end)
+    keep = (micros >= low) & (micros < high)
+    return batch if keep.all() else batch.filter(pa.array(keep))
+
+
+def epoch_micros(stamps: pa.Array, ids: pa.Array) -> np.ndarray:
+    """Each timestamp as microseconds since the epoch (UTC; naive means UTC, numbers are seconds)."""
+    kind = stamps.type
+    if pa.types.is_timestamp(kind):
+        return pc.cast(stamps, pa.timestamp("us", kind.tz), safe=False).view(pa.int64()).to_numpy(zero_copy_only=False)
+    if pa.types.is_date(kind):
+        return pc.cast(stamps, pa.timestamp("us")).view(pa.int64()).to_numpy(zero_copy_only=False)
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        return np.round(stamps.cast(pa.float64()).to_numpy(zero_copy_only=False) * _MICROS).astype(np.int64)
+    out = np.empty(len(stamps), dtype=np.int64)
+    for i, value in enumerate(stamps.to_pylist()):
+        try:
+            out[i] = _micros(parse_timestamp(value))
+        except (TypeError, ValueError, OverflowError):
+            raise InputError(
+                f"trace {ids[i].as_py()!r}: expected an ISO 8601 timestamp, got {value!r}", field=TIMESTAMP
+            ) from None
+    return out
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+# ---------------------------------------------------------------- payloads
+
+
+class RecordRows(Sequence[bytes]):
+    """The payloads of a batch: row i's record JSON, built only for the rows the sketch keeps.
+
+    `pick(rows)` builds them in one Arrow `take`; the sketch calls it with the candidates
+    of each batch only.
+    """
+
+    def __init__(self, batch: pa.RecordBatch) -> None:
+        self.batch = batch
+        self.names = [n for n in batch.schema.names if n.startswith(RECORD_PREFIX)]
+
+    def __len__(self) -> int:
+        return self.batch.num_rows
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):  # pragma: no cover - the sketch picks rows, never slices
+            return self.pick(list(range(len(self)))[i])
+        return self.pick([i])[0]
+
+    def pick(self, rows: Sequence[int]) -> list[bytes]:
+        if not rows:
+            return []
+        picked = self.batch.select([ID, TIMESTAMP, *self.names]).take(pa.array(rows, type=pa.int64()))
+        return [record_json(row) for row in picked.to_pylist()]
+
+
+def record_json(row: dict[str, Any]) -> bytes:
+    """One row's record JSON (validated as `TraceRecord.from_json` does); nulls are left out."""
+    data: dict[str, Any] = {}
+    for name, value in row.items():
+        value = _plain(value)
+        if value is not None:
+            data[name.removeprefix(RECORD_PREFIX)] = value
+    data[ID], data[TIMESTAMP] = row[ID], _stamp(row[TIMESTAMP])
+    return orjson.dumps(TraceRecord.from_json(data).to_json())
+
+
+def _stamp(value: Any) -> Any:
+    return format_timestamp(value) if isinstance(value, datetime) else value
+
+
+def _plain(value: Any) -> Any:
+    """Arrow's Python values as JSON: a map (list of pairs) or struct as an object without nulls."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        if value and all(isinstance(v, tuple) and len(v) == 2 for v in value):
+            return {k: _plain(v) for k, v in value if v is not None}
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    return value
+
+
+__all__ = [
+    "STATE_SCHEMA",
+    "PartitionTask",
+    "core_column",
+    "decode_state",
+    "encode_state",
+    "merge_outcomes",
+    "record_of",
+    "sketch_partition",
+]

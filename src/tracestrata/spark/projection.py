@@ -1,0 +1,97 @@
+"""The driver's side: select from a DataFrame only what the sample needs, under fixed names.
+
+The projection has `id`, `timestamp`, one column per field the policy reads (`field_0`,
+`field_1`, ... in `policy.fields()` order) and the record fields the DataFrame has
+(`record_` + name), which only the selected traces turn into JSON. Spark then reads
+only those columns (column pruning on Parquet) and pushes the window filter on a
+`timestamp` column of timestamp type down to the scan.
+
+A field path is resolved against the schema: `metadata.intent` reads a struct field or a
+map key; a path the schema does not have reads as missing (null), as an absent JSON key
+does on the files path. `columns` maps a path (or `id`, `timestamp`) to any Spark SQL
+expression instead, for exports whose schema differs from the trace record:
+`{"id": "trace_id", "metadata.intent": "get_json_object(metadata, '$.intent')"}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tracestrata.errors import ConfigError, InputError
+from tracestrata.protocols import Window
+from tracestrata.record import RECORD_FIELDS
+from tracestrata.spark.partitions import ID, RECORD_PREFIX, TIMESTAMP, field_column
+
+
+def project(
+    df: Any, fields: Sequence[str], window: Window | None = None, columns: Mapping[str, str] | None = None
+) -> Any:
+    """The DataFrame the partitions sketch (see the module docstring)."""
+    from pyspark.errors import PySparkException
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    mapping = dict(columns or {})
+    selected = []
+    try:
+        for name in (ID, TIMESTAMP):
+            if name in mapping:
+                selected.append(F.expr(mapping[name]).alias(name))
+            elif name in df.columns:
+                selected.append(F.col(_quoted(name)).alias(name))
+            else:
+                what = "the trace id" if name == ID else "the trace time"
+                raise InputError(
+                    f"the DataFrame has no column {name!r} ({what}); map one with columns={{{name!r}: 'your_column'}}"
+                )
+        for i, path in enumerate(fields):
+            column = F.expr(mapping[path]) if path in mapping else _path_column(df, path, F, T)
+            selected.append(column.alias(field_column(i)))
+        for name in RECORD_FIELDS:
+            if name in (ID, TIMESTAMP):
+                continue
+            if name in mapping:
+                selected.append(F.expr(mapping[name]).alias(RECORD_PREFIX + name))
+            elif name in df.columns:
+                selected.append(F.col(_quoted(name)).alias(RECORD_PREFIX + name))
+        projected = df.select(*selected)
+        schema = projected.schema  # analysis errors (a mapping naming a missing column) show here
+    except PySparkException as exc:
+        raise ConfigError(f"column mapping: {_first_line(exc)}", field="columns") from None
+    if window is not None and isinstance(schema[TIMESTAMP].dataType, T.TimestampType):
+        stamp = F.col(TIMESTAMP)
+        projected = projected.where((stamp >= F.lit(window.start)) & (stamp < F.lit(window.end)))
+    return projected
+
+
+def _path_column(df: Any, path: str, F: Any, T: Any) -> Any:
+    """`path` read through the schema's structs and maps; a null literal where it has no such field."""
+    head, _, rest = path.partition(".")
+    if head not in df.columns:
+        return F.lit(None)
+    column, kind = F.col(_quoted(head)), df.schema[head].dataType
+    if head == "source" and isinstance(kind, T.StringType):  # a bare backend name
+        return column if rest == "backend" else F.lit(None)
+    for part in rest.split(".") if rest else ():
+        if isinstance(kind, T.StructType):
+            if part not in kind.fieldNames():
+                return F.lit(None)
+            column, kind = column.getField(part), kind[part].dataType
+        elif isinstance(kind, T.MapType):
+            column, kind = column.getItem(part), kind.valueType
+        else:
+            return F.lit(None)
+    return column
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+__all__ = ["project"]

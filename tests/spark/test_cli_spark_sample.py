@@ -1,0 +1,49 @@
+"""`tracestrata spark-sample`: the sample dir `tracestrata sample` writes, and one line (exit 2) for bad input."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from builders import write_jsonl
+from identical import assert_identical_samples
+
+from tracestrata.cli.main import main
+from tracestrata.synthetic import generate_traces
+
+pytestmark = pytest.mark.timeout(600)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+POLICY = "examples/policies/crossed.toml"
+
+
+@pytest.fixture(scope="module")
+def traces(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("spark-cli")
+    return write_jsonl(folder / "traces.jsonl", generate_traces(3000, start=T0, end=T0 + timedelta(days=1), seed=4))
+
+
+def test_spark_sample_writes_the_sample_of_tracestrata_sample(spark, traces, tmp_path, capsys):
+    from pyspark.sql import functions as F
+
+    parquet = tmp_path / "export"
+    df = spark.read.json(str(traces)).withColumn("timestamp", F.to_timestamp("timestamp"))
+    df.withColumnRenamed("id", "trace_id").repartition(3).write.parquet(str(parquet))
+    window = ["--since", "2026-01-01T03:00:00Z", "--until", "2026-01-01T20:00:00Z"]
+    common = ["--policy", POLICY, *window]
+    assert main(["sample", "--source", f"jsonl:{traces}", "--out", str(tmp_path / "files"), *common]) == 0
+    args = ["spark-sample", "--source", f"parquet:{parquet}", "--out", str(tmp_path / "spark"), *common]
+    assert main([*args, "--column", "id=trace_id", "--state", str(tmp_path / "spark-boosts.json")]) == 0
+    assert "sampled" in capsys.readouterr().out
+    assert_identical_samples(tmp_path / "files", tmp_path / "spark", records=True)
+
+
+def test_a_source_that_is_not_there_is_one_line_and_exit_2(spark, tmp_path, capsys):
+    code = main(["spark-sample", "--source", f"parquet:{tmp_path}/nothing-*.parquet", "--policy", POLICY,
+                 "--out", str(tmp_path / "out")])
+    ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tracestrata:")]
+    assert code == 2 and len(ours) == 1 and "nothing-" in ours[0]
+
+
+def test_a_mapping_naming_a_missing_column_is_exit_2(spark, traces, tmp_path, capsys):
+    code = main(["spark-sample", "--source", f"json:{traces}", "--policy", POLICY, "--out", str(tmp_path / "o"),
+                 "--column", "metadata.intent=meta.nope"])
+    ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tracestrata:")]
+    assert code == 2 and len(ours) == 1 and ours[0].startswith("tracestrata: error: columns: column mapping")
