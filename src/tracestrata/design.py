@@ -26,6 +26,22 @@ class CellKind(str, Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class ProxyTotals:
+    """A proxy over *all* traces of a cell: how many have it, its sum and sum of squares."""
+
+    n: int
+    sum: float
+    sumsq: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": self.n, "sum": self.sum, "sumsq": self.sumsq}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ProxyTotals:
+        return cls(int(data["n"]), float(data["sum"]), float(data.get("sumsq", 0.0)))
+
+
+@dataclass(frozen=True, slots=True)
 class Cell:
     """One design stratum: `population` traces, of which `sampled` were drawn by SRSWOR."""
 
@@ -36,6 +52,7 @@ class Cell:
     population: int
     sampled: int
     window: str | None = None
+    proxy: Mapping[str, ProxyTotals] = field(default_factory=dict)  # by proxy field path
 
     @property
     def inclusion_probability(self) -> float:
@@ -51,6 +68,7 @@ class Cell:
             "sampled": self.sampled,
             "inclusion_probability": self.inclusion_probability,
             "window": self.window,
+            **({"proxy": {k: v.to_json() for k, v in self.proxy.items()}} if self.proxy else {}),
         }
 
     @classmethod
@@ -63,6 +81,7 @@ class Cell:
             population=int(data["population"]),
             sampled=int(data["sampled"]),
             window=data.get("window"),
+            proxy={str(k): ProxyTotals.from_json(v) for k, v in (data.get("proxy") or {}).items()},
         )
 
 
@@ -99,4 +118,4 @@ def cell_id(stratum: str, kind: CellKind, window: str | None = None) -> str:
     return in_window(f"{stratum}#{kind.value}", window)
 
 
-__all__ = ["ALL", "MISSING", "OTHER", "Cell", "CellKind", "Design", "Unit", "cell_id", "in_window"]
+__all__ = ["ALL", "MISSING", "OTHER", "Cell", "CellKind", "Design", "ProxyTotals", "Unit", "cell_id", "in_window"]

@@ -13,6 +13,7 @@ from tracestrata.connectors import split_source_spec
 from tracestrata.design import Design, Unit
 from tracestrata.estimate.estimators import LonelyCell
 from tracestrata.estimate.intervals import IntervalMethod
+from tracestrata.estimate.proxy import Tuning
 from tracestrata.estimate.render import render_report
 from tracestrata.estimate.report import (
     ReportWarning,
@@ -49,6 +50,18 @@ from tracestrata.record import Score
     help="Global interval of a rate: Korn–Graubard as R's svyciprop, or with the design effect capped at 1 "
     "(wider, safer for rare rates).",
 )
+@click.option(
+    "--proxy",
+    help="A cheap score known on every trace (a field with totals in the manifest, e.g. scores.heuristic), or "
+    "score:NAME, a judge score calibrated by METRIC's human labels (two-phase): a narrower honest interval.",
+)
+@click.option(
+    "--proxy-tuning",
+    type=click.Choice([t.value for t in Tuning]),
+    default=Tuning.POOLED.value,
+    show_default=True,
+    help="With --proxy: one λ for all cells (pooled), per stratum, or per cell.",
+)
 @click.option("--skip-bad", is_flag=True, help="Skip malformed score lines (counted in the warnings) instead of failing.")
 def command(
     sample_dir: str | None,
@@ -63,6 +76,8 @@ def command(
     compare: str | None,
     lonely: str,
     rate_interval: str,
+    proxy: str | None,
+    proxy_tuning: str,
     skip_bad: bool,
 ) -> None:
     """Estimate METRIC for the whole population from the judged sample.
@@ -77,6 +92,8 @@ def command(
       tracestrata report --sample run/ --scores jsonl:scores.jsonl --metric correct
       tracestrata report --sample run/ --scores jsonl:scores.jsonl --metric quality --compare release --format html --out r.html
       tracestrata report --ledger state.db --since 7d --metric correct
+      tracestrata report --sample run/ --scores jsonl:scores.jsonl --metric correct --proxy scores.heuristic
+      tracestrata report --sample run/ --scores jsonl:scores.jsonl --metric human_correct --proxy score:correct
     """
     if (sample_dir is None) == (ledger_path is None):
         raise click.UsageError("give exactly one of --sample DIR or --ledger STATE")
@@ -93,7 +110,7 @@ def command(
         score_list = _read_scores(scores, skip_bad, extra) if scores else stored
     report = build_report(
         design, score_list, metric, confidence=confidence, compare=compare, lonely=LonelyCell(lonely),
-        rate_interval=IntervalMethod(rate_interval),
+        rate_interval=IntervalMethod(rate_interval), proxy=proxy, tuning=Tuning(proxy_tuning),
     )
     if extra:
         report = dataclasses.replace(report, warnings=tuple(extra) + report.warnings)

@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 
 from tracestrata.estimate.estimators import Estimate
+from tracestrata.estimate.assisted import Assisted
 from tracestrata.estimate.report import Comparison, MetricKind, Report, StratumRow
 
 __all__ = ["format_value", "render_html", "render_markdown"]
@@ -80,8 +81,28 @@ def _markdown_body(report: Report, *, heading: str, warnings: bool = True) -> li
         f"{e.n_scored} scored of {report.population:,} traces{covered})"
     )
     lines.append("")
+    lines += _markdown_proxy(report, rate)
     lines.append(f"Naive unweighted mean of the sample: {format_value(n.mean, rate)} (CI {_ci(n, rate)})")
     lines.append("")
+    if report.proxy is not None:
+        two = report.proxy.disagreement is not None
+        head = "| stratum | population | sampled | scored | estimate | CI | plain | plain CI | worth |"
+        if two:
+            head += " judge − human |"
+        lines += [head, "|---|---:|---:|---:|---:|---|---:|---|---:|" + ("---:|" if two else "")]
+        for row in report.strata:
+            plain = row.plain or row.estimate
+            extra = ""
+            if two:
+                dis = row.proxy.disagreement if row.proxy is not None else None
+                extra = f" {format_value(dis.bias, rate, signed=True) if dis else '–'} |"
+            lines.append(
+                f"| {_md(row.stratum)} | {row.population:,} | {row.sampled:,} | {row.scored:,} | "
+                f"{format_value(row.estimate.mean, rate)} | {_ci(row.estimate, rate)} | "
+                f"{format_value(plain.mean, rate)} | {_ci(plain, rate)} | {_worth(row.proxy)} |{extra}"
+            )
+        lines.append("")
+        return lines + (_markdown_comparison(report.comparison, rate) if report.comparison is not None else [])
     lines += ["| stratum | population | sampled | scored | estimate | CI |", "|---|---:|---:|---:|---:|---|"]
     for row in report.strata:
         lines.append(
@@ -91,6 +112,40 @@ def _markdown_body(report: Report, *, heading: str, warnings: bool = True) -> li
     lines.append("")
     if report.comparison is not None:
         lines += _markdown_comparison(report.comparison, rate)
+    return lines
+
+
+def _worth(a: Assisted | None) -> str:
+    if a is None or math.isnan(a.worth):
+        return "–"
+    return f"{a.worth:+,.0f}"
+
+
+def proxy_summary(report: Report, rate: bool) -> str:
+    """One sentence: the plain estimate beside the assisted one, and what the proxy was worth."""
+    a, p = report.proxy, report.plain
+    if a is None or p is None:
+        return ""
+    unit = "reviewed" if a.disagreement is not None else "judged"
+    what = "two-phase, the judge as proxy" if a.disagreement is not None else "difference estimator"
+    lam = ", ".join(f"{v:.3g}" if k == "(all)" else f"{k} {v:.3g}" for k, v in a.lambdas.items())
+    worth = "" if math.isnan(a.worth) else f"; as if {a.worth:,.0f} more were {unit}"
+    ratio = "" if math.isnan(a.variance_ratio) else f", variance ×{a.variance_ratio:.2f}"
+    return (f"With proxy {a.field} ({what}, λ = {lam}{ratio}{worth}). "
+            f"Plain estimate: {format_value(p.mean, rate)} (CI {_ci(p, rate)}).")
+
+
+def _markdown_proxy(report: Report, rate: bool) -> list[str]:
+    text = proxy_summary(report, rate)
+    if not text:
+        return []
+    lines = [_md(text), ""]
+    dis = report.proxy.disagreement if report.proxy is not None else None
+    if dis is not None:
+        agree = "" if dis.agreement is None else f", agreement {dis.agreement:.1%}"
+        lines += [f"Judge vs humans on {dis.reviewed:,} reviewed traces: judge {format_value(dis.judge, rate)}, "
+                  f"humans {format_value(dis.human, rate)} (judge − human "
+                  f"{format_value(dis.bias, rate, signed=True)}{agree}).", ""]
     return lines
 
 
@@ -165,6 +220,9 @@ def _html_body(report: Report, heading: str | None) -> list[str]:
         f"<span class=\"muted\">{_pct(report.confidence)} CI {html.escape(_ci(e, rate))} ({html.escape(method)}); "
         f"{e.n_scored:,} scored of {report.population:,} traces</span></p>"
     )
+    summary = proxy_summary(report, rate)
+    if summary:
+        out.append(f"<p>{html.escape(summary)}</p>")
     out.append(
         f'<p class="muted">Naive unweighted sample mean: {format_value(n.mean, rate)} '
         f"(CI {html.escape(_ci(n, rate))})</p>"
@@ -173,12 +231,19 @@ def _html_body(report: Report, heading: str | None) -> list[str]:
     out.append('<p class="muted">● estimate with its interval (shaded: the global interval); '
                "○ naive unweighted sample mean</p>")
     out.append("<table><thead><tr><th>stratum</th><th>population</th><th>sampled</th><th>scored</th>"
-               "<th>estimate</th><th>CI</th></tr></thead><tbody>")
+               "<th>estimate</th><th>CI</th>"
+               + ("<th>plain</th><th>plain CI</th><th>worth</th>" if report.proxy is not None else "")
+               + "</tr></thead><tbody>")
     for row in report.strata:
+        extra = ""
+        if report.proxy is not None:
+            plain = row.plain or row.estimate
+            extra = (f"<td>{format_value(plain.mean, rate)}</td><td>{html.escape(_ci(plain, rate))}</td>"
+                     f"<td>{html.escape(_worth(row.proxy))}</td>")
         out.append(
             f"<tr><td>{html.escape(row.stratum)}</td><td>{row.population:,}</td><td>{row.sampled:,}</td>"
             f"<td>{row.scored:,}</td><td>{format_value(row.estimate.mean, rate)}</td>"
-            f"<td>{html.escape(_ci(row.estimate, rate))}</td></tr>"
+            f"<td>{html.escape(_ci(row.estimate, rate))}</td>{extra}</tr>"
         )
     out.append("</tbody></table>")
     c = report.comparison

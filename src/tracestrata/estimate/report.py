@@ -17,13 +17,14 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from tracestrata.design import ALL, Cell, Design
 from tracestrata.errors import EstimationError
+from tracestrata.estimate.assisted import Assisted, ProxyKind, assist, parse_proxy
 from tracestrata.estimate.estimators import (
     Estimate,
     LonelyCell,
@@ -32,6 +33,7 @@ from tracestrata.estimate.estimators import (
     naive_estimate,
 )
 from tracestrata.estimate.intervals import IntervalMethod, check_confidence
+from tracestrata.estimate.proxy import Tuning
 from tracestrata.record import Score, ScoreValue
 
 __all__ = [
@@ -73,13 +75,15 @@ class StratumRow:
     sampled: int
     scored: int
     estimate: Estimate
+    plain: Estimate | None = None  # with --proxy: the plain estimate; `estimate` is the assisted one
+    proxy: Assisted | None = None
 
     @property
     def unscored(self) -> int:
         return self.sampled - self.scored
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "stratum": self.stratum,
             "values": dict(self.values),
             "population": self.population,
@@ -90,9 +94,15 @@ class StratumRow:
             "ci_high": _num(self.estimate.ci_high),
             "unscored": self.unscored,
             "se": _num(self.estimate.se),
-            "method": self.estimate.method.value,
+            "method": self.proxy.method if self.proxy is not None else self.estimate.method.value,
             "covered_population": _num(self.estimate.population),
         }
+        if self.plain is not None and self.proxy is not None:
+            p = self.plain
+            out["plain"] = {"mean": _num(p.mean), "ci_low": _num(p.ci_low), "ci_high": _num(p.ci_high),
+                            "scored": p.n_scored, "se": _num(p.se), "method": p.method.value}
+            out["proxy"] = self.proxy.to_json()
+        return out
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,8 @@ class Report:
     lonely: LonelyCell = LonelyCell.ADJUST
     comparison: Comparison | None = None
     labels: Mapping[str, Report] | None = None  # categorical: one rate report per label
+    plain: Estimate | None = None  # with a proxy: today's estimate; `estimate` is the assisted one
+    proxy: Assisted | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The documented schema (docs/report.md). A categorical metric nests one full
@@ -183,17 +195,11 @@ class Report:
             out["labels"] = {label: sub.to_json() for label, sub in self.labels.items()}
         else:
             e, n = self.estimate, self.naive
-            out["estimate"] = {
-                "mean": _num(e.mean),
-                "ci_low": _num(e.ci_low),
-                "ci_high": _num(e.ci_high),
-                "n_scored": e.n_scored,
-                "method": e.method.value,
-                "se": _num(e.se),
-                "df": _num(e.df),
-                "covered_population": _num(e.population),
-                "covered_share": _num(e.covered_share),
-            }
+            out["estimate"] = _estimate_json(e)
+            if self.proxy is not None and self.plain is not None:
+                out["estimate"]["method"] = self.proxy.method
+                out["plain"] = _estimate_json(self.plain)
+                out["proxy"] = self.proxy.to_json()
             out["naive"] = {
                 "mean": _num(n.mean),
                 "ci_low": _num(n.ci_low),
@@ -206,6 +212,20 @@ class Report:
                 out["compare"] = self.comparison.to_json()
         out["warnings"] = [w.to_json() for w in self.warnings]
         return out
+
+
+def _estimate_json(e: Estimate) -> dict[str, Any]:
+    return {
+        "mean": _num(e.mean),
+        "ci_low": _num(e.ci_low),
+        "ci_high": _num(e.ci_high),
+        "n_scored": e.n_scored,
+        "method": e.method.value,
+        "se": _num(e.se),
+        "df": _num(e.df),
+        "covered_population": _num(e.population),
+        "covered_share": _num(e.covered_share),
+    }
 
 
 def _num(x: float) -> float | None:
@@ -222,9 +242,16 @@ def build_report(
     compare: str | None = None,
     lonely: LonelyCell = LonelyCell.ADJUST,
     rate_interval: IntervalMethod = IntervalMethod.KORN_GRAUBARD,
+    proxy: str | None = None,
+    tuning: Tuning = Tuning.POOLED,
 ) -> Report:
     """The report for `metric` (see the module docstring); raises `EstimationError` when
     the scores name other metrics but not this one, or mix labels with numbers.
+
+    `proxy` makes `estimate` the proxy-assisted one (`plain` keeps today's): a field
+    path known on every trace (`scores.heuristic`, totals in the manifest), or
+    `score:NAME`, a judge score that calibrates `metric` (human labels on a review
+    subsample) by the two-phase estimator. See `tracestrata.estimate.proxy`.
 
     `rate_interval` is the global interval of a rate: Korn–Graubard as R computes it, or
     `KORN_GRAUBARD_TRUNCATED` (effective n capped at n), safer for rare rates."""
@@ -251,6 +278,8 @@ def build_report(
         warnings.append(ReportWarning("no_scores", f"no sampled trace has a {metric!r} score", {}))
     kind = _kind(metric, in_sample.values())
     if kind is MetricKind.CATEGORICAL:
+        if proxy is not None:
+            raise EstimationError("a proxy needs a numeric or boolean metric, not labels", field="proxy")
         labels = sorted({str(v) for v in in_sample.values()})
         subs = {}
         for label in labels:
@@ -262,7 +291,57 @@ def build_report(
         return Report(metric, kind, confidence, base.estimate, base.naive, base.strata, base.warnings,
                       base.population, lonely, None, subs)
     values = {tid: float(v) for tid, v in in_sample.items()}
-    return _numeric_report(design, values, metric, kind, confidence, compare, lonely, warnings, rate_interval)
+    report = _numeric_report(design, values, metric, kind, confidence, compare, lonely, warnings, rate_interval)
+    if proxy is None:
+        return report
+    spec = parse_proxy(proxy)
+    judge = None
+    if spec.kind is ProxyKind.JUDGE:
+        judged = _latest_per_trace([s for s in all_scores if s.name == spec.name], [])
+        if not judged:
+            raise EstimationError(f"no score named {spec.name!r} to use as the proxy", field="proxy")
+        if any(isinstance(v, str) for v in judged.values()):
+            raise EstimationError(f"the judge score {spec.name!r} has labels, not numbers", field="proxy")
+        judge = {tid: float(v) for tid, v in judged.items() if tid in sampled_ids}
+    return _with_proxy(report, design, values, spec, judge, kind, confidence, lonely, rate_interval, tuning)
+
+
+def _with_proxy(
+    report: Report,
+    design: Design,
+    values: dict[str, float],
+    spec: Any,
+    judge: dict[str, float] | None,
+    kind: MetricKind,
+    confidence: float,
+    lonely: LonelyCell,
+    rate_interval: IntervalMethod,
+    tuning: Tuning,
+) -> Report:
+    """`report` with the assisted estimates in `estimate` and the plain ones in `plain`."""
+    frame = ScoredFrame.build(design, values)
+    by_stratum: dict[str, set[str]] = defaultdict(set)
+    for cell in design.cells:
+        by_stratum[cell.stratum].add(cell.id)
+    whole, rows = assist(
+        design, frame, spec, by_stratum, report.estimate, {r.stratum: r.estimate for r in report.strata},
+        rate=kind is MetricKind.RATE, confidence=confidence, lonely=lonely, rate_interval=rate_interval,
+        tuning=tuning, judge=judge,
+    )
+    warnings = list(report.warnings)
+    if whole.plain_cells:
+        warnings.append(ReportWarning(
+            "proxy_unused_cells",
+            f"{len(whole.plain_cells)} cells have traces without the proxy but none of them judged; "
+            "those cells use the plain estimate",
+            {"cells": list(whole.plain_cells)},
+        ))
+    strata = tuple(
+        replace(row, estimate=rows[row.stratum].estimate, plain=row.estimate, proxy=rows[row.stratum])
+        for row in report.strata
+    )
+    return replace(report, estimate=whole.estimate, plain=report.estimate, proxy=whole, strata=strata,
+                   warnings=tuple(warnings))
 
 
 def _latest_per_trace(scores: list[Score], warnings: list[ReportWarning]) -> dict[str, ScoreValue]:

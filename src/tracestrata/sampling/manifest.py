@@ -77,7 +77,7 @@ class Manifest:
         `window` prefixes cell ids, for designs that span several windows.
         """
         cells = tuple(
-            Cell(in_window(c.id, window), c.stratum, c.values, c.kind, c.population, c.sampled, window)
+            Cell(in_window(c.id, window), c.stratum, c.values, c.kind, c.population, c.sampled, window, c.proxy)
             for c in self.cells
         )
         units = tuple(

@@ -1,0 +1,285 @@
+"""The proxy-assisted side of a report: `--proxy FIELD` (difference estimator) and `--proxy score:NAME` (two-phase).
+
+`assist(...)` turns a design, the metric's values and a proxy spec into one
+`Assisted` result for the whole population and one per reporting stratum, each an
+`Estimate` (same shape as the plain one, so reports need no second code path), its λs,
+the variance ratio against the plain estimate and, for the two-phase estimate, how far
+the judge and the humans disagree. The formulas are in `tracestrata.estimate.proxy`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from tracestrata.design import Cell, Design, Unit
+from tracestrata.errors import EstimationError
+from tracestrata.estimate.estimators import Estimate, LonelyCell, ScoredFrame, stratified_variance
+from tracestrata.estimate.intervals import IntervalMethod, korn_graubard, t_interval, wilson_effective
+from tracestrata.estimate.proxy import ProxyData, Tuning, difference_fit, lambda_groups, twophase_fit
+
+__all__ = ["Assisted", "Disagreement", "ProxyKind", "ProxySpec", "assist", "parse_proxy", "proxy_value"]
+
+SCORE_PREFIX = "score:"
+FOLDS = 2  # cross-fitting folds for a tuned λ (see proxy._crossfit)
+
+
+class ProxyKind(str, Enum):
+    FIELD = "difference"  # a field on every trace, with totals in the manifest
+    JUDGE = "two-phase"  # a judge score on the judged sample, the metric on a reviewed subsample
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    kind: ProxyKind
+    name: str  # the field path, or the judge score's name
+
+    @property
+    def label(self) -> str:
+        return self.name if self.kind is ProxyKind.FIELD else SCORE_PREFIX + self.name
+
+
+def parse_proxy(value: str) -> ProxySpec:
+    """`scores.heuristic` (a field with manifest totals) or `score:correct` (a judge score: two-phase)."""
+    text = value.strip()
+    if text.startswith(SCORE_PREFIX):
+        name = text[len(SCORE_PREFIX):].strip()
+        if not name:
+            raise EstimationError("expected score:NAME", field="proxy")
+        return ProxySpec(ProxyKind.JUDGE, name)
+    if not text:
+        raise EstimationError("expected a field path or score:NAME", field="proxy")
+    return ProxySpec(ProxyKind.FIELD, text)
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """Judge vs humans on the reviewed traces of one scope (design-weighted)."""
+
+    reviewed: int
+    judge: float
+    human: float
+    agreement: float | None  # share of reviewed traces where both say the same (rates only)
+
+    @property
+    def bias(self) -> float:
+        return self.judge - self.human
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reviewed": self.reviewed, "judge_mean": _num(self.judge), "human_mean": _num(self.human),
+                "judge_minus_human": _num(self.bias), "agreement": _num(self.agreement)}
+
+
+@dataclass(frozen=True)
+class Assisted:
+    """A proxy-assisted estimate of one scope, with what it cost and what it gained."""
+
+    estimate: Estimate
+    kind: ProxyKind
+    field: str
+    tuning: Tuning
+    lambdas: Mapping[str, float]
+    variance_ratio: float  # variance of this estimate / variance of the plain one
+    worth: float  # judged (or reviewed) traces the proxy was worth, beyond those used
+    disagreement: Disagreement | None = None
+    plain_cells: tuple[str, ...] = ()
+
+    @property
+    def method(self) -> str:
+        return f"{self.kind.value}+{self.estimate.method.value}"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "field": self.field,
+            "estimator": self.kind.value,
+            "tuning": self.tuning.value,
+            "lambda": {k: _num(v) for k, v in self.lambdas.items()},
+            "variance_ratio": _num(self.variance_ratio),
+            "worth": _num(self.worth),
+        }
+        if self.disagreement is not None:
+            out["disagreement"] = self.disagreement.to_json()
+        return out
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
+
+
+def proxy_value(unit: Unit, field: str) -> float | None:
+    """The unit's proxy: `Unit.proxy[field]` when the sampler set it, else the record field by path."""
+    carried = getattr(unit, "proxy", None)
+    if isinstance(carried, Mapping) and field in carried:
+        value = carried[field]
+    else:
+        value = _attr(unit.attrs, field)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float) and math.isfinite(float(value)):
+        return float(value)
+    raise EstimationError(f"non-numeric proxy value {value!r} on trace {unit.trace_id!r}", field=field)
+
+
+def _attr(attrs: Mapping[str, Any], path: str) -> Any:
+    if path in attrs:
+        return attrs[path]
+    node: Any = attrs
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _totals(cells: Sequence[Cell], field: str) -> tuple[np.ndarray, np.ndarray]:
+    known_n, known_sum, found = np.zeros(len(cells)), np.zeros(len(cells)), False
+    for i, cell in enumerate(cells):
+        totals = (getattr(cell, "proxy", None) or {}).get(field)
+        if totals is None:
+            continue
+        found = True
+        n = totals["n"] if isinstance(totals, Mapping) else totals.n
+        s = totals["sum"] if isinstance(totals, Mapping) else totals.sum
+        known_n[i], known_sum[i] = float(n), float(s)
+    if not found:
+        raise EstimationError(
+            f"the manifest has no proxy totals for {field!r} (declare [[proxy]] field = {field!r} in the policy "
+            "and sample again)", field="proxy")
+    if not known_n.any():
+        raise EstimationError(f"the proxy {field!r} is missing on every trace", field="proxy")
+    return known_n, known_sum
+
+
+def assist(
+    design: Design,
+    frame: ScoredFrame,
+    spec: ProxySpec,
+    strata: Mapping[str, Collection[str]],
+    plain: Estimate,
+    plain_rows: Mapping[str, Estimate],
+    *,
+    rate: bool,
+    confidence: float,
+    lonely: LonelyCell,
+    rate_interval: IntervalMethod,
+    tuning: Tuning = Tuning.POOLED,
+    lam: float | None = None,
+    judge: Mapping[str, float] | None = None,
+) -> tuple[Assisted, dict[str, Assisted]]:
+    """The assisted global estimate and one per stratum (`strata`: stratum -> its cell ids).
+
+    `frame` holds the metric's values (for the two-phase estimate: the human labels);
+    `judge` the judge score of every judged trace (two-phase only).
+    """
+    cell_strata = [c.stratum for c in design.cells]
+    groups, names = lambda_groups(frame.cell_ids, cell_strata, tuning)
+    folds = FOLDS if lam is None else 0
+    if spec.kind is ProxyKind.FIELD:
+        known_n, known_sum = _totals(design.cells, spec.name)
+        units = {u.trace_id: u for u in design.units}
+        p = np.array([_nan(proxy_value(units[t], spec.name)) for t in frame.trace_ids], dtype=float)
+        data = ProxyData(p, known_n, known_sum)
+
+        def one(d: np.ndarray, method: IntervalMethod, base: Estimate, cells: Collection[str] | None) -> Assisted:
+            fit = difference_fit(frame, data, d, groups, names, lam=lam, folds=folds)
+            if fit.n == 0:
+                return _empty(base, spec, tuning)
+            variance, lonely_ids = stratified_variance(frame, fit.z, d, lonely)
+            est = _estimate(fit.mean, variance, fit.n, fit.cells, fit.slopes, fit.population, base, method,
+                            confidence, rate_interval, lonely_ids)
+            ratio = variance / base.variance if base.variance > 0 else math.nan
+            return Assisted(est, spec.kind, spec.label, tuning, fit.lambdas, ratio, _worth(base.n_scored, ratio),
+                            None, fit.plain_cells)
+
+        masks = {s: frame.mask(None, ids) for s, ids in strata.items()}
+    else:
+        if judge is None:
+            raise EstimationError(f"no judge score named {spec.name!r}", field="proxy")
+        phase1 = ScoredFrame.build(design, judge)
+        if phase1.y.size == 0:
+            raise EstimationError(f"no sampled trace has a {spec.name!r} score", field="proxy")
+        human_by_id = dict(zip(frame.trace_ids, frame.y.tolist(), strict=True))
+        human = np.array([human_by_id.get(t, math.nan) for t in phase1.trace_ids], dtype=float)
+        if np.isnan(human).all():
+            raise EstimationError("no reviewed trace has a judge score", field="proxy")
+
+        def one(d: np.ndarray, method: IntervalMethod, base: Estimate, cells: Collection[str] | None) -> Assisted:
+            two = twophase_fit(phase1, phase1.y, human, d, groups, names, lonely=lonely, lam=lam)
+            if two.fit.n == 0:
+                return _empty(base, spec, tuning)
+            est = _estimate(two.fit.mean, two.variance, two.fit.n, two.fit.cells, two.fit.slopes,
+                            float(phase1.population[np.bincount(phase1.code[d & ~np.isnan(human)],
+                                                                minlength=len(phase1.cell_ids)) > 0].sum()),
+                            base, method, confidence, rate_interval, two.lonely_cells)
+            ratio = two.variance / base.variance if base.variance > 0 else math.nan
+            return Assisted(est, spec.kind, spec.label, tuning, two.fit.lambdas, ratio,
+                            _worth(two.reviewed, ratio), _disagreement(phase1, human, d, rate))
+
+        frame = phase1
+        masks = {s: phase1.mask(None, ids) for s, ids in strata.items()}
+    overall_method = rate_interval if rate else IntervalMethod.T
+    # a stratum of a rate: Korn–Graubard (df-adjusted) on the effective n; Wilson on it
+    # under-covers a 60-trace stratum with a proxy (0.934 against 0.939–0.949 measured)
+    stratum_method = IntervalMethod.KORN_GRAUBARD if rate else IntervalMethod.T
+    whole = one(np.ones(len(frame.trace_ids), dtype=bool), overall_method, plain, None)
+    rows = {s: one(masks[s], stratum_method, plain_rows[s], strata[s]) for s in strata}
+    return whole, rows
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else x
+
+
+def _worth(n: int, ratio: float) -> float:
+    """Extra judged traces a plain estimate would need for the same variance: n (1/ratio − 1)."""
+    if not (ratio > 0 and math.isfinite(ratio)):
+        return math.nan
+    return n * (1.0 / ratio - 1.0)
+
+
+def _empty(base: Estimate, spec: ProxySpec, tuning: Tuning) -> Assisted:
+    return Assisted(base, spec.kind, spec.label, tuning, {}, math.nan, math.nan)
+
+
+def _estimate(
+    mean: float,
+    variance: float,
+    n: int,
+    cells: int,
+    slopes: int,
+    population: float,
+    base: Estimate,
+    method: IntervalMethod,
+    confidence: float,
+    rate_interval: IntervalMethod,
+    lonely_ids: tuple[str, ...],
+) -> Estimate:
+    df = float(max(1, n - cells - slopes))
+    if method in (IntervalMethod.KORN_GRAUBARD, IntervalMethod.KORN_GRAUBARD_TRUNCATED):
+        low, high = korn_graubard(mean, variance, n, df, confidence=confidence,
+                                  truncate=method is IntervalMethod.KORN_GRAUBARD_TRUNCATED)
+    elif method is IntervalMethod.WILSON_EFFECTIVE:
+        low, high = wilson_effective(mean, variance, n, confidence=confidence)
+    else:
+        low, high = t_interval(mean, math.sqrt(variance), df, confidence=confidence)
+    return Estimate(mean, math.sqrt(variance), low, high, n, method, df, confidence, population,
+                    base.population_total, cells, base.empty_cells, lonely_ids)
+
+
+def _disagreement(phase1: ScoredFrame, human: np.ndarray, d: np.ndarray, rate: bool) -> Disagreement:
+    both = d & ~np.isnan(human)
+    if not both.any():
+        return Disagreement(0, math.nan, math.nan, None)
+    code = phase1.code[both]
+    r_c = np.bincount(code, minlength=len(phase1.cell_ids)).astype(float)
+    w = (phase1.population / np.maximum(r_c, 1))[code]
+    j, h = phase1.y[both], human[both]
+    agree = float((w * (j == h)).sum() / w.sum()) if rate else None
+    return Disagreement(int(both.sum()), float((w * j).sum() / w.sum()), float((w * h).sum() / w.sum()), agree)

@@ -1,0 +1,107 @@
+"""`tracestrata report --proxy` in-process on a real sample whose manifest carries proxy totals.
+
+The totals of `latency_ms` per cell come from a census of the same traces under the
+same policy (every trace sampled), so they are the exact totals the sampler records.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tracestrata.cli.main import main
+from tracestrata.synthetic import generate_traces, judge
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICY = ROOT / "examples" / "policies" / "basic.toml"
+FIELD = "latency_ms"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("proxy")
+    traces = folder / "traces.jsonl"
+    records = list(generate_traces(3000, start=datetime(2026, 1, 1, tzinfo=UTC),
+                                   end=datetime(2026, 1, 2, tzinfo=UTC), seed=5))
+    traces.write_text("".join(json.dumps(r.to_json()) + "\n" for r in records))
+    census_policy = folder / "census.toml"
+    census_policy.write_text(POLICY.read_text().replace("default = 200", "default = 100000")
+                             .replace('"compliance" = 400', '"compliance" = 100000'))
+    assert main(["sample", "--source", f"jsonl:{traces}", "--policy", str(census_policy),
+                 "--out", str(folder / "census")]) == 0
+    assert main(["sample", "--source", f"jsonl:{traces}", "--policy", str(POLICY), "--out", str(folder / "run")]) == 0
+    totals: dict[str, dict[str, float]] = defaultdict(lambda: {"n": 0, "sum": 0.0, "sumsq": 0.0})
+    for line in (folder / "census" / "sample.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        t = totals[row["cell"]]
+        t["n"] += 1
+        t["sum"] += row[FIELD]
+        t["sumsq"] += row[FIELD] ** 2
+    manifest_path = folder / "run" / "manifest.json"
+    plain_manifest = folder / "plain-manifest.json"
+    plain_manifest.write_text(manifest_path.read_text())
+    manifest = json.loads(manifest_path.read_text())
+    for cell in manifest["cells"]:
+        cell["proxy"] = {FIELD: totals[cell["cell"]]}
+    manifest_path.write_text(json.dumps(manifest))
+    by_id = {r.id: r for r in records}
+    lines = []
+    for row in (json.loads(x) for x in (folder / "run" / "sample.jsonl").read_text().splitlines()):
+        verdict = judge(by_id[row["id"]])
+        lines += [json.dumps({"trace_id": row["id"], "name": k, "value": v}) for k, v in verdict.items()]
+    (folder / "scores.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def report(run: Path, capsys, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(["report", "--sample", str(run / "run"), "--scores", f"jsonl:{run / 'scores.jsonl'}", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_json_has_estimate_plain_and_proxy(run, capsys):
+    code, out, _ = report(run, capsys, "--metric", "quality", "--format", "json", "--proxy", FIELD)
+    assert code == 0
+    data = json.loads(out)
+    assert data["estimate"]["method"] == "difference+t"
+    assert data["plain"]["method"] == "t"
+    assert data["proxy"]["field"] == FIELD and "(all)" in data["proxy"]["lambda"]
+    assert data["proxy"]["variance_ratio"] > 0
+    assert all(row["proxy"]["field"] == FIELD for row in data["strata"])
+
+
+def test_markdown_and_html_show_both(run, capsys, tmp_path):
+    code, out, _ = report(run, capsys, "--metric", "correct", "--proxy", FIELD)
+    assert code == 0 and "Plain estimate:" in out and "| plain |" in out
+    html_out = tmp_path / "r.html"
+    code, _, _ = report(run, capsys, "--metric", "correct", "--proxy", FIELD, "--format", "html", "--out", str(html_out))
+    assert code == 0 and "Plain estimate:" in html_out.read_text()
+
+
+def test_bad_proxy_input_is_one_line_exit_2(run, capsys, tmp_path):
+    code, _, err = report(run, capsys, "--metric", "quality", "--proxy", "metadata.intent")
+    assert code == 2 and "no proxy totals" in err and len(err.strip().splitlines()) == 1
+    manifest_path = run / "run" / "manifest.json"
+    saved = manifest_path.read_text()
+    try:
+        data = json.loads(saved)
+        for cell in data["cells"]:
+            cell["proxy"] = {"metadata.intent": {"n": cell["population"], "sum": 0.0, "sumsq": 0.0}}
+        manifest_path.write_text(json.dumps(data))
+        code, _, err = report(run, capsys, "--metric", "quality", "--proxy", "metadata.intent")
+        assert code == 2 and "non-numeric proxy" in err and len(err.strip().splitlines()) == 1
+        for cell in data["cells"]:
+            cell["proxy"] = {"scores.heuristic": {"n": 0, "sum": 0.0, "sumsq": 0.0}}
+        manifest_path.write_text(json.dumps(data))
+        code, _, err = report(run, capsys, "--metric", "quality", "--proxy", "scores.heuristic")
+        assert code == 2 and "missing on every trace" in err and len(err.strip().splitlines()) == 1
+        manifest_path.write_text((run / "plain-manifest.json").read_text())
+        code, _, err = report(run, capsys, "--metric", "quality", "--proxy", FIELD)
+        assert code == 2 and "no proxy totals" in err
+    finally:
+        manifest_path.write_text(saved)

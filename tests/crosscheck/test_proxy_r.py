@@ -1,0 +1,124 @@
+"""The difference estimator against R's `survey` calibration (the separate regression estimator).
+
+Per-cell λ without cross-fitting (`Tuning.CELL`, `folds=0`) is GREG with cell-specific
+intercepts and slopes: R's `calibrate(design, ~0 + substratum + cell:x, population=...)`
+on the post-stratum counts (traces with / without the proxy) and each cell's proxy
+total. Estimate and SE must match to 1e-6, with and without missing proxies. A fixed
+λ = 0.5 matches `svymean(~I(y - 0.5 x))`'s SE. Skipped, with the reason, only when
+Rscript is missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tracestrata.design import Cell, CellKind, Design, Unit
+from tracestrata.estimate.estimators import LonelyCell, ScoredFrame, stratified_variance
+from tracestrata.estimate.proxy import ProxyData, Tuning, difference_fit, lambda_groups
+
+pytestmark = pytest.mark.r
+
+RSCRIPT = shutil.which("Rscript")
+HERE = Path(__file__).parent
+TOL = 1e-6
+# (stratum, kind, N, m)
+CELLS = [
+    ("billing", CellKind.NORMAL, 900, 40),
+    ("billing", CellKind.FAILURE, 60, 12),
+    ("tech", CellKind.NORMAL, 400, 25),
+    ("tech", CellKind.FAILURE, 35, 9),
+    ("compliance", CellKind.NORMAL, 70, 15),
+]
+
+
+def make_case(seed: int, missing: bool):
+    rng = np.random.default_rng(seed)
+    rows, cells, known_n, known_sum = [], [], [], []
+    for stratum, kind, big_n, m in CELLS:
+        cid = f"{stratum}#{kind.value}"
+        proxy = rng.normal(2.0 if kind is CellKind.NORMAL else 1.0, 1.0, big_n)
+        has = np.ones(big_n, bool)
+        if missing:
+            has[rng.choice(big_n, big_n // 8, replace=False)] = False
+        picked = rng.choice(big_n, m, replace=False)
+        if missing and not (~has[picked]).any():  # every post-stratum needs a judged trace
+            picked[0] = int(np.flatnonzero(~has)[0])
+        if missing and (~has[picked]).sum() < 2:
+            picked[1] = int(np.flatnonzero(~has)[1])
+        cells.append(Cell(cid, stratum, {}, kind, big_n, m))
+        known_n.append(float(has.sum()))
+        known_sum.append(float(proxy[has].sum()))
+        for j in picked:
+            y = float(np.round(0.8 * proxy[j] + rng.normal(0.5, 0.6), 6))
+            rows.append({"trace_id": f"{cid}/{j}", "cell": cid, "N": big_n, "y": y,
+                         "p": float(proxy[j]) if has[j] else math.nan})
+    design = Design(tuple(cells), tuple(Unit(r["trace_id"], r["cell"]) for r in rows))
+    return rows, design, np.array(known_n), np.array(known_sum)
+
+
+CASES = {"complete": (11, False), "missing": (12, True)}
+
+
+@pytest.fixture(scope="module")
+def r_values(tmp_path_factory) -> dict[str, dict[str, float]]:
+    if RSCRIPT is None:
+        pytest.skip("Rscript not found: install r-base-core and r-cran-survey (scripts/test.sh does on CI)")
+    folder = tmp_path_factory.mktemp("proxy")
+    for name, (seed, missing) in CASES.items():
+        rows, design, known_n, known_sum = make_case(seed, missing)
+        with (folder / f"{name}.csv").open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["cell", "N", "y", "x", "sub"])
+            for r in rows:
+                has = not math.isnan(r["p"])
+                writer.writerow([r["cell"], r["N"], repr(r["y"]), repr(r["p"] if has else 0.0),
+                                 f"{r['cell']}|{'p' if has else 'm'}"])
+        with (folder / f"{name}.pop.csv").open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["name", "total"])
+            for cell, n, s in zip(design.cells, known_n, known_sum, strict=True):
+                writer.writerow([f"sub{cell.id}|p", repr(float(n))])
+                if missing:
+                    writer.writerow([f"sub{cell.id}|m", repr(float(cell.population - n))])
+                writer.writerow([f"cell{cell.id}:x", repr(float(s))])
+    proc = subprocess.run([RSCRIPT, str(HERE / "proxy_check.R"), str(folder)], capture_output=True, text=True,
+                          timeout=120)
+    if proc.returncode != 0 and "there is no package called" in proc.stderr:
+        pytest.skip("R's survey package is missing: apt-get install r-cran-survey")
+    assert proc.returncode == 0, proc.stderr
+    out: dict[str, dict[str, float]] = {}
+    for line in proc.stdout.splitlines():
+        case, key, value = line.split()
+        out.setdefault(case, {})[key] = float(value)
+    return out
+
+
+def fit(name: str, lam: float | None = None):
+    rows, design, known_n, known_sum = make_case(*CASES[name])
+    frame = ScoredFrame.build(design, {r["trace_id"]: r["y"] for r in rows})
+    p = np.array([r["p"] for r in rows])
+    groups, names = lambda_groups(frame.cell_ids, [c.stratum for c in design.cells], Tuning.CELL)
+    d = np.ones(len(rows), bool)
+    result = difference_fit(frame, ProxyData(p, known_n, known_sum), d, groups, names, lam=lam)
+    variance, _ = stratified_variance(frame, result.z, d, LonelyCell.ADJUST)
+    return result, math.sqrt(variance)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_cell_regression_matches_calibrate(r_values, name):
+    result, se = fit(name)
+    ref = r_values[name]
+    assert math.isclose(result.mean, ref["mean"], rel_tol=TOL, abs_tol=TOL), (result.mean, ref["mean"])
+    assert math.isclose(se, ref["se"], rel_tol=TOL, abs_tol=TOL), (se, ref["se"])
+
+
+def test_fixed_lambda_se_matches_svymean_of_the_difference(r_values):
+    _, se = fit("complete", lam=0.5)
+    assert math.isclose(se, r_values["complete"]["fixed_se"], rel_tol=TOL, abs_tol=TOL)

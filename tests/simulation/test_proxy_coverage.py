@@ -1,0 +1,100 @@
+"""The proxy-assisted (difference) estimate against a known truth, by simulation.
+
+The fixed population of `sim_design` (7 strata, compliance at 0.44%, failures
+oversampled 4x, 10% of sampled traces unjudged) with proxies whose correlation with
+the metric *inside every cell* is 0.9, 0.6 or 0.0, one that is anti-correlated in the
+compliance stratum, and one with a bias that depends on the stratum. 1000 draws each,
+through `assisted.assist` (the report's path): 95% intervals cover the truth in
+93-97% of draws globally and for the compliance stratum, and the mean width against
+the plain estimate's is at most 0.55x / 0.85x / 1.03x. Run with `-s` to see the numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sim_design import draw, make_population, plan_cells
+
+from tracestrata.design import Cell, Design, ProxyTotals, Unit
+from tracestrata.estimate.assisted import ProxyKind, ProxySpec, assist
+from tracestrata.estimate.estimators import LonelyCell, ScoredFrame, StratifiedEstimator
+from tracestrata.estimate.intervals import IntervalMethod
+
+REPS = 1000
+TARGET = 60
+SMALL = "compliance"
+FIELD = "proxy"
+# name: (within-cell correlation, stratum where it flips sign, bias by stratum, width bound)
+PROXIES = {
+    "corr-0.9": (0.9, None, False, 0.55),
+    "corr-0.6": (0.6, None, False, 0.85),
+    "corr-0.0": (0.0, None, False, 1.03),
+    "anti-in-compliance": (0.8, SMALL, False, None),
+    "biased-by-stratum": (0.8, None, True, None),
+}
+
+
+@pytest.fixture(scope="module")
+def population():
+    pop = make_population()
+    return pop, plan_cells(pop, TARGET)
+
+
+def make_proxy(y, plans, rho, flip, biased, rng):
+    p = np.zeros(len(y))
+    strata = sorted({pl.stratum for pl in plans})
+    for pl in plans:
+        yy = y[pl.members]
+        s = yy.std() or 1.0
+        sign = -1.0 if pl.stratum == flip else 1.0
+        bias = 0.3 * strata.index(pl.stratum) if biased else 0.0
+        p[pl.members] = (sign * rho * (yy - yy.mean()) / s + math.sqrt(1 - rho * rho) * rng.standard_normal(len(yy))
+                         + bias)
+    return p
+
+
+@pytest.mark.parametrize("metric", ["correct", "quality"])
+@pytest.mark.parametrize("name", list(PROXIES))
+def test_proxy_coverage_and_width(population, metric, name):
+    pop, plans = population
+    rho, flip, biased, bound = PROXIES[name]
+    y = getattr(pop, metric)
+    p = make_proxy(y, plans, rho, flip, biased, np.random.default_rng(11))
+    totals = {pl.id: ProxyTotals(len(pl.members), float(p[pl.members].sum()), float((p[pl.members] ** 2).sum()))
+              for pl in plans}
+    position = {tid: i for i, tid in enumerate(pop.ids.tolist())}
+    rate = metric == "correct"
+    estimator = StratifiedEstimator()
+    truth, small_truth = pop.truth(metric), pop.stratum_truth(metric, SMALL)
+    rows = []
+    for rep in range(REPS):
+        d = draw(pop, plans, np.random.default_rng([2026, rep]))
+        cells = tuple(Cell(c.id, c.stratum, c.values, c.kind, c.population, c.sampled, proxy={FIELD: totals[c.id]})
+                      for c in d.design.cells)
+        units = tuple(Unit(u.trace_id, u.cell, {FIELD: float(p[position[u.trace_id]])}) for u in d.design.units)
+        design = Design(cells, units)
+        values = {str(pop.ids[i]): float(y[i]) for i in d.scored}
+        frame = ScoredFrame.build(design, values)
+        strata = {s: {c.id for c in cells if c.stratum == s} for s in {c.stratum for c in cells}}
+        method = IntervalMethod.KORN_GRAUBARD if rate else IntervalMethod.T
+        plain = estimator.estimate_frame(frame, design, interval=method)
+        plain_rows = {s: estimator.estimate_frame(frame, design, cells=ids, interval=method)
+                      for s, ids in strata.items()}
+        whole, by_stratum = assist(design, frame, ProxySpec(ProxyKind.FIELD, FIELD), strata, plain, plain_rows,
+                                   rate=rate, confidence=0.95, lonely=LonelyCell.ADJUST,
+                                   rate_interval=IntervalMethod.KORN_GRAUBARD)
+        e, s = whole.estimate, by_stratum[SMALL].estimate
+        rows.append((e.mean, e.ci_low <= truth <= e.ci_high, e.ci_high - e.ci_low, plain.ci_high - plain.ci_low,
+                     s.ci_low <= small_truth <= s.ci_high))
+    est, covered, width, plain_width, small_covered = (np.array(col, dtype=float) for col in zip(*rows, strict=True))
+    bias_mc = (est.mean() - truth) / (est.std(ddof=1) / math.sqrt(REPS))
+    ratio = width.mean() / plain_width.mean()
+    print(f"\n{metric} {name}: bias {bias_mc:+.2f} MC se, coverage {covered.mean():.3f}, "
+          f"{SMALL} {small_covered.mean():.3f}, width {ratio:.3f}x plain")
+    assert abs(bias_mc) < 3.0
+    assert 0.93 <= covered.mean() <= 0.97
+    assert 0.93 <= small_covered.mean() <= 0.97
+    if bound is not None:
+        assert ratio <= bound
