@@ -53,3 +53,14 @@ def test_bench_scale_small_runs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("duckdb path (tracestrata sample)", "SQL bottom-k", "files path --jobs 1", "traces/s", "goal <= 1.2x"):
         assert name in proc.stdout
+
+
+PROXY = Path(__file__).resolve().parents[2] / "bench" / "bench_proxy.py"
+
+
+@pytest.mark.timeout(120)
+def test_bench_proxy_small_runs() -> None:
+    proc = subprocess.run([sys.executable, str(PROXY), "--reps", "10", "--rho", "0.9"], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "proxy/plain =" in proc.stdout and "judgements" in proc.stdout

@@ -21,12 +21,13 @@ from sim_design import draw, make_population, plan_cells
 
 from tracestrata.estimate.assisted import ProxyKind, ProxySpec, assist
 from tracestrata.estimate.estimators import LonelyCell, ScoredFrame, StratifiedEstimator
-from tracestrata.estimate.intervals import IntervalMethod, korn_graubard
+from tracestrata.estimate.intervals import IntervalMethod, korn_graubard, t_interval
 from tracestrata.estimate.proxy import Tuning, lambda_groups, twophase_fit
 
 REPS = 1000
 TARGET = 60
 REVIEW = 30
+SMALL = "compliance"
 
 
 def review_subsample(design, judged_ids, rng):
@@ -61,7 +62,8 @@ def runs():
                      (u < np.array([fp[s] for s in pop.stratum])).astype(float))
     position = {tid: i for i, tid in enumerate(pop.ids.tolist())}
     estimator = StratifiedEstimator()
-    out = {"two_phase": [], "judge_plain": [], "no_phase1": [], "human_plain": []}
+    out = {"two_phase": [], "judge_plain": [], "no_phase1": [], "human_plain": [], "t": [], "small": [],
+           "small_plain": []}
     for rep in range(REPS):
         d = draw(pop, plans, np.random.default_rng([2026, rep]))
         judged = {str(pop.ids[i]) for i in d.scored}
@@ -73,10 +75,15 @@ def runs():
         plain = estimator.estimate_frame(frame, d.design, interval=IntervalMethod.KORN_GRAUBARD)
         plain_rows = {s: estimator.estimate_frame(frame, d.design, cells=ids, interval=IntervalMethod.KORN_GRAUBARD)
                       for s, ids in strata.items()}
-        whole, _ = assist(d.design, frame, ProxySpec(ProxyKind.JUDGE, "correct"), strata, plain, plain_rows,
+        whole, rows = assist(d.design, frame, ProxySpec(ProxyKind.JUDGE, "correct"), strata, plain, plain_rows,
                           rate=True, confidence=0.95, lonely=LonelyCell.ADJUST,
                           rate_interval=IntervalMethod.KORN_GRAUBARD, judge=judge_values)
         e = whole.estimate
+        tlo, thi = t_interval(e.mean, e.se, e.df)
+        out["t"].append((e.mean, tlo, thi, thi - tlo))
+        sm, sp = rows[SMALL].estimate, plain_rows[SMALL]
+        out["small"].append((sm.mean, sm.ci_low, sm.ci_high, sm.ci_high - sm.ci_low))
+        out["small_plain"].append((sp.mean, sp.ci_low, sp.ci_high, sp.ci_high - sp.ci_low))
         out["two_phase"].append((e.mean, e.ci_low, e.ci_high, e.ci_high - e.ci_low))
         out["human_plain"].append((plain.mean, plain.ci_low, plain.ci_high, plain.ci_high - plain.ci_low))
         j = estimator.estimate_frame(ScoredFrame.build(d.design, judge_values), d.design,
@@ -89,7 +96,7 @@ def runs():
         two = twophase_fit(phase1, phase1.y, h, np.ones(len(h), bool), groups, names)
         low, high = korn_graubard(two.fit.mean, two.phase2_variance, two.fit.n, e.df)
         out["no_phase1"].append((two.fit.mean, low, high, high - low))
-    return float(human.mean()), {k: np.array(v) for k, v in out.items()}
+    return float(human.mean()), float(human[pop.stratum == SMALL].mean()), {k: np.array(v) for k, v in out.items()}
 
 
 def coverage(rows, truth):
@@ -97,7 +104,7 @@ def coverage(rows, truth):
 
 
 def test_two_phase_covers_the_human_truth(runs):
-    truth, out = runs
+    truth, small_truth, out = runs
     rows = out["two_phase"]
     bias_mc = (rows[:, 0].mean() - truth) / (rows[:, 0].std(ddof=1) / math.sqrt(REPS))
     widths = {k: float(v[:, 3].mean()) for k, v in out.items()}
@@ -105,8 +112,11 @@ def test_two_phase_covers_the_human_truth(runs):
           f"judge alone {coverage(out['judge_plain'], truth):.3f} (mean {out['judge_plain'][:, 0].mean():.3f}); "
           f"without the phase-1 variance {coverage(out['no_phase1'], truth):.3f}; "
           f"humans alone {coverage(out['human_plain'], truth):.3f}; width two-phase / humans alone "
-          f"{widths['two_phase'] / widths['human_plain']:.3f}")
+          f"{widths['two_phase'] / widths['human_plain']:.3f}; a t interval {coverage(out['t'], truth):.3f}; "
+          f"{SMALL} (~30 reviews) {coverage(out['small'], small_truth):.3f}, humans alone "
+          f"{coverage(out['small_plain'], small_truth):.3f}")
     assert abs(bias_mc) < 3.0
     assert 0.93 <= coverage(rows, truth) <= 0.97
     assert coverage(out["judge_plain"], truth) < 0.5
     assert coverage(out["no_phase1"], truth) < coverage(rows, truth)
+    assert 0.93 <= coverage(out["small"], small_truth) <= 0.97
