@@ -144,14 +144,27 @@ def command(
     trace_source: object = None
     if config_path is not None:
         policy, counts, source_name = counts_from_config(
-            config_path, window, rate, rate_field, say=lambda text: click.echo(f"tracestrata: {text}", err=True)
+            config_path,
+            window,
+            rate,
+            rate_field,
+            say=lambda text: click.echo(f"tracestrata: {text}", err=True),
+            on_repeats=_warn_repeats,
         )
     else:
         assert source is not None and policy_path is not None
         policy = load_policy(policy_path)
         trace_source, source_name = open_trace_source(source, skip_bad=skip_bad, options=source_options(schema, columns))
         with progress_bar(trace_source, "counting") as progress:
-            counts = count_source(trace_source, policy, window, rate_field=rate_field, jobs=workers, progress=progress)
+            counts = count_source(
+                trace_source,
+                policy,
+                window,
+                rate_field=rate_field,
+                jobs=workers,
+                progress=progress,
+                on_repeats=_warn_repeats,
+            )
     if not counts:
         raise InputError("no traces in the window: nothing to plan", path=source_name)
     multiplier = policy.multiplier if design_effect else 1.0
@@ -193,3 +206,7 @@ def expected_rate(counts: StratumCounts, rate: float | None, rate_field: str | N
     if rate_field is not None:
         return counts.field_rate(confidence)
     return counts.failure_rate(confidence)
+
+
+def _warn_repeats(count: int) -> None:
+    click.echo(f"tracestrata: warning: dropped {count:,} repeated trace ids (each trace counted once)", err=True)

@@ -109,6 +109,8 @@ def _summary(result: SampleResult, out: Path, bad: int, policy: Policy, first_ba
     boosts = [f"{b.name} {result.boost_collected.get(b.name, 0)}/{b.collect}" for b in policy.boosts]
     if boosts:
         text += f"; boost {', '.join(boosts)}"
+    if result.duplicates:
+        text += f"; dropped {result.duplicates:,} repeated trace ids (first occurrence kept)"
     if bad:
         text += f"; skipped {bad:,} bad lines"
         if first_bad is not None:

@@ -52,11 +52,14 @@ from tracestrata.protocols import (
     Connector,
     SampleItem,
     SinkKind,
+    TraceSource,
     Window,
     item_id_for,
     iter_chunks,
 )
 from tracestrata.record import format_timestamp
+from tracestrata.sampling.dedupe import unique_records
+from tracestrata.sampling.hashing import hash_key
 from tracestrata.sampling.sources import sample_source
 
 T = TypeVar("T")
@@ -281,6 +284,14 @@ class _Run:
             lambda: sample_source(source, self.policy, window, boost_collected=boost_before),
         )
         population = int(getattr(result, "population", 0)) or sum(c.population for c in result.cells)
+        repeats = int(getattr(result, "duplicates", 0))
+        if repeats:
+            self.log.warn(
+                "duplicates",
+                f"{window.key}: {repeats} repeated trace ids dropped (each trace is one unit: its first occurrence kept)",
+                window=window.key,
+                duplicates=repeats,
+            )
         digest = self.policy.digest
         series = self.state.next_series(self.source, digest)
         last = self.state.last_run(self.source)
@@ -376,9 +387,7 @@ class _Run:
         for run in sorted(eligible, key=lambda r: r.window_start, reverse=True)[: cfg.late_check]:
             window = Window(run.window_start, run.window_end)
             try:
-                now_count = self.retry(
-                    f"re-counting {window.key}", lambda window=window: sum(1 for _ in source.iter_traces(window))
-                )
+                now_count = self.retry(f"re-counting {window.key}", lambda window=window: self.count_distinct(source, window))
             except RetriableSourceError as exc:
                 self.log.detail("skip", f"{window.key}: late-trace check skipped ({exc})")
                 continue
@@ -394,6 +403,10 @@ class _Run:
                 )
             else:
                 self.log.detail("skip", f"{window.key}: no late traces")
+
+    def count_distinct(self, source: TraceSource, window: Window) -> int:
+        """Traces in `window` now, a repeated id counted once (as sampling counts them)."""
+        return sum(1 for _ in unique_records(source.iter_traces(window), hash_key(self.policy.seed)))
 
     def read_scores(self) -> None:
         names = self.config.score_names

@@ -21,7 +21,11 @@ the sketch of their union. Memory: per (raw label combination, cell) at most
 `bound` candidates; with `top` on a high-cardinality field this is the number of
 distinct raw values times the bound (never more than the number of traces).
 
-Duplicate trace ids are not removed: sources deliver each trace once.
+A repeated trace id is one unit: its first occurrence is kept, the repeats are
+dropped before they are counted (`tracestrata.sampling.dedupe`, memory bounded by
+a window of recent hashes) and counted in `SampleResult.duplicates`. A repeat the
+window misses is still never a second candidate (`_Group.offer` keeps one per id
+and the count is corrected).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from tracestrata.design import ALL, Cell, CellKind, Design, Unit, cell_id, in_wi
 from tracestrata.protocols import ColumnBatch, iter_chunks
 from tracestrata.record import TraceRecord, format_timestamp
 from tracestrata.sampling.columns import DictColumn, StringColumn, encode
+from tracestrata.sampling.dedupe import DuplicateFilter
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.signals import Condition, Operator, column_values
@@ -118,6 +123,7 @@ class SampleResult:
     cells: list[Cell]
     boost_collected: dict[str, int]
     population: int = 0
+    duplicates: int = 0  # repeated trace ids dropped (each trace counted once, its first occurrence kept)
 
     def design(self, window: str | None = None) -> Design:
         """The design for estimators; `window` prefixes cell ids in multi-window designs."""
@@ -234,17 +240,26 @@ class _Group:
         """No hash above this can enter the bottom-`bound` any more."""
         return int(self.hashes[-1]) if len(self.ids) >= self.bound else _HASH_MAX
 
-    def offer(self, hashes: np.ndarray, ids: list[str], masks: list[int], payloads: list[Any]) -> None:
-        """Merge candidates (any order) and keep the `bound` smallest by (hash, id)."""
+    def offer(self, hashes: np.ndarray, ids: list[str], masks: list[int], payloads: list[Any]) -> int:
+        """Merge candidates (any order) and keep the `bound` smallest by (hash, id).
+
+        An id already among the candidates is a repeated trace: the one held first
+        stays. Returns how many repeats were dropped (the caller corrects its counts).
+        """
         if self.bound == 0 or not ids:
-            return
+            return 0
         if len(self.ids) >= self.bound and hashes.min() > self.hashes[-1]:
-            return
+            return 0
         all_hashes = np.concatenate([self.hashes, hashes])
         all_ids = self.ids + ids
         order = np.argsort(all_hashes, kind="stable")
+        repeats = 0
         if (np.diff(all_hashes[order]) == 0).any():  # equal hashes (or a repeated id): the id decides
-            order = np.lexsort((np.array(all_ids), all_hashes))
+            order = np.lexsort((np.array(all_ids), all_hashes))  # stable: the candidate held first leads
+            same = np.flatnonzero(np.diff(all_hashes[order]) == 0) + 1
+            dup = [i for i in same.tolist() if all_ids[order[i]] == all_ids[order[i - 1]]]
+            if dup:
+                order, repeats = np.delete(order, dup), len(dup)
         order = order[: self.bound].tolist()
         all_masks = self.masks + masks
         all_payloads = self.payloads + payloads
@@ -252,6 +267,7 @@ class _Group:
         self.ids = list(map(all_ids.__getitem__, order))
         self.masks = list(map(all_masks.__getitem__, order))
         self.payloads = list(map(all_payloads.__getitem__, order))
+        return repeats
 
 
 class Sketch:
@@ -274,6 +290,8 @@ class Sketch:
         self.normal_code = self.n_boosts + 1
         self.groups: dict[tuple[tuple[str, ...], int], _Group] = {}
         self.population = 0
+        self.duplicates = 0
+        self._dedupe = DuplicateFilter()
         self._labelers = [d.labeler() for d in policy.strata]
         self._edges = [np.asarray(d.edges, dtype=float) if d.edges is not None else None for d in policy.strata]
         self._vocab: list[dict[str, int]] = [{} for _ in policy.strata]
@@ -290,6 +308,7 @@ class Sketch:
         restored = Sketch.from_state(state["policy"], state["state"])
         self.__init__(restored.policy, boost_collected=restored.boost_before)  # type: ignore[misc]
         self.groups, self.population = restored.groups, restored.population
+        self.duplicates = restored.duplicates
 
     def to_state(self) -> dict[str, Any]:
         """The sketch as plain data (str, int, bytes, lists, dicts), to send to another process
@@ -305,6 +324,7 @@ class Sketch:
             "policy_digest": self.policy.digest,
             "boost_before": dict(self.boost_before),
             "population": self.population,
+            "duplicates": self.duplicates,
             "groups": [
                 {
                     "labels": list(labels),
@@ -329,6 +349,7 @@ class Sketch:
             raise ValueError("the sketch state was made with another policy")
         sketch = cls(policy, boost_collected=state["boost_before"])
         sketch.population = int(state["population"])
+        sketch.duplicates = int(state.get("duplicates", 0))
         for g in state["groups"]:
             hashes = np.frombuffer(g["hashes"], dtype="<u8").astype(np.uint64)
             group = _Group(int(g["bound"]), int(g["count"]), hashes, list(g["ids"]), list(g["masks"]))
@@ -377,14 +398,17 @@ class Sketch:
         n = len(ids)
         if n == 0:
             return
-        self.population += n
-        columns = {path: encode(columns[path]) for path in self.fields}  # each string column once
         hashes = hash_ids(ids, self.key)
+        fresh = self._dedupe.keep(hashes, ids)
+        if fresh is not None:
+            self.duplicates += n - int(fresh.sum())
+        self.population += n if fresh is None else int(fresh.sum())
+        columns = {path: encode(columns[path]) for path in self.fields}  # each string column once
         codes = [self._dim_codes(i, columns[d.field], n) for i, d in enumerate(self.policy.strata)]
         masks = self._signal_masks(columns, n)
         cells = self._cells(masks, columns)
         group_of, decode = self._group_codes(codes, cells)
-        for group, rows in self._candidates(group_of, hashes, decode):
+        for group, rows in self._candidates(group_of, hashes, decode, fresh):
             take = group.bound
             row_hashes = hashes[rows]
             if len(rows) > take:  # the take smallest; ties at the cut stay, (hash, id) decides in `offer`
@@ -398,7 +422,11 @@ class Sketch:
             if len(rows) == 0:
                 continue
             picked = rows.tolist()
-            group.offer(row_hashes, _pick(ids, picked), masks[rows].tolist(), _pick(payloads, picked))
+            repeats = group.offer(row_hashes, _pick(ids, picked), masks[rows].tolist(), _pick(payloads, picked))
+            if repeats:
+                group.count -= repeats
+                self.population -= repeats
+                self.duplicates += repeats
 
     def _signal_masks(self, columns: Mapping[str, Sequence[Any]], n: int) -> np.ndarray:
         """Bit `b` set when signal `b` fires (uint8 for up to 8 signals: less memory traffic)."""
@@ -439,7 +467,11 @@ class Sketch:
         return inverse.reshape(-1), lambda g: self._decode(int(uniq[g]))
 
     def _candidates(
-        self, group_of: np.ndarray, hashes: np.ndarray, decode: Callable[[int], tuple[int, ...]]
+        self,
+        group_of: np.ndarray,
+        hashes: np.ndarray,
+        decode: Callable[[int], tuple[int, ...]],
+        fresh: np.ndarray | None = None,
     ) -> Iterator[tuple[_Group, np.ndarray]]:
         """Count every group's rows, and yield per group the rows that may enter its bottom-`bound`.
 
@@ -448,8 +480,12 @@ class Sketch:
         one vectorized pass drops every row above a generous estimate of it (and above
         the largest candidate of a full group). A group with fewer rows under its
         estimate than it may take is read again in full, so this is exact for any ids.
+        Rows outside `fresh` (repeated ids) are neither counted nor offered.
         """
-        counts = np.bincount(group_of)
+        if fresh is None:
+            counts = np.bincount(group_of)
+        else:
+            counts = np.bincount(group_of[fresh], minlength=int(group_of.max()) + 1)
         limits = np.zeros(len(counts), dtype=np.uint64)
         plan: list[tuple[int, _Group, bool]] = []
         for code in np.flatnonzero(counts).tolist():
@@ -463,7 +499,8 @@ class Sketch:
                 plan.append((code, group, estimated))
         if not plan:
             return
-        rows = np.flatnonzero(hashes <= limits[group_of])
+        below = hashes <= limits[group_of]
+        rows = np.flatnonzero(below if fresh is None else below & fresh)
         row_groups = group_of[rows]
         order = np.argsort(row_groups, kind="stable")
         rows, row_groups = rows[order], row_groups[order]
@@ -472,7 +509,7 @@ class Sketch:
         ends = np.searchsorted(row_groups, wanted, side="right").tolist()
         for (code, group, estimated), start, end in zip(plan, starts, ends, strict=True):
             if estimated and end - start < group.bound:  # the estimate was too low: every row
-                yield group, np.flatnonzero(group_of == code)
+                yield group, np.flatnonzero(group_of == code if fresh is None else (group_of == code) & fresh)
             else:
                 yield group, rows[start:end]
 
@@ -576,6 +613,7 @@ class Sketch:
             raise ValueError("cannot merge sketches of different policies or boost states")
         merged = Sketch(self.policy, boost_collected=self.boost_before)
         merged.population = self.population + other.population
+        merged.duplicates = self.duplicates + other.duplicates
         merged._default_convert = self._default_convert
         for source in (self, other):
             for key, group in source.groups.items():
@@ -583,7 +621,10 @@ class Sketch:
                 if target is None:
                     target = merged.groups[key] = _Group(group.bound)
                 target.count += group.count
-                target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads))
+                repeats = target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads))
+                target.count -= repeats
+                merged.population -= repeats
+                merged.duplicates += repeats
         return merged
 
     def label_counts(self) -> list[Counter[str]]:
@@ -604,6 +645,7 @@ class Sketch:
         counts = self.label_counts()
         kept = [top_values(counts[i], d.top) if d.top is not None else None for i, d in enumerate(policy.strata)]
         final: dict[tuple[tuple[str, ...], int], _Group] = {}
+        population, duplicates = self.population, self.duplicates
         for (labels, cell), group in sorted(self.groups.items(), key=lambda item: item[0]):
             folded = tuple(fold(label, k) if k is not None else label for label, k in zip(labels, kept, strict=True))
             target = final.get((folded, cell))
@@ -612,7 +654,9 @@ class Sketch:
                 continue
             target.widen(group.bound)
             target.count += group.count
-            target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads))
+            repeats = target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads))
+            target.count -= repeats
+            population, duplicates = population - repeats, duplicates + repeats
 
         take: dict[tuple[tuple[str, ...], int], int] = {}
         strata = sorted({labels for labels, _ in final})
@@ -664,7 +708,7 @@ class Sketch:
                 for record, fired in zip(records, names, strict=True)
             )
         cells.sort(key=lambda c: (c.stratum, _KIND_ORDER[c.kind], c.id))
-        return SampleResult(selected, cells, collected, self.population)
+        return SampleResult(selected, cells, collected, population, duplicates)
 
 
 def _hash_limit(group: _Group, count: int) -> tuple[int, bool]:

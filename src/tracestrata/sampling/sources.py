@@ -33,6 +33,8 @@ from tracestrata.sampling.allocation import (
     count_strata,
     count_strata_columns,
 )
+from tracestrata.sampling.dedupe import unique_batches, unique_records
+from tracestrata.sampling.hashing import hash_key
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import (
     SampleResult,
@@ -108,13 +110,19 @@ def count_source(
     rate_field: str | None = None,
     jobs: int | None = 1,
     progress: Progress | None = None,
+    on_repeats: Callable[[int], None] | None = None,
 ) -> list[StratumCounts]:
-    """Population and failure counts per stratum of `window` of `source`, keyed as the sampler keys them."""
+    """Population and failure counts per stratum of `window` of `source`, keyed as the sampler keys them.
+
+    A repeated trace id counts once, as in sampling (`tracestrata.sampling.dedupe`);
+    `on_repeats(n)` hears how many were dropped when there were any.
+    """
     if isinstance(source, GroupCounter):
         return source.count_strata(window, policy, rate_field=rate_field)
+    key = hash_key(policy.seed)
     if not isinstance(source, ColumnSource):
         records = source.iter_traces(window or ALL_TIME, metadata_keys=policy.metadata_keys())
-        return count_strata(records, policy, rate_field=rate_field, raw=False)
+        return count_strata(unique_records(records, key, on_repeats=on_repeats), policy, rate_field=rate_field, raw=False)
     parts, processes = source_parts(source, jobs)
     if processes > 1:
         from tracestrata.sampling.parallel import count_parts
@@ -128,9 +136,20 @@ def count_source(
         for batch in batches:
             if progress is not None:
                 progress(batch.bytes_read)
-            yield len(batch.ids), batch.columns
+            yield batch.ids, batch.columns
 
-    return count_strata_columns(sized(), policy, rate_field=rate_field)
+    repeats = 0
+
+    def fresh() -> Any:
+        nonlocal repeats
+        for n, columns, dropped in unique_batches(sized(), key):
+            repeats += dropped
+            yield n, columns
+
+    counts = count_strata_columns(fresh(), policy, rate_field=rate_field)
+    if repeats and on_repeats is not None:
+        on_repeats(repeats)
+    return counts
 
 
 def total_bytes(source: object) -> int | None:

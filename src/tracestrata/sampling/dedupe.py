@@ -1,0 +1,137 @@
+"""Repeated trace ids: one trace is one unit, its first occurrence is kept.
+
+A source may deliver a trace id twice: a JSONL line written twice, a Phoenix
+trace with two root spans. Counting both would inflate the population (and
+write the same item twice in a sync). Every path that counts or samples
+(`Sketch`, the plan's tallies) drops repeats here, so all agree.
+
+Memory stays bounded: a set of every id would grow with N. Repeats are almost
+always close together (the same page of a source, the next line), so the
+filter remembers the keyed 64-bit hashes of the last `window` distinct traces
+(8 bytes each; 2 MiB by default) and drops a row whose hash it has seen:
+
+- within one batch, exactly (equal hashes are confirmed by equal ids);
+- across batches, by hash among the last `window` traces (two different ids
+  share a 64-bit keyed hash with probability ~ window * N / 2**64, about 1e-6
+  for 100M traces).
+
+A repeat farther apart than `window` traces is still never sampled twice: the
+sketch keeps one candidate per id (see `samplers._Group.offer`) and then
+corrects its count. Only a repeat of a trace that was no longer a candidate
+(its hash too large to be drawn) and more than `window` traces away is counted
+twice: the population of its cell is then one too high (documented bound).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tracestrata.sampling.hashing import hash_ids
+
+DEFAULT_WINDOW = 1 << 18
+_MERGE_BELOW = 4096  # batches smaller than this are merged into one array before they are stored
+
+
+class DuplicateFilter:
+    """Remembers recent trace hashes; `keep` says which rows of a batch are first occurrences."""
+
+    def __init__(self, window: int = DEFAULT_WINDOW) -> None:
+        self.window = window
+        self.dropped = 0
+        self._recent: deque[np.ndarray] = deque()  # sorted unique hashes, oldest first
+        self._size = 0
+
+    def keep(self, hashes: np.ndarray, ids: Sequence[Any]) -> np.ndarray | None:
+        """A boolean mask of the rows to keep, or None when every row is new (the common case)."""
+        n = len(hashes)
+        if n == 0:
+            return None
+        uniq, first = np.unique(hashes, return_index=True)
+        mask: np.ndarray | None = None
+        if len(uniq) < n:
+            mask = np.zeros(n, dtype=bool)
+            mask[first] = True
+            first_row = dict(zip(hashes[first].tolist(), first.tolist(), strict=True))
+            for row in np.flatnonzero(~mask).tolist():
+                if str(ids[first_row[int(hashes[row])]]) != str(ids[row]):  # a hash collision, not a repeat
+                    mask[row] = True
+        seen = self._seen(uniq)
+        if seen.any():
+            old = np.isin(hashes, uniq[seen])
+            mask = ~old if mask is None else mask & ~old
+            uniq = uniq[~seen]
+        self._remember(uniq)
+        if mask is None:
+            return None
+        self.dropped += int(n - mask.sum())
+        return mask
+
+    def _seen(self, uniq: np.ndarray) -> np.ndarray:
+        seen = np.zeros(len(uniq), dtype=bool)
+        for recent in self._recent:
+            at = np.searchsorted(recent, uniq)
+            at[at == len(recent)] = 0
+            seen |= recent[at] == uniq
+        return seen
+
+    def _remember(self, uniq: np.ndarray) -> None:
+        if not len(uniq):
+            return
+        if self._recent and len(self._recent[-1]) < _MERGE_BELOW:
+            tail = self._recent.pop()
+            self._size -= len(tail)
+            uniq = np.union1d(tail, uniq)
+        self._recent.append(uniq)
+        self._size += len(uniq)
+        while self._size > self.window and len(self._recent) > 1:
+            self._size -= len(self._recent.popleft())
+
+
+
+
+def select_rows(column: Any, keep: np.ndarray) -> Any:
+    """The rows of a column (a list, a numpy array, a String/DictColumn) where `keep` is True."""
+    if isinstance(column, np.ndarray):
+        return column[keep]
+    values = column.tolist() if hasattr(column, "tolist") else list(column)
+    return list(itertools.compress(values, keep.tolist()))
+
+
+def unique_batches(
+    batches: Iterable[tuple[Sequence[Any], Mapping[str, Any]]], key: tuple[int, int], window: int = DEFAULT_WINDOW
+) -> Iterator[tuple[int, dict[str, Any], int]]:
+    """(rows, columns, repeats dropped) of each `(ids, columns)` batch, repeated ids removed."""
+    seen = DuplicateFilter(window)
+    for ids, columns in batches:
+        keep = seen.keep(hash_ids(ids, key), ids) if len(ids) else None
+        if keep is None:
+            yield len(ids), dict(columns), 0
+        else:
+            yield int(keep.sum()), {p: select_rows(c, keep) for p, c in columns.items()}, int(len(ids) - keep.sum())
+
+
+def unique_records(
+    records: Iterable[Any],
+    key: tuple[int, int],
+    *,
+    chunk: int = 65_536,
+    on_repeats: Callable[[int], None] | None = None,
+) -> Iterator[Any]:
+    """`records` (anything with an `id`) without repeated ids, first occurrences kept, in order;
+    `on_repeats(n)` hears the number dropped at the end, when there were any."""
+    seen = DuplicateFilter()
+    iterator = iter(records)
+    while batch := list(itertools.islice(iterator, chunk)):
+        ids = [str(r.id) for r in batch]
+        keep = seen.keep(hash_ids(ids, key), ids)
+        yield from (batch if keep is None else itertools.compress(batch, keep.tolist()))
+    if seen.dropped and on_repeats is not None:
+        on_repeats(seen.dropped)
+
+
+__all__ = ["DEFAULT_WINDOW", "DuplicateFilter", "select_rows", "unique_batches", "unique_records"]

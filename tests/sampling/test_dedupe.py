@@ -1,0 +1,139 @@
+"""A repeated trace id is one unit: its first occurrence is kept, repeats are counted once and reported."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from click.testing import CliRunner
+
+from tracestrata.cli.main import cli
+from tracestrata.record import TraceRecord
+from tracestrata.sampling.dedupe import DuplicateFilter, unique_records
+from tracestrata.sampling.hashing import hash_ids, hash_key
+from tracestrata.sampling.policy import parse_policy
+from tracestrata.sampling.samplers import Sketch, sample_records
+from tracestrata.synthetic import generate_traces
+
+T0 = datetime(2026, 11, 23, tzinfo=UTC)
+POLICY = parse_policy(
+    {
+        "seed": "dedupe",
+        "strata": [{"field": "metadata.intent"}],
+        "targets": {"default": 20},
+        "failure": {"multiplier": 3, "signals": [{"name": "error", "field": "status", "equals": "error"}]},
+    },
+    source="test",
+)
+RECORDS = list(generate_traces(3000, start=T0, end=T0 + timedelta(hours=1), seed=5))
+
+
+def ids(result: Any) -> list[str]:
+    return sorted(s.record.id for s in result.selected)
+
+
+def test_repeats_anywhere_give_the_sample_of_the_distinct_traces() -> None:
+    clean = sample_records(RECORDS, POLICY)
+    # adjacent, within one batch, across batches, and a whole second copy
+    noisy = RECORDS[:10] + RECORDS[:1] + RECORDS[10:] + RECORDS[5:7] + RECORDS
+    sketch = Sketch(POLICY)
+    for start in range(0, len(noisy), 700):  # many batches
+        sketch.add_records(noisy[start : start + 700])
+    result = sketch.result()
+    assert result.population == clean.population == 3000
+    assert result.duplicates == len(noisy) - 3000
+    assert ids(result) == ids(clean)
+    assert [(c.id, c.population, c.sampled) for c in result.cells] == [
+        (c.id, c.population, c.sampled) for c in clean.cells
+    ]
+
+
+def test_the_first_occurrence_wins_even_when_the_repeat_differs() -> None:
+    first = RECORDS[0]
+    other = dataclasses.replace(first, metadata={**first.metadata, "intent": "a-value-of-its-own"}, status="error")
+    result = sample_records([first, other, *RECORDS[1:]], POLICY)
+    assert result.population == 3000 and result.duplicates == 1
+    assert all(c.stratum != "a-value-of-its-own" for c in result.cells)
+
+
+def test_repeats_beyond_the_window_are_never_sampled_twice() -> None:
+    sketch = Sketch(POLICY)
+    sketch._dedupe = DuplicateFilter(window=100)  # far repeats: only the candidate check sees them
+    for start in range(0, 3000, 500):
+        sketch.add_records(RECORDS[start : start + 500])
+    sketch.add_records(RECORDS)
+    result = sketch.result()
+    picked = [s.record.id for s in result.selected]
+    assert len(picked) == len(set(picked))
+    assert ids(result) == ids(sample_records(RECORDS, POLICY))
+    assert result.duplicates > 0 and result.population + result.duplicates == 6000
+
+
+def test_merged_partitions_drop_a_trace_both_hold() -> None:
+    left, right = Sketch(POLICY), Sketch(POLICY)
+    left.add_records(RECORDS[:2000])
+    right.add_records(RECORDS[1000:])
+    merged = left.merge(right).result()
+    assert ids(merged) == ids(sample_records(RECORDS, POLICY))
+    picked = [s.record.id for s in merged.selected]
+    assert len(picked) == len(set(picked))
+
+
+def test_filter_confirms_equal_hashes_with_ids_and_stays_bounded() -> None:
+    seen = DuplicateFilter(window=1000)
+    hashes = np.array([5, 5, 7], dtype=np.uint64)
+    keep = seen.keep(hashes, ["a", "b", "c"])  # equal hashes, different ids: a collision, both kept
+    assert keep is None or keep.tolist() == [True, True, True]
+    key = hash_key("x")
+    for start in range(0, 100_000, 5000):
+        batch = [str(i) for i in range(start, start + 5000)]
+        assert seen.keep(hash_ids(batch, key), batch) is None
+    assert sum(len(a) for a in seen._recent) <= 1000 + 5000
+
+
+def test_unique_records_keeps_order_and_reports() -> None:
+    heard: list[int] = []
+    out = list(unique_records([*RECORDS[:5], RECORDS[2], *RECORDS[5:9]], hash_key("k"), on_repeats=heard.append))
+    assert [r.id for r in out] == [r.id for r in RECORDS[:9]] and heard == [1]
+
+
+def write_lines(path: Path, records: list[TraceRecord]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(r.to_json()) + b"\n" for r in records))
+    return path
+
+
+POLICY_TOML = """seed = "dedupe"
+[[strata]]
+field = "metadata.intent"
+[targets]
+default = 20
+[failure]
+multiplier = 3
+[[failure.signals]]
+name = "error"
+field = "status"
+equals = "error"
+"""
+
+
+def test_sample_and_plan_count_a_repeated_line_once(tmp_path: Path) -> None:
+    clean = write_lines(tmp_path / "clean.jsonl", RECORDS)
+    noisy = write_lines(tmp_path / "noisy.jsonl", [*RECORDS, RECORDS[0], RECORDS[0], RECORDS[100]])
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY_TOML)
+    runner = CliRunner()
+    for jobs in ("1", "2"):
+        a = runner.invoke(cli, ["sample", "--source", f"jsonl:{clean}", "--policy", str(policy), "--out", str(tmp_path / "a"), "--jobs", jobs])
+        b = runner.invoke(cli, ["sample", "--source", f"jsonl:{noisy}", "--policy", str(policy), "--out", str(tmp_path / "b"), "--jobs", jobs])
+        assert a.exit_code == 0 and b.exit_code == 0, b.output
+        assert "of 3,000 traces" in b.output and "dropped 3 repeated trace ids" in b.output
+        assert (tmp_path / "a" / "sample.jsonl").read_bytes() == (tmp_path / "b" / "sample.jsonl").read_bytes()
+    plan_a = runner.invoke(cli, ["plan", "--source", f"jsonl:{clean}", "--policy", str(policy), "--format", "json"])
+    plan_b = runner.invoke(cli, ["plan", "--source", f"jsonl:{noisy}", "--policy", str(policy), "--format", "json"])
+    assert plan_a.exit_code == 0 and plan_b.exit_code == 0, plan_b.output
+    assert plan_b.stdout == plan_a.stdout
+    assert "dropped 3 repeated trace ids" in plan_b.stderr
