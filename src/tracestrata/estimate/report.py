@@ -329,13 +329,6 @@ def _with_proxy(
         tuning=tuning, judge=judge,
     )
     warnings = list(report.warnings)
-    if whole.plain_cells:
-        warnings.append(ReportWarning(
-            "proxy_unused_cells",
-            f"{len(whole.plain_cells)} cells have traces without the proxy but none of them judged; "
-            "those cells use the plain estimate",
-            {"cells": list(whole.plain_cells)},
-        ))
     strata = tuple(
         replace(row, estimate=rows[row.stratum].estimate, plain=row.estimate, proxy=rows[row.stratum])
         for row in report.strata
