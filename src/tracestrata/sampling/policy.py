@@ -23,13 +23,14 @@ from tracestrata.io.tomlfile import key_line, read_toml
 from tracestrata.sampling.signals import OPERATORS, Boost, Condition, Operator, Signal
 from tracestrata.sampling.strata import Dimension, check_path
 
-TOP_KEYS = ("seed", "description", "strata", "targets", "failure", "boost")
+TOP_KEYS = ("seed", "description", "strata", "targets", "failure", "boost", "max_strata")
 STRATA_KEYS = ("field", "top", "edges", "values", "label")
 TARGET_KEYS = ("default", "overrides", "floor")
 FAILURE_KEYS = ("multiplier", "signals")
 SIGNAL_KEYS = ("name", "field", *OPERATORS)
 BOOST_KEYS = ("name", "field", "collect", *OPERATORS)
 DEFAULT_TARGET = 200
+DEFAULT_MAX_STRATA = 10_000  # memory grows with the strata (and raw values) a window holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ class Policy:
     boosts: tuple[Boost, ...] = ()
     description: str | None = None
     source: str | None = None
+    max_strata: int = DEFAULT_MAX_STRATA
 
     def to_json(self) -> dict[str, Any]:
         """The canonical parsed form (what `digest` hashes; `source` is not part of it)."""
@@ -87,6 +89,8 @@ class Policy:
         }
         if self.description is not None:
             out["description"] = self.description
+        if self.max_strata != DEFAULT_MAX_STRATA:  # absent by default: older digests stay the same
+            out["max_strata"] = self.max_strata
         return out
 
     @cached_property
@@ -170,6 +174,7 @@ class _Parser:
         targets = self.targets(data.get("targets", {}))
         multiplier, signals = self.failure(data.get("failure", {}))
         boosts = self.boosts(data.get("boost", []))
+        max_strata = self.integer(data.get("max_strata", DEFAULT_MAX_STRATA), "max_strata", minimum=1)
         return Policy(
             seed=seed,
             strata=strata,
@@ -179,6 +184,7 @@ class _Parser:
             boosts=boosts,
             description=description,
             source=self.source,
+            max_strata=max_strata,
         )
 
     def field_path(self, value: Any, key: str) -> str:
@@ -331,4 +337,4 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-__all__ = ["DEFAULT_TARGET", "Policy", "Targets", "load_policy", "parse_policy"]
+__all__ = ["DEFAULT_MAX_STRATA", "DEFAULT_TARGET", "Policy", "Targets", "load_policy", "parse_policy"]
