@@ -1,6 +1,6 @@
 """tracestrata: stratified, failure-oversampled sampling of LLM traces with honest reweighted estimates."""
 
-from tracestrata.design import Cell, CellKind, Design, Unit
+from tracestrata.design import Cell, CellKind, Design, ProxyTotals, Unit
 from tracestrata.errors import (
     AuthError,
     ConfigError,
@@ -43,6 +43,7 @@ _LAZY: dict[str, str] = {
     "StratifiedEstimator": "tracestrata.estimate.estimators",
     "StringColumn": "tracestrata.sampling.columns",
     "SyncOutcome": "tracestrata.job.sync",
+    "Tuning": "tracestrata.estimate.proxy",
     "build_report": "tracestrata.estimate.report",
     "design_from_ledger": "tracestrata.job.ledger",
     "load_config": "tracestrata.job.config",
@@ -84,6 +85,7 @@ __all__ = [
     "LonelyCell",
     "Manifest",
     "Policy",
+    "ProxyTotals",
     "Report",
     "RetriableSourceError",
     "SampleItem",
@@ -101,6 +103,7 @@ __all__ = [
     "SyncOutcome",
     "TraceRecord",
     "TraceSource",
+    "Tuning",
     "Unit",
     "Window",
     "WriteResult",

@@ -7,6 +7,7 @@ Metadata only: no input/output bodies ever enter a `TraceRecord`. The JSON form
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -201,7 +202,10 @@ def parse_timestamp(value: Any) -> datetime:
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(float(value), tz=UTC)
+        try:
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        except (OverflowError, OSError):  # e.g. 1e20: beyond the years a datetime holds
+            raise ValueError(f"epoch seconds out of range: {value!r}") from None
     elif isinstance(value, str):
         dt = datetime.fromisoformat(value.strip())
     else:
@@ -223,7 +227,13 @@ def _optional_number(value: Any, name: str, bad: Any) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise bad(name, "a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise bad(name, "a finite number") from None
+    if not math.isfinite(number):
+        raise bad(name, "a finite number")
+    return number
 
 
 __all__ = [

@@ -69,3 +69,12 @@ def test_command_modules_expose_command(name):
     if importlib.util.find_spec(COMMANDS[name]) is None:
         pytest.skip(f"{name} not built yet")
     assert importlib.import_module(COMMANDS[name]).command.help
+
+
+def test_a_bad_option_value_is_one_line_not_a_usage_block(capsys):
+    assert main(["plan", "--source", "jsonl:x", "--policy", "p.toml", "--half-width", "abc"]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--half-width" in err and "plan --help" in err
+    assert main(["sample"]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--source" in err

@@ -105,3 +105,33 @@ def test_bad_proxy_input_is_one_line_exit_2(run, capsys, tmp_path):
         assert code == 2 and "no proxy totals" in err
     finally:
         manifest_path.write_text(saved)
+
+
+def test_two_phase_human_metric_with_the_judge_as_proxy(run, capsys, tmp_path):
+    lines = (run / "scores.jsonl").read_text().splitlines()
+    correct = [json.loads(x) for x in lines if json.loads(x)["name"] == "correct"]
+    human = []
+    for i, s in enumerate(correct):
+        if i % 3 == 0:  # a third reviewed; the humans overturn every 7th pass
+            value = bool(s["value"]) and i % 7 != 0
+            human.append(json.dumps({"trace_id": s["trace_id"], "name": "human_correct", "value": value}))
+    scores = tmp_path / "scores.jsonl"
+    scores.write_text("\n".join(lines + human) + "\n")
+    capsys.readouterr()
+    code = main(["report", "--sample", str(run / "run"), "--scores", f"jsonl:{scores}", "--metric", "human_correct",
+                 "--proxy", "score:correct", "--format", "json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert data["estimate"]["method"] == "two-phase+korn-graubard"
+    assert data["proxy"]["field"] == "score:correct"
+    dis = data["proxy"]["disagreement"]
+    assert dis["reviewed"] == len(human) and dis["judge_minus_human"] > 0
+    assert all("disagreement" in row["proxy"] for row in data["strata"])
+    code = main(["report", "--sample", str(run / "run"), "--scores", f"jsonl:{scores}", "--metric", "human_correct",
+                 "--proxy", "score:correct"])
+    out = capsys.readouterr().out
+    assert code == 0 and "Judge vs humans" in out and "judge − human" in out
+    code = main(["report", "--sample", str(run / "run"), "--scores", f"jsonl:{scores}", "--metric", "human_correct",
+                 "--proxy", "score:nope"])
+    err = capsys.readouterr().err
+    assert code == 2 and "nope" in err and len(err.strip().splitlines()) == 1

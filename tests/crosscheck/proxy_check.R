@@ -1,8 +1,8 @@
 # Reference values from R's survey package for tests/crosscheck/test_proxy_r.py.
 # Usage: Rscript proxy_check.R CASES_DIR
-# CASES_DIR/<case>.csv: one row per judged trace (cell, N, y, x = proxy or 0 when missing, sub = post-stratum);
+# CASES_DIR/<case>.csv: one row per judged trace (cell, N, y, x = proxy or its cell's known mean, sub = cell);
 # CASES_DIR/<case>.pop.csv: the known totals (name = model-matrix column, total).
-# The separate regression estimator: calibrate on post-stratum counts and each cell's proxy total.
+# The separate regression estimator: calibrate on cell counts and each cell's proxy total.
 suppressMessages(library(survey))
 args <- commandArgs(trailingOnly = TRUE)
 out <- function(case, key, value) cat(case, key, sprintf("%.17g", value), "\n")

@@ -1,9 +1,10 @@
 """The difference estimator against R's `survey` calibration (the separate regression estimator).
 
 Per-cell λ without cross-fitting (`Tuning.CELL`, `folds=0`) is GREG with cell-specific
-intercepts and slopes: R's `calibrate(design, ~0 + substratum + cell:x, population=...)`
-on the post-stratum counts (traces with / without the proxy) and each cell's proxy
-total. Estimate and SE must match to 1e-6, with and without missing proxies. A fixed
+intercepts and slopes: R's `calibrate(design, ~0 + cell + cell:x, population=...)` on
+the cell counts and each cell's total of the proxy, where a missing proxy takes its
+cell's known mean (so the total is N_c·P̄_c). Estimate and SE must match to 1e-6, with
+and without missing proxies. A fixed
 λ = 0.5 matches `svymean(~I(y - 0.5 x))`'s SE. Skipped, with the reason, only when
 Rscript is missing.
 """
@@ -76,18 +77,16 @@ def r_values(tmp_path_factory) -> dict[str, dict[str, float]]:
         with (folder / f"{name}.csv").open("w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(["cell", "N", "y", "x", "sub"])
-            for r in rows:
-                has = not math.isnan(r["p"])
-                writer.writerow([r["cell"], r["N"], repr(r["y"]), repr(r["p"] if has else 0.0),
-                                 f"{r['cell']}|{'p' if has else 'm'}"])
+            mean_of = {c.id: s / n for c, n, s in zip(design.cells, known_n, known_sum, strict=True)}
+            for r in rows:  # a missing proxy takes its cell's known mean
+                x = r["p"] if not math.isnan(r["p"]) else mean_of[r["cell"]]
+                writer.writerow([r["cell"], r["N"], repr(r["y"]), repr(float(x)), r["cell"]])
         with (folder / f"{name}.pop.csv").open("w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(["name", "total"])
             for cell, n, s in zip(design.cells, known_n, known_sum, strict=True):
-                writer.writerow([f"sub{cell.id}|p", repr(float(n))])
-                if missing:
-                    writer.writerow([f"sub{cell.id}|m", repr(float(cell.population - n))])
-                writer.writerow([f"cell{cell.id}:x", repr(float(s))])
+                writer.writerow([f"sub{cell.id}", repr(float(cell.population))])
+                writer.writerow([f"cell{cell.id}:x", repr(float(cell.population * s / n))])
     proc = subprocess.run([RSCRIPT, str(HERE / "proxy_check.R"), str(folder)], capture_output=True, text=True,
                           timeout=120)
     if proc.returncode != 0 and "there is no package called" in proc.stderr:

@@ -125,3 +125,13 @@ def test_two_phase_corrects_a_biased_judge():
     assert out["proxy"]["disagreement"]["reviewed"] == 70
     assert report.plain is not None and report.estimate.se < report.plain.se
     assert not math.isnan(out["strata"][0]["proxy"]["disagreement"]["judge_minus_human"])
+
+
+def test_two_phase_warns_about_labels_without_a_judge_score():
+    cells = (Cell("a#normal", "a", {}, CellKind.NORMAL, 500, 40),)
+    units = tuple(Unit(f"t{i}", "a#normal") for i in range(40))
+    scores = [Score(f"t{i}", "correct", float(i % 5 != 0)) for i in range(35)]
+    scores += [Score(f"t{i}", "human_correct", float(i % 4 != 0)) for i in range(0, 40, 2)]
+    report = build_report(Design(cells, units), scores, "human_correct", proxy="score:correct")
+    codes = {w.code: w for w in report.warnings}
+    assert codes["reviewed_without_judge"].details["count"] == 2  # t36, t38

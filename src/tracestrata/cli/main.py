@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"tracestrata: error: {one_line(exc)}", err=True)
         return ExitCode.USAGE
     except click.exceptions.Abort:
         click.echo("tracestrata: aborted", err=True)
@@ -105,6 +105,15 @@ def main(argv: list[str] | None = None) -> int:
             )
         return ExitCode.INTERNAL
     return ExitCode.OK
+
+
+def one_line(exc: click.ClickException) -> str:
+    """Click's message for a bad command line, on one line (not its usage block), with where to look."""
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    return message
 
 
 if __name__ == "__main__":

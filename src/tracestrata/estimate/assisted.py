@@ -87,7 +87,6 @@ class Assisted:
     variance_ratio: float  # variance of this estimate / variance of the plain one
     worth: float  # judged (or reviewed) traces the proxy was worth, beyond those used
     disagreement: Disagreement | None = None
-    plain_cells: tuple[str, ...] = ()
 
     @property
     def method(self) -> str:
@@ -195,8 +194,7 @@ def assist(
             est = _estimate(fit.mean, variance, fit.n, fit.cells, fit.slopes, fit.population, base, method,
                             confidence, rate_interval, lonely_ids)
             ratio = variance / base.variance if base.variance > 0 else math.nan
-            return Assisted(est, spec.kind, spec.label, tuning, fit.lambdas, ratio, _worth(base.n_scored, ratio),
-                            None, fit.plain_cells)
+            return Assisted(est, spec.kind, spec.label, tuning, fit.lambdas, ratio, _worth(base.n_scored, ratio))
 
         masks = {s: frame.mask(None, ids) for s, ids in strata.items()}
     else:

@@ -329,13 +329,15 @@ def _with_proxy(
         tuning=tuning, judge=judge,
     )
     warnings = list(report.warnings)
-    if whole.plain_cells:
-        warnings.append(ReportWarning(
-            "proxy_unused_cells",
-            f"{len(whole.plain_cells)} cells have traces without the proxy but none of them judged; "
-            "those cells use the plain estimate",
-            {"cells": list(whole.plain_cells)},
-        ))
+    if judge is not None:
+        unjudged = sorted(t for t in values if t not in judge)
+        if unjudged:
+            warnings.append(ReportWarning(
+                "reviewed_without_judge",
+                f"{len(unjudged)} traces have a {report.metric!r} label but no {spec.name!r} score; left out of the "
+                "two-phase estimate (the plain one uses them)",
+                {"count": len(unjudged), "examples": unjudged[:EXAMPLES]},
+            ))
     strata = tuple(
         replace(row, estimate=rows[row.stratum].estimate, plain=row.estimate, proxy=rows[row.stratum])
         for row in report.strata

@@ -31,6 +31,7 @@ from tracestrata.estimate.intervals import check_confidence, wilson, z_value
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import allocate_stratum, gc_paused
 from tracestrata.sampling.strata import (
+    check_strata_count,
     fold,
     raw_getter,
     record_getter,
@@ -234,6 +235,9 @@ def tally_columns(
                     entry = tally[labels]
                     entry[2] += 1
                     entry[3] += _rate_value(value, rate_field)
+        if len(tally) > policy.max_strata:
+            distinct = [len({labels[i] for labels in tally}) for i in range(len(dims))]
+            check_strata_count(dims, distinct, len(tally), policy.max_strata, source=policy.source)
     return tally
 
 
@@ -258,6 +262,9 @@ def tally_weighted(
         if rates is not None and rate_field and rates[i] is not None:
             entry[2] += weight
             entry[3] += weight * _rate_value(rates[i], rate_field)
+    if len(tally) > policy.max_strata:
+        distinct = [len({labels[i] for labels in tally}) for i in range(len(dims))]
+        check_strata_count(dims, distinct, len(tally), policy.max_strata, source=policy.source)
     return tally
 
 

@@ -23,7 +23,7 @@ from tracestrata.io.tomlfile import key_line, read_toml
 from tracestrata.sampling.signals import OPERATORS, Boost, Condition, Operator, Signal
 from tracestrata.sampling.strata import Dimension, check_path
 
-TOP_KEYS = ("seed", "description", "strata", "targets", "failure", "boost", "proxy", "review")
+TOP_KEYS = ("seed", "description", "strata", "targets", "failure", "boost", "max_strata", "proxy", "review")
 STRATA_KEYS = ("field", "top", "edges", "values", "label")
 TARGET_KEYS = ("default", "overrides", "floor")
 FAILURE_KEYS = ("multiplier", "signals")
@@ -33,6 +33,7 @@ PROXY_KEYS = ("field",)
 REVIEW_KEYS = ("target", "seed_suffix")
 REVIEW_SUFFIX = "review"
 DEFAULT_TARGET = 200
+DEFAULT_MAX_STRATA = 10_000  # memory grows with the strata (and raw values) a window holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,7 @@ class Policy:
     boosts: tuple[Boost, ...] = ()
     description: str | None = None
     source: str | None = None
+    max_strata: int = DEFAULT_MAX_STRATA
     proxies: tuple[str, ...] = ()  # `[[proxy]] field = ...`: totals per cell over every trace
     review: Review | None = None
 
@@ -110,6 +112,8 @@ class Policy:
         }
         if self.description is not None:
             out["description"] = self.description
+        if self.max_strata != DEFAULT_MAX_STRATA:  # absent by default: older digests stay the same
+            out["max_strata"] = self.max_strata
         if self.proxies:  # only when set, so the digest of a policy without them is unchanged
             out["proxy"] = [{"field": f} for f in self.proxies]
         if self.review is not None:
@@ -199,6 +203,7 @@ class _Parser:
         targets = self.targets(data.get("targets", {}))
         multiplier, signals = self.failure(data.get("failure", {}))
         boosts = self.boosts(data.get("boost", []))
+        max_strata = self.integer(data.get("max_strata", DEFAULT_MAX_STRATA), "max_strata", minimum=1)
         proxies = self.proxies(data.get("proxy", []))
         review = self.review(data["review"]) if "review" in data else None
         return Policy(
@@ -210,6 +215,7 @@ class _Parser:
             boosts=boosts,
             description=description,
             source=self.source,
+            max_strata=max_strata,
             proxies=proxies,
             review=review,
         )
@@ -389,4 +395,4 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-__all__ = ["DEFAULT_TARGET", "Policy", "Review", "Targets", "load_policy", "parse_policy"]
+__all__ = ["DEFAULT_MAX_STRATA", "DEFAULT_TARGET", "Policy", "Review", "Targets", "load_policy", "parse_policy"]

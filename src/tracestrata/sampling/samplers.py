@@ -58,6 +58,7 @@ from tracestrata.sampling.strata import (
     MISSING,
     OTHER,
     bucket_labels,
+    check_strata_count,
     fold,
     raw_getter,
     record_column,
@@ -429,6 +430,7 @@ class Sketch:
         self.population += n if fresh is None else int(fresh.sum())
         columns = {path: encode(columns[path]) for path in self.fields}  # each string column once
         codes = [self._dim_codes(i, columns[d.field], n) for i, d in enumerate(self.policy.strata)]
+        self._check_strata()
         masks = self._signal_masks(columns, n)
         cells = self._cells(masks, columns)
         group_of, decode = self._group_codes(codes, cells)
@@ -452,6 +454,17 @@ class Sketch:
                 group.count -= repeats
                 self.population -= repeats
                 self.duplicates += repeats
+        self._check_strata()
+
+    def _check_strata(self) -> None:
+        """Stop before a high-cardinality dimension grows memory without bound (`max_strata`)."""
+        policy = self.policy
+        combinations = len(self.groups) // max(1, self.n_boosts + 2) if len(self.groups) > policy.max_strata else 0
+        if combinations or any(len(names) > policy.max_strata for names in self._names):
+            if combinations:
+                combinations = len({labels for labels, _ in self.groups})
+            distinct = [len(names) for names in self._names]
+            check_strata_count(policy.strata, distinct, combinations, policy.max_strata, source=policy.source)
 
     def _proxy_totals(
         self, columns: Mapping[str, Sequence[Any]], group_of: np.ndarray, fresh: np.ndarray | None

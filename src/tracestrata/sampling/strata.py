@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from tracestrata.design import MISSING, OTHER
+from tracestrata.errors import ConfigError
 
 KEY_SEPARATOR = " | "
 
@@ -270,6 +271,51 @@ class Dimension:
         return out
 
 
+FOLDED_VALUES_FACTOR = 10  # raw values a `top` dimension may hold, per allowed stratum
+
+
+def check_strata_count(
+    dims: Sequence[Dimension], distinct: Sequence[int], combinations: int, max_strata: int, *, source: str | None
+) -> None:
+    """Stop a window whose strata would outgrow memory, naming the field and the fix (exit 2).
+
+    `distinct[i]` is the number of raw labels dimension i has met so far, `combinations`
+    the raw label combinations. A dimension without `top` has a stratum per label, so it
+    may hold `max_strata`; one with `top` folds only once every value is counted, so its
+    raw labels are bounded too, at `FOLDED_VALUES_FACTOR` times that.
+    """
+    for i, (dim, count) in enumerate(zip(dims, distinct, strict=True)):
+        limit = max_strata * (FOLDED_VALUES_FACTOR if dim.folds else 1)
+        if count <= limit:
+            continue
+        if dim.folds:
+            fix = (
+                f"more than {FOLDED_VALUES_FACTOR} x max_strata = {max_strata:,}, and `top` folds only after "
+                "every value is counted: stratify by a coarser field, list the values (values = [...]), "
+                "or raise max_strata"
+            )
+        else:
+            fix = (
+                f"a stratum each, more than max_strata = {max_strata:,}: add `top = 20` to this [[strata]] "
+                f"table (the 20 most frequent values, the rest in {OTHER}), cut it with `edges`, or raise max_strata"
+            )
+        raise ConfigError(
+            f"'{dim.field}' has {count:,} distinct values so far, {fix}",
+            path=source,
+            field=f"strata[{i}]",
+        )
+    limit = max_strata * (FOLDED_VALUES_FACTOR if any(d.folds for d in dims) else 1)
+    if combinations > limit and dims:
+        widest = max(range(len(dims)), key=lambda i: distinct[i])
+        raise ConfigError(
+            f"{' x '.join(d.field for d in dims)}: {combinations:,} combinations so far, more strata than "
+            f"max_strata = {max_strata:,} allows ({limit:,}); add `top = 20` to the widest dimension "
+            f"('{dims[widest].field}', {distinct[widest]:,} values), or raise max_strata",
+            path=source,
+            field="strata",
+        )
+
+
 def top_values(counts: Mapping[str, int], top: int) -> frozenset[str]:
     """The `top` most frequent labels (ties broken by label); `(missing)` is never folded or counted."""
     ranked = sorted(((-n, label) for label, n in counts.items() if label not in (MISSING, OTHER)))
@@ -292,6 +338,7 @@ __all__ = [
     "bucket_label",
     "bucket_labels",
     "check_path",
+    "check_strata_count",
     "fold",
     "format_number",
     "dig",

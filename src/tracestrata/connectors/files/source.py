@@ -16,13 +16,14 @@ is counted in `bad_lines` and skipped.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import numpy as np
@@ -167,19 +168,22 @@ class FilesTraceSource:
             body = piece.replace(b"\n", b",")
         try:
             rows = decoder.many.decode(body) if len(starts) else []
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             rows, kept = self._decode_lines(name, piece, starts, ends, numbers, decoder)
             starts, ends, numbers = starts[kept], ends[kept], numbers[kept]
         ids = list(map(_ID, rows))
         stamps = list(map(_STAMP, rows))
         keep_rows: list[int] | None = None
-        if "" in ids or None in stamps:
+        wrong = _unparsable(stamps)
+        if "" in ids or None in stamps or wrong:
             keep_rows = []
             for i, (trace_id, stamp) in enumerate(zip(ids, stamps, strict=True)):
                 if not trace_id:
                     self._bad(name, int(numbers[i]), "expected a non-empty string", "id")
                 elif stamp is None:
                     self._bad(name, int(numbers[i]), "expected an ISO 8601 timestamp (missing)", "timestamp")
+                elif i in wrong:
+                    self._bad(name, int(numbers[i]), f"expected an ISO 8601 timestamp, got {stamp!r}", "timestamp")
                 else:
                     keep_rows.append(i)
         if window is not None:
@@ -228,6 +232,9 @@ class FilesTraceSource:
                 if line.strip():
                     self._bad(name, int(numbers[i]), f"not valid JSON: {_lower(str(exc))}")
                 continue
+            except RecursionError:
+                self._bad(name, int(numbers[i]), "nested too deep to read")
+                continue
             kept.append(i)
         return rows, kept
 
@@ -248,11 +255,20 @@ class ColumnBatch:
 
 _ID = attrgetter("id")
 _STAMP = attrgetter("timestamp")
+_FINITE = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
 _TOP_TYPES: dict[str, Any] = {
-    "status": str | None,
-    "latency_ms": int | float | None,
-    "cost": int | float | None,
+    "status": Literal["ok", "error", ""] | None,
+    "latency_ms": int | _FINITE | None,
+    "cost": int | _FINITE | None,
     "tags": list[str] | None,
+}
+# What the record schema says of the fields a policy does not read: checked while the line is
+# scanned (msgspec), never built into Python objects (`Raw`), so no line passes unchecked.
+_UNREAD_TYPES: dict[str, Any] = {
+    **_TOP_TYPES,
+    "metadata": dict[str, msgspec.Raw] | None,
+    "scores": dict[str, int | float | bool | str] | None,
+    "source": dict[str, msgspec.Raw] | str | None,
 }
 
 
@@ -269,6 +285,9 @@ class _ColumnDecoder:
                 self.nested.setdefault(head, {}).setdefault(rest.split(".")[0], f"f{len(self.nested.get(head, {}))}")
             else:
                 spec.setdefault(head, (_TOP_TYPES.get(head, Any), None))
+        for head, kind in _UNREAD_TYPES.items():
+            if head not in spec and head not in self.nested:
+                spec[head] = (kind, None)
         for head, keys in self.nested.items():
             inner = msgspec.defstruct(
                 f"{head.title()}Fields",
@@ -349,6 +368,23 @@ def _part_chunks(handle: Any, size: int, stop: int | None) -> Iterator[bytes]:
         yield chunk
 
 
+def _unparsable(stamps: list[Any]) -> set[int]:
+    """Rows whose timestamp is present but not one (checked on every line, window or not)."""
+    try:
+        list(map(datetime.fromisoformat, stamps))  # the common case, in C
+        return set()
+    except (TypeError, ValueError):
+        pass
+    wrong = set()
+    for i, stamp in enumerate(stamps):
+        if stamp is not None:
+            try:
+                parse_timestamp(stamp)
+            except (TypeError, ValueError, OverflowError, OSError):
+                wrong.add(i)
+    return wrong
+
+
 def _second(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
@@ -387,7 +423,11 @@ def _validation(text: str) -> tuple[str, str | None]:
 def line_record(ref: tuple[str, int, bytes]) -> TraceRecord:
     """The `TraceRecord` of a payload `(file, line number, raw line)` handed out with each row."""
     path, line, raw = ref
-    return TraceRecord.from_json(orjson.loads(raw), path=path, line=line)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:  # e.g. nested deeper than orjson reads (1024 levels)
+        raise InputError(f"not valid JSON: {_lower(str(exc))}", path=path, line=line) from None
+    return TraceRecord.from_json(data, path=path, line=line)
 
 
 __all__ = ["ColumnBatch", "FilesTraceSource", "line_record"]
