@@ -7,6 +7,7 @@ Both files are written atomically (temp file in the same folder, then `os.replac
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -157,7 +158,9 @@ def read_sample_dir(path: Path | str) -> tuple[Manifest, list[dict[str, Any]]]:
     rows: list[dict[str, Any]] = []
     if not sample_path.exists():
         raise InputError("missing: a sample directory has sample.jsonl and manifest.json", path=str(sample_path))
-    known = {c.id for c in manifest.cells}
+    known = {c.id: c for c in manifest.cells}
+    drawn: dict[str, int] = {}
+    seen: set[str] = set()
     for number, row in iter_jsonl(sample_path):
         if not isinstance(row, dict):
             raise InputError("expected a JSON object", path=str(sample_path), line=number)
@@ -168,8 +171,70 @@ def read_sample_dir(path: Path | str) -> tuple[Manifest, list[dict[str, Any]]]:
             raise InputError(
                 f"cell {row['cell']!r} is not in manifest.json", path=str(sample_path), line=number, field="cell"
             )
+        _check_row(row, known[row["cell"]], str(sample_path), number, seen)
+        drawn[row["cell"]] = drawn.get(row["cell"], 0) + 1
         rows.append(row)
+    for cell_id, count in drawn.items():
+        if count > known[cell_id].sampled:
+            raise InputError(
+                f"{count} rows of cell {cell_id!r}, but manifest.json says {known[cell_id].sampled} were sampled",
+                path=str(sample_path),
+                field="cell",
+            )
     return manifest, rows
+
+
+_MAX_COUNT = 1 << 53  # counts are exact integers; a larger one was not written by tracestrata
+
+
+def _check_row(row: Mapping[str, Any], cell: Cell, where: str, line: int, seen: set[str]) -> None:
+    """A sample row agrees with the design: its id once, its values an object, π = n/N of its cell."""
+
+    def bad(field_name: str, message: str) -> InputError:
+        return InputError(message, path=where, line=line, field=field_name)
+
+    if not isinstance(row["id"], str) or not row["id"]:
+        raise bad("id", "expected a non-empty string")
+    if row["id"] in seen:
+        raise bad("id", f"trace {row['id']!r} is listed twice")
+    seen.add(row["id"])
+    if not isinstance(row["values"], dict) or not all(isinstance(v, str) for v in row["values"].values()):
+        raise bad("values", "expected an object of dimension labels")
+    if not isinstance(row["stratum"], str):
+        raise bad("stratum", "expected a string")
+    p, w = row["inclusion_probability"], row["weight"]
+    for name, value in (("inclusion_probability", p), ("weight", w)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise bad(name, f"expected a finite number, got {value!r}")
+    if not 0 < p <= 1:
+        raise bad("inclusion_probability", f"expected a number in (0, 1], got {p!r}")
+    expected = cell.sampled / cell.population if cell.population else 0.0
+    if not math.isclose(p, expected, rel_tol=1e-9):
+        raise bad("inclusion_probability", f"{p!r} is not {cell.sampled}/{cell.population} of cell {cell.id!r}")
+
+
+def _check_cells(cells: Any, where: str) -> None:
+    """What every manifest written by tracestrata holds: integer counts, 0 <= sampled <= population, unique ids."""
+    if not isinstance(cells, list):
+        raise InputError("expected a list of cells", path=where, field="cells")
+    ids: set[Any] = set()
+    for i, cell in enumerate(cells):
+        key = f"cells[{i}]"
+        if not isinstance(cell, dict):
+            raise InputError("expected an object", path=where, field=key)
+        for name in ("population", "sampled"):
+            value = cell.get(name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNT:
+                raise InputError(f"expected an integer in [0, 2^53], got {value!r}", path=where, field=f"{key}.{name}")
+        if cell["sampled"] > cell["population"]:
+            raise InputError(
+                f"sampled {cell['sampled']} > population {cell['population']}", path=where, field=f"{key}.sampled"
+            )
+        if not isinstance(cell.get("values") or {}, dict):
+            raise InputError("expected an object of dimension labels", path=where, field=f"{key}.values")
+        if cell.get("cell") in ids:
+            raise InputError(f"cell {cell.get('cell')!r} is listed twice", path=where, field=f"{key}.cell")
+        ids.add(cell.get("cell"))
 
 
 def _read_manifest(path: Path) -> Manifest:
@@ -186,6 +251,12 @@ def _read_manifest(path: Path) -> Manifest:
         raise InputError(
             f"unsupported manifest format {data.get('format')!r} (expected {FORMAT})", path=where, field="format"
         )
+    _check_cells(data.get("cells"), where)
+    counts = data.get("counts") or {}
+    if not isinstance(counts, dict) or not all(
+        not isinstance(v, bool) and isinstance(v, int) and 0 <= v <= _MAX_COUNT for v in counts.values()
+    ):
+        raise InputError("expected an object of non-negative integer counts", path=where, field="counts")
     try:
         window = data.get("window")
         return Manifest(
