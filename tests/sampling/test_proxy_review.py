@@ -1,6 +1,8 @@
 """`[[proxy]]` totals per cell over every trace, and the `[review]` subsample drawn inside the sample."""
 
 import dataclasses
+
+import numpy as np
 import math
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -203,3 +205,25 @@ def test_fixed_point_sums_are_exact_for_any_magnitude():
         assert got[g] == (len(v), sum(q), sum(int(x) for x in np.rint(v * v * 2.0**SCALE_BITS)))
     halves = [group_totals(values[:400], groups[:400], 4), group_totals(values[400:], groups[400:], 4)]
     assert [tuple(a + b for a, b in zip(x, y, strict=True)) for x, y in zip(*halves, strict=True)] == got
+
+
+def test_active_example_policy_buckets_the_synthetic_heuristic_and_records_it():
+    from pathlib import Path
+
+    from tracestrata.sampling.policy import load_policy
+    from tracestrata.synthetic import judge
+
+    policy = load_policy(Path(__file__).resolve().parents[2] / "examples" / "policies" / "active.toml")
+    plain = list(generate_traces(4000, start=T0, end=T1, seed=2))
+    traces = list(generate_traces(4000, start=T0, end=T1, seed=2, heuristic=True))
+    assert [r.id for r in traces] == [r.id for r in plain]  # the proxy changes nothing else
+    result = sample_records(traces, policy)
+    assert sum(c.proxy["scores.heuristic"].n for c in result.cells) == len(traces)
+    middle = [c for c in result.cells if c.values["scores.heuristic"] == "0.4–0.6"]
+    edge = [c for c in result.cells if c.values["scores.heuristic"] == ">=0.8"]
+    rate = lambda cells: sum(c.sampled for c in cells) / sum(c.population for c in cells)  # noqa: E731
+    assert rate(middle) > rate(edge)  # the uncertain bucket is judged more
+    h = np.array([r.scores["heuristic"] for r in traces])
+    y = np.array([float(judge(r)["correct"]) for r in traces])
+    assert np.corrcoef(h, y)[0, 1] > 0.3
+    assert sum(s.review for s in result.selected) > 0
