@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from tracestrata.cli.main import main
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 GOOD = {"id": "t0", "timestamp": "2026-12-01T00:00:00Z", "status": "ok", "metadata": {"intent": "a"}}
 POLICY = 'seed = "s"\n[targets]\ndefault = 3\n[[strata]]\nfield = "metadata.intent"\n[failure]\nmultiplier = 2\n[[failure.signals]]\nname = "e"\nfield = "status"\nequals = "error"\n'
 FIELDS = ["id", "timestamp", "name", "status", "latency_ms", "cost", "tags", "metadata", "scores", "user_id",

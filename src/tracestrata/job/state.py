@@ -209,7 +209,7 @@ class State:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self._upgrade()
             self._verify()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # bytes that are not text: hand-edited
             raise StateError(f"not a readable state store ({exc})", path=str(self.path)) from None
         except OSError as exc:
             raise StateError(f"cannot open the state store: {exc.strerror or exc}", path=str(self.path)) from None
