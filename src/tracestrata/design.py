@@ -92,6 +92,7 @@ class Unit:
     trace_id: str
     cell: str
     attrs: Mapping[str, Any] = field(default_factory=dict)
+    proxy: Mapping[str, float | None] = field(default_factory=dict)  # by proxy field path, when the policy has one
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from tracestrata.protocols import Window
 from tracestrata.record import format_timestamp, parse_timestamp
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import SampleResult
+from tracestrata.sampling.strata import raw_getter
 
 FORMAT = 1
 SAMPLE_FILE = "sample.jsonl"
@@ -81,11 +82,27 @@ class Manifest:
             Cell(in_window(c.id, window), c.stratum, c.values, c.kind, c.population, c.sampled, window, c.proxy)
             for c in self.cells
         )
+        fields = list(dict.fromkeys(f for c in self.cells for f in c.proxy))
+        getters = [(f, raw_getter(f)) for f in fields]
         units = tuple(
-            Unit(str(row["id"]), in_window(str(row["cell"]), window), {"stratum": row["stratum"], **row["values"]})
+            Unit(
+                str(row["id"]),
+                in_window(str(row["cell"]), window),
+                {"stratum": row["stratum"], **row["values"]},
+                {f: _number(get(row)) for f, get in getters},
+            )
             for row in rows
         )
         return Design(cells, units)
+
+
+def _number(value: Any) -> float | None:
+    """A proxy value as the estimators read it: a number, a boolean as 0/1, else missing."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    return None
 
 
 def write_sample_dir(

@@ -23,12 +23,15 @@ from tracestrata.io.tomlfile import key_line, read_toml
 from tracestrata.sampling.signals import OPERATORS, Boost, Condition, Operator, Signal
 from tracestrata.sampling.strata import Dimension, check_path
 
-TOP_KEYS = ("seed", "description", "strata", "targets", "failure", "boost", "max_strata")
+TOP_KEYS = ("seed", "description", "strata", "targets", "failure", "boost", "max_strata", "proxy", "review")
 STRATA_KEYS = ("field", "top", "edges", "values", "label")
 TARGET_KEYS = ("default", "overrides", "floor")
 FAILURE_KEYS = ("multiplier", "signals")
 SIGNAL_KEYS = ("name", "field", *OPERATORS)
 BOOST_KEYS = ("name", "field", "collect", *OPERATORS)
+PROXY_KEYS = ("field",)
+REVIEW_KEYS = ("target", "seed_suffix")
+REVIEW_SUFFIX = "review"
 DEFAULT_TARGET = 200
 DEFAULT_MAX_STRATA = 10_000  # memory grows with the strata (and raw values) a window holds
 
@@ -66,6 +69,24 @@ def _glob(pattern: str) -> re.Pattern[str]:
     return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
 
 
+@dataclass(frozen=True, slots=True)
+class Review:
+    """A human-review subsample drawn inside the sample: `target` traces per stratum.
+
+    Its second hash key is the policy seed joined with `seed_suffix`, so the review
+    subsample is independent of the sample's hash order and reproducible.
+    """
+
+    target: int
+    seed_suffix: str = REVIEW_SUFFIX
+
+    def key_seed(self, seed: str) -> str:
+        return f"{seed}#{self.seed_suffix}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.target, "seed_suffix": self.seed_suffix}
+
+
 @dataclass(frozen=True)
 class Policy:
     seed: str
@@ -77,6 +98,8 @@ class Policy:
     description: str | None = None
     source: str | None = None
     max_strata: int = DEFAULT_MAX_STRATA
+    proxies: tuple[str, ...] = ()  # `[[proxy]] field = ...`: totals per cell over every trace
+    review: Review | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The canonical parsed form (what `digest` hashes; `source` is not part of it)."""
@@ -91,6 +114,10 @@ class Policy:
             out["description"] = self.description
         if self.max_strata != DEFAULT_MAX_STRATA:  # absent by default: older digests stay the same
             out["max_strata"] = self.max_strata
+        if self.proxies:  # only when set, so the digest of a policy without them is unchanged
+            out["proxy"] = [{"field": f} for f in self.proxies]
+        if self.review is not None:
+            out["review"] = self.review.to_json()
         return out
 
     @cached_property
@@ -107,12 +134,14 @@ class Policy:
         paths = [d.field for d in self.strata]
         paths += [s.condition.field for s in self.signals]
         paths += [b.condition.field for b in self.boosts]
+        paths += list(self.proxies)
         return tuple(sorted({p.split(".")[1] for p in paths if p.startswith("metadata.")}))
 
     def fields(self) -> tuple[str, ...]:
         """Every field path the policy reads, in first-use order."""
         paths = [d.field for d in self.strata] + [s.condition.field for s in self.signals]
         paths += [b.condition.field for b in self.boosts]
+        paths += list(self.proxies)
         return tuple(dict.fromkeys(paths))
 
 
@@ -175,6 +204,8 @@ class _Parser:
         multiplier, signals = self.failure(data.get("failure", {}))
         boosts = self.boosts(data.get("boost", []))
         max_strata = self.integer(data.get("max_strata", DEFAULT_MAX_STRATA), "max_strata", minimum=1)
+        proxies = self.proxies(data.get("proxy", []))
+        review = self.review(data["review"]) if "review" in data else None
         return Policy(
             seed=seed,
             strata=strata,
@@ -185,7 +216,34 @@ class _Parser:
             description=description,
             source=self.source,
             max_strata=max_strata,
+            proxies=proxies,
+            review=review,
         )
+
+    def proxies(self, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise self.error("proxy", f"expected [[proxy]] tables, got {_kind(value)}")
+        fields: list[str] = []
+        for i, raw in enumerate(value):
+            where = f"proxy[{i}]"
+            table = self.table(raw, where)
+            self.check_keys(table, PROXY_KEYS, where)
+            if "field" not in table:
+                raise self.error(where, "missing 'field' (a numeric or boolean field path like 'scores.heuristic')")
+            path = self.field_path(table["field"], f"{where}.field")
+            if path in fields:
+                raise self.error(f"{where}.field", f"'{path}' is already a proxy")
+            fields.append(path)
+        return tuple(fields)
+
+    def review(self, value: Any) -> Review:
+        table = self.table(value, "review")
+        self.check_keys(table, REVIEW_KEYS, "review")
+        if "target" not in table:
+            raise self.error("review", "missing 'target' (traces to review per stratum, e.g. target = 30)")
+        target = self.integer(table["target"], "review.target", minimum=1)
+        suffix = self.string(table.get("seed_suffix", REVIEW_SUFFIX), "review.seed_suffix")
+        return Review(target, suffix)
 
     def field_path(self, value: Any, key: str) -> str:
         path = self.string(value, key)
@@ -337,4 +395,4 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-__all__ = ["DEFAULT_MAX_STRATA", "DEFAULT_TARGET", "Policy", "Targets", "load_policy", "parse_policy"]
+__all__ = ["DEFAULT_MAX_STRATA", "DEFAULT_TARGET", "Policy", "Review", "Targets", "load_policy", "parse_policy"]

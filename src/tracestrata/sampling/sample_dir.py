@@ -103,6 +103,18 @@ def sample_to_dir(
     return draw_to_dir(draw, source_name, policy, window, out, state_file=state_file, bad_input_of=lambda: bad_input(source))
 
 
+def check_proxies(result: SampleResult, policy: Policy) -> None:
+    """A proxy no trace of a non-empty window has is a mistake in the policy (a wrong field path)."""
+    if not result.population:
+        return
+    for path in policy.proxies:
+        if not sum(c.proxy[path].n for c in result.cells if path in c.proxy):
+            raise InputError(
+                f"no trace of the {result.population} has a numeric or boolean value (check the field path)",
+                field=f"proxy {path}",
+            )
+
+
 def draw_to_dir(
     draw: Callable[[Mapping[str, int]], SampleResult],
     source_name: str,
@@ -122,6 +134,7 @@ def draw_to_dir(
     run_key = f"{source_name}|{window.key if window else '-'}"
     before = state.collected_before(run_key)
     result = draw(before)
+    check_proxies(result, policy)
     bad, first_bad = bad_input_of()
     try:
         write_sample_dir(out, result, policy=policy, source=source_name, window=window, counts={"bad_lines": bad})

@@ -37,7 +37,7 @@ import math
 import operator
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import repeat
 from operator import attrgetter
@@ -45,13 +45,14 @@ from typing import Any
 
 import numpy as np
 
-from tracestrata.design import ALL, Cell, CellKind, Design, Unit, cell_id, in_window
+from tracestrata.design import ALL, Cell, CellKind, Design, ProxyTotals, Unit, cell_id, in_window
 from tracestrata.protocols import ColumnBatch, iter_chunks
 from tracestrata.record import TraceRecord, format_timestamp
 from tracestrata.sampling.columns import DictColumn, StringColumn, encode
 from tracestrata.sampling.dedupe import DuplicateFilter
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.policy import Policy
+from tracestrata.sampling.proxies import group_totals, proxy_values, to_totals
 from tracestrata.sampling.signals import Condition, Operator, column_values
 from tracestrata.sampling.strata import (
     MISSING,
@@ -84,6 +85,9 @@ class SampledTrace:
     boost: str | None
     inclusion_probability: float
     weight: float
+    proxy: Mapping[str, float | None] = field(default_factory=dict)  # by proxy field path
+    review: bool = False  # in the human-review subsample
+    review_probability: float = 1.0  # of being reviewed, given sampled (1.0 without `[review]`)
 
     def to_json(self) -> dict[str, Any]:
         """One `sample.jsonl` line: the record's JSON plus the design fields."""
@@ -99,6 +103,8 @@ class SampledTrace:
             inclusion_probability=self.inclusion_probability,
             weight=self.weight,
         )
+        if self.review or self.review_probability < 1.0:  # a policy with `[review]`: every row says
+            out.update(review=self.review, review_probability=self.review_probability)
         return out
 
     def unit_attrs(self) -> dict[str, Any]:
@@ -129,11 +135,12 @@ class SampleResult:
     def design(self, window: str | None = None) -> Design:
         """The design for estimators; `window` prefixes cell ids in multi-window designs."""
         cells = tuple(
-            Cell(in_window(c.id, window), c.stratum, c.values, c.kind, c.population, c.sampled, window)
+            Cell(in_window(c.id, window), c.stratum, c.values, c.kind, c.population, c.sampled, window, c.proxy)
             for c in self.cells
         )
         units = tuple(
-            Unit(s.record.id, in_window(s.cell, window), {"stratum": s.stratum, **s.values}) for s in self.selected
+            Unit(s.record.id, in_window(s.cell, window), {"stratum": s.stratum, **s.values}, dict(s.proxy))
+            for s in self.selected
         )
         return Design(cells, units)
 
@@ -229,9 +236,23 @@ class _Group:
     ids: list[str] = field(default_factory=list)
     masks: list[int] = field(default_factory=list)
     payloads: list[Any] = field(default_factory=list)
+    proxy: list[list[int]] = field(default_factory=list)  # per policy proxy: [n, fixed-point sum, sumsq]
 
     def copy(self) -> _Group:
-        return _Group(self.bound, self.count, self.hashes, list(self.ids), list(self.masks), list(self.payloads))
+        return _Group(
+            self.bound, self.count, self.hashes, list(self.ids), list(self.masks), list(self.payloads),
+            [list(t) for t in self.proxy],
+        )
+
+    def add_proxy(self, totals: Sequence[Sequence[int]]) -> None:
+        """Add proxy totals (n, sum, sumsq per proxy): totals merge by addition, exactly."""
+        if not self.proxy:
+            self.proxy = [list(t) for t in totals]
+            return
+        for mine, theirs in zip(self.proxy, totals, strict=True):
+            mine[0] += theirs[0]
+            mine[1] += theirs[1]
+            mine[2] += theirs[2]
 
     def widen(self, bound: int) -> None:
         """Keep up to `bound` candidates from now on (never fewer than before)."""
@@ -286,6 +307,7 @@ class Sketch:
         self.remaining = [max(0, b.collect - self.boost_before[b.name]) for b in policy.boosts]
         self.key = hash_key(policy.seed)
         self.fields = policy.fields()
+        self.proxies = policy.proxies
         self.n_boosts = len(policy.boosts)
         self.failure_code = self.n_boosts
         self.normal_code = self.n_boosts + 1
@@ -336,6 +358,7 @@ class Sketch:
                     "ids": [str(i) for i in group.ids],
                     "masks": [int(m) for m in group.masks],
                     "payloads": list(group.payloads),
+                    "proxy": [list(t) for t in group.proxy],
                 }
                 for (labels, cell), group in self.groups.items()
             ],
@@ -355,6 +378,7 @@ class Sketch:
             hashes = np.frombuffer(g["hashes"], dtype="<u8").astype(np.uint64)
             group = _Group(int(g["bound"]), int(g["count"]), hashes, list(g["ids"]), list(g["masks"]))
             group.payloads = list(g["payloads"])
+            group.proxy = [[int(x) for x in t] for t in g.get("proxy", [])]
             sketch.groups[(tuple(g["labels"]), int(g["cell"]))] = group
         return sketch
 
@@ -410,7 +434,8 @@ class Sketch:
         masks = self._signal_masks(columns, n)
         cells = self._cells(masks, columns)
         group_of, decode = self._group_codes(codes, cells)
-        for group, rows in self._candidates(group_of, hashes, decode, fresh):
+        proxy = self._proxy_totals(columns, group_of, fresh)
+        for group, rows in self._candidates(group_of, hashes, decode, fresh, proxy):
             take = group.bound
             row_hashes = hashes[rows]
             if len(rows) > take:  # the take smallest; ties at the cut stay, (hash, id) decides in `offer`
@@ -440,6 +465,20 @@ class Sketch:
                 combinations = len({labels for labels, _ in self.groups})
             distinct = [len(names) for names in self._names]
             check_strata_count(policy.strata, distinct, combinations, policy.max_strata, source=policy.source)
+
+    def _proxy_totals(
+        self, columns: Mapping[str, Sequence[Any]], group_of: np.ndarray, fresh: np.ndarray | None
+    ) -> list[list[tuple[int, int, int]]] | None:
+        """Per group code, per proxy: (n, fixed-point sum, sumsq) over this batch's fresh rows."""
+        if not self.proxies:
+            return None
+        groups = int(group_of.max()) + 1 if len(group_of) else 0
+        codes = group_of if fresh is None else group_of[fresh]
+        per_proxy = []
+        for path in self.proxies:
+            values = proxy_values(columns[path], path)
+            per_proxy.append(group_totals(values if fresh is None else values[fresh], codes, groups))
+        return [list(t) for t in zip(*per_proxy, strict=True)]
 
     def _signal_masks(self, columns: Mapping[str, Sequence[Any]], n: int) -> np.ndarray:
         """Bit `b` set when signal `b` fires (uint8 for up to 8 signals: less memory traffic)."""
@@ -485,6 +524,7 @@ class Sketch:
         hashes: np.ndarray,
         decode: Callable[[int], tuple[int, ...]],
         fresh: np.ndarray | None = None,
+        proxy: list[list[tuple[int, int, int]]] | None = None,
     ) -> Iterator[tuple[_Group, np.ndarray]]:
         """Count every group's rows, and yield per group the rows that may enter its bottom-`bound`.
 
@@ -506,6 +546,8 @@ class Sketch:
             group = self._group(tuple(self._names[i][c] for i, c in enumerate(dim_codes)), cell)
             count = int(counts[code])
             group.count += count
+            if proxy is not None:
+                group.add_proxy(proxy[code])
             if group.bound > 0:
                 limit, estimated = _hash_limit(group, count)
                 limits[code] = limit
@@ -634,6 +676,8 @@ class Sketch:
                 if target is None:
                     target = merged.groups[key] = _Group(group.bound)
                 target.count += group.count
+                if group.proxy:
+                    target.add_proxy(group.proxy)
                 repeats = target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads))
                 target.count -= repeats
                 merged.population -= repeats
@@ -667,6 +711,8 @@ class Sketch:
                 continue
             target.widen(group.bound)
             target.count += group.count
+            if group.proxy:
+                target.add_proxy(group.proxy)
             repeats = target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads))
             target.count -= repeats
             population, duplicates = population - repeats, duplicates + repeats
@@ -701,7 +747,8 @@ class Sketch:
             else:
                 kind = CellKind.FAILURE if cell == self.failure_code else CellKind.NORMAL
                 boost, cid = None, cell_id(key, kind)
-            cells.append(Cell(cid, key, values, kind, group.count, k))
+            totals = self._cell_proxy(group)
+            cells.append(Cell(cid, key, values, kind, group.count, k, proxy=totals))
             if k > len(group.ids):  # pragma: no cover - the bounds make this impossible
                 raise AssertionError(f"cell {cid}: {k} to take but only {len(group.ids)} candidates")
             if k == 0:
@@ -716,12 +763,63 @@ class Sketch:
                 names.append(fired)
             p, weight = k / group.count, group.count / k
             records = convert_many(group.payloads[:k])
+            proxies = self._unit_proxies(records)
             selected.extend(
-                SampledTrace(record, key, dict(values), cid, kind, bool(fired), fired, boost, p, weight)
-                for record, fired in zip(records, names, strict=True)
+                SampledTrace(record, key, dict(values), cid, kind, bool(fired), fired, boost, p, weight, proxy)
+                for record, fired, proxy in zip(records, names, proxies, strict=True)
             )
+        if policy.review is not None:
+            selected = draw_review(selected, policy)
         cells.sort(key=lambda c: (c.stratum, _KIND_ORDER[c.kind], c.id))
         return SampleResult(selected, cells, collected, population, duplicates)
+
+    def _cell_proxy(self, group: _Group) -> dict[str, ProxyTotals]:
+        if not self.proxies:
+            return {}
+        totals = group.proxy or [[0, 0, 0] for _ in self.proxies]
+        return {path: to_totals(*t) for path, t in zip(self.proxies, totals, strict=True)}
+
+    def _unit_proxies(self, records: list[TraceRecord]) -> list[dict[str, float | None]]:
+        if not self.proxies:
+            return [{} for _ in records]
+        columns = [proxy_values(record_column(records, path), path).tolist() for path in self.proxies]
+        return [
+            {path: (None if v != v else v) for path, v in zip(self.proxies, row, strict=True)}
+            for row in zip(*columns, strict=True)
+        ]
+
+
+def draw_review(selected: list[SampledTrace], policy: Policy) -> list[SampledTrace]:
+    """Mark the human-review subsample: `review.target` per stratum, drawn cell by cell.
+
+    The stratum's target is split over its cells in proportion to their sample sizes
+    (largest remainder), then each cell reviews the r_c of its k_c sampled traces with
+    the smallest (second keyed hash, id): an SRSWOR of r_c from k_c, so the probability
+    of review given sampled is exactly r_c / k_c. The second key comes from the seed and
+    `review.seed_suffix`, independent of the sample's own hash order.
+    """
+    review = policy.review
+    assert review is not None
+    by_cell: dict[str, list[int]] = {}
+    for i, s in enumerate(selected):
+        by_cell.setdefault(s.cell, []).append(i)
+    by_stratum: dict[str, list[str]] = {}
+    for cid in sorted(by_cell):
+        by_stratum.setdefault(selected[by_cell[cid][0]].stratum, []).append(cid)
+    key = hash_key(review.key_seed(policy.seed))
+    out = list(selected)
+    for cids in by_stratum.values():
+        sizes = [len(by_cell[c]) for c in cids]
+        total = min(review.target, sum(sizes))
+        shares = largest_remainder([total * k / sum(sizes) for k in sizes], total, sizes)
+        for cid, k, r in zip(cids, sizes, shares, strict=True):
+            rows = by_cell[cid]
+            ids = [selected[i].record.id for i in rows]
+            hashes = hash_ids(ids, key).tolist()
+            chosen = set(sorted(range(k), key=lambda j: (hashes[j], ids[j]))[:r])
+            for j, i in enumerate(rows):
+                out[i] = replace(selected[i], review=j in chosen, review_probability=r / k)
+    return out
 
 
 def _hash_limit(group: _Group, count: int) -> tuple[int, bool]:

@@ -1,0 +1,102 @@
+"""Proxy totals per cell, accumulated inside the sampling pass (count, sum, sum of squares).
+
+A proxy is a cheap signal known on *every* trace (`[[proxy]] field = ...` in the
+policy). Estimators need its exact population totals per cell, so the sketch adds
+them up over all traces, not only the sampled ones.
+
+Sums are kept in fixed point (each value, and its square, rounded to a multiple of
+2^-30, about 1e-9) and added as integers: integer addition is associative, so the
+totals do not depend on batch boundaries, `--jobs` partitions or merge order, and
+two sketches of disjoint partitions merge to exactly the totals of their union.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tracestrata.design import ProxyTotals
+from tracestrata.errors import InputError
+from tracestrata.sampling.columns import DictColumn, StringColumn
+
+SCALE_BITS = 30
+_SCALE = float(2**SCALE_BITS)
+_EXACT = float(2**53)  # float64 adds integers exactly below this
+
+
+def proxy_values(column: Any, field: str) -> np.ndarray:
+    """The column as floats (booleans as 0/1, missing as NaN); `InputError` on anything else."""
+    if isinstance(column, DictColumn):
+        per_value = _as_floats(list(column.values), field)
+        return column.take(per_value, math.nan)
+    if isinstance(column, StringColumn):
+        values: Sequence[Any] = column.pick(list(range(len(column))))
+    elif isinstance(column, np.ndarray):
+        if column.dtype.kind in "fiub":
+            out = column.astype(float)
+            if np.isinf(out).any():
+                raise InputError(f"proxy value {float(out[np.isinf(out)][0])!r} is not finite", field=field)
+            return out
+        values = column.tolist()
+    else:
+        values = column
+    return _as_floats(values, field)
+
+
+def _as_floats(values: Sequence[Any], field: str) -> np.ndarray:
+    out = np.empty(len(values), dtype=float)
+    for i, v in enumerate(values):
+        kind = type(v)
+        if kind is float or kind is int:
+            if not math.isfinite(v):
+                raise InputError(f"proxy value {v!r} is not finite", field=field)
+            out[i] = v
+        elif v is None:
+            out[i] = math.nan
+        elif kind is bool:
+            out[i] = 1.0 if v else 0.0
+        else:
+            raise InputError(f"expected a number or boolean proxy value, got {v!r}", field=field)
+    return out
+
+
+def group_totals(values: np.ndarray, group_of: np.ndarray, groups: int) -> list[tuple[int, int, int]]:
+    """(count, fixed-point sum, fixed-point sum of squares) of the non-NaN values per group code."""
+    ok = ~np.isnan(values)
+    codes = group_of[ok]
+    v = values[ok]
+    counts = np.bincount(codes, minlength=groups).tolist()
+    sums = _exact_sums(np.rint(v * _SCALE), codes, groups)
+    sumsqs = _exact_sums(np.rint(v * v * _SCALE), codes, groups)
+    return list(zip(counts, sums, sumsqs, strict=True))
+
+
+def _exact_sums(q: np.ndarray, codes: np.ndarray, groups: int) -> list[int]:
+    """Per-group sums of integer-valued floats, exactly (chunks small enough that float64 cannot round)."""
+    totals = [0] * groups
+    if len(q) == 0:
+        return totals
+    largest = float(np.abs(q).max())
+    if largest == 0.0:
+        return totals
+    chunk = int(_EXACT // largest) if largest < _EXACT else 0
+    if chunk >= len(q):
+        return [int(x) for x in np.bincount(codes, weights=q, minlength=groups).tolist()]
+    if chunk >= 1024:
+        for start in range(0, len(q), chunk):
+            part = np.bincount(codes[start : start + chunk], weights=q[start : start + chunk], minlength=groups)
+            totals = [t + int(x) for t, x in zip(totals, part.tolist(), strict=True)]
+        return totals
+    for code, x in zip(codes.tolist(), q.tolist(), strict=True):  # huge values: one by one, as Python ints
+        totals[code] += int(x)
+    return totals
+
+
+def to_totals(n: int, qsum: int, qsumsq: int) -> ProxyTotals:
+    return ProxyTotals(int(n), qsum / 2**SCALE_BITS, qsumsq / 2**SCALE_BITS)
+
+
+__all__ = ["SCALE_BITS", "group_totals", "proxy_values", "to_totals"]
