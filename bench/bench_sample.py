@@ -26,6 +26,7 @@ memory: peak RSS of the `tracestrata sample` process (`os.wait4` rusage, via a s
     python bench/bench_sample.py                 # 1M records (generated once into bench/data/)
     python bench/bench_sample.py --quick         # 100k smoke run
     python bench/bench_sample.py --big 10000000  # also ours alone at 10M: records/s and peak memory
+    python bench/bench_sample.py --quick --policy bench/policy_proxy.toml  # the same with a [[proxy]]
 """
 
 from __future__ import annotations
@@ -419,10 +420,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--e2e-repeat", type=int, default=None, help="end-to-end rounds, best taken (default 2, 1 quick)"
     )
     parser.add_argument("--data-dir", type=Path, default=HERE / "data")
+    parser.add_argument(
+        "--policy", type=Path, default=None, help="another policy (e.g. bench/policy_proxy.toml: the cost of a proxy)"
+    )
     parser.add_argument("--skip-seed", action="store_true", help="skip the seed's end-to-end run (slow)")
     parser.add_argument("--memory-only", action="store_true", help="only the in-memory comparisons")
     parser.add_argument("--json", type=Path, default=None, help="also write the measures and ratios here")
     args = parser.parse_args(argv)
+    if args.policy is not None:
+        global POLICY
+        POLICY = args.policy.resolve()
     n = args.n if args.n is not None else (100_000 if args.quick else 1_000_000)
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
     e2e_repeat = args.e2e_repeat if args.e2e_repeat is not None else (1 if args.quick else 2)

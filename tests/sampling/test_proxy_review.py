@@ -186,3 +186,20 @@ def test_a_proxy_missing_on_every_trace_is_one_line(tmp_path, records, capsys):
     err = capsys.readouterr().err
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and "scores.nope" in err
+
+
+def test_fixed_point_sums_are_exact_for_any_magnitude():
+    import numpy as np
+
+    from tracestrata.sampling.proxies import SCALE_BITS, group_totals
+
+    rng = np.random.default_rng(1)
+    values = np.concatenate([rng.normal(0, 1e6, 500), rng.uniform(0, 1, 500), [-3.5, 1e12, np.nan]])
+    groups = rng.integers(0, 4, len(values))
+    got = group_totals(values, groups, 4)
+    for g in range(4):
+        v = values[(groups == g) & ~np.isnan(values)]
+        q = [int(x) for x in np.rint(v * 2.0**SCALE_BITS)]
+        assert got[g] == (len(v), sum(q), sum(int(x) for x in np.rint(v * v * 2.0**SCALE_BITS)))
+    halves = [group_totals(values[:400], groups[:400], 4), group_totals(values[400:], groups[400:], 4)]
+    assert [tuple(a + b for a, b in zip(x, y, strict=True)) for x, y in zip(*halves, strict=True)] == got

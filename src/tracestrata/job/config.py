@@ -80,6 +80,7 @@ class SinkModel(_Strict):
 class ScoresModel(_Strict):
     names: list[str] = Field(default_factory=list)
     metric: str | None = None
+    proxy: str | None = None  # a score on every trace of the window, filled into `scores.<proxy>` before sampling
 
 
 class ReportModel(_Strict):
@@ -138,6 +139,7 @@ class SyncConfig:
     report_formats: tuple[str, ...]
     confidence: float
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    proxy_score: str | None = None
 
     @property
     def secret_env_vars(self) -> tuple[str, ...]:
@@ -162,6 +164,20 @@ class SyncConfig:
                     path=str(self.path),
                     field=f"source.{key}",
                 )
+
+
+def _proxy_score(name: str | None, policy: Any, *, path: Path, text: str) -> str | None:
+    """`[scores] proxy`: the policy must record it (`[[proxy]] field = "scores.<name>"`)."""
+    if name is None:
+        return None
+    if f"scores.{name}" not in policy.proxies:
+        raise ConfigError(
+            f"the policy has no [[proxy]] field = \"scores.{name}\" to record it",
+            path=str(path),
+            line=_find_line(text, ["scores", "proxy"]),
+            field="scores.proxy",
+        )
+    return name
 
 
 def load_config(path: str | Path) -> SyncConfig:
@@ -233,6 +249,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
         batch_size=model.sink.batch_size,
         score_names=tuple(model.scores.names or ([model.scores.metric] if model.scores.metric else [])),
         metric=model.scores.metric or (model.scores.names[0] if model.scores.names else None),
+        proxy_score=_proxy_score(model.scores.proxy, policy, path=path, text=text),
         report_dir=resolve(model.report.dir),
         report_period=parse_duration(model.report.period),
         report_formats=tuple(dict.fromkeys(model.report.formats)),

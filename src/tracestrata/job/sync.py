@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tracestrata.job.proxy_fill import ProxyFilledSource
 from tracestrata.connectors import connector_factory
 from tracestrata.errors import (
     ConfigError,
@@ -276,6 +277,10 @@ class _Run:
 
     def plan(self, window: Window) -> tuple[RunRow, int, int]:
         source = self.connector.trace_source()
+        if self.config.proxy_score:
+            source = ProxyFilledSource(
+                source, self.connector.score_source(), self.config.proxy_score, settle=self.config.settle
+            )
         boost_before = self.state.boost_collected(self.source)
         # streamed straight into the sketch (memory bounded by the targets, not the
         # window's volume); a pull that fails mid-way is retried from the start
@@ -302,6 +307,8 @@ class _Run:
         for picked in result.selected:
             sampled.append((picked.record.id, picked.cell, picked.unit_attrs()))
             for kind, name in sinks:
+                if kind is SinkKind.QUEUE and self.policy.review is not None and not picked.review:
+                    continue  # with `[review]`, humans see the review subsample; the judge the whole sample
                 item = SampleItem(
                     item_id=item_id_for(f"{kind.value}:{name}", window, picked.record.id),
                     record=picked.record,

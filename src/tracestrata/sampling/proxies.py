@@ -24,7 +24,7 @@ from tracestrata.sampling.columns import DictColumn, StringColumn
 
 SCALE_BITS = 30
 _SCALE = float(2**SCALE_BITS)
-_EXACT = float(2**53)  # float64 adds integers exactly below this
+_DIGIT = float(2**26)  # digits of this size, 2^26 of them at most, sum exactly in float64
 
 
 def proxy_values(column: Any, field: str) -> np.ndarray:
@@ -46,7 +46,16 @@ def proxy_values(column: Any, field: str) -> np.ndarray:
     return _as_floats(values, field)
 
 
+_NUMERIC = frozenset({float, int, type(None)})
+
+
 def _as_floats(values: Sequence[Any], field: str) -> np.ndarray:
+    kinds = set(map(type, values))
+    if kinds <= _NUMERIC:  # numbers and None: one conversion in C (None -> NaN)
+        out = np.array(values, dtype=float)
+        if not np.isfinite(out[~np.isnan(out)]).all():
+            raise InputError("proxy values must be finite numbers", field=field)
+        return out
     out = np.empty(len(values), dtype=float)
     for i, v in enumerate(values):
         kind = type(v)
@@ -75,23 +84,30 @@ def group_totals(values: np.ndarray, group_of: np.ndarray, groups: int) -> list[
 
 
 def _exact_sums(q: np.ndarray, codes: np.ndarray, groups: int) -> list[int]:
-    """Per-group sums of integer-valued floats, exactly (chunks small enough that float64 cannot round)."""
+    """Per-group sums of integer-valued floats, exactly.
+
+    q is split into base-2^26 digits (exact operations on integer-valued floats); a
+    batch's digits sum below 2^53, where float64 adds integers exactly, so each
+    digit's `bincount` is exact and the digits recombine as Python ints.
+    """
     totals = [0] * groups
     if len(q) == 0:
         return totals
-    largest = float(np.abs(q).max())
-    if largest == 0.0:
-        return totals
-    chunk = int(_EXACT // largest) if largest < _EXACT else 0
-    if chunk >= len(q):
-        return [int(x) for x in np.bincount(codes, weights=q, minlength=groups).tolist()]
-    if chunk >= 1024:
-        for start in range(0, len(q), chunk):
-            part = np.bincount(codes[start : start + chunk], weights=q[start : start + chunk], minlength=groups)
-            totals = [t + int(x) for t, x in zip(totals, part.tolist(), strict=True)]
-        return totals
-    for code, x in zip(codes.tolist(), q.tolist(), strict=True):  # huge values: one by one, as Python ints
-        totals[code] += int(x)
+    chunk = 1 << 26
+    scale = 1
+    for start in range(0, len(q), chunk):  # a batch is far smaller; bounded anyway
+        part, where = q[start : start + chunk], codes[start : start + chunk]
+        scale = 1
+        while True:
+            if float(np.abs(part).max(initial=0.0)) < _DIGIT:
+                sums = np.bincount(where, weights=part, minlength=groups).tolist()
+                totals = [t + int(x) * scale for t, x in zip(totals, sums, strict=True)]
+                break
+            high = np.floor(part / _DIGIT)
+            low = part - high * _DIGIT
+            sums = np.bincount(where, weights=low, minlength=groups).tolist()
+            totals = [t + int(x) * scale for t, x in zip(totals, sums, strict=True)]
+            part, scale = high, scale * (1 << 26)
     return totals
 
 

@@ -121,6 +121,12 @@ class SampledTrace:
             "tags": list(record.tags),
             "metadata": dict(record.metadata),  # so `report --ledger --compare metadata.x` finds its groups
             "timestamp": format_timestamp(record.timestamp),
+            **{path: value for path, value in self.proxy.items()},  # by path: what `report --proxy` reads
+            **(
+                {"review": self.review, "review_probability": self.review_probability}
+                if self.review or self.review_probability < 1.0
+                else {}
+            ),
         }
 
 

@@ -61,3 +61,21 @@ def test_nothing_asked_means_no_request(fake, connect) -> None:
     assert list(connect().score_source().get_scores([], ["correct"])) == []
     assert list(connect().score_source().get_scores([tid(1)], [])) == []
     assert fake.requests == []
+
+
+def test_a_proxy_for_a_window_is_read_by_time_range_one_request_per_page(fake, connect) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    end = start + timedelta(hours=1)
+    inside = [Score(tid(i), "heuristic", i / 250, updated_at=start + timedelta(seconds=10 * i)) for i in range(250)]
+    outside = [
+        Score(tid(900), "heuristic", 1.0, updated_at=end),  # toTimestamp is exclusive
+        Score(tid(901), "heuristic", 1.0, updated_at=start - timedelta(seconds=1)),
+        Score(tid(3), "other", 5.0, updated_at=start + timedelta(seconds=5)),
+    ]
+    fake.add_scores([*inside, *outside])
+    before = fake.count_requests("/api/public/v3/scores")
+    got = connect().score_source().scores_between("heuristic", start, end)
+    assert got == {s.trace_id: s.value for s in inside}
+    assert fake.count_requests("/api/public/v3/scores") - before == 3  # 250 scores, pages of 100

@@ -9,6 +9,7 @@ CORRECTION scores are not metrics and are skipped.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 
 from langfuse.api.scores.types.score_subject_v3 import (
     ScoreSubjectV3_Experiment,
@@ -25,7 +26,7 @@ from langfuse.api.scores.types.score_v3 import (
 )
 
 from tracestrata.protocols import iter_chunks
-from tracestrata.record import Score, ScoreValue, parse_timestamp
+from tracestrata.record import Score, ScoreValue, format_timestamp, parse_timestamp
 
 from .client import LangfuseClient
 from .models import flat_parser
@@ -75,6 +76,31 @@ class LangfuseScoreSource:
                 if value is None or trace_id is None:
                     continue
                 yield Score(trace_id, score.name, value, updated_at=parse_timestamp(score.updated_at))  # type: ignore[attr-defined]
+
+    def scores_between(self, name: str, start: datetime, end: datetime) -> dict[str, ScoreValue]:
+        """trace id -> value of every score `name` timestamped in [start, end): the proxy of a window.
+
+        One request per page of the v3 scores API filtered by name and time range, never
+        one per trace; a trace scored twice keeps its most recently updated value.
+        """
+        out: dict[str, tuple[str, ScoreValue]] = {}
+        params = {
+            "name": name,
+            "fromTimestamp": format_timestamp(start),
+            "toTimestamp": format_timestamp(end),
+            "fields": "subject",
+            "limit": SCORE_PAGE_LIMIT,
+        }
+        for score in self.client.cursor_items("general", "list scores", SCORES_PATH, params, parse_score):
+            if score is None or score.name != name:  # type: ignore[attr-defined]
+                continue
+            trace_id, value = _trace_of(score), typed_value(score)
+            if trace_id is None or value is None:
+                continue
+            stamp = str(getattr(score, "updated_at", "") or "")
+            if trace_id not in out or stamp >= out[trace_id][0]:
+                out[trace_id] = (stamp, value)
+        return {trace_id: value for trace_id, (_, value) in out.items()}
 
     def _pages(self, trace_param: str, name_param: str) -> Iterator[object]:
         return self.client.cursor_items(
