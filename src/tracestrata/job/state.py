@@ -23,6 +23,7 @@ on the same state fails at once with `LockedError` (exit 5) instead of waiting.
 from __future__ import annotations
 
 import contextlib
+import functools
 import fcntl
 import json
 import os
@@ -176,6 +177,23 @@ def _private(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
+def _tables(db: sqlite3.Connection) -> dict[str, set[str]]:
+    names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {name: {str(c[1]) for c in db.execute(f"PRAGMA table_info({name!r})")} for name in names}
+
+
+@functools.cache
+def _expected_tables() -> dict[str, set[str]]:
+    """The tables and columns every migration together creates (built once, in memory)."""
+    db = sqlite3.connect(":memory:")
+    try:
+        for version in range(SCHEMA_VERSION):
+            MIGRATIONS[version](db)
+        return _tables(db)
+    finally:
+        db.close()
+
+
 class State:
     """An open state store. Use as a context manager; every public write is one transaction."""
 
@@ -190,7 +208,8 @@ class State:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self._upgrade()
-        except sqlite3.DatabaseError as exc:
+            self._verify()
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # bytes that are not text: hand-edited
             raise StateError(f"not a readable state store ({exc})", path=str(self.path)) from None
         except OSError as exc:
             raise StateError(f"cannot open the state store: {exc.strerror or exc}", path=str(self.path)) from None
@@ -231,6 +250,22 @@ class State:
                 step(db)
                 db.execute(f"PRAGMA user_version = {version + 1}")
             version += 1
+
+    def _verify(self) -> None:
+        """A corrupt or hand-edited store stops here with one line, not at the first query that trips on it."""
+        check = self.db.execute("PRAGMA quick_check").fetchone()
+        if not check or check[0] != "ok":
+            raise StateError(
+                f"corrupt state store ({check[0] if check else 'unreadable'}): restore it from a backup, "
+                "or move it away to start over",
+                path=str(self.path),
+            )
+        have = _tables(self.db)
+        for table, columns in _expected_tables().items():
+            missing = columns - have.get(table, set())
+            if missing:
+                what = f"table {table!r}" if table not in have else f"columns {sorted(missing)} of {table!r}"
+                raise StateError(f"not a tracestrata state store: {what} missing", path=str(self.path))
 
     @property
     def version(self) -> int:

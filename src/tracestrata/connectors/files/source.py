@@ -175,7 +175,8 @@ class FilesTraceSource:
         stamps = list(map(_STAMP, rows))
         keep_rows: list[int] | None = None
         wrong = _unparsable(stamps)
-        if "" in ids or None in stamps or wrong:
+        kinds = decoder.raw_kind_errors(rows)
+        if "" in ids or None in stamps or wrong or kinds:
             keep_rows = []
             for i, (trace_id, stamp) in enumerate(zip(ids, stamps, strict=True)):
                 if not trace_id:
@@ -184,6 +185,8 @@ class FilesTraceSource:
                     self._bad(name, int(numbers[i]), "expected an ISO 8601 timestamp (missing)", "timestamp")
                 elif i in wrong:
                     self._bad(name, int(numbers[i]), f"expected an ISO 8601 timestamp, got {stamp!r}", "timestamp")
+                elif i in kinds:
+                    self._bad(name, int(numbers[i]), f"expected {_RAW_KINDS[kinds[i]][1]}", kinds[i])
                 else:
                     keep_rows.append(i)
         if window is not None:
@@ -262,14 +265,18 @@ _TOP_TYPES: dict[str, Any] = {
     "cost": int | _FINITE | None,
     "tags": list[str] | None,
 }
-# What the record schema says of the fields a policy does not read: checked while the line is
-# scanned (msgspec), never built into Python objects (`Raw`), so no line passes unchecked.
+# What the record schema says of the fields a policy does not read, checked while the line is
+# scanned (msgspec) without building their values (`Raw`): a list of strings costs as much to
+# build as the rest of the line, so `tags` and `source` are checked by their JSON kind here
+# (`_RAW_KINDS`) and in full when the trace is selected (`TraceRecord.from_json`).
 _UNREAD_TYPES: dict[str, Any] = {
     **_TOP_TYPES,
+    "tags": msgspec.Raw,
     "metadata": dict[str, msgspec.Raw] | None,
     "scores": dict[str, int | float | bool | str] | None,
-    "source": dict[str, msgspec.Raw] | str | None,
+    "source": msgspec.Raw,
 }
+_RAW_KINDS = {"tags": (b"[n", "a list of strings"), "source": (b'{"n', "an object with 'backend' and 'project'")}
 
 
 class _ColumnDecoder:
@@ -285,6 +292,7 @@ class _ColumnDecoder:
                 self.nested.setdefault(head, {}).setdefault(rest.split(".")[0], f"f{len(self.nested.get(head, {}))}")
             else:
                 spec.setdefault(head, (_TOP_TYPES.get(head, Any), None))
+        self.raw_heads = [h for h in _RAW_KINDS if h not in spec]
         for head, kind in _UNREAD_TYPES.items():
             if head not in spec and head not in self.nested:
                 spec[head] = (kind, None)
@@ -298,6 +306,16 @@ class _ColumnDecoder:
         row = msgspec.defstruct("TraceRow", [(k, t, d) for k, (t, d) in spec.items()])
         self.many = msgspec.json.Decoder(list[row])
         self.one = msgspec.json.Decoder(row)
+
+    def raw_kind_errors(self, rows: list[Any]) -> dict[int, str]:
+        """Row -> field, for rows whose unread `tags`/`source` are not of their JSON kind."""
+        errors: dict[int, str] = {}
+        for head in self.raw_heads:
+            allowed = {bytes([c]) for c in _RAW_KINDS[head][0]} | {b""}
+            firsts = [bytes(raw)[:1] if raw is not None else b"" for raw in map(attrgetter(head), rows)]
+            if not allowed.issuperset(firsts):
+                errors.update((i, head) for i, first in enumerate(firsts) if first not in allowed and i not in errors)
+        return errors
 
     def columns(self, rows: list[Any]) -> dict[str, list[Any]]:
         tops: dict[str, list[Any]] = {}
