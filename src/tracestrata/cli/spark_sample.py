@@ -9,41 +9,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from tracestrata.cli.options import parse_window
-from tracestrata.connectors import split_source_spec
 from tracestrata.cli.sample import _summary
-from tracestrata.errors import ConfigError, InputError
 from tracestrata.sampling.policy import load_policy
 from tracestrata.sampling.sample_dir import STATE_NAME, draw_to_dir
-
-FORMATS = ("parquet", "json", "jsonl", "csv", "orc", "table")
-
-
-def read_source(spark: Any, spec: str) -> tuple[Any, str]:
-    """(DataFrame, source name) for `parquet:PATH`, `json:PATH` (JSON lines), `csv:PATH`, `orc:PATH`
-    or `table:NAME`; PATH is anything Spark reads (a folder, a glob, `s3a://`, `gs://`, `abfss://`)."""
-    from pyspark.errors import PySparkException
-
-    kind, location = split_source_spec(spec)
-    if kind not in FORMATS:
-        raise click.BadParameter(f"expected one of {', '.join(f'{f}:' for f in FORMATS)}, got {kind!r}", param_hint="--source")
-    try:
-        if kind == "table":
-            df = spark.table(location)
-        elif kind in ("json", "jsonl"):
-            df = spark.read.json(location)
-        elif kind == "csv":
-            df = spark.read.option("header", True).option("inferSchema", True).csv(location)
-        else:
-            df = getattr(spark.read, kind)(location)
-    except PySparkException as exc:
-        raise InputError(_first_line(exc), path=location) from None
-    return df, f"{kind}:{location}"
-
 
 def parse_columns(pairs: tuple[str, ...]) -> dict[str, str]:
     """`--column PATH=EXPR` pairs as a mapping."""
@@ -54,30 +26,6 @@ def parse_columns(pairs: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"expected PATH=EXPRESSION, got {pair!r}", param_hint="--column")
         out[path.strip()] = expr.strip()
     return out
-
-
-def start_spark(master: str | None, cores: int) -> Any:
-    """The session spark-submit (or a notebook) set up, else a local one on this machine."""
-    import logging
-    import os
-
-    from pyspark.sql import SparkSession
-
-    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)  # repeats what our one line says
-
-    from tracestrata.spark.session import local_session
-
-    launched = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit started this Python
-    if master is None and (launched or SparkSession.getActiveSession() is not None):
-        return SparkSession.builder.appName("tracestrata-spark-sample").getOrCreate()
-    if master is None or master.startswith("local"):
-        return local_session("tracestrata-spark-sample", master=master, cores=cores)
-    return SparkSession.builder.appName("tracestrata-spark-sample").master(master).getOrCreate()
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 @click.command("spark-sample")
@@ -142,11 +90,10 @@ def command(
       tracestrata spark-sample --source parquet:exports/traces/ \\
           --policy examples/policies/basic.toml --out run/ --column id=trace_id
     """
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        raise ConfigError("spark-sample needs pyspark: pip install 'tracestrata[spark]'") from None
     from tracestrata.spark import sample_dataframe
+    from tracestrata.spark.session import read_source, require_pyspark, start_spark
+
+    require_pyspark()
 
     policy = load_policy(policy_path)
     window = parse_window(since, until)

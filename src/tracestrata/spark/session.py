@@ -7,6 +7,9 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from tracestrata.connectors import split_source_spec
+from tracestrata.errors import ConfigError, InputError
+
 LOCAL_CONF = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
@@ -36,4 +39,59 @@ def local_session(
     return session
 
 
-__all__ = ["LOCAL_CONF", "local_session"]
+def require_pyspark() -> None:
+    """`ConfigError` with the install line when pyspark is missing."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise ConfigError("spark-sample needs pyspark: pip install 'tracestrata[spark]'") from None
+
+
+FORMATS = ("parquet", "json", "jsonl", "csv", "orc", "table")
+
+
+def read_source(spark: Any, spec: str) -> tuple[Any, str]:
+    """(DataFrame, source name) for `parquet:PATH`, `json:PATH` (JSON lines), `csv:PATH`, `orc:PATH`
+    or `table:NAME`; PATH is anything Spark reads (a folder, a glob, `s3a://`, `gs://`, `abfss://`)."""
+    from pyspark.errors import PySparkException
+
+    kind, location = split_source_spec(spec)
+    if kind not in FORMATS:
+        raise ConfigError(f"expected one of {', '.join(f'{f}:' for f in FORMATS)}, got {kind!r}", field="--source")
+    try:
+        if kind == "table":
+            df = spark.table(location)
+        elif kind in ("json", "jsonl"):
+            df = spark.read.json(location)
+        elif kind == "csv":
+            df = spark.read.option("header", True).option("inferSchema", True).csv(location)
+        else:
+            df = getattr(spark.read, kind)(location)
+    except PySparkException as exc:
+        raise InputError(_first_line(exc), path=location) from None
+    return df, f"{kind}:{location}"
+
+
+def start_spark(master: str | None, cores: int) -> Any:
+    """The session spark-submit (or a notebook) set up, else a local one on this machine."""
+    import logging
+    import os
+
+    from pyspark.sql import SparkSession
+
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)  # repeats what our one line says
+
+    launched = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit started this Python
+    if master is None and (launched or SparkSession.getActiveSession() is not None):
+        return SparkSession.builder.appName("tracestrata-spark-sample").getOrCreate()
+    if master is None or master.startswith("local"):
+        return local_session("tracestrata-spark-sample", master=master, cores=cores)
+    return SparkSession.builder.appName("tracestrata-spark-sample").master(master).getOrCreate()
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+__all__ = ["FORMATS", "LOCAL_CONF", "local_session", "read_source", "require_pyspark", "start_spark"]
