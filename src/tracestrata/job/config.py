@@ -88,6 +88,7 @@ class ReportModel(_Strict):
     period: str = "7d"
     formats: list[Literal["json", "md", "html"]] = Field(default_factory=lambda: list(REPORT_FORMATS))
     confidence: float = Field(default=0.95, gt=0, lt=1)
+    proxy: str | None = None  # `report --proxy` for the periodic report: a [[proxy]] field or score:NAME
 
     _period = field_validator("period")(_duration)
 
@@ -151,6 +152,7 @@ class SyncConfig:
     confidence: float
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     proxy_score: str | None = None
+    report_proxy: str | None = None
     failing_after: int = 3  # consecutive failed runs before sync exits 6 (failing)
     stale_after: timedelta | None = None  # `status`: no success for this long is stale (default: 2 windows + settle)
 
@@ -195,6 +197,24 @@ def _proxy_score(name: str | None, policy: Any, *, path: Path, text: str) -> str
             field="scores.proxy",
         )
     return name
+
+
+def _report_proxy(value: str | None, policy: Any, *, path: Path, text: str) -> str | None:
+    """`[report] proxy`: `score:NAME` (two-phase), or a field the policy records (`[[proxy]]`)."""
+    if value is None:
+        return None
+    text_value = value.strip()
+    if text_value.startswith("score:") and text_value[len("score:"):].strip():
+        return text_value
+    if text_value in policy.proxies:
+        return text_value
+    raise ConfigError(
+        f"expected score:NAME or a field the policy records with [[proxy]] (it has: "
+        f"{', '.join(policy.proxies) or 'none'}), got {value!r}",
+        path=str(path),
+        line=_find_line(text, ["report", "proxy"]),
+        field="report.proxy",
+    )
 
 
 def load_config(path: str | Path) -> SyncConfig:
@@ -271,6 +291,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
         report_period=parse_duration(model.report.period),
         report_formats=tuple(dict.fromkeys(model.report.formats)),
         confidence=model.report.confidence,
+        report_proxy=_report_proxy(model.report.proxy, policy, path=path, text=text),
         retry=RetryPolicy(
             attempts=retry.attempts,
             total_seconds=retry.total_seconds,

@@ -495,7 +495,8 @@ class _Run:
             self.log.detail("skip", "reports: no finished window in the period yet")
             return
         try:
-            texts = render_reports(design, scores, cfg.metric, cfg.report_formats, confidence=cfg.confidence)
+            texts = render_reports(design, scores, cfg.metric, cfg.report_formats, confidence=cfg.confidence,
+                                   proxy=cfg.report_proxy)
         except EstimationError as exc:
             self.log.detail("skip", f"reports: not yet ({exc})")
             return
@@ -515,13 +516,19 @@ class _Run:
 
 
 def render_reports(
-    design: Any, scores: Iterable[Any], metric: str, formats: Sequence[str], *, confidence: float = 0.95
+    design: Any,
+    scores: Iterable[Any],
+    metric: str,
+    formats: Sequence[str],
+    *,
+    confidence: float = 0.95,
+    proxy: str | None = None,
 ) -> dict[str, str]:
-    """The report over `design` in each of `formats` (json, md, html), as text."""
+    """The report over `design` in each of `formats` (json, md, html), as text; `proxy` as `report --proxy`."""
     from tracestrata.estimate.render import render_report
     from tracestrata.estimate.report import build_report
 
-    report = build_report(design, list(scores), metric, confidence=confidence)
+    report = build_report(design, list(scores), metric, confidence=confidence, proxy=proxy)
     out: dict[str, str] = {}
     for fmt in formats:
         out[fmt] = render_report(report, fmt)
