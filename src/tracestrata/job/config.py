@@ -30,6 +30,8 @@ from tracestrata.job.windows import parse_duration
 from tracestrata.record import parse_timestamp
 
 REPORT_FORMATS = ("json", "md", "html")
+CONNECTOR_RETRY_KEYS = frozenset({"retry_attempts", "retry_seconds", "retry_initial"})
+"""Connector options replaced, under sync, by the config's one `[retry]` policy."""
 TEMPLATE_FIELDS = ("date", "window_start", "window_end", "window", "source", "policy")
 _SECRET_KEY = re.compile(r"(^|_)(api_?key|key|token|secret|password|passwd|credentials?)$", re.IGNORECASE)
 
@@ -253,6 +255,11 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
         if _SECRET_KEY.search(key) and not key.endswith("_env"):
             raise ConfigError(
                 f"secrets do not belong in the config: put it in an environment variable and set {key}_env = \"VAR_NAME\"",
+                **where,  # type: ignore[arg-type]
+            )
+        if key in CONNECTOR_RETRY_KEYS:
+            raise ConfigError(
+                "sync retries every connector under the [retry] table: set attempts/total_seconds/initial there",
                 **where,  # type: ignore[arg-type]
             )
         if key.endswith("_env") and not (isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)):

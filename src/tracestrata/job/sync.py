@@ -44,7 +44,7 @@ from tracestrata.errors import (
     TracestrataError,
 )
 from tracestrata.io.atomic import atomic_write_text
-from tracestrata.io.retry import retrying
+from tracestrata.io.retry import governing, retrying
 from tracestrata.job.config import SyncConfig, load_config
 from tracestrata.job.health import HEALTH_CURSOR, Health, human_age
 from tracestrata.job.logs import NullLog, SyncLog
@@ -146,7 +146,10 @@ def _run_locked(
     connector: Connector | None,
     sleep: Callable[[float], None] | None,
 ) -> SyncOutcome:
-    with State(state_path) as state:
+    def on_retry(exc: RetriableSourceError, attempt: int, wait: float) -> None:
+        log.detail("retry", retry_message(exc, attempt, wait, config.retry.attempts), attempt=attempt, wait=round(wait, 3))
+
+    with State(state_path) as state, governing(config.retry, on_retry=on_retry, sleep=sleep):
         own = connector is None
         conn = connector if connector is not None else load_connector(config)
         try:
@@ -154,6 +157,12 @@ def _run_locked(
         finally:
             if own:
                 conn.close()
+
+
+def retry_message(exc: RetriableSourceError, attempt: int, wait: float, attempts: int, what: str = "") -> str:
+    """The `-v` line for one retry: what failed, why, which attempt, and the wait."""
+    prefix = f"{what}: " if what else ""
+    return f"retry: {prefix}{exc} (attempt {attempt} of {attempts}, retrying in {wait:.1f}s)"
 
 
 class _Run:
@@ -184,7 +193,8 @@ class _Run:
 
     def retry(self, what: str, fn: Callable[[], T]) -> T:
         def on_retry(exc: RetriableSourceError, attempt: int, wait: float) -> None:
-            self.log.detail("retry", f"{what}: {exc} (attempt {attempt}, retrying in {wait:.1f}s)")
+            message = retry_message(exc, attempt, wait, self.config.retry.attempts, what)
+            self.log.detail("retry", message, attempt=attempt, wait=round(wait, 3))
 
         return retrying(fn, policy=self.config.retry, sleep=self.sleep, on_retry=on_retry)
 
