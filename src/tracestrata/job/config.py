@@ -107,6 +107,16 @@ class RetryModel(_Strict):
         return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+class AlertModel(_Strict):
+    failing_after: int = Field(default=3, ge=1)
+    stale_after: str | None = None
+
+    @field_validator("stale_after")
+    @classmethod
+    def _stale(cls, value: str | None) -> str | None:
+        return None if value is None else _duration(value)
+
+
 class SyncModel(_Strict):
     state: str
     source: dict[str, Any]
@@ -116,6 +126,7 @@ class SyncModel(_Strict):
     scores: ScoresModel = Field(default_factory=ScoresModel)
     report: ReportModel = Field(default_factory=ReportModel)
     retry: RetryModel = Field(default_factory=RetryModel)
+    alert: AlertModel = Field(default_factory=AlertModel)
 
 
 @dataclass(frozen=True)
@@ -144,6 +155,12 @@ class SyncConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     proxy_score: str | None = None
     report_proxy: str | None = None
+    failing_after: int = 3  # consecutive failed runs before sync exits 6 (failing)
+    stale_after: timedelta | None = None  # `status`: no success for this long is stale (default: 2 windows + settle)
+
+    @property
+    def stale_limit(self) -> timedelta:
+        return self.stale_after or (2 * self.every + self.settle)
 
     @property
     def secret_env_vars(self) -> tuple[str, ...]:
@@ -288,6 +305,8 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
             initial=retry.initial,
             max_wait=retry.max_wait,
         ),
+        failing_after=model.alert.failing_after,
+        stale_after=parse_duration(model.alert.stale_after) if model.alert.stale_after else None,
     )
 
 
