@@ -30,6 +30,8 @@ from tracestrata.job.windows import parse_duration
 from tracestrata.record import parse_timestamp
 
 REPORT_FORMATS = ("json", "md", "html")
+CONNECTOR_RETRY_KEYS = frozenset({"retry_attempts", "retry_seconds", "retry_initial"})
+"""Connector options replaced, under sync, by the config's one `[retry]` policy."""
 TEMPLATE_FIELDS = ("date", "window_start", "window_end", "window", "source", "policy")
 _SECRET_KEY = re.compile(r"(^|_)(api_?key|key|token|secret|password|passwd|credentials?)$", re.IGNORECASE)
 
@@ -105,6 +107,16 @@ class RetryModel(_Strict):
         return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+class AlertModel(_Strict):
+    failing_after: int = Field(default=3, ge=1)
+    stale_after: str | None = None
+
+    @field_validator("stale_after")
+    @classmethod
+    def _stale(cls, value: str | None) -> str | None:
+        return None if value is None else _duration(value)
+
+
 class SyncModel(_Strict):
     state: str
     source: dict[str, Any]
@@ -114,6 +126,7 @@ class SyncModel(_Strict):
     scores: ScoresModel = Field(default_factory=ScoresModel)
     report: ReportModel = Field(default_factory=ReportModel)
     retry: RetryModel = Field(default_factory=RetryModel)
+    alert: AlertModel = Field(default_factory=AlertModel)
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,12 @@ class SyncConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     proxy_score: str | None = None
     report_proxy: str | None = None
+    failing_after: int = 3  # consecutive failed runs before sync exits 6 (failing)
+    stale_after: timedelta | None = None  # `status`: no success for this long is stale (default: 2 windows + settle)
+
+    @property
+    def stale_limit(self) -> timedelta:
+        return self.stale_after or (2 * self.every + self.settle)
 
     @property
     def secret_env_vars(self) -> tuple[str, ...]:
@@ -238,6 +257,11 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
                 f"secrets do not belong in the config: put it in an environment variable and set {key}_env = \"VAR_NAME\"",
                 **where,  # type: ignore[arg-type]
             )
+        if key in CONNECTOR_RETRY_KEYS:
+            raise ConfigError(
+                "sync retries every connector under the [retry] table: set attempts/total_seconds/initial there",
+                **where,  # type: ignore[arg-type]
+            )
         if key.endswith("_env") and not (isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)):
             raise ConfigError("expected the name of an environment variable", **where)  # type: ignore[arg-type]
         if isinstance(value, str) and (key == "path" or key.endswith(("_path", "_dir"))) and "://" not in value:
@@ -281,6 +305,8 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
             initial=retry.initial,
             max_wait=retry.max_wait,
         ),
+        failing_after=model.alert.failing_after,
+        stale_after=parse_duration(model.alert.stale_after) if model.alert.stale_after else None,
     )
 
 
