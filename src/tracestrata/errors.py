@@ -32,6 +32,7 @@ class ExitCode(IntEnum):
     SOURCE = 3  # the backend refused: auth, unknown project, bad request
     PARTIAL = 4  # retries exhausted mid-run; what was done is recorded, the next run continues
     LOCKED = 5  # another run holds the state store
+    FAILING = 6  # the job is failing: nothing reachable, or the same window failed on consecutive runs; or stale
 
 
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@")
@@ -116,9 +117,18 @@ class RetriableSourceError(SourceError):
 
     exit_code = ExitCode.PARTIAL
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, unreachable: bool = False, **kwargs: object
+    ) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
+        self.unreachable = unreachable  # no connection at all (refused, unknown host): not a passing hiccup
+
+
+class FailingError(TracestrataError):
+    """The scheduled job is not making progress: a monitor should page someone."""
+
+    exit_code = ExitCode.FAILING
 
 
 __all__ = [
@@ -127,6 +137,7 @@ __all__ = [
     "ConfigError",
     "EstimationError",
     "ExitCode",
+    "FailingError",
     "FatalSourceError",
     "InputError",
     "LockedError",

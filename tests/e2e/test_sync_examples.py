@@ -45,22 +45,74 @@ def tracestrata_command() -> str:
     return str(found) if found.exists() else (shutil.which("tracestrata") or "tracestrata")
 
 
-def test_cron_wrapper_twice_second_run_quiet_and_writes_nothing(tmp_path: Path) -> None:
+def installed_checkout(tmp: Path) -> Path:
+    """The README's layout: a checkout with the cron example and the `.venv` that `make install` made."""
+    repo = tmp / "opt-tracestrata"
+    (repo / "examples" / "cron").mkdir(parents=True)
+    shutil.copy(EXAMPLES / "cron" / "tracestrata-sync.sh", repo / "examples" / "cron" / "tracestrata-sync.sh")
+    (repo / ".venv").symlink_to(sys.prefix, target_is_directory=True)
+    return repo
+
+
+def crontab_command() -> str:
+    lines = [x for x in (EXAMPLES / "cron" / "crontab").read_text().splitlines() if x.strip() and not x.startswith("#")]
+    schedule = [x for x in lines if "tracestrata-sync.sh" in x]
+    assert len(schedule) == 1
+    fields = schedule[0].split(None, 5)
+    assert len(fields) == 6, schedule[0]
+    return fields[5]
+
+
+def cron_run(command: str, home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run a crontab command the way cron does: `sh -c` in an almost empty environment."""
+    bare = {"PATH": "/usr/bin:/bin", "HOME": str(home), "SHELL": "/bin/sh", "LOGNAME": "cron", **env}
+    return subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in bare.items()], "sh", "-c", command],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_crontab_line_runs_under_cron_environment_twice_second_quiet(tmp_path: Path) -> None:
     config = workspace(tmp_path)
     envfile = tmp_path / "env"
     envfile.write_text("TS_CRON_EXAMPLE=loaded\n")
-    env = dict(os.environ, TRACESTRATA=tracestrata_command(), TRACESTRATA_CONFIG=str(config), TRACESTRATA_ENV=str(envfile))
-    wrapper = EXAMPLES / "cron" / "tracestrata-sync.sh"
-    args = ["sh", str(wrapper), "--now", "2026-11-23T03:30:00Z"]
-    first = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    repo = installed_checkout(tmp_path)
+    command = crontab_command().replace("/opt/tracestrata", str(repo)) + " --now 2026-11-23T03:30:00Z"
+    env = {"TRACESTRATA_CONFIG": str(config), "TRACESTRATA_ENV": str(envfile)}
+    first = cron_run(command, tmp_path, **env)
     assert first.returncode == 0, first.stderr
     assert len([line for line in first.stdout.splitlines() if line.startswith("2026-11-23T")]) == 3
     sink = {p: p.read_bytes() for p in (tmp_path / "var" / "sink").rglob("*.jsonl")}
     state_rows = _item_count(tmp_path / "var" / "state.sqlite")
-    second = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    second = cron_run(command, tmp_path, **env)
     assert (second.returncode, second.stdout, second.stderr) == (0, "", "")
     assert {p: p.read_bytes() for p in (tmp_path / "var" / "sink").rglob("*.jsonl")} == sink
     assert _item_count(tmp_path / "var" / "state.sqlite") == state_rows
+
+
+def test_cron_wrapper_symlinked_elsewhere_still_finds_the_checkout(tmp_path: Path) -> None:
+    config = workspace(tmp_path)
+    repo = installed_checkout(tmp_path)
+    link = tmp_path / "bin" / "tracestrata-sync"
+    link.parent.mkdir()
+    link.symlink_to(repo / "examples" / "cron" / "tracestrata-sync.sh")
+    run = cron_run(f"sh {link} --now 2026-11-23T03:30:00Z --dry-run", tmp_path, TRACESTRATA_CONFIG=str(config))
+    assert run.returncode == 0, run.stderr
+
+
+def test_cron_wrapper_without_an_install_says_what_to_set(tmp_path: Path) -> None:
+    repo = tmp_path / "checkout"
+    (repo / "examples" / "cron").mkdir(parents=True)
+    shutil.copy(EXAMPLES / "cron" / "tracestrata-sync.sh", repo / "examples" / "cron")
+    run = cron_run(f"sh {repo}/examples/cron/tracestrata-sync.sh", tmp_path)
+    assert run.returncode == 127 and run.stdout == ""
+    assert len(run.stderr.splitlines()) == 1
+    assert f"{repo}/.venv/bin/tracestrata" in run.stderr and "TRACESTRATA=" in run.stderr
+
+
+def test_cron_wrapper_uses_tracestrata_when_set(tmp_path: Path) -> None:
+    config = workspace(tmp_path)
+    run = cron_run(f"sh {EXAMPLES}/cron/tracestrata-sync.sh --now 2026-11-23T03:30:00Z --dry-run", tmp_path,
+                   TRACESTRATA=tracestrata_command(), TRACESTRATA_CONFIG=str(config), HOME=str(tmp_path / "nohome"))
+    assert run.returncode == 0, run.stderr
 
 
 def _item_count(path: Path) -> int:
@@ -71,12 +123,6 @@ def _item_count(path: Path) -> int:
         return int(db.execute("SELECT count(*) FROM items").fetchone()[0])
     finally:
         db.close()
-
-
-def test_crontab_line_points_at_the_wrapper() -> None:
-    lines = [x for x in (EXAMPLES / "cron" / "crontab").read_text().splitlines() if x and not x.startswith("#")]
-    schedule = [x for x in lines if "tracestrata-sync.sh" in x]
-    assert len(schedule) == 1 and len(schedule[0].split()[:5]) == 5
 
 
 def test_airflow_dag_imports_without_airflow_and_runs_sync(tmp_path: Path) -> None:

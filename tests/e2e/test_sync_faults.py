@@ -63,7 +63,7 @@ def sync(config: Path, now: str, *args: str) -> subprocess.CompletedProcess[str]
         [sys.executable, "-m", "tracestrata.cli.main", "sync", "--config", str(config), "--now", now, *args],
         capture_output=True,
         text=True,
-        env=dict(os.environ, PYTHONPATH=str(FIXTURES)),
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(FIXTURES)])),
         timeout=120,
     )
 
@@ -125,3 +125,43 @@ def test_fatal_errors_are_not_retried(tmp_path: Path, backend: FaultProxy) -> No
 
 def stderr_of(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout + result.stderr
+
+
+def test_the_config_retry_budget_governs_the_phoenix_connector(tmp_path: Path) -> None:
+    """A persistent 502 from Phoenix: the connector retries under [retry], not its own 3 attempts / 20 s."""
+    budget = 4.0
+    config = tmp_path / "sync.toml"
+    config.write_text(
+        sync_config_toml(
+            {"type": "phoenix", "base_url": "PROXY", "project": "default", "timeout": 2},
+            str(REPO / "examples" / "policies" / "basic.toml"),
+            state="state.sqlite",
+            window={"every": "1h", "settle": "15m", "start": "2026-11-23T00:00:00Z"},
+            report={"formats": []},
+            retry={"attempts": 100, "total_seconds": budget, "initial": 0.2, "max_wait": 1.0},
+        )
+    )
+    with FaultProxy("http://127.0.0.1:9") as proxy:
+        proxy.always(Fault.status(502))
+        config.write_text(config.read_text().replace("PROXY", proxy.url))
+        result = sync(config, "2026-11-23T01:30:00Z", "-v")
+        requests = len(proxy.log)
+    assert result.returncode == 4, stderr_of(result)
+    retries = [line for line in result.stderr.splitlines() if line.startswith("retry: ")]
+    assert requests > 3 and len(retries) == requests - 1  # one -v line per retry, each with the reason and wait
+    assert all("HTTP 502" in line and "of 100, retrying in " in line for line in retries)
+    waits = [float(line.rsplit("retrying in ", 1)[1].rstrip("s)")) for line in retries]
+    assert budget - 1.0 - 0.1 * len(waits) <= sum(waits) <= budget + 0.1 * len(waits)  # the budget, spent and honoured
+
+
+def test_connector_retry_options_in_a_sync_config_are_refused(tmp_path: Path) -> None:
+    config = tmp_path / "sync.toml"
+    config.write_text(
+        sync_config_toml(
+            {"type": "phoenix", "base_url": "http://127.0.0.1:9", "retry_attempts": 3},
+            str(REPO / "examples" / "policies" / "basic.toml"),
+        )
+    )
+    result = sync(config, "2026-11-23T01:30:00Z")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "source.retry_attempts" in result.stderr and "[retry]" in result.stderr

@@ -142,3 +142,21 @@ def test_nested_retrying_does_not_multiply_budgets() -> None:
         retrying(connector_call, policy=RetryPolicy(attempts=5), sleep=lambda s: None)
     assert fn.calls == 3
     assert getattr(info.value, "exhausted", False)
+
+
+def test_governing_policy_replaces_a_callers_own_and_reports_each_retry() -> None:
+    from tracestrata.io.retry import governing
+
+    seen: list[tuple[str, int, float]] = []
+    sleeps: list[float] = []
+    fn = Flaky([RetriableSourceError("502")] * 10)
+    run_policy = RetryPolicy(attempts=4, initial=0.5, jitter=0, total_seconds=100)
+    with governing(run_policy, on_retry=lambda e, n, w: seen.append((str(e), n, w)), sleep=sleeps.append):
+        with pytest.raises(RetriableSourceError):
+            retrying(fn, policy=RetryPolicy(attempts=2))  # a connector's own default
+    assert fn.calls == 4 and sleeps == [0.5, 1.0, 2.0]
+    assert seen == [("502", 1, 0.5), ("502", 2, 1.0), ("502", 3, 2.0)]
+    fn = Flaky([RetriableSourceError("502")] * 10)
+    with pytest.raises(RetriableSourceError):
+        retrying(fn, policy=RetryPolicy(attempts=2), sleep=sleeps.append)  # outside: the caller's own again
+    assert fn.calls == 2

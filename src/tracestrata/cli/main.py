@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "spark-sample": "tracestrata.cli.spark_sample",
     "report": "tracestrata.cli.report",
     "sync": "tracestrata.cli.sync",
+    "status": "tracestrata.cli.status",
     "demo": "tracestrata.cli.demo",
     "generate": "tracestrata.cli.generate",
     "judge": "tracestrata.cli.judge",
@@ -33,7 +34,8 @@ Exit codes:
   2  bad command line, config, policy, input file or state file
   3  the backend refused: credentials, unknown project, bad request
   4  partial: retries exhausted mid-run; progress is recorded, rerun to continue
-  5  locked: another run holds the state store"""
+  5  locked: another run holds the state store
+  6  failing: sync cannot reach the backend or keeps stopping; status: stale"""
 
 
 class LazyGroup(click.Group):

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from tracestrata.cli.options import parse_when
-from tracestrata.errors import RetriableSourceError, TracestrataError
+from tracestrata.errors import FailingError, RetriableSourceError, TracestrataError
 from tracestrata.job.config import load_config
 from tracestrata.job.logs import SyncLog
 from tracestrata.job.sync import run_sync
@@ -20,7 +20,9 @@ Exit codes:
   3  the backend refused: credentials, unknown project, bad request
   4  partial: retries exhausted mid-run; progress is recorded, the
      next run continues where this one stopped
-  5  another run holds the state store (this run did nothing)"""
+  5  another run holds the state store (this run did nothing)
+  6  failing: the backend cannot be reached, or runs stopped early
+     [alert] failing_after times in a row (default 3): look now"""
 
 
 @click.command("sync", epilog=EXIT_CODES)
@@ -61,6 +63,8 @@ def command(config_path: Path, verbose: bool, log_format: str, now_text: str | N
         exc.message = log.redact(exc.message)  # a backend may echo a credential back
         exc.args = (exc.message,)
         raise
+    if outcome.failing:
+        raise FailingError(outcome.failing)
     if outcome.partial:
         # one line on stderr and exit 4, through the CLI seam like every error
         raise RetriableSourceError(outcome.partial)

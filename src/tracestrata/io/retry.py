@@ -21,6 +21,12 @@ give up at once rather than sleep into a retry we are not allowed to make.
     @retry(RetryPolicy(attempts=4))
     def get_page(cursor): ...
 
+One policy per run: inside `with governing(policy, on_retry=..., sleep=...)` every
+`retrying` call, a connector's per-request retries included, uses that policy instead
+of its own (and reports each retry to `on_retry` unless the caller passes its own).
+`tracestrata sync` and `plan --config` run the connector inside their config's
+`[retry]` this way, so a connector's own defaults apply only to library use.
+
 Tests pass `sleep=` (a no-op or a recorder) so nothing waits for real.
 """
 
@@ -29,7 +35,9 @@ from __future__ import annotations
 import functools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
@@ -81,6 +89,26 @@ class RetryPolicy:
 
 DEFAULT_RETRY = RetryPolicy()
 NO_RETRY = RetryPolicy(attempts=1, total_seconds=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Governing:
+    policy: RetryPolicy
+    on_retry: OnRetry | None
+    sleep: SleepFn | None
+
+
+_GOVERNING: ContextVar[_Governing | None] = ContextVar("tracestrata_retry_policy", default=None)
+
+
+@contextmanager
+def governing(policy: RetryPolicy, *, on_retry: OnRetry | None = None, sleep: SleepFn | None = None) -> Iterator[None]:
+    """Within the block, every `retrying` call uses `policy` (see the module docstring)."""
+    token = _GOVERNING.set(_Governing(policy, on_retry, sleep))
+    try:
+        yield
+    finally:
+        _GOVERNING.reset(token)
 
 
 class _Budget:
@@ -147,8 +175,14 @@ def retrying(
     """Call `fn(*args, **kwargs)`, retrying `RetriableSourceError` within `policy`'s budget.
 
     Any other exception propagates at once. When the budget is spent the last
-    `RetriableSourceError` is re-raised.
+    `RetriableSourceError` is re-raised. Inside `governing(...)` its policy replaces
+    `policy`, and its `on_retry` and `sleep` fill in those not given.
     """
+    run = _GOVERNING.get()
+    if run is not None:
+        policy = run.policy
+        on_retry = on_retry if on_retry is not None else run.on_retry
+        sleep = sleep if sleep is not None else run.sleep
     budget = _Budget(policy)
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
@@ -195,4 +229,4 @@ def retry(
     return decorate
 
 
-__all__ = ["DEFAULT_RETRY", "NO_RETRY", "OnRetry", "RetryPolicy", "SleepFn", "retry", "retrying"]
+__all__ = ["DEFAULT_RETRY", "NO_RETRY", "OnRetry", "RetryPolicy", "SleepFn", "governing", "retry", "retrying"]

@@ -30,6 +30,8 @@ from tracestrata.job.windows import parse_duration
 from tracestrata.record import parse_timestamp
 
 REPORT_FORMATS = ("json", "md", "html")
+CONNECTOR_RETRY_KEYS = frozenset({"retry_attempts", "retry_seconds", "retry_initial"})
+"""Connector options replaced, under sync, by the config's one `[retry]` policy."""
 TEMPLATE_FIELDS = ("date", "window_start", "window_end", "window", "source", "policy")
 _SECRET_KEY = re.compile(r"(^|_)(api_?key|key|token|secret|password|passwd|credentials?)$", re.IGNORECASE)
 
@@ -88,6 +90,7 @@ class ReportModel(_Strict):
     period: str = "7d"
     formats: list[Literal["json", "md", "html"]] = Field(default_factory=lambda: list(REPORT_FORMATS))
     confidence: float = Field(default=0.95, gt=0, lt=1)
+    proxy: str | None = None  # `report --proxy` for the periodic report: a [[proxy]] field or score:NAME
 
     _period = field_validator("period")(_duration)
 
@@ -104,6 +107,16 @@ class RetryModel(_Strict):
         return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+class AlertModel(_Strict):
+    failing_after: int = Field(default=3, ge=1)
+    stale_after: str | None = None
+
+    @field_validator("stale_after")
+    @classmethod
+    def _stale(cls, value: str | None) -> str | None:
+        return None if value is None else _duration(value)
+
+
 class SyncModel(_Strict):
     state: str
     source: dict[str, Any]
@@ -113,6 +126,7 @@ class SyncModel(_Strict):
     scores: ScoresModel = Field(default_factory=ScoresModel)
     report: ReportModel = Field(default_factory=ReportModel)
     retry: RetryModel = Field(default_factory=RetryModel)
+    alert: AlertModel = Field(default_factory=AlertModel)
 
 
 @dataclass(frozen=True)
@@ -140,6 +154,13 @@ class SyncConfig:
     confidence: float
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     proxy_score: str | None = None
+    report_proxy: str | None = None
+    failing_after: int = 3  # consecutive failed runs before sync exits 6 (failing)
+    stale_after: timedelta | None = None  # `status`: no success for this long is stale (default: 2 windows + settle)
+
+    @property
+    def stale_limit(self) -> timedelta:
+        return self.stale_after or (2 * self.every + self.settle)
 
     @property
     def secret_env_vars(self) -> tuple[str, ...]:
@@ -180,6 +201,24 @@ def _proxy_score(name: str | None, policy: Any, *, path: Path, text: str) -> str
     return name
 
 
+def _report_proxy(value: str | None, policy: Any, *, path: Path, text: str) -> str | None:
+    """`[report] proxy`: `score:NAME` (two-phase), or a field the policy records (`[[proxy]]`)."""
+    if value is None:
+        return None
+    text_value = value.strip()
+    if text_value.startswith("score:") and text_value[len("score:"):].strip():
+        return text_value
+    if text_value in policy.proxies:
+        return text_value
+    raise ConfigError(
+        f"expected score:NAME or a field the policy records with [[proxy]] (it has: "
+        f"{', '.join(policy.proxies) or 'none'}), got {value!r}",
+        path=str(path),
+        line=_find_line(text, ["report", "proxy"]),
+        field="report.proxy",
+    )
+
+
 def load_config(path: str | Path) -> SyncConfig:
     """Read and validate a sync config; `ConfigError` (file, key path, line) on any problem."""
     data, text = read_toml(path, what="config file")
@@ -218,6 +257,11 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
                 f"secrets do not belong in the config: put it in an environment variable and set {key}_env = \"VAR_NAME\"",
                 **where,  # type: ignore[arg-type]
             )
+        if key in CONNECTOR_RETRY_KEYS:
+            raise ConfigError(
+                "sync retries every connector under the [retry] table: set attempts/total_seconds/initial there",
+                **where,  # type: ignore[arg-type]
+            )
         if key.endswith("_env") and not (isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)):
             raise ConfigError("expected the name of an environment variable", **where)  # type: ignore[arg-type]
         if isinstance(value, str) and (key == "path" or key.endswith(("_path", "_dir"))) and "://" not in value:
@@ -254,12 +298,15 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
         report_period=parse_duration(model.report.period),
         report_formats=tuple(dict.fromkeys(model.report.formats)),
         confidence=model.report.confidence,
+        report_proxy=_report_proxy(model.report.proxy, policy, path=path, text=text),
         retry=RetryPolicy(
             attempts=retry.attempts,
             total_seconds=retry.total_seconds,
             initial=retry.initial,
             max_wait=retry.max_wait,
         ),
+        failing_after=model.alert.failing_after,
+        stale_after=parse_duration(model.alert.stale_after) if model.alert.stale_after else None,
     )
 
 

@@ -86,6 +86,7 @@ def design_from_runs(state: State, runs: Sequence[RunRow]) -> Design:
                     population=cell.population,
                     sampled=cell.sampled,
                     window=window,
+                    proxy=cell.proxy,
                 )
             )
     windows = {run.run_id: run.window_key for run in runs}

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tracestrata.job.config import load_config, now_utc
-from tracestrata.job.sync import load_connector
+from tracestrata.job.config import SyncConfig, load_config, now_utc
+from tracestrata.errors import RetriableSourceError
+from tracestrata.io.retry import governing
+from tracestrata.job.sync import load_connector, retry_message
 from tracestrata.job.windows import last_closed_window
 from tracestrata.protocols import StratumCounter, Window
 from tracestrata.sampling.allocation import StratumCounts, count_strata
@@ -32,9 +34,28 @@ def counts_from_config(
     """Population counts from a sync config's backend: pushed down when possible, else pulled."""
     config = load_config(config_path)
     config.check_credentials()
-    policy: Policy = config.policy
     if window is None:
         window = last_closed_window(start=config.start, every=config.every, settle=config.settle, now=now_utc())
+
+    def on_retry(exc: RetriableSourceError, attempt: int, wait: float) -> None:
+        say(retry_message(exc, attempt, wait, config.retry.attempts))
+
+    with governing(config.retry, on_retry=on_retry):
+        policy, counts = _counts(config, window, rate, rate_field, say=say, on_repeats=on_repeats, watch=watch)
+    return policy, counts, config_path
+
+
+def _counts(
+    config: SyncConfig,
+    window: Window,
+    rate: float | None,
+    rate_field: str | None,
+    *,
+    say: Callable[[str], None],
+    on_repeats: Callable[[int], None] | None,
+    watch: FieldWatch | None,
+) -> tuple[Policy, list[StratumCounts]]:
+    policy: Policy = config.policy
     connector = load_connector(config)
     try:
         source = connector.trace_source()
@@ -45,14 +66,14 @@ def counts_from_config(
                 say(f"counting by pulling the window's metadata: {exc}")
             else:
                 say(f"counted {len(counts)} strata with the backend's counters (no traces pulled)")
-                return policy, counts, config_path
+                return policy, counts
         elif isinstance(source, StratumCounter):
             say("pulling the window's metadata (give --rate to count without pulling)")
         records = source.iter_traces(window, metadata_keys=policy.metadata_keys())
         records = unique_records(records, hash_key(policy.seed), on_repeats=on_repeats)
         if watch is not None:
             records = watch.records(records)
-        return policy, count_strata(records, policy, rate_field=rate_field, raw=False), config_path
+        return policy, count_strata(records, policy, rate_field=rate_field, raw=False)
     finally:
         connector.close()
 

@@ -44,8 +44,9 @@ from tracestrata.errors import (
     TracestrataError,
 )
 from tracestrata.io.atomic import atomic_write_text
-from tracestrata.io.retry import retrying
+from tracestrata.io.retry import governing, retrying
 from tracestrata.job.config import SyncConfig, load_config
+from tracestrata.job.health import HEALTH_CURSOR, Health, human_age
 from tracestrata.job.logs import NullLog, SyncLog
 from tracestrata.job.state import PlannedItem, RunRow, RunStatus, State, lock_state
 from tracestrata.job.windows import due_windows, format_duration, pending_count
@@ -87,6 +88,7 @@ class SyncOutcome:
     scores_changed: int = 0
     reports: list[Path] = field(default_factory=list)
     partial: str | None = None  # why the run stopped early
+    failing: str | None = None  # set when stopping early has become a job that makes no progress
     dry_run: bool = False
 
     @property
@@ -95,6 +97,8 @@ class SyncOutcome:
 
     @property
     def exit_code(self) -> ExitCode:
+        if self.failing:
+            return ExitCode.FAILING
         return ExitCode.PARTIAL if self.partial else ExitCode.OK
 
 
@@ -143,7 +147,10 @@ def _run_locked(
     connector: Connector | None,
     sleep: Callable[[float], None] | None,
 ) -> SyncOutcome:
-    with State(state_path) as state:
+    def on_retry(exc: RetriableSourceError, attempt: int, wait: float) -> None:
+        log.detail("retry", retry_message(exc, attempt, wait, config.retry.attempts), attempt=attempt, wait=round(wait, 3))
+
+    with State(state_path) as state, governing(config.retry, on_retry=on_retry, sleep=sleep):
         own = connector is None
         conn = connector if connector is not None else load_connector(config)
         try:
@@ -151,6 +158,12 @@ def _run_locked(
         finally:
             if own:
                 conn.close()
+
+
+def retry_message(exc: RetriableSourceError, attempt: int, wait: float, attempts: int, what: str = "") -> str:
+    """The `-v` line for one retry: what failed, why, which attempt, and the wait."""
+    prefix = f"{what}: " if what else ""
+    return f"retry: {prefix}{exc} (attempt {attempt} of {attempts}, retrying in {wait:.1f}s)"
 
 
 class _Run:
@@ -175,19 +188,52 @@ class _Run:
         self.policy = config.policy
         self.outcome = SyncOutcome(dry_run=dry_run)
         self.writes = 0
+        self.stopped_by: RetriableSourceError | None = None
         self.warned_fields: set[str] = set()  # policy fields already warned about in this run
 
     # -- helpers -----------------------------------------------------------------------------
 
     def retry(self, what: str, fn: Callable[[], T]) -> T:
         def on_retry(exc: RetriableSourceError, attempt: int, wait: float) -> None:
-            self.log.detail("retry", f"{what}: {exc} (attempt {attempt}, retrying in {wait:.1f}s)")
+            message = retry_message(exc, attempt, wait, self.config.retry.attempts, what)
+            self.log.detail("retry", message, attempt=attempt, wait=round(wait, 3))
 
         return retrying(fn, policy=self.config.retry, sleep=self.sleep, on_retry=on_retry)
 
     # -- the run -----------------------------------------------------------------------------
 
     def run(self) -> SyncOutcome:
+        self.steps()
+        if not self.dry_run:
+            self.record_health()
+        return self.outcome
+
+    def record_health(self) -> None:
+        """Count consecutive stopped runs in the state; past `[alert] failing_after`, or when
+        the backend could not be reached at all, the stop becomes `failing` (exit 6)."""
+        before = Health.from_text(self.state.get_cursor(self.source, HEALTH_CURSOR))
+        health = before.after(now=self.now, error=self.outcome.partial)
+        self.state.set_cursor(self.source, HEALTH_CURSOR, health.to_text())
+        if self.outcome.partial is None:
+            return
+        unreachable = self.stopped_by is not None and self.stopped_by.unreachable and not self.outcome.windows
+        if not unreachable and health.failures < self.config.failing_after:
+            return
+        why = "the backend cannot be reached" if unreachable else "the job keeps stopping"
+        first = health.failing_since or format_timestamp(self.now)
+        line = f"failing: {why}: {health.failures} consecutive failed run{'s' if health.failures != 1 else ''} (since {first})"
+        oldest = self.oldest_pending()
+        if oldest is not None:
+            line += f", oldest pending window {oldest.key} closed {human_age(self.now - oldest.end - self.config.settle)} ago"
+        self.outcome.failing = f"{line}; last error: {self.stopped_by or self.outcome.partial}"
+
+    def oldest_pending(self) -> Window | None:
+        cfg = self.config
+        done_until = self.state.done_until(self.source)
+        begin = max(cfg.start, done_until) if done_until is not None else cfg.start
+        return Window(begin, begin + cfg.every) if begin + cfg.every + cfg.settle <= self.now else None
+
+    def steps(self) -> None:
         cfg = self.config
         done_until = self.state.done_until(self.source)
         windows = due_windows(
@@ -222,24 +268,25 @@ class _Run:
             try:
                 result = self.window(window)
             except RetriableSourceError as exc:
+                self.stopped_by = exc
                 self.outcome.partial = (
                     f"stopped at window {window.key}: {exc}; retries exhausted, "
                     "progress is recorded, the next run continues"
                 )
                 self.log.detail("partial", self.outcome.partial, window=window.key)
-                return self.outcome
+                return
             self.outcome.windows.append(result)
             self.outcome.pending -= 1
         if self.dry_run:
-            return self.outcome
+            return
         try:
             self.check_late()
             self.read_scores()
             self.refresh_reports()
         except RetriableSourceError as exc:
+            self.stopped_by = exc
             self.outcome.partial = f"stopped reading scores: {exc}; retries exhausted, the next run continues"
             self.log.detail("partial", self.outcome.partial)
-        return self.outcome
 
     def window(self, window: Window) -> WindowResult:
         run = self.state.open_run(self.source, window.start)
@@ -464,9 +511,13 @@ class _Run:
             self.log.detail("skip", "reports: no finished window in the period yet")
             return
         try:
-            texts = render_reports(design, scores, cfg.metric, cfg.report_formats, confidence=cfg.confidence)
+            texts = render_reports(design, scores, cfg.metric, cfg.report_formats, confidence=cfg.confidence,
+                                   proxy=cfg.report_proxy)
         except EstimationError as exc:
-            self.log.detail("skip", f"reports: not yet ({exc})")
+            if any(s.name == cfg.metric for s in scores):  # the metric's own scores cannot be reported (mixed kinds)
+                self.log.warn("report", f"reports not refreshed: {exc}")
+            else:
+                self.log.detail("skip", f"reports: not yet ({exc})")
             return
         except ImportError as exc:  # pragma: no cover - the report module ships with the package
             self.log.warn("report", f"reports skipped: {exc}")
@@ -484,13 +535,19 @@ class _Run:
 
 
 def render_reports(
-    design: Any, scores: Iterable[Any], metric: str, formats: Sequence[str], *, confidence: float = 0.95
+    design: Any,
+    scores: Iterable[Any],
+    metric: str,
+    formats: Sequence[str],
+    *,
+    confidence: float = 0.95,
+    proxy: str | None = None,
 ) -> dict[str, str]:
-    """The report over `design` in each of `formats` (json, md, html), as text."""
+    """The report over `design` in each of `formats` (json, md, html), as text; `proxy` as `report --proxy`."""
     from tracestrata.estimate.render import render_report
     from tracestrata.estimate.report import build_report
 
-    report = build_report(design, list(scores), metric, confidence=confidence)
+    report = build_report(design, list(scores), metric, confidence=confidence, proxy=proxy)
     out: dict[str, str] = {}
     for fmt in formats:
         out[fmt] = render_report(report, fmt)

@@ -87,6 +87,23 @@ def test_sync_against_fake_langfuse(fake, tmp_path: Path, monkeypatch: pytest.Mo
     assert posts(fake) == writes_before  # idempotent: nothing written again
 
 
+def test_sync_retries_langfuse_under_the_config_retry_policy(fake, tmp_path: Path, monkeypatch) -> None:
+    """A persistent 502: the client retries under [retry] (7 attempts), not its own 5, and each retry is a -v line."""
+    for key, value in fake.env().items():
+        monkeypatch.setenv(key, value)
+    fake.add_traces(list(generate_traces(50, start=T0, end=T0 + timedelta(hours=1), seed=3)))
+    path = tmp_path / "sync.toml"
+    path.write_text(CONFIG.replace('attempts = 4', 'attempts = 7'))
+    config = config_module.load_config(path)
+    fake.inject("502", path="/api/public/v2/observations", count=1000)
+    log = sync.NullLog()
+    outcome = sync.run_sync(config, now=T0 + timedelta(hours=1, minutes=20), log=log)
+    assert outcome.partial is not None and "HTTP 502" in outcome.partial
+    assert fake.count_requests("/api/public/v2/observations") == 7
+    retries = [line["message"] for line in log.lines if line["event"] == "retry"]
+    assert len(retries) == 6 and all("502" in m and "of 7, retrying in " in m for m in retries)
+
+
 def _cli_sync(config: Path, env: dict[str, str]) -> "subprocess.CompletedProcess[str]":
     import os
     import subprocess

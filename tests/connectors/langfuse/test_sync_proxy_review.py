@@ -7,6 +7,7 @@ only the review subsample to the annotation queue.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from tracestrata.job import config as config_module
 from tracestrata.job import sync
 from tracestrata.job.state import State
 from tracestrata.record import Score
-from tracestrata.synthetic import generate_traces
+from tracestrata.synthetic import generate_traces, judge
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 POLICY = {
@@ -29,7 +30,7 @@ POLICY = {
 }
 
 
-def config_text(policy=POLICY, proxy="heuristic") -> str:
+def config_text(policy=POLICY, proxy="heuristic", report_proxy=None) -> str:
     return sync_config_toml(
         {"type": "langfuse", "score_config": "correct", "queue_journal_path": "var/journal.jsonl",
          "rate_limits": {"general": 0, "metrics": 0, "datasets": 0, "annotation_queues": 0}},
@@ -37,7 +38,8 @@ def config_text(policy=POLICY, proxy="heuristic") -> str:
         window={"every": "1h", "settle": "15m", "start": "2026-11-23T00:00:00Z", "max_windows_per_run": 24},
         sink={"dataset": "judge-{date}", "queue": "review"},
         scores={"names": ["correct"], "metric": "correct", "proxy": proxy},
-        report={"dir": "var/reports", "period": "1d", "formats": ["json"]},
+        report={"dir": "var/reports", "period": "1d", "formats": ["json"],
+                **({"proxy": report_proxy} if report_proxy else {})},
         retry={"attempts": 3, "total_seconds": 30, "initial": 0.01, "max_wait": 0.05},
     )
 
@@ -88,3 +90,35 @@ def test_proxy_the_policy_does_not_record_is_one_line(tmp_path: Path) -> None:
     path.write_text(config_text(policy={k: v for k, v in POLICY.items() if k != "proxy"}))
     with pytest.raises(ConfigError, match="scores.proxy"):
         config_module.load_config(path)
+
+
+def test_the_periodic_report_uses_the_ledgers_proxy_totals(fake, tmp_path: Path, monkeypatch) -> None:
+    """The ledger keeps each cell's proxy totals, so the sync report (and `report --ledger --proxy`) can use them."""
+    for key, value in fake.env().items():
+        monkeypatch.setenv(key, value)
+    records = list(generate_traces(600, start=T0, end=T0 + timedelta(hours=3), seed=4, heuristic=True))
+    fake.add_traces(records, children=0)
+    fake.add_scores(Score(r.id, "heuristic", r.scores["heuristic"], updated_at=r.timestamp + timedelta(minutes=1))
+                    for r in records)
+    path = tmp_path / "sync.toml"
+    path.write_text(config_text(report_proxy="scores.heuristic"))
+    config = config_module.load_config(path)
+    now = T0 + timedelta(hours=3, minutes=20)
+    sync.run_sync(config, now=now)
+    with State(tmp_path / "var" / "state.sqlite") as state:
+        sampled = [t for _r, t, _c, _a in state.sampled([run.run_id for run in state.runs()])]
+    by_id = {r.id: r for r in records}
+    fake.add_scores(Score(t, "correct", bool(judge(by_id[t])["correct"])) for t in sampled)
+    sync.run_sync(config, now=now)
+    report = json.loads((tmp_path / "var" / "reports" / "report.json").read_text())
+    assert report["estimate"]["method"] == "difference+korn-graubard"
+    assert report["proxy"]["field"] == "scores.heuristic" and report["plain"]["method"] == "korn-graubard"
+    assert report["proxy"]["variance_ratio"] < 1.0
+
+
+def test_a_report_proxy_the_policy_does_not_record_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "sync.toml"
+    path.write_text(config_text(report_proxy="scores.nope"))
+    with pytest.raises(ConfigError, match="report.proxy") as info:
+        config_module.load_config(path)
+    assert info.value.line is not None

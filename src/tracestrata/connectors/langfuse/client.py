@@ -95,7 +95,8 @@ class LangfuseClient:
         except httpx.TransportError as exc:
             raise RetriableSourceError(
                 f"Langfuse {what}: connection to {self._host} failed ({type(exc).__name__}); "
-                f"check {self.options.credentials.base_url_env} (or LANGFUSE_HOST)"
+                f"check {self.options.credentials.base_url_env} (or LANGFUSE_HOST)",
+                unreachable=isinstance(exc, httpx.ConnectError),
             ) from None
         except pydantic.ValidationError as exc:
             first = exc.errors()[0] if exc.errors() else {}

@@ -4,7 +4,8 @@ Options (the config's `[source]` table): `base_url` (else `PHOENIX_BASE_URL`, el
 `PHOENIX_COLLECTOR_ENDPOINT`, else http://127.0.0.1:6006), `project`,
 `api_key_env` (name of the variable holding the key, default `PHOENIX_API_KEY`),
 `record_scores`, `score_identifier`, `chunk_seconds`, `page_limit`, `timeout`,
-`retry_attempts`, `retry_seconds`. See docs/phoenix.md.
+`retry_attempts`, `retry_seconds` (library use; sync uses its config's `[retry]`).
+See docs/phoenix.md.
 """
 
 from __future__ import annotations

@@ -57,7 +57,8 @@ class PhoenixHTTP:
         except httpx.TransportError as exc:
             raise RetriableSourceError(
                 f"cannot reach Phoenix at {self.settings.base_url} ({type(exc).__name__}); "
-                "is the server running? (PHOENIX_BASE_URL)"
+                "is the server running? (PHOENIX_BASE_URL)",
+                unreachable=isinstance(exc, httpx.ConnectError),
             ) from None
         status = response.status_code
         if status < 300 or status in allow:

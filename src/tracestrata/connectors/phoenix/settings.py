@@ -36,8 +36,8 @@ class PhoenixSettings(BaseModel):
     score_level: Literal["trace", "span", "both"] = "trace"
     review_annotation: str = "tracestrata.review"
     ids_per_request: int = Field(200, ge=1, le=2000)
-    # Per request. `tracestrata sync` retries whole steps under its own [retry] budget on
-    # top of this, so the connector's own budget stays small to keep runs bounded.
+    # Per request, for library use: under `tracestrata sync` and `plan --config` the
+    # config's [retry] policy replaces these (tracestrata.io.retry.governing).
     retry_attempts: int = Field(3, ge=1)
     retry_seconds: float = Field(20.0, ge=0)
     retry_initial: float = Field(0.5, ge=0)

@@ -1,0 +1,129 @@
+"""`tracestrata status`: what a monitor asks of the scheduled job, read from its state alone.
+
+Nothing here contacts a backend: a health check must answer when the backend is the
+thing that is down. Stale means no run has finished everything due within
+`[alert] stale_after` (default: two windows plus settle), the job has never run, or
+it is failing (`[alert] failing_after` consecutive stopped runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tracestrata.job.config import SyncConfig
+from tracestrata.job.health import HEALTH_CURSOR, Health, human_age
+from tracestrata.job.state import RunStatus, State
+from tracestrata.job.windows import pending_count
+from tracestrata.record import format_timestamp
+
+
+@dataclass(frozen=True)
+class SeriesStatus:
+    series: int
+    policy: str  # the policy digest's first 12 characters
+    windows_done: int
+    first_window: str
+    last_window: str
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    source: str
+    now: datetime
+    health: Health
+    pending_windows: int
+    oldest_pending: str | None
+    unfinished_runs: int
+    boosts: dict[str, dict[str, int]]
+    series: list[SeriesStatus] = field(default_factory=list)
+    stale: bool = False
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "now": format_timestamp(self.now),
+            "ok": not self.stale,
+            "reason": self.reason,
+            "last_success": self.health.last_success,
+            "consecutive_failures": self.health.failures,
+            "failing_since": self.health.failing_since,
+            "last_error": self.health.last_error,
+            "pending_windows": self.pending_windows,
+            "oldest_pending_window": self.oldest_pending,
+            "unfinished_runs": self.unfinished_runs,
+            "boosts": self.boosts,
+            "series": [s.__dict__ for s in self.series],
+        }
+
+
+def job_status(config: SyncConfig, *, now: datetime | None = None) -> JobStatus:
+    """The job's status from its state store (an absent store: never run, so stale)."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    source = config.source_key()
+    if not Path(config.state).exists():
+        pending = pending_count(start=config.start, every=config.every, settle=config.settle, now=now, done_until=None)
+        return JobStatus(source, now, Health(), pending, None, 0, _boosts(config, {}), stale=True, reason="never run (no state file yet)")
+    with State(config.state, create=False) as state:
+        health = Health.from_text(state.get_cursor(source, HEALTH_CURSOR))
+        done_until = state.done_until(source)
+        runs = state.runs(source, status=None)
+        collected = state.boost_collected(source)
+    pending = pending_count(start=config.start, every=config.every, settle=config.settle, now=now, done_until=done_until)
+    begin = max(config.start, done_until) if done_until is not None else config.start
+    oldest = f"{format_timestamp(begin)}/{format_timestamp(begin + config.every)}" if pending else None
+    series: dict[int, list[Any]] = {}
+    for run in runs:
+        if run.status is RunStatus.DONE:
+            series.setdefault(run.series, []).append(run)
+    rows = [
+        SeriesStatus(n, done[-1].policy_digest[:12], len(done), done[0].window_key, done[-1].window_key)
+        for n, done in sorted(series.items())
+    ]
+    unfinished = sum(1 for r in runs if r.status is not RunStatus.DONE)
+    stale, reason = _verdict(config, health, now)
+    return JobStatus(source, now, health, pending, oldest, unfinished, _boosts(config, collected), rows, stale, reason)
+
+
+def _verdict(config: SyncConfig, health: Health, now: datetime) -> tuple[bool, str]:
+    if health.failures >= config.failing_after:
+        return True, f"failing: {health.failures} consecutive failed runs since {health.failing_since}"
+    age = health.since_success(now)
+    if age is None:
+        return True, "no run has finished yet"
+    if age > config.stale_limit:
+        return True, f"stale: last success {human_age(age)} ago (stale after {human_age(config.stale_limit)})"
+    return False, f"ok: last success {human_age(age)} ago"
+
+
+def _boosts(config: SyncConfig, collected: dict[str, int]) -> dict[str, dict[str, int]]:
+    return {b.name: {"collected": int(collected.get(b.name, 0)), "collect": int(b.collect)} for b in config.policy.boosts}
+
+
+def render_status(status: JobStatus) -> str:
+    """The status as a few lines of text for a terminal."""
+    h = status.health
+    lines = [
+        f"{'STALE' if status.stale else 'OK'}  {status.reason}",
+        f"source           {status.source}",
+        f"last success     {h.last_success or 'never'}",
+        f"failures in a row {h.failures}" + (f" (since {h.failing_since})" if h.failing_since else ""),
+    ]
+    if h.last_error and h.failures:
+        lines.append(f"last error       {h.last_error}")
+    pending = f"{status.pending_windows}" + (f" (oldest {status.oldest_pending})" if status.oldest_pending else "")
+    lines.append(f"pending windows  {pending}")
+    if status.unfinished_runs:
+        lines.append(f"unfinished runs  {status.unfinished_runs} (the next run finishes them)")
+    for name, b in status.boosts.items():
+        state = "done, dropped back" if b["collected"] >= b["collect"] else "active"
+        lines.append(f"boost {name:<10} {b['collected']}/{b['collect']} collected ({state})")
+    for s in status.series:
+        lines.append(f"series {s.series} (policy {s.policy}): {s.windows_done} windows done, {s.first_window} .. {s.last_window}")
+    return "\n".join(lines)
+
+
+__all__ = ["JobStatus", "SeriesStatus", "job_status", "render_status"]
