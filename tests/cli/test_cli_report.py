@@ -78,6 +78,18 @@ def test_bad_score_line_is_one_line_error_or_skipped(run, capsys, tmp_path):
     assert data["warnings"][0]["code"] == "bad_score_lines" and data["warnings"][0]["count"] == 1
 
 
+def test_booleans_mixed_with_fractions_under_one_name_are_refused(run, capsys, tmp_path):
+    mixed = tmp_path / "mixed.jsonl"
+    lines = (run / "scores.jsonl").read_text().splitlines()
+    first = next(json.loads(x) for x in lines if json.loads(x)["name"] == "correct")
+    mixed.write_text("\n".join([*lines, json.dumps({**first, "value": 0.7})]) + "\n")
+    capsys.readouterr()
+    code = main(["report", "--sample", str(run / "run"), "--scores", f"jsonl:{mixed}", "--metric", "correct"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("tracestrata: error: correct: mixes booleans with numbers (") and "0.7" in err
+
+
 def test_usage_errors(run, capsys):
     code, _, err = report(run, capsys, "--metric", "nope")
     assert code == 2 and "no score named 'nope'" in err and "Traceback" not in err

@@ -119,6 +119,11 @@ def test_user_mistakes_are_typed_errors():
     with pytest.raises(EstimationError, match="mixes labels"):
         build_report(design, scores + [Score("tech#normal/0", "m", "odd"), Score("tech#normal/1", "m", 1.0)][:1]
                      + [Score("billing#failure/0", "m", True)], "m")
+    with pytest.raises(EstimationError, match=r"mixes booleans with numbers \(\d+ booleans, 1 number such as 0.7\)"):
+        build_report(design, scores + [Score("billing#failure/0", "m", True), Score("tech#normal/0", "m", 0.7)], "m")
+    booleans_and_0_1 = [Score(u.trace_id, "ok", bool(i % 2) if i % 3 else float(i % 2))
+                        for i, u in enumerate(design.units)]
+    assert build_report(design, booleans_and_0_1, "ok").kind.value == "rate"  # 0.0/1.0 with booleans: still a rate
     with pytest.raises(ConfigError, match="confidence"):  # one check of a confidence everywhere
         build_report(design, scores, "m", confidence=1.5)
     with pytest.raises(EstimationError, match="single score"):

@@ -260,6 +260,22 @@ def test_scores_read_back_and_report_then_quiet(tmp_path: Path) -> None:
     assert not quiet.changed and [x for x in log.lines if x["level"] != "debug"] == []
 
 
+def test_scores_mixing_booleans_and_fractions_are_warned_not_averaged(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    conn = MemConnector(tmp_path)
+    run_sync(config, now=NOW, connector=conn)
+    ids = sorted({x["trace_id"] for x in sink_lines(tmp_path).values()})
+    values: list[bool | float] = [True, False, 0.7]
+    with (tmp_path / "scores.jsonl").open("wb") as handle:
+        for i, trace_id in enumerate(ids[:9]):
+            handle.write(orjson.dumps(Score(trace_id, "correct", values[i % 3]).to_json()) + b"\n")
+    log = NullLog()
+    outcome = run_sync(config, now=NOW + timedelta(minutes=5), log=log, connector=conn)
+    assert outcome.scores_changed == 9 and outcome.reports == []
+    warned = [x["message"] for x in log.lines if x["level"] == "warning"]
+    assert len(warned) == 1 and "correct: mixes booleans with numbers (6 booleans, 3 numbers such as 0.7)" in warned[0]
+
+
 def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     log = NullLog()

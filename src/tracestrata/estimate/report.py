@@ -367,6 +367,7 @@ def _latest_per_trace(scores: list[Score], warnings: list[ReportWarning]) -> dic
 
 
 def _kind(metric: str, scores: Iterable[ScoreValue]) -> MetricKind:
+    """Labels, a rate (booleans or 0/1) or a mean; one score name with two kinds of values is refused."""
     values = list(scores)
     kinds = {type(v) for v in values}
     if str in kinds:
@@ -374,6 +375,17 @@ def _kind(metric: str, scores: Iterable[ScoreValue]) -> MetricKind:
             raise EstimationError("mixes labels with numbers or booleans", field=metric)
         return MetricKind.CATEGORICAL
     numbers = [float(v) for v in values if not isinstance(v, str)]
+    if bool in kinds:
+        fractional = [v for v in values if not isinstance(v, bool) and float(v) not in (0.0, 1.0)]
+        if fractional:
+            booleans = sum(isinstance(v, bool) for v in values)
+            raise EstimationError(
+                f"mixes booleans with numbers ({booleans} boolean{'s' * (booleans != 1)}, {len(fractional)} "
+                f"number{'s' * (len(fractional) != 1)} such as {float(fractional[0]):g}): a rate and a mean "
+                "cannot be averaged together; "
+                "give each kind of score its own name",
+                field=metric,
+            )
     if kinds == {bool} or all(v in (0.0, 1.0) for v in numbers):
         return MetricKind.RATE
     return MetricKind.MEAN

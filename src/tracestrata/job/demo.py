@@ -2,11 +2,12 @@
 
 1. start Phoenix on 127.0.0.1 (or use the one at `PHOENIX_BASE_URL`);
 2. seed a synthetic day: a 0.5% compliance slice, a few percent failures, user
-   feedback as trace annotations;
-3. `sync`: pull -> sample -> dataset + review annotations;
+   feedback and a cheap heuristic score (the proxy) as trace annotations;
+3. `sync`: pull (the heuristic filled on every trace) -> sample -> dataset + review annotations;
 4. play the LLM judge on the sampled traces (annotations `correct`, `quality`, `verdict`);
 5. `sync` again: read the scores back, write the report;
-6. print the report next to the naive mean and the synthetic truth, and where to look in Phoenix.
+6. print the report (proxy-assisted beside the plain estimate) next to the naive mean and the
+   synthetic truth, and where to look in Phoenix.
 
 Each phase is timed; `DemoResult.timings` is what the benchmark reports.
 """
@@ -80,6 +81,10 @@ name = "refund-loop"
 field = "metadata.intent"
 equals = "refund"
 collect = 40
+
+# A cheap score on every trace: its totals per cell make the report's interval narrower.
+[[proxy]]
+field = "scores.heuristic"
 """
 
 CONFIG = """\
@@ -106,10 +111,12 @@ batch_size = 250
 [scores]
 names = ["correct", "quality", "verdict"]
 metric = "correct"
+proxy = "heuristic"                 # the heuristic annotation, read for every trace of the window
 
 [report]
 dir = "reports"
 period = "30d"
+proxy = "scores.heuristic"          # the report: proxy-assisted, with the plain estimate beside it
 """
 
 
@@ -178,7 +185,7 @@ def run_demo(
         project = f"tracestrata-demo-{uuid.uuid4().hex[:6]}"
         day_start, day_end = default_day()
         with _timed(timings, "generate traffic"):
-            records = list(generate_traces(traces, start=day_start, end=day_end, seed=seed))
+            records = list(generate_traces(traces, start=day_start, end=day_end, seed=seed, heuristic=True))
         by_id = {r.id: r for r in records}
         compliance = sum(r.metadata.get("intent") == "compliance" for r in records)
         failures = sum(r.status == "error" for r in records)
@@ -330,16 +337,24 @@ def _sampled_ids(outcome: SyncOutcome, state_path: Path) -> list[str]:
 
 def _print_truth(report: dict[str, Any], truth: float, echo: Echo) -> None:
     est = report.get("estimate") or {}
+    plain = report.get("plain") or est
     naive = report.get("naive") or {}
+    proxy = report.get("proxy") or {}
 
     def pct(x: Any) -> str:
         return "n/a" if x is None else f"{100 * float(x):.1f}%"
 
+    def interval(e: dict[str, Any]) -> str:
+        low, high = e.get("ci_low"), e.get("ci_high")
+        width = "" if low is None or high is None else f"  (±{50 * (float(high) - float(low)):.1f} pts)"
+        return f"{pct(e.get('mean'))}  [{pct(low)}, {pct(high)}]{width}"
+
     echo("correct (share of traces the judge marks correct):")
-    echo(
-        f"  reweighted estimate  {pct(est.get('mean'))}  [{pct(est.get('ci_low'))}, {pct(est.get('ci_high'))}]"
-        f"  from {est.get('n_scored')} judged traces"
-    )
+    if proxy:
+        worth = proxy.get("worth")
+        gain = f", worth {worth:.0f} more judged traces" if isinstance(worth, float) and worth > 0 else ""
+        echo(f"  with the proxy       {interval(est)}  ({proxy.get('field')} on every trace{gain})")
+    echo(f"  reweighted estimate  {interval(plain)}  from {plain.get('n_scored')} judged traces")
     echo(f"  naive sample mean    {pct(naive.get('mean'))}  (ignores the oversampling of failures and rare slices)")
     echo(f"  synthetic truth      {pct(truth)}  (the judge run on every trace)")
 

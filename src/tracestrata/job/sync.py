@@ -508,7 +508,10 @@ class _Run:
             texts = render_reports(design, scores, cfg.metric, cfg.report_formats, confidence=cfg.confidence,
                                    proxy=cfg.report_proxy)
         except EstimationError as exc:
-            self.log.detail("skip", f"reports: not yet ({exc})")
+            if any(s.name == cfg.metric for s in scores):  # the metric's own scores cannot be reported (mixed kinds)
+                self.log.warn("report", f"reports not refreshed: {exc}")
+            else:
+                self.log.detail("skip", f"reports: not yet ({exc})")
             return
         except ImportError as exc:  # pragma: no cover - the report module ships with the package
             self.log.warn("report", f"reports skipped: {exc}")

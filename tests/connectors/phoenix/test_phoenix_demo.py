@@ -28,6 +28,12 @@ def test_demo_runs_the_whole_loop_and_prints_where_to_look(phoenix_server, monke
     truth = float(out.split("synthetic truth")[1].split("%")[0]) / 100
     assert estimate["ci_low"] <= truth <= estimate["ci_high"]
     assert (tmp_path / "reports" / "report.html").exists()
+    # the heuristic annotation was filled on every trace: the proxy-assisted interval, narrower, beside the plain one
+    assert "with the proxy" in out and "scores.heuristic on every trace" in out
+    plain = report["plain"]
+    assert estimate["method"].startswith("difference+") and report["proxy"]["field"] == "scores.heuristic"
+    assert plain["ci_low"] <= truth <= plain["ci_high"] and plain["n_scored"] == estimate["n_scored"]
+    assert report["proxy"]["lambda"]["(all)"] > 0  # the heuristic tracks `correct`
 
 
 def test_demo_on_an_auth_server_without_a_key_says_which_variable(phoenix_auth_server, monkeypatch, tmp_path, capsys):
