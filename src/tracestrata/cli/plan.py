@@ -17,7 +17,9 @@ from tracestrata.cli.options import (
 )
 from tracestrata.connectors import open_trace_source
 from tracestrata.errors import InputError
+from tracestrata.job.config import load_config
 from tracestrata.job.plan_counts import counts_from_config
+from tracestrata.protocols import TraceSource, Window
 from tracestrata.sampling.allocation import (
     DEFAULT_FLOOR,
     AllocationMethod,
@@ -25,9 +27,10 @@ from tracestrata.sampling.allocation import (
     StratumInput,
     plan_allocation,
 )
+from tracestrata.sampling.field_check import FieldGap, FieldWatch, count_gaps, gap_warnings, seen_paths, watched_fields
 from tracestrata.sampling.plan_render import plan_json, render_table, targets_toml
 from tracestrata.sampling.policy import load_policy
-from tracestrata.sampling.sources import bad_input, count_source
+from tracestrata.sampling.sources import ALL_TIME, bad_input, count_source
 from tracestrata.sampling.strata import check_path
 
 
@@ -171,6 +174,7 @@ def command(
     window = parse_window(since, until)
     trace_source: object = None
     if config_path is not None:
+        watch = FieldWatch(watched_fields(load_config(config_path).policy, boosts=False))
         policy, counts, source_name = counts_from_config(
             config_path,
             window,
@@ -178,10 +182,12 @@ def command(
             rate_field,
             say=lambda text: click.echo(f"tracestrata: {text}", err=True),
             on_repeats=_warn_repeats,
+            watch=watch,
         )
     else:
         assert source is not None and policy_path is not None
         policy = load_policy(policy_path)
+        watch = FieldWatch(watched_fields(policy, boosts=False))
         trace_source, source_name = open_trace_source(source, skip_bad=skip_bad, options=source_options(schema, columns))
         with progress_bar(trace_source, "counting") as progress:
             counts = count_source(
@@ -192,9 +198,18 @@ def command(
                 jobs=workers,
                 progress=progress,
                 on_repeats=_warn_repeats,
+                watch=watch,
             )
     if not counts:
         raise InputError("no traces in the window: nothing to plan", path=source_name)
+    _warn_gaps(count_gaps(counts, policy, watch.presence.absent), watch, trace_source, window)
+    population = sum(c.population for c in counts)
+    if budget is not None and budget >= population:
+        click.echo(
+            f"tracestrata: warning: --budget {budget:,} is not below the whole window ({population:,} traces): "
+            "it has no effect",
+            err=True,
+        )
     multiplier = policy.multiplier if design_effect else 1.0
     if multiplier != 1.0 and counts and not any(c.failures for c in counts):
         click.echo(
@@ -280,6 +295,17 @@ def expected_rate(counts: StratumCounts, rate: float | None, rate_field: str | N
     if rate_field is not None:
         return counts.field_rate(confidence)
     return counts.failure_rate(confidence)
+
+
+def _warn_gaps(gaps: list[FieldGap], watch: FieldWatch, source: object, window: Window | None) -> None:
+    """Warn about policy fields the window lacks, suggesting paths its first traces have."""
+    if not gaps:
+        return
+    seen = watch.seen
+    if not seen and isinstance(source, TraceSource):
+        seen = seen_paths(source.iter_traces(window or ALL_TIME))
+    for line in gap_warnings(gaps, seen).values():
+        click.echo(f"tracestrata: warning: {line}", err=True)
 
 
 def _warn_repeats(count: int) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -36,6 +37,7 @@ from tracestrata.connectors.phoenix.server import (
     start_server,
 )
 from tracestrata.connectors.phoenix.settings import resolve_base_url
+from tracestrata.errors import FatalSourceError
 from tracestrata.job.config import load_config
 from tracestrata.job.logs import SyncLog
 from tracestrata.job.sync import SyncOutcome, run_sync
@@ -174,9 +176,12 @@ def run_demo(
                 echo(f"using Phoenix at {base_url} (PHOENIX_BASE_URL)")
                 _preflight(base_url)
             else:
-                echo(f"starting a local Phoenix in {workdir / 'phoenix'} (first start takes ~10-20 s) ...")
+                reset_local_phoenix(workdir / "phoenix", echo)
+                echo(f"starting a local Phoenix in {workdir / 'phoenix'} (10-60 s, depending on the machine) ...")
                 server = start_server(workdir / "phoenix", progress=lambda m: echo(f"  {m}"), die_with_parent=not keep)
                 base_url = server.base_url
+                if keep:
+                    _server_file(workdir / "phoenix").write_text(json.dumps({"pid": server.process.pid if server.process else None}))
         project = f"tracestrata-demo-{uuid.uuid4().hex[:6]}"
         day_start, day_end = default_day()
         with _timed(timings, "generate traffic"):
@@ -189,7 +194,13 @@ def run_demo(
             f"({compliance} compliance, {failures} errors) ..."
         )
         with _timed(timings, "seed traces"):
-            seed_records(base_url, project, records, headers=headers, progress=lambda m: echo(f"  {m}"))
+            try:
+                seed_records(base_url, project, records, headers=headers, progress=lambda m: echo(f"  {m}"))
+            except FatalSourceError as exc:
+                if external and "duplicate" in str(exc):
+                    exc.message += f" -- an earlier demo seeded these synthetic ids into this Phoenix: rerun with --seed {seed + 1}"
+                    exc.args = (exc.message,)
+                raise
 
         config_path = workdir / "sync.toml"
         (workdir / "policy.toml").write_text(POLICY.format(target=target))
@@ -271,6 +282,36 @@ def run_demo(
     finally:
         if server is not None and not (keep and finished):  # a failed demo never leaves a server behind
             server.stop()
+
+
+def _server_file(phoenix_dir: Path) -> Path:
+    return phoenix_dir / "kept-server.json"
+
+
+def reset_local_phoenix(phoenix_dir: Path, echo: Echo) -> None:
+    """Start each demo on an empty local Phoenix, saying so: the synthetic day has the
+    same trace and span ids every time (its truth depends on them), and Phoenix
+    rejects ids it already stored, in any project."""
+    info = _server_file(phoenix_dir)
+    if info.exists():
+        pid = json.loads(info.read_text() or "{}").get("pid")
+        if isinstance(pid, int) and _is_phoenix(pid):
+            echo(f"stopping the Phoenix an earlier `demo --keep` left running (pid {pid})")
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            while _is_phoenix(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        info.unlink()
+    if (phoenix_dir / "phoenix.db").exists():
+        echo(f"resetting the demo's Phoenix in {phoenix_dir} (an earlier demo's traces have this run's ids)")
+        shutil.rmtree(phoenix_dir)
+
+
+def _is_phoenix(pid: int) -> bool:
+    try:
+        return b"phoenix.server.main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _preflight(base_url: str) -> None:
