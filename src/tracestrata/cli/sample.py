@@ -15,6 +15,7 @@ from tracestrata.cli.options import (
     source_options,
 )
 from tracestrata.connectors import open_trace_source
+from tracestrata.sampling.field_check import sample_warnings
 from tracestrata.sampling.policy import Policy, load_policy
 from tracestrata.sampling.sample_dir import STATE_NAME, sample_to_dir
 from tracestrata.sampling.samplers import SampleResult
@@ -94,6 +95,8 @@ def command(
         run = sample_to_dir(
             source, source_name, policy, window, out, state_file=state_path, jobs=parse_jobs(jobs), progress=progress
         )
+    for line in sample_warnings(run.result, policy).values():
+        click.echo(f"tracestrata: warning: {line}", err=True)
     click.echo(_summary(run.result, out, run.bad_lines, policy, run.first_bad))
 
 

@@ -61,6 +61,7 @@ from tracestrata.protocols import (
 )
 from tracestrata.record import format_timestamp
 from tracestrata.sampling.dedupe import unique_records
+from tracestrata.sampling.field_check import sample_warnings
 from tracestrata.sampling.hashing import hash_key
 from tracestrata.sampling.sources import sample_source
 
@@ -188,6 +189,7 @@ class _Run:
         self.outcome = SyncOutcome(dry_run=dry_run)
         self.writes = 0
         self.stopped_by: RetriableSourceError | None = None
+        self.warned_fields: set[str] = set()  # policy fields already warned about in this run
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -345,6 +347,10 @@ class _Run:
                 window=window.key,
                 duplicates=repeats,
             )
+        warnings = sample_warnings(result, self.policy, skip=self.warned_fields)
+        for path, line in warnings.items():
+            self.log.warn("field", f"{window.key}: {line}", window=window.key, field=path)
+        self.warned_fields.update(warnings)
         digest = self.policy.digest
         series = self.state.next_series(self.source, digest)
         last = self.state.last_run(self.source)

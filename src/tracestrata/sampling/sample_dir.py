@@ -14,6 +14,7 @@ import orjson
 from tracestrata.errors import InputError, StateError
 from tracestrata.io.atomic import atomic_write_bytes
 from tracestrata.protocols import ColumnSource, TraceSource, Window
+from tracestrata.sampling.field_check import closest, seen_paths
 from tracestrata.sampling.manifest import write_sample_dir
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import SampleResult
@@ -109,8 +110,10 @@ def check_proxies(result: SampleResult, policy: Policy) -> None:
         return
     for path in policy.proxies:
         if not sum(c.proxy[path].n for c in result.cells if path in c.proxy):
+            close = closest(path, seen_paths(s.record for s in result.selected))
+            hint = f"closest field paths seen: {', '.join(close)}" if close else "check the field path"
             raise InputError(
-                f"no trace of the {result.population} has a numeric or boolean value (check the field path)",
+                f"no trace of the {result.population} has a numeric or boolean value ({hint})",
                 field=f"proxy {path}",
             )
 

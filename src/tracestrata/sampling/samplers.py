@@ -50,6 +50,7 @@ from tracestrata.protocols import ColumnBatch, iter_chunks
 from tracestrata.record import TraceRecord, format_timestamp
 from tracestrata.sampling.columns import DictColumn, StringColumn, encode
 from tracestrata.sampling.dedupe import DuplicateFilter
+from tracestrata.sampling.field_check import FieldPresence, watched_fields
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.proxies import group_totals, proxy_values, to_totals
@@ -137,6 +138,7 @@ class SampleResult:
     boost_collected: dict[str, int]
     population: int = 0
     duplicates: int = 0  # repeated trace ids dropped (each trace counted once, its first occurrence kept)
+    absent: tuple[str, ...] = ()  # signal and boost fields no trace had (`tracestrata.sampling.field_check`)
 
     def design(self, window: str | None = None) -> Design:
         """The design for estimators; `window` prefixes cell ids in multi-window designs."""
@@ -321,6 +323,7 @@ class Sketch:
         self.population = 0
         self.duplicates = 0
         self._dedupe = DuplicateFilter()
+        self._presence = FieldPresence(watched_fields(policy))
         self._labelers = [d.labeler() for d in policy.strata]
         self._edges = [np.asarray(d.edges, dtype=float) if d.edges is not None else None for d in policy.strata]
         self._vocab: list[dict[str, int]] = [{} for _ in policy.strata]
@@ -337,7 +340,7 @@ class Sketch:
         restored = Sketch.from_state(state["policy"], state["state"])
         self.__init__(restored.policy, boost_collected=restored.boost_before)  # type: ignore[misc]
         self.groups, self.population = restored.groups, restored.population
-        self.duplicates = restored.duplicates
+        self.duplicates, self._presence = restored.duplicates, restored._presence
 
     def to_state(self) -> dict[str, Any]:
         """The sketch as plain data (str, int, bytes, lists, dicts), to send to another process
@@ -354,6 +357,7 @@ class Sketch:
             "boost_before": dict(self.boost_before),
             "population": self.population,
             "duplicates": self.duplicates,
+            "absent": list(self._presence.unseen),
             "groups": [
                 {
                     "labels": list(labels),
@@ -380,6 +384,9 @@ class Sketch:
         sketch = cls(policy, boost_collected=state["boost_before"])
         sketch.population = int(state["population"])
         sketch.duplicates = int(state.get("duplicates", 0))
+        if "absent" in state:  # older states did not watch fields: nothing is reported absent
+            sketch._presence.unseen = dict.fromkeys(state["absent"])
+            sketch._presence.observed = bool(sketch.population)
         for g in state["groups"]:
             hashes = np.frombuffer(g["hashes"], dtype="<u8").astype(np.uint64)
             group = _Group(int(g["bound"]), int(g["count"]), hashes, list(g["ids"]), list(g["masks"]))
@@ -435,6 +442,7 @@ class Sketch:
             self.duplicates += n - int(fresh.sum())
         self.population += n if fresh is None else int(fresh.sum())
         columns = {path: encode(columns[path]) for path in self.fields}  # each string column once
+        self._presence.observe(columns, n)
         codes = [self._dim_codes(i, columns[d.field], n) for i, d in enumerate(self.policy.strata)]
         self._check_strata()
         masks = self._signal_masks(columns, n)
@@ -676,6 +684,8 @@ class Sketch:
         merged.population = self.population + other.population
         merged.duplicates = self.duplicates + other.duplicates
         merged._default_convert = self._default_convert
+        merged._presence.merge(self._presence)
+        merged._presence.merge(other._presence)
         for source in (self, other):
             for key, group in source.groups.items():
                 target = merged.groups.get(key)
@@ -777,7 +787,7 @@ class Sketch:
         if policy.review is not None:
             selected = draw_review(selected, policy)
         cells.sort(key=lambda c: (c.stratum, _KIND_ORDER[c.kind], c.id))
-        return SampleResult(selected, cells, collected, population, duplicates)
+        return SampleResult(selected, cells, collected, population, duplicates, self._presence.absent)
 
     def _cell_proxy(self, group: _Group) -> dict[str, ProxyTotals]:
         if not self.proxies:
