@@ -15,7 +15,7 @@ import click
 from tracestrata.cli.options import parse_window
 from tracestrata.cli.sample import _summary
 from tracestrata.sampling.policy import load_policy
-from tracestrata.sampling.sample_dir import STATE_NAME, draw_to_dir
+from tracestrata.sampling.sample_dir import STATE_NAME, draw_to_dir, standalone_policy
 
 def parse_columns(pairs: tuple[str, ...]) -> dict[str, str]:
     """`--column PATH=EXPR` pairs as a mapping."""
@@ -95,8 +95,8 @@ def command(
 
     require_pyspark()
 
-    policy = load_policy(policy_path)
     window = parse_window(since, until)
+    policy = standalone_policy(load_policy(policy_path), window)
     columns = parse_columns(column_pairs)
     spark = start_spark(master, cores)
     df, source_name = read_source(spark, source_spec)

@@ -12,13 +12,14 @@ from tracestrata.sampling.policy import Policy
 
 
 def render_table(plan: Plan) -> str:
-    header = ("stratum", "population", "rate", "target", "deff", "half-width", "share")
+    header = ("stratum", "population", "rate", "target", "sampled", "deff", "half-width", "share")
     rows = [
         (
             s.stratum + (" *" if s.trimmed else ""),
             f"{s.population:,}",
             f"{s.rate:.4f}",
             f"{s.target:,}",
+            _percent(sampling_rate(s.target, s.population)),
             f"{s.design_effect:.2f}",
             "-" if s.half_width is None else f"{s.half_width:.4f}",
             f"{100 * s.share:.1f}%",
@@ -41,7 +42,8 @@ def render_table(plan: Plan) -> str:
         f"confidence{'' if plan.fpc else ', no finite-population correction'}"
     )
     budget = "" if plan.budget is None else f" (budget {plan.budget:,}, floor {plan.floor})"
-    lines.append(f"total: {plan.total:,} of {plan.population:,} traces{budget}")
+    overall = _percent(sampling_rate(plan.total, plan.population))
+    lines.append(f"total: {plan.total:,} of {plan.population:,} traces, {overall} sampled{budget}")
     if plan.global_half_width is not None:
         lines.append(f"expected global half-width: {plan.global_half_width:.4f}")
     if any(s.design_effect != 1.0 for s in plan.strata):
@@ -52,6 +54,15 @@ def render_table(plan: Plan) -> str:
     if any(s.trimmed for s in plan.strata):
         lines.append("* trimmed below its Wilson target to fit the budget (smallest populations first)")
     return "\n".join(lines)
+
+
+def sampling_rate(sampled: int, population: int) -> float | None:
+    """The share of the traces sampled (None for an empty stratum)."""
+    return sampled / population if population else None
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{100 * rate:.1f}%"
 
 
 def targets_toml(plan: Plan, policy: Policy) -> str:
@@ -93,6 +104,7 @@ def plan_json(plan: Plan, counts: list[StratumCounts]) -> dict[str, Any]:
         "fpc": plan.fpc,
         "total": plan.total,
         "population": plan.population,
+        "sampling_rate": sampling_rate(plan.total, plan.population),
         "global_half_width": plan.global_half_width,
         "strata": [
             {
@@ -102,6 +114,7 @@ def plan_json(plan: Plan, counts: list[StratumCounts]) -> dict[str, Any]:
                 "failures": failures.get(s.stratum, 0),
                 "rate": s.rate,
                 "target": s.target,
+                "sampling_rate": sampling_rate(s.target, s.population),
                 "half_width": s.half_width,
                 "design_effect": s.design_effect,
                 "share": s.share,
@@ -112,4 +125,4 @@ def plan_json(plan: Plan, counts: list[StratumCounts]) -> dict[str, Any]:
     }
 
 
-__all__ = ["plan_json", "render_table", "targets_toml"]
+__all__ = ["plan_json", "render_table", "sampling_rate", "targets_toml"]
