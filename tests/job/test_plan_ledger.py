@@ -136,11 +136,11 @@ def test_residual_neyman_by_hand() -> None:
 
 def test_reviews_needed_is_the_smallest_that_reaches_the_half_width() -> None:
     s = ReviewInput("a", 5000, 200, 0.85, human_sd=0.357, residual_sd=0.2, cells=2)
-    row = reviews_needed(s, 0.08)
+    row = reviews_needed(s, 0.08, floor=2)
     assert row.reachable and row.half_width <= 0.08
-    assert reviews_needed(s, 0.08).reviews - 1 < 2 or not reviews_needed(
-        ReviewInput("a", 5000, row.reviews - 1, 0.85, 0.357, 0.2, 2), 0.08).reachable or True
-    smaller = reviews_needed(ReviewInput("a", 5000, 200, 0.85, 0.357, 0.1, 2), 0.08)
+    assert reviews_needed(s, 0.08, floor=row.reviews - 1).reviews == row.reviews  # the smallest
+    assert reviews_needed(s, 0.2).reviews == 30  # the floor
+    smaller = reviews_needed(ReviewInput("a", 5000, 200, 0.85, 0.357, 0.1, 2), 0.08, floor=2)
     assert smaller.reviews < row.reviews  # a judge that tracks humans better needs fewer reviews
     hopeless = reviews_needed(ReviewInput("a", 5000, 20, 0.85, 0.357, 0.2, 2), 0.02)
     assert not hopeless.reachable and hopeless.reviews == 20
