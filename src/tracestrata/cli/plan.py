@@ -9,6 +9,7 @@ import click
 from tracestrata.cli.options import (
     export_options,
     jobs_option,
+    parse_duration,
     parse_jobs,
     parse_window,
     progress_bar,
@@ -47,7 +48,20 @@ from tracestrata.sampling.strata import check_path
     help="A sync config instead of --source/--policy: its backend, its policy and, without --since/--until, "
     "its last closed window. Counts come from the backend's counters when it can (needs --rate).",
 )
-@click.option("--since", help="Only traces at or after this time (ISO 8601; naive means UTC).")
+@click.option(
+    "--ledger",
+    "ledger_path",
+    type=click.Path(dir_okay=False),
+    help="A sync state file: size strata from the spreads measured in its judged windows (needs --metric).",
+)
+@click.option("--metric", help="With --ledger: the score the plan is for, e.g. correct.")
+@click.option(
+    "--proxy",
+    help="With --ledger: a [[proxy]] field (Neyman on the residual SD) or score:NAME (human reviews per "
+    "stratum for the two-phase estimate of --metric).",
+)
+@click.option("--since", help="Only traces at or after this time (ISO 8601; naive means UTC); with --ledger: "
+              "windows ending in the last DURATION (e.g. 7d).")
 @click.option("--until", help="Only traces before this time (ISO 8601; naive means UTC).")
 @click.option("--skip-bad", is_flag=True, help="Skip and count malformed lines instead of stopping at the first.")
 @click.option(
@@ -92,6 +106,9 @@ def command(
     source: str | None,
     policy_path: str | None,
     config_path: str | None,
+    ledger_path: str | None,
+    metric: str | None,
+    proxy: str | None,
     since: str | None,
     until: str | None,
     skip_bad: bool,
@@ -133,7 +150,18 @@ def command(
     Examples:
       tracestrata plan --source jsonl:traces.jsonl --policy policy.toml --budget 2000
       tracestrata plan --config sync.toml --rate 0.05 --format toml
+      tracestrata plan --ledger state.sqlite --metric correct --proxy scores.heuristic --half-width 0.02
+      tracestrata plan --ledger state.sqlite --metric human_correct --proxy score:correct --half-width 0.1
     """
+    if ledger_path is not None:
+        if source or policy_path or config_path:
+            raise click.UsageError("use either --ledger or --source/--policy/--config, not both")
+        if not metric:
+            raise click.UsageError("--ledger needs --metric")
+        _ledger_plan(ledger_path, metric, proxy, since, half_width, confidence, budget, floor, fpc, fmt)
+        return
+    if metric or proxy:
+        raise click.UsageError("--metric and --proxy go with --ledger")
     workers = parse_jobs(jobs)
     if rate is not None and rate_field is not None:
         raise click.UsageError("use either --rate or --rate-field, not both")
@@ -213,6 +241,52 @@ def command(
         click.echo(json.dumps(plan_json(plan, counts), indent=2, ensure_ascii=False))
     else:
         click.echo(render_table(plan))
+
+
+def _ledger_plan(
+    path: str,
+    metric: str,
+    proxy: str | None,
+    since: str | None,
+    half_width: float,
+    confidence: float,
+    budget: int | None,
+    floor: int | None,
+    fpc: bool,
+    fmt: str,
+) -> None:
+    from tracestrata.job.plan_ledger import plan_from_ledger
+    from tracestrata.sampling.plan_render import (
+        render_review_table,
+        render_spread_table,
+        review_json,
+        review_toml,
+        spread_json,
+    )
+    from tracestrata.sampling.residual import ReviewPlan
+
+    try:
+        period = parse_duration(since) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    result = plan_from_ledger(path, metric, proxy, since=period, half_width=half_width, confidence=confidence,
+                              budget=budget, floor=floor if floor is not None else DEFAULT_FLOOR, fpc=fpc)
+    plan = result.plan
+    click.echo(f"tracestrata: spreads from {result.windows} windows of {path}; populations of {result.latest}",
+               err=True)
+    if isinstance(plan, ReviewPlan):
+        if fmt == "toml":
+            click.echo(review_toml(plan), nl=False)
+        elif fmt == "json":
+            click.echo(json.dumps(review_json(plan, result.pooled), indent=2, ensure_ascii=False))
+        else:
+            click.echo(render_review_table(plan, result.pooled))
+    elif fmt == "toml":
+        click.echo(targets_toml(plan), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps(spread_json(plan, result.pooled), indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_spread_table(plan, result.pooled))
 
 
 def expected_rate(counts: StratumCounts, rate: float | None, rate_field: str | None, confidence: float) -> float:

@@ -305,6 +305,8 @@ class StratifiedEstimator:
         df = float(max(1, fit.n - fit.cells))
         se = math.sqrt(variance)
         low, high = _interval(method, fit, variance, df, confidence)
+        if method is not IntervalMethod.T and (domain is None or fit.population - fit.n <= 1e-9 * fit.population):
+            low, high = _within_known(low, high, float(frame.y[d].sum()), fit)
         return Estimate(
             fit.mean, se, low, high, fit.n, method, df, confidence, fit.population, total, fit.cells, empty, lonely
         )
@@ -329,6 +331,18 @@ class StratifiedEstimator:
         delta, se = fb.mean - fa.mean, math.sqrt(variance)
         low, high = t_interval(delta, se, df, confidence=confidence)
         return delta, se, low, high, df
+
+
+def _within_known(low: float, high: float, successes: float, fit: DomainFit) -> tuple[float, float]:
+    """A rate's interval cut to what the judged traces already fix: the fpc at the edges.
+
+    Of the P traces the estimate covers, n are judged with `successes` among them, so the
+    rate lies in [successes/P, (successes + P − n)/P] whatever the rest are. A census
+    (n = P) is a point; 89 of 90 judged, all true, is at least 89/90.
+    """
+    lower = successes / fit.population
+    upper = (successes + fit.population - fit.n) / fit.population
+    return min(max(low, lower), fit.mean), max(min(high, upper), fit.mean)
 
 
 def _interval(

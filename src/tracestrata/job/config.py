@@ -235,11 +235,12 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
         message = _pydantic_message(first)
         raise ConfigError(message, path=str(path), line=_find_line(text, loc), field=key or None) from None
 
-    base = path.parent
+    base = path.absolute().parent
 
     def resolve(value: str) -> Path:
+        """Absolute and normalised, so the state keys a source the same however the config was named."""
         candidate = Path(value).expanduser()
-        return candidate if candidate.is_absolute() else (base / candidate)
+        return Path(os.path.normpath(candidate if candidate.is_absolute() else base / candidate))
 
     source = dict(model.source)
     source_type = source.pop("type", None)

@@ -307,7 +307,8 @@ class _Run:
         where = " and ".join(f"{kind.value} {name}" for kind, name in sinks)
         extra = f" (resumed, {written} remaining written)" if resumed else ""
         series = f", new series {run.series} (policy changed)" if run.counts.get("new_series") and not resumed else ""
-        self.log.change(
+        say = self.log.change if traces or resumed else self.log.detail  # an empty window changes nothing to look at
+        say(
             "window",
             f"{window.key}: {traces} traces, {selected} sampled "
             f"({run.counts.get('failures', 0)} failures, {run.counts.get('boosted', 0)} boosted), "

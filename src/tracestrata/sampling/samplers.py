@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from tracestrata.design import ALL, Cell, CellKind, Design, ProxyTotals, Unit, cell_id, in_window
+from tracestrata.design import ALL, Cell, CellKind, Design, ProxyTotals, RawPart, Unit, cell_id, in_window
 from tracestrata.protocols import ColumnBatch, iter_chunks
 from tracestrata.record import TraceRecord, format_timestamp
 from tracestrata.sampling.columns import DictColumn, StringColumn, encode
@@ -89,6 +89,7 @@ class SampledTrace:
     proxy: Mapping[str, float | None] = field(default_factory=dict)  # by proxy field path
     review: bool = False  # in the human-review subsample
     review_probability: float = 1.0  # of being reviewed, given sampled (1.0 without `[review]`)
+    raw_values: Mapping[str, str] | None = None  # the labels before `top` folded them, when they differ
 
     def to_json(self) -> dict[str, Any]:
         """One `sample.jsonl` line: the record's JSON plus the design fields."""
@@ -128,6 +129,7 @@ class SampledTrace:
                 if self.review or self.review_probability < 1.0
                 else {}
             ),
+            **({"raw_values": dict(self.raw_values)} if self.raw_values is not None else {}),
         }
 
 
@@ -718,12 +720,17 @@ class Sketch:
         counts = self.label_counts()
         kept = [top_values(counts[i], d.top) if d.top is not None else None for i, d in enumerate(policy.strata)]
         final: dict[tuple[tuple[str, ...], int], _Group] = {}
+        parts: dict[tuple[tuple[str, ...], int], list[tuple[tuple[str, ...], int, list[list[int]]]]] = {}
+        raw_of: dict[str, tuple[str, ...]] = {}  # candidate id -> labels before the fold, where they differ
         population, duplicates = self.population, self.duplicates
         for (labels, cell), group in sorted(self.groups.items(), key=lambda item: item[0]):
             folded = tuple(fold(label, k) if k is not None else label for label, k in zip(labels, kept, strict=True))
+            if folded != labels:
+                raw_of.update(dict.fromkeys(map(str, group.ids), labels))
             target = final.get((folded, cell))
             if target is None:  # its candidates are already its bottom-`bound`, in (hash, id) order
                 final[(folded, cell)] = group.copy()
+                parts[(folded, cell)] = [(labels, group.count, group.proxy)]
                 continue
             target.widen(group.bound)
             target.count += group.count
@@ -731,6 +738,7 @@ class Sketch:
                 target.add_proxy(group.proxy)
             repeats = target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads))
             target.count -= repeats
+            parts[(folded, cell)].append((labels, group.count - repeats, group.proxy))
             population, duplicates = population - repeats, duplicates + repeats
 
         take: dict[tuple[tuple[str, ...], int], int] = {}
@@ -765,7 +773,8 @@ class Sketch:
                 kind = CellKind.FAILURE if cell == self.failure_code else CellKind.NORMAL
                 boost, cid = None, cell_id(key, kind)
             totals = self._cell_proxy(group)
-            cells.append(Cell(cid, key, values, kind, group.count, k, proxy=totals))
+            cells.append(Cell(cid, key, values, kind, group.count, k, proxy=totals, raw=self._raw_parts(
+                labels, parts[(labels, cell)])))
             if k > len(group.ids):  # pragma: no cover - the bounds make this impossible
                 raise AssertionError(f"cell {cid}: {k} to take but only {len(group.ids)} candidates")
             if k == 0:
@@ -782,13 +791,33 @@ class Sketch:
             records = convert_many(group.payloads[:k])
             proxies = self._unit_proxies(records)
             selected.extend(
-                SampledTrace(record, key, dict(values), cid, kind, bool(fired), fired, boost, p, weight, proxy)
+                SampledTrace(record, key, dict(values), cid, kind, bool(fired), fired, boost, p, weight, proxy,
+                             raw_values=self._raw_values(raw_of.get(str(record.id))))
                 for record, fired, proxy in zip(records, names, proxies, strict=True)
             )
         if policy.review is not None:
             selected = draw_review(selected, policy)
         cells.sort(key=lambda c: (c.stratum, _KIND_ORDER[c.kind], c.id))
         return SampleResult(selected, cells, collected, population, duplicates, self._presence.absent)
+
+    def _raw_parts(
+        self, folded: tuple[str, ...], parts: list[tuple[tuple[str, ...], int, list[list[int]]]]
+    ) -> tuple[RawPart, ...]:
+        """A cell's population by its labels before the fold; () when nothing was folded into it."""
+        if all(labels == folded for labels, _, _ in parts):
+            return ()
+        out: list[RawPart] = []
+        for labels, count, proxy in parts:
+            totals = (
+                {path: to_totals(*t) for path, t in zip(self.proxies, proxy or [[0, 0, 0]] * len(self.proxies),
+                                                        strict=True)}
+                if self.proxies else {}
+            )
+            out.append(RawPart(dict(zip(self.policy.dimensions, labels, strict=True)), count, totals))
+        return tuple(out)
+
+    def _raw_values(self, labels: tuple[str, ...] | None) -> dict[str, str] | None:
+        return None if labels is None else dict(zip(self.policy.dimensions, labels, strict=True))
 
     def _cell_proxy(self, group: _Group) -> dict[str, ProxyTotals]:
         if not self.proxies:
