@@ -23,7 +23,7 @@ from tracestrata.cli.options import (
 from tracestrata.connectors import open_trace_source
 from tracestrata.sampling.field_check import sample_warnings
 from tracestrata.sampling.policy import Policy, load_policy
-from tracestrata.sampling.sample_dir import sample_to_dir
+from tracestrata.sampling.sample_dir import sample_to_dir, standalone_policy
 from tracestrata.sampling.samplers import SampleResult
 
 
@@ -74,8 +74,8 @@ def command(
       tracestrata sample --source 'parquet:exports/traces/*.parquet' --schema langfuse \\
           --policy policy.toml --out run/
     """
-    policy = load_policy(policy_path)
     window = parse_window(since, until)
+    policy = standalone_policy(load_policy(policy_path), window)
     source, source_name = open_trace_source(source_spec, skip_bad=skip_bad, options=source_options(schema, columns))
     with progress_bar(source, "sampling") as progress:
         run = sample_to_dir(

@@ -23,7 +23,7 @@ from tracestrata.cli.options import (
 )
 from tracestrata.cli.sample import summary_line
 from tracestrata.sampling.policy import load_policy
-from tracestrata.sampling.sample_dir import draw_to_dir
+from tracestrata.sampling.sample_dir import draw_to_dir, standalone_policy
 
 
 @click.command("spark-sample")
@@ -73,8 +73,8 @@ def command(
 
     require_pyspark()
 
-    policy = load_policy(policy_path)
     window = parse_window(since, until)
+    policy = standalone_policy(load_policy(policy_path), window)
     columns = parse_columns(column_pairs)
     spark = start_spark(master, cores)
     df, source_name = read_source(spark, source_spec)
