@@ -135,3 +135,14 @@ def test_two_phase_warns_about_labels_without_a_judge_score():
     report = build_report(Design(cells, units), scores, "human_correct", proxy="score:correct")
     codes = {w.code: w for w in report.warnings}
     assert codes["reviewed_without_judge"].details["count"] == 2  # t36, t38
+
+
+def test_the_top_level_build_report_takes_a_proxy():
+    import tracestrata
+
+    design, scores = make_design()
+    report = tracestrata.build_report(design, scores, "quality", proxy=FIELD, tuning=tracestrata.Tuning.POOLED)
+    assert report.proxy is not None and report.plain is not None
+    assert report.to_json()["proxy"]["field"] == FIELD
+    with pytest.raises(tracestrata.EstimationError, match="no proxy totals"):
+        tracestrata.build_report(design, scores, "quality", proxy="scores.other")
