@@ -86,7 +86,7 @@ def test_residual_neyman_from_the_ledger(ledger: Path, capsys) -> None:
     assert main(["plan", "--ledger", str(ledger), "--metric", "correct", "--proxy", "scores.heuristic",
                  "--budget", "300"]) == 0
     table = capsys.readouterr().out
-    assert "residual sd" in table and "total: 300 of" in table
+    assert "residual sd" in table and "total: 300 of" in table and "% sampled" in table
 
     assert main(["plan", "--ledger", str(ledger), "--metric", "correct", "--proxy", "scores.heuristic",
                  "--half-width", "0.03", "--format", "toml"]) == 0

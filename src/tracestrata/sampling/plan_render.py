@@ -26,13 +26,14 @@ def _num(x: float | None, digits: int = 4) -> str:
 
 
 def render_table(plan: Plan) -> str:
-    header = ("stratum", "population", "rate", "target", "deff", "half-width", "share")
+    header = ("stratum", "population", "rate", "target", "sampled", "deff", "half-width", "share")
     rows = [
         (
             s.stratum + (" *" if s.trimmed else ""),
             f"{s.population:,}",
             f"{s.rate:.4f}",
             f"{s.target:,}",
+            _percent(sampling_rate(s.target, s.population)),
             f"{s.design_effect:.2f}",
             "-" if s.half_width is None else f"{s.half_width:.4f}",
             f"{100 * s.share:.1f}%",
@@ -47,7 +48,8 @@ def render_table(plan: Plan) -> str:
         f"confidence{'' if plan.fpc else ', no finite-population correction'}"
     )
     budget = "" if plan.budget is None else f" (budget {plan.budget:,}, floor {plan.floor})"
-    lines.append(f"total: {plan.total:,} of {plan.population:,} traces{budget}")
+    overall = _percent(sampling_rate(plan.total, plan.population))
+    lines.append(f"total: {plan.total:,} of {plan.population:,} traces, {overall} sampled{budget}")
     if plan.global_half_width is not None:
         lines.append(f"expected global half-width: {plan.global_half_width:.4f}")
     if any(s.design_effect != 1.0 for s in plan.strata):
@@ -60,9 +62,18 @@ def render_table(plan: Plan) -> str:
     return "\n".join(lines)
 
 
+def sampling_rate(sampled: int, population: int) -> float | None:
+    """The share of the traces sampled (None for an empty stratum)."""
+    return sampled / population if population else None
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{100 * rate:.1f}%"
+
+
 def render_spread_table(plan: SpreadPlan, pooled: tuple[str, ...] = ()) -> str:
     """`plan --ledger --proxy FIELD`: Neyman allocation on the measured (residual) spread."""
-    header = ("stratum", "population", "judged", "plain sd", "residual sd", "target", "half-width", "share")
+    header = ("stratum", "population", "judged", "plain sd", "residual sd", "target", "sampled", "half-width", "share")
     rows = [
         (
             s.stratum + (" ~" if s.stratum in pooled else ""),
@@ -71,6 +82,7 @@ def render_spread_table(plan: SpreadPlan, pooled: tuple[str, ...] = ()) -> str:
             _num(s.plain_sd),
             _num(s.sd),
             f"{s.target:,}",
+            _percent(sampling_rate(s.target, s.population)),
             _num(s.half_width),
             f"{100 * s.share:.1f}%",
         )
@@ -79,7 +91,8 @@ def render_spread_table(plan: SpreadPlan, pooled: tuple[str, ...] = ()) -> str:
     lines = [*_table(header, rows), ""]
     budget = f" (budget {plan.budget:,}, floor {plan.floor})" if plan.budget is not None else f" (floor {plan.floor})"
     lines.append(f"neyman on the residual spread: n_h ∝ N_h · residual sd, at {100 * plan.confidence:g}% confidence")
-    lines.append(f"total: {plan.total:,} of {plan.population:,} traces{budget}")
+    overall = _percent(sampling_rate(plan.total, plan.population))
+    lines.append(f"total: {plan.total:,} of {plan.population:,} traces, {overall} sampled{budget}")
     if plan.global_half_width is not None:
         lines.append(f"expected global half-width: {plan.global_half_width:.4f}")
     if plan.plain_total is not None and plan.total:
@@ -100,11 +113,13 @@ def spread_json(plan: SpreadPlan, pooled: tuple[str, ...] = ()) -> dict[str, Any
         "fpc": plan.fpc,
         "total": plan.total,
         "population": plan.population,
+        "sampling_rate": sampling_rate(plan.total, plan.population),
         "global_half_width": plan.global_half_width,
         "plain_total": plan.plain_total,
         "strata": [
             {"stratum": s.stratum, "population": s.population, "judged": s.judged, "plain_sd": s.plain_sd,
-             "residual_sd": s.sd, "target": s.target, "half_width": s.half_width, "share": s.share,
+             "residual_sd": s.sd, "target": s.target,
+             "sampling_rate": sampling_rate(s.target, s.population), "half_width": s.half_width, "share": s.share,
              "pooled": s.stratum in pooled}
             for s in plan.strata
         ],
@@ -202,6 +217,7 @@ def plan_json(plan: Plan, counts: list[StratumCounts]) -> dict[str, Any]:
         "fpc": plan.fpc,
         "total": plan.total,
         "population": plan.population,
+        "sampling_rate": sampling_rate(plan.total, plan.population),
         "global_half_width": plan.global_half_width,
         "strata": [
             {
@@ -211,6 +227,7 @@ def plan_json(plan: Plan, counts: list[StratumCounts]) -> dict[str, Any]:
                 "failures": failures.get(s.stratum, 0),
                 "rate": s.rate,
                 "target": s.target,
+                "sampling_rate": sampling_rate(s.target, s.population),
                 "half_width": s.half_width,
                 "design_effect": s.design_effect,
                 "share": s.share,
@@ -228,6 +245,7 @@ __all__ = [
     "render_table",
     "review_json",
     "review_toml",
+    "sampling_rate",
     "spread_json",
     "targets_toml",
 ]
