@@ -57,7 +57,7 @@ from tracestrata.sampling.strata import check_path
     type=click.Path(dir_okay=False),
     help="A sync state file: size strata from the spreads measured in its judged windows (needs --metric).",
 )
-@click.option("--metric", help="With --ledger: the score the plan is for, e.g. correct.")
+@click.option("--metric", help="With --ledger (or --config: its state file): the score the plan is for, e.g. correct.")
 @click.option(
     "--proxy",
     help="With --ledger: a [[proxy]] field (Neyman on the residual SD) or score:NAME (human reviews per "
@@ -155,6 +155,9 @@ def command(
       tracestrata plan --ledger state.sqlite --metric correct --proxy scores.heuristic --half-width 0.02
       tracestrata plan --ledger state.sqlite --metric human_correct --proxy score:correct --half-width 0.1
     """
+    if ledger_path is None and config_path is not None and metric:
+        ledger_path = str(load_config(config_path).state)  # the sync job's own ledger
+        config_path = None
     if ledger_path is not None:
         if source or policy_path or config_path:
             raise click.UsageError("use either --ledger or --source/--policy/--config, not both")
