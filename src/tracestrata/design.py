@@ -42,8 +42,36 @@ class ProxyTotals:
 
 
 @dataclass(frozen=True, slots=True)
+class RawPart:
+    """The traces of a cell that shared one combination of labels before `top` folded them."""
+
+    values: Mapping[str, str]
+    population: int
+    proxy: Mapping[str, ProxyTotals] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"values": dict(self.values), "population": self.population}
+        if self.proxy:
+            out["proxy"] = {k: v.to_json() for k, v in self.proxy.items()}
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RawPart:
+        return cls(
+            {str(k): str(v) for k, v in (data.get("values") or {}).items()},
+            int(data["population"]),
+            {str(k): ProxyTotals.from_json(v) for k, v in (data.get("proxy") or {}).items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Cell:
-    """One design stratum: `population` traces, of which `sampled` were drawn by SRSWOR."""
+    """One design stratum: `population` traces, of which `sampled` were drawn by SRSWOR.
+
+    `raw` is set on a cell into which `top` folded other values: its population by the
+    labels before the fold, so a report over many windows can fold again over the
+    whole period (`tracestrata.job.refold`).
+    """
 
     id: str
     stratum: str
@@ -53,6 +81,7 @@ class Cell:
     sampled: int
     window: str | None = None
     proxy: Mapping[str, ProxyTotals] = field(default_factory=dict)  # by proxy field path
+    raw: tuple[RawPart, ...] = ()
 
     @property
     def inclusion_probability(self) -> float:
@@ -69,6 +98,7 @@ class Cell:
             "inclusion_probability": self.inclusion_probability,
             "window": self.window,
             **({"proxy": {k: v.to_json() for k, v in self.proxy.items()}} if self.proxy else {}),
+            **({"raw": [part.to_json() for part in self.raw]} if self.raw else {}),
         }
 
     @classmethod
@@ -82,6 +112,7 @@ class Cell:
             sampled=int(data["sampled"]),
             window=data.get("window"),
             proxy={str(k): ProxyTotals.from_json(v) for k, v in (data.get("proxy") or {}).items()},
+            raw=tuple(RawPart.from_json(part) for part in data.get("raw") or ()),
         )
 
 
@@ -119,4 +150,16 @@ def cell_id(stratum: str, kind: CellKind, window: str | None = None) -> str:
     return in_window(f"{stratum}#{kind.value}", window)
 
 
-__all__ = ["ALL", "MISSING", "OTHER", "Cell", "CellKind", "Design", "ProxyTotals", "Unit", "cell_id", "in_window"]
+__all__ = [
+    "ALL",
+    "MISSING",
+    "OTHER",
+    "Cell",
+    "CellKind",
+    "Design",
+    "ProxyTotals",
+    "RawPart",
+    "Unit",
+    "cell_id",
+    "in_window",
+]

@@ -120,3 +120,21 @@ def test_wilson_effective_cap():
     # a variance of ~0 would mean n_eff = 1e6; the cap keeps it at 55
     assert wilson_effective(0.98, 1e-8, 50, cap=55.0) == pytest.approx(wilson(0.98, 55.0))
     assert wilson_effective(0.2, 0.0016, 7, cap=1e9) == pytest.approx(wilson(0.2, 100.0))
+
+
+def test_newcombe_difference_stays_in_range_and_never_collapses():
+    from tracestrata.estimate.intervals import newcombe_difference
+
+    for na in (1, 3, 10, 50):
+        for nb in (1, 3, 10, 50):
+            for xa in sorted({0, 1, na // 2, na}):
+                for xb in sorted({0, 1, nb // 2, nb}):
+                    pa, pb = xa / na, xb / nb
+                    low, high = newcombe_difference(pa, wilson(pa, na), pb, wilson(pb, nb))
+                    assert -1.0 <= low <= pb - pa <= high <= 1.0
+                    assert high - low > 0.05, (xa, na, xb, nb)
+    # Newcombe (1998) table II, example (a): 56/70 vs 48/80 -> 0.0524 to 0.3339
+    low, high = newcombe_difference(48 / 80, wilson(48 / 80, 80), 56 / 70, wilson(56 / 70, 70))
+    assert (round(low, 4), round(high, 4)) == (0.0524, 0.3339)
+    nan = float("nan")
+    assert all(math.isnan(x) for x in newcombe_difference(nan, (0.0, 1.0), 0.5, (0.2, 0.8)))

@@ -10,6 +10,7 @@ import pytest
 from tracestrata.design import Cell, CellKind, Design, Unit
 from tracestrata.errors import ConfigError, EstimationError, InputError
 from tracestrata.estimate.estimators import LonelyCell
+from tracestrata.estimate.render import render_markdown
 from tracestrata.estimate.report import MetricKind, build_report
 from tracestrata.io.jsonl import read_scores_jsonl
 from tracestrata.record import Score
@@ -189,3 +190,51 @@ def test_rate_interval_choice():
     assert out["estimate"]["method"] == "korn-graubard-truncated"
     with pytest.raises(EstimationError):
         build_report(design, scores, "m", rate_interval=IntervalMethod.WILSON)
+
+
+def test_small_strata_rate_deltas_stay_in_range_never_collapse_and_are_not_flagged():
+    # "s": 3 judged per group, v1 all wrong, v2 all right; "t": 1 + 2 judged in a heavy cell
+    s = [j % 2 == 1 for j in range(6)]
+    t = [False, True, True]
+    big = [j % 2 == 1 or j % 3 == 0 for j in range(60)]
+    design, scores = make([("s", N, 500, s), ("t", N, 2000, t), ("x", N, 3000, big)], attrs=release)
+    report = build_report(design, scores, "m", compare="release")
+    c = report.comparison
+    assert c is not None
+    by = {d.scope: d for d in c.strata}
+    for d in (c.overall, *c.strata):
+        assert -1.0 <= d.ci_low <= d.delta <= d.ci_high <= 1.0
+        assert d.method.value == "newcombe-hybrid-score"
+    assert by["s"].delta == pytest.approx(1.0) and by["s"].ci_low < 0.75 and by["s"].ci_high == 1.0  # 3/3 vs 0/3
+    assert by["s"].excludes_zero and by["s"].too_few and not by["s"].significant
+    assert by["t"].ci_high - by["t"].ci_low > 0.5 and not by["t"].significant
+    out = report.to_json()["compare"]["strata"]
+    assert [(r["scope"], r["too_few"], r["significant"]) for r in out] == [
+        ("s", True, False), ("t", True, False), ("x", False, True)]
+    text = render_markdown(report)
+    assert "| s | 0.0% | 100.0% | +100.0 pp |" in text and "too few judged (< 10 per group)" in text
+    assert text.count("| moved |") == 2  # the global delta and x
+
+
+def test_compare_warnings_use_the_tables_units():
+    x = [j % 2 == 1 for j in range(40)]
+    y = [j % 2 == 0 for j in range(40)]
+    design, scores = make([("x", N, 1000, x), ("y", N, 1000, y)], attrs=release)
+    masked = next(w for w in build_report(design, scores, "m", compare="release").warnings if w.code == "masked_effect")
+    assert "x (+100.0 pp)" in masked.message and "y (-100.0 pp)" in masked.message
+    means = [Score(s.trace_id, "m", 2.0 + float(s.value)) for s in scores]
+    masked = next(w for w in build_report(design, means, "m", compare="release").warnings if w.code == "masked_effect")
+    assert "x (+1.000)" in masked.message
+
+
+def test_census_and_near_census_rate_intervals_reflect_the_fpc_like_means():
+    right = [j % 10 != 0 for j in range(90)]  # 81 of 90 right
+    design, scores = make([("census", N, 90, right), ("near", N, 90, [True] * 89), ("far", N, 9000, [True] * 89)])
+    rows = {r.stratum: r.estimate for r in build_report(design, scores, "m").strata}
+    census = rows["census"]
+    assert census.ci_low == census.mean == census.ci_high == pytest.approx(0.9)  # every trace judged: known
+    assert rows["near"].ci_low == pytest.approx(89 / 90) and rows["near"].ci_high == 1.0  # 89 of 90, all right: at least 89/90
+    assert rows["far"].ci_low < 0.97  # a 1% sample of 9,000: no such knowledge
+    means = {r.stratum: r.estimate for r in build_report(
+        design, [Score(s.trace_id, "m", 1.5 + float(s.value)) for s in scores], "m").strata}
+    assert means["census"].ci_low == means["census"].ci_high  # the mean of a census was a point already

@@ -97,3 +97,44 @@ def test_only_the_latest_policy_series_and_only_done_runs(tmp_path: Path) -> Non
 def test_missing_state_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="no such state file"):
         design_from_ledger(tmp_path / "nope.sqlite", since=None)
+
+
+def test_ledger_rows_fold_top_over_the_whole_period(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Value c: 300 traces in window 1 (in the top 2), 100 in window 2 (folded there): one row of 400."""
+    import json
+
+    import orjson
+    from builders import sync_config_toml
+
+    from tracestrata.cli.main import main
+    from tracestrata.synthetic import generate_traces
+
+    mix = [{"a": 500, "c": 300, "d": 100}, {"a": 500, "b": 350, "c": 100, "d": 50}]
+    lines, scores = [], []
+    for hour, counts in enumerate(mix):
+        values = [v for v, n in counts.items() for _ in range(n)]
+        records = generate_traces(len(values), start=T0 + hour * H, end=T0 + (hour + 1) * H, seed=hour)
+        for i, (record, value) in enumerate(zip(records, values, strict=True)):
+            row = {**record.to_json(), "id": f"w{hour}-{i}", "metadata": {"intent": value}, "status": "ok"}
+            lines.append(orjson.dumps(row))
+            scores.append({"trace_id": row["id"], "name": "correct", "value": value != "c" or i % 4 != 0})
+    (tmp_path / "traces.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    (tmp_path / "scores.jsonl").write_bytes(b"\n".join(orjson.dumps(s) for s in scores) + b"\n")
+    policy = {"seed": "refold", "strata": [{"field": "metadata.intent", "top": 2}], "targets": {"default": 40}}
+    (tmp_path / "sync.toml").write_text(sync_config_toml(
+        {"type": "files", "path": "traces.jsonl", "scores_path": "scores.jsonl"}, policy,
+        state="state.sqlite", window={"every": "1h", "settle": "0m", "start": "2026-11-23T00:00:00Z"},
+        scores={"names": ["correct"]}, report={"formats": []},
+    ))
+    assert main(["sync", "--config", str(tmp_path / "sync.toml"), "--now", "2026-11-23T02:30:00Z"]) == 0
+    capsys.readouterr()
+    code = main(["report", "--ledger", str(tmp_path / "state.sqlite"), "--since", "1d",
+                 "--until", "2026-11-23T03:00:00Z", "--metric", "correct", "--format", "json"])
+    assert code == 0, capsys.readouterr().err
+    data = json.loads(capsys.readouterr().out)
+    rows = {r["stratum"]: r for r in data["strata"]}
+    assert {k: r["population"] for k, r in rows.items()} == {"a": 1000, "c": 400, "(other)": 500}
+    assert data["population"] == 1900
+    c = rows["c"]
+    assert c["covered_population"] == pytest.approx(400)  # both windows' c traces are in the row's estimate
+    assert c["ci_low"] <= 0.75 <= c["ci_high"]  # c is right 3 times in 4

@@ -40,6 +40,9 @@ TAMPER: dict[str, Callable[[dict[str, Any], list[dict[str, Any]]], None]] = {
     "values-string": first_row(values="x"),
     "row-twice": lambda manifest, rows: rows.append(dict(rows[0])),
     "counts-float": lambda manifest, rows: manifest["counts"].update(population=1e30),
+    "raw-parts-short": cells(lambda c: c[0].update(raw=[{"values": c[0]["values"], "population": c[0]["population"] - 1}])),
+    "raw-not-a-list": cells(lambda c: c[0].update(raw="x")),
+    "raw-values-numbers": cells(lambda c: c[0].update(raw=[{"values": {"a": 1}, "population": c[0]["population"]}])),
 }
 
 

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import click
 
 from tracestrata.cli.options import (
+    choice_option,
     export_options,
     jobs_option,
     parse_jobs,
+    parse_period,
     parse_window,
     progress_bar,
+    skip_bad_option,
     source_options,
 )
 from tracestrata.connectors import open_trace_source
 from tracestrata.errors import InputError
+from tracestrata.job.config import load_config
 from tracestrata.job.plan_counts import counts_from_config
+from tracestrata.protocols import TraceSource, Window
 from tracestrata.sampling.allocation import (
     DEFAULT_FLOOR,
     AllocationMethod,
@@ -24,9 +30,10 @@ from tracestrata.sampling.allocation import (
     StratumInput,
     plan_allocation,
 )
+from tracestrata.sampling.field_check import FieldGap, FieldWatch, count_gaps, gap_warnings, seen_paths, watched_fields
 from tracestrata.sampling.plan_render import plan_json, render_table, targets_toml
 from tracestrata.sampling.policy import load_policy
-from tracestrata.sampling.sources import bad_input, count_source
+from tracestrata.sampling.sources import ALL_TIME, bad_input, count_source
 from tracestrata.sampling.strata import check_path
 
 
@@ -44,9 +51,22 @@ from tracestrata.sampling.strata import check_path
     help="A sync config instead of --source/--policy: its backend, its policy and, without --since/--until, "
     "its last closed window. Counts come from the backend's counters when it can (needs --rate).",
 )
-@click.option("--since", help="Only traces at or after this time (ISO 8601; naive means UTC).")
+@click.option(
+    "--ledger",
+    "ledger_path",
+    type=click.Path(dir_okay=False),
+    help="A sync state file: size strata from the spreads measured in its judged windows (needs --metric).",
+)
+@click.option("--metric", help="With --ledger: the score the plan is for, e.g. correct.")
+@click.option(
+    "--proxy",
+    help="With --ledger: a [[proxy]] field (Neyman on the residual SD) or score:NAME (human reviews per "
+    "stratum for the two-phase estimate of --metric).",
+)
+@click.option("--since", help="Only traces at or after this time (ISO 8601; naive means UTC); with --ledger: "
+              "windows ending in the last DURATION (e.g. 7d).")
 @click.option("--until", help="Only traces before this time (ISO 8601; naive means UTC).")
-@click.option("--skip-bad", is_flag=True, help="Skip and count malformed lines instead of stopping at the first.")
+@skip_bad_option()
 @click.option(
     "--half-width",
     type=click.FloatRange(0, 0.5, min_open=True),
@@ -67,12 +87,11 @@ from tracestrata.sampling.strata import check_path
     type=click.IntRange(min=0),
     help=f"Lowest target a trimmed stratum gets [default: policy targets.floor, else {DEFAULT_FLOOR}].",
 )
-@click.option(
+@choice_option(
     "--method",
-    type=click.Choice([m.value for m in AllocationMethod]),
-    default=AllocationMethod.WILSON.value,
-    show_default=True,
-    help="wilson: every stratum's own interval; neyman: the global estimate's precision.",
+    AllocationMethod,
+    AllocationMethod.WILSON,
+    "wilson: every stratum's own interval; neyman: the global estimate's precision.",
 )
 @click.option("--fpc/--no-fpc", default=True, show_default=True, help="Finite-population correction.")
 @click.option(
@@ -89,6 +108,9 @@ def command(
     source: str | None,
     policy_path: str | None,
     config_path: str | None,
+    ledger_path: str | None,
+    metric: str | None,
+    proxy: str | None,
     since: str | None,
     until: str | None,
     skip_bad: bool,
@@ -130,7 +152,18 @@ def command(
     Examples:
       tracestrata plan --source jsonl:traces.jsonl --policy policy.toml --budget 2000
       tracestrata plan --config sync.toml --rate 0.05 --format toml
+      tracestrata plan --ledger state.sqlite --metric correct --proxy scores.heuristic --half-width 0.02
+      tracestrata plan --ledger state.sqlite --metric human_correct --proxy score:correct --half-width 0.1
     """
+    if ledger_path is not None:
+        if source or policy_path or config_path:
+            raise click.UsageError("use either --ledger or --source/--policy/--config, not both")
+        if not metric:
+            raise click.UsageError("--ledger needs --metric")
+        _ledger_plan(ledger_path, metric, proxy, since, half_width, confidence, budget, floor, fpc, fmt)
+        return
+    if metric or proxy:
+        raise click.UsageError("--metric and --proxy go with --ledger")
     workers = parse_jobs(jobs)
     if rate is not None and rate_field is not None:
         raise click.UsageError("use either --rate or --rate-field, not both")
@@ -143,6 +176,7 @@ def command(
     window = parse_window(since, until)
     trace_source: object = None
     if config_path is not None:
+        watch = FieldWatch(watched_fields(load_config(config_path).policy, boosts=False))
         policy, counts, source_name = counts_from_config(
             config_path,
             window,
@@ -150,10 +184,12 @@ def command(
             rate_field,
             say=lambda text: click.echo(f"tracestrata: {text}", err=True),
             on_repeats=_warn_repeats,
+            watch=watch,
         )
     else:
         assert source is not None and policy_path is not None
         policy = load_policy(policy_path)
+        watch = FieldWatch(watched_fields(policy, boosts=False))
         trace_source, source_name = open_trace_source(source, skip_bad=skip_bad, options=source_options(schema, columns))
         with progress_bar(trace_source, "counting") as progress:
             counts = count_source(
@@ -164,9 +200,18 @@ def command(
                 jobs=workers,
                 progress=progress,
                 on_repeats=_warn_repeats,
+                watch=watch,
             )
     if not counts:
         raise InputError("no traces in the window: nothing to plan", path=source_name)
+    _warn_gaps(count_gaps(counts, policy, watch.presence.absent), watch, trace_source, window)
+    population = sum(c.population for c in counts)
+    if budget is not None and budget >= population:
+        click.echo(
+            f"tracestrata: warning: --budget {budget:,} is not below the whole window ({population:,} traces): "
+            "it has no effect",
+            err=True,
+        )
     multiplier = policy.multiplier if design_effect else 1.0
     if multiplier != 1.0 and counts and not any(c.failures for c in counts):
         click.echo(
@@ -192,12 +237,63 @@ def command(
     bad, _ = bad_input(trace_source)
     if bad:
         click.echo(f"tracestrata: skipped {bad:,} bad lines", err=True)
-    if fmt == "toml":
-        click.echo(targets_toml(plan, policy), nl=False)
-    elif fmt == "json":
-        click.echo(json.dumps(plan_json(plan, counts), indent=2, ensure_ascii=False))
+    _echo_plan(fmt, lambda: targets_toml(plan, policy), lambda: plan_json(plan, counts), lambda: render_table(plan))
+
+
+def _ledger_plan(
+    path: str,
+    metric: str,
+    proxy: str | None,
+    since: str | None,
+    half_width: float,
+    confidence: float,
+    budget: int | None,
+    floor: int | None,
+    fpc: bool,
+    fmt: str,
+) -> None:
+    from tracestrata.job.plan_ledger import plan_from_ledger
+    from tracestrata.sampling.plan_render import (
+        render_review_table,
+        render_spread_table,
+        review_json,
+        review_toml,
+        spread_json,
+    )
+    from tracestrata.sampling.residual import ReviewPlan
+
+    period = parse_period(since or None, "--since")
+    result = plan_from_ledger(path, metric, proxy, since=period, half_width=half_width, confidence=confidence,
+                              budget=budget, floor=floor if floor is not None else DEFAULT_FLOOR, fpc=fpc)
+    plan = result.plan
+    click.echo(f"tracestrata: spreads from {result.windows} windows of {path}; populations of {result.latest}",
+               err=True)
+    if isinstance(plan, ReviewPlan):
+        review = plan
+        _echo_plan(
+            fmt,
+            lambda: review_toml(review),
+            lambda: review_json(review, result.pooled),
+            lambda: render_review_table(review, result.pooled),
+        )
     else:
-        click.echo(render_table(plan))
+        spread = plan
+        _echo_plan(
+            fmt,
+            lambda: targets_toml(spread),
+            lambda: spread_json(spread, result.pooled),
+            lambda: render_spread_table(spread, result.pooled),
+        )
+
+
+def _echo_plan(fmt: str, toml: Callable[[], str], data: Callable[[], object], table: Callable[[], str]) -> None:
+    """Print a plan as `--format` asks: a TOML block to paste, JSON, or a table."""
+    if fmt == "toml":
+        click.echo(toml(), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps(data(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(table())
 
 
 def expected_rate(counts: StratumCounts, rate: float | None, rate_field: str | None, confidence: float) -> float:
@@ -206,6 +302,17 @@ def expected_rate(counts: StratumCounts, rate: float | None, rate_field: str | N
     if rate_field is not None:
         return counts.field_rate(confidence)
     return counts.failure_rate(confidence)
+
+
+def _warn_gaps(gaps: list[FieldGap], watch: FieldWatch, source: object, window: Window | None) -> None:
+    """Warn about policy fields the window lacks, suggesting paths its first traces have."""
+    if not gaps:
+        return
+    seen = watch.seen
+    if not seen and isinstance(source, TraceSource):
+        seen = seen_paths(source.iter_traces(window or ALL_TIME))
+    for line in gap_warnings(gaps, seen).values():
+        click.echo(f"tracestrata: warning: {line}", err=True)
 
 
 def _warn_repeats(count: int) -> None:

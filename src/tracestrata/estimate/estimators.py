@@ -60,6 +60,7 @@ __all__ = [
     "domain_fit",
     "is_rate",
     "naive_estimate",
+    "within_known",
 ]
 
 
@@ -305,6 +306,8 @@ class StratifiedEstimator:
         df = float(max(1, fit.n - fit.cells))
         se = math.sqrt(variance)
         low, high = _interval(method, fit, variance, df, confidence)
+        if method is not IntervalMethod.T and (domain is None or fit.population - fit.n <= 1e-9 * fit.population):
+            low, high = within_known(low, high, fit.mean, float(frame.y[d].sum()), fit.population, fit.n)
         return Estimate(
             fit.mean, se, low, high, fit.n, method, df, confidence, fit.population, total, fit.cells, empty, lonely
         )
@@ -329,6 +332,22 @@ class StratifiedEstimator:
         delta, se = fb.mean - fa.mean, math.sqrt(variance)
         low, high = t_interval(delta, se, df, confidence=confidence)
         return delta, se, low, high, df
+
+
+def within_known(
+    low: float, high: float, mean: float, successes: float, population: float, n: int
+) -> tuple[float, float]:
+    """A rate's interval cut to what the judged traces already fix: the fpc at the edges.
+
+    Of the P traces the estimate covers (whole cells), n are judged with `successes`
+    among them, so the rate lies in [successes/P, (successes + P − n)/P] whatever the
+    rest are. A census (n = P) is a point; 89 of 90 judged, all true, is at least 89/90.
+    """
+    if population <= 0:
+        return low, high
+    lower = successes / population
+    upper = (successes + population - n) / population
+    return min(max(low, lower), mean), max(min(high, upper), mean)
 
 
 def _interval(

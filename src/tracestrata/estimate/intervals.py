@@ -14,6 +14,10 @@ Korn–Graubard is computed exactly as R's `survey::svyciprop(method = "beta")`
 Where R returns NaN (p̂ ∈ {0, 1} or v̂ = 0, so n_eff is 0/0 or ∞) we follow Korn and
 Graubard (1998) and SUDAAN/Stata: use the actual number of observations (design
 effect 1), still df-adjusted.
+
+A difference of two rates takes Newcombe's (1998) hybrid score interval (his method
+10), built from the two rates' own intervals (`newcombe_difference`): it stays inside
+[−1, 1] and does not collapse when a group is at 0/n or n/n.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ __all__ = [
     "clopper_pearson",
     "effective_n",
     "korn_graubard",
+    "newcombe_difference",
     "t_interval",
     "wilson",
     "wilson_effective",
@@ -45,6 +50,7 @@ class IntervalMethod(str, Enum):
     KORN_GRAUBARD = "korn-graubard"
     KORN_GRAUBARD_TRUNCATED = "korn-graubard-truncated"
     CLOPPER_PEARSON = "clopper-pearson"
+    NEWCOMBE = "newcombe-hybrid-score"
     T = "t"
 
 
@@ -179,6 +185,38 @@ def korn_graubard(
     if n > 1:
         n_eff *= float(special.stdtrit(n - 1, alpha / 2.0) / special.stdtrit(df, alpha / 2.0)) ** 2
     return clopper_pearson(p, n_eff, confidence=confidence)
+
+
+def newcombe_difference(
+    a: float,
+    a_interval: tuple[float, float],
+    b: float,
+    b_interval: tuple[float, float],
+    *,
+    correlation: float = 0.0,
+) -> tuple[float, float]:
+    """Interval of the rate difference b − a from each rate's own interval (Newcombe 1998, method 10).
+
+        low  = (b − a) − √((b − l_b)² + (u_a − a)² − 2r (b − l_b)(u_a − a))
+        high = (b − a) + √((u_b − b)² + (a − l_a)² − 2r (u_b − b)(a − l_a))
+
+    With Wilson intervals on the groups' effective sizes this is the hybrid score
+    interval; `correlation` r between the two estimates (0 for independent groups) is
+    Zou and Donner's (2008) extension. It lies inside [−1, 1] and is a point only when
+    both groups' intervals are. NaN for an empty group.
+    """
+    if any(math.isnan(x) for x in (a, b, *a_interval, *b_interval)):
+        return math.nan, math.nan
+    (la, ua), (lb, ub) = a_interval, b_interval
+    r = max(-1.0, min(1.0, correlation)) if math.isfinite(correlation) else 0.0
+    d = b - a
+
+    def width(x: float, y: float) -> float:
+        return math.sqrt(max(0.0, x * x + y * y - 2.0 * r * x * y))
+
+    low = d - width(b - lb, ua - a)
+    high = d + width(ub - b, a - la)
+    return max(-1.0, min(d, low)), min(1.0, max(d, high))
 
 
 def t_interval(mean: float, se: float, df: float, *, confidence: float = 0.95) -> tuple[float, float]:

@@ -14,7 +14,15 @@ from collections.abc import Sequence
 
 from tracestrata.estimate.estimators import Estimate
 from tracestrata.estimate.assisted import Assisted
-from tracestrata.estimate.report import Comparison, MetricKind, Report, StratumRow
+from tracestrata.estimate.report import (
+    MIN_COMPARE_SCORED,
+    Comparison,
+    Delta,
+    MetricKind,
+    Report,
+    StratumRow,
+    format_value,
+)
 
 __all__ = ["format_value", "render_html", "render_markdown"]
 
@@ -26,14 +34,6 @@ METHOD_NAMES = {
     "clopper-pearson": "Clopper–Pearson",
     "t": "t",
 }
-
-
-def format_value(x: float | None, rate: bool, *, signed: bool = False) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if signed:  # a difference: percentage points for rates
-        return f"{x * 100:+.1f} pp" if rate else f"{x:+.3f}"
-    return f"{x * 100:.1f}%" if rate else f"{x:.3f}"
 
 
 def _ci(e: Estimate, rate: bool) -> str:
@@ -158,7 +158,7 @@ def _markdown_comparison(c: Comparison, rate: bool) -> list[str]:
         )
         lines.append(
             f"| {_md(d.scope)} | {format_value(d.a.mean, rate)} | {format_value(d.b.mean, rate)} | "
-            f"{format_value(d.delta, rate, signed=True)} | {ci} | {'moved' if d.significant else ''} |"
+            f"{format_value(d.delta, rate, signed=True)} | {ci} | {_mark(d)} |"
         )
     lines.append("")
     if "masked" in c.flags:
@@ -166,6 +166,12 @@ def _markdown_comparison(c: Comparison, rate: bool) -> list[str]:
     if "simpson" in c.flags:
         lines += ["**Simpson-like reversal:** some strata moved against the global delta.", ""]
     return lines
+
+
+def _mark(d: Delta) -> str:
+    if d.significant:
+        return "moved"
+    return f"too few judged (< {MIN_COMPARE_SCORED} per group)" if d.too_few else ""
 
 
 def _markdown_warnings(report: Report) -> list[str]:
@@ -254,7 +260,7 @@ def _html_body(report: Report, heading: str | None) -> list[str]:
             if flag in c.flags:
                 out.append(f'<p class="flag">{text}</p>')
         out.append(f"<table><thead><tr><th>scope</th><th>{html.escape(c.a)}</th><th>{html.escape(c.b)}</th>"
-                   "<th>delta</th><th>CI</th></tr></thead><tbody>")
+                   "<th>delta</th><th>CI</th><th></th></tr></thead><tbody>")
         for d in (c.overall, *c.strata):
             ci = "–" if math.isnan(d.ci_low) else (
                 f"{format_value(d.ci_low, rate, signed=True)} – {format_value(d.ci_high, rate, signed=True)}")
@@ -262,7 +268,7 @@ def _html_body(report: Report, heading: str | None) -> list[str]:
             out.append(
                 f"<tr{weight}><td>{html.escape(d.scope)}</td><td>{format_value(d.a.mean, rate)}</td>"
                 f"<td>{format_value(d.b.mean, rate)}</td><td>{format_value(d.delta, rate, signed=True)}</td>"
-                f"<td>{html.escape(ci)}</td></tr>"
+                f"<td>{html.escape(ci)}</td><td>{html.escape(_mark(d))}</td></tr>"
             )
         out.append("</tbody></table>")
     return out

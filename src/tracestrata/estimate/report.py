@@ -32,7 +32,7 @@ from tracestrata.estimate.estimators import (
     StratifiedEstimator,
     naive_estimate,
 )
-from tracestrata.estimate.intervals import IntervalMethod, check_confidence
+from tracestrata.estimate.intervals import IntervalMethod, check_confidence, newcombe_difference
 from tracestrata.estimate.proxy import Tuning
 from tracestrata.record import Score, ScoreValue
 
@@ -44,9 +44,19 @@ __all__ = [
     "ReportWarning",
     "StratumRow",
     "build_report",
+    "format_value",
 ]
 
 EXAMPLES = 5  # ids quoted in a warning
+
+
+def format_value(x: float | None, rate: bool, *, signed: bool = False) -> str:
+    """A number as every report shows it: rates in %, rate differences in percentage points."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if signed:
+        return f"{x * 100:+.1f} pp" if rate else f"{x:+.3f}"
+    return f"{x * 100:.1f}%" if rate else f"{x:.3f}"
 
 
 class MetricKind(str, Enum):
@@ -105,9 +115,18 @@ class StratumRow:
         return out
 
 
+MIN_COMPARE_SCORED = 10
+"""Judged traces each group needs in a scope before its delta can be flagged as a move."""
+
+
 @dataclass(frozen=True)
 class Delta:
-    """Group B minus group A inside one scope (the population, or one stratum)."""
+    """Group B minus group A inside one scope (the population, or one stratum).
+
+    The interval of a rate delta is Newcombe's hybrid score interval on the two groups'
+    own intervals; of a mean delta, t on the joint linearization. A scope where a group
+    has fewer than `MIN_COMPARE_SCORED` judged traces is shown but never `significant`.
+    """
 
     scope: str
     a: Estimate
@@ -116,10 +135,19 @@ class Delta:
     se: float
     ci_low: float
     ci_high: float
+    method: IntervalMethod = IntervalMethod.T
+
+    @property
+    def too_few(self) -> bool:
+        return min(self.a.n_scored, self.b.n_scored) < MIN_COMPARE_SCORED
+
+    @property
+    def excludes_zero(self) -> bool:
+        return not math.isnan(self.ci_low) and (self.ci_low > 0.0 or self.ci_high < 0.0)
 
     @property
     def significant(self) -> bool:
-        return not math.isnan(self.ci_low) and (self.ci_low > 0.0 or self.ci_high < 0.0)
+        return self.excludes_zero and not self.too_few
 
     def to_json(self) -> dict[str, Any]:
         def group(e: Estimate) -> dict[str, Any]:
@@ -134,7 +162,9 @@ class Delta:
             "se": _num(self.se),
             "ci_low": _num(self.ci_low),
             "ci_high": _num(self.ci_high),
+            "method": self.method.value,
             "significant": self.significant,
+            "too_few": self.too_few,
         }
 
 
@@ -501,6 +531,13 @@ def _attr(attrs: Mapping[str, Any], path: str) -> Any:
     return node
 
 
+def _correlation(se_a: float, se_b: float, se_delta: float) -> float:
+    """Correlation of two domain estimates from their SEs and their difference's (0 when undefined)."""
+    if not (se_a > 0.0 and se_b > 0.0 and math.isfinite(se_delta)):
+        return 0.0
+    return (se_a * se_a + se_b * se_b - se_delta * se_delta) / (2.0 * se_a * se_b)
+
+
 def _compare(
     design: Design,
     frame: ScoredFrame,
@@ -553,9 +590,14 @@ def _compare(
         eb = estimator.estimate_frame(frame, design, confidence=confidence, cells=cells, domain=groups[b],
                                       interval=method)
         d, se, low, high, _ = estimator.contrast(frame, groups[a], groups[b], confidence=confidence, cells=cells)
-        return Delta(scope, ea, eb, d, se, low, high)
+        if not rate:
+            return Delta(scope, ea, eb, d, se, low, high)
+        low, high = newcombe_difference(ea.mean, (ea.ci_low, ea.ci_high), eb.mean, (eb.ci_low, eb.ci_high),
+                                        correlation=_correlation(ea.se, eb.se, se))
+        return Delta(scope, ea, eb, d, se, low, high, IntervalMethod.NEWCOMBE)
 
-    overall = delta(ALL, None, overall_method)
+    # a rate's groups: effective sizes capped at the count (design effect >= 1), as the per-stratum Wilson caps them
+    overall = delta(ALL, None, IntervalMethod.KORN_GRAUBARD_TRUNCATED if rate else overall_method)
     per_stratum = tuple(
         delta(s, {c.id for c in by_stratum[s]}, stratum_method) for s in sorted(by_stratum)
     )
@@ -566,7 +608,7 @@ def _compare(
         warnings.append(ReportWarning(
             "masked_effect",
             f"the global {field_name} delta is not significant but {len(moved)} strata moved: "
-            + ", ".join(f"{d.scope} ({d.delta:+.3g})" for d in moved),
+            + ", ".join(f"{d.scope} ({format_value(d.delta, rate, signed=True)})" for d in moved),
             {"strata": [d.scope for d in moved]},
         ))
     if overall.significant:
@@ -575,8 +617,9 @@ def _compare(
             flags.append("simpson")
             warnings.append(ReportWarning(
                 "simpson",
-                f"the global {field_name} delta ({overall.delta:+.3g}) has the opposite sign of significant "
-                "moves in: " + ", ".join(f"{d.scope} ({d.delta:+.3g})" for d in opposite),
+                f"the global {field_name} delta ({format_value(overall.delta, rate, signed=True)}) has the opposite "
+                "sign of significant moves in: "
+                + ", ".join(f"{d.scope} ({format_value(d.delta, rate, signed=True)})" for d in opposite),
                 {"strata": [d.scope for d in opposite]},
             ))
     return Comparison(field_name, a, b, overall, per_stratum, tuple(flags))

@@ -2,11 +2,12 @@
 
 1. start Phoenix on 127.0.0.1 (or use the one at `PHOENIX_BASE_URL`);
 2. seed a synthetic day: a 0.5% compliance slice, a few percent failures, user
-   feedback as trace annotations;
-3. `sync`: pull -> sample -> dataset + review annotations;
+   feedback and a cheap heuristic score (the proxy) as trace annotations;
+3. `sync`: pull (the heuristic filled on every trace) -> sample -> dataset + review annotations;
 4. play the LLM judge on the sampled traces (annotations `correct`, `quality`, `verdict`);
 5. `sync` again: read the scores back, write the report;
-6. print the report next to the naive mean and the synthetic truth, and where to look in Phoenix.
+6. print the report (proxy-assisted beside the plain estimate) next to the naive mean and the
+   synthetic truth, and where to look in Phoenix.
 
 Each phase is timed; `DemoResult.timings` is what the benchmark reports.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,6 +37,7 @@ from tracestrata.connectors.phoenix.server import (
     start_server,
 )
 from tracestrata.connectors.phoenix.settings import resolve_base_url
+from tracestrata.errors import FatalSourceError
 from tracestrata.job.config import load_config
 from tracestrata.job.logs import SyncLog
 from tracestrata.job.sync import SyncOutcome, run_sync
@@ -78,6 +81,10 @@ name = "refund-loop"
 field = "metadata.intent"
 equals = "refund"
 collect = 40
+
+# A cheap score on every trace: its totals per cell make the report's interval narrower.
+[[proxy]]
+field = "scores.heuristic"
 """
 
 CONFIG = """\
@@ -104,10 +111,12 @@ batch_size = 250
 [scores]
 names = ["correct", "quality", "verdict"]
 metric = "correct"
+proxy = "heuristic"                 # the heuristic annotation, read for every trace of the window
 
 [report]
 dir = "reports"
 period = "30d"
+proxy = "scores.heuristic"          # the report: proxy-assisted, with the plain estimate beside it
 """
 
 
@@ -167,13 +176,16 @@ def run_demo(
                 echo(f"using Phoenix at {base_url} (PHOENIX_BASE_URL)")
                 _preflight(base_url)
             else:
-                echo(f"starting a local Phoenix in {workdir / 'phoenix'} (first start takes ~10-20 s) ...")
+                reset_local_phoenix(workdir / "phoenix", echo)
+                echo(f"starting a local Phoenix in {workdir / 'phoenix'} (10-60 s, depending on the machine) ...")
                 server = start_server(workdir / "phoenix", progress=lambda m: echo(f"  {m}"), die_with_parent=not keep)
                 base_url = server.base_url
+                if keep:
+                    _server_file(workdir / "phoenix").write_text(json.dumps({"pid": server.process.pid if server.process else None}))
         project = f"tracestrata-demo-{uuid.uuid4().hex[:6]}"
         day_start, day_end = default_day()
         with _timed(timings, "generate traffic"):
-            records = list(generate_traces(traces, start=day_start, end=day_end, seed=seed))
+            records = list(generate_traces(traces, start=day_start, end=day_end, seed=seed, heuristic=True))
         by_id = {r.id: r for r in records}
         compliance = sum(r.metadata.get("intent") == "compliance" for r in records)
         failures = sum(r.status == "error" for r in records)
@@ -182,7 +194,13 @@ def run_demo(
             f"({compliance} compliance, {failures} errors) ..."
         )
         with _timed(timings, "seed traces"):
-            seed_records(base_url, project, records, headers=headers, progress=lambda m: echo(f"  {m}"))
+            try:
+                seed_records(base_url, project, records, headers=headers, progress=lambda m: echo(f"  {m}"))
+            except FatalSourceError as exc:
+                if external and "duplicate" in str(exc):
+                    exc.message += f" -- an earlier demo seeded these synthetic ids into this Phoenix: rerun with --seed {seed + 1}"
+                    exc.args = (exc.message,)
+                raise
 
         config_path = workdir / "sync.toml"
         (workdir / "policy.toml").write_text(POLICY.format(target=target))
@@ -266,6 +284,36 @@ def run_demo(
             server.stop()
 
 
+def _server_file(phoenix_dir: Path) -> Path:
+    return phoenix_dir / "kept-server.json"
+
+
+def reset_local_phoenix(phoenix_dir: Path, echo: Echo) -> None:
+    """Start each demo on an empty local Phoenix, saying so: the synthetic day has the
+    same trace and span ids every time (its truth depends on them), and Phoenix
+    rejects ids it already stored, in any project."""
+    info = _server_file(phoenix_dir)
+    if info.exists():
+        pid = json.loads(info.read_text() or "{}").get("pid")
+        if isinstance(pid, int) and _is_phoenix(pid):
+            echo(f"stopping the Phoenix an earlier `demo --keep` left running (pid {pid})")
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            while _is_phoenix(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        info.unlink()
+    if (phoenix_dir / "phoenix.db").exists():
+        echo(f"resetting the demo's Phoenix in {phoenix_dir} (an earlier demo's traces have this run's ids)")
+        shutil.rmtree(phoenix_dir)
+
+
+def _is_phoenix(pid: int) -> bool:
+    try:
+        return b"phoenix.server.main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def _preflight(base_url: str) -> None:
     """Fail with one clear line (unreachable, 401 -> set PHOENIX_API_KEY) before seeding anything."""
     from tracestrata.connectors.phoenix.client import PhoenixHTTP
@@ -289,16 +337,24 @@ def _sampled_ids(outcome: SyncOutcome, state_path: Path) -> list[str]:
 
 def _print_truth(report: dict[str, Any], truth: float, echo: Echo) -> None:
     est = report.get("estimate") or {}
+    plain = report.get("plain") or est
     naive = report.get("naive") or {}
+    proxy = report.get("proxy") or {}
 
     def pct(x: Any) -> str:
         return "n/a" if x is None else f"{100 * float(x):.1f}%"
 
+    def interval(e: dict[str, Any]) -> str:
+        low, high = e.get("ci_low"), e.get("ci_high")
+        width = "" if low is None or high is None else f"  (±{50 * (float(high) - float(low)):.1f} pts)"
+        return f"{pct(e.get('mean'))}  [{pct(low)}, {pct(high)}]{width}"
+
     echo("correct (share of traces the judge marks correct):")
-    echo(
-        f"  reweighted estimate  {pct(est.get('mean'))}  [{pct(est.get('ci_low'))}, {pct(est.get('ci_high'))}]"
-        f"  from {est.get('n_scored')} judged traces"
-    )
+    if proxy:
+        worth = proxy.get("worth")
+        gain = f", worth {worth:.0f} more judged traces" if isinstance(worth, float) and worth > 0 else ""
+        echo(f"  with the proxy       {interval(est)}  ({proxy.get('field')} on every trace{gain})")
+    echo(f"  reweighted estimate  {interval(plain)}  from {plain.get('n_scored')} judged traces")
     echo(f"  naive sample mean    {pct(naive.get('mean'))}  (ignores the oversampling of failures and rare slices)")
     echo(f"  synthetic truth      {pct(truth)}  (the judge run on every trace)")
 

@@ -9,6 +9,9 @@ Only runs of one *series* are combined: a series is a stretch of consecutive run
 under the same policy digest. A policy change starts a new series; mixing two
 policies' designs in one estimate is refused by construction (the latest series
 is used, or the one asked for).
+
+`top` folds are made again over the whole period (`refold.py`), so a value folded
+into `(other)` in some windows and not in others is one row with all its traces.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from tracestrata.design import Cell, Design, Unit, in_window
 from tracestrata.errors import StateError
+from tracestrata.job.refold import refold, tops_of
 from tracestrata.job.state import RunRow, RunStatus, State
 from tracestrata.record import Score
 
@@ -76,7 +80,10 @@ def design_from_runs(state: State, runs: Sequence[RunRow]) -> Design:
     for run in runs:
         window = run.window_key
         for data in run.cells:
-            cell = Cell.from_json(data)
+            try:
+                cell = Cell.from_json(data)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise StateError(f"run {run.run_id}: a cell cannot be read ({type(exc).__name__}: {exc})") from None
             cells.append(
                 Cell(
                     id=in_window(cell.id, window),
@@ -87,12 +94,17 @@ def design_from_runs(state: State, runs: Sequence[RunRow]) -> Design:
                     sampled=cell.sampled,
                     window=window,
                     proxy=cell.proxy,
+                    raw=cell.raw,
                 )
             )
     windows = {run.run_id: run.window_key for run in runs}
     units: list[Unit] = []
     for run_id, trace_id, cell, attrs in state.sampled(list(windows)):
         units.append(Unit(trace_id, in_window(cell, windows[run_id]), attrs))
+    tops: dict[str, int] = {}
+    for digest in sorted({run.policy_digest for run in runs}):
+        tops.update(tops_of(state.policy(digest)))
+    cells, units = refold(cells, units, tops)
     return Design(cells=tuple(cells), units=tuple(units))
 
 

@@ -15,6 +15,7 @@ from tracestrata.job.windows import last_closed_window
 from tracestrata.protocols import StratumCounter, Window
 from tracestrata.sampling.allocation import StratumCounts, count_strata
 from tracestrata.sampling.dedupe import unique_records
+from tracestrata.sampling.field_check import FieldWatch
 from tracestrata.sampling.hashing import hash_key
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.population import CountUnavailable, count_strata_pushdown
@@ -28,6 +29,7 @@ def counts_from_config(
     *,
     say: Callable[[str], None],
     on_repeats: Callable[[int], None] | None = None,
+    watch: FieldWatch | None = None,
 ) -> tuple[Policy, list[StratumCounts], str]:
     """Population counts from a sync config's backend: pushed down when possible, else pulled."""
     config = load_config(config_path)
@@ -39,7 +41,7 @@ def counts_from_config(
         say(retry_message(exc, attempt, wait, config.retry.attempts))
 
     with governing(config.retry, on_retry=on_retry):
-        policy, counts = _counts(config, window, rate, rate_field, say=say, on_repeats=on_repeats)
+        policy, counts = _counts(config, window, rate, rate_field, say=say, on_repeats=on_repeats, watch=watch)
     return policy, counts, config_path
 
 
@@ -51,6 +53,7 @@ def _counts(
     *,
     say: Callable[[str], None],
     on_repeats: Callable[[int], None] | None,
+    watch: FieldWatch | None,
 ) -> tuple[Policy, list[StratumCounts]]:
     policy: Policy = config.policy
     connector = load_connector(config)
@@ -68,6 +71,8 @@ def _counts(
             say("pulling the window's metadata (give --rate to count without pulling)")
         records = source.iter_traces(window, metadata_keys=policy.metadata_keys())
         records = unique_records(records, hash_key(policy.seed), on_repeats=on_repeats)
+        if watch is not None:
+            records = watch.records(records)
         return policy, count_strata(records, policy, rate_field=rate_field, raw=False)
     finally:
         connector.close()

@@ -425,7 +425,7 @@ def wilson_target(
     if not ok(high):  # without the FPC a small population may not reach the goal: take all
         return high
     low = high // 2 if high > 1 else 0  # ok(low) is False or low == 0
-    return max(_bisect_first(low, high, ok), 1)
+    return max(bisect_first(low, high, ok), 1)
 
 
 def trim_to_budget(
@@ -690,10 +690,10 @@ def _smallest_neyman(
     high = sum(populations.values())
     if good(low):
         return allocation(low)
-    return allocation(_bisect_first(low, high, good))
+    return allocation(bisect_first(low, high, good))
 
 
-def _bisect_first(low: int, high: int, good: Callable[[int], bool]) -> int:
+def bisect_first(low: int, high: int, good: Callable[[int], bool]) -> int:
     """Smallest n in (low, high] with good(n), given good(low) is False; `high` when none is."""
     while high - low > 1:
         mid = (low + high) // 2
@@ -752,6 +752,7 @@ __all__ = [
     "tally_weighted",
     "add_tallies",
     "allocate_proportional",
+    "bisect_first",
     "count_fields",
     "count_strata",
     "count_strata_columns",

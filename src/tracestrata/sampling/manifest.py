@@ -232,9 +232,32 @@ def _check_cells(cells: Any, where: str) -> None:
             )
         if not isinstance(cell.get("values") or {}, dict):
             raise InputError("expected an object of dimension labels", path=where, field=f"{key}.values")
+        _check_raw(cell, where, key)
         if cell.get("cell") in ids:
             raise InputError(f"cell {cell.get('cell')!r} is listed twice", path=where, field=f"{key}.cell")
         ids.add(cell.get("cell"))
+
+
+def _check_raw(cell: Mapping[str, Any], where: str, key: str) -> None:
+    """`raw` (the cell's population by its labels before `top` folded them): parts that add up."""
+    raw = cell.get("raw")
+    if raw is None:
+        return
+    if not isinstance(raw, list):
+        raise InputError("expected a list of parts", path=where, field=f"{key}.raw")
+    total = 0
+    for j, part in enumerate(raw):
+        population = part.get("population") if isinstance(part, dict) else None
+        if isinstance(population, bool) or not isinstance(population, int) or not 0 <= population <= _MAX_COUNT:
+            raise InputError(f"expected an integer in [0, 2^53], got {population!r}", path=where,
+                             field=f"{key}.raw[{j}].population")
+        values = part.get("values")
+        if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+            raise InputError("expected an object of dimension labels", path=where, field=f"{key}.raw[{j}].values")
+        total += population
+    if total != cell["population"]:
+        raise InputError(f"parts add up to {total}, not the population {cell['population']}", path=where,
+                         field=f"{key}.raw")
 
 
 def _read_manifest(path: Path) -> Manifest:

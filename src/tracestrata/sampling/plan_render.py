@@ -9,31 +9,38 @@ from typing import Any
 
 from tracestrata.sampling.allocation import AllocationMethod, Plan, StratumCounts
 from tracestrata.sampling.policy import Policy
+from tracestrata.sampling.residual import ReviewPlan, SpreadPlan
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+    return [line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
+
+
+def _num(x: float | None, digits: int = 4) -> str:
+    return "-" if x is None or x != x else f"{x:.{digits}f}"
 
 
 def render_table(plan: Plan) -> str:
-    header = ("stratum", "population", "rate", "target", "deff", "half-width", "share")
+    header = ("stratum", "population", "rate", "target", "sampled", "deff", "half-width", "share")
     rows = [
         (
             s.stratum + (" *" if s.trimmed else ""),
             f"{s.population:,}",
             f"{s.rate:.4f}",
             f"{s.target:,}",
+            _percent(sampling_rate(s.target, s.population)),
             f"{s.design_effect:.2f}",
             "-" if s.half_width is None else f"{s.half_width:.4f}",
             f"{100 * s.share:.1f}%",
         )
         for s in plan.strata
     ]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    lines = [
-        "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))
-    ]
-    lines.append("  ".join("-" * w for w in widths))
-    for row in rows:
-        lines.append(
-            "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-        )
+    lines = _table(header, rows)
     goal = "each stratum" if plan.method is AllocationMethod.WILSON else "the global rate"
     lines.append("")
     lines.append(
@@ -41,7 +48,8 @@ def render_table(plan: Plan) -> str:
         f"confidence{'' if plan.fpc else ', no finite-population correction'}"
     )
     budget = "" if plan.budget is None else f" (budget {plan.budget:,}, floor {plan.floor})"
-    lines.append(f"total: {plan.total:,} of {plan.population:,} traces{budget}")
+    overall = _percent(sampling_rate(plan.total, plan.population))
+    lines.append(f"total: {plan.total:,} of {plan.population:,} traces, {overall} sampled{budget}")
     if plan.global_half_width is not None:
         lines.append(f"expected global half-width: {plan.global_half_width:.4f}")
     if any(s.design_effect != 1.0 for s in plan.strata):
@@ -54,12 +62,128 @@ def render_table(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def targets_toml(plan: Plan, policy: Policy) -> str:
+def sampling_rate(sampled: int, population: int) -> float | None:
+    """The share of the traces sampled (None for an empty stratum)."""
+    return sampled / population if population else None
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{100 * rate:.1f}%"
+
+
+def render_spread_table(plan: SpreadPlan, pooled: tuple[str, ...] = ()) -> str:
+    """`plan --ledger --proxy FIELD`: Neyman allocation on the measured (residual) spread."""
+    header = ("stratum", "population", "judged", "plain sd", "residual sd", "target", "sampled", "half-width", "share")
+    rows = [
+        (
+            s.stratum + (" ~" if s.stratum in pooled else ""),
+            f"{s.population:,}",
+            f"{s.judged:,}",
+            _num(s.plain_sd),
+            _num(s.sd),
+            f"{s.target:,}",
+            _percent(sampling_rate(s.target, s.population)),
+            _num(s.half_width),
+            f"{100 * s.share:.1f}%",
+        )
+        for s in plan.strata
+    ]
+    lines = [*_table(header, rows), ""]
+    budget = f" (budget {plan.budget:,}, floor {plan.floor})" if plan.budget is not None else f" (floor {plan.floor})"
+    lines.append(f"neyman on the residual spread: n_h ∝ N_h · residual sd, at {100 * plan.confidence:g}% confidence")
+    overall = _percent(sampling_rate(plan.total, plan.population))
+    lines.append(f"total: {plan.total:,} of {plan.population:,} traces, {overall} sampled{budget}")
+    if plan.global_half_width is not None:
+        lines.append(f"expected global half-width: {plan.global_half_width:.4f}")
+    if plan.plain_total is not None and plan.total:
+        lines.append(f"without the proxy: {plan.plain_total:,} judged traces for the same half-width "
+                     f"({plan.plain_total / plan.total:.2f}x)")
+    if pooled:
+        lines.append("~ not measurable (fewer than 2 judged, or judged in full): the pooled spread of the others")
+    return "\n".join(lines)
+
+
+def spread_json(plan: SpreadPlan, pooled: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "method": "residual-neyman",
+        "confidence": plan.confidence,
+        "half_width": plan.half_width_goal,
+        "budget": plan.budget,
+        "floor": plan.floor,
+        "fpc": plan.fpc,
+        "total": plan.total,
+        "population": plan.population,
+        "sampling_rate": sampling_rate(plan.total, plan.population),
+        "global_half_width": plan.global_half_width,
+        "plain_total": plan.plain_total,
+        "strata": [
+            {"stratum": s.stratum, "population": s.population, "judged": s.judged, "plain_sd": s.plain_sd,
+             "residual_sd": s.sd, "target": s.target,
+             "sampling_rate": sampling_rate(s.target, s.population), "half_width": s.half_width, "share": s.share,
+             "pooled": s.stratum in pooled}
+            for s in plan.strata
+        ],
+    }
+
+
+def render_review_table(plan: ReviewPlan, pooled: tuple[str, ...] = ()) -> str:
+    """`plan --ledger --proxy score:NAME`: reviews each stratum needs for its two-phase interval."""
+    header = ("stratum", "population", "judged", "reviewed", "mean", "human sd", "residual sd", "reviews",
+              "half-width")
+    rows = [
+        (
+            s.stratum + (" ~" if s.stratum in pooled else "") + ("" if s.reachable else " !"),
+            f"{s.population:,}",
+            f"{s.judged:,}",
+            f"{s.reviewed:,}",
+            _num(s.mean, 3),
+            _num(s.human_sd),
+            _num(s.residual_sd),
+            f"{s.reviews:,}",
+            _num(s.half_width),
+        )
+        for s in plan.strata
+    ]
+    interval = "Korn–Graubard on the effective n" if plan.rate else "t"
+    lines = [*_table(header, rows), ""]
+    lines.append(f"reviews per window for a two-phase half-width <= {plan.half_width_goal:g} in every stratum "
+                 f"({interval}, {100 * plan.confidence:g}%): [review] target = {plan.target}")
+    if pooled:
+        lines.append("~ not measurable (fewer than 2 reviews, or all judged traces reviewed): the pooled spreads")
+    if any(not s.reachable for s in plan.strata):
+        lines.append("! not reachable by reviews alone: the judged sample is too small (raise its target)")
+    return "\n".join(lines)
+
+
+def review_json(plan: ReviewPlan, pooled: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "method": "two-phase-reviews",
+        "confidence": plan.confidence,
+        "half_width": plan.half_width_goal,
+        "rate": plan.rate,
+        "review_target": plan.target,
+        "strata": [
+            {"stratum": s.stratum, "population": s.population, "judged": s.judged, "reviewed": s.reviewed,
+             "mean": s.mean, "human_sd": s.human_sd, "residual_sd": s.residual_sd, "reviews": s.reviews,
+             "half_width": s.half_width, "reachable": s.reachable, "pooled": s.stratum in pooled}
+            for s in plan.strata
+        ],
+    }
+
+
+def review_toml(plan: ReviewPlan) -> str:
+    return (f"# tracestrata plan: reviews for a two-phase half-width {plan.half_width_goal:g} at "
+            f"{100 * plan.confidence:g}% in every stratum\n[review]\ntarget = {plan.target}\n")
+
+
+def targets_toml(plan: Plan | SpreadPlan, policy: Policy | None = None) -> str:
     """A `[targets]` block: the most common target as `default`, the rest as overrides."""
     common = Counter(s.target for s in plan.strata if s.population)
-    default = max(common.items(), key=lambda item: (item[1], item[0]))[0] if common else policy.targets.default
+    fallback = policy.targets.default if policy is not None else 0
+    default = max(common.items(), key=lambda item: (item[1], item[0]))[0] if common else fallback
+    method = plan.method.value if isinstance(plan, Plan) else "neyman on the residual spread"
     lines = [
-        f"# tracestrata plan: {plan.method.value}, half-width {plan.half_width_goal:g} at {100 * plan.confidence:g}%"
+        f"# tracestrata plan: {method}, half-width {plan.half_width_goal:g} at {100 * plan.confidence:g}%"
         + (f", budget {plan.budget}" if plan.budget is not None else "")
         + f"; total {plan.total} of {plan.population} traces",
         "[targets]",
@@ -93,6 +217,7 @@ def plan_json(plan: Plan, counts: list[StratumCounts]) -> dict[str, Any]:
         "fpc": plan.fpc,
         "total": plan.total,
         "population": plan.population,
+        "sampling_rate": sampling_rate(plan.total, plan.population),
         "global_half_width": plan.global_half_width,
         "strata": [
             {
@@ -102,6 +227,7 @@ def plan_json(plan: Plan, counts: list[StratumCounts]) -> dict[str, Any]:
                 "failures": failures.get(s.stratum, 0),
                 "rate": s.rate,
                 "target": s.target,
+                "sampling_rate": sampling_rate(s.target, s.population),
                 "half_width": s.half_width,
                 "design_effect": s.design_effect,
                 "share": s.share,
@@ -112,4 +238,14 @@ def plan_json(plan: Plan, counts: list[StratumCounts]) -> dict[str, Any]:
     }
 
 
-__all__ = ["plan_json", "render_table", "targets_toml"]
+__all__ = [
+    "plan_json",
+    "render_review_table",
+    "render_spread_table",
+    "render_table",
+    "review_json",
+    "review_toml",
+    "sampling_rate",
+    "spread_json",
+    "targets_toml",
+]

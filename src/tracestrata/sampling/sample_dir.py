@@ -14,8 +14,9 @@ import orjson
 from tracestrata.errors import InputError, StateError
 from tracestrata.io.atomic import atomic_write_bytes
 from tracestrata.protocols import ColumnSource, TraceSource, Window
+from tracestrata.sampling.field_check import closest, seen_paths
 from tracestrata.sampling.manifest import write_sample_dir
-from tracestrata.sampling.policy import Policy
+from tracestrata.sampling.policy import Policy, WindowShare
 from tracestrata.sampling.samplers import SampleResult
 from tracestrata.sampling.sources import Progress, bad_input, sample_source
 
@@ -103,14 +104,22 @@ def sample_to_dir(
     return draw_to_dir(draw, source_name, policy, window, out, state_file=state_file, bad_input_of=lambda: bad_input(source))
 
 
+def standalone_policy(policy: Policy, window: Window | None) -> Policy:
+    """The policy of a run over one `window` with no traffic history: daily targets
+    (`per = "day"`) take the window's duration over a day (whole input: the targets as they are)."""
+    return policy.for_window(WindowShare(None, window.end - window.start)) if window is not None else policy
+
+
 def check_proxies(result: SampleResult, policy: Policy) -> None:
     """A proxy no trace of a non-empty window has is a mistake in the policy (a wrong field path)."""
     if not result.population:
         return
     for path in policy.proxies:
         if not sum(c.proxy[path].n for c in result.cells if path in c.proxy):
+            close = closest(path, seen_paths(s.record for s in result.selected))
+            hint = f"closest field paths seen: {', '.join(close)}" if close else "check the field path"
             raise InputError(
-                f"no trace of the {result.population} has a numeric or boolean value (check the field path)",
+                f"no trace of the {result.population} has a numeric or boolean value ({hint})",
                 field=f"proxy {path}",
             )
 
@@ -154,4 +163,5 @@ __all__ = [
     "load_boost_state",
     "sample_to_dir",
     "save_boost_state",
+    "standalone_policy",
 ]

@@ -45,11 +45,12 @@ from typing import Any
 
 import numpy as np
 
-from tracestrata.design import ALL, Cell, CellKind, Design, ProxyTotals, Unit, cell_id, in_window
+from tracestrata.design import ALL, Cell, CellKind, Design, ProxyTotals, RawPart, Unit, cell_id, in_window
 from tracestrata.protocols import ColumnBatch, iter_chunks
 from tracestrata.record import TraceRecord, format_timestamp
 from tracestrata.sampling.columns import DictColumn, StringColumn, encode
 from tracestrata.sampling.dedupe import DuplicateFilter
+from tracestrata.sampling.field_check import FieldPresence, watched_fields
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.proxies import group_totals, proxy_values, to_totals
@@ -88,6 +89,7 @@ class SampledTrace:
     proxy: Mapping[str, float | None] = field(default_factory=dict)  # by proxy field path
     review: bool = False  # in the human-review subsample
     review_probability: float = 1.0  # of being reviewed, given sampled (1.0 without `[review]`)
+    raw_values: Mapping[str, str] | None = None  # the labels before `top` folded them, when they differ
 
     def to_json(self) -> dict[str, Any]:
         """One `sample.jsonl` line: the record's JSON plus the design fields."""
@@ -127,6 +129,7 @@ class SampledTrace:
                 if self.review or self.review_probability < 1.0
                 else {}
             ),
+            **({"raw_values": dict(self.raw_values)} if self.raw_values is not None else {}),
         }
 
 
@@ -137,6 +140,7 @@ class SampleResult:
     boost_collected: dict[str, int]
     population: int = 0
     duplicates: int = 0  # repeated trace ids dropped (each trace counted once, its first occurrence kept)
+    absent: tuple[str, ...] = ()  # signal and boost fields no trace had (`tracestrata.sampling.field_check`)
 
     def design(self, window: str | None = None) -> Design:
         """The design for estimators; `window` prefixes cell ids in multi-window designs."""
@@ -321,6 +325,7 @@ class Sketch:
         self.population = 0
         self.duplicates = 0
         self._dedupe = DuplicateFilter()
+        self._presence = FieldPresence(watched_fields(policy))
         self._labelers = [d.labeler() for d in policy.strata]
         self._edges = [np.asarray(d.edges, dtype=float) if d.edges is not None else None for d in policy.strata]
         self._vocab: list[dict[str, int]] = [{} for _ in policy.strata]
@@ -337,7 +342,7 @@ class Sketch:
         restored = Sketch.from_state(state["policy"], state["state"])
         self.__init__(restored.policy, boost_collected=restored.boost_before)  # type: ignore[misc]
         self.groups, self.population = restored.groups, restored.population
-        self.duplicates = restored.duplicates
+        self.duplicates, self._presence = restored.duplicates, restored._presence
 
     def to_state(self) -> dict[str, Any]:
         """The sketch as plain data (str, int, bytes, lists, dicts), to send to another process
@@ -354,6 +359,7 @@ class Sketch:
             "boost_before": dict(self.boost_before),
             "population": self.population,
             "duplicates": self.duplicates,
+            "absent": list(self._presence.unseen),
             "groups": [
                 {
                     "labels": list(labels),
@@ -380,6 +386,9 @@ class Sketch:
         sketch = cls(policy, boost_collected=state["boost_before"])
         sketch.population = int(state["population"])
         sketch.duplicates = int(state.get("duplicates", 0))
+        if "absent" in state:  # older states did not watch fields: nothing is reported absent
+            sketch._presence.unseen = dict.fromkeys(state["absent"])
+            sketch._presence.observed = bool(sketch.population)
         for g in state["groups"]:
             hashes = np.frombuffer(g["hashes"], dtype="<u8").astype(np.uint64)
             group = _Group(int(g["bound"]), int(g["count"]), hashes, list(g["ids"]), list(g["masks"]))
@@ -435,6 +444,7 @@ class Sketch:
             self.duplicates += n - int(fresh.sum())
         self.population += n if fresh is None else int(fresh.sum())
         columns = {path: encode(columns[path]) for path in self.fields}  # each string column once
+        self._presence.observe(columns, n)
         codes = [self._dim_codes(i, columns[d.field], n) for i, d in enumerate(self.policy.strata)]
         self._check_strata()
         masks = self._signal_masks(columns, n)
@@ -676,6 +686,8 @@ class Sketch:
         merged.population = self.population + other.population
         merged.duplicates = self.duplicates + other.duplicates
         merged._default_convert = self._default_convert
+        merged._presence.merge(self._presence)
+        merged._presence.merge(other._presence)
         for source in (self, other):
             for key, group in source.groups.items():
                 target = merged.groups.get(key)
@@ -708,12 +720,17 @@ class Sketch:
         counts = self.label_counts()
         kept = [top_values(counts[i], d.top) if d.top is not None else None for i, d in enumerate(policy.strata)]
         final: dict[tuple[tuple[str, ...], int], _Group] = {}
+        parts: dict[tuple[tuple[str, ...], int], list[tuple[tuple[str, ...], int, list[list[int]]]]] = {}
+        raw_of: dict[str, tuple[str, ...]] = {}  # candidate id -> labels before the fold, where they differ
         population, duplicates = self.population, self.duplicates
         for (labels, cell), group in sorted(self.groups.items(), key=lambda item: item[0]):
             folded = tuple(fold(label, k) if k is not None else label for label, k in zip(labels, kept, strict=True))
+            if folded != labels:
+                raw_of.update(dict.fromkeys(map(str, group.ids), labels))
             target = final.get((folded, cell))
             if target is None:  # its candidates are already its bottom-`bound`, in (hash, id) order
                 final[(folded, cell)] = group.copy()
+                parts[(folded, cell)] = [(labels, group.count, group.proxy)]
                 continue
             target.widen(group.bound)
             target.count += group.count
@@ -721,6 +738,7 @@ class Sketch:
                 target.add_proxy(group.proxy)
             repeats = target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads))
             target.count -= repeats
+            parts[(folded, cell)].append((labels, group.count - repeats, group.proxy))
             population, duplicates = population - repeats, duplicates + repeats
 
         take: dict[tuple[tuple[str, ...], int], int] = {}
@@ -728,7 +746,8 @@ class Sketch:
         for labels in strata:
             n_f = final[(labels, self.failure_code)].count if (labels, self.failure_code) in final else 0
             n_n = final[(labels, self.normal_code)].count if (labels, self.normal_code) in final else 0
-            k_f, k_n = allocate_stratum(policy.targets.for_stratum(_key(labels)), n_f, n_n, policy.multiplier)
+            target = policy.targets.for_window(_key(labels), population)
+            k_f, k_n = allocate_stratum(target, n_f, n_n, policy.multiplier)
             if n_f:
                 take[(labels, self.failure_code)] = k_f
             if n_n:
@@ -754,7 +773,8 @@ class Sketch:
                 kind = CellKind.FAILURE if cell == self.failure_code else CellKind.NORMAL
                 boost, cid = None, cell_id(key, kind)
             totals = self._cell_proxy(group)
-            cells.append(Cell(cid, key, values, kind, group.count, k, proxy=totals))
+            cells.append(Cell(cid, key, values, kind, group.count, k, proxy=totals, raw=self._raw_parts(
+                labels, parts[(labels, cell)])))
             if k > len(group.ids):  # pragma: no cover - the bounds make this impossible
                 raise AssertionError(f"cell {cid}: {k} to take but only {len(group.ids)} candidates")
             if k == 0:
@@ -771,13 +791,33 @@ class Sketch:
             records = convert_many(group.payloads[:k])
             proxies = self._unit_proxies(records)
             selected.extend(
-                SampledTrace(record, key, dict(values), cid, kind, bool(fired), fired, boost, p, weight, proxy)
+                SampledTrace(record, key, dict(values), cid, kind, bool(fired), fired, boost, p, weight, proxy,
+                             raw_values=self._raw_values(raw_of.get(str(record.id))))
                 for record, fired, proxy in zip(records, names, proxies, strict=True)
             )
         if policy.review is not None:
             selected = draw_review(selected, policy)
         cells.sort(key=lambda c: (c.stratum, _KIND_ORDER[c.kind], c.id))
-        return SampleResult(selected, cells, collected, population, duplicates)
+        return SampleResult(selected, cells, collected, population, duplicates, self._presence.absent)
+
+    def _raw_parts(
+        self, folded: tuple[str, ...], parts: list[tuple[tuple[str, ...], int, list[list[int]]]]
+    ) -> tuple[RawPart, ...]:
+        """A cell's population by its labels before the fold; () when nothing was folded into it."""
+        if all(labels == folded for labels, _, _ in parts):
+            return ()
+        out: list[RawPart] = []
+        for labels, count, proxy in parts:
+            totals = (
+                {path: to_totals(*t) for path, t in zip(self.proxies, proxy or [[0, 0, 0]] * len(self.proxies),
+                                                        strict=True)}
+                if self.proxies else {}
+            )
+            out.append(RawPart(dict(zip(self.policy.dimensions, labels, strict=True)), count, totals))
+        return tuple(out)
+
+    def _raw_values(self, labels: tuple[str, ...] | None) -> dict[str, str] | None:
+        return None if labels is None else dict(zip(self.policy.dimensions, labels, strict=True))
 
     def _cell_proxy(self, group: _Group) -> dict[str, ProxyTotals]:
         if not self.proxies:

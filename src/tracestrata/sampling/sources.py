@@ -34,6 +34,7 @@ from tracestrata.sampling.allocation import (
     count_strata_columns,
 )
 from tracestrata.sampling.dedupe import unique_batches, unique_records
+from tracestrata.sampling.field_check import FieldWatch
 from tracestrata.sampling.hashing import hash_key
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import (
@@ -111,18 +112,21 @@ def count_source(
     jobs: int | None = 1,
     progress: Progress | None = None,
     on_repeats: Callable[[int], None] | None = None,
+    watch: FieldWatch | None = None,
 ) -> list[StratumCounts]:
     """Population and failure counts per stratum of `window` of `source`, keyed as the sampler keys them.
 
     A repeated trace id counts once, as in sampling (`tracestrata.sampling.dedupe`);
-    `on_repeats(n)` hears how many were dropped when there were any.
+    `on_repeats(n)` hears how many were dropped when there were any. `watch` sees the
+    columns or records read in one process (not what a backend or parts count).
     """
     if isinstance(source, GroupCounter):
         return source.count_strata(window, policy, rate_field=rate_field)
     key = hash_key(policy.seed)
     if not isinstance(source, ColumnSource):
         records = source.iter_traces(window or ALL_TIME, metadata_keys=policy.metadata_keys())
-        return count_strata(unique_records(records, key, on_repeats=on_repeats), policy, rate_field=rate_field, raw=False)
+        records = unique_records(records, key, on_repeats=on_repeats)
+        return count_strata(watch.records(records) if watch else records, policy, rate_field=rate_field, raw=False)
     parts, processes = source_parts(source, jobs)
     if processes > 1:
         from tracestrata.sampling.parallel import count_parts
@@ -136,6 +140,8 @@ def count_source(
         for batch in batches:
             if progress is not None:
                 progress(batch.bytes_read)
+            if watch is not None:
+                watch.presence.observe(batch.columns, len(batch.ids))
             yield batch.ids, batch.columns
 
     repeats = 0

@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from tracestrata.errors import AuthError, FatalSourceError, RetriableSourceError
 from tracestrata.record import Score, TraceRecord, format_timestamp
 
 Progress = Callable[[str], None]
@@ -339,7 +340,20 @@ def seed_scores(
         for i in range(0, len(scores), batch):
             data = [annotation_for_score(s, annotator_kind=annotator_kind) for s in scores[i : i + batch]]
             response = client.post("/v1/trace_annotations", params={"sync": "true"}, json={"data": data})
-            response.raise_for_status()
+            checked(response, "writing trace annotations")
+
+
+def checked(response: httpx.Response, what: str) -> httpx.Response:
+    """`response` if it succeeded; else the error with Phoenix's own text, in one line."""
+    if response.is_success:
+        return response
+    text = " ".join(response.text.split())[:300] or response.reason_phrase
+    message = f"Phoenix at {response.request.url.host}:{response.request.url.port} refused {what}: HTTP {response.status_code}: {text}"
+    if response.status_code in (401, 403):
+        raise AuthError(f"{message} (set PHOENIX_API_KEY)")
+    if response.status_code == 429 or response.status_code >= 500:
+        raise RetriableSourceError(message)
+    raise FatalSourceError(message)
 
 
 def _post_spans(client: httpx.Client, project: str, spans: Sequence[dict[str, Any]]) -> None:
@@ -348,16 +362,16 @@ def _post_spans(client: httpx.Client, project: str, spans: Sequence[dict[str, An
         if response.status_code == 503:  # ingest queue at capacity: wait for the insert loop
             time.sleep(min(2.0, 0.2 * (attempt + 1)))
             continue
-        response.raise_for_status()
+        checked(response, f"sending spans to project {project!r}")
         return
-    raise RuntimeError("Phoenix kept answering 503 to span ingest")
+    raise RetriableSourceError("Phoenix kept answering 503 to span ingest")
 
 
 def stored_count(base_url: str, project: str, *, headers: dict[str, str] | None = None) -> int:
     """Root spans stored in `project` (0 when the project does not exist yet)."""
     query = "query { projects(first: 1000) { edges { node { name recordCount(filterCondition: \"parent_id is None\") } } } }"
     response = httpx.post(f"{base_url}/graphql", json={"query": query}, headers=headers or {}, timeout=30)
-    response.raise_for_status()
+    checked(response, "counting stored spans")
     for edge in response.json()["data"]["projects"]["edges"]:
         if edge["node"]["name"] == project:
             return int(edge["node"]["recordCount"])

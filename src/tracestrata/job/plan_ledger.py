@@ -1,0 +1,161 @@
+"""`plan --ledger`: size strata from the spreads measured in the sync ledger's judged windows.
+
+The populations are those of the ledger's latest window (a window like the next one);
+the spreads come from the report over the selected windows (`estimate.spread`): with
+`--proxy FIELD` the residual SD of metric − λ·proxy, so the plan is Neyman allocation on
+the residual spread; with `--proxy score:NAME` the plan says how many human reviews each
+stratum needs (`sampling.residual`). A stratum whose spread could not be measured (fewer
+than 2 judged traces, or judged in full) takes the population-weighted spread of the others.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+
+from tracestrata.design import Design
+from tracestrata.errors import InputError
+from tracestrata.estimate.assisted import ProxyKind, parse_proxy
+from tracestrata.estimate.report import Report, build_report
+from tracestrata.estimate.spread import StratumSpread, report_spreads
+from tracestrata.job.ledger import design_from_ledger
+from tracestrata.record import Score
+from tracestrata.sampling.allocation import observed_rate
+from tracestrata.sampling.residual import (
+    ReviewInput,
+    ReviewPlan,
+    SpreadInput,
+    SpreadPlan,
+    review_plan,
+    residual_neyman,
+)
+
+__all__ = ["LedgerPlan", "plan_from_design", "plan_from_ledger"]
+
+
+@dataclass(frozen=True)
+class LedgerPlan:
+    plan: SpreadPlan | ReviewPlan
+    report: Report
+    windows: int
+    latest: str
+    pooled: tuple[str, ...]  # strata that took the pooled spread
+
+
+def _conservative(s: StratumSpread, rate: bool, confidence: float) -> StratumSpread:
+    """A rate whose measured spread is ~0 (every judged or reviewed trace agrees) says nothing
+    about the next window: plan at the end of its Wilson interval nearest 0.5, as
+    `observed_rate` does for the Wilson plan (its mean and spreads all taken there)."""
+    base = s.human_sd if math.isfinite(s.human_sd) else s.plain_sd
+    if not rate or s.n < 1 or not math.isfinite(base) or base > 1e-9:
+        return s
+    q = observed_rate(s.n if s.mean >= 0.5 else 0, s.n, confidence=confidence)
+    sd = math.sqrt(q * (1.0 - q))
+    human = sd if math.isfinite(s.human_sd) else s.human_sd
+    residual = sd if not math.isfinite(s.sd) or s.sd <= 1e-9 else s.sd
+    return replace(s, mean=q, sd=residual, plain_sd=sd, human_sd=human)
+
+
+def _pooled(spreads: Mapping[str, StratumSpread], populations: Mapping[str, int], attr: str) -> float:
+    pairs = [(populations.get(k, 0), getattr(s, attr)) for k, s in spreads.items() if math.isfinite(getattr(s, attr))]
+    weight = sum(w for w, _ in pairs)
+    if not pairs or weight == 0:
+        raise InputError("no stratum has 2 judged traces in the ledger's windows: nothing to measure a spread from",
+                         field="ledger")
+    return math.sqrt(sum(w * v * v for w, v in pairs) / weight)
+
+
+def plan_from_ledger(
+    path: str | Path,
+    metric: str,
+    proxy: str | None,
+    *,
+    since: timedelta | None = None,
+    half_width: float = 0.05,
+    confidence: float = 0.95,
+    budget: int | None = None,
+    floor: int = 30,
+    fpc: bool = True,
+) -> LedgerPlan:
+    design, scores = design_from_ledger(path, since=since)
+    if not design.cells:
+        raise InputError("no finished window in the ledger: nothing to plan from", path=str(path))
+    return plan_from_design(design, scores, metric, proxy, half_width=half_width, confidence=confidence,
+                            budget=budget, floor=floor, fpc=fpc)
+
+
+def plan_from_design(
+    design: Design,
+    scores: Sequence[Score],
+    metric: str,
+    proxy: str | None,
+    *,
+    half_width: float = 0.05,
+    confidence: float = 0.95,
+    budget: int | None = None,
+    floor: int = 30,
+    fpc: bool = True,
+) -> LedgerPlan:
+    """The plan from a (multi-window) design and its scores: populations of its latest window."""
+    latest = max(str(c.window) for c in design.cells)
+    populations: dict[str, int] = defaultdict(int)
+    cells: Counter[str] = Counter()
+    sampled: Counter[str] = Counter()
+    latest_cells: dict[str, str] = {}
+    for cell in design.cells:
+        if str(cell.window) == latest:
+            populations[cell.stratum] += cell.population
+            sampled[cell.stratum] += cell.sampled
+            cells[cell.stratum] += 1
+            latest_cells[cell.id] = cell.stratum
+    report = build_report(design, scores, metric, confidence=confidence, proxy=proxy)
+    spec = parse_proxy(proxy) if proxy else None
+    judged_all: Counter[str] = Counter()
+    judged_latest: Counter[str] = Counter()
+    if spec is not None and spec.kind is ProxyKind.JUDGE:
+        judged_ids = {s.trace_id for s in scores if s.name == spec.name}
+        stratum_of = {c.id: c.stratum for c in design.cells}
+        for unit in design.units:
+            if unit.trace_id in judged_ids:
+                judged_all[stratum_of[unit.cell]] += 1
+                if unit.cell in latest_cells:
+                    judged_latest[latest_cells[unit.cell]] += 1
+    rate = report.kind.value == "rate"
+    spreads = {k: _conservative(s, rate, confidence) for k, s in report_spreads(report, judged_all).items()}
+    strata = sorted(populations)
+    windows = len({c.window for c in design.cells})
+    if spec is not None and spec.kind is ProxyKind.JUDGE:
+        human = _pooled(spreads, populations, "human_sd")
+        residual = _pooled(spreads, populations, "sd")
+        inputs, pooled = [], []
+        for k in strata:
+            s = spreads.get(k)
+            known = s is not None and math.isfinite(s.sd) and math.isfinite(s.human_sd)
+            if not known:
+                pooled.append(k)
+            inputs.append(ReviewInput(
+                k, populations[k], judged_latest.get(k, 0) or sampled[k],  # not judged yet: its sample
+                s.mean if s is not None and math.isfinite(s.mean) else report.estimate.mean,
+                s.human_sd if known and s is not None else human,
+                s.sd if known and s is not None else residual,
+                cells[k], s.n if s is not None else 0,
+            ))
+        plan: SpreadPlan | ReviewPlan = review_plan(inputs, half_width=half_width, confidence=confidence,
+                                                    rate=rate, floor=floor)
+        return LedgerPlan(plan, report, windows, latest, tuple(pooled))
+    sd = _pooled(spreads, populations, "sd")
+    plain = _pooled(spreads, populations, "plain_sd")
+    rows, pooled = [], []
+    for k in strata:
+        s = spreads.get(k)
+        known = s is not None and math.isfinite(s.sd) and math.isfinite(s.plain_sd)
+        if not known:
+            pooled.append(k)
+        rows.append(SpreadInput(k, populations[k], s.sd if known and s is not None else sd,
+                                s.plain_sd if known and s is not None else plain, s.n if s is not None else 0))
+    plan = residual_neyman(rows, half_width=half_width, confidence=confidence, budget=budget, floor=floor, fpc=fpc)
+    return LedgerPlan(plan, report, windows, latest, tuple(pooled))
