@@ -20,7 +20,6 @@ from tracestrata.cli.options import (
 )
 from tracestrata.connectors import open_trace_source
 from tracestrata.errors import InputError
-from tracestrata.job.config import load_config
 from tracestrata.job.plan_counts import counts_from_config
 from tracestrata.protocols import TraceSource, Window
 from tracestrata.sampling.allocation import (
@@ -30,7 +29,7 @@ from tracestrata.sampling.allocation import (
     StratumInput,
     plan_allocation,
 )
-from tracestrata.sampling.field_check import FieldGap, FieldWatch, count_gaps, gap_warnings, seen_paths, watched_fields
+from tracestrata.sampling.field_check import FieldGap, FieldWatch, count_gaps, gap_warnings, seen_paths
 from tracestrata.sampling.plan_render import plan_json, render_table, targets_toml
 from tracestrata.sampling.policy import load_policy
 from tracestrata.sampling.sources import ALL_TIME, bad_input, count_source
@@ -57,7 +56,7 @@ from tracestrata.sampling.strata import check_path
     type=click.Path(dir_okay=False),
     help="A sync state file: size strata from the spreads measured in its judged windows (needs --metric).",
 )
-@click.option("--metric", help="With --ledger: the score the plan is for, e.g. correct.")
+@click.option("--metric", help="With --ledger (or --config: its state file): the score the plan is for, e.g. correct.")
 @click.option(
     "--proxy",
     help="With --ledger: a [[proxy]] field (Neyman on the residual SD) or score:NAME (human reviews per "
@@ -155,6 +154,9 @@ def command(
       tracestrata plan --ledger state.sqlite --metric correct --proxy scores.heuristic --half-width 0.02
       tracestrata plan --ledger state.sqlite --metric human_correct --proxy score:correct --half-width 0.1
     """
+    if ledger_path is None and config_path is not None and metric:
+        ledger_path = str(load_config(config_path).state)  # the sync job's own ledger
+        config_path = None
     if ledger_path is not None:
         if source or policy_path or config_path:
             raise click.UsageError("use either --ledger or --source/--policy/--config, not both")
@@ -175,8 +177,8 @@ def command(
         raise click.UsageError("give --source and --policy, or --config")
     window = parse_window(since, until)
     trace_source: object = None
+    watch = FieldWatch()
     if config_path is not None:
-        watch = FieldWatch(watched_fields(load_config(config_path).policy, boosts=False))
         policy, counts, source_name = counts_from_config(
             config_path,
             window,
@@ -189,7 +191,6 @@ def command(
     else:
         assert source is not None and policy_path is not None
         policy = load_policy(policy_path)
-        watch = FieldWatch(watched_fields(policy, boosts=False))
         trace_source, source_name = open_trace_source(source, skip_bad=skip_bad, options=source_options(schema, columns))
         with progress_bar(trace_source, "counting") as progress:
             counts = count_source(
