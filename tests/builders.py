@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from tracestrata.design import CellKind
 from tracestrata.sampling.policy import parse_policy
+from tracestrata.synthetic import judge
 
 
 def make_policy(target=6, multiplier=4.0, top=3, collect=4, overrides=None):
@@ -48,6 +49,31 @@ def write_jsonl(path, records, extra=None):
         lines.insert(index, line)
     path.write_bytes(b"\n".join(lines) + b"\n")
     return path
+
+
+def write_judge_scores(path, sample_dir, records, keep=lambda index: True):
+    """Score JSONL with the synthetic judge's verdicts on the traces of `sample_dir`'s sample.jsonl
+    (the `index`-th sampled trace only when `keep(index)`)."""
+    by_id = {r.id: r for r in records}
+    rows = [orjson.loads(line) for line in (sample_dir / "sample.jsonl").read_bytes().splitlines()]
+    lines = [
+        orjson.dumps({"trace_id": row["id"], "name": name, "value": value})
+        for index, row in enumerate(rows)
+        if keep(index)
+        for name, value in judge(by_id[row["id"]]).items()
+    ]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def run_report(folder, capsys, *args):
+    """`tracestrata report` in-process on `folder`'s run/ and scores.jsonl: (exit code, stdout, stderr)."""
+    from tracestrata.cli.main import main
+
+    capsys.readouterr()
+    code = main(["report", "--sample", str(folder / "run"), "--scores", f"jsonl:{folder / 'scores.jsonl'}", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 PATHS = [

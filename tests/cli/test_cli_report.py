@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from builders import run_report as report
+from builders import write_jsonl, write_judge_scores
+
 from tracestrata.cli.main import main
-from tracestrata.synthetic import generate_traces, judge
+from tracestrata.synthetic import generate_traces
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "examples" / "policies" / "basic.toml"
@@ -21,25 +24,10 @@ def run(tmp_path_factory) -> Path:
     traces = folder / "traces.jsonl"
     records = list(generate_traces(4000, start=datetime(2026, 1, 1, tzinfo=UTC),
                                    end=datetime(2026, 1, 2, tzinfo=UTC), seed=3))
-    traces.write_text("".join(json.dumps(r.to_json()) + "\n" for r in records))
+    write_jsonl(traces, records)
     assert main(["sample", "--source", f"jsonl:{traces}", "--policy", str(POLICY), "--out", str(folder / "run")]) == 0
-    sampled = [json.loads(line) for line in (folder / "run" / "sample.jsonl").read_text().splitlines()]
-    by_id = {r.id: r for r in records}
-    lines = []
-    for i, row in enumerate(sampled):
-        if i % 10 == 9:
-            continue  # left unscored
-        verdict = judge(by_id[row["id"]])
-        lines += [json.dumps({"trace_id": row["id"], "name": k, "value": v}) for k, v in verdict.items()]
-    (folder / "scores.jsonl").write_text("\n".join(lines) + "\n")
+    write_judge_scores(folder / "scores.jsonl", folder / "run", records, keep=lambda i: i % 10 != 9)  # 1 in 10 unscored
     return folder
-
-
-def report(run: Path, capsys, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(["report", "--sample", str(run / "run"), "--scores", f"jsonl:{run / 'scores.jsonl'}", *args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_json_report_on_a_real_sample(run, capsys):
