@@ -12,4 +12,6 @@ if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'library(survey)' >/dev/
     echo "warning: Rscript with the survey package is missing; the R cross-check will be skipped" >&2
   fi
 fi
-exec "$VENV/bin/python" -m pytest "$@"
+# One worker per core (TEST_WORKERS=0 for one process); a file's tests stay on one worker,
+# so module fixtures (a Phoenix server, a Spark session) start once per worker.
+exec "$VENV/bin/python" -m pytest -n "${TEST_WORKERS:-auto}" --dist loadfile "$@"
