@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from tracestrata.design import Cell, Design, Unit
 from tracestrata.errors import EstimationError
-from tracestrata.estimate.estimators import Estimate, LonelyCell, ScoredFrame, stratified_variance
+from tracestrata.estimate.estimators import Estimate, LonelyCell, ScoredFrame, stratified_variance, within_known
 from tracestrata.estimate.intervals import IntervalMethod, korn_graubard, t_interval, wilson_effective
 from tracestrata.estimate.proxy import ProxyData, Tuning, difference_fit, lambda_groups, twophase_fit
 
@@ -193,6 +193,10 @@ def assist(
             variance, lonely_ids = stratified_variance(frame, fit.z, d, lonely)
             est = _estimate(fit.mean, variance, fit.n, fit.cells, fit.slopes, fit.population, base, method,
                             confidence, rate_interval, lonely_ids)
+            if rate:  # what the judged traces fix: a stratum judged in full is a point, as the plain row
+                low, high = within_known(est.ci_low, est.ci_high, est.mean, float(frame.y[d].sum()),
+                                         fit.population, fit.n)
+                est = replace(est, ci_low=low, ci_high=high)
             ratio = variance / base.variance if base.variance > 0 else math.nan
             return Assisted(est, spec.kind, spec.label, tuning, fit.lambdas, ratio, _worth(base.n_scored, ratio))
 
