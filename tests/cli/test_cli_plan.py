@@ -74,8 +74,14 @@ def test_table(files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> 
     code, out, err = run(capsys, "plan", "--source", f"jsonl:{traces}", "--policy", str(policy))
     assert code == 0, err
     header = out.splitlines()[0].split()
-    assert header == ["stratum", "population", "rate", "target", "deff", "half-width", "share"]
+    assert header == ["stratum", "population", "rate", "target", "sampled", "deff", "half-width", "share"]
     assert "total:" in out and "expected global half-width" in out
+    rows = [line.split() for line in out.splitlines()[2:] if line.endswith("%")]
+    for row in rows:  # sampled = target / population
+        assert row[-4] == f"{100 * int(row[-5].replace(',', '')) / int(row[-7].replace(',', '')):.1f}%"
+    total = next(line for line in out.splitlines() if line.startswith("total:"))
+    n, big_n = (int(x.replace(",", "")) for x in total.split()[1:4:2])
+    assert f"total: {n:,} of {big_n:,} traces, {100 * n / big_n:.1f}% sampled" in total
     assert "deff: design effect of the failure oversampling" in out
     deffs = {float(line.split()[-3]) for line in out.splitlines()[2:] if line.endswith("%")}
     assert max(deffs) > 1.0
@@ -109,6 +115,8 @@ def test_json_meets_the_goal(files: tuple[Path, Path], capsys: pytest.CaptureFix
         assert s["half_width"] == pytest.approx(expected)
         assert s["design_effect"] == (1.0 if split is None else pytest.approx(split.design_effect(s["target"])))
         assert set(s["values"]) == {"metadata.intent", "latency_ms"}
+        assert s["sampling_rate"] == (s["target"] / s["population"] if s["population"] else None)
+    assert plan["sampling_rate"] == plan["total"] / plan["population"]
 
 
 def test_budget_trims_the_long_tail(files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:

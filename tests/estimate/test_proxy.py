@@ -135,3 +135,31 @@ def test_two_phase_warns_about_labels_without_a_judge_score():
     report = build_report(Design(cells, units), scores, "human_correct", proxy="score:correct")
     codes = {w.code: w for w in report.warnings}
     assert codes["reviewed_without_judge"].details["count"] == 2  # t36, t38
+
+
+def test_the_top_level_build_report_takes_a_proxy():
+    import tracestrata
+
+    design, scores = make_design()
+    report = tracestrata.build_report(design, scores, "quality", proxy=FIELD, tuning=tracestrata.Tuning.POOLED)
+    assert report.proxy is not None and report.plain is not None
+    assert report.to_json()["proxy"]["field"] == FIELD
+    with pytest.raises(tracestrata.EstimationError, match="no proxy totals"):
+        tracestrata.build_report(design, scores, "quality", proxy="scores.other")
+
+
+def test_a_stratum_judged_in_full_is_a_point_with_a_proxy_too():
+    rng = np.random.default_rng(4)
+    cells, units, scores = [], [], []
+    for stratum, big_n, m in (("big", 2000, 60), ("tiny", 8, 8)):
+        p_all = rng.random(big_n)
+        cid = f"{stratum}#normal"
+        cells.append(Cell(cid, stratum, {}, CellKind.NORMAL, big_n, m,
+                          proxy={FIELD: ProxyTotals(big_n, float(p_all.sum()), float((p_all**2).sum()))}))
+        for j in rng.choice(big_n, m, replace=False):
+            tid = f"{cid}-{j}"
+            units.append(Unit(tid, cid, {"scores": {"heuristic": float(p_all[j])}}))
+            scores.append(Score(tid, "ok", bool(rng.random() < 0.3 + 0.5 * p_all[j])))
+    report = build_report(Design(tuple(cells), tuple(units)), scores, "ok", proxy=FIELD)
+    tiny = next(row for row in report.strata if row.stratum == "tiny")
+    assert tiny.estimate.ci_low == tiny.estimate.ci_high == pytest.approx(tiny.plain.mean)

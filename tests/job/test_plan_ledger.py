@@ -86,7 +86,7 @@ def test_residual_neyman_from_the_ledger(ledger: Path, capsys) -> None:
     assert main(["plan", "--ledger", str(ledger), "--metric", "correct", "--proxy", "scores.heuristic",
                  "--budget", "300"]) == 0
     table = capsys.readouterr().out
-    assert "residual sd" in table and "total: 300 of" in table
+    assert "residual sd" in table and "total: 300 of" in table and "% sampled" in table
 
     assert main(["plan", "--ledger", str(ledger), "--metric", "correct", "--proxy", "scores.heuristic",
                  "--half-width", "0.03", "--format", "toml"]) == 0
@@ -136,11 +136,36 @@ def test_residual_neyman_by_hand() -> None:
 
 def test_reviews_needed_is_the_smallest_that_reaches_the_half_width() -> None:
     s = ReviewInput("a", 5000, 200, 0.85, human_sd=0.357, residual_sd=0.2, cells=2)
-    row = reviews_needed(s, 0.08)
+    row = reviews_needed(s, 0.08, floor=2)
     assert row.reachable and row.half_width <= 0.08
-    assert reviews_needed(s, 0.08).reviews - 1 < 2 or not reviews_needed(
-        ReviewInput("a", 5000, row.reviews - 1, 0.85, 0.357, 0.2, 2), 0.08).reachable or True
-    smaller = reviews_needed(ReviewInput("a", 5000, 200, 0.85, 0.357, 0.1, 2), 0.08)
+    assert reviews_needed(s, 0.08, floor=row.reviews - 1).reviews == row.reviews  # the smallest
+    assert reviews_needed(s, 0.2).reviews == 30  # the floor
+    smaller = reviews_needed(ReviewInput("a", 5000, 200, 0.85, 0.357, 0.1, 2), 0.08, floor=2)
     assert smaller.reviews < row.reviews  # a judge that tracks humans better needs fewer reviews
     hopeless = reviews_needed(ReviewInput("a", 5000, 20, 0.85, 0.357, 0.2, 2), 0.02)
     assert not hopeless.reachable and hopeless.reviews == 20
+
+
+def test_report_over_the_ledger_uses_its_proxy_totals(ledger: Path, capsys) -> None:
+    assert main(["report", "--ledger", str(ledger), "--metric", "correct", "--proxy", "scores.heuristic",
+                 "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["estimate"]["method"] == "difference+korn-graubard" and data["proxy"]["variance_ratio"] < 1
+    assert main(["report", "--ledger", str(ledger), "--metric", "human_correct", "--proxy", "score:correct",
+                 "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["estimate"]["method"] == "two-phase+korn-graubard"
+    assert data["proxy"]["disagreement"]["judge_minus_human"] > 0  # the judge passes failures humans catch
+
+
+def test_a_period_without_windows_is_one_line(ledger: Path, capsys) -> None:
+    code = main(["plan", "--ledger", str(ledger), "--metric", "correct", "--since", "1d"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no finished window" in err and len(err.strip().splitlines()) == 1
+
+
+def test_config_with_a_metric_plans_from_the_jobs_ledger(ledger: Path, capsys) -> None:
+    config = ledger.parent.parent / "sync.toml"
+    assert main(["plan", "--config", str(config), "--metric", "correct", "--proxy", "scores.heuristic",
+                 "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["method"] == "residual-neyman"

@@ -5,7 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tracestrata.errors import ConfigError
+from tracestrata.protocols import Window
 from tracestrata.job.windows import (
+    day_share,
     due_windows,
     format_duration,
     parse_duration,
@@ -95,3 +97,15 @@ def test_due_windows_properties(every_min: int, settle_min: int, elapsed_min: in
         assert got[0].start == (done_until or T0)  # the oldest not-done first
     total = pending_count(start=T0, every=every, settle=settle, now=now, done_until=done_until)
     assert len(got) == (total if cap is None else min(cap, total))
+
+
+def test_day_share_expects_the_traffic_of_the_24_hours_before_the_window() -> None:
+    window = Window(T0 + 30 * H, T0 + 31 * H)
+    assert day_share(window, []).of(800) == pytest.approx(1 / 24)  # nothing before: its duration
+    earlier = [(T0 + i * H, T0 + (i + 1) * H, 1000) for i in range(30)]
+    share = day_share(window, earlier)  # only the 24 windows before it count
+    assert share.expected == 24_000 and share.of(1200) == pytest.approx(0.05)
+    first_hours = day_share(Window(T0 + 3 * H, T0 + 4 * H), earlier[:3])  # 3 hours seen: scaled to 24
+    assert first_hours.expected == 24_000
+    assert day_share(window, [(T0, T0 + H, 0)]).expected is None  # no traffic seen: its duration
+    assert share.of(10**9) == 1.0

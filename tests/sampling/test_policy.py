@@ -1,11 +1,12 @@
 """Policy loading: every key, strict validation with file/line/key messages, digest."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from tracestrata.errors import ConfigError
-from tracestrata.sampling.policy import Targets, load_policy, parse_policy
+from tracestrata.sampling.policy import Period, Targets, WindowShare, load_policy, parse_policy
 from tracestrata.sampling.signals import Operator
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "policies").glob("*.toml"))
@@ -125,6 +126,7 @@ def test_defaults_and_inline_table():
         ("ge = 10000", 'ge = "slow"', "failure.signals[1].ge", 33, "expected a number"),
         ('field = "status"', 'field = "stauts"', "failure.signals[0].field", 27, "unknown field 'stauts'"),
         ("collect = 300", "collect = 0", "boost[0].collect", 39, "expected an integer >= 1"),
+        ("default = 200", 'default = 200\nper = "hour"', "targets.per", 19, 'expected "window" or "day"'),
         ("top = 8", "top = 8\nedges = [1]", "strata[0].edges", 7, "only one of"),
         ('field = "release"', 'field = "metadata.intent"', "strata[2].field", 14, "already a dimension"),
     ],
@@ -168,3 +170,19 @@ def test_operand_types(tmp_path):
     for line in ("in = 'a'", "exists = 'yes'", "equals = [1]", "in = []"):
         with pytest.raises(ConfigError):
             load_policy(write(tmp_path, base + line + "\n"))
+
+
+def test_targets_per_day_split_by_the_window_share_and_keep_the_default_digest():
+    per_window = parse_policy({"seed": "x", "targets": {"default": 200}}, source="p")
+    explicit = parse_policy({"seed": "x", "targets": {"default": 200, "per": "window"}}, source="p")
+    daily = parse_policy({"seed": "x", "targets": {"default": 200, "per": "day"}}, source="p")
+    assert explicit.digest == per_window.digest != daily.digest
+    assert daily.targets.per is Period.DAY and daily.to_json()["targets"]["per"] == "day"
+    assert per_window.for_window(WindowShare(20_000)) is per_window
+    window = daily.for_window(WindowShare(20_000))
+    assert window.digest == daily.digest  # the share is run time, not policy
+    assert window.targets.for_window("a", 830) == 9  # ceil(200 * 830 / 20000) = ceil(8.3)
+    assert window.targets.for_window("a", 1000) == 10
+    assert window.targets.for_window("a", 50_000) == 200  # a window never takes more than the day's target
+    assert daily.targets.for_window("a", 830) == 200  # no share given: the target as it is
+    assert daily.for_window(WindowShare(None, timedelta(hours=1))).targets.for_window("a", 5) == 9  # 200 / 24

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,9 +15,34 @@ import click
 from tracestrata.job.windows import parse_duration
 from tracestrata.protocols import Window
 from tracestrata.record import parse_timestamp
+from tracestrata.sampling.sample_dir import STATE_NAME
 from tracestrata.sampling.sources import ALL_TIME, Progress, total_bytes
 
-__all__ = ["ALL_TIME", "jobs_option", "parse_duration", "parse_jobs", "parse_when", "parse_window", "progress_bar"]
+__all__ = [
+    "ALL_TIME",
+    "choice_option",
+    "config_option",
+    "export_options",
+    "jobs_option",
+    "now_option",
+    "out_option",
+    "parse_columns",
+    "parse_duration",
+    "parse_jobs",
+    "parse_period",
+    "parse_when",
+    "parse_window",
+    "policy_option",
+    "progress_bar",
+    "skip_bad_option",
+    "source_option",
+    "source_options",
+    "state_option",
+    "window_options",
+]
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+SKIP_BAD_HELP = "Skip and count malformed lines instead of stopping at the first."
 
 
 def parse_when(value: str, option: str) -> datetime:
@@ -24,6 +51,16 @@ def parse_when(value: str, option: str) -> datetime:
         return parse_timestamp(value)
     except (TypeError, ValueError):
         raise click.BadParameter(f"expected an ISO 8601 timestamp, got {value!r}", param_hint=option) from None
+
+
+def parse_period(value: str | None, option: str) -> timedelta | None:
+    """A duration such as `7d` or `3h` (None when not given), or raise a usage error naming the option."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 def parse_window(since: str | None, until: str | None) -> Window | None:
@@ -35,6 +72,65 @@ def parse_window(since: str | None, until: str | None) -> Window | None:
     if end <= start:
         raise click.BadParameter("must be after --since", param_hint="--until")
     return Window(start, end)
+
+
+def source_option(metavar: str, help: str) -> Decorator:
+    """A required `--source KIND:PATH` (the `source_spec` argument)."""
+    return click.option("--source", "source_spec", required=True, metavar=metavar, help=help)
+
+
+def file_option(name: str, dest: str, help: str) -> Decorator:
+    """A required path of a file (`--policy`, `--config`)."""
+    return click.option(name, dest, required=True, type=click.Path(dir_okay=False, path_type=Path), help=help)
+
+
+policy_option = file_option("--policy", "policy_path", "The sampling policy (TOML; see docs/policy.md).")
+
+
+def config_option(help: str) -> Decorator:
+    """`--config`: the sync config (TOML) a command reads."""
+    return file_option("--config", "config_path", help)
+
+
+def out_option(help: str) -> Decorator:
+    """`--out`: the sample directory a command writes."""
+    return click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help=help)
+
+
+def state_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--state`: the boost counts file of a sample directory."""
+    return click.option(
+        "--state",
+        "state_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"Boost counts file kept across runs. Default: {STATE_NAME} next to --out.",
+    )(command)
+
+
+def window_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--since` and `--until` (read with `parse_window`)."""
+    command = click.option("--until", help="Only traces before this time (ISO 8601; naive means UTC).")(command)
+    return click.option("--since", help="Only traces at or after this time (ISO 8601; naive means UTC).")(command)
+
+
+def skip_bad_option(help: str = SKIP_BAD_HELP) -> Decorator:
+    return click.option("--skip-bad", is_flag=True, help=help)
+
+
+def now_option(help: str) -> Decorator:
+    """`--now ISO` as a datetime (None when not given)."""
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+        return parse_when(value, "--now") if value else None
+
+    return click.option("--now", metavar="ISO", callback=parse, help=help)
+
+
+def choice_option(name: str, choices: type[Enum], default: Enum, help: str) -> Decorator:
+    """An option taking one of an Enum's values."""
+    return click.option(
+        name, type=click.Choice([c.value for c in choices]), default=default.value, show_default=True, help=help
+    )
 
 
 def jobs_option(effect: str) -> Callable[[Any], Any]:
@@ -101,12 +197,17 @@ def source_options(schema: str | None, columns: tuple[str, ...]) -> dict[str, An
     if schema:
         options["schema"] = schema
     if columns:
-        mapping = {}
-        for item in columns:
-            path, sep, expression = item.partition("=")
-            if not sep or not path.strip() or not expression.strip():
-                raise click.BadParameter(f"expected PATH=EXPR, got {item!r}", param_hint="--column")
-            mapping[path.strip()] = expression.strip()
-        options["columns"] = mapping
+        options["columns"] = parse_columns(columns)
     return options
+
+
+def parse_columns(pairs: tuple[str, ...]) -> dict[str, str]:
+    """`--column PATH=EXPR` pairs as a mapping."""
+    mapping = {}
+    for item in pairs:
+        path, sep, expression = item.partition("=")
+        if not sep or not path.strip() or not expression.strip():
+            raise click.BadParameter(f"expected PATH=EXPR, got {item!r}", param_hint="--column")
+        mapping[path.strip()] = expression.strip()
+    return mapping
 

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import click
 
 from tracestrata.cli.options import (
+    choice_option,
     export_options,
     jobs_option,
-    parse_duration,
     parse_jobs,
+    parse_period,
     parse_window,
     progress_bar,
+    skip_bad_option,
     source_options,
 )
 from tracestrata.connectors import open_trace_source
 from tracestrata.errors import InputError
-from tracestrata.job.config import load_config
 from tracestrata.job.plan_counts import counts_from_config
 from tracestrata.protocols import TraceSource, Window
 from tracestrata.sampling.allocation import (
@@ -27,7 +29,7 @@ from tracestrata.sampling.allocation import (
     StratumInput,
     plan_allocation,
 )
-from tracestrata.sampling.field_check import FieldGap, FieldWatch, count_gaps, gap_warnings, seen_paths, watched_fields
+from tracestrata.sampling.field_check import FieldGap, FieldWatch, count_gaps, gap_warnings, seen_paths
 from tracestrata.sampling.plan_render import plan_json, render_table, targets_toml
 from tracestrata.sampling.policy import load_policy
 from tracestrata.sampling.sources import ALL_TIME, bad_input, count_source
@@ -54,7 +56,7 @@ from tracestrata.sampling.strata import check_path
     type=click.Path(dir_okay=False),
     help="A sync state file: size strata from the spreads measured in its judged windows (needs --metric).",
 )
-@click.option("--metric", help="With --ledger: the score the plan is for, e.g. correct.")
+@click.option("--metric", help="With --ledger (or --config: its state file): the score the plan is for, e.g. correct.")
 @click.option(
     "--proxy",
     help="With --ledger: a [[proxy]] field (Neyman on the residual SD) or score:NAME (human reviews per "
@@ -63,7 +65,7 @@ from tracestrata.sampling.strata import check_path
 @click.option("--since", help="Only traces at or after this time (ISO 8601; naive means UTC); with --ledger: "
               "windows ending in the last DURATION (e.g. 7d).")
 @click.option("--until", help="Only traces before this time (ISO 8601; naive means UTC).")
-@click.option("--skip-bad", is_flag=True, help="Skip and count malformed lines instead of stopping at the first.")
+@skip_bad_option()
 @click.option(
     "--half-width",
     type=click.FloatRange(0, 0.5, min_open=True),
@@ -84,12 +86,11 @@ from tracestrata.sampling.strata import check_path
     type=click.IntRange(min=0),
     help=f"Lowest target a trimmed stratum gets [default: policy targets.floor, else {DEFAULT_FLOOR}].",
 )
-@click.option(
+@choice_option(
     "--method",
-    type=click.Choice([m.value for m in AllocationMethod]),
-    default=AllocationMethod.WILSON.value,
-    show_default=True,
-    help="wilson: every stratum's own interval; neyman: the global estimate's precision.",
+    AllocationMethod,
+    AllocationMethod.WILSON,
+    "wilson: every stratum's own interval; neyman: the global estimate's precision.",
 )
 @click.option("--fpc/--no-fpc", default=True, show_default=True, help="Finite-population correction.")
 @click.option(
@@ -153,6 +154,9 @@ def command(
       tracestrata plan --ledger state.sqlite --metric correct --proxy scores.heuristic --half-width 0.02
       tracestrata plan --ledger state.sqlite --metric human_correct --proxy score:correct --half-width 0.1
     """
+    if ledger_path is None and config_path is not None and metric:
+        ledger_path = str(load_config(config_path).state)  # the sync job's own ledger
+        config_path = None
     if ledger_path is not None:
         if source or policy_path or config_path:
             raise click.UsageError("use either --ledger or --source/--policy/--config, not both")
@@ -173,8 +177,8 @@ def command(
         raise click.UsageError("give --source and --policy, or --config")
     window = parse_window(since, until)
     trace_source: object = None
+    watch = FieldWatch()
     if config_path is not None:
-        watch = FieldWatch(watched_fields(load_config(config_path).policy, boosts=False))
         policy, counts, source_name = counts_from_config(
             config_path,
             window,
@@ -187,7 +191,6 @@ def command(
     else:
         assert source is not None and policy_path is not None
         policy = load_policy(policy_path)
-        watch = FieldWatch(watched_fields(policy, boosts=False))
         trace_source, source_name = open_trace_source(source, skip_bad=skip_bad, options=source_options(schema, columns))
         with progress_bar(trace_source, "counting") as progress:
             counts = count_source(
@@ -235,12 +238,7 @@ def command(
     bad, _ = bad_input(trace_source)
     if bad:
         click.echo(f"tracestrata: skipped {bad:,} bad lines", err=True)
-    if fmt == "toml":
-        click.echo(targets_toml(plan, policy), nl=False)
-    elif fmt == "json":
-        click.echo(json.dumps(plan_json(plan, counts), indent=2, ensure_ascii=False))
-    else:
-        click.echo(render_table(plan))
+    _echo_plan(fmt, lambda: targets_toml(plan, policy), lambda: plan_json(plan, counts), lambda: render_table(plan))
 
 
 def _ledger_plan(
@@ -265,28 +263,38 @@ def _ledger_plan(
     )
     from tracestrata.sampling.residual import ReviewPlan
 
-    try:
-        period = parse_duration(since) if since else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since") from None
+    period = parse_period(since or None, "--since")
     result = plan_from_ledger(path, metric, proxy, since=period, half_width=half_width, confidence=confidence,
                               budget=budget, floor=floor if floor is not None else DEFAULT_FLOOR, fpc=fpc)
     plan = result.plan
     click.echo(f"tracestrata: spreads from {result.windows} windows of {path}; populations of {result.latest}",
                err=True)
     if isinstance(plan, ReviewPlan):
-        if fmt == "toml":
-            click.echo(review_toml(plan), nl=False)
-        elif fmt == "json":
-            click.echo(json.dumps(review_json(plan, result.pooled), indent=2, ensure_ascii=False))
-        else:
-            click.echo(render_review_table(plan, result.pooled))
-    elif fmt == "toml":
-        click.echo(targets_toml(plan), nl=False)
-    elif fmt == "json":
-        click.echo(json.dumps(spread_json(plan, result.pooled), indent=2, ensure_ascii=False))
+        review = plan
+        _echo_plan(
+            fmt,
+            lambda: review_toml(review),
+            lambda: review_json(review, result.pooled),
+            lambda: render_review_table(review, result.pooled),
+        )
     else:
-        click.echo(render_spread_table(plan, result.pooled))
+        spread = plan
+        _echo_plan(
+            fmt,
+            lambda: targets_toml(spread),
+            lambda: spread_json(spread, result.pooled),
+            lambda: render_spread_table(spread, result.pooled),
+        )
+
+
+def _echo_plan(fmt: str, toml: Callable[[], str], data: Callable[[], object], table: Callable[[], str]) -> None:
+    """Print a plan as `--format` asks: a TOML block to paste, JSON, or a table."""
+    if fmt == "toml":
+        click.echo(toml(), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps(data(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(table())
 
 
 def expected_rate(counts: StratumCounts, rate: float | None, rate_field: str | None, confidence: float) -> float:

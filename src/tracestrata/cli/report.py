@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tracestrata.cli.options import parse_duration, parse_when
+from tracestrata.cli.options import choice_option, parse_period, parse_when, skip_bad_option
 from tracestrata.connectors import split_source_spec
 from tracestrata.design import Design, Unit
 from tracestrata.estimate.estimators import LonelyCell
@@ -35,12 +35,11 @@ from tracestrata.record import Score
 @click.option("--out", type=click.Path(dir_okay=False), help="Write here (atomically) instead of standard output.")
 @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
 @click.option("--compare", "compare", help="A field with two values (e.g. release, metadata.model): each group and the delta, per stratum and globally.")
-@click.option(
+@choice_option(
     "--lonely",
-    type=click.Choice([p.value for p in LonelyCell]),
-    default=LonelyCell.ADJUST.value,
-    show_default=True,
-    help="A cell with a single score: adjust (conservative variance), certainty (no variance), error.",
+    LonelyCell,
+    LonelyCell.ADJUST,
+    "A cell with a single score: adjust (conservative variance), certainty (no variance), error.",
 )
 @click.option(
     "--rate-interval",
@@ -55,14 +54,8 @@ from tracestrata.record import Score
     help="A cheap score known on every trace (a field with totals in the manifest, e.g. scores.heuristic), or "
     "score:NAME, a judge score calibrated by METRIC's human labels (two-phase): a narrower honest interval.",
 )
-@click.option(
-    "--proxy-tuning",
-    type=click.Choice([t.value for t in Tuning]),
-    default=Tuning.POOLED.value,
-    show_default=True,
-    help="With --proxy: one λ for all cells (pooled), per stratum, or per cell.",
-)
-@click.option("--skip-bad", is_flag=True, help="Skip malformed score lines (counted in the warnings) instead of failing.")
+@choice_option("--proxy-tuning", Tuning, Tuning.POOLED, "With --proxy: one λ for all cells (pooled), per stratum, or per cell.")
+@skip_bad_option("Skip malformed score lines (counted in the warnings) instead of failing.")
 def command(
     sample_dir: str | None,
     ledger_path: str | None,
@@ -139,10 +132,7 @@ def sample_design(path: Path) -> Design:
 def ledger_design(path: str, since: str | None, until: str | None) -> tuple[Design, list[Score]]:
     from tracestrata.job.ledger import design_from_ledger
 
-    try:
-        window = parse_duration(since) if since else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since") from None
+    window = parse_period(since or None, "--since")
     end: datetime | None = parse_when(until, "--until") if until else None
     return design_from_ledger(path, since=window, until=end)
 

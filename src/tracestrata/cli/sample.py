@@ -9,49 +9,35 @@ import click
 from tracestrata.cli.options import (
     export_options,
     jobs_option,
+    out_option,
     parse_jobs,
     parse_window,
+    policy_option,
     progress_bar,
+    skip_bad_option,
+    source_option,
     source_options,
+    state_option,
+    window_options,
 )
 from tracestrata.connectors import open_trace_source
 from tracestrata.sampling.field_check import sample_warnings
 from tracestrata.sampling.policy import Policy, load_policy
-from tracestrata.sampling.sample_dir import STATE_NAME, sample_to_dir
+from tracestrata.sampling.sample_dir import sample_to_dir, standalone_policy
 from tracestrata.sampling.samplers import SampleResult
 
 
 @click.command("sample")
-@click.option(
-    "--source",
-    "source_spec",
-    required=True,
-    metavar="jsonl:PATH",
-    help="Trace JSONL (a file, or a folder of *.jsonl files), or export files read through DuckDB: "
+@source_option(
+    "jsonl:PATH",
+    "Trace JSONL (a file, or a folder of *.jsonl files), or export files read through DuckDB: "
     "parquet:PATH_OR_GLOB, duckdb:PATH_OR_GLOB (Parquet, JSONL, CSV; local or s3://, gs://, az://).",
 )
-@click.option(
-    "--policy",
-    "policy_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The sampling policy (TOML; see docs/policy.md).",
-)
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Sample directory to write (sample.jsonl + manifest.json).",
-)
-@click.option("--since", help="Only traces at or after this time (ISO 8601; naive means UTC).")
-@click.option("--until", help="Only traces before this time (ISO 8601; naive means UTC).")
-@click.option("--skip-bad", is_flag=True, help="Skip and count malformed lines instead of stopping at the first.")
-@click.option(
-    "--state",
-    "state_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help=f"Boost counts file kept across runs. Default: {STATE_NAME} next to --out.",
-)
+@policy_option
+@out_option("Sample directory to write (sample.jsonl + manifest.json).")
+@window_options
+@skip_bad_option()
+@state_option
 @jobs_option("Any number gives the same sample.")
 @export_options
 def command(
@@ -88,8 +74,8 @@ def command(
       tracestrata sample --source 'parquet:exports/traces/*.parquet' --schema langfuse \\
           --policy policy.toml --out run/
     """
-    policy = load_policy(policy_path)
     window = parse_window(since, until)
+    policy = standalone_policy(load_policy(policy_path), window)
     source, source_name = open_trace_source(source_spec, skip_bad=skip_bad, options=source_options(schema, columns))
     with progress_bar(source, "sampling") as progress:
         run = sample_to_dir(
@@ -97,10 +83,11 @@ def command(
         )
     for line in sample_warnings(run.result, policy).values():
         click.echo(f"tracestrata: warning: {line}", err=True)
-    click.echo(_summary(run.result, out, run.bad_lines, policy, run.first_bad))
+    click.echo(summary_line(run.result, out, run.bad_lines, policy, run.first_bad))
 
 
-def _summary(result: SampleResult, out: Path, bad: int, policy: Policy, first_bad: object = None) -> str:
+def summary_line(result: SampleResult, out: Path, bad: int, policy: Policy, first_bad: object = None) -> str:
+    """The one line `sample` and `spark-sample` print: what was sampled, boosts, repeats, bad lines."""
     if not result.cells:
         text = f"no traces in the window: wrote an empty sample to {out}"
     else:

@@ -12,45 +12,28 @@ from pathlib import Path
 
 import click
 
-from tracestrata.cli.options import parse_window
-from tracestrata.cli.sample import _summary
+from tracestrata.cli.options import (
+    out_option,
+    parse_columns,
+    parse_window,
+    policy_option,
+    source_option,
+    state_option,
+    window_options,
+)
+from tracestrata.cli.sample import summary_line
 from tracestrata.sampling.policy import load_policy
-from tracestrata.sampling.sample_dir import STATE_NAME, draw_to_dir
-
-def parse_columns(pairs: tuple[str, ...]) -> dict[str, str]:
-    """`--column PATH=EXPR` pairs as a mapping."""
-    out = {}
-    for pair in pairs:
-        path, sep, expr = pair.partition("=")
-        if not sep or not path.strip() or not expr.strip():
-            raise click.BadParameter(f"expected PATH=EXPRESSION, got {pair!r}", param_hint="--column")
-        out[path.strip()] = expr.strip()
-    return out
+from tracestrata.sampling.sample_dir import draw_to_dir, standalone_policy
 
 
 @click.command("spark-sample")
-@click.option(
-    "--source",
-    "source_spec",
-    required=True,
-    metavar="FORMAT:PATH",
-    help="parquet:PATH, json:PATH (JSON lines), csv:PATH, orc:PATH or table:NAME; PATH may be a glob or s3a://, gs://, abfss://.",
+@source_option(
+    "FORMAT:PATH",
+    "parquet:PATH, json:PATH (JSON lines), csv:PATH, orc:PATH or table:NAME; PATH may be a glob or s3a://, gs://, abfss://.",
 )
-@click.option(
-    "--policy",
-    "policy_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The sampling policy (TOML; see docs/policy.md).",
-)
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Sample directory to write on the driver (sample.jsonl + manifest.json).",
-)
-@click.option("--since", help="Only traces at or after this time (ISO 8601; naive means UTC).")
-@click.option("--until", help="Only traces before this time (ISO 8601; naive means UTC).")
+@policy_option
+@out_option("Sample directory to write on the driver (sample.jsonl + manifest.json).")
+@window_options
 @click.option(
     "--column",
     "column_pairs",
@@ -58,12 +41,7 @@ def parse_columns(pairs: tuple[str, ...]) -> dict[str, str]:
     metavar="PATH=EXPR",
     help="Read a field from a Spark SQL expression, e.g. id=trace_id or metadata.intent=meta['intent'] (repeatable).",
 )
-@click.option(
-    "--state",
-    "state_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help=f"Boost counts file kept across runs. Default: {STATE_NAME} next to --out.",
-)
+@state_option
 @click.option("--master", help="Spark master URL. Default: spark-submit's, else local[N] with --cores.")
 @click.option("--cores", type=click.IntRange(min=1), default=2, show_default=True, help="Cores of a local Spark.")
 def command(
@@ -95,8 +73,8 @@ def command(
 
     require_pyspark()
 
-    policy = load_policy(policy_path)
     window = parse_window(since, until)
+    policy = standalone_policy(load_policy(policy_path), window)
     columns = parse_columns(column_pairs)
     spark = start_spark(master, cores)
     df, source_name = read_source(spark, source_spec)
@@ -108,7 +86,7 @@ def command(
         out,
         state_file=state_path,
     )
-    click.echo(_summary(run.result, out, 0, policy))
+    click.echo(summary_line(run.result, out, 0, policy))
 
 
 if __name__ == "__main__":  # `spark-submit .../tracestrata/cli/spark_sample.py --source ...`

@@ -4,42 +4,26 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime
 from pathlib import Path
 
 import click
 
-from tracestrata.cli.options import parse_when
+from tracestrata.cli.options import config_option, now_option, parse_period
 from tracestrata.errors import FailingError
 from tracestrata.job.config import load_config
 from tracestrata.job.status import job_status, render_status
-from tracestrata.job.windows import parse_duration
-
-
-def _duration(value: str | None) -> timedelta | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--max-age") from None
 
 
 @click.command(
     "status",
     epilog="\b\nExit codes:\n  0  healthy\n  2  bad config\n  6  stale or failing (the reason is the first line)",
 )
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The sync config (TOML) of the job to check.",
-)
+@config_option("The sync config (TOML) of the job to check.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--max-age", help="Stale when the last success is older than this (e.g. 3h). Default: [alert] stale_after.")
-@click.option("--now", "now_text", metavar="ISO", help="Pretend it is this time (UTC), for tests.")
-def command(config_path: Path, fmt: str, max_age: str | None, now_text: str | None) -> None:
+@now_option("Pretend it is this time (UTC), for tests.")
+def command(config_path: Path, fmt: str, max_age: str | None, now: datetime | None) -> None:
     """Last success, pending windows, failures in a row and boost progress, from the state alone.
 
     Exits 6 when the job is stale (no run finished everything due within
@@ -52,10 +36,10 @@ def command(config_path: Path, fmt: str, max_age: str | None, now_text: str | No
       tracestrata status --config sync.toml --max-age 3h || page-someone
     """
     config = load_config(config_path)
-    limit = _duration(max_age)
+    limit = parse_period(max_age, "--max-age")
     if limit is not None:
         config = replace(config, stale_after=limit)
-    status = job_status(config, now=parse_when(now_text, "--now") if now_text else None)
+    status = job_status(config, now=now)
     click.echo(json.dumps(status.to_json(), indent=2) if fmt == "json" else render_status(status))
     if status.stale:
         raise FailingError(status.reason)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
 
-from tracestrata.cli.options import parse_when
+from tracestrata.cli.options import config_option, now_option
 from tracestrata.errors import FailingError, RetriableSourceError, TracestrataError
 from tracestrata.job.config import load_config
 from tracestrata.job.logs import SyncLog
@@ -26,13 +27,7 @@ Exit codes:
 
 
 @click.command("sync", epilog=EXIT_CODES)
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The sync config (TOML); see docs/sync.md.",
-)
+@config_option("The sync config (TOML); see docs/sync.md.")
 @click.option("-v", "--verbose", is_flag=True, help="Also say what was skipped and why (on stderr).")
 @click.option(
     "--log-format",
@@ -41,9 +36,9 @@ Exit codes:
     show_default=True,
     help="json: one JSON object per line, for schedulers that collect logs.",
 )
-@click.option("--now", "now_text", metavar="ISO", help="Pretend it is this time (UTC) — for backfills and tests.")
+@now_option("Pretend it is this time (UTC) — for backfills and tests.")
 @click.option("--dry-run", is_flag=True, help="Pull and sample, but write nothing (no sink, no state, no report).")
-def command(config_path: Path, verbose: bool, log_format: str, now_text: str | None, dry_run: bool) -> None:
+def command(config_path: Path, verbose: bool, log_format: str, now: datetime | None, dry_run: bool) -> None:
     """Sample every closed window not yet done, write it, read scores back, refresh reports.
 
     Idempotent and resumable: run it as often as you like; a run that was
@@ -54,7 +49,6 @@ def command(config_path: Path, verbose: bool, log_format: str, now_text: str | N
     Example (crontab, every hour at :20):
       20 * * * *  tracestrata sync --config /etc/tracestrata/sync.toml
     """
-    now = parse_when(now_text, "--now") if now_text else None
     config = load_config(config_path)
     log = SyncLog(verbose=verbose, fmt=log_format, secret_env=config.secret_env_vars)  # type: ignore[arg-type]
     try:

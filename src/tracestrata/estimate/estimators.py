@@ -60,6 +60,7 @@ __all__ = [
     "domain_fit",
     "is_rate",
     "naive_estimate",
+    "within_known",
 ]
 
 
@@ -306,7 +307,7 @@ class StratifiedEstimator:
         se = math.sqrt(variance)
         low, high = _interval(method, fit, variance, df, confidence)
         if method is not IntervalMethod.T and (domain is None or fit.population - fit.n <= 1e-9 * fit.population):
-            low, high = _within_known(low, high, float(frame.y[d].sum()), fit)
+            low, high = within_known(low, high, fit.mean, float(frame.y[d].sum()), fit.population, fit.n)
         return Estimate(
             fit.mean, se, low, high, fit.n, method, df, confidence, fit.population, total, fit.cells, empty, lonely
         )
@@ -333,16 +334,20 @@ class StratifiedEstimator:
         return delta, se, low, high, df
 
 
-def _within_known(low: float, high: float, successes: float, fit: DomainFit) -> tuple[float, float]:
+def within_known(
+    low: float, high: float, mean: float, successes: float, population: float, n: int
+) -> tuple[float, float]:
     """A rate's interval cut to what the judged traces already fix: the fpc at the edges.
 
-    Of the P traces the estimate covers, n are judged with `successes` among them, so the
-    rate lies in [successes/P, (successes + P − n)/P] whatever the rest are. A census
-    (n = P) is a point; 89 of 90 judged, all true, is at least 89/90.
+    Of the P traces the estimate covers (whole cells), n are judged with `successes`
+    among them, so the rate lies in [successes/P, (successes + P − n)/P] whatever the
+    rest are. A census (n = P) is a point; 89 of 90 judged, all true, is at least 89/90.
     """
-    lower = successes / fit.population
-    upper = (successes + fit.population - fit.n) / fit.population
-    return min(max(low, lower), fit.mean), max(min(high, upper), fit.mean)
+    if population <= 0:
+        return low, high
+    lower = successes / population
+    upper = (successes + population - n) / population
+    return min(max(low, lower), mean), max(min(high, upper), mean)
 
 
 def _interval(

@@ -280,6 +280,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
         raise
     window = model.window
     retry = model.retry
+    _check_period(policy, parse_duration(window.every), path=path, text=text)
     return SyncConfig(
         path=path,
         state=resolve(model.state),
@@ -311,6 +312,17 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
         failing_after=model.alert.failing_after,
         stale_after=parse_duration(model.alert.stale_after) if model.alert.stale_after else None,
     )
+
+
+def _check_period(policy: Any, every: timedelta, *, path: Path, text: str) -> None:
+    """Daily targets (`[targets] per = "day"`) are split over windows of at most a day."""
+    if policy.targets.per.value == "day" and every > timedelta(days=1):
+        raise ConfigError(
+            "the policy's targets are per day ([targets] per = \"day\"), so windows must be at most 1d long",
+            path=str(path),
+            line=_find_line(text, ["window", "every"]),
+            field="window.every",
+        )
 
 
 def _load_policy(value: str | dict[str, Any], *, path: Path, resolve: Any) -> Any:

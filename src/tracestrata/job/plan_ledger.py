@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
+from tracestrata.design import Design
 from tracestrata.errors import InputError
 from tracestrata.estimate.assisted import ProxyKind, parse_proxy
 from tracestrata.estimate.report import Report, build_report
 from tracestrata.estimate.spread import StratumSpread, report_spreads
 from tracestrata.job.ledger import design_from_ledger
+from tracestrata.record import Score
+from tracestrata.sampling.allocation import observed_rate
 from tracestrata.sampling.residual import (
     ReviewInput,
     ReviewPlan,
@@ -31,7 +34,7 @@ from tracestrata.sampling.residual import (
     residual_neyman,
 )
 
-__all__ = ["LedgerPlan", "plan_from_ledger"]
+__all__ = ["LedgerPlan", "plan_from_design", "plan_from_ledger"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,20 @@ class LedgerPlan:
     windows: int
     latest: str
     pooled: tuple[str, ...]  # strata that took the pooled spread
+
+
+def _conservative(s: StratumSpread, rate: bool, confidence: float) -> StratumSpread:
+    """A rate whose measured spread is ~0 (every judged or reviewed trace agrees) says nothing
+    about the next window: plan at the end of its Wilson interval nearest 0.5, as
+    `observed_rate` does for the Wilson plan (its mean and spreads all taken there)."""
+    base = s.human_sd if math.isfinite(s.human_sd) else s.plain_sd
+    if not rate or s.n < 1 or not math.isfinite(base) or base > 1e-9:
+        return s
+    q = observed_rate(s.n if s.mean >= 0.5 else 0, s.n, confidence=confidence)
+    sd = math.sqrt(q * (1.0 - q))
+    human = sd if math.isfinite(s.human_sd) else s.human_sd
+    residual = sd if not math.isfinite(s.sd) or s.sd <= 1e-9 else s.sd
+    return replace(s, mean=q, sd=residual, plain_sd=sd, human_sd=human)
 
 
 def _pooled(spreads: Mapping[str, StratumSpread], populations: Mapping[str, int], attr: str) -> float:
@@ -67,6 +84,23 @@ def plan_from_ledger(
     design, scores = design_from_ledger(path, since=since)
     if not design.cells:
         raise InputError("no finished window in the ledger: nothing to plan from", path=str(path))
+    return plan_from_design(design, scores, metric, proxy, half_width=half_width, confidence=confidence,
+                            budget=budget, floor=floor, fpc=fpc)
+
+
+def plan_from_design(
+    design: Design,
+    scores: Sequence[Score],
+    metric: str,
+    proxy: str | None,
+    *,
+    half_width: float = 0.05,
+    confidence: float = 0.95,
+    budget: int | None = None,
+    floor: int = 30,
+    fpc: bool = True,
+) -> LedgerPlan:
+    """The plan from a (multi-window) design and its scores: populations of its latest window."""
     latest = max(str(c.window) for c in design.cells)
     populations: dict[str, int] = defaultdict(int)
     cells: Counter[str] = Counter()
@@ -90,7 +124,8 @@ def plan_from_ledger(
                 judged_all[stratum_of[unit.cell]] += 1
                 if unit.cell in latest_cells:
                     judged_latest[latest_cells[unit.cell]] += 1
-    spreads = report_spreads(report, judged_all)
+    rate = report.kind.value == "rate"
+    spreads = {k: _conservative(s, rate, confidence) for k, s in report_spreads(report, judged_all).items()}
     strata = sorted(populations)
     windows = len({c.window for c in design.cells})
     if spec is not None and spec.kind is ProxyKind.JUDGE:
@@ -110,7 +145,7 @@ def plan_from_ledger(
                 cells[k], s.n if s is not None else 0,
             ))
         plan: SpreadPlan | ReviewPlan = review_plan(inputs, half_width=half_width, confidence=confidence,
-                                                    rate=report.kind.value == "rate")
+                                                    rate=rate, floor=floor)
         return LedgerPlan(plan, report, windows, latest, tuple(pooled))
     sd = _pooled(spreads, populations, "sd")
     plain = _pooled(spreads, populations, "plain_sd")

@@ -30,7 +30,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -308,6 +308,20 @@ class State:
             query += " WHERE " + " AND ".join(clauses)
         query += " ORDER BY window_start, started_at"
         return [_run_row(row) for row in self.db.execute(query, args)]
+
+    def traffic(self, source: str, since: datetime, until: datetime) -> list[tuple[datetime, datetime, int]]:
+        """(start, end, traces) of every sampled window of `source` inside [since, until), one per window."""
+        rows = self.db.execute(
+            "SELECT window_start, window_end, counts FROM runs WHERE source = ? AND window_start >= ? "
+            "ORDER BY window_start, started_at",
+            (source, format_timestamp(since - timedelta(days=1))),  # a margin: the exact cut is below
+        )
+        by_start: dict[datetime, tuple[datetime, datetime, int]] = {}
+        for start_text, end_text, counts in rows:
+            start, end = parse_timestamp(start_text), parse_timestamp(end_text)
+            if since <= start and end <= until:
+                by_start[start] = (start, end, int(json.loads(counts).get("traces", 0)))
+        return list(by_start.values())
 
     def next_series(self, source: str, policy_digest: str) -> int:
         """The series a new run of this digest belongs to: a policy change starts a new one."""

@@ -49,7 +49,7 @@ from tracestrata.job.config import SyncConfig, load_config
 from tracestrata.job.health import HEALTH_CURSOR, Health, human_age
 from tracestrata.job.logs import NullLog, SyncLog
 from tracestrata.job.state import PlannedItem, RunRow, RunStatus, State, lock_state
-from tracestrata.job.windows import due_windows, format_duration, pending_count
+from tracestrata.job.windows import day_share, due_windows, format_duration, pending_count
 from tracestrata.protocols import (
     Connector,
     SampleItem,
@@ -62,6 +62,7 @@ from tracestrata.protocols import (
 from tracestrata.record import format_timestamp
 from tracestrata.sampling.dedupe import unique_records
 from tracestrata.sampling.field_check import sample_warnings
+from tracestrata.sampling.policy import DAY, Period, Policy
 from tracestrata.sampling.hashing import hash_key
 from tracestrata.sampling.sources import sample_source
 
@@ -325,6 +326,12 @@ class _Run:
             out.append((SinkKind.QUEUE, render_name(self.config.queue, window, self.source, self.policy.digest)))
         return out
 
+    def window_policy(self, window: Window) -> Policy:
+        """The policy with daily targets (`per = "day"`) split for `window` by the traffic before it."""
+        if self.policy.targets.per is not Period.DAY:
+            return self.policy
+        return self.policy.for_window(day_share(window, self.state.traffic(self.source, window.start - DAY, window.start)))
+
     def plan(self, window: Window) -> tuple[RunRow, int, int]:
         source = self.connector.trace_source()
         if self.config.proxy_score:
@@ -332,11 +339,12 @@ class _Run:
                 source, self.connector.score_source(), self.config.proxy_score, settle=self.config.settle
             )
         boost_before = self.state.boost_collected(self.source)
+        policy = self.window_policy(window)
         # streamed straight into the sketch (memory bounded by the targets, not the
         # window's volume); a pull that fails mid-way is retried from the start
         result = self.retry(
             f"pulling {window.key}",
-            lambda: sample_source(source, self.policy, window, boost_collected=boost_before),
+            lambda: sample_source(source, policy, window, boost_collected=boost_before),
         )
         population = int(getattr(result, "population", 0)) or sum(c.population for c in result.cells)
         repeats = int(getattr(result, "duplicates", 0))
@@ -377,7 +385,16 @@ class _Run:
                     boost=picked.boost,
                 )
                 items.append(PlannedItem(item.item_id, kind.value, name, picked.record.id, item.to_json()))
+        share = policy.targets.window
+        if share is not None:
+            basis = "no traffic before it: its duration" if share.expected is None else f"~{share.expected:,.0f} a day"
+            self.log.detail(
+                "targets",
+                f"{window.key}: daily targets x {share.of(population):.4f} ({population} traces; {basis})",
+                window=window.key,
+            )
         counts = {
+            **({"day_share": round(share.of(population), 6)} if share is not None else {}),
             "traces": population,
             "selected": len(result.selected),
             "failures": sum(1 for p in result.selected if p.failure),

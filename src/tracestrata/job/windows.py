@@ -15,11 +15,13 @@ delay; `docs/sync.md` says how to check.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from tracestrata.errors import ConfigError
 from tracestrata.protocols import Window
 from tracestrata.record import format_timestamp
+from tracestrata.sampling.policy import DAY, WindowShare
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -95,6 +97,24 @@ def last_closed_window(*, start: datetime, every: timedelta, settle: timedelta, 
     return window_at(start, every, (closed_until - start) // every - 1)
 
 
+def day_share(window: Window, earlier: Iterable[tuple[datetime, datetime, int]]) -> WindowShare:
+    """The share of a day's targets `window` takes (`[targets] per = "day"`), from the traffic before it.
+
+    `earlier` are (start, end, traces) of windows already sampled. The day is expected to
+    hold the traces of the windows in the 24 hours before `window`, scaled up to 24 hours
+    by the time they cover (so a job's first hours extrapolate from what they saw); the
+    window's share is then its own traces over that. Without any earlier window, the
+    share is its duration over a day.
+    """
+    lookback = window.start - DAY
+    seen = [(s, e, n) for s, e, n in earlier if s >= lookback and e <= window.start]
+    covered = sum(((e - s) for s, e, _ in seen), timedelta(0))
+    traces = sum(n for _, _, n in seen)
+    if covered <= timedelta(0) or traces == 0:
+        return WindowShare(None, window.end - window.start)
+    return WindowShare(traces * (DAY / covered), window.end - window.start)
+
+
 def pending_count(*, start: datetime, every: timedelta, settle: timedelta, now: datetime, done_until: datetime | None) -> int:
     """How many closed windows are not done (to say how far behind a capped run is)."""
     begin = max(start, done_until) if done_until is not None else start
@@ -104,4 +124,4 @@ def pending_count(*, start: datetime, every: timedelta, settle: timedelta, now: 
     return int((closed_until - begin) // every)
 
 
-__all__ = ["due_windows", "format_duration", "last_closed_window", "parse_duration", "pending_count", "window_at"]
+__all__ = ["day_share", "due_windows", "format_duration", "last_closed_window", "parse_duration", "pending_count", "window_at"]

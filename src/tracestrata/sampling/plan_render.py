@@ -26,13 +26,14 @@ def _num(x: float | None, digits: int = 4) -> str:
 
 
 def render_table(plan: Plan) -> str:
-    header = ("stratum", "population", "rate", "target", "deff", "half-width", "share")
+    header = ("stratum", "population", "rate", "target", "sampled", "deff", "half-width", "share")
     rows = [
         (
             s.stratum + (" *" if s.trimmed else ""),
             f"{s.population:,}",
             f"{s.rate:.4f}",
             f"{s.target:,}",
+            _percent(sampling_rate(s.target, s.population)),
             f"{s.design_effect:.2f}",
             "-" if s.half_width is None else f"{s.half_width:.4f}",
             f"{100 * s.share:.1f}%",
@@ -46,10 +47,7 @@ def render_table(plan: Plan) -> str:
         f"method {plan.method.value}: half-width <= {plan.half_width_goal:g} for {goal} at {100 * plan.confidence:g}% "
         f"confidence{'' if plan.fpc else ', no finite-population correction'}"
     )
-    budget = "" if plan.budget is None else f" (budget {plan.budget:,}, floor {plan.floor})"
-    lines.append(f"total: {plan.total:,} of {plan.population:,} traces{budget}")
-    if plan.global_half_width is not None:
-        lines.append(f"expected global half-width: {plan.global_half_width:.4f}")
+    lines += _total_lines(plan, "" if plan.budget is None else f" (budget {plan.budget:,}, floor {plan.floor})")
     if any(s.design_effect != 1.0 for s in plan.strata):
         lines.append(
             "deff: design effect of the failure oversampling, if failures and non-failures are judged alike "
@@ -60,9 +58,42 @@ def render_table(plan: Plan) -> str:
     return "\n".join(lines)
 
 
+def sampling_rate(sampled: int, population: int) -> float | None:
+    """The share of the traces sampled (None for an empty stratum)."""
+    return sampled / population if population else None
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{100 * rate:.1f}%"
+
+
+def _total_lines(plan: Plan | SpreadPlan, budget: str) -> list[str]:
+    overall = _percent(sampling_rate(plan.total, plan.population))
+    lines = [f"total: {plan.total:,} of {plan.population:,} traces, {overall} sampled{budget}"]
+    if plan.global_half_width is not None:
+        lines.append(f"expected global half-width: {plan.global_half_width:.4f}")
+    return lines
+
+
+def _json_head(method: str, plan: Plan | SpreadPlan) -> dict[str, Any]:
+    """The keys an allocation plan's JSON starts with."""
+    return {
+        "method": method,
+        "confidence": plan.confidence,
+        "half_width": plan.half_width_goal,
+        "budget": plan.budget,
+        "floor": plan.floor,
+        "fpc": plan.fpc,
+        "total": plan.total,
+        "population": plan.population,
+        "sampling_rate": sampling_rate(plan.total, plan.population),
+        "global_half_width": plan.global_half_width,
+    }
+
+
 def render_spread_table(plan: SpreadPlan, pooled: tuple[str, ...] = ()) -> str:
     """`plan --ledger --proxy FIELD`: Neyman allocation on the measured (residual) spread."""
-    header = ("stratum", "population", "judged", "plain sd", "residual sd", "target", "half-width", "share")
+    header = ("stratum", "population", "judged", "plain sd", "residual sd", "target", "sampled", "half-width", "share")
     rows = [
         (
             s.stratum + (" ~" if s.stratum in pooled else ""),
@@ -71,6 +102,7 @@ def render_spread_table(plan: SpreadPlan, pooled: tuple[str, ...] = ()) -> str:
             _num(s.plain_sd),
             _num(s.sd),
             f"{s.target:,}",
+            _percent(sampling_rate(s.target, s.population)),
             _num(s.half_width),
             f"{100 * s.share:.1f}%",
         )
@@ -79,9 +111,7 @@ def render_spread_table(plan: SpreadPlan, pooled: tuple[str, ...] = ()) -> str:
     lines = [*_table(header, rows), ""]
     budget = f" (budget {plan.budget:,}, floor {plan.floor})" if plan.budget is not None else f" (floor {plan.floor})"
     lines.append(f"neyman on the residual spread: n_h ∝ N_h · residual sd, at {100 * plan.confidence:g}% confidence")
-    lines.append(f"total: {plan.total:,} of {plan.population:,} traces{budget}")
-    if plan.global_half_width is not None:
-        lines.append(f"expected global half-width: {plan.global_half_width:.4f}")
+    lines += _total_lines(plan, budget)
     if plan.plain_total is not None and plan.total:
         lines.append(f"without the proxy: {plan.plain_total:,} judged traces for the same half-width "
                      f"({plan.plain_total / plan.total:.2f}x)")
@@ -92,19 +122,12 @@ def render_spread_table(plan: SpreadPlan, pooled: tuple[str, ...] = ()) -> str:
 
 def spread_json(plan: SpreadPlan, pooled: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
-        "method": "residual-neyman",
-        "confidence": plan.confidence,
-        "half_width": plan.half_width_goal,
-        "budget": plan.budget,
-        "floor": plan.floor,
-        "fpc": plan.fpc,
-        "total": plan.total,
-        "population": plan.population,
-        "global_half_width": plan.global_half_width,
+        **_json_head("residual-neyman", plan),
         "plain_total": plan.plain_total,
         "strata": [
             {"stratum": s.stratum, "population": s.population, "judged": s.judged, "plain_sd": s.plain_sd,
-             "residual_sd": s.sd, "target": s.target, "half_width": s.half_width, "share": s.share,
+             "residual_sd": s.sd, "target": s.target,
+             "sampling_rate": sampling_rate(s.target, s.population), "half_width": s.half_width, "share": s.share,
              "pooled": s.stratum in pooled}
             for s in plan.strata
         ],
@@ -194,15 +217,7 @@ def plan_json(plan: Plan, counts: list[StratumCounts]) -> dict[str, Any]:
     values: Mapping[str, Mapping[str, str]] = {c.stratum: c.values for c in counts}
     failures = {c.stratum: c.failures for c in counts}
     return {
-        "method": plan.method.value,
-        "confidence": plan.confidence,
-        "half_width": plan.half_width_goal,
-        "budget": plan.budget,
-        "floor": plan.floor,
-        "fpc": plan.fpc,
-        "total": plan.total,
-        "population": plan.population,
-        "global_half_width": plan.global_half_width,
+        **_json_head(plan.method.value, plan),
         "strata": [
             {
                 "stratum": s.stratum,
@@ -211,6 +226,7 @@ def plan_json(plan: Plan, counts: list[StratumCounts]) -> dict[str, Any]:
                 "failures": failures.get(s.stratum, 0),
                 "rate": s.rate,
                 "target": s.target,
+                "sampling_rate": sampling_rate(s.target, s.population),
                 "half_width": s.half_width,
                 "design_effect": s.design_effect,
                 "share": s.share,
@@ -228,6 +244,7 @@ __all__ = [
     "render_table",
     "review_json",
     "review_toml",
+    "sampling_rate",
     "spread_json",
     "targets_toml",
 ]

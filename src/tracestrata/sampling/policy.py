@@ -11,7 +11,9 @@ import hashlib
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from enum import Enum
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from tracestrata.sampling.strata import Dimension, check_path
 
 TOP_KEYS = ("seed", "description", "strata", "targets", "failure", "boost", "max_strata", "proxy", "review")
 STRATA_KEYS = ("field", "top", "edges", "values", "label")
-TARGET_KEYS = ("default", "overrides", "floor")
+TARGET_KEYS = ("default", "overrides", "floor", "per")
 FAILURE_KEYS = ("multiplier", "signals")
 SIGNAL_KEYS = ("name", "field", *OPERATORS)
 BOOST_KEYS = ("name", "field", "collect", *OPERATORS)
@@ -36,13 +38,46 @@ DEFAULT_TARGET = 200
 DEFAULT_MAX_STRATA = 10_000  # memory grows with the strata (and raw values) a window holds
 
 
+class Period(str, Enum):
+    """What the targets are per: every window, or a day split over its windows by traffic."""
+
+    WINDOW = "window"
+    DAY = "day"
+
+
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowShare:
+    """A window's share of a day's targets (`[targets] per = "day"`).
+
+    `expected` traces in the day (from the traffic before the window): the share is the
+    window's own traces over it. Without an estimate, `duration` / 1 day. Never above 1,
+    so a window takes at most the daily target (and the sampler's bounds hold).
+    """
+
+    expected: float | None = None
+    duration: timedelta = DAY
+
+    def of(self, population: int) -> float:
+        share = population / self.expected if self.expected else self.duration / DAY
+        return min(1.0, share)
+
+
 @dataclass(frozen=True, slots=True)
 class Targets:
-    """Traces to sample per stratum: `default`, or an override by exact key or `*` pattern."""
+    """Traces to sample per stratum: `default`, or an override by exact key or `*` pattern.
+
+    With `per = DAY` these are daily targets, and a window with `window` (its share of the
+    day) takes `ceil(target * share)` of them (`for_window`).
+    """
 
     default: int = DEFAULT_TARGET
     overrides: tuple[tuple[str, int], ...] = ()
     floor: int | None = None
+    per: Period = Period.WINDOW
+    window: WindowShare | None = None  # set per window at run time; not part of the policy's digest
 
     def for_stratum(self, key: str) -> int:
         """Exact key first, then the first matching `*` pattern in file order, else `default`."""
@@ -54,6 +89,13 @@ class Targets:
                 return target
         return self.default
 
+    def for_window(self, key: str, population: int) -> int:
+        """The target of stratum `key` in a window of `population` traces."""
+        target = self.for_stratum(key)
+        if self.per is Period.WINDOW or self.window is None:
+            return target
+        return math.ceil(target * self.window.of(population) - 1e-9)
+
     @property
     def max_target(self) -> int:
         return max([self.default, *(t for _, t in self.overrides)])
@@ -62,6 +104,8 @@ class Targets:
         out: dict[str, Any] = {"default": self.default, "overrides": dict(self.overrides)}
         if self.floor is not None:
             out["floor"] = self.floor
+        if self.per is not Period.WINDOW:  # absent by default: older digests stay the same
+            out["per"] = self.per.value
         return out
 
 
@@ -124,6 +168,12 @@ class Policy:
     def digest(self) -> str:
         canonical = orjson.dumps(self.to_json(), option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(canonical).hexdigest()
+
+    def for_window(self, share: WindowShare) -> Policy:
+        """This policy with daily targets split for one window (unchanged unless `per = "day"`)."""
+        if self.targets.per is Period.WINDOW:
+            return self
+        return replace(self, targets=replace(self.targets, window=share))
 
     @property
     def dimensions(self) -> tuple[str, ...]:
@@ -313,7 +363,10 @@ class _Parser:
         floor = None
         if "floor" in table:
             floor = self.integer(table["floor"], "targets.floor")
-        return Targets(default=default, overrides=tuple(overrides), floor=floor)
+        per = table.get("per", Period.WINDOW.value)
+        if per not in {p.value for p in Period}:
+            raise self.error("targets.per", f"expected \"window\" or \"day\", got {_kind(per)}")
+        return Targets(default=default, overrides=tuple(overrides), floor=floor, per=Period(per))
 
     def failure(self, value: Any) -> tuple[float, tuple[Signal, ...]]:
         table = self.table(value, "failure")
@@ -395,4 +448,15 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-__all__ = ["DEFAULT_MAX_STRATA", "DEFAULT_TARGET", "Policy", "Review", "Targets", "load_policy", "parse_policy"]
+__all__ = [
+    "DAY",
+    "DEFAULT_MAX_STRATA",
+    "DEFAULT_TARGET",
+    "Period",
+    "Policy",
+    "Review",
+    "Targets",
+    "WindowShare",
+    "load_policy",
+    "parse_policy",
+]

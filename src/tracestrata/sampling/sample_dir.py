@@ -16,7 +16,7 @@ from tracestrata.io.atomic import atomic_write_bytes
 from tracestrata.protocols import ColumnSource, TraceSource, Window
 from tracestrata.sampling.field_check import closest, seen_paths
 from tracestrata.sampling.manifest import write_sample_dir
-from tracestrata.sampling.policy import Policy
+from tracestrata.sampling.policy import Policy, WindowShare
 from tracestrata.sampling.samplers import SampleResult
 from tracestrata.sampling.sources import Progress, bad_input, sample_source
 
@@ -104,6 +104,12 @@ def sample_to_dir(
     return draw_to_dir(draw, source_name, policy, window, out, state_file=state_file, bad_input_of=lambda: bad_input(source))
 
 
+def standalone_policy(policy: Policy, window: Window | None) -> Policy:
+    """The policy of a run over one `window` with no traffic history: daily targets
+    (`per = "day"`) take the window's duration over a day (whole input: the targets as they are)."""
+    return policy.for_window(WindowShare(None, window.end - window.start)) if window is not None else policy
+
+
 def check_proxies(result: SampleResult, policy: Policy) -> None:
     """A proxy no trace of a non-empty window has is a mistake in the policy (a wrong field path)."""
     if not result.population:
@@ -157,4 +163,5 @@ __all__ = [
     "load_boost_state",
     "sample_to_dir",
     "save_boost_state",
+    "standalone_policy",
 ]

@@ -746,7 +746,8 @@ class Sketch:
         for labels in strata:
             n_f = final[(labels, self.failure_code)].count if (labels, self.failure_code) in final else 0
             n_n = final[(labels, self.normal_code)].count if (labels, self.normal_code) in final else 0
-            k_f, k_n = allocate_stratum(policy.targets.for_stratum(_key(labels)), n_f, n_n, policy.multiplier)
+            target = policy.targets.for_window(_key(labels), population)
+            k_f, k_n = allocate_stratum(target, n_f, n_n, policy.multiplier)
             if n_f:
                 take[(labels, self.failure_code)] = k_f
             if n_n:

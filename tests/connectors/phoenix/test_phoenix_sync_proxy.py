@@ -8,6 +8,7 @@ review annotation.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -18,12 +19,13 @@ from builders import policy_data, sync_config_toml
 from fixtures.phoenix_server import DAY_END, DAY_START
 
 from tracestrata.connectors.phoenix import create
-from tracestrata.connectors.phoenix.server import seed_records
+from tracestrata.connectors.phoenix.server import seed_records, seed_scores
 from tracestrata.job import config as config_module
 from tracestrata.job import sync
 from tracestrata.job.state import State
 from tracestrata.protocols import SinkKind, iter_chunks
-from tracestrata.synthetic import generate_traces, heuristic_score
+from tracestrata.record import Score
+from tracestrata.synthetic import generate_traces, heuristic_score, judge
 
 # No `pytest.mark.phoenix` (see test_phoenix_live.py): selected by path.
 
@@ -81,3 +83,19 @@ def test_proxy_from_annotations_dataset_gets_the_sample_review_the_subsample(pho
         }
     assert len(dataset) == len(sampled)
     assert annotated == reviewed and len(reviewed) < len(sampled)
+    if level == "span":
+        return
+    # the judge annotates the dataset, humans the reviewed traces: read back like judge scores, the
+    # periodic report is the two-phase estimate of the human label with the judge as proxy
+    by_id = {r.id: r for r in records}
+    human = {t: bool(judge(by_id[t])["correct"]) for t in reviewed}
+    seed_scores(base_url, [Score(t, "correct", human.get(t, True) or i % 2 == 0)
+                           for i, (_r, t, _c, _a) in enumerate(sampled)])
+    seed_scores(base_url, [Score(t, "human_correct", v) for t, v in human.items()], annotator_kind="HUMAN")
+    text = path.read_text().replace('names = ["correct"]', 'names = ["correct", "human_correct"]')
+    text = text.replace('metric = "correct"', 'metric = "human_correct"')
+    path.write_text(text.replace('formats = []', 'formats = ["json"]\nproxy = "score:correct"'))
+    sync.run_sync(config_module.load_config(path), now=DAY_END + timedelta(hours=1))
+    report = json.loads((tmp_path / "reports" / "report.json").read_text())
+    assert report["estimate"]["method"] == "two-phase+korn-graubard"
+    assert report["proxy"]["disagreement"]["reviewed"] == len(reviewed)
