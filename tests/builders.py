@@ -1,13 +1,14 @@
 """Builders shared by the tests: policies, records on disk, sample summaries, record strategies."""
 
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from hypothesis import strategies as st
 
 from tracestrata.design import CellKind
 from tracestrata.sampling.policy import parse_policy
-from tracestrata.synthetic import judge
+from tracestrata.synthetic import generate_traces, judge
 
 
 def make_policy(target=6, multiplier=4.0, top=3, collect=4, overrides=None):
@@ -49,6 +50,13 @@ def write_jsonl(path, records, extra=None):
         lines.insert(index, line)
     path.write_bytes(b"\n".join(lines) + b"\n")
     return path
+
+
+def write_synthetic_day(folder, n, seed):
+    """`n` synthetic traces of 2026-01-01 in `folder`/traces.jsonl: (that path, the records)."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    records = list(generate_traces(n, start=start, end=start + timedelta(days=1), seed=seed))
+    return write_jsonl(folder / "traces.jsonl", records), records
 
 
 def write_judge_scores(path, sample_dir, records, keep=lambda index: True):

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from builders import run_report as report
-from builders import write_jsonl, write_judge_scores
+from builders import write_judge_scores, write_synthetic_day
 
 from tracestrata.cli.main import main
-from tracestrata.synthetic import generate_traces
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "examples" / "policies" / "basic.toml"
@@ -21,10 +20,7 @@ POLICY = ROOT / "examples" / "policies" / "basic.toml"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("report")
-    traces = folder / "traces.jsonl"
-    records = list(generate_traces(4000, start=datetime(2026, 1, 1, tzinfo=UTC),
-                                   end=datetime(2026, 1, 2, tzinfo=UTC), seed=3))
-    write_jsonl(traces, records)
+    traces, records = write_synthetic_day(folder, 4000, seed=3)
     assert main(["sample", "--source", f"jsonl:{traces}", "--policy", str(POLICY), "--out", str(folder / "run")]) == 0
     write_judge_scores(folder / "scores.jsonl", folder / "run", records, keep=lambda i: i % 10 != 9)  # 1 in 10 unscored
     return folder

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from builders import run_report as report
-from builders import write_jsonl, write_judge_scores
+from builders import write_judge_scores, write_synthetic_day
 
 from tracestrata.cli.main import main
-from tracestrata.synthetic import generate_traces
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "examples" / "policies" / "basic.toml"
@@ -27,10 +25,7 @@ FIELD = "latency_ms"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("proxy")
-    traces = folder / "traces.jsonl"
-    records = list(generate_traces(3000, start=datetime(2026, 1, 1, tzinfo=UTC),
-                                   end=datetime(2026, 1, 2, tzinfo=UTC), seed=5))
-    write_jsonl(traces, records)
+    traces, records = write_synthetic_day(folder, 3000, seed=5)
     census_policy = folder / "census.toml"
     census_policy.write_text(POLICY.read_text().replace("default = 200", "default = 100000")
                              .replace('"compliance" = 400', '"compliance" = 100000'))
