@@ -7,6 +7,7 @@ import orjson
 from hypothesis import strategies as st
 
 from tracestrata.design import CellKind
+from tracestrata.job.state import PlannedItem
 from tracestrata.sampling.policy import parse_policy
 from tracestrata.synthetic import generate_traces, judge
 
@@ -57,6 +58,41 @@ def write_synthetic_day(folder, n, seed):
     start = datetime(2026, 1, 1, tzinfo=UTC)
     records = list(generate_traces(n, start=start, end=start + timedelta(days=1), seed=seed))
     return write_jsonl(folder / "traces.jsonl", records), records
+
+
+def ledger_cells(run_id, failure=(4, 2), normal=(40, 3), boost=None):
+    """Cells of stratum `a` as a sync run records them, (population, sampled) per kind, and their sampled
+    traces (`<run_id>-f<i>`, `-n<i>`, `-b<i>`): (cells, sampled)."""
+    cells, sampled = [], []
+    for kind, cell, sizes in (("failure", "a#failure", failure), ("normal", "a#normal", normal), ("boost", "a#boost:refund", boost)):
+        if sizes is None:
+            continue
+        population, picked = sizes
+        cells.append({"cell": cell, "stratum": "a", "values": {"metadata.intent": "a"}, "kind": kind,
+                      "population": population, "sampled": picked})
+        sampled += [(f"{run_id}-{kind[0]}{i}", cell, {"stratum": "a"}) for i in range(picked)]
+    return cells, sampled
+
+
+def plan_window(state, run_id, start, cells, sampled, *, digest="d", source="files", items=None, boost_collected=None):
+    """`state.plan_run` for the hour from `start`, its counts from `cells` and `sampled`; one dataset item per
+    sampled trace unless `items` are given."""
+    sampled = list(sampled)
+    if items is None:
+        items = [PlannedItem(f"{run_id}-{t}", "dataset", "d", t, {}) for t, _, _ in sampled]
+    state.plan_run(
+        run_id=run_id,
+        source=source,
+        window_start=start,
+        window_end=start + timedelta(hours=1),
+        policy_digest=digest,
+        series=state.next_series(source, digest),
+        cells=cells,
+        counts={"traces": sum(c["population"] for c in cells), "selected": len(sampled)},
+        sampled=sampled,
+        items=items,
+        boost_collected=boost_collected or {},
+    )
 
 
 def write_judge_scores(path, sample_dir, records, keep=lambda index: True):

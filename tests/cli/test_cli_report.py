@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from builders import run_report as report
-from builders import write_judge_scores, write_synthetic_day
+from builders import ledger_cells, plan_window, write_judge_scores, write_synthetic_day
 
 from tracestrata.cli.main import main
 
@@ -95,7 +95,7 @@ def test_help(capsys):
 def test_ledger_report_spans_windows(tmp_path, capsys):
     from datetime import timedelta
 
-    from tracestrata.job.state import PlannedItem, State
+    from tracestrata.job.state import State
     from tracestrata.record import Score
 
     t0, hour = datetime(2026, 11, 23, tzinfo=UTC), timedelta(hours=1)
@@ -103,21 +103,8 @@ def test_ledger_report_spans_windows(tmp_path, capsys):
     with State(path) as state:
         for h in range(3):
             run_id = f"run-{h}"
-            cells = [
-                {"cell": "a#failure", "stratum": "a", "values": {"metadata.intent": "a"}, "kind": "failure",
-                 "population": 4, "sampled": 2},
-                {"cell": "a#normal", "stratum": "a", "values": {"metadata.intent": "a"}, "kind": "normal",
-                 "population": 40, "sampled": 3},
-            ]
-            sampled = [(f"{run_id}-f{i}", "a#failure", {"stratum": "a"}) for i in range(2)]
-            sampled += [(f"{run_id}-n{i}", "a#normal", {"stratum": "a"}) for i in range(3)]
-            state.plan_run(
-                run_id=run_id, source="files", window_start=t0 + h * hour, window_end=t0 + (h + 1) * hour,
-                policy_digest="d", series=state.next_series("files", "d"), cells=cells,
-                counts={"traces": 44, "selected": 5}, sampled=sampled,
-                items=[PlannedItem(f"{run_id}-{t}", "dataset", "d", t, {}) for t, _, _ in sampled],
-                boost_collected={},
-            )
+            cells, sampled = ledger_cells(run_id)
+            plan_window(state, run_id, t0 + h * hour, cells, sampled)
             run = state.open_run("files", t0 + h * hour)
             state.finish_run(run)
             state.store_scores([Score(t, "correct", i % 2 == 0) for i, (t, _, _) in enumerate(sampled)])
