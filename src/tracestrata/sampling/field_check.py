@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import difflib
 import math
+import operator
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from itertools import repeat
 from typing import Any, Protocol
 
 import numpy as np
@@ -161,8 +163,8 @@ def has_value(column: Sequence[Any]) -> bool:
         if column.dtype.kind != "O":
             return bool(len(column))
         column = column.tolist()
-    if isinstance(column, list):
-        return column.count(None) < len(column)
+    if isinstance(column, list):  # in C: a present value near the top, else count the Nones
+        return any(map(operator.is_not, column[:64], repeat(None))) or column.count(None) < len(column)
     return any(v is not None for v in column)
 
 

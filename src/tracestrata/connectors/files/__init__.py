@@ -41,6 +41,9 @@ def create(options: Mapping[str, Any]) -> FilesConnector:
     path = Path(source_path(options, OPTIONS, "files", "the trace JSONL file or folder"))
     scores = options.get("scores_path")
     sink_dir = options.get("sink_dir")
+    for key, value in (("scores_path", scores), ("sink_dir", sink_dir), ("project", options.get("project"))):
+        if value is not None and not isinstance(value, (str, Path)):
+            raise ConfigError(f"expected a string, got {type(value).__name__}", field=f"source.{key}")
     default_sink = (path.parent if path.suffix else path.parent) / "tracestrata-sink"
     project = options.get("project")
     return FilesConnector(
