@@ -20,6 +20,7 @@ from tracestrata.cli.options import (
 )
 from tracestrata.connectors import open_trace_source
 from tracestrata.errors import InputError
+from tracestrata.job.config import load_config
 from tracestrata.job.plan_counts import counts_from_config
 from tracestrata.protocols import TraceSource, Window
 from tracestrata.sampling.allocation import (
