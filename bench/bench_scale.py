@@ -28,22 +28,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-POLICY = """seed = "scale"
-[[strata]]
-field = "metadata.intent"
-[targets]
-default = 200
-[failure]
-multiplier = 4
-[[failure.signals]]
-name = "error"
-field = "status"
-equals = "error"
-[[failure.signals]]
-name = "refusal"
-field = "metadata.refusal"
-equals = true
-"""
+POLICY = HERE / "scale_policy.toml"
 SQL = """
 SELECT id FROM (
   SELECT id, row_number() OVER (PARTITION BY intent, failure ORDER BY hash(id)) AS rn FROM (
@@ -123,8 +108,6 @@ def main() -> None:
         big_parquet(args.data_dir, args.make_big)
         return
     tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    policy = tmp / "policy.toml"
-    policy.write_text(POLICY)
     # the data are made in a child: a parent grown by DuckDB would pass its peak RSS on to every child it forks
     subprocess.run([sys.executable, __file__, "--make", str(args.n), "--data-dir", str(args.data_dir)], check=True)
     jsonl, parquet = args.data_dir / f"scale-{args.n}.jsonl", args.data_dir / f"scale-{args.n}.parquet"
@@ -134,14 +117,14 @@ def main() -> None:
         scan = f"read_parquet('{path}')" if fmt == "parquet" else f"read_json('{path}', format = 'newline_delimited')"
         sql = [sys.executable, "-c", f"import duckdb; print(len(duckdb.sql({SQL.format(scan=scan)!r}).fetchall()))"]
         methods = {
-            "duckdb path (tracestrata sample)": cli(f"{'parquet' if fmt == 'parquet' else 'duckdb'}:{path}", policy, tmp / f"d-{fmt}"),
+            "duckdb path (tracestrata sample)": cli(f"{'parquet' if fmt == 'parquet' else 'duckdb'}:{path}", POLICY, tmp / f"d-{fmt}"),
             "SQL bottom-k (DuckDB, ids only)": sql,
         }
         if importlib.util.find_spec("polars") is not None:  # not a dependency: pip install polars to compare
             methods["polars (ids only)"] = [sys.executable, "-c", POLARS, str(path)]
         if fmt == "jsonl":
-            methods["files path --jobs 1"] = cli(f"jsonl:{path}", policy, tmp / "f1", "--jobs", "1")
-            methods["files path --jobs 2"] = cli(f"jsonl:{path}", policy, tmp / "f2", "--jobs", "2")
+            methods["files path --jobs 1"] = cli(f"jsonl:{path}", POLICY, tmp / "f1", "--jobs", "1")
+            methods["files path --jobs 2"] = cli(f"jsonl:{path}", POLICY, tmp / "f2", "--jobs", "2")
         for name, command in methods.items():
             wall, rss = timed(command)
             rows.append((fmt, name, wall, rss))
@@ -157,7 +140,7 @@ def main() -> None:
     for n in args.scale:
         subprocess.run([sys.executable, __file__, "--make-big", str(n), "--data-dir", str(args.data_dir)], check=True)
         path = args.data_dir / f"big-{n}.parquet"
-        wall, rss = timed(cli(f"parquet:{path}", policy, tmp / f"big-{n}"))
+        wall, rss = timed(cli(f"parquet:{path}", POLICY, tmp / f"big-{n}"))
         peaks.append((n, wall, rss))
         print(f"scale {n:>12,} traces (Parquet {path.stat().st_size / 1e6:.0f} MB): {wall:7.1f} s, {n / wall:12,.0f} traces/s, peak RSS {rss:6.0f} MB")
     if len(peaks) >= 2:

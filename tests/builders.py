@@ -1,12 +1,15 @@
 """Builders shared by the tests: policies, records on disk, sample summaries, record strategies."""
 
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from hypothesis import strategies as st
 
 from tracestrata.design import CellKind
+from tracestrata.job.state import PlannedItem
 from tracestrata.sampling.policy import parse_policy
+from tracestrata.synthetic import generate_traces, judge
 
 
 def make_policy(target=6, multiplier=4.0, top=3, collect=4, overrides=None):
@@ -48,6 +51,73 @@ def write_jsonl(path, records, extra=None):
         lines.insert(index, line)
     path.write_bytes(b"\n".join(lines) + b"\n")
     return path
+
+
+def write_synthetic_day(folder, n, seed):
+    """`n` synthetic traces of 2026-01-01 in `folder`/traces.jsonl: (that path, the records)."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    records = list(generate_traces(n, start=start, end=start + timedelta(days=1), seed=seed))
+    return write_jsonl(folder / "traces.jsonl", records), records
+
+
+def ledger_cells(run_id, failure=(4, 2), normal=(40, 3), boost=None):
+    """Cells of stratum `a` as a sync run records them, (population, sampled) per kind, and their sampled
+    traces (`<run_id>-f<i>`, `-n<i>`, `-b<i>`): (cells, sampled)."""
+    cells, sampled = [], []
+    for kind, cell, sizes in (("failure", "a#failure", failure), ("normal", "a#normal", normal), ("boost", "a#boost:refund", boost)):
+        if sizes is None:
+            continue
+        population, picked = sizes
+        cells.append({"cell": cell, "stratum": "a", "values": {"metadata.intent": "a"}, "kind": kind,
+                      "population": population, "sampled": picked})
+        sampled += [(f"{run_id}-{kind[0]}{i}", cell, {"stratum": "a"}) for i in range(picked)]
+    return cells, sampled
+
+
+def plan_window(state, run_id, start, cells, sampled, *, digest="d", source="files", items=None, boost_collected=None):
+    """`state.plan_run` for the hour from `start`, its counts from `cells` and `sampled`; one dataset item per
+    sampled trace unless `items` are given."""
+    sampled = list(sampled)
+    if items is None:
+        items = [PlannedItem(f"{run_id}-{t}", "dataset", "d", t, {}) for t, _, _ in sampled]
+    state.plan_run(
+        run_id=run_id,
+        source=source,
+        window_start=start,
+        window_end=start + timedelta(hours=1),
+        policy_digest=digest,
+        series=state.next_series(source, digest),
+        cells=cells,
+        counts={"traces": sum(c["population"] for c in cells), "selected": len(sampled)},
+        sampled=sampled,
+        items=items,
+        boost_collected=boost_collected or {},
+    )
+
+
+def write_judge_scores(path, sample_dir, records, keep=lambda index: True):
+    """Score JSONL with the synthetic judge's verdicts on the traces of `sample_dir`'s sample.jsonl
+    (the `index`-th sampled trace only when `keep(index)`)."""
+    by_id = {r.id: r for r in records}
+    rows = [orjson.loads(line) for line in (sample_dir / "sample.jsonl").read_bytes().splitlines()]
+    lines = [
+        orjson.dumps({"trace_id": row["id"], "name": name, "value": value})
+        for index, row in enumerate(rows)
+        if keep(index)
+        for name, value in judge(by_id[row["id"]]).items()
+    ]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def run_report(folder, capsys, *args):
+    """`tracestrata report` in-process on `folder`'s run/ and scores.jsonl: (exit code, stdout, stderr)."""
+    from tracestrata.cli.main import main
+
+    capsys.readouterr()
+    code = main(["report", "--sample", str(folder / "run"), "--scores", f"jsonl:{folder / 'scores.jsonl'}", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 PATHS = [

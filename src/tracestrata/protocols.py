@@ -80,6 +80,11 @@ class SampleItem:
     def trace_id(self) -> str:
         return self.record.id
 
+    @property
+    def reason(self) -> str:
+        """Why the trace was drawn, by the cell it was drawn from: `boost`, `failure` or `normal`."""
+        return "boost" if self.boost else "failure" if self.failure else "normal"
+
     def metadata(self) -> dict[str, Any]:
         """What every sink stores on the item so reviewers and reports can reweight."""
         return {

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from builders import policy_toml, sync_config_toml
+from builders import policy_data, policy_toml, sync_config_toml
 
 from tracestrata.cli.main import main
 from tracestrata.synthetic import generate_traces
@@ -96,3 +96,23 @@ def test_sync_warns_once_per_run_not_once_per_window(tmp_path, traces, capsys):
     [line] = warnings(captured.err)
     assert line.startswith("warning: 2026-11-23T00:00:00Z/2026-11-23T01:00:00Z: strata field 'metadata.intnet'")
     assert line.endswith("closest field paths seen: metadata.intent")
+
+
+def test_plan_config_warns_about_field_typos_with_the_paths_the_pulled_traces_have(tmp_path, traces, capsys):
+    signal = {"name": "refusal", "field": "metadata.refusl", "equals": True}
+    config = tmp_path / "sync.toml"
+    config.write_text(
+        sync_config_toml(
+            {"type": "files", "path": "traces"},
+            policy_data("typo", strata=[{"field": "metadata.intnet"}], signals=("error", signal)),
+        )
+    )
+    args = ["plan", "--config", str(config), "--since", "2026-11-23T00:00:00Z", "--until", "2026-11-23T01:00:00Z"]
+    assert main(args) == 0
+    lines = warnings(capsys.readouterr().err)
+    assert [line.split(" is ")[0] for line in lines] == [
+        "tracestrata: warning: strata field 'metadata.intnet'",
+        "tracestrata: warning: signal field 'metadata.refusl'",
+    ]
+    assert lines[0].endswith("closest field paths seen: metadata.intent")
+    assert lines[1].endswith("closest field paths seen: metadata.refusal")

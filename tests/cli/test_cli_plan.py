@@ -50,6 +50,11 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
+def plan_files(capsys: pytest.CaptureFixture[str], traces: Path, policy: Path, *args: str) -> tuple[int, str, str]:
+    """`tracestrata plan --source jsonl:TRACES --policy POLICY ARGS...`."""
+    return run(capsys, "plan", "--source", f"jsonl:{traces}", "--policy", str(policy), *args)
+
+
 def test_counts_match_the_sampler(files: tuple[Path, Path]) -> None:
     traces, policy_path = files
     policy = load_policy(policy_path)
@@ -71,7 +76,7 @@ def test_counts_match_the_sampler(files: tuple[Path, Path]) -> None:
 
 def test_table(files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     traces, policy = files
-    code, out, err = run(capsys, "plan", "--source", f"jsonl:{traces}", "--policy", str(policy))
+    code, out, err = plan_files(capsys, traces, policy)
     assert code == 0, err
     header = out.splitlines()[0].split()
     assert header == ["stratum", "population", "rate", "target", "sampled", "deff", "half-width", "share"]
@@ -85,25 +90,14 @@ def test_table(files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> 
     assert "deff: design effect of the failure oversampling" in out
     deffs = {float(line.split()[-3]) for line in out.splitlines()[2:] if line.endswith("%")}
     assert max(deffs) > 1.0
-    code, out, _ = run(capsys, "plan", "--source", f"jsonl:{traces}", "--policy", str(policy), "--no-design-effect")
+    code, out, _ = plan_files(capsys, traces, policy, "--no-design-effect")
     assert code == 0 and "deff: design" not in out
     assert {float(line.split()[-3]) for line in out.splitlines()[2:] if line.endswith("%")} == {1.0}
 
 
 def test_json_meets_the_goal(files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     traces, policy = files
-    code, out, _ = run(
-        capsys,
-        "plan",
-        "--source",
-        f"jsonl:{traces}",
-        "--policy",
-        str(policy),
-        "--format",
-        "json",
-        "--half-width",
-        "0.08",
-    )
+    code, out, _ = plan_files(capsys, traces, policy, "--format", "json", "--half-width", "0.08")
     assert code == 0
     plan = json.loads(out)
     assert sum(s["population"] for s in plan["strata"]) == 6000
@@ -143,33 +137,11 @@ def test_toml_block_parses_and_loads_as_policy(
     files: tuple[Path, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     traces, policy_path = files
-    code, out, _ = run(
-        capsys,
-        "plan",
-        "--source",
-        f"jsonl:{traces}",
-        "--policy",
-        str(policy_path),
-        "--format",
-        "toml",
-        "--budget",
-        "900",
-    )
+    code, out, _ = plan_files(capsys, traces, policy_path, "--format", "toml", "--budget", "900")
     assert code == 0
     block = tomllib.loads(out)
     assert set(block) == {"targets"} and isinstance(block["targets"]["default"], int)
-    _, json_out, _ = run(
-        capsys,
-        "plan",
-        "--source",
-        f"jsonl:{traces}",
-        "--policy",
-        str(policy_path),
-        "--format",
-        "json",
-        "--budget",
-        "900",
-    )
+    _, json_out, _ = plan_files(capsys, traces, policy_path, "--format", "json", "--budget", "900")
     wanted = {s["stratum"]: s["target"] for s in json.loads(json_out)["strata"]}
 
     # pasted into the policy (replacing its [targets]), the project's loader gives back every target
@@ -218,7 +190,7 @@ def test_user_mistakes_are_one_line(
     files: tuple[Path, Path], capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
     traces, policy = files
-    code, _, err = run(capsys, "plan", "--source", f"jsonl:{traces}", "--policy", str(policy), *extra)
+    code, _, err = plan_files(capsys, traces, policy, *extra)
     assert code == ExitCode.USAGE
     assert message in err and "Traceback" not in err
 

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from builders import run_report as report
+from builders import ledger_cells, plan_window, write_judge_scores, write_synthetic_day
+
 from tracestrata.cli.main import main
-from tracestrata.synthetic import generate_traces, judge
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "examples" / "policies" / "basic.toml"
@@ -18,28 +20,10 @@ POLICY = ROOT / "examples" / "policies" / "basic.toml"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("report")
-    traces = folder / "traces.jsonl"
-    records = list(generate_traces(4000, start=datetime(2026, 1, 1, tzinfo=UTC),
-                                   end=datetime(2026, 1, 2, tzinfo=UTC), seed=3))
-    traces.write_text("".join(json.dumps(r.to_json()) + "\n" for r in records))
+    traces, records = write_synthetic_day(folder, 4000, seed=3)
     assert main(["sample", "--source", f"jsonl:{traces}", "--policy", str(POLICY), "--out", str(folder / "run")]) == 0
-    sampled = [json.loads(line) for line in (folder / "run" / "sample.jsonl").read_text().splitlines()]
-    by_id = {r.id: r for r in records}
-    lines = []
-    for i, row in enumerate(sampled):
-        if i % 10 == 9:
-            continue  # left unscored
-        verdict = judge(by_id[row["id"]])
-        lines += [json.dumps({"trace_id": row["id"], "name": k, "value": v}) for k, v in verdict.items()]
-    (folder / "scores.jsonl").write_text("\n".join(lines) + "\n")
+    write_judge_scores(folder / "scores.jsonl", folder / "run", records, keep=lambda i: i % 10 != 9)  # 1 in 10 unscored
     return folder
-
-
-def report(run: Path, capsys, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(["report", "--sample", str(run / "run"), "--scores", f"jsonl:{run / 'scores.jsonl'}", *args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_json_report_on_a_real_sample(run, capsys):
@@ -111,7 +95,7 @@ def test_help(capsys):
 def test_ledger_report_spans_windows(tmp_path, capsys):
     from datetime import timedelta
 
-    from tracestrata.job.state import PlannedItem, State
+    from tracestrata.job.state import State
     from tracestrata.record import Score
 
     t0, hour = datetime(2026, 11, 23, tzinfo=UTC), timedelta(hours=1)
@@ -119,21 +103,8 @@ def test_ledger_report_spans_windows(tmp_path, capsys):
     with State(path) as state:
         for h in range(3):
             run_id = f"run-{h}"
-            cells = [
-                {"cell": "a#failure", "stratum": "a", "values": {"metadata.intent": "a"}, "kind": "failure",
-                 "population": 4, "sampled": 2},
-                {"cell": "a#normal", "stratum": "a", "values": {"metadata.intent": "a"}, "kind": "normal",
-                 "population": 40, "sampled": 3},
-            ]
-            sampled = [(f"{run_id}-f{i}", "a#failure", {"stratum": "a"}) for i in range(2)]
-            sampled += [(f"{run_id}-n{i}", "a#normal", {"stratum": "a"}) for i in range(3)]
-            state.plan_run(
-                run_id=run_id, source="files", window_start=t0 + h * hour, window_end=t0 + (h + 1) * hour,
-                policy_digest="d", series=state.next_series("files", "d"), cells=cells,
-                counts={"traces": 44, "selected": 5}, sampled=sampled,
-                items=[PlannedItem(f"{run_id}-{t}", "dataset", "d", t, {}) for t, _, _ in sampled],
-                boost_collected={},
-            )
+            cells, sampled = ledger_cells(run_id)
+            plan_window(state, run_id, t0 + h * hour, cells, sampled)
             run = state.open_run("files", t0 + h * hour)
             state.finish_run(run)
             state.store_scores([Score(t, "correct", i % 2 == 0) for i, (t, _, _) in enumerate(sampled)])

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from builders import run_report as report
+from builders import write_judge_scores, write_synthetic_day
+
 from tracestrata.cli.main import main
-from tracestrata.synthetic import generate_traces, judge
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "examples" / "policies" / "basic.toml"
@@ -24,10 +25,7 @@ FIELD = "latency_ms"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("proxy")
-    traces = folder / "traces.jsonl"
-    records = list(generate_traces(3000, start=datetime(2026, 1, 1, tzinfo=UTC),
-                                   end=datetime(2026, 1, 2, tzinfo=UTC), seed=5))
-    traces.write_text("".join(json.dumps(r.to_json()) + "\n" for r in records))
+    traces, records = write_synthetic_day(folder, 3000, seed=5)
     census_policy = folder / "census.toml"
     census_policy.write_text(POLICY.read_text().replace("default = 200", "default = 100000")
                              .replace('"compliance" = 400', '"compliance" = 100000'))
@@ -48,20 +46,8 @@ def run(tmp_path_factory) -> Path:
     for cell in manifest["cells"]:
         cell["proxy"] = {FIELD: totals[cell["cell"]]}
     manifest_path.write_text(json.dumps(manifest))
-    by_id = {r.id: r for r in records}
-    lines = []
-    for row in (json.loads(x) for x in (folder / "run" / "sample.jsonl").read_text().splitlines()):
-        verdict = judge(by_id[row["id"]])
-        lines += [json.dumps({"trace_id": row["id"], "name": k, "value": v}) for k, v in verdict.items()]
-    (folder / "scores.jsonl").write_text("\n".join(lines) + "\n")
+    write_judge_scores(folder / "scores.jsonl", folder / "run", records)
     return folder
-
-
-def report(run: Path, capsys, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(["report", "--sample", str(run / "run"), "--scores", f"jsonl:{run / 'scores.jsonl'}", *args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_json_has_estimate_plain_and_proxy(run, capsys):

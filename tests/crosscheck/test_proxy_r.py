@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import csv
 import math
-import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
+from rscript import require_rscript, run_r, values_by_case
 
 from tracestrata.design import Cell, CellKind, Design, Unit
 from tracestrata.estimate.estimators import LonelyCell, ScoredFrame, stratified_variance
@@ -26,8 +24,6 @@ from tracestrata.estimate.proxy import ProxyData, Tuning, difference_fit, lambda
 
 pytestmark = pytest.mark.r
 
-RSCRIPT = shutil.which("Rscript")
-HERE = Path(__file__).parent
 TOL = 1e-6
 # (stratum, kind, N, m)
 CELLS = [
@@ -69,8 +65,7 @@ CASES = {"complete": (11, False), "missing": (12, True)}
 
 @pytest.fixture(scope="module")
 def r_values(tmp_path_factory) -> dict[str, dict[str, float]]:
-    if RSCRIPT is None:
-        pytest.skip("Rscript not found: install r-base-core and r-cran-survey (scripts/test.sh does on CI)")
+    require_rscript()
     folder = tmp_path_factory.mktemp("proxy")
     for name, (seed, missing) in CASES.items():
         rows, design, known_n, known_sum = make_case(seed, missing)
@@ -87,16 +82,7 @@ def r_values(tmp_path_factory) -> dict[str, dict[str, float]]:
             for cell, n, s in zip(design.cells, known_n, known_sum, strict=True):
                 writer.writerow([f"sub{cell.id}", repr(float(cell.population))])
                 writer.writerow([f"cell{cell.id}:x", repr(float(cell.population * s / n))])
-    proc = subprocess.run([RSCRIPT, str(HERE / "proxy_check.R"), str(folder)], capture_output=True, text=True,
-                          timeout=120)
-    if proc.returncode != 0 and "there is no package called" in proc.stderr:
-        pytest.skip("R's survey package is missing: apt-get install r-cran-survey")
-    assert proc.returncode == 0, proc.stderr
-    out: dict[str, dict[str, float]] = {}
-    for line in proc.stdout.splitlines():
-        case, key, value = line.split()
-        out.setdefault(case, {})[key] = float(value)
-    return out
+    return values_by_case(run_r("proxy_check.R", folder))
 
 
 def fit(name: str, lam: float | None = None):

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import csv
 import math
-import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
+from rscript import require_rscript, run_r, values_by_case
 
 from tracestrata.design import Cell, CellKind, Design, Unit
 from tracestrata.estimate.estimators import LonelyCell, ScoredFrame, StratifiedEstimator
@@ -23,8 +21,6 @@ from tracestrata.estimate.intervals import IntervalMethod
 
 pytestmark = pytest.mark.r
 
-RSCRIPT = shutil.which("Rscript")
-HERE = Path(__file__).parent
 TOL = 1e-8
 
 # cell spec: (stratum, kind, N, m)
@@ -87,8 +83,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def r_values(tmp_path_factory) -> dict[str, dict[str, float]]:
-    if RSCRIPT is None:
-        pytest.skip("Rscript not found: install r-base-core and r-cran-survey (scripts/test.sh does on CI)")
+    require_rscript()
     folder = tmp_path_factory.mktemp("cases")
     for name, (spec, kind, seed, _, r_opt) in CASES.items():
         case = make_case(spec, kind, seed)
@@ -98,17 +93,7 @@ def r_values(tmp_path_factory) -> dict[str, dict[str, float]]:
             for row in case["rows"]:
                 writer.writerow({k: (repr(row[k]) if k == "y" else row[k]) for k in writer.fieldnames})
         (folder / f"{name}.opt").write_text(r_opt + "\n")
-    proc = subprocess.run(
-        [RSCRIPT, str(HERE / "survey_check.R"), str(folder)], capture_output=True, text=True, timeout=120
-    )
-    if proc.returncode != 0 and "there is no package called" in proc.stderr:
-        pytest.skip("R's survey package is missing: apt-get install r-cran-survey")
-    assert proc.returncode == 0, proc.stderr
-    out: dict[str, dict[str, float]] = {}
-    for line in proc.stdout.splitlines():
-        case, key, value = line.split()
-        out.setdefault(case, {})[key] = float(value)
-    return out
+    return values_by_case(run_r("survey_check.R", folder))
 
 
 def close(a: float, b: float) -> bool:

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import csv
 import math
-import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
+from rscript import require_rscript, run_r
 
 from tracestrata.design import Cell, CellKind, Design, Unit
 from tracestrata.estimate.estimators import ScoredFrame
@@ -25,8 +23,6 @@ from tracestrata.estimate.proxy import Tuning, lambda_groups, twophase_fit
 
 pytestmark = pytest.mark.r
 
-RSCRIPT = shutil.which("Rscript")
-HERE = Path(__file__).parent
 TOL = 1e-6
 
 
@@ -44,8 +40,7 @@ def make_case():
 
 @pytest.fixture(scope="module")
 def r_values(tmp_path_factory) -> dict[str, float]:
-    if RSCRIPT is None:
-        pytest.skip("Rscript not found: install r-base-core and r-cran-survey (scripts/test.sh does on CI)")
+    require_rscript()
     rows, _ = make_case()
     path = tmp_path_factory.mktemp("twophase") / "case.csv"
     with path.open("w", newline="") as fh:
@@ -54,12 +49,7 @@ def r_values(tmp_path_factory) -> dict[str, float]:
         for r in rows:
             writer.writerow([r["cell"], r["N"], r["J"], "NA" if r["H"] is None else r["H"],
                              "FALSE" if r["H"] is None else "TRUE"])
-    proc = subprocess.run([RSCRIPT, str(HERE / "twophase_check.R"), str(path)], capture_output=True, text=True,
-                          timeout=120)
-    if proc.returncode != 0 and "there is no package called" in proc.stderr:
-        pytest.skip("R's survey package is missing: apt-get install r-cran-survey")
-    assert proc.returncode == 0, proc.stderr
-    return {k: float(v) for k, v in (line.split() for line in proc.stdout.splitlines())}
+    return {k: float(v) for k, v in run_r("twophase_check.R", path)}
 
 
 def test_twophase_matches_r(r_values):

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
 sys.path.insert(0, str(FIXTURES))
 
-from fault_proxy import Fault, FaultProxy, StaticServer  # noqa: E402
+from fault_proxy import Fault, FaultProxy, served_traces  # noqa: E402
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 
@@ -43,12 +43,8 @@ def config_text(policy: Path, url: str, attempts: int) -> str:
 
 @pytest.fixture
 def backend(tmp_path: Path):  # type: ignore[no-untyped-def]
-    served = tmp_path / "served"
-    served.mkdir()
     records = generate_traces(300, start=T0, end=T0 + timedelta(hours=4), seed=21)
-    (served / "traces.jsonl").write_bytes(b"".join(orjson.dumps(r.to_json()) + b"\n" for r in records))
-    (served / "scores.jsonl").write_bytes(b"")
-    with StaticServer(served) as server, FaultProxy(server.url) as proxy:
+    with served_traces(tmp_path / "served", records) as proxy:
         yield proxy
 
 

@@ -1,6 +1,6 @@
 """Hostile input through the CLI: exit 0, or exit 2 with one line -- never exit 1, never a hang.
 
-Hypothesis drives trace lines, policies, score lines, manifests and state files through
+Hypothesis drives trace lines, policies, sync configs, score lines, manifests and state files through
 `tracestrata.cli.main.main` in-process (bounded: a fixed number of examples, no deadline
 per example but a small input each); one subprocess checks memory stays bounded under an
 address-space limit on a high-cardinality policy.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tracestrata.cli.main import main
@@ -195,6 +196,69 @@ def test_state_files(tmp_path: Path, garbage: bytes, keep: int) -> None:
         '[window]\nevery = "1h"\nsettle = "0m"\nstart = "2026-12-01T00:00:00Z"\n[sink]\ndataset = "d-{date}"\n'
     )
     assert_clean(*run(["sync", "--config", str(tmp_path / "sync.toml"), "--now", "2026-12-01T02:00:00Z"]))
+
+
+SYNC_KEYS = [
+    ("", "state"), ("", "policy"), ("source", "type"), ("source", "path"), ("source", "sink_dir"),
+    ("source", "retry_attempts"), ("source", "api_key"), ("window", "every"), ("window", "settle"),
+    ("window", "start"), ("window", "max_windows_per_run"), ("window", "late_check"), ("sink", "dataset"),
+    ("sink", "queue"), ("sink", "batch_size"), ("scores", "names"), ("scores", "metric"), ("scores", "proxy"),
+    ("report", "dir"), ("report", "period"), ("report", "formats"), ("report", "confidence"),
+    ("retry", "attempts"), ("retry", "total_seconds"), ("retry", "initial"), ("retry", "max_wait"), ("retry", "x"),
+]
+sync_values = st.one_of(
+    scalars, st.lists(st.one_of(st.text(max_size=6), st.integers(-3, 3)), max_size=3),
+    st.sampled_from(["99999999999999w", "0h", "-1h", "1h", "15m", "7d", "judge-{date:>99999999999}", "{nope}",
+                     "os:sep", "files", "/dev/null/x", "2026-12-01T00:00:00Z", "1e20", "json", ["json", "md"]]),
+)
+
+
+def _toml_scalar(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value) if -(2**63) <= value < 2**63 else None
+    if isinstance(value, float):
+        return repr(value) if value == value and abs(value) != float("inf") else None
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        parts = [_toml_scalar(v) for v in value]
+        return None if None in parts else "[" + ", ".join(parts) + "]"  # type: ignore[arg-type]
+    return None
+
+
+@settings(SETTINGS, max_examples=int(os.environ.get("FUZZ_N", "60")), derandomize="FUZZ_RANDOM" not in os.environ)
+@given(edits=st.lists(st.tuples(st.sampled_from(SYNC_KEYS), sync_values), min_size=1, max_size=3))
+@example(edits=[(("source", "sink_dir"), 1)])  # each found by this test (FUZZ_RANDOM=1 FUZZ_N=800), fixed since
+@example(edits=[(("report", "period"), "99999999999999w")])
+@example(edits=[(("sink", "dataset"), "judge-{date:>99999999999}")])
+@example(edits=[(("", "state"), "/dev/null/0")])
+@example(edits=[(("source", "type"), ":")])
+@example(edits=[(("source", "type"), "os:sep")])
+def test_sync_configs(tmp_path: Path, edits: list[tuple[tuple[str, str], Any]]) -> None:
+    tmp_path = fresh(tmp_path)
+    (tmp_path / "traces.jsonl").write_text("\n".join(good_lines()) + "\n")
+    (tmp_path / "p.toml").write_text(POLICY)
+    tables: dict[str, dict[str, Any]] = {
+        "": {"state": "state.sqlite", "policy": "p.toml"},
+        "source": {"type": "files", "path": "traces.jsonl", "sink_dir": "sink"},
+        "window": {"every": "1h", "settle": "0m", "start": "2026-12-01T00:00:00Z"},
+        "sink": {"dataset": "d-{date}"}, "scores": {}, "report": {"formats": ["json"]}, "retry": {},
+    }
+    for (table, key), value in edits:
+        tables[table][key] = value
+    text = ""
+    for table, body in tables.items():
+        text += f"[{table}]\n" if table else ""
+        for key, value in body.items():
+            scalar = _toml_scalar(value)
+            if scalar is not None:
+                text += f"{key} = {scalar}\n"
+    (tmp_path / "sync.toml").write_text(text)
+    assert_clean(*run(["sync", "--config", str(tmp_path / "sync.toml"), "--now", "2026-12-01T02:00:00Z"]))
+    assert_clean(*run(["plan", "--config", str(tmp_path / "sync.toml"), "--window",
+                       "2026-12-01T00:00:00Z/2026-12-01T01:00:00Z"]))
 
 
 def test_high_cardinality_stays_within_an_address_space_limit(tmp_path: Path) -> None:

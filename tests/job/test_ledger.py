@@ -4,11 +4,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from builders import ledger_cells, plan_window
 
 from tracestrata.design import CellKind, cell_id
 from tracestrata.errors import StateError
 from tracestrata.job.ledger import design_from_ledger
-from tracestrata.job.state import PlannedItem, State
+from tracestrata.job.state import State
 from tracestrata.record import Score
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
@@ -18,27 +19,8 @@ H = timedelta(hours=1)
 def add_run(state: State, hour: int, digest: str, *, done: bool = True, source: str = "files") -> str:
     start = T0 + hour * H
     run_id = f"run-{source}-{hour}-{digest}"
-    cells = [
-        {"cell": "a#failure", "stratum": "a", "values": {"metadata.intent": "a"}, "kind": "failure", "population": 4, "sampled": 2},
-        {"cell": "a#normal", "stratum": "a", "values": {"metadata.intent": "a"}, "kind": "normal", "population": 40, "sampled": 3},
-        {"cell": "a#boost:refund", "stratum": "a", "values": {"metadata.intent": "a"}, "kind": "boost", "population": 1, "sampled": 1},
-    ]
-    sampled = [(f"{run_id}-f{i}", "a#failure", {"stratum": "a"}) for i in range(2)]
-    sampled += [(f"{run_id}-n{i}", "a#normal", {"stratum": "a"}) for i in range(3)]
-    sampled += [(f"{run_id}-b0", "a#boost:refund", {"stratum": "a"})]
-    state.plan_run(
-        run_id=run_id,
-        source=source,
-        window_start=start,
-        window_end=start + H,
-        policy_digest=digest,
-        series=state.next_series(source, digest),
-        cells=cells,
-        counts={"traces": 45, "selected": 6},
-        sampled=sampled,
-        items=[PlannedItem(f"{run_id}-{t}", "dataset", "d", t, {}) for t, _, _ in sampled],
-        boost_collected={},
-    )
+    cells, sampled = ledger_cells(run_id, boost=(1, 1))
+    plan_window(state, run_id, start, cells, sampled, digest=digest, source=source)
     run = state.open_run(source, start)
     assert run is not None
     if done:

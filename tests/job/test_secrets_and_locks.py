@@ -84,3 +84,5 @@ def test_a_state_path_that_cannot_exist_is_one_line(tmp_path):
     blocker.write_text("x")
     with pytest.raises(StateError, match="cannot open the state store"):
         State(blocker / "state.sqlite")
+    with pytest.raises(StateError, match="cannot open the state store"), lock_state(blocker / "state.sqlite"):
+        pass  # the lock beside it cannot exist either: one line, before the store is opened

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from builders import plan_window
 
 from tracestrata.errors import LockedError, StateError
 from tracestrata.job import state as state_module
@@ -18,16 +19,14 @@ H = timedelta(hours=1)
 
 
 def plan(state: State, run_id: str, start: datetime, digest: str = "d1", n: int = 3, source: str = "files") -> None:
-    state.plan_run(
-        run_id=run_id,
+    plan_window(
+        state,
+        run_id,
+        start,
+        [{"cell": "a#normal", "stratum": "a", "values": {}, "kind": "normal", "population": 10, "sampled": n}],
+        [(f"{run_id}-t{i}", "a#normal", {"stratum": "a"}) for i in range(n)],
+        digest=digest,
         source=source,
-        window_start=start,
-        window_end=start + H,
-        policy_digest=digest,
-        series=state.next_series(source, digest),
-        cells=[{"cell": "a#normal", "stratum": "a", "values": {}, "kind": "normal", "population": 10, "sampled": n}],
-        counts={"traces": 10, "selected": n},
-        sampled=[(f"{run_id}-t{i}", "a#normal", {"stratum": "a"}) for i in range(n)],
         items=[PlannedItem(f"{run_id}-i{i}", "dataset", "ds", f"{run_id}-t{i}", {"i": i}) for i in range(n)],
         boost_collected={"refund": n},
     )

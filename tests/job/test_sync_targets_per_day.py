@@ -1,16 +1,17 @@
 """`[targets] per = "day"` under hourly sync windows: a day judges about its daily targets, not a census."""
 
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import pytest
-from builders import sync_config_toml
+from builders import policy_data, sync_config_toml
 
 from tracestrata.cli.main import main
 from tracestrata.errors import ExitCode
-from tracestrata.sampling.policy import load_policy
+from tracestrata.sampling.policy import WindowShare, load_policy, parse_policy
 from tracestrata.sampling.samplers import sample_records
 from tracestrata.synthetic import generate_traces
 
@@ -72,3 +73,31 @@ def test_daily_targets_need_windows_of_at_most_a_day(tmp_path, capsys):
     assert main(["sync", "--config", str(config), "--now", "2026-12-24T00:30:00Z"]) == ExitCode.USAGE
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"tracestrata: error: {config}:10: window.every: ") and "at most 1d long" in err
+
+
+def test_a_window_takes_its_share_of_the_daily_targets_and_of_the_reviews(day):
+    data = policy_data("d", default=200, per="day", signals=("error",))
+    data["review"] = {"target": 30}
+    policy = parse_policy(data, source="p")
+    hour = [r for r in day if r.timestamp < T0 + timedelta(hours=1)]
+    result = sample_records(hour, policy.for_window(WindowShare(20_000)))
+    share = len(hour) / 20_000
+    target, reviews = math.ceil(200 * share), math.ceil(30 * share)
+    for stratum in {c.stratum for c in result.cells}:
+        population = sum(c.population for c in result.cells if c.stratum == stratum)
+        picked = [s for s in result.selected if s.stratum == stratum]
+        assert len(picked) == min(target, population)
+        assert sum(s.review for s in picked) == min(reviews, len(picked))
+
+
+def test_sample_of_one_hour_takes_a_24th_of_the_daily_targets(tmp_path, day, capsys):
+    traces = tmp_path / "day.jsonl"
+    traces.write_bytes(b"".join(orjson.dumps(r.to_json()) + b"\n" for r in day))
+    base = ["sample", "--source", f"jsonl:{traces}", "--policy", str(BASIC)]
+    hour = ["--since", "2026-11-23T05:00:00Z", "--until", "2026-11-23T06:00:00Z"]
+    assert main([*base, "--out", str(tmp_path / "hour"), *hour]) == 0
+    assert main([*base, "--out", str(tmp_path / "all")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    hour_sampled, all_sampled = (int(line.split()[1].replace(",", "")) for line in out)
+    assert all_sampled == len(sample_records(day, load_policy(BASIC)).selected)  # the whole input: targets as they are
+    assert hour_sampled <= 6 * math.ceil(200 / 24) + math.ceil(400 / 24)  # 7 strata, compliance 400

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from builders import write_jsonl
+from builders import policy_toml, write_jsonl
 from click.testing import CliRunner
 from identical import assert_identical_samples
 
@@ -21,45 +21,14 @@ pytestmark = pytest.mark.timeout(600)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = T0 + timedelta(days=1)
-POLICY = """
-seed = "spark-identical"
-
-[[strata]]
-field = "metadata.intent"
-top = 3
-
-[[strata]]
-field = "latency_ms"
-edges = [1000, 3000, 10000]
-
-[targets]
-default = 25
-overrides = { "(other) | *" = 40, "tech | *" = 15 }
-
-[failure]
-multiplier = 4
-
-[[failure.signals]]
-name = "error"
-field = "status"
-equals = "error"
-
-[[failure.signals]]
-name = "refusal"
-field = "metadata.refusal"
-equals = true
-
-[[failure.signals]]
-name = "thumbs-down"
-field = "scores.user_feedback"
-lt = 0.5
-
-[[boost]]
-name = "refunds"
-field = "metadata.intent"
-equals = "refund"
-collect = 30
-"""
+POLICY = policy_toml(
+    "spark-identical",
+    strata=[{"field": "metadata.intent", "top": 3}, {"field": "latency_ms", "edges": [1000, 3000, 10000]}],
+    default=25,
+    overrides={"(other) | *": 40, "tech | *": 15},
+    signals=("error", "refusal", "thumbs-down"),
+    boosts=[{"name": "refunds", "field": "metadata.intent", "equals": "refund", "collect": 30}],
+)
 
 
 def edge_records():

@@ -30,7 +30,7 @@ from tracestrata.sampling.allocation import (
     StratumInput,
     plan_allocation,
 )
-from tracestrata.sampling.field_check import FieldGap, FieldWatch, count_gaps, gap_warnings, seen_paths, watched_fields
+from tracestrata.sampling.field_check import FieldGap, FieldWatch, count_gaps, gap_warnings, seen_paths
 from tracestrata.sampling.plan_render import plan_json, render_table, targets_toml
 from tracestrata.sampling.policy import load_policy
 from tracestrata.sampling.sources import ALL_TIME, bad_input, count_source
@@ -178,8 +178,8 @@ def command(
         raise click.UsageError("give --source and --policy, or --config")
     window = parse_window(since, until)
     trace_source: object = None
+    watch = FieldWatch()
     if config_path is not None:
-        watch = FieldWatch(watched_fields(load_config(config_path).policy, boosts=False))
         policy, counts, source_name = counts_from_config(
             config_path,
             window,
@@ -192,7 +192,6 @@ def command(
     else:
         assert source is not None and policy_path is not None
         policy = load_policy(policy_path)
-        watch = FieldWatch(watched_fields(policy, boosts=False))
         trace_source, source_name = open_trace_source(source, skip_bad=skip_bad, options=source_options(schema, columns))
         with progress_bar(trace_source, "counting") as progress:
             counts = count_source(

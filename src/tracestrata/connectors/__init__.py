@@ -43,9 +43,12 @@ def connector_factory(name: str) -> Factory:
     if ":" in name:
         module_name, _, attr = name.partition(":")
         try:
-            return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
-        except (ImportError, AttributeError):
-            raise ConfigError(f"cannot import connector factory {name!r}") from None
+            factory = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError, ValueError, TypeError):
+            factory = None
+        if not callable(factory):
+            raise ConfigError(f"cannot import connector factory {name!r} (expected package.module:factory)")
+        return factory  # type: ignore[no-any-return]
     try:
         if name in BUILTIN:
             return importlib.import_module(BUILTIN[name]).create  # type: ignore[no-any-return]

@@ -327,7 +327,9 @@ class StratifiedEstimator:
         df = float(max(1, fit.n - fit.cells))
         se = math.sqrt(variance)
         low, high = _interval(method, fit, variance, df, confidence)
-        if method is not IntervalMethod.T and (domain is None or fit.population - fit.n <= 1e-9 * fit.population):
+        census = fit.population - fit.n <= 1e-9 * fit.population
+        per_row = domain is None and method in (IntervalMethod.WILSON, IntervalMethod.WILSON_EFFECTIVE)
+        if method is not IntervalMethod.T and (census or per_row):  # Korn–Graubard stays R's, except a census
             low, high = within_known(low, high, fit.mean, float(frame.y[d].sum()), fit.population, fit.n)
         return Estimate(
             fit.mean, se, low, high, fit.n, method, df, confidence, fit.population, total, fit.cells, empty, lonely

@@ -73,9 +73,11 @@ class SinkModel(_Strict):
             return None
         if not value.strip():
             raise ValueError("must not be empty")
-        for _, name, _, _ in string.Formatter().parse(value):
+        for _, name, spec, conversion in string.Formatter().parse(value):
             if name is not None and name not in TEMPLATE_FIELDS:
                 raise ValueError(f"unknown placeholder {{{name}}}; use one of {', '.join(TEMPLATE_FIELDS)}")
+            if spec or conversion:
+                raise ValueError(f"placeholders take no format or conversion: write {{{name}}}")
         return value
 
 

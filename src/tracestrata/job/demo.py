@@ -252,7 +252,9 @@ def run_demo(
             echo(f"  dataset (the sample, with weights):   {dataset_url}")
         if project_url:
             echo(f"  traces of the demo project:           {project_url}")
-            echo("    filter to exactly the sample:       trace_annotations['tracestrata.review'].score >= 1")
+            echo("    filter to exactly the sample:       trace_annotations['tracestrata.review'].label is not None")
+            echo("    one stratum / failures only:        trace_annotations['tracestrata.review'].label == '<stratum>'"
+                 " / .explanation == 'failure'")
         if trace_url:
             echo(f"  one sampled trace and its annotations: {trace_url}")
         echo(f"  reports: {config.report_dir}/report.{{md,html,json}}   config: {config_path}")

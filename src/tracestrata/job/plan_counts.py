@@ -56,6 +56,8 @@ def _counts(
     watch: FieldWatch | None,
 ) -> tuple[Policy, list[StratumCounts]]:
     policy: Policy = config.policy
+    if watch is not None:
+        watch.start(policy)
     connector = load_connector(config)
     try:
         source = connector.trace_source()

@@ -69,6 +69,23 @@ def _pooled(spreads: Mapping[str, StratumSpread], populations: Mapping[str, int]
     return math.sqrt(sum(w * v * v for w, v in pairs) / weight)
 
 
+def _measured(
+    spreads: Mapping[str, StratumSpread], populations: Mapping[str, int], strata: list[str], attrs: tuple[str, ...]
+) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """Each stratum's `attrs` of its measured spread, or all of them pooled over the strata when one is not
+    measured (not finite); and the strata that took the pooled values."""
+    pooled_values = {attr: _pooled(spreads, populations, attr) for attr in attrs}
+    values, pooled = {}, []
+    for k in strata:
+        s = spreads.get(k)
+        if s is not None and all(math.isfinite(getattr(s, attr)) for attr in attrs):
+            values[k] = {attr: getattr(s, attr) for attr in attrs}
+        else:
+            values[k] = pooled_values
+            pooled.append(k)
+    return values, pooled
+
+
 def plan_from_ledger(
     path: str | Path,
     metric: str,
@@ -129,33 +146,22 @@ def plan_from_design(
     strata = sorted(populations)
     windows = len({c.window for c in design.cells})
     if spec is not None and spec.kind is ProxyKind.JUDGE:
-        human = _pooled(spreads, populations, "human_sd")
-        residual = _pooled(spreads, populations, "sd")
-        inputs, pooled = [], []
+        values, pooled = _measured(spreads, populations, strata, ("human_sd", "sd"))
+        inputs = []
         for k in strata:
             s = spreads.get(k)
-            known = s is not None and math.isfinite(s.sd) and math.isfinite(s.human_sd)
-            if not known:
-                pooled.append(k)
             inputs.append(ReviewInput(
                 k, populations[k], judged_latest.get(k, 0) or sampled[k],  # not judged yet: its sample
                 s.mean if s is not None and math.isfinite(s.mean) else report.estimate.mean,
-                s.human_sd if known and s is not None else human,
-                s.sd if known and s is not None else residual,
-                cells[k], s.n if s is not None else 0,
+                values[k]["human_sd"], values[k]["sd"], cells[k], s.n if s is not None else 0,
             ))
         plan: SpreadPlan | ReviewPlan = review_plan(inputs, half_width=half_width, confidence=confidence,
                                                     rate=rate, floor=floor)
         return LedgerPlan(plan, report, windows, latest, tuple(pooled))
-    sd = _pooled(spreads, populations, "sd")
-    plain = _pooled(spreads, populations, "plain_sd")
-    rows, pooled = [], []
-    for k in strata:
-        s = spreads.get(k)
-        known = s is not None and math.isfinite(s.sd) and math.isfinite(s.plain_sd)
-        if not known:
-            pooled.append(k)
-        rows.append(SpreadInput(k, populations[k], s.sd if known and s is not None else sd,
-                                s.plain_sd if known and s is not None else plain, s.n if s is not None else 0))
+    values, pooled = _measured(spreads, populations, strata, ("sd", "plain_sd"))
+    rows = [
+        SpreadInput(k, populations[k], values[k]["sd"], values[k]["plain_sd"], s.n if s is not None else 0)
+        for k, s in ((k, spreads.get(k)) for k in strata)
+    ]
     plan = residual_neyman(rows, half_width=half_width, confidence=confidence, budget=budget, floor=floor, fpc=fpc)
     return LedgerPlan(plan, report, windows, latest, tuple(pooled))

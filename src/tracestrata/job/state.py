@@ -151,8 +151,11 @@ def lock_state(path: str | Path) -> Iterator[None]:
     a symlink or another spelling take the same lock.
     """
     lock_path = Path(f"{Path(path).resolve()}.lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StateError(f"cannot open the state store: {exc.strerror or exc}", path=str(path)) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -106,24 +106,23 @@ def _boosts(config: SyncConfig, collected: dict[str, int]) -> dict[str, dict[str
 def render_status(status: JobStatus) -> str:
     """The status as a few lines of text for a terminal."""
     h = status.health
-    lines = [
-        f"{'STALE' if status.stale else 'OK'}  {status.reason}",
-        f"source           {status.source}",
-        f"last success     {h.last_success or 'never'}",
-        f"failures in a row {h.failures}" + (f" (since {h.failing_since})" if h.failing_since else ""),
+    rows = [
+        ("source", status.source),
+        ("last success", h.last_success or "never"),
+        ("failures in a row", f"{h.failures}" + (f" (since {h.failing_since})" if h.failing_since else "")),
     ]
     if h.last_error and h.failures:
-        lines.append(f"last error       {h.last_error}")
-    pending = f"{status.pending_windows}" + (f" (oldest {status.oldest_pending})" if status.oldest_pending else "")
-    lines.append(f"pending windows  {pending}")
+        rows.append(("last error", h.last_error))
+    rows.append(("pending windows", f"{status.pending_windows}" + (f" (oldest {status.oldest_pending})" if status.oldest_pending else "")))
     if status.unfinished_runs:
-        lines.append(f"unfinished runs  {status.unfinished_runs} (the next run finishes them)")
+        rows.append(("unfinished runs", f"{status.unfinished_runs} (the next run finishes them)"))
     for name, b in status.boosts.items():
         state = "done, dropped back" if b["collected"] >= b["collect"] else "active"
-        lines.append(f"boost {name:<10} {b['collected']}/{b['collect']} collected ({state})")
+        rows.append((f"boost {name}", f"{b['collected']}/{b['collect']} collected ({state})"))
     for s in status.series:
-        lines.append(f"series {s.series} (policy {s.policy}): {s.windows_done} windows done, {s.first_window} .. {s.last_window}")
-    return "\n".join(lines)
+        rows.append((f"series {s.series}", f"policy {s.policy}: {s.windows_done} windows done, {s.first_window} .. {s.last_window}"))
+    width = max(len(label) for label, _ in rows)
+    return "\n".join([f"{'STALE' if status.stale else 'OK'}  {status.reason}"] + [f"{label:<{width}}  {value}" for label, value in rows])
 
 
 __all__ = ["JobStatus", "SeriesStatus", "job_status", "render_status"]

@@ -25,6 +25,7 @@ from tracestrata.sampling.policy import DAY, WindowShare
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION = timedelta(days=36525)
 
 
 def parse_duration(value: str) -> timedelta:
@@ -32,7 +33,10 @@ def parse_duration(value: str) -> timedelta:
     match = _DURATION.match(value) if isinstance(value, str) else None
     if not match:
         raise ValueError(f"expected a duration like 15m, 1h or 7d, got {value!r}")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not seconds <= MAX_DURATION.total_seconds():
+        raise ValueError(f"expected a duration of at most 100 years, got {value!r}")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(value: timedelta) -> str:

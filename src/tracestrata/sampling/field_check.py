@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import difflib
 import math
+import operator
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from itertools import repeat
 from typing import Any, Protocol
 
 import numpy as np
@@ -114,14 +116,20 @@ class FieldPresence:
 
 
 class FieldWatch:
-    """What a counting pass learns for `count_gaps`: which watched paths no trace had, and
-    the paths the first `SEEN_LIMIT` records read through `records` have."""
+    """What a counting pass learns for `count_gaps`: which signal fields no trace had
+    (`start` names the policy, the pass calls `presence.observe` or reads through
+    `records`), and the paths the first `SEEN_LIMIT` records read through `records` have."""
 
-    def __init__(self, paths: Iterable[str]) -> None:
-        self.presence = FieldPresence(paths)
+    def __init__(self) -> None:
+        self.presence = FieldPresence(())
         self.seen: set[str] = set()
-        self._getters = {path: record_getter(path) for path in self.presence.unseen}
+        self._getters: dict[str, Any] = {}
         self._read = 0
+
+    def start(self, policy: Policy) -> None:
+        """Watch the signal fields of `policy` (what counting reads besides the strata)."""
+        self.presence = FieldPresence(watched_fields(policy, boosts=False))
+        self._getters = {path: record_getter(path) for path in self.presence.unseen}
 
     def records(self, records: Iterable[TraceRecord]) -> Iterator[TraceRecord]:
         """`records`, unchanged, watched on the way."""
@@ -155,8 +163,8 @@ def has_value(column: Sequence[Any]) -> bool:
         if column.dtype.kind != "O":
             return bool(len(column))
         column = column.tolist()
-    if isinstance(column, list):
-        return column.count(None) < len(column)
+    if isinstance(column, list):  # in C: a present value near the top, else count the Nones
+        return any(map(operator.is_not, column[:64], repeat(None))) or column.count(None) < len(column)
     return any(v is not None for v in column)
 
 

@@ -47,11 +47,7 @@ def render_table(plan: Plan) -> str:
         f"method {plan.method.value}: half-width <= {plan.half_width_goal:g} for {goal} at {100 * plan.confidence:g}% "
         f"confidence{'' if plan.fpc else ', no finite-population correction'}"
     )
-    budget = "" if plan.budget is None else f" (budget {plan.budget:,}, floor {plan.floor})"
-    overall = _percent(sampling_rate(plan.total, plan.population))
-    lines.append(f"total: {plan.total:,} of {plan.population:,} traces, {overall} sampled{budget}")
-    if plan.global_half_width is not None:
-        lines.append(f"expected global half-width: {plan.global_half_width:.4f}")
+    lines += _total_lines(plan, "" if plan.budget is None else f" (budget {plan.budget:,}, floor {plan.floor})")
     if any(s.design_effect != 1.0 for s in plan.strata):
         lines.append(
             "deff: design effect of the failure oversampling, if failures and non-failures are judged alike "
@@ -69,6 +65,30 @@ def sampling_rate(sampled: int, population: int) -> float | None:
 
 def _percent(rate: float | None) -> str:
     return "-" if rate is None else f"{100 * rate:.1f}%"
+
+
+def _total_lines(plan: Plan | SpreadPlan, budget: str) -> list[str]:
+    overall = _percent(sampling_rate(plan.total, plan.population))
+    lines = [f"total: {plan.total:,} of {plan.population:,} traces, {overall} sampled{budget}"]
+    if plan.global_half_width is not None:
+        lines.append(f"expected global half-width: {plan.global_half_width:.4f}")
+    return lines
+
+
+def _json_head(method: str, plan: Plan | SpreadPlan) -> dict[str, Any]:
+    """The keys an allocation plan's JSON starts with."""
+    return {
+        "method": method,
+        "confidence": plan.confidence,
+        "half_width": plan.half_width_goal,
+        "budget": plan.budget,
+        "floor": plan.floor,
+        "fpc": plan.fpc,
+        "total": plan.total,
+        "population": plan.population,
+        "sampling_rate": sampling_rate(plan.total, plan.population),
+        "global_half_width": plan.global_half_width,
+    }
 
 
 def render_spread_table(plan: SpreadPlan, pooled: tuple[str, ...] = ()) -> str:
@@ -91,10 +111,7 @@ def render_spread_table(plan: SpreadPlan, pooled: tuple[str, ...] = ()) -> str:
     lines = [*_table(header, rows), ""]
     budget = f" (budget {plan.budget:,}, floor {plan.floor})" if plan.budget is not None else f" (floor {plan.floor})"
     lines.append(f"neyman on the residual spread: n_h ∝ N_h · residual sd, at {100 * plan.confidence:g}% confidence")
-    overall = _percent(sampling_rate(plan.total, plan.population))
-    lines.append(f"total: {plan.total:,} of {plan.population:,} traces, {overall} sampled{budget}")
-    if plan.global_half_width is not None:
-        lines.append(f"expected global half-width: {plan.global_half_width:.4f}")
+    lines += _total_lines(plan, budget)
     if plan.plain_total is not None and plan.total:
         lines.append(f"without the proxy: {plan.plain_total:,} judged traces for the same half-width "
                      f"({plan.plain_total / plan.total:.2f}x)")
@@ -105,16 +122,7 @@ def render_spread_table(plan: SpreadPlan, pooled: tuple[str, ...] = ()) -> str:
 
 def spread_json(plan: SpreadPlan, pooled: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
-        "method": "residual-neyman",
-        "confidence": plan.confidence,
-        "half_width": plan.half_width_goal,
-        "budget": plan.budget,
-        "floor": plan.floor,
-        "fpc": plan.fpc,
-        "total": plan.total,
-        "population": plan.population,
-        "sampling_rate": sampling_rate(plan.total, plan.population),
-        "global_half_width": plan.global_half_width,
+        **_json_head("residual-neyman", plan),
         "plain_total": plan.plain_total,
         "strata": [
             {"stratum": s.stratum, "population": s.population, "judged": s.judged, "plain_sd": s.plain_sd,
@@ -209,16 +217,7 @@ def plan_json(plan: Plan, counts: list[StratumCounts]) -> dict[str, Any]:
     values: Mapping[str, Mapping[str, str]] = {c.stratum: c.values for c in counts}
     failures = {c.stratum: c.failures for c in counts}
     return {
-        "method": plan.method.value,
-        "confidence": plan.confidence,
-        "half_width": plan.half_width_goal,
-        "budget": plan.budget,
-        "floor": plan.floor,
-        "fpc": plan.fpc,
-        "total": plan.total,
-        "population": plan.population,
-        "sampling_rate": sampling_rate(plan.total, plan.population),
-        "global_half_width": plan.global_half_width,
+        **_json_head(plan.method.value, plan),
         "strata": [
             {
                 "stratum": s.stratum,

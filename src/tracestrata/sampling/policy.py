@@ -69,8 +69,8 @@ class WindowShare:
 class Targets:
     """Traces to sample per stratum: `default`, or an override by exact key or `*` pattern.
 
-    With `per = DAY` these are daily targets, and a window with `window` (its share of the
-    day) takes `ceil(target * share)` of them (`for_window`).
+    With `per = DAY` these are daily targets (and so is `review.target`), and a window with
+    `window` (its share of the day) takes `ceil(target * share)` of them (`for_window`).
     """
 
     default: int = DEFAULT_TARGET
@@ -91,7 +91,10 @@ class Targets:
 
     def for_window(self, key: str, population: int) -> int:
         """The target of stratum `key` in a window of `population` traces."""
-        target = self.for_stratum(key)
+        return self.scaled(self.for_stratum(key), population)
+
+    def scaled(self, target: int, population: int) -> int:
+        """A per-period `target` (a stratum's, or the review's) for a window of `population` traces."""
         if self.per is Period.WINDOW or self.window is None:
             return target
         return math.ceil(target * self.window.of(population) - 1e-9)

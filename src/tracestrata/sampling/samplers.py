@@ -796,7 +796,7 @@ class Sketch:
                 for record, fired, proxy in zip(records, names, proxies, strict=True)
             )
         if policy.review is not None:
-            selected = draw_review(selected, policy)
+            selected = draw_review(selected, policy, population)
         cells.sort(key=lambda c: (c.stratum, _KIND_ORDER[c.kind], c.id))
         return SampleResult(selected, cells, collected, population, duplicates, self._presence.absent)
 
@@ -835,8 +835,9 @@ class Sketch:
         ]
 
 
-def draw_review(selected: list[SampledTrace], policy: Policy) -> list[SampledTrace]:
-    """Mark the human-review subsample: `review.target` per stratum, drawn cell by cell.
+def draw_review(selected: list[SampledTrace], policy: Policy, population: int = 0) -> list[SampledTrace]:
+    """Mark the human-review subsample: `review.target` per stratum (a window's share of it
+    under daily targets, of a window of `population` traces), drawn cell by cell.
 
     The stratum's target is split over its cells in proportion to their sample sizes
     (largest remainder), then each cell reviews the r_c of its k_c sampled traces with
@@ -853,10 +854,11 @@ def draw_review(selected: list[SampledTrace], policy: Policy) -> list[SampledTra
     for cid in sorted(by_cell):
         by_stratum.setdefault(selected[by_cell[cid][0]].stratum, []).append(cid)
     key = hash_key(review.key_seed(policy.seed))
+    target = policy.targets.scaled(review.target, population)
     out = list(selected)
     for cids in by_stratum.values():
         sizes = [len(by_cell[c]) for c in cids]
-        total = min(review.target, sum(sizes))
+        total = min(target, sum(sizes))
         shares = largest_remainder([total * k / sum(sizes) for k in sizes], total, sizes)
         for cid, k, r in zip(cids, sizes, shares, strict=True):
             rows = by_cell[cid]

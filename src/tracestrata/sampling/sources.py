@@ -120,6 +120,8 @@ def count_source(
     `on_repeats(n)` hears how many were dropped when there were any. `watch` sees the
     columns or records read in one process (not what a backend or parts count).
     """
+    if watch is not None:
+        watch.start(policy)
     if isinstance(source, GroupCounter):
         return source.count_strata(window, policy, rate_field=rate_field)
     key = hash_key(policy.seed)

@@ -147,8 +147,9 @@ def test_review_annotations_mark_exactly_the_sample(phoenix_server):
         project_id = connector.projects.require(phoenix_server.project)
     assert len(rows) == len(items)
     row = next(r for r in rows if r["trace_id"] == records[10].id)
-    assert row["result"]["label"] == "tech" and row["result"]["score"] == 3.0
-    assert row["metadata"]["inclusion_probability"] == pytest.approx(1 / 3)
+    assert row["result"]["label"] == "tech" and row["result"]["score"] is None
+    assert row["result"]["explanation"] == ("failure" if records[10].status == "error" else "normal")
+    assert row["metadata"]["inclusion_probability"] == pytest.approx(1 / 3) and row["metadata"]["weight"] == 3.0
     assert row["identifier"] == "tracestrata:review-test"
     # The UI filter documented in docs/phoenix.md selects exactly these traces' root spans.
     condition = "trace_annotations['tracestrata.review'].label == 'tech'"

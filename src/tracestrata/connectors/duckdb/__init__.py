@@ -21,15 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from tracestrata.connectors.duckdb.layouts import layout
-from tracestrata.connectors.files.scores import FilesScoreSource
-from tracestrata.connectors.files.sinks import FilesSampleSink
+from tracestrata.connectors.files.local import FileOutputs, source_path
 from tracestrata.errors import ConfigError
-from tracestrata.protocols import SinkKind
 
 OPTIONS = ("path", "schema", "format", "where", "columns", "sink_dir", "scores_path", "project")
 
 
-class ExportConnector:
+class ExportConnector(FileOutputs):
     name = "export"
 
     def __init__(self, options: Mapping[str, Any]) -> None:
@@ -44,26 +42,12 @@ class ExportConnector:
     def trace_source(self) -> Any:
         return open_export(self.options)
 
-    def sample_sink(self, kind: SinkKind, name: str) -> FilesSampleSink:
-        return FilesSampleSink(self.sink_dir, kind, name)
-
-    def score_source(self) -> FilesScoreSource:
-        return FilesScoreSource(self.scores_path)
-
-    def close(self) -> None:
-        return None
-
 
 def open_export(options: Mapping[str, Any]) -> Any:
     """A `DuckDBTraceSource` from connector options (checked: unknown keys, types)."""
     from tracestrata.connectors.duckdb.source import DuckDBTraceSource
 
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ConfigError(f"unknown option for the export source (known: {', '.join(OPTIONS)})", field=f"source.{unknown[0]}")
-    path = options.get("path")
-    if not isinstance(path, (str, Path)) or not str(path):
-        raise ConfigError("missing: the export files (a path, folder, glob or s3:// URL)", field="source.path")
+    path = source_path(options, OPTIONS, "export", "the export files (a path, folder, glob or s3:// URL)")
     columns = options.get("columns") or {}
     if not isinstance(columns, Mapping):
         raise ConfigError("expected a table of field path = SQL expression", field="source.columns")

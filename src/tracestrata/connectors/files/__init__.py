@@ -15,15 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tracestrata.connectors.files.scores import FilesScoreSource
-from tracestrata.connectors.files.sinks import FilesSampleSink
+from tracestrata.connectors.files.local import FileOutputs, source_path
 from tracestrata.errors import ConfigError
-from tracestrata.protocols import SinkKind
 
 OPTIONS = ("path", "scores_path", "sink_dir", "project")
 
 
-class FilesConnector:
+class FilesConnector(FileOutputs):
     name = "files"
 
     def __init__(self, path: Path, *, scores_path: Path | None, sink_dir: Path, project: str | None) -> None:
@@ -37,27 +35,15 @@ class FilesConnector:
 
         return FilesTraceSource(self.path)
 
-    def sample_sink(self, kind: SinkKind, name: str) -> FilesSampleSink:
-        return FilesSampleSink(self.sink_dir, kind, name)
-
-    def score_source(self) -> FilesScoreSource:
-        return FilesScoreSource(self.scores_path)
-
-    def close(self) -> None:
-        return None
-
 
 def create(options: Mapping[str, Any]) -> FilesConnector:
     """The `tracestrata.connectors` entry point for `type = "files"`."""
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ConfigError(f"unknown option for the files source (known: {', '.join(OPTIONS)})", field=f"source.{unknown[0]}")
-    path = options.get("path")
-    if not isinstance(path, (str, Path)) or not str(path):
-        raise ConfigError("missing: the trace JSONL file or folder", field="source.path")
-    path = Path(path)
+    path = Path(source_path(options, OPTIONS, "files", "the trace JSONL file or folder"))
     scores = options.get("scores_path")
     sink_dir = options.get("sink_dir")
+    for key, value in (("scores_path", scores), ("sink_dir", sink_dir), ("project", options.get("project"))):
+        if value is not None and not isinstance(value, (str, Path)):
+            raise ConfigError(f"expected a string, got {type(value).__name__}", field=f"source.{key}")
     default_sink = (path.parent if path.suffix else path.parent) / "tracestrata-sink"
     project = options.get("project")
     return FilesConnector(

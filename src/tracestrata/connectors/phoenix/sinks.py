@@ -7,14 +7,16 @@ existing name would make a new version holding only the new examples). Examples
 link to the trace's root span and carry `SampleItem.metadata()`.
 
 Review queue: Phoenix has no annotation queues. Each sampled trace gets a trace
-annotation named `tracestrata.review` (label = stratum, score = weight, metadata =
-inclusion probability, signals, window, item id) with the fixed identifier
-`tracestrata:<queue name>`. Phoenix upserts on (name, trace, identifier), so a
-repeated write leaves one. A CONTINUOUS annotation config of that name is created
-if missing and attached to the project, so the UI lists it. A reviewer filters the
-project's spans with
+annotation named `tracestrata.review` with what a reviewer filters by: label =
+stratum, explanation = why it was drawn (`failure`, `boost` or `normal`); no score
+(the UI would average the weights into a meaningless mean), the weight, inclusion
+probability, signals, window and item id in its metadata. The identifier is fixed,
+`tracestrata:<queue name>`: Phoenix upserts on (name, trace, identifier), so a
+repeated write leaves one. A FREEFORM annotation config of that name is created if
+missing (one left CONTINUOUS by an earlier version is switched) and attached to the
+project, so the UI lists it. A reviewer filters the project's spans with
 
-    trace_annotations['tracestrata.review'].score >= 1
+    trace_annotations['tracestrata.review'].label == 'compliance'
 
 (see docs/phoenix.md).
 """
@@ -45,12 +47,12 @@ def example_input(item: SampleItem) -> dict[str, Any]:
     }
 
 
-_FIRST = ("stratum", "weight", "inclusion_probability", "failure", "signals", "window")
+_FIRST = ("stratum", "reason", "weight", "inclusion_probability", "failure", "signals", "window")
 
 
 def example_metadata(item: SampleItem) -> dict[str, Any]:
     """`SampleItem.metadata()` with what a reviewer reads first at the front (the UI shows it as one line)."""
-    meta = item.metadata()
+    meta = {**item.metadata(), "reason": item.reason}
     return {**{k: meta[k] for k in _FIRST if k in meta}, **meta}
 
 
@@ -156,26 +158,16 @@ class PhoenixReviewSink:
         """Create the annotation config if missing and attach it to the project (once per sink)."""
         if self._config_ready:
             return
-        response = self.http.request("GET", f"/v1/annotation_configs/{quote(self.annotation, safe='')}", allow=(404,))
+        path = f"/v1/annotation_configs/{quote(self.annotation, safe='')}"
+        config = review_config(self.annotation)
+        response = self.http.request("GET", path, allow=(404,))
         if response.status_code == 404:
-            created = self.http.request(
-                "POST",
-                "/v1/annotation_configs",
-                allow=(409,),
-                json={
-                    "type": "CONTINUOUS",
-                    "name": self.annotation,
-                    "description": "Sampled for review by tracestrata. Label = stratum, score = weight "
-                    "(1 / inclusion probability); metadata holds the probability, failure signals and window.",
-                    "optimization_direction": "NONE",
-                    "lower_bound": 1.0,
-                },
-            )
-            if created.status_code == 409:
-                response = self.http.request("GET", f"/v1/annotation_configs/{quote(self.annotation, safe='')}")
-            else:
-                response = created
+            created = self.http.request("POST", "/v1/annotation_configs", allow=(409,), json=config)
+            response = self.http.request("GET", path) if created.status_code == 409 else created
         config_id = str(response.json()["data"]["id"])
+        if response.json()["data"].get("type") != config["type"]:
+            response = self.http.request("PUT", f"/v1/annotation_configs/{quote(config_id, safe='')}", json=config)
+            config_id = str(response.json()["data"]["id"])
         project = quote(self.settings.project, safe="")
         attached = self.http.json("GET", f"/v1/projects/{project}/annotation_configs")
         ids = [str(c["id"]) for c in attached.get("data", [])]
@@ -187,24 +179,23 @@ class PhoenixReviewSink:
         self._config_ready = True
 
 
+def review_config(name: str) -> dict[str, Any]:
+    return {
+        "type": "FREEFORM",
+        "name": name,
+        "description": "Sampled for review by tracestrata. Label = stratum; explanation = why it was drawn "
+        "(failure, boost or normal); metadata holds the weight, inclusion probability, failure signals and window.",
+    }
+
+
 def review_annotation(item: SampleItem, name: str, identifier: str) -> dict[str, Any]:
-    meta = item.metadata()
-    meta["item_id"] = item.item_id
-    signals = ", ".join(item.signals) if item.signals else "none"
     return {
         "trace_id": item.trace_id,
         "name": name,
         "annotator_kind": "CODE",
         "identifier": identifier,
-        "result": {
-            "label": item.stratum,
-            "score": item.weight,
-            "explanation": (
-                f"sampled by tracestrata from stratum {item.stratum!r} with probability "
-                f"{item.inclusion_probability:.4g} (weight {item.weight:.4g}); failure signals: {signals}"
-            ),
-        },
-        "metadata": meta,
+        "result": {"label": item.stratum, "explanation": item.reason},
+        "metadata": {**item.metadata(), "reason": item.reason, "item_id": item.item_id},
     }
 
 
@@ -212,6 +203,7 @@ def _same(row: dict[str, Any], annotation: dict[str, Any]) -> bool:
     result = row.get("result") or {}
     return (
         result.get("label") == annotation["result"]["label"]
-        and result.get("score") == annotation["result"]["score"]
+        and result.get("explanation") == annotation["result"]["explanation"]
+        and result.get("score") is None
         and (row.get("metadata") or {}) == annotation["metadata"]
     )
