@@ -81,9 +81,14 @@ def command(
         run = sample_to_dir(
             source, source_name, policy, window, out, state_file=state_path, jobs=parse_jobs(jobs), progress=progress
         )
-    for line in sample_warnings(run.result, policy).values():
+    echo_run(run.result, out, policy, run.bad_lines, run.first_bad)
+
+
+def echo_run(result: SampleResult, out: Path, policy: Policy, bad: int = 0, first_bad: object = None) -> None:
+    """What `sample` and `spark-sample` say: a warning per policy field the window lacks, then the summary."""
+    for line in sample_warnings(result, policy).values():
         click.echo(f"tracestrata: warning: {line}", err=True)
-    click.echo(summary_line(run.result, out, run.bad_lines, policy, run.first_bad))
+    click.echo(summary_line(result, out, bad, policy, first_bad))
 
 
 def summary_line(result: SampleResult, out: Path, bad: int, policy: Policy, first_bad: object = None) -> str:

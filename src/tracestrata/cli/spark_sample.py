@@ -21,7 +21,7 @@ from tracestrata.cli.options import (
     state_option,
     window_options,
 )
-from tracestrata.cli.sample import summary_line
+from tracestrata.cli.sample import echo_run
 from tracestrata.sampling.policy import load_policy
 from tracestrata.sampling.sample_dir import draw_to_dir, standalone_policy
 
@@ -86,7 +86,7 @@ def command(
         out,
         state_file=state_path,
     )
-    click.echo(summary_line(run.result, out, 0, policy))
+    echo_run(run.result, out, policy)
 
 
 if __name__ == "__main__":  # `spark-submit .../tracestrata/cli/spark_sample.py --source ...`

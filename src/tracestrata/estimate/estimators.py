@@ -60,6 +60,7 @@ __all__ = [
     "domain_fit",
     "is_rate",
     "naive_estimate",
+    "satterthwaite_df",
     "within_known",
 ]
 
@@ -252,6 +253,26 @@ def stratified_variance(
             # R 4.x centers a lonely PSU's total at 0, the overall mean of the influence values.
             variance += float((f[lonely_mask] * sums[lonely_mask] ** 2).sum())
     return variance, lonely_ids
+
+
+def satterthwaite_df(frame: ScoredFrame, z: np.ndarray) -> float:
+    """Satterthwaite's degrees of freedom of `stratified_variance`: (Σ v_c)² / Σ v_c²/(m_c − 1).
+
+    Small when a few thinly judged cells carry most of the variance (inf without variance).
+    """
+    n_cells = len(frame.cell_ids)
+    m = frame.scored
+    big_n = frame.population
+    sums = np.bincount(frame.code, weights=z, minlength=n_cells)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zbar = np.where(m > 0, sums / np.maximum(m, 1), 0.0)
+        f = np.where(big_n > 0, (big_n - m) / np.maximum(big_n, 1), 0.0)
+    dev = z - zbar[frame.code]
+    ss = np.bincount(frame.code, weights=dev * dev, minlength=n_cells)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.where(m > 1, f * m / np.maximum(m - 1, 1) * ss, 0.0)
+        denominator = float(np.where(m > 1, v * v / np.maximum(m - 1, 1), 0.0).sum())
+    return float(v.sum()) ** 2 / denominator if denominator > 0 else math.inf
 
 
 @dataclass(frozen=True)
