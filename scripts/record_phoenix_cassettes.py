@@ -64,6 +64,16 @@ def _rebase(uri: str) -> str:
     return uri.replace(_BASE["url"], REPLAY_BASE) if _BASE["url"] else uri
 
 
+def _failed_pull(recorder: vcr.VCR, cassette: str, options: dict[str, object], error: type[Exception]) -> str:
+    """Record a pull that must fail with `error`: its message."""
+    with recorder.use_cassette(cassette), create(options) as conn:
+        try:
+            list(conn.trace_source().iter_traces(WINDOW))
+        except error as exc:
+            return str(exc)
+    raise SystemExit(f"{cassette}: the pull did not fail with {error.__name__}")
+
+
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="tracestrata-cassettes-"))
@@ -95,18 +105,10 @@ def main() -> int:
         with recorder.use_cassette("scores.yaml"):
             with create(options) as conn:
                 got = list(conn.score_source().get_scores([r.id for r in records[:3]], ["correct", "quality", "verdict"]))
-        with recorder.use_cassette("unknown_project.yaml"):
-            with create({**options, "project": "no-such-project"}) as conn:
-                try:
-                    list(conn.trace_source().iter_traces(WINDOW))
-                except FatalSourceError as exc:
-                    unknown_message = str(exc)
-        with recorder.use_cassette("unauthorized.yaml"):
-            with create({**options, "api_key_env": "TRACESTRATA_CASSETTE_NO_KEY"}) as conn:
-                try:
-                    list(conn.trace_source().iter_traces(WINDOW))
-                except AuthError as exc:
-                    auth_message = str(exc)
+        unknown_message = _failed_pull(recorder, "unknown_project.yaml", {**options, "project": "no-such-project"},
+                                       FatalSourceError)
+        auth_message = _failed_pull(recorder, "unauthorized.yaml",
+                                    {**options, "api_key_env": "TRACESTRATA_CASSETTE_NO_KEY"}, AuthError)
         expected = {
             "window": [WINDOW.start.isoformat(), WINDOW.end.isoformat()],
             "project": PROJECT,

@@ -40,29 +40,30 @@ def make_design(seed: int = 1, missing: bool = False):
     return Design(tuple(cells), tuple(units)), scores
 
 
-def test_lambda_zero_is_the_plain_estimate():
+def fit_on_design(tuning: Tuning, lam: float | None = None):
+    """`difference_fit` on `make_design()`'s judged traces with their heuristic as the proxy."""
     design, scores = make_design()
     values = {s.trace_id: float(s.value) for s in scores}
     frame = ScoredFrame.build(design, values)
-    p = np.array([u.attrs["scores"]["heuristic"] for u in design.units])
-    known_n = np.array([c.proxy[FIELD].n for c in design.cells], float)
-    known_sum = np.array([c.proxy[FIELD].sum for c in design.cells])
-    groups, names = lambda_groups(frame.cell_ids, [c.stratum for c in design.cells], Tuning.POOLED)
-    d = np.ones(len(p), bool)
-    fit = difference_fit(frame, ProxyData(p, known_n, known_sum), d, groups, names, lam=0.0)
+    data = ProxyData(
+        np.array([u.attrs["scores"]["heuristic"] for u in design.units]),
+        np.array([c.proxy[FIELD].n for c in design.cells], float),
+        np.array([c.proxy[FIELD].sum for c in design.cells]),
+    )
+    groups, names = lambda_groups(frame.cell_ids, [c.stratum for c in design.cells], tuning)
+    fit = difference_fit(frame, data, np.ones(len(data.p), bool), groups, names, lam=lam)
+    return design, values, frame, data, fit
+
+
+def test_lambda_zero_is_the_plain_estimate():
+    design, values, _, _, fit = fit_on_design(Tuning.POOLED, lam=0.0)
     plain = StratifiedEstimator().estimate(design, values)
     assert fit.mean == pytest.approx(plain.mean, abs=1e-12)
 
 
 def test_cell_tuning_is_the_separate_regression_estimator():
-    design, scores = make_design()
-    values = {s.trace_id: float(s.value) for s in scores}
-    frame = ScoredFrame.build(design, values)
-    p = np.array([u.attrs["scores"]["heuristic"] for u in design.units])
-    known_n = np.array([c.proxy[FIELD].n for c in design.cells], float)
-    known_sum = np.array([c.proxy[FIELD].sum for c in design.cells])
-    groups, names = lambda_groups(frame.cell_ids, [c.stratum for c in design.cells], Tuning.CELL)
-    fit = difference_fit(frame, ProxyData(p, known_n, known_sum), np.ones(len(p), bool), groups, names)
+    design, _, frame, data, fit = fit_on_design(Tuning.CELL)
+    p, known_n, known_sum = data.p, data.known_n, data.known_sum
     expected, total = 0.0, sum(c.population for c in design.cells)
     for i, cell in enumerate(design.cells):
         mask = frame.code == i

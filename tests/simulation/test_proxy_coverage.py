@@ -76,6 +76,8 @@ def test_proxy_coverage_and_width(population, metric, name):
     estimator = StratifiedEstimator()
     truth, small_truth = pop.truth(metric), pop.stratum_truth(metric, SMALL)
     rows = []
+    every: dict[str, list[bool]] = {}
+    stratum_truth = {k: pop.stratum_truth(metric, k) for k in {pl.stratum for pl in plans}}
     for rep in range(REPS):
         d = draw(pop, plans, np.random.default_rng([2026, rep]))
         cells = tuple(Cell(c.id, c.stratum, c.values, c.kind, c.population, c.sampled, proxy={FIELD: totals[c.id]})
@@ -96,13 +98,17 @@ def test_proxy_coverage_and_width(population, metric, name):
         e, s = whole.estimate, by_stratum[SMALL].estimate
         rows.append((e.mean, e.ci_low <= truth <= e.ci_high, e.ci_high - e.ci_low, plain.ci_high - plain.ci_low,
                      s.ci_low <= small_truth <= s.ci_high))
+        for k, a in by_stratum.items():
+            every.setdefault(k, []).append(a.estimate.ci_low <= stratum_truth[k] <= a.estimate.ci_high)
     est, covered, width, plain_width, small_covered = (np.array(col, dtype=float) for col in zip(*rows, strict=True))
     bias_mc = (est.mean() - truth) / (est.std(ddof=1) / math.sqrt(REPS))
     ratio = width.mean() / plain_width.mean()
     print(f"\n{metric} {name}: bias {bias_mc:+.2f} MC se, coverage {covered.mean():.3f}, "
-          f"{SMALL} {small_covered.mean():.3f}, width {ratio:.3f}x plain")
+          f"{SMALL} {small_covered.mean():.3f}, width {ratio:.3f}x plain; every stratum "
+          f"{min(np.mean(v) for v in every.values()):.3f}-{max(np.mean(v) for v in every.values()):.3f}")
     assert abs(bias_mc) < 3.0
     assert 0.93 <= covered.mean() <= 0.97
     assert 0.93 <= small_covered.mean() <= 0.97
     if bound is not None:
         assert ratio <= bound
+    assert all(np.mean(v) >= 0.93 for v in every.values())  # every stratum row is honest, not only the rare one

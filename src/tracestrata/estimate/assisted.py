@@ -19,7 +19,7 @@ import numpy as np
 
 from tracestrata.design import Cell, Design, Unit
 from tracestrata.errors import EstimationError
-from tracestrata.estimate.estimators import Estimate, LonelyCell, ScoredFrame, stratified_variance, within_known
+from tracestrata.estimate.estimators import Estimate, LonelyCell, ScoredFrame, satterthwaite_df, stratified_variance, within_known
 from tracestrata.estimate.intervals import IntervalMethod, korn_graubard, t_interval, wilson_effective
 from tracestrata.estimate.proxy import ProxyData, Tuning, difference_fit, lambda_groups, twophase_fit
 
@@ -116,7 +116,7 @@ def proxy_value(unit: Unit, field: str) -> float | None:
     if isinstance(carried, Mapping) and field in carried:
         value = carried[field]
     else:
-        value = _attr(unit.attrs, field)
+        value = unit.attr(field)
     if value is None:
         return None
     if isinstance(value, bool):
@@ -124,17 +124,6 @@ def proxy_value(unit: Unit, field: str) -> float | None:
     if isinstance(value, int | float) and math.isfinite(float(value)):
         return float(value)
     raise EstimationError(f"non-numeric proxy value {value!r} on trace {unit.trace_id!r}", field=field)
-
-
-def _attr(attrs: Mapping[str, Any], path: str) -> Any:
-    if path in attrs:
-        return attrs[path]
-    node: Any = attrs
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def _totals(cells: Sequence[Cell], field: str) -> tuple[np.ndarray, np.ndarray]:
@@ -186,13 +175,19 @@ def assist(
         p = np.array([_nan(proxy_value(units[t], spec.name)) for t in frame.trace_ids], dtype=float)
         data = ProxyData(p, known_n, known_sum)
 
-        def one(d: np.ndarray, method: IntervalMethod, base: Estimate, cells: Collection[str] | None) -> Assisted:
+        def one(d: np.ndarray, method: IntervalMethod, base: Estimate, cells: Collection[str] | None,
+                gain: float = math.nan) -> Assisted:
             fit = difference_fit(frame, data, d, groups, names, lam=lam, folds=folds)
             if fit.n == 0:
                 return _empty(base, spec, tuning)
             variance, lonely_ids = stratified_variance(frame, fit.z, d, lonely)
+            df_cap = math.inf
+            if math.isfinite(gain):  # a stratum row: what its own few judged traces can claim
+                df_cap = satterthwaite_df(frame, fit.z)
+                if rate:
+                    variance = _srs_floor(fit.mean, variance, fit.n, fit.population, gain)
             est = _estimate(fit.mean, variance, fit.n, fit.cells, fit.slopes, fit.population, base, method,
-                            confidence, rate_interval, lonely_ids)
+                            confidence, rate_interval, lonely_ids, df_cap)
             if rate:  # what the judged traces fix: a stratum judged in full is a point, as the plain row
                 low, high = within_known(est.ci_low, est.ci_high, est.mean, float(frame.y[d].sum()),
                                          fit.population, fit.n)
@@ -212,7 +207,8 @@ def assist(
         if np.isnan(human).all():
             raise EstimationError("no reviewed trace has a judge score", field="proxy")
 
-        def one(d: np.ndarray, method: IntervalMethod, base: Estimate, cells: Collection[str] | None) -> Assisted:
+        def one(d: np.ndarray, method: IntervalMethod, base: Estimate, cells: Collection[str] | None,
+                gain: float = math.nan) -> Assisted:
             two = twophase_fit(phase1, phase1.y, human, d, groups, names, lonely=lonely, lam=lam)
             if two.fit.n == 0:
                 return _empty(base, spec, tuning)
@@ -234,8 +230,20 @@ def assist(
     # under-covers a 60-trace stratum with a proxy (0.934 against 0.939–0.949 measured)
     stratum_method = IntervalMethod.KORN_GRAUBARD if rate else IntervalMethod.T
     whole = one(np.ones(len(frame.trace_ids), dtype=bool), overall_method, plain, None)
-    rows = {s: one(masks[s], stratum_method, plain_rows[s], strata[s]) for s in strata}
+    gain = min(whole.variance_ratio, 1.0) if spec.kind is ProxyKind.FIELD else math.nan
+    rows = {s: one(masks[s], stratum_method, plain_rows[s], strata[s], gain) for s in strata}
     return whole, rows
+
+
+def _srs_floor(p: float, variance: float, n: int, population: float, gain: float) -> float:
+    """A stratum row's variance is at least that of a simple random sample of its n judged
+    traces times the proxy's gain on the whole population (the global variance ratio): a
+    stratum's own variance estimate is too rough to claim more. Without the floor a stratum
+    near 100% whose normal cell came back all correct covered 0.80 (the plain row caps its
+    effective n at n/(1 − f) the same way)."""
+    if not (variance > 0 and 0.0 < p < 1.0 and n > 0 and population > 0 and gain > 0):
+        return variance
+    return max(variance, gain * p * (1.0 - p) * max(1.0 - n / population, 0.0) / n)
 
 
 def _phase1_floor(p: float, variance: float, judged: int, population: float) -> float:
@@ -275,8 +283,9 @@ def _estimate(
     confidence: float,
     rate_interval: IntervalMethod,
     lonely_ids: tuple[str, ...],
+    df_cap: float = math.inf,
 ) -> Estimate:
-    df = float(max(1, n - cells - slopes))
+    df = float(max(1.0, min(n - cells - slopes, df_cap)))
     if method in (IntervalMethod.KORN_GRAUBARD, IntervalMethod.KORN_GRAUBARD_TRUNCATED):
         low, high = korn_graubard(mean, variance, n, df, confidence=confidence,
                                   truncate=method is IntervalMethod.KORN_GRAUBARD_TRUNCATED)
