@@ -125,6 +125,17 @@ class Unit:
     attrs: Mapping[str, Any] = field(default_factory=dict)
     proxy: Mapping[str, float | None] = field(default_factory=dict)  # by proxy field path, when the policy has one
 
+    def attr(self, path: str) -> Any:
+        """An attribute by name, or by dotted path into nested mappings (`metadata.x`); None when absent."""
+        if path in self.attrs:
+            return self.attrs[path]
+        node: Any = self.attrs
+        for part in path.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return None
+            node = node[part]
+        return node
+
 
 @dataclass(frozen=True, slots=True)
 class Design:

@@ -11,6 +11,7 @@ from builders import policy_data, sync_config_toml
 
 from tracestrata.cli.main import main
 from tracestrata.errors import ExitCode
+from tracestrata.job.state import State
 from tracestrata.sampling.policy import WindowShare, load_policy, parse_policy
 from tracestrata.sampling.samplers import sample_records
 from tracestrata.synthetic import generate_traces
@@ -52,6 +53,11 @@ def test_hourly_windows_judge_about_the_daily_targets(tmp_path, day, capsys):
     whole_day = len(sample_records(day, load_policy(BASIC)).selected)  # the day as one window
     assert 0.95 * whole_day <= sampled <= 1.15 * whole_day
     assert sampled / traces < 0.08
+    with State(tmp_path / "var" / "state.sqlite") as state:
+        runs = state.runs()
+    assert len(runs) == 24 and all(0 < r.counts["day_share"] < 0.1 for r in runs)
+    cells = [c for r in runs for c in r.cells]
+    assert all(c["sampled"] >= min(c["population"], 2) for c in cells)  # every cell of every hour has a variance
 
 
 def test_per_window_targets_make_hourly_windows_a_census(tmp_path, day, capsys):

@@ -184,5 +184,8 @@ def test_targets_per_day_split_by_the_window_share_and_keep_the_default_digest()
     assert window.targets.for_window("a", 830) == 9  # ceil(200 * 830 / 20000) = ceil(8.3)
     assert window.targets.for_window("a", 1000) == 10
     assert window.targets.for_window("a", 50_000) == 200  # a window never takes more than the day's target
+    assert window.targets.for_window("a", 20) == 4  # a quiet hour: 2 draws for each of its two cells
+    tiny = parse_policy({"seed": "x", "targets": {"default": 3, "per": "day"}}, source="p")
+    assert tiny.for_window(WindowShare(20_000)).targets.for_window("a", 20) == 3  # never above the target
     assert daily.targets.for_window("a", 830) == 200  # no share given: the target as it is
     assert daily.for_window(WindowShare(None, timedelta(hours=1))).targets.for_window("a", 5) == 9  # 200 / 24

@@ -116,7 +116,7 @@ def proxy_value(unit: Unit, field: str) -> float | None:
     if isinstance(carried, Mapping) and field in carried:
         value = carried[field]
     else:
-        value = _attr(unit.attrs, field)
+        value = unit.attr(field)
     if value is None:
         return None
     if isinstance(value, bool):
@@ -124,17 +124,6 @@ def proxy_value(unit: Unit, field: str) -> float | None:
     if isinstance(value, int | float) and math.isfinite(float(value)):
         return float(value)
     raise EstimationError(f"non-numeric proxy value {value!r} on trace {unit.trace_id!r}", field=field)
-
-
-def _attr(attrs: Mapping[str, Any], path: str) -> Any:
-    if path in attrs:
-        return attrs[path]
-    node: Any = attrs
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def _totals(cells: Sequence[Cell], field: str) -> tuple[np.ndarray, np.ndarray]:

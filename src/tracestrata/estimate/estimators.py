@@ -218,6 +218,23 @@ def domain_fit(frame: ScoredFrame, d: np.ndarray) -> DomainFit:
     return DomainFit(mean, z, n, cells, total, equal, kish)
 
 
+def _cell_terms(frame: ScoredFrame, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell: Σ z, the finite-population factor 1 − f_c, and (1 − f_c) m_c/(m_c − 1) Σ (z − z̄_c)²
+    (0 below two scores)."""
+    n_cells = len(frame.cell_ids)
+    m = frame.scored
+    big_n = frame.population
+    sums = np.bincount(frame.code, weights=z, minlength=n_cells)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zbar = np.where(m > 0, sums / np.maximum(m, 1), 0.0)
+        f = np.where(big_n > 0, (big_n - m) / np.maximum(big_n, 1), 0.0)
+    dev = z - zbar[frame.code]
+    ss = np.bincount(frame.code, weights=dev * dev, minlength=n_cells)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(m > 1, f * m / np.maximum(m - 1, 1) * ss, 0.0)
+    return sums, f, terms
+
+
 def stratified_variance(
     frame: ScoredFrame, z: np.ndarray, touched: np.ndarray, lonely: LonelyCell
 ) -> tuple[float, tuple[str, ...]]:
@@ -229,15 +246,7 @@ def stratified_variance(
     """
     n_cells = len(frame.cell_ids)
     m = frame.scored
-    big_n = frame.population
-    sums = np.bincount(frame.code, weights=z, minlength=n_cells)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        zbar = np.where(m > 0, sums / np.maximum(m, 1), 0.0)
-        f = np.where(big_n > 0, (big_n - m) / np.maximum(big_n, 1), 0.0)
-    dev = z - zbar[frame.code]
-    ss = np.bincount(frame.code, weights=dev * dev, minlength=n_cells)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        regular = np.where(m > 1, f * m / np.maximum(m - 1, 1) * ss, 0.0)
+    sums, f, regular = _cell_terms(frame, z)
     variance = float(regular.sum())
 
     touched_cells = np.bincount(frame.code[touched], minlength=n_cells) > 0 if touched.any() else np.zeros(n_cells, bool)
@@ -260,17 +269,9 @@ def satterthwaite_df(frame: ScoredFrame, z: np.ndarray) -> float:
 
     Small when a few thinly judged cells carry most of the variance (inf without variance).
     """
-    n_cells = len(frame.cell_ids)
     m = frame.scored
-    big_n = frame.population
-    sums = np.bincount(frame.code, weights=z, minlength=n_cells)
+    _, _, v = _cell_terms(frame, z)
     with np.errstate(divide="ignore", invalid="ignore"):
-        zbar = np.where(m > 0, sums / np.maximum(m, 1), 0.0)
-        f = np.where(big_n > 0, (big_n - m) / np.maximum(big_n, 1), 0.0)
-    dev = z - zbar[frame.code]
-    ss = np.bincount(frame.code, weights=dev * dev, minlength=n_cells)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v = np.where(m > 1, f * m / np.maximum(m - 1, 1) * ss, 0.0)
         denominator = float(np.where(m > 1, v * v / np.maximum(m - 1, 1), 0.0).sum())
     return float(v.sum()) ** 2 / denominator if denominator > 0 else math.inf
 

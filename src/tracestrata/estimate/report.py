@@ -519,18 +519,6 @@ def _share(part: float, whole: float) -> str:
     return f"{part / whole:.2%} of the population" if whole else "0% of the population"
 
 
-def _attr(attrs: Mapping[str, Any], path: str) -> Any:
-    """A unit attribute by name, or by dotted path into nested mappings (`metadata.x`)."""
-    if path in attrs:
-        return attrs[path]
-    node: Any = attrs
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def _correlation(se_a: float, se_b: float, se_delta: float) -> float:
     """Correlation of two domain estimates from their SEs and their difference's (0 when undefined)."""
     if not (se_a > 0.0 and se_b > 0.0 and math.isfinite(se_delta)):
@@ -555,7 +543,7 @@ def _compare(
     for unit in design.units:
         if unit.trace_id not in scored:
             continue
-        value = _attr(unit.attrs, field_name)
+        value = unit.attr(field_name)
         if value is None:
             missing += 1
             continue

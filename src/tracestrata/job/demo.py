@@ -37,6 +37,7 @@ from tracestrata.connectors.phoenix.server import (
     start_server,
 )
 from tracestrata.connectors.phoenix.settings import resolve_base_url
+from tracestrata.connectors.phoenix.ui import filtered_spans_url, sample_filter, stratum_filter
 from tracestrata.errors import FatalSourceError
 from tracestrata.job.config import load_config
 from tracestrata.job.logs import SyncLog
@@ -252,8 +253,9 @@ def run_demo(
             echo(f"  dataset (the sample, with weights):   {dataset_url}")
         if project_url:
             echo(f"  traces of the demo project:           {project_url}")
-            echo("    filter to exactly the sample:       trace_annotations['tracestrata.review'].label is not None")
-            echo("    one stratum / failures only:        trace_annotations['tracestrata.review'].label == '<stratum>'"
+            echo(f"    filter to exactly the sample:       {sample_filter()}")
+            echo(f"    (that page, already filtered:       {filtered_spans_url(project_url, sample_filter(), day_start, day_end)} )")
+            echo(f"    one stratum / failures only:        {stratum_filter('<stratum>')}"
                  " / .explanation == 'failure'")
         if trace_url:
             echo(f"  one sampled trace and its annotations: {trace_url}")

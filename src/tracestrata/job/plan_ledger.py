@@ -34,7 +34,7 @@ from tracestrata.sampling.residual import (
     residual_neyman,
 )
 
-__all__ = ["LedgerPlan", "plan_from_design", "plan_from_ledger"]
+__all__ = ["LedgerPlan", "finished_windows", "plan_from_design"]
 
 
 @dataclass(frozen=True)
@@ -86,23 +86,12 @@ def _measured(
     return values, pooled
 
 
-def plan_from_ledger(
-    path: str | Path,
-    metric: str,
-    proxy: str | None,
-    *,
-    since: timedelta | None = None,
-    half_width: float = 0.05,
-    confidence: float = 0.95,
-    budget: int | None = None,
-    floor: int = 30,
-    fpc: bool = True,
-) -> LedgerPlan:
+def finished_windows(path: str | Path, since: timedelta | None = None) -> tuple[Design, list[Score]]:
+    """The design and scores of the ledger's finished windows (ending in the last `since`), to plan from."""
     design, scores = design_from_ledger(path, since=since)
     if not design.cells:
         raise InputError("no finished window in the ledger: nothing to plan from", path=str(path))
-    return plan_from_design(design, scores, metric, proxy, half_width=half_width, confidence=confidence,
-                            budget=budget, floor=floor, fpc=fpc)
+    return design, scores
 
 
 def plan_from_design(

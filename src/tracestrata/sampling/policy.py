@@ -46,6 +46,10 @@ class Period(str, Enum):
 
 
 DAY = timedelta(days=1)
+#: The least a window's stratum takes of a daily target: 2 draws for each of its failure
+#: and non-failure cells (`allocate_stratum`'s floor), so no window leaves a cell unsampled
+#: or without a variance.
+WINDOW_FLOOR = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +94,10 @@ class Targets:
         return self.default
 
     def for_window(self, key: str, population: int) -> int:
-        """The target of stratum `key` in a window of `population` traces."""
-        return self.scaled(self.for_stratum(key), population)
+        """The target of stratum `key` in a window of `population` traces (never below
+        `min(target, WINDOW_FLOOR)` under daily targets)."""
+        target = self.for_stratum(key)
+        return max(self.scaled(target, population), min(target, WINDOW_FLOOR))
 
     def scaled(self, target: int, population: int) -> int:
         """A per-period `target` (a stratum's, or the review's) for a window of `population` traces."""
@@ -455,6 +461,7 @@ __all__ = [
     "DAY",
     "DEFAULT_MAX_STRATA",
     "DEFAULT_TARGET",
+    "WINDOW_FLOOR",
     "Period",
     "Policy",
     "Review",

@@ -12,13 +12,13 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlencode
 
 import httpx
 import pytest
 from fixtures.chromium import chromium_binary, render
 
 from tracestrata.connectors.phoenix import create
+from tracestrata.connectors.phoenix.ui import filtered_spans_url, sample_filter, stratum_filter
 from tracestrata.protocols import SampleItem, SinkKind, item_id_for
 
 STRATA = ("ui-billing", "ui-tech", "ui-compliance")
@@ -52,10 +52,6 @@ def _count(base_url: str, project_id: str, condition: str) -> int:
     return int(body["data"]["node"]["n"])
 
 
-def _stratum(name: str) -> str:
-    return f"trace_annotations['tracestrata.review'].label == '{name}'"
-
-
 @pytest.fixture(scope="module")
 def reviewed(phoenix_server):
     records = sorted(phoenix_server.records, key=lambda r: r.timestamp)[540:600]
@@ -84,12 +80,12 @@ def test_documented_filters_select_one_stratum_and_one_reason(phoenix_server, re
     items, project_id, _ = reviewed
     strata = Counter(i.stratum for i in items)
     for stratum, n in strata.items():
-        assert _count(phoenix_server.base_url, project_id, _stratum(stratum)) == n
+        assert _count(phoenix_server.base_url, project_id, stratum_filter(stratum)) == n
     failures = sum(1 for i in items if i.stratum == "ui-tech" and i.reason == "failure")
-    condition = f"{_stratum('ui-tech')} and trace_annotations['tracestrata.review'].explanation == 'failure'"
+    condition = f"{stratum_filter('ui-tech')} and trace_annotations['tracestrata.review'].explanation == 'failure'"
     assert _count(phoenix_server.base_url, project_id, condition) == failures
-    sampled = "trace_annotations['tracestrata.review'].label is not None"
-    assert _count(phoenix_server.base_url, project_id, sampled) >= len(items)
+    assert _count(phoenix_server.base_url, project_id, sample_filter()) >= len(items)
+    assert _count(phoenix_server.base_url, project_id, stratum_filter("it's-none")) == 0
     assert _count(phoenix_server.base_url, project_id, "trace_annotations['tracestrata.review'].score >= 1") == 0
 
 
@@ -120,14 +116,10 @@ def test_an_earlier_versions_config_and_weight_scores_are_rewritten(phoenix_serv
 def test_reviewer_pages_in_headless_chromium(phoenix_server, reviewed, tmp_path: Path):
     items, project_id, _ = reviewed
     base = phoenix_server.base_url
-    window = {
-        "timeRangeStart": phoenix_server.window.start.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-        "timeRangeEnd": phoenix_server.window.end.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-    }
     tech = sum(1 for i in items if i.stratum == "ui-tech")
-
-    project = render(f"{base}/projects/{project_id}/spans?" + urlencode({"spanFilterCondition": _stratum("ui-tech"), **window}),
-                     tmp_path / "project-one-stratum.png")
+    url = filtered_spans_url(f"{base}/projects/{project_id}", stratum_filter("ui-tech"),
+                             phoenix_server.window.start, phoenix_server.window.end)
+    project = render(url, tmp_path / "project-one-stratum.png")
     print(f"screenshot: {project.screenshot}  ({project.url})")
     assert re.search(rf"Total Traces {tech}\b", project.text), project.text[:3000]
     assert "trace_annotations" in project.dom
