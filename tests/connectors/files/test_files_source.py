@@ -126,7 +126,7 @@ def test_missing_path_and_no_trailing_newline(tmp_path, records):
 
 from hypothesis import given, settings  # noqa: E402
 
-from tracestrata.connectors.files.source import _ColumnDecoder  # noqa: E402
+from tracestrata.connectors.files.source import ColumnDecoder  # noqa: E402
 from tracestrata.sampling.strata import raw_getter  # noqa: E402
 
 
@@ -147,7 +147,7 @@ def test_column_path_gives_exactly_the_record_path_sample(tmp_path, records):
 @given(record_values)
 def test_decoded_columns_read_like_the_json(data):
     data = {k: v for k, v in data.items() if v is not None} | {"id": "t1", "timestamp": "2026-01-01T00:00:00Z"}
-    decoder = _ColumnDecoder(PATHS)
+    decoder = ColumnDecoder(PATHS)
     columns = decoder.columns(decoder.many.decode(orjson.dumps([data])))
     for path in PATHS:
         assert columns[path] == [raw_getter(path)(data)], path
