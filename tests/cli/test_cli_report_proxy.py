@@ -138,3 +138,18 @@ def test_from_a_clean_clone_generate_sample_judge_report_with_the_proxy(tmp_path
     data = json.loads(capsys.readouterr().out)
     assert data["estimate"]["method"] == "difference+korn-graubard"
     assert data["proxy"]["variance_ratio"] < 1.0
+
+    # humans review the [review] subsample; the judge calibrated by them (two-phase)
+    assert main(["judge", "--sample", str(run_dir), "--out", str(scores), "--humans", "human_correct"]) == 0
+    capsys.readouterr()
+    assert main(["report", "--sample", str(run_dir), "--scores", f"jsonl:{scores}", "--metric", "human_correct",
+                 "--proxy", "score:correct", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    from tracestrata.record import TraceRecord
+    from tracestrata.synthetic import human_label
+
+    records = [TraceRecord.from_json(json.loads(line)) for line in traces.read_text().splitlines()]
+    truth = sum(human_label(r) for r in records) / len(records)
+    assert data["estimate"]["method"] == "two-phase+korn-graubard"
+    assert data["estimate"]["ci_low"] <= truth <= data["estimate"]["ci_high"]
+    assert data["proxy"]["disagreement"]["judge_minus_human"] > 0 and data["proxy"]["variance_ratio"] < 1.0
