@@ -69,6 +69,11 @@ class Measure:
     note: str = ""
     cpu: float | None = None  # user + system CPU seconds (robust to other load on a shared machine)
 
+    @classmethod
+    def best(cls, name: str, records: int, seconds: tuple[float, float], note: str) -> Measure:
+        """A `best_of` timing: its best wall and best CPU seconds."""
+        return cls(name, records, seconds[0], note=note, cpu=seconds[1])
+
     @property
     def rate(self) -> float | None:
         return self.records / self.seconds if self.seconds else None
@@ -241,7 +246,7 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
         ),
     )
     measures.append(
-        Measure("seed: sample_window (dicts)", n, seconds[0], note=f"{len(chosen)} selected", cpu=seconds[1])
+        Measure.best("seed: sample_window (dicts)", n, seconds, f"{len(chosen)} selected")
     )
 
     selected = 0
@@ -255,12 +260,11 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
         seconds, result = best_of(repeat, lambda: sample_records(records, policy))
         selected = len(result.selected)
         measures.append(
-            Measure(
+            Measure.best(
                 "ours: sample_records (TraceRecords)",
                 n,
-                seconds[0],
-                note=f"{selected} selected, with keys, signals, hashes, inclusion probabilities",
-                cpu=seconds[1],
+                seconds,
+                f"{selected} selected, with keys, signals, hashes, inclusion probabilities",
             )
         )
         del records
@@ -277,12 +281,11 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
 
             seconds, result = best_of(repeat, from_dicts)
             measures.append(
-                Measure(
+                Measure.best(
                     "ours: sample_columns (dicts)",
                     n,
-                    seconds[0],
-                    note=f"{len(result.selected)} selected; the CLI's path, same input as the seed",
-                    cpu=seconds[1],
+                    seconds,
+                    f"{len(result.selected)} selected; the CLI's path, same input as the seed",
                 )
             )
 
@@ -304,7 +307,7 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
             repeat, lambda: ([row["id"] for row in raw], {f: raw_column(raw, f) for f in policy.fields()})
         )
         measures.append(
-            Measure(READ_ONLY, n, seconds[0], note="ids + the policy's 5 fields, nothing else", cpu=seconds[1])
+            Measure.best(READ_ONLY, n, seconds, "ids + the policy's 5 fields, nothing else")
         )
         ids = [row["id"] for row in raw]
         typed = dict(columns)
@@ -316,12 +319,11 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
         for label, given in (("lists", columns), ("typed", typed)):
             seconds, result = best_of(repeat, lambda given=given: sample_columns(ids, given, policy))
             measures.append(
-                Measure(
+                Measure.best(
                     f"ours: sample_columns ({label})",
                     n,
-                    seconds[0],
-                    note=f"{len(result.selected)} selected; + hashes, cells, inclusion probabilities",
-                    cpu=seconds[1],
+                    seconds,
+                    f"{len(result.selected)} selected; + hashes, cells, inclusion probabilities",
                 )
             )
         del columns, typed, ids
@@ -360,7 +362,7 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
         for label, given in ((PANDAS, frame), (PANDAS_CATEGORY, categorical), (PANDAS_OBJECTS, objects)):
             seconds, sampled = best_of(repeat, lambda given=given: pandas_sample(given))
             note = f"{len(sampled)} selected, no weights; strings as {given['intent'].dtype}"
-            measures.append(Measure(label, n, seconds[0], note=note, cpu=seconds[1]))
+            measures.append(Measure.best(label, n, seconds, note))
         try:
             from tracestrata.sampling.frames import sample_frame
         except ImportError as exc:
@@ -375,7 +377,7 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
             for label, given in ((OURS_FRAME, frame), (OURS_CATEGORY, categorical)):
                 seconds, result = best_of(repeat, lambda given=given: sample_frame(given, policy, rename=rename))
                 note = f"{len(result.selected)} selected, + hashes, cells, inclusion probabilities"
-                measures.append(Measure(label, n, seconds[0], note=note, cpu=seconds[1]))
+                measures.append(Measure.best(label, n, seconds, note))
         del frame, categorical, objects
     raw.clear()
     gc.collect()

@@ -61,8 +61,7 @@ def test_the_first_occurrence_wins_even_when_the_repeat_differs() -> None:
 
 
 def test_repeats_beyond_the_window_are_never_sampled_twice() -> None:
-    sketch = Sketch(POLICY)
-    sketch._dedupe = DuplicateFilter(window=100)  # far repeats: only the candidate check sees them
+    sketch = Sketch(POLICY, repeat_window=100)  # far repeats: only the candidate check sees them
     for start in range(0, 3000, 500):
         sketch.add_records(RECORDS[start : start + 500])
     sketch.add_records(RECORDS)
@@ -92,7 +91,7 @@ def test_filter_confirms_equal_hashes_with_ids_and_stays_bounded() -> None:
     for start in range(0, 100_000, 5000):
         batch = [str(i) for i in range(start, start + 5000)]
         assert seen.keep(hash_ids(batch, key), batch) is None
-    assert sum(len(a) for a in seen._recent) <= 1000 + 5000
+    assert seen.remembered <= 1000 + 5000
 
 
 def test_unique_records_keeps_order_and_reports() -> None:

@@ -46,6 +46,11 @@ class DuplicateFilter:
         self._recent: deque[np.ndarray] = deque()  # sorted unique hashes, oldest first
         self._size = 0
 
+    @property
+    def remembered(self) -> int:
+        """How many hashes it holds: at most `window` plus the last batch's."""
+        return self._size
+
     def keep(self, hashes: np.ndarray, ids: Sequence[Any]) -> np.ndarray | None:
         """A boolean mask of the rows to keep, or None when every row is new (the common case)."""
         n = len(hashes)

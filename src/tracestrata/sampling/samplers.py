@@ -49,7 +49,7 @@ from tracestrata.design import ALL, Cell, CellKind, Design, ProxyTotals, RawPart
 from tracestrata.protocols import ColumnBatch, iter_chunks
 from tracestrata.record import TraceRecord, format_timestamp
 from tracestrata.sampling.columns import DictColumn, StringColumn, encode
-from tracestrata.sampling.dedupe import DuplicateFilter
+from tracestrata.sampling.dedupe import DEFAULT_WINDOW, DuplicateFilter
 from tracestrata.sampling.field_check import FieldPresence, watched_fields
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.policy import Policy
@@ -311,7 +311,14 @@ class Sketch:
     of a merge, checked.
     """
 
-    def __init__(self, policy: Policy, *, boost_collected: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        boost_collected: Mapping[str, int] | None = None,
+        repeat_window: int = DEFAULT_WINDOW,
+    ) -> None:
+        """`repeat_window`: how many recent trace hashes it remembers to drop repeated ids (see `dedupe`)."""
         self.policy = policy
         self.boost_before = {b.name: int((boost_collected or {}).get(b.name, 0)) for b in policy.boosts}
         self.remaining = [max(0, b.collect - self.boost_before[b.name]) for b in policy.boosts]
@@ -324,7 +331,7 @@ class Sketch:
         self.groups: dict[tuple[tuple[str, ...], int], _Group] = {}
         self.population = 0
         self.duplicates = 0
-        self._dedupe = DuplicateFilter()
+        self._dedupe = DuplicateFilter(repeat_window)
         self._presence = FieldPresence(watched_fields(policy))
         self._labelers = [d.labeler() for d in policy.strata]
         self._edges = [np.asarray(d.edges, dtype=float) if d.edges is not None else None for d in policy.strata]

@@ -39,8 +39,7 @@ def test_pull_is_exactly_the_half_open_window(server: LangfuseFake, offsets, pag
     start = T0 + timedelta(seconds=bounds[0])
     window = Window(start, start + timedelta(seconds=bounds[1]))
     records = [TraceRecord(id=f"{i:032x}", timestamp=T0 + timedelta(seconds=s)) for i, s in enumerate(offsets)]
-    with server.lock:
-        server._obs, server._obs_keys = [], []
+    server.clear_traces()
     server.add_traces(records, children=1)
     conn = create({"page_size": page_size, "rate_limits": UNLIMITED}, env=server.env())
     try:

@@ -69,7 +69,7 @@ def test_dataset_rewrite_is_a_noop_and_a_change_is_an_upsert(fake, connect) -> N
 def test_written_ids_of_a_new_dataset_is_empty_and_creates_nothing(fake, connect) -> None:
     sink = connect().sample_sink(SinkKind.DATASET, "not-yet")
     assert sink.written_ids() == set()
-    assert fake._datasets == {}
+    assert fake.datasets() == []
     sink.write(items("not-yet", 2))
     assert len(sink.written_ids()) == 2
 
@@ -107,16 +107,16 @@ def test_dataset_write_retries_through_faults_without_duplicates(fake, connect, 
 def test_written_ids_of_a_new_queue_is_empty_and_creates_nothing(fake, connect) -> None:
     sink = connect().sample_sink(SinkKind.QUEUE, "later")
     assert sink.written_ids() == set()
-    assert fake._queues == {} and fake._score_configs == {}
+    assert fake.queues() == [] and fake.score_configs() == []
     sink.write(items("later", 2))
     assert sink.written_ids() == {i.item_id for i in items("later", 2)}
 
 
 def test_queue_and_score_config_are_created_when_missing(fake, connect) -> None:
     connect(score_config="correct").sample_sink(SinkKind.QUEUE, "review").write(items("review", 2))
-    (config,) = fake._score_configs.values()
+    (config,) = fake.score_configs()
     assert (config["name"], config["dataType"]) == ("correct", "BOOLEAN")
-    (queue,) = fake._queues.values()
+    (queue,) = fake.queues()
     assert queue["name"] == "review" and queue["scoreConfigIds"] == [config["id"]]
     assert {i["objectType"] for i in fake.queue_items("review")} == {"TRACE"}
 
@@ -125,7 +125,7 @@ def test_existing_queue_and_named_score_config_are_reused(fake, connect) -> None
     conn = connect(score_config="quality", score_config_type="NUMERIC")
     conn.sample_sink(SinkKind.QUEUE, "review").write(items("review", 1))
     connect(score_config="quality").sample_sink(SinkKind.QUEUE, "review").write(items("review", 1, offset=1))
-    assert len(fake._queues) == 1 and len(fake._score_configs) == 1
+    assert len(fake.queues()) == 1 and len(fake.score_configs()) == 1
     assert fake.count_requests("/api/public/annotation-queues", "POST") == 1
 
 

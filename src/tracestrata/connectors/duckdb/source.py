@@ -237,14 +237,19 @@ class DuckDBTraceSource:
                 raise
             return None
 
+    def _required(self, path: str, what: str) -> tuple[str, str]:
+        """A field every record needs: its SQL expression and column type, or InputError naming the field."""
+        found = self.expression(path)
+        if found is None:
+            raise InputError(f"the export has no {what} column: map one with [source.columns] {path} = ...",
+                             path=self.location, field=path)
+        expression, kind = found
+        return expression, str(kind)
+
     def _id_sql(self) -> str:
         if self._exact_json():
             return "CASE WHEN json_type(id) = 'VARCHAR' THEN id ->> '$' END"
-        found = self.expression("id")
-        if found is None:
-            raise InputError("the export has no trace id column: map one with [source.columns] id = ...", path=self.location, field="id")
-        expression, kind = found
-        text = str(kind)
+        expression, text = self._required("id", "trace id")
         if text == "JSON":
             return f"CASE WHEN json_type({expression}) = 'VARCHAR' THEN {expression} ->> '$' END"
         if text == "VARCHAR":
@@ -256,11 +261,7 @@ class DuckDBTraceSource:
     def _timestamp_sql(self) -> str:
         if self._exact_json():
             return _json_timestamp('"timestamp"')
-        found = self.expression("timestamp")
-        if found is None:
-            raise InputError("the export has no timestamp column: map one with [source.columns] timestamp = ...", path=self.location, field="timestamp")
-        expression, kind = found
-        text = str(kind)
+        expression, text = self._required("timestamp", "timestamp")
         if text == "TIMESTAMP WITH TIME ZONE":
             return expression
         if text.startswith("TIMESTAMP") or text == "DATE":

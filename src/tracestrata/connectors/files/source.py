@@ -113,7 +113,7 @@ class FilesTraceSource:
         """Per chunk of the file: ids, the columns `fields` (normalized like `TraceRecord.from_json`)
         and lazy per-row payloads. Only `id`, `timestamp` and `fields` are decoded. With `part`,
         only that part's lines (line numbers stay those of the whole file)."""
-        decoder = _ColumnDecoder(fields)
+        decoder = ColumnDecoder(fields)
         if part is not None:
             yield from self._read_columns(part.path, window, decoder, part.start, part.stop)
             return
@@ -121,7 +121,7 @@ class FilesTraceSource:
             yield from self._read_columns(path, window, decoder)
 
     def _read_columns(
-        self, path: Path, window: Window | None, decoder: _ColumnDecoder, start: int = 0, stop: int | None = None
+        self, path: Path, window: Window | None, decoder: ColumnDecoder, start: int = 0, stop: int | None = None
     ) -> Iterator[ColumnBatch]:
         name = str(path)
         with _open(path) as handle:
@@ -150,7 +150,7 @@ class FilesTraceSource:
                     break
 
     def _column_batch(
-        self, name: str, before: int, piece: bytes, window: Window | None, decoder: _ColumnDecoder, nbytes: int
+        self, name: str, before: int, piece: bytes, window: Window | None, decoder: ColumnDecoder, nbytes: int
     ) -> tuple[ColumnBatch, int]:
         """`piece` is "[" + lines separated by newlines + "]"."""
         ends = np.flatnonzero(np.frombuffer(piece, dtype=np.uint8) == 10)
@@ -219,7 +219,7 @@ class FilesTraceSource:
         return ColumnBatch(ids, decoder.columns(rows), refs, nbytes), lines_in_chunk
 
     def _decode_lines(
-        self, name: str, buf: bytes, starts: np.ndarray, ends: np.ndarray, numbers: np.ndarray, decoder: _ColumnDecoder
+        self, name: str, buf: bytes, starts: np.ndarray, ends: np.ndarray, numbers: np.ndarray, decoder: ColumnDecoder
     ) -> tuple[list[Any], list[int]]:
         """Line by line, to name the bad ones (or skip and count them)."""
         rows, kept = [], []
@@ -279,7 +279,7 @@ _UNREAD_TYPES: dict[str, Any] = {
 _RAW_KINDS = {"tags": (b"[n", "a list of strings"), "source": (b'{"n', "an object with 'backend' and 'project'")}
 
 
-class _ColumnDecoder:
+class ColumnDecoder:
     """A msgspec decoder for exactly the fields a policy reads; everything else is skipped unparsed."""
 
     def __init__(self, fields: Sequence[str]) -> None:
@@ -448,4 +448,4 @@ def line_record(ref: tuple[str, int, bytes]) -> TraceRecord:
     return TraceRecord.from_json(data, path=path, line=line)
 
 
-__all__ = ["ColumnBatch", "FilesTraceSource", "line_record"]
+__all__ = ["ColumnBatch", "ColumnDecoder", "FilesTraceSource", "line_record"]
