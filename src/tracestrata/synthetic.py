@@ -157,6 +157,15 @@ def judge(record: TraceRecord, *, seed: int = 0, scenario: Scenario = DEFAULT_SC
     return {"correct": correct, "quality": quality, "verdict": verdict}
 
 
+def human_label(record: TraceRecord, *, seed: int = 0, scenario: Scenario = DEFAULT_SCENARIO) -> bool:
+    """The simulated human reviewer's `correct`: stricter than the judge (of the answers the
+    judge passes, humans mark wrong half of the failures and 5% of the rest)."""
+    correct = bool(judge(record, seed=seed, scenario=scenario)["correct"])
+    if correct:
+        return _uniforms(record.id, seed + 104729)[0] >= (0.5 if is_failure(record) else 0.05)
+    return correct
+
+
 def population_truth(records: Iterable[TraceRecord], metric: str, *, seed: int = 0) -> float | dict[str, float]:
     """The judge's mean over every record: a rate for `correct`, a mean for `quality`,
     the share of each label for `verdict`."""
@@ -198,6 +207,7 @@ __all__ = [
     "Slice",
     "default_day",
     "generate_traces",
+    "human_label",
     "is_failure",
     "judge",
     "population_truth",

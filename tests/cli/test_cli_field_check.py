@@ -61,10 +61,16 @@ def test_a_field_present_on_some_traces_or_a_rare_signal_is_not_warned_about(tmp
     assert warnings(capsys.readouterr().err) == []
 
 
-def test_plan_warns_about_field_typos_and_a_budget_larger_than_the_window(tmp_path, traces, capsys):
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_plan_warns_about_field_typos_and_a_budget_larger_than_the_window(tmp_path, traces, capsys, jobs):
+    lines = traces.read_bytes().splitlines(keepends=True)
+    parts = tmp_path / "parts"  # two files: two parts, counted by two processes with --jobs 2
+    parts.mkdir()
+    (parts / "a.jsonl").write_bytes(b"".join(lines[:1500]))
+    (parts / "b.jsonl").write_bytes(b"".join(lines[1500:]))
     signal = {"name": "refusal", "field": "metadata.refusl", "equals": True}
     policy = write_policy(tmp_path, strata=({"field": "metadata.persnoa"},), signals=("error", signal))
-    args = ["plan", "--source", f"jsonl:{traces}", "--policy", str(policy), "--budget", "5000"]
+    args = ["plan", "--source", f"jsonl:{parts}", "--policy", str(policy), "--budget", "5000", "--jobs", jobs]
     assert main(args) == 0
     lines = warnings(capsys.readouterr().err)
     assert lines == [
@@ -75,7 +81,7 @@ def test_plan_warns_about_field_typos_and_a_budget_larger_than_the_window(tmp_pa
         "tracestrata: warning: --budget 5,000 is not below the whole window (3,000 traces): it has no effect",
     ]
     good = write_policy(tmp_path, "good.toml")
-    assert main(["plan", "--source", f"jsonl:{traces}", "--policy", str(good), "--budget", "2999"]) == 0
+    assert main(["plan", "--source", f"jsonl:{parts}", "--policy", str(good), "--budget", "2999", "--jobs", jobs]) == 0
     assert warnings(capsys.readouterr().err) == []
 
 

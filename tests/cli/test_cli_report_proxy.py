@@ -121,3 +121,35 @@ def test_two_phase_human_metric_with_the_judge_as_proxy(run, capsys, tmp_path):
                  "--proxy", "score:nope"])
     err = capsys.readouterr().err
     assert code == 2 and "nope" in err and len(err.strip().splitlines()) == 1
+
+
+def test_from_a_clean_clone_generate_sample_judge_report_with_the_proxy(tmp_path, capsys):
+    """The commands of docs/report.md's proxy walkthrough, as written, on the example policy."""
+    from pathlib import Path
+
+    policy = Path(__file__).resolve().parents[2] / "examples" / "policies" / "proxy.toml"
+    traces, run_dir, scores = tmp_path / "traces.jsonl", tmp_path / "run", tmp_path / "scores.jsonl"
+    assert main(["generate", "--traces", "20000", "--heuristic", "--out", str(traces)]) == 0
+    assert main(["sample", "--source", f"jsonl:{traces}", "--policy", str(policy), "--out", str(run_dir)]) == 0
+    assert main(["judge", "--sample", str(run_dir), "--out", str(scores)]) == 0
+    capsys.readouterr()
+    assert main(["report", "--sample", str(run_dir), "--scores", f"jsonl:{scores}", "--metric", "correct",
+                 "--proxy", "scores.heuristic", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["estimate"]["method"] == "difference+korn-graubard"
+    assert data["proxy"]["variance_ratio"] < 1.0
+
+    # humans review the [review] subsample; the judge calibrated by them (two-phase)
+    assert main(["judge", "--sample", str(run_dir), "--out", str(scores), "--humans", "human_correct"]) == 0
+    capsys.readouterr()
+    assert main(["report", "--sample", str(run_dir), "--scores", f"jsonl:{scores}", "--metric", "human_correct",
+                 "--proxy", "score:correct", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    from tracestrata.record import TraceRecord
+    from tracestrata.synthetic import human_label
+
+    records = [TraceRecord.from_json(json.loads(line)) for line in traces.read_text().splitlines()]
+    truth = sum(human_label(r) for r in records) / len(records)
+    assert data["estimate"]["method"] == "two-phase+korn-graubard"
+    assert data["estimate"]["ci_low"] <= truth <= data["estimate"]["ci_high"]
+    assert data["proxy"]["disagreement"]["judge_minus_human"] > 0 and data["proxy"]["variance_ratio"] < 1.0

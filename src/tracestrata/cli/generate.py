@@ -24,7 +24,12 @@ from tracestrata.synthetic import JUDGE_METRICS, default_day, generate_traces, j
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the population truth of the simulated judge (JSON) here.",
 )
-def command(n: int, start: str | None, hours: float, seed: int, out: Path, truth: Path | None) -> None:
+@click.option(
+    "--heuristic",
+    is_flag=True,
+    help="Give every trace scores.heuristic, a cheap proxy of the judge's `correct` (for [[proxy]] and report --proxy).",
+)
+def command(n: int, start: str | None, hours: float, seed: int, out: Path, truth: Path | None, heuristic: bool) -> None:
     """Write N synthetic traces (JSONL, one record per line) for trying tracestrata.
 
     The traffic has a compliance slice at 0.5% of volume, failures at a few
@@ -32,8 +37,9 @@ def command(n: int, start: str | None, hours: float, seed: int, out: Path, truth
     cluster to boost. `tracestrata judge` plays the judge on a sample of it.
 
     \b
-    Example:
+    Examples:
       tracestrata generate --traces 50000 --out traces.jsonl --truth truth.json
+      tracestrata generate --traces 20000 --heuristic --out traces.jsonl
     """
     begin = parse_when(start, "--start") if start else default_day()[0]
     end = begin + timedelta(hours=hours)
@@ -41,7 +47,7 @@ def command(n: int, start: str | None, hours: float, seed: int, out: Path, truth
     verdicts: dict[str, int] = {}
     count = 0
     with atomic_writer(out) as handle:
-        for record in generate_traces(n, start=begin, end=end, seed=seed):
+        for record in generate_traces(n, start=begin, end=end, seed=seed, heuristic=heuristic):
             handle.write(orjson.dumps(record.to_json()) + b"\n")
             if truth is not None:
                 verdict = judge(record)

@@ -11,7 +11,7 @@ from tracestrata.errors import InputError
 from tracestrata.io.atomic import atomic_writer
 from tracestrata.io.jsonl import iter_jsonl
 from tracestrata.record import Score, TraceRecord
-from tracestrata.synthetic import _uniforms, judge
+from tracestrata.synthetic import _uniforms, human_label, judge
 
 
 @click.command("judge")
@@ -31,20 +31,27 @@ from tracestrata.synthetic import _uniforms, judge
     help="Share of sampled traces the judge gets to (the rest stay unscored, as in real life).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-def command(sample_dir: Path, out: Path, coverage: float, seed: int) -> None:
+@click.option(
+    "--humans",
+    metavar="NAME",
+    help="Also play the human reviewers: a score NAME (stricter than the judge on failures) on every judged "
+    "trace the sample marks for review (a policy with [review]).",
+)
+def command(sample_dir: Path, out: Path, coverage: float, seed: int, humans: str | None) -> None:
     """Score a sample with the simulated judge and write `{"trace_id","name","value"}` lines.
 
     Only meaningful on traces from `tracestrata generate`: the verdict is a
     deterministic function of the trace, so the truth is known.
 
     \b
-    Example:
+    Examples:
       tracestrata judge --sample run/ --out scores.jsonl
+      tracestrata judge --sample run/ --out scores.jsonl --humans human_correct
     """
     sample_path = sample_dir / "sample.jsonl"
     if not sample_path.exists():
         raise InputError("no sample.jsonl here; run `tracestrata sample` first", path=str(sample_dir))
-    written = 0
+    written = reviewed = 0
     with atomic_writer(out) as handle:
         for number, data in iter_jsonl(sample_path):
             record = TraceRecord.from_json(data, path=str(sample_path), line=number)
@@ -53,4 +60,9 @@ def command(sample_dir: Path, out: Path, coverage: float, seed: int) -> None:
             for name, value in judge(record, seed=seed).items():
                 handle.write(orjson.dumps(Score(record.id, name, value).to_json()) + b"\n")
             written += 1
-    click.echo(f"judged {written} traces into {out}", err=True)
+            if humans and data.get("review") is True:
+                label = human_label(record, seed=seed)
+                handle.write(orjson.dumps(Score(record.id, humans, label).to_json()) + b"\n")
+                reviewed += 1
+    click.echo(f"judged {written} traces into {out}" + (f" ({reviewed} reviewed by humans)" if humans else ""),
+               err=True)

@@ -124,7 +124,8 @@ def sample_design(path: Path) -> Design:
     manifest, rows = read_sample_dir(path)
     design = manifest.design(rows)
     units = tuple(
-        Unit(unit.trace_id, unit.cell, {**row, **unit.attrs}) for unit, row in zip(design.units, rows, strict=True)
+        Unit(unit.trace_id, unit.cell, {**row, **unit.attrs}, unit.proxy)
+        for unit, row in zip(design.units, rows, strict=True)
     )
     return Design(design.cells, units)
 

@@ -89,20 +89,22 @@ class Manifest:
                 str(row["id"]),
                 in_window(str(row["cell"]), window),
                 {"stratum": row["stratum"], **row["values"]},
-                {f: _number(get(row)) for f, get in getters},
+                {f: _number(get(row), f, row["id"]) for f, get in getters},
             )
             for row in rows
         )
         return Design(cells, units)
 
 
-def _number(value: Any) -> float | None:
-    """A proxy value as the estimators read it: a number, a boolean as 0/1, else missing."""
+def _number(value: Any, path: str, trace_id: Any) -> float | None:
+    """A proxy value as the estimators read it: a number, a boolean as 0/1, None when missing."""
+    if value is None:
+        return None
     if isinstance(value, bool):
         return float(value)
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and math.isfinite(float(value)):
         return float(value)
-    return None
+    raise InputError(f"non-numeric proxy value {value!r} on trace {trace_id!r}", field=path)
 
 
 def write_sample_dir(

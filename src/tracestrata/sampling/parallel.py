@@ -37,6 +37,7 @@ from tracestrata.sampling.allocation import (
     counts_from_tally,
     tally_columns,
 )
+from tracestrata.sampling.field_check import FieldPresence, FieldWatch, watched_fields
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import (
     SampleResult,
@@ -96,11 +97,16 @@ def count_parts(
     jobs: int,
     rate_field: str | None = None,
     progress: Callable[[int], None] | None = None,
+    watch: FieldWatch | None = None,
 ) -> list[StratumCounts]:
     """`count_strata_columns` over every part in a pool of `jobs` processes: the parts' tallies
-    of raw labels add up, and `top` folds are made on the sum, as in one pass."""
-    tallies = map_parts(_tally_part, (policy, window, rate_field), source, parts, jobs=jobs, progress=progress)
-    return counts_from_tally(add_tallies(tallies), policy)
+    of raw labels add up, and `top` folds are made on the sum, as in one pass. `watch`
+    gets the union of the parts' field presence."""
+    counted = map_parts(_tally_part, (policy, window, rate_field), source, parts, jobs=jobs, progress=progress)
+    if watch is not None:
+        for _, presence in counted:
+            watch.presence.merge(presence)
+    return counts_from_tally(add_tallies(tally for tally, _ in counted), policy)
 
 
 def map_parts(
@@ -184,7 +190,14 @@ def _sketch_part(task: tuple[Policy, Window | None, dict[str, int]], source: Par
 def _tally_part(task: tuple[Policy, Window | None, str | None], source: PartitionedSource, part: Any) -> Any:
     policy, window, rate_field = task
     batches = batches_read(source.iter_column_batches(window, count_fields(policy, rate_field), part=part))
-    return tally_columns(((len(b.ids), b.columns) for b in batches), policy, rate_field=rate_field)
+    presence = FieldPresence(watched_fields(policy, boosts=False))
+
+    def observed() -> Iterator[tuple[int, Mapping[str, Any]]]:
+        for batch in batches:
+            presence.observe(batch.columns, len(batch.ids))
+            yield len(batch.ids), batch.columns
+
+    return tally_columns(observed(), policy, rate_field=rate_field), presence
 
 
 __all__ = ["PartitionedSource", "available_cpus", "batches_read", "count_parts", "map_parts", "sample_parts"]

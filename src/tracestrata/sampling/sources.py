@@ -118,7 +118,7 @@ def count_source(
 
     A repeated trace id counts once, as in sampling (`tracestrata.sampling.dedupe`);
     `on_repeats(n)` hears how many were dropped when there were any. `watch` sees the
-    columns or records read in one process (not what a backend or parts count).
+    columns or records read (not what a backend counts by itself).
     """
     if watch is not None:
         watch.start(policy)
@@ -134,7 +134,7 @@ def count_source(
         from tracestrata.sampling.parallel import count_parts
 
         return count_parts(
-            source, policy, window, parts, jobs=processes, rate_field=rate_field, progress=progress
+            source, policy, window, parts, jobs=processes, rate_field=rate_field, progress=progress, watch=watch
         )  # type: ignore[arg-type]
     batches = source.iter_column_batches(window, count_fields(policy, rate_field))
 
