@@ -13,10 +13,13 @@ both turn into; estimators read nothing else about how the sample was drawn.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+from tracestrata.errors import TracestrataError
 
 
 class CellKind(str, Enum):
@@ -149,6 +152,18 @@ class Design:
 ALL = "(all)"  # the stratum key when a policy has no dimensions
 MISSING = "(missing)"  # the label of a missing value
 OTHER = "(other)"  # the label of the values `top` or `values` fold away
+
+
+def proxy_number(value: Any, path: str, trace_id: Any, error: type[TracestrataError]) -> float | None:
+    """A proxy value as the estimators read it: a number, a boolean as 0/1, None when missing;
+    `error` (naming `path`) for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float) and math.isfinite(float(value)):
+        return float(value)
+    raise error(f"non-numeric proxy value {value!r} on trace {trace_id!r}", field=path)
 
 
 def in_window(cell: str, window: str | None) -> str:

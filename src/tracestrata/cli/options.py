@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -108,9 +109,14 @@ def state_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def window_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """`--since` and `--until` (read with `parse_window`)."""
-    command = click.option("--until", help="Only traces before this time (ISO 8601; naive means UTC).")(command)
-    return click.option("--since", help="Only traces at or after this time (ISO 8601; naive means UTC).")(command)
+    """`--since` and `--until`, given to the command as one `window` argument (`parse_window`)."""
+
+    @functools.wraps(command)
+    def with_window(*args: Any, since: str | None, until: str | None, **kwargs: Any) -> Any:
+        return command(*args, window=parse_window(since, until), **kwargs)
+
+    with_window = click.option("--until", help="Only traces before this time (ISO 8601; naive means UTC).")(with_window)
+    return click.option("--since", help="Only traces at or after this time (ISO 8601; naive means UTC).")(with_window)
 
 
 def skip_bad_option(help: str = SKIP_BAD_HELP) -> Decorator:

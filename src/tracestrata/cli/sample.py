@@ -11,7 +11,6 @@ from tracestrata.cli.options import (
     jobs_option,
     out_option,
     parse_jobs,
-    parse_window,
     policy_option,
     progress_bar,
     skip_bad_option,
@@ -22,6 +21,7 @@ from tracestrata.cli.options import (
 )
 from tracestrata.connectors import open_trace_source
 from tracestrata.sampling.field_check import sample_warnings
+from tracestrata.protocols import Window
 from tracestrata.sampling.policy import Policy, load_policy
 from tracestrata.sampling.sample_dir import sample_to_dir, standalone_policy
 from tracestrata.sampling.samplers import SampleResult
@@ -44,8 +44,7 @@ def command(
     source_spec: str,
     policy_path: Path,
     out: Path,
-    since: str | None,
-    until: str | None,
+    window: Window | None,
     skip_bad: bool,
     state_path: Path | None,
     jobs: str,
@@ -74,7 +73,6 @@ def command(
       tracestrata sample --source 'parquet:exports/traces/*.parquet' --schema langfuse \\
           --policy policy.toml --out run/
     """
-    window = parse_window(since, until)
     policy = standalone_policy(load_policy(policy_path), window)
     source, source_name = open_trace_source(source_spec, skip_bad=skip_bad, options=source_options(schema, columns))
     with progress_bar(source, "sampling") as progress:

@@ -15,13 +15,13 @@ import click
 from tracestrata.cli.options import (
     out_option,
     parse_columns,
-    parse_window,
     policy_option,
     source_option,
     state_option,
     window_options,
 )
 from tracestrata.cli.sample import echo_run
+from tracestrata.protocols import Window
 from tracestrata.sampling.policy import load_policy
 from tracestrata.sampling.sample_dir import draw_to_dir, standalone_policy
 
@@ -48,8 +48,7 @@ def command(
     source_spec: str,
     policy_path: Path,
     out: Path,
-    since: str | None,
-    until: str | None,
+    window: Window | None,
     column_pairs: tuple[str, ...],
     state_path: Path | None,
     master: str | None,
@@ -73,7 +72,6 @@ def command(
 
     require_pyspark()
 
-    window = parse_window(since, until)
     policy = standalone_policy(load_policy(policy_path), window)
     columns = parse_columns(column_pairs)
     spark = start_spark(master, cores)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tracestrata.design import Cell, Design, Unit
+from tracestrata.design import Cell, Design, Unit, proxy_number
 from tracestrata.errors import EstimationError
 from tracestrata.estimate.estimators import Estimate, LonelyCell, ScoredFrame, satterthwaite_df, stratified_variance, within_known
 from tracestrata.estimate.intervals import IntervalMethod, korn_graubard, t_interval, wilson_effective
@@ -117,13 +117,7 @@ def proxy_value(unit: Unit, field: str) -> float | None:
         value = carried[field]
     else:
         value = unit.attr(field)
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float) and math.isfinite(float(value)):
-        return float(value)
-    raise EstimationError(f"non-numeric proxy value {value!r} on trace {unit.trace_id!r}", field=field)
+    return proxy_number(value, field, unit.trace_id, EstimationError)
 
 
 def _totals(cells: Sequence[Cell], field: str) -> tuple[np.ndarray, np.ndarray]:

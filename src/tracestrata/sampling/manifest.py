@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from tracestrata.design import Cell, CellKind, Design, Unit, in_window
+from tracestrata.design import Cell, CellKind, Design, Unit, in_window, proxy_number
 from tracestrata.errors import InputError
 from tracestrata.io.atomic import atomic_write_bytes, atomic_writer
 from tracestrata.io.jsonl import iter_jsonl
@@ -89,22 +89,11 @@ class Manifest:
                 str(row["id"]),
                 in_window(str(row["cell"]), window),
                 {"stratum": row["stratum"], **row["values"]},
-                {f: _number(get(row), f, row["id"]) for f, get in getters},
+                {f: proxy_number(get(row), f, row["id"], InputError) for f, get in getters},
             )
             for row in rows
         )
         return Design(cells, units)
-
-
-def _number(value: Any, path: str, trace_id: Any) -> float | None:
-    """A proxy value as the estimators read it: a number, a boolean as 0/1, None when missing."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float) and math.isfinite(float(value)):
-        return float(value)
-    raise InputError(f"non-numeric proxy value {value!r} on trace {trace_id!r}", field=path)
 
 
 def write_sample_dir(
