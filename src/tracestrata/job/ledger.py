@@ -17,6 +17,7 @@ into `(other)` in some windows and not in others is one row with all its traces.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -84,19 +85,7 @@ def design_from_runs(state: State, runs: Sequence[RunRow]) -> Design:
                 cell = Cell.from_json(data)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise StateError(f"run {run.run_id}: a cell cannot be read ({type(exc).__name__}: {exc})") from None
-            cells.append(
-                Cell(
-                    id=in_window(cell.id, window),
-                    stratum=cell.stratum,
-                    values=cell.values,
-                    kind=cell.kind,
-                    population=cell.population,
-                    sampled=cell.sampled,
-                    window=window,
-                    proxy=cell.proxy,
-                    raw=cell.raw,
-                )
-            )
+            cells.append(replace(cell, id=in_window(cell.id, window), window=window))
     windows = {run.run_id: run.window_key for run in runs}
     units: list[Unit] = []
     for run_id, trace_id, cell, attrs in state.sampled(list(windows)):

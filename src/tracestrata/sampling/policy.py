@@ -280,16 +280,9 @@ class _Parser:
         )
 
     def proxies(self, value: Any) -> tuple[str, ...]:
-        if not isinstance(value, list):
-            raise self.error("proxy", f"expected [[proxy]] tables, got {_kind(value)}")
         fields: list[str] = []
-        for i, raw in enumerate(value):
-            where = f"proxy[{i}]"
-            table = self.table(raw, where)
-            self.check_keys(table, PROXY_KEYS, where)
-            if "field" not in table:
-                raise self.error(where, "missing 'field' (a numeric or boolean field path like 'scores.heuristic')")
-            path = self.field_path(table["field"], f"{where}.field")
+        for where, table in self.tables(value, "proxy", PROXY_KEYS):
+            path = self.required_path(table, where, "a numeric or boolean field path like 'scores.heuristic'")
             if path in fields:
                 raise self.error(f"{where}.field", f"'{path}' is already a proxy")
             fields.append(path)
@@ -304,6 +297,22 @@ class _Parser:
         suffix = self.string(table.get("seed_suffix", REVIEW_SUFFIX), "review.seed_suffix")
         return Review(target, suffix)
 
+    def tables(self, value: Any, key: str, allowed: Sequence[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        """(key path, table) of each `[[key]]` table, its keys checked."""
+        if not isinstance(value, list):
+            raise self.error(key, f"expected [[{key}]] tables, got {_kind(value)}")
+        for i, item in enumerate(value):
+            where = f"{key}[{i}]"
+            table = self.table(item, where)
+            self.check_keys(table, allowed, where)
+            yield where, table
+
+    def required_path(self, table: Mapping[str, Any], where: str, example: str) -> str:
+        """The table's `field`, a checked field path (`example` says what one looks like when missing)."""
+        if "field" not in table:
+            raise self.error(where, f"missing 'field' ({example})")
+        return self.field_path(table["field"], f"{where}.field")
+
     def field_path(self, value: Any, key: str) -> str:
         path = self.string(value, key)
         problem = check_path(path)
@@ -312,17 +321,10 @@ class _Parser:
         return path
 
     def strata(self, value: Any) -> tuple[Dimension, ...]:
-        if not isinstance(value, list):
-            raise self.error("strata", f"expected [[strata]] tables, got {_kind(value)}")
         dims: list[Dimension] = []
         seen: set[str] = set()
-        for i, raw in enumerate(value):
-            where = f"strata[{i}]"
-            table = self.table(raw, where)
-            self.check_keys(table, STRATA_KEYS, where)
-            if "field" not in table:
-                raise self.error(where, "missing 'field' (a dotted path like 'metadata.intent')")
-            path = self.field_path(table["field"], f"{where}.field")
+        for where, table in self.tables(value, "strata", STRATA_KEYS):
+            path = self.required_path(table, where, "a dotted path like 'metadata.intent'")
             if path in seen:
                 raise self.error(f"{where}.field", f"'{path}' is already a dimension")
             seen.add(path)
@@ -395,13 +397,8 @@ class _Parser:
         self, value: Any, key: str, allowed: Sequence[str], kind: str
     ) -> Iterator[tuple[str, Mapping[str, Any], str]]:
         """(key path, table, name) of each `[[key]]` table, checked: known keys, a unique name."""
-        if not isinstance(value, list):
-            raise self.error(key, f"expected [[{key}]] tables, got {_kind(value)}")
         names: set[str] = set()
-        for i, item in enumerate(value):
-            where = f"{key}[{i}]"
-            entry = self.table(item, where)
-            self.check_keys(entry, allowed, where)
+        for where, entry in self.tables(value, key, allowed):
             name = self.string(entry.get("name"), f"{where}.name")
             if name in names:
                 raise self.error(f"{where}.name", f"{kind} '{name}' is defined twice")
@@ -418,9 +415,7 @@ class _Parser:
         return tuple(boosts)
 
     def condition(self, entry: Mapping[str, Any], where: str) -> Condition:
-        if "field" not in entry:
-            raise self.error(where, "missing 'field' (a dotted path like 'status')")
-        path = self.field_path(entry["field"], f"{where}.field")
+        path = self.required_path(entry, where, "a dotted path like 'status'")
         ops = [k for k in entry if k in OPERATORS]
         if len(ops) != 1:
             got = ", ".join(ops) if ops else "none"
