@@ -13,6 +13,7 @@ sampler draws the same design.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -85,13 +86,15 @@ class CellPlan:
     k: int
 
 
-def plan_cells(pop: Population, target: int, multiplier: float = 4.0) -> list[CellPlan]:
+def plan_cells(pop: Population, target: int | Mapping[str, int], multiplier: float = 4.0) -> list[CellPlan]:
+    """The cells of every stratum and their sample sizes, for one target or one per stratum."""
     plans = []
     for stratum in sorted(set(pop.stratum.tolist())):
         in_s = pop.stratum == stratum
         fail = np.flatnonzero(in_s & pop.failure)
         norm = np.flatnonzero(in_s & ~pop.failure)
-        k_f, k_n = split_target(len(fail), len(norm), target, multiplier)
+        wanted = target if isinstance(target, int) else target[stratum]
+        k_f, k_n = split_target(len(fail), len(norm), wanted, multiplier)
         for kind, members, k in ((CellKind.FAILURE, fail, k_f), (CellKind.NORMAL, norm, k_n)):
             if len(members):
                 plans.append(CellPlan(cell_id(stratum, kind), stratum, kind, members, k))
