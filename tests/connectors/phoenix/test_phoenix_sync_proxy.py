@@ -9,6 +9,7 @@ review annotation.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from builders import policy_data, sync_config_toml
+from fixtures.fault_proxy import FaultProxy
 from fixtures.phoenix_server import DAY_END, DAY_START
 
 from tracestrata.connectors.phoenix import create
@@ -38,7 +40,8 @@ POLICY = {
 
 
 @pytest.mark.parametrize("level", ["trace", "span"])
-def test_proxy_from_annotations_dataset_gets_the_sample_review_the_subsample(phoenix_server, tmp_path: Path, level):
+def test_proxy_from_annotations_dataset_gets_the_sample_review_the_subsample(phoenix_server, tmp_path: Path, level,
+                                                                            request):
     base_url = phoenix_server.base_url
     project = f"proxy-review-{level}"
     records = list(generate_traces(240, start=DAY_START, end=DAY_END, seed=31 if level == "trace" else 32,
@@ -49,9 +52,11 @@ def test_proxy_from_annotations_dataset_gets_the_sample_review_the_subsample(pho
                  "result": {"score": heuristic_score(r.id)}, "identifier": ""} for r in records]
         httpx.post(f"{base_url}/v1/span_annotations", params={"sync": "true"},
                    json={"data": rows}).raise_for_status()
+    proxy = FaultProxy(base_url).start()  # passes every request through, and logs it
+    request.addfinalizer(proxy.stop)
     path = tmp_path / "sync.toml"
     path.write_text(sync_config_toml(
-        {"type": "phoenix", "base_url": base_url, "project": project, "score_level": level},
+        {"type": "phoenix", "base_url": proxy.url, "project": project, "score_level": level},
         POLICY,
         window={"every": "1d", "settle": "0s", "start": DAY_START.isoformat()},
         sink={"dataset": f"{project}-{{date}}", "queue": "review"},
@@ -61,6 +66,9 @@ def test_proxy_from_annotations_dataset_gets_the_sample_review_the_subsample(pho
     ))
     result = sync.run_sync(config_module.load_config(path), now=DAY_END + timedelta(hours=1))
     assert result.partial is None and len(result.windows) == 1
+    # the proxy is read in batches of trace ids (200 a request), never one request per trace
+    reads = [p for _m, p, _k in proxy.log if f"/{level}_annotations" in p and "heuristic" in p]
+    assert len(reads) == math.ceil(len(records) / 200)
 
     with State(tmp_path / "var" / "state.sqlite") as state:
         runs = state.runs()
