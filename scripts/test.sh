@@ -33,4 +33,4 @@ fi
 export TRACESTRATA_AIRFLOW_VENV="$AIRFLOW_VENV"
 # One worker per core (TEST_WORKERS=0 for one process); a file's tests stay on one worker,
 # so module fixtures (a Phoenix server, a Spark session) start once per worker.
-exec "$VENV/bin/python" -m pytest -n "${TEST_WORKERS:-auto}" --dist loadfile "$@"
+exec "$VENV/bin/python" -m pytest -n "${TEST_WORKERS:-auto}" --dist loadfile --durations=15 "$@"

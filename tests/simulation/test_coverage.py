@@ -77,15 +77,19 @@ def summary(estimates, truth):
     return float(est.mean() - truth), float(mc_se), float(covered.mean())
 
 
+def assert_unbiased_and_covers(estimates, truth, label):
+    """Mean error within 2 Monte Carlo SEs of 0 and 95% intervals covering in 93-97% of draws."""
+    bias, mc_se, coverage = summary(estimates, truth)
+    print(f"\n{label}: truth={truth:+.5f} bias={bias:+.5f} (MC se {mc_se:.5f}, {bias / mc_se:+.2f} se) "
+          f"coverage={coverage:.3f} reps={len(estimates)}")
+    assert abs(bias) <= 2 * mc_se
+    assert 0.93 <= coverage <= 0.97
+
+
 @pytest.mark.parametrize("metric", ["correct", "quality"])
 def test_global_estimate_unbiased_and_covers(runs, metric):
     pop, rows = runs
-    truth = pop.truth(metric)
-    bias, mc_se, coverage = summary(rows[metric], truth)
-    print(f"\n{metric}: truth={truth:.5f} bias={bias:+.5f} (MC se {mc_se:.5f}, {bias / mc_se:+.2f} se) "
-          f"coverage={coverage:.3f} method={rows[metric][0][3].value} reps={REPS}")
-    assert abs(bias) <= 2 * mc_se
-    assert 0.93 <= coverage <= 0.97
+    assert_unbiased_and_covers(rows[metric], pop.truth(metric), f"{metric} ({rows[metric][0][3].value})")
 
 
 @pytest.mark.parametrize("metric", ["correct", "quality"])
@@ -94,21 +98,13 @@ def test_release_delta_unbiased_and_covers(runs, metric):
     pop, rows = runs
     y = getattr(pop, metric)
     truth = float(y[pop.release == "v42"].mean() - y[pop.release == "v41"].mean())
-    bias, mc_se, coverage = summary(rows[f"delta_{metric}"], truth)
-    print(f"\nrelease delta on {metric}: truth={truth:+.5f} bias={bias:+.5f} ({bias / mc_se:+.2f} MC se) "
-          f"coverage={coverage:.3f}")
-    assert abs(bias) <= 2 * mc_se
-    assert 0.93 <= coverage <= 0.97
+    assert_unbiased_and_covers(rows[f"delta_{metric}"], truth, f"release delta on {metric}")
 
 
 def test_small_stratum_wilson_covers_at_nominal_rate(runs):
     pop, rows = runs
-    truth = pop.stratum_truth("correct", SMALL)
-    bias, mc_se, coverage = summary(rows[f"stratum:{SMALL}"], truth)
-    print(f"\n{SMALL} stratum ({np.mean(pop.stratum == SMALL):.2%} of volume): truth={truth:.4f} "
-          f"bias={bias:+.5f} (MC se {mc_se:.5f}) Wilson-effective-n coverage={coverage:.3f}")
-    assert abs(bias) <= 2 * mc_se
-    assert 0.93 <= coverage <= 0.97
+    label = f"{SMALL} stratum ({np.mean(pop.stratum == SMALL):.2%} of volume), Wilson effective n"
+    assert_unbiased_and_covers(rows[f"stratum:{SMALL}"], pop.stratum_truth("correct", SMALL), label)
 
 
 @pytest.mark.parametrize("metric", ["correct", "quality"])
