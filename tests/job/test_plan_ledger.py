@@ -169,3 +169,36 @@ def test_config_with_a_metric_plans_from_the_jobs_ledger(ledger: Path, capsys) -
     assert main(["plan", "--config", str(config), "--metric", "correct", "--proxy", "scores.heuristic",
                  "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["method"] == "residual-neyman"
+
+
+def test_daily_targets_plan_a_day_of_windows(tmp_path: Path, capsys) -> None:
+    """Under `[targets] per = "day"` with hourly windows the plan sizes the last day (its 24 windows summed)."""
+    records = list(generate_traces(4000, start=T0, end=T0 + timedelta(days=2), seed=8, heuristic=True))
+    (tmp_path / "traces").mkdir()
+    (tmp_path / "traces" / "all.jsonl").write_bytes(b"".join(orjson.dumps(r.to_json()) + b"\n" for r in records))
+    policy = {**POLICY, "targets": {"default": 60, "per": "day"}}
+    path = tmp_path / "sync.toml"
+    path.write_text(sync_config_toml(
+        {"type": "files", "path": "traces", "sink_dir": "var/sink", "scores_path": "scores.jsonl"},
+        policy,
+        window={"every": "1h", "settle": "0s", "start": "2026-11-23T00:00:00Z", "max_windows_per_run": 48},
+        scores={"names": ["correct"], "metric": "correct"},
+        report={"dir": "var/reports", "formats": []},
+    ))
+    (tmp_path / "scores.jsonl").write_bytes(b"")
+    config = config_module.load_config(path)
+    now = T0 + timedelta(days=2, hours=1)
+    sync.run_sync(config, now=now)
+    with State(tmp_path / "var" / "state.sqlite") as state:
+        sampled = state.sampled([run.run_id for run in state.runs()])
+    by_id = {r.id: r for r in records}
+    (tmp_path / "scores.jsonl").write_bytes(b"".join(
+        orjson.dumps({"trace_id": t, "name": "correct", "value": bool(judge(by_id[t])["correct"])}) + b"\n"
+        for _r, t, _c, _a in sampled))
+    sync.run_sync(config, now=now)
+    assert main(["plan", "--ledger", str(tmp_path / "var" / "state.sqlite"), "--metric", "correct", "--proxy",
+                 "scores.heuristic", "--budget", "420", "--format", "json"]) == 0
+    out = capsys.readouterr()
+    assert "the 24 windows of the last 1d (daily targets)" in out.err
+    day_two = sum(1 for r in records if r.timestamp >= T0 + timedelta(days=1))
+    assert sum(row["population"] for row in json.loads(out.out)["strata"]) == day_two

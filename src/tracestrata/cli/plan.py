@@ -254,7 +254,7 @@ def _ledger_plan(
     fpc: bool,
     fmt: str,
 ) -> None:
-    from tracestrata.job.plan_ledger import finished_windows, plan_from_design
+    from tracestrata.job.plan_ledger import DAY, daily_targets, finished_windows, plan_from_design
     from tracestrata.sampling.plan_render import (
         render_review_table,
         render_spread_table,
@@ -267,7 +267,8 @@ def _ledger_plan(
     period = parse_period(since or None, "--since")
     design, scores = finished_windows(path, period)
     result = plan_from_design(design, scores, metric, proxy, half_width=half_width, confidence=confidence,
-                              budget=budget, floor=floor if floor is not None else DEFAULT_FLOOR, fpc=fpc)
+                              budget=budget, floor=floor if floor is not None else DEFAULT_FLOOR, fpc=fpc,
+                              period=DAY if daily_targets(path) else None)
     plan = result.plan
     click.echo(f"tracestrata: spreads from {result.windows} windows of {path}; populations of {result.latest}",
                err=True)

@@ -14,7 +14,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from tracestrata.design import Design
@@ -23,7 +23,9 @@ from tracestrata.estimate.assisted import ProxyKind, parse_proxy
 from tracestrata.estimate.report import Report, build_report
 from tracestrata.estimate.spread import StratumSpread, report_spreads
 from tracestrata.job.ledger import design_from_ledger
-from tracestrata.record import Score
+from tracestrata.job.state import RunStatus, State
+from tracestrata.job.windows import format_duration
+from tracestrata.record import Score, parse_timestamp
 from tracestrata.sampling.allocation import observed_rate
 from tracestrata.sampling.residual import (
     ReviewInput,
@@ -34,7 +36,7 @@ from tracestrata.sampling.residual import (
     residual_neyman,
 )
 
-__all__ = ["LedgerPlan", "finished_windows", "plan_from_design"]
+__all__ = ["DAY", "LedgerPlan", "daily_targets", "finished_windows", "plan_from_design"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,23 @@ def finished_windows(path: str | Path, since: timedelta | None = None) -> tuple[
     return design, scores
 
 
+DAY = timedelta(days=1)
+
+
+def daily_targets(path: str | Path) -> bool:
+    """Whether the latest finished run's policy has `[targets] per = "day"`: its targets (and
+    `review.target`) are per day, so the plan sizes a day, the windows of the last day."""
+    with State(Path(path), create=False) as state:
+        runs = state.runs(status=RunStatus.DONE)
+        policy = state.policy(max(runs, key=lambda r: r.window_end).policy_digest) if runs else None
+    targets = policy.get("targets") if isinstance(policy, Mapping) else None
+    return isinstance(targets, Mapping) and targets.get("per") == "day"
+
+
+def _window_end(window: str | None) -> datetime | None:
+    return parse_timestamp(window.split("/", 1)[1]) if window and "/" in window else None
+
+
 def plan_from_design(
     design: Design,
     scores: Sequence[Score],
@@ -105,15 +124,24 @@ def plan_from_design(
     budget: int | None = None,
     floor: int = 30,
     fpc: bool = True,
+    period: timedelta | None = None,
 ) -> LedgerPlan:
-    """The plan from a (multi-window) design and its scores: populations of its latest window."""
+    """The plan from a (multi-window) design and its scores: populations of its latest window,
+    or with `period` (daily targets: `DAY`) those of the windows ending in its last `period`, summed."""
     latest = max(str(c.window) for c in design.cells)
+    planned = {latest}
+    last_end = _window_end(latest)
+    if period is not None and last_end is not None:
+        planned = {str(c.window) for c in design.cells
+                   if (end := _window_end(c.window)) is not None and end > last_end - period}
+        if len(planned) > 1:
+            latest = f"the {len(planned)} windows of the last {format_duration(period)} (daily targets)"
     populations: dict[str, int] = defaultdict(int)
     cells: Counter[str] = Counter()
     sampled: Counter[str] = Counter()
     latest_cells: dict[str, str] = {}
     for cell in design.cells:
-        if str(cell.window) == latest:
+        if str(cell.window) in planned:
             populations[cell.stratum] += cell.population
             sampled[cell.stratum] += cell.sampled
             cells[cell.stratum] += 1
