@@ -12,10 +12,10 @@ from builders import policy_toml
 from tracestrata.cli.main import main
 from tracestrata.errors import ExitCode
 from tracestrata.sampling.allocation import (
-    count_strata,
     failure_split,
     wilson_half_width,
 )
+from tracestrata.sampling.counting import count_strata
 from tracestrata.sampling.policy import load_policy, parse_policy
 from tracestrata.sampling.samplers import Sketch
 from tracestrata.synthetic import generate_traces
@@ -285,15 +285,12 @@ def test_plan_then_sample_takes_the_planned_targets(
 
 def test_source_columns_count_like_rows(files: tuple[Path, Path]) -> None:
     from tracestrata.connectors.files.source import FilesTraceSource
-    from tracestrata.sampling.allocation import count_fields, count_strata_columns
+    from tracestrata.sampling.sources import count_source
 
     traces, policy_path = files
     policy = load_policy(policy_path)
     source = FilesTraceSource(traces, chunk_bytes=1 << 16)  # several batches
-    batches = source.iter_column_batches(None, count_fields(policy, "scores.user_feedback"))
-    by_columns = count_strata_columns(
-        ((len(b.ids), b.columns) for b in batches), policy, rate_field="scores.user_feedback"
-    )
+    by_columns = count_source(source, policy, None, rate_field="scores.user_feedback")
     rows = [orjson.loads(line) for line in traces.read_bytes().splitlines()]
     assert by_columns == count_strata(rows, policy, rate_field="scores.user_feedback")
 

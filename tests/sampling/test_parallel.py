@@ -139,17 +139,17 @@ def test_available_cpus():
 
 
 def test_counts_in_parts_are_the_counts_in_one_pass(tmp_path, records, policy):
-    from tracestrata.sampling.allocation import count_fields, count_strata_columns
-    from tracestrata.sampling.parallel import count_parts
+    from tracestrata.sampling.counting import counting_policy, stratum_counts
+    from tracestrata.sampling.parallel import sketch_parts
+    from tracestrata.sampling.sources import count_source
 
     path = write_jsonl(tmp_path / "t.jsonl", records, {1234: b"{oops"})
     source = FilesTraceSource(path, skip_bad=True)
-    fields = count_fields(policy, "metadata.refusal")
-    batches = source.iter_column_batches(None, fields)
-    one = count_strata_columns(((len(b.ids), b.columns) for b in batches), policy, rate_field="metadata.refusal")
+    one = count_source(source, policy, None, rate_field="metadata.refusal")
     parts = byte_parts(path, [path.stat().st_size * i // 5 for i in range(1, 5)])
     lenient = FilesTraceSource(path, skip_bad=True)
-    many = count_parts(lenient, policy, None, parts, jobs=3, rate_field="metadata.refusal")
+    merged, _ = sketch_parts(lenient, counting_policy(policy, "metadata.refusal"), None, parts, jobs=3)
+    many = stratum_counts(merged, "metadata.refusal")
     assert many == one
     assert lenient.bad_lines == 1 and lenient.first_bad.line == 1235
 

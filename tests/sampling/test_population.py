@@ -7,7 +7,7 @@ import pytest
 
 from tracestrata.protocols import Window
 from tracestrata.record import TraceRecord
-from tracestrata.sampling.allocation import count_strata
+from tracestrata.sampling.counting import count_strata
 from tracestrata.sampling.policy import parse_policy
 from tracestrata.sampling.population import CountUnavailable, count_strata_pushdown
 from tracestrata.sampling.strata import record_getter

@@ -10,7 +10,7 @@ import pytest
 
 from tracestrata.cli.main import main
 from tracestrata.errors import ConfigError
-from tracestrata.sampling.allocation import count_strata
+from tracestrata.sampling.counting import count_strata
 from tracestrata.sampling.policy import DEFAULT_MAX_STRATA, parse_policy
 from tracestrata.sampling.samplers import sample_records
 from tracestrata.synthetic import generate_traces

@@ -13,7 +13,8 @@ from tracestrata.io.retry import governing
 from tracestrata.job.sync import load_connector, retry_message
 from tracestrata.job.windows import last_closed_window
 from tracestrata.protocols import StratumCounter, Window
-from tracestrata.sampling.allocation import StratumCounts, count_strata
+from tracestrata.sampling.allocation import StratumCounts
+from tracestrata.sampling.counting import count_strata
 from tracestrata.sampling.dedupe import unique_records
 from tracestrata.sampling.field_check import FieldWatch
 from tracestrata.sampling.hashing import hash_key

@@ -15,10 +15,9 @@ by the end of the Wilson interval nearest 0.5 -- conservative but not wasteful.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -29,12 +28,10 @@ from tracestrata.design import ALL
 from tracestrata.errors import ConfigError, InputError
 from tracestrata.estimate.intervals import check_confidence, wilson, z_value
 from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.samplers import allocate_stratum, gc_paused
+from tracestrata.sampling.samplers import allocate_stratum
 from tracestrata.sampling.strata import (
     check_strata_count,
     fold,
-    raw_getter,
-    record_getter,
     stratum_key,
     top_values,
 )
@@ -162,89 +159,20 @@ class StratumCounts:
 
 
 def count_fields(policy: Policy, rate_field: str | None = None) -> tuple[str, ...]:
-    """The field paths `count_strata_columns` reads: the policy's dimensions and signals, plus `rate_field`."""
+    """The field paths a count reads: the policy's dimensions and signals, plus `rate_field`."""
     paths = [d.field for d in policy.strata] + [s.condition.field for s in policy.signals]
     if rate_field:
         paths.append(rate_field)
     return tuple(dict.fromkeys(paths))
 
 
-def count_strata(
-    rows: Iterable[Any], policy: Policy, *, rate_field: str | None = None, raw: bool = True
-) -> list[StratumCounts]:
-    """Population and failure counts per stratum, keyed exactly as the sampler keys them.
-
-    `rows` are decoded trace JSON objects (`raw=True`) or `TraceRecord`s.
-    `top` folds use the counts of the whole input, as in sampling. `rate_field`
-    values must be booleans or numbers in [0, 1] (missing ones are skipped).
-    """
-    getters = {path: (raw_getter if raw else record_getter)(path) for path in count_fields(policy, rate_field)}
-
-    def batches() -> Iterator[tuple[int, dict[str, list[Any]]]]:
-        iterator = iter(rows)
-        while chunk := list(itertools.islice(iterator, 65_536)):
-            yield len(chunk), {path: [get(row) for row in chunk] for path, get in getters.items()}
-
-    return count_strata_columns(batches(), policy, rate_field=rate_field)
-
-
-def count_strata_columns(
-    batches: Iterable[tuple[int, Mapping[str, Sequence[Any]]]], policy: Policy, *, rate_field: str | None = None
-) -> list[StratumCounts]:
-    """`count_strata` over column batches: `(rows in the batch, {path: column})` for `count_fields`.
-
-    Columns hold JSON-like values normalized as `TraceRecord.from_json` does (what
-    the files source's `iter_column_batches` yields).
-    """
-    with gc_paused():  # decoded JSON holds no cycles (see samplers.gc_paused)
-        tally = tally_columns(batches, policy, rate_field=rate_field)
-    return counts_from_tally(tally, policy)
-
-
 Tally = dict[tuple[str, ...], list[float]]  # raw labels -> [population, failures, rate trials, rate sum]
-
-
-def tally_columns(
-    batches: Iterable[tuple[int, Mapping[str, Sequence[Any]]]], policy: Policy, *, rate_field: str | None = None
-) -> Tally:
-    """Counts per combination of raw labels (before `top` folds): tallies of parts add up."""
-    dims = policy.strata
-    labelers = [d.labeler() for d in dims]
-    caches: list[dict[str, str]] = [{} for _ in dims]
-    tally: dict[tuple[str, ...], list[float]] = {}
-    for n, columns in batches:
-        if n == 0:
-            continue
-        label_columns = [
-            _labels(columns[d.field], labeler, cache, d.edges is None)
-            for d, labeler, cache in zip(dims, labelers, caches, strict=True)
-        ]
-        keys: list[tuple[str, ...]] = list(zip(*label_columns, strict=True)) if dims else [()] * n
-        hits = [s.condition.evaluate(columns[s.condition.field]) for s in policy.signals]
-        failed: Sequence[bool] = list(map(any, zip(*hits, strict=True))) if hits else [False] * n
-        for (labels, failure), count in Counter(zip(keys, failed, strict=True)).items():
-            entry = tally.get(labels)
-            if entry is None:
-                entry = tally[labels] = [0, 0, 0, 0.0]
-            entry[0] += count
-            if failure:
-                entry[1] += count
-        if rate_field:
-            for labels, value in zip(keys, columns[rate_field], strict=True):
-                if value is not None:
-                    entry = tally[labels]
-                    entry[2] += 1
-                    entry[3] += _rate_value(value, rate_field)
-        if len(tally) > policy.max_strata:
-            distinct = [len({labels[i] for labels in tally}) for i in range(len(dims))]
-            check_strata_count(dims, distinct, len(tally), policy.max_strata, source=policy.source)
-    return tally
 
 
 def tally_weighted(
     columns: Mapping[str, Sequence[Any]], weights: Sequence[int], policy: Policy, *, rate_field: str | None = None
 ) -> Tally:
-    """`tally_columns` of rows that each stand for `weights[i]` traces: the groups of a
+    """Counts per combination of raw labels of rows that each stand for `weights[i]` traces: the groups of a
     `GROUP BY` over the fields `count_fields` names, counted by an engine (DuckDB)."""
     dims = policy.strata
     label_columns = [list(map(d.labeler(), columns[d.field])) for d in dims]
@@ -266,16 +194,6 @@ def tally_weighted(
         distinct = [len({labels[i] for labels in tally}) for i in range(len(dims))]
         check_strata_count(dims, distinct, len(tally), policy.max_strata, source=policy.source)
     return tally
-
-
-def add_tallies(tallies: Iterable[Tally]) -> Tally:
-    total: Tally = {}
-    for tally in tallies:
-        for labels, entry in tally.items():
-            into = total.setdefault(labels, [0, 0, 0, 0.0])
-            for i in range(4):
-                into[i] += entry[i]
-    return total
 
 
 def counts_from_tally(tally: Tally, policy: Policy) -> list[StratumCounts]:
@@ -303,23 +221,6 @@ def counts_from_tally(tally: Tally, policy: Policy) -> list[StratumCounts]:
         )
         for labels, entry in sorted(merged.items())
     ]
-
-
-def _labels(column: Sequence[Any], labeler: Callable[[Any], str], cache: dict[str, str], cacheable: bool) -> list[str]:
-    """Raw labels of a column; string values are labelled once (a dimension has few distinct values)."""
-    if not cacheable:
-        return [labeler(v) for v in column]
-    out = []
-    append = out.append
-    for v in column:
-        if type(v) is str:
-            label = cache.get(v)
-            if label is None:
-                label = cache[v] = labeler(v)
-            append(label)
-        else:
-            append(labeler(v))
-    return out
 
 
 def _rate_value(value: Any, field: str) -> float:
@@ -750,12 +651,9 @@ __all__ = [
     "StratumPlan",
     "Tally",
     "tally_weighted",
-    "add_tallies",
     "allocate_proportional",
     "bisect_first",
     "count_fields",
-    "count_strata",
-    "count_strata_columns",
     "counts_from_tally",
     "failure_split",
     "global_half_width",
@@ -763,7 +661,6 @@ __all__ = [
     "observed_rate",
     "plan_allocation",
     "srswor_effective_n",
-    "tally_columns",
     "trim_to_budget",
     "usable_rate",
     "wilson_half_width",

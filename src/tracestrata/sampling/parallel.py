@@ -30,14 +30,6 @@ from tracestrata.protocols import (
     SkipsBadInput,
     Window,
 )
-from tracestrata.sampling.allocation import (
-    StratumCounts,
-    add_tallies,
-    count_fields,
-    counts_from_tally,
-    tally_columns,
-)
-from tracestrata.sampling.field_check import FieldPresence, FieldWatch, watched_fields
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import (
     SampleResult,
@@ -49,7 +41,7 @@ T = TypeVar("T")
 
 
 class PartitionedSource(ColumnSource, Partitioned, SkipsBadInput, Protocol):
-    """What `sample_parts` and `count_parts` read: column batches of parts, skipping bad lines or not."""
+    """What `sketch_parts` reads: column batches of parts, skipping bad lines or not."""
 
 
 @dataclass(slots=True)
@@ -81,32 +73,27 @@ def sample_parts(
     `progress(n)` is called in this process with the bytes read since the last call.
     The source's `bad_lines` and `first_bad` are updated as if it had been read here.
     """
-    task = (policy, window, dict(boost_collected or {}))
-    outcomes = map_parts(_sketch_part, task, source, parts, jobs=jobs, progress=progress)
-    merged = reduce(Sketch.merge, (sketch for sketch, _ in outcomes))
-    convert = next((convert for _, convert in outcomes if convert is not None), None)
+    merged, convert = sketch_parts(source, policy, window, parts, jobs=jobs, boost_collected=boost_collected, progress=progress)
     return merged.result(convert)
 
 
-def count_parts(
+def sketch_parts(
     source: PartitionedSource,
     policy: Policy,
     window: Window | None,
     parts: Sequence[Any],
     *,
     jobs: int,
-    rate_field: str | None = None,
+    boost_collected: Mapping[str, int] | None = None,
     progress: Callable[[int], None] | None = None,
-    watch: FieldWatch | None = None,
-) -> list[StratumCounts]:
-    """`count_strata_columns` over every part in a pool of `jobs` processes: the parts' tallies
-    of raw labels add up, and `top` folds are made on the sum, as in one pass. `watch`
-    gets the union of the parts' field presence."""
-    counted = map_parts(_tally_part, (policy, window, rate_field), source, parts, jobs=jobs, progress=progress)
-    if watch is not None:
-        for _, presence in counted:
-            watch.presence.merge(presence)
-    return counts_from_tally(add_tallies(tally for tally, _ in counted), policy)
+) -> tuple[Sketch, Callable[[Any], Any] | None]:
+    """The sketch of every part, made in a pool of `jobs` processes and merged in part order,
+    and the parts' payload -> record function. `plan` counts with it (zero targets)."""
+    task = (policy, window, dict(boost_collected or {}))
+    outcomes = map_parts(_sketch_part, task, source, parts, jobs=jobs, progress=progress)
+    merged = reduce(Sketch.merge, (sketch for sketch, _ in outcomes))
+    convert = next((convert for _, convert in outcomes if convert is not None), None)
+    return merged, convert
 
 
 def map_parts(
@@ -187,17 +174,4 @@ def _sketch_part(task: tuple[Policy, Window | None, dict[str, int]], source: Par
     return sketch, convert
 
 
-def _tally_part(task: tuple[Policy, Window | None, str | None], source: PartitionedSource, part: Any) -> Any:
-    policy, window, rate_field = task
-    batches = batches_read(source.iter_column_batches(window, count_fields(policy, rate_field), part=part))
-    presence = FieldPresence(watched_fields(policy, boosts=False))
-
-    def observed() -> Iterator[tuple[int, Mapping[str, Any]]]:
-        for batch in batches:
-            presence.observe(batch.columns, len(batch.ids))
-            yield len(batch.ids), batch.columns
-
-    return tally_columns(observed(), policy, rate_field=rate_field), presence
-
-
-__all__ = ["PartitionedSource", "available_cpus", "batches_read", "count_parts", "map_parts", "sample_parts"]
+__all__ = ["PartitionedSource", "available_cpus", "batches_read", "map_parts", "sample_parts", "sketch_parts"]

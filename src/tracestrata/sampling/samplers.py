@@ -302,6 +302,20 @@ class _Group:
         return repeats
 
 
+@dataclass
+class Folded:
+    """`Sketch.folded()`: groups keyed (folded labels, cell code), their raw parts, and the totals."""
+
+    groups: dict[tuple[tuple[str, ...], int], _Group]
+    parts: dict[tuple[tuple[str, ...], int], list[tuple[tuple[str, ...], int, list[list[int]]]]]
+    raw_of: dict[str, tuple[str, ...]]
+    population: int
+    duplicates: int
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.groups, self.parts, self.raw_of, self.population, self.duplicates))
+
+
 class Sketch:
     """Mergeable one-pass state of a sample: group counts, bottom candidates, label counts.
 
@@ -721,8 +735,9 @@ class Sketch:
         one = convert or self._default_convert
         return self._result(lambda payloads: list(map(one, payloads)))
 
-    def _result(self, convert_many: Callable[[list[Any]], list[TraceRecord]]) -> SampleResult:
-        """`result`, with the records of a cell's selected payloads made in one call."""
+    def folded(self) -> Folded:
+        """The groups after the `top` folds, with the counts of the whole input: what `result`
+        allocates over, and what `plan` counts (`tracestrata.sampling.counting`)."""
         policy = self.policy
         counts = self.label_counts()
         kept = [top_values(counts[i], d.top) if d.top is not None else None for i, d in enumerate(policy.strata)]
@@ -747,6 +762,24 @@ class Sketch:
             target.count -= repeats
             parts[(folded, cell)].append((labels, group.count - repeats, group.proxy))
             population, duplicates = population - repeats, duplicates + repeats
+        return Folded(final, parts, raw_of, population, duplicates)
+
+    @property
+    def presence(self) -> FieldPresence:
+        """Which watched (signal, boost) fields no trace fed so far had."""
+        return self._presence
+
+    def is_failure_cell(self, cell: int) -> bool:
+        return cell == self.failure_code
+
+    def cell_proxy(self, group: _Group) -> dict[str, ProxyTotals]:
+        """A folded group's proxy totals, by proxy field."""
+        return self._cell_proxy(group)
+
+    def _result(self, convert_many: Callable[[list[Any]], list[TraceRecord]]) -> SampleResult:
+        """`result`, with the records of a cell's selected payloads made in one call."""
+        policy = self.policy
+        final, parts, raw_of, population, duplicates = self.folded()
 
         take: dict[tuple[tuple[str, ...], int], int] = {}
         strata = sorted({labels for labels, _ in final})

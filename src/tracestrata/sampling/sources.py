@@ -27,17 +27,12 @@ from tracestrata.protocols import (
     TraceSource,
     Window,
 )
-from tracestrata.sampling.allocation import (
-    StratumCounts,
-    count_fields,
-    count_strata,
-    count_strata_columns,
-)
-from tracestrata.sampling.dedupe import unique_batches, unique_records
+from tracestrata.sampling.allocation import StratumCounts
+from tracestrata.sampling.counting import counting_policy, counting_sketch, rate_errors, stratum_counts
 from tracestrata.sampling.field_check import FieldWatch
-from tracestrata.sampling.hashing import hash_key
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import (
+    gc_paused,
     SampleResult,
     sample_column_batches,
     sample_records,
@@ -114,9 +109,11 @@ def count_source(
     on_repeats: Callable[[int], None] | None = None,
     watch: FieldWatch | None = None,
 ) -> list[StratumCounts]:
-    """Population and failure counts per stratum of `window` of `source`, keyed as the sampler keys them.
+    """Population and failure counts per stratum of `window` of `source`, keyed as the sampler keys them:
+    counted by the sampling sketch itself with zero targets (`tracestrata.sampling.counting`),
+    unless the source counts by itself (`GroupCounter`: a backend's counters, DuckDB's `GROUP BY`).
 
-    A repeated trace id counts once, as in sampling (`tracestrata.sampling.dedupe`);
+    A repeated trace id counts once, as in sampling;
     `on_repeats(n)` hears how many were dropped when there were any. `watch` sees the
     columns or records read (not what a backend counts by itself).
     """
@@ -124,40 +121,32 @@ def count_source(
         watch.start(policy)
     if isinstance(source, GroupCounter):
         return source.count_strata(window, policy, rate_field=rate_field)
-    key = hash_key(policy.seed)
     if not isinstance(source, ColumnSource):
         records = source.iter_traces(window or ALL_TIME, metadata_keys=policy.metadata_keys())
-        records = unique_records(records, key, on_repeats=on_repeats)
-        return count_strata(watch.records(records) if watch else records, policy, rate_field=rate_field, raw=False)
-    parts, processes = source_parts(source, jobs)
-    if processes > 1:
-        from tracestrata.sampling.parallel import count_parts
+        sketch = counting_sketch(policy, rate_field)
+        with gc_paused(), rate_errors(rate_field):
+            sketch.add_records(watch.records(records) if watch else records)
+    else:
+        parts, processes = source_parts(source, jobs)
+        if processes > 1:
+            from tracestrata.sampling.parallel import sketch_parts
 
-        return count_parts(
-            source, policy, window, parts, jobs=processes, rate_field=rate_field, progress=progress, watch=watch
-        )  # type: ignore[arg-type]
-    batches = source.iter_column_batches(window, count_fields(policy, rate_field))
-
-    def sized() -> Any:
-        for batch in batches:
-            if progress is not None:
-                progress(batch.bytes_read)
-            if watch is not None:
-                watch.presence.observe(batch.columns, len(batch.ids))
-            yield batch.ids, batch.columns
-
-    repeats = 0
-
-    def fresh() -> Any:
-        nonlocal repeats
-        for n, columns, dropped in unique_batches(sized(), key):
-            repeats += dropped
-            yield n, columns
-
-    counts = count_strata_columns(fresh(), policy, rate_field=rate_field)
-    if repeats and on_repeats is not None:
-        on_repeats(repeats)
-    return counts
+            with rate_errors(rate_field):
+                sketch, _ = sketch_parts(
+                    source, counting_policy(policy, rate_field), window, parts, jobs=processes, progress=progress
+                )  # type: ignore[arg-type]
+        else:
+            sketch = counting_sketch(policy, rate_field)
+            with gc_paused(), rate_errors(rate_field):
+                sketch.add_column_batches(
+                    source.iter_column_batches(window, sketch.fields),
+                    progress=(lambda batch: progress(batch.bytes_read)) if progress is not None else None,
+                )
+        if watch is not None:
+            watch.presence.merge(sketch.presence)
+    if sketch.duplicates and on_repeats is not None:
+        on_repeats(sketch.duplicates)
+    return stratum_counts(sketch, rate_field)
 
 
 def total_bytes(source: object) -> int | None:
