@@ -24,6 +24,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from builders import policy_data, sync_config_toml
+
 from tracestrata.cli.main import main
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -277,3 +279,15 @@ def test_high_cardinality_stays_within_an_address_space_limit(tmp_path: Path) ->
     )
     assert done.returncode == 2, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "span_id" in done.stderr and "top" in done.stderr
+
+
+@pytest.mark.parametrize("factory", ["os:getcwd", "json:dumps"])
+def test_a_callable_that_is_not_a_connector_factory_is_exit_2(tmp_path: Path, factory: str) -> None:
+    config = tmp_path / "sync.toml"
+    config.write_text(sync_config_toml({"type": factory}, policy_data(), state=str(tmp_path / "s.sqlite")))
+    result = subprocess.run(
+        [sys.executable, "-m", "tracestrata.cli.main", "sync", "--config", str(config), "--now", "2026-11-23T03:00:00Z"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "not a connector" in result.stderr

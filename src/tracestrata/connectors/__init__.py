@@ -9,6 +9,7 @@ local one is named `package.module:factory`.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
@@ -46,8 +47,12 @@ def connector_factory(name: str) -> Factory:
             factory = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError, ValueError, TypeError):
             factory = None
-        if not callable(factory):
+        if factory is None:
             raise ConfigError(f"cannot import connector factory {name!r} (expected package.module:factory)")
+        if not callable(factory) or not _takes_options(factory):
+            raise ConfigError(
+                f"{name!r} is not a connector factory (expected package.module:factory, a callable taking the options dict)"
+            )
         return factory  # type: ignore[no-any-return]
     try:
         if name in BUILTIN:
@@ -61,6 +66,17 @@ def connector_factory(name: str) -> Factory:
         raise ConfigError(
             f"the {name} connector is not installed ({exc.name or exc}); try pip install 'tracestrata[{name}]'"
         ) from None
+
+
+def _takes_options(factory: Any) -> bool:
+    """Whether `factory(options)` binds: `os:getcwd` is a callable, not a factory."""
+    try:
+        inspect.signature(factory).bind({})
+    except TypeError:
+        return False
+    except ValueError:  # no signature to read (some builtins): let the call decide
+        return True
+    return True
 
 
 def split_source_spec(spec: str, option: str = "--source") -> tuple[str, str]:

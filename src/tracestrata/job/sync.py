@@ -111,11 +111,16 @@ def load_connector(config: SyncConfig) -> Connector:
         exc.path, exc.field = str(config.path), "source.type"
         raise
     try:
-        return factory(dict(config.source_options))
+        connector = factory(dict(config.source_options))
     except TracestrataError as exc:
         if exc.path is None:
             exc.path = str(config.path)
         raise
+    if not isinstance(connector, Connector):
+        raise ConfigError(
+            f"{config.source_type!r} made a {type(connector).__name__}, not a connector", path=str(config.path), field="source.type"
+        )
+    return connector
 
 
 def run_sync(
