@@ -140,6 +140,7 @@ def test_two_phase_covers_the_human_truth(runs):
     assert coverage(out["judge_plain"], truth) < 0.5
     assert coverage(out["no_phase1"], truth) < coverage(rows, truth)
     assert 0.93 <= coverage(out["small"], small_truth) <= 0.97
+    assert all(coverage(out[k], t) >= 0.93 for k, t in truths.items())  # every stratum row, not only the rare one
 
 
 PLAN_HALF_WIDTH = 0.15

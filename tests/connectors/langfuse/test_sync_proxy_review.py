@@ -20,7 +20,7 @@ from tracestrata.job import config as config_module
 from tracestrata.job import sync
 from tracestrata.job.state import State
 from tracestrata.record import Score
-from tracestrata.synthetic import generate_traces, judge
+from tracestrata.synthetic import generate_traces, human_label, judge
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 POLICY = {
@@ -30,14 +30,14 @@ POLICY = {
 }
 
 
-def config_text(policy=POLICY, proxy="heuristic", report_proxy=None) -> str:
+def config_text(policy=POLICY, proxy="heuristic", report_proxy=None, metric="correct") -> str:
     return sync_config_toml(
         {"type": "langfuse", "score_config": "correct", "queue_journal_path": "var/journal.jsonl",
          "rate_limits": {"general": 0, "metrics": 0, "datasets": 0, "annotation_queues": 0}},
         policy,
         window={"every": "1h", "settle": "15m", "start": "2026-11-23T00:00:00Z", "max_windows_per_run": 24},
         sink={"dataset": "judge-{date}", "queue": "review"},
-        scores={"names": ["correct"], "metric": "correct", "proxy": proxy},
+        scores={"names": ["correct", "human_correct"], "metric": metric, "proxy": proxy},
         report={"dir": "var/reports", "period": "1d", "formats": ["json"],
                 **({"proxy": report_proxy} if report_proxy else {})},
         retry={"attempts": 3, "total_seconds": 30, "initial": 0.01, "max_wait": 0.05},
@@ -122,3 +122,28 @@ def test_a_report_proxy_the_policy_does_not_record_is_one_line(tmp_path: Path) -
     with pytest.raises(ConfigError, match="report.proxy") as info:
         config_module.load_config(path)
     assert info.value.line is not None
+
+
+def test_human_reviews_read_back_calibrate_the_judge(fake, tmp_path: Path, monkeypatch) -> None:
+    """Humans score the queued (review) traces in Langfuse; sync reads their labels back like judge
+    scores and the periodic report is the two-phase estimate of the human metric."""
+    for key, value in fake.env().items():
+        monkeypatch.setenv(key, value)
+    records = list(generate_traces(600, start=T0, end=T0 + timedelta(hours=3), seed=6, heuristic=True))
+    fake.add_traces(records, children=0)
+    path = tmp_path / "sync.toml"
+    path.write_text(config_text(report_proxy="score:correct", metric="human_correct"))
+    config = config_module.load_config(path)
+    now = T0 + timedelta(hours=3, minutes=20)
+    sync.run_sync(config, now=now)
+    by_id = {r.id: r for r in records}
+    queued = {i["objectId"] for i in fake.queue_items("review")}
+    with State(tmp_path / "var" / "state.sqlite") as state:
+        sampled = [t for _r, t, _c, _a in state.sampled([run.run_id for run in state.runs()])]
+    fake.add_scores(Score(t, "correct", bool(judge(by_id[t])["correct"])) for t in sampled)
+    fake.add_scores(Score(t, "human_correct", human_label(by_id[t])) for t in queued)
+    sync.run_sync(config, now=now)
+    report = json.loads((tmp_path / "var" / "reports" / "report.json").read_text())
+    assert report["estimate"]["method"] == "two-phase+korn-graubard"
+    assert report["proxy"]["disagreement"]["reviewed"] == len(queued)
+    assert report["proxy"]["disagreement"]["judge_minus_human"] > 0
