@@ -23,13 +23,7 @@ from tracestrata.errors import InputError
 from tracestrata.job.config import load_config
 from tracestrata.job.plan_counts import counts_from_config
 from tracestrata.protocols import TraceSource, Window
-from tracestrata.sampling.allocation import (
-    DEFAULT_FLOOR,
-    AllocationMethod,
-    StratumCounts,
-    StratumInput,
-    plan_allocation,
-)
+from tracestrata.sampling.allocation import DEFAULT_FLOOR, AllocationMethod, plan_for_counts
 from tracestrata.sampling.field_check import FieldGap, FieldWatch, count_gaps, gap_warnings, seen_paths
 from tracestrata.sampling.plan_render import plan_json, render_table, targets_toml
 from tracestrata.sampling.policy import load_policy
@@ -207,35 +201,12 @@ def command(
     if not counts:
         raise InputError("no traces in the window: nothing to plan", path=source_name)
     _warn_gaps(count_gaps(counts, policy, watch.presence.absent), watch, trace_source, window)
-    population = sum(c.population for c in counts)
-    if budget is not None and budget >= population:
-        click.echo(
-            f"tracestrata: warning: --budget {budget:,} is not below the whole window ({population:,} traces): "
-            "it has no effect",
-            err=True,
-        )
-    multiplier = policy.multiplier if design_effect else 1.0
-    if multiplier != 1.0 and counts and not any(c.failures for c in counts):
-        click.echo(
-            "tracestrata: no failures counted in the window (or the backend's counters cannot count them): "
-            "targets are those of simple random samples",
-            err=True,
-        )
-    plan = plan_allocation(
-        [
-            StratumInput(c.stratum, c.population, expected_rate(c, rate, rate_field, confidence), c.failures)
-            for c in counts
-        ],
-        method=AllocationMethod(method),
-        half_width=half_width,
-        confidence=confidence,
-        budget=budget,
-        floor=floor
-        if floor is not None
-        else (policy.targets.floor if policy.targets.floor is not None else DEFAULT_FLOOR),
-        fpc=fpc,
-        multiplier=multiplier,
+    plan, notes = plan_for_counts(
+        counts, policy, rate=rate, rate_field=rate_field, method=AllocationMethod(method), half_width=half_width,
+        confidence=confidence, budget=budget, floor=floor, fpc=fpc, design_effect=design_effect,
     )
+    for note in notes:
+        click.echo(f"tracestrata: warning: {note}", err=True)
     bad, _ = bad_input(trace_source)
     if bad:
         click.echo(f"tracestrata: skipped {bad:,} bad lines", err=True)
@@ -298,14 +269,6 @@ def _echo_plan(fmt: str, toml: Callable[[], str], data: Callable[[], object], ta
         click.echo(json.dumps(data(), indent=2, ensure_ascii=False))
     else:
         click.echo(table())
-
-
-def expected_rate(counts: StratumCounts, rate: float | None, rate_field: str | None, confidence: float) -> float:
-    if rate is not None:
-        return rate
-    if rate_field is not None:
-        return counts.field_rate(confidence)
-    return counts.failure_rate(confidence)
 
 
 def _warn_gaps(gaps: list[FieldGap], watch: FieldWatch, source: object, window: Window | None) -> None:

@@ -542,9 +542,6 @@ class _Run:
             else:
                 self.log.detail("skip", f"reports: not yet ({exc})")
             return
-        except ImportError as exc:  # pragma: no cover - the report module ships with the package
-            self.log.warn("report", f"reports skipped: {exc}")
-            return
         for fmt, text in texts.items():
             path = cfg.report_dir / f"report.{fmt}"
             atomic_write_text(path, text)

@@ -469,6 +469,58 @@ def global_half_width(
     return z_value(confidence) * math.sqrt(variance)
 
 
+def plan_for_counts(
+    counts: Sequence[StratumCounts],
+    policy: Policy,
+    *,
+    rate: float | None = None,
+    rate_field: str | None = None,
+    method: AllocationMethod = AllocationMethod.WILSON,
+    half_width: float = 0.05,
+    confidence: float = 0.95,
+    budget: int | None = None,
+    floor: int | None = None,
+    fpc: bool = True,
+    design_effect: bool = True,
+) -> tuple[Plan, list[str]]:
+    """`tracestrata plan` from a window's counts: the plan, and what the user should hear about it.
+
+    The expected rate of a stratum is `rate`, else the observed mean of `rate_field`, else
+    its observed failure rate; the floor defaults to the policy's, then `DEFAULT_FLOOR`;
+    with `design_effect` the policy's failure multiplier sizes for the reweighted estimate.
+    """
+    notes = []
+    population = sum(c.population for c in counts)
+    if budget is not None and budget >= population:
+        notes.append(f"--budget {budget:,} is not below the whole window ({population:,} traces): it has no effect")
+    multiplier = policy.multiplier if design_effect else 1.0
+    if multiplier != 1.0 and counts and not any(c.failures for c in counts):
+        notes.append(
+            "no failures counted in the window (or the backend's counters cannot count them): "
+            "targets are those of simple random samples"
+        )
+    plan = plan_allocation(
+        [StratumInput(c.stratum, c.population, expected_rate(c, rate, rate_field, confidence), c.failures) for c in counts],
+        method=method,
+        half_width=half_width,
+        confidence=confidence,
+        budget=budget,
+        floor=floor if floor is not None else (policy.targets.floor if policy.targets.floor is not None else DEFAULT_FLOOR),
+        fpc=fpc,
+        multiplier=multiplier,
+    )
+    return plan, notes
+
+
+def expected_rate(counts: StratumCounts, rate: float | None, rate_field: str | None, confidence: float) -> float:
+    """The rate a stratum's target is sized for: given, a field's observed mean, or the observed failure rate."""
+    if rate is not None:
+        return rate
+    if rate_field is not None:
+        return counts.field_rate(confidence)
+    return counts.failure_rate(confidence)
+
+
 def plan_allocation(
     strata: Sequence[StratumInput],
     *,
@@ -641,6 +693,8 @@ def _check_rate(p: float) -> None:
 
 
 __all__ = [
+    "expected_rate",
+    "plan_for_counts",
     "CONSERVATIVE_RATE",
     "DEFAULT_FLOOR",
     "AllocationMethod",
