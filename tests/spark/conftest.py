@@ -13,7 +13,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def spark():
-    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'tracestrata[spark]')")
+    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install '.[spark]' from a checkout)")
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("Spark needs Java (17+): none on PATH and no JAVA_HOME")
     from tracestrata.spark.session import local_session

@@ -38,6 +38,6 @@ def command(n: int, workdir: Path | None, keep: bool, target: int, seed: int) ->
     except ImportError as exc:
         raise ConfigError(
             f"the Phoenix demo needs the phoenix extras ({exc.name or exc}); "
-            "try pip install 'tracestrata[phoenix]' arize-phoenix"
+            "install the demo extra: pip install '.[demo]' from a checkout"
         ) from None
     demo.run_demo(traces=n, workdir=workdir, keep=keep, target=target, seed=seed, echo=click.echo)

@@ -64,7 +64,7 @@ def connector_factory(name: str) -> Factory:
         return found[name].load()  # type: ignore[no-any-return]
     except ImportError as exc:
         raise ConfigError(
-            f"the {name} connector is not installed ({exc.name or exc}); try pip install 'tracestrata[{name}]'"
+            f"the {name} connector is not installed ({exc.name or exc}); install the {name} extra: pip install '.[{name}]' from a checkout"
         ) from None
 
 

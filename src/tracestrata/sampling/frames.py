@@ -14,7 +14,7 @@ String columns (pandas `str` backed by Arrow, Arrow `string`/`large_string`) and
 `category`/dictionary columns are handed to the core without a copy, as
 `StringColumn`/`DictColumn`; numbers and booleans as numpy arrays; anything else as
 Python values. The sample is the one `tracestrata sample` draws from the same traces.
-Needs `pip install 'tracestrata[frames]'` (pandas and pyarrow).
+Needs `pip install '.[frames]'` from a checkout (pandas and pyarrow).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ bottom-k of the bottom-k's, and `top` folds are made after the merge on the exac
 global counts, so the sample, its inclusion probabilities and its cells are those of
 the files path for the same policy, seed and traces, under any partitioning (tested).
 
-Needs `pip install 'tracestrata[spark]'` on the driver and the executors (pyspark and
+Needs `pip install '.[spark]'` from a checkout on the driver and the executors (pyspark and
 pyarrow; tracestrata itself must be importable on the executors). pyspark is imported
 only when a function here runs. `tracestrata spark-sample` is the command line.
 """

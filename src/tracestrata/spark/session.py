@@ -44,7 +44,7 @@ def require_pyspark() -> None:
     try:
         import pyspark  # noqa: F401
     except ImportError:
-        raise ConfigError("spark-sample needs pyspark: pip install 'tracestrata[spark]'") from None
+        raise ConfigError("spark-sample needs pyspark: install the spark extra (pip install '.[spark]' from a checkout)") from None
 
 
 FORMATS = ("parquet", "json", "jsonl", "csv", "orc", "table")

@@ -11,7 +11,7 @@ Options (the config's `[source]` table for `type = "export"`, without `type`):
     sink_dir  where datasets and queues are written, as for the files connector
     scores_path  score JSONL read back by `sync` (optional)
 
-Needs `pip install 'tracestrata[duckdb]'` (duckdb and pyarrow).
+Needs `pip install '.[duckdb]'` from a checkout (duckdb and pyarrow).
 """
 
 from __future__ import annotations
