@@ -210,6 +210,11 @@ def counts_from_tally(tally: Tally, policy: Policy) -> list[StratumCounts]:
         into = merged.setdefault(folded, [0, 0, 0, 0.0])
         for i in range(4):
             into[i] += entry[i]
+    return strata_counts(merged, policy)
+
+
+def strata_counts(folded: Mapping[tuple[str, ...], Sequence[float]], policy: Policy) -> list[StratumCounts]:
+    """`StratumCounts` from [population, failures, rate trials, rate sum] per folded label tuple, in key order."""
     return [
         StratumCounts(
             stratum=stratum_key(labels) if labels else ALL,
@@ -219,7 +224,7 @@ def counts_from_tally(tally: Tally, policy: Policy) -> list[StratumCounts]:
             rate_trials=int(entry[2]),
             rate_sum=float(entry[3]),
         )
-        for labels, entry in sorted(merged.items())
+        for labels, entry in sorted(folded.items())
     ]
 
 
@@ -695,6 +700,7 @@ def _check_rate(p: float) -> None:
 __all__ = [
     "expected_rate",
     "plan_for_counts",
+    "strata_counts",
     "CONSERVATIVE_RATE",
     "DEFAULT_FLOOR",
     "AllocationMethod",

@@ -14,13 +14,11 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from tracestrata.design import ALL
 from tracestrata.errors import InputError
 from tracestrata.protocols import iter_chunks
-from tracestrata.sampling.allocation import StratumCounts
+from tracestrata.sampling.allocation import StratumCounts, strata_counts
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import BATCH_SIZE, Sketch, gc_paused
-from tracestrata.sampling.strata import stratum_key
 
 RATE_VALUES = "expected a boolean or a number in [0, 1] to estimate a rate from"
 
@@ -56,17 +54,7 @@ def stratum_counts(sketch: Sketch, rate_field: str | None = None) -> list[Stratu
                 raise InputError(RATE_VALUES, field=rate_field)  # a value outside [0, 1] (v*v <= v holds inside)
             entry[2] += totals.n
             entry[3] += totals.sum
-    return [
-        StratumCounts(
-            stratum=stratum_key(labels) if labels else ALL,
-            values=dict(zip(policy.dimensions, labels, strict=True)),
-            population=int(entry[0]),
-            failures=int(entry[1]),
-            rate_trials=int(entry[2]),
-            rate_sum=float(entry[3]),
-        )
-        for labels, entry in sorted(strata.items())
-    ]
+    return strata_counts(strata, policy)
 
 
 def count_strata(
