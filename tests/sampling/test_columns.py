@@ -148,3 +148,19 @@ def test_factorize_many_distinct_values():
     distinct, codes = factorize(StringColumn.from_strings(values))
     assert [distinct[c] for c in codes.tolist()] == values
     assert distinct == list(dict.fromkeys(values))
+
+
+@settings(max_examples=80, deadline=None)
+@given(few | maybe_texts, st.integers(min_value=0, max_value=3))
+def test_arrow_dictionary_encoding_gives_the_codes_of_factorize(values, offset):
+    import pyarrow as pa
+
+    from tracestrata.sampling.frames import arrow_field_column
+
+    for kind in (pa.string(), pa.large_string()):
+        array = pa.array(values, type=kind).slice(min(offset, len(values)))
+        column = arrow_field_column(array)
+        assert isinstance(column, DictColumn)
+        distinct, codes = factorize(StringColumn.from_strings(array.to_pylist()))
+        assert column.values == distinct
+        assert column.codes.tolist() == codes.tolist()

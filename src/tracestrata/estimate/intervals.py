@@ -24,10 +24,20 @@ from __future__ import annotations
 
 import math
 from enum import Enum
-
-from scipy import special  # not scipy.stats: 1.2 s to import on every CLI start; special.stdtrit is its t quantile
+from typing import Any
 
 from tracestrata.errors import ConfigError
+
+
+def _special() -> Any:
+    """scipy.special, imported on first use: 0.2 s that `sample` and `plan` never need.
+
+    Not scipy.stats (1.2 s to import); `special.stdtrit` is its t quantile.
+    """
+    from scipy import special
+
+    return special
+
 
 __all__ = [
     "IntervalMethod",
@@ -63,7 +73,7 @@ def check_confidence(confidence: float) -> float:
 
 def z_value(confidence: float) -> float:
     alpha = check_confidence(confidence)
-    return float(special.ndtri(1.0 - alpha / 2.0))
+    return float(_special().ndtri(1.0 - alpha / 2.0))
 
 
 def _clip(low: float, high: float) -> tuple[float, float]:
@@ -143,7 +153,7 @@ def _beta_ppf(q: float, a: float, b: float) -> float:
         return 0.0
     if b <= 0.0:
         return 1.0
-    value = float(special.betaincinv(a, b, q))
+    value = float(_special().betaincinv(a, b, q))
     if math.isnan(value):  # shapes so large (a variance ~ 0) that the distribution is a point
         return a / (a + b)
     return value
@@ -183,7 +193,7 @@ def korn_graubard(
         n_eff = min(n_eff, float(n))
     df = max(1.0, float(df))
     if n > 1:
-        n_eff *= float(special.stdtrit(n - 1, alpha / 2.0) / special.stdtrit(df, alpha / 2.0)) ** 2
+        n_eff *= float(_special().stdtrit(n - 1, alpha / 2.0) / _special().stdtrit(df, alpha / 2.0)) ** 2
     return clopper_pearson(p, n_eff, confidence=confidence)
 
 
@@ -226,5 +236,5 @@ def t_interval(mean: float, se: float, df: float, *, confidence: float = 0.95) -
         return math.nan, math.nan
     if se == 0.0:
         return mean, mean
-    q = float(special.stdtrit(max(1.0, float(df)), 1.0 - alpha / 2.0))
+    q = float(_special().stdtrit(max(1.0, float(df)), 1.0 - alpha / 2.0))
     return mean - q * se, mean + q * se

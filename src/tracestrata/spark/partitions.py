@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from tracestrata.errors import InputError
 from tracestrata.protocols import Window
 from tracestrata.record import TraceRecord, format_timestamp, parse_timestamp
-from tracestrata.sampling.frames import arrow_column
+from tracestrata.sampling.frames import arrow_column, arrow_field_column
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import Sketch
 from tracestrata.sampling.strata import normalize_top
@@ -117,14 +117,14 @@ def core_column(path: str, array: pa.Array | pa.ChunkedArray) -> Any:
     head = path.partition(".")[0]
     text = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
     if head == "status" and text:
-        return arrow_column(_or_default(array, "ok"))
+        return arrow_field_column(_or_default(array, "ok"))
     if path == "source.backend" and text:
-        return arrow_column(_or_default(array, "files"))
+        return arrow_field_column(_or_default(array, "files"))
     if head == "source" and path == "source.backend":
         return ["files" if v in (None, "") else str(v) for v in array.to_pylist()]
     if head in ("status", "tags") or (head in _STRING_FIELDS and not text):
         return normalize_top(head, array.to_pylist())
-    return arrow_column(array)
+    return arrow_field_column(array)
 
 
 def _or_default(array: pa.Array, default: str) -> pa.Array:

@@ -34,6 +34,7 @@ import orjson
 
 from tracestrata.connectors.duckdb.layouts import LAYOUTS, Layout
 from tracestrata.errors import ConfigError, InputError
+from tracestrata.io.prefetch import prefetched
 from tracestrata.protocols import Window
 from tracestrata.record import RECORD_FIELDS, TraceRecord, format_timestamp
 from tracestrata.sampling.allocation import (
@@ -326,8 +327,8 @@ class DuckDBTraceSource:
         )
         try:
             reader = self.connection().sql(query).to_arrow_reader(self.batch_rows)
-            for batch in reader:
-                yield self._batch(batch, fields, kinds)
+            # DuckDB and Arrow (both without the GIL) make the next batch while the sketch reads this one
+            yield from prefetched(self._batch(batch, fields, kinds) for batch in reader)
         except duckdb.IOException as exc:
             raise InputError(_no_files(exc), path=self.location) from None
         except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
@@ -656,13 +657,13 @@ def _column(path: str, array: Any, kind: str) -> Any:
     """An Arrow column as the sketch reads it, normalized like `TraceRecord.from_json`."""
     import pyarrow as pa
 
-    from tracestrata.sampling.frames import arrow_column
+    from tracestrata.sampling.frames import arrow_column, arrow_field_column
 
     if kind == "json":
-        texts = _strings(array)
-        codes_values = texts.encoded()
-        values = [None if v is None else _decode_json(v) for v in codes_values.values]
-        column: Any = DictColumn(codes_values.codes, values)
+        texts = arrow_field_column(array if pa.types.is_string(array.type) else array.cast(pa.large_string()))
+        assert isinstance(texts, DictColumn)
+        values = [None if v is None else _decode_json(v) for v in texts.values]
+        column: Any = DictColumn(texts.codes, values)
     elif pa.types.is_list(array.type) or pa.types.is_large_list(array.type) or pa.types.is_struct(array.type) or pa.types.is_map(array.type):
         column = [_plain(path, v) for v in array.to_pylist()]
     elif pa.types.is_boolean(array.type):
@@ -677,9 +678,11 @@ def _column(path: str, array: Any, kind: str) -> Any:
     elif pa.types.is_integer(array.type) and array.null_count and not _float_exact(array):
         column = array.to_pylist()  # nulls and integers past 2**53: a float array would round them
     else:
-        column = arrow_column(array)
+        column = arrow_field_column(array)
     head = path.partition(".")[0]
-    if head in ("tags", *_TEXT_FIELDS) and not isinstance(column, (StringColumn, np.ndarray)) or head == "source":
+    text = kind != "json" and (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+                               or getattr(pa.types, "is_string_view", lambda _: False)(array.type))
+    if head in ("tags", *_TEXT_FIELDS) and not (text or isinstance(column, np.ndarray)) or head == "source":
         values = _as_list(column)
         if head == "source":
             return [source_value(v, path.partition(".")[2]) if isinstance(v, (dict, str)) else v for v in values]

@@ -1,0 +1,55 @@
+"""A prefetched iterator gives the same items in order, raises where the producer failed, and
+stops its thread when the consumer stops early."""
+
+import threading
+import time
+
+import pytest
+
+from tracestrata.io.prefetch import prefetched
+
+
+def test_same_items_in_the_same_order():
+    assert list(prefetched(iter(range(1000)), depth=3)) == list(range(1000))
+    assert list(prefetched([])) == []
+
+
+def test_the_producers_error_is_raised_after_the_items_before_it():
+    def items():
+        yield 1
+        yield 2
+        raise ValueError("row 3 is bad")
+
+    seen = []
+    with pytest.raises(ValueError, match="row 3 is bad"):
+        for item in prefetched(items()):
+            seen.append(item)
+    assert seen == [1, 2]
+
+
+def test_closing_early_stops_the_producer_before_it_reads_on():
+    produced = []
+
+    def items():
+        for i in range(1_000_000):
+            produced.append(i)
+            yield i
+
+    iterator = prefetched(items(), depth=2)
+    assert next(iterator) == 0
+    iterator.close()
+    count = len(produced)
+    time.sleep(0.2)
+    assert len(produced) == count <= 5  # the item in hand, the queue, and no more
+    assert not [t for t in threading.enumerate() if t.name == "prefetch"]
+
+
+def test_a_consumer_error_stops_the_producer_too():
+    def items():
+        yield from range(100)
+
+    with pytest.raises(RuntimeError):
+        for item in prefetched(items()):
+            if item == 3:
+                raise RuntimeError("consumer failed")
+    assert not [t for t in threading.enumerate() if t.name == "prefetch"]
