@@ -136,3 +136,43 @@ def test_sample_and_plan_count_a_repeated_line_once(tmp_path: Path) -> None:
     assert plan_a.exit_code == 0 and plan_b.exit_code == 0, plan_b.output
     assert plan_b.stdout == plan_a.stdout
     assert "dropped 3 repeated trace ids" in plan_b.stderr
+
+
+class _SearchEveryRow:
+    """The filter without its slot table: every row searched in every remembered batch."""
+
+    def __init__(self, window: int) -> None:
+        self.window, self.recent, self.size = window, [], 0
+
+    def keep(self, hashes: np.ndarray) -> np.ndarray:
+        uniq, first = np.unique(hashes, return_index=True)
+        mask = np.zeros(len(hashes), dtype=bool)
+        mask[first] = True
+        held = set().union(*map(set, self.recent)) if self.recent else set()
+        old = np.array([int(h) in held for h in hashes.tolist()], dtype=bool)
+        mask &= ~old
+        fresh = np.array([h for h in uniq.tolist() if h not in held], dtype=np.uint64)
+        if len(fresh):
+            if self.recent and len(self.recent[-1]) < 4096:
+                tail = self.recent.pop()
+                self.size -= len(tail)
+                fresh = np.union1d(tail, fresh)
+            self.recent.append(fresh)
+            self.size += len(fresh)
+            while self.size > self.window and len(self.recent) > 1:
+                self.size -= len(self.recent.pop(0))
+        return mask
+
+
+def test_the_slot_table_never_changes_which_rows_are_repeats() -> None:
+    rng = np.random.default_rng(11)
+    for window, universe, shift in ((50, 400, 54), (300, 5000, 0), (5000, 20000, 40), (1 << 18, 60000, 20)):
+        ours, reference = DuplicateFilter(window), _SearchEveryRow(window)
+        for _ in range(40):
+            size = int(rng.choice([1, 7, 300, 5000]))
+            # few distinct values, in few slots (shift): repeats, shared slots, batches leaving the window
+            hashes = rng.integers(0, universe, size, dtype=np.uint64) << np.uint64(shift)
+            ids = [str(h) for h in hashes.tolist()]
+            expected = reference.keep(hashes)
+            got = ours.keep(hashes, ids)
+            assert (np.ones(size, dtype=bool) if got is None else got).tolist() == expected.tolist()
