@@ -14,6 +14,7 @@ into --data-dir, never committed):
     python bench/bench_scale.py                    # 1M traces
     python bench/bench_scale.py --n 20000          # smoke run
     python bench/bench_scale.py --scale 10000000 30000000   # the DuckDB path alone on big Parquet: traces/s, peak RSS
+    python bench/bench_scale.py --n 20000 --scale 10000000 --baselines-at-scale   # and SQL / polars on 10M
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--data-dir", type=Path, default=HERE / "data")
     parser.add_argument("--scale", type=int, nargs="*", default=[], help="also the DuckDB path alone on these sizes (Parquet)")
+    parser.add_argument("--baselines-at-scale", action="store_true", help="with --scale: the SQL and polars baselines on those sizes too")
     parser.add_argument("--make", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--make-big", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -142,7 +144,14 @@ def main() -> None:
         path = args.data_dir / f"big-{n}.parquet"
         wall, rss = timed(cli(f"parquet:{path}", POLICY, tmp / f"big-{n}"))
         peaks.append((n, wall, rss))
-        print(f"scale {n:>12,} traces (Parquet {path.stat().st_size / 1e6:.0f} MB): {wall:7.1f} s, {n / wall:12,.0f} traces/s, peak RSS {rss:6.0f} MB")
+        line = f"scale {n:>12,} traces (Parquet {path.stat().st_size / 1e6:.0f} MB): {wall:7.1f} s, {n / wall:12,.0f} traces/s, peak RSS {rss:6.0f} MB"
+        if args.baselines_at_scale:  # where start-up no longer dominates: the same comparison as at --n
+            sql = timed([sys.executable, "-c", f"import duckdb; print(len(duckdb.sql({SQL.format(scan=f'read_parquet({chr(39)}{path}{chr(39)})')!r}).fetchall()))"])[0]
+            line += f"; SQL bottom-k {sql:.1f} s ({sql / wall:.2f}x)"
+            if importlib.util.find_spec("polars") is not None:
+                pol = timed([sys.executable, "-c", POLARS, str(path)])[0]
+                line += f", polars {pol:.1f} s ({pol / wall:.2f}x)"
+        print(line)
     if len(peaks) >= 2:
         print(f"peak RSS {peaks[-1][0]:,} / {peaks[0][0]:,}: {peaks[-1][2] / peaks[0][2]:.2f}x  (goal <= 1.2x)")
 
