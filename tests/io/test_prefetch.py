@@ -53,3 +53,19 @@ def test_a_consumer_error_stops_the_producer_too():
             if item == 3:
                 raise RuntimeError("consumer failed")
     assert not [t for t in threading.enumerate() if t.name == "prefetch"]
+
+
+def test_closing_a_duckdb_source_mid_scan_stops_its_reading_thread(tmp_path):
+    import duckdb
+
+    from tracestrata.connectors.duckdb.source import DuckDBTraceSource
+
+    path = tmp_path / "t.parquet"
+    duckdb.sql(
+        f"COPY (SELECT 'id-' || i AS id, TIMESTAMPTZ '2026-01-01' AS timestamp FROM range(300000) t(i)) TO '{path}' (FORMAT parquet)"
+    )
+    source = DuckDBTraceSource(str(path), batch_rows=2048)
+    batches = source.iter_column_batches(None, [])
+    assert len(next(batches).ids) > 0  # the sketch failed here, say: the scan is never finished
+    source.close()
+    assert not [t for t in threading.enumerate() if t.name == "prefetch"]

@@ -153,8 +153,9 @@ def watched_fields(policy: Policy, *, boosts: bool = True) -> tuple[str, ...]:
 
 def has_value(column: Sequence[Any]) -> bool:
     """Whether any row of a column (a list, numpy array, `StringColumn` or `DictColumn`) is not missing."""
-    if isinstance(column, DictColumn):
-        return bool(len(column)) and bool((column.codes >= 0).any())
+    if isinstance(column, DictColumn):  # missing: code -1, or a code whose value is None (a null, encoded)
+        present = np.array([v is not None for v in column.values] + [False])
+        return bool(len(column)) and bool(present[column.codes].any())
     if isinstance(column, StringColumn):
         return bool(len(column)) and (column.valid is None or bool(column.valid.any()))
     if isinstance(column, np.ndarray):

@@ -220,6 +220,7 @@ def test_phoenix_spans_export_layout_reads_root_spans(tmp_path):
         ("timestamp", "timestamp: expected a timestamp, a date, ISO 8601 text or epoch seconds, got a column of type BOOLEAN"),
         ("s3", "s3 credentials missing: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
         ("text", "timestamp: expected a timestamp or ISO 8601 text (missing or unreadable): 1 row(s)"),
+        ("twice", 'in line 2: Object {"id":"b","id":"c"'),  # a key twice: loud, never the first or last silently
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, make, expected):
@@ -237,6 +238,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, make, e
         con.sql(f"COPY (SELECT 'a' AS id, true AS timestamp) TO '{tmp_path / 't.parquet'}' (FORMAT parquet)")
     elif make == "s3":
         source = "parquet:s3://exports/traces/*.parquet"
+    elif make == "twice":
+        source = f"duckdb:{tmp_path / 't.jsonl'}"
+        (tmp_path / "t.jsonl").write_text(
+            '{"id":"a","timestamp":"2026-01-01T00:00:00Z"}\n{"id":"b","id":"c","timestamp":"2026-01-01T00:00:01Z"}\n'
+        )
     else:
         con.sql(f"COPY (SELECT * FROM (VALUES ('a', '2026-01-01T00:00:00Z'), ('b', 'yesterday')) t(id, timestamp)) TO '{tmp_path / 't.parquet'}' (FORMAT parquet)")
     code = main([str(a) for a in ("sample", "--source", source, "--policy", CROSSED, "--out", tmp_path / "out", *extra)])
@@ -286,3 +292,39 @@ def test_a_jsonl_line_the_files_path_rejects_is_one_line_and_exit_2(tmp_path, ca
         code = main(["sample", "--source", spec, "--policy", CROSSED, "--out", str(tmp_path / "out")])
         err = capsys.readouterr().err
         assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_a_bad_line_after_the_first_batch_or_only_in_a_selected_record_is_one_line_and_exit_2(tmp_path, capsys):
+    good = [orjson.dumps({"id": f"t{i}", "timestamp": "2026-01-01T00:00:00Z"}) for i in range(5000)]
+    (tmp_path / "late.jsonl").write_bytes(b"\n".join([*good, b'{"id": "x", broken']) + b"\n")
+    source = DuckDBTraceSource(str(tmp_path / "late.jsonl"), batch_rows=512)  # the bad line is many batches in
+    policy = load_policy(CROSSED)
+    with pytest.raises(InputError, match="cannot read a value: Malformed JSON"):
+        for _ in source.iter_column_batches(None, policy.fields()):
+            pass
+    # NaN: DuckDB reads it, the files path's decoder does not; the one trace is selected
+    (tmp_path / "nan.jsonl").write_bytes(b'{"id": "a", "timestamp": "2026-01-01T00:00:00Z", "cost": NaN}\n')
+    code = main(["sample", "--source", f"duckdb:{tmp_path / 'nan.jsonl'}", "--policy", CROSSED, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "not valid JSON" in err, err
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_a_signal_field_no_trace_has_is_warned_about_as_on_the_files_path(tmp_path, capsys, fmt):
+    rows = [{"id": f"t{i}", "timestamp": "2026-01-01T00:00:00Z", "status": "ok", "metadata": {"intent": "a"}} for i in range(20)]
+    write_jsonl(tmp_path / "t.jsonl", [TraceRecord.from_json(r) for r in rows])
+    policy = tmp_path / "p.toml"
+    policy.write_text(
+        'seed = "w"\n[[strata]]\nfield = "metadata.intent"\n[targets]\ndefault = 5\n[failure]\nmultiplier = 2\n'
+        '[[failure.signals]]\nname = "user"\nfield = "user_id"\nexists = true\n'
+        '[[failure.signals]]\nname = "flag"\nfield = "metadata.flag"\nequals = true\n'
+    )
+    spec = f"duckdb:{tmp_path / 't.jsonl'}"
+    if fmt == "parquet":
+        duckdb.sql(f"COPY (SELECT * FROM read_json('{tmp_path / 't.jsonl'}')) TO '{tmp_path / 't.parquet'}' (FORMAT parquet)")
+        spec = f"parquet:{tmp_path / 't.parquet'}"
+    warnings = {}
+    for name, source in (("files", f"jsonl:{tmp_path / 't.jsonl'}"), ("duckdb", spec)):
+        assert main(["sample", "--source", source, "--policy", str(policy), "--out", str(tmp_path / name)]) == 0
+        warnings[name] = sorted(line for line in capsys.readouterr().err.splitlines() if "warning" in line)
+    assert warnings["files"] and warnings["duckdb"] == warnings["files"]

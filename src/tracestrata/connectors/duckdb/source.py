@@ -74,23 +74,10 @@ class ColumnBatch:
     refs: StringColumn
     bytes_read: int = 0
 
-    def record(self, ref: str) -> TraceRecord:
+    @staticmethod
+    def record(ref: str) -> TraceRecord:
         """A stand-in holding the id; `complete_records` reads the selected records."""
         return TraceRecord(id=ref, timestamp=_EPOCH)
-
-
-@dataclass(slots=True)
-class LineBatch(ColumnBatch):
-    """A batch of JSONL in the trace layout: the payloads are the lines themselves, so a
-    selected trace's record is decoded from its own line, as the files path decodes it."""
-
-    location: str = ""
-
-    def record(self, ref: str) -> TraceRecord:
-        try:
-            return TraceRecord.from_json(orjson.loads(ref), path=self.location)
-        except InputError as exc:
-            raise InputError(exc.message, path=self.location, field=exc.field) from None
 
 
 class DuckDBTraceSource:
@@ -116,6 +103,7 @@ class DuckDBTraceSource:
         self.bad_lines = 0
         self.first_bad: InputError | None = None
         self._con: Any = None
+        self._scanning: Iterator[ColumnBatch] | None = None
         self._types: dict[str, Any] | None = None
         self._bound: dict[str, Any] = {}
         self._tree: dict[str, Any] = {"id": None, "timestamp": None}
@@ -137,6 +125,9 @@ class DuckDBTraceSource:
         return self._con
 
     def close(self) -> None:
+        if self._scanning is not None:  # a scan left unfinished: its reading thread stops first
+            self._scanning.close()
+            self._scanning = None
         if self._con is not None:
             self._con.close()
             self._con = None
@@ -326,46 +317,29 @@ class DuckDBTraceSource:
         import duckdb
 
         fields = list(dict.fromkeys(fields))
-        if self._exact_json():
-            query, kinds = self._line_query(window, fields), ["json"] * len(fields)
-        else:
-            self._read(fields)
-            trace_id, timestamp = self._id_sql(), self._timestamp_sql()
-            selects = [f"{trace_id} AS __id", f"{timestamp} IS NULL AS __no_time"]
-            kinds = []
-            for i, path in enumerate(fields):
-                sql, kind = self._field_sql(path)
-                selects.append(f"{sql} AS __f{i}")
-                kinds.append(kind)
-            query = (
-                f"SELECT {', '.join(selects)} FROM {self._scan()} "
-                f"WHERE {timestamp} IS NULL OR {self._window_sql(timestamp, window)}"
-            )
+        self._read(fields)
+        trace_id, timestamp = self._id_sql(), self._timestamp_sql()
+        selects = [f"{trace_id} AS __id", f"{timestamp} IS NULL AS __no_time"]
+        kinds = []
+        for i, path in enumerate(fields):
+            sql, kind = self._field_sql(path)
+            selects.append(f"{sql} AS __f{i}")
+            kinds.append(kind)
+        query = (
+            f"SELECT {', '.join(selects)} FROM {self._scan()} "
+            f"WHERE {timestamp} IS NULL OR {self._window_sql(timestamp, window)}"
+        )
         try:
             reader = self.connection().sql(query).to_arrow_reader(self.batch_rows)
             # DuckDB and Arrow (both without the GIL) make the next batch while the sketch reads this one
-            yield from prefetched(self._batch(batch, fields, kinds) for batch in reader)
+            self._scanning = prefetched(self._batch(batch, fields, kinds) for batch in reader)
+            yield from self._scanning
         except duckdb.IOException as exc:
             raise InputError(_no_files(exc), path=self.location) from None
         except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
             raise InputError(f"cannot read a value: {_sql_error(exc)}", path=self.location) from None
-
-    def _line_query(self, window: Window | None, fields: list[str]) -> str:
-        """JSONL in the trace layout, in one scan: each line with the id, the timestamp and the
-        policy's fields as JSON text, all taken from one parse of the line (`json_extract` of a
-        list of paths). The selected traces' records come from their own lines, so no second
-        scan reads them."""
-        files = _sql_string(_glob(self.location, self.format))
-        paths = ", ".join(_sql_string("$" + "".join(f".{_json_key(k)}" for k in p.split("."))) for p in ["id", "timestamp", *fields])
-        trace_id = "CASE WHEN json_type(__x[1]) = 'VARCHAR' THEN __x[1] ->> '$' END"
-        timestamp = _json_timestamp("__x[2]")
-        selects = [f"{trace_id} AS __id", f"{timestamp} IS NULL AS __no_time"]
-        selects += [f"CAST(__x[{i + 3}] AS VARCHAR) AS __f{i}" for i in range(len(fields))]
-        selects.append("CAST(json AS VARCHAR) AS __line")
-        return (
-            f"SELECT {', '.join(selects)} FROM (SELECT json, json_extract(json, [{paths}]) AS __x "
-            f"FROM read_ndjson_objects({files})) WHERE {timestamp} IS NULL OR {self._window_sql(timestamp, window)}"
-        )
+        except OSError as exc:  # the same errors, from a batch after the first: Arrow's reader re-raises them so
+            raise InputError(f"cannot read a value: {_sql_error(exc)}", path=self.location) from None
 
     def _batch(self, batch: Any, fields: list[str], kinds: list[str]) -> ColumnBatch:
         import pyarrow as pa
@@ -386,8 +360,6 @@ class DuckDBTraceSource:
             batch = batch.filter(pa.array(~problems))
             ids = _strings(batch.column(0))
         columns = {path: _column(path, batch.column(i + 2), kind) for i, (path, kind) in enumerate(zip(fields, kinds, strict=True))}
-        if batch.num_columns > len(fields) + 2:  # the lines: `_line_query`
-            return LineBatch(ids, columns, _strings(batch.column(len(fields) + 2)), location=self.location)
         return ColumnBatch(ids, columns, ids)
 
     def _bad(self, count: int, field: str, message: str, example: Any) -> None:
@@ -401,7 +373,7 @@ class DuckDBTraceSource:
 
     def complete_records(self, result: SampleResult, window: Window | None = None) -> SampleResult:
         """The result with each selected trace's full record, read by id in one query."""
-        if not result.selected or self._exact_json():  # JSONL: decoded from their lines already
+        if not result.selected:
             return result
         records = self.records([s.record.id for s in result.selected], window)
         return replace(result, selected=[replace(s, record=records[s.record.id]) for s in result.selected])
@@ -486,10 +458,15 @@ class DuckDBTraceSource:
         try:
             for batch in self.connection().sql(query).to_arrow_reader(self.batch_rows):
                 for text in batch.column(0).to_pylist():
-                    data = orjson.loads(text)
+                    try:
+                        data = orjson.loads(text)
+                    except orjson.JSONDecodeError as exc:  # DuckDB reads NaN and trailing commas; the files path does not
+                        raise InputError(f"not valid JSON: {exc}", path=self.location) from None
                     yield TraceRecord.from_json(data, path=self.location)
         except duckdb.IOException as exc:
             raise InputError(_no_files(exc), path=self.location) from None
+        except (duckdb.ConversionException, duckdb.InvalidInputException, OSError) as exc:
+            raise InputError(f"cannot read a value: {_sql_error(exc)}", path=self.location) from None
         except InputError as exc:
             raise InputError(exc.message, path=self.location, field=exc.field) from None
 
