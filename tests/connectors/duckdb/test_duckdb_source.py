@@ -328,3 +328,27 @@ def test_a_signal_field_no_trace_has_is_warned_about_as_on_the_files_path(tmp_pa
         assert main(["sample", "--source", source, "--policy", str(policy), "--out", str(tmp_path / name)]) == 0
         warnings[name] = sorted(line for line in capsys.readouterr().err.splitlines() if "warning" in line)
     assert warnings["files"] and warnings["duckdb"] == warnings["files"]
+
+
+def test_source_fields_read_as_on_the_files_path(tmp_path):
+    lines = [
+        {"id": "s1", "timestamp": "2026-01-01T00:00:00Z", "source": {"backend": "langfuse", "project": "alpha"}},
+        {"id": "s2", "timestamp": "2026-01-01T00:00:01Z", "source": {"backend": "phoenix", "project": "beta"}},
+        {"id": "s3", "timestamp": "2026-01-01T00:00:02Z"},  # no source: the files backend
+    ]
+    (tmp_path / "t.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in lines) + b"\n")
+    (tmp_path / "bare.jsonl").write_bytes(
+        (tmp_path / "t.jsonl").read_bytes() + b'{"id": "s4", "timestamp": "2026-01-01T00:00:03Z", "source": "langfuse"}\n'
+    )
+    con = duckdb.connect()
+    con.sql("SET TimeZone = 'UTC'")
+    con.sql(f"COPY (SELECT * FROM read_json('{tmp_path / 't.jsonl'}')) TO '{tmp_path / 't.parquet'}' (FORMAT parquet)")
+    policy = tmp_path / "p.toml"
+    policy.write_text('seed = "s"\n[[strata]]\nfield = "source.project"\n[[strata]]\nfield = "source.backend"\n[targets]\ndefault = 5\n')
+    for name, base, spec in (
+        ("json", "t.jsonl", f"duckdb:{tmp_path / 't.jsonl'}"),
+        ("bare", "bare.jsonl", f"duckdb:{tmp_path / 'bare.jsonl'}"),
+        ("parquet", "t.jsonl", f"parquet:{tmp_path / 't.parquet'}"),
+    ):
+        files = sample(tmp_path, f"jsonl:{tmp_path / base}", policy, f"files-{name}")
+        assert_identical_samples(files, sample(tmp_path, spec, policy, name))

@@ -285,9 +285,10 @@ class DuckDBTraceSource:
 
     def _field_sql(self, path: str) -> tuple[str, str]:
         """(SQL, kind) of a policy field: kind is `json` (decoded in Python) or `typed`."""
-        if self._exact_json():
-            return f"CAST({self._exact_sql(path)} AS VARCHAR)", "json"
-        found = self.expression(path)
+        whole = path.startswith("source.") and path not in self.layout.columns
+        if self._exact_json():  # `source` whole: a bare backend name or an object, read as the files path does
+            return f"CAST({self._exact_sql('source' if whole else path)} AS VARCHAR)", "json"
+        found = self.expression("source" if whole and "source" in self.columns() else path)
         if found is None:
             if path.startswith("source."):
                 return _sql_string(self.layout.backend) if path == "source.backend" else "NULL", "typed"
@@ -699,7 +700,7 @@ def _column(path: str, array: Any, kind: str) -> Any:
     if head in ("tags", *_TEXT_FIELDS) and not (text or isinstance(column, np.ndarray)) or head == "source":
         values = _as_list(column)
         if head == "source":
-            return [source_value(v, path.partition(".")[2]) if isinstance(v, (dict, str)) else v for v in values]
+            return [source_value(v, path.partition(".")[2]) if v is None or isinstance(v, (dict, str)) else v for v in values]
         return normalize_top(head, values)
     return column
 
