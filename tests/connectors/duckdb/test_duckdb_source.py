@@ -352,3 +352,16 @@ def test_source_fields_read_as_on_the_files_path(tmp_path):
     ):
         files = sample(tmp_path, f"jsonl:{tmp_path / base}", policy, f"files-{name}")
         assert_identical_samples(files, sample(tmp_path, spec, policy, name))
+
+
+def test_a_metadata_key_with_a_quote_or_backslash_reads_on_both_paths(tmp_path):
+    rows = [{"id": f"q{i}", "timestamp": "2026-01-01T00:00:00Z", "metadata": {'a"b': f"v{i % 2}", "c\\d": i % 3 == 0}} for i in range(12)]
+    (tmp_path / "t.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
+    policy = tmp_path / "p.toml"
+    policy.write_text(
+        "seed = \"q\"\n[[strata]]\nfield = 'metadata.a\"b'\n[targets]\ndefault = 3\n[failure]\nmultiplier = 2\n"
+        "[[failure.signals]]\nname = \"flag\"\nfield = 'metadata.c\\d'\nequals = true\n"
+    )
+    files = sample(tmp_path, f"jsonl:{tmp_path / 't.jsonl'}", policy, "files")
+    assert_identical_samples(files, sample(tmp_path, f"duckdb:{tmp_path / 't.jsonl'}", policy, "duckdb"))
+    assert {json.loads(line)["stratum"] for line in (files / "sample.jsonl").read_text().splitlines()} == {"v0", "v1"}

@@ -276,6 +276,7 @@ _UNREAD_TYPES: dict[str, Any] = {
     "scores": dict[str, int | float | bool | str] | None,
     "source": msgspec.Raw,
 }
+_UNRENAMABLE = re.compile(r'["\\\x00-\x1f]')
 _RAW_KINDS = {"tags": (b"[n", "a list of strings"), "source": (b'{"n', "an object with 'backend' and 'project'")}
 
 
@@ -296,7 +297,12 @@ class ColumnDecoder:
         for head, kind in _UNREAD_TYPES.items():
             if head not in spec and head not in self.nested:
                 spec[head] = (kind, None)
+        self.whole: set[str] = set()  # heads decoded as a dict: a key msgspec cannot rename to (a quote, `\`)
         for head, keys in self.nested.items():
+            if any(_UNRENAMABLE.search(key) for key in keys):
+                spec[head] = (dict[str, Any] | None, None)
+                self.whole.add(head)
+                continue
             inner = msgspec.defstruct(
                 f"{head.title()}Fields",
                 [(attr, Any, None) for attr in keys.values()],
@@ -328,7 +334,11 @@ class ColumnDecoder:
         out: dict[str, list[Any]] = {}
         for path in self.fields:
             head, _, rest = path.partition(".")
-            if head in self.nested:
+            if head in self.whole:
+                first, *deeper = rest.split(".")
+                values = [v.get(first) if isinstance(v, dict) else None for v in top(head)]
+                out[path] = [dig(v, deeper) for v in values] if deeper else values
+            elif head in self.nested:
                 first, *deeper = rest.split(".")
                 attr = self.nested[head][first]
                 outer = top(head)
