@@ -69,3 +69,20 @@ def test_closing_a_duckdb_source_mid_scan_stops_its_reading_thread(tmp_path):
     assert len(next(batches).ids) > 0  # the sketch failed here, say: the scan is never finished
     source.close()
     assert not [t for t in threading.enumerate() if t.name == "prefetch"]
+
+
+def test_a_producer_still_busy_when_closed_is_interrupted():
+    release = threading.Event()
+    interrupted = []
+
+    def items():
+        yield 0
+        release.wait(5)  # a slow read; `interrupt` ends it
+        yield 1
+
+    iterator = prefetched(items(), interrupt=lambda: (interrupted.append(True), release.set()))
+    assert next(iterator) == 0
+    time.sleep(0.1)  # the producer is inside its slow read
+    start = time.monotonic()
+    iterator.close()
+    assert interrupted and time.monotonic() - start < 2

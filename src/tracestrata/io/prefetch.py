@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -23,18 +23,29 @@ class _Failed:
         self.error = error
 
 
-def prefetched(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+def prefetched(items: Iterable[T], depth: int = 2, *, interrupt: Callable[[], None] | None = None) -> Iterator[T]:
     """`items`, produced by a daemon thread up to `depth` ahead.
 
-    Closing the iterator early stops the producer after its current item and waits for
-    it, so nothing else touches the producer's resources (a database cursor) afterwards.
+    Closing the iterator early (or Ctrl-C) stops the producer after its current item and
+    waits for it, so nothing else touches the producer's resources (a database cursor)
+    afterwards. `interrupt`, if given, is called when the producer is still busy then:
+    a query reading a slow object store is cancelled rather than waited for.
     """
     out: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
+    reading = threading.Event()  # set while the producer waits for its next item
 
     def produce() -> None:
         try:
-            for item in items:
+            source = iter(items)
+            while True:
+                reading.set()
+                try:
+                    item = next(source)
+                except StopIteration:
+                    break
+                finally:
+                    reading.clear()
                 while not stop.is_set():
                     try:
                         out.put(item, timeout=0.05)
@@ -59,6 +70,8 @@ def prefetched(items: Iterable[T], depth: int = 2) -> Iterator[T]:
             yield item
     finally:
         stop.set()
+        if interrupt is not None and reading.is_set():  # stopped early, inside a read: cancel it
+            interrupt()
         while thread.is_alive():
             try:
                 out.get(timeout=0.05)

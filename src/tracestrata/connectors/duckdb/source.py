@@ -333,7 +333,9 @@ class DuckDBTraceSource:
         try:
             reader = self.connection().sql(query).to_arrow_reader(self.batch_rows)
             # DuckDB and Arrow (both without the GIL) make the next batch while the sketch reads this one
-            self._scanning = prefetched(self._batch(batch, fields, kinds) for batch in reader)
+            self._scanning = prefetched(
+                (self._batch(batch, fields, kinds) for batch in reader), interrupt=self.connection().interrupt
+            )
             yield from self._scanning
         except duckdb.IOException as exc:
             raise InputError(_no_files(exc), path=self.location) from None
