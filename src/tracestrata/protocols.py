@@ -214,7 +214,9 @@ class CompletesRecords(Protocol):
 class GroupCounter(Protocol):
     """A source that counts strata itself, with a `GROUP BY` pushed into its engine (`plan`)."""
 
-    def count_strata(self, window: Window | None, policy: Any, *, rate_field: str | None = None) -> list[Any]: ...
+    def count_strata(
+        self, window: Window | None, policy: Any, *, rate_field: str | None = None, presence: Any = None
+    ) -> list[Any]: ...
 
 
 @runtime_checkable

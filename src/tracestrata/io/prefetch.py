@@ -40,6 +40,9 @@ def prefetched(items: Iterable[T], depth: int = 2, *, interrupt: Callable[[], No
             source = iter(items)
             while True:
                 reading.set()
+                if stop.is_set():  # the consumer sets `stop` before it looks at `reading`: one of them sees the other
+                    reading.clear()
+                    return
                 try:
                     item = next(source)
                 except StopIteration:

@@ -115,12 +115,12 @@ def count_source(
 
     A repeated trace id counts once, as in sampling;
     `on_repeats(n)` hears how many were dropped when there were any. `watch` sees the
-    columns or records read (not what a backend counts by itself).
+    columns or records read, or the groups a source counted by itself.
     """
     if watch is not None:
         watch.start(policy)
     if isinstance(source, GroupCounter):
-        return source.count_strata(window, policy, rate_field=rate_field)
+        return source.count_strata(window, policy, rate_field=rate_field, presence=watch.presence if watch else None)
     if not isinstance(source, ColumnSource):
         records = source.iter_traces(window or ALL_TIME, metadata_keys=policy.metadata_keys())
         sketch = counting_sketch(policy, rate_field)

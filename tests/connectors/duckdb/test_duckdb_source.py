@@ -323,11 +323,13 @@ def test_a_signal_field_no_trace_has_is_warned_about_as_on_the_files_path(tmp_pa
     if fmt == "parquet":
         duckdb.sql(f"COPY (SELECT * FROM read_json('{tmp_path / 't.jsonl'}')) TO '{tmp_path / 't.parquet'}' (FORMAT parquet)")
         spec = f"parquet:{tmp_path / 't.parquet'}"
-    warnings = {}
-    for name, source in (("files", f"jsonl:{tmp_path / 't.jsonl'}"), ("duckdb", spec)):
-        assert main(["sample", "--source", source, "--policy", str(policy), "--out", str(tmp_path / name)]) == 0
-        warnings[name] = sorted(line for line in capsys.readouterr().err.splitlines() if "warning" in line)
-    assert warnings["files"] and warnings["duckdb"] == warnings["files"]
+    for command in ("sample", "plan"):
+        warnings = {}
+        for name, source in (("files", f"jsonl:{tmp_path / 't.jsonl'}"), ("duckdb", spec)):
+            extra = ["--out", str(tmp_path / name)] if command == "sample" else ["--rate", "0.1"]
+            assert main([command, "--source", source, "--policy", str(policy), *extra]) == 0
+            warnings[name] = sorted(line for line in capsys.readouterr().err.splitlines() if "warning" in line)
+        assert warnings["files"] and warnings["duckdb"] == warnings["files"], command
 
 
 def test_source_fields_read_as_on_the_files_path(tmp_path):
@@ -365,3 +367,16 @@ def test_a_metadata_key_with_a_quote_or_backslash_reads_on_both_paths(tmp_path):
     files = sample(tmp_path, f"jsonl:{tmp_path / 't.jsonl'}", policy, "files")
     assert_identical_samples(files, sample(tmp_path, f"duckdb:{tmp_path / 't.jsonl'}", policy, "duckdb"))
     assert {json.loads(line)["stratum"] for line in (files / "sample.jsonl").read_text().splitlines()} == {"v0", "v1"}
+
+
+def test_plan_buckets_a_numeric_source_project_and_a_field_the_export_lacks(tmp_path):
+    con = duckdb.connect()
+    con.sql(
+        f"COPY (SELECT 'p' || i AS id, TIMESTAMPTZ '2026-01-01' AS timestamp, {{'backend': 'files', 'project': i}} AS source "
+        f"FROM range(30) t(i)) TO '{tmp_path / 't.parquet'}' (FORMAT parquet)"
+    )
+    policy = tmp_path / "p.toml"
+    policy.write_text('seed = "b"\n[[strata]]\nfield = "source.project"\nedges = [10, 100]\n[[strata]]\nfield = "latency_ms"\nedges = [1000]\n[targets]\ndefault = 5\n')
+    code, output = run("plan", "--source", f"parquet:{tmp_path / 't.parquet'}", "--policy", policy, "--rate", "0.1")
+    assert code == 0, output
+    assert "10–100" in output and "<10" in output

@@ -20,6 +20,7 @@ Values keep the meaning they have on the files path, so the sample is the same:
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -44,6 +45,7 @@ from tracestrata.sampling.allocation import (
     tally_weighted,
 )
 from tracestrata.sampling.columns import DictColumn, StringColumn
+from tracestrata.sampling.field_check import FieldPresence
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import SampleResult
 from tracestrata.sampling.strata import normalize_top, source_value
@@ -285,7 +287,7 @@ class DuckDBTraceSource:
 
     def _field_sql(self, path: str) -> tuple[str, str]:
         """(SQL, kind) of a policy field: kind is `json` (decoded in Python) or `typed`."""
-        whole = path.startswith("source.") and path not in self.layout.columns
+        whole = self._whole_source(path)
         if self._exact_json():  # `source` whole: a bare backend name or an object, read as the files path does
             return f"CAST({self._exact_sql('source' if whole else path)} AS VARCHAR)", "json"
         found = self.expression("source" if whole and "source" in self.columns() else path)
@@ -304,6 +306,10 @@ class DuckDBTraceSource:
         if path == "status" and text == "VARCHAR":
             return f"coalesce(nullif({expression}, ''), 'ok')", "typed"
         return expression, "typed"
+
+    def _whole_source(self, path: str) -> bool:
+        """`source.x` is read from the whole `source` value (as the files path reads it), unless mapped."""
+        return path.startswith("source.") and path not in self.layout.columns
 
     def _window_sql(self, timestamp: str, window: Window | None) -> str:
         if window is None:
@@ -343,6 +349,10 @@ class DuckDBTraceSource:
             raise InputError(f"cannot read a value: {_sql_error(exc)}", path=self.location) from None
         except OSError as exc:  # the same errors, from a batch after the first: Arrow's reader re-raises them so
             raise InputError(f"cannot read a value: {_sql_error(exc)}", path=self.location) from None
+        except InputError as exc:
+            if exc.path is not None:
+                raise
+            raise InputError(exc.message, path=self.location, field=exc.field) from None
 
     def _batch(self, batch: Any, fields: list[str], kinds: list[str]) -> ColumnBatch:
         import pyarrow as pa
@@ -362,7 +372,10 @@ class DuckDBTraceSource:
                 self._bad(int(problems.sum()), "timestamp", "expected a timestamp or ISO 8601 text (missing or unreadable)", example)
             batch = batch.filter(pa.array(~problems))
             ids = _strings(batch.column(0))
-        columns = {path: _column(path, batch.column(i + 2), kind) for i, (path, kind) in enumerate(zip(fields, kinds, strict=True))}
+        columns = {
+            path: _column(path, batch.column(i + 2), kind, self.layout.backend)
+            for i, (path, kind) in enumerate(zip(fields, kinds, strict=True))
+        }
         return ColumnBatch(ids, columns, ids)
 
     def _bad(self, count: int, field: str, message: str, example: Any) -> None:
@@ -475,8 +488,11 @@ class DuckDBTraceSource:
 
     # -- counting for `plan`
 
-    def count_strata(self, window: Window | None, policy: Policy, *, rate_field: str | None = None) -> list[StratumCounts]:
-        """Population and failure counts per stratum from one `GROUP BY` in DuckDB."""
+    def count_strata(
+        self, window: Window | None, policy: Policy, *, rate_field: str | None = None, presence: FieldPresence | None = None
+    ) -> list[StratumCounts]:
+        """Population and failure counts per stratum from one `GROUP BY` in DuckDB; `presence`
+        learns which of its watched fields any counted trace had."""
         import duckdb
 
         fields = list(count_fields(policy, rate_field))
@@ -486,7 +502,8 @@ class DuckDBTraceSource:
         selects, kinds = [], []
         for i, path in enumerate(fields):
             sql, kind = self._field_sql(path)
-            if path in bucketed and kind == "typed" and _NUMERIC.match(str(self.expression(path)[1])):  # type: ignore[index]
+            found = None if self._whole_source(path) else self.expression(path)
+            if path in bucketed and kind == "typed" and found is not None and _NUMERIC.match(str(found[1])):
                 sql = _bucket_sql(sql, bucketed[path])
             selects.append(f"{sql} AS __f{i}")
             kinds.append(kind)
@@ -506,7 +523,13 @@ class DuckDBTraceSource:
         if bad:
             self._bad(bad, "timestamp", "expected a trace id and a timestamp (missing or unreadable)", None)
         good = [n - b for n, b in zip(table.column("__n").to_pylist(), table.column("__bad").to_pylist(), strict=True)]
-        columns = {path: _as_list(_column(path, table.column(i), kind)) for i, (path, kind) in enumerate(zip(fields, kinds, strict=True))}
+        columns = {
+            path: _as_list(_column(path, table.column(i), kind, self.layout.backend))
+            for i, (path, kind) in enumerate(zip(fields, kinds, strict=True))
+        }
+        if presence is not None:
+            counted = [g > 0 for g in good]
+            presence.observe({p: list(itertools.compress(c, counted)) for p, c in columns.items()}, sum(good))
         return counts_from_tally(tally_weighted(columns, good, policy, rate_field=rate_field), policy)
 
 
@@ -668,8 +691,9 @@ def _strings(array: Any) -> StringColumn:
     return column
 
 
-def _column(path: str, array: Any, kind: str) -> Any:
-    """An Arrow column as the sketch reads it, normalized like `TraceRecord.from_json`."""
+def _column(path: str, array: Any, kind: str, backend: str = "files") -> Any:
+    """An Arrow column as the sketch reads it, normalized like `TraceRecord.from_json`;
+    a trace without a `source` is of `backend`, as its record says (`_records`)."""
     import pyarrow as pa
 
     from tracestrata.sampling.frames import arrow_column, arrow_field_column
@@ -677,7 +701,10 @@ def _column(path: str, array: Any, kind: str) -> Any:
     if kind == "json":
         texts = arrow_field_column(array if pa.types.is_string(array.type) else array.cast(pa.large_string()))
         assert isinstance(texts, DictColumn)
-        values = [None if v is None else _decode_json(v) for v in texts.values]
+        try:
+            values = [None if v is None else _decode_json(v) for v in texts.values]
+        except msgspec.DecodeError as exc:  # NaN, Infinity: DuckDB reads them, the files path does not
+            raise InputError(f"not valid JSON: {exc}", field=path) from None
         column: Any = DictColumn(texts.codes, values)
     elif pa.types.is_list(array.type) or pa.types.is_large_list(array.type) or pa.types.is_struct(array.type) or pa.types.is_map(array.type):
         column = [_plain(path, v) for v in array.to_pylist()]
@@ -702,7 +729,8 @@ def _column(path: str, array: Any, kind: str) -> Any:
     if head in ("tags", *_TEXT_FIELDS) and not (text or isinstance(column, np.ndarray)) or head == "source":
         values = _as_list(column)
         if head == "source":
-            return [source_value(v, path.partition(".")[2]) if v is None or isinstance(v, (dict, str)) else v for v in values]
+            key, default = path.partition(".")[2], {"backend": backend}
+            return [source_value(default if v is None else v, key) if v is None or isinstance(v, (dict, str)) else v for v in values]
         return normalize_top(head, values)
     return column
 
