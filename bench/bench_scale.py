@@ -20,6 +20,7 @@ into --data-dir, never committed):
 from __future__ import annotations
 
 import argparse
+import compileall
 import importlib.util
 import os
 import subprocess
@@ -110,6 +111,11 @@ def main() -> None:
         big_parquet(args.data_dir, args.make_big)
         return
     tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    # an installed package has its bytecode; a source checkout under PYTHONDONTWRITEBYTECODE would
+    # compile tracestrata in every timed child (0.05 s each), which no baseline pays
+    import tracestrata
+
+    compileall.compile_dir(Path(tracestrata.__file__).parent, quiet=1)
     # the data are made in a child: a parent grown by DuckDB would pass its peak RSS on to every child it forks
     subprocess.run([sys.executable, __file__, "--make", str(args.n), "--data-dir", str(args.data_dir)], check=True)
     jsonl, parquet = args.data_dir / f"scale-{args.n}.jsonl", args.data_dir / f"scale-{args.n}.parquet"
