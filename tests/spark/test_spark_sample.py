@@ -1,6 +1,7 @@
 """The Spark path draws the files path's sample: same ids, probabilities, cells and manifest,
 under any partitioning, with boosts, `top` folds, numeric edges, missing fields, non-ASCII ids."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -171,3 +172,37 @@ def test_an_empty_dataframe_is_an_empty_sample(spark, data):
     folder, traces, policy_path = data
     result = spark_sample(spark, spark.read.json(str(traces)).limit(0), policy_path, folder / "empty")
     assert result.selected == [] and result.cells == [] and result.population == 0
+
+
+def test_a_trace_id_repeated_across_files_and_splits_counts_once(spark, data, tmp_path):
+    """A repeat in another file, in another split of a file, with other fields, or first seen
+    outside the window: the occurrence kept is the first in the window, as on the files path."""
+    folder, _, policy_path = data
+    base = list(generate_traces(2400, start=T0, end=T1, seed=5))
+    later = [replace(r, metadata={**r.metadata, "intent": "again"}) for r in base[::9]]
+    early = [replace(r, timestamp=T0 - timedelta(hours=1), metadata={"intent": "outside"}) for r in base[1::13]]
+    rows = early + base[:1200] + later[:100] + base[1200:] + later[100:] + base[:40]
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for n, start in enumerate(range(0, len(rows), 700)):
+        write_jsonl(parts / f"part-{n:02d}.jsonl", rows[start : start + 700])
+    whole = write_jsonl(tmp_path / "whole.jsonl", rows)
+    since, until = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"
+    want = files_sample(tmp_path, whole, policy_path, "files", "--since", since, "--until", until)
+    window = Window(T0, T1)
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "150000")  # files split in several blocks
+    try:
+        df = spark.read.json(str(parts))
+        assert df.rdd.getNumPartitions() > len(list(parts.iterdir()))
+        result = spark_sample(spark, df, policy_path, tmp_path / "spark", window)
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    assert_identical_samples(want, tmp_path / "spark", records=True)
+    assert result.duplicates == len(later) + 40 and result.population == len(base)
+
+    same = base[:300] + base[:300:3]  # repeats of the same content: any order keeps the same trace
+    write_jsonl(tmp_path / "same.jsonl", same)
+    want = files_sample(tmp_path, tmp_path / "same.jsonl", policy_path, "files-same")
+    result = spark_sample(spark, spark.read.json(str(tmp_path / "same.jsonl")).repartition(3), policy_path, tmp_path / "spark-same")
+    assert_identical_samples(want, tmp_path / "spark-same", records=True)
+    assert result.duplicates == 100

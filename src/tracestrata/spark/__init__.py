@@ -22,6 +22,7 @@ only when a function here runs. `tracestrata spark-sample` is the command line.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -51,19 +52,77 @@ def sample_dataframe(
     from tracestrata.spark.projection import project
 
     projected = project(df, policy.fields(), window, columns)
-    task = PartitionTask(policy, window, {k: int(v) for k, v in (boost_collected or {}).items()})
-    outcomes = projected.mapInArrow(partial(sketch_partition, task), STATE_SCHEMA).rdd.map(_outcome)
+    if _has_repeats(projected):  # rare: read once more, with each row's place in the source, and kept
+        from pyspark import StorageLevel
+
+        projected = project(df, policy.fields(), window, columns, source_order=True).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        state, error = outcomes.treeReduce(partial(merge_outcomes, policy))
-    except ValueError as exc:  # a DataFrame with no partitions: nothing to sample
-        if "empty" not in str(exc).lower():
-            raise
-        return Sketch(policy, boost_collected=task.boost_collected).result(record_of)
+        first, repeats = _first_occurrences(projected, window) if projected.is_cached else ({}, 0)
+        task = PartitionTask(policy, window, {k: int(v) for k, v in (boost_collected or {}).items()}, first or None)
+        outcomes = projected.mapInArrow(partial(sketch_partition, task), STATE_SCHEMA).rdd.map(_outcome)
+        try:
+            state, error = outcomes.treeReduce(partial(merge_outcomes, policy))
+        except ValueError as exc:  # a DataFrame with no partitions: nothing to sample
+            if "empty" not in str(exc).lower():
+                raise
+            return Sketch(policy, boost_collected=task.boost_collected).result(record_of)
+    finally:
+        if projected.is_cached:
+            projected.unpersist()
     if error is not None:
         raise InputError(error, path=where)
     from tracestrata.spark.partitions import decode_state
 
-    return decode_state(policy, bytes(state)).result(record_of)
+    result = decode_state(policy, bytes(state)).result(record_of)
+    return replace(result, duplicates=result.duplicates + repeats) if repeats else result
+
+
+#: Repeated trace ids the driver resolves; more means the data needs deduplicating first.
+MAX_REPEATED_IDS = 2_000_000
+
+
+def _has_repeats(projected: Any) -> bool:
+    """Whether a trace id occurs more than once: one `GROUP BY` of the ids alone."""
+    from pyspark.sql import functions as F
+
+    from tracestrata.spark.partitions import ID
+
+    return bool(projected.where(F.col(ID).isNotNull()).groupBy(ID).count().where(F.col("count") > 1).limit(1).collect())
+
+
+def _first_occurrences(projected: Any, window: Window | None) -> tuple[dict[str, Any], int]:
+    """({repeated id: where it first occurs in the window}, how many later occurrences are in it).
+
+    `projected` is kept (persisted) with each row's file and split, so this pass and the
+    sketch's see the same partitions in the same order; only the rows of repeated ids
+    leave the executors.
+    """
+    from pyspark.sql import functions as F
+
+    from tracestrata.spark.partitions import BLOCK, FILE, FIRST_SCHEMA, ID, TIMESTAMP, first_occurrences
+
+    repeated_rows = (
+        projected.where(F.col(ID).isNotNull()).groupBy(ID).count().where(F.col("count") > 1)
+        .select(ID).limit(MAX_REPEATED_IDS + 1).collect()
+    )
+    if not repeated_rows:
+        return {}, 0
+    if len(repeated_rows) > MAX_REPEATED_IDS:
+        raise InputError(
+            f"more than {MAX_REPEATED_IDS:,} trace ids occur more than once: drop the repeats first "
+            "(df.dropDuplicates(['id'])) or sample with tracestrata sample"
+        )
+    repeated = frozenset(str(row[0]) for row in repeated_rows)
+    located = (
+        projected.select(ID, TIMESTAMP, FILE, BLOCK)
+        .mapInArrow(partial(first_occurrences, window, repeated), FIRST_SCHEMA)
+        .collect()
+    )
+    positions: dict[str, list[tuple[str, int, int, int]]] = {}
+    for row in located:
+        positions.setdefault(row.id, []).append((row.file, row.block, row.part, row.pos))
+    first = {key: min(found) for key, found in positions.items() if len(found) > 1}
+    return first, sum(len(found) - 1 for found in positions.values())
 
 
 def _outcome(row: Any) -> tuple[bytes | None, str | None]:

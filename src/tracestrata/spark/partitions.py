@@ -12,6 +12,14 @@ The state travels as MessagePack (`Sketch.to_state`), and two states merge into 
 of the union (`merge_outcomes`), so any partitioning and any reduce tree give one sample.
 A bad row (no trace id, no timestamp) does not raise on the executor: the partition
 returns the reason, and the driver raises one `InputError` with it.
+
+A trace id repeated in two partitions would be counted twice by their sketches, so the
+driver first finds the ids that occur more than once (a `GROUP BY` of the ids alone,
+nothing more when there are none) and where each first occurs in the window in source
+order (`first_occurrences`, rows of those ids only); the partitions then drop every other
+occurrence (`PartitionTask.first`). Source order is the files path's: by file name, then
+by row, which `SourceOrder` reads from the file and split Spark read each row from (after
+a shuffle, the DataFrame's own order, partition by partition).
 """
 
 from __future__ import annotations
@@ -38,7 +46,9 @@ from tracestrata.sampling.strata import normalize_top
 ID = "id"
 TIMESTAMP = "timestamp"
 RECORD_PREFIX = "record_"  # a record field's column, kept for the selected traces' JSON
+FILE, BLOCK = "source_file", "source_block"  # where a row was read (`project(..., source_order=True)`)
 STATE_SCHEMA = "state binary, error string"
+FIRST_SCHEMA = "id string, file string, block long, part long, pos long"
 _STRING_FIELDS = frozenset({"name", "user_id", "session_id", "release", "version", "span_id"})
 _MICROS = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -51,16 +61,116 @@ class PartitionTask:
     policy: Policy
     window: Window | None
     boost_collected: dict[str, int]
+    first: dict[str, Position] | None = None  # a repeated id -> where it first occurs in the window
+
+
+Position = tuple[str, int, int, int]  # (file, split start, partition, row): ordered as the source is
+
+
+class SourceOrder:
+    """The position of each row of one partition in source order, batch after batch.
+
+    A file split reaches one partition whole and in order, so (file, split start, row
+    within the split) orders rows as reading the files one after the other does, whatever
+    the partitioning. Rows not read from a file (after a shuffle: file "", split -1) are
+    ordered by partition, then row.
+    """
+
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+        self._last: tuple[str, int] | None = None
+        self._count = 0
+
+    def rows(self, batch: pa.RecordBatch) -> np.ndarray:
+        """Each row's number within its split (the batch's rows continue the previous batch's)."""
+        n = batch.num_rows
+        if n == 0:
+            return np.empty(0, dtype=np.int64)
+        files, blocks = batch.column(FILE), batch.column(BLOCK)
+        change = np.ones(n, dtype=bool)
+        if n > 1:
+            change[1:] = pc.fill_null(
+                pc.or_(pc.not_equal(files[1:], files[:-1]), pc.not_equal(blocks[1:], blocks[:-1])), True
+            ).to_numpy(zero_copy_only=False)
+        change[0] = self._last != (files[0].as_py(), blocks[0].as_py())
+        index = np.arange(n, dtype=np.int64)
+        start = np.maximum.accumulate(np.where(change, index, 0))
+        rows = index - start
+        if not change[0]:
+            rows[start == 0] += self._count
+        self._last, self._count = (files[-1].as_py(), blocks[-1].as_py()), int(rows[-1]) + 1
+        return rows
+
+    def position(self, batch: pa.RecordBatch, rows: np.ndarray, i: int) -> Position:
+        file, block = batch.column(FILE)[i].as_py() or "", batch.column(BLOCK)[i].as_py()
+        block = -1 if block is None else int(block)
+        return (file, block, 0 if file else self.partition, int(rows[i]))
+
+
+def _partition_number() -> int:
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    return context.partitionId() if context is not None else 0
+
+
+def first_occurrences(window: Window | None, repeated: frozenset[str], batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """`mapInArrow` function: the position of every row of a `repeated` id in the window.
+
+    Rows that `sketch_partition` refuses (no id, no timestamp) are left to it to report.
+    """
+    order = SourceOrder(_partition_number())
+    value_set = pa.array(sorted(repeated), type=pa.string())
+    out: dict[str, list[Any]] = {"id": [], "file": [], "block": [], "part": [], "pos": []}
+    for batch in batches:
+        rows = order.rows(batch)
+        ids = batch.column(ID)
+        if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
+            continue
+        hits = np.flatnonzero(pc.fill_null(pc.is_in(ids, value_set=value_set), False).to_numpy(zero_copy_only=False))
+        if len(hits) == 0:
+            continue
+        picked = batch.take(pa.array(hits, type=pa.int64()))
+        try:
+            kept = _in_window(picked, window)
+        except InputError:
+            continue
+        for j in np.flatnonzero(kept):
+            file, block, part, pos = order.position(batch, rows, int(hits[j]))
+            for name, value in zip(out, (ids[int(hits[j])].as_py(), file, block, part, pos), strict=True):
+                out[name].append(value)
+    yield pa.RecordBatch.from_pydict(out, schema=pa.schema(
+        [("id", pa.string()), ("file", pa.string()), ("block", pa.int64()), ("part", pa.int64()), ("pos", pa.int64())]
+    ))
+
+
+def _later_occurrences(task: PartitionTask, order: SourceOrder, batch: pa.RecordBatch) -> np.ndarray | None:
+    """The rows of a repeated id other than its first occurrence in the window (None: no such row)."""
+    assert task.first is not None
+    rows = order.rows(batch)
+    ids = batch.column(ID)
+    if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
+        return None
+    value_set = pa.array(sorted(task.first), type=ids.type)
+    hits = np.flatnonzero(pc.fill_null(pc.is_in(ids, value_set=value_set), False).to_numpy(zero_copy_only=False))
+    drop = [int(i) for i in hits if order.position(batch, rows, int(i)) != task.first[ids[int(i)].as_py()]]
+    if not drop:
+        return None
+    mask = np.zeros(batch.num_rows, dtype=bool)
+    mask[drop] = True
+    return mask
 
 
 def sketch_partition(task: PartitionTask, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """`mapInArrow` function: every batch of the partition into one sketch; one row out."""
     sketch = Sketch(task.policy, boost_collected=task.boost_collected)
     fields = sketch.fields
+    order = SourceOrder(_partition_number()) if task.first else None
     error = None
     try:
         for batch in batches:
-            batch = _kept_rows(batch, task.window)
+            later = _later_occurrences(task, order, batch) if order is not None else None
+            batch = _kept_rows(batch, task.window, drop=later)
             if batch.num_rows == 0:
                 continue
             ids = arrow_column(batch.column(ID))
@@ -136,8 +246,9 @@ def _or_default(array: pa.Array, default: str) -> pa.Array:
 # ---------------------------------------------------------------- rows: checks and window
 
 
-def _kept_rows(batch: pa.RecordBatch, window: Window | None) -> pa.RecordBatch:
-    """The batch without the rows outside the window; `InputError` for a row without id or timestamp."""
+def _kept_rows(batch: pa.RecordBatch, window: Window | None, *, drop: np.ndarray | None = None) -> pa.RecordBatch:
+    """The batch without the rows outside the window (nor those of `drop`); `InputError` for a
+    row without id or timestamp."""
     ids = batch.column(ID)
     if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
         raise InputError(f"the trace id column must hold strings, it holds {ids.type}", field=ID)
@@ -148,12 +259,20 @@ def _kept_rows(batch: pa.RecordBatch, window: Window | None) -> pa.RecordBatch:
     if stamps.null_count:
         first = ids.filter(pc.is_null(stamps))[0].as_py()
         raise InputError(f"trace {first!r}: expected an ISO 8601 timestamp (missing)", field=TIMESTAMP)
-    if window is None:
+    if window is None and drop is None:
         return batch
-    micros = epoch_micros(stamps, ids)
-    low, high = _micros(window.start), _micros(window.end)
-    keep = (micros >= low) & (micros < high)
+    keep = _in_window(batch, window)
+    if drop is not None:
+        keep &= ~drop
     return batch if keep.all() else batch.filter(pa.array(keep))
+
+
+def _in_window(batch: pa.RecordBatch, window: Window | None) -> np.ndarray:
+    """Which rows have `window.start <= timestamp < window.end` (all, without a window)."""
+    if window is None:
+        return np.ones(batch.num_rows, dtype=bool)
+    micros = epoch_micros(batch.column(TIMESTAMP), batch.column(ID))
+    return (micros >= _micros(window.start)) & (micros < _micros(window.end))
 
 
 def epoch_micros(stamps: pa.Array, ids: pa.Array) -> np.ndarray:
@@ -238,7 +357,13 @@ def _plain(value: Any) -> Any:
 
 
 __all__ = [
+    "BLOCK",
+    "FILE",
+    "FIRST_SCHEMA",
     "STATE_SCHEMA",
+    "Position",
+    "SourceOrder",
+    "first_occurrences",
     "PartitionTask",
     "core_column",
     "decode_state",

@@ -21,13 +21,22 @@ from typing import Any
 from tracestrata.errors import ConfigError, InputError
 from tracestrata.protocols import Window
 from tracestrata.record import RECORD_FIELDS
-from tracestrata.spark.partitions import ID, RECORD_PREFIX, TIMESTAMP, field_column
+from tracestrata.spark.partitions import BLOCK, FILE, ID, RECORD_PREFIX, TIMESTAMP, field_column
 
 
 def project(
-    df: Any, fields: Sequence[str], window: Window | None = None, columns: Mapping[str, str] | None = None
+    df: Any,
+    fields: Sequence[str],
+    window: Window | None = None,
+    columns: Mapping[str, str] | None = None,
+    *,
+    source_order: bool = False,
 ) -> Any:
-    """The DataFrame the partitions sketch (see the module docstring)."""
+    """The DataFrame the partitions sketch (see the module docstring).
+
+    `source_order` adds where each row was read (`FILE`, `BLOCK`: its file and the start of
+    the file's split), which orders repeated trace ids as the files path meets them.
+    """
     from pyspark.errors import PySparkException
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -55,6 +64,8 @@ def project(
                 selected.append(F.expr(mapping[name]).alias(RECORD_PREFIX + name))
             elif name in df.columns:
                 selected.append(F.col(_quoted(name)).alias(RECORD_PREFIX + name))
+        if source_order:
+            selected += [F.input_file_name().alias(FILE), F.input_file_block_start().alias(BLOCK)]
         projected = df.select(*selected)
         schema = projected.schema  # analysis errors (a mapping naming a missing column) show here
     except PySparkException as exc:
