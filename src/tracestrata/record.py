@@ -35,6 +35,8 @@ RECORD_FIELDS: tuple[str, ...] = (
     "span_id",
     "source",
 )
+#: The fields that hold text: an export that types "007" or "1.10" as a number would change them.
+TEXT_FIELDS: tuple[str, ...] = ("name", "status", "user_id", "session_id", "release", "version", "span_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +244,7 @@ __all__ = [
     "ScoreValue",
     "SourceRef",
     "Status",
+    "TEXT_FIELDS",
     "TraceRecord",
     "format_timestamp",
     "parse_timestamp",

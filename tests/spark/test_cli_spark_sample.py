@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from builders import write_jsonl
 from identical import assert_identical_samples
@@ -47,3 +48,28 @@ def test_a_mapping_naming_a_missing_column_is_exit_2(spark, traces, tmp_path, ca
                  "--column", "metadata.intent=meta.nope"])
     ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tracestrata:")]
     assert code == 2 and len(ours) == 1 and ours[0].startswith("tracestrata: error: columns: column mapping")
+
+
+CSV = (
+    'trace_id,timestamp,release,user_id,name\n'
+    '007,2026-01-01T01:00:00Z,1.10,00123,"a ""quoted"" name"\n'
+    '7,2026-01-01T02:00:00Z,1.1,123,"two\nlines"\n'
+    '42,2026-01-01T03:00:00Z,1.10,00123,plain\n'
+)
+CSV_POLICY = 'seed = "csv"\n[[strata]]\nfield = "release"\n[[failure.signals]]\nname = "u"\nfield = "user_id"\nequals = "00123"\n'
+
+
+def test_csv_reads_as_duckdb_reads_it_text_stays_text_and_quotes_are_rfc_4180(spark, tmp_path):
+    """Ids "007" and "7" are two traces, release "1.10" is not 1.1; doubled quotes and quoted line breaks."""
+    (tmp_path / "t.csv").write_text(CSV)
+    (tmp_path / "p.toml").write_text(CSV_POLICY)
+    common = ["--policy", str(tmp_path / "p.toml"), "--column", "id=trace_id"]
+    assert main(["sample", "--source", f"duckdb:{tmp_path / 't.csv'}", "--out", str(tmp_path / "duck"), *common,
+                 "--state", str(tmp_path / "d.json")]) == 0
+    assert main(["spark-sample", "--source", f"csv:{tmp_path / 't.csv'}", "--out", str(tmp_path / "spark"), *common,
+                 "--state", str(tmp_path / "s.json")]) == 0
+    assert_identical_samples(tmp_path / "duck", tmp_path / "spark", records=True)
+    rows = [orjson.loads(line) for line in (tmp_path / "spark" / "sample.jsonl").read_bytes().splitlines()]
+    assert [(r["id"], r["release"], r["user_id"]) for r in sorted(rows, key=lambda r: r["id"])] == [
+        ("007", "1.10", "00123"), ("42", "1.10", "00123"), ("7", "1.1", "123")]
+    assert {r["name"] for r in rows} == {'a "quoted" name', "two\nlines", "plain"}

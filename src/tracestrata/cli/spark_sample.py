@@ -22,6 +22,7 @@ from tracestrata.cli.options import (
 )
 from tracestrata.cli.sample import echo_run
 from tracestrata.protocols import Window
+from tracestrata.record import TEXT_FIELDS
 from tracestrata.sampling.policy import load_policy
 from tracestrata.sampling.sample_dir import draw_to_dir, standalone_policy
 
@@ -75,7 +76,8 @@ def command(
     policy = standalone_policy(load_policy(policy_path), window)
     columns = parse_columns(column_pairs)
     spark = start_spark(master, cores)
-    df, source_name = read_source(spark, source_spec)
+    text = [expression.strip("`") for path, expression in columns.items() if path in ("id", *TEXT_FIELDS)]
+    df, source_name = read_source(spark, source_spec, text)
     run = draw_to_dir(
         lambda before: sample_dataframe(df, policy, window, columns=columns, boost_collected=before, where=source_name),
         f"spark:{source_name}",

@@ -23,6 +23,7 @@ import orjson
 
 from tracestrata.design import MISSING, OTHER
 from tracestrata.errors import ConfigError
+from tracestrata.record import TEXT_FIELDS
 
 KEY_SEPARATOR = " | "
 
@@ -40,7 +41,6 @@ SCALAR_FIELDS = (
     "span_id",
 )
 MAPPING_FIELDS = ("metadata", "scores", "source")
-_STRING_FIELDS = frozenset({"name", "user_id", "session_id", "release", "version", "span_id"})
 
 Getter = Callable[[Any], Any]
 
@@ -80,7 +80,7 @@ def normalize_top(head: str, values: Sequence[Any]) -> list[Any]:
         return [v or "ok" for v in values]
     if head == "tags":
         return [v or [] for v in values]
-    if head in _STRING_FIELDS:
+    if head in TEXT_FIELDS:  # status is handled above
         return [v if v is None or type(v) is str else str(v) for v in values]
     return list(values)
 

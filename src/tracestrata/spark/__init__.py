@@ -82,12 +82,14 @@ MAX_REPEATED_IDS = 2_000_000
 
 
 def _has_repeats(projected: Any) -> bool:
-    """Whether a trace id occurs more than once: one `GROUP BY` of the ids alone."""
+    """Whether a trace id may occur more than once: one `GROUP BY` of 64-bit hashes of the ids
+    (8 bytes a row to shuffle; a collision only sends the run to the exact check)."""
     from pyspark.sql import functions as F
 
     from tracestrata.spark.partitions import ID
 
-    return bool(projected.where(F.col(ID).isNotNull()).groupBy(ID).count().where(F.col("count") > 1).limit(1).collect())
+    hashed = projected.where(F.col(ID).isNotNull()).select(F.xxhash64(ID).alias("h"))
+    return bool(hashed.groupBy("h").count().where(F.col("count") > 1).limit(1).collect())
 
 
 def _first_occurrences(projected: Any, window: Window | None) -> tuple[dict[str, Any], int]:

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from tracestrata.errors import InputError
 from tracestrata.protocols import Window
-from tracestrata.record import TraceRecord, format_timestamp, parse_timestamp
+from tracestrata.record import TEXT_FIELDS, TraceRecord, format_timestamp, parse_timestamp
 from tracestrata.sampling.frames import arrow_column, arrow_field_column
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import Sketch
@@ -49,7 +49,6 @@ RECORD_PREFIX = "record_"  # a record field's column, kept for the selected trac
 FILE, BLOCK = "source_file", "source_block"  # where a row was read (`project(..., source_order=True)`)
 STATE_SCHEMA = "state binary, error string"
 FIRST_SCHEMA = "id string, file string, block long, part long, pos long"
-_STRING_FIELDS = frozenset({"name", "user_id", "session_id", "release", "version", "span_id"})
 _MICROS = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -232,7 +231,7 @@ def core_column(path: str, array: pa.Array | pa.ChunkedArray) -> Any:
         return arrow_field_column(_or_default(array, "files"))
     if head == "source" and path == "source.backend":
         return ["files" if v in (None, "") else str(v) for v in array.to_pylist()]
-    if head in ("status", "tags") or (head in _STRING_FIELDS and not text):
+    if head in ("status", "tags") or (head in TEXT_FIELDS and not text):
         return normalize_top(head, array.to_pylist())
     return arrow_field_column(array)
 

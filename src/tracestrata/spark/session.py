@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from tracestrata.connectors import split_source_spec
 from tracestrata.errors import ConfigError, InputError
+from tracestrata.record import TEXT_FIELDS
 
 LOCAL_CONF = {
     "spark.ui.enabled": "false",
@@ -50,9 +51,14 @@ def require_pyspark() -> None:
 FORMATS = ("parquet", "json", "jsonl", "csv", "orc", "table")
 
 
-def read_source(spark: Any, spec: str) -> tuple[Any, str]:
+def read_source(spark: Any, spec: str, text_columns: Collection[str] = ()) -> tuple[Any, str]:
     """(DataFrame, source name) for `parquet:PATH`, `json:PATH` (JSON lines), `csv:PATH`, `orc:PATH`
-    or `table:NAME`; PATH is anything Spark reads (a folder, a glob, `s3a://`, `gs://`, `abfss://`)."""
+    or `table:NAME`; PATH is anything Spark reads (a folder, a glob, `s3a://`, `gs://`, `abfss://`).
+
+    CSV is read as RFC 4180 (doubled quotes, quoted line breaks), as DuckDB reads it, with
+    types inferred except for the id, the text fields and `text_columns`, which stay text
+    ("007" is not 7).
+    """
     from pyspark.errors import PySparkException
 
     kind, location = split_source_spec(spec)
@@ -64,12 +70,23 @@ def read_source(spark: Any, spec: str) -> tuple[Any, str]:
         elif kind in ("json", "jsonl"):
             df = spark.read.json(location)
         elif kind == "csv":
-            df = spark.read.option("header", True).option("inferSchema", True).csv(location)
+            df = _read_csv(spark, location, {"id", *TEXT_FIELDS, *text_columns})
         else:
             df = getattr(spark.read, kind)(location)
     except PySparkException as exc:
         raise InputError(_first_line(exc), path=location) from None
     return df, f"{kind}:{location}"
+
+
+def _read_csv(spark: Any, location: str, text: set[str]) -> Any:
+    from pyspark.sql import types as T
+
+    reader = spark.read.option("header", True).option("escape", '"').option("multiLine", True)
+    inferred = reader.option("inferSchema", True).csv(location).schema
+    schema = T.StructType(
+        [T.StructField(f.name, T.StringType(), True) if f.name in text else f for f in inferred.fields]
+    )
+    return reader.schema(schema).csv(location)
 
 
 def start_spark(master: str | None, cores: int) -> Any:

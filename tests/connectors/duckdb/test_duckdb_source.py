@@ -380,3 +380,23 @@ def test_plan_buckets_a_numeric_source_project_and_a_field_the_export_lacks(tmp_
     code, output = run("plan", "--source", f"parquet:{tmp_path / 't.parquet'}", "--policy", policy, "--rate", "0.1")
     assert code == 0, output
     assert "10–100" in output and "<10" in output
+
+
+def test_csv_text_fields_stay_text(tmp_path):
+    """The CSV sniffer would read the ids "007" and "7" as one number and release "1.10" as 1.1."""
+    (tmp_path / "t.csv").write_text(
+        "trace_id,timestamp,release,user_id\n007,2026-01-01T01:00:00Z,1.10,00123\n"
+        "7,2026-01-01T02:00:00Z,1.1,123\n42,2026-01-01T03:00:00Z,1.10,00123\n"
+    )
+    rows = [
+        {"id": i, "timestamp": t, "release": r, "user_id": u}
+        for i, t, r, u in (("007", "2026-01-01T01:00:00Z", "1.10", "00123"), ("7", "2026-01-01T02:00:00Z", "1.1", "123"),
+                           ("42", "2026-01-01T03:00:00Z", "1.10", "00123"))
+    ]
+    (tmp_path / "t.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
+    (tmp_path / "p.toml").write_text(
+        'seed = "csv"\n[[strata]]\nfield = "release"\n[[failure.signals]]\nname = "u"\nfield = "user_id"\nequals = "00123"\n'
+    )
+    files = sample(tmp_path, f"jsonl:{tmp_path / 't.jsonl'}", tmp_path / "p.toml", "files")
+    csv = sample(tmp_path, f"duckdb:{tmp_path / 't.csv'}", tmp_path / "p.toml", "csv", "--column", "id=trace_id")
+    assert_identical_samples(files, csv, records=True)

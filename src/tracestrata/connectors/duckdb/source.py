@@ -37,7 +37,7 @@ from tracestrata.connectors.duckdb.layouts import LAYOUTS, Layout
 from tracestrata.errors import ConfigError, InputError
 from tracestrata.io.prefetch import prefetched
 from tracestrata.protocols import Window
-from tracestrata.record import RECORD_FIELDS, TraceRecord, format_timestamp
+from tracestrata.record import RECORD_FIELDS, TEXT_FIELDS, TraceRecord, format_timestamp
 from tracestrata.sampling.allocation import (
     StratumCounts,
     count_fields,
@@ -63,7 +63,6 @@ _EXTENSIONS = {
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NUMERIC = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL.*)$")
-_TEXT_FIELDS = ("name", "status", "user_id", "session_id", "release", "version", "span_id")
 _decode_json = msgspec.json.Decoder().decode  # the files path's decoder: same ints, floats and strings
 
 
@@ -109,6 +108,7 @@ class DuckDBTraceSource:
         self._types: dict[str, Any] | None = None
         self._bound: dict[str, Any] = {}
         self._tree: dict[str, Any] = {"id": None, "timestamp": None}
+        self._csv_types: str | None = None
 
     # -- the relation
 
@@ -144,12 +144,29 @@ class DuckDBTraceSource:
         if self.format == "parquet":
             return f"read_parquet({files}, union_by_name = true)"
         if self.format == "csv":
-            return f"read_csv({files}, union_by_name = true)"
+            return f"read_csv({files}, union_by_name = true{self._csv_text_columns(files)})"
         if self._exact_json():
             # only the fields read, each leaf kept as JSON text: no object is re-serialized whole
             columns = ", ".join(f"{_sql_string(name)}: {_sql_string(_json_type(node))}" for name, node in self._tree.items())
             return f"read_json({files}, format = 'newline_delimited', columns = {{{columns}}})"
         return f"read_json({files}, format = 'newline_delimited', union_by_name = true)"
+
+    def _csv_text_columns(self, files: str) -> str:
+        """`, types = {...}`: the CSV columns of the id and text fields read as text, not as the
+        sniffer guesses (it would read the ids "007" and "7" as one number, release "1.10" as 1.1)."""
+        if self._csv_types is None:
+            import duckdb
+
+            try:
+                header = self.connection().sql(f"SELECT * FROM read_csv({files}, union_by_name = true) LIMIT 0")
+            except duckdb.Error:
+                self._csv_types = ""  # the scan itself reports it
+                return self._csv_types
+            names = {"id", *TEXT_FIELDS}
+            names |= {_bare_column(e) for path, e in self.layout.columns.items() if path in ("id", *TEXT_FIELDS)}
+            text = [c for c, kind in zip(header.columns, header.types, strict=True) if c in names and str(kind) != "VARCHAR"]
+            self._csv_types = (", types = {" + ", ".join(f"{_sql_string(c)}: 'VARCHAR'" for c in text) + "}") if text else ""
+        return self._csv_types
 
     def _read(self, fields: Sequence[str]) -> None:
         """Set the fields the next scan reads (the exact JSON scan declares exactly those)."""
@@ -724,9 +741,9 @@ def _column(path: str, array: Any, kind: str, backend: str = "files") -> Any:
     head = path.partition(".")[0]
     text = kind != "json" and (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
                                or getattr(pa.types, "is_string_view", lambda _: False)(array.type))
-    if head in ("tags", *_TEXT_FIELDS) and isinstance(column, DictColumn):  # once per distinct value
+    if head in ("tags", *TEXT_FIELDS) and isinstance(column, DictColumn):  # once per distinct value
         return _normalized(head, column)
-    if head in ("tags", *_TEXT_FIELDS) and not (text or isinstance(column, np.ndarray)) or head == "source":
+    if head in ("tags", *TEXT_FIELDS) and not (text or isinstance(column, np.ndarray)) or head == "source":
         values = _as_list(column)
         if head == "source":
             key, default = path.partition(".")[2], {"backend": backend}
@@ -801,6 +818,14 @@ def _plain_value(value: Any) -> Any:
 
 def _json_key(key: str) -> str:
     return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _bare_column(expression: str) -> str:
+    """The column an expression names when it is just a (possibly quoted) column name."""
+    text = expression.strip()
+    if len(text) > 1 and text[0] == text[-1] == '"':
+        return text[1:-1].replace('""', '"')
+    return text
 
 
 def _quote(name: str) -> str:
