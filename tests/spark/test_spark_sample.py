@@ -206,3 +206,13 @@ def test_a_trace_id_repeated_across_files_and_splits_counts_once(spark, data, tm
     result = spark_sample(spark, spark.read.json(str(tmp_path / "same.jsonl")).repartition(3), policy_path, tmp_path / "spark-same")
     assert_identical_samples(want, tmp_path / "spark-same", records=True)
     assert result.duplicates == 100
+
+
+def test_too_many_repeated_ids_is_one_clear_error(spark, data, tmp_path, monkeypatch):
+    import tracestrata.spark as spark_module
+
+    folder, traces, policy_path = data
+    monkeypatch.setattr(spark_module, "MAX_REPEATED_IDS", 5)
+    df = spark.read.json(str(traces))
+    with pytest.raises(InputError, match=r"more than 5 trace ids occur more than once"):
+        spark_sample(spark, df.unionByName(df), policy_path, tmp_path / "bad")

@@ -78,7 +78,7 @@ def sample_dataframe(
 
 
 #: Repeated trace ids the driver resolves; more means the data needs deduplicating first.
-MAX_REPEATED_IDS = 2_000_000
+MAX_REPEATED_IDS = 200_000  # each task carries their first positions
 
 
 def _has_repeats(projected: Any) -> bool:
