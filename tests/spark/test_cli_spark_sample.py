@@ -73,3 +73,22 @@ def test_csv_reads_as_duckdb_reads_it_text_stays_text_and_quotes_are_rfc_4180(sp
     assert [(r["id"], r["release"], r["user_id"]) for r in sorted(rows, key=lambda r: r["id"])] == [
         ("007", "1.10", "00123"), ("42", "1.10", "00123"), ("7", "1.1", "123")]
     assert {r["name"] for r in rows} == {'a "quoted" name', "two\nlines", "plain"}
+
+
+def test_a_file_spark_cannot_read_is_one_line_and_exit_2(spark, tmp_path, capsys):
+    """A corrupt Parquet file, and parts that disagree on a column's type: one line, no JVM trace."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    stamps = ["2026-01-01T00:00:00Z"] * 2
+    pq.write_table(pa.table({"id": ["a", "b"], "timestamp": stamps, "latency_ms": pa.array([1, 2], pa.int64())}), parts / "h00.parquet")
+    pq.write_table(pa.table({"id": ["c", "d"], "timestamp": stamps, "latency_ms": pa.array([1.5, 2.5])}), parts / "h01.parquet")
+    (tmp_path / "bad.parquet").write_bytes(b"garbage")
+    (tmp_path / "p.toml").write_text('seed = "s"\n[[strata]]\nfield = "latency_ms"\nedges = [2]\n')
+    for source in (parts, tmp_path / "bad.parquet"):
+        code = main(["spark-sample", "--source", f"parquet:{source}", "--policy", str(tmp_path / "p.toml"),
+                     "--out", str(tmp_path / "o"), "--state", str(tmp_path / "s.json")])
+        ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tracestrata:")]
+        assert code == 2 and len(ours) == 1 and "Spark cannot read the data" in ours[0], ours

@@ -48,6 +48,20 @@ def sample_dataframe(
     `boost_collected` is what boosts collected in earlier runs. `where` names the data in
     errors. A row without a trace id or a timestamp raises `InputError`.
     """
+    from tracestrata.spark.session import read_errors
+
+    with read_errors(where):
+        return _sample(df, policy, window, columns, boost_collected, where)
+
+
+def _sample(
+    df: Any,
+    policy: Policy,
+    window: Window | None,
+    columns: Mapping[str, str] | None,
+    boost_collected: Mapping[str, int] | None,
+    where: str | None,
+) -> SampleResult:
     from tracestrata.spark.partitions import STATE_SCHEMA, PartitionTask, merge_outcomes, record_of, sketch_partition
     from tracestrata.spark.projection import project
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from tracestrata.connectors import split_source_spec
@@ -27,8 +28,12 @@ def local_session(
     app: str, *, master: str | None = None, cores: int = 2, memory: str = "2g", extra: Mapping[str, str] | None = None
 ) -> Any:
     """`local[cores]` (or `master`) with the UI off and the driver on 127.0.0.1; workers run this Python."""
+    import warnings
+
     from pyspark.sql import SparkSession
 
+    # pyspark 4.x warns on every mapInArrow that pandas 3 is untested; tracestrata does not use pandas there
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -36,7 +41,7 @@ def local_session(
     for key, value in {**LOCAL_CONF, **(extra or {})}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
+    session.sparkContext.setLogLevel("FATAL")  # a failed read is our one line, not the executor's stack trace
     return session
 
 
@@ -65,14 +70,15 @@ def read_source(spark: Any, spec: str, text_columns: Collection[str] = ()) -> tu
     if kind not in FORMATS:
         raise ConfigError(f"expected one of {', '.join(f'{f}:' for f in FORMATS)}, got {kind!r}", field="--source")
     try:
-        if kind == "table":
-            df = spark.table(location)
-        elif kind in ("json", "jsonl"):
-            df = spark.read.json(location)
-        elif kind == "csv":
-            df = _read_csv(spark, location, {"id", *TEXT_FIELDS, *text_columns})
-        else:
-            df = getattr(spark.read, kind)(location)
+        with read_errors(location):
+            if kind == "table":
+                df = spark.table(location)
+            elif kind in ("json", "jsonl"):
+                df = spark.read.json(location)
+            elif kind == "csv":
+                df = _read_csv(spark, location, {"id", *TEXT_FIELDS, *text_columns})
+            else:
+                df = getattr(spark.read, kind)(location)
     except PySparkException as exc:
         raise InputError(_first_line(exc), path=location) from None
     return df, f"{kind}:{location}"
@@ -106,9 +112,22 @@ def start_spark(master: str | None, cores: int) -> Any:
     return SparkSession.builder.appName("tracestrata-spark-sample").master(master).getOrCreate()
 
 
+@contextmanager
+def read_errors(where: str | None) -> Iterator[None]:
+    """A file Spark cannot read (corrupt, or a column's type differing between files) as one
+    `InputError` line instead of a JVM stack trace."""
+    from py4j.protocol import Py4JJavaError
+
+    try:
+        yield
+    except Py4JJavaError as exc:
+        message = _first_line(Exception(str(exc.java_exception.getMessage() or "")))
+        raise InputError(f"Spark cannot read the data: {message}", path=where) from None
+
+
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
 
-__all__ = ["FORMATS", "LOCAL_CONF", "local_session", "read_source", "require_pyspark", "start_spark"]
+__all__ = ["FORMATS", "LOCAL_CONF", "local_session", "read_errors", "read_source", "require_pyspark", "start_spark"]
