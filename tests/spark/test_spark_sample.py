@@ -216,3 +216,19 @@ def test_too_many_repeated_ids_is_one_clear_error(spark, data, tmp_path, monkeyp
     df = spark.read.json(str(traces))
     with pytest.raises(InputError, match=r"more than 5 trace ids occur more than once"):
         spark_sample(spark, df.unionByName(df), policy_path, tmp_path / "bad")
+
+
+def test_metadata_as_json_text_is_read_through_a_mapping(spark, tmp_path):
+    """Exports without a nested schema carry metadata as JSON text: mapped, the sample is the files path's;
+    unmapped, one line that says how to map it."""
+    from pyspark.sql import functions as F
+
+    records = [r for r in generate_traces(400, start=T0, end=T1, seed=8) if r.metadata.get("intent")]
+    traces = write_jsonl(tmp_path / "t.jsonl", records)
+    (tmp_path / "p.toml").write_text('seed = "s"\n[[strata]]\nfield = "metadata.intent"\n[targets]\ndefault = 5\n')
+    want = files_sample(tmp_path, traces, tmp_path / "p.toml", "files")
+    df = spark.read.json(str(traces)).withColumn("metadata", F.to_json("metadata"))
+    spark_sample(spark, df, tmp_path / "p.toml", tmp_path / "spark", columns={"metadata.intent": "get_json_object(metadata, '$.intent')"})
+    assert_identical_samples(want, tmp_path / "spark", records=True)
+    with pytest.raises(InputError, match=r"metadata is text .*get_json_object\(metadata, '\$\.intent'\)"):
+        spark_sample(spark, df, tmp_path / "p.toml", tmp_path / "bad")

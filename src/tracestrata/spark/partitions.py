@@ -331,6 +331,11 @@ def record_json(row: dict[str, Any]) -> bytes:
     """One row's record JSON (validated as `TraceRecord.from_json` does); nulls are left out."""
     data: dict[str, Any] = {}
     for name, value in row.items():
+        if isinstance(value, str) and name.removeprefix(RECORD_PREFIX) in ("metadata", "scores", "tags"):
+            try:  # JSON text, as exports without a nested schema carry it
+                value = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                pass  # left as text: `TraceRecord.from_json` says what is wrong with it
         value = _plain(value)
         if value is not None:
             data[name.removeprefix(RECORD_PREFIX)] = value

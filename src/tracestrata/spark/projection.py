@@ -84,6 +84,12 @@ def _path_column(df: Any, path: str, F: Any, T: Any) -> Any:
     column, kind = F.col(_quoted(head)), df.schema[head].dataType
     if head == "source" and isinstance(kind, T.StringType):  # a bare backend name
         return column if rest == "backend" else F.lit(None)
+    if rest and isinstance(kind, T.StringType):  # JSON text: Spark has no typed reading of it
+        raise InputError(
+            f"{head} is text (JSON?) in this DataFrame, so {path} cannot be read from it: map it, e.g. "
+            f"columns={{{path!r}: \"get_json_object({head}, '$.{rest}')\"}} (--column on the command line), "
+            "or give the data a schema with a struct"
+        )
     for part in rest.split(".") if rest else ():
         if isinstance(kind, T.StructType):
             if part not in kind.fieldNames():
