@@ -16,6 +16,7 @@ from typing import Any, Literal
 from tracestrata.errors import InputError
 
 Status = Literal["ok", "error"]
+STATUSES: tuple[str, ...] = ("ok", "error")
 ScoreValue = float | bool | str
 
 RECORD_FIELDS: tuple[str, ...] = (
@@ -111,7 +112,7 @@ class TraceRecord:
         except (TypeError, ValueError):
             raise bad("timestamp", f"an ISO 8601 timestamp, got {data['timestamp']!r}") from None
         status = data.get("status", "ok") or "ok"
-        if status not in ("ok", "error"):
+        if status not in STATUSES:
             raise bad("status", f"'ok' or 'error', got {status!r}")
         latency = _optional_number(data.get("latency_ms"), "latency_ms", bad)
         cost = _optional_number(data.get("cost"), "cost", bad)
@@ -243,6 +244,7 @@ __all__ = [
     "Score",
     "ScoreValue",
     "SourceRef",
+    "STATUSES",
     "Status",
     "TEXT_FIELDS",
     "TraceRecord",

@@ -232,3 +232,14 @@ def test_metadata_as_json_text_is_read_through_a_mapping(spark, tmp_path):
     assert_identical_samples(want, tmp_path / "spark", records=True)
     with pytest.raises(InputError, match=r"metadata is text .*get_json_object\(metadata, '\$\.intent'\)"):
         spark_sample(spark, df, tmp_path / "p.toml", tmp_path / "bad")
+
+
+def test_a_status_the_files_path_refuses_is_one_clear_error(spark, tmp_path):
+    from pyspark.sql import functions as F
+
+    records = list(generate_traces(300, start=T0, end=T1, seed=9))
+    df = spark.read.json(str(write_jsonl(tmp_path / "t.jsonl", records)))
+    df = df.withColumn("status", F.when(F.col("status") == "error", F.lit("ERROR")).otherwise(F.col("status")))
+    (tmp_path / "p.toml").write_text(POLICY)
+    with pytest.raises(InputError, match=r"expected 'ok' or 'error', got 'ERROR'"):
+        spark_sample(spark, df, tmp_path / "p.toml", tmp_path / "bad")

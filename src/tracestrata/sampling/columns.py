@@ -14,7 +14,7 @@ Every operation here gives the same result as the same values held in a Python l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, overload
@@ -388,4 +388,16 @@ def encode(column: Any) -> Any:
     return column.encoded() if isinstance(column, StringColumn) else column
 
 
-__all__ = ["DictColumn", "StringColumn", "encode", "factorize"]
+def rows_not_in(column: Sequence[Any], allowed: Collection[Any]) -> np.ndarray | None:
+    """A mask of the rows whose value is not in `allowed` (None when every row's is), read once
+    per distinct value of a `DictColumn`."""
+    if isinstance(column, DictColumn):
+        bad = np.array([v not in allowed for v in column.values] + [None not in allowed], dtype=bool)
+        mask = bad[column.codes]  # code -1 (missing) reads the last entry
+    else:
+        mask = np.fromiter((v not in allowed for v in column), dtype=bool, count=len(column))
+    return mask if mask.any() else None
+
+
+
+__all__ = ["DictColumn", "StringColumn", "encode", "factorize", "rows_not_in"]

@@ -37,7 +37,8 @@ import pyarrow.compute as pc
 
 from tracestrata.errors import InputError
 from tracestrata.protocols import Window
-from tracestrata.record import TEXT_FIELDS, TraceRecord, format_timestamp, parse_timestamp
+from tracestrata.record import STATUSES, TEXT_FIELDS, TraceRecord, format_timestamp, parse_timestamp
+from tracestrata.sampling.columns import rows_not_in
 from tracestrata.sampling.frames import arrow_column, arrow_field_column
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import Sketch
@@ -174,6 +175,10 @@ def sketch_partition(task: PartitionTask, batches: Iterator[pa.RecordBatch]) -> 
                 continue
             ids = arrow_column(batch.column(ID))
             columns = {path: core_column(path, batch.column(field_column(i))) for i, path in enumerate(fields)}
+            if "status" in columns and (wrong := rows_not_in(columns["status"], STATUSES)) is not None:
+                row = int(np.argmax(wrong))
+                got = columns["status"][row]
+                raise InputError(f"trace {ids[row]!r}: expected 'ok' or 'error', got {got!r}", field="status")
             sketch.add_columns(ids, columns, RecordRows(batch))
     except InputError as exc:
         error = str(exc)

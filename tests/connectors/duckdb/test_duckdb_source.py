@@ -400,3 +400,23 @@ def test_csv_text_fields_stay_text(tmp_path):
     files = sample(tmp_path, f"jsonl:{tmp_path / 't.jsonl'}", tmp_path / "p.toml", "files")
     csv = sample(tmp_path, f"duckdb:{tmp_path / 't.csv'}", tmp_path / "p.toml", "csv", "--column", "id=trace_id")
     assert_identical_samples(files, csv, records=True)
+
+
+def test_a_status_the_files_path_refuses_is_refused_here_too(tmp_path, capsys):
+    from tracestrata.cli.main import main
+
+    """`ERROR` is not a status: exit 2 on every path, not only when such a trace is selected."""
+    rows = [{"id": f"s{i}", "timestamp": "2026-01-01T00:00:00Z", "status": "ERROR" if i % 10 == 0 else "ok"} for i in range(200)]
+    (tmp_path / "t.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
+    duckdb.sql(f"COPY (SELECT * FROM read_json('{tmp_path / 't.jsonl'}')) TO '{tmp_path / 't.parquet'}' (FORMAT parquet)")
+    (tmp_path / "p.toml").write_text(
+        'seed = "s"\n[targets]\ndefault = 3\n[[failure.signals]]\nname = "error"\nfield = "status"\nequals = "error"\n'
+    )
+    for source in (f"jsonl:{tmp_path / 't.jsonl'}", f"duckdb:{tmp_path / 't.jsonl'}", f"parquet:{tmp_path / 't.parquet'}"):
+        code = main(["sample", "--source", source, "--policy", str(tmp_path / "p.toml"), "--out", str(tmp_path / "o"),
+                     "--state", str(tmp_path / "s.json")])
+        output = capsys.readouterr().err
+        assert code == 2 and "status" in output and "ERROR" in output, (source, output)
+    code, output = run("sample", "--source", f"parquet:{tmp_path / 't.parquet'}", "--policy", tmp_path / "p.toml",
+                       "--out", tmp_path / "o", "--state", tmp_path / "s.json", "--skip-bad")
+    assert code == 0 and "sampled" in output and "180" in output, output

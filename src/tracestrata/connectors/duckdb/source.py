@@ -37,14 +37,14 @@ from tracestrata.connectors.duckdb.layouts import LAYOUTS, Layout
 from tracestrata.errors import ConfigError, InputError
 from tracestrata.io.prefetch import prefetched
 from tracestrata.protocols import Window
-from tracestrata.record import RECORD_FIELDS, TEXT_FIELDS, TraceRecord, format_timestamp
+from tracestrata.record import RECORD_FIELDS, STATUSES, TEXT_FIELDS, TraceRecord, format_timestamp
 from tracestrata.sampling.allocation import (
     StratumCounts,
     count_fields,
     counts_from_tally,
     tally_weighted,
 )
-from tracestrata.sampling.columns import DictColumn, StringColumn
+from tracestrata.sampling.columns import DictColumn, StringColumn, rows_not_in
 from tracestrata.sampling.field_check import FieldPresence
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import SampleResult
@@ -380,13 +380,23 @@ class DuckDBTraceSource:
             bad |= ~ids.valid
         no_time = _flags(batch.column(1))
         problems = bad | no_time
+        wrong_status = None
+        if "status" in fields:  # the files path refuses such a line; here too, not only when it is selected
+            i = fields.index("status")
+            status = _column("status", batch.column(i + 2), kinds[i], self.layout.backend)
+            wrong_status = rows_not_in(status, STATUSES)
+            if wrong_status is not None:
+                problems = problems | wrong_status
         if problems.any():
             where = int(np.argmax(problems))
             example = ids[where]
             if bad.any():
                 self._bad(int(problems.sum()), "id", "expected a non-empty string", example)
-            else:
+            elif no_time.any():
                 self._bad(int(problems.sum()), "timestamp", "expected a timestamp or ISO 8601 text (missing or unreadable)", example)
+            else:
+                got = status[int(np.argmax(wrong_status))]
+                self._bad(int(problems.sum()), "status", f"expected 'ok' or 'error', got {got!r}", example)
             batch = batch.filter(pa.array(~problems))
             ids = _strings(batch.column(0))
         columns = {
