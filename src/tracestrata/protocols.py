@@ -216,7 +216,10 @@ class GroupCounter(Protocol):
 
     def count_strata(
         self, window: Window | None, policy: Any, *, rate_field: str | None = None, presence: Any = None
-    ) -> list[Any]: ...
+    ) -> list[Any] | None:
+        """The counts, or None when a `GROUP BY` would not count as sampling does (a trace id
+        repeated in the window): the caller then counts with the sketch."""
+        ...
 
 
 @runtime_checkable

@@ -399,5 +399,4 @@ def rows_not_in(column: Sequence[Any], allowed: Collection[Any]) -> np.ndarray |
     return mask if mask.any() else None
 
 
-
 __all__ = ["DictColumn", "StringColumn", "encode", "factorize", "rows_not_in"]

@@ -120,7 +120,9 @@ def count_source(
     if watch is not None:
         watch.start(policy)
     if isinstance(source, GroupCounter):
-        return source.count_strata(window, policy, rate_field=rate_field, presence=watch.presence if watch else None)
+        counted = source.count_strata(window, policy, rate_field=rate_field, presence=watch.presence if watch else None)
+        if counted is not None:
+            return counted
     if not isinstance(source, ColumnSource):
         records = source.iter_traces(window or ALL_TIME, metadata_keys=policy.metadata_keys())
         sketch = counting_sketch(policy, rate_field)

@@ -420,3 +420,19 @@ def test_a_status_the_files_path_refuses_is_refused_here_too(tmp_path, capsys):
     code, output = run("sample", "--source", f"parquet:{tmp_path / 't.parquet'}", "--policy", tmp_path / "p.toml",
                        "--out", tmp_path / "o", "--state", tmp_path / "s.json", "--skip-bad")
     assert code == 0 and "sampled" in output and "180" in output, output
+
+
+def test_plan_counts_a_repeated_trace_id_once_as_sampling_does(tmp_path):
+    rows = [{"id": f"d{i}", "timestamp": "2026-01-01T00:00:00Z", "name": "abc"[i % 3]} for i in range(300)]
+    rows += [dict(r, name="zzz") for r in rows[::5]]  # the same traces again, another name: still the first's
+    (tmp_path / "t.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
+    duckdb.sql(f"COPY (SELECT * FROM read_json('{tmp_path / 't.jsonl'}')) TO '{tmp_path / 't.parquet'}' (FORMAT parquet)")
+    (tmp_path / "p.toml").write_text('seed = "s"\n[[strata]]\nfield = "name"\n')
+    args = ["plan", "--policy", tmp_path / "p.toml", "--format", "json", "--budget", "200", "--source"]
+    plans = []
+    for source in (f"jsonl:{tmp_path / 't.jsonl'}", f"duckdb:{tmp_path / 't.jsonl'}", f"parquet:{tmp_path / 't.parquet'}"):
+        code, output = run(*args, source)
+        assert code == 0, output
+        plans.append(json.loads(output[output.index("{"):]))
+    assert plans[0] == plans[1] == plans[2]
+    assert "zzz" not in json.dumps(plans[2])

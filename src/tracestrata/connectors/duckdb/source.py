@@ -517,14 +517,26 @@ class DuckDBTraceSource:
 
     def count_strata(
         self, window: Window | None, policy: Policy, *, rate_field: str | None = None, presence: FieldPresence | None = None
-    ) -> list[StratumCounts]:
+    ) -> list[StratumCounts] | None:
         """Population and failure counts per stratum from one `GROUP BY` in DuckDB; `presence`
-        learns which of its watched fields any counted trace had."""
+        learns which of its watched fields any counted trace had. None when a trace id repeats
+        in the window: a `GROUP BY` would count it twice, the sketch counts it once."""
         import duckdb
 
         fields = list(count_fields(policy, rate_field))
         self._read(fields)
         trace_id, timestamp = self._id_sql(), self._timestamp_sql()
+        kept = f"{trace_id} IS NOT NULL AND {timestamp} IS NOT NULL AND {self._window_sql(timestamp, window)}"
+        try:
+            repeats = self.connection().sql(
+                f"SELECT count({trace_id}) - count(DISTINCT {trace_id}) FROM {self._scan()} WHERE {kept}"
+            ).fetchall()[0][0]
+        except duckdb.IOException as exc:
+            raise InputError(_no_files(exc), path=self.location) from None
+        except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+            raise InputError(f"cannot read a value: {_sql_error(exc)}", path=self.location) from None
+        if repeats:
+            return None
         bucketed = _bucketed_fields(policy, rate_field)
         selects, kinds = [], []
         for i, path in enumerate(fields):
