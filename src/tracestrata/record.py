@@ -17,6 +17,8 @@ from tracestrata.errors import InputError
 
 Status = Literal["ok", "error"]
 STATUSES: tuple[str, ...] = ("ok", "error")
+#: Epoch seconds a timestamp may be: the years 1 to 9999 (epoch milliseconds fall outside).
+EPOCH_SECONDS: tuple[int, int] = (-62135596800, 253402300800)
 ScoreValue = float | bool | str
 
 RECORD_FIELDS: tuple[str, ...] = (
@@ -205,6 +207,8 @@ def parse_timestamp(value: Any) -> datetime:
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not EPOCH_SECONDS[0] <= value < EPOCH_SECONDS[1]:
+            raise ValueError(f"epoch seconds out of range (milliseconds?): {value!r}")
         try:
             return datetime.fromtimestamp(float(value), tz=UTC)
         except (OverflowError, OSError):  # e.g. 1e20: beyond the years a datetime holds
@@ -240,6 +244,7 @@ def _optional_number(value: Any, name: str, bad: Any) -> float | None:
 
 
 __all__ = [
+    "EPOCH_SECONDS",
     "RECORD_FIELDS",
     "Score",
     "ScoreValue",

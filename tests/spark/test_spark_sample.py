@@ -243,3 +243,11 @@ def test_a_status_the_files_path_refuses_is_one_clear_error(spark, tmp_path):
     (tmp_path / "p.toml").write_text(POLICY)
     with pytest.raises(InputError, match=r"expected 'ok' or 'error', got 'ERROR'"):
         spark_sample(spark, df, tmp_path / "p.toml", tmp_path / "bad")
+
+
+@pytest.mark.parametrize("window", [None, Window(T0, T1)])
+def test_epoch_milliseconds_are_one_clear_error(spark, tmp_path, window):
+    df = spark.createDataFrame([("a", 1767225600000), ("b", 1767225600)], "id string, timestamp long")
+    (tmp_path / "p.toml").write_text('seed = "s"\n')
+    with pytest.raises(InputError, match=r"expected epoch seconds .* got 1767225600000 \(milliseconds\?\)"):
+        spark_sample(spark, df, tmp_path / "p.toml", tmp_path / "bad", window)

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from tracestrata.errors import InputError
 from tracestrata.protocols import Window
-from tracestrata.record import STATUSES, TEXT_FIELDS, TraceRecord, format_timestamp, parse_timestamp
+from tracestrata.record import EPOCH_SECONDS, STATUSES, TEXT_FIELDS, TraceRecord, format_timestamp, parse_timestamp
 from tracestrata.sampling.columns import rows_not_in
 from tracestrata.sampling.frames import arrow_column, arrow_field_column
 from tracestrata.sampling.policy import Policy
@@ -264,6 +264,8 @@ def _kept_rows(batch: pa.RecordBatch, window: Window | None, *, drop: np.ndarray
         first = ids.filter(pc.is_null(stamps))[0].as_py()
         raise InputError(f"trace {first!r}: expected an ISO 8601 timestamp (missing)", field=TIMESTAMP)
     if window is None and drop is None:
+        if pa.types.is_integer(stamps.type) or pa.types.is_floating(stamps.type):
+            epoch_micros(stamps, ids)  # checks the range: epoch milliseconds are refused with or without a window
         return batch
     keep = _in_window(batch, window)
     if drop is not None:
@@ -287,7 +289,15 @@ def epoch_micros(stamps: pa.Array, ids: pa.Array) -> np.ndarray:
     if pa.types.is_date(kind):
         return pc.cast(stamps, pa.timestamp("us")).view(pa.int64()).to_numpy(zero_copy_only=False)
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-        return np.round(stamps.cast(pa.float64()).to_numpy(zero_copy_only=False) * _MICROS).astype(np.int64)
+        seconds = stamps.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        wrong = ~((seconds >= EPOCH_SECONDS[0]) & (seconds < EPOCH_SECONDS[1]))
+        if wrong.any():
+            row = int(np.argmax(wrong))
+            raise InputError(
+                f"trace {ids[row].as_py()!r}: expected epoch seconds in the years 1-9999, got {stamps[row].as_py()!r} "
+                "(milliseconds?)", field=TIMESTAMP,
+            )
+        return np.round(seconds * _MICROS).astype(np.int64)
     out = np.empty(len(stamps), dtype=np.int64)
     for i, value in enumerate(stamps.to_pylist()):
         try:

@@ -219,7 +219,7 @@ def test_phoenix_spans_export_layout_reads_root_spans(tmp_path):
         ("mapping", 'source.columns.id: Referenced column "trace_id" not found'),
         ("timestamp", "timestamp: expected a timestamp, a date, ISO 8601 text or epoch seconds, got a column of type BOOLEAN"),
         ("s3", "s3 credentials missing: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
-        ("text", "timestamp: expected a timestamp or ISO 8601 text (missing or unreadable): 1 row(s)"),
+        ("text", "timestamp: expected a timestamp, ISO 8601 text or epoch seconds (missing or unreadable; epoch milliseconds are out of range): 1 row(s)"),
         ("twice", 'in line 2: Object {"id":"b","id":"c"'),  # a key twice: loud, never the first or last silently
     ],
 )
@@ -436,3 +436,17 @@ def test_plan_counts_a_repeated_trace_id_once_as_sampling_does(tmp_path):
         plans.append(json.loads(output[output.index("{"):]))
     assert plans[0] == plans[1] == plans[2]
     assert "zzz" not in json.dumps(plans[2])
+
+
+@pytest.mark.parametrize("window", [(), ("--since", "2026-06-01", "--until", "2026-06-02")])
+def test_epoch_milliseconds_are_refused_not_read_as_a_date_50000_years_ahead(tmp_path, capsys, window):
+    from tracestrata.cli.main import main
+
+    (tmp_path / "ms.jsonl").write_text('{"id": "a", "timestamp": 1780272000000}\n{"id": "b", "timestamp": 1780272000}\n')
+    duckdb.sql(f"COPY (SELECT * FROM read_json('{tmp_path / 'ms.jsonl'}')) TO '{tmp_path / 'ms.parquet'}' (FORMAT parquet)")
+    (tmp_path / "p.toml").write_text('seed = "s"\n')
+    for source in (f"jsonl:{tmp_path / 'ms.jsonl'}", f"duckdb:{tmp_path / 'ms.jsonl'}", f"parquet:{tmp_path / 'ms.parquet'}"):
+        code = main(["sample", "--source", source, "--policy", str(tmp_path / "p.toml"), "--out", str(tmp_path / "o"),
+                     "--state", str(tmp_path / "s.json"), *window])
+        err = capsys.readouterr().err
+        assert code == 2 and "timestamp" in err and "millisecond" in err, (source, err)

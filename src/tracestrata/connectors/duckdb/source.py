@@ -37,7 +37,7 @@ from tracestrata.connectors.duckdb.layouts import LAYOUTS, Layout
 from tracestrata.errors import ConfigError, InputError
 from tracestrata.io.prefetch import prefetched
 from tracestrata.protocols import Window
-from tracestrata.record import RECORD_FIELDS, STATUSES, TEXT_FIELDS, TraceRecord, format_timestamp
+from tracestrata.record import EPOCH_SECONDS, RECORD_FIELDS, STATUSES, TEXT_FIELDS, TraceRecord, format_timestamp
 from tracestrata.sampling.allocation import (
     StratumCounts,
     count_fields,
@@ -293,7 +293,7 @@ class DuckDBTraceSource:
         if text == "VARCHAR":
             return f"TRY_CAST({expression} AS TIMESTAMPTZ)"
         if _NUMERIC.match(text):
-            return f"to_timestamp(CAST({expression} AS DOUBLE))"
+            return _epoch_sql(f"CAST({expression} AS DOUBLE)")
         if text == "JSON":
             return _json_timestamp(expression)
         raise InputError(
@@ -393,7 +393,7 @@ class DuckDBTraceSource:
             if bad.any():
                 self._bad(int(problems.sum()), "id", "expected a non-empty string", example)
             elif no_time.any():
-                self._bad(int(problems.sum()), "timestamp", "expected a timestamp or ISO 8601 text (missing or unreadable)", example)
+                self._bad(int(problems.sum()), "timestamp", "expected a timestamp, ISO 8601 text or epoch seconds (missing or unreadable; epoch milliseconds are out of range)", example)
             else:
                 got = status[int(np.argmax(wrong_status))]
                 self._bad(int(problems.sum()), "status", f"expected 'ok' or 'error', got {got!r}", example)
@@ -667,10 +667,16 @@ def _json_timestamp(expression: str) -> str:
     """A JSON value as the files path reads a timestamp: ISO 8601 text, or epoch seconds."""
     return (
         f"CASE json_type({expression}) WHEN 'VARCHAR' THEN TRY_CAST({expression} ->> '$' AS TIMESTAMPTZ) "
-        f"WHEN 'BIGINT' THEN to_timestamp(CAST({expression} AS DOUBLE)) "
-        f"WHEN 'UBIGINT' THEN to_timestamp(CAST({expression} AS DOUBLE)) "
-        f"WHEN 'DOUBLE' THEN to_timestamp(CAST({expression} AS DOUBLE)) END"
+        f"WHEN 'BIGINT' THEN {_epoch_sql(f'CAST({expression} AS DOUBLE)')} "
+        f"WHEN 'UBIGINT' THEN {_epoch_sql(f'CAST({expression} AS DOUBLE)')} "
+        f"WHEN 'DOUBLE' THEN {_epoch_sql(f'CAST({expression} AS DOUBLE)')} END"
     )
+
+
+def _epoch_sql(seconds: str) -> str:
+    """Epoch seconds as a timestamp, NULL (unreadable) outside the years 1-9999 the files path reads:
+    epoch milliseconds would otherwise be a date 50,000 years ahead, outside every window."""
+    return f"CASE WHEN {seconds} >= {EPOCH_SECONDS[0]} AND {seconds} < {EPOCH_SECONDS[1]} THEN to_timestamp({seconds}) END"
 
 
 def _json_type(node: Any) -> str:
