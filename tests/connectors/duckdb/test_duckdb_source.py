@@ -450,3 +450,29 @@ def test_epoch_milliseconds_are_refused_not_read_as_a_date_50000_years_ahead(tmp
                      "--state", str(tmp_path / "s.json"), *window])
         err = capsys.readouterr().err
         assert code == 2 and "timestamp" in err and "millisecond" in err, (source, err)
+
+
+TEXT_STAMPS = [
+    "2026-01-01T00:00:00Z", "2026-01-01 00:00:00.123456", "2026-01-01T00:00:00.123456789Z", "2026-01-01",
+    "2026-01-01T00:00+05:30", "2026-01-01T00:00:00+0530", "2026-01-01T00:00:00.5-05",
+    "2026-01-01 00:00:00 UTC", "2026-01-01T00:00:00 America/New_York", "20260101T000000Z", "2026-01-01T12",
+]
+
+
+def test_text_timestamps_never_read_differently_from_the_files_path(tmp_path):
+    """A form both read is the same instant; a form the files path refuses DuckDB refuses too
+    (time zone names); a form only the files path reads is refused by DuckDB (loud, never another sample)."""
+    rows = [{"id": f"t{i}", "timestamp": text} for i, text in enumerate(TEXT_STAMPS)]
+    (tmp_path / "t.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
+    duckdb.sql(f"COPY (SELECT * FROM read_json('{tmp_path / 't.jsonl'}')) TO '{tmp_path / 't.parquet'}' (FORMAT parquet)")
+    (tmp_path / "p.toml").write_text('seed = "s"\n')
+    read = {}
+    for source in (f"jsonl:{tmp_path / 't.jsonl'}", f"duckdb:{tmp_path / 't.jsonl'}", f"parquet:{tmp_path / 't.parquet'}"):
+        out = sample(tmp_path, source, tmp_path / "p.toml", source.partition(":")[0], "--skip-bad")
+        read[source.partition(":")[0]] = {
+            r["id"]: r["timestamp"] for r in map(orjson.loads, (out / "sample.jsonl").read_bytes().splitlines())
+        }
+    files = read["jsonl"]
+    assert {"t7", "t8"}.isdisjoint(files) and {"t9", "t10"} <= set(files)
+    for name in ("duckdb", "parquet"):
+        assert read[name] == {k: v for k, v in files.items() if k not in ("t9", "t10")}, name

@@ -291,7 +291,7 @@ class DuckDBTraceSource:
         if text.startswith("TIMESTAMP") or text == "DATE":
             return f"CAST({expression} AS TIMESTAMPTZ)"
         if text == "VARCHAR":
-            return f"TRY_CAST({expression} AS TIMESTAMPTZ)"
+            return _text_timestamp_sql(expression)
         if _NUMERIC.match(text):
             return _epoch_sql(f"CAST({expression} AS DOUBLE)")
         if text == "JSON":
@@ -666,11 +666,22 @@ def open_object_store(con: Any, location: str) -> None:
 def _json_timestamp(expression: str) -> str:
     """A JSON value as the files path reads a timestamp: ISO 8601 text, or epoch seconds."""
     return (
-        f"CASE json_type({expression}) WHEN 'VARCHAR' THEN TRY_CAST({expression} ->> '$' AS TIMESTAMPTZ) "
+        f"CASE json_type({expression}) WHEN 'VARCHAR' THEN {_text_timestamp_sql(f'({expression} ->> {chr(39)}${chr(39)})')} "
         f"WHEN 'BIGINT' THEN {_epoch_sql(f'CAST({expression} AS DOUBLE)')} "
         f"WHEN 'UBIGINT' THEN {_epoch_sql(f'CAST({expression} AS DOUBLE)')} "
         f"WHEN 'DOUBLE' THEN {_epoch_sql(f'CAST({expression} AS DOUBLE)')} END"
     )
+
+
+#: ISO 8601 text both DuckDB and the files path (`datetime.fromisoformat`) read, to the same instant.
+#: DuckDB would also take time zone names ("... UTC", "America/New_York") that the files path
+#: refuses; the files path takes forms (20260601T000000Z, an hour alone) that DuckDB refuses.
+_ISO_TEXT = r"\s*\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?\s*"
+
+
+def _text_timestamp_sql(text: str) -> str:
+    """ISO 8601 text as a timestamp, NULL (unreadable) unless in the form both paths read alike."""
+    return f"CASE WHEN regexp_full_match({text}, {_sql_string(_ISO_TEXT)}) THEN TRY_CAST({text} AS TIMESTAMPTZ) END"
 
 
 def _epoch_sql(seconds: str) -> str:
