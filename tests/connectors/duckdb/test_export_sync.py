@@ -62,3 +62,19 @@ def test_sync_over_an_export_writes_what_sync_over_the_files_writes(tmp_path, ca
 def test_an_object_store_path_is_kept_as_a_url(tmp_path):
     path = config(tmp_path, {"type": "export", "path": "s3://exports/traces/*.parquet", "schema": "langfuse"})
     assert load_config(path).source_options["path"] == "s3://exports/traces/*.parquet"
+
+
+def test_an_export_folder_with_no_file_yet_is_an_empty_window_not_an_error(tmp_path, capsys):
+    """Before the first hourly export lands the folder is empty: quiet, as an empty JSONL folder is;
+    a glob that matches nothing is still one line and exit 2."""
+    (tmp_path / "traces").mkdir()
+    for source in ({"type": "export", "path": "traces", "sink_dir": "var/sink"},
+                   {"type": "export", "path": "traces", "format": "parquet", "sink_dir": "var/sink"}):
+        assert main(["sync", "--config", str(config(tmp_path, source)), "--now", NOW]) == 0, capsys.readouterr().err
+    policy = str(REPO / "examples" / "policies" / "basic.toml")
+    assert main(["sample", "--source", f"parquet:{tmp_path / 'traces'}", "--policy", policy, "--out", str(tmp_path / "o"),
+                 "--state", str(tmp_path / "s.json")]) == 0
+    assert "no traces" in capsys.readouterr().out
+    assert main(["sample", "--source", f"parquet:{tmp_path / 'traces'}/*.parquet", "--policy", policy,
+                 "--out", str(tmp_path / "o"), "--state", str(tmp_path / "s.json")]) == 2
+    assert "no files match" in capsys.readouterr().err

@@ -16,7 +16,7 @@ Needs `pip install '.[duckdb]'` from a checkout (duckdb and pyarrow).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,40 @@ class ExportConnector(FileOutputs):
         self.scores_path = Path(scores) if scores else None
 
     def trace_source(self) -> Any:
-        return open_export(self.options)
+        return open_export(self.options, folder_may_be_empty=True)
 
 
-def open_export(options: Mapping[str, Any]) -> Any:
-    """A `DuckDBTraceSource` from connector options (checked: unknown keys, types)."""
+class EmptyExportFolder:
+    """An export folder that holds no export file yet (the first hourly export has not landed):
+    every window of it is empty, as an empty folder of JSONL files is. A glob or a file that
+    matches nothing is still an error."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+    @property
+    def name(self) -> str:
+        return f"export:{self.location}"
+
+    def iter_traces(self, window: Any, *, metadata_keys: Any = ()) -> Iterator[Any]:
+        return iter(())
+
+    def close(self) -> None:
+        pass
+
+
+def _holds_no_export(path: str, fmt: str | None) -> bool:
+    from tracestrata.connectors.duckdb.source import extensions_of
+
+    folder = Path(path)
+    if "://" in path or not folder.is_dir():
+        return False
+    return not any(any(folder.rglob(f"*{extension}")) for extension in extensions_of(fmt))
+
+
+def open_export(options: Mapping[str, Any], *, folder_may_be_empty: bool = False) -> Any:
+    """A `DuckDBTraceSource` from connector options (checked: unknown keys, types); with
+    `folder_may_be_empty`, an `EmptyExportFolder` for a folder that holds no export file yet."""
     from tracestrata.connectors.duckdb.source import DuckDBTraceSource
 
     path = source_path(options, OPTIONS, "export", "the export files (a path, folder, glob or s3:// URL)")
@@ -56,13 +85,15 @@ def open_export(options: Mapping[str, Any]) -> Any:
         raise ConfigError("expected a SQL condition", field="source.where")
     base = layout(str(options.get("schema") or "trace"))
     fmt = options.get("format")
+    if folder_may_be_empty and _holds_no_export(str(path), str(fmt) if fmt else None):
+        return EmptyExportFolder(str(path))
     return DuckDBTraceSource(str(path), format=str(fmt) if fmt else None, layout=base.with_columns(dict(columns), where))
 
 
 def create(options: Mapping[str, Any]) -> ExportConnector:
     """The factory for `type = "export"` (and the `parquet:`/`duckdb:` sources of `sample` and `plan`)."""
-    open_export(options)  # checks the options now, reads nothing
+    open_export(options, folder_may_be_empty=True)  # checks the options now, reads nothing
     return ExportConnector(options)
 
 
-__all__ = ["ExportConnector", "create", "open_export"]
+__all__ = ["EmptyExportFolder", "ExportConnector", "create", "open_export"]

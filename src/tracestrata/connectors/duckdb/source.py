@@ -575,6 +575,11 @@ class DuckDBTraceSource:
 # ---------------------------------------------------------------- helpers
 
 
+def extensions_of(fmt: str | None) -> list[str]:
+    """The file extensions of an export format (None: of every format)."""
+    return [e for e, kind in _EXTENSIONS.items() if fmt is None or kind == fmt]
+
+
 def format_of(location: str) -> str:
     """The export format from the file extension (`.gz` ignored); a folder: the files it holds."""
     name = location.rstrip("/")
