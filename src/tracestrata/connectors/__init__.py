@@ -102,6 +102,9 @@ def open_trace_source(
             f"expected one of {known}, got {kind!r}; backends are sampled by `tracestrata sync`", field="--source"
         )
     connector_name, option = SOURCE_SCHEMES[kind]
+    if options and connector_name != "export":
+        flag = "--schema" if "schema" in options else "--column"
+        raise ConfigError(f"applies to parquet: and duckdb: sources, not to {kind}:", field=flag)
     source = connector_factory(connector_name)({option: location, **(options or {})}).trace_source()
     skip_bad_input(source, skip_bad)
     return source, f"{kind}:{location}"

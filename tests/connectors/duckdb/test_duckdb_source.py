@@ -476,3 +476,14 @@ def test_text_timestamps_never_read_differently_from_the_files_path(tmp_path):
     assert {"t7", "t8"}.isdisjoint(files) and {"t9", "t10"} <= set(files)
     for name in ("duckdb", "parquet"):
         assert read[name] == {k: v for k, v in files.items() if k not in ("t9", "t10")}, name
+
+
+def test_schema_and_column_on_a_jsonl_source_name_the_flag(tmp_path, capsys):
+    from tracestrata.cli.main import main
+
+    (tmp_path / "t.jsonl").write_text('{"id": "a", "timestamp": "2026-01-01T00:00:00Z"}\n')
+    (tmp_path / "p.toml").write_text('seed = "s"\n')
+    for flag in (["--schema", "langfuse"], ["--column", "id=trace_id"]):
+        code = main(["sample", "--source", f"jsonl:{tmp_path / 't.jsonl'}", *flag, "--policy", str(tmp_path / "p.toml"),
+                     "--out", str(tmp_path / "o")])
+        assert code == 2 and f"{flag[0]}: applies to parquet: and duckdb: sources" in capsys.readouterr().err
