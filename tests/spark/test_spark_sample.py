@@ -207,6 +207,11 @@ def test_a_trace_id_repeated_across_files_and_splits_counts_once(spark, data, tm
     assert_identical_samples(want, tmp_path / "spark-same", records=True)
     assert result.duplicates == 100
 
+    twice = spark.read.json(str(tmp_path / "same.jsonl"))  # the same file's rows twice: one place, two partitions
+    result = spark_sample(spark, twice.union(twice), policy_path, tmp_path / "spark-twice")
+    assert_identical_samples(want, tmp_path / "spark-twice", records=True)
+    assert result.population == 300 and result.duplicates == len(same) + 100
+
 
 def test_too_many_repeated_ids_is_one_clear_error(spark, data, tmp_path, monkeypatch):
     import tracestrata.spark as spark_module

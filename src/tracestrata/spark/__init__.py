@@ -134,9 +134,9 @@ def _first_occurrences(projected: Any, window: Window | None) -> tuple[dict[str,
         .mapInArrow(partial(first_occurrences, window, repeated), FIRST_SCHEMA)
         .collect()
     )
-    positions: dict[str, list[tuple[str, int, int, int]]] = {}
+    positions: dict[str, list[tuple[str, int, int, int, int]]] = {}
     for row in located:
-        positions.setdefault(row.id, []).append((row.file, row.block, row.part, row.pos))
+        positions.setdefault(row.id, []).append((row.file, row.block, row.part, row.pos, row.task))
     first = {key: min(found) for key, found in positions.items() if len(found) > 1}
     return first, sum(len(found) - 1 for found in positions.values())
 

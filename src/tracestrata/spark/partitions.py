@@ -49,7 +49,7 @@ TIMESTAMP = "timestamp"
 RECORD_PREFIX = "record_"  # a record field's column, kept for the selected traces' JSON
 FILE, BLOCK = "source_file", "source_block"  # where a row was read (`project(..., source_order=True)`)
 STATE_SCHEMA = "state binary, error string"
-FIRST_SCHEMA = "id string, file string, block long, part long, pos long"
+FIRST_SCHEMA = "id string, file string, block long, part long, pos long, task long"
 _MICROS = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -64,7 +64,7 @@ class PartitionTask:
     first: dict[str, Position] | None = None  # a repeated id -> where it first occurs in the window
 
 
-Position = tuple[str, int, int, int]  # (file, split start, partition, row): ordered as the source is
+Position = tuple[str, int, int, int, int]  # (file, split start, partition, row, partition): ordered as the source is
 
 
 class SourceOrder:
@@ -73,7 +73,9 @@ class SourceOrder:
     A file split reaches one partition whole and in order, so (file, split start, row
     within the split) orders rows as reading the files one after the other does, whatever
     the partitioning. Rows not read from a file (after a shuffle: file "", split -1) are
-    ordered by partition, then row.
+    ordered by partition, then row. The partition comes last too: a DataFrame holding the
+    same file's rows twice (`df.union(df)`) has two rows at one place of the file, and the
+    partition tells them apart.
     """
 
     def __init__(self, partition: int) -> None:
@@ -104,7 +106,7 @@ class SourceOrder:
     def position(self, batch: pa.RecordBatch, rows: np.ndarray, i: int) -> Position:
         file, block = batch.column(FILE)[i].as_py() or "", batch.column(BLOCK)[i].as_py()
         block = -1 if block is None else int(block)
-        return (file, block, 0 if file else self.partition, int(rows[i]))
+        return (file, block, 0 if file else self.partition, int(rows[i]), self.partition)
 
 
 def _partition_number() -> int:
@@ -121,7 +123,7 @@ def first_occurrences(window: Window | None, repeated: frozenset[str], batches: 
     """
     order = SourceOrder(_partition_number())
     value_set = pa.array(sorted(repeated), type=pa.string())
-    out: dict[str, list[Any]] = {"id": [], "file": [], "block": [], "part": [], "pos": []}
+    out: dict[str, list[Any]] = {"id": [], "file": [], "block": [], "part": [], "pos": [], "task": []}
     for batch in batches:
         rows = order.rows(batch)
         ids = batch.column(ID)
@@ -136,11 +138,11 @@ def first_occurrences(window: Window | None, repeated: frozenset[str], batches: 
         except InputError:
             continue
         for j in np.flatnonzero(kept):
-            file, block, part, pos = order.position(batch, rows, int(hits[j]))
-            for name, value in zip(out, (ids[int(hits[j])].as_py(), file, block, part, pos), strict=True):
+            for name, value in zip(out, (ids[int(hits[j])].as_py(), *order.position(batch, rows, int(hits[j]))), strict=True):
                 out[name].append(value)
     yield pa.RecordBatch.from_pydict(out, schema=pa.schema(
-        [("id", pa.string()), ("file", pa.string()), ("block", pa.int64()), ("part", pa.int64()), ("pos", pa.int64())]
+        [("id", pa.string()), ("file", pa.string()), ("block", pa.int64()), ("part", pa.int64()), ("pos", pa.int64()),
+         ("task", pa.int64())]
     ))
 
 
@@ -175,9 +177,12 @@ def sketch_partition(task: PartitionTask, batches: Iterator[pa.RecordBatch]) -> 
                 continue
             ids = arrow_column(batch.column(ID))
             columns = {path: core_column(path, batch.column(field_column(i))) for i, path in enumerate(fields)}
-            if "status" in columns and (wrong := rows_not_in(columns["status"], STATUSES)) is not None:
+            status = columns.get("status")
+            if status is None and RECORD_PREFIX + "status" in batch.schema.names:  # checked if the policy reads it or not
+                status = core_column("status", batch.column(RECORD_PREFIX + "status"))
+            if status is not None and (wrong := rows_not_in(status, STATUSES)) is not None:
                 row = int(np.argmax(wrong))
-                got = columns["status"][row]
+                got = status[row]
                 raise InputError(f"trace {ids[row]!r}: expected 'ok' or 'error', got {got!r}", field="status")
             sketch.add_columns(ids, columns, RecordRows(batch))
     except InputError as exc:

@@ -412,11 +412,13 @@ def test_a_status_the_files_path_refuses_is_refused_here_too(tmp_path, capsys):
     (tmp_path / "p.toml").write_text(
         'seed = "s"\n[targets]\ndefault = 3\n[[failure.signals]]\nname = "error"\nfield = "status"\nequals = "error"\n'
     )
+    (tmp_path / "q.toml").write_text('seed = "s"\n[targets]\ndefault = 3\n')  # a policy that does not read status
     for source in (f"jsonl:{tmp_path / 't.jsonl'}", f"duckdb:{tmp_path / 't.jsonl'}", f"parquet:{tmp_path / 't.parquet'}"):
-        code = main(["sample", "--source", source, "--policy", str(tmp_path / "p.toml"), "--out", str(tmp_path / "o"),
-                     "--state", str(tmp_path / "s.json")])
-        output = capsys.readouterr().err
-        assert code == 2 and "status" in output and "ERROR" in output, (source, output)
+        for policy in ("p.toml", "q.toml"):
+            code = main(["sample", "--source", source, "--policy", str(tmp_path / policy), "--out", str(tmp_path / "o"),
+                         "--state", str(tmp_path / "s.json")])
+            output = capsys.readouterr().err
+            assert code == 2 and "status" in output and "ERROR" in output, (source, policy, output)
     code, output = run("sample", "--source", f"parquet:{tmp_path / 't.parquet'}", "--policy", tmp_path / "p.toml",
                        "--out", tmp_path / "o", "--state", tmp_path / "s.json", "--skip-bad")
     assert code == 0 and "sampled" in output and "180" in output, output
@@ -456,6 +458,7 @@ TEXT_STAMPS = [
     "2026-01-01T00:00:00Z", "2026-01-01 00:00:00.123456", "2026-01-01T00:00:00.123456789Z", "2026-01-01",
     "2026-01-01T00:00+05:30", "2026-01-01T00:00:00+0530", "2026-01-01T00:00:00.5-05",
     "2026-01-01 00:00:00 UTC", "2026-01-01T00:00:00 America/New_York", "20260101T000000Z", "2026-01-01T12",
+    "2026-01-01T24:00:00Z",
 ]
 
 
@@ -473,7 +476,7 @@ def test_text_timestamps_never_read_differently_from_the_files_path(tmp_path):
             r["id"]: r["timestamp"] for r in map(orjson.loads, (out / "sample.jsonl").read_bytes().splitlines())
         }
     files = read["jsonl"]
-    assert {"t7", "t8"}.isdisjoint(files) and {"t9", "t10"} <= set(files)
+    assert {"t7", "t8", "t11"}.isdisjoint(files) and {"t9", "t10"} <= set(files)
     for name in ("duckdb", "parquet"):
         assert read[name] == {k: v for k, v in files.items() if k not in ("t9", "t10")}, name
 

@@ -62,13 +62,13 @@ class EmptyExportFolder:
         pass
 
 
-def _holds_no_export(path: str, fmt: str | None) -> bool:
-    from tracestrata.connectors.duckdb.source import extensions_of
-
+def _holds_no_export(path: str) -> bool:
+    """A local folder with no file in it at all (markers such as `_SUCCESS` or `.keep` aside):
+    a folder holding files of a format we do not read is an error, not an empty window."""
     folder = Path(path)
     if "://" in path or not folder.is_dir():
         return False
-    return not any(any(folder.rglob(f"*{extension}")) for extension in extensions_of(fmt))
+    return not any(f.is_file() and not f.name.startswith((".", "_")) for f in folder.rglob("*"))
 
 
 def open_export(options: Mapping[str, Any], *, folder_may_be_empty: bool = False) -> Any:
@@ -85,7 +85,7 @@ def open_export(options: Mapping[str, Any], *, folder_may_be_empty: bool = False
         raise ConfigError("expected a SQL condition", field="source.where")
     base = layout(str(options.get("schema") or "trace"))
     fmt = options.get("format")
-    if folder_may_be_empty and _holds_no_export(str(path), str(fmt) if fmt else None):
+    if folder_may_be_empty and _holds_no_export(str(path)):
         return EmptyExportFolder(str(path))
     return DuckDBTraceSource(str(path), format=str(fmt) if fmt else None, layout=base.with_columns(dict(columns), where))
 

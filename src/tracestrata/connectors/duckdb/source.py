@@ -341,11 +341,14 @@ class DuckDBTraceSource:
         import duckdb
 
         fields = list(dict.fromkeys(fields))
-        self._read(fields)
+        # status is checked as the files path checks it, whether the policy reads it or not
+        check_status = "status" not in fields and (self._exact_json() or self.expression("status") is not None)
+        checked = [*fields, "status"] if check_status else list(fields)
+        self._read(checked)
         trace_id, timestamp = self._id_sql(), self._timestamp_sql()
         selects = [f"{trace_id} AS __id", f"{timestamp} IS NULL AS __no_time"]
         kinds = []
-        for i, path in enumerate(fields):
+        for i, path in enumerate(checked):
             sql, kind = self._field_sql(path)
             selects.append(f"{sql} AS __f{i}")
             kinds.append(kind)
@@ -357,7 +360,7 @@ class DuckDBTraceSource:
             reader = self.connection().sql(query).to_arrow_reader(self.batch_rows)
             # DuckDB and Arrow (both without the GIL) make the next batch while the sketch reads this one
             self._scanning = prefetched(
-                (self._batch(batch, fields, kinds) for batch in reader), interrupt=self.connection().interrupt
+                (self._batch(batch, checked, kinds, len(fields)) for batch in reader), interrupt=self.connection().interrupt
             )
             yield from self._scanning
         except duckdb.IOException as exc:
@@ -371,7 +374,8 @@ class DuckDBTraceSource:
                 raise
             raise InputError(exc.message, path=self.location, field=exc.field) from None
 
-    def _batch(self, batch: Any, fields: list[str], kinds: list[str]) -> ColumnBatch:
+    def _batch(self, batch: Any, fields: list[str], kinds: list[str], read: int | None = None) -> ColumnBatch:
+        """The sketch's batch of the first `read` of `fields` (the rest are only checked)."""
         import pyarrow as pa
 
         ids = _strings(batch.column(0))
@@ -401,7 +405,7 @@ class DuckDBTraceSource:
             ids = _strings(batch.column(0))
         columns = {
             path: _column(path, batch.column(i + 2), kind, self.layout.backend)
-            for i, (path, kind) in enumerate(zip(fields, kinds, strict=True))
+            for i, (path, kind) in enumerate(zip(fields[:read], kinds[:read], strict=True))
         }
         return ColumnBatch(ids, columns, ids)
 
@@ -575,11 +579,6 @@ class DuckDBTraceSource:
 # ---------------------------------------------------------------- helpers
 
 
-def extensions_of(fmt: str | None) -> list[str]:
-    """The file extensions of an export format (None: of every format)."""
-    return [e for e, kind in _EXTENSIONS.items() if fmt is None or kind == fmt]
-
-
 def format_of(location: str) -> str:
     """The export format from the file extension (`.gz` ignored); a folder: the files it holds."""
     name = location.rstrip("/")
@@ -681,7 +680,7 @@ def _json_timestamp(expression: str) -> str:
 #: ISO 8601 text both DuckDB and the files path (`datetime.fromisoformat`) read, to the same instant.
 #: DuckDB would also take time zone names ("... UTC", "America/New_York") that the files path
 #: refuses; the files path takes forms (20260601T000000Z, an hour alone) that DuckDB refuses.
-_ISO_TEXT = r"\s*\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?\s*"
+_ISO_TEXT = r"\s*\d{4}-\d{2}-\d{2}([T ]([01]\d|2[0-3]):\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?\s*"
 
 
 def _text_timestamp_sql(text: str) -> str:
