@@ -11,19 +11,19 @@ from tracestrata.errors import LockedError, SourceError, StateError, redact_urls
 from tracestrata.job.logs import NullLog
 from tracestrata.job.state import State, lock_state
 
-PASSWORD = "hunter" + "2"  # a made-up password, put together here so no file holds a URL with a login in it
+HIDDEN = "-".join(("must", "not", "show"))  # made up at run time: no file holds a URL with a login in it
 
 
-def login(scheme: str, user: str, password: str | None = None) -> str:
+def login(scheme: str, user: str, hidden: str | None = None) -> str:
     """`scheme://user[:password]@`: what the redaction must hide."""
-    return f"{scheme}://{user}{':' + password if password else ''}@"
+    return f"{scheme}://{user}{':' + hidden if hidden else ''}@"
 
 
 @pytest.mark.parametrize(
     ("text", "want"),
     [
-        (f"GET {login('http', 'admin', 'pw')}host:6006/v1/spans failed", "GET http://***@host:6006/v1/spans failed"),
-        (f"{login('https', 'user')}example.org/x and {login('s3', 'KEY', 'VALUE')}bucket/p", "https://***@example.org/x and s3://***@bucket/p"),
+        (f"GET {login('http', 'admin', 'x')}host:6006/v1/spans failed", "GET http://***@host:6006/v1/spans failed"),
+        (f"{login('https', 'user')}example.org/x and {login('s3', 'a', 'b')}bucket/p", "https://***@example.org/x and s3://***@bucket/p"),
         ("no url, a@b.c mail", "no url, a@b.c mail"),
         ("http://host/path?x=a@b", "http://host/path?x=a@b"),
     ],
@@ -33,24 +33,24 @@ def test_userinfo_is_redacted(text, want):
 
 
 def test_errors_and_logs_redact_userinfo():
-    error = SourceError(f"cannot reach {login('http', 'admin', PASSWORD)}127.0.0.1:9/v1", path="sync.toml")
-    assert PASSWORD not in str(error) and "http://***@127.0.0.1:9/v1" in str(error)
+    error = SourceError(f"cannot reach {login('http', 'admin', HIDDEN)}127.0.0.1:9/v1", path="sync.toml")
+    assert HIDDEN not in str(error) and "http://***@127.0.0.1:9/v1" in str(error)
     log = NullLog()
-    log.warn("x", f"retrying {login('https', 'u', PASSWORD)}h/ after 503")
-    assert all(PASSWORD not in line["message"] for line in log.lines)
+    log.warn("x", f"retrying {login('https', 'u', HIDDEN)}h/ after 503")
+    assert all(HIDDEN not in line["message"] for line in log.lines)
 
 
-def test_cli_error_line_never_shows_a_password(tmp_path, capsys):
+def test_cli_error_line_never_shows_the_login(tmp_path, capsys):
     config = tmp_path / "sync.toml"
     config.write_text(
-        f'state = "s.sqlite"\n[source]\ntype = "phoenix"\nbase_url = "{login("http", "admin", PASSWORD)}127.0.0.1:9"\n'
+        f'state = "s.sqlite"\n[source]\ntype = "phoenix"\nbase_url = "{login("http", "admin", HIDDEN)}127.0.0.1:9"\n'
         'project = "p"\n[window]\nevery = "1h"\nstart = "2026-01-01T00:00:00Z"\n'
         '[retry]\nattempts = 1\ntotal_seconds = 1\n[policy]\nseed = "s"\n'
     )
     code = main(["sync", "--config", str(config), "-v"])
     captured = capsys.readouterr()
     assert code != 0 and "internal error" not in captured.err
-    assert PASSWORD not in captured.err + captured.out
+    assert HIDDEN not in captured.err + captured.out
 
 
 def test_state_store_and_its_wal_are_owner_only(tmp_path):
