@@ -131,7 +131,14 @@ class FailingError(TracestrataError):
     exit_code = ExitCode.FAILING
 
 
+def first_line(exc: BaseException) -> str:
+    """An engine's exception (DuckDB, Spark) as one line: its first, or its type's name."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
 __all__ = [
+    "first_line",
     "redact_urls",
     "AuthError",
     "ConfigError",

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tracestrata.errors import ConfigError, InputError
+from tracestrata.errors import ConfigError, InputError, first_line
 from tracestrata.protocols import Window
 from tracestrata.record import RECORD_FIELDS
 from tracestrata.spark.partitions import BLOCK, FILE, ID, RECORD_PREFIX, TIMESTAMP, field_column
@@ -69,7 +69,7 @@ def project(
         projected = df.select(*selected)
         schema = projected.schema  # analysis errors (a mapping naming a missing column) show here
     except PySparkException as exc:
-        raise ConfigError(f"column mapping: {_first_line(exc)}", field="columns") from None
+        raise ConfigError(f"column mapping: {first_line(exc)}", field="columns") from None
     if window is not None and isinstance(schema[TIMESTAMP].dataType, T.TimestampType):
         stamp = F.col(TIMESTAMP)
         projected = projected.where((stamp >= F.lit(window.start)) & (stamp < F.lit(window.end)))
@@ -104,11 +104,6 @@ def _path_column(df: Any, path: str, F: Any, T: Any) -> Any:
 
 def _quoted(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 __all__ = ["project"]

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from tracestrata.connectors import split_source_spec
-from tracestrata.errors import ConfigError, InputError
+from tracestrata.errors import ConfigError, InputError, first_line
 from tracestrata.record import TEXT_FIELDS
 
 LOCAL_CONF = {
@@ -80,7 +80,7 @@ def read_source(spark: Any, spec: str, text_columns: Collection[str] = ()) -> tu
             else:
                 df = getattr(spark.read, kind)(location)
     except PySparkException as exc:
-        raise InputError(_first_line(exc), path=location) from None
+        raise InputError(first_line(exc), path=location) from None
     return df, f"{kind}:{location}"
 
 
@@ -121,13 +121,8 @@ def read_errors(where: str | None) -> Iterator[None]:
     try:
         yield
     except Py4JJavaError as exc:
-        message = _first_line(Exception(str(exc.java_exception.getMessage() or "")))
+        message = first_line(Exception(str(exc.java_exception.getMessage() or "")))
         raise InputError(f"Spark cannot read the data: {message}", path=where) from None
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 __all__ = ["FORMATS", "LOCAL_CONF", "local_session", "read_errors", "read_source", "require_pyspark", "start_spark"]

@@ -34,7 +34,7 @@ import numpy as np
 import orjson
 
 from tracestrata.connectors.duckdb.layouts import LAYOUTS, Layout
-from tracestrata.errors import ConfigError, InputError
+from tracestrata.errors import ConfigError, InputError, first_line
 from tracestrata.io.prefetch import prefetched
 from tracestrata.protocols import Window
 from tracestrata.record import EPOCH_SECONDS, RECORD_FIELDS, STATUSES, TEXT_FIELDS, TraceRecord, format_timestamp
@@ -228,7 +228,7 @@ class DuckDBTraceSource:
             except duckdb.IOException as exc:
                 raise InputError(_no_files(exc), path=self.location) from None
             except duckdb.Error as exc:
-                raise InputError(f"cannot read the export: {_first_line(exc)}", path=self.location) from None
+                raise InputError(f"cannot read the export: {first_line(exc)}", path=self.location) from None
             self._types = dict(zip(rel.columns, rel.types, strict=True))
         return self._types
 
@@ -664,7 +664,7 @@ def open_object_store(con: Any, location: str) -> None:
         else:
             con.execute("CREATE SECRET (TYPE s3, PROVIDER credential_chain)")
     except duckdb.Error as exc:
-        raise InputError(f"cannot open {scheme}:// with DuckDB's {extension} extension: {_first_line(exc)}", path=location) from None
+        raise InputError(f"cannot open {scheme}:// with DuckDB's {extension} extension: {first_line(exc)}", path=location) from None
 
 
 def _json_timestamp(expression: str) -> str:
@@ -879,13 +879,8 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def _no_files(exc: BaseException) -> str:
-    line = _first_line(exc)
+    line = first_line(exc)
     if "No files found" in line:
         return "no files match"
     return line.removeprefix("IO Error: ")
@@ -893,7 +888,7 @@ def _no_files(exc: BaseException) -> str:
 
 def _sql_error(exc: BaseException) -> str:
     """DuckDB's first line without its error class: `Referenced column "x" not found in FROM clause!`."""
-    return re.sub(r"^[A-Za-z ]+ Error: ", "", _first_line(exc))
+    return re.sub(r"^[A-Za-z ]+ Error: ", "", first_line(exc))
 
 
 def _field(what: str) -> str | None:
