@@ -102,8 +102,17 @@ def _has_repeats(projected: Any) -> bool:
 
     from tracestrata.spark.partitions import ID
 
-    hashed = projected.where(F.col(ID).isNotNull()).select(F.xxhash64(ID).alias("h"))
-    return bool(hashed.groupBy("h").count().where(F.col("count") > 1).limit(1).collect())
+    return bool(_repeated(projected, F.xxhash64(ID)).limit(1).collect())
+
+
+def _repeated(projected: Any, key: Any) -> Any:
+    """The values of `key` (over rows with an id) that occur more than once, as one column `key`."""
+    from pyspark.sql import functions as F
+
+    from tracestrata.spark.partitions import ID
+
+    keyed = projected.where(F.col(ID).isNotNull()).select(key.alias("key"))
+    return keyed.groupBy("key").count().where(F.col("count") > 1).select("key")
 
 
 def _first_occurrences(projected: Any, window: Window | None) -> tuple[dict[str, Any], int]:
@@ -117,10 +126,7 @@ def _first_occurrences(projected: Any, window: Window | None) -> tuple[dict[str,
 
     from tracestrata.spark.partitions import BLOCK, FILE, FIRST_SCHEMA, ID, TIMESTAMP, first_occurrences
 
-    repeated_rows = (
-        projected.where(F.col(ID).isNotNull()).groupBy(ID).count().where(F.col("count") > 1)
-        .select(ID).limit(MAX_REPEATED_IDS + 1).collect()
-    )
+    repeated_rows = _repeated(projected, F.col(ID)).limit(MAX_REPEATED_IDS + 1).collect()
     if not repeated_rows:
         return {}, 0
     if len(repeated_rows) > MAX_REPEATED_IDS:
