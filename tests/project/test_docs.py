@@ -48,6 +48,15 @@ def test_the_two_setup_commands_exist_and_ci_runs_the_test_one():
     assert "make test" in ci
 
 
+def test_make_demo_installs_only_the_demo_extra():
+    """`make demo` must not pull the dev extra (Spark, DuckDB, test tools): about 1 GB instead of 1.9 GB."""
+    makefile = (ROOT / "Makefile").read_text()
+    demo_deps = re.search(r"^demo: (.+)$", makefile, re.M).group(1)
+    stamp = demo_deps.split()[0]
+    recipe = makefile.split(stamp + ":", 1)[1].split("\n\n", 1)[0]
+    assert "'.[demo]'" in recipe and "dev" not in recipe
+
+
 def test_linked_docs_exist():
     for target in re.findall(r"\]\((docs/[^)#]+)\)", README):
         assert (ROOT / target).exists(), target
