@@ -19,8 +19,9 @@ secrets: connectors name environment variables, never their values.
 
 from __future__ import annotations
 
-import re
 from enum import IntEnum
+
+from tracestrata.redaction import redact, redact_url_credentials
 
 
 class ExitCode(IntEnum):
@@ -35,16 +36,13 @@ class ExitCode(IntEnum):
     FAILING = 6  # the job is failing: nothing reachable, or the same window failed on consecutive runs; or stale
 
 
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@")
-
-
 def redact_urls(text: str) -> str:
     """`text` with the credentials of every URL in it hidden: `http://admin:pw@host` -> `http://***@host`.
 
-    Applied to every error line and every log line, so a password in a configured
-    `base_url` never reaches a terminal, a log collector or a report.
+    Knows nothing about the process (stable text, e.g. a state key); `redact` also hides
+    every credential the process holds, in any form, and is what error lines go through.
     """
-    return _USERINFO.sub(r"\1***@", text)
+    return redact_url_credentials(text)
 
 
 class TracestrataError(Exception):
@@ -73,7 +71,7 @@ class TracestrataError(Exception):
         elif self.line is not None:
             where = f"line {self.line}: "
         field = f"{self.field}: " if self.field else ""
-        return redact_urls(f"{where}{field}{self.message}")
+        return redact(f"{where}{field}{self.message}")  # a backend may echo a credential back
 
 
 class ConfigError(TracestrataError):
@@ -139,6 +137,7 @@ def first_line(exc: BaseException) -> str:
 
 __all__ = [
     "first_line",
+    "redact",
     "redact_urls",
     "AuthError",
     "ConfigError",

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from tracestrata.record import format_timestamp, parse_timestamp
+from tracestrata.redaction import redact
 
 HEALTH_CURSOR = "health"
 
@@ -34,7 +35,7 @@ class Health:
             failures=self.failures + 1,
             failing_since=self.failing_since or stamp,
             last_success=self.last_success,
-            last_error=error,
+            last_error=redact(error),  # stored: no credential a backend echoed may land in the state
         )
 
     def to_text(self) -> str:
