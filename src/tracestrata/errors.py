@@ -5,6 +5,7 @@
     ├── InputError                   a trace/score file or record we cannot read                  -> exit 2
     ├── StateError                   the state store is unreadable or from an unknown version     -> exit 2
     ├── EstimationError              an estimate cannot be formed (e.g. a lonely cell under ERROR) -> exit 2
+    ├── WriteError                   an output cannot be written: full disk, read-only, a folder   -> exit 2
     ├── LockedError                  another run holds the state store                            -> exit 5
     └── SourceError                  a backend refused or failed
         ├── FatalSourceError         do not retry: unknown project, bad request                   -> exit 3
@@ -90,6 +91,11 @@ class EstimationError(TracestrataError):
     """An estimate cannot be formed under the chosen options."""
 
 
+class WriteError(TracestrataError):
+    """An output (file, sink, report, state folder) cannot be written: full disk, read-only, not a file.
+    Nothing was replaced: free the space or fix the path and rerun."""
+
+
 class LockedError(TracestrataError):
     """Another run holds the state store."""
 
@@ -151,4 +157,5 @@ __all__ = [
     "SourceError",
     "StateError",
     "TracestrataError",
+    "WriteError",
 ]
