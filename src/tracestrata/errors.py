@@ -5,6 +5,7 @@
     ├── InputError                   a trace/score file or record we cannot read                  -> exit 2
     ├── StateError                   the state store is unreadable or from an unknown version     -> exit 2
     ├── EstimationError              an estimate cannot be formed (e.g. a lonely cell under ERROR) -> exit 2
+    ├── WriteError                   an output cannot be written: full disk, read-only, a folder   -> exit 2
     ├── LockedError                  another run holds the state store                            -> exit 5
     └── SourceError                  a backend refused or failed
         ├── FatalSourceError         do not retry: unknown project, bad request                   -> exit 3
@@ -19,8 +20,9 @@ secrets: connectors name environment variables, never their values.
 
 from __future__ import annotations
 
-import re
 from enum import IntEnum
+
+from tracestrata.redaction import redact, redact_url_credentials
 
 
 class ExitCode(IntEnum):
@@ -35,16 +37,13 @@ class ExitCode(IntEnum):
     FAILING = 6  # the job is failing: nothing reachable, or the same window failed on consecutive runs; or stale
 
 
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@")
-
-
 def redact_urls(text: str) -> str:
     """`text` with the credentials of every URL in it hidden: `http://admin:pw@host` -> `http://***@host`.
 
-    Applied to every error line and every log line, so a password in a configured
-    `base_url` never reaches a terminal, a log collector or a report.
+    Knows nothing about the process (stable text, e.g. a state key); `redact` also hides
+    every credential the process holds, in any form, and is what error lines go through.
     """
-    return _USERINFO.sub(r"\1***@", text)
+    return redact_url_credentials(text)
 
 
 class TracestrataError(Exception):
@@ -73,7 +72,7 @@ class TracestrataError(Exception):
         elif self.line is not None:
             where = f"line {self.line}: "
         field = f"{self.field}: " if self.field else ""
-        return redact_urls(f"{where}{field}{self.message}")
+        return redact(f"{where}{field}{self.message}")  # a backend may echo a credential back
 
 
 class ConfigError(TracestrataError):
@@ -90,6 +89,11 @@ class StateError(TracestrataError):
 
 class EstimationError(TracestrataError):
     """An estimate cannot be formed under the chosen options."""
+
+
+class WriteError(TracestrataError):
+    """An output (file, sink, report, state folder) cannot be written: full disk, read-only, not a file.
+    Nothing was replaced: free the space or fix the path and rerun."""
 
 
 class LockedError(TracestrataError):
@@ -139,6 +143,7 @@ def first_line(exc: BaseException) -> str:
 
 __all__ = [
     "first_line",
+    "redact",
     "redact_urls",
     "AuthError",
     "ConfigError",
@@ -152,4 +157,5 @@ __all__ = [
     "SourceError",
     "StateError",
     "TracestrataError",
+    "WriteError",
 ]

@@ -13,7 +13,8 @@ import traceback
 
 import click
 
-from tracestrata.errors import ExitCode, TracestrataError, redact_urls
+from tracestrata.errors import ExitCode, TracestrataError
+from tracestrata.redaction import RedactingStream, redact
 
 COMMANDS: dict[str, str] = {
     "plan": "tracestrata.cli.plan",
@@ -74,6 +75,16 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every line on stderr (errors, warnings, `-v`, `--debug` tracebacks) is redacted."""
+    stderr = sys.stderr
+    sys.stderr = RedactingStream(stderr)  # type: ignore[assignment]
+    try:
+        return _main(argv)
+    finally:
+        sys.stderr = stderr
+
+
+def _main(argv: list[str] | None) -> int:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         cli.main(args=argv, prog_name="tracestrata", standalone_mode=False)
@@ -101,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             exc_type, exc_value = sys.exc_info()[:2]
             click.echo(
-                f"tracestrata: internal error: {exc_type.__name__ if exc_type else 'Error'}: {redact_urls(str(exc_value))} "
+                f"tracestrata: internal error: {exc_type.__name__ if exc_type else 'Error'}: {redact(str(exc_value))} "
                 "(rerun with --debug for the traceback)",
                 err=True,
             )

@@ -28,6 +28,7 @@ from tracestrata.io.retry import RetryPolicy
 from tracestrata.io.tomlfile import key_line, key_path, read_toml
 from tracestrata.job.windows import parse_duration
 from tracestrata.record import parse_timestamp
+from tracestrata.redaction import redact_url_credentials, register_env, register_url
 
 REPORT_FORMATS = ("json", "md", "html")
 CONNECTOR_RETRY_KEYS = frozenset({"retry_attempts", "retry_seconds", "retry_initial"})
@@ -172,7 +173,7 @@ class SyncConfig:
     def source_key(self) -> str:
         """Identifies the source in the state store: type plus its non-credential options."""
         parts = [
-            f"{k}={re.sub(r'://[^/@]*@', '://***@', str(v))}"  # never a password embedded in a URL
+            f"{k}={redact_url_credentials(str(v))}"  # never a password or a key embedded in a URL
             for k, v in sorted(self.source_options.items())
             if not k.endswith("_env")
         ]
@@ -267,6 +268,10 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
             )
         if key.endswith("_env") and not (isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)):
             raise ConfigError("expected the name of an environment variable", **where)  # type: ignore[arg-type]
+        if key.endswith("_env") and isinstance(value, str):
+            register_env([value])  # its value is hidden in every line from now on
+        if isinstance(value, str) and "://" in value:
+            register_url(value)
         if isinstance(value, str) and (key == "path" or key.endswith(("_path", "_dir"))) and "://" not in value:
             source[key] = str(resolve(value))
 

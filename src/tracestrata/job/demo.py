@@ -43,6 +43,7 @@ from tracestrata.job.config import load_config
 from tracestrata.job.logs import SyncLog
 from tracestrata.job.sync import SyncOutcome, run_sync
 from tracestrata.record import Score, format_timestamp
+from tracestrata.redaction import display_url, normalize_url, register_url
 from tracestrata.synthetic import default_day, generate_traces, judge, population_truth
 
 Echo = Callable[[str], None]
@@ -95,8 +96,7 @@ policy = "policy.toml"
 
 [source]
 type = "phoenix"
-base_url = "{base_url}"
-project = "{project}"
+{base_url_line}project = "{project}"
 record_scores = ["user_feedback"]   # trace annotations the failure signal reads
 {api_key_line}
 [window]
@@ -171,10 +171,11 @@ def run_demo(
     try:
         with _timed(timings, "start server"):
             if external:
-                base_url = resolve_base_url()
+                register_url(resolve_base_url())
+                base_url = normalize_url(resolve_base_url())  # a password holding `/` or `@` parses
                 key = os.environ.get("PHOENIX_API_KEY")
                 headers = {"Authorization": f"Bearer {key}"} if key else {}
-                echo(f"using Phoenix at {base_url} (PHOENIX_BASE_URL)")
+                echo(f"using Phoenix at {display_url(base_url)} (PHOENIX_BASE_URL)")
                 _preflight(base_url)
             else:
                 reset_local_phoenix(workdir / "phoenix", echo)
@@ -209,7 +210,8 @@ def run_demo(
         config_path.write_text(
             CONFIG.format(
                 config=config_path,
-                base_url=base_url,
+                # an external Phoenix's URL (and its login) stays in PHOENIX_BASE_URL, out of the file
+                base_url_line="" if external else f'base_url = "{base_url}"\n',
                 project=project,
                 start=format_timestamp(day_start),
                 api_key_line=api_key_line,
@@ -270,7 +272,7 @@ def run_demo(
                 echo("\nstopping Phoenix (use --keep to leave it running)")
         finished = True
         return DemoResult(
-            base_url=base_url,
+            base_url=display_url(base_url),
             project=project,
             workdir=workdir,
             traces=traces,
@@ -373,9 +375,10 @@ def _ui_urls(
             dataset_id = next((d["id"] for d in datasets if d["name"] == dataset), None)
     except (httpx.HTTPError, KeyError, ValueError):
         return None, None, None
-    dataset_url = f"{base_url}/datasets/{dataset_id}/examples" if dataset_id else None
-    project_url = f"{base_url}/projects/{project_id}"
-    trace_url = f"{base_url}/projects/{project_id}/traces/{sampled_ids[0]}" if sampled_ids else None
+    shown = display_url(base_url)  # printed: never the login
+    dataset_url = f"{shown}/datasets/{dataset_id}/examples" if dataset_id else None
+    project_url = f"{shown}/projects/{project_id}"
+    trace_url = f"{shown}/projects/{project_id}/traces/{sampled_ids[0]}" if sampled_ids else None
     return dataset_url, project_url, trace_url
 
 

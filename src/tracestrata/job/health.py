@@ -13,7 +13,9 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+from tracestrata.errors import StateError
 from tracestrata.record import format_timestamp, parse_timestamp
+from tracestrata.redaction import redact
 
 HEALTH_CURSOR = "health"
 
@@ -34,7 +36,7 @@ class Health:
             failures=self.failures + 1,
             failing_since=self.failing_since or stamp,
             last_success=self.last_success,
-            last_error=error,
+            last_error=redact(error),  # stored: no credential a backend echoed may land in the state
         )
 
     def to_text(self) -> str:
@@ -42,10 +44,25 @@ class Health:
 
     @classmethod
     def from_text(cls, text: str | None) -> Health:
+        """The health stored in the `cursors` table; a value edited into nonsense is one `StateError`."""
         if not text:
             return cls()
-        data = json.loads(text)
-        return cls(**{k: data.get(k) for k in ("failures", "failing_since", "last_success", "last_error")})
+        try:
+            data = json.loads(text)
+            health = cls(**{k: data.get(k) for k in ("failures", "failing_since", "last_success", "last_error")})
+            if isinstance(health.failures, bool) or not isinstance(health.failures, int) or health.failures < 0:
+                raise TypeError("failures")
+            for stamp in (health.failing_since, health.last_success):
+                if stamp is not None:
+                    parse_timestamp(stamp)
+            if health.last_error is not None and not isinstance(health.last_error, str):
+                raise TypeError("last_error")
+        except (ValueError, TypeError, AttributeError, RecursionError):
+            raise StateError(
+                f"damaged row in table 'cursors' (name {HEALTH_CURSOR!r}): value is not the job's health "
+                f"(got {text[:40]!r}); delete that row (the next run writes it again)"
+            ) from None
+        return health
 
     def since_success(self, now: datetime) -> timedelta | None:
         return None if self.last_success is None else now - parse_timestamp(self.last_success)

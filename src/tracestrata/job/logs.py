@@ -6,9 +6,9 @@ shown, stdout), `detail` (what was skipped and why: only with `-v`, stderr) and
 object per line instead (`time`, `level`, `event`, `message` and the fields), for
 schedulers that collect logs.
 
-Every line passes through `redact`, which blanks the values of the credential
-environment variables the config names: a secret cannot reach a log even if a
-backend echoes it back in an error.
+Every line passes through `tracestrata.redaction.redact`, which hides every credential
+the process holds (the variables the config names, the default ones, URL logins, in any
+encoding): a secret cannot reach a log even if a backend echoes it back in an error.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
-from tracestrata.errors import redact_urls
+from tracestrata.redaction import redact, register_env
 from tracestrata.record import format_timestamp
 
 LogFormat = Literal["text", "json"]
@@ -40,16 +40,17 @@ class SyncLog:
         self.fmt = fmt
         self.out = out
         self.err = err
-        self.secrets = [v for v in (os.environ.get(name) for name in secret_env) if v and len(v) >= 4]
+        self.secrets: list[str] = []
+        self.add_secret_env(secret_env)
         self.lines: list[dict[str, Any]] = []
 
     def add_secret_env(self, names: Iterable[str]) -> None:
+        names = list(names)
+        register_env(names)
         self.secrets.extend(v for v in (os.environ.get(n) for n in names) if v and len(v) >= 4)
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return redact_urls(text)
+        return redact(text, self.secrets)
 
     def change(self, event: str, message: str, **fields: Any) -> None:
         self._emit("info", event, message, fields, self.out or sys.stdout)

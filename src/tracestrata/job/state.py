@@ -16,8 +16,16 @@ up where it stopped. WAL mode lets `report --ledger` read while a sync writes.
 `PRAGMA user_version` holds the schema version. Older files are upgraded one step at a
 time; a file from a newer tracestrata, or without an upgrade path, is a `StateError`.
 
-`lock_state` takes an exclusive, non-blocking `flock` on `<state>.lock`: a second run
-on the same state fails at once with `LockedError` (exit 5) instead of waiting.
+`lock_state` takes an exclusive, non-blocking `flock` on the state file itself (its
+device and inode, so a symlink, another spelling or a hard link share one lock): a second
+run on the same state fails at once with `LockedError` (exit 5) instead of waiting.
+
+A path is checked before it is touched: a folder, a device, a pipe or a file that is not
+SQLite is refused with one line and left as it was (no mode change, nothing written); the
+store is narrowed to 0600 only once it has been read as a tracestrata store. Readers
+(`status`, `report --ledger`, `plan --ledger`) open it read-only, so they work on a
+read-only mount and never write into a file they were pointed at. A row edited by hand
+into something unreadable is one `StateError` naming the table, the row and the fix.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +49,7 @@ from tracestrata.protocols import iter_chunks
 from tracestrata.record import Score, ScoreValue, format_timestamp, parse_timestamp
 
 SCHEMA_VERSION = 3
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _V1 = """
 CREATE TABLE windows (
@@ -147,13 +157,16 @@ def now_text() -> str:
 def lock_state(path: str | Path) -> Iterator[None]:
     """Hold the exclusive lock of a state store, or raise `LockedError` at once.
 
-    The lock sits beside the resolved path, so two configs naming the same store through
-    a symlink or another spelling take the same lock.
+    The lock is a `flock` on the store file itself (created 0600 if new, after the path is
+    checked), so it belongs to the file's identity: two configs naming the same store
+    through a symlink, another spelling or a hard link take the same lock. (SQLite's own
+    locks are POSIX record locks, independent of `flock`.)
     """
-    lock_path = Path(f"{Path(path).resolve()}.lock")
+    path = Path(path)
+    check_state_path(path, must_exist=False)
     try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
     except OSError as exc:
         raise StateError(f"cannot open the state store: {exc.strerror or exc}", path=str(path)) from None
     try:
@@ -169,15 +182,65 @@ def lock_state(path: str | Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def _private(path: Path) -> None:
-    """Create the store readable by its owner only (0600: it holds trace ids and metadata); SQLite gives
-    its -wal and -shm files the database file's mode. An existing store is narrowed to 0600 too."""
+def check_state_path(path: Path, *, must_exist: bool) -> None:
+    """Refuse, touching nothing, a path that is not (or cannot become) a state store."""
     if str(path) == ":memory:":
         return
-    if not path.exists():
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if must_exist:
+            raise StateError("no such state file", path=str(path)) from None
+        return
+    except OSError as exc:
+        raise StateError(f"cannot open the state store: {exc.strerror or exc}", path=str(path)) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise StateError("is a folder, not a state file: name a file in it (e.g. state.sqlite)", path=str(path))
+    if not stat.S_ISREG(info.st_mode):
+        raise StateError("not a regular file (a device, pipe or socket): name a state file", path=str(path))
+    if info.st_size == 0:
+        if must_exist:
+            raise StateError("an empty file, not a state store: no sync has written it yet", path=str(path))
+        return  # a new store (e.g. made by `touch`)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise StateError(f"cannot read the state store: {exc.strerror or exc}", path=str(path)) from None
+    if head != SQLITE_MAGIC:
+        raise StateError(
+            "not a readable state store (not an SQLite file): name another path, or move this file away",
+            path=str(path),
+        )
+
+
+def _create_private(path: Path) -> None:
+    """Create a new store readable by its owner only (0600: it holds trace ids and metadata); SQLite
+    gives its -wal and -shm files the database file's mode."""
+    if str(path) != ":memory:" and not path.exists():
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    elif path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+
+
+def _narrow(path: Path) -> None:
+    """An existing store, once read as one, is narrowed to 0600 (never a file we refused)."""
+    if str(path) == ":memory:":
+        return
+    info = path.stat()
+    if stat.S_ISREG(info.st_mode) and info.st_mode & 0o077 and info.st_uid == os.getuid():
         os.chmod(path, 0o600)
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """Open for reading only; on a read-only mount (no -shm can be made) as an immutable file."""
+    uri = Path(os.path.abspath(path)).as_uri()
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=30)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        if os.access(path.parent, os.W_OK):
+            raise
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, timeout=30)
 
 
 def _tables(db: sqlite3.Connection) -> dict[str, set[str]]:
@@ -201,21 +264,34 @@ class State:
     """An open state store. Use as a context manager; every public write is one transaction."""
 
     def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        """`create=False`: a reader (status, reports) that opens an existing store read-only."""
         self.path = Path(path)
-        if not create and not self.path.exists():
-            raise StateError("no such state file", path=str(self.path))
+        check_state_path(self.path, must_exist=not create)
+        self.db: sqlite3.Connection | None = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            _private(self.path)
-            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self._upgrade()
-            self._verify()
-        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # bytes that are not text: hand-edited
-            raise StateError(f"not a readable state store ({exc})", path=str(self.path)) from None
-        except OSError as exc:
-            raise StateError(f"cannot open the state store: {exc.strerror or exc}", path=str(self.path)) from None
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                _create_private(self.path)
+                self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self._upgrade()
+                self._verify()
+                _narrow(self.path)
+            else:
+                self.db = _connect_readonly(self.path)
+                self._check_readable_version()
+                self._verify()
+        except BaseException as exc:
+            if self.db is not None:
+                self.db.close()
+            if isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc):
+                raise StateError(f"cannot write the state store: {exc}; free some space and rerun", path=str(self.path)) from None
+            if isinstance(exc, (sqlite3.DatabaseError, UnicodeDecodeError)):  # bytes that are not text: hand-edited
+                raise StateError(f"not a readable state store ({exc})", path=str(self.path)) from None
+            if isinstance(exc, OSError):
+                raise StateError(f"cannot open the state store: {exc.strerror or exc}", path=str(self.path)) from None
+            raise
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -226,17 +302,41 @@ class State:
         self.close()
 
     def close(self) -> None:
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
+        """One write step; a full disk or read-only store is one line naming the file (nothing half-done)."""
         try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            hint = "free some space and rerun (what was done is kept)" if "full" in str(exc) else "check the file and its folder are writable"
+            raise StateError(f"cannot write the state store: {exc}; {hint}", path=str(self.path)) from None
+
+    def _check_readable_version(self) -> None:
+        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        if version == 0:
+            raise StateError("not a tracestrata state store (an SQLite file without its tables)", path=str(self.path))
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"written by a newer tracestrata (schema {version}; this version reads up to {SCHEMA_VERSION})",
+                path=str(self.path),
+            )
+        if version < SCHEMA_VERSION:
+            raise StateError(
+                f"written by an older tracestrata (schema {version}): run `tracestrata sync` once to upgrade it",
+                path=str(self.path),
+            )
 
     def _upgrade(self) -> None:
         version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
@@ -278,7 +378,9 @@ class State:
 
     def done_until(self, source: str) -> datetime | None:
         row = self.db.execute("SELECT max(window_end) FROM windows WHERE source = ?", (source,)).fetchone()
-        return parse_timestamp(row[0]) if row and row[0] else None
+        if not row or not row[0]:
+            return None
+        return _read("windows", f"window_end {str(row[0])[:40]!r}", "window_end", row[0], _time, "a UTC time")
 
     def open_run(self, source: str, window_start: datetime) -> RunRow | None:
         """The unfinished run of this window, if a previous run stopped mid-way."""
@@ -318,9 +420,12 @@ class State:
         )
         by_start: dict[datetime, tuple[datetime, datetime, int]] = {}
         for start_text, end_text, counts in rows:
-            start, end = parse_timestamp(start_text), parse_timestamp(end_text)
+            where = f"window_start {str(start_text)[:40]!r}"
+            start = _read("runs", where, "window_start", start_text, _time, "a UTC time")
+            end = _read("runs", where, "window_end", end_text, _time, "a UTC time")
             if since <= start and end <= until:
-                by_start[start] = (start, end, int(json.loads(counts).get("traces", 0)))
+                data = _read("runs", where, "counts", counts, _json_of(dict), "a JSON object")
+                by_start[start] = (start, end, _read("runs", where, "counts.traces", data.get("traces", 0), _int, "an integer"))
         return list(by_start.values())
 
     def next_series(self, source: str, policy_digest: str) -> int:
@@ -391,7 +496,10 @@ class State:
             f"WHERE run_id = ? AND status = '{ItemStatus.PLANNED}' ORDER BY rowid",
             (run_id,),
         )
-        return [PlannedItem(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+        return [
+            PlannedItem(r[0], r[1], r[2], r[3], _read("items", f"item_id {str(r[0])[:40]!r}", "payload", r[4], _json_of(dict), "a JSON object"))
+            for r in rows
+        ]
 
     def mark_written(self, item_ids: Sequence[str]) -> None:
         with self.transaction() as db:
@@ -444,7 +552,8 @@ class State:
             for run_id, trace_id, cell, attrs in self.db.execute(
                 f"SELECT run_id, trace_id, cell, attrs FROM sampled WHERE run_id IN ({marks}) ORDER BY rowid", chunk
             ):
-                out.append((run_id, trace_id, cell, json.loads(attrs)))
+                where = f"run_id {str(run_id)[:40]!r}, trace_id {str(trace_id)[:40]!r}"
+                out.append((run_id, trace_id, cell, _read("sampled", where, "attrs", attrs, _json_of(dict), "a JSON object")))
         return out
 
     def store_scores(self, scores: Iterable[Score]) -> int:
@@ -481,20 +590,17 @@ class State:
                         f"SELECT * FROM scores WHERE trace_id IN ({marks}) ORDER BY trace_id, name, identifier", chunk
                     )
                 )
-        return [
-            Score(
-                trace_id=r[0],
-                name=r[1],
-                value=_decode_value(json.loads(r[3])),
-                identifier=r[2] or None,
-                updated_at=parse_timestamp(r[4]) if r[4] else None,
-            )
-            for r in rows
-        ]
+        out: list[Score] = []
+        for r in rows:
+            where = f"trace_id {str(r[0])[:40]!r}, name {str(r[1])[:40]!r}"
+            value = _read("scores", where, "value", r[3], _score_value, 'a JSON object like {"number": 1.0}')
+            updated = _read("scores", where, "updated_at", r[4], _time, "a UTC time") if r[4] else None
+            out.append(Score(trace_id=r[0], name=r[1], value=value, identifier=r[2] or None, updated_at=updated))
+        return out
 
     def policy(self, digest: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT policy FROM policies WHERE digest = ?", (digest,)).fetchone()
-        return json.loads(row[0]) if row else None
+        return _read("policies", f"digest {digest[:12]!r}", "policy", row[0], _json_of(dict), "a JSON object") if row else None
 
     def get_cursor(self, source: str, name: str) -> str | None:
         row = self.db.execute("SELECT value FROM cursors WHERE source = ? AND name = ?", (source, name)).fetchone()
@@ -508,17 +614,60 @@ class State:
             )
 
 
+FIX = "restore the state file from a backup, or delete that row (its window is then sampled again)"
+
+
+def damaged(table: str, row: str, column: str, why: str) -> StateError:
+    """One line for a row edited by hand into something unreadable: table, row, column and the fix."""
+    return StateError(f"damaged row in table {table!r} ({row}): {column} {why}; {FIX}")
+
+
+def _read(table: str, row: str, column: str, value: Any, convert: Callable[[Any], Any], want: str) -> Any:
+    try:
+        out = convert(value)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError):
+        raise damaged(table, row, column, f"is not {want} (got {str(value)[:40]!r})") from None
+    return out
+
+
+def _json_of(kind: type) -> Callable[[Any], Any]:
+    def convert(text: Any) -> Any:
+        value = json.loads(text)
+        if not isinstance(value, kind):
+            raise TypeError(kind.__name__)
+        return value
+
+    return convert
+
+
+def _time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError("not text")
+    return parse_timestamp(value)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError("not an integer")
+    return int(value)
+
+
 def _run_row(row: Sequence[Any]) -> RunRow:
+    where = f"run_id {str(row[0])[:40]!r}"
+
+    def read(column: str, value: Any, convert: Callable[[Any], Any], want: str) -> Any:
+        return _read("runs", where, column, value, convert, want)
+
     return RunRow(
         run_id=row[0],
         source=row[1],
-        window_start=parse_timestamp(row[2]),
-        window_end=parse_timestamp(row[3]),
-        policy_digest=row[4],
-        series=int(row[5]),
-        status=RunStatus(row[6]),
-        cells=json.loads(row[9]),
-        counts=json.loads(row[10]),
+        window_start=read("window_start", row[2], _time, "a UTC time like 2026-01-01T00:00:00Z"),
+        window_end=read("window_end", row[3], _time, "a UTC time like 2026-01-01T01:00:00Z"),
+        policy_digest=str(row[4]),
+        series=read("series", row[5], _int, "an integer"),
+        status=read("status", row[6], RunStatus, f"one of {', '.join(s.value for s in RunStatus)}"),
+        cells=read("cells", row[9], _json_of(list), "a JSON list"),
+        counts=read("counts", row[10], _json_of(dict), "a JSON object"),
     )
 
 
@@ -533,6 +682,13 @@ def _encode_value(value: ScoreValue) -> dict[str, Any]:
     if isinstance(value, str):
         return {"label": value}
     return {"number": float(value)}
+
+
+def _score_value(text: Any) -> ScoreValue:
+    value = _decode_value(_json_of(dict)(text))
+    if isinstance(value, float) and value != value:
+        raise ValueError("nan")
+    return value
 
 
 def _decode_value(data: Mapping[str, Any]) -> ScoreValue:

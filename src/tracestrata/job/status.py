@@ -18,6 +18,7 @@ from tracestrata.job.health import HEALTH_CURSOR, Health, human_age
 from tracestrata.job.state import RunStatus, State
 from tracestrata.job.windows import pending_count
 from tracestrata.record import format_timestamp
+from tracestrata.redaction import redact
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,11 @@ class JobStatus:
             "source": self.source,
             "now": format_timestamp(self.now),
             "ok": not self.stale,
-            "reason": self.reason,
+            "reason": redact(self.reason),
             "last_success": self.health.last_success,
             "consecutive_failures": self.health.failures,
             "failing_since": self.health.failing_since,
-            "last_error": self.health.last_error,
+            "last_error": redact(self.health.last_error or "") or None,  # a state written before redaction
             "pending_windows": self.pending_windows,
             "oldest_pending_window": self.oldest_pending,
             "unfinished_runs": self.unfinished_runs,
@@ -112,7 +113,7 @@ def render_status(status: JobStatus) -> str:
         ("failures in a row", f"{h.failures}" + (f" (since {h.failing_since})" if h.failing_since else "")),
     ]
     if h.last_error and h.failures:
-        rows.append(("last error", h.last_error))
+        rows.append(("last error", redact(h.last_error)))
     rows.append(("pending windows", f"{status.pending_windows}" + (f" (oldest {status.oldest_pending})" if status.oldest_pending else "")))
     if status.unfinished_runs:
         rows.append(("unfinished runs", f"{status.unfinished_runs} (the next run finishes them)"))
@@ -122,7 +123,7 @@ def render_status(status: JobStatus) -> str:
     for s in status.series:
         rows.append((f"series {s.series}", f"policy {s.policy}: {s.windows_done} windows done, {s.first_window} .. {s.last_window}"))
     width = max(len(label) for label, _ in rows)
-    return "\n".join([f"{'STALE' if status.stale else 'OK'}  {status.reason}"] + [f"{label:<{width}}  {value}" for label, value in rows])
+    return "\n".join([f"{'STALE' if status.stale else 'OK'}  {redact(status.reason)}"] + [f"{label:<{width}}  {value}" for label, value in rows])
 
 
 __all__ = ["JobStatus", "SeriesStatus", "job_status", "render_status"]

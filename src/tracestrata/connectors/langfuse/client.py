@@ -37,6 +37,7 @@ from tracestrata.errors import (
     SourceError,
 )
 from tracestrata.io.retry import RetryPolicy, SleepFn, retrying
+from tracestrata.redaction import redact
 
 from .ratelimit import RateLimiter
 from .settings import LangfuseOptions
@@ -217,7 +218,7 @@ def _excerpt(body: Any) -> str:
         return ""
     if isinstance(body, dict):
         body = body.get("message") or body.get("error") or body
-    text = " ".join(str(body).split())
+    text = redact(" ".join(str(body).split()))  # before the cut: never half a key
     return f": {text[:200]}"
 
 

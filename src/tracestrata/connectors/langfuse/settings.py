@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tracestrata.errors import ConfigError
+from tracestrata.redaction import normalize_url, register_env, register_url
 
 from .ratelimit import parse_limits
 
@@ -117,6 +118,9 @@ def parse_options(options: Mapping[str, Any], env: Mapping[str, str] | None = No
     base_url = options.get("base_url") or env.get(url_env) or env.get("LANGFUSE_HOST") or DEFAULT_BASE_URL
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
         raise ConfigError("expected an http(s) URL", field="source.base_url")
+    register_env([pk_env, sk_env, url_env])
+    register_url(base_url)
+    base_url = normalize_url(base_url)  # a password holding `/` or `@` parses
 
     environment = options.get("environment", ())
     if isinstance(environment, str):

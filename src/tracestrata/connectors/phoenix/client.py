@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from tracestrata.errors import AuthError, FatalSourceError, RetriableSourceError
+from tracestrata.redaction import redact
 from tracestrata.io.retry import RetryPolicy, retrying
 
 from .settings import PhoenixSettings
@@ -47,16 +48,16 @@ class PhoenixHTTP:
         return retrying(self._once, method, path, allow, kwargs, policy=self.retry_policy)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self.request(method, path, **kwargs).json()
+        return response_json(self.request(method, path, **kwargs))
 
     def _once(self, method: str, path: str, allow: tuple[int, ...], kwargs: dict[str, Any]) -> httpx.Response:
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
-            raise RetriableSourceError(f"Phoenix at {self.settings.base_url} timed out ({type(exc).__name__})") from None
+            raise RetriableSourceError(f"Phoenix at {self.settings.shown_url} timed out ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             raise RetriableSourceError(
-                f"cannot reach Phoenix at {self.settings.base_url} ({type(exc).__name__}); "
+                f"cannot reach Phoenix at {self.settings.shown_url} ({type(exc).__name__}); "
                 "is the server running? (PHOENIX_BASE_URL)",
                 unreachable=isinstance(exc, httpx.ConnectError),
             ) from None
@@ -79,15 +80,28 @@ class PhoenixHTTP:
         return FatalSourceError(f"{where}: HTTP {status}: {detail}")
 
 
+def response_json(response: httpx.Response) -> Any:
+    """The body as JSON, or one line (exit 3) when a proxy or another server answered a page."""
+    try:
+        return response.json()
+    except ValueError:
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        raise FatalSourceError(
+            f"Phoenix {response.request.method} {response.request.url.path}: HTTP {response.status_code} "
+            f"answered {kind}, not JSON: is base_url a Phoenix server (not a proxy's or a login page)?"
+        ) from None
+
+
 def _detail(response: httpx.Response) -> str:
+    """Phoenix's message, redacted before it is cut (a cut must not leave half a key)."""
     try:
         body = response.json()
     except ValueError:
         text = response.text.strip()
-        return text[:300] if text else response.reason_phrase
+        return redact(text)[:300] if text else response.reason_phrase
     if isinstance(body, dict) and "detail" in body:
-        return str(body["detail"])[:300]
-    return str(body)[:300]
+        return redact(str(body["detail"]))[:300]
+    return redact(str(body))[:300]
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from tracestrata.errors import FatalSourceError
 
-from .client import PhoenixHTTP
+from .client import PhoenixHTTP, response_json
 
 
 class ProjectResolver:
@@ -21,7 +21,7 @@ class ProjectResolver:
             names = self.names()
             listing = ", ".join(sorted(names)) if names else "(none)"
             raise FatalSourceError(
-                f"Phoenix project {name!r} does not exist at {self.http.settings.base_url}; "
+                f"Phoenix project {name!r} does not exist at {self.http.settings.shown_url}; "
                 f"existing projects: {listing}",
                 field="source.project",
             )
@@ -33,7 +33,7 @@ class ProjectResolver:
         response = self.http.request("GET", f"/v1/projects/{quote(name, safe='')}", allow=(404,))
         if response.status_code == 404:
             return None
-        project_id = str(response.json()["data"]["id"])
+        project_id = str(response_json(response)["data"]["id"])
         self._ids[name] = project_id
         return project_id
 

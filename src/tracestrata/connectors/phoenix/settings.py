@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tracestrata.errors import ConfigError
+from tracestrata.redaction import display_url, normalize_url, register_env, register_url
 
 DEFAULT_BASE_URL = "http://127.0.0.1:6006"
 
@@ -45,9 +46,16 @@ class PhoenixSettings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _strip(cls, value: str) -> str:
-        return value.rstrip("/")
+        register_url(value)  # a login in the URL is hidden in every line from now on
+        return normalize_url(value.rstrip("/"))  # a password holding `/` or `@` parses
+
+    @property
+    def shown_url(self) -> str:
+        """The base URL for messages: without its login."""
+        return display_url(self.base_url)
 
     def api_key(self) -> str | None:
+        register_env([self.api_key_env])
         return os.environ.get(self.api_key_env) or None
 
 

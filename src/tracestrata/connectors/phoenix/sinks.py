@@ -30,7 +30,7 @@ from urllib.parse import quote
 from tracestrata.protocols import SampleItem, WriteResult, iter_chunks
 from tracestrata.record import format_timestamp
 
-from .client import PhoenixHTTP
+from .client import PhoenixHTTP, response_json
 from .projects import ProjectResolver
 from .scores import PhoenixScoreSource
 
@@ -164,10 +164,10 @@ class PhoenixReviewSink:
         if response.status_code == 404:
             created = self.http.request("POST", "/v1/annotation_configs", allow=(409,), json=config)
             response = self.http.request("GET", path) if created.status_code == 409 else created
-        config_id = str(response.json()["data"]["id"])
-        if response.json()["data"].get("type") != config["type"]:
+        config_id = str(response_json(response)["data"]["id"])
+        if response_json(response)["data"].get("type") != config["type"]:
             response = self.http.request("PUT", f"/v1/annotation_configs/{quote(config_id, safe='')}", json=config)
-            config_id = str(response.json()["data"]["id"])
+            config_id = str(response_json(response)["data"]["id"])
         project = quote(self.settings.project, safe="")
         attached = self.http.json("GET", f"/v1/projects/{project}/annotation_configs")
         ids = [str(c["id"]) for c in attached.get("data", [])]
