@@ -98,7 +98,8 @@ def main() -> int:
             before_record_response=_scrub_response,
             decode_compressed_response=True,
         )
-        options = {"base_url": server.base_url, "project": PROJECT, "api_key_env": KEY_ENV, "chunk_seconds": 7200}
+        options = {"base_url": server.base_url, "project": PROJECT, "api_key_env": KEY_ENV, "chunk_seconds": 7200,
+                   "score_level": "trace"}  # the cassettes hold trace annotations only
         with recorder.use_cassette("pull.yaml"):
             with create({**options, "record_scores": ["user_feedback"]}) as conn:
                 pulled = list(conn.trace_source().iter_traces(WINDOW))

@@ -249,6 +249,45 @@ class ScoreSource(Protocol):
         ...
 
 
+class LabelKind(str, Enum):
+    """How a reviewer answers: true/false, one of a few labels, or a number between bounds."""
+
+    BOOLEAN = "boolean"
+    CATEGORICAL = "categorical"
+    CONTINUOUS = "continuous"
+
+
+@dataclass(frozen=True, slots=True)
+class HumanLabel:
+    """A label reviewers set in the backend's UI, declared in the sync config (`[[label]]`).
+
+    `values` are a categorical label's choices, each with the score the backend stores
+    beside it; a boolean label is stored as the labels "true"/"false" (scores 1 and 0).
+    """
+
+    name: str
+    kind: LabelKind
+    values: tuple[tuple[str, float], ...] = ()
+    lower: float | None = None
+    upper: float | None = None
+    description: str = ""
+
+    @property
+    def choices(self) -> tuple[tuple[str, float], ...]:
+        if self.kind is LabelKind.BOOLEAN:
+            return (("true", 1.0), ("false", 0.0))
+        return self.values
+
+
+@runtime_checkable
+class SetsUpReview(Protocol):
+    """A connector that can create what a reviewer needs to set each declared label in its UI."""
+
+    def ensure_labels(self, labels: Sequence[HumanLabel]) -> list[str]:
+        """Create each label's config where reviewers will find it, when missing; the names created."""
+        ...
+
+
 @runtime_checkable
 class Connector(Protocol):
     """What a `tracestrata.connectors` entry point's `create(options)` returns."""
@@ -280,10 +319,13 @@ __all__ = [
     "ColumnBatch",
     "ColumnSource",
     "Connector",
+    "HumanLabel",
+    "LabelKind",
     "Partitioned",
     "SampleItem",
     "SampleSink",
     "ScoreSource",
+    "SetsUpReview",
     "SinkKind",
     "Sized",
     "SkipsBadInput",

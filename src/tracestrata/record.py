@@ -8,7 +8,7 @@ Metadata only: no input/output bodies ever enter a `TraceRecord`. The JSON form
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -202,6 +202,23 @@ class Score:
         return cls(data["trace_id"], data["name"], value, data.get("identifier"), updated_at)
 
 
+def newest_per_trace_and_name(scores: Iterable[Score]) -> list[Score]:
+    """One score per (trace, name): the most recently updated, whoever wrote it (a reviewer in a
+    UI, a judge through an API, any identifier). An undated score loses to a dated one; among
+    equals the later in `scores` wins. The read-back rule of every connector (docs/sync.md)."""
+    best: dict[tuple[str, str], Score] = {}
+    for score in scores:
+        key = (score.trace_id, score.name)
+        old = best.get(key)
+        if old is None or _score_time(score) >= _score_time(old):
+            best[key] = score
+    return list(best.values())
+
+
+def _score_time(score: Score) -> float:
+    return score.updated_at.timestamp() if score.updated_at is not None else float("-inf")
+
+
 def parse_timestamp(value: Any) -> datetime:
     """Parse an ISO 8601 string (or epoch seconds) to an aware UTC datetime; naive means UTC."""
     if isinstance(value, datetime):
@@ -254,5 +271,6 @@ __all__ = [
     "TEXT_FIELDS",
     "TraceRecord",
     "format_timestamp",
+    "newest_per_trace_and_name",
     "parse_timestamp",
 ]

@@ -184,7 +184,7 @@ def test_every_config_key_and_exit_code_is_documented() -> None:
         if table:
             assert f"[{table}]" in docs
         for key in model.model_fields:
-            assert f"\n{key} = " in docs or f"\n[{key}]" in docs, f"{table}.{key} is not documented in docs/sync.md"
+            assert f"\n{key} = " in docs or f"\n[{key}]" in docs or f"\n[[{key}]]" in docs, f"{table}.{key} is not documented in docs/sync.md"
     for placeholder in config_module.TEMPLATE_FIELDS:
         assert f"{{{placeholder}}}" in docs
     help_text = CliRunner().invoke(cli, ["sync", "--help"]).output

@@ -79,6 +79,19 @@ def test_the_walkthrough_runs_as_written_and_prints_what_the_readme_shows(scratc
     sync_runs = [r.stdout for line, r in outputs if line.startswith("tracestrata sync --config examples/sync/files.toml")]
     assert sum(1 for out in sync_runs[:1] for x in out.splitlines() if x.startswith("2026-11-23T")) == 24
     assert sync_runs[1] == ""  # the second run: nothing new, silent
+    reports = scratch / "examples" / "sync" / "var" / "reports"
+    assert "report: correct over 24 windows" in sync_runs[0]
+    assert {p.name for p in reports.iterdir()} == {"report.json", "report.md", "report.html"}
+    status = next(r.stdout for line, r in outputs if line.startswith("tracestrata status --config examples/sync/files.toml"))
+    assert status.startswith("OK ") and "pending windows    0" in status, status
+    # on today's date (weeks after the generated day) the same job is behind: not OK, exit 6
+    today = run("tracestrata status --config examples/sync/files.toml", scratch)
+    assert today.returncode == 6 and today.stdout.startswith("STALE "), today.stdout
+    assert not re.search(r"pending windows\s+0\b", today.stdout), today.stdout
+    behind = run("tracestrata sync --config examples/sync/files.toml", scratch)  # catches up 24 windows
+    assert behind.returncode == 0, behind.stderr
+    still = run("tracestrata status --config examples/sync/files.toml", scratch)
+    assert still.returncode == 6 and "behind: " in still.stdout.splitlines()[0], still.stdout
 
 
 def test_the_python_example_runs_and_matches_the_cli(scratch: Path) -> None:

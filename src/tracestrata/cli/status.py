@@ -27,7 +27,8 @@ def command(config_path: Path, fmt: str, max_age: str | None, now: datetime | No
     """Last success, pending windows, failures in a row and boost progress, from the state alone.
 
     Exits 6 when the job is stale (no run finished everything due within
-    [alert] stale_after, default two windows plus settle), has never run, or is
+    [alert] stale_after, default two windows plus settle, or a window that closed
+    longer ago than that is still pending: the job is behind), has never run, or is
     failing ([alert] failing_after stopped runs in a row). It never contacts the
     backend, so it answers when the backend is what is down.
 

@@ -34,6 +34,18 @@ REPORT_FORMATS = ("json", "md", "html")
 CONNECTOR_RETRY_KEYS = frozenset({"retry_attempts", "retry_seconds", "retry_initial"})
 """Connector options replaced, under sync, by the config's one `[retry]` policy."""
 TEMPLATE_FIELDS = ("date", "window_start", "window_end", "window", "source", "policy")
+NOT_IDENTITY = frozenset({
+    # how scores are read back
+    "score_level", "score_identifier", "scores_path", "trace_ids_per_request", "ids_per_request",
+    # where samples are written and what the reviewer sees
+    "review_annotation", "score_config", "score_config_type", "queue_journal_path", "sink_dir",
+    # how requests are paced
+    "timeout", "chunk_seconds", "page_limit", "page_size", "rate_limits",
+})
+"""`[source]` options that do not decide which traces the source holds: changing one keeps the
+job's identity in the state (nothing is sampled again). Everything else — the type, base URL,
+project, path, filters — is the identity."""
+_OPTION_PART = re.compile(r"&(?=[A-Za-z0-9_]+=)")
 _SECRET_KEY = re.compile(r"(^|_)(api_?key|key|token|secret|password|passwd|credentials?)$", re.IGNORECASE)
 
 
@@ -88,12 +100,37 @@ class ScoresModel(_Strict):
     proxy: str | None = None  # a score on every trace of the window, filled into `scores.<proxy>` before sampling
 
 
+class LabelModel(_Strict):
+    """`[[label]]`: a human label reviewers set in the backend's UI (sync creates its config there)."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["boolean", "categorical", "continuous"] = "boolean"
+    values: list[str] | dict[str, float] | None = None  # categorical: labels, or label = score
+    min: float | None = None  # continuous: bounds
+    max: float | None = None
+    description: str = ""
+    judge: str | None = None  # the judge score it calibrates: the report gives the two-phase estimate
+
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _scores(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in value.items()}
+        return value
+
+
 class ReportModel(_Strict):
     dir: str = "reports"
     period: str = "7d"
     formats: list[Literal["json", "md", "html"]] = Field(default_factory=lambda: list(REPORT_FORMATS))
     confidence: float = Field(default=0.95, gt=0, lt=1)
     proxy: str | None = None  # `report --proxy` for the periodic report: a [[proxy]] field or score:NAME
+    metrics: list[str] | None = None  # every metric reported each run (default: [scores] metric)
 
     _period = field_validator("period")(_duration)
 
@@ -130,6 +167,7 @@ class SyncModel(_Strict):
     report: ReportModel = Field(default_factory=ReportModel)
     retry: RetryModel = Field(default_factory=RetryModel)
     alert: AlertModel = Field(default_factory=AlertModel)
+    label: list[LabelModel] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -160,6 +198,9 @@ class SyncConfig:
     report_proxy: str | None = None
     failing_after: int = 3  # consecutive failed runs before sync exits 6 (failing)
     stale_after: timedelta | None = None  # `status`: no success for this long is stale (default: 2 windows + settle)
+    labels: tuple[Any, ...] = ()  # tracestrata.protocols.HumanLabel, from [[label]]
+    label_judges: Mapping[str, str] = field(default_factory=dict)  # label name -> the judge score it calibrates
+    report_metrics: tuple[str, ...] = ()  # [report] metrics (default: the one metric)
 
     @property
     def stale_limit(self) -> timedelta:
@@ -171,7 +212,12 @@ class SyncConfig:
         return tuple(str(v) for k, v in self.source_options.items() if k.endswith("_env") and isinstance(v, str))
 
     def source_key(self) -> str:
-        """Identifies the source in the state store: type plus its non-credential options."""
+        """Identifies the source in the state store: what decides which traces it holds (the type
+        and every option but credentials and `NOT_IDENTITY`), so read-back options never fork a job."""
+        return source_identity(self.legacy_source_key())
+
+    def legacy_source_key(self) -> str:
+        """The key versions before 0.2 used: type plus every non-credential option."""
         parts = [
             f"{k}={redact_url_credentials(str(v))}"  # never a password or a key embedded in a URL
             for k, v in sorted(self.source_options.items())
@@ -188,6 +234,13 @@ class SyncConfig:
                     path=str(self.path),
                     field=f"source.{key}",
                 )
+
+
+def source_identity(key: str) -> str:
+    """A stored source key without its `NOT_IDENTITY` options (how an older key is matched)."""
+    kind, _, query = key.partition("?")
+    parts = [p for p in _OPTION_PART.split(query) if p and p.split("=", 1)[0] not in NOT_IDENTITY]
+    return kind + ("?" + "&".join(parts) if parts else "")
 
 
 def _proxy_score(name: str | None, policy: Any, *, path: Path, text: str) -> str | None:
@@ -286,6 +339,12 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
     window = model.window
     retry = model.retry
     _check_period(policy, parse_duration(window.every), path=path, text=text)
+    labels = _labels(model.label, path=path, text=text)
+    label_names = tuple(label.name for label in labels)
+    judges = {m.name: m.judge for m in model.label if m.judge}
+    score_names = tuple(model.scores.names or ([model.scores.metric] if model.scores.metric else []))
+    score_names = tuple(dict.fromkeys([*score_names, *judges.values(), *label_names]))
+    metric = model.scores.metric or (model.scores.names[0] if model.scores.names else None)
     return SyncConfig(
         path=path,
         state=resolve(model.state),
@@ -300,8 +359,8 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
         dataset=model.sink.dataset,
         queue=model.sink.queue,
         batch_size=model.sink.batch_size,
-        score_names=tuple(model.scores.names or ([model.scores.metric] if model.scores.metric else [])),
-        metric=model.scores.metric or (model.scores.names[0] if model.scores.names else None),
+        score_names=score_names,
+        metric=metric or (label_names[0] if label_names else None),
         proxy_score=_proxy_score(model.scores.proxy, policy, path=path, text=text),
         report_dir=resolve(model.report.dir),
         report_period=parse_duration(model.report.period),
@@ -316,7 +375,43 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
         ),
         failing_after=model.alert.failing_after,
         stale_after=parse_duration(model.alert.stale_after) if model.alert.stale_after else None,
+        labels=labels,
+        label_judges=judges,
+        report_metrics=tuple(dict.fromkeys(model.report.metrics or ([metric] if metric else label_names[:1]))),
     )
+
+
+def _labels(models: Sequence[LabelModel], *, path: Path, text: str) -> tuple[Any, ...]:
+    """`[[label]]` tables as `HumanLabel`s; a categorical label needs its values, a continuous one its bounds."""
+    from tracestrata.protocols import HumanLabel, LabelKind
+
+    out = []
+    seen: set[str] = set()
+    for i, m in enumerate(models):
+        def bad(message: str, key: str) -> ConfigError:
+            return ConfigError(message, path=str(path), line=_find_line(text, ["label", i, key])
+                               or _find_line(text, ["label"]), field=f"label[{i}].{key}")
+
+        if m.name in seen:
+            raise bad(f"label {m.name!r} is declared twice", "name")
+        seen.add(m.name)
+        kind = LabelKind(m.kind)
+        values: tuple[tuple[str, float], ...] = ()
+        if kind is LabelKind.CATEGORICAL:
+            if not m.values:
+                raise bad('a categorical label lists its values, e.g. values = ["pass", "minor", "fail"]', "values")
+            pairs = m.values.items() if isinstance(m.values, dict) else (
+                (label, float(len(m.values) - 1 - n)) for n, label in enumerate(m.values))
+            values = tuple((str(label), float(score)) for label, score in pairs)
+        elif m.values is not None:
+            raise bad(f"only a categorical label has values (this one is {m.kind})", "values")
+        if kind is LabelKind.CONTINUOUS:
+            if m.min is None or m.max is None or m.min >= m.max:
+                raise bad("a continuous label has bounds min < max, e.g. min = 1 and max = 5", "max")
+        elif m.min is not None or m.max is not None:
+            raise bad(f"only a continuous label has bounds (this one is {m.kind})", "min" if m.min is not None else "max")
+        out.append(HumanLabel(m.name, kind, values, m.min, m.max, m.description))
+    return tuple(out)
 
 
 def _check_period(policy: Any, every: timedelta, *, path: Path, text: str) -> None:
@@ -363,4 +458,4 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["REPORT_FORMATS", "TEMPLATE_FIELDS", "SyncConfig", "load_config", "parse_config"]
+__all__ = ["NOT_IDENTITY", "REPORT_FORMATS", "TEMPLATE_FIELDS", "SyncConfig", "load_config", "parse_config", "source_identity"]

@@ -428,12 +428,58 @@ class State:
                 by_start[start] = (start, end, _read("runs", where, "counts.traces", data.get("traces", 0), _int, "an integer"))
         return list(by_start.values())
 
-    def next_series(self, source: str, policy_digest: str) -> int:
-        """The series a new run of this digest belongs to: a policy change starts a new one."""
+    def next_series(self, source: str, policy_digest: str, policy: Mapping[str, Any] | None = None) -> int:
+        """The series a new run of this digest belongs to: a change of what the policy samples
+        starts a new one; a change of its `[review]` subsample alone (given `policy`) does not."""
         last = self.last_run(source)
         if last is None:
             return 1
-        return last.series if last.policy_digest == policy_digest else last.series + 1
+        if last.policy_digest == policy_digest:
+            return last.series
+        before = self.policy(last.policy_digest)
+        if policy is not None and before is not None and sampling_part(before) == sampling_part(policy):
+            return last.series
+        return last.series + 1
+
+    # -- identity ----------------------------------------------------------------------------
+
+    def sources(self) -> list[str]:
+        """Every source key with a run or a done window, oldest first."""
+        rows = self.db.execute(
+            "SELECT source, min(started_at) FROM runs GROUP BY source "
+            "UNION ALL SELECT source, min(done_at) FROM windows GROUP BY source"
+        )
+        first: dict[str, str] = {}
+        for source, stamp in rows:
+            first[source] = min(first.get(source, stamp), stamp)
+        return sorted(first, key=lambda s: (first[s], s))
+
+    def older_key(self, key: str, identity: Callable[[str], str]) -> str | None:
+        """The key an older version gave the source `key` is, when the state has nothing under
+        `key` but has a source whose `identity(old key)` is `key` (older keys counted read-back
+        options). Of several (a job forked by an older version), the one furthest along, then
+        the oldest."""
+        known = self.sources()
+        if key in known:
+            return None
+        matches = [old for old in known if identity(old) == key]
+        if not matches:
+            return None
+        until = {old: self.done_until(old) for old in matches}
+        epoch = datetime.min.replace(tzinfo=UTC)
+        return max(matches, key=lambda o: ((until[o] or epoch), -known.index(o)))
+
+    def adopt_source(self, key: str, identity: Callable[[str], str]) -> str | None:
+        """Give `key` the history of the source it is (`older_key`), renamed in one transaction:
+        the upgrade step for keys written before read-back options left the identity. Returns
+        the old key adopted, or None."""
+        old = self.older_key(key, identity)
+        if old is None:
+            return None
+        with self.transaction() as db:
+            for table in ("windows", "runs", "boost", "cursors"):
+                db.execute(f"UPDATE {table} SET source = ? WHERE source = ?", (key, old))
+        return old
 
     def plan_run(
         self,
@@ -650,6 +696,12 @@ def _int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise TypeError("not an integer")
     return int(value)
+
+
+def sampling_part(policy: Mapping[str, Any]) -> dict[str, Any]:
+    """A policy's JSON without what does not change the first-phase sample (the `[review]`
+    subsample drawn inside it)."""
+    return {k: v for k, v in policy.items() if k != "review"}
 
 
 def _run_row(row: Sequence[Any]) -> RunRow:

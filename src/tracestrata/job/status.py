@@ -2,8 +2,9 @@
 
 Nothing here contacts a backend: a health check must answer when the backend is the
 thing that is down. Stale means no run has finished everything due within
-`[alert] stale_after` (default: two windows plus settle), the job has never run, or
-it is failing (`[alert] failing_after` consecutive stopped runs).
+`[alert] stale_after` (default: two windows plus settle), a window that closed longer
+ago than that is still pending (a job behind, e.g. stopped at `max_windows_per_run`),
+the job has never run, or it is failing (`[alert] failing_after` consecutive stopped runs).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tracestrata.job.config import SyncConfig
+from tracestrata.job.config import SyncConfig, source_identity
 from tracestrata.job.health import HEALTH_CURSOR, Health, human_age
 from tracestrata.job.state import RunStatus, State
 from tracestrata.job.windows import pending_count
@@ -28,6 +29,7 @@ class SeriesStatus:
     windows_done: int
     first_window: str
     last_window: str
+    changed: tuple[str, ...] = ()  # the policy's top-level keys that differ from the series before
 
 
 @dataclass(frozen=True)
@@ -69,10 +71,12 @@ def job_status(config: SyncConfig, *, now: datetime | None = None) -> JobStatus:
         pending = pending_count(start=config.start, every=config.every, settle=config.settle, now=now, done_until=None)
         return JobStatus(source, now, Health(), pending, None, 0, _boosts(config, {}), stale=True, reason="never run (no state file yet)")
     with State(config.state, create=False) as state:
+        source = state.older_key(source, source_identity) or source  # a key an older version wrote
         health = Health.from_text(state.get_cursor(source, HEALTH_CURSOR))
         done_until = state.done_until(source)
         runs = state.runs(source, status=None)
         collected = state.boost_collected(source)
+        policies = {r.policy_digest: state.policy(r.policy_digest) for r in runs}
     pending = pending_count(start=config.start, every=config.every, settle=config.settle, now=now, done_until=done_until)
     begin = max(config.start, done_until) if done_until is not None else config.start
     oldest = f"{format_timestamp(begin)}/{format_timestamp(begin + config.every)}" if pending else None
@@ -80,13 +84,30 @@ def job_status(config: SyncConfig, *, now: datetime | None = None) -> JobStatus:
     for run in runs:
         if run.status is RunStatus.DONE:
             series.setdefault(run.series, []).append(run)
-    rows = [
-        SeriesStatus(n, done[-1].policy_digest[:12], len(done), done[0].window_key, done[-1].window_key)
-        for n, done in sorted(series.items())
-    ]
+    rows: list[SeriesStatus] = []
+    before: dict[str, Any] | None = None
+    for n, done in sorted(series.items()):
+        policy = policies.get(done[0].policy_digest)
+        changed = _changed_keys(before, policy)
+        rows.append(SeriesStatus(n, done[-1].policy_digest[:12], len(done), done[0].window_key, done[-1].window_key, changed))
+        before = policies.get(done[-1].policy_digest)
     unfinished = sum(1 for r in runs if r.status is not RunStatus.DONE)
     stale, reason = _verdict(config, health, now)
+    behind = now - (begin + config.every + config.settle)  # since the oldest pending window closed
+    if not stale and pending and behind > config.stale_limit:
+        stale, reason = True, (
+            f"behind: {pending} closed windows pending, the oldest closed {human_age(behind)} ago "
+            f"(stale after {human_age(config.stale_limit)}; each sync does at most "
+            f"max_windows_per_run = {config.max_windows_per_run})"
+        )
     return JobStatus(source, now, health, pending, oldest, unfinished, _boosts(config, collected), rows, stale, reason)
+
+
+def _changed_keys(before: dict[str, Any] | None, after: dict[str, Any] | None) -> tuple[str, ...]:
+    """What a new series changed: the policy's top-level keys that differ (empty for the first)."""
+    if before is None or after is None:
+        return ()
+    return tuple(sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)))
 
 
 def _verdict(config: SyncConfig, health: Health, now: datetime) -> tuple[bool, str]:
@@ -121,7 +142,8 @@ def render_status(status: JobStatus) -> str:
         state = "done, dropped back" if b["collected"] >= b["collect"] else "active"
         rows.append((f"boost {name}", f"{b['collected']}/{b['collect']} collected ({state})"))
     for s in status.series:
-        rows.append((f"series {s.series}", f"policy {s.policy}: {s.windows_done} windows done, {s.first_window} .. {s.last_window}"))
+        why = f" (new series: the policy's {', '.join(s.changed)} changed)" if s.changed else ""
+        rows.append((f"series {s.series}", f"policy {s.policy}: {s.windows_done} windows done, {s.first_window} .. {s.last_window}{why}"))
     width = max(len(label) for label, _ in rows)
     return "\n".join([f"{'STALE' if status.stale else 'OK'}  {redact(status.reason)}"] + [f"{label:<{width}}  {value}" for label, value in rows])
 

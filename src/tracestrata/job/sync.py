@@ -45,7 +45,7 @@ from tracestrata.errors import (
 )
 from tracestrata.io.atomic import atomic_write_text
 from tracestrata.io.retry import governing, retrying
-from tracestrata.job.config import SyncConfig, load_config
+from tracestrata.job.config import SyncConfig, load_config, source_identity
 from tracestrata.job.health import HEALTH_CURSOR, Health, human_age
 from tracestrata.job.logs import NullLog, SyncLog
 from tracestrata.job.state import PlannedItem, RunRow, RunStatus, State, lock_state
@@ -53,6 +53,7 @@ from tracestrata.job.windows import day_share, due_windows, format_duration, pen
 from tracestrata.protocols import (
     Connector,
     SampleItem,
+    SetsUpReview,
     SinkKind,
     TraceSource,
     Window,
@@ -209,6 +210,12 @@ class _Run:
     # -- the run -----------------------------------------------------------------------------
 
     def run(self) -> SyncOutcome:
+        if self.dry_run:  # read what an upgrade would adopt, change nothing
+            self.source = self.state.older_key(self.source, source_identity) or self.source
+        else:
+            adopted = self.state.adopt_source(self.source, source_identity)
+            if adopted is not None:
+                self.log.detail("state", f"source key upgraded: {adopted} -> {self.source} (its windows are kept)")
         self.steps()
         if not self.dry_run:
             self.record_health()
@@ -263,8 +270,10 @@ class _Run:
         elif total > len(windows):
             self.log.detail("skip", f"{total - len(windows)} closed windows left for later runs (max_windows_per_run = {cfg.max_windows_per_run})")
         self.outcome.pending = total
+        if not self.dry_run and not self.set_up_review():
+            return
         last = self.state.last_run(self.source)
-        if windows and last is not None and last.policy_digest != self.policy.digest:
+        if windows and last is not None and self.state.next_series(self.source, self.policy.digest, self.policy.to_json()) != last.series:
             self.log.detail(
                 "policy",
                 f"policy changed (digest {last.policy_digest[:12]} -> {self.policy.digest[:12]}): "
@@ -293,6 +302,26 @@ class _Run:
             self.stopped_by = exc
             self.outcome.partial = f"stopped reading scores: {exc}; retries exhausted, the next run continues"
             self.log.detail("partial", self.outcome.partial)
+
+    def set_up_review(self) -> bool:
+        """Create what a reviewer needs for each `[[label]]` (Phoenix: an annotation config the
+        panel offers; Langfuse: a score config the queue offers); False if the backend kept failing."""
+        if not self.config.labels:
+            return True
+        if not isinstance(self.connector, SetsUpReview):
+            self.log.detail("skip", f"labels: the {self.config.source_type} connector has no review UI to set up")
+            return True
+        labels = self.config.labels
+        try:
+            created = self.retry("setting up the review", lambda: self.connector.ensure_labels(labels))  # type: ignore[union-attr]
+        except RetriableSourceError as exc:
+            self.stopped_by = exc
+            self.outcome.partial = f"stopped setting up the review: {exc}; retries exhausted, the next run continues"
+            self.log.detail("partial", self.outcome.partial)
+            return False
+        if created:
+            self.log.change("labels", f"labels: created {', '.join(created)} for reviewers", created=created)
+        return True
 
     def window(self, window: Window) -> WindowResult:
         run = self.state.open_run(self.source, window.start)
@@ -365,7 +394,7 @@ class _Run:
             self.log.warn("field", f"{window.key}: {line}", window=window.key, field=path)
         self.warned_fields.update(warnings)
         digest = self.policy.digest
-        series = self.state.next_series(self.source, digest)
+        series = self.state.next_series(self.source, digest, self.policy.to_json())
         last = self.state.last_run(self.source)
         run_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"tracestrata:{self.source}:{window.key}:{digest}"))
         sinks = self.sink_names(window)

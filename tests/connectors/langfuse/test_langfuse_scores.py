@@ -45,7 +45,8 @@ def test_trace_ids_are_batched_and_every_page_is_read(fake, connect) -> None:
     ids = [tid(i) for i in range(35)]
     fake.add_scores([Score(t, "quality", float(k)) for t in ids for k in range(8)])  # 280 scores
     got = list(connect(trace_ids_per_request=10).score_source().get_scores(ids, ["quality"]))
-    assert len(got) == 280
+    assert {s.trace_id: s.value for s in got} == {t: 7.0 for t in ids}  # every page read: the newest of 8 wins
+    assert len(got) == 35
     requests = [q for m, p, q in fake.requests if p == "/api/public/v3/scores"]
     batches = [len(q["traceId"][0].split(",")) for q in requests if "cursor" not in q]
     assert batches == [10, 10, 10, 5]
@@ -53,7 +54,7 @@ def test_trace_ids_are_batched_and_every_page_is_read(fake, connect) -> None:
     # 80 scores per 10-id batch: one page of 100 each; the 5-id batch: 40
     assert len(requests) == 4
     many = list(connect(trace_ids_per_request=50).score_source().get_scores(ids, ["quality"]))
-    assert len(many) == 280
+    assert len(many) == 35
     assert len([q for m, p, q in fake.requests if p == "/api/public/v3/scores"]) == 4 + math.ceil(280 / 100)
 
 
@@ -79,3 +80,61 @@ def test_a_proxy_for_a_window_is_read_by_time_range_one_request_per_page(fake, c
     got = connect().score_source().scores_between("heuristic", start, end)
     assert got == {s.trace_id: s.value for s in inside}
     assert fake.count_requests("/api/public/v3/scores") - before == 3  # 250 scores, pages of 100
+
+
+def _label(name: str = "correct_human", kind: str = "boolean", **extra):
+    from tracestrata.protocols import HumanLabel, LabelKind
+
+    return HumanLabel(name, LabelKind(kind), **extra)
+
+
+def test_a_label_set_in_an_annotation_queue_is_read_back_and_the_newest_wins(fake, connect) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tracestrata.protocols import SinkKind
+
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    connector = connect()
+    connector.ensure_labels([_label()])
+    connector.sample_sink(SinkKind.QUEUE, "review").queue_id  # the queue sync creates on its first write
+    fake.add_scores([Score(tid(1), "correct_human", True, updated_at=t0)])  # an API score, older
+    fake.add_scores(
+        [Score(tid(1), "correct_human", False, updated_at=t0 + timedelta(minutes=1)),
+         Score(tid(2), "correct_human", True, updated_at=t0)],
+        source="ANNOTATION", queue_name="review", author="reviewer-1",
+    )
+    fake.add_scores([Score(tid(2), "correct_human", False, updated_at=t0 - timedelta(minutes=1))])  # older API
+    got = {s.trace_id: s.value for s in connector.score_source().get_scores([tid(1), tid(2)], ["correct_human"])}
+    assert got == {tid(1): False, tid(2): True}
+    requests = [q for m, p, q in fake.requests if p == "/api/public/v3/scores"]
+    assert all("source" not in q for q in requests)  # every source: API, EVAL and ANNOTATION
+    # what the fake stored is what the server would: the reviewer's score names its queue and config
+    queue = next(q for q in fake.queues() if q["name"] == "review")
+    (config,) = [c for c in fake.score_configs() if c["id"] in queue["scoreConfigIds"]]
+    assert config["name"] == "correct_human"
+    annotated = [r for r in fake._scores if r["source"] == "ANNOTATION"]
+    assert {(r["queueId"], r["configId"], r["authorUserId"]) for r in annotated} == {(queue["id"], config["id"], "reviewer-1")}
+
+
+def test_the_queues_score_configs_match_the_declared_labels(fake, connect) -> None:
+    from tracestrata.protocols import SinkKind
+
+    labels = [
+        _label(),
+        _label("verdict_human", "categorical", values=(("pass", 2.0), ("minor", 1.0), ("fail", 0.0))),
+        _label("quality_human", "continuous", lower=1.0, upper=5.0, description="1 (bad) to 5 (great)"),
+    ]
+    connector = connect()
+    assert connector.ensure_labels(labels) == ["correct_human", "verdict_human", "quality_human"]
+    assert connect().ensure_labels(labels) == []  # present: nothing created again
+    sink = connector.sample_sink(SinkKind.QUEUE, "review-labels")
+    sink.queue_id
+    assert sink.score_config_names() == ["correct_human", "verdict_human", "quality_human"]
+    by_name = {c["name"]: c for c in fake.score_configs()}
+    assert by_name["correct_human"]["dataType"] == "BOOLEAN"
+    assert by_name["verdict_human"]["dataType"] == "CATEGORICAL"
+    assert [(c["label"], c["value"]) for c in by_name["verdict_human"]["categories"]] == [
+        ("pass", 2.0), ("minor", 1.0), ("fail", 0.0)]
+    quality = by_name["quality_human"]
+    assert (quality["dataType"], quality["minValue"], quality["maxValue"]) == ("NUMERIC", 1.0, 5.0)
+    assert quality["description"] == "1 (bad) to 5 (great)"

@@ -18,7 +18,8 @@ CASSETTES = Path(__file__).resolve().parents[3] / "cassettes" / "phoenix"
 EXPECTED = json.loads((CASSETTES / "expected.json").read_text())
 WINDOW = Window(parse_timestamp(EXPECTED["window"][0]), parse_timestamp(EXPECTED["window"][1]))
 OPTIONS = {"base_url": "http://127.0.0.1:6006", "project": EXPECTED["project"], "chunk_seconds": 7200,
-           "api_key_env": "TRACESTRATA_CASSETTE_NO_KEY", "retry_attempts": 1}
+           "api_key_env": "TRACESTRATA_CASSETTE_NO_KEY", "retry_attempts": 1,
+           "score_level": "trace"}  # as recorded: trace annotations only
 REPLAY = vcr.VCR(cassette_library_dir=str(CASSETTES), record_mode="none", match_on=["method", "path", "query"])
 
 

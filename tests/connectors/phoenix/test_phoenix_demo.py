@@ -21,8 +21,8 @@ def test_demo_runs_the_whole_loop_and_prints_where_to_look(phoenix_server, monke
     assert "reweighted estimate" in out and "naive sample mean" in out and "synthetic truth" in out
     assert "| compliance |" in out
     assert f"{phoenix_server.base_url}/datasets/" in out
-    assert "trace_annotations['tracestrata.review'].label is not None" in out
-    assert "/spans?spanFilterCondition=trace_annotations%5B%27tracestrata.review%27%5D.label+is+not+None" in out
+    assert "trace_annotations['tracestrata.sampled'].label is not None" in out
+    assert "/spans?spanFilterCondition=trace_annotations%5B%27tracestrata.sampled%27%5D.label+is+not+None" in out
     report = json.loads((tmp_path / "reports" / "report.json").read_text())
     estimate = report["estimate"]
     assert estimate["n_scored"] > 100

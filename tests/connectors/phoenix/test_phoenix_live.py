@@ -142,7 +142,7 @@ def test_review_annotations_mark_exactly_the_sample(phoenix_server):
         assert sink.write(reweighted).updated == 3
         assert sink.written_ids() == {i.item_id for i in items}
         rows = list(
-            connector.score_source().annotation_rows("trace", [i.trace_id for i in items], ["tracestrata.review"])
+            connector.score_source().annotation_rows("trace", [i.trace_id for i in items], ["tracestrata.sampled"])
         )
         project_id = connector.projects.require(phoenix_server.project)
     assert len(rows) == len(items)
@@ -152,7 +152,7 @@ def test_review_annotations_mark_exactly_the_sample(phoenix_server):
     assert row["metadata"]["inclusion_probability"] == pytest.approx(1 / 3) and row["metadata"]["weight"] == 3.0
     assert row["identifier"] == "tracestrata:review-test"
     # The UI filter documented in docs/phoenix.md selects exactly these traces' root spans.
-    condition = "trace_annotations['tracestrata.review'].label == 'tech'"
+    condition = "trace_annotations['tracestrata.sampled'].label == 'tech'"
     query = 'query($id: ID!) { node(id: $id) { ... on Project { n: recordCount(filterCondition: %s) } } }'
     body = httpx.post(
         f"{phoenix_server.base_url}/graphql",
@@ -160,7 +160,9 @@ def test_review_annotations_mark_exactly_the_sample(phoenix_server):
     ).json()
     assert body["data"]["node"]["n"] == len(items)
     configs = httpx.get(f"{phoenix_server.base_url}/v1/projects/{phoenix_server.project}/annotation_configs").json()
-    assert "tracestrata.review" in {c["name"] for c in configs["data"]}
+    assert "tracestrata.sampled" not in {c["name"] for c in configs["data"]}  # the panel never offers the marker
+    marker = httpx.get(f"{phoenix_server.base_url}/v1/annotation_configs/tracestrata.sampled").json()["data"]
+    assert marker["type"] == "FREEFORM" and "not a label" in marker["description"]
 
 
 def test_scores_read_back_typed_across_pages_and_judges(phoenix_server):
@@ -177,11 +179,14 @@ def test_scores_read_back_typed_across_pages_and_judges(phoenix_server):
         got = list(connector.score_source().get_scores(ids, ["t_correct", "t_quality", "t_verdict"]))
     with create(phoenix_server.options(score_identifier="judge-b")) as connector:
         judge_b = list(connector.score_source().get_scores(ids, ["t_quality"]))
-    assert len(got) == len(scores)
-    by_key = {(s.trace_id, s.name, s.identifier): s.value for s in got}
+    assert len(got) == len(scores) - 1  # one per trace and name: judge-b's 4.5 or the default judge's, the newer
+    by_key = {(s.trace_id, s.name): s for s in got}
     for s in scores:
-        value = by_key[(s.trace_id, s.name, s.identifier)]
-        assert value == s.value and type(value) is type(s.value)
+        value = by_key[(s.trace_id, s.name)].value
+        if (s.trace_id, s.name) != (records[0].id, "t_quality"):
+            assert value == s.value and type(value) is type(s.value)
+    first = [s for s in scores if (s.trace_id, s.name) == (records[0].id, "t_quality")]
+    assert by_key[(records[0].id, "t_quality")].value in {s.value for s in first}
     assert [(s.trace_id, s.value) for s in judge_b] == [(records[0].id, 4.5)]
     assert all(s.updated_at is not None for s in got)
 
@@ -268,20 +273,25 @@ def test_api_key_from_the_environment_works(phoenix_auth_server, monkeypatch):
 
 def test_span_level_scores_come_back_on_their_trace(phoenix_server):
     records = sorted(phoenix_server.records, key=lambda r: r.timestamp)[400:410]
+    seed_scores(phoenix_server.base_url, [Score(records[0].id, "span_quality", 9.0)])  # a trace-level one, older
     rows = [
         {"span_id": r.span_id, "name": "span_quality", "annotator_kind": "LLM", "result": {"score": float(i)},
          "identifier": ""}
         for i, r in enumerate(records)
     ]
     httpx.post(f"{phoenix_server.base_url}/v1/span_annotations", params={"sync": "true"}, json={"data": rows}).raise_for_status()
-    seed_scores(phoenix_server.base_url, [Score(records[0].id, "span_quality", 9.0)])  # a trace-level one too
     ids = [r.id for r in records]
     with create(phoenix_server.options(score_level="span")) as connector:
         span_level = {s.trace_id: s.value for s in connector.score_source().get_scores(ids, ["span_quality"])}
-    with create(phoenix_server.options(score_level="both")) as connector:
+    with create(phoenix_server.options(score_level="trace")) as connector:
+        trace_level = {s.trace_id: s.value for s in connector.score_source().get_scores(ids, ["span_quality"])}
+    with create(phoenix_server.options()) as connector:  # the default: both, the newest per trace and name
         both = list(connector.score_source().get_scores(ids, ["span_quality"]))
     assert span_level == {r.id: float(i) for i, r in enumerate(records)}
-    assert len(both) == len(records) + 1
+    assert trace_level == {records[0].id: 9.0}
+    # records[0]: the root span's annotation is newer (or as new: Phoenix keeps seconds, and the
+    # root span's, where the annotation panel writes, wins a tie)
+    assert {s.trace_id: s.value for s in both} == span_level
 
 
 def test_faults_from_a_real_proxy_in_front_of_phoenix_are_survived(phoenix_server):

@@ -87,7 +87,7 @@ def test_proxy_from_annotations_dataset_gets_the_sample_review_the_subsample(pho
         annotated = {
             row["trace_id"]
             for chunk in iter_chunks([r.id for r in records], 100)
-            for row in connector.score_source().annotation_rows("trace", chunk, ["tracestrata.review"])
+            for row in connector.score_source().annotation_rows("trace", chunk, ["tracestrata.sampled"])
         }
     assert len(dataset) == len(sampled)
     assert annotated == reviewed and len(reviewed) < len(sampled)

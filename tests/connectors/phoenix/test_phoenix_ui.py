@@ -61,7 +61,7 @@ def reviewed(phoenix_server):
         connector.sample_sink(SinkKind.DATASET, DATASET).write(items)
         project_id = connector.projects.require(phoenix_server.project)
         rows = list(connector.score_source().annotation_rows(
-            "trace", [i.trace_id for i in items], ["tracestrata.review"], f"tracestrata:{QUEUE}"))
+            "trace", [i.trace_id for i in items], ["tracestrata.sampled"], f"tracestrata:{QUEUE}"))
     return items, project_id, rows
 
 
@@ -82,15 +82,15 @@ def test_documented_filters_select_one_stratum_and_one_reason(phoenix_server, re
     for stratum, n in strata.items():
         assert _count(phoenix_server.base_url, project_id, stratum_filter(stratum)) == n
     failures = sum(1 for i in items if i.stratum == "ui-tech" and i.reason == "failure")
-    condition = f"{stratum_filter('ui-tech')} and trace_annotations['tracestrata.review'].explanation == 'failure'"
+    condition = f"{stratum_filter('ui-tech')} and trace_annotations['tracestrata.sampled'].explanation == 'failure'"
     assert _count(phoenix_server.base_url, project_id, condition) == failures
     assert _count(phoenix_server.base_url, project_id, sample_filter()) >= len(items)
     assert _count(phoenix_server.base_url, project_id, stratum_filter("it's-none")) == 0
-    assert _count(phoenix_server.base_url, project_id, "trace_annotations['tracestrata.review'].score >= 1") == 0
+    assert _count(phoenix_server.base_url, project_id, "trace_annotations['tracestrata.sampled'].score >= 1") == 0
 
 
 def test_an_earlier_versions_config_and_weight_scores_are_rewritten(phoenix_server):
-    name = "tracestrata.review-earlier"
+    name = "tracestrata.sampled-earlier"
     records = sorted(phoenix_server.records, key=lambda r: r.timestamp)[530:533]
     items = _items(records, phoenix_server.window)
     base = phoenix_server.base_url
@@ -109,7 +109,7 @@ def test_an_earlier_versions_config_and_weight_scores_are_rewritten(phoenix_serv
     config = httpx.get(f"{base}/v1/annotation_configs/{name}").json()["data"]
     assert config["type"] == "FREEFORM"
     attached = httpx.get(f"{base}/v1/projects/{phoenix_server.project}/annotation_configs").json()["data"]
-    assert name in {c["name"] for c in attached}
+    assert name not in {c["name"] for c in attached}  # kept off the annotation panel
 
 
 @pytest.mark.skipif(chromium_binary() is None, reason="chromium is not installed (scripts/test.sh installs it with apt)")
@@ -123,13 +123,13 @@ def test_reviewer_pages_in_headless_chromium(phoenix_server, reviewed, tmp_path:
     print(f"screenshot: {project.screenshot}  ({project.url})")
     assert re.search(rf"Total Traces {tech}\b", project.text), project.text[:3000]
     assert "trace_annotations" in project.dom
-    review_stat = project.text[project.text.index("tracestrata.rev"):][:60]
+    review_stat = project.text[project.text.index("tracestrata.sam"):][:60]
     assert "μ" not in review_stat, review_stat  # labels, not a mean of weights
 
     failing = next(i for i in items if i.reason == "failure")
     trace = render(f"{base}/projects/{project_id}/traces/{failing.trace_id}", tmp_path / "trace.png")
     print(f"screenshot: {trace.screenshot}  ({trace.url})")
-    chip = trace.text[trace.text.index("tracestrata.rev"):][:60]
+    chip = trace.text[trace.text.index("tracestrata.sam"):][:60]
     assert failing.stratum in chip and "μ" not in chip, chip
 
     datasets = httpx.get(f"{base}/v1/datasets", params={"name": DATASET}).json()["data"]

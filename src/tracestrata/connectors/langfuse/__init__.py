@@ -7,18 +7,18 @@ imported only inside this package. See `docs/langfuse.md` for the options.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tracestrata.errors import ConfigError
 from tracestrata.io.retry import RetryPolicy, SleepFn
-from tracestrata.protocols import SampleSink, SinkKind
+from tracestrata.protocols import HumanLabel, SampleSink, SinkKind
 
 from .client import LangfuseClient
 from .ratelimit import RateLimiter
 from .scores import LangfuseScoreSource
 from .settings import LangfuseOptions, parse_options
-from .sinks import LangfuseDatasetSink, LangfuseQueueSink
+from .sinks import LangfuseDatasetSink, LangfuseQueueSink, ensure_score_config
 from .source import CountNotSupported, LangfuseTraceSource
 
 
@@ -31,6 +31,7 @@ class LangfuseConnector:
         self._source = LangfuseTraceSource(client)
         # One sink per (kind, name): its listing of what is stored is read once per process.
         self._sinks: dict[tuple[SinkKind, str], SampleSink] = {}
+        self.labels: tuple[HumanLabel, ...] = ()
 
     def trace_source(self) -> LangfuseTraceSource:
         return self._source
@@ -47,9 +48,15 @@ class LangfuseConnector:
             if kind is SinkKind.DATASET:
                 sink = LangfuseDatasetSink(self.client, name)
             else:
-                sink = LangfuseQueueSink(self.client, name, journal=self.options.queue_journal)
+                sink = LangfuseQueueSink(self.client, name, journal=self.options.queue_journal, labels=self.labels)
             self._sinks[(kind, name)] = sink
         return sink
+
+    def ensure_labels(self, labels: Sequence[HumanLabel]) -> list[str]:
+        """A score config per declared label, created when missing; an annotation queue this
+        connector creates offers exactly those configs to its reviewers. The names created."""
+        self.labels = tuple(labels)
+        return [label.name for label in labels if ensure_score_config(self.client, label)[1]]
 
     def score_source(self) -> LangfuseScoreSource:
         return LangfuseScoreSource(self.client)

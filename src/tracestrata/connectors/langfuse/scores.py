@@ -4,6 +4,12 @@ Trace ids go comma-separated in batches (`trace_ids_per_request`, default 50, so
 URL stays around 2 kB); names go comma-separated in every request. Values keep
 their type: NUMERIC -> float, BOOLEAN -> bool, CATEGORICAL -> str label. TEXT and
 CORRECTION scores are not metrics and are skipped.
+
+Every source counts: a reviewer's label set in an annotation queue (`source =
+ANNOTATION`, with the queue's `queueId`), a score written through the API (`API`)
+and a managed evaluator's (`EVAL`). One value per trace and name: the most recently
+updated wins, whoever wrote it (`newest_per_trace_and_name`, the rule of every
+connector).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from langfuse.api.scores.types.score_v3 import (
 )
 
 from tracestrata.protocols import iter_chunks
-from tracestrata.record import Score, ScoreValue, format_timestamp, parse_timestamp
+from tracestrata.record import Score, ScoreValue, format_timestamp, newest_per_trace_and_name, parse_timestamp
 
 from .client import LangfuseClient
 from .models import flat_parser
@@ -66,6 +72,7 @@ class LangfuseScoreSource:
             return
         name_param = ",".join(sorted(wanted_names))
         for batch in iter_chunks(sorted(wanted_traces), self.client.options.trace_ids_per_request):
+            found: list[Score] = []
             for score in self._pages(",".join(batch), name_param):
                 if score is None:
                     continue
@@ -75,7 +82,8 @@ class LangfuseScoreSource:
                 value = typed_value(score)
                 if value is None or trace_id is None:
                     continue
-                yield Score(trace_id, score.name, value, updated_at=parse_timestamp(score.updated_at))  # type: ignore[attr-defined]
+                found.append(Score(trace_id, score.name, value, updated_at=parse_timestamp(score.updated_at)))  # type: ignore[attr-defined]
+            yield from newest_per_trace_and_name(found)
 
     def scores_between(self, name: str, start: datetime, end: datetime) -> dict[str, ScoreValue]:
         """trace id -> value of every score `name` timestamped in [start, end): the proxy of a window.
@@ -107,7 +115,7 @@ class LangfuseScoreSource:
             "general",
             "list scores",
             SCORES_PATH,
-            {"traceId": trace_param, "name": name_param, "fields": "subject", "limit": SCORE_PAGE_LIMIT},
+            {"traceId": trace_param, "name": name_param, "fields": "subject,annotation", "limit": SCORE_PAGE_LIMIT},
             parse_score,
         )
 

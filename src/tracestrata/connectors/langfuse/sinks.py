@@ -23,11 +23,12 @@ from typing import Any
 from langfuse.api.annotation_queues.types.annotation_queue_object_type import (
     AnnotationQueueObjectType,
 )
+from langfuse.api.commons.types.config_category import ConfigCategory
 from langfuse.api.commons.types.dataset_item import DatasetItem
 
 from tracestrata.errors import FatalSourceError, RetriableSourceError
 from tracestrata.io.retry import retrying
-from tracestrata.protocols import SampleItem, WriteResult
+from tracestrata.protocols import HumanLabel, LabelKind, SampleItem, WriteResult
 
 from .client import LangfuseClient, status_of
 
@@ -43,6 +44,38 @@ def _pages(fetch: Any) -> Iterator[Any]:
         if page >= (response.meta.total_pages or 0) or not response.data:
             return
         page += 1
+
+
+def _score_configs(client: LangfuseClient) -> list[Any]:
+    api = client.api.score_configs
+    return list(_pages(lambda page: client.call("general", "list score configs", api.get, page=page, limit=LIST_LIMIT)))
+
+
+def ensure_score_config(client: LangfuseClient, label: HumanLabel) -> tuple[str, bool]:
+    """The id of the (unarchived) score config named after `label`, created to match it if missing
+    (and True if so): BOOLEAN, CATEGORICAL with its values, or NUMERIC with its bounds."""
+    for config in _score_configs(client):
+        if config.name == label.name and not config.is_archived:
+            return config.id, False
+    extra: dict[str, Any] = {}
+    if label.kind is LabelKind.CATEGORICAL:
+        data_type = "CATEGORICAL"
+        extra["categories"] = [ConfigCategory(label=text, value=score) for text, score in label.values]
+    elif label.kind is LabelKind.CONTINUOUS:
+        data_type = "NUMERIC"
+        extra.update(min_value=label.lower, max_value=label.upper)
+    else:
+        data_type = "BOOLEAN"
+    created = client.call(
+        "general",
+        f"create score config {label.name!r}",
+        client.api.score_configs.create,
+        name=label.name,
+        data_type=data_type,
+        description=label.description or f"Human label, read back by tracestrata as {label.name!r}.",
+        **extra,
+    )
+    return created.id, True
 
 
 class LangfuseDatasetSink:
@@ -165,10 +198,13 @@ def _same(old: DatasetItem, body: dict[str, Any]) -> bool:
 
 
 class LangfuseQueueSink:
-    def __init__(self, client: LangfuseClient, name: str, *, journal: Path | None = None) -> None:
+    def __init__(
+        self, client: LangfuseClient, name: str, *, journal: Path | None = None, labels: Sequence[HumanLabel] = ()
+    ) -> None:
         self.client = client
         self.name = name
         self.journal = journal
+        self.labels = tuple(labels)  # the queue is created with one score config per declared label
         self._queue_id: str | None = None
         self._present: set[str] | None = None  # trace ids in the queue
         self._ids: dict[str, str] = {}  # item id -> trace id, for items we know are in the queue
@@ -203,14 +239,17 @@ class LangfuseQueueSink:
             return found
         api = self.client.api.annotation_queues
         queues = self._queues_seen
-        config_id = self._score_config_id()
+        if self.labels:
+            config_ids = [ensure_score_config(self.client, label)[0] for label in self.labels]
+        else:
+            config_ids = [self._score_config_id()]
         try:
             queue = self.client.call(
                 "annotation_queues",
                 f"create annotation queue {self.name!r}",
                 api.create_queue,
                 name=self.name,
-                score_config_ids=[config_id],
+                score_config_ids=config_ids,
                 description="Traces sampled by tracestrata (stratified, failure-oversampled).",
             )
         except FatalSourceError as exc:
@@ -243,6 +282,14 @@ class LangfuseQueueSink:
             description="Created by tracestrata for its annotation queue.",
         )
         return created.id
+
+    def score_config_names(self) -> list[str]:
+        """The names of the score configs the queue offers a reviewer (creating nothing)."""
+        if self._find_queue() is None:
+            return []
+        queue = next(q for q in self._queues_seen if q.name == self.name)
+        configs = {c.id: c.name for c in _score_configs(self.client)}
+        return [configs.get(i, i) for i in queue.score_config_ids]
 
     # -- SampleSink ----------------------------------------------------------------------
     def _present_traces(self, refresh: bool = False) -> set[str]:

@@ -10,14 +10,15 @@ See docs/phoenix.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from tracestrata.protocols import SinkKind
+from tracestrata.protocols import HumanLabel, SinkKind
 
 from .client import PhoenixHTTP
+from .configs import AnnotationConfigs, label_config
 from .projects import ProjectResolver
 from .scores import PhoenixScoreSource
 from .settings import PhoenixSettings, load_settings
@@ -45,6 +46,22 @@ class PhoenixConnector:
         if SinkKind(kind) is SinkKind.DATASET:
             return PhoenixDatasetSink(self.http, name)
         return PhoenixReviewSink(self.http, self.projects, self._scores, name)
+
+    def ensure_labels(self, labels: Sequence[HumanLabel]) -> list[str]:
+        """An annotation config per label, created when missing and attached to the project,
+        so the trace page's annotation panel offers it (configs.py); the names created."""
+        if not labels:
+            return []
+        self.projects.require(self.settings.project)
+        configs = AnnotationConfigs(self.http, self.settings.project)
+        created, ids = [], []
+        for label in labels:
+            config_id, new = configs.ensure(label_config(label))
+            ids.append(config_id)
+            if new:
+                created.append(label.name)
+        configs.attach(ids)
+        return created
 
     def close(self) -> None:
         self.http.close()

@@ -1,5 +1,12 @@
-"""Score source: judge scores written as Phoenix trace annotations (`score_level =
-"trace"`, the default), as annotations on the trace's root span (`"span"`), or both.
+"""Score source: scores written as Phoenix trace annotations (`score_level = "trace"`),
+as annotations on the trace's root span (`"span"`: where a reviewer's label set in
+Phoenix's annotation panel lands), or both (the default).
+
+One value per trace and name: of every annotation of that name on the trace and on
+its root span, the most recently updated wins, whoever wrote it (a reviewer in the
+UI, a judge through the API, any identifier); Phoenix keeps updated_at to the second,
+and in a tie the root span's annotation (where the panel writes) wins over the trace's.
+`score_identifier` first keeps one judge's annotations only.
 
 Phoenix keeps a `{label, score}` pair per annotation. The value is typed from the
 name's annotation config when there is one and the half it names is filled in
@@ -21,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from tracestrata.protocols import iter_chunks
-from tracestrata.record import Score, ScoreValue, parse_timestamp
+from tracestrata.record import Score, ScoreValue, newest_per_trace_and_name, parse_timestamp
 
 from .client import PhoenixHTTP
 from .projects import ProjectResolver
@@ -49,13 +56,15 @@ class PhoenixScoreSource:
                 rows.extend(self.annotation_rows("trace", chunk, names))
             if level in ("span", "both"):
                 rows.extend(self._root_span_rows(chunk, names))
+            scores = []
             for row in rows:
                 score = score_from_row(row, kinds.get(row["name"]))
                 if score is None or score.name not in wanted:
                     continue
                 if self.settings.score_identifier is not None and (score.identifier or "") != self.settings.score_identifier:
                     continue
-                yield score
+                scores.append(score)
+            yield from newest_per_trace_and_name(scores)
 
     def _root_span_rows(self, trace_ids: Sequence[str], names: Sequence[str]) -> Iterator[dict[str, Any]]:
         """Annotations on the traces' root spans, each row given the trace id it belongs to."""

@@ -33,9 +33,10 @@ class PhoenixSettings(BaseModel):
     record_scores: tuple[str, ...] = ()
     # Score read-back: one judge's `identifier` when several write the same name ("" = the default one).
     score_identifier: str | None = None
-    # Where judge scores live: trace annotations, annotations on the trace's root span, or both.
-    score_level: Literal["trace", "span", "both"] = "trace"
-    review_annotation: str = "tracestrata.review"
+    # Where scores live: trace annotations, annotations on the trace's root span (where Phoenix's
+    # annotation panel writes a reviewer's label), or both (the newest per trace and name wins).
+    score_level: Literal["trace", "span", "both"] = "both"
+    review_annotation: str = "tracestrata.sampled"  # the sampling marker (not a label; docs/phoenix.md)
     ids_per_request: int = Field(200, ge=1, le=2000)
     # Per request, for library use: under `tracestrata sync` and `plan --config` the
     # config's [retry] policy replaces these (tracestrata.io.retry.governing).

@@ -7,16 +7,18 @@ existing name would make a new version holding only the new examples). Examples
 link to the trace's root span and carry `SampleItem.metadata()`.
 
 Review queue: Phoenix has no annotation queues. Each sampled trace gets a trace
-annotation named `tracestrata.review` with what a reviewer filters by: label =
+annotation named `tracestrata.sampled` with what a reviewer filters by: label =
 stratum, explanation = why it was drawn (`failure`, `boost` or `normal`); no score
 (the UI would average the weights into a meaningless mean), the weight, inclusion
 probability, signals, window and item id in its metadata. The identifier is fixed,
 `tracestrata:<queue name>`: Phoenix upserts on (name, trace, identifier), so a
-repeated write leaves one. A FREEFORM annotation config of that name is created if
-missing (one left CONTINUOUS by an earlier version is switched) and attached to the
-project, so the UI lists it. A reviewer filters the project's spans with
+repeated write leaves one. A FREEFORM annotation config of that name, described as
+"set by tracestrata, not a label", is created if missing (one left CONTINUOUS by an
+earlier version is switched) and kept off the project's annotation panel, so a
+reviewer is never offered the marker to fill in (configs.py). A reviewer filters the
+project's spans with
 
-    trace_annotations['tracestrata.review'].label == 'compliance'
+    trace_annotations['tracestrata.sampled'].label == 'compliance'
 
 (see docs/phoenix.md).
 """
@@ -30,7 +32,8 @@ from urllib.parse import quote
 from tracestrata.protocols import SampleItem, WriteResult, iter_chunks
 from tracestrata.record import format_timestamp
 
-from .client import PhoenixHTTP, response_json
+from .client import PhoenixHTTP
+from .configs import AnnotationConfigs
 from .projects import ProjectResolver
 from .scores import PhoenixScoreSource
 
@@ -155,27 +158,13 @@ class PhoenixReviewSink:
         return ids
 
     def ensure_config(self) -> None:
-        """Create the annotation config if missing and attach it to the project (once per sink)."""
+        """Create the marker's annotation config if missing, and keep it *off* the project's
+        annotation panel (a reviewer must not mistake the marker for a label); once per sink."""
         if self._config_ready:
             return
-        path = f"/v1/annotation_configs/{quote(self.annotation, safe='')}"
-        config = review_config(self.annotation)
-        response = self.http.request("GET", path, allow=(404,))
-        if response.status_code == 404:
-            created = self.http.request("POST", "/v1/annotation_configs", allow=(409,), json=config)
-            response = self.http.request("GET", path) if created.status_code == 409 else created
-        config_id = str(response_json(response)["data"]["id"])
-        if response_json(response)["data"].get("type") != config["type"]:
-            response = self.http.request("PUT", f"/v1/annotation_configs/{quote(config_id, safe='')}", json=config)
-            config_id = str(response_json(response)["data"]["id"])
-        project = quote(self.settings.project, safe="")
-        attached = self.http.json("GET", f"/v1/projects/{project}/annotation_configs")
-        ids = [str(c["id"]) for c in attached.get("data", [])]
-        if config_id not in ids:
-            # PUT replaces the whole set: keep what the project already had.
-            self.http.request(
-                "PUT", f"/v1/projects/{project}/annotation_configs", json={"annotation_config_ids": [*ids, config_id]}
-            )
+        configs = AnnotationConfigs(self.http, self.settings.project)
+        config_id, _ = configs.ensure(review_config(self.annotation), replace_type=True)
+        configs.detach(config_id)
         self._config_ready = True
 
 
@@ -183,8 +172,10 @@ def review_config(name: str) -> dict[str, Any]:
     return {
         "type": "FREEFORM",
         "name": name,
-        "description": "Sampled for review by tracestrata. Label = stratum; explanation = why it was drawn "
-        "(failure, boost or normal); metadata holds the weight, inclusion probability, failure signals and window.",
+        "description": "Set by tracestrata, not a label: do not edit. Why this trace is in the sample: "
+        "label = stratum; explanation = why it was drawn (failure, boost or normal); metadata holds the weight, "
+        "inclusion probability, failure signals and window. Label the trace with the project's label "
+        "annotations instead.",
     }
 
 

@@ -1,6 +1,6 @@
 """Links into the Phoenix UI for reviewers: the project's spans, already filtered to the sample.
 
-The filters are Phoenix's span filter expressions on the `tracestrata.review` trace
+The filters are Phoenix's span filter expressions on the `tracestrata.sampled` trace
 annotation (label = stratum, explanation = failure/boost/normal; docs/phoenix.md); the
 project page reads the filter and the time range from its URL.
 """
@@ -13,12 +13,12 @@ from urllib.parse import urlencode
 from tracestrata.record import format_timestamp
 
 
-def sample_filter(annotation: str = "tracestrata.review") -> str:
+def sample_filter(annotation: str = "tracestrata.sampled") -> str:
     """Every sampled trace's root span."""
     return f"trace_annotations['{annotation}'].label is not None"
 
 
-def stratum_filter(stratum: str, annotation: str = "tracestrata.review") -> str:
+def stratum_filter(stratum: str, annotation: str = "tracestrata.sampled") -> str:
     """One stratum's sampled traces."""
     quoted = stratum.replace("\\", "\\\\").replace("'", "\\'")
     return f"trace_annotations['{annotation}'].label == '{quoted}'"
