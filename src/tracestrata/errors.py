@@ -153,3 +153,9 @@ __all__ = [
     "StateError",
     "TracestrataError",
 ]
+
+
+class JudgeCallError(RetriableSourceError):
+    """One judge call failed in a way worth retrying: a 429, a timeout, an answer that does not parse.
+
+    Past the retry budget the trace is counted as judge-failed (never a crash); the next run tries again."""

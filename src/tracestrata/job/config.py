@@ -119,6 +119,33 @@ class AlertModel(_Strict):
         return None if value is None else _duration(value)
 
 
+class JudgeModel(_Strict):
+    """`[judge]`: run a judge on the sample after writing it, before reading scores back (docs/judge.md)."""
+
+    judge: str  # module:function, phoenix-evals:module:evaluator, a judge TOML file, or "llm" ([judge.llm])
+    name: str  # the score name: a trace with a score of this name is judged already
+    version: str | None = None
+    concurrency: int = Field(default=8, ge=1, le=512)
+    timeout: float = Field(default=60.0, gt=0)
+    max_calls_per_run: int | None = Field(default=None, ge=0)
+    max_calls_per_day: int | None = Field(default=None, ge=0)
+    cost_per_call: float | None = Field(default=None, ge=0)
+    review: bool = False  # also judge the review subsample (the traces a [review] policy gives to people)
+    llm: dict[str, Any] | None = None
+
+    @field_validator("timeout", "cost_per_call", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("name", "judge")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
 class SyncModel(_Strict):
     state: str
     source: dict[str, Any]
@@ -129,6 +156,7 @@ class SyncModel(_Strict):
     report: ReportModel = Field(default_factory=ReportModel)
     retry: RetryModel = Field(default_factory=RetryModel)
     alert: AlertModel = Field(default_factory=AlertModel)
+    judge: JudgeModel | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +187,7 @@ class SyncConfig:
     report_proxy: str | None = None
     failing_after: int = 3  # consecutive failed runs before sync exits 6 (failing)
     stale_after: timedelta | None = None  # `status`: no success for this long is stale (default: 2 windows + settle)
+    judge: JudgeModel | None = None  # `[judge]`, its `judge` path resolved against the config's folder
 
     @property
     def stale_limit(self) -> timedelta:
@@ -167,7 +196,10 @@ class SyncConfig:
     @property
     def secret_env_vars(self) -> tuple[str, ...]:
         """Names of the environment variables holding credentials (never their values)."""
-        return tuple(str(v) for k, v in self.source_options.items() if k.endswith("_env") and isinstance(v, str))
+        names = [str(v) for k, v in self.source_options.items() if k.endswith("_env") and isinstance(v, str)]
+        if self.judge is not None and self.judge.llm and isinstance(self.judge.llm.get("api_key_env"), str):
+            names.append(self.judge.llm["api_key_env"])
+        return tuple(names)
 
     def source_key(self) -> str:
         """Identifies the source in the state store: type plus its non-credential options."""
@@ -311,7 +343,15 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
         ),
         failing_after=model.alert.failing_after,
         stale_after=parse_duration(model.alert.stale_after) if model.alert.stale_after else None,
+        judge=_judge(model.judge, resolve),
     )
+
+
+def _judge(model: JudgeModel | None, resolve: Any) -> JudgeModel | None:
+    """`[judge]` with a judge TOML file's path made absolute (relative to the config's folder)."""
+    if model is None or not model.judge.strip().endswith(".toml"):
+        return model
+    return model.model_copy(update={"judge": str(resolve(model.judge.strip()))})
 
 
 def _check_period(policy: Any, every: timedelta, *, path: Path, text: str) -> None:

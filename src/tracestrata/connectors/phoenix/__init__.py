@@ -18,6 +18,7 @@ import httpx
 from tracestrata.protocols import SinkKind
 
 from .client import PhoenixHTTP
+from .judging import PhoenixBodyFetcher, PhoenixScoreWriter
 from .projects import ProjectResolver
 from .scores import PhoenixScoreSource
 from .settings import PhoenixSettings, load_settings
@@ -45,6 +46,12 @@ class PhoenixConnector:
         if SinkKind(kind) is SinkKind.DATASET:
             return PhoenixDatasetSink(self.http, name)
         return PhoenixReviewSink(self.http, self.projects, self._scores, name)
+
+    def body_fetcher(self) -> PhoenixBodyFetcher:
+        return PhoenixBodyFetcher(self.http, self.projects)
+
+    def score_writer(self) -> PhoenixScoreWriter:
+        return PhoenixScoreWriter(self.http)
 
     def close(self) -> None:
         self.http.close()
