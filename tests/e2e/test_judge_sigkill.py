@@ -218,3 +218,48 @@ def test_langfuse_job_judge_killed_and_rerun(tmp_path: Path) -> None:
             gen.close()
         clean_stub.stop()
         stub.stop()
+
+
+@pytest.mark.slow
+def test_phoenix_job_judge_killed_and_rerun(tmp_path: Path) -> None:
+    """On a real Phoenix; the uninterrupted run is the same traffic as local files (one trace id
+    lives in one Phoenix project only), which samples and judges the same traces."""
+    import uuid
+
+    from fixtures.phoenix_server import shared_server
+
+    from tracestrata.connectors.phoenix.server import seed_records
+
+    server = shared_server()
+    project = f"judge-kill-{uuid.uuid4().hex[:8]}"
+    traffic = list(generate_traces(120, start=T0, end=T0 + timedelta(hours=3), seed=uuid.uuid4().int % 10**6))
+    seed_records(server.base_url, project, traffic,
+                 extra_attributes=lambda r: {"input.value": f"question {r.id}", "output.value": f"answer {r.id}"})
+    traces = tmp_path / "traces.jsonl"
+    traces.write_bytes(b"".join(orjson.dumps(r.to_json()) + b"\n" for r in traffic))
+    clean_stub, stub = stubs()
+    try:
+        clean = make(tmp_path / "clean", {"type": "files", "path": str(traces), "sink_dir": str(tmp_path / "clean" / "sink"),
+                                          "scores_path": str(tmp_path / "clean" / "scores")}, clean_stub.url)
+        killed = make(tmp_path / "killed", {"type": "phoenix", "base_url": server.base_url, "project": project}, stub.url)
+
+        def scores_of(config: Path) -> Counter[str]:
+            if config.parent.name == "clean":
+                lines = (config.parent / "scores" / "tracestrata-judge.jsonl").read_text().splitlines()
+                return Counter(orjson.loads(line)["trace_id"] for line in lines)
+            import httpx
+
+            counts: Counter[str] = Counter()
+            params: dict[str, Any] = {"trace_ids": sorted(sampled_ids(config)), "include_annotation_names": ["correct"],
+                                      "limit": 1000}
+            body = httpx.get(f"{server.base_url}/v1/projects/{project}/trace_annotations", params=params, timeout=60).json()
+            for row in body["data"]:
+                counts[row["trace_id"]] += 1
+                assert row["annotator_kind"] == "LLM" and row["identifier"] == "llm:stub-judge"
+                assert row["result"]["explanation"] and row["metadata"]["judge"] == "llm:stub-judge"
+            return counts
+
+        check("phoenix", (clean, clean_stub), (killed, stub), base_env(), scores_of, kills_wanted=5)
+    finally:
+        clean_stub.stop()
+        stub.stop()
