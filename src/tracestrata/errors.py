@@ -159,3 +159,9 @@ __all__ = [
     "TracestrataError",
     "WriteError",
 ]
+
+
+class JudgeCallError(RetriableSourceError):
+    """One judge call failed in a way worth retrying: a 429, a timeout, an answer that does not parse.
+
+    Past the retry budget the trace is counted as judge-failed (never a crash); the next run tries again."""

@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
-from tracestrata.record import Score, TraceRecord, format_timestamp, parse_timestamp
+from tracestrata.record import Score, ScoreValue, TraceRecord, format_timestamp, parse_timestamp
 
 ITEM_ID_NAMESPACE = uuid.UUID("6f1c2b0e-7a43-4b8e-9a57-3e0c7f5d2a10")
 
@@ -303,6 +303,80 @@ class Connector(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class TraceBody:
+    """What a judge reads of one trace: its root span's (observation's, record's) input and output.
+
+    Held in memory only while the trace is judged: never written to the state or a log."""
+
+    input: Any = None
+    output: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class JudgedScore:
+    """One score a judge gave a sampled trace, ready to write where `sync` reads scores.
+
+    `score_id` is deterministic (judge name, trace id, score name), so a retried or
+    repeated write upserts instead of adding a second score."""
+
+    score_id: str
+    item: SampleItem
+    name: str
+    value: ScoreValue
+    judge: str
+    label: str | None = None
+    reason: str | None = None
+    judge_version: str | None = None
+
+    @property
+    def trace_id(self) -> str:
+        return self.item.trace_id
+
+    def metadata(self) -> dict[str, Any]:
+        """What every backend stores beside the value, so the score can be reweighted on its own."""
+        return {
+            "tracestrata": True,
+            "stratum": self.item.stratum,
+            "inclusion_probability": self.item.inclusion_probability,
+            "weight": self.item.weight,
+            "run": self.item.run,
+            "judge": self.judge,
+            "judge_version": self.judge_version,
+        }
+
+
+SCORE_ID_NAMESPACE = uuid.UUID("0c3f4a52-61d8-4d0e-9b7e-6a2f1d9c8e41")
+
+
+def score_id_for(judge: str, trace_id: str, name: str) -> str:
+    """Deterministic id of a judge's score on a trace (UUID-shaped), so a retry upserts."""
+    return str(uuid.uuid5(SCORE_ID_NAMESPACE, f"{judge}\x1f{trace_id}\x1f{name}"))
+
+
+@runtime_checkable
+class BodyFetcher(Protocol):
+    def fetch_bodies(self, items: Sequence[SampleItem]) -> Mapping[str, TraceBody]:
+        """Input and output of each item's trace, by trace id (a trace the backend lacks is left out)."""
+        ...
+
+
+@runtime_checkable
+class ScoreWriter(Protocol):
+    def write_scores(self, scores: Sequence[JudgedScore]) -> None:
+        """Upsert the scores by `score_id` where this connector's `score_source()` reads them."""
+        ...
+
+
+@runtime_checkable
+class JudgeBackend(Protocol):
+    """A connector the judge runner can work with: it reads trace bodies and writes scores back."""
+
+    def body_fetcher(self) -> BodyFetcher: ...
+
+    def score_writer(self) -> ScoreWriter: ...
+
+
 def iter_chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     """Split an iterable into lists of at most `size` (batched writes and lookups)."""
     chunk: list[Any] = []
@@ -316,23 +390,29 @@ def iter_chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 __all__ = [
+    "BodyFetcher",
     "ColumnBatch",
     "ColumnSource",
     "Connector",
     "HumanLabel",
     "LabelKind",
+    "JudgeBackend",
+    "JudgedScore",
     "Partitioned",
     "SampleItem",
     "SampleSink",
     "ScoreSource",
     "SetsUpReview",
+    "ScoreWriter",
     "SinkKind",
     "Sized",
     "SkipsBadInput",
     "StratumCounter",
+    "TraceBody",
     "TraceSource",
     "Window",
     "WriteResult",
     "item_id_for",
     "iter_chunks",
+    "score_id_for",
 ]

@@ -1,68 +1,218 @@
-"""`tracestrata judge`: play an LLM judge on a sample (synthetic traffic only)."""
+"""`tracestrata judge`: judge a sample with your own judge, writing each score where `sync` reads it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-import orjson
 
+from tracestrata.cli.options import now_option, window_options
 from tracestrata.errors import InputError
-from tracestrata.io.atomic import atomic_writer
 from tracestrata.io.jsonl import iter_jsonl
-from tracestrata.record import Score, TraceRecord
-from tracestrata.synthetic import _uniforms, human_label, judge
+from tracestrata.protocols import SampleItem, Window, item_id_for
+from tracestrata.record import TraceRecord
+
+EXIT_CODES = """\b
+Exit codes:
+  0  done (traces the judge failed on are counted in the summary line
+     and left unscored for the next run)
+  2  bad option, config or sample; the judge cannot be imported; its
+     key variable is not set
+  3  the backend or the judge endpoint refused the credentials
+  4  partial: the backend failed past its retries; scores written so
+     far stay, the next run continues
+  5  another run holds the state store"""
 
 
-@click.command("judge")
+@click.command("judge", epilog=EXIT_CODES)
 @click.option(
     "--sample",
     "sample_dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
-    required=True,
-    help="A sample directory written by `tracestrata sample`.",
+    help="A sample directory written by `tracestrata sample` (scores go to --out).",
 )
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Score JSONL to write.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="A sync config: judge what the job sampled; scores go back to its backend.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="With --sample: the score JSONL to write.")
+@click.option(
+    "--judge",
+    "judge_spec",
+    metavar="SPEC",
+    help="module:function (sync or async), phoenix-evals:module:evaluator, or a judge TOML file (an LLM over "
+    "an OpenAI-compatible endpoint). With --sample and no --judge: the simulated judge (synthetic traces only).",
+)
+@click.option("--name", help="The score's name. A trace that has a score of this name is not judged again.")
+@click.option("--concurrency", type=click.IntRange(1, 512), help="Judge calls in flight at once [default: 8].")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per judge call [default: 60].")
+@click.option("--max-calls", type=click.IntRange(min=0), help="At most this many traces judged in this run.")
+@window_options
+@now_option("Pretend it is this time (UTC): which reporting period --config judges.")
 @click.option(
     "--coverage",
     type=click.FloatRange(0, 1),
     default=0.9,
     show_default=True,
-    help="Share of sampled traces the judge gets to (the rest stay unscored, as in real life).",
+    help="Simulated judge: share of sampled traces it gets to (the rest stay unscored, as in real life).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Simulated judge: its seed.")
 @click.option(
     "--humans",
     metavar="NAME",
-    help="Also play the human reviewers: a score NAME (stricter than the judge on failures) on every judged "
-    "trace the sample marks for review (a policy with [review]).",
+    help="Simulated judge: also play the human reviewers: a score NAME (stricter than the judge on failures) on "
+    "every judged trace the sample marks for review (a policy with [review]).",
 )
-def command(sample_dir: Path, out: Path, coverage: float, seed: int, humans: str | None) -> None:
-    """Score a sample with the simulated judge and write `{"trace_id","name","value"}` lines.
+def command(
+    sample_dir: Path | None,
+    config_path: Path | None,
+    out: Path | None,
+    judge_spec: str | None,
+    name: str | None,
+    concurrency: int | None,
+    timeout: float | None,
+    max_calls: int | None,
+    window: Window | None,
+    now: datetime | None,
+    coverage: float,
+    seed: int,
+    humans: str | None,
+) -> None:
+    """Judge exactly the sampled traces that have no score of that name yet, and write the scores back.
 
-    Only meaningful on traces from `tracestrata generate`: the verdict is a
-    deterministic function of the trace, so the truth is known.
+    With --sample DIR --out FILE: the traces of a sample directory, scores appended to FILE
+    (what `report --scores jsonl:FILE` reads). With --config: what the sync job sampled in its
+    reporting period (or --since/--until), scores written where `sync` reads them (files:
+    scores_path; Phoenix: trace annotations; Langfuse: scores). A rerun judges only what is
+    still unscored, so a killed run is finished by the next one. See docs/judge.md.
 
     \b
     Examples:
-      tracestrata judge --sample run/ --out scores.jsonl
-      tracestrata judge --sample run/ --out scores.jsonl --humans human_correct
+      tracestrata judge --sample run/ --out scores.jsonl                  # simulated judge
+      tracestrata judge --sample run/ --judge myjudges:correct --name correct --out scores.jsonl
+      tracestrata judge --config sync.toml --judge judge.toml --name correct
     """
+    if (sample_dir is None) == (config_path is None):
+        raise click.UsageError("give either --sample DIR (with --out) or --config SYNC.toml")
+    if sample_dir is not None:
+        if out is None:
+            raise click.UsageError("--sample needs --out FILE (the score JSONL to write)")
+        _judge_sample(sample_dir, out, judge_spec, name, concurrency, timeout, max_calls, coverage, seed, humans)
+    else:
+        assert config_path is not None
+        _judge_config(config_path, judge_spec, name, concurrency, timeout, max_calls, window, now)
+
+
+def _sample_items(sample_dir: Path) -> tuple[list[SampleItem], set[str]]:
+    """The sample's traces as items, and the ids the sample marks for review."""
     sample_path = sample_dir / "sample.jsonl"
     if not sample_path.exists():
         raise InputError("no sample.jsonl here; run `tracestrata sample` first", path=str(sample_dir))
-    written = reviewed = 0
-    with atomic_writer(out) as handle:
-        for number, data in iter_jsonl(sample_path):
-            record = TraceRecord.from_json(data, path=str(sample_path), line=number)
-            if _uniforms(record.id, seed + 7919)[1] >= coverage:
-                continue
-            for name, value in judge(record, seed=seed).items():
-                handle.write(orjson.dumps(Score(record.id, name, value).to_json()) + b"\n")
-            written += 1
-            if humans and data.get("review") is True:
-                label = human_label(record, seed=seed)
-                handle.write(orjson.dumps(Score(record.id, humans, label).to_json()) + b"\n")
-                reviewed += 1
-    click.echo(f"judged {written} traces into {out}" + (f" ({reviewed} reviewed by humans)" if humans else ""),
-               err=True)
+    items: list[SampleItem] = []
+    review: set[str] = set()
+    for number, data in iter_jsonl(sample_path):
+        record = TraceRecord.from_json(data, path=str(sample_path), line=number)
+        if data.get("review") is True:
+            review.add(record.id)
+        items.append(
+            SampleItem(
+                item_id=item_id_for(f"sample:{sample_dir}", None, record.id),
+                record=record,
+                stratum=str(data.get("stratum", "")),
+                values=dict(data.get("values") or {}),
+                failure=bool(data.get("failure")),
+                signals=tuple(data.get("signals") or ()),
+                inclusion_probability=float(data.get("inclusion_probability", 1.0)),
+                weight=float(data.get("weight", 1.0)),
+                boost=data.get("boost"),
+            )
+        )
+    return items, review
+
+
+def _judge_sample(
+    sample_dir: Path,
+    out: Path,
+    judge_spec: str | None,
+    name: str | None,
+    concurrency: int | None,
+    timeout: float | None,
+    max_calls: int | None,
+    coverage: float,
+    seed: int,
+    humans: str | None,
+) -> None:
+    from tracestrata.connectors.files.judging import FilesScoreWriter, RecordBodies
+    from tracestrata.connectors.files.scores import FilesScoreSource
+    from tracestrata.judging import JudgeTargets, RunnerSettings, load_judge, run_judge
+    from tracestrata.judging.callable import FunctionJudge
+    from tracestrata.judging.simulator import SIMULATOR, SimulatedJudge
+
+    items, review = _sample_items(sample_dir)
+    if judge_spec is None:
+        # the simulator keeps its old contract: a fresh file of plain {trace_id, name, value} lines
+        judge = FunctionJudge(SimulatedJudge(seed=seed, coverage=coverage, humans=humans, review=review), name=SIMULATOR, workers=1)
+        if out.exists():
+            out.unlink()
+        settings = RunnerSettings(name="correct", concurrency=1, timeout=timeout or 60.0, max_calls_per_run=max_calls)
+        outcome = run_judge(items, judge, JudgeTargets(RecordBodies(), FilesScoreWriter(out, plain=True)), settings, progress=False)
+        reviewed = _count_lines(out, humans) if humans else 0
+        click.echo(f"judged {outcome.judged} traces into {out}" + (f" ({reviewed} reviewed by humans)" if humans else ""), err=True)
+        return
+    if not name:
+        raise click.UsageError("name the score the judge gives: --name NAME")
+    judge = load_judge(judge_spec, workers=concurrency or 8, timeout=timeout or 60.0)
+    settings = RunnerSettings(name=name, concurrency=concurrency or 8, timeout=timeout or 60.0, max_calls_per_run=max_calls)
+    targets = JudgeTargets(RecordBodies(), FilesScoreWriter(out), FilesScoreSource(out))
+    outcome = run_judge(items, judge, targets, settings)
+    click.echo(outcome.line(), err=True)
+
+
+def _count_lines(path: Path, name: str) -> int:
+    if not path.exists():
+        return 0
+    return sum(1 for _, data in iter_jsonl(path) if data.get("name") == name)
+
+
+def _judge_config(
+    config_path: Path,
+    judge_spec: str | None,
+    name: str | None,
+    concurrency: int | None,
+    timeout: float | None,
+    max_calls: int | None,
+    window: Window | None,
+    now: datetime | None,
+) -> None:
+    from tracestrata.io.retry import governing
+    from tracestrata.job.config import JudgeModel, load_config
+    from tracestrata.job.judge_step import run_judge_step
+    from tracestrata.job.state import State, lock_state
+    from tracestrata.job.sync import load_connector
+
+    config = load_config(config_path)
+    base = config.judge
+    spec = judge_spec or (base.judge if base else None)
+    score_name = name or (base.name if base else None)
+    if not spec or not score_name:
+        raise click.UsageError("give --judge SPEC and --name NAME (or a [judge] table in the config)")
+    updates = {"judge": spec, "name": score_name}
+    if concurrency is not None:
+        updates["concurrency"] = concurrency  # type: ignore[assignment]
+    if timeout is not None:
+        updates["timeout"] = timeout  # type: ignore[assignment]
+    if max_calls is not None:
+        updates["max_calls_per_run"] = max_calls  # type: ignore[assignment]
+    judge_config = base.model_copy(update=updates) if base else JudgeModel(**updates)  # type: ignore[arg-type]
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    with lock_state(config.state), State(config.state) as state, governing(config.retry):
+        connector = load_connector(config)
+        try:
+            outcome = run_judge_step(
+                config, state, connector, moment, judge_config=judge_config, windows=[window] if window else ()
+            )
+        finally:
+            connector.close()
+    if outcome.sampled == 0:
+        click.echo("nothing sampled in that period yet: run `tracestrata sync` first", err=True)
+        return
+    click.echo(outcome.line(), err=True)

@@ -157,6 +157,33 @@ class AlertModel(_Strict):
         return None if value is None else _duration(value)
 
 
+class JudgeModel(_Strict):
+    """`[judge]`: run a judge on the sample after writing it, before reading scores back (docs/judge.md)."""
+
+    judge: str  # module:function, phoenix-evals:module:evaluator, a judge TOML file, or "llm" ([judge.llm])
+    name: str  # the score name: a trace with a score of this name is judged already
+    version: str | None = None
+    concurrency: int = Field(default=8, ge=1, le=512)
+    timeout: float = Field(default=60.0, gt=0)
+    max_calls_per_run: int | None = Field(default=None, ge=0)
+    max_calls_per_day: int | None = Field(default=None, ge=0)
+    cost_per_call: float | None = Field(default=None, ge=0)
+    review: bool = False  # also judge the review subsample (the traces a [review] policy gives to people)
+    llm: dict[str, Any] | None = None
+
+    @field_validator("timeout", "cost_per_call", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("name", "judge")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
 class SyncModel(_Strict):
     state: str
     source: dict[str, Any]
@@ -168,6 +195,7 @@ class SyncModel(_Strict):
     retry: RetryModel = Field(default_factory=RetryModel)
     alert: AlertModel = Field(default_factory=AlertModel)
     label: list[LabelModel] = Field(default_factory=list)
+    judge: JudgeModel | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +229,7 @@ class SyncConfig:
     labels: tuple[Any, ...] = ()  # tracestrata.protocols.HumanLabel, from [[label]]
     label_judges: Mapping[str, str] = field(default_factory=dict)  # label name -> the judge score it calibrates
     report_metrics: tuple[str, ...] = ()  # [report] metrics (default: the one metric)
+    judge: JudgeModel | None = None  # `[judge]`, its `judge` path resolved against the config's folder
 
     @property
     def stale_limit(self) -> timedelta:
@@ -209,7 +238,10 @@ class SyncConfig:
     @property
     def secret_env_vars(self) -> tuple[str, ...]:
         """Names of the environment variables holding credentials (never their values)."""
-        return tuple(str(v) for k, v in self.source_options.items() if k.endswith("_env") and isinstance(v, str))
+        names = [str(v) for k, v in self.source_options.items() if k.endswith("_env") and isinstance(v, str)]
+        if self.judge is not None and self.judge.llm and isinstance(self.judge.llm.get("api_key_env"), str):
+            names.append(self.judge.llm["api_key_env"])
+        return tuple(names)
 
     def source_key(self) -> str:
         """Identifies the source in the state store: what decides which traces it holds (the type
@@ -378,6 +410,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
         labels=labels,
         label_judges=judges,
         report_metrics=tuple(dict.fromkeys(model.report.metrics or ([metric] if metric else label_names[:1]))),
+        judge=_judge(model.judge, resolve),
     )
 
 
@@ -412,6 +445,13 @@ def _labels(models: Sequence[LabelModel], *, path: Path, text: str) -> tuple[Any
             raise bad(f"only a continuous label has bounds (this one is {m.kind})", "min" if m.min is not None else "max")
         out.append(HumanLabel(m.name, kind, values, m.min, m.max, m.description))
     return tuple(out)
+
+
+def _judge(model: JudgeModel | None, resolve: Any) -> JudgeModel | None:
+    """`[judge]` with a judge TOML file's path made absolute (relative to the config's folder)."""
+    if model is None or not model.judge.strip().endswith(".toml"):
+        return model
+    return model.model_copy(update={"judge": str(resolve(model.judge.strip()))})
 
 
 def _check_period(policy: Any, every: timedelta, *, path: Path, text: str) -> None:

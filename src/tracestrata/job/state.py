@@ -547,6 +547,19 @@ class State:
             for r in rows
         ]
 
+    def items_of(self, run_ids: Sequence[str], sink_kind: str) -> list[PlannedItem]:
+        """Every item of the given runs bound for sinks of `sink_kind`, written or not (what the judge reads)."""
+        out: list[PlannedItem] = []
+        for chunk in iter_chunks(run_ids, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                "SELECT item_id, sink_kind, sink_name, trace_id, payload FROM items "
+                f"WHERE run_id IN ({marks}) AND sink_kind = ? ORDER BY rowid",
+                (*chunk, sink_kind),
+            )
+            out.extend(PlannedItem(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows)
+        return out
+
     def mark_written(self, item_ids: Sequence[str]) -> None:
         with self.transaction() as db:
             stamp = now_text()

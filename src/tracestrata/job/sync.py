@@ -296,6 +296,7 @@ class _Run:
             return
         try:
             self.check_late()
+            self.judge()
             self.read_scores()
             self.refresh_reports()
         except RetriableSourceError as exc:
@@ -519,6 +520,21 @@ class _Run:
     def count_distinct(self, source: TraceSource, window: Window) -> int:
         """Traces in `window` now, a repeated id counted once (as sampling counts them)."""
         return sum(1 for _ in unique_records(source.iter_traces(window), hash_key(self.policy.seed)))
+
+    def judge(self) -> None:
+        """`[judge]`: judge the sampled traces not yet scored under its name (job/judge_step.py)."""
+        if self.config.judge is None:
+            return
+        from tracestrata.job.judge_step import run_judge_step
+
+        result = run_judge_step(self.config, self.state, self.connector, self.now, judge_config=self.config.judge)
+        fields = {"judged": result.judged, "failed": result.failed, "deferred": result.deferred, "calls": result.calls}
+        if result.failed:
+            self.log.warn("judge", result.line(), **fields)
+        elif result.judged:
+            self.log.change("judge", result.line(), **fields)
+        else:
+            self.log.detail("skip", result.line())
 
     def read_scores(self) -> None:
         names = self.config.score_names

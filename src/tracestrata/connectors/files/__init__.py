@@ -35,6 +35,17 @@ class FilesConnector(FileOutputs):
 
         return FilesTraceSource(self.path)
 
+    def body_fetcher(self) -> Any:
+        from tracestrata.connectors.files.judging import FilesBodyFetcher
+        from tracestrata.connectors.files.source import FilesTraceSource
+
+        return FilesBodyFetcher(FilesTraceSource(self.path).files())
+
+    def score_writer(self) -> Any:
+        from tracestrata.connectors.files.judging import FilesScoreWriter, judge_scores_file
+
+        return FilesScoreWriter(judge_scores_file(self.scores_path))
+
 
 def create(options: Mapping[str, Any]) -> FilesConnector:
     """The `tracestrata.connectors` entry point for `type = "files"`."""

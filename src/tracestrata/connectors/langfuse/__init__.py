@@ -15,6 +15,7 @@ from tracestrata.io.retry import RetryPolicy, SleepFn
 from tracestrata.protocols import HumanLabel, SampleSink, SinkKind
 
 from .client import LangfuseClient
+from .judging import LangfuseBodyFetcher, LangfuseScoreWriter
 from .ratelimit import RateLimiter
 from .scores import LangfuseScoreSource
 from .settings import LangfuseOptions, parse_options
@@ -60,6 +61,12 @@ class LangfuseConnector:
 
     def score_source(self) -> LangfuseScoreSource:
         return LangfuseScoreSource(self.client)
+
+    def body_fetcher(self) -> LangfuseBodyFetcher:
+        return LangfuseBodyFetcher(self.client)
+
+    def score_writer(self) -> LangfuseScoreWriter:
+        return LangfuseScoreWriter(self.client)
 
     def close(self) -> None:
         self.client.close()

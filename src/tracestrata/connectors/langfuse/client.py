@@ -131,10 +131,21 @@ class LangfuseClient:
                 raise FatalSourceError(f"Langfuse {what}: the server repeated cursor {cursor[:16]}…")
             seen.add(cursor)
 
+    def post_json(self, family: str, what: str, path: str, body: Any) -> Any:
+        """POST a JSON document ourselves (e.g. a score with its id), same limiter/retry/error mapping."""
+        return self.call(family, what, self._post_json, path, body)
+
+    def _post_json(self, path: str, body: Any, request_options: Any = None) -> Any:
+        response = self.http.post(self.options.base_url + path, json=body, auth=self._auth, headers=self._headers)
+        return self._decode(response, "POST", path)
+
     def _get_json(self, path: str, params: Mapping[str, Any], request_options: Any = None) -> Any:
         response = self.http.get(
             self.options.base_url + path, params=_query(params), auth=self._auth, headers=self._headers
         )
+        return self._decode(response, "GET", path)
+
+    def _decode(self, response: httpx.Response, method: str, path: str) -> Any:
         if response.status_code >= 300:
             try:
                 body: Any = response.json()
@@ -144,7 +155,7 @@ class LangfuseClient:
         try:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError:
-            raise FatalSourceError(f"Langfuse GET {path}: response is not JSON") from None
+            raise FatalSourceError(f"Langfuse {method} {path}: response is not JSON") from None
 
     def map_api_error(self, exc: ApiError, what: str) -> SourceError:
         status = exc.status_code or 0

@@ -31,6 +31,7 @@ from tracestrata.io.retry import retrying
 from tracestrata.protocols import HumanLabel, LabelKind, SampleItem, WriteResult
 
 from .client import LangfuseClient, status_of
+from .judging import root_io
 
 LIST_LIMIT = 100  # page size for the page-numbered list endpoints
 
@@ -172,19 +173,8 @@ class LangfuseDatasetSink:
 
     def _fetch_io(self, item: SampleItem) -> dict[str, Any]:
         """Input/output of the sampled trace's root observation (only when asked for)."""
-        page = self.client.call(
-            "general",
-            f"read input/output of trace {item.trace_id}",
-            self.client.api.observations.get_many,
-            fields="io",
-            trace_id=item.trace_id,
-            is_root_observation=True,
-            limit=1,
-        )
-        if not page.data:
-            return {}
-        obs = page.data[0]
-        return {"input": obs.input, "output": obs.output}
+        body = root_io(self.client, item.trace_id)
+        return {} if body is None else {"input": body.input, "output": body.output}
 
 
 def _same(old: DatasetItem, body: dict[str, Any]) -> bool:

@@ -19,6 +19,7 @@ from tracestrata.protocols import HumanLabel, SinkKind
 
 from .client import PhoenixHTTP
 from .configs import AnnotationConfigs, label_config
+from .judging import PhoenixBodyFetcher, PhoenixScoreWriter
 from .projects import ProjectResolver
 from .scores import PhoenixScoreSource
 from .settings import PhoenixSettings, load_settings
@@ -62,6 +63,12 @@ class PhoenixConnector:
                 created.append(label.name)
         configs.attach(ids)
         return created
+
+    def body_fetcher(self) -> PhoenixBodyFetcher:
+        return PhoenixBodyFetcher(self.http, self.projects)
+
+    def score_writer(self) -> PhoenixScoreWriter:
+        return PhoenixScoreWriter(self.http)
 
     def close(self) -> None:
         self.http.close()

@@ -1,0 +1,109 @@
+"""The job's judge step: judge what the job sampled, between writing the sample and reading scores.
+
+Used by `sync` when the config has a `[judge]` table, and by `tracestrata judge --config`.
+The traces are the dataset items of the runs in the reporting period (or the windows
+asked for); with a `[review]` policy the review subsample is left to people unless
+`[judge] review = true`. Calls per day are counted in the state (cursor
+`judge-calls:<name>:<day>`), so `max_calls_per_day` holds across runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from tracestrata.errors import ConfigError
+from tracestrata.job.config import JudgeModel, SyncConfig
+from tracestrata.job.state import RunStatus, State
+from tracestrata.judging import JudgeOutcome, JudgeTargets, RunnerSettings, load_judge, run_judge
+from tracestrata.judging.model import Judge
+from tracestrata.protocols import Connector, JudgeBackend, SampleItem, SinkKind, Window
+
+
+class StateCallLedger:
+    """Judge calls per UTC day, kept in the state's cursors."""
+
+    def __init__(self, state: State, source: str, name: str) -> None:
+        self.state = state
+        self.source = source
+        self.name = name
+
+    def _key(self, day: str) -> str:
+        return f"judge-calls:{self.name}:{day}"
+
+    def spent(self, day: str) -> int:
+        return int(self.state.get_cursor(self.source, self._key(day)) or 0)
+
+    def add(self, day: str, calls: int) -> None:
+        self.state.set_cursor(self.source, self._key(day), str(self.spent(day) + calls))
+
+
+def sampled_items(
+    config: SyncConfig, state: State, now: datetime, *, windows: Sequence[Window] = (), review: bool = False
+) -> list[SampleItem]:
+    """The sampled traces to judge: dataset items of the period's runs (or of `windows`)."""
+    source = config.source_key()
+    lower = now - config.report_period
+    runs = [
+        r
+        for r in state.runs(source, status=None)
+        if r.status in (RunStatus.DONE, RunStatus.WRITING, RunStatus.PARTIAL)
+        and (
+            any(w.start <= r.window_start and r.window_end <= w.end for w in windows) if windows else r.window_end > lower
+        )
+    ]
+    run_ids = [r.run_id for r in runs]
+    skip: set[str] = set()
+    if not review:
+        skip = {trace for _, trace, _, attrs in state.sampled(run_ids) if attrs.get("review") is True}
+    items = [SampleItem.from_json(p.payload) for p in state.items_of(run_ids, SinkKind.DATASET.value)]
+    return [item for item in items if item.trace_id not in skip]
+
+
+def judge_from_config(judge: JudgeModel, *, spec: str | None = None, source: str | None = None) -> Judge:
+    return load_judge(
+        spec or judge.judge,
+        llm=judge.llm,
+        llm_source=source,
+        workers=judge.concurrency,
+        timeout=judge.timeout,
+        version=judge.version,
+    )
+
+
+def judge_targets(connector: Connector) -> JudgeTargets:
+    if not isinstance(connector, JudgeBackend):
+        raise ConfigError(
+            f"the {connector.name} connector cannot fetch trace bodies or write scores, so it cannot run a judge",
+            field="judge",
+        )
+    return JudgeTargets(connector.body_fetcher(), connector.score_writer(), connector.score_source())
+
+
+def run_judge_step(
+    config: SyncConfig,
+    state: State,
+    connector: Connector,
+    now: datetime,
+    *,
+    judge_config: JudgeModel,
+    judge: Judge | None = None,
+    windows: Sequence[Window] = (),
+    progress: bool | None = None,
+) -> JudgeOutcome:
+    """Judge the job's sample (see the module docstring); raises only fatal errors."""
+    items = sampled_items(config, state, now, windows=windows, review=judge_config.review)
+    settings = RunnerSettings(
+        name=judge_config.name,
+        concurrency=judge_config.concurrency,
+        timeout=judge_config.timeout,
+        max_calls_per_run=judge_config.max_calls_per_run,
+        max_calls_per_day=judge_config.max_calls_per_day,
+        retry=config.retry,
+    )
+    judge = judge or judge_from_config(judge_config, source=str(config.path))
+    ledger = StateCallLedger(state, config.source_key(), judge_config.name)
+    return run_judge(items, judge, judge_targets(connector), settings, ledger=ledger, now=now, progress=progress)
+
+
+__all__ = ["StateCallLedger", "judge_from_config", "judge_targets", "run_judge_step", "sampled_items"]

@@ -1,0 +1,146 @@
+"""What a judge gets (`JudgeInput`) and what it gives back (`JudgeVerdict`), and the one rule
+turning whatever a user's judge returns into verdicts (`verdicts_from`).
+
+A judge may return:
+
+    True / False / 0.83              the score's value
+    "pass"                           a label, which is also the value (categorical)
+    JudgeVerdict(value, label, reason)
+    {"value": .., "label": .., "reason": ..}          one verdict (`score` and `explanation` accepted too)
+    {"correct": True, "quality": 4.2}                 several scores, by name
+    a list or tuple of any of these                   several verdicts
+    [] / None-free empty mapping                      the judge abstains on this trace (nothing written)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from tracestrata.errors import JudgeCallError
+from tracestrata.record import ScoreValue, TraceRecord
+
+_ONE_VERDICT_KEYS = frozenset({"value", "label", "score", "reason", "explanation"})
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeInput:
+    """One sampled trace as a judge sees it.
+
+    `input`/`output` are the root span's (Langfuse: root observation's; files: the
+    record's or the named fields); they live only in memory while the trace is judged.
+    """
+
+    trace_id: str
+    input: Any
+    output: Any
+    metadata: Mapping[str, Any]
+    stratum: str
+    signals: tuple[str, ...]
+    record: TraceRecord
+    inclusion_probability: float = 1.0
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeVerdict:
+    """One score: `value` (bool, number or label), with an optional `label` and `reason`.
+
+    `name` is the score's name; None means the name the run was given (`--name`)."""
+
+    value: ScoreValue
+    label: str | None = None
+    reason: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeAnswer:
+    """What one judge call produced: its verdicts and the tokens it used (when the endpoint says)."""
+
+    verdicts: tuple[JudgeVerdict, ...]
+    tokens: int = 0
+
+
+@runtime_checkable
+class Judge(Protocol):
+    """Every kind of judge, as the runner calls it: an async callable with a name and a version.
+
+    `name` identifies the judge (the Phoenix annotation `identifier`, the Langfuse score
+    metadata); `version` is recorded beside every score it gives."""
+
+    name: str
+    version: str | None
+
+    async def __call__(self, judge_input: JudgeInput) -> JudgeAnswer: ...
+
+    def close(self) -> None:
+        """Release threads or connections (the runner calls it once, at the end)."""
+        ...
+
+
+def verdicts_from(returned: Any, *, retriable: bool = False) -> tuple[JudgeVerdict, ...]:
+    """The verdicts in what a judge returned (see the module docstring).
+
+    Anything else raises `ValueError`, or `JudgeCallError` (retried) when `retriable`,
+    as for an LLM's answer that does not parse."""
+    try:
+        return tuple(_verdicts(returned, None))
+    except ValueError as exc:
+        if retriable:
+            raise JudgeCallError(str(exc)) from None
+        raise
+
+
+def _verdicts(returned: Any, name: str | None) -> list[JudgeVerdict]:
+    if isinstance(returned, JudgeVerdict):
+        return [returned if name is None or returned.name else _named(returned, name)]
+    if isinstance(returned, (bool, int, float, str)):
+        return [JudgeVerdict(_value(returned), label=returned if isinstance(returned, str) else None, name=name)]
+    if isinstance(returned, Mapping):
+        if returned and set(returned) <= _ONE_VERDICT_KEYS:
+            return [_from_mapping(returned, name)]
+        out: list[JudgeVerdict] = []
+        for key, sub in returned.items():
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"a score name must be a non-empty string, got {key!r}")
+            out.extend(_verdicts(sub, key))
+        return out
+    if isinstance(returned, Sequence):
+        return [v for sub in returned for v in _verdicts(sub, name)]
+    raise ValueError(f"a judge must return a bool, a number, a label or a verdict, got {type(returned).__name__}")
+
+
+def _from_mapping(data: Mapping[str, Any], name: str | None) -> JudgeVerdict:
+    label = data.get("label")
+    value = data.get("value", data.get("score"))
+    if value is None:
+        value = label
+    if value is None:
+        raise ValueError("a verdict needs a value, a score or a label")
+    reason = data.get("reason", data.get("explanation"))
+    return JudgeVerdict(
+        _value(value), label=None if label is None else str(label), reason=None if reason is None else str(reason), name=name
+    )
+
+
+def _named(verdict: JudgeVerdict, name: str) -> JudgeVerdict:
+    return JudgeVerdict(verdict.value, verdict.label, verdict.reason, name)
+
+
+def _value(value: Any) -> ScoreValue:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"a score value must be finite, got {value!r}")
+        return number
+    if isinstance(value, str) and value.strip():
+        return value
+    raise ValueError(f"a score value must be a bool, a number or a non-empty label, got {value!r}")
+
+
+__all__ = ["Judge", "JudgeAnswer", "JudgeInput", "JudgeVerdict", "verdicts_from"]
