@@ -24,13 +24,14 @@ import numpy as np
 
 from tracestrata.design import ALL, Cell, CellKind, Design, Unit, cell_id
 from tracestrata.estimate.evaluator import EvaluatorScope, StratumScope
-from tracestrata.protocols import iter_chunks
+from tracestrata.protocols import TraceSource, Window, iter_chunks
 from tracestrata.record import TraceRecord
 from tracestrata.sampling.dedupe import DuplicateFilter
 from tracestrata.sampling.evaluator_sampling import sampled_mask, sampling_values
 from tracestrata.sampling.evaluators import Evaluator
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.policy import Policy
+from tracestrata.sampling.sources import ALL_TIME
 from tracestrata.sampling.strata import fold, record_column, stratum_key, top_values
 
 BATCH = 8192
@@ -78,6 +79,14 @@ def evaluator_design(records: Iterable[TraceRecord], policy: Policy, evaluator: 
             picked.append((chunk[i], labels[i], value))
     folder = _folder(policy, everyone)
     return EvaluatorDesign(*_build(policy, evaluator, everyone, kept, picked, folder, without_id))
+
+
+def source_evaluator_design(
+    source: TraceSource, policy: Policy, evaluator: Evaluator, window: Window | None = None
+) -> EvaluatorDesign:
+    """`evaluator_design` over `window` (None: everything) of a trace source: the pull counts the strata."""
+    records = source.iter_traces(window or ALL_TIME, metadata_keys=evaluator_metadata_keys(policy, evaluator))
+    return evaluator_design(records, policy, evaluator)
 
 
 def _labels(chunk: Sequence[TraceRecord], policy: Policy, labelers: Sequence[Any]) -> list[tuple[str, ...]]:
@@ -154,4 +163,4 @@ def _key(labels: tuple[str, ...]) -> str:
     return stratum_key(labels) if labels else ALL
 
 
-__all__ = ["EvaluatorDesign", "evaluator_design", "evaluator_metadata_keys"]
+__all__ = ["EvaluatorDesign", "evaluator_design", "evaluator_metadata_keys", "source_evaluator_design"]
