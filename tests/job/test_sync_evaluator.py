@@ -1,24 +1,21 @@
-"""`[report] evaluator`: the job reports a declared evaluator's own scores beside its report, then is quiet."""
+"""`[report] evaluator`: the job (files connector) reports a declared evaluator's own scores beside its report, then is quiet."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from builders import write_jsonl
 
-from tracestrata.connectors.files.scores import FilesScoreSource
-from tracestrata.connectors.files.sinks import FilesSampleSink
 from tracestrata.errors import ConfigError
 from tracestrata.job.config import parse_config
 from tracestrata.job.logs import NullLog
 from tracestrata.job.sync import run_sync
-from tracestrata.protocols import SinkKind, Window
-from tracestrata.record import Score, TraceRecord
+from tracestrata.record import Score
 from tracestrata.sampling.evaluator_sampling import sampling_value
 from tracestrata.synthetic import generate_traces, judge
 
@@ -36,34 +33,11 @@ POLICY: dict[str, Any] = {
 }
 
 
-class Source:
-    def iter_traces(self, window: Window, *, metadata_keys: Sequence[str] = ()) -> Iterator[TraceRecord]:
-        return (r for r in RECORDS if window.contains(r.timestamp))
-
-
-class Connector:
-    name = "mem"
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def trace_source(self) -> Source:
-        return Source()
-
-    def sample_sink(self, kind: SinkKind, name: str) -> FilesSampleSink:
-        return FilesSampleSink(self.root / "sink", kind, name)
-
-    def score_source(self) -> FilesScoreSource:
-        return FilesScoreSource(self.root / "scores.jsonl")
-
-    def close(self) -> None:
-        return None
-
-
 def make_config(root: Path, **report: Any):
     data: dict[str, Any] = {
         "state": "state.sqlite",
-        "source": {"type": "mem"},
+        "source": {"type": "files", "path": str(write_jsonl(root / "traces.jsonl", RECORDS)),
+                   "scores_path": str(root / "scores.jsonl"), "sink_dir": str(root / "sink")},
         "policy": POLICY,
         "window": {"every": "1h", "settle": "10m", "start": "2026-11-23T00:00:00Z"},
         "scores": {"names": ["correct"], "metric": "correct"},
@@ -79,8 +53,7 @@ def test_evaluator_report_beside_the_report_then_quiet(tmp_path: Path) -> None:
             value = judge(r)["correct"]
             handle.write(orjson.dumps(Score(r.id, "helpful", value).to_json()) + b"\n")
     config = make_config(tmp_path)
-    conn = Connector(tmp_path)
-    outcome = run_sync(config, now=NOW, connector=conn)
+    outcome = run_sync(config, now=NOW)
     path = tmp_path / "reports" / "evaluator-helpful.json"
     assert path in outcome.reports and (tmp_path / "reports" / "evaluator-helpful.md").exists()
     report = json.loads(path.read_text())
@@ -91,7 +64,7 @@ def test_evaluator_report_beside_the_report_then_quiet(tmp_path: Path) -> None:
     assert "evaluator_filter" in codes and "scores_outside_sample" not in codes
 
     log = NullLog()
-    quiet = run_sync(config, now=NOW + timedelta(minutes=5), log=log, connector=conn)
+    quiet = run_sync(config, now=NOW + timedelta(minutes=5), log=log)
     assert not quiet.changed and [x for x in log.lines if x["level"] != "debug"] == []
 
 

@@ -142,3 +142,21 @@ def test_report_reads_the_evaluator_scores_and_says_what_it_does_not_cover(recor
     assert ("evaluator_starved" in codes) == bool(starved)
     for row in report.strata:
         assert row.scored == row.sampled
+
+
+def test_no_strata_a_census_rate_and_an_empty_window(records):
+    policy = parse_policy({"seed": "x", "evaluator": [{"name": "correct", "rate": 1, "hashes": "trace"}]},
+                          source="p")
+    built = evaluator_design(records[:200], policy, policy.evaluators[0])
+    (cell,) = built.design.cells
+    assert (cell.stratum, cell.population, cell.sampled) == ("(all)", 200, 200)
+    scores = [Score(r.id, "correct", judge(r)["correct"]) for r in records[:200]]
+    report = evaluator_report(built.design, built.scope, scores)
+    truth = sum(s.value for s in scores) / 200
+    assert report.estimate.mean == truth and report.estimate.ci_low == report.estimate.ci_high == truth
+    assert not [w for w in report.warnings if w.code.startswith("evaluator_")]
+
+    empty = evaluator_design([], policy, policy.evaluators[0])
+    assert empty.design.cells == () and empty.scope.population == 0
+    report = evaluator_report(empty.design, empty.scope, [])
+    assert [w.code for w in report.warnings] == ["no_scores"]
