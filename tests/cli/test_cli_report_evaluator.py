@@ -93,3 +93,12 @@ def test_evaluator_needs_its_source(folder, capsys):
     del argv[argv.index("--source"):argv.index("--source") + 2]
     assert main(argv) == 2
     assert "--evaluator needs --source" in capsys.readouterr().err
+
+
+def test_an_export_read_through_duckdb_gives_the_same_report(folder, capsys):
+    argv = args(folder, "--format", "json")
+    assert main(argv) == 0
+    from_jsonl = json.loads(capsys.readouterr().out)
+    argv[argv.index("--source") + 1] = argv[argv.index("--source") + 1].replace("jsonl:", "duckdb:", 1)
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out) == from_jsonl

@@ -5,11 +5,19 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from tracestrata.cli.options import choice_option, parse_period, parse_when, parse_window, skip_bad_option
+from tracestrata.cli.options import (
+    choice_option,
+    export_options,
+    parse_period,
+    parse_when,
+    parse_window,
+    skip_bad_option,
+    source_options,
+)
 from tracestrata.connectors import split_source_spec
 from tracestrata.design import Design, Unit
 from tracestrata.estimate.estimators import LonelyCell
@@ -34,6 +42,7 @@ if TYPE_CHECKING:
 @click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False), help="A sync state file: report over its windows.")
 @click.option(
     "--evaluator",
+    metavar="NAME",
     help="A Langfuse evaluator declared in --policy ([[evaluator]]): report its scores as the Bernoulli sample "
     "they are (needs --source, --policy, --scores; see docs/evaluators.md).",
 )
@@ -73,6 +82,7 @@ if TYPE_CHECKING:
 @choice_option("--proxy-tuning", Tuning, Tuning.POOLED, "With --proxy: one λ for all cells (pooled), per stratum, or per cell.")
 @skip_bad_option("Skip malformed score lines (and, with --evaluator, trace lines), counted in the warnings, "
                  "instead of failing.")
+@export_options
 def command(
     sample_dir: str | None,
     ledger_path: str | None,
@@ -92,6 +102,8 @@ def command(
     proxy: str | None,
     proxy_tuning: str,
     skip_bad: bool,
+    schema: str | None,
+    columns: tuple[str, ...],
 ) -> None:
     """Estimate METRIC for the whole population from the judged sample.
 
@@ -123,7 +135,8 @@ def command(
     if evaluator is not None:
         if source_spec is None or policy_path is None or scores is None:
             raise click.UsageError("--evaluator needs --source KIND:LOCATION, --policy FILE and --scores jsonl:PATH")
-        built = _evaluator_design(evaluator, source_spec, Path(policy_path), since, until, skip_bad, extra)
+        built = _evaluator_design(evaluator, source_spec, Path(policy_path), since, until, skip_bad, extra,
+                                  source_options(schema, columns))
         design, scope = built.design, built.scope
         score_list = _read_scores(scores, skip_bad, extra)
     elif sample_dir is not None:
@@ -173,6 +186,7 @@ def _evaluator_design(
     until: str | None,
     skip_bad: bool,
     warnings: list[ReportWarning],
+    options: dict[str, Any],
 ) -> EvaluatorDesign:
     """The evaluator's sample over the source's window, stratified by the policy that declares it."""
     from tracestrata.connectors import open_trace_source
@@ -181,7 +195,7 @@ def _evaluator_design(
     from tracestrata.sampling.sources import bad_input
 
     declared = (policy := load_policy(policy_path)).evaluator(name)
-    source, _ = open_trace_source(source_spec, skip_bad=skip_bad)
+    source, _ = open_trace_source(source_spec, skip_bad=skip_bad, options=options)
     built = source_evaluator_design(source, policy, declared, parse_window(since, until))
     bad, _ = bad_input(source)
     if bad:
