@@ -52,8 +52,8 @@ def test_empty():
 def test_values_look_uniform_on_trace_and_uuid_shaped_ids():
     # What makes an evaluator's picks a Bernoulli sample: v is uniform whatever the ids look like.
     # Kolmogorov–Smirnov distance against U(0, 1) below the 0.1% critical value 1.95 / sqrt(n): a
-    # smoke test that the bits are read right (a wrong shift or byte order is far off), not a
-    # test of SHA-256 (these fixed id sets sit at p = 0.54 and p = 0.008).
+    # smoke test that the values fill [0, 1) evenly (bit-exactness is the test vector's job), not
+    # a test of SHA-256 (these fixed id sets sit at p = 0.54 and p = 0.008).
     import uuid
 
     n = 20_000
