@@ -160,3 +160,15 @@ def test_no_strata_a_census_rate_and_an_empty_window(records):
     assert empty.design.cells == () and empty.scope.population == 0
     report = evaluator_report(empty.design, empty.scope, [])
     assert [w.code for w in report.warnings] == ["no_scores"]
+
+
+def test_scores_the_evaluator_would_not_have_picked_are_ignored_and_explained(records):
+    policy = policy_with()
+    built = evaluator_design(records, policy, policy.evaluators[0])
+    picked = {u.trace_id for u in built.design.units}
+    backfill = [r for r in records if r.id not in picked][:7]  # e.g. "Evaluate" on rows chosen in the UI
+    scores = [Score(t, "correct", True) for t in picked] + [Score(r.id, "correct", False) for r in backfill]
+    report = evaluator_report(built.design, built.scope, scores)
+    assert report.estimate.mean == 1.0
+    hint = next(w for w in report.warnings if w.code == "evaluator_unpicked_scores")
+    assert hint.details["count"] == 7 and "backfill" in hint.message

@@ -97,7 +97,9 @@ def evaluator_report(
 
 def scope_warnings(scope: EvaluatorScope, report: Report) -> list[ReportWarning]:
     """`evaluator_filter` (the estimand is the filtered population; strata outside it are not
-    covered) and `evaluator_starved` (strata inside it with few or no scores)."""
+    covered), `evaluator_unpicked_scores` (scores the declared design would not have picked:
+    ignored, as every score outside a sample is) and `evaluator_starved` (strata inside the
+    filter with few or no scores)."""
     out: list[ReportWarning] = []
     details = scope.to_json()
     excluded = [s for s in scope.strata if s.in_filter == 0 and s.population > 0]
@@ -122,6 +124,15 @@ def scope_warnings(scope: EvaluatorScope, report: Report) -> list[ReportWarning]
                 {"stratum": s.stratum, "population": s.population, "in_filter": s.in_filter} for s in partial
             ],
         }))
+    outside = next((w for w in report.warnings if w.code == "scores_outside_sample"), None)
+    if outside is not None:
+        out.append(ReportWarning(
+            "evaluator_unpicked_scores",
+            f"{outside.details.get('count', 0)} {scope.name!r} scores are on traces the declared rate, filter and "
+            f"hashes would not pick: from a backfill or a manual run on chosen rows (not part of the sample), or the "
+            "[[evaluator]] declaration differs from the rule",
+            {"evaluator": scope.name, "count": outside.details.get("count", 0)},
+        ))
     starved = [row for row in report.strata if row.scored < STARVED_BELOW and row.population > 0]
     if starved:
         out.append(ReportWarning(
