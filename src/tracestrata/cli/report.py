@@ -5,13 +5,23 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from tracestrata.cli.options import choice_option, parse_period, parse_when, skip_bad_option
+from tracestrata.cli.options import (
+    choice_option,
+    export_options,
+    parse_period,
+    parse_when,
+    parse_window,
+    skip_bad_option,
+    source_options,
+)
 from tracestrata.connectors import split_source_spec
 from tracestrata.design import Design, Unit
 from tracestrata.estimate.estimators import LonelyCell
+from tracestrata.estimate.evaluator import evaluator_report
 from tracestrata.estimate.intervals import IntervalMethod
 from tracestrata.estimate.proxy import Tuning
 from tracestrata.estimate.render import render_report
@@ -23,14 +33,29 @@ from tracestrata.io.atomic import atomic_write_text
 from tracestrata.io.jsonl import read_scores_jsonl
 from tracestrata.record import Score
 
+if TYPE_CHECKING:
+    from tracestrata.sampling.evaluator_design import EvaluatorDesign
+
 
 @click.command("report")
 @click.option("--sample", "sample_dir", type=click.Path(file_okay=False), help="A sample directory written by `tracestrata sample`.")
 @click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False), help="A sync state file: report over its windows.")
-@click.option("--since", help="With --ledger: windows ending in the last DURATION (e.g. 7d, 24h); default all.")
-@click.option("--until", help="With --ledger: the end of the period (ISO 8601; default now).")
+@click.option(
+    "--evaluator",
+    metavar="NAME",
+    help="A Langfuse evaluator declared in --policy ([[evaluator]]): report its scores as the Bernoulli sample "
+    "they are (needs --source, --policy, --scores; see docs/evaluators.md).",
+)
+@click.option("--source", "source_spec", metavar="KIND:LOCATION", help="With --evaluator: the traces of the window, "
+              "counted by stratum (jsonl:PATH, parquet:GLOB, duckdb:GLOB).")
+@click.option("--policy", "policy_path", type=click.Path(dir_okay=False), help="With --evaluator: the policy that "
+              "declares it and whose strata the report uses.")
+@click.option("--since", help="With --ledger: windows ending in the last DURATION (e.g. 7d, 24h); default all. "
+              "With --evaluator: traces at or after this time (ISO 8601).")
+@click.option("--until", help="With --ledger: the end of the period (ISO 8601; default now). "
+              "With --evaluator: traces before this time.")
 @click.option("--scores", help="Score JSONL: jsonl:PATH, one {trace_id, name, value} per line (default with --ledger: its stored scores).")
-@click.option("--metric", required=True, help="The score name to report, e.g. correct.")
+@click.option("--metric", help="The score name to report, e.g. correct (required; with --evaluator: its name).")
 @click.option("--format", "fmt", type=click.Choice(["md", "json", "html"]), default="md", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write here (atomically) instead of standard output.")
 @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
@@ -55,14 +80,19 @@ from tracestrata.record import Score
     "score:NAME, a judge score calibrated by METRIC's human labels (two-phase): a narrower honest interval.",
 )
 @choice_option("--proxy-tuning", Tuning, Tuning.POOLED, "With --proxy: one λ for all cells (pooled), per stratum, or per cell.")
-@skip_bad_option("Skip malformed score lines (counted in the warnings) instead of failing.")
+@skip_bad_option("Skip malformed score lines (and, with --evaluator, trace lines), counted in the warnings, "
+                 "instead of failing.")
+@export_options
 def command(
     sample_dir: str | None,
     ledger_path: str | None,
+    evaluator: str | None,
+    source_spec: str | None,
+    policy_path: str | None,
     since: str | None,
     until: str | None,
     scores: str | None,
-    metric: str,
+    metric: str | None,
     fmt: str,
     out: str | None,
     confidence: float,
@@ -72,6 +102,8 @@ def command(
     proxy: str | None,
     proxy_tuning: str,
     skip_bad: bool,
+    schema: str | None,
+    columns: tuple[str, ...],
 ) -> None:
     """Estimate METRIC for the whole population from the judged sample.
 
@@ -87,13 +119,27 @@ def command(
       tracestrata report --ledger state.db --since 7d --metric correct
       tracestrata report --sample run/ --scores jsonl:scores.jsonl --metric correct --proxy scores.heuristic
       tracestrata report --sample run/ --scores jsonl:scores.jsonl --metric human_correct --proxy score:correct
+      tracestrata report --evaluator correct --source jsonl:traces.jsonl --policy policy.toml --scores jsonl:scores.jsonl
     """
-    if (sample_dir is None) == (ledger_path is None):
-        raise click.UsageError("give exactly one of --sample DIR or --ledger STATE")
-    if ledger_path is None and (since or until):
-        raise click.UsageError("--since and --until go with --ledger")
+    if sum(x is not None for x in (sample_dir, ledger_path, evaluator)) != 1:
+        raise click.UsageError("give exactly one of --sample DIR, --ledger STATE or --evaluator NAME")
+    if evaluator is None and (source_spec or policy_path):
+        raise click.UsageError("--source and --policy go with --evaluator")
+    if sample_dir is not None and (since or until):
+        raise click.UsageError("--since and --until go with --ledger or --evaluator")
+    metric = metric or evaluator
+    if metric is None:
+        raise click.UsageError("Missing option '--metric'.")
     extra: list[ReportWarning] = []
-    if sample_dir is not None:
+    scope = None
+    if evaluator is not None:
+        if source_spec is None or policy_path is None or scores is None:
+            raise click.UsageError("--evaluator needs --source KIND:LOCATION, --policy FILE and --scores jsonl:PATH")
+        built = _evaluator_design(evaluator, source_spec, Path(policy_path), since, until, skip_bad, extra,
+                                  source_options(schema, columns))
+        design, scope = built.design, built.scope
+        score_list = _read_scores(scores, skip_bad, extra)
+    elif sample_dir is not None:
         if scores is None:
             raise click.UsageError("--sample needs --scores jsonl:PATH")
         design = sample_design(Path(sample_dir))
@@ -101,10 +147,12 @@ def command(
     else:
         design, stored = ledger_design(ledger_path, since, until)  # type: ignore[arg-type]
         score_list = _read_scores(scores, skip_bad, extra) if scores else stored
-    report = build_report(
-        design, score_list, metric, confidence=confidence, compare=compare, lonely=LonelyCell(lonely),
-        rate_interval=IntervalMethod(rate_interval), proxy=proxy, tuning=Tuning(proxy_tuning),
-    )
+    options = dict(confidence=confidence, compare=compare, lonely=LonelyCell(lonely),
+                   rate_interval=IntervalMethod(rate_interval), proxy=proxy, tuning=Tuning(proxy_tuning))
+    if scope is not None:
+        report = evaluator_report(design, scope, score_list, metric=metric, **options)
+    else:
+        report = build_report(design, score_list, metric, **options)  # type: ignore[arg-type]
     if extra:
         report = dataclasses.replace(report, warnings=tuple(extra) + report.warnings)
     text = render_report(report, fmt)
@@ -128,6 +176,34 @@ def sample_design(path: Path) -> Design:
         for unit, row in zip(design.units, rows, strict=True)
     )
     return Design(design.cells, units)
+
+
+def _evaluator_design(
+    name: str,
+    source_spec: str,
+    policy_path: Path,
+    since: str | None,
+    until: str | None,
+    skip_bad: bool,
+    warnings: list[ReportWarning],
+    options: dict[str, Any],
+) -> EvaluatorDesign:
+    """The evaluator's sample over the source's window, stratified by the policy that declares it."""
+    from tracestrata.connectors import open_trace_source
+    from tracestrata.sampling.evaluator_design import source_evaluator_design
+    from tracestrata.sampling.policy import load_policy
+    from tracestrata.sampling.sources import bad_input
+
+    declared = (policy := load_policy(policy_path)).evaluator(name)
+    source, _ = open_trace_source(source_spec, skip_bad=skip_bad, options=options)
+    built = source_evaluator_design(source, policy, declared, parse_window(since, until))
+    bad, _ = bad_input(source)
+    if bad:
+        warnings.append(ReportWarning(
+            "bad_trace_lines", f"{bad} malformed trace lines in {source_spec} were skipped (--skip-bad); the "
+            "strata are counted without them", {"count": bad, "source": source_spec},
+        ))
+    return built
 
 
 def ledger_design(path: str, since: str | None, until: str | None) -> tuple[Design, list[Score]]:

@@ -131,6 +131,7 @@ class ReportModel(_Strict):
     confidence: float = Field(default=0.95, gt=0, lt=1)
     proxy: str | None = None  # `report --proxy` for the periodic report: a [[proxy]] field or score:NAME
     metrics: list[str] | None = None  # every metric reported each run (default: [scores] metric)
+    evaluator: str | None = None  # an [[evaluator]] of the policy: its own scores reported beside (docs/evaluators.md)
 
     _period = field_validator("period")(_duration)
 
@@ -224,6 +225,7 @@ class SyncConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     proxy_score: str | None = None
     report_proxy: str | None = None
+    report_evaluator: str | None = None  # `[report] evaluator`: a policy [[evaluator]] reported from its own scores
     failing_after: int = 3  # consecutive failed runs before sync exits 6 (failing)
     stale_after: timedelta | None = None  # `status`: no success for this long is stale (default: 2 windows + settle)
     labels: tuple[Any, ...] = ()  # tracestrata.protocols.HumanLabel, from [[label]]
@@ -305,6 +307,18 @@ def _report_proxy(value: str | None, policy: Any, *, path: Path, text: str) -> s
         line=_find_line(text, ["report", "proxy"]),
         field="report.proxy",
     )
+
+
+def _report_evaluator(name: str | None, policy: Any, *, path: Path, text: str) -> str | None:
+    """`[report] evaluator`: the policy must declare it (`[[evaluator]] name = ...`)."""
+    if name is None:
+        return None
+    try:
+        policy.evaluator(name)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, path=str(path), line=_find_line(text, ["report", "evaluator"]),
+                          field="report.evaluator") from None
+    return name
 
 
 def load_config(path: str | Path) -> SyncConfig:
@@ -399,6 +413,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
         report_formats=tuple(dict.fromkeys(model.report.formats)),
         confidence=model.report.confidence,
         report_proxy=_report_proxy(model.report.proxy, policy, path=path, text=text),
+        report_evaluator=_report_evaluator(model.report.evaluator, policy, path=path, text=text),
         retry=RetryPolicy(
             attempts=retry.attempts,
             total_seconds=retry.total_seconds,

@@ -46,6 +46,7 @@ from tracestrata.errors import (
 from tracestrata.io.atomic import atomic_write_text
 from tracestrata.io.retry import governing, retrying
 from tracestrata.job.config import SyncConfig, load_config, source_identity
+from tracestrata.job.evaluator_reports import refresh_evaluator_report
 from tracestrata.job.health import HEALTH_CURSOR, Health, human_age
 from tracestrata.job.logs import NullLog, SyncLog
 from tracestrata.job.state import PlannedItem, RunRow, RunStatus, State, lock_state
@@ -299,6 +300,10 @@ class _Run:
             self.judge()
             self.read_scores()
             self.refresh_reports()
+            self.outcome.reports += refresh_evaluator_report(
+                self.config, self.state.runs(self.source), self.connector, self.now,
+                new_windows=bool(self.outcome.windows), retry=self.retry, log=self.log,
+            )
         except RetriableSourceError as exc:
             self.stopped_by = exc
             self.outcome.partial = f"stopped reading scores: {exc}; retries exhausted, the next run continues"

@@ -22,10 +22,13 @@ import orjson
 
 from tracestrata.errors import ConfigError
 from tracestrata.io.tomlfile import key_line, read_toml
+from tracestrata.sampling.evaluators import Evaluator, HashTarget
 from tracestrata.sampling.signals import OPERATORS, Boost, Condition, Operator, Signal
 from tracestrata.sampling.strata import Dimension, check_path
 
-TOP_KEYS = ("seed", "description", "strata", "targets", "failure", "boost", "max_strata", "proxy", "review")
+TOP_KEYS = (
+    "seed", "description", "strata", "targets", "failure", "boost", "max_strata", "proxy", "review", "evaluator",
+)
 STRATA_KEYS = ("field", "top", "edges", "values", "label")
 TARGET_KEYS = ("default", "overrides", "floor", "per")
 FAILURE_KEYS = ("multiplier", "signals")
@@ -33,6 +36,8 @@ SIGNAL_KEYS = ("name", "field", *OPERATORS)
 BOOST_KEYS = ("name", "field", "collect", *OPERATORS)
 PROXY_KEYS = ("field",)
 REVIEW_KEYS = ("target", "seed_suffix")
+EVALUATOR_KEYS = ("name", "rate", "hashes", "filter")
+FILTER_KEYS = ("field", *OPERATORS)
 REVIEW_SUFFIX = "review"
 DEFAULT_TARGET = 200
 DEFAULT_MAX_STRATA = 10_000  # memory grows with the strata (and raw values) a window holds
@@ -153,9 +158,10 @@ class Policy:
     max_strata: int = DEFAULT_MAX_STRATA
     proxies: tuple[str, ...] = ()  # `[[proxy]] field = ...`: totals per cell over every trace
     review: Review | None = None
+    evaluators: tuple[Evaluator, ...] = ()  # `[[evaluator]]`: not part of the digest (they draw nothing)
 
     def to_json(self) -> dict[str, Any]:
-        """The canonical parsed form (what `digest` hashes; `source` is not part of it)."""
+        """The canonical parsed form (what `digest` hashes; `source` and `evaluators` are not part of it)."""
         out: dict[str, Any] = {
             "seed": self.seed,
             "strata": [d.to_json() for d in self.strata],
@@ -183,6 +189,16 @@ class Policy:
         if self.targets.per is Period.WINDOW:
             return self
         return replace(self, targets=replace(self.targets, window=share))
+
+    def evaluator(self, name: str) -> Evaluator:
+        """The `[[evaluator]]` named `name`; a `ConfigError` listing the declared ones otherwise."""
+        for evaluator in self.evaluators:
+            if evaluator.name == name:
+                return evaluator
+        declared = ", ".join(e.name for e in self.evaluators) or "none"
+        raise ConfigError(
+            f"no [[evaluator]] named {name!r} (declared: {declared})", path=self.source, field="evaluator"
+        )
 
     @property
     def dimensions(self) -> tuple[str, ...]:
@@ -265,6 +281,7 @@ class _Parser:
         max_strata = self.integer(data.get("max_strata", DEFAULT_MAX_STRATA), "max_strata", minimum=1)
         proxies = self.proxies(data.get("proxy", []))
         review = self.review(data["review"]) if "review" in data else None
+        evaluators = self.evaluators(data.get("evaluator", []))
         return Policy(
             seed=seed,
             strata=strata,
@@ -277,7 +294,29 @@ class _Parser:
             max_strata=max_strata,
             proxies=proxies,
             review=review,
+            evaluators=evaluators,
         )
+
+    def evaluators(self, value: Any) -> tuple[Evaluator, ...]:
+        out = []
+        for where, entry, name in self.named_tables(value, "evaluator", EVALUATOR_KEYS, "evaluator"):
+            rate = entry.get("rate")
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
+                raise self.error(
+                    f"{where}.rate", f"expected the evaluator's sampling rate, a number in (0, 1], got {_kind(rate)}"
+                )
+            hashes = entry.get("hashes")
+            if hashes not in {t.value for t in HashTarget}:
+                raise self.error(
+                    f"{where}.hashes",
+                    f'expected "observation" (observation rules) or "trace" (legacy trace rules), got {_kind(hashes)}',
+                )
+            conditions = tuple(
+                self.condition(table, fwhere)
+                for fwhere, table in self.tables(entry.get("filter", []), f"{where}.filter", FILTER_KEYS)
+            )
+            out.append(Evaluator(name, float(rate), HashTarget(hashes), conditions))
+        return tuple(out)
 
     def proxies(self, value: Any) -> tuple[str, ...]:
         fields: list[str] = []
