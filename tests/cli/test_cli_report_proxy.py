@@ -136,7 +136,7 @@ def test_from_a_clean_clone_generate_sample_judge_report_with_the_proxy(tmp_path
     assert main(["report", "--sample", str(run_dir), "--scores", f"jsonl:{scores}", "--metric", "correct",
                  "--proxy", "scores.heuristic", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["estimate"]["method"] == "difference+korn-graubard"
+    assert data["estimate"]["method"] == "difference+wilson-effective-n"
     assert data["proxy"]["variance_ratio"] < 1.0
 
     # humans review the [review] subsample; the judge calibrated by them (two-phase)

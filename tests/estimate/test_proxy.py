@@ -164,3 +164,18 @@ def test_a_stratum_judged_in_full_is_a_point_with_a_proxy_too():
     report = build_report(Design(tuple(cells), tuple(units)), scores, "ok", proxy=FIELD)
     tiny = next(row for row in report.strata if row.stratum == "tiny")
     assert tiny.estimate.ci_low == tiny.estimate.ci_high == pytest.approx(tiny.plain.mean)
+
+
+@pytest.mark.parametrize("folds", [2, 5])
+def test_crossfit_does_not_depend_on_the_proxys_level(folds):
+    """Adding a constant to the proxy (a 1-5 score instead of a centred one) changes nothing:
+    the residuals are centred at the known proxy mean, so two folds' λs do not differ by
+    (λ_1 − λ_2)·P̄ (that level once made the interval 4-15% wider than the estimate's spread)."""
+    design, _, frame, data, _ = fit_on_design(Tuning.POOLED)
+    groups, names = lambda_groups(frame.cell_ids, [c.stratum for c in design.cells], Tuning.POOLED)
+    d = np.ones(len(data.p), bool)
+    base = difference_fit(frame, data, d, groups, names, folds=folds)
+    shifted = ProxyData(data.p + 100.0, data.known_n, data.known_sum + 100.0 * data.known_n)
+    moved = difference_fit(frame, shifted, d, groups, names, folds=folds)
+    assert math.isclose(base.mean, moved.mean, rel_tol=1e-9)
+    assert np.allclose(base.z, moved.z, rtol=1e-7, atol=1e-12)

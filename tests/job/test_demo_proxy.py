@@ -24,7 +24,7 @@ def test_the_demo_day_gets_a_narrower_interval_from_its_heuristic() -> None:
     report = build_report(result.design(), scores, "correct", proxy="scores.heuristic").to_json()
     assisted, plain = report["estimate"], report["plain"]
     truth = population_truth(records, "correct")
-    assert assisted["method"] == "difference+korn-graubard"
+    assert assisted["method"] == "difference+wilson-effective-n"
     ratio = (assisted["ci_high"] - assisted["ci_low"]) / (plain["ci_high"] - plain["ci_low"])
     assert ratio < 0.9
     assert assisted["ci_low"] <= truth <= assisted["ci_high"]

@@ -150,7 +150,7 @@ def test_report_over_the_ledger_uses_its_proxy_totals(ledger: Path, capsys) -> N
     assert main(["report", "--ledger", str(ledger), "--metric", "correct", "--proxy", "scores.heuristic",
                  "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["estimate"]["method"] == "difference+korn-graubard" and data["proxy"]["variance_ratio"] < 1
+    assert data["estimate"]["method"] == "difference+wilson-effective-n" and data["proxy"]["variance_ratio"] < 1
     assert main(["report", "--ledger", str(ledger), "--metric", "human_correct", "--proxy", "score:correct",
                  "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -42,6 +42,7 @@ def _special() -> Any:
 __all__ = [
     "IntervalMethod",
     "clopper_pearson",
+    "df_factor",
     "effective_n",
     "korn_graubard",
     "newcombe_difference",
@@ -191,10 +192,17 @@ def korn_graubard(
     n_eff = effective_n(p, variance, float(n))
     if truncate:
         n_eff = min(n_eff, float(n))
+    return clopper_pearson(p, n_eff / df_factor(n, df, confidence), confidence=confidence)
+
+
+def df_factor(n: float, df: float, confidence: float = 0.95) -> float:
+    """(t_{α/2, df} / t_{α/2, n−1})²: how much a variance on `df` degrees of freedom is worth less
+    than one on n − 1 (Korn–Graubard's adjustment of the effective n; 1 for n ≤ 1)."""
+    if n <= 1:
+        return 1.0
+    alpha = check_confidence(confidence)
     df = max(1.0, float(df))
-    if n > 1:
-        n_eff *= float(_special().stdtrit(n - 1, alpha / 2.0) / _special().stdtrit(df, alpha / 2.0)) ** 2
-    return clopper_pearson(p, n_eff, confidence=confidence)
+    return float(_special().stdtrit(df, alpha / 2.0) / _special().stdtrit(n - 1, alpha / 2.0)) ** 2
 
 
 def newcombe_difference(

@@ -111,7 +111,7 @@ def test_the_periodic_report_uses_the_ledgers_proxy_totals(fake, tmp_path: Path,
     fake.add_scores(Score(t, "correct", bool(judge(by_id[t])["correct"])) for t in sampled)
     sync.run_sync(config, now=now)
     report = json.loads((tmp_path / "var" / "reports" / "report.json").read_text())
-    assert report["estimate"]["method"] == "difference+korn-graubard"
+    assert report["estimate"]["method"] == "difference+wilson-effective-n"
     assert report["proxy"]["field"] == "scores.heuristic" and report["plain"]["method"] == "korn-graubard"
     assert report["proxy"]["variance_ratio"] < 1.0
 
