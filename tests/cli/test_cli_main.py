@@ -13,6 +13,14 @@ def test_every_command_has_help(capsys):
         assert "Usage:" in out and len(out.splitlines()) > 4, name
 
 
+def test_the_command_list_says_what_each_command_says_of_itself():
+    from tracestrata.cli.main import SUMMARIES
+
+    assert set(SUMMARIES) == set(COMMANDS)
+    for name in cli.list_commands(None):  # type: ignore[arg-type]
+        assert SUMMARIES[name] == cli.get_command(None, name).get_short_help_str(10_000), name  # type: ignore[arg-type, union-attr]
+
+
 def test_top_level_help_documents_exit_codes(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out

@@ -1,5 +1,6 @@
 """Sampling in parts, in several processes: the same sample, lines and errors as one pass."""
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -181,3 +182,31 @@ def test_spawned_workers_give_the_same_sample(tmp_path, records, policy, monkeyp
     one = sample_column_batches(source.iter_column_batches(None, policy.fields()), policy)
     parts = byte_parts(path, [path.stat().st_size // 2])
     assert summary(sample_parts(source, policy, None, parts, jobs=2)) == summary(one)
+
+
+def test_a_folder_with_an_id_repeated_in_another_file_counts_it_once(tmp_path, records, policy):
+    """Each process remembers only its own part: a part repeating ids of the parts before it is read
+    again after their hashes, so `--jobs` drops the repeats `--jobs 1` drops (issue 25)."""
+    from identical import assert_identical_samples
+
+    from tracestrata.sampling.sources import sample_source
+
+    folder = tmp_path / "export"
+    folder.mkdir()
+    first, later = records[:2500], records[2500:]
+    repeats = [dataclasses.replace(r, status="error") if i % 2 else r for i, r in enumerate(records[:900:3])]
+    write_jsonl(folder / "a.jsonl", first)
+    write_jsonl(folder / "b.jsonl", later[:700] + repeats[:150])
+    write_jsonl(folder / "c.jsonl", repeats[150:] + later[700:])  # repeats at the start of a part
+    one = sample_source(FilesTraceSource(folder), policy, None, jobs=1)
+    assert one.population == len(records) and one.duplicates == len(repeats)
+    for jobs in (2, 3):
+        many = sample_source(FilesTraceSource(folder), policy, None, jobs=jobs)
+        assert many.population == len(records) and many.duplicates == len(repeats)
+        assert_identical_samples(many, one, records=True)
+    runner = CliRunner()
+    for jobs in ("1", "auto"):
+        args = ["sample", "--source", f"jsonl:{folder}", "--policy", POLICY_PATH, "--out", str(tmp_path / jobs)]
+        result = runner.invoke(cli, [*args, "--jobs", jobs])
+        assert result.exit_code == 0, result.output
+    assert_identical_samples(tmp_path / "1", tmp_path / "auto", records=True)

@@ -28,6 +28,20 @@ COMMANDS: dict[str, str] = {
     "judge": "tracestrata.cli.judge",
 }
 
+#: Each command's first line of help, so `tracestrata --help` lists them without importing
+#: every command's module (and numpy, pydantic, ... with them); tests check they match.
+SUMMARIES: dict[str, str] = {
+    "plan": "Compute how many traces to judge per stratum, from the population counts of a window.",
+    "sample": "Pick the traces to judge: stratified, failures oversampled, boosts at 100%.",
+    "spark-sample": "Draw `tracestrata sample`'s sample from a trace export, on Spark.",
+    "report": "Estimate METRIC for the whole population from the judged sample.",
+    "sync": "Sample every closed window not yet done, write it, read scores back, refresh reports.",
+    "status": "Last success, pending windows, failures in a row and boost progress, from the state alone.",
+    "demo": "Run the main job end to end on a local Phoenix and print the report.",
+    "generate": "Write N synthetic traces (JSONL, one record per line) for trying tracestrata.",
+    "judge": 'Score a sample with the simulated judge and write `{"trace_id","name","value"}` lines.',
+}
+
 EXIT_CODES_HELP = """\b
 Exit codes:
   0  success (also: nothing to do)
@@ -50,6 +64,16 @@ class LazyGroup(click.Group):
         if module_name is None or not _module_exists(module_name):
             return None
         return importlib.import_module(module_name).command  # type: ignore[no-any-return]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The list of commands with their `SUMMARIES`, as click writes it, no command imported."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [(name, click.utils.make_default_short_help(SUMMARIES[name], limit)) for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 def _module_exists(module_name: str) -> bool:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import Any, Protocol, TypeVar
 
+import numpy as np
+
 from tracestrata.protocols import (
     ColumnBatch,
     ColumnSource,
@@ -30,6 +32,7 @@ from tracestrata.protocols import (
     SkipsBadInput,
     Window,
 )
+from tracestrata.sampling.dedupe import DEFAULT_WINDOW, DuplicateFilter
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import (
     SampleResult,
@@ -49,6 +52,14 @@ class _PartOutcome:
     value: Any
     bad_lines: int
     first_bad: Exception | None
+
+
+@dataclass(frozen=True, slots=True)
+class _After:
+    """A part to read again, remembering `seen`: the hashes of the traces read before it."""
+
+    part: Any
+    seen: np.ndarray
 
 
 def available_cpus() -> int:
@@ -91,9 +102,35 @@ def sketch_parts(
     and the parts' payload -> record function. `plan` counts with it (zero targets)."""
     task = (policy, window, dict(boost_collected or {}))
     outcomes = map_parts(_sketch_part, task, source, parts, jobs=jobs, progress=progress)
-    merged = reduce(Sketch.merge, (sketch for sketch, _ in outcomes))
-    convert = next((convert for _, convert in outcomes if convert is not None), None)
+    again = _repeated_across(outcomes)
+    if again:  # read those parts again, remembering what was read before each (bad lines counted once)
+        counted = source.bad_lines, source.first_bad
+        redone = map_parts(_sketch_part, task, source, [_After(parts[i], seen) for i, seen in again], jobs=jobs)
+        source.bad_lines, source.first_bad = counted
+        for (i, _), outcome in zip(again, redone, strict=True):
+            outcomes[i] = outcome
+    merged = reduce(Sketch.merge, (sketch for sketch, _, _, _ in outcomes))
+    convert = next((convert for _, convert, _, _ in outcomes if convert is not None), None)
     return merged, convert
+
+
+def _repeated_across(outcomes: Sequence[tuple[Sketch, Any, np.ndarray, np.ndarray]]) -> list[tuple[int, np.ndarray]]:
+    """(part number, hashes read before it) for each part that repeats an id of the parts before it.
+
+    One process remembers the last `DEFAULT_WINDOW` distinct hashes across every part
+    (`tracestrata.sampling.dedupe`); a part read alone remembers only its own. So each part
+    reports the first and the last hashes it remembered, and a part whose first ones meet
+    the window before it is sketched again with that window: the repeats `--jobs 1` drops
+    are dropped, and a part without one (the common case) is read once.
+    """
+    before = DuplicateFilter(DEFAULT_WINDOW)
+    again = []
+    for i, (_, _, head, tail) in enumerate(outcomes):
+        seen = before.recent()
+        if len(seen) and len(head) and np.isin(head, seen, assume_unique=True).any():
+            again.append((i, seen))
+        before.seed(tail)
+    return again
 
 
 def map_parts(
@@ -168,10 +205,14 @@ def _run_part(job: tuple[Callable[[Any, Any, Any], Any], Any, PartitionedSource,
 
 
 def _sketch_part(task: tuple[Policy, Window | None, dict[str, int]], source: PartitionedSource, part: Any) -> Any:
+    """A part's sketch, its payload -> record function, and the first and last hashes it saw.
+
+    `part` may be an `_After`: the part read again after the hashes read before it."""
     policy, window, boost_collected = task
-    sketch = Sketch(policy, boost_collected=boost_collected)
+    part, seen = (part.part, part.seen) if isinstance(part, _After) else (part, None)
+    sketch = Sketch(policy, boost_collected=boost_collected, seen=seen)
     convert = sketch.add_column_batches(batches_read(source.iter_column_batches(window, policy.fields(), part=part)))
-    return sketch, convert
+    return sketch, convert, sketch.repeats.head(), sketch.repeats.recent()
 
 
 __all__ = ["PartitionedSource", "available_cpus", "batches_read", "map_parts", "sample_parts", "sketch_parts"]

@@ -331,8 +331,10 @@ class Sketch:
         *,
         boost_collected: Mapping[str, int] | None = None,
         repeat_window: int = DEFAULT_WINDOW,
+        seen: np.ndarray | None = None,
     ) -> None:
-        """`repeat_window`: how many recent trace hashes it remembers to drop repeated ids (see `dedupe`)."""
+        """`repeat_window`: how many recent trace hashes it remembers to drop repeated ids (see `dedupe`);
+        `seen`: the hashes of the traces read before this sketch's first (repeats of those are dropped)."""
         self.policy = policy
         self.boost_before = {b.name: int((boost_collected or {}).get(b.name, 0)) for b in policy.boosts}
         self.remaining = [max(0, b.collect - self.boost_before[b.name]) for b in policy.boosts]
@@ -346,6 +348,8 @@ class Sketch:
         self.population = 0
         self.duplicates = 0
         self._dedupe = DuplicateFilter(repeat_window)
+        if seen is not None:
+            self._dedupe.seed(seen)
         self._presence = FieldPresence(watched_fields(policy))
         self._labelers = [d.labeler() for d in policy.strata]
         self._edges = [np.asarray(d.edges, dtype=float) if d.edges is not None else None for d in policy.strata]
@@ -763,6 +767,11 @@ class Sketch:
             parts[(folded, cell)].append((labels, group.count - repeats, group.proxy))
             population, duplicates = population - repeats, duplicates + repeats
         return Folded(final, parts, raw_of, population, duplicates)
+
+    @property
+    def repeats(self) -> DuplicateFilter:
+        """The filter of repeated ids: which hashes it saw first and last (`sampling.parallel`)."""
+        return self._dedupe
 
     @property
     def presence(self) -> FieldPresence:

@@ -51,6 +51,7 @@ from tracestrata.sampling.samplers import SampleResult
 from tracestrata.sampling.strata import normalize_top, source_value
 
 BATCH_ROWS = 1 << 17
+VOCABULARY_MAX = 255  # a text field with at most this many values comes as codes (one byte a row)
 FORMATS = ("parquet", "json", "csv")
 _EXTENSIONS = {
     ".parquet": "parquet",
@@ -81,6 +82,49 @@ class ColumnBatch:
         return TraceRecord(id=ref, timestamp=_EPOCH)
 
 
+@dataclass(frozen=True, slots=True)
+class _RowStub(TraceRecord):
+    """A selected trace before `complete_records`: its id, and where the scan read it
+    (`file_index << 40 | file_row_number`), so its record is read back by row, not by id."""
+
+    row: int = -1
+
+
+@dataclass(slots=True)
+class RowBatch:
+    """A Parquet batch: as `ColumnBatch`, with payloads `(row, id)` (`_RowRefs`)."""
+
+    ids: StringColumn
+    columns: dict[str, Any]
+    refs: _RowRefs
+    bytes_read: int = 0
+
+    @staticmethod
+    def record(ref: tuple[int, str]) -> TraceRecord:
+        return _RowStub(id=ref[1], timestamp=_EPOCH, row=ref[0])
+
+
+class _RowRefs:
+    """Each row's `(file_index << 40 | file_row_number, id)`, made only for the rows picked."""
+
+    __slots__ = ("ids", "rows")
+
+    def __init__(self, rows: np.ndarray, ids: StringColumn) -> None:
+        self.rows, self.ids = rows, ids
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[int, str]:
+        return int(self.rows[i]), str(self.ids[i])
+
+    def pick(self, rows: Sequence[int]) -> list[tuple[int, str]]:
+        return list(zip(self.rows[np.asarray(rows, dtype=np.intp)].tolist(), self.ids.pick(rows), strict=True))
+
+
+_ROW_BITS = 40  # rows per file below 2**40; files below 2**23
+
+
 class DuckDBTraceSource:
     """A trace source over export files: `location` is a file, a folder, a glob or an object-store URL."""
 
@@ -109,6 +153,7 @@ class DuckDBTraceSource:
         self._bound: dict[str, Any] = {}
         self._tree: dict[str, Any] = {"id": None, "timestamp": None}
         self._csv_types: str | None = None
+        self._files: str | None = None
 
     # -- the relation
 
@@ -142,7 +187,7 @@ class DuckDBTraceSource:
         """The table function that scans the export."""
         files = _sql_string(_glob(self.location, self.format))
         if self.format == "parquet":
-            return f"read_parquet({files}, union_by_name = true)"
+            return f"read_parquet({self._parquet_files(files)}, union_by_name = true)"
         if self.format == "csv":
             return f"read_csv({files}, union_by_name = true{self._csv_text_columns(files)})"
         if self._exact_json():
@@ -150,6 +195,22 @@ class DuckDBTraceSource:
             columns = ", ".join(f"{_sql_string(name)}: {_sql_string(_json_type(node))}" for name, node in self._tree.items())
             return f"read_json({files}, format = 'newline_delimited', columns = {{{columns}}})"
         return f"read_json({files}, format = 'newline_delimited', union_by_name = true)"
+
+    def _parquet_files(self, files: str) -> str:
+        """The local files a Parquet glob matches, listed once: every query of this source
+        reads the same files, so a row's `file_index` means the same file in each (an export
+        landing between the sampling scan and the read of the selected rows is not read)."""
+        if "://" in self.location:
+            return files
+        if self._files is None:
+            import duckdb
+
+            try:
+                found = [row[0] for row in self.connection().sql(f"SELECT file FROM glob({files})").fetchall()]
+            except duckdb.Error:
+                found = []
+            self._files = "[" + ", ".join(map(_sql_string, found)) + "]" if found else files  # none: DuckDB says so
+        return self._files
 
     def _csv_text_columns(self, files: str) -> str:
         """`, types = {...}`: the CSV columns of the id and text fields read as text, not as the
@@ -199,9 +260,26 @@ class DuckDBTraceSource:
             expression, node = f"struct_extract({expression}, {_sql_string(key)})", node.get(key)
         return expression
 
-    def _scan(self) -> str:
+    def _scan(self, *, rows: bool = False) -> str:
+        """The export's rows (the layout's filter applied); with `rows`, each row's place as
+        `__file` and `__row` (DuckDB's `file_index` and `file_row_number` of a Parquet scan)."""
         where = f" WHERE {self.layout.where}" if self.layout.where else ""
-        return f"(SELECT * FROM {self.relation()}{where}) AS export"
+        place = ", file_index AS __file, file_row_number AS __row" if rows else ""
+        return f"(SELECT *{place} FROM {self.relation()}{where}) AS export"
+
+    def _by_row(self) -> bool:
+        """Whether the selected records are read back by row number (Parquet) rather than by id."""
+        return self.format == "parquet"
+
+    def _vocabulary(self, sql: str, path: str) -> list[str] | None:
+        """The distinct values of a text field when there are at most `VOCABULARY_MAX` (else None):
+        DuckDB then hands over each row's code in the list (`list_position`, evaluated once per
+        value of a dictionary-encoded Parquet page) instead of the text to encode in Python."""
+        if not self._by_row() or str(self._type(sql, path)) != "VARCHAR":
+            return None
+        found = self.connection().sql(f"SELECT DISTINCT {sql} FROM {self._scan()} LIMIT {VOCABULARY_MAX + 1}").fetchall()
+        values = [row[0] for row in found if row[0] is not None]
+        return values if len(values) <= VOCABULARY_MAX else None
 
     def _type(self, expression: str, what: str) -> Any:
         """The DuckDB type of an expression over the export (binds it; reads no rows)."""
@@ -346,21 +424,36 @@ class DuckDBTraceSource:
         checked = [*fields, "status"] if check_status else list(fields)
         self._read(checked)
         trace_id, timestamp = self._id_sql(), self._timestamp_sql()
+        by_row = self._by_row()
         selects = [f"{trace_id} AS __id", f"{timestamp} IS NULL AS __no_time"]
-        kinds = []
-        for i, path in enumerate(checked):
-            sql, kind = self._field_sql(path)
-            selects.append(f"{sql} AS __f{i}")
-            kinds.append(kind)
+        kinds: list[str] = []
+        vocabularies: list[list[str] | None] = []
+        try:
+            for i, path in enumerate(checked):
+                sql, kind = self._field_sql(path)
+                vocabulary = self._vocabulary(sql, path) if kind == "typed" else None
+                if vocabulary is not None:  # 0: missing, i: the value vocabulary[i - 1]
+                    values = "[" + ", ".join(map(_sql_string, vocabulary)) + "]"
+                    sql = f"CAST(coalesce(list_position({values}, {sql}), 0) AS UTINYINT)"
+                selects.append(f"{sql} AS __f{i}")
+                kinds.append(kind)
+                vocabularies.append(vocabulary)
+        except duckdb.IOException as exc:
+            raise InputError(_no_files(exc), path=self.location) from None
+        except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+            raise InputError(f"cannot read a value: {_sql_error(exc)}", path=self.location) from None
+        if by_row:
+            selects.append(f"(CAST(__file AS BIGINT) << {_ROW_BITS}) | __row AS __place")
         query = (
-            f"SELECT {', '.join(selects)} FROM {self._scan()} "
+            f"SELECT {', '.join(selects)} FROM {self._scan(rows=by_row)} "
             f"WHERE {timestamp} IS NULL OR {self._window_sql(timestamp, window)}"
         )
+        reading = _Reading(checked, kinds, vocabularies, len(fields), by_row)
         try:
             reader = self.connection().sql(query).to_arrow_reader(self.batch_rows)
             # DuckDB and Arrow (both without the GIL) make the next batch while the sketch reads this one
             self._scanning = prefetched(
-                (self._batch(batch, checked, kinds, len(fields)) for batch in reader), interrupt=self.connection().interrupt
+                (self._batch(batch, reading) for batch in reader), interrupt=self.connection().interrupt
             )
             yield from self._scanning
         except duckdb.IOException as exc:
@@ -374,20 +467,21 @@ class DuckDBTraceSource:
                 raise
             raise InputError(exc.message, path=self.location, field=exc.field) from None
 
-    def _batch(self, batch: Any, fields: list[str], kinds: list[str], read: int | None = None) -> ColumnBatch:
-        """The sketch's batch of the first `read` of `fields` (the rest are only checked)."""
+    def _batch(self, batch: Any, reading: _Reading) -> ColumnBatch | RowBatch:
+        """The sketch's batch of the first `reading.read` fields (the rest are only checked)."""
         import pyarrow as pa
 
+        fields = reading.fields
         ids = _strings(batch.column(0))
         bad = ids.lengths() == 0
         if ids.valid is not None:
             bad |= ~ids.valid
         no_time = _flags(batch.column(1))
         problems = bad | no_time
+        columns = {path: self._field(batch, reading, i) for i, path in enumerate(fields)}
         wrong_status = None
         if "status" in fields:  # the files path refuses such a line; here too, not only when it is selected
-            i = fields.index("status")
-            status = _column("status", batch.column(i + 2), kinds[i], self.layout.backend)
+            status = columns["status"]
             wrong_status = rows_not_in(status, STATUSES)
             if wrong_status is not None:
                 problems = problems | wrong_status
@@ -403,11 +497,30 @@ class DuckDBTraceSource:
                 self._bad(int(problems.sum()), "status", f"expected 'ok' or 'error', got {got!r}", example)
             batch = batch.filter(pa.array(~problems))
             ids = _strings(batch.column(0))
-        columns = {
-            path: _column(path, batch.column(i + 2), kind, self.layout.backend)
-            for i, (path, kind) in enumerate(zip(fields[:read], kinds[:read], strict=True))
-        }
+            columns = {path: self._field(batch, reading, i) for i, path in enumerate(fields[: reading.read])}
+        columns = {path: columns[path] for path in fields[: reading.read]}
+        if reading.by_row:
+            place = batch.column(batch.num_columns - 1)
+            rows = np.frombuffer(place.buffers()[1], dtype=np.int64, count=len(place), offset=place.offset * 8)
+            return RowBatch(ids, columns, _RowRefs(rows, ids))
         return ColumnBatch(ids, columns, ids)
+
+    def _field(self, batch: Any, reading: _Reading, i: int) -> Any:
+        """Field i of a batch as the sketch reads it: its codes, or its Arrow column normalized."""
+        vocabulary = reading.vocabularies[i]
+        path = reading.fields[i]
+        if vocabulary is None:
+            return _column(path, batch.column(i + 2), reading.kinds[i], self.layout.backend)
+        array = batch.column(i + 2)
+        codes = np.frombuffer(array.buffers()[1], dtype=np.uint8, count=len(array), offset=array.offset)
+        present = np.flatnonzero(np.bincount(codes, minlength=len(vocabulary) + 1))
+        # only the values this batch holds, as Arrow's dictionary would list them; missing is -1
+        table = np.full(len(vocabulary) + 1, -1, dtype=np.int16)
+        values = present[present > 0]
+        table[values] = np.arange(len(values), dtype=np.int16)
+        column = DictColumn(table[codes], [vocabulary[v - 1] for v in values.tolist()])
+        head = path.partition(".")[0]
+        return _normalized(head, column) if head in ("tags", *TEXT_FIELDS) else column
 
     def _bad(self, count: int, field: str, message: str, example: Any) -> None:
         hint = f" (trace {example!r})" if example else ""
@@ -419,10 +532,15 @@ class DuckDBTraceSource:
             self.first_bad = error
 
     def complete_records(self, result: SampleResult, window: Window | None = None) -> SampleResult:
-        """The result with each selected trace's full record, read by id in one query."""
+        """The result with each selected trace's full record, read in one query: by the row
+        the scan read it from (Parquet), else by id."""
         if not result.selected:
             return result
-        records = self.records([s.record.id for s in result.selected], window)
+        stubs = [s.record for s in result.selected]
+        if all(isinstance(r, _RowStub) for r in stubs):
+            by_row = self.records_at([r.row for r in stubs], window)  # type: ignore[attr-defined]
+            return replace(result, selected=[replace(s, record=by_row[s.record.row]) for s in result.selected])  # type: ignore[attr-defined]
+        records = self.records([r.id for r in stubs], window)
         return replace(result, selected=[replace(s, record=records[s.record.id]) for s in result.selected])
 
     def records(self, ids: Sequence[str], window: Window | None = None) -> dict[str, TraceRecord]:
@@ -431,26 +549,48 @@ class DuckDBTraceSource:
         con.execute("CREATE OR REPLACE TEMP TABLE __selected AS SELECT unnest(CAST(? AS VARCHAR[])) AS id", [list(ids)])
         try:
             out: dict[str, TraceRecord] = {}
-            for record in self._records(window, selected=True):
+            for _, record in self._records(window, selected=True):
                 out.setdefault(record.id, record)
             return out
         finally:
             con.execute("DROP TABLE IF EXISTS __selected")
 
+    def records_at(self, rows: Sequence[int], window: Window | None = None) -> dict[int, TraceRecord]:
+        """The full records at some places of a Parquet scan (`file_index << 40 | file_row_number`).
+
+        DuckDB's Parquet reader applies the `file_row_number` filter first and decodes the
+        other columns only where a row passed it: no id is decoded and compared."""
+        con = self.connection()
+        mask = (1 << _ROW_BITS) - 1
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE __selected_rows AS SELECT CAST(p >> ? AS UBIGINT) AS f, CAST(p & ? AS BIGINT) AS r "
+            "FROM (SELECT unnest(CAST(? AS BIGINT[])) AS p)",
+            [_ROW_BITS, mask, list(rows)],
+        )
+        try:
+            return dict(self._records(window, selected=True, by_row=True))
+        finally:
+            con.execute("DROP TABLE IF EXISTS __selected_rows")
+
     def iter_traces(self, window: Window, *, metadata_keys: Sequence[str] = ()) -> Iterator[TraceRecord]:
         """Every trace with `window.start <= timestamp < window.end` (what `sync` reads)."""
-        return self._records(window, selected=False)
+        return (record for _, record in self._records(window, selected=False))
 
-    def _records(self, window: Window | None, *, selected: bool) -> Iterator[TraceRecord]:
-        """The window's records (only those of the ids in `__selected` when `selected`)."""
+    def _records(self, window: Window | None, *, selected: bool, by_row: bool = False) -> Iterator[tuple[int, TraceRecord]]:
+        """(place, record) of the window's traces: only those of the ids in `__selected` when
+        `selected`, of the places in `__selected_rows` with `by_row` (place -1 without)."""
         if self._exact_json():
-            yield from self._json_records(window, selected=selected)
+            yield from ((-1, r) for r in self._json_records(window, selected=selected))
             return
         import duckdb
 
         trace_id, timestamp = self._id_sql(), self._timestamp_sql()
         condition = f"{trace_id} IN (SELECT id FROM __selected)" if selected else "TRUE"
+        if by_row:  # the row number pushed into the scan, then the exact (file, row)
+            condition = "__row IN (SELECT r FROM __selected_rows) AND (__file, __row) IN (SELECT (f, r) FROM __selected_rows)"
         selects = [f"{trace_id} AS id", f"{timestamp} AS timestamp"]
+        if by_row:
+            selects.append(f"(CAST(__file AS BIGINT) << {_ROW_BITS}) | __row AS __place")
         names, json_typed = [], set()
         for name in RECORD_FIELDS:
             if name in ("id", "timestamp"):
@@ -462,7 +602,7 @@ class DuckDBTraceSource:
                 if str(found[1]) == "JSON":
                     json_typed.add(name)
         query = (
-            f"SELECT {', '.join(selects)} FROM {self._scan()} "
+            f"SELECT {', '.join(selects)} FROM {self._scan(rows=by_row)} "
             f"WHERE {condition} AND {self._window_sql(timestamp, window)}"
         )
         try:
@@ -480,7 +620,7 @@ class DuckDBTraceSource:
                     if data.get("source") is None:
                         data["source"] = {"backend": self.layout.backend}
                     try:
-                        yield TraceRecord.from_json(data, path=self.location)
+                        yield (row["__place"] if by_row else -1), TraceRecord.from_json(data, path=self.location)
                     except InputError as exc:
                         raise InputError(
                             f"trace {row['id']!r}: {exc.message}", path=self.location, field=exc.field
@@ -577,6 +717,18 @@ class DuckDBTraceSource:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """What a sampling scan's batches hold: the fields (the first `read` for the sketch, the rest
+    only checked), each one's kind and vocabulary (codes, or None), and whether rows carry their place."""
+
+    fields: list[str]
+    kinds: list[str]
+    vocabularies: list[list[str] | None]
+    read: int
+    by_row: bool
 
 
 def format_of(location: str) -> str:
