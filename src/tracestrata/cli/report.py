@@ -56,6 +56,10 @@ from tracestrata.record import Score
 )
 @choice_option("--proxy-tuning", Tuning, Tuning.POOLED, "With --proxy: one λ for all cells (pooled), per stratum, or per cell.")
 @skip_bad_option("Skip malformed score lines (counted in the warnings) instead of failing.")
+@click.option("--by", type=click.Choice(["day", "window"]), help="With --ledger: also each stratum's estimate per day or per window (a trend).")
+@click.option("--watch", is_flag=True, help="With --ledger: watch METRIC in every stratum for a change against its own history (alarms with a controlled false-alarm rate; docs/trends.md).")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True, help="With --watch: the chance of any false alarm over the horizon, all strata together.")
+@click.option("--ui-url", help="The project's page in the backend UI (e.g. http://localhost:6006/projects/UHJvamVjdDox): each stratum links to its filtered view.")
 def command(
     sample_dir: str | None,
     ledger_path: str | None,
@@ -72,6 +76,10 @@ def command(
     proxy: str | None,
     proxy_tuning: str,
     skip_bad: bool,
+    by: str | None,
+    watch: bool,
+    alpha: float,
+    ui_url: str | None,
 ) -> None:
     """Estimate METRIC for the whole population from the judged sample.
 
@@ -85,13 +93,14 @@ def command(
       tracestrata report --sample run/ --scores jsonl:scores.jsonl --metric correct
       tracestrata report --sample run/ --scores jsonl:scores.jsonl --metric quality --compare release --format html --out r.html
       tracestrata report --ledger state.db --since 7d --metric correct
+      tracestrata report --ledger state.db --since 30d --metric correct --by day --watch --format html --out r.html
       tracestrata report --sample run/ --scores jsonl:scores.jsonl --metric correct --proxy scores.heuristic
       tracestrata report --sample run/ --scores jsonl:scores.jsonl --metric human_correct --proxy score:correct
     """
     if (sample_dir is None) == (ledger_path is None):
         raise click.UsageError("give exactly one of --sample DIR or --ledger STATE")
-    if ledger_path is None and (since or until):
-        raise click.UsageError("--since and --until go with --ledger")
+    if ledger_path is None and (since or until or by or watch):
+        raise click.UsageError("--since, --until, --by and --watch go with --ledger")
     extra: list[ReportWarning] = []
     if sample_dir is not None:
         if scores is None:
@@ -107,7 +116,19 @@ def command(
     )
     if extra:
         report = dataclasses.replace(report, warnings=tuple(extra) + report.warnings)
-    text = render_report(report, fmt)
+    if ledger_path is not None:
+        from tracestrata.job.report_page import WatchSettings, ledger_page
+
+        page = ledger_page(
+            ledger_path, report, design, score_list, since=parse_period(since or None, "--since"),
+            until=parse_when(until, "--until") if until else None, by=by,
+            watch=WatchSettings((metric,), alpha=alpha) if watch else None, ui_url=ui_url,
+        )
+    else:
+        from tracestrata.job.report_page import sample_page
+
+        page = sample_page(Path(sample_dir), report, design, score_list, ui_url=ui_url)  # type: ignore[arg-type]
+    text = render_report(report, fmt, page)
     if out:
         atomic_write_text(out, text)
         click.echo(f"wrote {out} ({len(report.warnings)} warnings)", err=True)

@@ -93,6 +93,8 @@ class ReportModel(_Strict):
     formats: list[Literal["json", "md", "html"]] = Field(default_factory=lambda: list(REPORT_FORMATS))
     confidence: float = Field(default=0.95, gt=0, lt=1)
     proxy: str | None = None  # `report --proxy` for the periodic report: a [[proxy]] field or score:NAME
+    by: Literal["day", "window", "none"] = "day"  # the report's trend (docs/trends.md)
+    ui_url: str | None = None  # the project's page in the backend UI: strata link to their filtered view
 
     _period = field_validator("period")(_duration)
 
@@ -112,6 +114,9 @@ class RetryModel(_Strict):
 class AlertModel(_Strict):
     failing_after: int = Field(default=3, ge=1)
     stale_after: str | None = None
+    watch: list[str] = Field(default_factory=list)  # metrics watched for a change (docs/trends.md)
+    alpha: float = Field(default=0.05, gt=0, lt=1)  # chance of any false alarm over `horizon` days
+    horizon: int = Field(default=90, ge=1)  # daily looks the false-alarm rate is stated over
 
     @field_validator("stale_after")
     @classmethod
@@ -159,6 +164,11 @@ class SyncConfig:
     report_proxy: str | None = None
     failing_after: int = 3  # consecutive failed runs before sync exits 6 (failing)
     stale_after: timedelta | None = None  # `status`: no success for this long is stale (default: 2 windows + settle)
+    watch: tuple[str, ...] = ()  # [alert] watch: metrics watched for a change
+    alert_alpha: float = 0.05
+    alert_horizon: int = 90
+    report_by: str | None = "day"  # the report's trend: day, window or None
+    report_ui_url: str | None = None
 
     @property
     def stale_limit(self) -> timedelta:
@@ -311,7 +321,24 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
         ),
         failing_after=model.alert.failing_after,
         stale_after=parse_duration(model.alert.stale_after) if model.alert.stale_after else None,
+        watch=_watched(model, path=path, text=text),
+        alert_alpha=model.alert.alpha,
+        alert_horizon=model.alert.horizon,
+        report_by=None if model.report.by == "none" else model.report.by,
+        report_ui_url=model.report.ui_url,
     )
+
+
+def _watched(model: SyncModel, *, path: Path, text: str) -> tuple[str, ...]:
+    """`[alert] watch`: metrics the job reads back (`[scores] names` or `metric`)."""
+    read = set(model.scores.names) | ({model.scores.metric} if model.scores.metric else set())
+    for i, name in enumerate(model.alert.watch):
+        if name not in read:
+            raise ConfigError(
+                f"{name!r} is not a score the job reads; add it to [scores] names",
+                path=str(path), line=_find_line(text, ["alert", "watch", i]), field="alert.watch",
+            )
+    return tuple(dict.fromkeys(model.alert.watch))
 
 
 def _check_period(policy: Any, every: timedelta, *, path: Path, text: str) -> None:
