@@ -75,7 +75,7 @@ def test_the_page_carries_context_trend_and_alarms_in_every_format(ledger):
     assert md.index("| big |") < md.index("| rare |")  # by population
     page_html = render_report(report, "html", page)
     assert 'id="context"' in page_html and 'id="trend"' in page_html and 'id="alarms"' in page_html
-    assert page_html.count('class="naive"') == 3 and "share of traces (estimate and interval)" in page_html
+    assert page_html.count('class="naive"') == 6 and "share of traces (estimate and interval)" in page_html
     assert not math.isnan(data["trend"]["series"][0]["points"][0]["mean"])
 
 

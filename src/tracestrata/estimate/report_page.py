@@ -25,12 +25,13 @@ from tracestrata.record import Score
 __all__ = ["PAGE_CSS", "ReportPage", "naive_by_stratum", "sorted_by_population"]
 
 PAGE_CSS = """
-html{overflow-x:hidden}body{max-width:1100px}
+body{max-width:1100px}
 .context{background:#f5f7fa;border:1px solid #e1e6ee;border-radius:6px;padding:.5rem .9rem;margin:.6rem 0}
 .context dl{display:flex;flex-wrap:wrap;gap:.2rem 1.4rem;margin:.3rem 0}.context dt{font-weight:600;display:inline}
 .context dd{display:inline;margin:0 0 0 .3rem;overflow-wrap:anywhere}
 table{display:block;overflow-x:auto;max-width:100%}
-svg.strata-chart,svg.panel{width:100%;height:auto;display:block}
+svg.strata-chart,svg.panel{width:100%;height:auto;display:block}svg.strata-chart.wide{max-width:900px}
+svg.strata-chart.narrow{display:none}@media (max-width:600px){svg.strata-chart.wide{display:none}svg.strata-chart.narrow{display:block}}
 .multiples{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:.6rem}
 .multiples figure{margin:0;border:1px solid #eee;border-radius:4px}
 svg .tk{font-size:10px;fill:#666}svg .pt{font-size:12px;font-weight:600}svg .axis-title{font-size:12px;fill:#333}

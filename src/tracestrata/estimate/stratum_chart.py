@@ -18,10 +18,17 @@ from tracestrata.estimate.report import MetricKind, Report, format_value
 __all__ = ["stratum_chart"]
 
 
-def stratum_chart(report: Report, naive: Mapping[str, float], *, width: int = 760) -> str:
+def stratum_chart(report: Report, naive: Mapping[str, float]) -> str:
+    """Two drawings of the same chart: one for a laptop, one for a phone (CSS shows one)."""
+    return _chart(report, naive, width=760, label_w=190, size_w=70, chars=28, css="wide") + _chart(
+        report, naive, width=380, label_w=118, size_w=34, chars=16, css="narrow")
+
+
+def _chart(report: Report, naive: Mapping[str, float], *, width: int, label_w: int, size_w: int, chars: int,
+           css: str) -> str:
     rate = report.kind is not MetricKind.MEAN
     rows = report.strata
-    label_w, size_w, pad, row_h = 190, 70, 12, 24
+    pad, row_h = 12, 24
     top = 22
     height = top + row_h * (len(rows) + 1) + 46
     bounds = [x for r in rows for x in (r.estimate.ci_low, r.estimate.ci_high, r.estimate.mean)]
@@ -44,7 +51,7 @@ def stratum_chart(report: Report, naive: Mapping[str, float], *, width: int = 76
     def x(v: float) -> float:
         return plot_x + (v - lo) / (hi - lo) * plot_w
 
-    out = [f'<svg class="strata-chart" viewBox="0 0 {width} {height}" role="img" '
+    out = [f'<svg class="strata-chart {css}" viewBox="0 0 {width} {height}" role="img" '
            'aria-label="estimate and interval of every stratum">',
            f'<text x="{label_w - 4}" y="14" text-anchor="end" class="tk">stratum</text>',
            f'<text x="{label_w + 2}" y="14" class="tk">traces</text>']
@@ -61,7 +68,7 @@ def stratum_chart(report: Report, naive: Mapping[str, float], *, width: int = 76
     entries += [(r.stratum, r.estimate, r.population, naive.get(r.stratum, math.nan), "#333") for r in rows]
     for i, (name, est, population, plain, color) in enumerate(entries):
         y = top + row_h * i + row_h / 2
-        label = name if len(name) <= 28 else name[:27] + "…"
+        label = name if len(name) <= chars else name[: chars - 1] + "…"
         out.append(f'<text x="{label_w - 4}" y="{y + 4:.1f}" text-anchor="end">{html.escape(label)}'
                    f"<title>{html.escape(name)}</title></text>")
         if i:
@@ -83,10 +90,12 @@ def stratum_chart(report: Report, naive: Mapping[str, float], *, width: int = 76
                        "</title></circle>")
     axis_y = top + body_h + 6
     out.append(f'<line x1="{x(lo):.1f}" x2="{x(hi):.1f}" y1="{axis_y}" y2="{axis_y}" stroke="#999"/>')
-    for k in range(5):
-        v = lo + (hi - lo) * k / 4
+    ticks = 5 if width > 500 else 3
+    for k in range(ticks):
+        v = lo + (hi - lo) * k / (ticks - 1)
         out.append(f'<text x="{x(v):.1f}" y="{axis_y + 14}" text-anchor="middle" class="tk">{format_value(v, rate)}</text>')
-    title = f"{report.metric}: " + ("share of traces" if rate else "mean score") + " (estimate and interval)"
+    title = f"{report.metric}: " + ("share of traces" if rate else "mean score") + (
+        " (estimate and interval)" if width > 500 else "")
     out.append(f'<text class="axis-title" x="{plot_x + plot_w / 2:.1f}" y="{axis_y + 32}" text-anchor="middle">'
                f"{html.escape(title)}</text></svg>")
     return "".join(out)
