@@ -136,7 +136,9 @@ def ledger_page(
         runs = select_runs(state.runs(status=RunStatus.DONE), since=since, until=until, source=source)
         context = ledger_context(runs, state, design, scores, report.metric, ui_url=ui_url,
                                  strata=[r.stratum for r in report.strata])
-    trend = build_trend(design, scores, report.metric, by=by, confidence=report.confidence) if by else None
+    trend = None
+    if by and report.labels is None:  # labels have no single series to draw
+        trend = build_trend(design, scores, report.metric, by=by, confidence=report.confidence)
     alarms = None
     if watch is not None and watch.metrics:
         alarms, _ = watch_ledger(state_path, watch, until=until, source=source)
