@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from tracestrata.estimate.report import format_value
-from tracestrata.estimate.trend import Trend, aligned
+from tracestrata.estimate.trend import Trend, aligned, json_number
 
 __all__ = [
     "ChangeTrack",
@@ -182,9 +182,7 @@ class Detection:
     rate: bool
 
     def to_json(self) -> dict[str, Any]:
-        def num(x: float) -> float | None:
-            return None if not math.isfinite(x) else x
-
+        num = json_number
         return {
             "stratum": self.stratum,
             "metric": self.metric,

@@ -22,10 +22,15 @@ from tracestrata.estimate.estimators import Estimate
 from tracestrata.estimate.report import MetricKind, build_report
 from tracestrata.record import Score
 
-__all__ = ["GLOBAL", "Trend", "TrendPoint", "TrendSeries", "build_trend", "period_of"]
+__all__ = ["GLOBAL", "Trend", "TrendPoint", "TrendSeries", "build_trend", "json_number", "period_of"]
 
 GLOBAL = "(all traces)"
 BY_CHOICES = ("day", "window")
+
+
+def json_number(x: float) -> float | None:
+    """JSON has no NaN or infinity: an undefined number is null."""
+    return x if math.isfinite(x) else None
 
 
 def period_of(window: str | None, by: str) -> str:
@@ -46,9 +51,7 @@ class TrendPoint:
     population: int
 
     def to_json(self) -> dict[str, Any]:
-        def num(x: float) -> float | None:
-            return None if math.isnan(x) else x
-
+        num = json_number
         return {"period": self.period, "mean": num(self.mean), "ci_low": num(self.ci_low),
                 "ci_high": num(self.ci_high), "se": num(self.se), "scored": self.scored,
                 "population": self.population}
