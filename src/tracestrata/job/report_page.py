@@ -92,7 +92,8 @@ def sample_context(path: Path, design: Design, scores: Sequence[Score], metric: 
     manifest, _ = read_sample_dir(path)
     data = manifest.to_json()
     window = data.get("window") or {}
-    backend, project = _source_parts(str(data.get("source") or "").replace(":", "?path=", 1))
+    backend, _, location = str(data.get("source") or "").partition(":")
+    project = location if backend in ("phoenix", "langfuse") and location else None
     start, end = window.get("start"), window.get("end")
     links, label = ({}, "")
     if start and end:
@@ -102,7 +103,7 @@ def sample_context(path: Path, design: Design, scores: Sequence[Score], metric: 
                               parse_timestamp(start), parse_timestamp(end))
     return ReportContext(
         generated_at=_now(), version=__version__, period_start=start, period_end=end, windows=1 if start else None,
-        backend=backend, project=project, source=str(data.get("source") or "") or None,
+        backend=backend or None, project=project, source=str(data.get("source") or "") or None,
         policy_digest=str(data.get("policy_digest") or "") or None, seed=str(data.get("seed") or "") or None,
         sampled=len(design.units), judged=_judged(design, scores, metric), links=links, link_label=label,
     )
