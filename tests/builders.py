@@ -258,3 +258,37 @@ def sync_config_toml(
     if isinstance(policy, dict):
         data["policy"] = policy
     return toml_text(data)
+
+
+def daily_ledger(state, days, strata, *, start=datetime(2026, 1, 1, tzinfo=UTC), seed=0, source="files",
+                 digest="d", change=None):
+    """`days` finished daily windows in `state`: per stratum (name, population, judged, rate) one normal cell
+    whose judged traces score `correct` true with that rate (doubled from day `change[1]` for stratum
+    `change[0]`, 0-based). Returns the trace ids per day."""
+    import numpy as np
+
+    from tracestrata.record import Score
+
+    rng = np.random.default_rng(seed)
+    ids = []
+    for day in range(days):
+        begin = start + timedelta(days=day)
+        run_id = f"day{day}"
+        cells, sampled, scores = [], [], []
+        for name, population, judged, rate in strata:
+            p = rate * (2 if change is not None and change[0] == name and day >= change[1] else 1)
+            cells.append({"cell": f"{name}#normal", "stratum": name, "values": {"metadata.intent": name},
+                          "kind": "normal", "population": population, "sampled": judged})
+            for i, hit in enumerate(rng.random(judged) < p):
+                trace = f"{run_id}-{name}-{i}"
+                sampled.append((trace, f"{name}#normal", {"stratum": name}))
+                scores.append(Score(trace, "correct", bool(hit)))
+        state.plan_run(run_id=run_id, source=source, window_start=begin, window_end=begin + timedelta(days=1),
+                       policy_digest=digest, series=state.next_series(source, digest), cells=cells,
+                       counts={"traces": sum(c["population"] for c in cells), "selected": len(sampled)},
+                       sampled=sampled, items=[PlannedItem(f"{run_id}-{t}", "dataset", "d", t, {}) for t, _, _ in sampled],
+                       boost_collected={}, policy={"seed": "daily"} if day == 0 else None)
+        state.finish_run(state.open_run(source, begin))
+        state.store_scores(scores)
+        ids.append([t for t, _, _ in sampled])
+    return ids

@@ -83,6 +83,10 @@ if TYPE_CHECKING:
 @skip_bad_option("Skip malformed score lines (and, with --evaluator, trace lines), counted in the warnings, "
                  "instead of failing.")
 @export_options
+@click.option("--by", type=click.Choice(["day", "window"]), help="With --ledger: also each stratum's estimate per day or per window (a trend).")
+@click.option("--watch", is_flag=True, help="With --ledger: watch METRIC in every stratum for a change against its own history (alarms with a controlled false-alarm rate; docs/trends.md).")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True, help="With --watch: the chance of any false alarm over the horizon, all strata together.")
+@click.option("--ui-url", help="The project's page in the backend UI (e.g. http://localhost:6006/projects/UHJvamVjdDox): each stratum links to its filtered view.")
 def command(
     sample_dir: str | None,
     ledger_path: str | None,
@@ -104,6 +108,10 @@ def command(
     skip_bad: bool,
     schema: str | None,
     columns: tuple[str, ...],
+    by: str | None,
+    watch: bool,
+    alpha: float,
+    ui_url: str | None,
 ) -> None:
     """Estimate METRIC for the whole population from the judged sample.
 
@@ -117,6 +125,7 @@ def command(
       tracestrata report --sample run/ --scores jsonl:scores.jsonl --metric correct
       tracestrata report --sample run/ --scores jsonl:scores.jsonl --metric quality --compare release --format html --out r.html
       tracestrata report --ledger state.db --since 7d --metric correct
+      tracestrata report --ledger state.db --since 30d --metric correct --by day --watch --format html --out r.html
       tracestrata report --sample run/ --scores jsonl:scores.jsonl --metric correct --proxy scores.heuristic
       tracestrata report --sample run/ --scores jsonl:scores.jsonl --metric human_correct --proxy score:correct
       tracestrata report --evaluator correct --source jsonl:traces.jsonl --policy policy.toml --scores jsonl:scores.jsonl
@@ -130,6 +139,8 @@ def command(
     metric = metric or evaluator
     if metric is None:
         raise click.UsageError("Missing option '--metric'.")
+    if ledger_path is None and (by or watch):
+        raise click.UsageError("--by and --watch go with --ledger")
     extra: list[ReportWarning] = []
     scope = None
     if evaluator is not None:
@@ -155,7 +166,21 @@ def command(
         report = build_report(design, score_list, metric, **options)  # type: ignore[arg-type]
     if extra:
         report = dataclasses.replace(report, warnings=tuple(extra) + report.warnings)
-    text = render_report(report, fmt)
+    if ledger_path is not None:
+        from tracestrata.job.report_page import WatchSettings, ledger_page
+
+        page = ledger_page(
+            ledger_path, report, design, score_list, since=parse_period(since or None, "--since"),
+            until=parse_when(until, "--until") if until else None, by=by,
+            watch=WatchSettings((metric,), alpha=alpha) if watch else None, ui_url=ui_url,
+        )
+    elif sample_dir is not None:
+        from tracestrata.job.report_page import sample_page
+
+        page = sample_page(Path(sample_dir), report, design, score_list, ui_url=ui_url)
+    else:
+        page = None  # --evaluator: the evaluator report states its own scope
+    text = render_report(report, fmt, page)
     if out:
         atomic_write_text(out, text)
         click.echo(f"wrote {out} ({len(report.warnings)} warnings)", err=True)

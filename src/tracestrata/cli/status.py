@@ -17,7 +17,7 @@ from tracestrata.job.status import job_status, render_status
 
 @click.command(
     "status",
-    epilog="\b\nExit codes:\n  0  healthy\n  2  bad config\n  6  stale or failing (the reason is the first line)",
+    epilog="\b\nExit codes:\n  0  healthy\n  2  bad config\n  6  stale or failing (the reason is the first line), or an [alert] watch alarm stands",
 )
 @config_option("The sync config (TOML) of the job to check.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -44,3 +44,5 @@ def command(config_path: Path, fmt: str, max_age: str | None, now: datetime | No
     click.echo(json.dumps(status.to_json(), indent=2) if fmt == "json" else render_status(status))
     if status.stale:
         raise FailingError(status.reason)
+    if status.alarm_lines:
+        raise FailingError(status.alarm_lines[0] + (f" (and {len(status.alarm_lines) - 1} more)" if len(status.alarm_lines) > 1 else ""))

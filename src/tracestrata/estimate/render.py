@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from tracestrata.estimate.estimators import Estimate
 from tracestrata.estimate.assisted import Assisted
+from tracestrata.estimate.report_page import ReportPage, sorted_by_population
 from tracestrata.estimate.report import (
     MIN_COMPARE_SCORED,
     Comparison,
@@ -50,7 +51,8 @@ def _pct(confidence: float) -> str:
     return f"{confidence * 100:g}%"
 
 
-def render_markdown(report: Report) -> str:
+def render_markdown(report: Report, page: ReportPage | None = None) -> str:
+    top, bottom = (page.markdown_top(report), page.markdown_bottom(report)) if page is not None else ([], [])
     if report.labels is not None:
         parts = [f"## {_md(report.metric)}: rate of each label ({_pct(report.confidence)} confidence)", ""]
         parts += ["| label | estimate | CI | naive | scored |", "|---|---:|---|---:|---:|"]
@@ -63,11 +65,11 @@ def render_markdown(report: Report) -> str:
         for label, sub in report.labels.items():
             parts += _markdown_body(sub, heading=f"### {_md(report.metric)} = {_md(label)}", warnings=False)
         parts += _markdown_warnings(report)
-        return "\n".join(parts).rstrip() + "\n"
+        return "\n".join(parts[:2] + top + parts[2:] + bottom).rstrip() + "\n"
     kind = "rate" if report.kind is MetricKind.RATE else "mean"
     parts = _markdown_body(report, heading=f"## {_md(report.metric)} ({kind}, {_pct(report.confidence)} confidence)")
     parts += _markdown_warnings(report)
-    return "\n".join(parts).rstrip() + "\n"
+    return "\n".join(parts[:2] + top + parts[2:] + bottom).rstrip() + "\n"
 
 
 def _markdown_body(report: Report, *, heading: str, warnings: bool = True) -> list[str]:
@@ -195,18 +197,20 @@ svg text{font:12px system-ui,sans-serif;fill:#333}
 """
 
 
-def render_html(report: Report) -> str:
+def render_html(report: Report, page: ReportPage | None = None) -> str:
     """One self-contained page: summary, interval chart, tables, comparison, warnings."""
     title = f"tracestrata report: {report.metric}"
-    body: list[str] = [f"<h1>{html.escape(title)}</h1>"]
+    body: list[str] = [f"<h1>{html.escape(title)}</h1>"] + ([page.html_top(report)] if page is not None else [])
     if report.labels is not None:
         for label, sub in report.labels.items():
-            body += _html_body(sub, f"{report.metric} = {label}")
+            body += _html_body(sub, f"{report.metric} = {label}", page)
     else:
-        body += _html_body(report, None)
+        body += _html_body(report, None, page)
     if report.warnings:
         body.append("<h2>Warnings</h2>")
         body += [f'<div class="warn">{html.escape(w.message)}</div>' for w in report.warnings]
+    if page is not None:
+        body.append(page.html_bottom(report))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{html.escape(title)}</title>"
@@ -214,7 +218,7 @@ def render_html(report: Report) -> str:
     )
 
 
-def _html_body(report: Report, heading: str | None) -> list[str]:
+def _html_body(report: Report, heading: str | None, page: ReportPage | None = None) -> list[str]:
     rate = report.kind is not MetricKind.MEAN
     e, n = report.estimate, report.naive
     out = []
@@ -233,7 +237,7 @@ def _html_body(report: Report, heading: str | None) -> list[str]:
         f'<p class="muted">Naive unweighted sample mean: {format_value(n.mean, rate)} '
         f"(CI {html.escape(_ci(n, rate))})</p>"
     )
-    out.append(interval_chart(report))
+    out.append(page.chart(report) if page is not None else interval_chart(report))
     out.append('<p class="muted">● estimate with its interval (shaded: the global interval); '
                "○ naive unweighted sample mean</p>")
     out.append("<table><thead><tr><th>stratum</th><th>population</th><th>sampled</th><th>scored</th>"
@@ -335,12 +339,16 @@ def interval_chart(report: Report, *, width: int = 760) -> str:
     return "".join(parts)
 
 
-def render_report(report: Report, fmt: str) -> str:
-    """`report` as text in one of the report formats: `json` (the stable schema), `md` or `html`."""
+def render_report(report: Report, fmt: str, page: ReportPage | None = None) -> str:
+    """`report` as text in one of the report formats: `json` (the stable schema), `md` or `html`;
+    `page` adds the context header, alarms, trend and notes (strata then go largest first)."""
     if fmt == "json":
-        return json.dumps(report.to_json(), indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
+        data = report.to_json() | (page.json_fields() if page is not None else {})
+        return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
+    if page is not None:
+        report = sorted_by_population(report)
     if fmt == "html":
-        return render_html(report)
+        return render_html(report, page)
     if fmt == "md":
-        return render_markdown(report)
+        return render_markdown(report, page)
     raise ValueError(f"unknown report format {fmt!r}")

@@ -132,6 +132,8 @@ class ReportModel(_Strict):
     proxy: str | None = None  # `report --proxy` for the periodic report: a [[proxy]] field or score:NAME
     metrics: list[str] | None = None  # every metric reported each run (default: [scores] metric)
     evaluator: str | None = None  # an [[evaluator]] of the policy: its own scores reported beside (docs/evaluators.md)
+    by: Literal["day", "window", "none"] = "day"  # the report's trend (docs/trends.md)
+    ui_url: str | None = None  # the project's page in the backend UI: strata link to their filtered view
 
     _period = field_validator("period")(_duration)
 
@@ -151,6 +153,9 @@ class RetryModel(_Strict):
 class AlertModel(_Strict):
     failing_after: int = Field(default=3, ge=1)
     stale_after: str | None = None
+    watch: list[str] = Field(default_factory=list)  # metrics watched for a change (docs/trends.md)
+    alpha: float = Field(default=0.05, gt=0, lt=1)  # chance of any false alarm over `horizon` days
+    horizon: int = Field(default=90, ge=1)  # daily looks the false-alarm rate is stated over
 
     @field_validator("stale_after")
     @classmethod
@@ -232,6 +237,11 @@ class SyncConfig:
     label_judges: Mapping[str, str] = field(default_factory=dict)  # label name -> the judge score it calibrates
     report_metrics: tuple[str, ...] = ()  # [report] metrics (default: the one metric)
     judge: JudgeModel | None = None  # `[judge]`, its `judge` path resolved against the config's folder
+    watch: tuple[str, ...] = ()  # [alert] watch: metrics watched for a change
+    alert_alpha: float = 0.05
+    alert_horizon: int = 90
+    report_by: str | None = "day"  # the report's trend: day, window or None
+    report_ui_url: str | None = None
 
     @property
     def stale_limit(self) -> timedelta:
@@ -426,6 +436,11 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
         label_judges=judges,
         report_metrics=tuple(dict.fromkeys(model.report.metrics or ([metric] if metric else label_names[:1]))),
         judge=_judge(model.judge, resolve),
+        watch=_watched(model, path=path, text=text),
+        alert_alpha=model.alert.alpha,
+        alert_horizon=model.alert.horizon,
+        report_by=None if model.report.by == "none" else model.report.by,
+        report_ui_url=model.report.ui_url,
     )
 
 
@@ -467,6 +482,18 @@ def _judge(model: JudgeModel | None, resolve: Any) -> JudgeModel | None:
     if model is None or not model.judge.strip().endswith(".toml"):
         return model
     return model.model_copy(update={"judge": str(resolve(model.judge.strip()))})
+
+
+def _watched(model: SyncModel, *, path: Path, text: str) -> tuple[str, ...]:
+    """`[alert] watch`: metrics the job reads back (`[scores] names` or `metric`)."""
+    read = set(model.scores.names) | ({model.scores.metric} if model.scores.metric else set())
+    for i, name in enumerate(model.alert.watch):
+        if name not in read:
+            raise ConfigError(
+                f"{name!r} is not a score the job reads; add it to [scores] names",
+                path=str(path), line=_find_line(text, ["alert", "watch", i]), field="alert.watch",
+            )
+    return tuple(dict.fromkeys(model.alert.watch))
 
 
 def _check_period(policy: Any, every: timedelta, *, path: Path, text: str) -> None:

@@ -44,6 +44,8 @@ class JobStatus:
     series: list[SeriesStatus] = field(default_factory=list)
     stale: bool = False
     reason: str = ""
+    alarms: list[dict[str, Any]] = field(default_factory=list)  # [alert] watch: standing alarms (exit 6)
+    alarm_lines: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +62,7 @@ class JobStatus:
             "unfinished_runs": self.unfinished_runs,
             "boosts": self.boosts,
             "series": [s.__dict__ for s in self.series],
+            "alarms": self.alarms,
         }
 
 
@@ -100,7 +103,23 @@ def job_status(config: SyncConfig, *, now: datetime | None = None) -> JobStatus:
             f"(stale after {human_age(config.stale_limit)}; each sync does at most "
             f"max_windows_per_run = {config.max_windows_per_run})"
         )
-    return JobStatus(source, now, health, pending, oldest, unfinished, _boosts(config, collected), rows, stale, reason)
+    status = JobStatus(source, now, health, pending, oldest, unfinished, _boosts(config, collected), rows, stale, reason)
+    return _with_alarms(status, config)
+
+
+def _with_alarms(status: JobStatus, config: SyncConfig) -> JobStatus:
+    """The standing alarms of `[alert] watch`, read from the ledger (no backend)."""
+    if not config.watch:
+        return status
+    from dataclasses import replace
+
+    from tracestrata.estimate.alarm import alarm_line
+    from tracestrata.job.report_page import WatchSettings, watch_ledger
+
+    detections, _ = watch_ledger(config.state, WatchSettings(config.watch, config.alert_alpha, config.alert_horizon),
+                                 until=status.now, source=status.source)
+    standing = [d for d in detections if d.alarm]
+    return replace(status, alarms=[d.to_json() for d in standing], alarm_lines=[alarm_line(d) for d in standing])
 
 
 def _changed_keys(before: dict[str, Any] | None, after: dict[str, Any] | None) -> tuple[str, ...]:
@@ -145,7 +164,8 @@ def render_status(status: JobStatus) -> str:
         why = f" (new series: the policy's {', '.join(s.changed)} changed)" if s.changed else ""
         rows.append((f"series {s.series}", f"policy {s.policy}: {s.windows_done} windows done, {s.first_window} .. {s.last_window}{why}"))
     width = max(len(label) for label, _ in rows)
-    return "\n".join([f"{'STALE' if status.stale else 'OK'}  {redact(status.reason)}"] + [f"{label:<{width}}  {value}" for label, value in rows])
+    return "\n".join([f"{'STALE' if status.stale else 'OK'}  {redact(status.reason)}"] + [f"{label:<{width}}  {value}" for label, value in rows]
+                     + status.alarm_lines)
 
 
 __all__ = ["JobStatus", "SeriesStatus", "job_status", "render_status"]

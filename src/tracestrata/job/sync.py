@@ -90,6 +90,7 @@ class SyncOutcome:
     pending: int = 0  # closed windows still to do (over the cap, or after a stop)
     scores_changed: int = 0
     reports: list[Path] = field(default_factory=list)
+    alarms: list[dict[str, Any]] = field(default_factory=list)  # [alert] watch: the standing alarms
     partial: str | None = None  # why the run stopped early
     failing: str | None = None  # set when stopping early has become a job that makes no progress
     dry_run: bool = False
@@ -299,6 +300,7 @@ class _Run:
             self.check_late()
             self.judge()
             self.read_scores()
+            self.watch()
             self.refresh_reports()
             self.outcome.reports += refresh_evaluator_report(
                 self.config, self.state.runs(self.source), self.connector, self.now,
@@ -568,6 +570,37 @@ class _Run:
         else:
             self.log.detail("skip", f"scores: nothing new for {len(trace_ids)} sampled traces")
 
+    def watch(self) -> None:
+        """`[alert] watch`: one line per standing alarm whenever new windows or scores arrived."""
+        settings = _watch_settings(self.config)
+        if settings is None or not (self.outcome.windows or self.outcome.scores_changed
+                                    or self.state.get_cursor(self.source, "alarms") is None):
+            return
+        from tracestrata.estimate.alarm import alarm_line
+        from tracestrata.job.report_page import watch_ledger
+
+        detections, _ = watch_ledger(self.config.state, settings, until=self.now, source=self.source)
+        standing = [d for d in detections if d.alarm]
+        for d in standing:
+            self.log.warn("alarm", alarm_line(d), **d.to_json())
+        self.outcome.alarms = [d.to_json() for d in standing]
+        self.state.set_cursor(self.source, "alarms", json.dumps(self.outcome.alarms))
+        if not standing:
+            self.log.detail("skip", f"alarms: none ({len(detections)} series watched)")
+
+    def page_for(self, design: Any, scores: Sequence[Any]) -> Callable[[Any], Any]:
+        """The report page (context, trend, alarms, links) the job's reports carry."""
+        cfg = self.config
+
+        def build(report: Any) -> Any:
+            from tracestrata.job.report_page import ledger_page
+
+            return ledger_page(cfg.state, report, design, scores, since=cfg.report_period, until=self.now,
+                               source=self.source, by=cfg.report_by, watch=_watch_settings(cfg),
+                               ui_url=cfg.report_ui_url)
+
+        return build
+
     def refresh_reports(self) -> None:
         cfg = self.config
         if not cfg.metric or not cfg.report_formats:
@@ -585,7 +618,7 @@ class _Run:
             return
         try:
             texts = render_reports(design, scores, cfg.metric, cfg.report_formats, confidence=cfg.confidence,
-                                   proxy=cfg.report_proxy)
+                                   proxy=cfg.report_proxy, page_for=self.page_for(design, scores))
         except EstimationError as exc:
             if any(s.name == cfg.metric for s in scores):  # the metric's own scores cannot be reported (mixed kinds)
                 self.log.warn("report", f"reports not refreshed: {exc}")
@@ -604,6 +637,12 @@ class _Run:
         )
 
 
+def _watch_settings(cfg: SyncConfig) -> Any:
+    from tracestrata.job.report_page import WatchSettings
+
+    return WatchSettings(cfg.watch, alpha=cfg.alert_alpha, horizon=cfg.alert_horizon) if cfg.watch else None
+
+
 def render_reports(
     design: Any,
     scores: Iterable[Any],
@@ -612,15 +651,17 @@ def render_reports(
     *,
     confidence: float = 0.95,
     proxy: str | None = None,
+    page_for: Callable[[Any], Any] | None = None,
 ) -> dict[str, str]:
     """The report over `design` in each of `formats` (json, md, html), as text; `proxy` as `report --proxy`."""
     from tracestrata.estimate.render import render_report
     from tracestrata.estimate.report import build_report
 
     report = build_report(design, list(scores), metric, confidence=confidence, proxy=proxy)
+    page = page_for(report) if page_for is not None else None
     out: dict[str, str] = {}
     for fmt in formats:
-        out[fmt] = render_report(report, fmt)
+        out[fmt] = render_report(report, fmt, page)
     return out
 
 
