@@ -16,7 +16,7 @@ filtered ones); repeated trace ids are dropped as the sampler drops them
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +24,15 @@ import numpy as np
 
 from tracestrata.design import ALL, Cell, CellKind, Design, Unit, cell_id
 from tracestrata.estimate.evaluator import EvaluatorScope, StratumScope
-from tracestrata.protocols import TraceSource, Window, iter_chunks
+from tracestrata.protocols import ColumnSource, TraceSource, Window, iter_chunks
 from tracestrata.record import TraceRecord
+from tracestrata.sampling.columns import DictColumn, StringColumn
 from tracestrata.sampling.dedupe import DuplicateFilter
 from tracestrata.sampling.evaluator_sampling import sampled_mask, sampling_values
-from tracestrata.sampling.evaluators import Evaluator
+from tracestrata.sampling.evaluators import Evaluator, HashTarget
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.policy import Policy
+from tracestrata.sampling.signals import column_values
 from tracestrata.sampling.sources import ALL_TIME
 from tracestrata.sampling.strata import fold, record_column, stratum_key, top_values
 
@@ -53,57 +55,94 @@ def evaluator_metadata_keys(policy: Policy, evaluator: Evaluator) -> tuple[str, 
 
 def evaluator_design(records: Iterable[TraceRecord], policy: Policy, evaluator: Evaluator) -> EvaluatorDesign:
     """The design of `evaluator`'s scores over `records` (one window), stratified by `policy`."""
-    labelers = [d.labeler() for d in policy.strata]
-    key = hash_key(policy.seed)
-    repeats = DuplicateFilter()
-    everyone: Counter[tuple[str, ...]] = Counter()
-    kept: Counter[tuple[str, ...]] = Counter()
-    picked: list[tuple[TraceRecord, tuple[str, ...], float]] = []
-    without_id = 0
+    tally = _Tally(policy, evaluator)
     for chunk in iter_chunks(records, BATCH):
-        fresh = repeats.keep(hash_ids([r.id for r in chunk], key), [r.id for r in chunk])
-        if fresh is not None:
-            chunk = [r for r, keep in zip(chunk, fresh.tolist(), strict=True) if keep]
-        labels = _labels(chunk, policy, labelers)
-        everyone.update(labels)
-        inside = _filter_mask(chunk, evaluator)
-        ids = record_column(chunk, evaluator.hashes.field)
-        has_id = np.array([isinstance(i, str) and i != "" for i in ids], dtype=bool)
-        without_id += int((inside & ~has_id).sum())
-        inside &= has_id
-        rows = np.flatnonzero(inside).tolist()
-        kept.update(labels[i] for i in rows)
-        values = sampling_values([ids[i] for i in rows])
-        chosen = sampled_mask(values, evaluator.rate)
-        for i, value in zip(np.asarray(rows, dtype=np.intp)[chosen].tolist(), values[chosen].tolist(), strict=True):
-            picked.append((chunk[i], labels[i], value))
-    folder = _folder(policy, everyone)
-    return EvaluatorDesign(*_build(policy, evaluator, everyone, kept, picked, folder, without_id))
+        tally.add([r.id for r in chunk], {path: record_column(chunk, path) for path in tally.fields}, chunk.__getitem__)
+    return tally.result()
 
 
 def source_evaluator_design(
-    source: TraceSource, policy: Policy, evaluator: Evaluator, window: Window | None = None
+    source: TraceSource | ColumnSource, policy: Policy, evaluator: Evaluator, window: Window | None = None
 ) -> EvaluatorDesign:
-    """`evaluator_design` over `window` (None: everything) of a trace source: the pull counts the strata."""
-    records = source.iter_traces(window or ALL_TIME, metadata_keys=evaluator_metadata_keys(policy, evaluator))
-    return evaluator_design(records, policy, evaluator)
+    """`evaluator_design` over `window` (None: everything) of a trace source: the pull counts the strata.
+
+    A source that hands over column batches is read that way (only the fields the policy,
+    the filter and the hash read; a record is built only for the traces the evaluator picked)."""
+    if not isinstance(source, ColumnSource):
+        records = source.iter_traces(window or ALL_TIME, metadata_keys=evaluator_metadata_keys(policy, evaluator))
+        return evaluator_design(records, policy, evaluator)
+    tally = _Tally(policy, evaluator)
+    for batch in source.iter_column_batches(window, tally.fields):
+        tally.add(
+            _as_list(batch.ids),
+            {path: _as_list(batch.columns[path]) for path in tally.fields},
+            lambda i, batch=batch: batch.record(batch.refs[i]),
+        )
+    return tally.result()
 
 
-def _labels(chunk: Sequence[TraceRecord], policy: Policy, labelers: Sequence[Any]) -> list[tuple[str, ...]]:
-    """Every record's labels before any `top` fold, one tuple per record."""
-    if not policy.strata:
-        return [()] * len(chunk)
-    columns = [list(map(labeler, record_column(chunk, d.field))) for d, labeler in zip(policy.strata, labelers,
-                                                                                         strict=True)]
-    return list(zip(*columns, strict=True))
+class _Tally:
+    """The one pass: counts per raw label combination (all traces, and inside the filter) and
+    the picked traces; repeated ids dropped as the sampler drops them."""
+
+    def __init__(self, policy: Policy, evaluator: Evaluator) -> None:
+        self.policy, self.evaluator = policy, evaluator
+        hashed = () if evaluator.hashes is HashTarget.TRACE else (evaluator.hashes.field,)
+        self.fields = tuple(dict.fromkeys((*policy.dimensions, *evaluator.fields(), *hashed)))
+        self.labelers = [d.labeler() for d in policy.strata]
+        self.key = hash_key(policy.seed)
+        self.repeats = DuplicateFilter()
+        self.everyone: Counter[tuple[str, ...]] = Counter()
+        self.kept: Counter[tuple[str, ...]] = Counter()
+        self.picked: list[tuple[TraceRecord, tuple[str, ...], float]] = []
+        self.without_id = 0
+
+    def add(
+        self, ids: list[str], columns: Mapping[str, Sequence[Any]], record_at: Callable[[int], TraceRecord]
+    ) -> None:
+        """One batch: trace ids, the `fields` columns as value lists, and row -> its record."""
+        fresh = self.repeats.keep(hash_ids(ids, self.key), ids)
+        keep = list(range(len(ids))) if fresh is None else np.flatnonzero(fresh).tolist()
+        labels = self._labels(columns, keep)
+        self.everyone.update(labels)
+        inside = np.ones(len(keep), dtype=bool)
+        for condition in self.evaluator.filter:  # Langfuse ANDs its filter rows
+            inside &= np.asarray(condition.evaluate([columns[condition.field][i] for i in keep]), dtype=bool)
+        hashed = ids if self.evaluator.hashes is HashTarget.TRACE else columns[self.evaluator.hashes.field]
+        targets = [hashed[i] for i in keep]
+        has_id = np.fromiter((isinstance(t, str) and t != "" for t in targets), dtype=bool, count=len(keep))
+        self.without_id += int((inside & ~has_id).sum())
+        candidates = np.flatnonzero(inside & has_id)
+        self.kept.update(labels[j] for j in candidates.tolist())
+        values = sampling_values([targets[j] for j in candidates.tolist()])
+        chosen = sampled_mask(values, self.evaluator.rate)
+        for j, value in zip(candidates[chosen].tolist(), values[chosen].tolist(), strict=True):
+            self.picked.append((record_at(keep[j]), labels[j], value))
+
+    def _labels(self, columns: Mapping[str, Sequence[Any]], keep: list[int]) -> list[tuple[str, ...]]:
+        """Each kept row's labels before any `top` fold."""
+        if not self.policy.strata:
+            return [()] * len(keep)
+        per_dimension = [
+            [labeler(columns[d.field][i]) for i in keep]
+            for d, labeler in zip(self.policy.strata, self.labelers, strict=True)
+        ]
+        return list(zip(*per_dimension, strict=True))
+
+    def result(self) -> EvaluatorDesign:
+        folded = _folder(self.policy, self.everyone)
+        return EvaluatorDesign(
+            *_build(self.policy, self.evaluator, self.everyone, self.kept, self.picked, folded, self.without_id)
+        )
 
 
-def _filter_mask(chunk: Sequence[TraceRecord], evaluator: Evaluator) -> np.ndarray:
-    """True where every condition of the evaluator's filter holds (Langfuse ANDs its filter)."""
-    mask = np.ones(len(chunk), dtype=bool)
-    for condition in evaluator.filter:
-        mask &= np.asarray(condition.evaluate(record_column(chunk, condition.field)), dtype=bool)
-    return mask
+def _as_list(column: Any) -> list[Any]:
+    """A batch column (a list, a numpy array with NaN for missing, a String/DictColumn) as Python values."""
+    if isinstance(column, np.ndarray):
+        return list(column_values(column))
+    if isinstance(column, StringColumn | DictColumn):
+        return column.tolist()
+    return list(column)
 
 
 def _folder(policy: Policy, everyone: Counter[tuple[str, ...]]) -> Any:
