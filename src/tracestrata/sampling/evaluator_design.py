@@ -37,6 +37,7 @@ from tracestrata.sampling.sources import ALL_TIME
 from tracestrata.sampling.strata import fold, record_column, stratum_key, top_values
 
 BATCH = 8192
+Labels = tuple[str, ...]  # a trace's label per dimension, before or after the `top` folds
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,9 @@ class _Tally:
         self.labelers = [d.labeler() for d in policy.strata]
         self.key = hash_key(policy.seed)
         self.repeats = DuplicateFilter()
-        self.everyone: Counter[tuple[str, ...]] = Counter()
-        self.kept: Counter[tuple[str, ...]] = Counter()
-        self.picked: list[tuple[TraceRecord, tuple[str, ...], float]] = []
+        self.everyone: Counter[Labels] = Counter()
+        self.kept: Counter[Labels] = Counter()
+        self.picked: list[tuple[TraceRecord, Labels, float]] = []
         self.without_id = 0
 
     def add(
@@ -119,7 +120,7 @@ class _Tally:
         for j, value in zip(candidates[chosen].tolist(), values[chosen].tolist(), strict=True):
             self.picked.append((record_at(keep[j]), labels[j], value))
 
-    def _labels(self, columns: Mapping[str, Sequence[Any]], keep: list[int]) -> list[tuple[str, ...]]:
+    def _labels(self, columns: Mapping[str, Sequence[Any]], keep: list[int]) -> list[Labels]:
         """Each kept row's labels before any `top` fold."""
         if not self.policy.strata:
             return [()] * len(keep)
@@ -130,10 +131,33 @@ class _Tally:
         return list(zip(*per_dimension, strict=True))
 
     def result(self) -> EvaluatorDesign:
+        """Fold the labels over the whole input, then one cell per stratum the filter reaches."""
         folded = _folder(self.policy, self.everyone)
-        return EvaluatorDesign(
-            *_build(self.policy, self.evaluator, self.everyone, self.kept, self.picked, folded, self.without_id)
+        population: Counter[Labels] = Counter()
+        in_filter: Counter[Labels] = Counter()
+        for labels, n in self.everyone.items():
+            population[folded(labels)] += n
+        for labels, n in self.kept.items():
+            in_filter[folded(labels)] += n
+        sampled = Counter(folded(labels) for _, labels, _ in self.picked)
+        dimensions = self.policy.dimensions
+        cells = tuple(
+            Cell(_cell(labels), _key(labels), dict(zip(dimensions, labels, strict=True)), CellKind.NORMAL,
+                 in_filter[labels], sampled[labels])
+            for labels in sorted(in_filter) if in_filter[labels] > 0
         )
+        units = tuple(
+            Unit(record.id, _cell(folded(labels)),
+                 {**record.to_json(), "stratum": _key(folded(labels)), "sampling_value": value})
+            for record, labels, value in self.picked
+        )
+        e = self.evaluator
+        scope = EvaluatorScope(
+            e.name, e.rate, e.hashes.value, e.describe_filter(), sum(population.values()),
+            tuple(StratumScope(_key(labels), population[labels], in_filter[labels]) for labels in sorted(population)),
+            self.without_id,
+        )
+        return EvaluatorDesign(Design(cells, units), scope)
 
 
 def _as_list(column: Any) -> list[Any]:
@@ -145,7 +169,7 @@ def _as_list(column: Any) -> list[Any]:
     return list(column)
 
 
-def _folder(policy: Policy, everyone: Counter[tuple[str, ...]]) -> Any:
+def _folder(policy: Policy, everyone: Counter[Labels]) -> Callable[[Labels], Labels]:
     """raw labels -> stratum labels, with the `top` folds of the whole window (as the sampler folds)."""
     kept_values: list[frozenset[str] | None] = []
     for i, dim in enumerate(policy.strata):
@@ -163,43 +187,12 @@ def _folder(policy: Policy, everyone: Counter[tuple[str, ...]]) -> Any:
     return folded
 
 
-def _build(
-    policy: Policy,
-    evaluator: Evaluator,
-    everyone: Counter[tuple[str, ...]],
-    kept: Counter[tuple[str, ...]],
-    picked: list[tuple[TraceRecord, tuple[str, ...], float]],
-    folded: Any,
-    without_id: int,
-) -> tuple[Design, EvaluatorScope]:
-    population: Counter[tuple[str, ...]] = Counter()
-    in_filter: Counter[tuple[str, ...]] = Counter()
-    for labels, n in everyone.items():
-        population[folded(labels)] += n
-    for labels, n in kept.items():
-        in_filter[folded(labels)] += n
-    sampled: Counter[tuple[str, ...]] = Counter(folded(labels) for _, labels, _ in picked)
-    cells = tuple(
-        Cell(cell_id(_key(labels), CellKind.NORMAL), _key(labels), dict(zip(policy.dimensions, labels, strict=True)),
-             CellKind.NORMAL, in_filter[labels], sampled[labels])
-        for labels in sorted(in_filter) if in_filter[labels] > 0
-    )
-    units = tuple(
-        Unit(record.id, cell_id(_key(folded(labels)), CellKind.NORMAL),
-             {**record.to_json(), "stratum": _key(folded(labels)), "sampling_value": value})
-        for record, labels, value in picked
-    )
-    scope = EvaluatorScope(
-        evaluator.name, evaluator.rate, evaluator.hashes.value, evaluator.describe_filter(),
-        sum(population.values()),
-        tuple(StratumScope(_key(labels), population[labels], in_filter[labels]) for labels in sorted(population)),
-        without_id,
-    )
-    return Design(cells, units), scope
-
-
-def _key(labels: tuple[str, ...]) -> str:
+def _key(labels: Labels) -> str:
     return stratum_key(labels) if labels else ALL
+
+
+def _cell(labels: Labels) -> str:
+    return cell_id(_key(labels), CellKind.NORMAL)
 
 
 __all__ = ["EvaluatorDesign", "evaluator_design", "evaluator_metadata_keys", "source_evaluator_design"]
