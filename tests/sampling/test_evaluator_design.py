@@ -172,3 +172,20 @@ def test_scores_the_evaluator_would_not_have_picked_are_ignored_and_explained(re
     assert report.estimate.mean == 1.0
     hint = next(w for w in report.warnings if w.code == "evaluator_unpicked_scores")
     assert hint.details["count"] == 7 and "backfill" in hint.message
+
+
+@pytest.mark.parametrize("hashes", ["observation", "trace"])
+def test_a_column_source_gives_the_design_the_records_give(records, tmp_path, hashes):
+    from builders import write_jsonl
+
+    from tracestrata.connectors.files.source import FilesTraceSource
+    from tracestrata.protocols import ColumnSource
+    from tracestrata.sampling.evaluator_design import source_evaluator_design
+
+    policy = policy_with(hashes=hashes, filter=[{"field": "latency_ms", "lt": 2000},
+                                                {"field": "metadata.intent", "not_equals": "billing"}])
+    source = FilesTraceSource(write_jsonl(tmp_path / "t.jsonl", records + records[:30]))
+    assert isinstance(source, ColumnSource)
+    from_columns = source_evaluator_design(source, policy, policy.evaluators[0])
+    from_records = evaluator_design(records, policy, policy.evaluators[0])
+    assert from_columns.design == from_records.design and from_columns.scope == from_records.scope

@@ -14,7 +14,8 @@ effective n), including the rare one (600 traces, ~30 scores): mean error within
 Monte Carlo SEs, 95% intervals cover in 93–97% of the replications, and the mean width
 is close to 2 × 1.96 × the empirical SD of the estimates. The Bernoulli draw stands in
 for the SHA-256 sampling value, which `tests/sampling/test_evaluator_sampling.py` shows
-uniform (and the design builder uses, `tests/sampling/test_evaluator_design.py`).
+uniform; fed the real sampling values of the population's ids, this construction gives
+the report `evaluator_design` builds from the same traces as records (the last test).
 Run with `-s` to see the numbers.
 """
 
@@ -22,12 +23,17 @@ from __future__ import annotations
 
 import math
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 
 from tracestrata.design import Cell, CellKind, Design, Unit, cell_id
 from tracestrata.estimate.evaluator import EvaluatorScope, StratumScope, evaluator_report
-from tracestrata.record import Score
+from tracestrata.record import Score, TraceRecord
+from tracestrata.sampling.evaluator_design import evaluator_design
+from tracestrata.sampling.evaluator_sampling import sampling_values
+from tracestrata.sampling.policy import parse_policy
 
 REPS = 1000
 RATE = 0.05
@@ -54,9 +60,14 @@ def population():
 
 
 def one_replication(population, rng):
-    """The evaluator's sample of one replication as the design the report reads."""
+    """The evaluator's sample of one replication (a Bernoulli draw) as the design the report reads."""
+    return report_for(population, rng.random(len(population[2])))
+
+
+def report_for(population, values):
+    """The report when the evaluator picks the filtered traces whose sampling value is below RATE."""
     names, stratum, y, ids, in_filter = population
-    picked = np.flatnonzero(in_filter & (rng.random(len(y)) < RATE))
+    picked = np.flatnonzero(in_filter & (values < RATE))
     kept = [h for h, name in enumerate(names) if name != FILTERED_OUT]
     sizes = np.bincount(stratum[in_filter], minlength=len(names))
     drawn = np.bincount(stratum[picked], minlength=len(names))
@@ -127,3 +138,28 @@ def test_the_estimand_is_the_filtered_population(population, runs):
     assert abs(mean - filtered) < abs(mean - whole) / 10  # it estimates the filtered traces, not all of them
     assert all("evaluator_filter" in codes for codes in warned)
     assert FILTERED_OUT not in rows
+
+
+def test_the_simulated_design_is_the_one_the_pipeline_builds(population):
+    # The same population as trace records, through `evaluator_design` with the real hash: the same report
+    # as the simulation's construction fed with the same sampling values.
+    names, stratum, y, ids, _ = population
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    records = [TraceRecord(tid, start, metadata={"intent": names[h]}) for tid, h in zip(ids, stratum.tolist())]
+    policy = parse_policy({"seed": "sim", "strata": [{"field": "metadata.intent"}], "evaluator": [
+        {"name": "correct", "rate": RATE, "hashes": "trace",
+         "filter": [{"field": "metadata.intent", "not_equals": FILTERED_OUT}]}]}, source="sim")
+    built = evaluator_design(records, policy, policy.evaluators[0])
+    scores = [Score(u.trace_id, "correct", bool(y[int(u.trace_id.split("-")[1])])) for u in built.design.units]
+    piped = evaluator_report(built.design, built.scope, scores)
+    simulated = report_for(population, sampling_values(ids))
+    def numbers(report):  # equal up to the order of float sums
+        rows = [(r.stratum, r.population, r.sampled, r.scored, *numbers_of(r.estimate)) for r in report.strata]
+        return [*numbers_of(report.estimate), report.population, rows]
+
+    def numbers_of(e):
+        return e.mean, e.se, e.ci_low, e.ci_high, e.n_scored
+
+    assert numbers(piped)[:-1] == pytest.approx(numbers(simulated)[:-1], rel=1e-12)
+    for a, b in zip(numbers(piped)[-1], numbers(simulated)[-1], strict=True):
+        assert a[:4] == b[:4] and a[4:] == pytest.approx(b[4:], rel=1e-12)

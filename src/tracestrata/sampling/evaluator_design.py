@@ -16,7 +16,7 @@ filtered ones); repeated trace ids are dropped as the sampler drops them
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,17 +24,20 @@ import numpy as np
 
 from tracestrata.design import ALL, Cell, CellKind, Design, Unit, cell_id
 from tracestrata.estimate.evaluator import EvaluatorScope, StratumScope
-from tracestrata.protocols import TraceSource, Window, iter_chunks
+from tracestrata.protocols import ColumnSource, TraceSource, Window, iter_chunks
 from tracestrata.record import TraceRecord
+from tracestrata.sampling.columns import DictColumn, StringColumn
 from tracestrata.sampling.dedupe import DuplicateFilter
 from tracestrata.sampling.evaluator_sampling import sampled_mask, sampling_values
-from tracestrata.sampling.evaluators import Evaluator
+from tracestrata.sampling.evaluators import Evaluator, HashTarget
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.policy import Policy
+from tracestrata.sampling.signals import column_values
 from tracestrata.sampling.sources import ALL_TIME
 from tracestrata.sampling.strata import fold, record_column, stratum_key, top_values
 
 BATCH = 8192
+Labels = tuple[str, ...]  # a trace's label per dimension, before or after the `top` folds
 
 
 @dataclass(frozen=True)
@@ -53,60 +56,120 @@ def evaluator_metadata_keys(policy: Policy, evaluator: Evaluator) -> tuple[str, 
 
 def evaluator_design(records: Iterable[TraceRecord], policy: Policy, evaluator: Evaluator) -> EvaluatorDesign:
     """The design of `evaluator`'s scores over `records` (one window), stratified by `policy`."""
-    labelers = [d.labeler() for d in policy.strata]
-    key = hash_key(policy.seed)
-    repeats = DuplicateFilter()
-    everyone: Counter[tuple[str, ...]] = Counter()
-    kept: Counter[tuple[str, ...]] = Counter()
-    picked: list[tuple[TraceRecord, tuple[str, ...], float]] = []
-    without_id = 0
+    tally = _Tally(policy, evaluator)
     for chunk in iter_chunks(records, BATCH):
-        fresh = repeats.keep(hash_ids([r.id for r in chunk], key), [r.id for r in chunk])
-        if fresh is not None:
-            chunk = [r for r, keep in zip(chunk, fresh.tolist(), strict=True) if keep]
-        labels = _labels(chunk, policy, labelers)
-        everyone.update(labels)
-        inside = _filter_mask(chunk, evaluator)
-        ids = record_column(chunk, evaluator.hashes.field)
-        has_id = np.array([isinstance(i, str) and i != "" for i in ids], dtype=bool)
-        without_id += int((inside & ~has_id).sum())
-        inside &= has_id
-        rows = np.flatnonzero(inside).tolist()
-        kept.update(labels[i] for i in rows)
-        values = sampling_values([ids[i] for i in rows])
-        chosen = sampled_mask(values, evaluator.rate)
-        for i, value in zip(np.asarray(rows, dtype=np.intp)[chosen].tolist(), values[chosen].tolist(), strict=True):
-            picked.append((chunk[i], labels[i], value))
-    folder = _folder(policy, everyone)
-    return EvaluatorDesign(*_build(policy, evaluator, everyone, kept, picked, folder, without_id))
+        tally.add([r.id for r in chunk], {path: record_column(chunk, path) for path in tally.fields}, chunk.__getitem__)
+    return tally.result()
 
 
 def source_evaluator_design(
-    source: TraceSource, policy: Policy, evaluator: Evaluator, window: Window | None = None
+    source: TraceSource | ColumnSource, policy: Policy, evaluator: Evaluator, window: Window | None = None
 ) -> EvaluatorDesign:
-    """`evaluator_design` over `window` (None: everything) of a trace source: the pull counts the strata."""
-    records = source.iter_traces(window or ALL_TIME, metadata_keys=evaluator_metadata_keys(policy, evaluator))
-    return evaluator_design(records, policy, evaluator)
+    """`evaluator_design` over `window` (None: everything) of a trace source: the pull counts the strata.
+
+    A source that hands over column batches is read that way (only the fields the policy,
+    the filter and the hash read; a record is built only for the traces the evaluator picked)."""
+    if not isinstance(source, ColumnSource):
+        records = source.iter_traces(window or ALL_TIME, metadata_keys=evaluator_metadata_keys(policy, evaluator))
+        return evaluator_design(records, policy, evaluator)
+    tally = _Tally(policy, evaluator)
+    for batch in source.iter_column_batches(window, tally.fields):
+        tally.add(
+            _as_list(batch.ids),
+            {path: _as_list(batch.columns[path]) for path in tally.fields},
+            lambda i, batch=batch: batch.record(batch.refs[i]),
+        )
+    return tally.result()
 
 
-def _labels(chunk: Sequence[TraceRecord], policy: Policy, labelers: Sequence[Any]) -> list[tuple[str, ...]]:
-    """Every record's labels before any `top` fold, one tuple per record."""
-    if not policy.strata:
-        return [()] * len(chunk)
-    columns = [list(map(labeler, record_column(chunk, d.field))) for d, labeler in zip(policy.strata, labelers,
-                                                                                         strict=True)]
-    return list(zip(*columns, strict=True))
+class _Tally:
+    """The one pass: counts per raw label combination (all traces, and inside the filter) and
+    the picked traces; repeated ids dropped as the sampler drops them."""
+
+    def __init__(self, policy: Policy, evaluator: Evaluator) -> None:
+        self.policy, self.evaluator = policy, evaluator
+        hashed = () if evaluator.hashes is HashTarget.TRACE else (evaluator.hashes.field,)
+        self.fields = tuple(dict.fromkeys((*policy.dimensions, *evaluator.fields(), *hashed)))
+        self.labelers = [d.labeler() for d in policy.strata]
+        self.key = hash_key(policy.seed)
+        self.repeats = DuplicateFilter()
+        self.everyone: Counter[Labels] = Counter()
+        self.kept: Counter[Labels] = Counter()
+        self.picked: list[tuple[TraceRecord, Labels, float]] = []
+        self.without_id = 0
+
+    def add(
+        self, ids: list[str], columns: Mapping[str, Sequence[Any]], record_at: Callable[[int], TraceRecord]
+    ) -> None:
+        """One batch: trace ids, the `fields` columns as value lists, and row -> its record."""
+        fresh = self.repeats.keep(hash_ids(ids, self.key), ids)
+        keep = list(range(len(ids))) if fresh is None else np.flatnonzero(fresh).tolist()
+        labels = self._labels(columns, keep)
+        self.everyone.update(labels)
+        inside = np.ones(len(keep), dtype=bool)
+        for condition in self.evaluator.filter:  # Langfuse ANDs its filter rows
+            inside &= np.asarray(condition.evaluate([columns[condition.field][i] for i in keep]), dtype=bool)
+        hashed = ids if self.evaluator.hashes is HashTarget.TRACE else columns[self.evaluator.hashes.field]
+        targets = [hashed[i] for i in keep]
+        has_id = np.fromiter((isinstance(t, str) and t != "" for t in targets), dtype=bool, count=len(keep))
+        self.without_id += int((inside & ~has_id).sum())
+        candidates = np.flatnonzero(inside & has_id)
+        self.kept.update(labels[j] for j in candidates.tolist())
+        values = sampling_values([targets[j] for j in candidates.tolist()])
+        chosen = sampled_mask(values, self.evaluator.rate)
+        for j, value in zip(candidates[chosen].tolist(), values[chosen].tolist(), strict=True):
+            self.picked.append((record_at(keep[j]), labels[j], value))
+
+    def _labels(self, columns: Mapping[str, Sequence[Any]], keep: list[int]) -> list[Labels]:
+        """Each kept row's labels before any `top` fold."""
+        if not self.policy.strata:
+            return [()] * len(keep)
+        per_dimension = [
+            [labeler(columns[d.field][i]) for i in keep]
+            for d, labeler in zip(self.policy.strata, self.labelers, strict=True)
+        ]
+        return list(zip(*per_dimension, strict=True))
+
+    def result(self) -> EvaluatorDesign:
+        """Fold the labels over the whole input, then one cell per stratum the filter reaches."""
+        folded = _folder(self.policy, self.everyone)
+        population: Counter[Labels] = Counter()
+        in_filter: Counter[Labels] = Counter()
+        for labels, n in self.everyone.items():
+            population[folded(labels)] += n
+        for labels, n in self.kept.items():
+            in_filter[folded(labels)] += n
+        sampled = Counter(folded(labels) for _, labels, _ in self.picked)
+        dimensions = self.policy.dimensions
+        cells = tuple(
+            Cell(_cell(labels), _key(labels), dict(zip(dimensions, labels, strict=True)), CellKind.NORMAL,
+                 in_filter[labels], sampled[labels])
+            for labels in sorted(in_filter) if in_filter[labels] > 0
+        )
+        units = tuple(
+            Unit(record.id, _cell(folded(labels)),
+                 {**record.to_json(), "stratum": _key(folded(labels)), "sampling_value": value})
+            for record, labels, value in self.picked
+        )
+        e = self.evaluator
+        scope = EvaluatorScope(
+            e.name, e.rate, e.hashes.value, e.describe_filter(), sum(population.values()),
+            tuple(StratumScope(_key(labels), population[labels], in_filter[labels]) for labels in sorted(population)),
+            self.without_id,
+        )
+        return EvaluatorDesign(Design(cells, units), scope)
 
 
-def _filter_mask(chunk: Sequence[TraceRecord], evaluator: Evaluator) -> np.ndarray:
-    """True where every condition of the evaluator's filter holds (Langfuse ANDs its filter)."""
-    mask = np.ones(len(chunk), dtype=bool)
-    for condition in evaluator.filter:
-        mask &= np.asarray(condition.evaluate(record_column(chunk, condition.field)), dtype=bool)
-    return mask
+def _as_list(column: Any) -> list[Any]:
+    """A batch column (a list, a numpy array with NaN for missing, a String/DictColumn) as Python values."""
+    if isinstance(column, np.ndarray):
+        return list(column_values(column))
+    if isinstance(column, StringColumn | DictColumn):
+        return column.tolist()
+    return list(column)
 
 
-def _folder(policy: Policy, everyone: Counter[tuple[str, ...]]) -> Any:
+def _folder(policy: Policy, everyone: Counter[Labels]) -> Callable[[Labels], Labels]:
     """raw labels -> stratum labels, with the `top` folds of the whole window (as the sampler folds)."""
     kept_values: list[frozenset[str] | None] = []
     for i, dim in enumerate(policy.strata):
@@ -124,43 +187,12 @@ def _folder(policy: Policy, everyone: Counter[tuple[str, ...]]) -> Any:
     return folded
 
 
-def _build(
-    policy: Policy,
-    evaluator: Evaluator,
-    everyone: Counter[tuple[str, ...]],
-    kept: Counter[tuple[str, ...]],
-    picked: list[tuple[TraceRecord, tuple[str, ...], float]],
-    folded: Any,
-    without_id: int,
-) -> tuple[Design, EvaluatorScope]:
-    population: Counter[tuple[str, ...]] = Counter()
-    in_filter: Counter[tuple[str, ...]] = Counter()
-    for labels, n in everyone.items():
-        population[folded(labels)] += n
-    for labels, n in kept.items():
-        in_filter[folded(labels)] += n
-    sampled: Counter[tuple[str, ...]] = Counter(folded(labels) for _, labels, _ in picked)
-    cells = tuple(
-        Cell(cell_id(_key(labels), CellKind.NORMAL), _key(labels), dict(zip(policy.dimensions, labels, strict=True)),
-             CellKind.NORMAL, in_filter[labels], sampled[labels])
-        for labels in sorted(in_filter) if in_filter[labels] > 0
-    )
-    units = tuple(
-        Unit(record.id, cell_id(_key(folded(labels)), CellKind.NORMAL),
-             {**record.to_json(), "stratum": _key(folded(labels)), "sampling_value": value})
-        for record, labels, value in picked
-    )
-    scope = EvaluatorScope(
-        evaluator.name, evaluator.rate, evaluator.hashes.value, evaluator.describe_filter(),
-        sum(population.values()),
-        tuple(StratumScope(_key(labels), population[labels], in_filter[labels]) for labels in sorted(population)),
-        without_id,
-    )
-    return Design(cells, units), scope
-
-
-def _key(labels: tuple[str, ...]) -> str:
+def _key(labels: Labels) -> str:
     return stratum_key(labels) if labels else ALL
+
+
+def _cell(labels: Labels) -> str:
+    return cell_id(_key(labels), CellKind.NORMAL)
 
 
 __all__ = ["EvaluatorDesign", "evaluator_design", "evaluator_metadata_keys", "source_evaluator_design"]
