@@ -107,6 +107,8 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+# The report is measured inside an iframe of the exact width: headless Chromium will not make a window
+# narrower than 500 px, and the iframe is the viewport the page lays itself out in (its innerWidth).
 PROBE = """<!DOCTYPE html><html><body style="margin:0"><iframe id="f" src="report.html" width="{w}" height="2600"
 style="border:0"></iframe><script>
 document.getElementById("f").addEventListener("load", () => {{
