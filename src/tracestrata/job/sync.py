@@ -597,9 +597,23 @@ class _Run:
 
             return ledger_page(cfg.state, report, design, scores, since=cfg.report_period, until=self.now,
                                source=self.source, by=cfg.report_by, watch=_watch_settings(cfg),
-                               ui_url=cfg.report_ui_url)
+                               ui_url=self.ui_url())
 
         return build
+
+    def ui_url(self) -> str | None:
+        """`[report] ui_url`, else the Phoenix project's page (the job talks to Phoenix anyway): the
+        report links each stratum to its filtered span view."""
+        if self.config.report_ui_url or self.config.source_type != "phoenix":
+            return self.config.report_ui_url
+        from tracestrata.connectors.phoenix import PhoenixConnector
+
+        connector = self.connector
+        if not isinstance(connector, PhoenixConnector):
+            return None
+        project = self.retry("finding the Phoenix project",
+                             lambda: connector.projects.require(connector.settings.project))
+        return f"{connector.settings.base_url.rstrip('/')}/projects/{project}"
 
     def refresh_reports(self) -> None:
         cfg = self.config
