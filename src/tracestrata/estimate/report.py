@@ -87,10 +87,28 @@ class StratumRow:
     estimate: Estimate
     plain: Estimate | None = None  # with --proxy: the plain estimate; `estimate` is the assisted one
     proxy: Assisted | None = None
+    analytic: Estimate | None = None  # `estimate` without the finite-population correction (what rows show)
+    plain_analytic: Estimate | None = None  # with --proxy: `plain` without it
 
     @property
     def unscored(self) -> int:
         return self.sampled - self.scored
+
+    @property
+    def census(self) -> bool:
+        """Every trace of the stratum judged: its descriptive interval is a point."""
+        return self.population > 0 and self.estimate.n_scored >= self.population
+
+    @property
+    def shown(self) -> Estimate:
+        """The interval a stratum row shows: analytic (the slice's rate, see docs/report.md)."""
+        return self.analytic if self.analytic is not None else self.estimate
+
+    @property
+    def plain_shown(self) -> Estimate:
+        if self.plain_analytic is not None:
+            return self.plain_analytic
+        return self.plain if self.plain is not None else self.shown
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -106,11 +124,16 @@ class StratumRow:
             "se": _num(self.estimate.se),
             "method": self.proxy.method if self.proxy is not None else self.estimate.method.value,
             "covered_population": _num(self.estimate.population),
+            "census": self.census,
         }
+        if self.analytic is not None:
+            out["analytic"] = _interval_json(self.analytic)
         if self.plain is not None and self.proxy is not None:
             p = self.plain
             out["plain"] = {"mean": _num(p.mean), "ci_low": _num(p.ci_low), "ci_high": _num(p.ci_high),
                             "scored": p.n_scored, "se": _num(p.se), "method": p.method.value}
+            if self.plain_analytic is not None:
+                out["plain"]["analytic"] = _interval_json(self.plain_analytic)
             out["proxy"] = self.proxy.to_json()
         return out
 
@@ -210,6 +233,8 @@ class Report:
     labels: Mapping[str, Report] | None = None  # categorical: one rate report per label
     plain: Estimate | None = None  # with a proxy: today's estimate; `estimate` is the assisted one
     proxy: Assisted | None = None
+    analytic: Estimate | None = None  # `estimate` without the finite-population correction
+    plain_analytic: Estimate | None = None  # with a proxy: `plain` without it
 
     def to_json(self) -> dict[str, Any]:
         """The documented schema (docs/report.md). A categorical metric nests one full
@@ -226,9 +251,13 @@ class Report:
         else:
             e, n = self.estimate, self.naive
             out["estimate"] = _estimate_json(e)
+            if self.analytic is not None:
+                out["estimate"]["analytic"] = _interval_json(self.analytic)
             if self.proxy is not None and self.plain is not None:
                 out["estimate"]["method"] = self.proxy.method
                 out["plain"] = _estimate_json(self.plain)
+                if self.plain_analytic is not None:
+                    out["plain"]["analytic"] = _interval_json(self.plain_analytic)
                 out["proxy"] = self.proxy.to_json()
             out["naive"] = {
                 "mean": _num(n.mean),
@@ -256,6 +285,12 @@ def _estimate_json(e: Estimate) -> dict[str, Any]:
         "covered_population": _num(e.population),
         "covered_share": _num(e.covered_share),
     }
+
+
+def _interval_json(e: Estimate) -> dict[str, Any]:
+    """An analytic interval: no finite-population correction (docs/report.md "Descriptive and analytic")."""
+    return {"se": _num(e.se), "ci_low": _num(e.ci_low), "ci_high": _num(e.ci_high), "method": e.method.value,
+            "df": _num(e.df)}
 
 
 def _num(x: float) -> float | None:
@@ -358,6 +393,13 @@ def _with_proxy(
         rate=kind is MetricKind.RATE, confidence=confidence, lonely=lonely, rate_interval=rate_interval,
         tuning=tuning, judge=judge,
     )
+    # the same estimates with their analytic intervals (what the stratum rows show)
+    plain_analytic = report.analytic if report.analytic is not None else report.estimate
+    whole_analytic, rows_analytic = assist(
+        design, frame.analytic(), spec, by_stratum, plain_analytic, {r.stratum: r.shown for r in report.strata},
+        rate=kind is MetricKind.RATE, confidence=confidence, lonely=lonely, rate_interval=rate_interval,
+        tuning=tuning, judge=judge,
+    )
     warnings = list(report.warnings)
     if judge is not None:
         unjudged = sorted(t for t in values if t not in judge)
@@ -369,11 +411,12 @@ def _with_proxy(
                 {"count": len(unjudged), "examples": unjudged[:EXAMPLES]},
             ))
     strata = tuple(
-        replace(row, estimate=rows[row.stratum].estimate, plain=row.estimate, proxy=rows[row.stratum])
+        replace(row, estimate=rows[row.stratum].estimate, plain=row.estimate, proxy=rows[row.stratum],
+                analytic=rows_analytic[row.stratum].estimate, plain_analytic=row.analytic)
         for row in report.strata
     )
     return replace(report, estimate=whole.estimate, plain=report.estimate, proxy=whole, strata=strata,
-                   warnings=tuple(warnings))
+                   warnings=tuple(warnings), analytic=whole_analytic.estimate, plain_analytic=report.analytic)
 
 
 def _latest_per_trace(scores: list[Score], warnings: list[ReportWarning]) -> dict[str, ScoreValue]:
@@ -438,6 +481,8 @@ def _numeric_report(
     overall_method = rate_interval if rate else IntervalMethod.T
     stratum_method = IntervalMethod.WILSON_EFFECTIVE if rate else IntervalMethod.T
     estimate = estimator.estimate_frame(frame, design, confidence=confidence, interval=overall_method)
+    analytic_frame = frame.analytic()
+    analytic = estimator.estimate_frame(analytic_frame, design, confidence=confidence, interval=overall_method)
     naive = naive_estimate(frame.y.tolist(), confidence=confidence, rate=rate)
     population = sum(c.population for c in design.cells)
     scored_by_cell = dict(zip(frame.cell_ids, frame.scored.tolist(), strict=True))
@@ -453,6 +498,8 @@ def _numeric_report(
         rows.append(StratumRow(
             stratum, dict(cells[0].values), sum(c.population for c in cells), sum(c.sampled for c in cells),
             int(sum(scored_by_cell[c.id] for c in cells)), est,
+            analytic=estimator.estimate_frame(analytic_frame, design, confidence=confidence, cells=ids,
+                                              interval=stratum_method),
         ))
     _design_warnings(design, rows, scored_by_cell, estimate, lonely, population, warnings)
     comparison = None
@@ -460,7 +507,7 @@ def _numeric_report(
         comparison = _compare(design, frame, estimator, compare, confidence, overall_method, rate, by_stratum,
                               warnings)
     return Report(metric, kind, confidence, estimate, naive, tuple(rows), tuple(warnings), population, lonely,
-                  comparison)
+                  comparison, analytic=analytic)
 
 
 def _design_warnings(
