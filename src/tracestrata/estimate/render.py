@@ -21,6 +21,7 @@ from tracestrata.estimate.report import (
     MetricKind,
     Report,
     StratumRow,
+    format_p,
     format_value,
 )
 
@@ -160,21 +161,34 @@ def _markdown_proxy(report: Report, rate: bool) -> list[str]:
 
 def _markdown_comparison(c: Comparison, rate: bool) -> list[str]:
     lines = [f"### {_md(c.field)}: {_md(c.b)} vs {_md(c.a)} (delta = {_md(c.b)} − {_md(c.a)})", ""]
-    lines += [f"| scope | {_md(c.a)} | {_md(c.b)} | delta | CI | |", "|---|---:|---:|---:|---|---|"]
+    lines += [f"| scope | {_md(c.a)} | {_md(c.b)} | delta | CI | adj. p | |", "|---|---:|---:|---:|---|---:|---|"]
     for d in (c.overall, *c.strata):
         ci = "–" if math.isnan(d.ci_low) else (
             f"{format_value(d.ci_low, rate, signed=True)} – {format_value(d.ci_high, rate, signed=True)}"
         )
         lines.append(
             f"| {_md(d.scope)} | {format_value(d.a.mean, rate)} | {format_value(d.b.mean, rate)} | "
-            f"{format_value(d.delta, rate, signed=True)} | {ci} | {_mark(d)} |"
+            f"{format_value(d.delta, rate, signed=True)} | {ci} | {_adj(d)} | {_mark(d)} |"
         )
-    lines.append("")
+    lines += ["", _md(tested_note(c)), ""]
     if "masked" in c.flags:
-        lines += ["**Masked effect:** the global delta is not significant, but some strata moved.", ""]
+        lines += ["**Masked effect:** the global delta is not significant, but some strata moved "
+                  "(after the false-discovery-rate control).", ""]
     if "simpson" in c.flags:
         lines += ["**Simpson-like reversal:** some strata moved against the global delta.", ""]
     return lines
+
+
+def _adj(d: Delta) -> str:
+    return format_p(d.p_adjusted)
+
+
+def tested_note(c: Comparison) -> str:
+    """How the strata were tested: analytic deltas, how many strata, the FDR."""
+    fdr = f"{(1.0 - c.overall.a.confidence) * 100:g}%"
+    return (f"Intervals are analytic (no finite-population correction). {c.tested} strata tested; a stratum moved "
+            f"when its Benjamini–Hochberg adjusted p (adj. p) is at most {(1.0 - c.overall.a.confidence):g} "
+            f"(false discovery rate {fdr}).")
 
 
 def _mark(d: Delta) -> str:
@@ -265,12 +279,13 @@ def _html_body(report: Report, heading: str | None) -> list[str]:
     c = report.comparison
     if c is not None:
         out.append(f"<h2>{html.escape(c.field)}: {html.escape(c.b)} vs {html.escape(c.a)}</h2>")
-        for flag, text in (("masked", "Masked effect: the global delta is not significant, but some strata moved."),
+        for flag, text in (("masked", "Masked effect: the global delta is not significant, but some strata moved "
+                                      "(after the false-discovery-rate control)."),
                            ("simpson", "Simpson-like reversal: some strata moved against the global delta.")):
             if flag in c.flags:
                 out.append(f'<p class="flag">{text}</p>')
         out.append(f"<table><thead><tr><th>scope</th><th>{html.escape(c.a)}</th><th>{html.escape(c.b)}</th>"
-                   "<th>delta</th><th>CI</th><th></th></tr></thead><tbody>")
+                   "<th>delta</th><th>CI</th><th>adj. p</th><th></th></tr></thead><tbody>")
         for d in (c.overall, *c.strata):
             ci = "–" if math.isnan(d.ci_low) else (
                 f"{format_value(d.ci_low, rate, signed=True)} – {format_value(d.ci_high, rate, signed=True)}")
@@ -278,9 +293,10 @@ def _html_body(report: Report, heading: str | None) -> list[str]:
             out.append(
                 f"<tr{weight}><td>{html.escape(d.scope)}</td><td>{format_value(d.a.mean, rate)}</td>"
                 f"<td>{format_value(d.b.mean, rate)}</td><td>{format_value(d.delta, rate, signed=True)}</td>"
-                f"<td>{html.escape(ci)}</td><td>{html.escape(_mark(d))}</td></tr>"
+                f"<td>{html.escape(ci)}</td><td>{html.escape(_adj(d))}</td><td>{html.escape(_mark(d))}</td></tr>"
             )
         out.append("</tbody></table>")
+        out.append(f'<p class="muted">{html.escape(tested_note(c))}</p>')
     return out
 
 
