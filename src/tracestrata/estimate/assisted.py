@@ -250,6 +250,7 @@ def assist_difference(
         method = IntervalMethod.WILSON_EFFECTIVE
         truncated = rate_interval is IntervalMethod.KORN_GRAUBARD_TRUNCATED
         overall_method = rate_interval if truncated else method
+
     def one(d: np.ndarray, base: Estimate, how: IntervalMethod, gain: float = math.nan) -> Assisted:
         return difference_estimate(frame, data, d, groups, names, base, spec, tuning, how, rate=rate,
                                    confidence=confidence, rate_interval=rate_interval, lonely=lonely, lam=lam,
