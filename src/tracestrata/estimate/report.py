@@ -106,7 +106,7 @@ class StratumRow:
     @property
     def census(self) -> bool:
         """Every trace of the stratum judged: its descriptive interval is a point."""
-        return self.population > 0 and self.estimate.n_scored >= self.population
+        return self.population > 0 and self.scored >= self.population
 
     @property
     def shown(self) -> Estimate:
@@ -214,7 +214,7 @@ class Delta:
             "significant": self.significant,
             "too_few": self.too_few,
             "p_value": _num(self.p_value),
-            "p_adjusted": _num(self.p_adjusted) if self.p_adjusted is not None else None,
+            "p_adjusted": _num(self.p_adjusted),
         }
 
 
@@ -328,7 +328,7 @@ def _interval_json(e: Estimate) -> dict[str, Any]:
             "df": _num(e.df)}
 
 
-def _num(x: float) -> float | None:
+def _num(x: float | None) -> float | None:
     """JSON has no NaN: an undefined number is null."""
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
