@@ -157,6 +157,7 @@ def _run_locked(
         log.detail("retry", retry_message(exc, attempt, wait, config.retry.attempts), attempt=attempt, wait=round(wait, 3))
 
     with State(state_path) as state, governing(config.retry, on_retry=on_retry, sleep=sleep):
+        Health.from_text(state.get_cursor(config.source_key(), HEALTH_CURSOR))  # damaged: one line, before any work
         own = connector is None
         conn = connector if connector is not None else load_connector(config)
         try:
@@ -524,7 +525,8 @@ class _Run:
             return
         last = self.state.get_cursor(self.source, "reports_written")
         if last is not None and not (self.outcome.windows or self.outcome.scores_changed):
-            if all(Path(p).exists() for p in json.loads(last)):
+            written = _written_reports(last)
+            if written is not None and all(Path(p).exists() for p in written):
                 self.log.detail("skip", "reports: up to date")
                 return
         from tracestrata.job.ledger import design_from_ledger
@@ -552,6 +554,15 @@ class _Run:
             "report",
             f"report: {cfg.metric} over {windows} windows -> {', '.join(str(p) for p in self.outcome.reports)}",
         )
+
+
+def _written_reports(cursor: str) -> list[str] | None:
+    """The `reports_written` cursor; None for a value edited into nonsense ("write them again")."""
+    try:
+        paths = json.loads(cursor)
+    except ValueError:
+        return None
+    return [str(p) for p in paths] if isinstance(paths, list) and all(isinstance(p, str) and p for p in paths) else None
 
 
 def render_reports(
