@@ -48,6 +48,10 @@ def command(sample_dir: Path, out: Path, coverage: float, seed: int, humans: str
       tracestrata judge --sample run/ --out scores.jsonl
       tracestrata judge --sample run/ --out scores.jsonl --humans human_correct
     """
+    if coverage != coverage:  # NaN passes every range check
+        raise click.BadParameter("expected a share between 0 and 1, got nan", param_hint="--coverage")
+    if humans is not None and not humans.strip():
+        raise click.BadParameter("expected a score name, got an empty one", param_hint="--humans")
     sample_path = sample_dir / "sample.jsonl"
     if not sample_path.exists():
         raise InputError("no sample.jsonl here; run `tracestrata sample` first", path=str(sample_dir))

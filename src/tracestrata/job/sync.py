@@ -116,6 +116,12 @@ def load_connector(config: SyncConfig) -> Connector:
         if exc.path is None:
             exc.path = str(config.path)
         raise
+    except Exception as exc:  # noqa: BLE001 - `module:function` may name anything, e.g. json:loads
+        raise ConfigError(
+            f"{config.source_type!r} is not a connector factory (calling it failed: {type(exc).__name__})",
+            path=str(config.path),
+            field="source.type",
+        ) from None
     if not isinstance(connector, Connector):
         raise ConfigError(
             f"{config.source_type!r} made a {type(connector).__name__}, not a connector", path=str(config.path), field="source.type"
