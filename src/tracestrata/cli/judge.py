@@ -91,6 +91,10 @@ def command(
       tracestrata judge --sample run/ --judge myjudges:correct --name correct --out scores.jsonl
       tracestrata judge --config sync.toml --judge judge.toml --name correct
     """
+    if coverage != coverage:  # NaN passes every range check
+        raise click.BadParameter("expected a share between 0 and 1, got nan", param_hint="--coverage")
+    if humans is not None and not humans.strip():
+        raise click.BadParameter("expected a score name, got an empty one", param_hint="--humans")
     if (sample_dir is None) == (config_path is None):
         raise click.UsageError("give either --sample DIR (with --out) or --config SYNC.toml")
     if sample_dir is not None:

@@ -19,7 +19,6 @@ from tracestrata.cli.options import (
     source_options,
 )
 from tracestrata.connectors import open_trace_source
-from tracestrata.errors import InputError
 from tracestrata.job.config import load_config
 from tracestrata.job.plan_counts import counts_from_config
 from tracestrata.protocols import TraceSource, Window
@@ -198,8 +197,9 @@ def command(
                 on_repeats=_warn_repeats,
                 watch=watch,
             )
-    if not counts:
-        raise InputError("no traces in the window: nothing to plan", path=source_name)
+    if not counts:  # an empty window is not an error (README: exit 0), just nothing to plan
+        click.echo(f"tracestrata: {source_name}: no traces in the window: nothing to plan", err=True)
+        return
     _warn_gaps(count_gaps(counts, policy, watch.presence.absent), watch, trace_source, window)
     plan, notes = plan_for_counts(
         counts, policy, rate=rate, rate_field=rate_field, method=AllocationMethod(method), half_width=half_width,

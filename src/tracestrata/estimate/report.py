@@ -35,7 +35,7 @@ from tracestrata.estimate.estimators import (
 from tracestrata.estimate.intervals import IntervalMethod, check_confidence, newcombe_difference, t_pvalue
 from tracestrata.estimate.multiplicity import benjamini_hochberg
 from tracestrata.estimate.proxy import Tuning
-from tracestrata.record import Score, ScoreValue
+from tracestrata.record import MAX_SCORE, Score, ScoreValue
 
 __all__ = [
     "Comparison",
@@ -333,6 +333,17 @@ def _num(x: float | None) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 
+def check_magnitudes(values: dict[str, float], what: str) -> None:
+    """Scores (or proxies) from a backend are checked where they enter the estimate: finite and
+    within ±MAX_SCORE, so no sum of squares overflows and every interval stays finite."""
+    for trace_id, value in values.items():
+        if not (math.isfinite(value) and abs(value) <= MAX_SCORE):
+            raise EstimationError(
+                f"{what} of trace {trace_id!r} is {value!r}: expected a finite number within ±{MAX_SCORE:g}",
+                field="metric",
+            )
+
+
 def build_report(
     design: Design,
     scores: Iterable[Score],
@@ -391,6 +402,7 @@ def build_report(
         return Report(metric, kind, confidence, base.estimate, base.naive, base.strata, base.warnings,
                       base.population, lonely, None, subs)
     values = {tid: float(v) for tid, v in in_sample.items()}
+    check_magnitudes(values, f"score {metric!r}")
     report = _numeric_report(design, values, metric, kind, confidence, compare, lonely, warnings, rate_interval)
     if proxy is None:
         return report

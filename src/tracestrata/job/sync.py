@@ -119,6 +119,12 @@ def load_connector(config: SyncConfig) -> Connector:
         if exc.path is None:
             exc.path = str(config.path)
         raise
+    except Exception as exc:  # noqa: BLE001 - `module:function` may name anything, e.g. json:loads
+        raise ConfigError(
+            f"{config.source_type!r} is not a connector factory (calling it failed: {type(exc).__name__})",
+            path=str(config.path),
+            field="source.type",
+        ) from None
     if not isinstance(connector, Connector):
         raise ConfigError(
             f"{config.source_type!r} made a {type(connector).__name__}, not a connector", path=str(config.path), field="source.type"
@@ -160,6 +166,7 @@ def _run_locked(
         log.detail("retry", retry_message(exc, attempt, wait, config.retry.attempts), attempt=attempt, wait=round(wait, 3))
 
     with State(state_path) as state, governing(config.retry, on_retry=on_retry, sleep=sleep):
+        Health.from_text(state.get_cursor(config.source_key(), HEALTH_CURSOR))  # damaged: one line, before any work
         own = connector is None
         conn = connector if connector is not None else load_connector(config)
         try:
@@ -621,7 +628,8 @@ class _Run:
             return
         last = self.state.get_cursor(self.source, "reports_written")
         if last is not None and not (self.outcome.windows or self.outcome.scores_changed):
-            if all(Path(p).exists() for p in json.loads(last)):
+            written = _written_reports(last)
+            if written is not None and all(Path(p).exists() for p in written):
                 self.log.detail("skip", "reports: up to date")
                 return
         from tracestrata.job.ledger import design_from_ledger
@@ -655,6 +663,15 @@ def _watch_settings(cfg: SyncConfig) -> Any:
     from tracestrata.job.report_page import WatchSettings
 
     return WatchSettings(cfg.watch, alpha=cfg.alert_alpha, horizon=cfg.alert_horizon) if cfg.watch else None
+
+
+def _written_reports(cursor: str) -> list[str] | None:
+    """The `reports_written` cursor; None for a value edited into nonsense ("write them again")."""
+    try:
+        paths = json.loads(cursor)
+    except ValueError:
+        return None
+    return [str(p) for p in paths] if isinstance(paths, list) and all(isinstance(p, str) and p for p in paths) else None
 
 
 def render_reports(
