@@ -34,6 +34,7 @@ from tracestrata.estimate.estimators import (
 )
 from tracestrata.estimate.intervals import IntervalMethod, check_confidence, newcombe_difference
 from tracestrata.estimate.proxy import Tuning
+from tracestrata.estimate.review_coverage import ReviewCoverage, review_coverage
 from tracestrata.record import Score, ScoreValue
 
 __all__ = [
@@ -210,6 +211,7 @@ class Report:
     labels: Mapping[str, Report] | None = None  # categorical: one rate report per label
     plain: Estimate | None = None  # with a proxy: today's estimate; `estimate` is the assisted one
     proxy: Assisted | None = None
+    review: ReviewCoverage | None = None  # how much of the `[review]` subsample has the metric
 
     def to_json(self) -> dict[str, Any]:
         """The documented schema (docs/report.md). A categorical metric nests one full
@@ -240,6 +242,8 @@ class Report:
             out["strata"] = [row.to_json() for row in self.strata]
             if self.comparison is not None:
                 out["compare"] = self.comparison.to_json()
+        if self.review is not None:
+            out["review"] = self.review.to_json()
         out["warnings"] = [w.to_json() for w in self.warnings]
         return out
 
@@ -306,6 +310,15 @@ def build_report(
     in_sample = {tid: v for tid, v in latest.items() if tid in sampled_ids}
     if not in_sample:
         warnings.append(ReportWarning("no_scores", f"no sampled trace has a {metric!r} score", {}))
+    coverage = review_coverage(design, in_sample)
+    if coverage is not None and coverage.uneven:
+        shares = ", ".join(f"{k} {lab}/{rev}" for k, (lab, rev) in sorted(coverage.by_stratum.items()))
+        warnings.append(ReportWarning(
+            "uneven_review_coverage",
+            f"labels cover the review subsample unevenly across strata ({shares}): reviewers picked by stratum, "
+            "so 'missing at random within cells' is doubtful; label the whole subsample",
+            coverage.to_json(),
+        ))
     kind = _kind(metric, in_sample.values())
     if kind is MetricKind.CATEGORICAL:
         if proxy is not None:
@@ -319,9 +332,10 @@ def build_report(
         base = _numeric_report(design, {tid: 0.0 for tid in in_sample}, metric, MetricKind.RATE, confidence,
                                None, lonely, warnings, rate_interval)
         return Report(metric, kind, confidence, base.estimate, base.naive, base.strata, base.warnings,
-                      base.population, lonely, None, subs)
+                      base.population, lonely, None, subs, review=coverage)
     values = {tid: float(v) for tid, v in in_sample.items()}
     report = _numeric_report(design, values, metric, kind, confidence, compare, lonely, warnings, rate_interval)
+    report = replace(report, review=coverage)
     if proxy is None:
         return report
     spec = parse_proxy(proxy)

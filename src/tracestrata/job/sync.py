@@ -549,7 +549,7 @@ class _Run:
 
     def refresh_reports(self) -> None:
         cfg = self.config
-        if not cfg.metric or not cfg.report_formats:
+        if not (cfg.metric or cfg.report_metrics) or not cfg.report_formats:
             return
         last = self.state.get_cursor(self.source, "reports_written")
         if last is not None and not (self.outcome.windows or self.outcome.scores_changed):
@@ -562,24 +562,33 @@ class _Run:
         if not design.cells:
             self.log.detail("skip", "reports: no finished window in the period yet")
             return
-        try:
-            texts = render_reports(design, scores, cfg.metric, cfg.report_formats, confidence=cfg.confidence,
-                                   proxy=cfg.report_proxy)
-        except EstimationError as exc:
-            if any(s.name == cfg.metric for s in scores):  # the metric's own scores cannot be reported (mixed kinds)
-                self.log.warn("report", f"reports not refreshed: {exc}")
-            else:
-                self.log.detail("skip", f"reports: not yet ({exc})")
+        reported = []
+        for n, metric in enumerate(cfg.report_metrics or (cfg.metric,)):
+            # a human label calibrating a judge: the two-phase estimate; [report] proxy: the main metric's
+            proxy = f"score:{cfg.label_judges[metric]}" if metric in cfg.label_judges else (
+                cfg.report_proxy if metric == cfg.metric else None)
+            try:
+                texts = render_reports(design, scores, metric, cfg.report_formats, confidence=cfg.confidence,
+                                       proxy=proxy)
+            except EstimationError as exc:
+                if any(s.name == metric for s in scores):  # the metric's own scores cannot be reported (mixed kinds)
+                    self.log.warn("report", f"report {metric} not refreshed: {exc}")
+                else:
+                    self.log.detail("skip", f"report {metric}: not yet ({exc})")
+                continue
+            stem = "report" if n == 0 else f"report-{_file_part(metric)}"
+            for fmt, text in texts.items():
+                path = cfg.report_dir / f"{stem}.{fmt}"
+                atomic_write_text(path, text)
+                self.outcome.reports.append(path)
+            reported.append(metric + (" (two-phase)" if proxy and proxy.startswith("score:") else ""))
+        if not reported:
             return
-        for fmt, text in texts.items():
-            path = cfg.report_dir / f"report.{fmt}"
-            atomic_write_text(path, text)
-            self.outcome.reports.append(path)
         self.state.set_cursor(self.source, "reports_written", json.dumps([str(p) for p in self.outcome.reports]))
         windows = len({c.window for c in design.cells})
         self.log.change(
             "report",
-            f"report: {cfg.metric} over {windows} windows -> {', '.join(str(p) for p in self.outcome.reports)}",
+            f"report: {', '.join(reported)} over {windows} windows -> {', '.join(str(p) for p in self.outcome.reports)}",
         )
 
 
@@ -601,6 +610,11 @@ def render_reports(
     for fmt in formats:
         out[fmt] = render_report(report, fmt)
     return out
+
+
+def _file_part(name: str) -> str:
+    """A metric name as part of a file name (letters, digits, `-`, `_`, `.` kept)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "metric"
 
 
 def render_name(template: str, window: Window, source: str, digest: str) -> str:
