@@ -37,7 +37,8 @@ def _write_scores(tmp_path: Path, *, skip_stratum: str | None = None) -> dict[st
 
 def _run(tmp_path: Path, **extra: str) -> tuple[Path, dict[str, int]]:
     _setup(tmp_path)
-    config = load_config(_config(tmp_path, review="[policy.review]\ntarget = 3", labels=LABEL,
+    config = load_config(_config(tmp_path, review="[policy.review]\ntarget = 3",
+                                 labels=LABEL + '\n[sink]\nqueue = "review-{date}"',
                                  report='metrics = ["correct", "correct_human"]', **extra))
     run_sync(config, now=NOW)
     return tmp_path / "sync.toml", {}
@@ -50,7 +51,7 @@ def test_a_label_with_a_judge_is_reported_two_phase_beside_the_judge_in_every_fo
     reports = tmp_path / "reports"
     assert {p.name for p in outcome.reports} == {
         "report.json", "report.md", "report.html", "report-correct_human.json", "report-correct_human.md",
-        "report-correct_human.html"}
+        "report-correct_human.html", "review.md"}
     judge = json.loads((reports / "report.json").read_text())
     human = json.loads((reports / "report-correct_human.json").read_text())
     assert judge["metric"] == "correct" and "proxy" not in judge
@@ -75,3 +76,30 @@ def test_labels_covering_the_review_subsample_unevenly_are_warned(tmp_path: Path
     codes = {w["code"] for w in human["warnings"]}
     assert "uneven_review_coverage" in codes and human["review"]["uneven"] is True
     assert human["review"]["by_stratum"][strata[0]]["labelled"] == 0
+
+
+def test_the_reviewers_list_is_exactly_the_review_subsample_in_review_order(tmp_path: Path) -> None:
+    from tracestrata.sampling.samplers import review_order
+
+    path, _ = _run(tmp_path)
+    config = load_config(path)
+    with State(tmp_path / "state.sqlite") as state:
+        runs = sorted(state.runs(), key=lambda r: r.window_start)
+        expected = []
+        for run in runs:
+            rows = {t: a for _, t, _, a in state.sampled([run.run_id]) if a.get("review")}
+            expected += [(t, rows[t]["stratum"]) for t in review_order(list(rows), config.policy)]
+    _write_scores(tmp_path)
+    run_sync(config, now=NOW)
+    text = (tmp_path / "reports" / "review.md").read_text()
+    table = [line.split(" | ") for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [(cells[5].strip(" `|"), cells[2]) for cells in table] == expected
+    assert {cells[3] for cells in table} <= {"failure", "boost", "normal"}
+    assert all(cells[4] == "yes" for cells in table)  # every one labelled by _write_scores
+    assert "correct" not in text.replace("correct_human", "")  # no judge verdict in the reviewers' list
+    # the sink's queue holds the same traces in the same order
+    from tracestrata.connectors.files.sinks import read_items
+
+    queued = [json.loads(line)["trace_id"] for f in sorted((tmp_path / "sink" / "queues").glob("*.jsonl"))
+              for line in f.read_text().splitlines()]
+    assert queued == [t for t, _ in expected]

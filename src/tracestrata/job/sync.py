@@ -53,6 +53,7 @@ from tracestrata.job.windows import day_share, due_windows, format_duration, pen
 from tracestrata.protocols import (
     Connector,
     SampleItem,
+    LinksReview,
     SetsUpReview,
     SinkKind,
     TraceSource,
@@ -60,11 +61,12 @@ from tracestrata.protocols import (
     item_id_for,
     iter_chunks,
 )
-from tracestrata.record import format_timestamp
+from tracestrata.record import format_timestamp, parse_timestamp
 from tracestrata.sampling.dedupe import unique_records
 from tracestrata.sampling.field_check import sample_warnings
 from tracestrata.sampling.policy import DAY, Period, Policy
 from tracestrata.sampling.hashing import hash_key
+from tracestrata.sampling.samplers import review_order
 from tracestrata.sampling.sources import sample_source
 
 T = TypeVar("T")
@@ -419,6 +421,9 @@ class _Run:
                     boost=picked.boost,
                 )
                 items.append(PlannedItem(item.item_id, kind.value, name, picked.record.id, item.to_json()))
+        if self.policy.review is not None:  # the queue lists the review subsample in the order it is drawn in
+            rank = {t: n for n, t in enumerate(review_order([p.record.id for p in result.selected], self.policy))}
+            items.sort(key=lambda i: (0, rank.get(i.trace_id, 0)) if i.sink_kind == SinkKind.QUEUE.value else (1, 0))
         share = policy.targets.window
         if share is not None:
             basis = "no traffic before it: its duration" if share.expected is None else f"~{share.expected:,.0f} a day"
@@ -547,6 +552,29 @@ class _Run:
         else:
             self.log.detail("skip", f"scores: nothing new for {len(trace_ids)} sampled traces")
 
+    def write_review_list(self, design: Any, scores: Sequence[Any]) -> Path | None:
+        """`<report dir>/review.md`: the review subsample in review order (review_list.py)."""
+        if self.policy.review is None:
+            return None
+        from tracestrata.job.review_list import render_review_list, review_rows
+
+        rows = review_rows(design, self.policy)
+        labels = [label.name for label in self.config.labels]
+        labelled = {s.trace_id for s in scores if s.name in labels} if labels else set()
+        links = self.connector if isinstance(self.connector, LinksReview) else None
+        filtered = None
+        if links is not None and rows:
+            starts = sorted(c.window for c in design.cells if c.window)
+            first, last = starts[0].split("/")[0], starts[-1].split("/")[1]
+            filtered = links.review_url(Window(parse_timestamp(first), parse_timestamp(last)))
+        text = render_review_list(
+            rows, labelled, labels=labels, filtered_url=filtered,
+            trace_url=links.trace_url if links is not None else (lambda _: None),
+        )
+        path = self.config.report_dir / "review.md"
+        atomic_write_text(path, text)
+        return path
+
     def refresh_reports(self) -> None:
         cfg = self.config
         if not (cfg.metric or cfg.report_metrics) or not cfg.report_formats:
@@ -582,6 +610,9 @@ class _Run:
                 atomic_write_text(path, text)
                 self.outcome.reports.append(path)
             reported.append(metric + (" (two-phase)" if proxy and proxy.startswith("score:") else ""))
+        review = self.write_review_list(design, scores)
+        if review is not None:
+            self.outcome.reports.append(review)
         if not reported:
             return
         self.state.set_cursor(self.source, "reports_written", json.dumps([str(p) for p in self.outcome.reports]))
