@@ -81,7 +81,7 @@ def test_the_walkthrough_runs_as_written_and_prints_what_the_readme_shows(scratc
     assert sync_runs[1] == ""  # the second run: nothing new, silent
     reports = scratch / "examples" / "sync" / "var" / "reports"
     assert "report: correct over 24 windows" in sync_runs[0]
-    assert {p.name for p in reports.iterdir()} == {"report.json", "report.md", "report.html"}
+    assert {p.name for p in reports.iterdir()} == {"report.json", "report.md", "report.html", "review.md"}
     status = next(r.stdout for line, r in outputs if line.startswith("tracestrata status --config examples/sync/files.toml"))
     assert status.startswith("OK ") and "pending windows    0" in status, status
     # on today's date (weeks after the generated day) the same job is behind: not OK, exit 6

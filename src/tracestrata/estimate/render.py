@@ -87,6 +87,8 @@ def _markdown_body(report: Report, *, heading: str, warnings: bool = True) -> li
     lines += _markdown_proxy(report, rate)
     lines.append(f"Naive unweighted mean of the sample: {format_value(n.mean, rate)} (CI {_ci(n, rate)})")
     lines.append("")
+    if review_line(report):
+        lines += [_md(review_line(report)), ""]
     if report.proxy is not None:
         two = report.proxy.disagreement is not None
         head = "| stratum | population | sampled | scored | estimate | CI | plain | plain CI | worth |"
@@ -152,13 +154,29 @@ def _markdown_proxy(report: Report, rate: bool) -> list[str]:
     if not text:
         return []
     lines = [_md(text), ""]
-    dis = report.proxy.disagreement if report.proxy is not None else None
-    if dis is not None:
-        agree = "" if dis.agreement is None else f", agreement {dis.agreement:.1%}"
-        lines += [f"Judge vs humans on {dis.reviewed:,} reviewed traces: judge {format_value(dis.judge, rate)}, "
-                  f"humans {format_value(dis.human, rate)} (judge − human "
-                  f"{format_value(dis.bias, rate, signed=True)}{agree}).", ""]
+    versus = judge_vs_humans(report, rate)
+    if versus:
+        lines += [versus, ""]
     return lines
+
+
+def judge_vs_humans(report: Report, rate: bool) -> str:
+    """One sentence: judge and humans on the reviewed traces (two-phase reports only)."""
+    dis = report.proxy.disagreement if report.proxy is not None else None
+    if dis is None:
+        return ""
+    agree = "" if dis.agreement is None else f", agreement {dis.agreement:.1%}"
+    return (f"Judge vs humans on {dis.reviewed:,} reviewed traces: judge {format_value(dis.judge, rate)}, "
+            f"humans {format_value(dis.human, rate)} (judge − human {format_value(dis.bias, rate, signed=True)}{agree}).")
+
+
+def review_line(report: Report) -> str:
+    """One sentence: how much of the `[review]` subsample has the metric."""
+    r = report.review
+    if r is None:
+        return ""
+    return (f"Review subsample: {r.labelled:,} of {r.reviewed:,} traces have a {report.metric!r} label "
+            f"({r.share:.0%})" + ("; labels cover it unevenly across strata." if r.uneven else "."))
 
 
 def _markdown_comparison(c: Comparison, rate: bool) -> list[str]:
@@ -256,6 +274,9 @@ def _html_body(report: Report, heading: str | None, page: ReportPage | None = No
     summary = proxy_summary(report, rate)
     if summary:
         out.append(f"<p>{html.escape(summary)}</p>")
+    for sentence in (judge_vs_humans(report, rate), review_line(report)):
+        if sentence:
+            out.append(f"<p>{html.escape(sentence)}</p>")
     out.append(
         f'<p class="muted">Naive unweighted sample mean: {format_value(n.mean, rate)} '
         f"(CI {html.escape(_ci(n, rate))})</p>"
@@ -263,9 +284,11 @@ def _html_body(report: Report, heading: str | None, page: ReportPage | None = No
     out.append(page.chart(report) if page is not None else interval_chart(report))
     out.append('<p class="muted">● estimate with its interval (shaded: the global interval); '
                "○ naive unweighted sample mean</p>")
+    two = report.proxy is not None and report.proxy.disagreement is not None
     out.append("<table><thead><tr><th>stratum</th><th>population</th><th>sampled</th><th>scored</th>"
                "<th>estimate</th><th>CI</th>"
                + ("<th>plain</th><th>plain CI</th><th>worth</th>" if report.proxy is not None else "")
+               + ("<th>judge − human</th>" if two else "")
                + "</tr></thead><tbody>")
     for row in report.strata:
         extra = ""
@@ -273,6 +296,9 @@ def _html_body(report: Report, heading: str | None, page: ReportPage | None = No
             plain = row.plain_shown
             extra = (f"<td>{format_value(plain.mean, rate)}</td><td>{html.escape(_ci(plain, rate))}</td>"
                      f"<td>{html.escape(_worth(row.proxy))}</td>")
+        if two:
+            dis = row.proxy.disagreement if row.proxy is not None else None
+            extra += f"<td>{format_value(dis.bias, rate, signed=True) if dis else '–'}</td>"
         out.append(
             f"<tr><td>{html.escape(row.stratum)}</td><td>{row.population:,}</td><td>{row.sampled:,}</td>"
             f"<td>{html.escape(_scored(row))}</td><td>{format_value(row.estimate.mean, rate)}</td>"

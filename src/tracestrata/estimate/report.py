@@ -35,6 +35,7 @@ from tracestrata.estimate.estimators import (
 from tracestrata.estimate.intervals import IntervalMethod, check_confidence, newcombe_difference, t_pvalue
 from tracestrata.estimate.multiplicity import benjamini_hochberg
 from tracestrata.estimate.proxy import Tuning
+from tracestrata.estimate.review_coverage import ReviewCoverage, review_coverage
 from tracestrata.record import MAX_SCORE, Score, ScoreValue
 
 __all__ = [
@@ -270,6 +271,7 @@ class Report:
     proxy: Assisted | None = None
     analytic: Estimate | None = None  # `estimate` without the finite-population correction
     plain_analytic: Estimate | None = None  # with a proxy: `plain` without it
+    review: ReviewCoverage | None = None  # how much of the `[review]` subsample has the metric
 
     def to_json(self) -> dict[str, Any]:
         """The documented schema (docs/report.md). A categorical metric nests one full
@@ -304,6 +306,8 @@ class Report:
             out["strata"] = [row.to_json() for row in self.strata]
             if self.comparison is not None:
                 out["compare"] = self.comparison.to_json()
+        if self.review is not None:
+            out["review"] = self.review.to_json()
         out["warnings"] = [w.to_json() for w in self.warnings]
         return out
 
@@ -387,6 +391,15 @@ def build_report(
     in_sample = {tid: v for tid, v in latest.items() if tid in sampled_ids}
     if not in_sample:
         warnings.append(ReportWarning("no_scores", f"no sampled trace has a {metric!r} score", {}))
+    coverage = review_coverage(design, in_sample)
+    if coverage is not None and coverage.uneven:
+        shares = ", ".join(f"{k} {lab}/{rev}" for k, (lab, rev) in sorted(coverage.by_stratum.items()))
+        warnings.append(ReportWarning(
+            "uneven_review_coverage",
+            f"labels cover the review subsample unevenly across strata ({shares}): reviewers picked by stratum, "
+            "so 'missing at random within cells' is doubtful; label the whole subsample",
+            coverage.to_json(),
+        ))
     kind = _kind(metric, in_sample.values())
     if kind is MetricKind.CATEGORICAL:
         if proxy is not None:
@@ -400,10 +413,11 @@ def build_report(
         base = _numeric_report(design, {tid: 0.0 for tid in in_sample}, metric, MetricKind.RATE, confidence,
                                None, lonely, warnings, rate_interval)
         return Report(metric, kind, confidence, base.estimate, base.naive, base.strata, base.warnings,
-                      base.population, lonely, None, subs)
+                      base.population, lonely, None, subs, review=coverage)
     values = {tid: float(v) for tid, v in in_sample.items()}
     check_magnitudes(values, f"score {metric!r}")
     report = _numeric_report(design, values, metric, kind, confidence, compare, lonely, warnings, rate_interval)
+    report = replace(report, review=coverage)
     if proxy is None:
         return report
     spec = parse_proxy(proxy)

@@ -37,7 +37,7 @@ from tracestrata.connectors.phoenix.server import (
     start_server,
 )
 from tracestrata.connectors.phoenix.settings import resolve_base_url
-from tracestrata.connectors.phoenix.ui import filtered_spans_url, sample_filter, stratum_filter
+from tracestrata.connectors.phoenix.ui import filtered_traces_url, sample_filter, stratum_filter
 from tracestrata.errors import FatalSourceError
 from tracestrata.job.config import load_config
 from tracestrata.job.logs import SyncLog
@@ -87,6 +87,10 @@ collect = 40
 # A cheap score on every trace: its totals per cell make the report's interval narrower.
 [[proxy]]
 field = "scores.heuristic"
+
+# Humans review a random subsample of the sample, not the traces they pick: {review} per stratum.
+[review]
+target = {review}
 """
 
 CONFIG = """\
@@ -118,6 +122,14 @@ proxy = "heuristic"                 # the heuristic annotation, read for every t
 dir = "reports"
 period = "30d"
 proxy = "scores.heuristic"          # the report: proxy-assisted, with the plain estimate beside it
+metrics = ["correct", "correct_human"]  # correct_human: two-phase, the judge's `correct` calibrated by reviewers
+
+# What reviewers set in Phoenix's annotation panel (sync creates its annotation config).
+[[label]]
+name = "correct_human"
+kind = "boolean"
+description = "Is the answer correct? Decide from the trace, before looking at any judge score."
+judge = "correct"
 """
 
 
@@ -205,7 +217,7 @@ def run_demo(
                 raise
 
         config_path = workdir / "sync.toml"
-        (workdir / "policy.toml").write_text(POLICY.format(target=target))
+        (workdir / "policy.toml").write_text(POLICY.format(target=target, review=max(2, target // 4)))
         api_key_line = 'api_key_env = "PHOENIX_API_KEY"\n' if headers else ""
         config_path.write_text(
             CONFIG.format(
@@ -255,12 +267,13 @@ def run_demo(
             echo(f"  dataset (the sample, with weights):   {dataset_url}")
         if project_url:
             echo(f"  traces of the demo project:           {project_url}")
-            echo(f"    filter to exactly the sample:       {sample_filter()}")
-            echo(f"    (that page, already filtered:       {filtered_spans_url(project_url, sample_filter(), day_start, day_end)} )")
+            echo(f"    filter to the review subsample:     {sample_filter()}")
+            echo(f"    (that page, already filtered:       {filtered_traces_url(project_url, sample_filter(), day_start, day_end)} )")
             echo(f"    one stratum / failures only:        {stratum_filter('<stratum>')}"
                  " / .explanation == 'failure'")
         if trace_url:
             echo(f"  one sampled trace and its annotations: {trace_url}")
+        echo(f"  for reviewers, in review order:       {config.report_dir / 'review.md'} (docs/phoenix.md#for-reviewers)")
         echo(f"  reports: {config.report_dir}/report.{{md,html,json}}   config: {config_path}")
         total = sum(timings.values())
         echo("\ntime: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()) + f"; total {total:.1f}s")

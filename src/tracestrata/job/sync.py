@@ -54,6 +54,7 @@ from tracestrata.job.windows import day_share, due_windows, format_duration, pen
 from tracestrata.protocols import (
     Connector,
     SampleItem,
+    LinksReview,
     SetsUpReview,
     SinkKind,
     TraceSource,
@@ -61,11 +62,12 @@ from tracestrata.protocols import (
     item_id_for,
     iter_chunks,
 )
-from tracestrata.record import format_timestamp
+from tracestrata.record import format_timestamp, parse_timestamp
 from tracestrata.sampling.dedupe import unique_records
 from tracestrata.sampling.field_check import sample_warnings
 from tracestrata.sampling.policy import DAY, Period, Policy
 from tracestrata.sampling.hashing import hash_key
+from tracestrata.sampling.samplers import review_order
 from tracestrata.sampling.sources import sample_source
 
 T = TypeVar("T")
@@ -434,6 +436,9 @@ class _Run:
                     boost=picked.boost,
                 )
                 items.append(PlannedItem(item.item_id, kind.value, name, picked.record.id, item.to_json()))
+        if self.policy.review is not None:  # the queue lists the review subsample in the order it is drawn in
+            rank = {t: n for n, t in enumerate(review_order([p.record.id for p in result.selected], self.policy))}
+            items.sort(key=lambda i: (0, rank.get(i.trace_id, 0)) if i.sink_kind == SinkKind.QUEUE.value else (1, 0))
         share = policy.targets.window
         if share is not None:
             basis = "no traffic before it: its duration" if share.expected is None else f"~{share.expected:,.0f} a day"
@@ -622,9 +627,32 @@ class _Run:
                              lambda: connector.projects.require(connector.settings.project))
         return f"{connector.settings.base_url.rstrip('/')}/projects/{project}"
 
+    def write_review_list(self, design: Any, scores: Sequence[Any]) -> Path | None:
+        """`<report dir>/review.md`: the review subsample in review order (review_list.py)."""
+        if self.policy.review is None:
+            return None
+        from tracestrata.job.review_list import render_review_list, review_rows
+
+        rows = review_rows(design, self.policy)
+        labels = [label.name for label in self.config.labels]
+        labelled = {s.trace_id for s in scores if s.name in labels} if labels else set()
+        links = self.connector if isinstance(self.connector, LinksReview) else None
+        filtered = None
+        if links is not None and rows:
+            starts = sorted(c.window for c in design.cells if c.window)
+            first, last = starts[0].split("/")[0], starts[-1].split("/")[1]
+            filtered = links.review_url(Window(parse_timestamp(first), parse_timestamp(last)))
+        text = render_review_list(
+            rows, labelled, labels=labels, filtered_url=filtered,
+            trace_url=links.trace_url if links is not None else (lambda _: None),
+        )
+        path = self.config.report_dir / "review.md"
+        atomic_write_text(path, text)
+        return path
+
     def refresh_reports(self) -> None:
         cfg = self.config
-        if not cfg.metric or not cfg.report_formats:
+        if not (cfg.metric or cfg.report_metrics) or not cfg.report_formats:
             return
         last = self.state.get_cursor(self.source, "reports_written")
         if last is not None and not (self.outcome.windows or self.outcome.scores_changed):
@@ -638,24 +666,36 @@ class _Run:
         if not design.cells:
             self.log.detail("skip", "reports: no finished window in the period yet")
             return
-        try:
-            texts = render_reports(design, scores, cfg.metric, cfg.report_formats, confidence=cfg.confidence,
-                                   proxy=cfg.report_proxy, page_for=self.page_for(design, scores))
-        except EstimationError as exc:
-            if any(s.name == cfg.metric for s in scores):  # the metric's own scores cannot be reported (mixed kinds)
-                self.log.warn("report", f"reports not refreshed: {exc}")
-            else:
-                self.log.detail("skip", f"reports: not yet ({exc})")
+        reported = []
+        for n, metric in enumerate(cfg.report_metrics or (cfg.metric,)):
+            # a human label calibrating a judge: the two-phase estimate; [report] proxy: the main metric's
+            proxy = f"score:{cfg.label_judges[metric]}" if metric in cfg.label_judges else (
+                cfg.report_proxy if metric == cfg.metric else None)
+            try:
+                texts = render_reports(design, scores, metric, cfg.report_formats, confidence=cfg.confidence,
+                                       proxy=proxy, page_for=self.page_for(design, scores))
+            except EstimationError as exc:
+                if any(s.name == metric for s in scores):  # the metric's own scores cannot be reported (mixed kinds)
+                    self.log.warn("report", f"report {metric} not refreshed: {exc}")
+                else:
+                    self.log.detail("skip", f"report {metric}: not yet ({exc})")
+                continue
+            stem = "report" if n == 0 else f"report-{_file_part(metric)}"
+            for fmt, text in texts.items():
+                path = cfg.report_dir / f"{stem}.{fmt}"
+                atomic_write_text(path, text)
+                self.outcome.reports.append(path)
+            reported.append(metric + (" (two-phase)" if proxy and proxy.startswith("score:") else ""))
+        review = self.write_review_list(design, scores)
+        if review is not None:
+            self.outcome.reports.append(review)
+        if not reported:
             return
-        for fmt, text in texts.items():
-            path = cfg.report_dir / f"report.{fmt}"
-            atomic_write_text(path, text)
-            self.outcome.reports.append(path)
         self.state.set_cursor(self.source, "reports_written", json.dumps([str(p) for p in self.outcome.reports]))
         windows = len({c.window for c in design.cells})
         self.log.change(
             "report",
-            f"report: {cfg.metric} over {windows} windows -> {', '.join(str(p) for p in self.outcome.reports)}",
+            f"report: {', '.join(reported)} over {windows} windows -> {', '.join(str(p) for p in self.outcome.reports)}",
         )
 
 
@@ -694,6 +734,11 @@ def render_reports(
     for fmt in formats:
         out[fmt] = render_report(report, fmt, page)
     return out
+
+
+def _file_part(name: str) -> str:
+    """A metric name as part of a file name (letters, digits, `-`, `_`, `.` kept)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "metric"
 
 
 def render_name(template: str, window: Window, source: str, digest: str) -> str:
