@@ -8,6 +8,7 @@ NOT_RUN_HERE with the test that covers it, so a new command cannot slip in untes
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -79,6 +80,8 @@ def test_the_walkthrough_runs_as_written_and_prints_what_the_readme_shows(scratc
     sync_runs = [r.stdout for line, r in outputs if line.startswith("tracestrata sync --config examples/sync/files.toml")]
     assert sum(1 for out in sync_runs[:1] for x in out.splitlines() if x.startswith("2026-11-23T")) == 24
     assert sync_runs[1] == ""  # the second run: nothing new, silent
+    report_json = json.loads((scratch / "examples" / "sync" / "var" / "reports" / "report.json").read_text())
+    assert report_json["estimate"]["n_scored"] > 0  # the job's sample judged, read back and reported
 
 
 def test_the_python_example_runs_and_matches_the_cli(scratch: Path) -> None:
