@@ -41,7 +41,7 @@ class FunctionJudge:
                 returned = await returned
         return JudgeAnswer(verdicts_from(returned))
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None

@@ -165,8 +165,8 @@ class LLMJudge:
         tokens = int(usage.total_tokens or 0) if usage is not None else 0
         return JudgeAnswer((parse_answer(content, self.config.labels),), tokens=tokens)
 
-    def close(self) -> None:
-        return None
+    async def aclose(self) -> None:
+        await self.client.close()
 
 
 def _retry_after(response: Any) -> float | None:

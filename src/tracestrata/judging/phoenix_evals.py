@@ -49,7 +49,7 @@ class PhoenixEvalsJudge:
             raise JudgeCallError("the evaluator returned neither a score nor a label")
         return JudgeAnswer(tuple(verdicts))
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         return None
 
 

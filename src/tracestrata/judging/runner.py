@@ -167,7 +167,7 @@ class _Runner:
             await self._run(items)
         finally:
             self.outcome.seconds = time.monotonic() - started
-            self.judge.close()
+            await self.judge.aclose()
         if self.fatal is not None:
             raise self.fatal
         return self.outcome
