@@ -93,6 +93,15 @@ def test_server_errors_are_retried(stub, tmp_path: Path) -> None:
     assert (outcome.judged, outcome.calls) == (1, 2)
 
 
+def test_a_refused_call_fails_at_once_without_quoting_the_prompt(stub, tmp_path: Path) -> None:
+    stub.fault("400")
+    sample = items(1)
+    outcome = run_judge(sample, judge_for(stub.url), file_targets(tmp_path / "s.jsonl"), settings(), progress=False,
+                        sleep=no_sleep)
+    assert (outcome.failed, outcome.calls) == (1, 1)
+    assert "HTTP 400" in outcome.line() and sample[0].trace_id not in outcome.line()
+
+
 def test_budget_per_run_leaves_the_rest_for_the_next_run(stub, tmp_path: Path) -> None:
     sample = items(10)
     out = tmp_path / "s.jsonl"

@@ -4,11 +4,13 @@ Used by `sync` when the config has a `[judge]` table, and by `tracestrata judge 
 The traces are the dataset items of the runs in the reporting period (or the windows
 asked for); with a `[review]` policy the review subsample is left to people unless
 `[judge] review = true`. Calls per day are counted in the state (cursor
-`judge-calls:<name>:<day>`), so `max_calls_per_day` holds across runs.
+`judge-calls:<name>:<day>`), so `max_calls_per_day` holds across runs; the ids of the traces
+the last run failed on are kept under `judge-failed:<name>` (ids only, never a body).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -103,7 +105,10 @@ def run_judge_step(
     )
     judge = judge or judge_from_config(judge_config, source=str(config.path))
     ledger = StateCallLedger(state, config.source_key(), judge_config.name)
-    return run_judge(items, judge, judge_targets(connector), settings, ledger=ledger, now=now, progress=progress)
+    outcome = run_judge(items, judge, judge_targets(connector), settings, ledger=ledger, now=now, progress=progress)
+    # the traces the judge failed on (ids only), for `status` and the report's unscored count
+    state.set_cursor(config.source_key(), f"judge-failed:{judge_config.name}", json.dumps(sorted(outcome.failed_ids)))
+    return outcome
 
 
 __all__ = ["StateCallLedger", "judge_from_config", "judge_targets", "run_judge_step", "sampled_items"]

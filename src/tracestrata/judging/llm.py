@@ -37,6 +37,10 @@ _PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]*)\}(?!\})")
 _FIXED = ("input", "output", "trace_id", "stratum")
 
 
+class JudgeRefused(RuntimeError):
+    """The endpoint refused one call for good (a 4xx other than 401/403/429): that trace fails, unretried."""
+
+
 class LLMJudgeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -113,8 +117,8 @@ def parse_answer(content: str | None, labels: Mapping[str, bool | float | str]) 
     if word in by_lower:
         label = by_lower[word]
         return JudgeVerdict(labels[label], label=label, reason=rest.strip() or None)
-    shown = text[:60].replace("\n", " ")
-    raise JudgeCallError(f"the judge's answer names none of {', '.join(labels)}: {shown!r}")
+    # the answer itself is not shown: it may quote the trace, and bodies never reach a log
+    raise JudgeCallError(f"the judge's answer ({len(text)} characters) names none of {', '.join(labels)}")
 
 
 class LLMJudge:
@@ -159,6 +163,8 @@ class LLMJudge:
             ) from None
         except openai.InternalServerError as exc:
             raise JudgeCallError(f"the judge endpoint failed (HTTP {exc.status_code})") from None
+        except openai.APIStatusError as exc:  # e.g. 400: not retried; the server's text may quote the prompt
+            raise JudgeRefused(f"the judge endpoint refused the call (HTTP {exc.status_code})") from None
         choices = response.choices or []
         content = choices[0].message.content if choices else None
         usage = response.usage
