@@ -507,6 +507,23 @@ class _Run:
         else:
             self.log.detail("skip", result.line())
 
+    def judge_failed_warnings(self) -> tuple[Any, ...]:
+        """The report's count of sampled traces left unscored because the judge failed on them."""
+        judge = self.config.judge
+        if judge is None or judge.name != self.config.metric:
+            return ()
+        failed = json.loads(self.state.get_cursor(self.source, f"judge-failed:{judge.name}") or "[]")
+        if not failed:
+            return ()
+        from tracestrata.estimate.report import ReportWarning
+
+        return (ReportWarning(
+            "judge_failed",
+            f"{len(failed)} sampled traces are unscored because the judge failed on them (429s, timeouts or "
+            "answers that did not parse, past the retries); the next run tries them again",
+            {"count": len(failed)},
+        ),)
+
     def read_scores(self) -> None:
         names = self.config.score_names
         if not names:
@@ -551,7 +568,7 @@ class _Run:
             return
         try:
             texts = render_reports(design, scores, cfg.metric, cfg.report_formats, confidence=cfg.confidence,
-                                   proxy=cfg.report_proxy)
+                                   proxy=cfg.report_proxy, warnings=self.judge_failed_warnings())
         except EstimationError as exc:
             if any(s.name == cfg.metric for s in scores):  # the metric's own scores cannot be reported (mixed kinds)
                 self.log.warn("report", f"reports not refreshed: {exc}")
@@ -578,12 +595,18 @@ def render_reports(
     *,
     confidence: float = 0.95,
     proxy: str | None = None,
+    warnings: Sequence[Any] = (),
 ) -> dict[str, str]:
-    """The report over `design` in each of `formats` (json, md, html), as text; `proxy` as `report --proxy`."""
+    """The report over `design` in each of `formats` (json, md, html), as text; `proxy` as `report --proxy`;
+    `warnings` (`ReportWarning`s) added to the report's own."""
+    import dataclasses
+
     from tracestrata.estimate.render import render_report
     from tracestrata.estimate.report import build_report
 
     report = build_report(design, list(scores), metric, confidence=confidence, proxy=proxy)
+    if warnings:
+        report = dataclasses.replace(report, warnings=(*report.warnings, *warnings))
     out: dict[str, str] = {}
     for fmt in formats:
         out[fmt] = render_report(report, fmt)

@@ -302,12 +302,17 @@ class _Runner:
             if self.fatal is not None:
                 return None
             self.outcome.calls += 1
+            call = asyncio.ensure_future(self.judge(judge_input))
+            done, _ = await asyncio.wait({call}, timeout=self.settings.timeout)
             try:
-                return await asyncio.wait_for(self.judge(judge_input), self.settings.timeout)
-            except TimeoutError:
-                error = JudgeCallError(f"no answer within {self.settings.timeout:g}s")
+                if not done:
+                    call.cancel()
+                    raise JudgeCallError(f"no answer within {self.settings.timeout:g}s")
+                return call.result()
             except JudgeCallError as exc:
                 error = exc
+            except (TimeoutError, ConnectionError) as exc:  # the judge's own network gave up: worth a retry
+                error = JudgeCallError(f"{type(exc).__name__}: {exc}")
             except TracestrataError as exc:  # refused credentials, a bad config: no trace will do better
                 if self.fatal is None:
                     self.fatal = exc
