@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 from tracestrata.errors import ConfigError
 from tracestrata.job.config import JudgeModel, SyncConfig
@@ -70,6 +71,7 @@ def judge_from_config(judge: JudgeModel, *, spec: str | None = None, source: str
         workers=judge.concurrency,
         timeout=judge.timeout,
         version=judge.version,
+        near=str(Path(source).parent) if source else None,
     )
 
 

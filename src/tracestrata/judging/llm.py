@@ -122,7 +122,7 @@ def parse_answer(content: str | None, labels: Mapping[str, bool | float | str]) 
 
 
 class LLMJudge:
-    def __init__(self, config: LLMJudgeConfig, *, timeout: float = 60.0) -> None:
+    def __init__(self, config: LLMJudgeConfig, *, timeout: float = 60.0, source: str | None = None) -> None:
         try:
             import openai
         except ImportError:
@@ -131,7 +131,8 @@ class LLMJudge:
         if not key:
             raise ConfigError(
                 f"environment variable {config.api_key_env} is not set (it should hold the judge's API key)",
-                field="judge.llm.api_key_env",
+                path=source,
+                field="api_key_env" if source else "judge.llm.api_key_env",
             )
         self.config = config
         self.name = config.name or f"llm:{config.model}"
