@@ -65,3 +65,23 @@ def test_judge_failures_are_counted_in_the_report(tmp_path: Path, capsys: pytest
     warning = next(w for w in report["warnings"] if w["code"] == "judge_failed")
     lines = (tmp_path / "scores" / "tracestrata-judge.jsonl").read_text().splitlines()
     assert warning["count"] > 0 and len(lines) == report["estimate"]["n_scored"]  # the failed ones stay unscored
+
+
+def test_judge_config_command_judges_the_windows_asked_for(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tracestrata.cli.main import cli
+
+    config_path = make(tmp_path, "stub_judges:ok")
+    text = config_path.read_text()
+    config_path.write_text(text[: text.index("[judge]")])  # no [judge]: sync samples, the command judges
+    run_sync(load_config(config_path), now=NOW, log=SyncLog())
+    args = ["judge", "--config", str(config_path), "--judge", "stub_judges:ok", "--name", "correct", "--now",
+            NOW.isoformat()]
+    one = CliRunner().invoke(cli, [*args, "--window", "2026-11-23T01:00:00Z/2026-11-23T02:00:00Z"])
+    assert one.exit_code == 0, one.output
+    judged = int(one.output.split("judged ")[1].split(",")[0])
+    rest = CliRunner().invoke(cli, args)
+    assert rest.exit_code == 0 and f"skipped {judged} already scored" in rest.output
+    bad = CliRunner().invoke(cli, [*args, "--window", "2026-11-23T01:00:00Z"])
+    assert bad.exit_code == 2 and "START/END" in bad.output
