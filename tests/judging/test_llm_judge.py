@@ -9,7 +9,8 @@ import pytest
 from helpers import file_targets, items, llm_config, scores_in
 
 from tracestrata.errors import ConfigError
-from tracestrata.judging import RunnerSettings, run_judge
+from tracestrata.connectors.files.judging import FilesScoreWriter, RecordBodies
+from tracestrata.judging import JudgeTargets, RunnerSettings, run_judge
 from tracestrata.judging.llm import LLMJudge, parse_answer, parse_llm_config, render_prompt
 from tracestrata.judging.model import JudgeInput
 from tracestrata.io.retry import RetryPolicy
@@ -115,12 +116,19 @@ def test_daily_budget_counts_across_runs(stub, tmp_path: Path) -> None:
     class Ledger:
         def __init__(self) -> None:
             self.days: dict[str, int] = {}
+            self.marked: set[str] = set()
 
         def spent(self, day: str) -> int:
             return self.days.get(day, 0)
 
         def add(self, day: str, calls: int) -> None:
             self.days[day] = self.spent(day) + calls
+
+        def judged(self, trace_ids: list[str]) -> set[str]:
+            return self.marked & set(trace_ids)
+
+        def mark_judged(self, trace_ids: list[str]) -> None:
+            self.marked.update(trace_ids)
 
     ledger = Ledger()
     sample = items(10)
@@ -129,6 +137,10 @@ def test_daily_budget_counts_across_runs(stub, tmp_path: Path) -> None:
     second = run_judge(sample, judge_for(stub.url), file_targets(out), settings(max_calls_per_day=6), ledger=ledger,
                        progress=False)
     assert (second.judged, second.deferred, stub.calls) == (0, 4, 6)
+    # a backend that does not show the scores yet (no existing-score source): the ledger still skips them
+    blind = JudgeTargets(RecordBodies(), FilesScoreWriter(tmp_path / "other.jsonl"))
+    third = run_judge(sample, judge_for(stub.url), blind, settings(max_calls_per_day=100), ledger=ledger, progress=False)
+    assert (third.skipped, third.judged, stub.calls) == (6, 4, 10)
 
 
 def test_the_key_comes_from_the_environment_and_is_never_in_an_error(stub, monkeypatch) -> None:

@@ -4,7 +4,9 @@ Used by `sync` when the config has a `[judge]` table, and by `tracestrata judge 
 The traces are the dataset items of the runs in the reporting period (or the windows
 asked for); with a `[review]` policy the review subsample is left to people unless
 `[judge] review = true`. Calls per day are counted in the state (cursor
-`judge-calls:<name>:<day>`), so `max_calls_per_day` holds across runs; the ids of the traces
+`judge-calls:<name>:<day>`), so `max_calls_per_day` holds across runs, and so are the traces
+whose scores the judge wrote (`judged:<name>:<trace id>`), so a rerun skips them even while the
+backend does not show the score yet; the ids of the traces
 the last run failed on are kept under `judge-failed:<name>` (ids only, never a body).
 """
 
@@ -24,7 +26,8 @@ from tracestrata.protocols import Connector, JudgeBackend, SampleItem, SinkKind,
 
 
 class StateCallLedger:
-    """Judge calls per UTC day, kept in the state's cursors."""
+    """Judge calls per UTC day and the traces judged under a score name, kept in the state's cursors
+    (`judge-calls:<name>:<day>`, `judged:<name>:<trace id>`; ids and counts only)."""
 
     def __init__(self, state: State, source: str, name: str) -> None:
         self.state = state
@@ -39,6 +42,14 @@ class StateCallLedger:
 
     def add(self, day: str, calls: int) -> None:
         self.state.set_cursor(self.source, self._key(day), str(self.spent(day) + calls))
+
+    def judged(self, trace_ids: Sequence[str]) -> set[str]:
+        prefix = f"judged:{self.name}:"
+        found = self.state.cursors_named(self.source, [prefix + t for t in trace_ids])
+        return {name[len(prefix):] for name in found}
+
+    def mark_judged(self, trace_ids: Sequence[str]) -> None:
+        self.state.set_cursors(self.source, {f"judged:{self.name}:{t}": "1" for t in trace_ids})
 
 
 def sampled_items(
