@@ -147,6 +147,9 @@ def test_the_key_comes_from_the_environment_and_is_never_in_an_error(stub, monke
     monkeypatch.delenv("STUB_JUDGE_KEY")
     with pytest.raises(ConfigError, match="STUB_JUDGE_KEY is not set"):
         judge_for(stub.url)
+    with pytest.raises(ConfigError, match="secrets do not belong in a file") as refused:
+        parse_llm_config(llm_config(stub.url, api_key="-".join(("not", "here"))))
+    assert "not-here" not in str(refused.value)
 
 
 def test_prompt_template_and_answer_parsing() -> None:

@@ -75,6 +75,14 @@ class LLMJudgeConfig(BaseModel):
 
 
 def parse_llm_config(data: Mapping[str, Any], *, path: str | None = None, prefix: str = "") -> LLMJudgeConfig:
+    for key in data:
+        if key in ("api_key", "key", "token", "secret"):
+            raise ConfigError(
+                "secrets do not belong in a file: put the key in an environment variable and set "
+                'api_key_env = "VAR_NAME"',
+                path=path,
+                field=prefix + key,
+            )
     try:
         return LLMJudgeConfig.model_validate(dict(data))
     except ValidationError as exc:
