@@ -8,6 +8,7 @@ NOT_RUN_HERE with the test that covers it, so a new command cannot slip in untes
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -92,6 +93,8 @@ def test_the_walkthrough_runs_as_written_and_prints_what_the_readme_shows(scratc
     assert behind.returncode == 0, behind.stderr
     still = run("tracestrata status --config examples/sync/files.toml", scratch)
     assert still.returncode == 6 and "behind: " in still.stdout.splitlines()[0], still.stdout
+    report_json = json.loads((scratch / "examples" / "sync" / "var" / "reports" / "report.json").read_text())
+    assert report_json["estimate"]["n_scored"] > 0  # the job's sample judged, read back and reported
 
 
 def test_the_python_example_runs_and_matches_the_cli(scratch: Path) -> None:

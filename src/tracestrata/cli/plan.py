@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 import click
 
@@ -211,6 +213,25 @@ def command(
     if bad:
         click.echo(f"tracestrata: skipped {bad:,} bad lines", err=True)
     _echo_plan(fmt, lambda: targets_toml(plan, policy), lambda: plan_json(plan, counts), lambda: render_table(plan))
+    if config_path is not None:
+        line = judge_calls_line(load_config(config_path), plan.total)
+        if line:
+            click.echo(f"tracestrata: {line}", err=True)
+
+
+def judge_calls_line(config: Any, per_window: int) -> str | None:
+    """With a `[judge]` table: judge calls per window and per day, and their cost when `cost_per_call` is set."""
+    judge = config.judge
+    if judge is None:
+        return None
+    windows_per_day = timedelta(days=1) / config.every
+    per_day = per_window * windows_per_day
+    line = f"judge {judge.name}: ~{per_window:,} calls per window, ~{per_day:,.0f} per day"
+    if judge.cost_per_call is not None:
+        line += f"; cost ~{per_window * judge.cost_per_call:,.2f} per window, ~{per_day * judge.cost_per_call:,.2f} per day"
+    if judge.max_calls_per_day is not None and per_day > judge.max_calls_per_day:
+        line += f" (over max_calls_per_day = {judge.max_calls_per_day:,}: the rest waits for later runs)"
+    return line
 
 
 def _ledger_plan(

@@ -4,7 +4,8 @@
 2. seed a synthetic day: a 0.5% compliance slice, a few percent failures, user
    feedback and a cheap heuristic score (the proxy) as trace annotations;
 3. `sync`: pull (the heuristic filled on every trace) -> sample -> dataset + review annotations;
-4. play the LLM judge on the sampled traces (annotations `correct`, `quality`, `verdict`);
+4. play the LLM judge on the sampled traces through the judge runner (annotations `correct`,
+   `quality`, `verdict`, kind LLM);
 5. `sync` again: read the scores back, write the report;
 6. print the report (proxy-assisted beside the plain estimate) next to the naive mean and the
    synthetic truth, and where to look in Phoenix.
@@ -23,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -33,18 +34,22 @@ import httpx
 from tracestrata.connectors.phoenix.server import (
     PhoenixServer,
     seed_records,
-    seed_scores,
     start_server,
 )
 from tracestrata.connectors.phoenix.settings import resolve_base_url
 from tracestrata.connectors.phoenix.ui import filtered_traces_url, sample_filter, stratum_filter
 from tracestrata.errors import FatalSourceError
-from tracestrata.job.config import load_config
+from tracestrata.job.config import JudgeModel, load_config
 from tracestrata.job.logs import SyncLog
-from tracestrata.job.sync import SyncOutcome, run_sync
-from tracestrata.record import Score, format_timestamp
+from tracestrata.job.judge_step import run_judge_step
+from tracestrata.job.state import State
+from tracestrata.job.sync import SyncOutcome, load_connector, run_sync
+from tracestrata.judging import JudgeOutcome
+from tracestrata.judging.callable import FunctionJudge
+from tracestrata.judging.simulator import SIMULATOR, SimulatedJudge
+from tracestrata.record import format_timestamp
 from tracestrata.redaction import display_url, normalize_url, register_url
-from tracestrata.synthetic import default_day, generate_traces, judge, population_truth
+from tracestrata.synthetic import default_day, generate_traces, population_truth
 
 Echo = Callable[[str], None]
 METRICS = ("correct", "quality", "verdict")
@@ -200,7 +205,6 @@ def run_demo(
         day_start, day_end = default_day()
         with _timed(timings, "generate traffic"):
             records = list(generate_traces(traces, start=day_start, end=day_end, seed=seed, heuristic=True))
-        by_id = {r.id: r for r in records}
         compliance = sum(r.metadata.get("intent") == "compliance" for r in records)
         failures = sum(r.status == "error" for r in records)
         echo(
@@ -240,12 +244,7 @@ def run_demo(
 
         echo(f"\nplaying the LLM judge on the {len(sampled_ids)} sampled traces (annotations {', '.join(METRICS)}) ...")
         with _timed(timings, "judge"):
-            scores = [
-                Score(trace_id, name, value)
-                for trace_id in sampled_ids
-                for name, value in judge(by_id[trace_id]).items()
-            ]
-            seed_scores(base_url, scores, headers=headers, annotator_kind="LLM")
+            echo(f"  {_judge_sample(config, now).line()}")
 
         echo("\n$ tracestrata sync   # read the judge's scores back, refresh the report")
         with _timed(timings, "sync 2 (scores, report)"):
@@ -343,6 +342,20 @@ def _preflight(base_url: str) -> None:
         http.request("GET", "/v1/projects", params={"limit": 1})
     finally:
         http.close()
+
+
+def _judge_sample(config: Any, now: datetime | None) -> JudgeOutcome:
+    """The simulated judge on every sampled trace, through the judge runner (trace annotations, kind LLM)."""
+    judge = FunctionJudge(SimulatedJudge(coverage=1.0), name=SIMULATOR, workers=8)
+    with State(config.state) as state:
+        connector = load_connector(config)
+        try:
+            return run_judge_step(
+                config, state, connector, now or datetime.now(UTC),
+                judge_config=JudgeModel(judge=SIMULATOR, name=METRICS[0]), judge=judge, progress=False,
+            )
+        finally:
+            connector.close()
 
 
 def _sampled_ids(outcome: SyncOutcome, state_path: Path) -> list[str]:

@@ -676,6 +676,25 @@ class State:
         row = self.db.execute("SELECT value FROM cursors WHERE source = ? AND name = ?", (source, name)).fetchone()
         return str(row[0]) if row else None
 
+    def set_cursors(self, source: str, values: Mapping[str, str]) -> None:
+        """Several cursors in one transaction."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO cursors VALUES (?, ?, ?) ON CONFLICT (source, name) DO UPDATE SET value = excluded.value",
+                [(source, name, value) for name, value in values.items()],
+            )
+
+    def cursors_named(self, source: str, names: Sequence[str]) -> dict[str, str]:
+        """The cursors among `names` that are set."""
+        out: dict[str, str] = {}
+        for chunk in iter_chunks(names, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT name, value FROM cursors WHERE source = ? AND name IN ({marks})", (source, *chunk)
+            )
+            out.update({str(n): str(v) for n, v in rows})
+        return out
+
     def set_cursor(self, source: str, name: str, value: str) -> None:
         with self.transaction() as db:
             db.execute(

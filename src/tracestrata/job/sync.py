@@ -555,6 +555,23 @@ class _Run:
         else:
             self.log.detail("skip", result.line())
 
+    def judge_failed_warnings(self) -> tuple[Any, ...]:
+        """The report's count of sampled traces left unscored because the judge failed on them."""
+        judge = self.config.judge
+        if judge is None or judge.name != self.config.metric:
+            return ()
+        failed = json.loads(self.state.get_cursor(self.source, f"judge-failed:{judge.name}") or "[]")
+        if not failed:
+            return ()
+        from tracestrata.estimate.report import ReportWarning
+
+        return (ReportWarning(
+            "judge_failed",
+            f"{len(failed)} sampled traces are unscored because the judge failed on them (429s, timeouts or "
+            "answers that did not parse, past the retries); the next run tries them again",
+            {"count": len(failed)},
+        ),)
+
     def read_scores(self) -> None:
         names = self.config.score_names
         if not names:
@@ -673,7 +690,8 @@ class _Run:
                 cfg.report_proxy if metric == cfg.metric else None)
             try:
                 texts = render_reports(design, scores, metric, cfg.report_formats, confidence=cfg.confidence,
-                                       proxy=proxy, page_for=self.page_for(design, scores))
+                                       proxy=proxy, page_for=self.page_for(design, scores),
+                                       warnings=self.judge_failed_warnings())
             except EstimationError as exc:
                 if any(s.name == metric for s in scores):  # the metric's own scores cannot be reported (mixed kinds)
                     self.log.warn("report", f"report {metric} not refreshed: {exc}")
@@ -723,13 +741,19 @@ def render_reports(
     confidence: float = 0.95,
     proxy: str | None = None,
     page_for: Callable[[Any], Any] | None = None,
+    warnings: Sequence[Any] = (),
 ) -> dict[str, str]:
-    """The report over `design` in each of `formats` (json, md, html), as text; `proxy` as `report --proxy`."""
+    """The report over `design` in each of `formats` (json, md, html), as text; `proxy` as `report --proxy`;
+    `warnings` (`ReportWarning`s) added to the report's own."""
+    import dataclasses
+
     from tracestrata.estimate.render import render_report
     from tracestrata.estimate.report import build_report
 
     report = build_report(design, list(scores), metric, confidence=confidence, proxy=proxy)
     page = page_for(report) if page_for is not None else None
+    if warnings:
+        report = dataclasses.replace(report, warnings=(*report.warnings, *warnings))
     out: dict[str, str] = {}
     for fmt in formats:
         out[fmt] = render_report(report, fmt, page)
