@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import numpy as np
 import orjson
 
@@ -64,7 +63,22 @@ _EXTENSIONS = {
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NUMERIC = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL.*)$")
-_decode_json = msgspec.json.Decoder().decode  # the files path's decoder: same ints, floats and strings
+
+
+def _decode_json(text: str | bytes) -> Any:
+    """The files path's decoder (msgspec): same ints, floats and strings. Imported on first use:
+    a Parquet export in the trace layout never needs it (start-up)."""
+    global _decode_json
+    import msgspec
+
+    _decode_json = msgspec.json.Decoder().decode  # type: ignore[assignment]
+    return _decode_json(text)
+
+
+def _json_errors() -> type[Exception]:
+    import msgspec
+
+    return msgspec.DecodeError
 
 
 @dataclass(slots=True)
@@ -915,7 +929,7 @@ def _column(path: str, array: Any, kind: str, backend: str = "files") -> Any:
         assert isinstance(texts, DictColumn)
         try:
             values = [None if v is None else _decode_json(v) for v in texts.values]
-        except msgspec.DecodeError as exc:  # NaN, Infinity: DuckDB reads them, the files path does not
+        except _json_errors() as exc:  # NaN, Infinity: DuckDB reads them, the files path does not
             raise InputError(f"not valid JSON: {exc}", field=path) from None
         column: Any = DictColumn(texts.codes, values)
     elif pa.types.is_list(array.type) or pa.types.is_large_list(array.type) or pa.types.is_struct(array.type) or pa.types.is_map(array.type):
@@ -992,7 +1006,7 @@ def _plain(name: str, value: Any) -> Any:
     if isinstance(value, str) and name in ("metadata", "scores", "tags"):  # JSON text in a text column
         try:
             value = _decode_json(value)
-        except msgspec.DecodeError:
+        except _json_errors():
             return None
     if isinstance(value, list) and value and all(isinstance(v, tuple) and len(v) == 2 for v in value):
         return {k: v for k, v in value}
