@@ -56,24 +56,30 @@ print(len(out))
 """
 
 
-def timed(args: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one child process."""
+def timed(args: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS MB, CPU seconds: user + system) of one child process."""
     start = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if status != 0:
         raise SystemExit(f"failed: {' '.join(args)}\n{proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
-def in_turn(methods: dict[str, list[str]], repeat: int) -> dict[str, tuple[float, float]]:
-    """Each method `repeat` times, in turn; the median wall time and the largest peak RSS."""
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in methods}
+def in_turn(methods: dict[str, list[str]], repeat: int) -> dict[str, tuple[float, float, float]]:
+    """Each method `repeat` times, in turn: the median wall time, the largest peak RSS, the median CPU time.
+
+    On a shared machine the CPU time (what the process itself used, on all its threads) moves
+    less with the load than the wall time; both are printed."""
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in methods}
     for _ in range(repeat):
         for name, command in methods.items():
             runs[name].append(timed(command))
-    return {name: (statistics.median(w for w, _ in r), max(m for _, m in r)) for name, r in runs.items()}
+    return {
+        name: (statistics.median(w for w, _, _ in r), max(m for _, m, _ in r), statistics.median(c for _, _, c in r))
+        for name, r in runs.items()
+    }
 
 
 def make_data(folder: Path, n: int) -> tuple[Path, Path]:
@@ -124,12 +130,12 @@ def baselines(scan: str, path: Path, polars: bool) -> dict[str, list[str]]:
     return methods
 
 
-def report(title: str, results: dict[str, tuple[float, float]]) -> None:
-    floor = next(wall for name, (wall, _) in results.items() if name.startswith("floor"))
+def report(title: str, results: dict[str, tuple[float, float, float]]) -> None:
+    floor, _, floor_cpu = next(r for name, r in results.items() if name.startswith("floor"))
     print(f"\n{title}")
-    print(f"  {'method':44} {'wall s':>8} {'peak MB':>8} {'vs floor':>9}")
-    for name, (wall, rss) in results.items():
-        print(f"  {name:44} {wall:8.2f} {rss:8.0f} {wall / floor:8.2f}x")
+    print(f"  {'method':44} {'wall s':>8} {'vs floor':>9} {'CPU s':>8} {'vs floor':>9} {'peak MB':>8}")
+    for name, (wall, rss, cpu) in results.items():
+        print(f"  {name:44} {wall:8.2f} {wall / floor:8.2f}x {cpu:8.2f} {cpu / floor_cpu:8.2f}x {rss:8.0f}")
 
 
 def main() -> None:
@@ -160,7 +166,7 @@ def main() -> None:
         "bare: python -c 'import duckdb, numpy, pyarrow'": [sys.executable, "-c", "import duckdb, numpy, pyarrow"],
         "tracestrata --help": [sys.executable, "-m", "tracestrata.cli.main", "--help"],
     }, max(args.repeat, 5))
-    (bare, _), (helped, _) = start.values()
+    (bare, _, _), (helped, _, _) = start.values()
     print(f"start-up: tracestrata --help {helped:.3f} s, bare imports {bare:.3f} s: +{helped - bare:.3f} s (goal <= +0.05 s)")
     # the data are made in a child: a parent grown by DuckDB would pass its peak RSS on to every child it forks
     subprocess.run([sys.executable, __file__, "--make", str(args.n), "--data-dir", str(args.data_dir)], check=True)
@@ -183,7 +189,7 @@ def main() -> None:
         methods["tracestrata, DuckDB path"] = cli(f"parquet:{path}", POLICY, tmp / f"big-{n}")
         results = in_turn(methods, args.repeat)
         report(f"Parquet (narrow rows), {n:,} traces, {path.stat().st_size / 1e6:.0f} MB", results)
-        wall, rss = results["tracestrata, DuckDB path"]
+        wall, rss, _ = results["tracestrata, DuckDB path"]
         print(f"  tracestrata: {n / wall:,.0f} traces/s, peak RSS {rss:.0f} MB")
         peaks.append((n, rss))
     if len(peaks) >= 2:
