@@ -144,6 +144,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=HERE / "data")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each method, in turn (the median is kept)")
     parser.add_argument("--scale", type=int, nargs="*", default=[], help="also big Parquet of these sizes: floor, SQL, tracestrata")
+    parser.add_argument("--jsonl", type=Path, help="JSONL only, this file (e.g. --n 10000000 with a file made elsewhere)")
     parser.add_argument("--no-polars", action="store_true", help="leave polars out even if installed")
     parser.add_argument("--make", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--make-big", type=int, help=argparse.SUPPRESS)
@@ -168,12 +169,15 @@ def main() -> None:
     }, max(args.repeat, 5))
     (bare, _, _), (helped, _, _) = start.values()
     print(f"start-up: tracestrata --help {helped:.3f} s, bare imports {bare:.3f} s: +{helped - bare:.3f} s (goal <= +0.05 s)")
-    # the data are made in a child: a parent grown by DuckDB would pass its peak RSS on to every child it forks
-    subprocess.run([sys.executable, __file__, "--make", str(args.n), "--data-dir", str(args.data_dir)], check=True)
+    formats = [] if args.n == 0 else ["JSONL", "Parquet"] if args.jsonl is None else ["JSONL"]
+    if args.n and args.jsonl is None:  # the data are made in a child: a parent grown by DuckDB would pass its peak RSS on to every child it forks
+        subprocess.run([sys.executable, __file__, "--make", str(args.n), "--data-dir", str(args.data_dir)], check=True)
     jsonl, parquet = args.data_dir / f"scale-{args.n}.jsonl", args.data_dir / f"scale-{args.n}.parquet"
-    print(f"{args.n:,} traces: JSONL {jsonl.stat().st_size / 1e6:.0f} MB, Parquet {parquet.stat().st_size / 1e6:.0f} MB; "
-          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; medians of {args.repeat} runs in turn")
-    for fmt, path in (("JSONL", jsonl), ("Parquet", parquet)):
+    if args.jsonl is not None:
+        jsonl = args.jsonl
+    print(f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; medians of {args.repeat} runs in turn")
+    for fmt, path in [(f, jsonl if f == "JSONL" else parquet) for f in formats]:
+        print(f"{fmt} {path.stat().st_size / 1e6:.0f} MB")
         scan = f"read_parquet('{path}')" if fmt == "Parquet" else f"read_json('{path}', format = 'newline_delimited')"
         methods = baselines(scan, path, polars)
         methods["tracestrata, DuckDB path"] = cli(f"{'parquet' if fmt == 'Parquet' else 'duckdb'}:{path}", POLICY, tmp / f"d-{fmt}")
