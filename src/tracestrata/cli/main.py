@@ -40,7 +40,7 @@ SUMMARIES: dict[str, str] = {
     "status": "Last success, pending windows, failures in a row and boost progress, from the state alone.",
     "demo": "Run the main job end to end on a local Phoenix and print the report.",
     "generate": "Write N synthetic traces (JSONL, one record per line) for trying tracestrata.",
-    "judge": 'Score a sample with the simulated judge and write `{"trace_id","name","value"}` lines.',
+    "judge": "Judge exactly the sampled traces that have no score of that name yet, and write the scores back.",
 }
 
 EXIT_CODES_HELP = """\b
