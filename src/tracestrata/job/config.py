@@ -195,7 +195,7 @@ class JudgeModel(_Strict):
     max_calls_per_run: int | None = Field(default=None, ge=0)
     max_calls_per_day: int | None = Field(default=None, ge=0)
     cost_per_call: float | None = Field(default=None, ge=0)
-    review: bool = False  # also judge the review subsample (the traces a [review] policy gives to people)
+    review: bool = True  # also judge the review subsample: two-phase needs the judge's verdict on what people label
     llm: dict[str, Any] | None = None
 
     @field_validator("timeout", "cost_per_call", mode="before")

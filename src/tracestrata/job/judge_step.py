@@ -2,8 +2,8 @@
 
 Used by `sync` when the config has a `[judge]` table, and by `tracestrata judge --config`.
 The traces are the dataset items of the runs in the reporting period (or the windows
-asked for); with a `[review]` policy the review subsample is left to people unless
-`[judge] review = true`. Calls per day are counted in the state (cursor
+asked for), the `[review]` subsample included unless `[judge] review = false` (two-phase
+needs the judge's verdict on the traces people label). Calls per day are counted in the state (cursor
 `judge-calls:<name>:<day>`), so `max_calls_per_day` holds across runs, and so are the traces
 whose scores the judge wrote (`judged:<name>:<trace id>`), so a rerun skips them even while the
 backend does not show the score yet; the ids of the traces
