@@ -47,7 +47,8 @@ def make(root: Path, traces: Path) -> Path:
     """A sync of basic.toml with targets per window, so each small window is a census (every trace an item)."""
     root.mkdir(parents=True, exist_ok=True)
     policy = root / "policy.toml"
-    policy.write_text((REPO / "examples" / "policies" / "basic.toml").read_text().replace('per = "day"', 'per = "window"'))
+    text = (REPO / "examples" / "policies" / "basic.toml").read_text().replace('per = "day"', 'per = "window"')
+    policy.write_text(text.replace("[review]\ntarget = 30", ""))  # every sampled trace in the queue too
     config = root / "sync.toml"
     config.write_text(config_text(policy, traces))
     return config

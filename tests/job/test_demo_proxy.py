@@ -18,7 +18,7 @@ START = datetime(2026, 1, 5, tzinfo=UTC)
 
 def test_the_demo_day_gets_a_narrower_interval_from_its_heuristic() -> None:
     records = list(generate_traces(2500, start=START, end=START + timedelta(days=1), seed=0, heuristic=True))
-    policy = parse_policy(tomllib.loads(POLICY.format(target=40)), source="demo policy")
+    policy = parse_policy(tomllib.loads(POLICY.format(target=40, review=10)), source="demo policy")
     result = sample_records(records, policy)
     scores = [Score(p.record.id, "correct", judge(p.record)["correct"]) for p in result.selected]
     report = build_report(result.design(), scores, "correct", proxy="scores.heuristic").to_json()

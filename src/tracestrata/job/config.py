@@ -474,7 +474,7 @@ def _labels(models: Sequence[LabelModel], *, path: Path, text: str) -> tuple[Any
     for i, m in enumerate(models):
         def bad(message: str, key: str) -> ConfigError:
             return ConfigError(message, path=str(path), line=_find_line(text, ["label", i, key])
-                               or _find_line(text, ["label"]), field=f"label[{i}].{key}")
+                               or _find_line(text, ["label"]), field=f"label.{i}.{key}")
 
         if m.name in seen:
             raise bad(f"label {m.name!r} is declared twice", "name")

@@ -34,6 +34,7 @@ import httpx
 from tracestrata.connectors.phoenix.server import (
     PhoenixServer,
     seed_records,
+    seed_span_labels,
     start_server,
 )
 from tracestrata.connectors.phoenix.settings import resolve_base_url
@@ -47,9 +48,9 @@ from tracestrata.job.sync import SyncOutcome, load_connector, run_sync
 from tracestrata.judging import JudgeOutcome
 from tracestrata.judging.callable import FunctionJudge
 from tracestrata.judging.simulator import SIMULATOR, SimulatedJudge
-from tracestrata.record import format_timestamp
+from tracestrata.record import Score, format_timestamp
 from tracestrata.redaction import display_url, normalize_url, register_url
-from tracestrata.synthetic import default_day, generate_traces, population_truth
+from tracestrata.synthetic import default_day, generate_traces, human_label, population_truth
 
 Echo = Callable[[str], None]
 METRICS = ("correct", "quality", "verdict")
@@ -246,6 +247,17 @@ def run_demo(
         with _timed(timings, "judge"):
             echo(f"  {_judge_sample(config, now).line()}")
 
+        review_ids = _review_ids(config.state)
+        echo(f"playing the reviewers on the {len(review_ids)} traces of the review subsample (correct_human, "
+             "on the root span as Phoenix's annotation panel writes it) ...")
+        with _timed(timings, "reviewers"):
+            seed_span_labels(
+                base_url,
+                [(by_id[t].span_id, Score(t, "correct_human", human_label(by_id[t]))) for t in review_ids
+                 if by_id[t].span_id],
+                headers=headers,
+            )
+
         echo("\n$ tracestrata sync   # read the judge's scores back, refresh the report")
         with _timed(timings, "sync 2 (scores, report)"):
             run_sync(config, now=now, log=log)
@@ -258,6 +270,13 @@ def run_demo(
         echo(markdown.rstrip())
         echo("")
         _print_truth(report_json, truth, echo)
+        two_phase = config.report_dir / "report-correct_human.json"
+        if two_phase.exists():
+            est = json.loads(two_phase.read_text()).get("estimate") or {}
+            if est.get("mean") is not None and est.get("ci_low") is not None:
+                echo(f"  with the reviewers   {100 * est['mean']:.1f}%  [{100 * est['ci_low']:.1f}%, "
+                     f"{100 * est['ci_high']:.1f}%]  two-phase: the judge calibrated by {len(review_ids)} "
+                     "human labels (report-correct_human.md)")
 
         dataset_name = f"{project}-{day_start:%Y-%m-%d}"
         dataset_url, project_url, trace_url = _ui_urls(base_url, project, dataset_name, sampled_ids, headers)
@@ -365,6 +384,15 @@ def _sampled_ids(outcome: SyncOutcome, state_path: Path) -> list[str]:
     with State(state_path) as state:
         runs = state.runs(None, status=None)
         return list(dict.fromkeys(t for _, t, _, _ in state.sampled([r.run_id for r in runs])))
+
+
+def _review_ids(state_path: Path) -> list[str]:
+    """Trace ids of the `[review]` subsample the sync drew (what reviewers are asked to label)."""
+    from tracestrata.job.state import State
+
+    with State(state_path) as state:
+        runs = state.runs(None, status=None)
+        return list(dict.fromkeys(t for _, t, _, a in state.sampled([r.run_id for r in runs]) if a.get("review")))
 
 
 def _print_truth(report: dict[str, Any], truth: float, echo: Echo) -> None:

@@ -53,8 +53,8 @@ from tracestrata.job.state import PlannedItem, RunRow, RunStatus, State, lock_st
 from tracestrata.job.windows import day_share, due_windows, format_duration, pending_count
 from tracestrata.protocols import (
     Connector,
-    SampleItem,
     LinksReview,
+    SampleItem,
     SetsUpReview,
     SinkKind,
     TraceSource,

@@ -27,6 +27,9 @@ def test_demo_runs_the_whole_loop_and_prints_where_to_look(phoenix_server, monke
     assert "trace_annotations['tracestrata.sampled'].label is not None" in out
     assert "/traces?traceFilterCondition=trace_annotations%5B%27tracestrata.sampled%27%5D.label+is+not+None" in out
     assert (tmp_path / "reports" / "review.md").exists() and "review.md" in out
+    assert "playing the reviewers on the" in out and "with the reviewers" in out and "two-phase" in out
+    human = json.loads((tmp_path / "reports" / "report-correct_human.json").read_text())
+    assert human["estimate"]["method"].startswith("two-phase") and human["review"]["labelled"] == human["review"]["reviewed"]
     assert "correct_human" in httpx.get(f"{phoenix_server.base_url}/v1/annotation_configs/correct_human").text
     report = json.loads((tmp_path / "reports" / "report.json").read_text())
     estimate = report["estimate"]

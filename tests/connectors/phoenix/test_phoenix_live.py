@@ -313,3 +313,47 @@ def test_faults_from_a_real_proxy_in_front_of_phoenix_are_survived(phoenix_serve
     # the timed-out upload may have landed before the timeout: created + unchanged still covers every item once
     assert result.created + result.unchanged == len(records)
     assert written == {item.item_id for item in _items(records, "judge-test-proxy", window)}
+
+
+def test_declared_labels_get_annotation_configs_the_panel_offers(phoenix_server):
+    from tracestrata.protocols import HumanLabel, LabelKind
+
+    labels = [
+        HumanLabel("lv_correct", LabelKind.BOOLEAN, description="Is it correct?"),
+        HumanLabel("lv_verdict", LabelKind.CATEGORICAL, values=(("pass", 2.0), ("minor", 1.0), ("fail", 0.0))),
+        HumanLabel("lv_quality", LabelKind.CONTINUOUS, lower=1.0, upper=5.0),
+    ]
+    base, project = phoenix_server.base_url, phoenix_server.project
+    before = {c["id"] for c in httpx.get(f"{base}/v1/projects/{project}/annotation_configs").json()["data"]}
+    with create(phoenix_server.options()) as connector:
+        assert connector.ensure_labels(labels) == ["lv_correct", "lv_verdict", "lv_quality"]
+        assert connector.ensure_labels(labels) == []  # present: nothing created, nothing changed
+    configs = {c["name"]: c for c in httpx.get(f"{base}/v1/projects/{project}/annotation_configs").json()["data"]}
+    assert before <= {c["id"] for c in configs.values()}  # what the project had is kept
+    correct, verdict, quality = configs["lv_correct"], configs["lv_verdict"], configs["lv_quality"]
+    assert correct["type"] == "CATEGORICAL" and correct["description"] == "Is it correct?"
+    assert [(v["label"], v["score"]) for v in correct["values"]] == [("true", 1.0), ("false", 0.0)]
+    assert [(v["label"], v["score"]) for v in verdict["values"]] == [("pass", 2.0), ("minor", 1.0), ("fail", 0.0)]
+    assert (quality["type"], quality["lower_bound"], quality["upper_bound"]) == ("CONTINUOUS", 1.0, 5.0)
+    # a label set on the root span (as the panel writes it) comes back typed by its config
+    record = sorted(phoenix_server.records, key=lambda r: r.timestamp)[420]
+    httpx.post(f"{base}/v1/span_annotations", params={"sync": "true"}, json={"data": [
+        {"span_id": record.span_id, "name": "lv_correct", "annotator_kind": "HUMAN",
+         "result": {"label": "false", "score": 0.0}}]}).raise_for_status()
+    with create(phoenix_server.options()) as connector:
+        (got,) = connector.score_source().get_scores([record.id], ["lv_correct"])
+    assert (got.trace_id, got.value) == (record.id, False)
+
+
+def test_a_marker_attached_by_an_earlier_version_is_taken_off_the_panel(phoenix_server):
+    base, project = phoenix_server.base_url, phoenix_server.project
+    name = "tracestrata.sampled-attached"
+    created = httpx.post(f"{base}/v1/annotation_configs", json={"type": "FREEFORM", "name": name}).json()["data"]
+    ids = [c["id"] for c in httpx.get(f"{base}/v1/projects/{project}/annotation_configs").json()["data"]]
+    httpx.put(f"{base}/v1/projects/{project}/annotation_configs",
+              json={"annotation_config_ids": [*ids, created["id"]]}).raise_for_status()
+    records = sorted(phoenix_server.records, key=lambda r: r.timestamp)[430:432]
+    with create(phoenix_server.options(review_annotation=name)) as connector:
+        connector.sample_sink(SinkKind.QUEUE, "detach").write(_items(records, "detach", phoenix_server.window))
+    after = [c["id"] for c in httpx.get(f"{base}/v1/projects/{project}/annotation_configs").json()["data"]]
+    assert created["id"] not in after and sorted(after) == sorted(ids)  # the marker off, the others kept

@@ -343,6 +343,25 @@ def seed_scores(
             checked(response, "writing trace annotations")
 
 
+def seed_span_labels(
+    base_url: str,
+    labels: Sequence[tuple[str, Score]],
+    *,
+    headers: dict[str, str] | None = None,
+    batch: int = 1000,
+) -> None:
+    """Write (root span id, score) pairs as HUMAN span annotations: what a reviewer's label set in
+    Phoenix's annotation panel looks like (on the root span, not the trace)."""
+    with httpx.Client(base_url=base_url, headers=headers or {}, timeout=120) as client:
+        for i in range(0, len(labels), batch):
+            data = []
+            for span_id, score in labels[i : i + batch]:
+                row = annotation_for_score(score, annotator_kind="HUMAN")
+                data.append({**{k: v for k, v in row.items() if k != "trace_id"}, "span_id": span_id})
+            checked(client.post("/v1/span_annotations", params={"sync": "true"}, json={"data": data}),
+                    "writing span annotations")
+
+
 def checked(response: httpx.Response, what: str) -> httpx.Response:
     """`response` if it succeeded; else the error with Phoenix's own text, in one line."""
     if response.is_success:
