@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -106,14 +107,26 @@ def command(
         raise click.BadParameter("expected a score name, got an empty one", param_hint="--humans")
     if (sample_dir is None) == (config_path is None):
         raise click.UsageError("give either --sample DIR (with --out) or --config SYNC.toml")
+    asked = Asked(judge_spec, name, concurrency, timeout, max_calls)
     if sample_dir is not None:
         if out is None:
             raise click.UsageError("--sample needs --out FILE (the score JSONL to write)")
-        _judge_sample(sample_dir, out, judge_spec, name, concurrency, timeout, max_calls, coverage, seed, humans)
+        _judge_sample(sample_dir, out, asked, coverage, seed, humans)
     else:
         assert config_path is not None
         windows = [parse_window_key(key) for key in window_keys] + ([window] if window else [])
-        _judge_config(config_path, judge_spec, name, concurrency, timeout, max_calls, windows, now)
+        _judge_config(config_path, asked, windows, now)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The judge options given on the command line (None: not given)."""
+
+    spec: str | None
+    name: str | None
+    concurrency: int | None
+    timeout: float | None
+    max_calls: int | None
 
 
 def parse_window_key(key: str) -> Window:
@@ -154,18 +167,7 @@ def _sample_items(sample_dir: Path) -> tuple[list[SampleItem], set[str]]:
     return items, review
 
 
-def _judge_sample(
-    sample_dir: Path,
-    out: Path,
-    judge_spec: str | None,
-    name: str | None,
-    concurrency: int | None,
-    timeout: float | None,
-    max_calls: int | None,
-    coverage: float,
-    seed: int,
-    humans: str | None,
-) -> None:
+def _judge_sample(sample_dir: Path, out: Path, asked: Asked, coverage: float, seed: int, humans: str | None) -> None:
     from tracestrata.connectors.files.judging import FilesScoreWriter, RecordBodies
     from tracestrata.connectors.files.scores import FilesScoreSource
     from tracestrata.judging import JudgeTargets, RunnerSettings, load_judge, run_judge
@@ -173,20 +175,22 @@ def _judge_sample(
     from tracestrata.judging.simulator import SIMULATOR, SimulatedJudge
 
     items, review = _sample_items(sample_dir)
-    if judge_spec is None:
+    timeout = asked.timeout or 60.0
+    if asked.spec is None:
         # the simulator keeps its old contract: a fresh file of plain {trace_id, name, value} lines
         judge = FunctionJudge(SimulatedJudge(seed=seed, coverage=coverage, humans=humans, review=review), name=SIMULATOR, workers=1)
         if out.exists():
             out.unlink()
-        settings = RunnerSettings(name="correct", concurrency=1, timeout=timeout or 60.0, max_calls_per_run=max_calls)
+        settings = RunnerSettings(name="correct", concurrency=1, timeout=timeout, max_calls_per_run=asked.max_calls)
         outcome = run_judge(items, judge, JudgeTargets(RecordBodies(), FilesScoreWriter(out, plain=True)), settings, progress=False)
         reviewed = _count_lines(out, humans) if humans else 0
         click.echo(f"judged {outcome.judged} traces into {out}" + (f" ({reviewed} reviewed by humans)" if humans else ""), err=True)
         return
-    if not name:
+    if not asked.name:
         raise click.UsageError("name the score the judge gives: --name NAME")
-    judge = load_judge(judge_spec, workers=concurrency or 8, timeout=timeout or 60.0)
-    settings = RunnerSettings(name=name, concurrency=concurrency or 8, timeout=timeout or 60.0, max_calls_per_run=max_calls)
+    concurrency = asked.concurrency or 8
+    judge = load_judge(asked.spec, workers=concurrency, timeout=timeout)
+    settings = RunnerSettings(name=asked.name, concurrency=concurrency, timeout=timeout, max_calls_per_run=asked.max_calls)
     targets = JudgeTargets(RecordBodies(), FilesScoreWriter(out), FilesScoreSource(out))
     outcome = run_judge(items, judge, targets, settings)
     click.echo(outcome.line(), err=True)
@@ -198,16 +202,7 @@ def _count_lines(path: Path, name: str) -> int:
     return sum(1 for _, data in iter_jsonl(path) if data.get("name") == name)
 
 
-def _judge_config(
-    config_path: Path,
-    judge_spec: str | None,
-    name: str | None,
-    concurrency: int | None,
-    timeout: float | None,
-    max_calls: int | None,
-    windows: list[Window],
-    now: datetime | None,
-) -> None:
+def _judge_config(config_path: Path, asked: Asked, windows: list[Window], now: datetime | None) -> None:
     from tracestrata.io.retry import governing
     from tracestrata.job.config import JudgeModel, load_config
     from tracestrata.job.judge_step import run_judge_step
@@ -216,18 +211,13 @@ def _judge_config(
 
     config = load_config(config_path)
     base = config.judge
-    spec = judge_spec or (base.judge if base else None)
-    score_name = name or (base.name if base else None)
+    spec = asked.spec or (base.judge if base else None)
+    score_name = asked.name or (base.name if base else None)
     if not spec or not score_name:
         raise click.UsageError("give --judge SPEC and --name NAME (or a [judge] table in the config)")
-    updates = {"judge": spec, "name": score_name}
-    if concurrency is not None:
-        updates["concurrency"] = concurrency  # type: ignore[assignment]
-    if timeout is not None:
-        updates["timeout"] = timeout  # type: ignore[assignment]
-    if max_calls is not None:
-        updates["max_calls_per_run"] = max_calls  # type: ignore[assignment]
-    judge_config = base.model_copy(update=updates) if base else JudgeModel(**updates)  # type: ignore[arg-type]
+    given = {"concurrency": asked.concurrency, "timeout": asked.timeout, "max_calls_per_run": asked.max_calls}
+    updates: dict[str, object] = {"judge": spec, "name": score_name, **{k: v for k, v in given.items() if v is not None}}
+    judge_config = base.model_copy(update=updates) if base else JudgeModel.model_validate(updates)
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     with lock_state(config.state), State(config.state) as state, governing(config.retry):
         connector = load_connector(config)

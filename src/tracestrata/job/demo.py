@@ -248,6 +248,7 @@ def run_demo(
             echo(f"  {_judge_sample(config, now).line()}")
 
         review_ids = _review_ids(config.state)
+        by_id = {r.id: r for r in records}
         echo(f"playing the reviewers on the {len(review_ids)} traces of the review subsample (correct_human, "
              "on the root span as Phoenix's annotation panel writes it) ...")
         with _timed(timings, "reviewers"):

@@ -14,7 +14,8 @@ For a list of sampled traces (`SampleItem`s) it
    trace is counted as judge-failed and left unscored for the next run; a judge raising any
    other exception fails that trace at once;
 5. writes each verdict as soon as it arrives (batched when they arrive together), with a
-   deterministic score id so a retried write upserts.
+   deterministic score id so a retried write upserts; a call keeps its slot until its
+   scores are written, so at most `concurrency` verdicts are ever unwritten.
 
 A run killed at any moment loses at most the calls in flight: every score written is
 found by step 1 of the next run, and a score is written whole or not at all. A fatal error
@@ -47,6 +48,7 @@ from tracestrata.protocols import (
     score_id_for,
 )
 
+_Pending = tuple[list[JudgedScore], asyncio.Future[bool]]  # a call's scores, and whether they got written
 LOOKUP_BATCH = 200
 WRITE_BATCH = 100
 DEFAULT_JUDGE_RETRY = RetryPolicy(attempts=4, total_seconds=120.0, initial=1.0, max_wait=30.0)
@@ -194,7 +196,7 @@ class _Runner:
             todo = todo[:allowed]
         if not todo:
             return
-        queue: asyncio.Queue[list[JudgedScore] | None] = asyncio.Queue()
+        queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         writer = asyncio.create_task(self._writer(queue))
         self.bar = _bar(len(todo)) if self.show_bar else None
         slots = asyncio.Semaphore(self.settings.concurrency)
@@ -256,7 +258,7 @@ class _Runner:
     def _fetch(self, chunk: list[SampleItem]) -> dict[str, TraceBody]:
         return dict(retrying(self.targets.bodies.fetch_bodies, chunk))
 
-    async def _one(self, item: SampleItem, body: TraceBody | None, queue: asyncio.Queue[list[JudgedScore] | None]) -> None:
+    async def _one(self, item: SampleItem, body: TraceBody | None, queue: asyncio.Queue[_Pending | None]) -> None:
         try:
             if body is None:
                 self._failed(item, "the backend has no input/output for this trace")
@@ -295,8 +297,11 @@ class _Runner:
                         judge_version=self.judge.version,
                     )
                 )
-            await queue.put(scores)
-            self.outcome.judged += 1
+            written: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            await queue.put((scores, written))
+            # the slot is held until the score is written, so a kill loses at most `concurrency` verdicts
+            if await written:
+                self.outcome.judged += 1
         finally:
             if self.bar is not None:
                 self.bar.update(1)  # type: ignore[attr-defined]
@@ -347,32 +352,38 @@ class _Runner:
         if self.outcome.first_error is None:
             self.outcome.first_error = why[:200]
 
-    async def _writer(self, queue: asyncio.Queue[list[JudgedScore] | None]) -> None:
-        done = False
-        while not done:
-            batch = await queue.get()
-            if batch is None:
+    async def _writer(self, queue: asyncio.Queue[_Pending | None]) -> None:
+        """Write what the calls produced, batching whatever arrived together; tell each call when its
+        scores are written (or lost: after a failed write nothing more is written)."""
+        failed = False
+        while True:
+            first = await queue.get()
+            if first is None:
                 return
+            batch = [first]
             while not queue.empty() and len(batch) < WRITE_BATCH:
                 more = queue.get_nowait()
                 if more is None:
-                    done = True
+                    queue.put_nowait(None)  # seen again after this batch
                     break
-                batch.extend(more)
-            try:
-                await asyncio.to_thread(retrying, self.targets.writer.write_scores, batch)
-            except Exception as exc:  # the verdicts of this batch are lost: the next run judges them again
-                self.outcome.judged -= len({s.trace_id for s in batch})
-                if self.fatal is None:
-                    self.fatal = exc
-                # keep draining so no producer blocks; nothing more is written
-                while not done:
-                    rest = await queue.get()
-                    done = rest is None
-                return
-            self.outcome.scores += len(batch)
-            if self.ledger is not None:
-                self.ledger.mark_judged(list(dict.fromkeys(score.trace_id for score in batch)))
+                batch.append(more)
+            scores = [score for pending, _ in batch for score in pending]
+            ok = False
+            if not failed:
+                try:
+                    await asyncio.to_thread(retrying, self.targets.writer.write_scores, scores)
+                    ok = True
+                except Exception as exc:  # these verdicts are lost: the next run judges them again
+                    failed = True
+                    if self.fatal is None:
+                        self.fatal = exc
+            if ok:
+                self.outcome.scores += len(scores)
+                if self.ledger is not None:
+                    self.ledger.mark_judged(list(dict.fromkeys(score.trace_id for score in scores)))
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(ok)
 
 
 def _bar(total: int) -> object:
