@@ -216,8 +216,8 @@ def bucket_labels(edges: Sequence[float]) -> tuple[str, ...]:
 
 def bucket_label(value: Any, edges: Sequence[float], labels: Sequence[str]) -> str:
     """The bucket of a numeric value; a missing or non-numeric value is `(missing)`."""
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        return MISSING
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return MISSING  # (`value != value`: NaN, without math.isnan's overflow on a 400-digit integer)
     low, high = 0, len(edges)
     while low < high:  # bisect_right: a value equal to an edge goes to the bucket it starts
         mid = (low + high) // 2
