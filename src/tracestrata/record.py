@@ -8,6 +8,7 @@ Metadata only: no input/output bodies ever enter a `TraceRecord`. The JSON form
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -245,7 +246,7 @@ MAX_SCORE = 1e12
 def _optional_number(value: Any, name: str, bad: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):  # Decimal: a Parquet DECIMAL column
         raise bad(name, "a number")
     try:
         number = float(value)
