@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -262,7 +263,7 @@ MAX_SCORE = 1e12
 def _optional_number(value: Any, name: str, bad: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):  # Decimal: a Parquet DECIMAL column
         raise bad(name, "a number")
     try:
         number = float(value)

@@ -25,23 +25,22 @@ CONFIG = (
 )
 
 
-def private_null(folder: Path) -> Path:
-    """A character device like /dev/null (1, 3), made in `folder`: the real /dev is never touched."""
-    node = folder / "null"
+def private_device(folder: Path, name: str, minor: int) -> Path:
+    """A character device like /dev/null (1, 3) or /dev/full (1, 7), made in `folder`: the real /dev is never touched."""
+    node = folder / name
     try:
-        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
     except (PermissionError, OSError) as exc:
         pytest.skip(f"cannot make a device node here ({exc}); needs root")
     return node
+
+
+def private_null(folder: Path) -> Path:
+    return private_device(folder, "null", 3)
 
 
 def private_full(folder: Path) -> Path:
-    node = folder / "full"
-    try:
-        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
-    except (PermissionError, OSError) as exc:
-        pytest.skip(f"cannot make a device node here ({exc}); needs root")
-    return node
+    return private_device(folder, "full", 7)
 
 
 def snapshot(path: Path) -> tuple[int, int, bytes | None]:

@@ -18,7 +18,7 @@ MAX_HOURS = 876_000  # a hundred years of traffic
 
 
 @click.command("generate")
-@click.option("--traces", "n", type=click.IntRange(min=0), default=10_000, show_default=True, help="How many traces.")
+@click.option("--traces", "n", type=click.IntRange(min=0, max=1_000_000_000), default=10_000, show_default=True, help="How many traces.")
 @click.option("--start", help="Window start (ISO 8601, UTC). Default: yesterday 00:00 UTC.")
 @click.option("--hours", type=click.FloatRange(min=0, min_open=True), default=24.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same traces.")

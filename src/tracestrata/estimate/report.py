@@ -422,6 +422,10 @@ def build_report(
         return report
     spec = parse_proxy(proxy)
     judge = None
+    if spec.kind is ProxyKind.FIELD:
+        sparse = _sparse_proxy(design, spec.name)
+        if sparse is not None:  # more variance than it removes: the plain estimate, said so
+            return replace(report, warnings=(*report.warnings, sparse))
     if spec.kind is ProxyKind.JUDGE:
         judged = _latest_per_trace([s for s in all_scores if s.name == spec.name], [])
         if not judged:
@@ -429,7 +433,51 @@ def build_report(
         if any(isinstance(v, str) for v in judged.values()):
             raise EstimationError(f"the judge score {spec.name!r} has labels, not numbers", field="proxy")
         judge = {tid: float(v) for tid, v in judged.items() if tid in sampled_ids}
+        check_magnitudes(judge, f"judge score {spec.name!r}")
+        values, outside = _in_review(design, values)
+        if outside:
+            report = replace(report, warnings=(*report.warnings, outside))
     return _with_proxy(report, design, values, spec, judge, kind, confidence, lonely, rate_interval, tuning)
+
+
+SPARSE_PROXY = 0.5
+"""A field proxy known on this share of the traces or fewer is not used (measured: missing on half or
+more, the assisted estimate had 1.1-13.8x the plain variance; on 99% it was nonsense)."""
+
+
+def _sparse_proxy(design: Design, field_path: str) -> ReportWarning | None:
+    """A warning when the proxy is missing on most traces (then the plain estimate is reported)."""
+    cells = [c for c in design.cells if field_path in c.proxy]
+    if not cells:
+        return None  # no totals at all: the assisted estimator says what is missing
+    population = sum(c.population for c in design.cells)
+    have = sum(c.proxy[field_path].n for c in cells)
+    if not population or not have or have / population > SPARSE_PROXY:
+        return None  # (missing on every trace: the assisted estimator refuses it with one line)
+    return ReportWarning(
+        "proxy_sparse",
+        f"the proxy {field_path!r} is known on {have:,} of {population:,} traces ({have / population:.0%}): "
+        f"at {SPARSE_PROXY:.0%} or fewer it adds variance, so the plain estimate is reported",
+        {"field": field_path, "with_proxy": have, "population": population},
+    )
+
+
+def _in_review(design: Design, values: dict[str, float]) -> tuple[dict[str, float], ReportWarning | None]:
+    """Two-phase uses the human labels of the recorded review subsample only; labels found on
+    other traces (reviewed by hand, outside the draw) would bias it: counted and warned about."""
+    recorded = {u.trace_id: bool(u.attrs.get("review")) for u in design.units if "review" in u.attrs}
+    if not recorded:
+        return values, None  # no review draw recorded: every judged trace is in the review phase
+    outside = sorted(t for t in values if not recorded.get(t, False))
+    if not outside:
+        return values, None
+    kept = {t: v for t, v in values.items() if recorded.get(t, False)}
+    return kept, ReportWarning(
+        "labels_outside_review",
+        f"{len(outside)} traces have a label but are not in the recorded review subsample; the two-phase "
+        "estimate leaves them out (the plain one uses them)",
+        {"count": len(outside), "examples": outside[:EXAMPLES]},
+    )
 
 
 def _with_proxy(

@@ -394,7 +394,7 @@ class _Parser:
         if not isinstance(value, list) or not value:
             raise self.error(key, f"expected a non-empty list of numbers in increasing order, got {_kind(value)}")
         for item in value:
-            if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
+            if isinstance(item, bool) or not isinstance(item, (int, float)) or not _finite(item):
                 raise self.error(key, f"expected finite numbers in increasing order, got {item!r}")
         if any(b <= a for a, b in zip(value, value[1:], strict=False)):
             raise self.error(key, f"expected numbers in strictly increasing order, got {value}")
@@ -426,7 +426,7 @@ class _Parser:
         table = self.table(value, "failure")
         self.check_keys(table, FAILURE_KEYS, "failure")
         multiplier = table.get("multiplier", 1.0)
-        if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)) or not math.isfinite(multiplier):
+        if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)) or not _finite(multiplier):
             raise self.error("failure.multiplier", f"expected a number >= 1, got {_kind(multiplier)}")
         if multiplier < 1:
             raise self.error("failure.multiplier", f"expected a number >= 1, got {multiplier}")
@@ -481,6 +481,14 @@ class _Parser:
         elif isinstance(operand, (list, dict)):
             raise self.error(key, f"expected a string, number or boolean, got {_kind(operand)}")
         return Condition(path, op, operand)
+
+
+def _finite(value: float) -> bool:
+    """A finite float, an integer a float can hold (a 400-digit integer is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _kind(value: Any) -> str:

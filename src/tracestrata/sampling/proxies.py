@@ -53,7 +53,10 @@ _NUMERIC = frozenset({float, int, type(None)})
 def _as_floats(values: Sequence[Any], field: str) -> np.ndarray:
     kinds = set(map(type, values))
     if kinds <= _NUMERIC:  # numbers and None: one conversion in C (None -> NaN)
-        out = np.array(values, dtype=float)
+        try:
+            out = np.array(values, dtype=float)
+        except OverflowError:
+            raise InputError("a proxy value is an integer beyond the range of a float", field=field) from None
         if not np.isfinite(out[~np.isnan(out)]).all():
             raise InputError("proxy values must be finite numbers", field=field)
         return out

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from tracestrata.errors import InputError
 from tracestrata.design import ALL, Cell, CellKind, Design, ProxyTotals, RawPart, Unit, cell_id, in_window
 from tracestrata.protocols import ColumnBatch, iter_chunks
 from tracestrata.record import TraceRecord, format_timestamp
@@ -662,7 +663,8 @@ class Sketch:
     def _dict_codes(self, i: int, col: DictColumn, edges: np.ndarray | None) -> np.ndarray:
         """Codes of a dictionary-encoded column: each distinct value is labelled once."""
         if edges is not None:
-            nums = np.array([v if type(v) in (float, int) else math.nan for v in col.values], dtype=float)
+            nums = numeric_array([v if type(v) in (float, int) else None for v in col.values])
+            nums = nums if nums is not None else np.full(len(col.values), math.nan)
             return self._bucket_codes(i, col.take(nums, math.nan), edges)
         labeler = self._labelers[i]
         table = [self._code(i, labeler(v)) for v in col.values]
@@ -963,7 +965,11 @@ def numeric_array(col: Sequence[Any]) -> np.ndarray | None:
     first = next((v for v in col if v is not None), None)
     if type(first) not in _NUMERIC or not set(map(type, col)) <= _NUMERIC:
         return None
-    return np.array(col, dtype=float)
+    try:
+        return np.array(col, dtype=float)
+    except OverflowError:  # an integer past the float range (400 digits): one line, not a crash
+        big = next(v for v in col if isinstance(v, int) and abs(v) > 2**1000)
+        raise InputError(f"the number {str(big)[:20]}... ({len(str(big))} digits) is beyond the range of a float") from None
 
 
 class _NotText(Exception):

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from tracestrata.design import MISSING, OTHER
-from tracestrata.errors import ConfigError
+from tracestrata.errors import ConfigError, InputError
 from tracestrata.record import TEXT_FIELDS
 
 KEY_SEPARATOR = " | "
@@ -76,11 +76,13 @@ def record_getter(path: str) -> Getter:
 
 def normalize_top(head: str, values: Sequence[Any]) -> list[Any]:
     """Top-level JSON values of field `head`, normalized as `TraceRecord.from_json` does."""
-    if head == "status":
-        return [v or "ok" for v in values]
+    if head == "status":  # absent or "" is ok; `false` stays false, and is refused as the files path refuses it
+        return ["ok" if v is None or (type(v) is str and not v) else v for v in values]
     if head == "tags":
         return [v or [] for v in values]
     if head in TEXT_FIELDS:  # status is handled above
+        if any(isinstance(v, (dict, list)) for v in values):  # never stored as Python's repr
+            raise InputError("expected text, got an object or a list", field=head)
         return [v if v is None or type(v) is str else str(v) for v in values]
     return list(values)
 
@@ -216,8 +218,8 @@ def bucket_labels(edges: Sequence[float]) -> tuple[str, ...]:
 
 def bucket_label(value: Any, edges: Sequence[float], labels: Sequence[str]) -> str:
     """The bucket of a numeric value; a missing or non-numeric value is `(missing)`."""
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        return MISSING
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return MISSING  # (`value != value`: NaN, without math.isnan's overflow on a 400-digit integer)
     low, high = 0, len(edges)
     while low < high:  # bisect_right: a value equal to an edge goes to the bucket it starts
         mid = (low + high) // 2

@@ -241,6 +241,10 @@ class DuckDBTraceSource:
             names = {"id", *TEXT_FIELDS}
             names |= {_bare_column(e) for path, e in self.layout.columns.items() if path in ("id", *TEXT_FIELDS)}
             text = [c for c, kind in zip(header.columns, header.types, strict=True) if c in names and str(kind) != "VARCHAR"]
+            # a zone the sniffer read (`Europe/Paris`): as text, so the ISO 8601 check refuses it as the files path does
+            stamp = {"timestamp", _bare_column(self.layout.columns.get("timestamp", '"timestamp"'))}
+            text += [c for c, kind in zip(header.columns, header.types, strict=True)
+                     if c in stamp and str(kind) == "TIMESTAMP WITH TIME ZONE"]
             self._csv_types = (", types = {" + ", ".join(f"{_sql_string(c)}: 'VARCHAR'" for c in text) + "}") if text else ""
         return self._csv_types
 

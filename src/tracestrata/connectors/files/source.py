@@ -259,10 +259,11 @@ class ColumnBatch:
 _ID = attrgetter("id")
 _STAMP = attrgetter("timestamp")
 _FINITE = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
+_INT = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]  # a 400-digit integer is refused, not a crash
 _TOP_TYPES: dict[str, Any] = {
     "status": Literal["ok", "error", ""] | None,
-    "latency_ms": int | _FINITE | None,
-    "cost": int | _FINITE | None,
+    "latency_ms": _INT | _FINITE | None,
+    "cost": _INT | _FINITE | None,
     "tags": list[str] | None,
     # text: a number is kept as its text; an object or a list is refused (never stored as Python's repr)
     **{name: str | int | float | bool | None for name in ("name", "user_id", "session_id", "release", "version", "span_id")},
@@ -275,7 +276,7 @@ _UNREAD_TYPES: dict[str, Any] = {
     **_TOP_TYPES,
     "tags": msgspec.Raw,
     "metadata": dict[str, msgspec.Raw] | None,
-    "scores": dict[str, int | float | bool | str] | None,
+    "scores": dict[str, _INT | _FINITE | bool | str] | None,
     "source": msgspec.Raw,
 }
 _UNRENAMABLE = re.compile(r'["\\\x00-\x1f]')
