@@ -90,6 +90,7 @@ class Manifest:
                 in_window(str(row["cell"]), window),
                 {"stratum": row["stratum"], **row["values"]},
                 {f: proxy_number(get(row), f, row["id"], InputError) for f, get in getters},
+                float(row["inclusion_probability"]) if "size" in row else None,  # weighted: its own pi
             )
             for row in rows
         )
