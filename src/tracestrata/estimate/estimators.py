@@ -49,6 +49,8 @@ from tracestrata.estimate.intervals import (
     wilson,
     wilson_effective,
 )
+from tracestrata.estimate.unequal import cell_terms as unequal_cell_terms
+from tracestrata.estimate.unequal import unequal_weights
 
 __all__ = [
     "DomainFit",
@@ -140,7 +142,10 @@ class ScoredFrame:
     y: np.ndarray
     population: np.ndarray  # N_c by cell index
     scored: np.ndarray  # m_c by cell index
-    weight: np.ndarray  # N_c / m_c of each scored trace
+    weight: np.ndarray  # N_c / m_c of each scored trace (weighted designs: see `unit_fpc`)
+    # Per scored trace 1 − π*_i, for a design with unequal π inside cells (`[sampling] weight`); None when every
+    # cell is an SRS (then the per-cell 1 − m_c/N_c applies). See `tracestrata.estimate.unequal`.
+    unit_fpc: np.ndarray | None = None
 
     @classmethod
     def build(cls, design: Design, values: Mapping[str, float]) -> ScoredFrame:
@@ -150,6 +155,7 @@ class ScoredFrame:
         ids: list[str] = []
         codes: list[int] = []
         ys: list[float] = []
+        probs: list[float | None] = []
         for unit in design.units:
             value = values.get(unit.trace_id)
             if value is None:
@@ -159,6 +165,7 @@ class ScoredFrame:
             ids.append(unit.trace_id)
             codes.append(index[unit.cell])
             ys.append(float(value))
+            probs.append(unit.probability)
         code = np.array(codes, dtype=np.intp)
         scored = np.bincount(code, minlength=len(design.cells)).astype(float)
         if np.any(scored > population):
@@ -169,6 +176,11 @@ class ScoredFrame:
             )
         with np.errstate(divide="ignore", invalid="ignore"):
             per_cell_weight = np.where(scored > 0, population / np.maximum(scored, 1), 0.0)
+        weight = per_cell_weight[code] if len(code) else np.zeros(0)
+        unit_fpc = None
+        if any(p is not None for p in probs):
+            sampled = np.array([cell.sampled for cell in design.cells], dtype=float)
+            weight, unit_fpc = unequal_weights(code, probs, population, sampled, scored)
         return cls(
             trace_ids=tuple(ids),
             cell_ids=tuple(cell.id for cell in design.cells),
@@ -176,7 +188,8 @@ class ScoredFrame:
             y=np.array(ys, dtype=float),
             population=population,
             scored=scored,
-            weight=per_cell_weight[code] if len(code) else np.zeros(0),
+            weight=weight,
+            unit_fpc=unit_fpc,
         )
 
     def mask(self, trace_ids: Collection[str] | None = None, cells: Collection[str] | None = None) -> np.ndarray:
@@ -220,7 +233,9 @@ def domain_fit(frame: ScoredFrame, d: np.ndarray) -> DomainFit:
 
 def _cell_terms(frame: ScoredFrame, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per cell: Σ z, the finite-population factor 1 − f_c, and (1 − f_c) m_c/(m_c − 1) Σ (z − z̄_c)²
-    (0 below two scores)."""
+    (0 below two scores). Unequal π inside cells: the Hájek–Deville form (`unequal.cell_terms`)."""
+    if frame.unit_fpc is not None:
+        return unequal_cell_terms(frame.code, z, frame.unit_fpc, frame.scored)
     n_cells = len(frame.cell_ids)
     m = frame.scored
     big_n = frame.population
