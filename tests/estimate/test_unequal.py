@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from tracestrata.design import Cell, CellKind, Design, Unit
-from tracestrata.estimate.estimators import LonelyCell, ScoredFrame, StratifiedEstimator, domain_fit, stratified_variance
+from tracestrata.estimate.estimators import (
+    LonelyCell,
+    ScoredFrame,
+    StratifiedEstimator,
+    UnequalFrame,
+    domain_fit,
+    stratified_variance,
+)
 from tracestrata.estimate.weighted_difference import difference_unequal
 
 
@@ -27,7 +34,7 @@ def test_equal_probabilities_given_per_unit_give_the_srs_numbers():
     same, _ = design(lambda cell, i: cell.sampled / cell.population)
     a = StratifiedEstimator().estimate(plain, values)
     b = StratifiedEstimator().estimate(same, values)
-    assert ScoredFrame.build(same, values).unit_fpc is not None
+    assert isinstance(ScoredFrame.build(same, values), UnequalFrame)
     assert b.mean == pytest.approx(a.mean, rel=1e-12)
     assert b.se == pytest.approx(a.se, rel=1e-12)
     assert (b.ci_low, b.ci_high) == pytest.approx((a.ci_low, a.ci_high), rel=1e-10)

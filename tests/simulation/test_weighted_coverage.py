@@ -26,7 +26,7 @@ import math
 import numpy as np
 import pytest
 
-from tracestrata.estimate.estimators import ScoredFrame, domain_fit, stratified_variance, LonelyCell
+from tracestrata.estimate.estimators import LonelyCell, ScoredFrame, UnequalFrame, domain_fit, stratified_variance
 from tracestrata.estimate.intervals import t_interval
 from tracestrata.estimate.unequal import unequal_weights
 from tracestrata.estimate.weighted_difference import difference_unequal
@@ -88,12 +88,11 @@ def frame_of(rows, pi, cell, y, counts, k, weighted):
     code = cell[rows]
     population = counts.astype(float)
     sampled = k.astype(float)
-    if weighted:
-        weight, fpc = unequal_weights(code, pi.tolist(), population, sampled, sampled)
-    else:
-        weight, fpc = (population / sampled)[code], None
-    ids = tuple(map(str, rows.tolist()))
-    return ScoredFrame(ids, tuple(map(str, range(6))), code, y[rows], population, sampled, weight, fpc)
+    ids, cells = tuple(map(str, rows.tolist())), tuple(map(str, range(6)))
+    if not weighted:
+        return ScoredFrame(ids, cells, code, y[rows], population, sampled, (population / sampled)[code])
+    weight, fpc = unequal_weights(code, pi.tolist(), population, sampled, sampled)
+    return UnequalFrame(ids, cells, code, y[rows], population, sampled, weight, unit_fpc=fpc)
 
 
 def estimates(frame, p_sampled, known, d, n_cells, lam=None):

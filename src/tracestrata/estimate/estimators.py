@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
@@ -58,6 +58,7 @@ __all__ = [
     "Estimator",
     "LonelyCell",
     "ScoredFrame",
+    "UnequalFrame",
     "StratifiedEstimator",
     "domain_fit",
     "is_rate",
@@ -142,10 +143,7 @@ class ScoredFrame:
     y: np.ndarray
     population: np.ndarray  # N_c by cell index
     scored: np.ndarray  # m_c by cell index
-    weight: np.ndarray  # N_c / m_c of each scored trace (weighted designs: see `unit_fpc`)
-    # Per scored trace 1 − π*_i, for a design with unequal π inside cells (`[sampling] weight`); None when every
-    # cell is an SRS (then the per-cell 1 − m_c/N_c applies). See `tracestrata.estimate.unequal`.
-    unit_fpc: np.ndarray | None = None
+    weight: np.ndarray  # N_c / m_c of each scored trace
 
     @classmethod
     def build(cls, design: Design, values: Mapping[str, float]) -> ScoredFrame:
@@ -177,20 +175,13 @@ class ScoredFrame:
         with np.errstate(divide="ignore", invalid="ignore"):
             per_cell_weight = np.where(scored > 0, population / np.maximum(scored, 1), 0.0)
         weight = per_cell_weight[code] if len(code) else np.zeros(0)
-        unit_fpc = None
-        if any(p is not None for p in probs):
+        parts = dict(trace_ids=tuple(ids), cell_ids=tuple(cell.id for cell in design.cells), code=code,
+                     y=np.array(ys, dtype=float), population=population, scored=scored)
+        if any(p is not None for p in probs):  # `[sampling] weight`: each trace its own π
             sampled = np.array([cell.sampled for cell in design.cells], dtype=float)
             weight, unit_fpc = unequal_weights(code, probs, population, sampled, scored)
-        return cls(
-            trace_ids=tuple(ids),
-            cell_ids=tuple(cell.id for cell in design.cells),
-            code=code,
-            y=np.array(ys, dtype=float),
-            population=population,
-            scored=scored,
-            weight=weight,
-            unit_fpc=unit_fpc,
-        )
+            return UnequalFrame(**parts, weight=weight, unit_fpc=unit_fpc)
+        return cls(**parts, weight=weight)
 
     def mask(self, trace_ids: Collection[str] | None = None, cells: Collection[str] | None = None) -> np.ndarray:
         """Domain indicator over the scored traces: in `cells` (if given) and `trace_ids` (if given)."""
@@ -233,9 +224,7 @@ def domain_fit(frame: ScoredFrame, d: np.ndarray) -> DomainFit:
 
 def _cell_terms(frame: ScoredFrame, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per cell: Σ z, the finite-population factor 1 − f_c, and (1 − f_c) m_c/(m_c − 1) Σ (z − z̄_c)²
-    (0 below two scores). Unequal π inside cells: the Hájek–Deville form (`unequal.cell_terms`)."""
-    if frame.unit_fpc is not None:
-        return unequal_cell_terms(frame.code, z, frame.unit_fpc, frame.scored)
+    (0 below two scores)."""
     n_cells = len(frame.cell_ids)
     m = frame.scored
     big_n = frame.population
@@ -261,7 +250,7 @@ def stratified_variance(
     """
     n_cells = len(frame.cell_ids)
     m = frame.scored
-    sums, f, regular = _cell_terms(frame, z)
+    sums, f, regular = _terms(frame, z)
     variance = float(regular.sum())
 
     touched_cells = np.bincount(frame.code[touched], minlength=n_cells) > 0 if touched.any() else np.zeros(n_cells, bool)
@@ -285,7 +274,7 @@ def satterthwaite_df(frame: ScoredFrame, z: np.ndarray) -> float:
     Small when a few thinly judged cells carry most of the variance (inf without variance).
     """
     m = frame.scored
-    _, _, v = _cell_terms(frame, z)
+    _, _, v = _terms(frame, z)
     with np.errstate(divide="ignore", invalid="ignore"):
         denominator = float(np.where(m > 1, v * v / np.maximum(m - 1, 1), 0.0).sum())
     return float(v.sum()) ** 2 / denominator if denominator > 0 else math.inf
@@ -428,3 +417,18 @@ def naive_estimate(values: Collection[float], *, confidence: float = 0.95, rate:
     else:
         low, high = t_interval(mean, se, n - 1, confidence=confidence) if n > 1 else (math.nan, math.nan)
     return Estimate(mean, se, low, high, n, method, float(max(n - 1, 0)), confidence, float(n), n)
+
+
+@dataclass(frozen=True)
+class UnequalFrame(ScoredFrame):
+    """A `ScoredFrame` of a design with unequal π inside cells (`[sampling] weight`): `weight` holds
+    the calibrated Hájek weights and `unit_fpc` each scored trace's 1 − π*_i (`estimate.unequal`)."""
+
+    unit_fpc: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def _terms(frame: ScoredFrame, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_cell_terms`, or for unequal π inside cells the Hájek–Deville form (`unequal.cell_terms`)."""
+    if isinstance(frame, UnequalFrame):
+        return unequal_cell_terms(frame.code, z, frame.unit_fpc, frame.scored)
+    return _cell_terms(frame, z)

@@ -23,8 +23,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from tracestrata.estimate.estimators import LonelyCell, ScoredFrame, domain_fit, stratified_variance
+from tracestrata.estimate.proxy import ProxyData, ProxyFit
 
-__all__ = ["DifferenceFit", "difference_unequal"]
+__all__ = ["DifferenceFit", "difference_unequal", "unequal_proxy_fit"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,28 @@ def difference_unequal(
     residual = domain_fit(replace(frame, y=frame.y - lam * p), d)
     variance, lonely_cells = stratified_variance(frame, residual.z, d, lonely)
     return DifferenceFit(lam * known_mean + residual.mean, variance, lam, residual.n, residual.cells, lonely_cells)
+
+
+def unequal_proxy_fit(frame: ScoredFrame, data: ProxyData, d: np.ndarray, *, lam: float | None = None) -> ProxyFit:
+    """`proxy.difference_fit` for a frame with unequal π inside cells: what `report --proxy FIELD`
+    runs on a weighted sample. A trace without the proxy takes its cell's known mean (so the
+    filled proxy's population mean is still known); one λ, pooled over every judged trace
+    (a stratum row reuses it: tuned on a few dozen traces it under-covers)."""
+    n_cells = len(frame.cell_ids)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cell_mean = np.where(data.known_n > 0, data.known_sum / np.maximum(data.known_n, 1), 0.0)
+    p = np.where(np.isnan(data.p), cell_mean[frame.code], data.p)
+    touched = np.bincount(frame.code[d], minlength=n_cells) > 0
+    covered = float(frame.population[touched].sum())
+    if not d.any() or covered <= 0:
+        return ProxyFit(math.nan, np.zeros(len(d)), {}, 0, 0, 0.0, 0)
+    known = float((frame.population * cell_mean)[touched].sum()) / covered
+    if lam is None:
+        everything = np.ones(len(d), dtype=bool)
+        lam = difference_unequal(frame, p, 0.0, everything).lam  # λ does not depend on the known mean
+        slopes = 1
+    else:
+        slopes = 0
+    residual = domain_fit(replace(frame, y=frame.y - lam * p), d)
+    return ProxyFit(lam * known + residual.mean, residual.z, {"(all)": lam}, residual.n, residual.cells,
+                    covered, slopes)
