@@ -61,7 +61,7 @@ def test_hajek_weights_and_the_hajek_deville_variance_by_hand():
         pi = np.array([units[t].probability for t in ids])
         y = np.array([values[t] for t in ids])
         g = cell.population * (1 / pi) / (1 / pi).sum()
-        z = g * (y - mean) / big
+        z = g * (y - means[cell.id]) / big  # about the cell's own Hájek mean
         c = 1 - pi
         centre = (c * z).sum() / c.sum()
         m = len(ids)

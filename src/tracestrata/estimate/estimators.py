@@ -430,5 +430,5 @@ class UnequalFrame(ScoredFrame):
 def _terms(frame: ScoredFrame, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`_cell_terms`, or for unequal π inside cells the Hájek–Deville form (`unequal.cell_terms`)."""
     if isinstance(frame, UnequalFrame):
-        return unequal_cell_terms(frame.code, z, frame.unit_fpc, frame.scored)
+        return unequal_cell_terms(frame.code, z, frame.weight, frame.unit_fpc, frame.scored)
     return _cell_terms(frame, z)

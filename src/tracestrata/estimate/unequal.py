@@ -14,7 +14,8 @@ With equal π this is N_c / m_c, the weight of the simple random sample, so the
 stratified estimator (`estimators.domain_fit`) is unchanged in form.
 
 **Variance.** The Hájek–Deville approximation for a fixed-size unequal-probability
-design, per cell, over the linearized values z_i of the estimate:
+design, per cell, over the linearized values z_i of the estimate (calibrated to the
+cell's size: `cell_terms`):
 
     v_c = m_c/(m_c − 1) · Σ_i c_i (z_i − z̃_c)²,   c_i = 1 − π*_i,   z̃_c = Σ c_i z_i / Σ c_i
 
@@ -68,12 +69,23 @@ def unequal_weights(
 
 
 def cell_terms(
-    code: np.ndarray, z: np.ndarray, fpc: np.ndarray, scored: np.ndarray
+    code: np.ndarray, z: np.ndarray, weight: np.ndarray, fpc: np.ndarray, scored: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per cell: Σ z, the mean factor c̄_c (what a lonely cell's term is scaled by) and v_c above."""
+    """Per cell: Σ z, the mean factor c̄_c (what a lonely cell's term is scaled by) and v_c above.
+
+    z is first calibrated: its part along the weights inside each cell is removed,
+    z − g · Σ_c z / Σ_c g, the linearization of an estimate whose weights are calibrated to
+    N_c (what R's `postStratify` on the cells does); for the whole population it is
+    g_i (y_i − ȳ_c) / N, the residual about the cell's own Hájek mean. With equal weights it
+    is z − z̄_c, so nothing changes for a simple random sample.
+    """
     n_cells = len(scored)
     m = scored
     sums = np.bincount(code, weights=z, minlength=n_cells)
+    g_sum = np.bincount(code, weights=weight, minlength=n_cells)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(g_sum > 0, sums / g_sum, 0.0)
+    z = z - weight * slope[code]
     c_sum = np.bincount(code, weights=fpc, minlength=n_cells)
     with np.errstate(divide="ignore", invalid="ignore"):
         centre = np.where(c_sum > 0, np.bincount(code, weights=fpc * z, minlength=n_cells) / c_sum, 0.0)
