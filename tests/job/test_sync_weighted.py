@@ -15,7 +15,8 @@ from tracestrata.job.sync import run_sync
 from tracestrata.synthetic import generate_traces
 
 RECORDS = list(generate_traces(1200, start=T0, end=T0 + timedelta(hours=6), seed=3, heuristic=True))
-WEIGHTED = {**POLICY, "sampling": {"weight": "proxy_uncertainty:scores.heuristic"}}
+WEIGHTED = {**POLICY, "proxy": [{"field": "scores.heuristic"}],
+            "sampling": {"weight": "proxy_uncertainty:scores.heuristic"}}
 
 
 def test_the_ledger_keeps_each_traces_pi_and_the_report_uses_it(tmp_path):
@@ -36,3 +37,19 @@ def test_the_ledger_keeps_each_traces_pi_and_the_report_uses_it(tmp_path):
     assert np.allclose(by_cell[scored], frame.population[scored])  # Hájek weights sum to N_c
     with State(config.state) as state:
         assert state.item_counts()
+
+
+def test_plan_forecasts_what_the_weighting_buys(tmp_path):
+    from tracestrata.job.plan_ledger import weighting_forecast
+    from tracestrata.record import Score
+    from tracestrata.synthetic import judge
+
+    config = make_config(tmp_path, policy=WEIGHTED)
+    run_sync(config, now=NOW, connector=MemConnector(tmp_path, RECORDS))
+    design, _ = design_from_ledger(config.state, since=None, until=NOW)
+    by_id = {r.id: r for r in RECORDS}
+    scores = [Score(u.trace_id, "correct", bool(judge(by_id[u.trace_id])["correct"])) for u in design.units]
+    line = weighting_forecast(config.state, design, scores, "correct", "scores.heuristic")
+    assert line is not None and 'weight = "proxy_uncertainty:scores.heuristic"' in line and "x as wide" in line
+    assert weighting_forecast(config.state, design, scores, "correct", None) is None
+    assert weighting_forecast(config.state, design, scores, "correct", "score:correct") is None
