@@ -289,6 +289,19 @@ class SetsUpReview(Protocol):
 
 
 @runtime_checkable
+class LinksReview(Protocol):
+    """A connector whose UI has pages a reviewer can be sent to."""
+
+    def trace_url(self, trace_id: str) -> str | None:
+        """The page of one trace, where its label is set."""
+        ...
+
+    def review_url(self, window: Window, marker: str | None = None) -> str | None:
+        """One page listing the traces marked for review in `window` (any order the UI keeps)."""
+        ...
+
+
+@runtime_checkable
 class Connector(Protocol):
     """What a `tracestrata.connectors` entry point's `create(options)` returns."""
 
@@ -398,6 +411,7 @@ __all__ = [
     "LabelKind",
     "JudgeBackend",
     "JudgedScore",
+    "LinksReview",
     "Partitioned",
     "SampleItem",
     "SampleSink",

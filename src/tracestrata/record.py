@@ -138,6 +138,8 @@ class TraceRecord:
         strings = {}
         for name in ("name", "user_id", "session_id", "release", "version", "span_id"):
             value = data.get(name)
+            if isinstance(value, (dict, list)):
+                raise bad(name, f"text, got {'an object' if isinstance(value, dict) else 'a list'}")
             if value is not None and not isinstance(value, str):
                 value = str(value)
             strings[name] = value
@@ -192,8 +194,15 @@ class Score:
             raise InputError(
                 f"expected a number, boolean or label, got {value!r}", path=path, line=line, field="value"
             )
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                value = float(value)
+            except OverflowError:
+                value = math.inf
+            if not (math.isfinite(value) and abs(value) <= MAX_SCORE):
+                raise InputError(
+                    f"expected a finite number within ±{MAX_SCORE:g}, got {data['value']!r:.40}", path=path, line=line, field="value"
+                )
         updated = data.get("updated_at")
         try:
             updated_at = parse_timestamp(updated) if updated is not None else None
@@ -246,6 +255,10 @@ def format_timestamp(value: datetime) -> str:
     return text.replace("+00:00", "Z")
 
 
+MAX_SCORE = 1e12
+"""The largest magnitude of a numeric score or proxy: past it, squares times weights overflow a float."""
+
+
 def _optional_number(value: Any, name: str, bad: Any) -> float | None:
     if value is None:
         return None
@@ -262,6 +275,7 @@ def _optional_number(value: Any, name: str, bad: Any) -> float | None:
 
 __all__ = [
     "EPOCH_SECONDS",
+    "MAX_SCORE",
     "RECORD_FIELDS",
     "Score",
     "ScoreValue",

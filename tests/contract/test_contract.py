@@ -206,3 +206,38 @@ def test_scores_round_trip_with_their_types(harness: Any) -> None:
     for score in got:
         expected = {"correct": bool, "quality": float, "verdict": str}[score.name]
         assert type(score.value) is expected, f"{score.name}: {score.value!r} is not a {expected.__name__}"
+
+
+def test_judge_scores_are_written_once_and_read_back_typed(harness: Any) -> None:
+    """A connector the judge runner can use (`JudgeBackend`) finds the sampled traces' bodies and
+    writes scores that its own score source reads back, typed; writing them again leaves one of each."""
+    from tracestrata.protocols import JudgeBackend, JudgedScore, score_id_for
+
+    window = _window()
+    tag = _run_tag()
+    records, _ = _records(window, tag)
+    harness.seed_traces(records[:3])
+    conn = harness.connector()
+    try:
+        if not isinstance(conn, JudgeBackend):
+            pytest.skip(f"the {conn.name} connector does not run judges")
+        items = [
+            SampleItem(item_id_for("judge", window, r.id), r, "s", {}, False, (), 0.25, 4.0, window=window, run="contract")
+            for r in records[:3]
+        ]
+        bodies = conn.body_fetcher().fetch_bodies(items)
+        assert set(bodies) == {r.id for r in records[:3]}
+        values: list[Any] = [True, 3.5, "minor"]
+        scores = [
+            JudgedScore(score_id_for("contract-judge", item.trace_id, f"judged_{i}"), item, f"judged_{i}", value,
+                        "contract-judge", reason="because")
+            for i, (item, value) in enumerate(zip(items, values, strict=True))
+        ]
+        writer = conn.score_writer()
+        writer.write_scores(scores)
+        writer.write_scores(scores)  # a retried write upserts
+        got = list(conn.score_source().get_scores([r.id for r in records[:3]], [s.name for s in scores]))
+    finally:
+        conn.close()
+    assert sorted((s.trace_id, s.name, s.value) for s in got) == sorted((s.trace_id, s.name, s.value) for s in scores)
+    assert [type(s.value) for s in sorted(got, key=lambda s: s.name)] == [bool, float, str]

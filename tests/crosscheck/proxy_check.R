@@ -24,6 +24,11 @@ for (path in sort(Sys.glob(file.path(args[1], "*.csv")))) {
     startsWith(colnames(mm), "sub")], "x")], variance = data$s2)
   mp <- svymean(~y, pooled)
   out(case, "pooled_mean", coef(mp)[1]); out(case, "pooled_se", SE(mp)[1])
+  data$w <- data$N / ave(rep(1, nrow(data)), data$cell, FUN = sum)
+  des0 <- svydesign(ids = ~1, strata = ~cell, weights = ~w, data = data)  # analytic: no fpc
+  pooled0 <- calibrate(des0, ~ 0 + sub + x, population = setNames(pop$total, pop$name)[c(colnames(mm)[
+    startsWith(colnames(mm), "sub")], "x")], variance = data$s2)
+  out(case, "pooled_se0", SE(svymean(~y, pooled0))[1])
   fixed <- svymean(~I(y - 0.5 * x), des)  # the difference estimator with λ = 0.5 fixed, no missing proxies
   out(case, "fixed_se", SE(fixed)[1])
 }

@@ -18,10 +18,13 @@ for (path in sort(Sys.glob(file.path(args[1], "*.csv")))) {
   }
   ci_t <- confint(m, df = degf(des))
   out(case, "t_low", ci_t[1]); out(case, "t_high", ci_t[2])
+  data$w <- data$N / ave(rep(1, nrow(data)), data$cell, FUN = sum)  # N_c / m_c
+  des0 <- svydesign(ids = ~1, strata = ~cell, weights = ~w, data = data)  # analytic: the same weights, no fpc
   for (s in sort(unique(data$stratum))) {
     sub <- subset(des, stratum == s)
     ms <- svymean(~y, sub)
     out(case, paste0("stratum:", s, ":mean"), coef(ms)[1]); out(case, paste0("stratum:", s, ":se"), SE(ms)[1])
+    out(case, paste0("stratum:", s, ":se0"), SE(svymean(~y, subset(des0, stratum == s)))[1])
   }
   groups <- sort(unique(data$group))
   if (length(groups) == 2) {
@@ -36,5 +39,7 @@ for (path in sort(Sys.glob(file.path(args[1], "*.csv")))) {
     }
     delta <- svycontrast(by, setNames(c(-1, 1), groups))
     out(case, "delta", coef(delta)[1]); out(case, "delta_se", SE(delta)[1])
+    by0 <- svyby(~y, ~group, des0, svymean, covmat = TRUE)
+    out(case, "delta_se0", SE(svycontrast(by0, setNames(c(-1, 1), groups)))[1])
   }
 }

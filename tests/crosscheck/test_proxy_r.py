@@ -10,7 +10,8 @@ variance). Per-cell λ (`Tuning.CELL`) is GREG with cell-specific slopes,
 mean (so the total is N_c·P̄_c). Estimate and SE must match to 1e-6, with and without
 missing proxies. R has no cross-fitted GREG: the report's cross-fitted estimate (λ
 of each trace from the other folds) must stay within a tenth of an SE of R's and its
-SE within 5%. A fixed λ = 0.5 matches `svymean(~I(y - 0.5 x))`'s SE. Skipped, with
+SE within 5%. The analytic SE (no fpc, same λ) is R's calibration of the design
+without `fpc`. A fixed λ = 0.5 matches `svymean(~I(y - 0.5 x))`'s SE. Skipped, with
 the reason, only when Rscript is missing.
 """
 
@@ -104,9 +105,10 @@ def working_variance(design: Design) -> dict[str, float]:
     return out
 
 
-def fit(name: str, lam: float | None = None, tuning: Tuning = Tuning.CELL, folds: int = 0):
+def fit(name: str, lam: float | None = None, tuning: Tuning = Tuning.CELL, folds: int = 0, analytic: bool = False):
     rows, design, known_n, known_sum = make_case(*CASES[name])
     frame = ScoredFrame.build(design, {r["trace_id"]: r["y"] for r in rows})
+    frame = frame.analytic() if analytic else frame
     p = np.array([r["p"] for r in rows])
     groups, names = lambda_groups(frame.cell_ids, [c.stratum for c in design.cells], tuning)
     d = np.ones(len(rows), bool)
@@ -142,3 +144,11 @@ def test_crossfitted_report_estimate_stays_next_to_rs_greg(r_values, name):
     ref = r_values[name]
     assert abs(result.mean - ref["pooled_mean"]) <= 0.1 * ref["pooled_se"]
     assert abs(se / ref["pooled_se"] - 1.0) <= 0.05
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_analytic_se_is_calibrate_on_a_design_without_fpc(r_values, name):
+    """The analytic interval's SE: the same λ and estimate, R's calibrated design without `fpc`."""
+    result, se = fit(name, tuning=Tuning.POOLED, analytic=True)
+    assert math.isclose(result.mean, r_values[name]["pooled_mean"], rel_tol=TOL, abs_tol=TOL)
+    assert math.isclose(se, r_values[name]["pooled_se0"], rel_tol=TOL, abs_tol=TOL), (se, r_values[name]["pooled_se0"])

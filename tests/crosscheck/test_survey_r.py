@@ -4,6 +4,11 @@ On fixed samples (a lonely cell, a census cell, a rare rate near 0, a rate of ex
 0) the global mean, its SE, the design df, the Korn–Graubard interval
 (`svyciprop(method="beta")`), per-stratum domain means (`subset`) and a two-group
 contrast (`svyby` + `svycontrast`) must match to 1e-8. One Rscript run for all cases.
+These are the descriptive numbers (with the fpc). The analytic ones (no fpc) are R's
+`svydesign` without `fpc`: stratum SEs and the contrast's SE to 1e-8, and a stratum's
+analytic rate interval follows its documented rule, Wilson on the effective n
+p̂(1 − p̂)/v̂ (R's v̂; Kish's n at p̂ = 0 or 1) capped at n (n itself when the stratum's
+weights are equal).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from rscript import require_rscript, run_r, values_by_case
 
 from tracestrata.design import Cell, CellKind, Design, Unit
 from tracestrata.estimate.estimators import LonelyCell, ScoredFrame, StratifiedEstimator
-from tracestrata.estimate.intervals import IntervalMethod
+from tracestrata.estimate.intervals import IntervalMethod, wilson
 
 pytestmark = pytest.mark.r
 
@@ -167,3 +172,34 @@ def test_lonely_error_policy_refuses_like_r_fail():
     case = make_case(spec, kind, seed)
     with pytest.raises(EstimationError, match="single score"):
         StratifiedEstimator(lonely=LonelyCell.ERROR).estimate(case["design"], case["values"])
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_analytic_strata_and_contrast_match_r_without_fpc(r_values, name):
+    spec, kind, seed, lonely, _ = CASES[name]
+    case = make_case(spec, kind, seed)
+    design, values = case["design"], case["values"]
+    ref = r_values[name]
+    estimator = StratifiedEstimator(lonely=lonely)
+    frame = ScoredFrame.build(design, values).analytic()
+    rate = kind != "mean"
+    for stratum in {c.stratum for c in design.cells}:
+        cells = {c.id for c in design.cells if c.stratum == stratum}
+        method = IntervalMethod.WILSON_EFFECTIVE if rate else IntervalMethod.T
+        est = estimator.estimate_frame(frame, design, cells=cells, interval=method)
+        r_se = ref[f"stratum:{stratum}:se0"]
+        assert close(est.mean, ref[f"stratum:{stratum}:mean"])
+        assert close(est.se, r_se), (stratum, est.se, r_se)
+        if rate:
+            p, n = est.mean, est.n_scored
+            if est.method is IntervalMethod.WILSON:  # equal weights: the count
+                n_eff = float(n)
+            else:
+                w = frame.weight[frame.mask(None, cells)]
+                kish = w.sum() ** 2 / (w**2).sum()  # the fallback when p̂ is 0 or 1
+                n_eff = min(p * (1 - p) / r_se**2 if 0 < p < 1 and r_se > 0 else kish, n)
+            low, high = wilson(p, n_eff)
+            assert close(est.ci_low, low) and close(est.ci_high, high), (stratum, est.ci_low, low)
+    groups = {g: {r["trace_id"] for r in case["rows"] if r["group"] == g} for g in ("v41", "v42")}
+    _, se, *_ = estimator.contrast(frame, groups["v41"], groups["v42"])
+    assert close(se, ref["delta_se0"]), (se, ref["delta_se0"])

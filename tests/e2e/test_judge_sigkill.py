@@ -39,7 +39,7 @@ KEY_ENV = "STUB_JUDGE_KEY"
 
 
 def answer(prompt: str) -> str:
-    trace = prompt.split("trace=", 1)[1].split()[0]
+    trace = (prompt.split("trace=", 1)[1].split() or [""])[0] if "trace=" in prompt else ""
     return "incorrect" if int(hashlib.md5(trace.encode()).hexdigest(), 16) % 4 == 0 else "correct"
 
 
@@ -81,13 +81,21 @@ def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def run_killed(config: Path, env: dict[str, str], rng: random.Random, kills_wanted: int) -> int:
-    """Alternate `sync` and `judge --config`, each SIGKILLed at a random moment; returns the kills that landed."""
+def run_killed(config: Path, env: dict[str, str], rng: random.Random, kills_wanted: int, stub: OpenAIStub) -> int:
+    """Alternate `sync` and `judge --config`, each SIGKILLed at a random moment (one in three anywhere in
+    the run, the others while judging: a random time after its first judge call); returns the kills."""
     kills = 0
     for attempt in range(kills_wanted * 3):
         args = ["sync", "--config", str(config)] if attempt % 2 == 0 else ["judge", "--config", str(config)]
+        calls = stub.calls
         proc = start(args, env)
-        time.sleep(rng.uniform(1.0, 4.0))
+        if attempt % 3 == 2:
+            time.sleep(rng.uniform(0.3, 4.0))
+        else:
+            waited = time.monotonic()
+            while proc.poll() is None and stub.calls == calls and time.monotonic() - waited < 120:
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 0.6))
         proc.send_signal(signal.SIGKILL)
         code = proc.wait(60)
         stderr = proc.communicate()[1]
@@ -129,9 +137,8 @@ def check(
     clean_config, clean_stub = clean
     expected = finish(clean_config, env)
     config, stub = killed
-    kills = run_killed(config, env, random.Random(sum(map(ord, name))), kills_wanted)
-    before = sum(scores_of(config).values()) if (config.parent / "scores").exists() else 0
-    print(f"{name}: {kills} kills, {before} scores before the final run")
+    kills = run_killed(config, env, random.Random(sum(map(ord, name))), kills_wanted, stub)
+    print(f"{name}: {kills} kills, {stub.calls} judge calls before the final run")
     report = finish(config, env)
     sampled = sampled_ids(config)
     assert sampled == sampled_ids(clean_config)
@@ -201,7 +208,7 @@ def test_langfuse_job_judge_killed_and_rerun(tmp_path: Path) -> None:
         # each config's process talks to its own fake, through the environment
         envs = {"clean": {**base_env(), **clean_fake.env()}, "killed": {**base_env(), **fake.env()}}
         expected = finish(clean, envs["clean"])
-        kills = run_killed(killed, envs["killed"], random.Random(7), 5)
+        kills = run_killed(killed, envs["killed"], random.Random(7), 5, stub)
         report = finish(killed, envs["killed"])
         sampled = sampled_ids(killed)
         counts = scores_of(killed)

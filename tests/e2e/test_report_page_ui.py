@@ -87,6 +87,7 @@ def test_the_alarm_is_one_line_in_the_job_output_and_in_status(job):
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert lines[0] in readme  # the README shows this very line
     assert status.returncode == 6, status.stderr
+    assert "alarm: correct in (all traces)" in status.stderr and "(and 1 more)" in status.stderr
     alarms = json.loads(status.stdout)["alarms"]
     assert [a["stratum"] for a in alarms] == ["(all traces)", "billing"]  # billing is 35% of the traffic
     a = alarms[1]
@@ -106,6 +107,8 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+# The report is measured inside an iframe of the exact width: headless Chromium will not make a window
+# narrower than 500 px, and the iframe is the viewport the page lays itself out in (its innerWidth).
 PROBE = """<!DOCTYPE html><html><body style="margin:0"><iframe id="f" src="report.html" width="{w}" height="2600"
 style="border:0"></iframe><script>
 document.getElementById("f").addEventListener("load", () => {{

@@ -68,3 +68,44 @@ def test_format_value():
     assert format_value(0.01, True, signed=True) == "+1.0 pp"
     assert format_value(3.14159, False) == "3.142"
     assert format_value(float("nan"), False) == "–"
+
+
+def census_design():
+    """A stratum of 8 traces judged in full (4 correct) beside a sampled one."""
+    cells = (Cell("compliance#normal", "compliance", {"x": "c"}, CellKind.NORMAL, 8, 8),
+             Cell("small#normal", "small", {"x": "s"}, CellKind.NORMAL, 500, 40))
+    units = tuple(Unit(f"{c.id}/{j}", c.id) for c in cells for j in range(c.sampled))
+    scores = [Score(u.trace_id, "correct", j % 2 == 0) for j, u in enumerate(units[:8])]
+    scores += [Score(u.trace_id, "correct", j < 30) for j, u in enumerate(units[8:])]
+    return Design(cells, units), scores
+
+
+def test_a_census_stratum_shows_all_judged_with_its_analytic_interval():
+    from tracestrata.estimate.intervals import wilson
+
+    design, scores = census_design()
+    report = build_report(design, scores, "correct")
+    row = next(r for r in report.strata if r.stratum == "compliance")
+    assert row.census and row.estimate.ci_low == row.estimate.ci_high == 0.5  # descriptive: these 8 traces
+    low, high = wilson(0.5, 8)  # analytic: one weight in the stratum, so Wilson on the count
+    assert (row.analytic.ci_low, row.analytic.ci_high) == (low, high)
+    text = render_markdown(report)
+    assert "| compliance | 8 | 8 | all 8 judged | 50.0% | 21.5% – 78.5% |" in text
+    assert "50.0% – 50.0%" not in text and "analytic" in text
+    html_text = render_html(report)
+    assert "all 8 judged" in html_text and "50.0% – 50.0%" not in html_text
+    data = report.to_json()["strata"][0]
+    assert data["census"] is True and (data["ci_low"], data["ci_high"]) == (0.5, 0.5)
+    assert (data["analytic"]["ci_low"], data["analytic"]["ci_high"]) == (low, high)
+
+
+def test_two_phase_rows_show_one_kind_of_interval():
+    """A fully reviewed census stratum: the two-phase and the plain columns are both analytic, never a point."""
+    design, scores = census_design()
+    judge = [Score(s.trace_id, "judge", s.value if j % 3 else not s.value) for j, s in enumerate(scores)]
+    human = [Score(s.trace_id, "human", s.value) for s in scores]
+    report = build_report(design, judge + human, "human", proxy="score:judge")
+    row = next(r for r in report.strata if r.stratum == "compliance")
+    shown, plain = row.shown, row.plain_shown
+    assert shown.ci_low < 0.5 < shown.ci_high and plain.ci_low < 0.5 < plain.ci_high
+    assert "50.0% – 50.0%" not in render_markdown(report)

@@ -48,3 +48,9 @@ def __getattr__(name: str) -> object:
     if name == "classifier":
         return phoenix_classifier()
     raise AttributeError(name)
+
+
+def fails_on_errors(judge_input: JudgeInput) -> bool:
+    if judge_input.record.status == "error":
+        raise TimeoutError("the judge gave up on this one")
+    return True

@@ -9,7 +9,8 @@ import pytest
 from helpers import file_targets, items, llm_config, scores_in
 
 from tracestrata.errors import ConfigError
-from tracestrata.judging import RunnerSettings, run_judge
+from tracestrata.connectors.files.judging import FilesScoreWriter, RecordBodies
+from tracestrata.judging import JudgeTargets, RunnerSettings, run_judge
 from tracestrata.judging.llm import LLMJudge, parse_answer, parse_llm_config, render_prompt
 from tracestrata.judging.model import JudgeInput
 from tracestrata.io.retry import RetryPolicy
@@ -93,6 +94,15 @@ def test_server_errors_are_retried(stub, tmp_path: Path) -> None:
     assert (outcome.judged, outcome.calls) == (1, 2)
 
 
+def test_a_refused_call_fails_at_once_without_quoting_the_prompt(stub, tmp_path: Path) -> None:
+    stub.fault("400")
+    sample = items(1)
+    outcome = run_judge(sample, judge_for(stub.url), file_targets(tmp_path / "s.jsonl"), settings(), progress=False,
+                        sleep=no_sleep)
+    assert (outcome.failed, outcome.calls) == (1, 1)
+    assert "HTTP 400" in outcome.line() and sample[0].trace_id not in outcome.line()
+
+
 def test_budget_per_run_leaves_the_rest_for_the_next_run(stub, tmp_path: Path) -> None:
     sample = items(10)
     out = tmp_path / "s.jsonl"
@@ -106,12 +116,19 @@ def test_daily_budget_counts_across_runs(stub, tmp_path: Path) -> None:
     class Ledger:
         def __init__(self) -> None:
             self.days: dict[str, int] = {}
+            self.marked: set[str] = set()
 
         def spent(self, day: str) -> int:
             return self.days.get(day, 0)
 
         def add(self, day: str, calls: int) -> None:
             self.days[day] = self.spent(day) + calls
+
+        def judged(self, trace_ids: list[str]) -> set[str]:
+            return self.marked & set(trace_ids)
+
+        def mark_judged(self, trace_ids: list[str]) -> None:
+            self.marked.update(trace_ids)
 
     ledger = Ledger()
     sample = items(10)
@@ -120,12 +137,19 @@ def test_daily_budget_counts_across_runs(stub, tmp_path: Path) -> None:
     second = run_judge(sample, judge_for(stub.url), file_targets(out), settings(max_calls_per_day=6), ledger=ledger,
                        progress=False)
     assert (second.judged, second.deferred, stub.calls) == (0, 4, 6)
+    # a backend that does not show the scores yet (no existing-score source): the ledger still skips them
+    blind = JudgeTargets(RecordBodies(), FilesScoreWriter(tmp_path / "other.jsonl"))
+    third = run_judge(sample, judge_for(stub.url), blind, settings(max_calls_per_day=100), ledger=ledger, progress=False)
+    assert (third.skipped, third.judged, stub.calls) == (6, 4, 10)
 
 
 def test_the_key_comes_from_the_environment_and_is_never_in_an_error(stub, monkeypatch) -> None:
     monkeypatch.delenv("STUB_JUDGE_KEY")
     with pytest.raises(ConfigError, match="STUB_JUDGE_KEY is not set"):
         judge_for(stub.url)
+    with pytest.raises(ConfigError, match="secrets do not belong in a file") as refused:
+        parse_llm_config(llm_config(stub.url, api_key="-".join(("not", "here"))))
+    assert "not-here" not in str(refused.value)
 
 
 def test_prompt_template_and_answer_parsing() -> None:

@@ -82,11 +82,17 @@ def test_minimal_record_defaults():
     assert record.status == "ok" and record.tags == () and record.metadata == {} and record.source.backend == "files"
 
 
-@given(st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.text(min_size=1)))
+@given(st.one_of(st.floats(min_value=-1e12, max_value=1e12), st.booleans(), st.text(min_size=1)))
 def test_score_values_keep_their_type(value):
     score = Score.from_json({"trace_id": "t", "name": "n", "value": value})
     assert type(score.value) is type(value) and score.value == value
     assert Score.from_json(score.to_json()) == score
+
+
+@pytest.mark.parametrize("value", [1e300, -1.7e308, 2**64 * 1e6, 10**400, float("nan"), float("inf")])
+def test_scores_past_the_documented_range_are_one_line(value):
+    with pytest.raises(InputError, match="finite number within"):
+        Score.from_json({"trace_id": "t", "name": "n", "value": value}, path="s.jsonl", line=3)
 
 
 def test_integer_scores_become_floats_and_bad_scores_are_named():

@@ -8,6 +8,7 @@ NOT_RUN_HERE with the test that covers it, so a new command cannot slip in untes
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -81,7 +82,7 @@ def test_the_walkthrough_runs_as_written_and_prints_what_the_readme_shows(scratc
     assert sync_runs[1] == ""  # the second run: nothing new, silent
     reports = scratch / "examples" / "sync" / "var" / "reports"
     assert "report: correct over 24 windows" in sync_runs[0]
-    assert {p.name for p in reports.iterdir()} == {"report.json", "report.md", "report.html"}
+    assert {p.name for p in reports.iterdir()} == {"report.json", "report.md", "report.html", "review.md"}
     status = next(r.stdout for line, r in outputs if line.startswith("tracestrata status --config examples/sync/files.toml"))
     assert status.startswith("OK ") and "pending windows    0" in status, status
     # on today's date (weeks after the generated day) the same job is behind: not OK, exit 6
@@ -92,6 +93,8 @@ def test_the_walkthrough_runs_as_written_and_prints_what_the_readme_shows(scratc
     assert behind.returncode == 0, behind.stderr
     still = run("tracestrata status --config examples/sync/files.toml", scratch)
     assert still.returncode == 6 and "behind: " in still.stdout.splitlines()[0], still.stdout
+    report_json = json.loads((scratch / "examples" / "sync" / "var" / "reports" / "report.json").read_text())
+    assert report_json["estimate"]["n_scored"] > 0  # the job's sample judged, read back and reported
 
 
 def test_the_python_example_runs_and_matches_the_cli(scratch: Path) -> None:

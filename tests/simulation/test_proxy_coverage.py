@@ -4,10 +4,15 @@ The fixed population of `sim_design` (7 strata, compliance at 0.44%, failures
 oversampled 4x, 10% of sampled traces unjudged) with proxies whose correlation with
 the metric *inside every cell* is 0.9, 0.6 or 0.0, one that is anti-correlated in the
 compliance stratum, one with a bias that depends on the stratum, and one missing on
-~20% of traces, more often where the metric is low. 1000 draws each,
-through `assisted.assist` (the report's path): 95% intervals cover the truth in
-93-97% of draws globally and for the compliance stratum, and the mean width against
-the plain estimate's is at most 0.55x / 0.85x / 1.03x. Run with `-s` to see the numbers.
+~20% of traces, more often where the metric is low. The end-to-end run: 400 draws
+each through `assisted.assist` from a `Design` (proxy values read off the sampled
+units, totals off the cells), every stratum row: 95% intervals cover the truth in
+92-97.5% of draws globally, for the compliance stratum and for every stratum (the
+band is the nominal ±2.7 Monte Carlo SEs at 400 draws), and the mean width against the
+plain estimate's is at most 0.55x / 0.85x / 1.03x. The 1000-draw targets (93-97%,
+width against the empirical spread) are asserted on the same estimator in
+test_proxy_widths.py; at 1000 draws this file took ~9 minutes. Run with `-s` to see
+the numbers.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from tracestrata.estimate.assisted import ProxyKind, ProxySpec, assist
 from tracestrata.estimate.estimators import LonelyCell, ScoredFrame, StratifiedEstimator
 from tracestrata.estimate.intervals import IntervalMethod
 
-REPS = 1000
+REPS = 400
 TARGET = 60
 SMALL = "compliance"
 FIELD = "proxy"
@@ -107,8 +112,8 @@ def test_proxy_coverage_and_width(population, metric, name):
           f"{SMALL} {small_covered.mean():.3f}, width {ratio:.3f}x plain; every stratum "
           f"{min(np.mean(v) for v in every.values()):.3f}-{max(np.mean(v) for v in every.values()):.3f}")
     assert abs(bias_mc) < 3.0
-    assert 0.93 <= covered.mean() <= 0.97
-    assert 0.93 <= small_covered.mean() <= 0.97
+    assert 0.92 <= covered.mean() <= 0.975
+    assert 0.92 <= small_covered.mean() <= 0.975
     if bound is not None:
         assert ratio <= bound
-    assert all(np.mean(v) >= 0.93 for v in every.values())  # every stratum row is honest, not only the rare one
+    assert all(np.mean(v) >= 0.92 for v in every.values())  # every stratum row is honest, not only the rare one

@@ -45,7 +45,9 @@ PROXIES = {
     "noisy-0.9": (0.9, "noisy", None, False),
     "flip-in-compliance": (0.8, "scaled", SMALL, False),
     "biased-by-stratum": (0.8, "scaled", None, True),
+    "missing-where-worse": (0.9, "scaled", None, False),
 }
+MISSING = "missing-where-worse"  # missing on ~20% of traces, more often where the metric is low
 # bounds on the global width / the plain width: the 0.45x at 0.9 for a proxy with one
 # slope, 1.03x for a useless one; a slope that differs by cell costs a pooled λ a little (0.47x)
 RATIO = {"noisy-0.9": 0.45, "cell-scaled-0.9": 0.48, "cell-scaled-0.6": 0.83, "cell-scaled-0.0": 1.03}
@@ -91,11 +93,15 @@ def measured():
     design = Design(cells, ())  # the plain estimates read only the cells
     cell_ids = tuple(c.id for c in cells)
     population = np.array([c.population for c in cells], dtype=float)
-    known_n = population.copy()
     groups, names = lambda_groups(cell_ids, [c.stratum for c in cells], Tuning.POOLED)
     small_cells = {c.id for c in cells if c.stratum == SMALL}
-    known_sums = {(metric, name): np.array([p[pl.members].sum() for pl in plans])
-                  for metric, proxies in by_metric.items() for name, p in proxies.items()}
+    for metric, proxies in by_metric.items():
+        y = getattr(pop, metric)
+        u = np.random.default_rng(12).random(len(y))
+        proxies[MISSING][u < np.where(y < np.median(y), 0.3, 0.1)] = np.nan
+    known = {(metric, name): (np.array([np.sum(~np.isnan(p[pl.members])) for pl in plans], dtype=float),
+                              np.array([np.nansum(p[pl.members]) for pl in plans]))
+             for metric, proxies in by_metric.items() for name, p in proxies.items()}
     estimator = StratifiedEstimator()
     out: dict[tuple[str, str], list[tuple[float, ...]]] = {}
     for scored in draws(pop, plans, REPS, np.random.default_rng(2026)):
@@ -113,7 +119,7 @@ def measured():
             plain = estimator.estimate_frame(frame, design, interval=method)
             plain_small = estimator.estimate_frame(frame, design, cells=small_cells, interval=row_method)
             for name, p in proxies.items():
-                data = ProxyData(p[idx], known_n, known_sums[(metric, name)])
+                data = ProxyData(p[idx], *known[(metric, name)])
                 whole, rows = assist_difference(frame, data, ProxySpec(ProxyKind.FIELD, name), {SMALL: small}, plain,
                                                 {SMALL: plain_small}, groups, names, rate=rate, confidence=0.95,
                                                 lonely=LonelyCell.ADJUST, rate_interval=IntervalMethod.KORN_GRAUBARD)

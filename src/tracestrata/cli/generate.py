@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,6 +12,9 @@ import orjson
 from tracestrata.cli.options import parse_when
 from tracestrata.io.atomic import atomic_write_bytes, atomic_writer
 from tracestrata.synthetic import JUDGE_METRICS, default_day, generate_traces, judge
+
+
+MAX_HOURS = 876_000  # a hundred years of traffic
 
 
 @click.command("generate")
@@ -42,7 +46,13 @@ def command(n: int, start: str | None, hours: float, seed: int, out: Path, truth
       tracestrata generate --traces 20000 --heuristic --out traces.jsonl
     """
     begin = parse_when(start, "--start") if start else default_day()[0]
-    end = begin + timedelta(hours=hours)
+    if not math.isfinite(hours) or hours > MAX_HOURS:
+        raise click.BadParameter(f"expected a number of hours above 0 and at most {MAX_HOURS:,}, got {hours!r}", param_hint="--hours")
+    try:
+        end = begin + timedelta(hours=hours)
+        end + timedelta(days=1)  # traces are stamped inside the window: it must end before year 9999
+    except OverflowError:
+        raise click.BadParameter("the window would end after year 9999: use an earlier --start or fewer --hours", param_hint="--start") from None
     sums = {"correct": 0.0, "quality": 0.0}
     verdicts: dict[str, int] = {}
     count = 0

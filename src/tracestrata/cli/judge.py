@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tracestrata.cli.options import now_option, window_options
+from tracestrata.cli.options import now_option, parse_when, window_options
 from tracestrata.errors import InputError
 from tracestrata.io.jsonl import iter_jsonl
 from tracestrata.protocols import SampleItem, Window, item_id_for
@@ -46,6 +46,14 @@ Exit codes:
 @click.option("--concurrency", type=click.IntRange(1, 512), help="Judge calls in flight at once [default: 8].")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per judge call [default: 60].")
 @click.option("--max-calls", type=click.IntRange(min=0), help="At most this many traces judged in this run.")
+@click.option(
+    "--window",
+    "window_keys",
+    multiple=True,
+    metavar="START/END",
+    help="With --config: judge this sync window (as the sync log prints it, e.g. "
+    "2026-11-23T13:00:00Z/2026-11-23T14:00:00Z); repeatable. Default: the reporting period.",
+)
 @window_options
 @now_option("Pretend it is this time (UTC): which reporting period --config judges.")
 @click.option(
@@ -71,6 +79,7 @@ def command(
     concurrency: int | None,
     timeout: float | None,
     max_calls: int | None,
+    window_keys: tuple[str, ...],
     window: Window | None,
     now: datetime | None,
     coverage: float,
@@ -91,6 +100,10 @@ def command(
       tracestrata judge --sample run/ --judge myjudges:correct --name correct --out scores.jsonl
       tracestrata judge --config sync.toml --judge judge.toml --name correct
     """
+    if coverage != coverage:  # NaN passes every range check
+        raise click.BadParameter("expected a share between 0 and 1, got nan", param_hint="--coverage")
+    if humans is not None and not humans.strip():
+        raise click.BadParameter("expected a score name, got an empty one", param_hint="--humans")
     if (sample_dir is None) == (config_path is None):
         raise click.UsageError("give either --sample DIR (with --out) or --config SYNC.toml")
     if sample_dir is not None:
@@ -99,7 +112,19 @@ def command(
         _judge_sample(sample_dir, out, judge_spec, name, concurrency, timeout, max_calls, coverage, seed, humans)
     else:
         assert config_path is not None
-        _judge_config(config_path, judge_spec, name, concurrency, timeout, max_calls, window, now)
+        windows = [parse_window_key(key) for key in window_keys] + ([window] if window else [])
+        _judge_config(config_path, judge_spec, name, concurrency, timeout, max_calls, windows, now)
+
+
+def parse_window_key(key: str) -> Window:
+    """`START/END` (ISO 8601, as `Window.key` prints it) as a window, or a usage error naming --window."""
+    start, sep, end = key.partition("/")
+    if not sep:
+        raise click.BadParameter(f"expected START/END, got {key!r}", param_hint="--window")
+    try:
+        return Window(parse_when(start, "--window"), parse_when(end, "--window"))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--window") from None
 
 
 def _sample_items(sample_dir: Path) -> tuple[list[SampleItem], set[str]]:
@@ -180,7 +205,7 @@ def _judge_config(
     concurrency: int | None,
     timeout: float | None,
     max_calls: int | None,
-    window: Window | None,
+    windows: list[Window],
     now: datetime | None,
 ) -> None:
     from tracestrata.io.retry import governing
@@ -208,7 +233,7 @@ def _judge_config(
         connector = load_connector(config)
         try:
             outcome = run_judge_step(
-                config, state, connector, moment, judge_config=judge_config, windows=[window] if window else ()
+                config, state, connector, moment, judge_config=judge_config, windows=windows
             )
         finally:
             connector.close()

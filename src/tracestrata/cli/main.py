@@ -6,6 +6,7 @@ parses its options, calls one library function and renders the result.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import importlib.util
 import sys
@@ -39,7 +40,7 @@ SUMMARIES: dict[str, str] = {
     "status": "Last success, pending windows, failures in a row and boost progress, from the state alone.",
     "demo": "Run the main job end to end on a local Phoenix and print the report.",
     "generate": "Write N synthetic traces (JSONL, one record per line) for trying tracestrata.",
-    "judge": 'Score a sample with the simulated judge and write `{"trace_id","name","value"}` lines.',
+    "judge": "Judge exactly the sampled traces that have no score of that name yet, and write the scores back.",
 }
 
 EXIT_CODES_HELP = """\b
@@ -51,6 +52,12 @@ Exit codes:
   4  partial: retries exhausted mid-run; progress is recorded, rerun to continue
   5  locked: another run holds the state store
   6  failing: sync cannot reach the backend or keeps stopping; status: stale"""
+
+
+USER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
+                         errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR})
+"""A machine's or a user's condition (full disk, read-only, permissions, a name too long), not a bug:
+one line and exit 2 wherever it surfaces."""
 
 
 class LazyGroup(click.Group):
@@ -130,18 +137,31 @@ def _main(argv: list[str] | None) -> int:
         return 130
     except BrokenPipeError:
         return ExitCode.OK
-    except Exception:  # noqa: BLE001 - the one place a bug becomes exit 1
+    except OSError as exc:
+        if exc.errno not in USER_ERRNOS:
+            return _internal(debug)
         if debug:
             traceback.print_exc()
-        else:
-            exc_type, exc_value = sys.exc_info()[:2]
-            click.echo(
-                f"tracestrata: internal error: {exc_type.__name__ if exc_type else 'Error'}: {redact(str(exc_value))} "
-                "(rerun with --debug for the traceback)",
-                err=True,
-            )
-        return ExitCode.INTERNAL
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"tracestrata: error: {where}{exc.strerror or exc}", err=True)
+        return ExitCode.USAGE
+    except Exception:  # noqa: BLE001 - the one place a bug becomes exit 1
+        return _internal(debug)
     return ExitCode.OK
+
+
+def _internal(debug: bool) -> int:
+    """A bug: exit 1, its traceback with --debug (redacted like every stderr line)."""
+    if debug:
+        traceback.print_exc()
+    else:
+        exc_type, exc_value = sys.exc_info()[:2]
+        click.echo(
+            f"tracestrata: internal error: {exc_type.__name__ if exc_type else 'Error'}: {redact(str(exc_value))} "
+            "(rerun with --debug for the traceback)",
+            err=True,
+        )
+    return ExitCode.INTERNAL
 
 
 def one_line(exc: click.ClickException) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 import click
 
@@ -19,7 +21,6 @@ from tracestrata.cli.options import (
     source_options,
 )
 from tracestrata.connectors import open_trace_source
-from tracestrata.errors import InputError
 from tracestrata.job.config import load_config
 from tracestrata.job.plan_counts import counts_from_config
 from tracestrata.protocols import TraceSource, Window
@@ -198,8 +199,9 @@ def command(
                 on_repeats=_warn_repeats,
                 watch=watch,
             )
-    if not counts:
-        raise InputError("no traces in the window: nothing to plan", path=source_name)
+    if not counts:  # an empty window is not an error (README: exit 0), just nothing to plan
+        click.echo(f"tracestrata: {source_name}: no traces in the window: nothing to plan", err=True)
+        return
     _warn_gaps(count_gaps(counts, policy, watch.presence.absent), watch, trace_source, window)
     plan, notes = plan_for_counts(
         counts, policy, rate=rate, rate_field=rate_field, method=AllocationMethod(method), half_width=half_width,
@@ -211,6 +213,25 @@ def command(
     if bad:
         click.echo(f"tracestrata: skipped {bad:,} bad lines", err=True)
     _echo_plan(fmt, lambda: targets_toml(plan, policy), lambda: plan_json(plan, counts), lambda: render_table(plan))
+    if config_path is not None:
+        line = judge_calls_line(load_config(config_path), plan.total)
+        if line:
+            click.echo(f"tracestrata: {line}", err=True)
+
+
+def judge_calls_line(config: Any, per_window: int) -> str | None:
+    """With a `[judge]` table: judge calls per window and per day, and their cost when `cost_per_call` is set."""
+    judge = config.judge
+    if judge is None:
+        return None
+    windows_per_day = timedelta(days=1) / config.every
+    per_day = per_window * windows_per_day
+    line = f"judge {judge.name}: ~{per_window:,} calls per window, ~{per_day:,.0f} per day"
+    if judge.cost_per_call is not None:
+        line += f"; cost ~{per_window * judge.cost_per_call:,.2f} per window, ~{per_day * judge.cost_per_call:,.2f} per day"
+    if judge.max_calls_per_day is not None and per_day > judge.max_calls_per_day:
+        line += f" (over max_calls_per_day = {judge.max_calls_per_day:,}: the rest waits for later runs)"
+    return line
 
 
 def _ledger_plan(

@@ -170,8 +170,11 @@ def assist(
     """The assisted global estimate and one per stratum (`strata`: stratum -> its cell ids).
 
     `frame` holds the metric's values (for the two-phase estimate: the human labels);
-    `judge` the judge score of every judged trace (two-phase only).
+    `judge` the judge score of every judged trace (two-phase only). An analytic `frame`
+    (`ScoredFrame.analytic()`) gives the analytic intervals (no finite-population correction)
+    around the same estimates.
     """
+    fpc = frame.fpc
     cell_strata = [c.stratum for c in design.cells]
     groups, names = lambda_groups(frame.cell_ids, cell_strata, tuning)
     if spec.kind is ProxyKind.FIELD:
@@ -184,7 +187,7 @@ def assist(
                                  rate_interval=rate_interval, tuning=tuning, lam=lam)
     if judge is None:
         raise EstimationError(f"no judge score named {spec.name!r}", field="proxy")
-    phase1 = ScoredFrame.build(design, judge)
+    phase1 = replace(ScoredFrame.build(design, judge), fpc=fpc)
     if phase1.y.size == 0:
         raise EstimationError(f"no sampled trace has a {spec.name!r} score", field="proxy")
     human_by_id = dict(zip(frame.trace_ids, frame.y.tolist(), strict=True))
@@ -201,7 +204,7 @@ def assist(
                                                       minlength=len(phase1.cell_ids)) > 0].sum())
         variance = two.variance
         if rate:
-            variance = _phase1_floor(two.fit.mean, variance, int(d.sum()), covered)
+            variance = _phase1_floor(two.fit.mean, variance, int(d.sum()), covered if fpc else math.inf)
         est = _estimate(two.fit.mean, variance, two.fit.n, two.fit.cells, two.fit.slopes, covered,
                         base, method, confidence, rate_interval, two.lonely_cells)
         ratio = variance / base.variance if base.variance > 0 else math.nan
@@ -249,6 +252,7 @@ def assist_difference(
         method = IntervalMethod.WILSON_EFFECTIVE
         truncated = rate_interval is IntervalMethod.KORN_GRAUBARD_TRUNCATED
         overall_method = rate_interval if truncated else method
+
     def one(d: np.ndarray, base: Estimate, how: IntervalMethod, gain: float = math.nan) -> Assisted:
         return difference_estimate(frame, data, d, groups, names, base, spec, tuning, how, rate=rate,
                                    confidence=confidence, rate_interval=rate_interval, lonely=lonely, lam=lam,
@@ -293,10 +297,10 @@ def difference_estimate(
     if math.isfinite(gain):  # a stratum row: what its own few judged traces can claim
         df_cap = satterthwaite_df(frame, fit.z)
         if rate:
-            variance = _srs_floor(fit.mean, variance, fit.n, fit.population, gain)
+            variance = _srs_floor(fit.mean, variance, fit.n, fit.population if frame.fpc else math.inf, gain)
     est = _estimate(fit.mean, variance, fit.n, fit.cells, fit.slopes, fit.population, base, method,
                     confidence, rate_interval, lonely_ids, df_cap)
-    if rate:  # what the judged traces fix: a stratum judged in full is a point, as the plain row
+    if rate and frame.fpc:  # what the judged traces fix: a stratum judged in full is a point, as the plain row
         low, high = within_known(est.ci_low, est.ci_high, est.mean, float(frame.y[d].sum()),
                                  fit.population, fit.n)
         est = replace(est, ci_low=low, ci_high=high)

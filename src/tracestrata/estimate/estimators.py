@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
@@ -144,6 +144,14 @@ class ScoredFrame:
     population: np.ndarray  # N_c by cell index
     scored: np.ndarray  # m_c by cell index
     weight: np.ndarray  # N_c / m_c of each scored trace
+    fpc: bool = True  # False: the analytic variance (no finite-population correction; see `analytic`)
+
+    def analytic(self) -> ScoredFrame:
+        """The same traces for an *analytic* estimate: the rate of the process that produced
+        this window's traces rather than the share among them. The point estimate is the same;
+        the variance drops the finite-population correction (R: `svydesign` without `fpc`), so a
+        stratum judged in full still has the uncertainty of its n traces."""
+        return replace(self, fpc=False)
 
     @classmethod
     def build(cls, design: Design, values: Mapping[str, float]) -> ScoredFrame:
@@ -223,15 +231,15 @@ def domain_fit(frame: ScoredFrame, d: np.ndarray) -> DomainFit:
 
 
 def _cell_terms(frame: ScoredFrame, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per cell: Σ z, the finite-population factor 1 − f_c, and (1 − f_c) m_c/(m_c − 1) Σ (z − z̄_c)²
-    (0 below two scores)."""
+    """Per cell: Σ z, the finite-population factor 1 − f_c (1 for an analytic frame), and
+    (1 − f_c) m_c/(m_c − 1) Σ (z − z̄_c)² (0 below two scores)."""
     n_cells = len(frame.cell_ids)
     m = frame.scored
     big_n = frame.population
     sums = np.bincount(frame.code, weights=z, minlength=n_cells)
     with np.errstate(divide="ignore", invalid="ignore"):
         zbar = np.where(m > 0, sums / np.maximum(m, 1), 0.0)
-        f = np.where(big_n > 0, (big_n - m) / np.maximum(big_n, 1), 0.0)
+        f = np.where(big_n > 0, (big_n - m) / np.maximum(big_n, 1), 0.0) if frame.fpc else np.ones(n_cells)
     dev = z - zbar[frame.code]
     ss = np.bincount(frame.code, weights=dev * dev, minlength=n_cells)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -331,9 +339,9 @@ class StratifiedEstimator:
         variance, lonely = stratified_variance(frame, fit.z, d, self.lonely)
         df = float(max(1, fit.n - fit.cells))
         se = math.sqrt(variance)
-        low, high = _interval(method, fit, variance, df, confidence)
-        census = fit.population - fit.n <= 1e-9 * fit.population
-        per_row = domain is None and method in (IntervalMethod.WILSON, IntervalMethod.WILSON_EFFECTIVE)
+        low, high = _interval(method, fit, variance, df, confidence, frame.fpc)
+        census = frame.fpc and fit.population - fit.n <= 1e-9 * fit.population
+        per_row = frame.fpc and domain is None and method in (IntervalMethod.WILSON, IntervalMethod.WILSON_EFFECTIVE)
         if method is not IntervalMethod.T and (census or per_row):  # Korn–Graubard stays R's, except a census
             low, high = within_known(low, high, fit.mean, float(frame.y[d].sum()), fit.population, fit.n)
         return Estimate(
@@ -379,7 +387,7 @@ def within_known(
 
 
 def _interval(
-    method: IntervalMethod, fit: DomainFit, variance: float, df: float, confidence: float
+    method: IntervalMethod, fit: DomainFit, variance: float, df: float, confidence: float, fpc: bool = True
 ) -> tuple[float, float]:
     if method in (IntervalMethod.KORN_GRAUBARD, IntervalMethod.KORN_GRAUBARD_TRUNCATED):
         truncate = method is IntervalMethod.KORN_GRAUBARD_TRUNCATED
@@ -388,7 +396,7 @@ def _interval(
         return wilson(fit.mean, fit.n, confidence=confidence)
     if method is IntervalMethod.WILSON_EFFECTIVE:
         # no more information than a simple random sample of the same size (with its fpc)
-        fraction = fit.n / fit.population if fit.population > 0 else 0.0
+        fraction = fit.n / fit.population if fit.population > 0 and fpc else 0.0
         cap = fit.n / (1.0 - fraction) if fraction < 1.0 else math.inf
         return wilson_effective(fit.mean, variance, fit.kish_n, confidence=confidence, cap=cap)
     if method is IntervalMethod.T:
@@ -429,6 +437,7 @@ class UnequalFrame(ScoredFrame):
 
 def _terms(frame: ScoredFrame, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`_cell_terms`, or for unequal π inside cells the Hájek–Deville form (`unequal.cell_terms`)."""
-    if isinstance(frame, UnequalFrame):
-        return unequal_cell_terms(frame.code, z, frame.weight, frame.unit_fpc, frame.scored)
+    if isinstance(frame, UnequalFrame):  # an analytic frame drops the finite-population factors: c_i = 1
+        fpc = frame.unit_fpc if frame.fpc else np.ones(len(frame.unit_fpc))
+        return unequal_cell_terms(frame.code, z, frame.weight, fpc, frame.scored)
     return _cell_terms(frame, z)

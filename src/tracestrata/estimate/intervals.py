@@ -47,6 +47,7 @@ __all__ = [
     "korn_graubard",
     "newcombe_difference",
     "t_interval",
+    "t_pvalue",
     "wilson",
     "wilson_effective",
     "z_value",
@@ -246,3 +247,15 @@ def t_interval(mean: float, se: float, df: float, *, confidence: float = 0.95) -
         return mean, mean
     q = float(_special().stdtrit(max(1.0, float(df)), 1.0 - alpha / 2.0))
     return mean - q * se, mean + q * se
+
+
+def t_pvalue(estimate: float, se: float, df: float) -> float:
+    """Two-sided p-value of estimate = 0 on a t with `df` (below 1 taken as 1); NaN when undefined.
+
+    se = 0 gives 1 for an estimate of 0 and 0 otherwise (every judged trace agrees).
+    """
+    if math.isnan(estimate) or math.isnan(se):
+        return math.nan
+    if se == 0.0:
+        return 1.0 if estimate == 0.0 else 0.0
+    return float(2.0 * _special().stdtr(max(1.0, float(df)), -abs(estimate) / se))

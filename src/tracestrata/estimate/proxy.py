@@ -341,7 +341,7 @@ def twophase_fit(
     pooled = float(np.var(h, ddof=1)) if len(h) > 1 else 0.0
     s2 = np.where(r_c > 1, ss / np.maximum(r_c - 1, 1), pooled if lonely is LonelyCell.ADJUST else 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        f1 = np.where(big_n > 0, judged_c / np.maximum(big_n, 1e-300), 1.0)
+        f1 = np.where(big_n > 0, judged_c / np.maximum(big_n, 1e-300), 1.0) if phase1.fpc else np.zeros(n_cells)
         v1_c = np.where(active & (judged_c > 0), w**2 * (1.0 - f1) * s2 / np.maximum(judged_c, 1), 0.0)
     v1 = float(v1_c.sum())
     return TwoPhaseFit(fit, v1 + v2, v1, v2, int(reviewed.sum()), lonely_ids)

@@ -22,6 +22,7 @@ from tracestrata.estimate.report import (
     MetricKind,
     Report,
     StratumRow,
+    format_p,
     format_value,
 )
 
@@ -86,6 +87,8 @@ def _markdown_body(report: Report, *, heading: str, warnings: bool = True) -> li
     lines += _markdown_proxy(report, rate)
     lines.append(f"Naive unweighted mean of the sample: {format_value(n.mean, rate)} (CI {_ci(n, rate)})")
     lines.append("")
+    if review_line(report):
+        lines += [_md(review_line(report)), ""]
     if report.proxy is not None:
         two = report.proxy.disagreement is not None
         head = "| stratum | population | sampled | scored | estimate | CI | plain | plain CI | worth |"
@@ -93,28 +96,37 @@ def _markdown_body(report: Report, *, heading: str, warnings: bool = True) -> li
             head += " judge − human |"
         lines += [head, "|---|---:|---:|---:|---:|---|---:|---|---:|" + ("---:|" if two else "")]
         for row in report.strata:
-            plain = row.plain or row.estimate
+            plain = row.plain_shown
             extra = ""
             if two:
                 dis = row.proxy.disagreement if row.proxy is not None else None
                 extra = f" {format_value(dis.bias, rate, signed=True) if dis else '–'} |"
             lines.append(
-                f"| {_md(row.stratum)} | {row.population:,} | {row.sampled:,} | {row.scored:,} | "
-                f"{format_value(row.estimate.mean, rate)} | {_ci(row.estimate, rate)} | "
+                f"| {_md(row.stratum)} | {row.population:,} | {row.sampled:,} | {_scored(row)} | "
+                f"{format_value(row.estimate.mean, rate)} | {_ci(row.shown, rate)} | "
                 f"{format_value(plain.mean, rate)} | {_ci(plain, rate)} | {_worth(row.proxy)} |{extra}"
             )
-        lines.append("")
+        lines += ["", ANALYTIC_NOTE, ""]
         return lines + (_markdown_comparison(report.comparison, rate) if report.comparison is not None else [])
     lines += ["| stratum | population | sampled | scored | estimate | CI |", "|---|---:|---:|---:|---:|---|"]
     for row in report.strata:
         lines.append(
-            f"| {_md(row.stratum)} | {row.population:,} | {row.sampled:,} | {row.scored:,} | "
-            f"{format_value(row.estimate.mean, rate)} | {_ci(row.estimate, rate)} |"
+            f"| {_md(row.stratum)} | {row.population:,} | {row.sampled:,} | {_scored(row)} | "
+            f"{format_value(row.estimate.mean, rate)} | {_ci(row.shown, rate)} |"
         )
-    lines.append("")
+    lines += ["", ANALYTIC_NOTE, ""]
     if report.comparison is not None:
         lines += _markdown_comparison(report.comparison, rate)
     return lines
+
+
+ANALYTIC_NOTE = ("Stratum CIs are analytic (the slice's rate, no finite-population correction); the estimate "
+                 "above is descriptive (this window's traces).")
+
+
+def _scored(row: StratumRow) -> str:
+    """The scored count; a stratum judged in full says so (its analytic interval still has a width)."""
+    return f"all {row.scored:,} judged" if row.census else f"{row.scored:,}"
 
 
 def _worth(a: Assisted | None) -> str:
@@ -142,32 +154,61 @@ def _markdown_proxy(report: Report, rate: bool) -> list[str]:
     if not text:
         return []
     lines = [_md(text), ""]
-    dis = report.proxy.disagreement if report.proxy is not None else None
-    if dis is not None:
-        agree = "" if dis.agreement is None else f", agreement {dis.agreement:.1%}"
-        lines += [f"Judge vs humans on {dis.reviewed:,} reviewed traces: judge {format_value(dis.judge, rate)}, "
-                  f"humans {format_value(dis.human, rate)} (judge − human "
-                  f"{format_value(dis.bias, rate, signed=True)}{agree}).", ""]
+    versus = judge_vs_humans(report, rate)
+    if versus:
+        lines += [versus, ""]
     return lines
+
+
+def judge_vs_humans(report: Report, rate: bool) -> str:
+    """One sentence: judge and humans on the reviewed traces (two-phase reports only)."""
+    dis = report.proxy.disagreement if report.proxy is not None else None
+    if dis is None:
+        return ""
+    agree = "" if dis.agreement is None else f", agreement {dis.agreement:.1%}"
+    return (f"Judge vs humans on {dis.reviewed:,} reviewed traces: judge {format_value(dis.judge, rate)}, "
+            f"humans {format_value(dis.human, rate)} (judge − human {format_value(dis.bias, rate, signed=True)}{agree}).")
+
+
+def review_line(report: Report) -> str:
+    """One sentence: how much of the `[review]` subsample has the metric."""
+    r = report.review
+    if r is None:
+        return ""
+    return (f"Review subsample: {r.labelled:,} of {r.reviewed:,} traces have a {report.metric!r} label "
+            f"({r.share:.0%})" + ("; labels cover it unevenly across strata." if r.uneven else "."))
 
 
 def _markdown_comparison(c: Comparison, rate: bool) -> list[str]:
     lines = [f"### {_md(c.field)}: {_md(c.b)} vs {_md(c.a)} (delta = {_md(c.b)} − {_md(c.a)})", ""]
-    lines += [f"| scope | {_md(c.a)} | {_md(c.b)} | delta | CI | |", "|---|---:|---:|---:|---|---|"]
+    lines += [f"| scope | {_md(c.a)} | {_md(c.b)} | delta | CI | adj. p | |", "|---|---:|---:|---:|---|---:|---|"]
     for d in (c.overall, *c.strata):
         ci = "–" if math.isnan(d.ci_low) else (
             f"{format_value(d.ci_low, rate, signed=True)} – {format_value(d.ci_high, rate, signed=True)}"
         )
         lines.append(
             f"| {_md(d.scope)} | {format_value(d.a.mean, rate)} | {format_value(d.b.mean, rate)} | "
-            f"{format_value(d.delta, rate, signed=True)} | {ci} | {_mark(d)} |"
+            f"{format_value(d.delta, rate, signed=True)} | {ci} | {_adj(d)} | {_mark(d)} |"
         )
-    lines.append("")
+    lines += ["", _md(tested_note(c)), ""]
     if "masked" in c.flags:
-        lines += ["**Masked effect:** the global delta is not significant, but some strata moved.", ""]
+        lines += ["**Masked effect:** the global delta is not significant, but some strata moved "
+                  "(after the false-discovery-rate control).", ""]
     if "simpson" in c.flags:
         lines += ["**Simpson-like reversal:** some strata moved against the global delta.", ""]
     return lines
+
+
+def _adj(d: Delta) -> str:
+    return format_p(d.p_adjusted)
+
+
+def tested_note(c: Comparison) -> str:
+    """How the strata were tested: analytic deltas, how many strata, the FDR."""
+    fdr = f"{(1.0 - c.overall.a.confidence) * 100:g}%"
+    return (f"Intervals are analytic (no finite-population correction). {c.tested} strata tested; a stratum moved "
+            f"when its Benjamini–Hochberg adjusted p (adj. p) is at most {(1.0 - c.overall.a.confidence):g} "
+            f"(false discovery rate {fdr}).")
 
 
 def _mark(d: Delta) -> str:
@@ -233,6 +274,9 @@ def _html_body(report: Report, heading: str | None, page: ReportPage | None = No
     summary = proxy_summary(report, rate)
     if summary:
         out.append(f"<p>{html.escape(summary)}</p>")
+    for sentence in (judge_vs_humans(report, rate), review_line(report)):
+        if sentence:
+            out.append(f"<p>{html.escape(sentence)}</p>")
     out.append(
         f'<p class="muted">Naive unweighted sample mean: {format_value(n.mean, rate)} '
         f"(CI {html.escape(_ci(n, rate))})</p>"
@@ -240,31 +284,38 @@ def _html_body(report: Report, heading: str | None, page: ReportPage | None = No
     out.append(page.chart(report) if page is not None else interval_chart(report))
     out.append('<p class="muted">● estimate with its interval (shaded: the global interval); '
                "○ naive unweighted sample mean</p>")
+    two = report.proxy is not None and report.proxy.disagreement is not None
     out.append("<table><thead><tr><th>stratum</th><th>population</th><th>sampled</th><th>scored</th>"
                "<th>estimate</th><th>CI</th>"
                + ("<th>plain</th><th>plain CI</th><th>worth</th>" if report.proxy is not None else "")
+               + ("<th>judge − human</th>" if two else "")
                + "</tr></thead><tbody>")
     for row in report.strata:
         extra = ""
         if report.proxy is not None:
-            plain = row.plain or row.estimate
+            plain = row.plain_shown
             extra = (f"<td>{format_value(plain.mean, rate)}</td><td>{html.escape(_ci(plain, rate))}</td>"
                      f"<td>{html.escape(_worth(row.proxy))}</td>")
+        if two:
+            dis = row.proxy.disagreement if row.proxy is not None else None
+            extra += f"<td>{format_value(dis.bias, rate, signed=True) if dis else '–'}</td>"
         out.append(
             f"<tr><td>{html.escape(row.stratum)}</td><td>{row.population:,}</td><td>{row.sampled:,}</td>"
-            f"<td>{row.scored:,}</td><td>{format_value(row.estimate.mean, rate)}</td>"
-            f"<td>{html.escape(_ci(row.estimate, rate))}</td>{extra}</tr>"
+            f"<td>{html.escape(_scored(row))}</td><td>{format_value(row.estimate.mean, rate)}</td>"
+            f"<td>{html.escape(_ci(row.shown, rate))}</td>{extra}</tr>"
         )
     out.append("</tbody></table>")
+    out.append(f'<p class="muted">{html.escape(ANALYTIC_NOTE)}</p>')
     c = report.comparison
     if c is not None:
         out.append(f"<h2>{html.escape(c.field)}: {html.escape(c.b)} vs {html.escape(c.a)}</h2>")
-        for flag, text in (("masked", "Masked effect: the global delta is not significant, but some strata moved."),
+        for flag, text in (("masked", "Masked effect: the global delta is not significant, but some strata moved "
+                                      "(after the false-discovery-rate control)."),
                            ("simpson", "Simpson-like reversal: some strata moved against the global delta.")):
             if flag in c.flags:
                 out.append(f'<p class="flag">{text}</p>')
         out.append(f"<table><thead><tr><th>scope</th><th>{html.escape(c.a)}</th><th>{html.escape(c.b)}</th>"
-                   "<th>delta</th><th>CI</th><th></th></tr></thead><tbody>")
+                   "<th>delta</th><th>CI</th><th>adj. p</th><th></th></tr></thead><tbody>")
         for d in (c.overall, *c.strata):
             ci = "–" if math.isnan(d.ci_low) else (
                 f"{format_value(d.ci_low, rate, signed=True)} – {format_value(d.ci_high, rate, signed=True)}")
@@ -272,9 +323,10 @@ def _html_body(report: Report, heading: str | None, page: ReportPage | None = No
             out.append(
                 f"<tr{weight}><td>{html.escape(d.scope)}</td><td>{format_value(d.a.mean, rate)}</td>"
                 f"<td>{format_value(d.b.mean, rate)}</td><td>{format_value(d.delta, rate, signed=True)}</td>"
-                f"<td>{html.escape(ci)}</td><td>{html.escape(_mark(d))}</td></tr>"
+                f"<td>{html.escape(ci)}</td><td>{html.escape(_adj(d))}</td><td>{html.escape(_mark(d))}</td></tr>"
             )
         out.append("</tbody></table>")
+        out.append(f'<p class="muted">{html.escape(tested_note(c))}</p>')
     return out
 
 
@@ -284,7 +336,7 @@ def interval_chart(report: Report, *, width: int = 760) -> str:
     rows: Sequence[StratumRow] = report.strata
     label_w, pad, row_h = 220, 16, 22
     height = pad * 2 + row_h * (len(rows) + 1) + 18
-    bounds = [x for r in rows for x in (r.estimate.ci_low, r.estimate.ci_high, r.estimate.mean)]
+    bounds = [x for r in rows for x in (r.shown.ci_low, r.shown.ci_high, r.shown.mean)]
     bounds += [report.estimate.ci_low, report.estimate.ci_high, report.estimate.mean, report.naive.mean]
     finite = [x for x in bounds if x is not None and not math.isnan(x)]
     lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
@@ -311,7 +363,7 @@ def interval_chart(report: Report, *, width: int = 760) -> str:
                          f'height="{height - 2 * pad - 18}" fill="#cfe3ff" opacity="0.6"/>')
         parts.append(f'<line x1="{x(g.mean):.1f}" x2="{x(g.mean):.1f}" y1="{pad}" y2="{height - pad - 18}" '
                      'stroke="#1f5fbf" stroke-dasharray="4 3"/>')
-    entries = [("global (reweighted)", g, "#1f5fbf")] + [(r.stratum, r.estimate, "#333") for r in rows]
+    entries = [("global (reweighted)", g, "#1f5fbf")] + [(r.stratum, r.shown, "#333") for r in rows]
     for i, (name, est, color) in enumerate(entries):
         y = pad + row_h * i + row_h / 2
         label = name if len(name) <= 32 else name[:31] + "…"

@@ -32,9 +32,11 @@ from tracestrata.estimate.estimators import (
     StratifiedEstimator,
     naive_estimate,
 )
-from tracestrata.estimate.intervals import IntervalMethod, check_confidence, newcombe_difference
+from tracestrata.estimate.intervals import IntervalMethod, check_confidence, newcombe_difference, t_pvalue
+from tracestrata.estimate.multiplicity import benjamini_hochberg
 from tracestrata.estimate.proxy import Tuning
-from tracestrata.record import Score, ScoreValue
+from tracestrata.estimate.review_coverage import ReviewCoverage, review_coverage
+from tracestrata.record import MAX_SCORE, Score, ScoreValue
 
 __all__ = [
     "Comparison",
@@ -44,6 +46,7 @@ __all__ = [
     "ReportWarning",
     "StratumRow",
     "build_report",
+    "format_p",
     "format_value",
 ]
 
@@ -57,6 +60,13 @@ def format_value(x: float | None, rate: bool, *, signed: bool = False) -> str:
     if signed:
         return f"{x * 100:+.1f} pp" if rate else f"{x:+.3f}"
     return f"{x * 100:.1f}%" if rate else f"{x:.3f}"
+
+
+def format_p(p: float | None) -> str:
+    """A p-value as reports show it: 3 significant digits, "< 0.001" below that."""
+    if p is None or math.isnan(p):
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3g}"
 
 
 class MetricKind(str, Enum):
@@ -87,10 +97,28 @@ class StratumRow:
     estimate: Estimate
     plain: Estimate | None = None  # with --proxy: the plain estimate; `estimate` is the assisted one
     proxy: Assisted | None = None
+    analytic: Estimate | None = None  # `estimate` without the finite-population correction (what rows show)
+    plain_analytic: Estimate | None = None  # with --proxy: `plain` without it
 
     @property
     def unscored(self) -> int:
         return self.sampled - self.scored
+
+    @property
+    def census(self) -> bool:
+        """Every trace of the stratum judged: its descriptive interval is a point."""
+        return self.population > 0 and self.scored >= self.population
+
+    @property
+    def shown(self) -> Estimate:
+        """The interval a stratum row shows: analytic (the slice's rate, see docs/report.md)."""
+        return self.analytic if self.analytic is not None else self.estimate
+
+    @property
+    def plain_shown(self) -> Estimate:
+        if self.plain_analytic is not None:
+            return self.plain_analytic
+        return self.plain if self.plain is not None else self.shown
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -106,11 +134,16 @@ class StratumRow:
             "se": _num(self.estimate.se),
             "method": self.proxy.method if self.proxy is not None else self.estimate.method.value,
             "covered_population": _num(self.estimate.population),
+            "census": self.census,
         }
+        if self.analytic is not None:
+            out["analytic"] = _interval_json(self.analytic)
         if self.plain is not None and self.proxy is not None:
             p = self.plain
             out["plain"] = {"mean": _num(p.mean), "ci_low": _num(p.ci_low), "ci_high": _num(p.ci_high),
                             "scored": p.n_scored, "se": _num(p.se), "method": p.method.value}
+            if self.plain_analytic is not None:
+                out["plain"]["analytic"] = _interval_json(self.plain_analytic)
             out["proxy"] = self.proxy.to_json()
         return out
 
@@ -126,6 +159,11 @@ class Delta:
     The interval of a rate delta is Newcombe's hybrid score interval on the two groups'
     own intervals; of a mean delta, t on the joint linearization. A scope where a group
     has fewer than `MIN_COMPARE_SCORED` judged traces is shown but never `significant`.
+    Every interval is analytic (no finite-population correction): a comparison asks
+    about the process, not about this window's traces. `p_value` is the t test of the
+    linearized delta; a stratum's `p_adjusted` (Benjamini–Hochberg over the strata
+    tested) decides whether it `significant`ly moved; the global delta is one test and
+    keeps its interval.
     """
 
     scope: str
@@ -136,6 +174,8 @@ class Delta:
     ci_low: float
     ci_high: float
     method: IntervalMethod = IntervalMethod.T
+    p_value: float = math.nan
+    p_adjusted: float | None = None  # a stratum: BH over the strata tested; None: the global delta
 
     @property
     def too_few(self) -> bool:
@@ -146,8 +186,17 @@ class Delta:
         return not math.isnan(self.ci_low) and (self.ci_low > 0.0 or self.ci_high < 0.0)
 
     @property
+    def tested(self) -> bool:
+        """Counted in the stratum-level multiple test: enough judged traces and a p-value."""
+        return not self.too_few and not math.isnan(self.p_value)
+
+    @property
     def significant(self) -> bool:
-        return self.excludes_zero and not self.too_few
+        if self.too_few:
+            return False
+        if self.p_adjusted is None:
+            return self.excludes_zero
+        return not math.isnan(self.p_adjusted) and self.p_adjusted <= 1.0 - self.a.confidence
 
     def to_json(self) -> dict[str, Any]:
         def group(e: Estimate) -> dict[str, Any]:
@@ -165,6 +214,8 @@ class Delta:
             "method": self.method.value,
             "significant": self.significant,
             "too_few": self.too_few,
+            "p_value": _num(self.p_value),
+            "p_adjusted": _num(self.p_adjusted),
         }
 
 
@@ -172,9 +223,10 @@ class Delta:
 class Comparison:
     """`--compare FIELD`: two groups (A, B), the global delta B − A and one per stratum.
 
-    Flags: `masked` when the global delta's interval holds 0 but some stratum's
-    excludes it (a real move hidden by the mix); `simpson` when a stratum moved
-    significantly in the opposite direction of a significant global delta.
+    Flags: `masked` when the global delta's interval holds 0 but some stratum moved
+    (its Benjamini–Hochberg adjusted p-value at most 1 − confidence: a real move hidden
+    by the mix); `simpson` when a stratum moved in the opposite direction of a
+    significant global delta. `tested`: the strata in the multiple test.
     """
 
     field: str
@@ -184,6 +236,10 @@ class Comparison:
     strata: tuple[Delta, ...]
     flags: tuple[str, ...]
 
+    @property
+    def tested(self) -> int:
+        return sum(d.tested for d in self.strata)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "field": self.field,
@@ -192,6 +248,9 @@ class Comparison:
             "global": self.overall.to_json(),
             "strata": [d.to_json() for d in self.strata],
             "flags": list(self.flags),
+            "interval": "analytic",
+            "multiple_testing": {"method": "benjamini-hochberg", "fdr": _num(1.0 - self.overall.a.confidence),
+                                 "strata_tested": self.tested},
         }
 
 
@@ -210,6 +269,9 @@ class Report:
     labels: Mapping[str, Report] | None = None  # categorical: one rate report per label
     plain: Estimate | None = None  # with a proxy: today's estimate; `estimate` is the assisted one
     proxy: Assisted | None = None
+    analytic: Estimate | None = None  # `estimate` without the finite-population correction
+    plain_analytic: Estimate | None = None  # with a proxy: `plain` without it
+    review: ReviewCoverage | None = None  # how much of the `[review]` subsample has the metric
 
     def to_json(self) -> dict[str, Any]:
         """The documented schema (docs/report.md). A categorical metric nests one full
@@ -226,9 +288,13 @@ class Report:
         else:
             e, n = self.estimate, self.naive
             out["estimate"] = _estimate_json(e)
+            if self.analytic is not None:
+                out["estimate"]["analytic"] = _interval_json(self.analytic)
             if self.proxy is not None and self.plain is not None:
                 out["estimate"]["method"] = self.proxy.method
                 out["plain"] = _estimate_json(self.plain)
+                if self.plain_analytic is not None:
+                    out["plain"]["analytic"] = _interval_json(self.plain_analytic)
                 out["proxy"] = self.proxy.to_json()
             out["naive"] = {
                 "mean": _num(n.mean),
@@ -240,6 +306,8 @@ class Report:
             out["strata"] = [row.to_json() for row in self.strata]
             if self.comparison is not None:
                 out["compare"] = self.comparison.to_json()
+        if self.review is not None:
+            out["review"] = self.review.to_json()
         out["warnings"] = [w.to_json() for w in self.warnings]
         return out
 
@@ -258,9 +326,26 @@ def _estimate_json(e: Estimate) -> dict[str, Any]:
     }
 
 
-def _num(x: float) -> float | None:
+def _interval_json(e: Estimate) -> dict[str, Any]:
+    """An analytic interval: no finite-population correction (docs/report.md "Descriptive and analytic")."""
+    return {"se": _num(e.se), "ci_low": _num(e.ci_low), "ci_high": _num(e.ci_high), "method": e.method.value,
+            "df": _num(e.df)}
+
+
+def _num(x: float | None) -> float | None:
     """JSON has no NaN: an undefined number is null."""
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+def check_magnitudes(values: dict[str, float], what: str) -> None:
+    """Scores (or proxies) from a backend are checked where they enter the estimate: finite and
+    within ±MAX_SCORE, so no sum of squares overflows and every interval stays finite."""
+    for trace_id, value in values.items():
+        if not (math.isfinite(value) and abs(value) <= MAX_SCORE):
+            raise EstimationError(
+                f"{what} of trace {trace_id!r} is {value!r}: expected a finite number within ±{MAX_SCORE:g}",
+                field="metric",
+            )
 
 
 def build_report(
@@ -306,6 +391,15 @@ def build_report(
     in_sample = {tid: v for tid, v in latest.items() if tid in sampled_ids}
     if not in_sample:
         warnings.append(ReportWarning("no_scores", f"no sampled trace has a {metric!r} score", {}))
+    coverage = review_coverage(design, in_sample)
+    if coverage is not None and coverage.uneven:
+        shares = ", ".join(f"{k} {lab}/{rev}" for k, (lab, rev) in sorted(coverage.by_stratum.items()))
+        warnings.append(ReportWarning(
+            "uneven_review_coverage",
+            f"labels cover the review subsample unevenly across strata ({shares}): reviewers picked by stratum, "
+            "so 'missing at random within cells' is doubtful; label the whole subsample",
+            coverage.to_json(),
+        ))
     kind = _kind(metric, in_sample.values())
     if kind is MetricKind.CATEGORICAL:
         if proxy is not None:
@@ -319,9 +413,11 @@ def build_report(
         base = _numeric_report(design, {tid: 0.0 for tid in in_sample}, metric, MetricKind.RATE, confidence,
                                None, lonely, warnings, rate_interval)
         return Report(metric, kind, confidence, base.estimate, base.naive, base.strata, base.warnings,
-                      base.population, lonely, None, subs)
+                      base.population, lonely, None, subs, review=coverage)
     values = {tid: float(v) for tid, v in in_sample.items()}
+    check_magnitudes(values, f"score {metric!r}")
     report = _numeric_report(design, values, metric, kind, confidence, compare, lonely, warnings, rate_interval)
+    report = replace(report, review=coverage)
     if proxy is None:
         return report
     spec = parse_proxy(proxy)
@@ -358,6 +454,13 @@ def _with_proxy(
         rate=kind is MetricKind.RATE, confidence=confidence, lonely=lonely, rate_interval=rate_interval,
         tuning=tuning, judge=judge,
     )
+    # the same estimates with their analytic intervals (what the stratum rows show)
+    plain_analytic = report.analytic if report.analytic is not None else report.estimate
+    whole_analytic, rows_analytic = assist(
+        design, frame.analytic(), spec, by_stratum, plain_analytic, {r.stratum: r.shown for r in report.strata},
+        rate=kind is MetricKind.RATE, confidence=confidence, lonely=lonely, rate_interval=rate_interval,
+        tuning=tuning, judge=judge,
+    )
     warnings = list(report.warnings)
     if judge is not None:
         unjudged = sorted(t for t in values if t not in judge)
@@ -369,11 +472,12 @@ def _with_proxy(
                 {"count": len(unjudged), "examples": unjudged[:EXAMPLES]},
             ))
     strata = tuple(
-        replace(row, estimate=rows[row.stratum].estimate, plain=row.estimate, proxy=rows[row.stratum])
+        replace(row, estimate=rows[row.stratum].estimate, plain=row.estimate, proxy=rows[row.stratum],
+                analytic=rows_analytic[row.stratum].estimate, plain_analytic=row.analytic)
         for row in report.strata
     )
     return replace(report, estimate=whole.estimate, plain=report.estimate, proxy=whole, strata=strata,
-                   warnings=tuple(warnings))
+                   warnings=tuple(warnings), analytic=whole_analytic.estimate, plain_analytic=report.analytic)
 
 
 def _latest_per_trace(scores: list[Score], warnings: list[ReportWarning]) -> dict[str, ScoreValue]:
@@ -438,6 +542,8 @@ def _numeric_report(
     overall_method = rate_interval if rate else IntervalMethod.T
     stratum_method = IntervalMethod.WILSON_EFFECTIVE if rate else IntervalMethod.T
     estimate = estimator.estimate_frame(frame, design, confidence=confidence, interval=overall_method)
+    analytic_frame = frame.analytic()
+    analytic = estimator.estimate_frame(analytic_frame, design, confidence=confidence, interval=overall_method)
     naive = naive_estimate(frame.y.tolist(), confidence=confidence, rate=rate)
     population = sum(c.population for c in design.cells)
     scored_by_cell = dict(zip(frame.cell_ids, frame.scored.tolist(), strict=True))
@@ -453,6 +559,8 @@ def _numeric_report(
         rows.append(StratumRow(
             stratum, dict(cells[0].values), sum(c.population for c in cells), sum(c.sampled for c in cells),
             int(sum(scored_by_cell[c.id] for c in cells)), est,
+            analytic=estimator.estimate_frame(analytic_frame, design, confidence=confidence, cells=ids,
+                                              interval=stratum_method),
         ))
     _design_warnings(design, rows, scored_by_cell, estimate, lonely, population, warnings)
     comparison = None
@@ -460,7 +568,7 @@ def _numeric_report(
         comparison = _compare(design, frame, estimator, compare, confidence, overall_method, rate, by_stratum,
                               warnings)
     return Report(metric, kind, confidence, estimate, naive, tuple(rows), tuple(warnings), population, lonely,
-                  comparison)
+                  comparison, analytic=analytic)
 
 
 def _design_warnings(
@@ -519,6 +627,13 @@ def _share(part: float, whole: float) -> str:
     return f"{part / whole:.2%} of the population" if whole else "0% of the population"
 
 
+def _adjusted(deltas: tuple[Delta, ...]) -> tuple[Delta, ...]:
+    """Each stratum's delta with its Benjamini–Hochberg adjusted p-value over the strata tested."""
+    tested = [d.p_value if d.tested else math.nan for d in deltas]
+    adjusted = benjamini_hochberg(tested)
+    return tuple(replace(d, p_adjusted=q) for d, q in zip(deltas, adjusted, strict=True))
+
+
 def _correlation(se_a: float, se_b: float, se_delta: float) -> float:
     """Correlation of two domain estimates from their SEs and their difference's (0 when undefined)."""
     if not (se_a > 0.0 and se_b > 0.0 and math.isfinite(se_delta)):
@@ -571,33 +686,38 @@ def _compare(
         groups = {g: groups[g] for g in top}
     a, b = sorted(groups)
     stratum_method = IntervalMethod.WILSON_EFFECTIVE if rate else IntervalMethod.T
+    frame = frame.analytic()  # a comparison is about the process: no finite-population correction
 
     def delta(scope: str, cells: set[str] | None, method: IntervalMethod) -> Delta:
         ea = estimator.estimate_frame(frame, design, confidence=confidence, cells=cells, domain=groups[a],
                                       interval=method)
         eb = estimator.estimate_frame(frame, design, confidence=confidence, cells=cells, domain=groups[b],
                                       interval=method)
-        d, se, low, high, _ = estimator.contrast(frame, groups[a], groups[b], confidence=confidence, cells=cells)
+        d, se, low, high, df = estimator.contrast(frame, groups[a], groups[b], confidence=confidence, cells=cells)
+        p = t_pvalue(d, se, df)
         if not rate:
-            return Delta(scope, ea, eb, d, se, low, high)
+            return Delta(scope, ea, eb, d, se, low, high, p_value=p)
         low, high = newcombe_difference(ea.mean, (ea.ci_low, ea.ci_high), eb.mean, (eb.ci_low, eb.ci_high),
                                         correlation=_correlation(ea.se, eb.se, se))
-        return Delta(scope, ea, eb, d, se, low, high, IntervalMethod.NEWCOMBE)
+        return Delta(scope, ea, eb, d, se, low, high, IntervalMethod.NEWCOMBE, p_value=p)
 
     # a rate's groups: effective sizes capped at the count (design effect >= 1), as the per-stratum Wilson caps them
     overall = delta(ALL, None, IntervalMethod.KORN_GRAUBARD_TRUNCATED if rate else overall_method)
-    per_stratum = tuple(
+    per_stratum = _adjusted(tuple(
         delta(s, {c.id for c in by_stratum[s]}, stratum_method) for s in sorted(by_stratum)
-    )
+    ))
     flags = []
     moved = [d for d in per_stratum if d.significant]
     if not overall.significant and moved:
         flags.append("masked")
+        tested = sum(d.tested for d in per_stratum)
         warnings.append(ReportWarning(
             "masked_effect",
-            f"the global {field_name} delta is not significant but {len(moved)} strata moved: "
-            + ", ".join(f"{d.scope} ({format_value(d.delta, rate, signed=True)})" for d in moved),
-            {"strata": [d.scope for d in moved]},
+            f"the global {field_name} delta is not significant but {len(moved)} of {tested} strata tested moved "
+            "(false discovery rate controlled): "
+            + ", ".join(f"{d.scope} ({format_value(d.delta, rate, signed=True)}) adj. p {format_p(d.p_adjusted)}"
+                        for d in moved),
+            {"strata": [d.scope for d in moved], "strata_tested": tested},
         ))
     if overall.significant:
         opposite = [d for d in moved if (d.delta > 0) != (overall.delta > 0)]

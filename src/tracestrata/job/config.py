@@ -67,6 +67,13 @@ class WindowModel(_Strict):
 
     _every = field_validator("every", "settle")(_duration)
 
+    @field_validator("every")
+    @classmethod
+    def _positive(cls, value: str) -> str:
+        if parse_duration(value).total_seconds() <= 0:
+            raise ValueError("must be a positive duration, e.g. 1h")
+        return value
+
     @field_validator("start")
     @classmethod
     def _start(cls, value: str | datetime) -> str | datetime:
@@ -98,6 +105,20 @@ class ScoresModel(_Strict):
     names: list[str] = Field(default_factory=list)
     metric: str | None = None
     proxy: str | None = None  # a score on every trace of the window, filled into `scores.<proxy>` before sampling
+
+    @field_validator("metric", "proxy")
+    @classmethod
+    def _named(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must name a score, not be empty")
+        return value
+
+    @field_validator("names")
+    @classmethod
+    def _all_named(cls, value: list[str]) -> list[str]:
+        if any(not name.strip() for name in value):
+            raise ValueError("every name must be a score's name, not empty")
+        return value
 
 
 class LabelModel(_Strict):

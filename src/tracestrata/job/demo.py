@@ -4,7 +4,8 @@
 2. seed a synthetic day: a 0.5% compliance slice, a few percent failures, user
    feedback and a cheap heuristic score (the proxy) as trace annotations;
 3. `sync`: pull (the heuristic filled on every trace) -> sample -> dataset + review annotations;
-4. play the LLM judge on the sampled traces (annotations `correct`, `quality`, `verdict`);
+4. play the LLM judge on the sampled traces through the judge runner (annotations `correct`,
+   `quality`, `verdict`, kind LLM);
 5. `sync` again: read the scores back, write the report;
 6. print the report (proxy-assisted beside the plain estimate) next to the naive mean and the
    synthetic truth, and where to look in Phoenix.
@@ -23,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -33,18 +34,22 @@ import httpx
 from tracestrata.connectors.phoenix.server import (
     PhoenixServer,
     seed_records,
-    seed_scores,
     start_server,
 )
 from tracestrata.connectors.phoenix.settings import resolve_base_url
-from tracestrata.connectors.phoenix.ui import filtered_spans_url, sample_filter, stratum_filter
+from tracestrata.connectors.phoenix.ui import filtered_traces_url, sample_filter, stratum_filter
 from tracestrata.errors import FatalSourceError
-from tracestrata.job.config import load_config
+from tracestrata.job.config import JudgeModel, load_config
 from tracestrata.job.logs import SyncLog
-from tracestrata.job.sync import SyncOutcome, run_sync
-from tracestrata.record import Score, format_timestamp
+from tracestrata.job.judge_step import run_judge_step
+from tracestrata.job.state import State
+from tracestrata.job.sync import SyncOutcome, load_connector, run_sync
+from tracestrata.judging import JudgeOutcome
+from tracestrata.judging.callable import FunctionJudge
+from tracestrata.judging.simulator import SIMULATOR, SimulatedJudge
+from tracestrata.record import format_timestamp
 from tracestrata.redaction import display_url, normalize_url, register_url
-from tracestrata.synthetic import default_day, generate_traces, judge, population_truth
+from tracestrata.synthetic import default_day, generate_traces, population_truth
 
 Echo = Callable[[str], None]
 METRICS = ("correct", "quality", "verdict")
@@ -87,6 +92,10 @@ collect = 40
 # A cheap score on every trace: its totals per cell make the report's interval narrower.
 [[proxy]]
 field = "scores.heuristic"
+
+# Humans review a random subsample of the sample, not the traces they pick: {review} per stratum.
+[review]
+target = {review}
 """
 
 CONFIG = """\
@@ -118,6 +127,14 @@ proxy = "heuristic"                 # the heuristic annotation, read for every t
 dir = "reports"
 period = "30d"
 proxy = "scores.heuristic"          # the report: proxy-assisted, with the plain estimate beside it
+metrics = ["correct", "correct_human"]  # correct_human: two-phase, the judge's `correct` calibrated by reviewers
+
+# What reviewers set in Phoenix's annotation panel (sync creates its annotation config).
+[[label]]
+name = "correct_human"
+kind = "boolean"
+description = "Is the answer correct? Decide from the trace, before looking at any judge score."
+judge = "correct"
 """
 
 
@@ -188,7 +205,6 @@ def run_demo(
         day_start, day_end = default_day()
         with _timed(timings, "generate traffic"):
             records = list(generate_traces(traces, start=day_start, end=day_end, seed=seed, heuristic=True))
-        by_id = {r.id: r for r in records}
         compliance = sum(r.metadata.get("intent") == "compliance" for r in records)
         failures = sum(r.status == "error" for r in records)
         echo(
@@ -205,7 +221,7 @@ def run_demo(
                 raise
 
         config_path = workdir / "sync.toml"
-        (workdir / "policy.toml").write_text(POLICY.format(target=target))
+        (workdir / "policy.toml").write_text(POLICY.format(target=target, review=max(2, target // 4)))
         api_key_line = 'api_key_env = "PHOENIX_API_KEY"\n' if headers else ""
         config_path.write_text(
             CONFIG.format(
@@ -228,12 +244,7 @@ def run_demo(
 
         echo(f"\nplaying the LLM judge on the {len(sampled_ids)} sampled traces (annotations {', '.join(METRICS)}) ...")
         with _timed(timings, "judge"):
-            scores = [
-                Score(trace_id, name, value)
-                for trace_id in sampled_ids
-                for name, value in judge(by_id[trace_id]).items()
-            ]
-            seed_scores(base_url, scores, headers=headers, annotator_kind="LLM")
+            echo(f"  {_judge_sample(config, now).line()}")
 
         echo("\n$ tracestrata sync   # read the judge's scores back, refresh the report")
         with _timed(timings, "sync 2 (scores, report)"):
@@ -255,12 +266,13 @@ def run_demo(
             echo(f"  dataset (the sample, with weights):   {dataset_url}")
         if project_url:
             echo(f"  traces of the demo project:           {project_url}")
-            echo(f"    filter to exactly the sample:       {sample_filter()}")
-            echo(f"    (that page, already filtered:       {filtered_spans_url(project_url, sample_filter(), day_start, day_end)} )")
+            echo(f"    filter to the review subsample:     {sample_filter()}")
+            echo(f"    (that page, already filtered:       {filtered_traces_url(project_url, sample_filter(), day_start, day_end)} )")
             echo(f"    one stratum / failures only:        {stratum_filter('<stratum>')}"
                  " / .explanation == 'failure'")
         if trace_url:
             echo(f"  one sampled trace and its annotations: {trace_url}")
+        echo(f"  for reviewers, in review order:       {config.report_dir / 'review.md'} (docs/phoenix.md#for-reviewers)")
         echo(f"  reports: {config.report_dir}/report.{{md,html,json}}   config: {config_path}")
         total = sum(timings.values())
         echo("\ntime: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()) + f"; total {total:.1f}s")
@@ -330,6 +342,20 @@ def _preflight(base_url: str) -> None:
         http.request("GET", "/v1/projects", params={"limit": 1})
     finally:
         http.close()
+
+
+def _judge_sample(config: Any, now: datetime | None) -> JudgeOutcome:
+    """The simulated judge on every sampled trace, through the judge runner (trace annotations, kind LLM)."""
+    judge = FunctionJudge(SimulatedJudge(coverage=1.0), name=SIMULATOR, workers=8)
+    with State(config.state) as state:
+        connector = load_connector(config)
+        try:
+            return run_judge_step(
+                config, state, connector, now or datetime.now(UTC),
+                judge_config=JudgeModel(judge=SIMULATOR, name=METRICS[0]), judge=judge, progress=False,
+            )
+        finally:
+            connector.close()
 
 
 def _sampled_ids(outcome: SyncOutcome, state_path: Path) -> list[str]:

@@ -4,13 +4,18 @@ Used by `sync` when the config has a `[judge]` table, and by `tracestrata judge 
 The traces are the dataset items of the runs in the reporting period (or the windows
 asked for); with a `[review]` policy the review subsample is left to people unless
 `[judge] review = true`. Calls per day are counted in the state (cursor
-`judge-calls:<name>:<day>`), so `max_calls_per_day` holds across runs.
+`judge-calls:<name>:<day>`), so `max_calls_per_day` holds across runs, and so are the traces
+whose scores the judge wrote (`judged:<name>:<trace id>`), so a rerun skips them even while the
+backend does not show the score yet; the ids of the traces
+the last run failed on are kept under `judge-failed:<name>` (ids only, never a body).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 from tracestrata.errors import ConfigError
 from tracestrata.job.config import JudgeModel, SyncConfig
@@ -21,7 +26,8 @@ from tracestrata.protocols import Connector, JudgeBackend, SampleItem, SinkKind,
 
 
 class StateCallLedger:
-    """Judge calls per UTC day, kept in the state's cursors."""
+    """Judge calls per UTC day and the traces judged under a score name, kept in the state's cursors
+    (`judge-calls:<name>:<day>`, `judged:<name>:<trace id>`; ids and counts only)."""
 
     def __init__(self, state: State, source: str, name: str) -> None:
         self.state = state
@@ -36,6 +42,14 @@ class StateCallLedger:
 
     def add(self, day: str, calls: int) -> None:
         self.state.set_cursor(self.source, self._key(day), str(self.spent(day) + calls))
+
+    def judged(self, trace_ids: Sequence[str]) -> set[str]:
+        prefix = f"judged:{self.name}:"
+        found = self.state.cursors_named(self.source, [prefix + t for t in trace_ids])
+        return {name[len(prefix):] for name in found}
+
+    def mark_judged(self, trace_ids: Sequence[str]) -> None:
+        self.state.set_cursors(self.source, {f"judged:{self.name}:{t}": "1" for t in trace_ids})
 
 
 def sampled_items(
@@ -68,6 +82,7 @@ def judge_from_config(judge: JudgeModel, *, spec: str | None = None, source: str
         workers=judge.concurrency,
         timeout=judge.timeout,
         version=judge.version,
+        near=str(Path(source).parent) if source else None,
     )
 
 
@@ -103,7 +118,10 @@ def run_judge_step(
     )
     judge = judge or judge_from_config(judge_config, source=str(config.path))
     ledger = StateCallLedger(state, config.source_key(), judge_config.name)
-    return run_judge(items, judge, judge_targets(connector), settings, ledger=ledger, now=now, progress=progress)
+    outcome = run_judge(items, judge, judge_targets(connector), settings, ledger=ledger, now=now, progress=progress)
+    # the traces the judge failed on (ids only), for `status` and the report's unscored count
+    state.set_cursor(config.source_key(), f"judge-failed:{judge_config.name}", json.dumps(sorted(outcome.failed_ids)))
+    return outcome
 
 
 __all__ = ["StateCallLedger", "judge_from_config", "judge_targets", "run_judge_step", "sampled_items"]

@@ -62,7 +62,7 @@ def _judged(design: Design, scores: Iterable[Score], metric: str) -> int:
 
 
 def _now() -> str:
-    return format_timestamp(datetime.now(UTC))
+    return format_timestamp(datetime.now(UTC).replace(microsecond=0))
 
 
 def ledger_context(

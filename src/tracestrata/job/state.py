@@ -369,6 +369,17 @@ class State:
             if missing:
                 what = f"table {table!r}" if table not in have else f"columns {sorted(missing)} of {table!r}"
                 raise StateError(f"not a tracestrata state store: {what} missing", path=str(self.path))
+        self._check_rows()
+
+    def _check_rows(self) -> None:
+        """Rows every command reads (runs, windows), checked in SQL before anything is done, so a
+        hand-edited row stops a run with one line before it writes anything."""
+        for table, key, column, bad, want in _ROW_CHECKS:
+            row = self.db.execute(f"SELECT {key}, {column} FROM {table} WHERE {bad} LIMIT 1").fetchone()
+            if row is not None:
+                error = damaged(table, f"{key} {str(row[0])[:40]!r}", column, f"is not {want} (got {str(row[1])[:40]!r})")
+                error.path = str(self.path)
+                raise error
 
     @property
     def version(self) -> int:
@@ -665,6 +676,25 @@ class State:
         row = self.db.execute("SELECT value FROM cursors WHERE source = ? AND name = ?", (source, name)).fetchone()
         return str(row[0]) if row else None
 
+    def set_cursors(self, source: str, values: Mapping[str, str]) -> None:
+        """Several cursors in one transaction."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO cursors VALUES (?, ?, ?) ON CONFLICT (source, name) DO UPDATE SET value = excluded.value",
+                [(source, name, value) for name, value in values.items()],
+            )
+
+    def cursors_named(self, source: str, names: Sequence[str]) -> dict[str, str]:
+        """The cursors among `names` that are set."""
+        out: dict[str, str] = {}
+        for chunk in iter_chunks(names, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT name, value FROM cursors WHERE source = ? AND name IN ({marks})", (source, *chunk)
+            )
+            out.update({str(n): str(v) for n, v in rows})
+        return out
+
     def set_cursor(self, source: str, name: str, value: str) -> None:
         with self.transaction() as db:
             db.execute(
@@ -674,6 +704,34 @@ class State:
 
 
 FIX = "restore the state file from a backup, or delete that row (its window is then sampled again)"
+
+_TIME = "a UTC time like 2026-01-01T00:00:00Z"
+
+
+def _bad_time(column: str) -> str:
+    return f"(typeof({column}) != 'text' OR datetime({column}) IS NULL OR {column} >= '9999')"
+
+
+def _bad_json(column: str, kind: str) -> str:
+    return f"(CASE WHEN typeof({column}) = 'text' AND json_valid({column}) THEN json_type({column}) END IS NOT '{kind}')"
+
+
+def _bad_count(name: str) -> str:
+    return f"(CASE WHEN json_valid(counts) THEN json_type(counts, '$.{name}') END NOT IN ('integer'))"
+
+
+_ROW_CHECKS = (
+    ("runs", "run_id", "status", "status NOT IN ('writing', 'partial', 'done')", "one of writing, partial, done"),
+    ("runs", "run_id", "window_start", _bad_time("window_start"), _TIME),
+    ("runs", "run_id", "window_end", _bad_time("window_end"), _TIME),
+    ("runs", "run_id", "series", "typeof(series) != 'integer'", "an integer"),
+    ("runs", "run_id", "cells", _bad_json("cells", "array"), "a JSON list"),
+    ("runs", "run_id", "counts", _bad_json("counts", "object"), "a JSON object"),
+    ("runs", "run_id", "counts", _bad_count("traces"), 'a JSON object with an integer "traces"'),
+    ("runs", "run_id", "counts", _bad_count("selected"), 'a JSON object with an integer "selected"'),
+    ("windows", "window_start", "window_end", _bad_time("window_end"), _TIME),
+    ("windows", "window_start", "window_start", _bad_time("window_start"), _TIME),
+)
 
 
 def damaged(table: str, row: str, column: str, why: str) -> StateError:

@@ -54,6 +54,7 @@ from tracestrata.job.windows import day_share, due_windows, format_duration, pen
 from tracestrata.protocols import (
     Connector,
     SampleItem,
+    LinksReview,
     SetsUpReview,
     SinkKind,
     TraceSource,
@@ -61,11 +62,12 @@ from tracestrata.protocols import (
     item_id_for,
     iter_chunks,
 )
-from tracestrata.record import format_timestamp
+from tracestrata.record import format_timestamp, parse_timestamp
 from tracestrata.sampling.dedupe import unique_records
 from tracestrata.sampling.field_check import sample_warnings
 from tracestrata.sampling.policy import DAY, Period, Policy
 from tracestrata.sampling.hashing import hash_key
+from tracestrata.sampling.samplers import review_order
 from tracestrata.sampling.sources import sample_source
 
 T = TypeVar("T")
@@ -119,6 +121,12 @@ def load_connector(config: SyncConfig) -> Connector:
         if exc.path is None:
             exc.path = str(config.path)
         raise
+    except Exception as exc:  # noqa: BLE001 - `module:function` may name anything, e.g. json:loads
+        raise ConfigError(
+            f"{config.source_type!r} is not a connector factory (calling it failed: {type(exc).__name__})",
+            path=str(config.path),
+            field="source.type",
+        ) from None
     if not isinstance(connector, Connector):
         raise ConfigError(
             f"{config.source_type!r} made a {type(connector).__name__}, not a connector", path=str(config.path), field="source.type"
@@ -160,6 +168,7 @@ def _run_locked(
         log.detail("retry", retry_message(exc, attempt, wait, config.retry.attempts), attempt=attempt, wait=round(wait, 3))
 
     with State(state_path) as state, governing(config.retry, on_retry=on_retry, sleep=sleep):
+        Health.from_text(state.get_cursor(config.source_key(), HEALTH_CURSOR))  # damaged: one line, before any work
         own = connector is None
         conn = connector if connector is not None else load_connector(config)
         try:
@@ -427,6 +436,9 @@ class _Run:
                     boost=picked.boost,
                 )
                 items.append(PlannedItem(item.item_id, kind.value, name, picked.record.id, item.to_json()))
+        if self.policy.review is not None:  # the queue lists the review subsample in the order it is drawn in
+            rank = {t: n for n, t in enumerate(review_order([p.record.id for p in result.selected], self.policy))}
+            items.sort(key=lambda i: (0, rank.get(i.trace_id, 0)) if i.sink_kind == SinkKind.QUEUE.value else (1, 0))
         share = policy.targets.window
         if share is not None:
             basis = "no traffic before it: its duration" if share.expected is None else f"~{share.expected:,.0f} a day"
@@ -543,6 +555,23 @@ class _Run:
         else:
             self.log.detail("skip", result.line())
 
+    def judge_failed_warnings(self) -> tuple[Any, ...]:
+        """The report's count of sampled traces left unscored because the judge failed on them."""
+        judge = self.config.judge
+        if judge is None or judge.name != self.config.metric:
+            return ()
+        failed = json.loads(self.state.get_cursor(self.source, f"judge-failed:{judge.name}") or "[]")
+        if not failed:
+            return ()
+        from tracestrata.estimate.report import ReportWarning
+
+        return (ReportWarning(
+            "judge_failed",
+            f"{len(failed)} sampled traces are unscored because the judge failed on them (429s, timeouts or "
+            "answers that did not parse, past the retries); the next run tries them again",
+            {"count": len(failed)},
+        ),)
+
     def read_scores(self) -> None:
         names = self.config.score_names
         if not names:
@@ -597,17 +626,55 @@ class _Run:
 
             return ledger_page(cfg.state, report, design, scores, since=cfg.report_period, until=self.now,
                                source=self.source, by=cfg.report_by, watch=_watch_settings(cfg),
-                               ui_url=cfg.report_ui_url)
+                               ui_url=self.ui_url())
 
         return build
 
+    def ui_url(self) -> str | None:
+        """`[report] ui_url`, else the Phoenix project's page (the job talks to Phoenix anyway): the
+        report links each stratum to its filtered span view."""
+        if self.config.report_ui_url or self.config.source_type != "phoenix":
+            return self.config.report_ui_url
+        from tracestrata.connectors.phoenix import PhoenixConnector
+
+        connector = self.connector
+        if not isinstance(connector, PhoenixConnector):
+            return None
+        project = self.retry("finding the Phoenix project",
+                             lambda: connector.projects.require(connector.settings.project))
+        return f"{connector.settings.base_url.rstrip('/')}/projects/{project}"
+
+    def write_review_list(self, design: Any, scores: Sequence[Any]) -> Path | None:
+        """`<report dir>/review.md`: the review subsample in review order (review_list.py)."""
+        if self.policy.review is None:
+            return None
+        from tracestrata.job.review_list import render_review_list, review_rows
+
+        rows = review_rows(design, self.policy)
+        labels = [label.name for label in self.config.labels]
+        labelled = {s.trace_id for s in scores if s.name in labels} if labels else set()
+        links = self.connector if isinstance(self.connector, LinksReview) else None
+        filtered = None
+        if links is not None and rows:
+            starts = sorted(c.window for c in design.cells if c.window)
+            first, last = starts[0].split("/")[0], starts[-1].split("/")[1]
+            filtered = links.review_url(Window(parse_timestamp(first), parse_timestamp(last)))
+        text = render_review_list(
+            rows, labelled, labels=labels, filtered_url=filtered,
+            trace_url=links.trace_url if links is not None else (lambda _: None),
+        )
+        path = self.config.report_dir / "review.md"
+        atomic_write_text(path, text)
+        return path
+
     def refresh_reports(self) -> None:
         cfg = self.config
-        if not cfg.metric or not cfg.report_formats:
+        if not (cfg.metric or cfg.report_metrics) or not cfg.report_formats:
             return
         last = self.state.get_cursor(self.source, "reports_written")
         if last is not None and not (self.outcome.windows or self.outcome.scores_changed):
-            if all(Path(p).exists() for p in json.loads(last)):
+            written = _written_reports(last)
+            if written is not None and all(Path(p).exists() for p in written):
                 self.log.detail("skip", "reports: up to date")
                 return
         from tracestrata.job.ledger import design_from_ledger
@@ -616,24 +683,37 @@ class _Run:
         if not design.cells:
             self.log.detail("skip", "reports: no finished window in the period yet")
             return
-        try:
-            texts = render_reports(design, scores, cfg.metric, cfg.report_formats, confidence=cfg.confidence,
-                                   proxy=cfg.report_proxy, page_for=self.page_for(design, scores))
-        except EstimationError as exc:
-            if any(s.name == cfg.metric for s in scores):  # the metric's own scores cannot be reported (mixed kinds)
-                self.log.warn("report", f"reports not refreshed: {exc}")
-            else:
-                self.log.detail("skip", f"reports: not yet ({exc})")
+        reported = []
+        for n, metric in enumerate(cfg.report_metrics or (cfg.metric,)):
+            # a human label calibrating a judge: the two-phase estimate; [report] proxy: the main metric's
+            proxy = f"score:{cfg.label_judges[metric]}" if metric in cfg.label_judges else (
+                cfg.report_proxy if metric == cfg.metric else None)
+            try:
+                texts = render_reports(design, scores, metric, cfg.report_formats, confidence=cfg.confidence,
+                                       proxy=proxy, page_for=self.page_for(design, scores),
+                                       warnings=self.judge_failed_warnings())
+            except EstimationError as exc:
+                if any(s.name == metric for s in scores):  # the metric's own scores cannot be reported (mixed kinds)
+                    self.log.warn("report", f"report {metric} not refreshed: {exc}")
+                else:
+                    self.log.detail("skip", f"report {metric}: not yet ({exc})")
+                continue
+            stem = "report" if n == 0 else f"report-{_file_part(metric)}"
+            for fmt, text in texts.items():
+                path = cfg.report_dir / f"{stem}.{fmt}"
+                atomic_write_text(path, text)
+                self.outcome.reports.append(path)
+            reported.append(metric + (" (two-phase)" if proxy and proxy.startswith("score:") else ""))
+        review = self.write_review_list(design, scores)
+        if review is not None:
+            self.outcome.reports.append(review)
+        if not reported:
             return
-        for fmt, text in texts.items():
-            path = cfg.report_dir / f"report.{fmt}"
-            atomic_write_text(path, text)
-            self.outcome.reports.append(path)
         self.state.set_cursor(self.source, "reports_written", json.dumps([str(p) for p in self.outcome.reports]))
         windows = len({c.window for c in design.cells})
         self.log.change(
             "report",
-            f"report: {cfg.metric} over {windows} windows -> {', '.join(str(p) for p in self.outcome.reports)}",
+            f"report: {', '.join(reported)} over {windows} windows -> {', '.join(str(p) for p in self.outcome.reports)}",
         )
 
 
@@ -641,6 +721,15 @@ def _watch_settings(cfg: SyncConfig) -> Any:
     from tracestrata.job.report_page import WatchSettings
 
     return WatchSettings(cfg.watch, alpha=cfg.alert_alpha, horizon=cfg.alert_horizon) if cfg.watch else None
+
+
+def _written_reports(cursor: str) -> list[str] | None:
+    """The `reports_written` cursor; None for a value edited into nonsense ("write them again")."""
+    try:
+        paths = json.loads(cursor)
+    except ValueError:
+        return None
+    return [str(p) for p in paths] if isinstance(paths, list) and all(isinstance(p, str) and p for p in paths) else None
 
 
 def render_reports(
@@ -652,17 +741,28 @@ def render_reports(
     confidence: float = 0.95,
     proxy: str | None = None,
     page_for: Callable[[Any], Any] | None = None,
+    warnings: Sequence[Any] = (),
 ) -> dict[str, str]:
-    """The report over `design` in each of `formats` (json, md, html), as text; `proxy` as `report --proxy`."""
+    """The report over `design` in each of `formats` (json, md, html), as text; `proxy` as `report --proxy`;
+    `warnings` (`ReportWarning`s) added to the report's own."""
+    import dataclasses
+
     from tracestrata.estimate.render import render_report
     from tracestrata.estimate.report import build_report
 
     report = build_report(design, list(scores), metric, confidence=confidence, proxy=proxy)
     page = page_for(report) if page_for is not None else None
+    if warnings:
+        report = dataclasses.replace(report, warnings=(*report.warnings, *warnings))
     out: dict[str, str] = {}
     for fmt in formats:
         out[fmt] = render_report(report, fmt, page)
     return out
+
+
+def _file_part(name: str) -> str:
+    """A metric name as part of a file name (letters, digits, `-`, `_`, `.` kept)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "metric"
 
 
 def render_name(template: str, window: Window, source: str, digest: str) -> str:

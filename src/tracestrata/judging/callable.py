@@ -41,20 +41,22 @@ class FunctionJudge:
                 returned = await returned
         return JudgeAnswer(verdicts_from(returned))
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
 
-def import_object(spec: str, *, what: str = "--judge") -> Any:
+def import_object(spec: str, *, what: str = "--judge", near: str | None = None) -> Any:
     """`module:attr` (dotted attr allowed) imported, the working directory first on the path
-    as `python -m` would have it; a one-line `ConfigError` when it cannot be found."""
+    as `python -m` would have it (and `near`, the config's folder, after it); a one-line
+    `ConfigError` when it cannot be found."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(f"expected module:function, got {spec!r}", field=what)
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    for folder in ([near] if near else []) + [os.getcwd()]:
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -68,8 +70,8 @@ def import_object(spec: str, *, what: str = "--judge") -> Any:
     return target
 
 
-def function_judge(spec: str, *, version: str | None = None, workers: int = 8) -> FunctionJudge:
-    fn = import_object(spec)
+def function_judge(spec: str, *, version: str | None = None, workers: int = 8, near: str | None = None) -> FunctionJudge:
+    fn = import_object(spec, near=near)
     if not callable(fn):
         raise ConfigError(f"{spec!r} is a {type(fn).__name__}, not a function", field="--judge")
     return FunctionJudge(fn, name=spec, version=version, workers=workers)

@@ -37,6 +37,10 @@ _PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]*)\}(?!\})")
 _FIXED = ("input", "output", "trace_id", "stratum")
 
 
+class JudgeRefused(RuntimeError):
+    """The endpoint refused one call for good (a 4xx other than 401/403/429): that trace fails, unretried."""
+
+
 class LLMJudgeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -71,6 +75,14 @@ class LLMJudgeConfig(BaseModel):
 
 
 def parse_llm_config(data: Mapping[str, Any], *, path: str | None = None, prefix: str = "") -> LLMJudgeConfig:
+    for key in data:
+        if key in ("api_key", "key", "token", "secret"):
+            raise ConfigError(
+                "secrets do not belong in a file: put the key in an environment variable and set "
+                'api_key_env = "VAR_NAME"',
+                path=path,
+                field=prefix + key,
+            )
     try:
         return LLMJudgeConfig.model_validate(dict(data))
     except ValidationError as exc:
@@ -113,12 +125,12 @@ def parse_answer(content: str | None, labels: Mapping[str, bool | float | str]) 
     if word in by_lower:
         label = by_lower[word]
         return JudgeVerdict(labels[label], label=label, reason=rest.strip() or None)
-    shown = text[:60].replace("\n", " ")
-    raise JudgeCallError(f"the judge's answer names none of {', '.join(labels)}: {shown!r}")
+    # the answer itself is not shown: it may quote the trace, and bodies never reach a log
+    raise JudgeCallError(f"the judge's answer ({len(text)} characters) names none of {', '.join(labels)}")
 
 
 class LLMJudge:
-    def __init__(self, config: LLMJudgeConfig, *, timeout: float = 60.0) -> None:
+    def __init__(self, config: LLMJudgeConfig, *, timeout: float = 60.0, source: str | None = None) -> None:
         try:
             import openai
         except ImportError:
@@ -127,7 +139,8 @@ class LLMJudge:
         if not key:
             raise ConfigError(
                 f"environment variable {config.api_key_env} is not set (it should hold the judge's API key)",
-                field="judge.llm.api_key_env",
+                path=source,
+                field="api_key_env" if source else "judge.llm.api_key_env",
             )
         self.config = config
         self.name = config.name or f"llm:{config.model}"
@@ -159,14 +172,16 @@ class LLMJudge:
             ) from None
         except openai.InternalServerError as exc:
             raise JudgeCallError(f"the judge endpoint failed (HTTP {exc.status_code})") from None
+        except openai.APIStatusError as exc:  # e.g. 400: not retried; the server's text may quote the prompt
+            raise JudgeRefused(f"the judge endpoint refused the call (HTTP {exc.status_code})") from None
         choices = response.choices or []
         content = choices[0].message.content if choices else None
         usage = response.usage
         tokens = int(usage.total_tokens or 0) if usage is not None else 0
         return JudgeAnswer((parse_answer(content, self.config.labels),), tokens=tokens)
 
-    def close(self) -> None:
-        return None
+    async def aclose(self) -> None:
+        await self.client.close()
 
 
 def _retry_after(response: Any) -> float | None:

@@ -76,8 +76,8 @@ class Judge(Protocol):
 
     async def __call__(self, judge_input: JudgeInput) -> JudgeAnswer: ...
 
-    def close(self) -> None:
-        """Release threads or connections (the runner calls it once, at the end)."""
+    async def aclose(self) -> None:
+        """Release threads or connections (the runner awaits it once, at the end, inside its loop)."""
         ...
 
 

@@ -49,7 +49,7 @@ class PhoenixEvalsJudge:
             raise JudgeCallError("the evaluator returned neither a score nor a label")
         return JudgeAnswer(tuple(verdicts))
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         return None
 
 
@@ -76,7 +76,7 @@ def _text(value: Any) -> str:
     return json.dumps(value, default=str, ensure_ascii=False)
 
 
-def phoenix_evals_judge(spec: str, *, version: str | None = None) -> PhoenixEvalsJudge:
+def phoenix_evals_judge(spec: str, *, version: str | None = None, near: str | None = None) -> PhoenixEvalsJudge:
     """`phoenix-evals:module:evaluator` -> the evaluator object, checked to be one."""
     target = spec.removeprefix(PREFIX)
     try:
@@ -85,7 +85,7 @@ def phoenix_evals_judge(spec: str, *, version: str | None = None) -> PhoenixEval
         raise ConfigError(
             "phoenix-evals judges need arize-phoenix-evals: pip install 'tracestrata[phoenix-evals]'", field="--judge"
         ) from None
-    evaluator = import_object(target)
+    evaluator = import_object(target, near=near)
     if not isinstance(evaluator, Evaluator):
         raise ConfigError(
             f"{target!r} is a {type(evaluator).__name__}, not a phoenix.evals evaluator (create_classifier(...))",

@@ -53,11 +53,18 @@ DEFAULT_JUDGE_RETRY = RetryPolicy(attempts=4, total_seconds=120.0, initial=1.0, 
 
 
 class CallLedger(Protocol):
-    """Judge calls already spent per UTC day (`YYYY-MM-DD`), for the daily budget."""
+    """The runner's own bookkeeping, kept by the caller (the sync job keeps it in its state):
+    judge calls spent per UTC day (`YYYY-MM-DD`), for the daily budget, and the traces whose
+    scores this judge wrote, so a rerun skips them even when the backend does not show the
+    score yet (Langfuse ingests scores with a lag) or hides it (a Phoenix `score_identifier`)."""
 
     def spent(self, day: str) -> int: ...
 
     def add(self, day: str, calls: int) -> None: ...
+
+    def judged(self, trace_ids: Sequence[str]) -> set[str]: ...
+
+    def mark_judged(self, trace_ids: Sequence[str]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -167,7 +174,7 @@ class _Runner:
             await self._run(items)
         finally:
             self.outcome.seconds = time.monotonic() - started
-            self.judge.close()
+            await self.judge.aclose()
         if self.fatal is not None:
             raise self.fatal
         return self.outcome
@@ -177,6 +184,8 @@ class _Runner:
         unique = list({item.trace_id: item for item in reversed(items)}.values())[::-1]  # first of each trace
         out.sampled = len(unique)
         scored = await asyncio.to_thread(self._already_scored, [item.trace_id for item in unique])
+        if self.ledger is not None:
+            scored |= self.ledger.judged([item.trace_id for item in unique])
         todo = [item for item in unique if item.trace_id not in scored]
         out.skipped = len(unique) - len(todo)
         allowed = self._allowance()
@@ -302,12 +311,17 @@ class _Runner:
             if self.fatal is not None:
                 return None
             self.outcome.calls += 1
+            call = asyncio.ensure_future(self.judge(judge_input))
+            done, _ = await asyncio.wait({call}, timeout=self.settings.timeout)
             try:
-                return await asyncio.wait_for(self.judge(judge_input), self.settings.timeout)
-            except TimeoutError:
-                error = JudgeCallError(f"no answer within {self.settings.timeout:g}s")
+                if not done:
+                    call.cancel()
+                    raise JudgeCallError(f"no answer within {self.settings.timeout:g}s")
+                return call.result()
             except JudgeCallError as exc:
                 error = exc
+            except (TimeoutError, ConnectionError) as exc:  # the judge's own network gave up: worth a retry
+                error = JudgeCallError(f"{type(exc).__name__}: {exc}")
             except TracestrataError as exc:  # refused credentials, a bad config: no trace will do better
                 if self.fatal is None:
                     self.fatal = exc
@@ -357,6 +371,8 @@ class _Runner:
                     done = rest is None
                 return
             self.outcome.scores += len(batch)
+            if self.ledger is not None:
+                self.ledger.mark_judged(list(dict.fromkeys(score.trace_id for score in batch)))
 
 
 def _bar(total: int) -> object:

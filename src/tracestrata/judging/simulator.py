@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from tracestrata.judging.model import JudgeVerdict
-from tracestrata.judging.model import JudgeInput
+from tracestrata.judging.model import JudgeInput, JudgeVerdict
 from tracestrata.synthetic import _uniforms, human_label, judge
 
 SIMULATOR = "tracestrata-simulator"
@@ -37,4 +36,14 @@ class SimulatedJudge:
         return out
 
 
-__all__ = ["SIMULATOR", "SimulatedJudge"]
+
+_DEFAULT = SimulatedJudge(coverage=0.9)
+
+
+def simulated_judge(judge_input: JudgeInput) -> list[JudgeVerdict]:
+    """`--judge tracestrata.judging.simulator:simulated_judge`: the simulator as a plain function
+    (90% coverage, seed 0), for the README's files job on synthetic traces."""
+    return _DEFAULT(judge_input)
+
+
+__all__ = ["SIMULATOR", "SimulatedJudge", "simulated_judge"]

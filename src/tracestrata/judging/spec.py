@@ -29,21 +29,23 @@ def load_judge(
     workers: int = 8,
     timeout: float = 60.0,
     version: str | None = None,
+    near: str | None = None,
 ) -> Judge:
+    """The judge `spec` names; `near` (a sync config's folder) is searched for its module too."""
     spec = spec.strip()
     if spec.startswith(PREFIX):
-        return phoenix_evals_judge(spec, version=version)
+        return phoenix_evals_judge(spec, version=version, near=near)
     if spec.endswith(".toml"):
         data, _ = read_toml(spec, what="judge file")
         table = data.get("llm", data)
         if not isinstance(table, Mapping):
             raise ConfigError("expected an [llm] table", path=spec, field="llm")
-        return LLMJudge(parse_llm_config(table, path=str(Path(spec))), timeout=timeout)
+        return LLMJudge(parse_llm_config(table, path=str(Path(spec))), timeout=timeout, source=spec)
     if spec == "llm":
         if llm is None:
             raise ConfigError("judge = \"llm\" needs a [judge.llm] table (base_url, model, prompt, labels)", path=llm_source, field="judge.llm")
         return LLMJudge(parse_llm_config(llm, path=llm_source, prefix="judge.llm."), timeout=timeout)
-    return function_judge(spec, version=version, workers=workers)
+    return function_judge(spec, version=version, workers=workers, near=near)
 
 
 __all__ = ["load_judge"]

@@ -62,12 +62,21 @@ def hash_id(trace_id: str, key: tuple[int, int]) -> int:
     return _fmix(h ^ k1)
 
 
-def _fmix_array(x: np.ndarray) -> np.ndarray:
-    x ^= x >> np.uint64(33)
-    x *= np.uint64(_C1)
-    x ^= x >> np.uint64(33)
-    x *= np.uint64(_C2)
-    x ^= x >> np.uint64(33)
+_S33, _UC1, _UC2 = np.uint64(33), np.uint64(_C1), np.uint64(_C2)
+
+
+def _fmix_array(x: np.ndarray, spare: np.ndarray | None = None) -> np.ndarray:
+    """`_fmix` of every element, in place; `spare` (an array like `x`) saves a temporary per shift."""
+    if spare is None:
+        spare = np.empty_like(x)
+    np.right_shift(x, _S33, out=spare)
+    x ^= spare
+    x *= _UC1
+    np.right_shift(x, _S33, out=spare)
+    x ^= spare
+    x *= _UC2
+    np.right_shift(x, _S33, out=spare)
+    x ^= spare
     return x
 
 
@@ -111,16 +120,20 @@ def hash_ids(ids: Sequence[str] | StringColumn, key: tuple[int, int]) -> np.ndar
 def _hash_same_length(rows: np.ndarray, length: int, key: tuple[int, int]) -> np.ndarray:
     """Ids of one length (rows of their bytes): every id has every word, no per-id masking."""
     k0, k1 = key
-    words = np.zeros((len(rows), length + (-length % 8)), dtype=np.uint8)
-    words[:, :length] = rows[:, :length]
-    words = words.view("<u8")
+    if length % 8 == 0 and rows.shape[1] == length and rows.flags.c_contiguous:
+        words = rows.view("<u8")  # whole words already: read in place
+    else:
+        words = np.zeros((len(rows), length + (-length % 8)), dtype=np.uint8)
+        words[:, :length] = rows[:, :length]
+        words = words.view("<u8")
     h = np.full(len(rows), np.uint64(k0) ^ np.uint64((length * _GOLDEN) & _MASK), dtype=np.uint64)
+    spare = np.empty_like(h)
     with np.errstate(over="ignore"):
         for j in range(words.shape[1]):
             h ^= words[:, j]
-            _fmix_array(h)
+            _fmix_array(h, spare)
         h ^= np.uint64(k1)
-        return _fmix_array(h)
+        return _fmix_array(h, spare)
 
 
 def _hash_any(ids: Sequence[str], key: tuple[int, int]) -> np.ndarray:

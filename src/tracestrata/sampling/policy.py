@@ -34,6 +34,8 @@ TOP_KEYS = (
 )
 STRATA_KEYS = ("field", "top", "edges", "values", "label")
 TARGET_KEYS = ("default", "overrides", "floor", "per")
+MAX_COUNT = 1_000_000_000
+"""The largest target, floor or count a policy may name (numbers past 2**63 overflow every engine)."""
 FAILURE_KEYS = ("multiplier", "signals")
 SIGNAL_KEYS = ("name", "field", *OPERATORS)
 BOOST_KEYS = ("name", "field", "collect", *OPERATORS)
@@ -262,11 +264,13 @@ class _Parser:
             raise self.error(key, f"expected a table, got {_kind(value)}")
         return value
 
-    def integer(self, value: Any, key: str, *, minimum: int = 0) -> int:
+    def integer(self, value: Any, key: str, *, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, f"expected an integer >= {minimum}, got {_kind(value)}")
         if value < minimum:
             raise self.error(key, f"expected an integer >= {minimum}, got {value}")
+        if value > maximum:
+            raise self.error(key, f"expected an integer of at most {maximum:,}, got {str(value)[:40]}")
         return value
 
     def string(self, value: Any, key: str) -> str:
@@ -497,6 +501,8 @@ class _Parser:
         if op in (Operator.LT, Operator.LE, Operator.GT, Operator.GE):
             if isinstance(operand, bool) or not isinstance(operand, (int, float)):
                 raise self.error(key, f"expected a number, got {_kind(operand)}")
+            if isinstance(operand, float) and not math.isfinite(operand) or isinstance(operand, int) and abs(operand) > 2**53:
+                raise self.error(key, f"expected a finite number (a comparison with {operand!r} never fires)")
         elif op is Operator.EXISTS:
             if not isinstance(operand, bool):
                 raise self.error(key, f"expected true or false, got {_kind(operand)}")

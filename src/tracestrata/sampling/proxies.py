@@ -20,6 +20,7 @@ import numpy as np
 
 from tracestrata.design import ProxyTotals
 from tracestrata.errors import InputError
+from tracestrata.record import MAX_SCORE
 from tracestrata.sampling.columns import DictColumn, StringColumn
 
 SCALE_BITS = 30
@@ -77,6 +78,8 @@ def group_totals(values: np.ndarray, group_of: np.ndarray, groups: int) -> list[
     ok = ~np.isnan(values)
     codes = group_of[ok]
     v = values[ok]
+    if len(v) and float(np.abs(v).max()) > MAX_SCORE:  # checked where proxies enter: sums of squares stay finite
+        raise InputError(f"proxy value {float(v[np.argmax(np.abs(v))])!r} is beyond ±{MAX_SCORE:g}: rescale the proxy")
     counts = np.bincount(codes, minlength=groups).tolist()
     sums = _exact_sums(np.rint(v * _SCALE), codes, groups)
     sumsqs = _exact_sums(np.rint(v * v * _SCALE), codes, groups)

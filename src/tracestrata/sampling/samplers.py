@@ -954,6 +954,16 @@ def draw_review(selected: list[SampledTrace], policy: Policy, population: int = 
     return out
 
 
+def review_order(ids: Sequence[str], policy: Policy) -> list[str]:
+    """`ids` in the order `draw_review` draws from (second keyed hash, then id): each cell's
+    review subsample is a prefix of it, so a reviewer who works down this list and stops
+    anywhere leaves a random subsample of every cell, never one they picked."""
+    if policy.review is None or not ids:
+        return list(ids)
+    hashes = hash_ids(list(ids), hash_key(policy.review.key_seed(policy.seed))).tolist()
+    return [i for _, i in sorted(zip(hashes, ids, strict=True))]
+
+
 def _hash_limit(group: _Group, count: int) -> tuple[int, bool]:
     """(largest hash a row of a batch of `count` rows may need to enter `group`, whether estimated).
 
@@ -1166,6 +1176,7 @@ __all__ = [
     "allocate_stratum",
     "boost_cell_id",
     "largest_remainder",
+    "review_order",
     "sample_column_batches",
     "sample_columns",
     "sample_records",

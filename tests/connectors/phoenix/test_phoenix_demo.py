@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import httpx
+
 from tracestrata.cli.main import main
 
 # No `pytest.mark.phoenix` here: arize-phoenix-client ships a pytest plugin that claims
@@ -20,9 +22,12 @@ def test_demo_runs_the_whole_loop_and_prints_where_to_look(phoenix_server, monke
     assert "using Phoenix at" in out and "seeding 600 synthetic traces" in out
     assert "reweighted estimate" in out and "naive sample mean" in out and "synthetic truth" in out
     assert "| compliance |" in out
+    assert "judge correct (tracestrata-simulator): judged " in out  # the demo judges through the runner
     assert f"{phoenix_server.base_url}/datasets/" in out
     assert "trace_annotations['tracestrata.sampled'].label is not None" in out
-    assert "/spans?spanFilterCondition=trace_annotations%5B%27tracestrata.sampled%27%5D.label+is+not+None" in out
+    assert "/traces?traceFilterCondition=trace_annotations%5B%27tracestrata.sampled%27%5D.label+is+not+None" in out
+    assert (tmp_path / "reports" / "review.md").exists() and "review.md" in out
+    assert "correct_human" in httpx.get(f"{phoenix_server.base_url}/v1/annotation_configs/correct_human").text
     report = json.loads((tmp_path / "reports" / "report.json").read_text())
     estimate = report["estimate"]
     assert estimate["n_scored"] > 100

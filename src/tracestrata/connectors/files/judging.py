@@ -101,12 +101,34 @@ class FilesScoreWriter:
     def __init__(self, path: Path, *, plain: bool = False) -> None:
         self.path = path
         self.plain = plain
+        self._written: dict[str, bytes] | None = None  # score id -> its line, read once per writer
+
+    def _lines(self) -> dict[str, bytes]:
+        if self._written is None:
+            self._written = {}
+            if self.path.exists():
+                data = self.path.read_bytes()
+                for raw in data[: data.rfind(b"\n") + 1].splitlines():
+                    try:
+                        line = orjson.loads(raw)
+                    except orjson.JSONDecodeError:
+                        continue
+                    if isinstance(line, dict) and isinstance(line.get("id"), str):
+                        self._written[line["id"]] = raw
+        return self._written
 
     def write_scores(self, scores: Sequence[JudgedScore]) -> None:
-        if not scores:
+        """Append the scores not already in the file as they are (a rewrite with a new value appends a
+        line that supersedes the old one: readers keep the last)."""
+        written = self._lines()
+        fresh: dict[str, bytes] = {}
+        for score in scores:
+            raw = orjson.dumps(Score(score.trace_id, score.name, score.value).to_json() if self.plain else score_line(score))
+            if written.get(score.score_id) != raw:
+                fresh[score.score_id] = raw
+        if not fresh:
             return
-        lines = (Score(s.trace_id, s.name, s.value).to_json() if self.plain else score_line(s) for s in scores)
-        payload = b"".join(orjson.dumps(line) + b"\n" for line in lines)
+        payload = b"".join(raw + b"\n" for raw in fresh.values())
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(self.path, "ab+") as handle:
@@ -123,6 +145,8 @@ class FilesScoreWriter:
                 os.fsync(handle.fileno())
         except OSError as exc:
             raise InputError(f"cannot write scores: {exc.strerror or exc}", path=str(self.path)) from None
+        if not self.plain:
+            written.update(fresh)
 
 
 __all__ = ["FilesBodyFetcher", "FilesScoreWriter", "RecordBodies", "body_of", "judge_scores_file", "score_line"]

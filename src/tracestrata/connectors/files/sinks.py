@@ -12,6 +12,7 @@ is compacted by an atomic rewrite (temp file + rename).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from typing import Any
 import orjson
 
 from tracestrata.errors import InputError
-from tracestrata.io.atomic import atomic_writer
+from tracestrata.io.atomic import atomic_writer, write_error
 from tracestrata.protocols import SampleItem, SinkKind, WriteResult
 
 _SAFE = re.compile(r"[^A-Za-z0-9._+=@-]+")
@@ -31,6 +32,8 @@ _PREFIX = b'{"item_id":"'
 def sink_file(root: Path, kind: SinkKind, name: str) -> Path:
     """`<root>/datasets/<name>.jsonl` or `<root>/queues/<name>.jsonl`; the name made file-safe."""
     safe = _SAFE.sub("_", name).strip("._") or "unnamed"
+    if len(safe.encode()) > 200:  # file systems stop at 255 bytes: keep a readable head and a digest
+        safe = f"{safe[:160]}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
     return root / f"{kind.value}s" / f"{safe}.jsonl"
 
 
@@ -116,14 +119,22 @@ class FilesSampleSink:
                 updated += 1
             batch[item.item_id] = raw
         if batch:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             payload = b"".join(raw + b"\n" for raw in batch.values())
-            with open(self.path, "ab") as handle:
-                if handle.tell() > self._valid:
-                    handle.truncate(self._valid)  # cut a torn last line left by a killed writer
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.path, "ab") as handle:
+                    if handle.tell() > self._valid:
+                        handle.truncate(self._valid)  # cut a torn last line left by a killed writer
+                    try:
+                        handle.write(payload)
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                    except OSError:
+                        handle.truncate(self._valid)  # a full disk: no torn line left behind
+                        raise
+            except OSError as exc:
+                self._lines = None  # read the file again next time
+                raise write_error(exc, self.path) from None
             self._valid += len(payload)
             self._count += len(batch)
             lines.update(batch)

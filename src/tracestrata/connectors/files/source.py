@@ -264,6 +264,8 @@ _TOP_TYPES: dict[str, Any] = {
     "latency_ms": int | _FINITE | None,
     "cost": int | _FINITE | None,
     "tags": list[str] | None,
+    # text: a number is kept as its text; an object or a list is refused (never stored as Python's repr)
+    **{name: str | int | float | bool | None for name in ("name", "user_id", "session_id", "release", "version", "span_id")},
 }
 # What the record schema says of the fields a policy does not read, checked while the line is
 # scanned (msgspec) without building their values (`Raw`): a list of strings costs as much to

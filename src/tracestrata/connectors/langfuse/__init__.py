@@ -12,7 +12,7 @@ from typing import Any
 
 from tracestrata.errors import ConfigError
 from tracestrata.io.retry import RetryPolicy, SleepFn
-from tracestrata.protocols import HumanLabel, SampleSink, SinkKind
+from tracestrata.protocols import HumanLabel, SampleSink, SinkKind, Window
 
 from .client import LangfuseClient
 from .judging import LangfuseBodyFetcher, LangfuseScoreWriter
@@ -58,6 +58,13 @@ class LangfuseConnector:
         connector creates offers exactly those configs to its reviewers. The names created."""
         self.labels = tuple(labels)
         return [label.name for label in labels if ensure_score_config(self.client, label)[1]]
+
+    def trace_url(self, trace_id: str) -> str | None:
+        """The trace's page, when `project` (the project id) is set; else None (the id alone is listed)."""
+        return f"{self.options.base_url}/project/{self.options.project}/traces/{trace_id}" if self.options.project else None
+
+    def review_url(self, window: Window, marker: str | None = None) -> str | None:
+        return None  # the annotation queue is the reviewers' list (in the order its items were added)
 
     def score_source(self) -> LangfuseScoreSource:
         return LangfuseScoreSource(self.client)

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from tracestrata.protocols import HumanLabel, SinkKind
+from tracestrata.protocols import HumanLabel, SinkKind, Window
 
 from .client import PhoenixHTTP
 from .configs import AnnotationConfigs, label_config
@@ -23,6 +23,7 @@ from .judging import PhoenixBodyFetcher, PhoenixScoreWriter
 from .projects import ProjectResolver
 from .scores import PhoenixScoreSource
 from .settings import PhoenixSettings, load_settings
+from .ui import filtered_traces_url, sample_filter
 from .sinks import PhoenixDatasetSink, PhoenixReviewSink
 from .source import PhoenixTraceSource
 
@@ -69,6 +70,16 @@ class PhoenixConnector:
 
     def score_writer(self) -> PhoenixScoreWriter:
         return PhoenixScoreWriter(self.http)
+
+    def trace_url(self, trace_id: str) -> str | None:
+        return f"{self.settings.base_url}/projects/{self.projects.require(self.settings.project)}/traces/{trace_id}"
+
+    def review_url(self, window: Window, marker: str | None = None) -> str | None:
+        """The project's Traces tab filtered to the traces marked for review in `window`
+        (Phoenix keeps its own order, newest first; a link cannot change it)."""
+        project_url = f"{self.settings.base_url}/projects/{self.projects.require(self.settings.project)}"
+        condition = sample_filter(marker or self.settings.review_annotation)
+        return filtered_traces_url(project_url, condition, window.start, window.end)
 
     def close(self) -> None:
         self.http.close()

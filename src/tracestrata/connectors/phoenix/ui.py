@@ -24,6 +24,16 @@ def stratum_filter(stratum: str, annotation: str = "tracestrata.sampled") -> str
     return f"trace_annotations['{annotation}'].label == '{quoted}'"
 
 
+def filtered_traces_url(project_url: str, condition: str, start: datetime, end: datetime) -> str:
+    """The project's Traces tab with `condition` as its trace filter and the time range [start, end):
+    the list shows each trace's trace annotations (the marker's stratum) as chips."""
+    return f"{project_url}/traces?" + urlencode({
+        "traceFilterCondition": condition,
+        "timeRangeStart": format_timestamp(start),
+        "timeRangeEnd": format_timestamp(end),
+    })
+
+
 def filtered_spans_url(project_url: str, condition: str, start: datetime, end: datetime) -> str:
     """The project's span table with `condition` in the filter box and the time range set to [start, end)."""
     return f"{project_url}/spans?" + urlencode({

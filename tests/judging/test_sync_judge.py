@@ -1,0 +1,87 @@
+"""`[judge]` inside `sync`: one scheduled command pulls, samples, writes, judges, reads back and reports;
+traces the judge failed on are counted in the report among the unscored."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+from builders import sync_config_toml
+
+from tracestrata.job.config import load_config
+from tracestrata.job.logs import SyncLog
+from tracestrata.job.sync import run_sync
+from tracestrata.synthetic import generate_traces
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 11, 23, tzinfo=UTC)
+NOW = T0 + timedelta(hours=3, minutes=30)
+
+
+@pytest.fixture(autouse=True)
+def importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent))
+
+
+def make(tmp_path: Path, judge: str) -> Path:
+    traces = tmp_path / "traces.jsonl"
+    records = generate_traces(300, start=T0, end=T0 + timedelta(hours=3), seed=8)
+    traces.write_bytes(b"".join(orjson.dumps(r.to_json()) + b"\n" for r in records))
+    config = tmp_path / "sync.toml"
+    config.write_text(sync_config_toml(
+        {"type": "files", "path": str(traces), "sink_dir": "sink", "scores_path": "scores"},
+        str(ROOT / "examples" / "policies" / "basic.toml"),
+        state="state.sqlite",
+        window={"every": "1h", "settle": "15m", "start": "2026-11-23T00:00:00Z"},
+        scores={"names": ["correct"], "metric": "correct"},
+        report={"dir": "reports", "formats": ["json"]},
+        retry={"attempts": 2, "total_seconds": 5, "initial": 0.0, "max_wait": 0.0},
+        judge={"judge": judge, "name": "correct", "concurrency": 4},
+    ))
+    return config
+
+
+def test_one_sync_judges_reads_back_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = load_config(make(tmp_path, "stub_judges:ok"))
+    run_sync(config, now=NOW, log=SyncLog())
+    out = capsys.readouterr().out
+    assert "judge correct (stub_judges:ok): judged " in out and "scores: " in out
+    report = json.loads((tmp_path / "reports" / "report.json").read_text())
+    sampled = report["estimate"]["n_scored"]
+    assert sampled > 0 and not any(w["code"] == "judge_failed" for w in report.get("warnings", []))
+    run_sync(config, now=NOW, log=SyncLog())  # nothing new: judges nothing, says nothing
+    assert capsys.readouterr().out == ""
+
+
+def test_judge_failures_are_counted_in_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = load_config(make(tmp_path, "stub_judges:fails_on_errors"))
+    run_sync(config, now=NOW, log=SyncLog())
+    err = capsys.readouterr().err
+    assert "failed " in err and "TimeoutError: the judge gave up" in err
+    report = json.loads((tmp_path / "reports" / "report.json").read_text())
+    warning = next(w for w in report["warnings"] if w["code"] == "judge_failed")
+    lines = (tmp_path / "scores" / "tracestrata-judge.jsonl").read_text().splitlines()
+    assert warning["count"] > 0 and len(lines) == report["estimate"]["n_scored"]  # the failed ones stay unscored
+
+
+def test_judge_config_command_judges_the_windows_asked_for(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tracestrata.cli.main import cli
+
+    config_path = make(tmp_path, "stub_judges:ok")
+    text = config_path.read_text()
+    config_path.write_text(text[: text.index("[judge]")])  # no [judge]: sync samples, the command judges
+    run_sync(load_config(config_path), now=NOW, log=SyncLog())
+    args = ["judge", "--config", str(config_path), "--judge", "stub_judges:ok", "--name", "correct", "--now",
+            NOW.isoformat()]
+    one = CliRunner().invoke(cli, [*args, "--window", "2026-11-23T01:00:00Z/2026-11-23T02:00:00Z"])
+    assert one.exit_code == 0, one.output
+    judged = int(one.output.split("judged ")[1].split(",")[0])
+    rest = CliRunner().invoke(cli, args)
+    assert rest.exit_code == 0 and f"skipped {judged} already scored" in rest.output
+    bad = CliRunner().invoke(cli, [*args, "--window", "2026-11-23T01:00:00Z"])
+    assert bad.exit_code == 2 and "START/END" in bad.output
