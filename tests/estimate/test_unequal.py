@@ -90,3 +90,16 @@ def test_the_difference_estimator_with_a_perfect_proxy_is_exact():
     useless = difference_unequal(frame, np.zeros(len(frame.y)), 0.0, everything)
     plain = domain_fit(frame, everything)
     assert useless.mean == pytest.approx(plain.mean) and useless.lam == 0.0
+
+
+def test_two_phase_on_a_weighted_sample_is_one_clear_error():
+    from tracestrata.errors import EstimationError
+    from tracestrata.estimate.assisted import ProxyKind, ProxySpec, assist
+    from tracestrata.estimate.intervals import IntervalMethod
+
+    d, values = design(lambda cell, i: 0.1 + 0.01 * i)
+    frame = ScoredFrame.build(d, values)
+    plain = StratifiedEstimator().estimate(d, values)
+    with pytest.raises(EstimationError, match="two-phase"):
+        assist(d, frame, ProxySpec(ProxyKind.JUDGE, "correct"), {}, plain, {}, rate=True, confidence=0.95,
+               lonely=LonelyCell.ADJUST, rate_interval=IntervalMethod.KORN_GRAUBARD, judge=values)

@@ -188,6 +188,9 @@ def assist(
     if judge is None:
         raise EstimationError(f"no judge score named {spec.name!r}", field="proxy")
     phase1 = replace(ScoredFrame.build(design, judge), fpc=fpc)
+    if isinstance(phase1, UnequalFrame):  # twophase_fit assumes an SRS of the judged traces in every cell
+        raise EstimationError("--proxy score:NAME (two-phase) does not support a sample drawn with [sampling] weight "
+                              "yet; use --proxy FIELD", field="proxy")
     if phase1.y.size == 0:
         raise EstimationError(f"no sampled trace has a {spec.name!r} score", field="proxy")
     human_by_id = dict(zip(frame.trace_ids, frame.y.tolist(), strict=True))
