@@ -30,6 +30,7 @@ import pytest
 from tracestrata.estimate.estimators import LonelyCell, ScoredFrame, UnequalFrame, domain_fit, stratified_variance
 from tracestrata.estimate.intervals import korn_graubard, t_interval
 from tracestrata.estimate.unequal import unequal_weights
+from tracestrata.estimate.proxy import ProxyData, difference_fit
 from tracestrata.estimate.weighted_difference import difference_unequal
 from tracestrata.sampling.samplers import allocate_stratum
 from tracestrata.sampling.weights import WeightSpec
@@ -123,6 +124,10 @@ def simulate(spec: WeightSpec, reps: int = REPS, lam: float | None = None):
     known = {"all": p.mean(), "rare": p[cell >= 4].mean()}
     rng = np.random.default_rng(2024)
     out = {(design, est, dom): [] for design in sizes for est in ("plain", "diff") for dom in truth}
+    out.update({("srs", "report", dom): [] for dom in truth})
+    known_n = np.bincount(cell, minlength=6).astype(float)
+    known_sum = np.bincount(cell, weights=p, minlength=6)
+    one_group = np.zeros(6, dtype=np.intp)
     for _ in range(reps):
         u = ((rng.integers(0, 2**53, size=N, dtype=np.uint64) + np.uint64(1)).astype(float)) * 2.0**-53
         for design, w in sizes.items():
@@ -136,6 +141,12 @@ def simulate(spec: WeightSpec, reps: int = REPS, lam: float | None = None):
                 pooled = fitted if pooled is None else pooled
                 out[(design, "plain", dom)].append(plain)
                 out[(design, "diff", dom)].append(diff)
+                if design == "srs":  # today's design through the report's own difference estimator
+                    fit = difference_fit(frame, ProxyData(p[rows], known_n, known_sum), d, one_group, ["(all)"])
+                    v, _ = stratified_variance(frame, fit.z, d, LonelyCell.ADJUST)
+                    df = fit.n - cells - fit.slopes
+                    se = math.sqrt(v)
+                    out[("srs", "report", dom)].append((fit.mean, se, *t_interval(fit.mean, se, df)))
     summary = {}
     for key, rows in out.items():
         arr = np.array(rows)
@@ -164,7 +175,9 @@ def report(runs):
         print(f"{dom}: diff width weighted/srs {runs[('weighted', 'diff', dom)]['width'] / base:.3f}, "
               f"unrelated/srs {runs[('unrelated', 'diff', dom)]['width'] / base:.3f}, "
               f"constant/srs {runs[('constant', 'diff', dom)]['width'] / base:.3f}, "
-              f"plain srs/diff srs {runs[('srs', 'plain', dom)]['width'] / base:.3f}")
+              f"plain srs/diff srs {runs[('srs', 'plain', dom)]['width'] / base:.3f}, "
+              f"weighted/srs through estimate.proxy "
+              f"{runs[('weighted', 'diff', dom)]['width'] / runs[('srs', 'report', dom)]['width']:.3f}")
 
 
 def test_print(runs):
@@ -178,6 +191,7 @@ def test_weighted_difference_estimate_is_unbiased_covers_and_is_narrower(runs, d
     assert 0.93 <= weighted["coverage"] <= 0.97
     # same judged traces, same estimator: the weighting alone narrows the interval by over 25%
     assert weighted["width"] <= 0.75 * runs[("srs", "diff", domain)]["width"]
+    assert weighted["width"] <= 0.75 * runs[("srs", "report", domain)]["width"]  # today's --proxy (estimate.proxy)
     # the interval against the estimate's real spread (2 x 1.96 x SD); measured 0.91 (all), 0.83 (rare):
     # a sure proxy that is wrong is rare and weighs 1/pi, so the variance estimate is skewed
     assert weighted["width"] >= 0.8 * 2 * 1.96 * weighted["sd"]
