@@ -1,6 +1,7 @@
 """Builders shared by the tests: policies, records on disk, sample summaries, record strategies."""
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -292,3 +293,19 @@ def daily_ledger(state, days, strata, *, start=datetime(2026, 1, 1, tzinfo=UTC),
         state.store_scores(scores)
         ids.append([t for t, _, _ in sampled])
     return ids
+
+
+def weighted_traffic():
+    """Synthetic traffic with a heuristic; the edges: a missing score, 0, 1, out of range, non-ASCII ids."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    out = list(generate_traces(4000, start=start, end=start + timedelta(days=1), seed=21, heuristic=True))
+    edges = [None, 0.0, 1.0, 1.5, -0.25, 0.5, 1e-300]
+    for i in range(0, len(out), 37):
+        scores = dict(out[i].scores)
+        value = edges[(i // 37) % len(edges)]
+        if value is None:
+            scores.pop("heuristic")
+        else:
+            scores["heuristic"] = value
+        out[i] = replace(out[i], id=["é-", "追踪-", "x"][i % 3] + out[i].id, scores=scores)
+    return out

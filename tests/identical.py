@@ -5,7 +5,7 @@ probabilities and manifest, compared exactly.
     assert_identical_samples(result_a, tmp_path / "run-b")   # a SampleResult or a sample dir
 
 What must agree: every selected id with its cell, stratum, labels, kind, signals, boost,
-inclusion probability and weight; every cell with its population and sample size; the
+inclusion probability, weight and (weighted policies) size; every cell with its population and sample size; the
 boost counts; the population; the manifest's policy digest, seed, window, dimensions and
 counts. What may differ: the `source` name and `created_at` of a manifest, the order of
 `sample.jsonl` lines, and (unless `records=True`) the record fields beyond the id, which a
@@ -21,7 +21,9 @@ from typing import Any
 from tracestrata.sampling.manifest import read_sample_dir
 from tracestrata.sampling.samplers import SampleResult
 
-_RECORD_ONLY = ("stratum", "values", "cell", "kind", "failure", "signals", "boost", "inclusion_probability", "weight")
+_RECORD_ONLY = (
+    "stratum", "values", "cell", "kind", "failure", "signals", "boost", "inclusion_probability", "weight", "size",
+)  # `size`: the `[sampling] weight` of a weighted policy's trace (absent otherwise)
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def _units(rows: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
     for row in rows:
         key = str(row["id"])
         assert key not in units, f"trace {key!r} selected twice"
-        units[key] = tuple(_plain(row[name]) for name in _RECORD_ONLY)
+        units[key] = tuple(_plain(row.get(name)) for name in _RECORD_ONLY)
     return units
 
 

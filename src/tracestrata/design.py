@@ -127,6 +127,7 @@ class Unit:
     cell: str
     attrs: Mapping[str, Any] = field(default_factory=dict)
     proxy: Mapping[str, float | None] = field(default_factory=dict)  # by proxy field path, when the policy has one
+    probability: float | None = None  # its own inclusion probability (`[sampling] weight`); None: the cell's k/N
 
     def attr(self, path: str) -> Any:
         """An attribute by name, or by dotted path into nested mappings (`metadata.x`); None when absent."""

@@ -246,7 +246,7 @@ def _ledger_plan(
     fpc: bool,
     fmt: str,
 ) -> None:
-    from tracestrata.job.plan_ledger import DAY, daily_targets, finished_windows, plan_from_design
+    from tracestrata.job.plan_ledger import DAY, daily_targets, finished_windows, plan_from_design, weighting_forecast
     from tracestrata.sampling.plan_render import (
         render_review_table,
         render_spread_table,
@@ -264,6 +264,9 @@ def _ledger_plan(
     plan = result.plan
     click.echo(f"tracestrata: spreads from {result.windows} windows of {path}; populations of {result.latest}",
                err=True)
+    forecast = weighting_forecast(path, design, scores, metric, proxy)
+    if forecast is not None:
+        click.echo(f"tracestrata: {forecast}", err=True)
     if isinstance(plan, ReviewPlan):
         review = plan
         _echo_plan(

@@ -197,7 +197,7 @@ def sample_design(path: Path) -> Design:
     manifest, rows = read_sample_dir(path)
     design = manifest.design(rows)
     units = tuple(
-        Unit(unit.trace_id, unit.cell, {**row, **unit.attrs}, unit.proxy)
+        Unit(unit.trace_id, unit.cell, {**row, **unit.attrs}, unit.proxy, unit.probability)
         for unit, row in zip(design.units, rows, strict=True)
     )
     return Design(design.cells, units)

@@ -20,8 +20,10 @@ import numpy as np
 from tracestrata.design import Cell, Design, Unit, proxy_number
 from tracestrata.errors import EstimationError
 from tracestrata.estimate.estimators import Estimate, LonelyCell, ScoredFrame, satterthwaite_df, stratified_variance, within_known
+from tracestrata.estimate.estimators import UnequalFrame
 from tracestrata.estimate.intervals import IntervalMethod, df_factor, korn_graubard, t_interval, wilson_effective
 from tracestrata.estimate.proxy import ProxyData, Tuning, difference_fit, lambda_groups, twophase_fit
+from tracestrata.estimate.weighted_difference import unequal_proxy_fit
 
 __all__ = [
     "Assisted",
@@ -186,6 +188,9 @@ def assist(
     if judge is None:
         raise EstimationError(f"no judge score named {spec.name!r}", field="proxy")
     phase1 = replace(ScoredFrame.build(design, judge), fpc=fpc)
+    if isinstance(phase1, UnequalFrame):  # twophase_fit assumes an SRS of the judged traces in every cell
+        raise EstimationError("--proxy score:NAME (two-phase) does not support a sample drawn with [sampling] weight "
+                              "yet; use --proxy FIELD", field="proxy")
     if phase1.y.size == 0:
         raise EstimationError(f"no sampled trace has a {spec.name!r} score", field="proxy")
     human_by_id = dict(zip(frame.trace_ids, frame.y.tolist(), strict=True))
@@ -286,7 +291,8 @@ def difference_estimate(
     `base` is the plain estimate of the same scope; `gain` (a stratum row only) the
     proxy's variance ratio on the whole population, which floors the row's variance.
     """
-    fit = difference_fit(frame, data, d, groups, names, lam=lam, folds=folds if lam is None else 0)
+    fit = (unequal_proxy_fit(frame, data, d, lam=lam) if isinstance(frame, UnequalFrame)  # `[sampling] weight`
+           else difference_fit(frame, data, d, groups, names, lam=lam, folds=folds if lam is None else 0))
     if fit.n == 0:
         return _empty(base, spec, tuning)
     variance, lonely_ids = stratified_variance(frame, fit.z, d, lonely)

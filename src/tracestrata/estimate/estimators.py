@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
@@ -49,6 +49,8 @@ from tracestrata.estimate.intervals import (
     wilson,
     wilson_effective,
 )
+from tracestrata.estimate.unequal import cell_terms as unequal_cell_terms
+from tracestrata.estimate.unequal import unequal_weights
 
 __all__ = [
     "DomainFit",
@@ -56,6 +58,7 @@ __all__ = [
     "Estimator",
     "LonelyCell",
     "ScoredFrame",
+    "UnequalFrame",
     "StratifiedEstimator",
     "domain_fit",
     "is_rate",
@@ -158,6 +161,7 @@ class ScoredFrame:
         ids: list[str] = []
         codes: list[int] = []
         ys: list[float] = []
+        probs: list[float | None] = []
         for unit in design.units:
             value = values.get(unit.trace_id)
             if value is None:
@@ -167,6 +171,7 @@ class ScoredFrame:
             ids.append(unit.trace_id)
             codes.append(index[unit.cell])
             ys.append(float(value))
+            probs.append(unit.probability)
         code = np.array(codes, dtype=np.intp)
         scored = np.bincount(code, minlength=len(design.cells)).astype(float)
         if np.any(scored > population):
@@ -177,15 +182,14 @@ class ScoredFrame:
             )
         with np.errstate(divide="ignore", invalid="ignore"):
             per_cell_weight = np.where(scored > 0, population / np.maximum(scored, 1), 0.0)
-        return cls(
-            trace_ids=tuple(ids),
-            cell_ids=tuple(cell.id for cell in design.cells),
-            code=code,
-            y=np.array(ys, dtype=float),
-            population=population,
-            scored=scored,
-            weight=per_cell_weight[code] if len(code) else np.zeros(0),
-        )
+        weight = per_cell_weight[code] if len(code) else np.zeros(0)
+        parts = dict(trace_ids=tuple(ids), cell_ids=tuple(cell.id for cell in design.cells), code=code,
+                     y=np.array(ys, dtype=float), population=population, scored=scored)
+        if any(p is not None for p in probs):  # `[sampling] weight`: each trace its own π
+            sampled = np.array([cell.sampled for cell in design.cells], dtype=float)
+            weight, unit_fpc = unequal_weights(code, probs, population, sampled, scored)
+            return UnequalFrame(**parts, weight=weight, unit_fpc=unit_fpc)
+        return cls(**parts, weight=weight)
 
     def mask(self, trace_ids: Collection[str] | None = None, cells: Collection[str] | None = None) -> np.ndarray:
         """Domain indicator over the scored traces: in `cells` (if given) and `trace_ids` (if given)."""
@@ -254,7 +258,7 @@ def stratified_variance(
     """
     n_cells = len(frame.cell_ids)
     m = frame.scored
-    sums, f, regular = _cell_terms(frame, z)
+    sums, f, regular = _terms(frame, z)
     variance = float(regular.sum())
 
     touched_cells = np.bincount(frame.code[touched], minlength=n_cells) > 0 if touched.any() else np.zeros(n_cells, bool)
@@ -278,7 +282,7 @@ def satterthwaite_df(frame: ScoredFrame, z: np.ndarray) -> float:
     Small when a few thinly judged cells carry most of the variance (inf without variance).
     """
     m = frame.scored
-    _, _, v = _cell_terms(frame, z)
+    _, _, v = _terms(frame, z)
     with np.errstate(divide="ignore", invalid="ignore"):
         denominator = float(np.where(m > 1, v * v / np.maximum(m - 1, 1), 0.0).sum())
     return float(v.sum()) ** 2 / denominator if denominator > 0 else math.inf
@@ -421,3 +425,19 @@ def naive_estimate(values: Collection[float], *, confidence: float = 0.95, rate:
     else:
         low, high = t_interval(mean, se, n - 1, confidence=confidence) if n > 1 else (math.nan, math.nan)
     return Estimate(mean, se, low, high, n, method, float(max(n - 1, 0)), confidence, float(n), n)
+
+
+@dataclass(frozen=True)
+class UnequalFrame(ScoredFrame):
+    """A `ScoredFrame` of a design with unequal π inside cells (`[sampling] weight`): `weight` holds
+    the calibrated Hájek weights and `unit_fpc` each scored trace's 1 − π*_i (`estimate.unequal`)."""
+
+    unit_fpc: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def _terms(frame: ScoredFrame, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_cell_terms`, or for unequal π inside cells the Hájek–Deville form (`unequal.cell_terms`)."""
+    if isinstance(frame, UnequalFrame):  # an analytic frame drops the finite-population factors: c_i = 1
+        fpc = frame.unit_fpc if frame.fpc else np.ones(len(frame.unit_fpc))
+        return unequal_cell_terms(frame.code, z, frame.weight, fpc, frame.scored)
+    return _cell_terms(frame, z)

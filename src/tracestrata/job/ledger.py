@@ -89,7 +89,9 @@ def design_from_runs(state: State, runs: Sequence[RunRow]) -> Design:
     windows = {run.run_id: run.window_key for run in runs}
     units: list[Unit] = []
     for run_id, trace_id, cell, attrs in state.sampled(list(windows)):
-        units.append(Unit(trace_id, in_window(cell, windows[run_id]), attrs))
+        pi = attrs.get("inclusion_probability")  # kept only for a weighted policy (`SampledTrace.unit_attrs`)
+        probability = None if pi is None else float(pi)
+        units.append(Unit(trace_id, in_window(cell, windows[run_id]), attrs, probability=probability))
     tops: dict[str, int] = {}
     for digest in sorted({run.policy_digest for run in runs}):
         tops.update(tops_of(state.policy(digest)))

@@ -17,11 +17,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+
 from tracestrata.design import Design
 from tracestrata.errors import InputError
-from tracestrata.estimate.assisted import ProxyKind, parse_proxy
+from tracestrata.estimate.assisted import ProxyKind, parse_proxy, proxy_value
+from tracestrata.estimate.estimators import ScoredFrame
 from tracestrata.estimate.report import Report, build_report
 from tracestrata.estimate.spread import StratumSpread, report_spreads
+from tracestrata.estimate.weighted_difference import difference_unequal
+from tracestrata.estimate.weighting_gain import weighting_gain
 from tracestrata.job.ledger import design_from_ledger
 from tracestrata.job.state import RunStatus, State
 from tracestrata.job.windows import format_duration
@@ -35,8 +40,9 @@ from tracestrata.sampling.residual import (
     review_plan,
     residual_neyman,
 )
+from tracestrata.sampling.weights import DEFAULT_FLOOR, WeightSpec, parse_weight
 
-__all__ = ["DAY", "LedgerPlan", "daily_targets", "finished_windows", "plan_from_design"]
+__all__ = ["DAY", "LedgerPlan", "daily_targets", "finished_windows", "plan_from_design", "weighting_forecast"]
 
 
 @dataclass(frozen=True)
@@ -102,11 +108,16 @@ DAY = timedelta(days=1)
 def daily_targets(path: str | Path) -> bool:
     """Whether the latest finished run's policy has `[targets] per = "day"`: its targets (and
     `review.target`) are per day, so the plan sizes a day, the windows of the last day."""
-    with State(Path(path), create=False) as state:
-        runs = state.runs(status=RunStatus.DONE)
-        policy = state.policy(max(runs, key=lambda r: r.window_end).policy_digest) if runs else None
+    policy = _latest_policy(path)
     targets = policy.get("targets") if isinstance(policy, Mapping) else None
     return isinstance(targets, Mapping) and targets.get("per") == "day"
+
+
+def _latest_policy(path: str | Path) -> object:
+    """The policy (as stored, plain JSON) of the latest finished run; None without one."""
+    with State(Path(path), create=False) as state:
+        runs = state.runs(status=RunStatus.DONE)
+        return state.policy(max(runs, key=lambda r: r.window_end).policy_digest) if runs else None
 
 
 def _window_end(window: str | None) -> datetime | None:
@@ -182,3 +193,44 @@ def plan_from_design(
     ]
     plan = residual_neyman(rows, half_width=half_width, confidence=confidence, budget=budget, floor=floor, fpc=fpc)
     return LedgerPlan(plan, report, windows, latest, tuple(pooled))
+
+
+def weighting_forecast(path: str | Path, design: Design, scores: Sequence[Score], metric: str,
+                       proxy: str | None) -> str | None:
+    """`plan --ledger --proxy FIELD`: one line saying what proxy-weighted sampling buys (or costs)
+    for the judged traces of the ledger's windows (`estimate.weighting_gain`). The weight is the
+    latest policy's `[sampling] weight`, else `proxy_uncertainty:FIELD`. None without a numeric
+    metric or a proxy field."""
+    spec = parse_proxy(proxy) if proxy else None
+    if spec is None or spec.kind is not ProxyKind.FIELD:
+        return None
+    policy = _latest_policy(path)
+    table = policy.get("sampling") if isinstance(policy, Mapping) else None
+    weight = WeightSpec(spec.name, True)
+    if isinstance(table, Mapping) and isinstance(table.get("weight"), str):
+        path_, uncertainty = parse_weight(table["weight"])
+        weight = WeightSpec(path_, uncertainty, float(table.get("floor", DEFAULT_FLOOR)))
+    values = {s.trace_id: float(s.value) for s in scores
+              if s.name == metric and isinstance(s.value, int | float) and math.isfinite(float(s.value))}
+    frame = ScoredFrame.build(design, values)
+    if len(frame.y) < 2:
+        return None
+    units = {u.trace_id: u for u in design.units}
+    p = np.array([_nan(proxy_value(units[t], spec.name)) for t in frame.trace_ids], dtype=float)
+    if np.isnan(p).all():
+        return None
+    p = np.where(np.isnan(p), float(np.nanmean(p)), p)
+    raw = [units[t].proxy[weight.field] if weight.field in units[t].proxy else units[t].attr(weight.field)
+           for t in frame.trace_ids]
+    everything = np.ones(len(frame.y), dtype=bool)
+    lam = difference_unequal(frame, p, 0.0, everything).lam
+    gain = weighting_gain(frame, frame.y - lam * p, weight.sizes(raw))
+    if not math.isfinite(gain.ratio):
+        return None
+    return (f'with [sampling] weight = "{weight.text}" the same {gain.judged:,} judged traces would give an interval '
+            f"{gain.ratio:.2f}x as wide for --proxy {spec.name} (SE {gain.se_equal:.4f} -> {gain.se_weighted:.4f}; "
+            "a forecast from the judged windows)")
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else x

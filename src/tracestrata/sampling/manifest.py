@@ -90,6 +90,7 @@ class Manifest:
                 in_window(str(row["cell"]), window),
                 {"stratum": row["stratum"], **row["values"]},
                 {f: proxy_number(get(row), f, row["id"], InputError) for f, get in getters},
+                float(row["inclusion_probability"]) if "size" in row else None,  # weighted: its own pi
             )
             for row in rows
         )
@@ -179,7 +180,8 @@ _MAX_COUNT = 1 << 53  # counts are exact integers; a larger one was not written 
 
 
 def _check_row(row: Mapping[str, Any], cell: Cell, where: str, line: int, seen: set[str]) -> None:
-    """A sample row agrees with the design: its id once, its values an object, π = n/N of its cell."""
+    """A sample row agrees with the design: its id once, its values an object, π = n/N of its cell
+    (a weighted policy's row: its own π, weight 1/π and a positive size)."""
 
     def bad(field_name: str, message: str) -> InputError:
         return InputError(message, path=where, line=line, field=field_name)
@@ -199,6 +201,13 @@ def _check_row(row: Mapping[str, Any], cell: Cell, where: str, line: int, seen: 
             raise bad(name, f"expected a finite number, got {value!r}")
     if not 0 < p <= 1:
         raise bad("inclusion_probability", f"expected a number in (0, 1], got {p!r}")
+    if "size" in row:  # a weighted policy: each trace its own π = min(1, w τ) (`sampling.weights`), weight 1/π
+        size = row["size"]
+        if isinstance(size, bool) or not isinstance(size, (int, float)) or not math.isfinite(size) or size <= 0:
+            raise bad("size", f"expected a positive number, got {size!r}")
+        if not math.isclose(w * p, 1.0, rel_tol=1e-9):
+            raise bad("weight", f"{w!r} is not 1/{p!r}")
+        return
     expected = cell.sampled / cell.population if cell.population else 0.0
     if not math.isclose(p, expected, rel_tol=1e-9):
         raise bad("inclusion_probability", f"{p!r} is not {cell.sampled}/{cell.population} of cell {cell.id!r}")

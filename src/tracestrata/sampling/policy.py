@@ -25,9 +25,12 @@ from tracestrata.io.tomlfile import key_line, read_toml
 from tracestrata.sampling.evaluators import Evaluator, HashTarget
 from tracestrata.sampling.signals import OPERATORS, Boost, Condition, Operator, Signal
 from tracestrata.sampling.strata import Dimension, check_path
+from tracestrata.sampling.weights import DEFAULT_FLOOR as DEFAULT_WEIGHT_FLOOR
+from tracestrata.sampling.weights import UNCERTAINTY, WeightSpec, parse_weight
 
 TOP_KEYS = (
     "seed", "description", "strata", "targets", "failure", "boost", "max_strata", "proxy", "review", "evaluator",
+    "sampling",
 )
 STRATA_KEYS = ("field", "top", "edges", "values", "label")
 TARGET_KEYS = ("default", "overrides", "floor", "per")
@@ -37,6 +40,7 @@ FAILURE_KEYS = ("multiplier", "signals")
 SIGNAL_KEYS = ("name", "field", *OPERATORS)
 BOOST_KEYS = ("name", "field", "collect", *OPERATORS)
 PROXY_KEYS = ("field",)
+SAMPLING_KEYS = ("weight", "floor")
 REVIEW_KEYS = ("target", "seed_suffix")
 EVALUATOR_KEYS = ("name", "rate", "hashes", "filter")
 FILTER_KEYS = ("field", *OPERATORS)
@@ -161,6 +165,7 @@ class Policy:
     proxies: tuple[str, ...] = ()  # `[[proxy]] field = ...`: totals per cell over every trace
     review: Review | None = None
     evaluators: tuple[Evaluator, ...] = ()  # `[[evaluator]]`: not part of the digest (they draw nothing)
+    weight: WeightSpec | None = None  # `[sampling] weight`: priority sampling inside cells (`sampling.weights`)
 
     def to_json(self) -> dict[str, Any]:
         """The canonical parsed form (what `digest` hashes; `source` and `evaluators` are not part of it)."""
@@ -179,6 +184,8 @@ class Policy:
             out["proxy"] = [{"field": f} for f in self.proxies]
         if self.review is not None:
             out["review"] = self.review.to_json()
+        if self.weight is not None:  # only when set: the digest of an unweighted policy is unchanged
+            out["sampling"] = self.weight.to_json()
         return out
 
     @cached_property
@@ -212,6 +219,7 @@ class Policy:
         paths += [s.condition.field for s in self.signals]
         paths += [b.condition.field for b in self.boosts]
         paths += list(self.proxies)
+        paths += [self.weight.field] if self.weight is not None else []
         return tuple(sorted({p.split(".")[1] for p in paths if p.startswith("metadata.")}))
 
     def fields(self) -> tuple[str, ...]:
@@ -219,6 +227,7 @@ class Policy:
         paths = [d.field for d in self.strata] + [s.condition.field for s in self.signals]
         paths += [b.condition.field for b in self.boosts]
         paths += list(self.proxies)
+        paths += [self.weight.field] if self.weight is not None else []
         return tuple(dict.fromkeys(paths))
 
 
@@ -286,6 +295,7 @@ class _Parser:
         proxies = self.proxies(data.get("proxy", []))
         review = self.review(data["review"]) if "review" in data else None
         evaluators = self.evaluators(data.get("evaluator", []))
+        weight = self.sampling(data["sampling"]) if "sampling" in data else None
         return Policy(
             seed=seed,
             strata=strata,
@@ -299,6 +309,7 @@ class _Parser:
             proxies=proxies,
             review=review,
             evaluators=evaluators,
+            weight=weight,
         )
 
     def evaluators(self, value: Any) -> tuple[Evaluator, ...]:
@@ -330,6 +341,27 @@ class _Parser:
                 raise self.error(f"{where}.field", f"'{path}' is already a proxy")
             fields.append(path)
         return tuple(fields)
+
+    def sampling(self, value: Any) -> WeightSpec | None:
+        """`[sampling] weight = "FIELD" | "proxy_uncertainty:FIELD"`, `floor = 0.05` (see `sampling.weights`)."""
+        table = self.table(value, "sampling")
+        self.check_keys(table, SAMPLING_KEYS, "sampling")
+        if "weight" not in table:
+            if "floor" in table:
+                example = 'weight = "proxy_uncertainty:scores.heuristic"'
+                raise self.error("sampling.floor", f"a floor needs a weight (e.g. {example})")
+            return None
+        text = self.string(table["weight"], "sampling.weight")
+        path, uncertainty = parse_weight(text)
+        problem = check_path(path)
+        if problem:
+            raise self.error("sampling.weight", f"{problem} (or '{UNCERTAINTY}:FIELD' for a proxy score in [0, 1])")
+        floor = table.get("floor", DEFAULT_WEIGHT_FLOOR)
+        if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not math.isfinite(floor) or floor <= 0:
+            raise self.error(
+                "sampling.floor", f"expected a number > 0 (the size of a trace without a weight), got {floor!r}"
+            )
+        return WeightSpec(path, uncertainty, float(floor))
 
     def review(self, value: Any) -> Review:
         table = self.table(value, "review")

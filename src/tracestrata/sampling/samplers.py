@@ -67,6 +67,7 @@ from tracestrata.sampling.strata import (
     stratum_key,
     top_values,
 )
+from tracestrata.sampling.weights import inclusion_probabilities, rank_keys
 
 _RECORD_ID = attrgetter("id")
 BATCH_SIZE = 65_536
@@ -91,6 +92,7 @@ class SampledTrace:
     review: bool = False  # in the human-review subsample
     review_probability: float = 1.0  # of being reviewed, given sampled (1.0 without `[review]`)
     raw_values: Mapping[str, str] | None = None  # the labels before `top` folded them, when they differ
+    size: float | None = None  # the trace's `[sampling] weight` (floored), when the policy has one
 
     def to_json(self) -> dict[str, Any]:
         """One `sample.jsonl` line: the record's JSON plus the design fields."""
@@ -108,6 +110,8 @@ class SampledTrace:
         )
         if self.review or self.review_probability < 1.0:  # a policy with `[review]`: every row says
             out.update(review=self.review, review_probability=self.review_probability)
+        if self.size is not None:  # a weighted policy: pi differs inside a cell
+            out["size"] = self.size
         return out
 
     def unit_attrs(self) -> dict[str, Any]:
@@ -131,6 +135,7 @@ class SampledTrace:
                 else {}
             ),
             **({"raw_values": dict(self.raw_values)} if self.raw_values is not None else {}),
+            **({"inclusion_probability": self.inclusion_probability} if self.size is not None else {}),
         }
 
 
@@ -150,7 +155,8 @@ class SampleResult:
             for c in self.cells
         )
         units = tuple(
-            Unit(s.record.id, in_window(s.cell, window), {"stratum": s.stratum, **s.values}, dict(s.proxy))
+            Unit(s.record.id, in_window(s.cell, window), {"stratum": s.stratum, **s.values}, dict(s.proxy),
+                 s.inclusion_probability if s.size is not None else None)
             for s in self.selected
         )
         return Design(cells, units)
@@ -248,11 +254,12 @@ class _Group:
     masks: list[int] = field(default_factory=list)
     payloads: list[Any] = field(default_factory=list)
     proxy: list[list[int]] = field(default_factory=list)  # per policy proxy: [n, fixed-point sum, sumsq]
+    sizes: list[float] = field(default_factory=list)  # per candidate, under `[sampling] weight` (keys are ranks)
 
     def copy(self) -> _Group:
         return _Group(
             self.bound, self.count, self.hashes, list(self.ids), list(self.masks), list(self.payloads),
-            [list(t) for t in self.proxy],
+            [list(t) for t in self.proxy], list(self.sizes),
         )
 
     def add_proxy(self, totals: Sequence[Sequence[int]]) -> None:
@@ -273,7 +280,14 @@ class _Group:
         """No hash above this can enter the bottom-`bound` any more."""
         return int(self.hashes[-1]) if len(self.ids) >= self.bound else _HASH_MAX
 
-    def offer(self, hashes: np.ndarray, ids: list[str], masks: list[int], payloads: list[Any]) -> int:
+    def offer(
+        self,
+        hashes: np.ndarray,
+        ids: list[str],
+        masks: list[int],
+        payloads: list[Any],
+        sizes: list[float] | None = None,
+    ) -> int:
         """Merge candidates (any order) and keep the `bound` smallest by (hash, id).
 
         An id already among the candidates is a repeated trace: the one held first
@@ -300,6 +314,8 @@ class _Group:
         self.ids = list(map(all_ids.__getitem__, order))
         self.masks = list(map(all_masks.__getitem__, order))
         self.payloads = list(map(all_payloads.__getitem__, order))
+        if sizes is not None:
+            self.sizes = list(map((self.sizes + sizes).__getitem__, order))
         return repeats
 
 
@@ -342,6 +358,7 @@ class Sketch:
         self.key = hash_key(policy.seed)
         self.fields = policy.fields()
         self.proxies = policy.proxies
+        self.weighting = policy.weight
         self.n_boosts = len(policy.boosts)
         self.failure_code = self.n_boosts
         self.normal_code = self.n_boosts + 1
@@ -397,6 +414,7 @@ class Sketch:
                     "masks": [int(m) for m in group.masks],
                     "payloads": list(group.payloads),
                     "proxy": [list(t) for t in group.proxy],
+                    **({"sizes": list(group.sizes)} if self.weighting is not None else {}),
                 }
                 for (labels, cell), group in self.groups.items()
             ],
@@ -420,6 +438,7 @@ class Sketch:
             group = _Group(int(g["bound"]), int(g["count"]), hashes, list(g["ids"]), list(g["masks"]))
             group.payloads = list(g["payloads"])
             group.proxy = [[int(x) for x in t] for t in g.get("proxy", [])]
+            group.sizes = [float(x) for x in g.get("sizes", [])]
             sketch.groups[(tuple(g["labels"]), int(g["cell"]))] = group
         return sketch
 
@@ -471,15 +490,17 @@ class Sketch:
         self.population += n if fresh is None else int(fresh.sum())
         columns = {path: encode(columns[path]) for path in self.fields}  # each string column once
         self._presence.observe(columns, n)
+        sizes = None if self.weighting is None else self.weighting.sizes(columns[self.weighting.field])
+        order = hashes if sizes is None else rank_keys(hashes, sizes)  # bottom-k on u/w instead of u
         codes = [self._dim_codes(i, columns[d.field], n) for i, d in enumerate(self.policy.strata)]
         self._check_strata()
         masks = self._signal_masks(columns, n)
         cells = self._cells(masks, columns)
         group_of, decode = self._group_codes(codes, cells)
         proxy = self._proxy_totals(columns, group_of, fresh)
-        for group, rows in self._candidates(group_of, hashes, decode, fresh, proxy):
+        for group, rows in self._candidates(group_of, order, decode, fresh, proxy):
             take = group.bound
-            row_hashes = hashes[rows]
+            row_hashes = order[rows]
             if len(rows) > take:  # the take smallest; ties at the cut stay, (hash, id) decides in `offer`
                 cut = np.partition(row_hashes, take - 1)[take - 1]
                 keep = row_hashes <= cut
@@ -491,7 +512,8 @@ class Sketch:
             if len(rows) == 0:
                 continue
             picked = rows.tolist()
-            repeats = group.offer(row_hashes, _pick(ids, picked), masks[rows].tolist(), _pick(payloads, picked))
+            repeats = group.offer(row_hashes, _pick(ids, picked), masks[rows].tolist(), _pick(payloads, picked),
+                                  None if sizes is None else sizes[rows].tolist())
             if repeats:
                 group.count -= repeats
                 self.population -= repeats
@@ -687,6 +709,8 @@ class Sketch:
         group = self.groups.get((labels, cell))
         if group is None:
             bound = self.remaining[cell] if cell < self.n_boosts else self._bound(labels)
+            if self.weighting is not None and bound:  # one more candidate: the (k+1)-th rank is the threshold
+                bound += 1
             group = self.groups[(labels, cell)] = _Group(bound)
         return group
 
@@ -723,7 +747,8 @@ class Sketch:
                 target.count += group.count
                 if group.proxy:
                     target.add_proxy(group.proxy)
-                repeats = target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads))
+                repeats = target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads),
+                                       self._sizes(group))
                 target.count -= repeats
                 merged.population -= repeats
                 merged.duplicates += repeats
@@ -764,7 +789,8 @@ class Sketch:
             target.count += group.count
             if group.proxy:
                 target.add_proxy(group.proxy)
-            repeats = target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads))
+            repeats = target.offer(group.hashes, list(group.ids), list(group.masks), list(group.payloads),
+                                   self._sizes(group))
             target.count -= repeats
             parts[(folded, cell)].append((labels, group.count - repeats, group.proxy))
             population, duplicates = population - repeats, duplicates + repeats
@@ -779,6 +805,9 @@ class Sketch:
     def presence(self) -> FieldPresence:
         """Which watched (signal, boost) fields no trace fed so far had."""
         return self._presence
+
+    def _sizes(self, group: _Group) -> list[float] | None:
+        return list(group.sizes) if self.weighting is not None else None
 
     def is_failure_cell(self, cell: int) -> bool:
         return cell == self.failure_code
@@ -838,13 +867,19 @@ class Sketch:
                         s.name for bit, s in enumerate(policy.signals) if mask >> bit & 1
                     )
                 names.append(fired)
-            p, weight = k / group.count, group.count / k
             records = convert_many(group.payloads[:k])
             proxies = self._unit_proxies(records)
+            if self.weighting is None:  # a simple random sample: k/N (its weight N/k, as always)
+                probs, sizes = [k / group.count] * k, [None] * k
+                weights = [group.count / k] * k
+            else:  # priority sampling: pi = min(1, w tau), tau the (k+1)-th rank (`sampling.weights`)
+                sizes = group.sizes[:k]
+                probs = inclusion_probabilities(sizes, int(group.hashes[k]) if k < group.count else None)
+                weights = [1.0 / p for p in probs]
             selected.extend(
-                SampledTrace(record, key, dict(values), cid, kind, bool(fired), fired, boost, p, weight, proxy,
-                             raw_values=self._raw_values(raw_of.get(str(record.id))))
-                for record, fired, proxy in zip(records, names, proxies, strict=True)
+                SampledTrace(record, key, dict(values), cid, kind, bool(fired), fired, boost, p, w, proxy,
+                             raw_values=self._raw_values(raw_of.get(str(record.id))), size=size)
+                for record, fired, proxy, p, w, size in zip(records, names, proxies, probs, weights, sizes, strict=True)
             )
         if policy.review is not None:
             selected = draw_review(selected, policy, population)

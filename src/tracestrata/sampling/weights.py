@@ -1,0 +1,144 @@
+"""Proxy-weighted sampling inside a cell: priority sampling on the keyed hash (`[sampling] weight`).
+
+Without a weight every cell is a simple random sample: bottom-k on the keyed hash
+(`tracestrata.sampling.hashing`). With a *size* w_i > 0 per trace (how informative
+it is expected to be, e.g. how unsure a cheap proxy is about it), each cell keeps
+instead the k traces with the smallest *rank*
+
+    r_i = u_i / w_i,   u_i = ((h_i >> 11) + 1) · 2^-53  in (0, 1]
+
+(h_i the 64-bit keyed hash). This is priority sampling (Duffield, Lund & Thorup,
+"Priority sampling for estimation of arbitrary subset sums", J. ACM 54(6), 2007:
+priority q_i = w_i / u_i, keep the k largest), equivalently sequential Poisson
+sampling (Ohlsson 1998) with target probabilities proportional to w. Given the
+cell's threshold tau = the (k+1)-th smallest rank, trace i is in the sample with
+probability
+
+    pi_i = min(1, w_i · tau)
+
+conditionally on the other traces' ranks, which is exactly the probability
+Horvitz-Thompson needs: DLT prove y_i·1[i in S]/pi_i is unbiased for y_i and that
+these terms are uncorrelated, so Σ (1 − pi_i) y_i²/pi_i² estimates the variance of
+a cell total without bias. A cell that takes all of its traces has pi_i = 1.
+
+It is still bottom-k, only on another key: one pass, memory bounded by k + 1
+candidates per cell, mergeable across partitions, and a pure function of
+(seed, id, w): `rank_keys` maps r_i to a uint64 whose order is the order of r_i
+(the IEEE-754 bits of a positive double), so the sketch keeps candidates exactly as
+it keeps hashes, with ties broken by id. u_i is an exact integer -> float
+conversion (53 bits) and r_i one correctly rounded division, so every path that
+reads the same float weight gets the same ranks bit for bit.
+
+A weight that is missing, zero, negative, not a number or not finite falls back to
+the floor, never to probability 0; for `proxy_uncertainty:FIELD` the size is
+sqrt(p (1 − p)) of a proxy score p in [0, 1], floored (a score outside [0, 1] gets
+the floor).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tracestrata.sampling.columns import DictColumn, StringColumn
+
+UNCERTAINTY = "proxy_uncertainty"
+DEFAULT_FLOOR = 0.05
+_U_SCALE = 2.0**-53
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """`[sampling] weight = "FIELD"` or `"proxy_uncertainty:FIELD"`, and `floor`."""
+
+    field: str
+    uncertainty: bool = False
+    floor: float = DEFAULT_FLOOR
+
+    @property
+    def text(self) -> str:
+        return f"{UNCERTAINTY}:{self.field}" if self.uncertainty else self.field
+
+    def to_json(self) -> dict[str, Any]:
+        return {"weight": self.text, "floor": self.floor}
+
+    def sizes(self, column: Any) -> np.ndarray:
+        """The size w_i >= floor of every row of a column (a list, numpy array, Dict- or StringColumn)."""
+        x = numbers(column)
+        if self.uncertainty:
+            with np.errstate(invalid="ignore"):
+                x = np.sqrt(x * (1.0 - x))  # NaN outside [0, 1]
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(x) & (x > self.floor)
+        return np.where(ok, x, self.floor)
+
+
+def numbers(column: Any) -> np.ndarray:
+    """A column as floats: numbers (booleans as 0/1) as they are, anything else NaN."""
+    if isinstance(column, DictColumn):
+        return column.take(_floats(list(column.values)), math.nan)
+    if isinstance(column, StringColumn):
+        return np.full(len(column), math.nan)  # text is never a weight
+    if isinstance(column, np.ndarray) and column.dtype.kind in "fiub":
+        return column.astype(float)
+    values = column.tolist() if isinstance(column, np.ndarray) else column
+    return _floats(values)
+
+
+def _floats(values: Sequence[Any]) -> np.ndarray:
+    out = np.full(len(values), math.nan)
+    for i, v in enumerate(values):
+        if type(v) in (float, int, bool):
+            out[i] = float(v)
+    return out
+
+
+def uniforms(hashes: np.ndarray) -> np.ndarray:
+    """u_i = ((h_i >> 11) + 1) · 2^-53 in (0, 1]: exact in float64 (53 bits)."""
+    top = (hashes >> np.uint64(11)) + np.uint64(1)
+    return top.astype(np.float64) * _U_SCALE
+
+
+def rank_keys(hashes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """uint64 keys ordered as the ranks u_i / w_i (the bits of a positive double keep its order)."""
+    ranks = uniforms(hashes) / sizes
+    return np.ascontiguousarray(ranks, dtype=np.float64).view(np.uint64)
+
+
+def key_rank(key: int | np.uint64) -> float:
+    """The rank a key stands for."""
+    return float(np.array([key], dtype=np.uint64).view(np.float64)[0])
+
+
+def inclusion_probabilities(sizes: Sequence[float], threshold_key: int | None) -> list[float]:
+    """pi_i = min(1, w_i · tau) given the key of the (k+1)-th smallest rank; all 1 without one
+    (the cell took every trace)."""
+    if threshold_key is None:
+        return [1.0] * len(sizes)
+    tau = key_rank(threshold_key)
+    return [min(1.0, w * tau) for w in sizes]
+
+
+def parse_weight(text: str) -> tuple[str, bool]:
+    """(field path, uncertainty?) of a `weight` value; the path is checked by the caller."""
+    head, sep, rest = text.partition(":")
+    if sep and head == UNCERTAINTY:
+        return rest.strip(), True
+    return text.strip(), False
+
+
+__all__ = [
+    "DEFAULT_FLOOR",
+    "UNCERTAINTY",
+    "WeightSpec",
+    "inclusion_probabilities",
+    "key_rank",
+    "numbers",
+    "parse_weight",
+    "rank_keys",
+    "uniforms",
+]

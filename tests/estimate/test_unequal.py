@@ -1,0 +1,105 @@
+"""Unequal inclusion probabilities inside cells (`estimate.unequal`, `estimate.weighted_difference`)."""
+
+import numpy as np
+import pytest
+
+from tracestrata.design import Cell, CellKind, Design, Unit
+from tracestrata.estimate.estimators import (
+    LonelyCell,
+    ScoredFrame,
+    StratifiedEstimator,
+    UnequalFrame,
+    domain_fit,
+    stratified_variance,
+)
+from tracestrata.estimate.weighted_difference import difference_unequal
+
+
+def design(probabilities=None, n=(12, 7), big_n=(300, 40), seed=1):
+    rng = np.random.default_rng(seed)
+    cells = tuple(Cell(f"s#{k}", "s", {}, kind, N, m) for k, kind, m, N in
+                  zip(("normal", "failure"), (CellKind.NORMAL, CellKind.FAILURE), n, big_n, strict=True))
+    units, values = [], {}
+    for cell, m in zip(cells, n, strict=True):
+        for i in range(m):
+            tid = f"{cell.id}-{i}"
+            pi = None if probabilities is None else probabilities(cell, i)
+            units.append(Unit(tid, cell.id, {}, {}, pi))
+            values[tid] = float(rng.random() < (0.3 if cell.kind is CellKind.FAILURE else 0.8))
+    return Design(cells, tuple(units)), values
+
+
+def test_equal_probabilities_given_per_unit_give_the_srs_numbers():
+    plain, values = design()
+    same, _ = design(lambda cell, i: cell.sampled / cell.population)
+    a = StratifiedEstimator().estimate(plain, values)
+    b = StratifiedEstimator().estimate(same, values)
+    assert isinstance(ScoredFrame.build(same, values), UnequalFrame)
+    assert b.mean == pytest.approx(a.mean, rel=1e-12)
+    assert b.se == pytest.approx(a.se, rel=1e-12)
+    assert (b.ci_low, b.ci_high) == pytest.approx((a.ci_low, a.ci_high), rel=1e-10)
+
+
+def test_hajek_weights_and_the_hajek_deville_variance_by_hand():
+    d, values = design(lambda cell, i: 0.02 + 0.01 * i if cell.kind is CellKind.NORMAL else 0.1 + 0.05 * i)
+    frame = ScoredFrame.build(d, values)
+    fit = domain_fit(frame, np.ones(len(frame.y), bool))
+    variance, _ = stratified_variance(frame, fit.z, np.ones(len(frame.y), bool), LonelyCell.ADJUST)
+    units = {u.trace_id: u for u in d.units}
+    total, expected_v, big = 0.0, 0.0, sum(c.population for c in d.cells)
+    means = {}
+    for cell in d.cells:
+        ids = [u.trace_id for u in d.units if u.cell == cell.id]
+        pi = np.array([units[t].probability for t in ids])
+        y = np.array([values[t] for t in ids])
+        g = cell.population * (1 / pi) / (1 / pi).sum()
+        means[cell.id] = (g * y).sum() / cell.population
+        total += (g * y).sum()
+    mean = total / big
+    for cell in d.cells:
+        ids = [u.trace_id for u in d.units if u.cell == cell.id]
+        pi = np.array([units[t].probability for t in ids])
+        y = np.array([values[t] for t in ids])
+        g = cell.population * (1 / pi) / (1 / pi).sum()
+        z = g * (y - means[cell.id]) / big  # about the cell's own Hájek mean
+        c = 1 - pi
+        centre = (c * z).sum() / c.sum()
+        m = len(ids)
+        expected_v += m / (m - 1) * (c * (z - centre) ** 2).sum()
+    assert fit.mean == pytest.approx(mean, rel=1e-12)
+    assert variance == pytest.approx(expected_v, rel=1e-12)
+
+
+def test_a_trace_taken_with_certainty_adds_no_variance():
+    d, values = design(lambda cell, i: 1.0)
+    frame = ScoredFrame.build(d, values)
+    fit = domain_fit(frame, np.ones(len(frame.y), bool))
+    variance, _ = stratified_variance(frame, fit.z, np.ones(len(frame.y), bool), LonelyCell.ADJUST)
+    assert variance == 0.0
+
+
+def test_the_difference_estimator_with_a_perfect_proxy_is_exact():
+    d, values = design(lambda cell, i: 0.05 + 0.02 * i)
+    frame = ScoredFrame.build(d, values)
+    everything = np.ones(len(frame.y), bool)
+    known = 0.71  # the proxy's population mean: with M = P exactly, the estimate is P̄
+    fit = difference_unequal(frame, frame.y.copy(), known, everything, lam=1.0)
+    assert fit.mean == pytest.approx(known) and fit.variance == pytest.approx(0.0, abs=1e-20)
+    tuned = difference_unequal(frame, frame.y * 0.5, known * 0.5, everything)
+    assert tuned.lam == pytest.approx(2.0) and tuned.variance == pytest.approx(0.0, abs=1e-20)
+    useless = difference_unequal(frame, np.zeros(len(frame.y)), 0.0, everything)
+    plain = domain_fit(frame, everything)
+    assert useless.mean == pytest.approx(plain.mean) and useless.lam == 0.0
+
+
+def test_two_phase_on_a_weighted_sample_is_one_clear_error():
+    from tracestrata.errors import EstimationError
+    from tracestrata.estimate.assisted import ProxyKind, ProxySpec, assist
+    from tracestrata.estimate.intervals import IntervalMethod
+
+    d, values = design(lambda cell, i: 0.1 + 0.01 * i)
+    frame = ScoredFrame.build(d, values)
+    plain = StratifiedEstimator().estimate(d, values)
+    with pytest.raises(EstimationError, match="two-phase"):
+        assist(d, frame, ProxySpec(ProxyKind.JUDGE, "correct"), {}, plain, {}, rate=True, confidence=0.95,
+               lonely=LonelyCell.ADJUST, rate_interval=IntervalMethod.KORN_GRAUBARD, judge=values)

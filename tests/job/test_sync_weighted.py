@@ -1,0 +1,55 @@
+"""A weighted policy (`[sampling] weight`) through `sync`: each sampled trace's own pi reaches the
+ledger, and a report over many windows weighs each judged trace by it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+from test_sync import NOW, POLICY, T0, MemConnector, make_config
+
+from tracestrata.estimate.estimators import ScoredFrame, UnequalFrame
+from tracestrata.job.ledger import design_from_ledger
+from tracestrata.job.state import State
+from tracestrata.job.sync import run_sync
+from tracestrata.synthetic import generate_traces
+
+RECORDS = list(generate_traces(1200, start=T0, end=T0 + timedelta(hours=6), seed=3, heuristic=True))
+WEIGHTED = {**POLICY, "proxy": [{"field": "scores.heuristic"}],
+            "sampling": {"weight": "proxy_uncertainty:scores.heuristic"}}
+
+
+def test_the_ledger_keeps_each_traces_pi_and_the_report_uses_it(tmp_path):
+    config = make_config(tmp_path, policy=WEIGHTED)
+    outcome = run_sync(config, now=NOW, connector=MemConnector(tmp_path, RECORDS))
+    assert outcome.windows
+    design, _ = design_from_ledger(config.state, since=None, until=NOW)
+    probabilities = [u.probability for u in design.units]
+    assert all(p is not None and 0 < p <= 1 for p in probabilities)
+    cells = {c.id: c for c in design.cells}
+    assert any(p != cells[u.cell].sampled / cells[u.cell].population for u, p in zip(design.units, probabilities,
+                                                                                     strict=True))
+    values = {u.trace_id: 1.0 for u in design.units}
+    frame = ScoredFrame.build(design, values)
+    assert isinstance(frame, UnequalFrame)
+    by_cell = np.bincount(frame.code, weights=frame.weight, minlength=len(frame.cell_ids))
+    scored = np.bincount(frame.code, minlength=len(frame.cell_ids)) > 0
+    assert np.allclose(by_cell[scored], frame.population[scored])  # Hájek weights sum to N_c
+    with State(config.state) as state:
+        assert state.item_counts()
+
+
+def test_plan_forecasts_what_the_weighting_buys(tmp_path):
+    from tracestrata.job.plan_ledger import weighting_forecast
+    from tracestrata.record import Score
+    from tracestrata.synthetic import judge
+
+    config = make_config(tmp_path, policy=WEIGHTED)
+    run_sync(config, now=NOW, connector=MemConnector(tmp_path, RECORDS))
+    design, _ = design_from_ledger(config.state, since=None, until=NOW)
+    by_id = {r.id: r for r in RECORDS}
+    scores = [Score(u.trace_id, "correct", bool(judge(by_id[u.trace_id])["correct"])) for u in design.units]
+    line = weighting_forecast(config.state, design, scores, "correct", "scores.heuristic")
+    assert line is not None and 'weight = "proxy_uncertainty:scores.heuristic"' in line and "x as wide" in line
+    assert weighting_forecast(config.state, design, scores, "correct", None) is None
+    assert weighting_forecast(config.state, design, scores, "correct", "score:correct") is None

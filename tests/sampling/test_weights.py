@@ -1,0 +1,186 @@
+"""`[sampling] weight`: priority sampling inside each cell on the keyed hash (tracestrata.sampling.weights)."""
+
+import math
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tracestrata.errors import ConfigError
+from tracestrata.record import TraceRecord
+from tracestrata.sampling.hashing import hash_id, hash_ids, hash_key
+from tracestrata.sampling.policy import load_policy, parse_policy
+from tracestrata.sampling.samplers import Sketch, sample_records
+from tracestrata.sampling.weights import WeightSpec, key_rank, rank_keys, uniforms
+from tracestrata.synthetic import generate_traces
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+WEIGHTED = Path(__file__).resolve().parents[2] / "examples" / "policies" / "weighted.toml"
+
+
+def policy(weight="proxy_uncertainty:scores.heuristic", **extra):
+    table = {
+        "seed": "w", "strata": [{"field": "metadata.intent"}], "targets": {"default": 20},
+        "failure": {"multiplier": 4, "signals": [{"name": "error", "field": "status", "equals": "error"}]},
+        "sampling": {"weight": weight, **extra},
+    }
+    return parse_policy(table, source="t")
+
+
+def records(n=3000, seed=5):
+    out = list(generate_traces(n, start=T0, end=T0 + timedelta(hours=6), seed=seed, heuristic=True))
+    edges = [None, 0.0, 1.0, 1.5, -0.2, 0.5]  # missing, certain, out of range: the floor; 0.5: the largest size
+    for i in range(0, len(out), 97):
+        scores = dict(out[i].scores)
+        value = edges[(i // 97) % len(edges)]
+        if value is None:
+            scores.pop("heuristic", None)
+        else:
+            scores["heuristic"] = value
+        out[i] = replace(out[i], scores=scores)
+    return out
+
+
+def test_the_policy_reads_a_weight_and_a_floor():
+    p = policy(floor=0.1)
+    assert p.weight == WeightSpec("scores.heuristic", True, 0.1)
+    assert "scores.heuristic" in p.fields()
+    assert policy("cost").weight == WeightSpec("cost", False, 0.05)
+    plain = parse_policy({"seed": "w"}, source="t")
+    assert plain.weight is None and "sampling" not in plain.to_json()  # older digests are unchanged
+    assert policy().digest != policy(floor=0.1).digest
+    assert load_policy(WEIGHTED).weight == WeightSpec("scores.heuristic", True, 0.05)
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "message"),
+    [
+        ('weight = "proxy_uncertainty:nope.x"', "sampling.weight", "unknown field 'nope'"),
+        ('weight = "scores.heuristic"\nfloor = 0', "sampling.floor", "expected a number > 0"),
+        ('weight = 3', "sampling.weight", "expected a non-empty string"),
+        ('weight = "cost"\nfloar = 1', "sampling.floar", "unknown key"),
+        ("floor = 0.1", "sampling.floor", "a floor needs a weight"),
+    ],
+)
+def test_a_bad_sampling_key_is_one_line_naming_file_line_and_key(tmp_path, body, key, message):
+    path = tmp_path / "p.toml"
+    path.write_text(f'seed = "s"\n\n[sampling]\n{body}\n')
+    with pytest.raises(ConfigError) as info:
+        load_policy(path)
+    text = str(info.value)
+    assert str(path) in text and key in text and message in text and "\n" not in text
+    assert info.value.line is not None and info.value.line >= 4
+
+
+def test_sizes_fall_back_to_the_floor_never_to_zero():
+    spec = WeightSpec("scores.heuristic", True, 0.05)
+    sizes = spec.sizes([0.5, 0.0, 1.0, None, 1.5, -1.0, "x", True, 0.1, math.nan])
+    assert sizes.tolist() == pytest.approx([0.5, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.3, 0.05])
+    raw = WeightSpec("cost", False, 0.05).sizes(np.array([2.0, 0.0, -3.0, np.inf, np.nan]))
+    assert raw.tolist() == [2.0, 0.05, 0.05, 0.05, 0.05]
+
+
+def test_rank_keys_are_exact_and_ordered_as_the_ranks():
+    key = hash_key("k")
+    ids = [f"id-{i}" for i in range(2000)]
+    hashes = hash_ids(ids, key)
+    u = uniforms(hashes)
+    assert u.min() > 0 and u.max() <= 1
+    assert all(u[i] == ((hash_id(t, key) >> 11) + 1) / 2**53 for i, t in enumerate(ids[:50]))  # exact
+    sizes = np.linspace(0.05, 0.5, len(ids))
+    keys = rank_keys(hashes, sizes)
+    ranks = u / sizes
+    assert (np.argsort(keys, kind="stable") == np.argsort(ranks, kind="stable")).all()
+    assert all(key_rank(k) == r for k, r in zip(keys[:50], ranks[:50], strict=True))
+
+
+def brute_force(recs, p):
+    """Per cell: the k smallest u/w (ties by id), and pi = min(1, w * tau) with tau the (k+1)-th rank."""
+    key = hash_key(p.seed)
+    spec = p.weight
+    result = sample_records(recs, p)
+    by_cell = {}
+    for s in result.selected:
+        by_cell.setdefault(s.cell, []).append(s)
+    for cell in result.cells:
+        members = [r for r in recs if _cell_of(r, p) == cell.id]
+        assert len(members) == cell.population
+        w = spec.sizes([r.scores.get("heuristic") for r in members])
+        u = np.array([((hash_id(r.id, key) >> 11) + 1) / 2**53 for r in members])
+        order = sorted(range(len(members)), key=lambda i: (u[i] / w[i], members[i].id))
+        k = cell.sampled
+        tau = u[order[k]] / w[order[k]] if k < len(members) else None
+        chosen = {members[i].id: (min(1.0, w[i] * tau) if tau is not None else 1.0, w[i]) for i in order[:k]}
+        got = {s.record.id: (s.inclusion_probability, s.size) for s in by_cell.get(cell.id, [])}
+        assert got == chosen, cell.id
+    return result
+
+
+def _cell_of(record, p):
+    intent = record.metadata.get("intent") or "(missing)"
+    return f"{intent}#{'failure' if record.status == 'error' else 'normal'}"
+
+
+def test_each_cell_keeps_its_smallest_ranks_with_pi_min_1_w_tau():
+    p = policy()
+    result = brute_force(records(), p)
+    probs = [s.inclusion_probability for s in result.selected]
+    assert all(0 < q <= 1 for q in probs) and len(set(probs)) > len(result.cells)  # unequal inside cells
+    assert all(s.weight == 1.0 / s.inclusion_probability for s in result.selected)
+    line = result.selected[0].to_json()
+    assert line["size"] == result.selected[0].size
+    design = result.design()
+    assert all(u.probability == s.inclusion_probability for u, s in zip(design.units, result.selected, strict=True))
+
+
+def test_uncertain_traces_are_judged_more_often():
+    result = sample_records(records(20000, seed=8), policy())
+    sizes = np.array([s.size for s in result.selected])
+    # the heuristic is uniform-ish in [0, 1]: under SRS a third of the traces have size > 0.45
+    assert (sizes > 0.45).mean() > 0.5
+
+
+def test_batches_partitions_and_state_give_the_same_sample():
+    p = policy()
+    recs = records()
+    whole = sample_records(recs, p)
+    a, b = Sketch(p), Sketch(p)
+    a.add_records(recs[::2], batch_size=100)
+    b.add_records(recs[1::2], batch_size=333)
+    merged = Sketch.from_state(p, a.to_state()).merge(Sketch.from_state(p, b.to_state())).result()
+    assert [(s.record.id, s.inclusion_probability, s.size) for s in merged.selected] == [
+        (s.record.id, s.inclusion_probability, s.size) for s in whole.selected
+    ]
+    assert [c.to_json() for c in merged.cells] == [c.to_json() for c in whole.cells]
+
+
+def test_a_cell_that_takes_everything_has_pi_one():
+    recs = records(200)
+    result = sample_records(recs, replace(policy(), targets=replace(policy().targets, default=10_000)))
+    assert result.selected and all(s.inclusion_probability == 1.0 for s in result.selected)
+
+
+def test_a_numeric_field_weight():
+    p = policy("latency_ms", floor=1.0)
+    result = sample_records(records(), p)
+    assert all(s.size == max(1.0, s.record.latency_ms or 0.0) for s in result.selected)
+    slow = np.array([s.record.latency_ms for s in result.selected])
+    every = np.array([r.latency_ms for r in records()])
+    assert np.median(slow) > np.median(every)  # probability proportional to size
+
+
+def test_unweighted_policies_keep_k_over_n():
+    p = replace(policy(), weight=None)
+    result = sample_records(records(), p)
+    cells = {c.id: c for c in result.cells}
+    assert all(s.size is None and "size" not in s.to_json() for s in result.selected)
+    assert all(s.inclusion_probability == cells[s.cell].sampled / cells[s.cell].population for s in result.selected)
+    assert all(u.probability is None for u in result.design().units)
+
+
+def test_a_trace_record_without_the_field_is_sampled_at_the_floor():
+    recs = [TraceRecord(id=f"t{i}", timestamp=T0) for i in range(50)]
+    result = sample_records(recs, policy())
+    assert {s.size for s in result.selected} == {0.05}
