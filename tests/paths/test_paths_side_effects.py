@@ -197,3 +197,51 @@ def test_an_output_that_is_a_folder_is_one_line(tmp_path, capsys):
 
     with pytest.raises(WriteError, match="is a folder"):
         atomic_write_text(folder, "x")
+
+
+def files_sync_config(tmp_path: Path, **where: str) -> Path:
+    from datetime import UTC, datetime, timedelta
+
+    import orjson
+    from builders import sync_config_toml
+
+    from tracestrata.synthetic import generate_traces
+
+    traces = tmp_path / "traces"
+    traces.mkdir(exist_ok=True)
+    t0 = datetime(2026, 11, 23, tzinfo=UTC)
+    records = generate_traces(100, start=t0, end=t0 + timedelta(hours=2), seed=1)
+    (traces / "day.jsonl").write_bytes(b"".join(orjson.dumps(r.to_json()) + b"\n" for r in records))
+    (tmp_path / "scores.jsonl").write_bytes(
+        b"".join(orjson.dumps({"trace_id": r.id, "name": "correct", "value": True}) + b"\n" for r in records)
+    )
+    config = tmp_path / "sync.toml"
+    config.write_text(sync_config_toml(
+        {"type": "files", "path": str(traces), "sink_dir": where.get("sink", str(tmp_path / "sink")),
+         "scores_path": str(tmp_path / "scores.jsonl")},
+        {"seed": "s", "targets": {"default": 5}},
+        state=str(tmp_path / "state.sqlite"),
+        window={"every": "1h", "settle": "15m", "start": "2026-11-23T00:00:00Z"},
+        sink={"dataset": where.get("dataset", "d-{date}")},
+        scores={"names": ["correct"], "metric": "correct"},
+        report={"dir": where.get("reports", str(tmp_path / "reports")), "formats": ["json"]},
+    ))
+    return config
+
+
+@pytest.mark.parametrize("which", ["sink", "reports"])
+def test_a_sink_or_report_dir_that_is_a_file_is_one_line(which, tmp_path, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder\n")
+    config = files_sync_config(tmp_path, **{which: str(blocker)})
+    code = main(["sync", "--config", str(config), "--now", "2026-11-23T03:00:00Z"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and str(blocker) in err, err
+    assert blocker.read_text() == "not a folder\n"
+
+
+def test_a_dataset_name_past_255_bytes_is_written(tmp_path, capsys):
+    config = files_sync_config(tmp_path, dataset="d" * 300 + "-{date}")
+    assert main(["sync", "--config", str(config), "--now", "2026-11-23T03:00:00Z"]) == 0, capsys.readouterr().err
+    names = [p.name for p in (tmp_path / "sink" / "datasets").iterdir()]
+    assert names and all(len(n.encode()) < 255 for n in names)

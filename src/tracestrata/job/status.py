@@ -70,7 +70,8 @@ def job_status(config: SyncConfig, *, now: datetime | None = None) -> JobStatus:
     """The job's status from its state store (an absent store: never run, so stale)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     source = config.source_key()
-    if not Path(config.state).exists():
+    state_path = Path(config.state)
+    if not state_path.exists() or (state_path.is_file() and state_path.stat().st_size == 0):  # 0 bytes: locked, never written
         pending = pending_count(start=config.start, every=config.every, settle=config.settle, now=now, done_until=None)
         return JobStatus(source, now, Health(), pending, None, 0, _boosts(config, {}), stale=True, reason="never run (no state file yet)")
     with State(config.state, create=False) as state:

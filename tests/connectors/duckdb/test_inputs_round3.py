@@ -33,6 +33,11 @@ def test_wrong_kinds_are_refused_alike(engine, field, value, says, tmp_path, cap
     path.write_text("".join(json.dumps(r) + "\n" for r in data))
     code, err = sample(capsys, tmp_path, f"{engine}:{path}")
     assert code == 2 and says in err and err.count("\n") == 1, err
+    if field == "status":  # `plan` counts with a GROUP BY on DuckDB: the same refusal
+        (tmp_path / "by-status.toml").write_text('seed = "s"\n[targets]\ndefault = 5\n[[strata]]\nfield = "status"\n')
+        code = main(["plan", "--source", f"{engine}:{path}", "--policy", str(tmp_path / "by-status.toml")])
+        err = capsys.readouterr().err
+        assert code == 2 and "status" in err and err.count("\n") == 1, err
 
 
 def test_a_zone_name_in_a_csv_timestamp_is_refused(tmp_path, capsys):

@@ -736,6 +736,13 @@ class DuckDBTraceSource:
             path: _as_list(_column(path, table.column(i), kind, self.layout.backend))
             for i, (path, kind) in enumerate(zip(fields, kinds, strict=True))
         }
+        if "status" in columns:  # as the sampling scan and the files path: `false`, "warn" are refused
+            wrong = [i for i, (v, g) in enumerate(zip(columns["status"], good, strict=True)) if g > 0 and v not in STATUSES]
+            if wrong:
+                got = columns["status"][wrong[0]]
+                self._bad(sum(good[i] for i in wrong), "status", f"expected 'ok' or 'error', got {got!r}", None)
+                for i in wrong:  # --skip-bad: skipped, not counted
+                    good[i] = 0
         if presence is not None:
             counted = [g > 0 for g in good]
             presence.observe({p: list(itertools.compress(c, counted)) for p, c in columns.items()}, sum(good))
