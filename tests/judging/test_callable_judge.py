@@ -110,3 +110,25 @@ def test_cli_judges_a_sample_directory_and_a_rerun_continues(tmp_path: Path) -> 
     assert report.returncode == 0, report.stderr
     missing = cli("judge", "--sample", "run", "--judge", "stub_judges:ok", "--out", "x.jsonl")
     assert missing.returncode == 2 and "--name" in missing.stderr
+
+
+def test_cli_reads_bodies_from_the_traces_the_sample_came_from(tmp_path: Path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from tracestrata.cli.main import cli
+    from tracestrata.synthetic import generate_traces
+
+    monkeypatch.chdir(tmp_path)
+    from helpers import T0
+
+    records = list(generate_traces(400, start=T0, end=T0.replace(hour=23), seed=2))
+    lines = [orjson.dumps({**r.to_json(), "input": f"q {r.id}", "output": f"a {r.id}"}) for r in records]
+    (tmp_path / "traces.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    policy = Path(__file__).resolve().parents[2] / "examples" / "policies" / "basic.toml"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["sample", "--source", "jsonl:traces.jsonl", "--policy", str(policy), "--out", "run"]).exit_code == 0
+    done = runner.invoke(cli, ["judge", "--sample", "run", "--bodies", "traces.jsonl", "--judge", "stub_judges:reads_bodies",
+                               "--name", "bodies", "--out", "scores.jsonl"])
+    assert done.exit_code == 0, done.output
+    values = [orjson.loads(line)["value"] for line in (tmp_path / "scores.jsonl").read_text().splitlines()]
+    assert values and all(v is True for v in values)

@@ -37,6 +37,12 @@ Exit codes:
               help="A sync config: judge what the job sampled; scores go back to its backend.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="With --sample: the score JSONL to write.")
 @click.option(
+    "--bodies",
+    type=click.Path(exists=True, path_type=Path),
+    help="With --sample: the trace JSONL file or folder the sample was drawn from, whose lines' input and "
+    "output fields the judge reads (default: the sampled record itself).",
+)
+@click.option(
     "--judge",
     "judge_spec",
     metavar="SPEC",
@@ -75,6 +81,7 @@ def command(
     sample_dir: Path | None,
     config_path: Path | None,
     out: Path | None,
+    bodies: Path | None,
     judge_spec: str | None,
     name: str | None,
     concurrency: int | None,
@@ -111,7 +118,7 @@ def command(
     if sample_dir is not None:
         if out is None:
             raise click.UsageError("--sample needs --out FILE (the score JSONL to write)")
-        _judge_sample(sample_dir, out, asked, coverage, seed, humans)
+        _judge_sample(sample_dir, out, asked, bodies, coverage, seed, humans)
     else:
         assert config_path is not None
         windows = [parse_window_key(key) for key in window_keys] + ([window] if window else [])
@@ -167,8 +174,11 @@ def _sample_items(sample_dir: Path) -> tuple[list[SampleItem], set[str]]:
     return items, review
 
 
-def _judge_sample(sample_dir: Path, out: Path, asked: Asked, coverage: float, seed: int, humans: str | None) -> None:
-    from tracestrata.connectors.files.judging import FilesScoreWriter, RecordBodies
+def _judge_sample(
+    sample_dir: Path, out: Path, asked: Asked, bodies: Path | None, coverage: float, seed: int, humans: str | None
+) -> None:
+    from tracestrata.connectors.files.judging import FilesBodyFetcher, FilesScoreWriter, RecordBodies
+    from tracestrata.connectors.files.source import FilesTraceSource
     from tracestrata.connectors.files.scores import FilesScoreSource
     from tracestrata.judging import JudgeTargets, RunnerSettings, load_judge, run_judge
     from tracestrata.judging.callable import FunctionJudge
@@ -191,7 +201,8 @@ def _judge_sample(sample_dir: Path, out: Path, asked: Asked, coverage: float, se
     concurrency = asked.concurrency or 8
     judge = load_judge(asked.spec, workers=concurrency, timeout=timeout)
     settings = RunnerSettings(name=asked.name, concurrency=concurrency, timeout=timeout, max_calls_per_run=asked.max_calls)
-    targets = JudgeTargets(RecordBodies(), FilesScoreWriter(out), FilesScoreSource(out))
+    fetcher = FilesBodyFetcher(FilesTraceSource(bodies).files()) if bodies else RecordBodies()
+    targets = JudgeTargets(fetcher, FilesScoreWriter(out), FilesScoreSource(out))
     outcome = run_judge(items, judge, targets, settings)
     click.echo(outcome.line(), err=True)
 
