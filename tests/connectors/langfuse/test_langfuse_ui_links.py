@@ -52,6 +52,7 @@ def test_encoding_matches_the_documented_format() -> None:
         "release;null;;is null;"
     )
     assert decode_filters(encode_filters(filters)) == filters
+    assert encode_filters(dimension_filters("latency_ms", "<300")) == "latency;number;;<;0.3"
 
 
 def test_url_round_trips_through_the_query_string() -> None:
@@ -82,6 +83,7 @@ def test_url_round_trips_through_the_query_string() -> None:
         ("status", "ok", [TableFilter("level", "stringOptions", "none of", ("ERROR",))]),
         ("cost", "<0.01", [TableFilter("totalCost", "number", "<", 0.01)]),
         ("latency_ms", ">=10000", [TableFilter("latency", "number", ">=", 10.0)]),
+        ("latency_ms", "300–700", [TableFilter("latency", "number", ">=", 0.3), TableFilter("latency", "number", "<", 0.7)]),
         ("metadata.intent", MISSING, []),  # not expressible: the link shows a superset
         ("metadata.a.b", "x", []),
         ("name", OTHER, []),
@@ -138,3 +140,14 @@ def test_sync_reports_link_each_stratum_to_langfuse(fake, tmp_path: Path, monkey
     assert all(f"]({url})" in markdown for url in links.values())
     assert "Each stratum in Langfuse" in html and html.count('href="' + fake.url + "/project/") == len(links)
     assert fake.count_requests("/api/public/projects") <= 2  # at most once per run (each run reports)
+    # `report --ledger --ui-url` on the same ledger links the same strata from the page it is given
+    from tracestrata.cli.main import main
+
+    out = tmp_path / "cli.json"
+    page = "https://lf.example/project/abc/"
+    assert main(["report", "--ledger", str(config.state), "--metric", "correct", "--format", "json",
+                 "--until", now.isoformat(), "--ui-url", page, "--out", str(out)]) == 0
+    cli_links = json.loads(out.read_text())["context"]["links"]
+    assert set(cli_links) == set(links)
+    assert all(url.startswith("https://lf.example/project/abc/traces?") for url in cli_links.values())
+    assert {urlsplit(u).query for u in cli_links.values()} == {urlsplit(u).query for u in links.values()}

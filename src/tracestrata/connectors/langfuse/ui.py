@@ -44,9 +44,9 @@ _TEXT_COLUMNS: dict[str, tuple[str, str]] = {
     "user_id": ("userId", "string"),
     "session_id": ("sessionId", "string"),
 }
-# numeric record field -> (column id, factor from the record's unit to the column's)
+# numeric record field -> (column id, the record's units per column unit)
 _NUMBER_COLUMNS: dict[str, tuple[str, float]] = {
-    "latency_ms": ("latency", 0.001),  # "Latency (s)"
+    "latency_ms": ("latency", 1000.0),  # "Latency (s)"
     "cost": ("totalCost", 1.0),  # "Total Cost ($)"
 }
 _NUMBER = r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
@@ -131,11 +131,11 @@ def date_range(start: datetime, end: datetime) -> str:
 
 
 def _number_filters(field: str, label: str) -> list[TableFilter]:
-    column, factor = _NUMBER_COLUMNS[field]
+    column, per_unit = _NUMBER_COLUMNS[field]
     match = _BUCKET.match(label)
 
     def bound(operator: str, text: str) -> TableFilter:
-        return TableFilter(column, "number", operator, float(text) * factor)
+        return TableFilter(column, "number", operator, float(text) / per_unit)  # 300 ms: 0.3, not 0.30000000000000004
 
     if match is None:
         return [bound("=", label)] if re.fullmatch(_NUMBER, label) else []
