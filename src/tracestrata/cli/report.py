@@ -86,7 +86,7 @@ if TYPE_CHECKING:
 @click.option("--by", type=click.Choice(["day", "window"]), help="With --ledger: also each stratum's estimate per day or per window (a trend).")
 @click.option("--watch", is_flag=True, help="With --ledger: watch METRIC in every stratum for a change against its own history (alarms with a controlled false-alarm rate; docs/trends.md).")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True, help="With --watch: the chance of any false alarm over the horizon, all strata together.")
-@click.option("--ui-url", help="The project's page in the backend UI (e.g. http://localhost:6006/projects/UHJvamVjdDox): each stratum links to its filtered view.")
+@click.option("--ui-url", help="The project's page in the backend UI (e.g. http://localhost:6006/projects/UHJvamVjdDox, https://cloud.langfuse.com/project/<projectId>): each stratum links to its filtered view.")
 def command(
     sample_dir: str | None,
     ledger_path: str | None,

@@ -46,13 +46,19 @@ def _source_parts(source: str | None) -> tuple[str | None, str | None]:
 
 
 def _links(backend: str | None, ui_url: str | None, strata: Iterable[str], start: datetime | None,
-           end: datetime | None) -> tuple[dict[str, str], str]:
+           end: datetime | None, dimensions: Sequence[str] = ()) -> tuple[dict[str, str], str]:
     if not ui_url or start is None or end is None:
         return {}, ""
     if backend == "phoenix":
         from tracestrata.connectors.phoenix.ui import filtered_spans_url, stratum_filter
 
         return {s: filtered_spans_url(ui_url.rstrip("/"), stratum_filter(s), start, end) for s in strata}, "Phoenix"
+    if backend == "langfuse":  # the stratum's traces in the period (Langfuse has no per-trace sample marker)
+        from tracestrata.connectors.langfuse.ui import filtered_traces_url, stratum_filters
+
+        found = {s: stratum_filters(dimensions, s) for s in strata}
+        return {s: filtered_traces_url(ui_url.rstrip("/"), f, start, end)
+                for s, f in found.items() if f is not None}, "Langfuse"
     return {}, ""
 
 
@@ -75,7 +81,8 @@ def ledger_context(
     policy = state.policy(digest) if digest else None
     source = runs[-1].source if runs else None
     backend, project = _source_parts(source)
-    links, label = _links(backend, ui_url, strata, start, end)
+    dimensions = [str(d.get("field")) for d in policy.get("strata", [])] if policy else []
+    links, label = _links(backend, ui_url, strata, start, end, dimensions)
     return ReportContext(
         generated_at=_now(), version=__version__,
         period_start=format_timestamp(start) if start else None, period_end=format_timestamp(end) if end else None,
@@ -100,7 +107,7 @@ def sample_context(path: Path, design: Design, scores: Sequence[Score], metric: 
         from tracestrata.record import parse_timestamp
 
         links, label = _links(backend, ui_url, sorted({c.stratum for c in design.cells}),
-                              parse_timestamp(start), parse_timestamp(end))
+                              parse_timestamp(start), parse_timestamp(end), manifest.dimensions)
     return ReportContext(
         generated_at=_now(), version=__version__, period_start=start, period_end=end, windows=1 if start else None,
         backend=backend or None, project=project, source=str(data.get("source") or "") or None,

@@ -40,6 +40,7 @@ from tracestrata.errors import (
     ConfigError,
     EstimationError,
     ExitCode,
+    FatalSourceError,
     RetriableSourceError,
     TracestrataError,
 )
@@ -631,10 +632,20 @@ class _Run:
         return build
 
     def ui_url(self) -> str | None:
-        """`[report] ui_url`, else the Phoenix project's page (the job talks to Phoenix anyway): the
-        report links each stratum to its filtered span view."""
-        if self.config.report_ui_url or self.config.source_type != "phoenix":
+        """`[report] ui_url`, else the Phoenix or Langfuse project's page (the job talks to it anyway):
+        the report links each stratum to its filtered span (Phoenix) or trace (Langfuse) view."""
+        if self.config.report_ui_url or self.config.source_type not in ("phoenix", "langfuse"):
             return self.config.report_ui_url
+        if self.config.source_type == "langfuse":
+            from tracestrata.connectors.langfuse import LangfuseConnector
+
+            if not isinstance(self.connector, LangfuseConnector):
+                return None
+            try:  # the client retries under [retry]; a refusal costs the links, not the report
+                return self.connector.project_url()
+            except (FatalSourceError, RetriableSourceError) as exc:
+                self.log.detail("skip", f"report links: no Langfuse project page ({exc})")
+                return None
         from tracestrata.connectors.phoenix import PhoenixConnector
 
         connector = self.connector

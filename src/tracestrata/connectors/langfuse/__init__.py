@@ -13,6 +13,7 @@ from typing import Any
 from tracestrata.errors import ConfigError
 from tracestrata.io.retry import RetryPolicy, SleepFn
 from tracestrata.protocols import HumanLabel, SampleSink, SinkKind, Window
+from tracestrata.redaction import display_url
 
 from .client import LangfuseClient
 from .judging import LangfuseBodyFetcher, LangfuseScoreWriter
@@ -33,6 +34,7 @@ class LangfuseConnector:
         # One sink per (kind, name): its listing of what is stored is read once per process.
         self._sinks: dict[tuple[SinkKind, str], SampleSink] = {}
         self.labels: tuple[HumanLabel, ...] = ()
+        self._project_id: str | None = None
 
     def trace_source(self) -> LangfuseTraceSource:
         return self._source
@@ -62,6 +64,14 @@ class LangfuseConnector:
     def trace_url(self, trace_id: str) -> str | None:
         """The trace's page, when `project` (the project id) is set; else None (the id alone is listed)."""
         return f"{self.options.base_url}/project/{self.options.project}/traces/{trace_id}" if self.options.project else None
+
+    def project_url(self) -> str | None:
+        """The project's page in the Langfuse UI (`<base>/project/<id>`, no credentials); the id is asked
+        once of `GET /api/public/projects`, which answers a project-scoped key with its project."""
+        if self._project_id is None:
+            projects = self.client.call("general", "get the key's project", self.client.api.projects.get)
+            self._project_id = projects.data[0].id if projects.data else ""
+        return f"{display_url(self.options.base_url)}/project/{self._project_id}" if self._project_id else None
 
     def review_url(self, window: Window, marker: str | None = None) -> str | None:
         return None  # the annotation queue is the reviewers' list (in the order its items were added)
