@@ -151,3 +151,16 @@ def test_sync_reports_link_each_stratum_to_langfuse(fake, tmp_path: Path, monkey
     assert set(cli_links) == set(links)
     assert all(url.startswith("https://lf.example/project/abc/traces?") for url in cli_links.values())
     assert {urlsplit(u).query for u in cli_links.values()} == {urlsplit(u).query for u in links.values()}
+
+
+def test_a_trace_link_uses_the_keys_project_id_not_the_project_label(fake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`project` is a label; the reviewer's list links each trace under the id the key's project has."""
+    for key, value in fake.env().items():
+        monkeypatch.setenv(key, value)
+    from tracestrata.connectors.langfuse import create
+
+    connector = create({"project": "a label, not an id"})
+    try:
+        assert connector.trace_url("t-1") == f"{fake.url}/project/{fake.project_id}/traces/t-1"
+    finally:
+        connector.close()

@@ -62,8 +62,10 @@ class LangfuseConnector:
         return [label.name for label in labels if ensure_score_config(self.client, label)[1]]
 
     def trace_url(self, trace_id: str) -> str | None:
-        """The trace's page, when `project` (the project id) is set; else None (the id alone is listed)."""
-        return f"{self.options.base_url}/project/{self.options.project}/traces/{trace_id}" if self.options.project else None
+        """The trace's page under the key's project (`project` is only a label, not the id), without
+        credentials; None when the key sees no project (the id alone is listed)."""
+        page = self.project_url()
+        return f"{page}/traces/{trace_id}" if page else None
 
     def project_url(self) -> str | None:
         """The project's page in the Langfuse UI (`<base>/project/<id>`, no credentials); the id is asked
