@@ -19,7 +19,9 @@ cell's sampling fraction as finite-population factor:
 
     v_c = (1 − f_c) · m_c/(m_c − 1) · Σ_i (z_i − z̄_c)²,   f_c = m_c / N_c
 
-which is R's `svydesign(ids=~1, strata=~cell, probs=~pi, fpc=~N)` (with-replacement
+over the traces drawn at random (a trace with π_i = 1, w_i τ_c >= 1, is a certainty unit:
+it adds no variance and leaves m_c and N_c), which is R's
+`svydesign(ids=~1, strata=~cell, probs=~pi, fpc=~N)` (certainty units in a stratum of their own; with-replacement
 variance times 1 − f per stratum; Särndal, Swensson & Wretman 1992, §4.4 / Wolter 2007,
 ch. 2 on the with-replacement approximation for without-replacement πps designs). Why
 not the Hájek–Deville form with unit factors c_i = 1 − π_i (Deville 1999; Matei & Tillé
@@ -57,8 +59,9 @@ def unequal_weights(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(g_i, c_i = 1 − m_c/N_c) of each scored trace; a trace without its own π takes its cell's k/N.
 
-    c_i is the cell's sampling fraction of scored traces, not the trace's own 1 − π*_i
-    (see the module docstring: the unit factors made the variance estimate too skewed)."""
+    c_i is one minus the cell's sampling fraction of scored traces, not the trace's own
+    1 − π*_i (see the module docstring: the unit factors made the variance estimate too
+    skewed); a trace with π = 1 is a certainty unit (c_i = 0), left out of that fraction."""
     n_cells = len(population)
     with np.errstate(divide="ignore", invalid="ignore"):
         cell_pi = np.where(population > 0, sampled / np.maximum(population, 1), 1.0)
@@ -67,9 +70,12 @@ def unequal_weights(
     inverse = 1.0 / pi
     total = np.bincount(code, weights=inverse, minlength=n_cells)
     weight = population[code] * inverse / total[code] if len(code) else np.zeros(0)
+    certain = pi >= 1.0  # taken with certainty (w·τ >= 1): known, no variance, out of the cell's fraction
+    taken = np.bincount(code[certain], minlength=n_cells).astype(float)
+    rest = population - taken
     with np.errstate(divide="ignore", invalid="ignore"):
-        fraction = np.where(population > 0, scored / np.maximum(population, 1), 1.0)
-    fpc = np.clip(1.0 - fraction[code], 0.0, 1.0) if len(code) else np.zeros(0)
+        fraction = np.where(rest > 0, (scored - taken) / np.maximum(rest, 1), 1.0)
+    fpc = np.where(certain, 0.0, np.clip(1.0 - fraction[code], 0.0, 1.0)) if len(code) else np.zeros(0)
     return weight, fpc
 
 
@@ -97,7 +103,8 @@ def cell_terms(
         mean_c = np.where(m > 0, c_sum / np.maximum(m, 1), 0.0)
     dev = z - centre[code]
     ss = np.bincount(code, weights=fpc * dev * dev, minlength=n_cells)
+    random = np.bincount(code, weights=(fpc > 0).astype(float), minlength=n_cells)  # not certainty units
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(m > 1, m / np.maximum(m - 1, 1) * ss, 0.0)
+        terms = np.where(random > 1, random / np.maximum(random - 1, 1) * ss, 0.0)
     return sums, mean_c, terms
 
