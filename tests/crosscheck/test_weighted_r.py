@@ -82,7 +82,8 @@ def test_mean_and_se_match_r_survey_with_pi_as_probability_weights(case):
     # the report's SE (c_i = 1 − f of the cell) is R's with the cells' sizes as fpc
     assert mean_fpc == pytest.approx(r["fpc_mean"], abs=TOL)
     assert se_fpc == pytest.approx(r["fpc_se"], rel=TOL)
-    print(f"\nR survey: mean {r['mean']:.6f} se {r['se']:.6f} (with fpc = N, {r['certain']:.0f} certainty traces in their own stratum: {r['fpc_se']:.6f}); "
+    print(f"\nR survey: mean {r['mean']:.6f} se {r['se']:.6f} (with fpc = N, {r['certain']:.0f} certainty traces "
+          f"in strata of their own: {r['fpc_se']:.6f}); "
           f"ours with c=1: {mean:.6f} {se:.6f}; ours (report, c = 1 - f): se {se_fpc:.6f}")
     for s in sorted(set(stratum.values())):
         d = np.array([stratum[t] == s for t in frame.trace_ids])

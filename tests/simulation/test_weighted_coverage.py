@@ -9,7 +9,8 @@ where the judge disagrees with it. Target 120 judged per stratum, failures 4x.
 Each draw takes fresh uniforms (a new seed) and draws, with the library's allocation
 and the same k per cell,
     srs         today's design: bottom-k on u inside each cell (pi = k/N)
-    weighted    bottom-k on u/w, w = sqrt(p(1 − p)) floored at the default floor (`WeightSpec.sizes`), pi = min(1, w tau)
+    weighted    bottom-k on u/w, w = sqrt(p(1 − p)) floored at the default floor (`WeightSpec.sizes`),
+                pi = min(1, w tau)
     unrelated   the same, with the weight of another trace's proxy (same spread, no information)
     constant    a constant weight (no information, no spread)
 and estimates the population mean of M (descriptive, with the fpc: the target is this
