@@ -26,8 +26,8 @@ strata=~cell, probs=~pi, fpc=~N)` with the certainty units in strata of their ow
 §4.4, and Wolter 2007, ch. 2, on the with-replacement approximation for
 without-replacement πps designs). Not the Hájek–Deville form with unit factors
 c_i = 1 − π_i (Deville 1999; Matei & Tillé 2005), nearer unbiased for priority
-sampling (Duffield, Lund & Thorup 2007; Szegedy 2006: given the threshold the HT terms are uncorrelated): its expectation is
-right, but it is skewed. A sure-but-wrong trace has a small π and weighs ~20 times a
+sampling (Duffield, Lund & Thorup 2007; Szegedy 2006: given the threshold the HT
+terms are uncorrelated): its expectation is right, but it is skewed. A sure-but-wrong trace has a small π and weighs ~20 times a
 judged unsure one; most samples hold none, so most intervals are too short and the
 interval's mean width was 0.91x (all) and 0.83x (rare stratum) of 2 × 1.96 × the
 estimate's real SD (tests/simulation/test_weighted_coverage.py, floor 0.05). Without
