@@ -19,25 +19,25 @@ cell's sampling fraction as finite-population factor:
 
     v_c = (1 − f_c) · m_c/(m_c − 1) · Σ_i (z_i − z̄_c)²,   f_c = m_c / N_c
 
-over the traces drawn at random (a trace with π_i = 1, w_i τ_c >= 1, is a certainty unit:
-it adds no variance and leaves m_c and N_c), which is R's `svydesign(ids=~1,
+over the traces drawn at random (a trace with π_i = 1, w_i τ_c >= 1, is a certainty
+unit: it adds no variance and leaves m_c and N_c), which is R's `svydesign(ids=~1,
 strata=~cell, probs=~pi, fpc=~N)` with the certainty units in strata of their own
 (with-replacement variance times 1 − f per stratum; Särndal, Swensson & Wretman 1992,
 §4.4, and Wolter 2007, ch. 2, on the with-replacement approximation for
 without-replacement πps designs). Not the Hájek–Deville form with unit factors
-c_i = 1 − π_i (Deville 1999; Matei & Tillé 2005), nearer unbiased for priority
-sampling (Duffield, Lund & Thorup 2007; Szegedy 2006: given the threshold the HT
-terms are uncorrelated): its expectation is right, but it is skewed. A sure-but-wrong trace has a small π and weighs ~20 times a
-judged unsure one; most samples hold none, so most intervals are too short and the
-interval's mean width was 0.91x (all) and 0.83x (rare stratum) of 2 × 1.96 × the
-estimate's real SD (tests/simulation/test_weighted_coverage.py, floor 0.05). Without
-the unit factors (c_i ≡ 1) the rare stratum over-covered (0.975); the cell's own
-fraction sits between and met the targets (docs/sampling.md has the numbers). With
-equal π it is exactly the SRSWOR variance, so unweighted designs keep their numbers
-(and their R `survey` equality). It is descriptive (with the finite-population factor);
-an analytic frame drops it (c ≡ 1), R's with-replacement variance of
-`svydesign(ids=~1, strata=~cell, weights=~g)` (`tests/crosscheck/test_weighted_r.py`
-checks both). The proxy-assisted (difference) estimator for such a design is
+c_i = 1 − π_i (Deville 1999; Matei & Tillé 2005), nearer unbiased for priority sampling (Duffield,
+Lund & Thorup 2007; Szegedy 2006: given the threshold the HT terms are uncorrelated):
+its expectation is right, but it is skewed. A sure-but-wrong trace has a small π and
+weighs ~20 times a judged unsure one; most samples hold none, so most intervals are too
+short and the interval's mean width was 0.91x (all) and 0.83x (rare stratum) of 2 × 1.96
+× the estimate's real SD (tests/simulation/test_weighted_coverage.py, floor 0.05).
+Without the unit factors (c_i ≡ 1) the rare stratum over-covered (0.975); the cell's own
+fraction sits between and met the targets (docs/sampling.md has the numbers). With equal
+π it is exactly the SRSWOR variance, so unweighted designs keep their numbers (and their
+R `survey` equality). It is descriptive (with the finite-population factor); an analytic
+frame drops it (c ≡ 1), R's with-replacement variance of `svydesign(ids=~1,
+strata=~cell, weights=~g)` (`tests/crosscheck/test_weighted_r.py` checks both). The
+proxy-assisted (difference) estimator for such a design is
 `tracestrata.estimate.weighted_difference`.
 """
 
