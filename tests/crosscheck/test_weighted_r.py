@@ -6,8 +6,9 @@ left unjudged. R gets each judged trace's pi as its probability weight and calib
 to the cells' known sizes: `postStratify(svydesign(ids=~1, strata=~cell, probs=~pi), ~cell, N)`,
 then `svymean` (with-replacement variance). Ours must give the same mean, and with the
 finite-population factors c_i set to 1 the same SE, globally, per stratum and for the
-residual judge − proxy (the difference estimator at λ = 1), to 1e-8. With c_i = 1 − pi*_i
-(what the report uses) the SE is smaller; both are printed (docs/report.md quotes them).
+residual judge − proxy (the difference estimator at λ = 1), to 1e-8; and with c_i = 1 − f_c
+(what the report uses: judged / N of the cell) the SE equals R's with `fpc = ~N` to 1e-8;
+both are printed (docs/report.md quotes them).
 """
 
 from __future__ import annotations
@@ -78,8 +79,12 @@ def test_mean_and_se_match_r_survey_with_pi_as_probability_weights(case):
     assert se == pytest.approx(r["se"], rel=TOL)
     mean_fpc, se_fpc = fit(frame, everything)
     assert mean_fpc == mean and se_fpc < se
-    print(f"\nR survey: mean {r['mean']:.6f} se {r['se']:.6f}; ours with c=1: {mean:.6f} {se:.6f}; "
-          f"ours (report, c = 1 - pi*): se {se_fpc:.6f}")
+    # the report's SE (c_i = 1 − f of the cell) is R's with the cells' sizes as fpc
+    assert mean_fpc == pytest.approx(r["fpc_mean"], abs=TOL)
+    assert se_fpc == pytest.approx(r["fpc_se"], rel=TOL)
+    print(f"\nR survey: mean {r['mean']:.6f} se {r['se']:.6f} (with fpc = N, {r['certain']:.0f} certainty traces "
+          f"in strata of their own: {r['fpc_se']:.6f}); "
+          f"ours with c=1: {mean:.6f} {se:.6f}; ours (report, c = 1 - f): se {se_fpc:.6f}")
     for s in sorted(set(stratum.values())):
         d = np.array([stratum[t] == s for t in frame.trace_ids])
         m_s, se_s = fit(with_replacement(frame), d)
@@ -94,3 +99,5 @@ def test_the_difference_residual_matches_r(case):
     mean, se = fit(residual, np.ones(len(frame.y), bool))
     assert mean == pytest.approx(r["residual_mean"], abs=TOL)
     assert se == pytest.approx(r["residual_se"], rel=TOL)
+    _, se_fpc = fit(replace(frame, y=residual.y), np.ones(len(frame.y), bool))
+    assert se_fpc == pytest.approx(r["fpc_residual_se"], rel=TOL)

@@ -20,3 +20,16 @@ for (s in sort(unique(data$stratum))) {
   ms <- svymean(~y, subset(ps, stratum == s))
   out(paste0("stratum:", s, ":mean"), coef(ms)[1]); out(paste0("stratum:", s, ":se"), SE(ms)[1])
 }
+# the report's variance: with-replacement times each cell's 1 - f (f = judged / N), R's fpc = N;
+# a trace with pi = 1 is a certainty unit: a stratum of its own, fully taken
+certain <- data$pi >= 1
+data$vstratum <- ifelse(certain, paste0(data$cell, "#certain"), data$cell)
+taken <- tapply(certain, data$cell, sum)
+data$N <- cells$Freq[match(data$cell, cells$cell)]
+data$fpcN <- ifelse(certain, taken[data$cell], data$N - taken[data$cell])
+psf <- postStratify(svydesign(ids = ~1, strata = ~vstratum, probs = ~pi, fpc = ~fpcN, data = data), ~cell, cells)
+mf <- svymean(~y, psf)
+out("fpc_mean", coef(mf)[1]); out("fpc_se", SE(mf)[1])
+rf <- svymean(~r, psf)
+out("fpc_residual_se", SE(rf)[1])
+out("certain", sum(certain))

@@ -40,7 +40,7 @@ def test_equal_probabilities_given_per_unit_give_the_srs_numbers():
     assert (b.ci_low, b.ci_high) == pytest.approx((a.ci_low, a.ci_high), rel=1e-10)
 
 
-def test_hajek_weights_and_the_hajek_deville_variance_by_hand():
+def test_hajek_weights_and_the_with_replacement_variance_by_hand():
     d, values = design(lambda cell, i: 0.02 + 0.01 * i if cell.kind is CellKind.NORMAL else 0.1 + 0.05 * i)
     frame = ScoredFrame.build(d, values)
     fit = domain_fit(frame, np.ones(len(frame.y), bool))
@@ -62,10 +62,9 @@ def test_hajek_weights_and_the_hajek_deville_variance_by_hand():
         y = np.array([values[t] for t in ids])
         g = cell.population * (1 / pi) / (1 / pi).sum()
         z = g * (y - means[cell.id]) / big  # about the cell's own Hájek mean
-        c = 1 - pi
-        centre = (c * z).sum() / c.sum()
         m = len(ids)
-        expected_v += m / (m - 1) * (c * (z - centre) ** 2).sum()
+        c = 1 - m / cell.population  # with replacement, times the cell's 1 − f
+        expected_v += c * m / (m - 1) * ((z - z.mean()) ** 2).sum()
     assert fit.mean == pytest.approx(mean, rel=1e-12)
     assert variance == pytest.approx(expected_v, rel=1e-12)
 

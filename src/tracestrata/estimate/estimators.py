@@ -430,13 +430,14 @@ def naive_estimate(values: Collection[float], *, confidence: float = 0.95, rate:
 @dataclass(frozen=True)
 class UnequalFrame(ScoredFrame):
     """A `ScoredFrame` of a design with unequal π inside cells (`[sampling] weight`): `weight` holds
-    the calibrated Hájek weights and `unit_fpc` each scored trace's 1 − π*_i (`estimate.unequal`)."""
+    the calibrated Hájek weights and `unit_fpc` each scored trace's 1 − f of its cell, 0 for π = 1
+    (`estimate.unequal`)."""
 
     unit_fpc: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def _terms(frame: ScoredFrame, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`_cell_terms`, or for unequal π inside cells the Hájek–Deville form (`unequal.cell_terms`)."""
+    """`_cell_terms`, or for unequal π inside cells the with-replacement form (`unequal.cell_terms`)."""
     if isinstance(frame, UnequalFrame):  # an analytic frame drops the finite-population factors: c_i = 1
         fpc = frame.unit_fpc if frame.fpc else np.ones(len(frame.unit_fpc))
         return unequal_cell_terms(frame.code, z, frame.weight, fpc, frame.scored)

@@ -13,28 +13,32 @@ the Hájek weight inside the cell, calibrated to the cell's known size N_c (Σ g
 With equal π this is N_c / m_c, the weight of the simple random sample, so the
 stratified estimator (`estimators.domain_fit`) is unchanged in form.
 
-**Variance.** The Hájek–Deville approximation for a fixed-size unequal-probability
-design, per cell, over the linearized values z_i of the estimate (calibrated to the
-cell's size: `cell_terms`):
+**Variance.** Per cell, over the linearized values z_i of the estimate (calibrated to
+the cell's size: `cell_terms`), the with-replacement (Hansen–Hurwitz) variance with the
+cell's sampling fraction as finite-population factor:
 
-    v_c = m_c/(m_c − 1) · Σ_i c_i (z_i − z̃_c)²,   c_i = 1 − π*_i,   z̃_c = Σ c_i z_i / Σ c_i
+    v_c = (1 − f_c) · m_c/(m_c − 1) · Σ_i (z_i − z̄_c)²,   f_c = m_c / N_c
 
-with π*_i = π_i · m_c/k_c the probability of being scored. References: Deville (1999),
-"Variance estimation for complex statistics and estimators: linearization and residual
-techniques", Survey Methodology 25(2); Matei & Tillé (2005), "Evaluation of variance
-approximations and estimators in maximum entropy sampling with unequal probability and
-fixed sample size", J. Official Statistics 21(4) (the estimator they recommend); Rosén
-(1997), "On sampling with probability proportional to size", J. Statist. Plann.
-Inference 62, shows order sampling (Pareto, sequential Poisson, and so priority
-sampling) is asymptotically the maximum-entropy design this approximation is for; and
-Duffield, Lund & Thorup (2007) show the priority-sampling HT terms are uncorrelated
-given the threshold, the Poisson-like behaviour the c_i = 1 − π_i factor encodes. With
-equal π the formula is exactly (1 − m_c/N_c) m_c/(m_c − 1) Σ (z − z̄_c)², the SRSWOR
-variance, so unweighted designs keep their numbers (and their R `survey` equality).
-It is descriptive (with the finite-population factor); `c_i ≡ 1` would be R's
-with-replacement variance of `svydesign(ids=~1, strata=~cell, weights=~g)`
-(`tests/crosscheck/test_weighted_r.py` checks both). The proxy-assisted (difference)
-estimator for such a design is `tracestrata.estimate.weighted_difference`.
+over the traces drawn at random (a trace with π_i = 1, w_i τ_c >= 1, is a certainty
+unit: it adds no variance and leaves m_c and N_c), which is R's `svydesign(ids=~1,
+strata=~cell, probs=~pi, fpc=~N)` with the certainty units in strata of their own
+(with-replacement variance times 1 − f per stratum; Särndal, Swensson & Wretman 1992,
+§4.4, and Wolter 2007, ch. 2, on the with-replacement approximation for
+without-replacement πps designs). Not the Hájek–Deville form with unit factors
+c_i = 1 − π_i (Deville 1999; Matei & Tillé 2005), nearer unbiased for priority sampling (Duffield,
+Lund & Thorup 2007; Szegedy 2006: given the threshold the HT terms are uncorrelated):
+its expectation is right, but it is skewed. A sure-but-wrong trace has a small π and
+weighs ~20 times a judged unsure one; most samples hold none, so most intervals are too
+short and the interval's mean width was 0.91x (all) and 0.83x (rare stratum) of 2 × 1.96
+× the estimate's real SD (tests/simulation/test_weighted_coverage.py, floor 0.05).
+Without the unit factors (c_i ≡ 1) the rare stratum over-covered (0.975); the cell's own
+fraction sits between and met the targets (docs/sampling.md has the numbers). With equal
+π it is exactly the SRSWOR variance, so unweighted designs keep their numbers (and their
+R `survey` equality). It is descriptive (with the finite-population factor); an analytic
+frame drops it (c ≡ 1), R's with-replacement variance of `svydesign(ids=~1,
+strata=~cell, weights=~g)` (`tests/crosscheck/test_weighted_r.py` checks both). The
+proxy-assisted (difference) estimator for such a design is
+`tracestrata.estimate.weighted_difference`.
 """
 
 from __future__ import annotations
@@ -53,7 +57,11 @@ def unequal_weights(
     sampled: np.ndarray,
     scored: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(g_i, c_i = 1 − π*_i) of each scored trace; a trace without its own π takes its cell's k/N."""
+    """(g_i, c_i = 1 − m_c/N_c) of each scored trace; a trace without its own π takes its cell's k/N.
+
+    c_i is one minus the cell's sampling fraction of scored traces, not the trace's own
+    1 − π*_i (see the module docstring: the unit factors made the variance estimate too
+    skewed); a trace with π = 1 is a certainty unit (c_i = 0), left out of that fraction."""
     n_cells = len(population)
     with np.errstate(divide="ignore", invalid="ignore"):
         cell_pi = np.where(population > 0, sampled / np.maximum(population, 1), 1.0)
@@ -62,9 +70,12 @@ def unequal_weights(
     inverse = 1.0 / pi
     total = np.bincount(code, weights=inverse, minlength=n_cells)
     weight = population[code] * inverse / total[code] if len(code) else np.zeros(0)
+    certain = pi >= 1.0  # taken with certainty (w·τ >= 1): known, no variance, out of the cell's fraction
+    taken = np.bincount(code[certain], minlength=n_cells).astype(float)
+    rest = population - taken
     with np.errstate(divide="ignore", invalid="ignore"):
-        response = np.where(sampled > 0, scored / np.maximum(sampled, 1), 1.0)
-    fpc = np.clip(1.0 - pi * response[code], 0.0, 1.0) if len(code) else np.zeros(0)
+        fraction = np.where(rest > 0, (scored - taken) / np.maximum(rest, 1), 1.0)
+    fpc = np.where(certain, 0.0, np.clip(1.0 - fraction[code], 0.0, 1.0)) if len(code) else np.zeros(0)
     return weight, fpc
 
 
@@ -92,7 +103,8 @@ def cell_terms(
         mean_c = np.where(m > 0, c_sum / np.maximum(m, 1), 0.0)
     dev = z - centre[code]
     ss = np.bincount(code, weights=fpc * dev * dev, minlength=n_cells)
+    random = np.bincount(code, weights=(fpc > 0).astype(float), minlength=n_cells)  # not certainty units
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(m > 1, m / np.maximum(m - 1, 1) * ss, 0.0)
+        terms = np.where(random > 1, random / np.maximum(random - 1, 1) * ss, 0.0)
     return sums, mean_c, terms
 

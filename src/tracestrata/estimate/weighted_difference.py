@@ -9,7 +9,7 @@ per-cell SRS means) does not apply; this estimator uses each trace's calibrated 
 
 unbiased (to the order of the Hájek ratio) for every fixed λ because P̄, the proxy's
 population mean, is known from the manifest's totals. Its variance is the design's
-variance of M − λP (Hájek–Deville, `estimators.stratified_variance`). One λ, chosen to
+variance of M − λP (`estimate.unequal`, via `estimators.stratified_variance`). One λ, chosen to
 minimise that variance (λ = Ĉov(z_M, z_P)/V̂(z_P)), costs one degree of freedom.
 Weighting by the proxy's uncertainty pays off here: the residual M − P varies most
 where the proxy is unsure, which is where the weighted design judges most.
@@ -57,7 +57,7 @@ def difference_unequal(
     totals). λ, unless given, minimises the estimated variance of the mean,
     λ = Ĉov(z_M, z_P) / V̂(z_P) in the design's own variance (`stratified_variance`), one λ
     for the domain; M − λP is then estimated like any metric, so its variance is the
-    design's (Hájek–Deville under weighting, SRSWOR otherwise).
+    design's (with-replacement times the cell's 1 − f under weighting, SRSWOR otherwise).
     """
     lonely = LonelyCell.ADJUST if lonely is None else lonely
     fit_y = domain_fit(frame, d)

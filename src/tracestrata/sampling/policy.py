@@ -343,7 +343,7 @@ class _Parser:
         return tuple(fields)
 
     def sampling(self, value: Any) -> WeightSpec | None:
-        """`[sampling] weight = "FIELD" | "proxy_uncertainty:FIELD"`, `floor = 0.05` (see `sampling.weights`)."""
+        """`[sampling] weight = "FIELD" | "proxy_uncertainty:FIELD"`, `floor = 0.15` (see `sampling.weights`)."""
         table = self.table(value, "sampling")
         self.check_keys(table, SAMPLING_KEYS, "sampling")
         if "weight" not in table:

@@ -47,7 +47,7 @@ import numpy as np
 from tracestrata.sampling.columns import DictColumn, StringColumn
 
 UNCERTAINTY = "proxy_uncertainty"
-DEFAULT_FLOOR = 0.05
+DEFAULT_FLOOR = 0.15  # docs/sampling.md "The floor": the informative gain against an unrelated weight's cost
 _U_SCALE = 2.0**-53
 
 
