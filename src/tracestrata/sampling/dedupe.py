@@ -63,17 +63,21 @@ class DuplicateFilter:
         self._remember(np.unique(np.asarray(hashes, dtype=np.uint64)), head=False)
 
     def recent(self) -> np.ndarray:
-        """The hashes it remembers now (the last `window` or more distinct traces), sorted."""
+        """The hashes it remembers now (the last `window` or more distinct traces), in no order."""
         if not self._recent:
             return np.zeros(0, dtype=np.uint64)
-        return np.unique(np.concatenate([hashes for _, hashes in self._recent]))
+        return np.concatenate([hashes for _, hashes in self._recent])
 
     def head(self) -> np.ndarray:
-        """The first `window` (or more) distinct hashes it was given, sorted: with `recent()`,
+        """The first `window` (or more) distinct hashes it was given, in no order: with `recent()`,
         what a part read in another process tells the parts around it (`sampling.parallel`)."""
         if not self._head:
             return np.zeros(0, dtype=np.uint64)
-        return np.unique(np.concatenate(self._head))
+        return np.concatenate(self._head)
+
+    def holds_any(self, hashes: np.ndarray) -> bool:
+        """Whether any of these distinct hashes is among the remembered ones."""
+        return bool(len(hashes)) and bool(self._seen(np.sort(hashes)).any())
 
     @property
     def remembered(self) -> int:
