@@ -126,9 +126,8 @@ def _repeated_across(outcomes: Sequence[tuple[Sketch, Any, np.ndarray, np.ndarra
     before = DuplicateFilter(DEFAULT_WINDOW)
     again = []
     for i, (_, _, head, tail) in enumerate(outcomes):
-        seen = before.recent()
-        if len(seen) and len(head) and np.isin(head, seen, assume_unique=True).any():
-            again.append((i, seen))
+        if before.holds_any(head):
+            again.append((i, before.recent()))
         before.seed(tail)
     return again
 

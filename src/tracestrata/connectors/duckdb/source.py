@@ -84,16 +84,19 @@ def _json_errors() -> type[Exception]:
 
 @dataclass(slots=True)
 class ColumnBatch:
-    """One Arrow batch: ids, the policy's columns, and the ids again as payloads."""
+    """One Arrow batch: ids, the policy's columns, and payloads: the ids again, or on Parquet
+    `(row, id)` pairs (`_RowRefs`), so the selected records are read back by row."""
 
     ids: StringColumn
     columns: dict[str, Any]
-    refs: StringColumn
+    refs: StringColumn | _RowRefs
     bytes_read: int = 0
 
     @staticmethod
-    def record(ref: str) -> TraceRecord:
-        """A stand-in holding the id; `complete_records` reads the selected records."""
+    def record(ref: str | tuple[int, str]) -> TraceRecord:
+        """A stand-in holding the id (and the row); `complete_records` reads the selected records."""
+        if isinstance(ref, tuple):
+            return _RowStub(id=ref[1], timestamp=_EPOCH, row=ref[0])
         return TraceRecord(id=ref, timestamp=_EPOCH)
 
 
@@ -103,20 +106,6 @@ class _RowStub(TraceRecord):
     (`file_index << 40 | file_row_number`), so its record is read back by row, not by id."""
 
     row: int = -1
-
-
-@dataclass(slots=True)
-class RowBatch:
-    """A Parquet batch: as `ColumnBatch`, with payloads `(row, id)` (`_RowRefs`)."""
-
-    ids: StringColumn
-    columns: dict[str, Any]
-    refs: _RowRefs
-    bytes_read: int = 0
-
-    @staticmethod
-    def record(ref: tuple[int, str]) -> TraceRecord:
-        return _RowStub(id=ref[1], timestamp=_EPOCH, row=ref[0])
 
 
 class _RowRefs:
@@ -486,7 +475,7 @@ class DuckDBTraceSource:
                 raise
             raise InputError(exc.message, path=self.location, field=exc.field) from None
 
-    def _batch(self, batch: Any, reading: _Reading) -> ColumnBatch | RowBatch:
+    def _batch(self, batch: Any, reading: _Reading) -> ColumnBatch:
         """The sketch's batch of the first `reading.read` fields (the rest are only checked)."""
         import pyarrow as pa
 
@@ -521,7 +510,7 @@ class DuckDBTraceSource:
         if reading.by_row:
             place = batch.column(batch.num_columns - 1)
             rows = np.frombuffer(place.buffers()[1], dtype=np.int64, count=len(place), offset=place.offset * 8)
-            return RowBatch(ids, columns, _RowRefs(rows, ids))
+            return ColumnBatch(ids, columns, _RowRefs(rows, ids))
         return ColumnBatch(ids, columns, ids)
 
     def _field(self, batch: Any, reading: _Reading, i: int) -> Any:
