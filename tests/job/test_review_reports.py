@@ -103,3 +103,30 @@ def test_the_reviewers_list_is_exactly_the_review_subsample_in_review_order(tmp_
     queued = [json.loads(line)["trace_id"] for f in sorted((tmp_path / "sink" / "queues").glob("*.jsonl"))
               for line in f.read_text().splitlines()]
     assert queued == [t for t, _ in expected]
+
+
+def test_changing_the_report_settings_writes_the_reports_again_without_new_data(tmp_path: Path) -> None:
+    """`[report] metrics`/`confidence` edited between runs: the next run writes the reports under the new
+    settings, though no window or score changed; unchanged settings stay quiet."""
+    from test_identity import _setup
+
+    _setup(tmp_path)
+
+    def config(report: str) -> Path:
+        return _config(tmp_path, review="[policy.review]\ntarget = 3",
+                       labels=LABEL + '\n[sink]\nqueue = "review-{date}"', report=report)
+
+    run_sync(load_config(config('metrics = ["correct"]')), now=NOW)
+    _write_scores(tmp_path)
+    first = run_sync(load_config(config('metrics = ["correct"]')), now=NOW)
+    assert "report.json" in {p.name for p in first.reports}
+    assert not run_sync(load_config(config('metrics = ["correct"]')), now=NOW).reports  # up to date
+    reports = tmp_path / "reports"
+    assert not (reports / "report-correct_human.json").exists()
+    added = run_sync(load_config(config('metrics = ["correct", "correct_human"]')), now=NOW)
+    assert "report-correct_human.json" in {p.name for p in added.reports}
+    assert json.loads((reports / "report.json").read_text())["confidence"] == 0.95
+    run_sync(load_config(config('metrics = ["correct", "correct_human"]\nconfidence = 0.9')), now=NOW)
+    assert json.loads((reports / "report.json").read_text())["confidence"] == 0.9
+    assert not run_sync(load_config(config('metrics = ["correct", "correct_human"]\nconfidence = 0.9')),
+                        now=NOW).reports
