@@ -30,6 +30,7 @@ from tracestrata.estimate.estimators import (
     LonelyCell,
     ScoredFrame,
     StratifiedEstimator,
+    UnequalFrame,
     naive_estimate,
 )
 from tracestrata.estimate.intervals import IntervalMethod, check_confidence, newcombe_difference, t_pvalue
@@ -502,12 +503,14 @@ def _with_proxy(
         rate=kind is MetricKind.RATE, confidence=confidence, lonely=lonely, rate_interval=rate_interval,
         tuning=tuning, judge=judge,
     )
-    # the same estimates with their analytic intervals (what the stratum rows show)
+    # the same estimates with their analytic intervals (what the stratum rows show); a weighted
+    # sample's one pooled λ is tuned once, on the descriptive frame, so both centre on one estimate
     plain_analytic = report.analytic if report.analytic is not None else report.estimate
+    lam = whole.lambdas.get("(all)") if isinstance(frame, UnequalFrame) else None
     whole_analytic, rows_analytic = assist(
         design, frame.analytic(), spec, by_stratum, plain_analytic, {r.stratum: r.shown for r in report.strata},
         rate=kind is MetricKind.RATE, confidence=confidence, lonely=lonely, rate_interval=rate_interval,
-        tuning=tuning, judge=judge,
+        tuning=tuning, judge=judge, lam=lam,
     )
     warnings = list(report.warnings)
     if judge is not None:
