@@ -13,6 +13,7 @@ from test_identity import NOW, POLICY, _config, _setup
 from tracestrata.job.config import load_config
 from tracestrata.job.state import State
 from tracestrata.job.sync import run_sync
+from tracestrata.record import format_timestamp
 
 LABEL = '[[label]]\nname = "correct_human"\ndescription = "Is the answer correct?"\njudge = "correct"'
 
@@ -55,6 +56,7 @@ def test_a_label_with_a_judge_is_reported_two_phase_beside_the_judge_in_every_fo
     judge = json.loads((reports / "report.json").read_text())
     human = json.loads((reports / "report-correct_human.json").read_text())
     assert judge["metric"] == "correct" and "proxy" not in judge
+    assert judge["context"]["generated_at"] == format_timestamp(NOW.replace(microsecond=0))  # the job's --now
     assert human["metric"] == "correct_human" and human["estimate"]["method"].startswith("two-phase")
     assert human["proxy"]["disagreement"]["reviewed"] == counts["labelled"]
     assert all("disagreement" in row["proxy"] for row in human["strata"] if row.get("proxy"))

@@ -627,7 +627,7 @@ class _Run:
 
             return ledger_page(cfg.state, report, design, scores, since=cfg.report_period, until=self.now,
                                source=self.source, by=cfg.report_by, watch=_watch_settings(cfg),
-                               ui_url=self.ui_url())
+                               ui_url=self.ui_url(), now=self.now)
 
         return build
 
