@@ -96,9 +96,11 @@ def test_bad_proxy_input_is_one_line_exit_2(run, capsys, tmp_path):
 def test_two_phase_human_metric_with_the_judge_as_proxy(run, capsys, tmp_path):
     lines = (run / "scores.jsonl").read_text().splitlines()
     correct = [json.loads(x) for x in lines if json.loads(x)["name"] == "correct"]
+    rows = [json.loads(x) for x in (run / "run" / "sample.jsonl").read_text().splitlines()]
+    review = {r["id"] for r in rows if r.get("review") is True}  # two-phase reads the recorded review draw only
     human = []
     for i, s in enumerate(correct):
-        if i % 3 == 0:  # a third reviewed; the humans overturn every 7th pass
+        if s["trace_id"] in review:  # the review subsample labelled; the humans overturn every 7th pass
             value = bool(s["value"]) and i % 7 != 0
             human.append(json.dumps({"trace_id": s["trace_id"], "name": "human_correct", "value": value}))
     scores = tmp_path / "scores.jsonl"

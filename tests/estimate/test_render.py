@@ -109,3 +109,20 @@ def test_two_phase_rows_show_one_kind_of_interval():
     shown, plain = row.shown, row.plain_shown
     assert shown.ci_low < 0.5 < shown.ci_high and plain.ci_low < 0.5 < plain.ci_high
     assert "50.0% – 50.0%" not in render_markdown(report)
+
+
+def test_both_charts_draw_the_interval_the_table_shows():
+    """The chart beside the table draws each stratum's analytic (`shown`) interval, not the descriptive point."""
+    from tracestrata.estimate.chart_axis import chart_range
+    from tracestrata.estimate.stratum_chart import stratum_chart
+
+    design, scores = census_design()
+    report = build_report(design, scores, "correct")
+    row = next(r for r in report.strata if r.stratum == "compliance")
+    shown = f"50.0% ({format_value(row.shown.ci_low, True)}–{format_value(row.shown.ci_high, True)})"
+    assert row.shown.ci_low < 0.5 < row.shown.ci_high
+    for svg in (stratum_chart(report, {}), interval_chart(report)):
+        assert f"compliance: {shown}" in svg.replace(" – ", "–"), svg
+        assert "compliance: 50.0% (50.0%–50.0%)" not in svg.replace(" – ", "–")
+    lo, hi = chart_range(report)
+    assert lo <= row.shown.ci_low and hi >= row.shown.ci_high

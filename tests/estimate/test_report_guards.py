@@ -57,3 +57,7 @@ def test_two_phase_uses_only_labels_in_the_recorded_review_subsample(tmp_path, c
     warning = next(w for w in dirty["warnings"] if w["code"] == "labels_outside_review")
     assert warning["count"] == len(outside)
     assert dirty["estimate"]["mean"] == clean["estimate"]["mean"]  # the 40 labels outside the draw move nothing
+    # ... in the plain column beside it either: both columns read the same labels
+    assert dirty["plain"]["mean"] == clean["plain"]["mean"] and dirty["plain"]["n_scored"] == clean["plain"]["n_scored"]
+    for a, b in zip(dirty["strata"], clean["strata"], strict=True):
+        assert a["plain"]["mean"] == b["plain"]["mean"]

@@ -87,3 +87,23 @@ def test_phoenix_links_each_stratum_to_its_filtered_spans():
     assert label == "Phoenix"
     assert links["big"].startswith("http://127.0.0.1:6006/projects/UHJvamVjdDox/spans?spanFilterCondition=")
     assert "timeRangeStart=2026-01-01T00%3A00%3A00Z" in links["it's"]
+
+
+def test_alarms_read_the_analytic_se_of_each_day(ledger):
+    """Alarms are analytic (docs/trends.md): a day's SE for them is the one without the fpc, which a heavily
+    sampled stratum (30 of 100 a day) would otherwise shrink by (1 − f)."""
+    from tracestrata.estimate.trend import aligned
+
+    design, scores = design_from_ledger(ledger, since=None, until=START + timedelta(days=5))
+    trend = build_trend(design, scores, "correct", by="day")
+    cells = tuple(c for c in design.cells if period_of(c.window, "day") == "2026-01-03")
+    ids = {c.id for c in cells}
+    alone = build_report(Design(cells, tuple(u for u in design.units if u.cell in ids)), scores, "correct")
+    point = trend.series[0].points[2]
+    assert point.analytic_se == pytest.approx(alone.analytic.se) and point.analytic_se > point.se
+    rare_row = next(r for r in alone.strata if r.stratum == "rare")
+    rare = trend.series[2].by_period()["2026-01-03"]
+    assert rare.analytic_se == pytest.approx(rare_row.shown.se) and rare.analytic_se > rare.se
+    _, ses, _ = aligned(trend.series[2], trend.periods)
+    assert ses == [p.analytic_se for p in trend.series[2].points]
+    assert trend.to_json()["series"][2]["points"][2]["analytic_se"] == pytest.approx(rare.analytic_se)

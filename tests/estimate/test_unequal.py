@@ -102,3 +102,31 @@ def test_two_phase_on_a_weighted_sample_is_one_clear_error():
     with pytest.raises(EstimationError, match="two-phase"):
         assist(d, frame, ProxySpec(ProxyKind.JUDGE, "correct"), {}, plain, {}, rate=True, confidence=0.95,
                lonely=LonelyCell.ADJUST, rate_interval=IntervalMethod.KORN_GRAUBARD, judge=values)
+
+
+def test_a_weighted_sample_with_a_proxy_field_centres_both_intervals_on_one_lambda():
+    """`--proxy FIELD` on a `[sampling] weight` sample: λ is tuned once (descriptive frame) and reused for the
+    analytic interval, so the descriptive and analytic intervals are around the same estimate."""
+    from tracestrata.design import ProxyTotals
+    from tracestrata.estimate.report import build_report
+    from tracestrata.record import Score
+
+    rng = np.random.default_rng(7)
+    cells, units, scores = [], [], []
+    for stratum, big_n, m in (("a", 400, 120), ("b", 300, 150)):
+        proxy_all = rng.random(big_n)
+        cid = f"{stratum}#normal"
+        cells.append(Cell(cid, stratum, {}, CellKind.NORMAL, big_n, m, proxy={
+            "scores.h": ProxyTotals(big_n, float(proxy_all.sum()), float((proxy_all ** 2).sum()))}))
+        chosen = rng.choice(big_n, m, replace=False)
+        for j, i in enumerate(chosen):
+            tid = f"{cid}-{i}"
+            pi = min(1.0, m / big_n * (0.5 + proxy_all[i]))  # unequal, driven by the proxy
+            units.append(Unit(tid, cid, {}, {"scores.h": float(proxy_all[i])}, pi))
+            scores.append(Score(tid, "correct", bool(rng.random() < 0.2 + 0.6 * proxy_all[i])))
+    report = build_report(Design(tuple(cells), tuple(units)), scores, "correct", proxy="scores.h")
+    assert report.analytic is not None and report.proxy is not None
+    assert report.analytic.mean == pytest.approx(report.estimate.mean, rel=1e-12)
+    assert report.analytic.se > report.estimate.se  # heavily sampled: the fpc matters
+    for row in report.strata:
+        assert row.shown.mean == pytest.approx(row.estimate.mean, rel=1e-12)

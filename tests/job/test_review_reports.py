@@ -13,6 +13,7 @@ from test_identity import NOW, POLICY, _config, _setup
 from tracestrata.job.config import load_config
 from tracestrata.job.state import State
 from tracestrata.job.sync import run_sync
+from tracestrata.record import format_timestamp
 
 LABEL = '[[label]]\nname = "correct_human"\ndescription = "Is the answer correct?"\njudge = "correct"'
 
@@ -55,6 +56,7 @@ def test_a_label_with_a_judge_is_reported_two_phase_beside_the_judge_in_every_fo
     judge = json.loads((reports / "report.json").read_text())
     human = json.loads((reports / "report-correct_human.json").read_text())
     assert judge["metric"] == "correct" and "proxy" not in judge
+    assert judge["context"]["generated_at"] == format_timestamp(NOW.replace(microsecond=0))  # the job's --now
     assert human["metric"] == "correct_human" and human["estimate"]["method"].startswith("two-phase")
     assert human["proxy"]["disagreement"]["reviewed"] == counts["labelled"]
     assert all("disagreement" in row["proxy"] for row in human["strata"] if row.get("proxy"))
@@ -103,3 +105,30 @@ def test_the_reviewers_list_is_exactly_the_review_subsample_in_review_order(tmp_
     queued = [json.loads(line)["trace_id"] for f in sorted((tmp_path / "sink" / "queues").glob("*.jsonl"))
               for line in f.read_text().splitlines()]
     assert queued == [t for t, _ in expected]
+
+
+def test_changing_the_report_settings_writes_the_reports_again_without_new_data(tmp_path: Path) -> None:
+    """`[report] metrics`/`confidence` edited between runs: the next run writes the reports under the new
+    settings, though no window or score changed; unchanged settings stay quiet."""
+    from test_identity import _setup
+
+    _setup(tmp_path)
+
+    def config(report: str) -> Path:
+        return _config(tmp_path, review="[policy.review]\ntarget = 3",
+                       labels=LABEL + '\n[sink]\nqueue = "review-{date}"', report=report)
+
+    run_sync(load_config(config('metrics = ["correct"]')), now=NOW)
+    _write_scores(tmp_path)
+    first = run_sync(load_config(config('metrics = ["correct"]')), now=NOW)
+    assert "report.json" in {p.name for p in first.reports}
+    assert not run_sync(load_config(config('metrics = ["correct"]')), now=NOW).reports  # up to date
+    reports = tmp_path / "reports"
+    assert not (reports / "report-correct_human.json").exists()
+    added = run_sync(load_config(config('metrics = ["correct", "correct_human"]')), now=NOW)
+    assert "report-correct_human.json" in {p.name for p in added.reports}
+    assert json.loads((reports / "report.json").read_text())["confidence"] == 0.95
+    run_sync(load_config(config('metrics = ["correct", "correct_human"]\nconfidence = 0.9')), now=NOW)
+    assert json.loads((reports / "report.json").read_text())["confidence"] == 0.9
+    assert not run_sync(load_config(config('metrics = ["correct", "correct_human"]\nconfidence = 0.9')),
+                        now=NOW).reports

@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Sequence
 
+from tracestrata.estimate.chart_axis import chart_range
 from tracestrata.estimate.estimators import Estimate
 from tracestrata.estimate.assisted import Assisted
 from tracestrata.estimate.report_page import ReportPage, sorted_by_population
@@ -336,19 +337,7 @@ def interval_chart(report: Report, *, width: int = 760) -> str:
     rows: Sequence[StratumRow] = report.strata
     label_w, pad, row_h = 220, 16, 22
     height = pad * 2 + row_h * (len(rows) + 1) + 18
-    bounds = [x for r in rows for x in (r.shown.ci_low, r.shown.ci_high, r.shown.mean)]
-    bounds += [report.estimate.ci_low, report.estimate.ci_high, report.estimate.mean, report.naive.mean]
-    finite = [x for x in bounds if x is not None and not math.isnan(x)]
-    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
-    if rate:  # zoom to the data, on a 10-point grid inside [0, 1]
-        lo, hi = math.floor(lo * 10) / 10, math.ceil(hi * 10) / 10
-        if hi <= lo:
-            lo, hi = max(0.0, lo - 0.1), min(1.0, hi + 0.1)
-    else:
-        if hi <= lo:
-            lo, hi = lo - 1.0, hi + 1.0
-        margin = (hi - lo) * 0.05
-        lo, hi = lo - margin, hi + margin
+    lo, hi = chart_range(report)
     plot_w = width - label_w - pad * 2 - 24  # room for the last tick label
 
     def x(v: float) -> float:

@@ -30,6 +30,7 @@ from tracestrata.estimate.estimators import (
     LonelyCell,
     ScoredFrame,
     StratifiedEstimator,
+    UnequalFrame,
     naive_estimate,
 )
 from tracestrata.estimate.intervals import IntervalMethod, check_confidence, newcombe_difference, t_pvalue
@@ -416,11 +417,15 @@ def build_report(
                       base.population, lonely, None, subs, review=coverage)
     values = {tid: float(v) for tid, v in in_sample.items()}
     check_magnitudes(values, f"score {metric!r}")
+    spec = parse_proxy(proxy) if proxy is not None else None
+    if spec is not None and spec.kind is ProxyKind.JUDGE:  # both columns on the same labels: the review draw's
+        values, off_review = _in_review(design, values)
+        if off_review is not None:
+            warnings.append(off_review)
     report = _numeric_report(design, values, metric, kind, confidence, compare, lonely, warnings, rate_interval)
     report = replace(report, review=coverage)
-    if proxy is None:
+    if spec is None:
         return report
-    spec = parse_proxy(proxy)
     judge = None
     if spec.kind is ProxyKind.FIELD:
         sparse = _sparse_proxy(design, spec.name)
@@ -434,9 +439,6 @@ def build_report(
             raise EstimationError(f"the judge score {spec.name!r} has labels, not numbers", field="proxy")
         judge = {tid: float(v) for tid, v in judged.items() if tid in sampled_ids}
         check_magnitudes(judge, f"judge score {spec.name!r}")
-        values, outside = _in_review(design, values)
-        if outside:
-            report = replace(report, warnings=(*report.warnings, outside))
     return _with_proxy(report, design, values, spec, judge, kind, confidence, lonely, rate_interval, tuning)
 
 
@@ -464,7 +466,8 @@ def _sparse_proxy(design: Design, field_path: str) -> ReportWarning | None:
 
 def _in_review(design: Design, values: dict[str, float]) -> tuple[dict[str, float], ReportWarning | None]:
     """Two-phase uses the human labels of the recorded review subsample only; labels found on
-    other traces (reviewed by hand, outside the draw) would bias it: counted and warned about."""
+    other traces (reviewed by hand, outside the draw) would bias it, and the plain column beside
+    it too (traces picked by hand are no random sample of their cell): counted and warned about."""
     recorded = {u.trace_id: bool(u.attrs.get("review")) for u in design.units if "review" in u.attrs}
     if not recorded:
         return values, None  # no review draw recorded: every judged trace is in the review phase
@@ -475,7 +478,7 @@ def _in_review(design: Design, values: dict[str, float]) -> tuple[dict[str, floa
     return kept, ReportWarning(
         "labels_outside_review",
         f"{len(outside)} traces have a label but are not in the recorded review subsample; the two-phase "
-        "estimate leaves them out (the plain one uses them)",
+        "and the plain estimates both leave them out",
         {"count": len(outside), "examples": outside[:EXAMPLES]},
     )
 
@@ -502,12 +505,14 @@ def _with_proxy(
         rate=kind is MetricKind.RATE, confidence=confidence, lonely=lonely, rate_interval=rate_interval,
         tuning=tuning, judge=judge,
     )
-    # the same estimates with their analytic intervals (what the stratum rows show)
+    # the same estimates with their analytic intervals (what the stratum rows show); a weighted
+    # sample's one pooled λ is tuned once, on the descriptive frame, so both centre on one estimate
     plain_analytic = report.analytic if report.analytic is not None else report.estimate
+    lam = whole.lambdas.get("(all)") if isinstance(frame, UnequalFrame) else None
     whole_analytic, rows_analytic = assist(
         design, frame.analytic(), spec, by_stratum, plain_analytic, {r.stratum: r.shown for r in report.strata},
         rate=kind is MetricKind.RATE, confidence=confidence, lonely=lonely, rate_interval=rate_interval,
-        tuning=tuning, judge=judge,
+        tuning=tuning, judge=judge, lam=lam,
     )
     warnings = list(report.warnings)
     if judge is not None:

@@ -1,5 +1,8 @@
 """The per-stratum chart of the HTML report: size, estimate, interval and naive mean on every row.
 
+Each stratum row draws the interval its table row shows (`StratumRow.shown`, analytic);
+the "all traces" row and band are the descriptive global estimate, as the headline.
+
 Rows come in the order given (the report sorts strata by population); a grey bar shows
 the stratum's share of the traces so a stratum of 6 and one of 9,812 do not look alike;
 the naive (unweighted) mean of each stratum's judged traces is a hollow circle on its
@@ -12,6 +15,7 @@ import html
 import math
 from collections.abc import Mapping
 
+from tracestrata.estimate.chart_axis import chart_range
 from tracestrata.estimate.estimators import Estimate
 from tracestrata.estimate.report import MetricKind, Report, format_value
 
@@ -31,19 +35,7 @@ def _chart(report: Report, naive: Mapping[str, float], *, width: int, label_w: i
     pad, row_h = 12, 24
     top = 22
     height = top + row_h * (len(rows) + 1) + 46
-    bounds = [x for r in rows for x in (r.estimate.ci_low, r.estimate.ci_high, r.estimate.mean)]
-    bounds += [report.estimate.ci_low, report.estimate.ci_high, report.naive.mean, *naive.values()]
-    finite = [x for x in bounds if x is not None and not math.isnan(x)]
-    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
-    if rate:
-        lo, hi = math.floor(lo * 10) / 10, math.ceil(hi * 10) / 10
-        if hi <= lo:
-            lo, hi = max(0.0, lo - 0.1), min(1.0, hi + 0.1)
-    else:
-        if hi <= lo:
-            lo, hi = lo - 1.0, hi + 1.0
-        margin = (hi - lo) * 0.05
-        lo, hi = lo - margin, hi + margin
+    lo, hi = chart_range(report, naive.values())
     plot_x = label_w + size_w + pad
     plot_w = width - plot_x - pad - 20
     biggest = max([r.population for r in rows] + [1])
@@ -65,7 +57,7 @@ def _chart(report: Report, naive: Mapping[str, float], *, width: int, label_w: i
                    'stroke="#1f5fbf" stroke-dasharray="4 3"/>')
     entries: list[tuple[str, Estimate, int, float, str]] = [
         ("all traces (reweighted)", g, report.population, report.naive.mean, "#1f5fbf")]
-    entries += [(r.stratum, r.estimate, r.population, naive.get(r.stratum, math.nan), "#333") for r in rows]
+    entries += [(r.stratum, r.shown, r.population, naive.get(r.stratum, math.nan), "#333") for r in rows]
     for i, (name, est, population, plain, color) in enumerate(entries):
         y = top + row_h * i + row_h / 2
         label = name if len(name) <= chars else name[: chars - 1] + "…"

@@ -5,7 +5,8 @@ the day are the strata of one design, estimated as `build_report` estimates any 
 (never an average of window means). So a day's number is *descriptive*: the share (or
 mean) over that day's traces, with the finite-population correction, as every report is.
 Reading the series as a process over time (is the rate moving?) is an *analytic*
-question; `alarm.py` answers it with its own error control (docs/trends.md).
+question; `alarm.py` answers it with its own error control (docs/trends.md), on each
+point's `analytic_se` (the same estimate without the fpc).
 """
 
 from __future__ import annotations
@@ -46,15 +47,16 @@ class TrendPoint:
     mean: float
     ci_low: float
     ci_high: float
-    se: float
+    se: float  # descriptive (with the fpc), as the interval
     scored: int
     population: int
+    analytic_se: float = math.nan  # the same estimate's SE without the fpc: what alarms use
 
     def to_json(self) -> dict[str, Any]:
         num = json_number
         return {"period": self.period, "mean": num(self.mean), "ci_low": num(self.ci_low),
-                "ci_high": num(self.ci_high), "se": num(self.se), "scored": self.scored,
-                "population": self.population}
+                "ci_high": num(self.ci_high), "se": num(self.se), "analytic_se": num(self.analytic_se),
+                "scored": self.scored, "population": self.population}
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,9 @@ class Trend:
                 "descriptive": True, "series": [s.to_json() for s in self.series]}
 
 
-def _point(period: str, e: Estimate, population: int) -> TrendPoint:
-    return TrendPoint(period, e.mean, e.ci_low, e.ci_high, e.se, e.n_scored, population)
+def _point(period: str, e: Estimate, analytic: Estimate, population: int) -> TrendPoint:
+    """The day's descriptive point and interval, with the analytic SE the alarms read."""
+    return TrendPoint(period, e.mean, e.ci_low, e.ci_high, e.se, e.n_scored, population, analytic.se)
 
 
 def build_trend(
@@ -115,10 +118,11 @@ def build_trend(
             raise EstimationError("a trend needs a rate or a mean, not labels", field=metric)
         if report.estimate.n_scored:
             kinds.add(report.kind)
-        points[GLOBAL].append(_point(period, report.estimate, report.population))
+        whole = report.analytic if report.analytic is not None else report.estimate
+        points[GLOBAL].append(_point(period, report.estimate, whole, report.population))
         population[GLOBAL] += report.population
         for row in report.strata:
-            points[row.stratum].append(_point(period, row.estimate, row.population))
+            points[row.stratum].append(_point(period, row.estimate, row.shown, row.population))
             population[row.stratum] += row.population
     rate = kinds != {MetricKind.MEAN} and MetricKind.MEAN not in kinds
     order = sorted((s for s in points if s != GLOBAL), key=lambda s: (-population[s], s))
@@ -127,9 +131,10 @@ def build_trend(
 
 
 def aligned(series: TrendSeries, periods: Sequence[str]) -> tuple[list[float], list[float], list[int]]:
-    """Means, SEs and judged counts of `series` on every period (NaN / 0 where it has none)."""
+    """Means, analytic SEs (no fpc: a process level, as alarms read it) and judged counts of
+    `series` on every period (NaN / 0 where it has none)."""
     at = series.by_period()
     means = [at[p].mean if p in at else math.nan for p in periods]
-    ses = [at[p].se if p in at else math.nan for p in periods]
+    ses = [at[p].analytic_se if p in at else math.nan for p in periods]
     counts = [at[p].scored if p in at else 0 for p in periods]
     return means, ses, counts

@@ -67,13 +67,14 @@ def _judged(design: Design, scores: Iterable[Score], metric: str) -> int:
     return len({s.trace_id for s in scores if s.name == metric and s.trace_id in sampled})
 
 
-def _now() -> str:
-    return format_timestamp(datetime.now(UTC).replace(microsecond=0))
+def _now(now: datetime | None = None) -> str:
+    """When the report was made: the job's `now` (`sync --now`), else the wall clock."""
+    return format_timestamp((now or datetime.now(UTC)).replace(microsecond=0))
 
 
 def ledger_context(
     runs: Sequence[RunRow], state: State, design: Design, scores: Sequence[Score], metric: str, *,
-    ui_url: str | None = None, strata: Iterable[str] = (),
+    ui_url: str | None = None, strata: Iterable[str] = (), now: datetime | None = None,
 ) -> ReportContext:
     start = min((r.window_start for r in runs), default=None)
     end = max((r.window_end for r in runs), default=None)
@@ -84,7 +85,7 @@ def ledger_context(
     dimensions = [str(d.get("field")) for d in policy.get("strata", [])] if policy else []
     links, label = _links(backend, ui_url, strata, start, end, dimensions)
     return ReportContext(
-        generated_at=_now(), version=__version__,
+        generated_at=_now(now), version=__version__,
         period_start=format_timestamp(start) if start else None, period_end=format_timestamp(end) if end else None,
         windows=len(runs), backend=backend, project=project, source=source, policy_digest=digest,
         seed=str(policy["seed"]) if policy and "seed" in policy else None,
@@ -137,13 +138,13 @@ def watch_ledger(state_path: str | Path, settings: WatchSettings, *, until: date
 def ledger_page(
     state_path: str | Path, report: Report, design: Design, scores: Sequence[Score], *,
     since: timedelta | None, until: datetime | None, source: str | None = None, by: str | None = None,
-    watch: WatchSettings | None = None, ui_url: str | None = None,
+    watch: WatchSettings | None = None, ui_url: str | None = None, now: datetime | None = None,
 ) -> ReportPage:
     """The page around `report` (over `design`, the ledger's windows in the period)."""
     with State(Path(state_path), create=False) as state:
         runs = select_runs(state.runs(status=RunStatus.DONE), since=since, until=until, source=source)
         context = ledger_context(runs, state, design, scores, report.metric, ui_url=ui_url,
-                                 strata=[r.stratum for r in report.strata])
+                                 strata=[r.stratum for r in report.strata], now=now)
     trend = None
     if by and report.labels is None:  # labels have no single series to draw
         trend = build_trend(design, scores, report.metric, by=by, confidence=report.confidence)

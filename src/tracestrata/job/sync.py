@@ -23,6 +23,7 @@ point — even by SIGKILL — is resumed the same way.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -627,7 +628,7 @@ class _Run:
 
             return ledger_page(cfg.state, report, design, scores, since=cfg.report_period, until=self.now,
                                source=self.source, by=cfg.report_by, watch=_watch_settings(cfg),
-                               ui_url=self.ui_url())
+                               ui_url=self.ui_url(), now=self.now)
 
         return build
 
@@ -683,8 +684,9 @@ class _Run:
         if not (cfg.metric or cfg.report_metrics) or not cfg.report_formats:
             return
         last = self.state.get_cursor(self.source, "reports_written")
+        settings = _report_settings_digest(cfg)
         if last is not None and not (self.outcome.windows or self.outcome.scores_changed):
-            written = _written_reports(last)
+            written = _written_reports(last, settings)
             if written is not None and all(Path(p).exists() for p in written):
                 self.log.detail("skip", "reports: up to date")
                 return
@@ -720,7 +722,8 @@ class _Run:
             self.outcome.reports.append(review)
         if not reported:
             return
-        self.state.set_cursor(self.source, "reports_written", json.dumps([str(p) for p in self.outcome.reports]))
+        self.state.set_cursor(self.source, "reports_written", json.dumps(
+            {"settings": settings, "paths": [str(p) for p in self.outcome.reports]}))
         windows = len({c.window for c in design.cells})
         self.log.change(
             "report",
@@ -734,12 +737,29 @@ def _watch_settings(cfg: SyncConfig) -> Any:
     return WatchSettings(cfg.watch, alpha=cfg.alert_alpha, horizon=cfg.alert_horizon) if cfg.watch else None
 
 
-def _written_reports(cursor: str) -> list[str] | None:
-    """The `reports_written` cursor; None for a value edited into nonsense ("write them again")."""
+def _report_settings_digest(cfg: SyncConfig) -> str:
+    """A digest of everything in the config that changes what the reports say or where they go
+    ([report] metrics, formats, proxy, confidence, by, ...): a change writes them again."""
+    settings = {
+        "metric": cfg.metric, "metrics": list(cfg.report_metrics), "formats": list(cfg.report_formats),
+        "dir": str(cfg.report_dir), "period": cfg.report_period.total_seconds(), "confidence": cfg.confidence,
+        "proxy": cfg.report_proxy, "evaluator": cfg.report_evaluator, "by": cfg.report_by,
+        "ui_url": cfg.report_ui_url, "label_judges": dict(sorted(cfg.label_judges.items())),
+        "watch": list(cfg.watch), "alpha": cfg.alert_alpha, "horizon": cfg.alert_horizon,
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def _written_reports(cursor: str, settings: str) -> list[str] | None:
+    """The `reports_written` cursor's files; None when they were written under other report settings
+    (or from an older cursor, or a value edited into nonsense): "write them again"."""
     try:
-        paths = json.loads(cursor)
+        value = json.loads(cursor)
     except ValueError:
         return None
+    if not isinstance(value, dict) or value.get("settings") != settings:
+        return None
+    paths = value.get("paths")
     return [str(p) for p in paths] if isinstance(paths, list) and all(isinstance(p, str) and p for p in paths) else None
 
 
