@@ -137,3 +137,31 @@ def test_input_the_files_path_refuses_is_refused_alike(spark, name, window, tmp_
     ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tracestrata:")]
     assert code == 2 and len(ours) == 1 and f"{SAYS[name.partition('-')[0]]}:" in ours[0], ours
     assert not (tmp_path / "o" / "sample.jsonl").exists()
+
+
+def test_an_unreachable_master_is_one_line_and_exit_6(tmp_path, capsys):
+    """Issue 22: no JVM stack and no minute of Spark's retries: one line naming the master (credentials
+    hidden), exit 6 (the backend cannot be reached), and nothing written."""
+    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install '.[spark]' from a checkout)")
+    from tracestrata.connectors.phoenix.server import free_port
+
+    (tmp_path / "t.jsonl").write_text(_rows_with("status", '"ok"'))
+    port = free_port()
+    for master, named in [(f"spark://127.0.0.1:{port}", f"spark://127.0.0.1:{port}"),
+                          (f"spark://127.0.0.1:{port},127.0.0.1:{free_port()}", f"spark://127.0.0.1:{port},"),
+                          (f"k8s://https://admin:s3cret@127.0.0.1:{port}", f"k8s://https://***@127.0.0.1:{port}")]:
+        code = main(["spark-sample", "--source", f"json:{tmp_path / 't.jsonl'}", "--policy", POLICY,
+                     "--out", str(tmp_path / "o"), "--master", master])
+        err = capsys.readouterr().err
+        assert code == 6 and err.count("\n") == 1 and "cannot reach the Spark master" in err and named in err, err
+        assert "s3cret" not in err and not (tmp_path / "o").exists()
+
+
+def test_master_addresses_reads_standby_masters_and_default_ports():
+    from tracestrata.spark.master import master_addresses
+
+    assert master_addresses("spark://a:7078,b") == [("a", 7078), ("b", 7077)]
+    assert master_addresses("spark://[::1]:7077") == [("::1", 7077)]
+    assert master_addresses("k8s://https://api.example:6443") == [("api.example", 6443)]
+    assert master_addresses("k8s://api.example") == [("api.example", 443)]
+    assert master_addresses("yarn") == [] and master_addresses("local[2]") == []

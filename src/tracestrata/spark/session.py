@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from tracestrata.connectors import split_source_spec
-from tracestrata.errors import ConfigError, InputError, first_line
+from tracestrata.errors import ConfigError, FailingError, InputError, first_line
 from tracestrata.record import TEXT_FIELDS
 
 LOCAL_CONF = {
@@ -119,7 +119,16 @@ def start_spark(master: str | None, cores: int) -> Any:
         return SparkSession.builder.appName("tracestrata-spark-sample").getOrCreate()
     if master is None or master.startswith("local"):
         return local_session("tracestrata-spark-sample", master=master, cores=cores)
-    return SparkSession.builder.appName("tracestrata-spark-sample").master(master).getOrCreate()
+    from py4j.protocol import Py4JJavaError
+
+    from tracestrata.spark.master import require_reachable
+
+    require_reachable(master)
+    try:
+        return SparkSession.builder.appName("tracestrata-spark-sample").master(master).getOrCreate()
+    except Py4JJavaError as exc:  # reachable, but it did not take the application (not a master, gone since)
+        message = first_line(Exception(str(exc.java_exception.getMessage() or "")))
+        raise FailingError(f"the Spark master {master} did not start the application: {message}", field="--master") from None
 
 
 @contextmanager
