@@ -65,3 +65,44 @@ def test_cli_sample_and_plan_exit_2_with_one_line(tmp_path: Path, capsys: pytest
         assert main(args) == 2
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and "span_id" in lines[0] and "top = 20" in lines[0]
+
+
+CHILD = """
+import resource, sys
+from tracestrata.cli.main import main
+import duckdb, numpy, pyarrow  # loaded before the limit: the limit is headroom for the work
+size = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmSize:"))
+resource.setrlimit(resource.RLIMIT_AS, (size + int(sys.argv[1]) * 2**20,) * 2)
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the process size from /proc")
+def test_max_strata_past_what_memory_holds_is_one_line_not_an_internal_error(tmp_path: Path) -> None:
+    """Issue 22: `max_strata = 1000000` on Parquet under a memory limit ran out of memory (exit 1,
+    MemoryError) before the check could stop it. Under RLIMIT_AS the run ends with one line naming
+    the field and the `top` fix, exit 2."""
+    import os
+    import subprocess
+    import sys
+
+    import duckdb
+
+    data = tmp_path / "t.parquet"
+    duckdb.sql(
+        "COPY (SELECT 't' || i AS id, TIMESTAMPTZ '2026-01-01 00:00:00+00' + INTERVAL (i) MILLISECOND AS timestamp, "
+        f"'u' || i AS user_id FROM range(400000) t(i)) TO '{data}' (FORMAT parquet)"
+    )
+    (tmp_path / "p.toml").write_text('seed = "s"\nmax_strata = 1000000\n[targets]\ndefault = 2\n[[strata]]\nfield = "user_id"\n')
+    headroom = 350 + 10 * (os.cpu_count() or 2)  # MB past the loaded libraries; DuckDB's threads take some
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(headroom), "sample", "--source", f"parquet:{data}", "--policy", str(tmp_path / "p.toml"),
+         "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "MALLOC_ARENA_MAX": "2"},
+    )
+    err = [line for line in done.stderr.splitlines() if line.startswith("tracestrata:")]
+    assert done.returncode == 2 and len(err) == 1, done.stderr[-2000:]
+    # while the strata grow (the usual case): the field and the fix; elsewhere, the general line
+    assert ("ran out of memory" in err[0] and "'user_id'" in err[0] and "top = 20" in err[0]) or (
+        "out of memory" in err[0] and "top = N" in err[0]), err
+    assert not (tmp_path / "out" / "sample.jsonl").exists()

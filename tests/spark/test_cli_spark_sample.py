@@ -92,3 +92,76 @@ def test_a_file_spark_cannot_read_is_one_line_and_exit_2(spark, tmp_path, capsys
                      "--out", str(tmp_path / "o"), "--state", str(tmp_path / "s.json")])
         ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tracestrata:")]
         assert code == 2 and len(ours) == 1 and "Spark cannot read the data" in ours[0], ours
+
+
+def _rows_with(field: str, literal: str) -> str:
+    """JSON lines of 12 traces, row 3's `field` spelled `literal` (a literal JSON itself may not spell: 1e400)."""
+    lines = []
+    for i in range(12):
+        row = {"id": f"t{i}", "timestamp": f"2026-01-01 00:{i:02d}:00", "status": "ok", "latency_ms": 100.0 * i}
+        if i == 3:
+            row[field] = "@here@"
+        lines.append(orjson.dumps(row).decode().replace('"@here@"', literal))
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE = {
+    "zone-utc.jsonl": _rows_with("timestamp", '"2026-11-23 10:00:00 UTC"'),
+    "zone-name.jsonl": _rows_with("timestamp", '"2026-11-23 10:00:00 America/New_York"'),
+    "zone-name.csv": "id,timestamp,status\n" + "".join(
+        f"t{i},2026-01-01 00:{i:02d}:00{' America/New_York' if i == 3 else ''},ok\n" for i in range(12)),
+    "latency-overflow.jsonl": _rows_with("latency_ms", "1e400"),
+    "status-false.jsonl": _rows_with("status", "false"),
+    "status-number.jsonl": _rows_with("status", "1"),
+}
+SAYS = {"zone": "timestamp", "latency": "latency_ms", "status": "status"}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+@pytest.mark.parametrize("window", [False, True], ids=["no-window", "window"])
+def test_input_the_files_path_refuses_is_refused_alike(spark, name, window, tmp_path, capsys):
+    """Issue 22: a time zone name in text or CSV, a latency overflowing to inf under `edges`, a status
+    that is not text: one line and exit 2 on Spark as on the files path (and DuckDB), window or not."""
+    path = tmp_path / name
+    path.write_text(HOSTILE[name])
+    (tmp_path / "p.toml").write_text('seed = "s"\n[targets]\ndefault = 4\n[[strata]]\nfield = "latency_ms"\nedges = [100, 1000]\n')
+    kind = "csv" if name.endswith(".csv") else "json"
+    since = ["--since", "2026-01-01T00:00:00Z", "--until", "2026-12-01T00:00:00Z"] if window else []
+    if kind == "json":  # the files path refuses it too
+        code = main(["sample", "--source", f"jsonl:{path}", "--policy", str(tmp_path / "p.toml"),
+                     "--out", str(tmp_path / "files"), *since])
+        assert code == 2, capsys.readouterr().err
+    capsys.readouterr()
+    code = main(["spark-sample", "--source", f"{kind}:{path}", "--policy", str(tmp_path / "p.toml"),
+                 "--out", str(tmp_path / "o"), *since])
+    ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tracestrata:")]
+    assert code == 2 and len(ours) == 1 and f"{SAYS[name.partition('-')[0]]}:" in ours[0], ours
+    assert not (tmp_path / "o" / "sample.jsonl").exists()
+
+
+def test_an_unreachable_master_is_one_line_and_exit_6(tmp_path, capsys):
+    """Issue 22: no JVM stack and no minute of Spark's retries: one line naming the master (credentials
+    hidden), exit 6 (the backend cannot be reached), and nothing written."""
+    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install '.[spark]' from a checkout)")
+    from tracestrata.connectors.phoenix.server import free_port
+
+    (tmp_path / "t.jsonl").write_text(_rows_with("status", '"ok"'))
+    port = free_port()
+    for master, named in [(f"spark://127.0.0.1:{port}", f"spark://127.0.0.1:{port}"),
+                          (f"spark://127.0.0.1:{port},127.0.0.1:{free_port()}", f"spark://127.0.0.1:{port},"),
+                          (f"k8s://https://admin:s3cret@127.0.0.1:{port}", f"k8s://https://***@127.0.0.1:{port}")]:
+        code = main(["spark-sample", "--source", f"json:{tmp_path / 't.jsonl'}", "--policy", POLICY,
+                     "--out", str(tmp_path / "o"), "--master", master])
+        err = capsys.readouterr().err
+        assert code == 6 and err.count("\n") == 1 and "cannot reach the Spark master" in err and named in err, err
+        assert "s3cret" not in err and not (tmp_path / "o").exists()
+
+
+def test_master_addresses_reads_standby_masters_and_default_ports():
+    from tracestrata.spark.master import master_addresses
+
+    assert master_addresses("spark://a:7078,b") == [("a", 7078), ("b", 7077)]
+    assert master_addresses("spark://[::1]:7077") == [("::1", 7077)]
+    assert master_addresses("k8s://https://api.example:6443") == [("api.example", 6443)]
+    assert master_addresses("k8s://api.example") == [("api.example", 443)]
+    assert master_addresses("yarn") == [] and master_addresses("local[2]") == []

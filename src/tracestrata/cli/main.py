@@ -137,6 +137,12 @@ def _main(argv: list[str] | None) -> int:
         return 130
     except BrokenPipeError:
         return ExitCode.OK
+    except MemoryError:  # not a bug: the work outgrew the memory this process may use
+        if debug:
+            traceback.print_exc()
+        click.echo("tracestrata: error: out of memory: give the process more memory (ulimit -v, the container's "
+                   "limit) or less work (a shorter window; for sampling, `top = N` on a wide [[strata]] table)", err=True)
+        return ExitCode.USAGE
     except OSError as exc:
         if exc.errno not in USER_ERRNOS:
             return _internal(debug)

@@ -77,7 +77,8 @@ def command(
     columns = parse_columns(column_pairs)
     spark = start_spark(master, cores)
     text = [expression.strip("`") for path, expression in columns.items() if path in ("id", *TEXT_FIELDS)]
-    df, source_name = read_source(spark, source_spec, text)
+    stamps = [expression.strip("`") for path, expression in columns.items() if path == "timestamp"]
+    df, source_name = read_source(spark, source_spec, text, stamps)
     run = draw_to_dir(
         lambda before: sample_dataframe(df, policy, window, columns=columns, boost_collected=before, where=source_name),
         f"spark:{source_name}",

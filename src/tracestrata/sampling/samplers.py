@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from tracestrata.errors import InputError
+from tracestrata.errors import ConfigError, InputError
 from tracestrata.design import ALL, Cell, CellKind, Design, ProxyTotals, RawPart, Unit, cell_id, in_window
 from tracestrata.protocols import ColumnBatch, iter_chunks
 from tracestrata.record import TraceRecord, format_timestamp
@@ -53,7 +53,7 @@ from tracestrata.sampling.columns import DictColumn, StringColumn, encode
 from tracestrata.sampling.dedupe import DEFAULT_WINDOW, DuplicateFilter
 from tracestrata.sampling.field_check import FieldPresence, watched_fields
 from tracestrata.sampling.hashing import hash_ids, hash_key
-from tracestrata.sampling.policy import Policy
+from tracestrata.sampling.policy import DEFAULT_MAX_STRATA, Policy
 from tracestrata.sampling.proxies import group_totals, proxy_values, to_totals
 from tracestrata.sampling.signals import Condition, Operator, column_values
 from tracestrata.sampling.strata import (
@@ -461,13 +461,40 @@ class Sketch:
     ) -> Callable[[Any], TraceRecord] | None:
         """Feed every batch; returns the batches' payload -> record function (None if there were none)."""
         convert: Callable[[Any], TraceRecord] | None = None
-        for batch in batches:
-            convert = batch.record
-            if len(batch.ids):
-                self.add_columns(batch.ids, batch.columns, batch.refs)
-            if progress is not None:
-                progress(batch)
+        try:
+            for batch in batches:
+                convert = batch.record
+                if len(batch.ids):
+                    self.add_columns(batch.ids, batch.columns, batch.refs)
+                if progress is not None:
+                    progress(batch)
+        except MemoryError:
+            error = self._out_of_memory()
+            if error is None:
+                raise
+            raise error from None
         return convert
+
+    def _out_of_memory(self) -> ConfigError | None:
+        """Memory ran out before `max_strata` stopped the strata: the one line naming the fix
+        (None when the strata are few, so they are not the cause).
+
+        Each stratum holds its candidates and their records (with a target of 2 and a value
+        per trace, every trace), so a `max_strata` raised past what memory holds fails here.
+        """
+        policy = self.policy
+        distinct = [len(names) for names in self._names]
+        if not distinct or max(distinct) <= DEFAULT_MAX_STRATA:
+            return None
+        self.groups.clear()  # room to build the message
+        widest = max(range(len(distinct)), key=distinct.__getitem__)
+        return ConfigError(
+            f"ran out of memory with '{policy.strata[widest].field}' at {distinct[widest]:,} distinct values "
+            f"(max_strata = {policy.max_strata:,}): add `top = 20` to that [[strata]] table (the 20 most "
+            f"frequent values, the rest in {OTHER}), cut it with `edges`, or lower max_strata",
+            path=policy.source,
+            field=f"strata[{widest}]",
+        )
 
     def _raw_getters(self) -> list[Callable[[Any], Any]]:
         return [raw_getter(path) for path in self.fields]

@@ -269,8 +269,10 @@ def _kept_rows(batch: pa.RecordBatch, window: Window | None, *, drop: np.ndarray
         first = ids.filter(pc.is_null(stamps))[0].as_py()
         raise InputError(f"trace {first!r}: expected an ISO 8601 timestamp (missing)", field=TIMESTAMP)
     if window is None and drop is None:
-        if pa.types.is_integer(stamps.type) or pa.types.is_floating(stamps.type):
-            epoch_micros(stamps, ids)  # checks the range: epoch milliseconds are refused with or without a window
+        if not (pa.types.is_timestamp(stamps.type) or pa.types.is_date(stamps.type)):
+            # read as the files path reads every line, window or not: epoch milliseconds and
+            # text it refuses (a time zone name, "... UTC") are refused here too
+            epoch_micros(stamps, ids)
         return batch
     keep = _in_window(batch, window)
     if drop is not None:

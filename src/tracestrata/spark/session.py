@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from tracestrata.connectors import split_source_spec
-from tracestrata.errors import ConfigError, InputError, first_line
+from tracestrata.errors import ConfigError, FailingError, InputError, first_line
 from tracestrata.record import TEXT_FIELDS
 
 LOCAL_CONF = {
@@ -56,13 +56,17 @@ def require_pyspark() -> None:
 FORMATS = ("parquet", "json", "jsonl", "csv", "orc", "table")
 
 
-def read_source(spark: Any, spec: str, text_columns: Collection[str] = ()) -> tuple[Any, str]:
+def read_source(
+    spark: Any, spec: str, text_columns: Collection[str] = (), stamp_columns: Collection[str] = ()
+) -> tuple[Any, str]:
     """(DataFrame, source name) for `parquet:PATH`, `json:PATH` (JSON lines), `csv:PATH`, `orc:PATH`
     or `table:NAME`; PATH is anything Spark reads (a folder, a glob, `s3a://`, `gs://`, `abfss://`).
 
     CSV is read as RFC 4180 (doubled quotes, quoted line breaks), as DuckDB reads it, with
     types inferred except for the id, the text fields and `text_columns`, which stay text
-    ("007" is not 7).
+    ("007" is not 7). The trace time (`timestamp` and `stamp_columns`) stays text if Spark would
+    read it as a timestamp: Spark also reads time zone names ("... America/New_York"), which
+    the files path refuses, so the text is checked as that path checks it.
     """
     from pyspark.errors import PySparkException
 
@@ -76,7 +80,7 @@ def read_source(spark: Any, spec: str, text_columns: Collection[str] = ()) -> tu
             elif kind in ("json", "jsonl"):
                 df = spark.read.json(location)
             elif kind == "csv":
-                df = _read_csv(spark, location, {"id", *TEXT_FIELDS, *text_columns})
+                df = _read_csv(spark, location, {"id", *TEXT_FIELDS, *text_columns}, {"timestamp", *stamp_columns})
             else:
                 df = getattr(spark.read, kind)(location)
     except PySparkException as exc:
@@ -84,13 +88,19 @@ def read_source(spark: Any, spec: str, text_columns: Collection[str] = ()) -> tu
     return df, f"{kind}:{location}"
 
 
-def _read_csv(spark: Any, location: str, text: set[str]) -> Any:
+def _read_csv(spark: Any, location: str, text: set[str], stamps: set[str]) -> Any:
     from pyspark.sql import types as T
 
     reader = spark.read.option("header", True).option("escape", '"').option("multiLine", True)
     inferred = reader.option("inferSchema", True).csv(location).schema
+    zoned = (T.TimestampType, T.TimestampNTZType)
     schema = T.StructType(
-        [T.StructField(f.name, T.StringType(), True) if f.name in text else f for f in inferred.fields]
+        [
+            T.StructField(f.name, T.StringType(), True)
+            if f.name in text or (f.name in stamps and isinstance(f.dataType, zoned))
+            else f
+            for f in inferred.fields
+        ]
     )
     return reader.schema(schema).csv(location)
 
@@ -109,7 +119,16 @@ def start_spark(master: str | None, cores: int) -> Any:
         return SparkSession.builder.appName("tracestrata-spark-sample").getOrCreate()
     if master is None or master.startswith("local"):
         return local_session("tracestrata-spark-sample", master=master, cores=cores)
-    return SparkSession.builder.appName("tracestrata-spark-sample").master(master).getOrCreate()
+    from py4j.protocol import Py4JJavaError
+
+    from tracestrata.spark.master import require_reachable
+
+    require_reachable(master)
+    try:
+        return SparkSession.builder.appName("tracestrata-spark-sample").master(master).getOrCreate()
+    except Py4JJavaError as exc:  # reachable, but it did not take the application (not a master, gone since)
+        message = first_line(Exception(str(exc.java_exception.getMessage() or "")))
+        raise FailingError(f"the Spark master {master} did not start the application: {message}", field="--master") from None
 
 
 @contextmanager
