@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tracestrata.errors import ConfigError
+from tracestrata.errors import ConfigError, FatalSourceError, RetriableSourceError
 from tracestrata.io.retry import RetryPolicy, SleepFn
 from tracestrata.protocols import HumanLabel, SampleSink, SinkKind, Window
 from tracestrata.redaction import display_url
@@ -64,7 +64,11 @@ class LangfuseConnector:
     def trace_url(self, trace_id: str) -> str | None:
         """The trace's page under the key's project (`project` is only a label, not the id), without
         credentials; None when the key sees no project (the id alone is listed)."""
-        page = self.project_url()
+        try:
+            page = self.project_url()
+        except (FatalSourceError, RetriableSourceError):
+            self._project_id = ""  # a list without links beats no list; asked once per run
+            return None
         return f"{page}/traces/{trace_id}" if page else None
 
     def project_url(self) -> str | None:
