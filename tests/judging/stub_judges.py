@@ -58,3 +58,8 @@ def fails_on_errors(judge_input: JudgeInput) -> bool:
 
 def reads_bodies(judge_input: JudgeInput) -> bool:
     return judge_input.input == f"q {judge_input.trace_id}" and judge_input.output == f"a {judge_input.trace_id}"
+
+
+def leaky(judge_input: JudgeInput) -> bool:
+    """A judge whose error quotes the trace, as a careless parser's would."""
+    raise ValueError(f"could not parse output {judge_input.output!r}")

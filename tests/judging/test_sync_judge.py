@@ -60,11 +60,26 @@ def test_judge_failures_are_counted_in_the_report(tmp_path: Path, capsys: pytest
     config = load_config(make(tmp_path, "stub_judges:fails_on_errors"))
     run_sync(config, now=NOW, log=SyncLog())
     err = capsys.readouterr().err
-    assert "failed " in err and "TimeoutError: the judge gave up" in err
+    assert "failed " in err and "first failure: TimeoutError" in err
+    assert "the judge gave up" not in err  # not our text: a judge's message may quote the trace
     report = json.loads((tmp_path / "reports" / "report.json").read_text())
     warning = next(w for w in report["warnings"] if w["code"] == "judge_failed")
     lines = (tmp_path / "scores" / "tracestrata-judge.jsonl").read_text().splitlines()
     assert warning["count"] > 0 and len(lines) == report["estimate"]["n_scored"]  # the failed ones stay unscored
+
+
+def test_a_judge_error_quoting_the_body_leaks_nowhere(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config_path = make(tmp_path, "stub_judges:leaky")
+    traces = tmp_path / "traces.jsonl"
+    lines = [orjson.loads(line) for line in traces.read_bytes().splitlines()]
+    traces.write_bytes(b"".join(
+        orjson.dumps({**line, "input": "q", "output": f"BODY-{line['id']}-TEXT"}) + b"\n" for line in lines
+    ))
+    run_sync(load_config(config_path), now=NOW, log=SyncLog())
+    out, err = capsys.readouterr()
+    assert "first failure: ValueError" in err
+    found = [path for path in tmp_path.rglob("*") if path.is_file() and path != traces and b"BODY-" in path.read_bytes()]
+    assert "BODY-" not in out + err and not found
 
 
 def test_judge_config_command_judges_the_windows_asked_for(tmp_path: Path) -> None:

@@ -31,13 +31,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tracestrata.errors import AuthError, ConfigError, JudgeCallError
-from tracestrata.judging.model import JudgeAnswer, JudgeInput, JudgeVerdict
+from tracestrata.judging.model import JudgeAnswer, JudgeInput, JudgeVerdict, OwnJudgeFailure
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]*)\}(?!\})")
 _FIXED = ("input", "output", "trace_id", "stratum")
 
 
-class JudgeRefused(RuntimeError):
+class JudgeRefused(OwnJudgeFailure):
     """The endpoint refused one call for good (a 4xx other than 401/403/429): that trace fails, unretried."""
 
 

@@ -36,7 +36,7 @@ from typing import Protocol
 
 from tracestrata.errors import JudgeCallError, TracestrataError
 from tracestrata.io.retry import RetryPolicy, retrying
-from tracestrata.judging.model import Judge, JudgeAnswer, JudgeInput
+from tracestrata.judging.model import Judge, JudgeAnswer, JudgeInput, OwnJudgeFailure
 from tracestrata.protocols import (
     BodyFetcher,
     JudgedScore,
@@ -326,13 +326,13 @@ class _Runner:
             except JudgeCallError as exc:
                 error = exc
             except (TimeoutError, ConnectionError) as exc:  # the judge's own network gave up: worth a retry
-                error = JudgeCallError(f"{type(exc).__name__}: {exc}")
+                error = JudgeCallError(failure_text(exc))
             except TracestrataError as exc:  # refused credentials, a bad config: no trace will do better
                 if self.fatal is None:
                     self.fatal = exc
                 return None
             except Exception as exc:  # the user's judge raised: that trace fails, the run goes on
-                self._failed(item, f"{type(exc).__name__}: {exc}")
+                self._failed(item, failure_text(exc))
                 return None
             wait = policy.backoff(attempt, self.rng)
             retry_after = error.retry_after if isinstance(error, JudgeCallError) else None
@@ -386,10 +386,19 @@ class _Runner:
                     done.set_result(ok)
 
 
+def failure_text(exc: BaseException) -> str:
+    """How a failed call is named in the summary line, the log and the state: our own errors by
+    their message (which never quotes a body), anything else by its type alone, since a judge
+    raising `ValueError(f"cannot parse {output!r}")` would otherwise print the trace."""
+    if isinstance(exc, (TracestrataError, OwnJudgeFailure)):
+        return str(exc)
+    return type(exc).__name__
+
+
 def _bar(total: int) -> object:
     from tqdm import tqdm
 
     return tqdm(total=total, unit="trace", desc="judging", file=sys.stderr, leave=False)
 
 
-__all__ = ["CallLedger", "DEFAULT_JUDGE_RETRY", "JudgeOutcome", "JudgeTargets", "RunnerSettings", "run_judge"]
+__all__ = ["CallLedger", "DEFAULT_JUDGE_RETRY", "JudgeOutcome", "JudgeTargets", "RunnerSettings", "failure_text", "run_judge"]
