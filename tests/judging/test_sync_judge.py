@@ -100,3 +100,25 @@ def test_judge_config_command_judges_the_windows_asked_for(tmp_path: Path) -> No
     assert rest.exit_code == 0 and f"skipped {judged} already scored" in rest.output
     bad = CliRunner().invoke(cli, [*args, "--window", "2026-11-23T01:00:00Z"])
     assert bad.exit_code == 2 and "START/END" in bad.output
+
+
+def test_a_new_score_destination_is_judged_anew(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tracestrata.cli.main import cli
+
+    config_path = make(tmp_path, "stub_judges:ok")
+    text = config_path.read_text()
+    config_path.write_text(text[: text.index("[judge]")])
+    run_sync(load_config(config_path), now=NOW, log=SyncLog())
+    args = ["judge", "--config", str(config_path), "--judge", "stub_judges:ok", "--name", "correct", "--now",
+            NOW.isoformat()]
+    one = CliRunner().invoke(cli, args)
+    judged = int(one.output.split("judged ")[1].split(",")[0])
+    assert one.exit_code == 0 and judged > 0, one.output
+    config_path.write_text(config_path.read_text().replace('"scores"', '"scores2"'))
+    moved = CliRunner().invoke(cli, args)
+    assert moved.exit_code == 0 and f"judged {judged}, skipped 0 already scored" in moved.output, moved.output
+    again = CliRunner().invoke(cli, args)
+    assert f"judged 0, skipped {judged} already scored" in again.output
+    assert len((tmp_path / "scores2" / "tracestrata-judge.jsonl").read_text().splitlines()) == judged

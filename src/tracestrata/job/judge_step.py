@@ -5,13 +5,15 @@ The traces are the dataset items of the runs in the reporting period (or the win
 asked for), the `[review]` subsample included unless `[judge] review = false` (two-phase
 needs the judge's verdict on the traces people label). Calls per day are counted in the state (cursor
 `judge-calls:<name>:<day>`), so `max_calls_per_day` holds across runs, and so are the traces
-whose scores the judge wrote (`judged:<name>:<trace id>`), so a rerun skips them even while the
-backend does not show the score yet; the ids of the traces
+whose scores the judge wrote (`judged:<name>[@<destination>]:<trace id>`, the destination a digest of
+`scores_path`/`score_identifier`/`score_level`), so a rerun skips them even while the backend does not
+show the score yet, and a judge pointed at a new destination judges anew; the ids of the traces
 the last run failed on are kept under `judge-failed:<name>` (ids only, never a body).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -25,14 +27,30 @@ from tracestrata.judging.model import Judge
 from tracestrata.protocols import Connector, JudgeBackend, SampleItem, SinkKind, Window
 
 
-class StateCallLedger:
-    """Judge calls per UTC day and the traces judged under a score name, kept in the state's cursors
-    (`judge-calls:<name>:<day>`, `judged:<name>:<trace id>`; ids and counts only)."""
+SCORE_DESTINATION = ("scores_path", "score_identifier", "score_level")
+"""`[source]` options that decide where the judge's scores go and are read back (read-back options,
+so not part of the source's identity, but part of what "already judged" means)."""
 
-    def __init__(self, state: State, source: str, name: str) -> None:
+
+def score_destination(config: SyncConfig) -> str:
+    """A short tag of the score-destination options ('' when none is set): a judge pointed at a new
+    destination judges anew, a rerun to the same one skips what it judged."""
+    options = {k: str(config.source_options[k]) for k in SCORE_DESTINATION if config.source_options.get(k) is not None}
+    if not options:
+        return ""
+    return "@" + hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
+
+
+class StateCallLedger:
+    """Judge calls per UTC day and the traces judged under a score name and destination, kept in the
+    state's cursors (`judge-calls:<name>:<day>`, `judged:<name>[@<destination>]:<trace id>`; ids and
+    counts only)."""
+
+    def __init__(self, state: State, source: str, name: str, destination: str = "") -> None:
         self.state = state
         self.source = source
         self.name = name
+        self.judged_prefix = f"judged:{name}{destination}:"
 
     def _key(self, day: str) -> str:
         return f"judge-calls:{self.name}:{day}"
@@ -44,12 +62,12 @@ class StateCallLedger:
         self.state.set_cursor(self.source, self._key(day), str(self.spent(day) + calls))
 
     def judged(self, trace_ids: Sequence[str]) -> set[str]:
-        prefix = f"judged:{self.name}:"
+        prefix = self.judged_prefix
         found = self.state.cursors_named(self.source, [prefix + t for t in trace_ids])
         return {name[len(prefix):] for name in found}
 
     def mark_judged(self, trace_ids: Sequence[str]) -> None:
-        self.state.set_cursors(self.source, {f"judged:{self.name}:{t}": "1" for t in trace_ids})
+        self.state.set_cursors(self.source, {f"{self.judged_prefix}{t}": "1" for t in trace_ids})
 
 
 def sampled_items(
@@ -117,7 +135,7 @@ def run_judge_step(
         retry=config.retry,
     )
     judge = judge or judge_from_config(judge_config, source=str(config.path))
-    ledger = StateCallLedger(state, config.source_key(), judge_config.name)
+    ledger = StateCallLedger(state, config.source_key(), judge_config.name, score_destination(config))
     outcome = run_judge(items, judge, judge_targets(connector), settings, ledger=ledger, now=now, progress=progress)
     # the traces the judge failed on (ids only), for `status` and the report's unscored count
     state.set_cursor(config.source_key(), f"judge-failed:{judge_config.name}", json.dumps(sorted(outcome.failed_ids)))
