@@ -122,3 +122,20 @@ def test_a_new_score_destination_is_judged_anew(tmp_path: Path) -> None:
     again = CliRunner().invoke(cli, args)
     assert f"judged 0, skipped {judged} already scored" in again.output
     assert len((tmp_path / "scores2" / "tracestrata-judge.jsonl").read_text().splitlines()) == judged
+
+
+def test_an_unwritable_scores_path_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tracestrata.cli.main import main
+
+    config_path = make(tmp_path, "stub_judges:ok")
+    text = config_path.read_text()
+    config_path.write_text(text[: text.index("[judge]")].replace('"scores"', '"afile/scores.jsonl"'))
+    (tmp_path / "afile").write_text("not a folder\n")
+    run_sync(load_config(config_path), now=NOW, log=SyncLog())
+    capsys.readouterr()
+    code = main(["judge", "--config", str(config_path), "--judge", "stub_judges:ok", "--name", "correct", "--now",
+                 NOW.isoformat()])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "afile/scores.jsonl: cannot write" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "afile").read_text() == "not a folder\n"
