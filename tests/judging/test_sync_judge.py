@@ -58,10 +58,11 @@ def test_one_sync_judges_reads_back_and_reports(tmp_path: Path, capsys: pytest.C
 
 def test_judge_failures_are_counted_in_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = load_config(make(tmp_path, "stub_judges:fails_on_errors"))
-    run_sync(config, now=NOW, log=SyncLog())
+    outcome = run_sync(config, now=NOW, log=SyncLog())
     err = capsys.readouterr().err
     assert "failed " in err and "first failure: TimeoutError" in err
     assert "the judge gave up" not in err  # not our text: a judge's message may quote the trace
+    assert outcome.exit_code == 4 and "partial: the judge failed on" in (outcome.partial or "")
     report = json.loads((tmp_path / "reports" / "report.json").read_text())
     warning = next(w for w in report["warnings"] if w["code"] == "judge_failed")
     lines = (tmp_path / "scores" / "tracestrata-judge.jsonl").read_text().splitlines()
@@ -139,3 +140,19 @@ def test_an_unwritable_scores_path_is_one_line_exit_2(tmp_path: Path, capsys: py
     assert code == 2, err
     assert "afile/scores.jsonl: cannot write" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert (tmp_path / "afile").read_text() == "not a folder\n"
+
+
+def test_judge_exits_4_when_the_endpoint_kept_failing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tracestrata.cli.main import main
+
+    config_path = make(tmp_path, "stub_judges:ok")
+    text = config_path.read_text()
+    config_path.write_text(text[: text.index("[judge]")])
+    run_sync(load_config(config_path), now=NOW, log=SyncLog())
+    capsys.readouterr()
+    args = ["judge", "--config", str(config_path), "--name", "correct", "--now", NOW.isoformat(), "--judge"]
+    code = main([*args, "stub_judges:fails_on_errors"])
+    err = capsys.readouterr().err
+    assert code == 4, err
+    assert "judged " in err and "tracestrata: error: partial: the judge failed on" in err
+    assert main([*args, "stub_judges:broken"]) == 0  # a judge raising is its bug, not a partial run

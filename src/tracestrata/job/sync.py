@@ -554,6 +554,8 @@ class _Run:
             self.log.change("judge", result.line(), **fields)
         else:
             self.log.detail("skip", result.line())
+        if result.partial and self.outcome.partial is None:
+            self.outcome.partial = result.partial  # exit 4: the endpoint kept failing; the next run tries again
 
     def judge_failed_warnings(self) -> tuple[Any, ...]:
         """The report's count of sampled traces left unscored because the judge failed on them."""

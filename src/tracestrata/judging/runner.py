@@ -90,7 +90,8 @@ class JudgeOutcome:
     judged: int = 0  # traces that got their scores written
     skipped: int = 0  # already had a score of that name
     abstained: int = 0  # the judge returned no verdict
-    failed: int = 0  # judge-failed after retries (left unscored, tried again next run)
+    failed: int = 0  # judge-failed (left unscored, tried again next run)
+    gave_up: int = 0  # of those, failed past the retries (429s, timeouts, the endpoint unreachable)
     deferred: int = 0  # over the budget: left for the next run
     calls: int = 0  # judge calls made, retries included
     tokens: int = 0
@@ -98,6 +99,16 @@ class JudgeOutcome:
     seconds: float = 0.0
     first_error: str | None = None
     failed_ids: list[str] = field(default_factory=list)
+
+    @property
+    def partial(self) -> str | None:
+        """Why the run is partial (exit 4): traces the judge endpoint kept failing on past the retries."""
+        if not self.gave_up:
+            return None
+        return (
+            f"partial: the judge failed on {self.gave_up} traces past its retries (429s, timeouts, the endpoint "
+            "unreachable); they stay unscored and the next run tries them again"
+        )
 
     @property
     def calls_per_second(self) -> float:
@@ -343,6 +354,7 @@ class _Runner:
                 break
             await self.sleep(wait)
             waited += wait
+        self.outcome.gave_up += 1
         self._failed(item, str(error))
         return None
 
