@@ -63,3 +63,10 @@ def reads_bodies(judge_input: JudgeInput) -> bool:
 def leaky(judge_input: JudgeInput) -> bool:
     """A judge whose error quotes the trace, as a careless parser's would."""
     raise ValueError(f"could not parse output {judge_input.output!r}")
+
+
+def refused(judge_input: JudgeInput) -> bool:
+    """A judge whose endpoint refuses the key, as the LLM judge raises on a 401."""
+    from tracestrata.errors import AuthError
+
+    raise AuthError("the judge endpoint refused the key (HTTP 401): check STUB_JUDGE_KEY")

@@ -156,3 +156,20 @@ def test_judge_exits_4_when_the_endpoint_kept_failing(tmp_path: Path, capsys: py
     assert code == 4, err
     assert "judged " in err and "tracestrata: error: partial: the judge failed on" in err
     assert main([*args, "stub_judges:broken"]) == 0  # a judge raising is its bug, not a partial run
+
+
+def test_a_refused_judge_key_still_reads_scores_and_reports_then_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tracestrata.cli.main import main
+
+    config_path = make(tmp_path, "stub_judges:refused")
+    code = main(["sync", "--config", str(config_path), "--now", NOW.isoformat()])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert err.strip().splitlines()[-1] == (
+        "tracestrata: error: the judge endpoint refused the key (HTTP 401): check STUB_JUDGE_KEY"
+    )
+    assert (tmp_path / "reports" / "report.json").exists()  # the reports were refreshed all the same
+    outcome = run_sync(load_config(config_path), now=NOW, log=SyncLog())
+    assert outcome.exit_code == 3 and outcome.judge_error is not None

@@ -60,6 +60,8 @@ def command(config_path: Path, verbose: bool, log_format: str, now: datetime | N
         raise
     if outcome.failing:
         raise FailingError(outcome.failing)
+    if outcome.judge_error is not None:
+        raise outcome.judge_error  # after reading scores back and refreshing the reports
     if outcome.partial:
         # one line on stderr and exit 4, through the CLI seam like every error
         raise RetriableSourceError(outcome.partial)

@@ -94,6 +94,7 @@ class SyncOutcome:
     reports: list[Path] = field(default_factory=list)
     alarms: list[dict[str, Any]] = field(default_factory=list)  # [alert] watch: the standing alarms
     partial: str | None = None  # why the run stopped early
+    judge_error: TracestrataError | None = None  # the judge step stopped (refused key, bad judge): its exit code
     failing: str | None = None  # set when stopping early has become a job that makes no progress
     dry_run: bool = False
 
@@ -105,6 +106,8 @@ class SyncOutcome:
     def exit_code(self) -> ExitCode:
         if self.failing:
             return ExitCode.FAILING
+        if self.judge_error is not None:
+            return self.judge_error.exit_code
         return ExitCode.PARTIAL if self.partial else ExitCode.OK
 
 
@@ -546,7 +549,16 @@ class _Run:
             return
         from tracestrata.job.judge_step import run_judge_step
 
-        result = run_judge_step(self.config, self.state, self.connector, self.now, judge_config=self.config.judge)
+        try:
+            result = run_judge_step(self.config, self.state, self.connector, self.now, judge_config=self.config.judge)
+        except RetriableSourceError:
+            raise  # the backend past its retries: the run stops partial, as for any step
+        except TracestrataError as exc:
+            # a refused judge key (or a judge that cannot load) stops the judge, not the job: scores
+            # are still read back and reports refreshed, and the run exits with the judge's code
+            self.outcome.judge_error = exc
+            self.log.detail("judge", f"judge {self.config.judge.name} stopped: {exc}")
+            return
         fields = {"judged": result.judged, "failed": result.failed, "deferred": result.deferred, "calls": result.calls}
         if result.failed:
             self.log.warn("judge", result.line(), **fields)
