@@ -70,3 +70,9 @@ def refused(judge_input: JudgeInput) -> bool:
     from tracestrata.errors import AuthError
 
     raise AuthError("the judge endpoint refused the key (HTTP 401): check STUB_JUDGE_KEY")
+
+
+def several_fails_on_errors(judge_input: JudgeInput) -> dict[str, object]:
+    if judge_input.record.status == "error":
+        raise TimeoutError("the judge gave up on this one")
+    return {"correct": True, "quality": 4.0}

@@ -26,7 +26,7 @@ def importable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent))
 
 
-def make(tmp_path: Path, judge: str) -> Path:
+def make(tmp_path: Path, judge: str, *, name: str = "correct", metrics: tuple[str, ...] = ("correct",)) -> Path:
     traces = tmp_path / "traces.jsonl"
     records = generate_traces(300, start=T0, end=T0 + timedelta(hours=3), seed=8)
     traces.write_bytes(b"".join(orjson.dumps(r.to_json()) + b"\n" for r in records))
@@ -36,10 +36,10 @@ def make(tmp_path: Path, judge: str) -> Path:
         str(ROOT / "examples" / "policies" / "basic.toml"),
         state="state.sqlite",
         window={"every": "1h", "settle": "15m", "start": "2026-11-23T00:00:00Z"},
-        scores={"names": ["correct"], "metric": "correct"},
-        report={"dir": "reports", "formats": ["json"]},
+        scores={"names": list(metrics), "metric": metrics[0]},
+        report={"dir": "reports", "formats": ["json"], "metrics": list(metrics)},
         retry={"attempts": 2, "total_seconds": 5, "initial": 0.0, "max_wait": 0.0},
-        judge={"judge": judge, "name": "correct", "concurrency": 4},
+        judge={"judge": judge, "name": name, "concurrency": 4},
     ))
     return config
 
@@ -173,3 +173,16 @@ def test_a_refused_judge_key_still_reads_scores_and_reports_then_exits_3(
     assert (tmp_path / "reports" / "report.json").exists()  # the reports were refreshed all the same
     outcome = run_sync(load_config(config_path), now=NOW, log=SyncLog())
     assert outcome.exit_code == 3 and outcome.judge_error is not None
+
+
+def test_the_judge_failed_warning_goes_to_the_judges_report_only(tmp_path: Path) -> None:
+    config = load_config(make(tmp_path, "stub_judges:several_fails_on_errors", name="quality",
+                              metrics=("correct", "quality")))
+    run_sync(config, now=NOW, log=SyncLog())
+
+    def codes(name: str) -> list[str]:
+        report = json.loads((tmp_path / "reports" / name).read_text())
+        return [w["code"] for w in report.get("warnings", [])]
+
+    assert "judge_failed" in codes("report-quality.json")
+    assert "judge_failed" not in codes("report.json")

@@ -569,10 +569,11 @@ class _Run:
         if result.partial and self.outcome.partial is None:
             self.outcome.partial = result.partial  # exit 4: the endpoint kept failing; the next run tries again
 
-    def judge_failed_warnings(self) -> tuple[Any, ...]:
-        """The report's count of sampled traces left unscored because the judge failed on them."""
+    def judge_failed_warnings(self, metric: str) -> tuple[Any, ...]:
+        """The count of sampled traces left unscored because the judge failed on them, for the report
+        of `metric` when it is the judge's score, or a label whose two-phase estimate the judge calibrates."""
         judge = self.config.judge
-        if judge is None or judge.name != self.config.metric:
+        if judge is None or judge.name not in (metric, self.config.label_judges.get(metric)):
             return ()
         failed = json.loads(self.state.get_cursor(self.source, f"judge-failed:{judge.name}") or "[]")
         if not failed:
@@ -705,7 +706,7 @@ class _Run:
             try:
                 texts = render_reports(design, scores, metric, cfg.report_formats, confidence=cfg.confidence,
                                        proxy=proxy, page_for=self.page_for(design, scores),
-                                       warnings=self.judge_failed_warnings())
+                                       warnings=self.judge_failed_warnings(metric))
             except EstimationError as exc:
                 if any(s.name == metric for s in scores):  # the metric's own scores cannot be reported (mixed kinds)
                     self.log.warn("report", f"report {metric} not refreshed: {exc}")
