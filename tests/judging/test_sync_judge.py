@@ -186,3 +186,28 @@ def test_the_judge_failed_warning_goes_to_the_judges_report_only(tmp_path: Path)
 
     assert "judge_failed" in codes("report-quality.json")
     assert "judge_failed" not in codes("report.json")
+
+
+def test_judge_config_reads_a_state_an_older_version_keyed(tmp_path: Path) -> None:
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from tracestrata.cli.main import cli
+    from tracestrata.job.config import source_identity
+
+    config_path = make(tmp_path, "stub_judges:ok")
+    text = config_path.read_text()
+    config_path.write_text(text[: text.index("[judge]")])
+    config = load_config(config_path)
+    run_sync(config, now=NOW, log=SyncLog())
+    legacy = config.legacy_source_key()
+    assert legacy != config.source_key() and source_identity(legacy) == config.source_key()
+    with sqlite3.connect(config.state) as db:  # what an older version wrote
+        for table in ("windows", "runs", "boost", "cursors"):
+            db.execute(f"UPDATE {table} SET source = ?", (legacy,))
+    args = ["judge", "--config", str(config_path), "--judge", "stub_judges:ok", "--name", "correct", "--now",
+            NOW.isoformat()]
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 0 and "nothing sampled" not in done.output, done.output
+    assert int(done.output.split("judged ")[1].split(",")[0]) > 0

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tracestrata.errors import ConfigError
-from tracestrata.job.config import JudgeModel, SyncConfig
+from tracestrata.job.config import JudgeModel, SyncConfig, source_identity
 from tracestrata.job.state import RunStatus, State
 from tracestrata.judging import JudgeOutcome, JudgeTargets, RunnerSettings, load_judge, run_judge
 from tracestrata.judging.model import Judge
@@ -70,11 +70,24 @@ class StateCallLedger:
         self.state.set_cursors(self.source, {f"{self.judged_prefix}{t}": "1" for t in trace_ids})
 
 
+def state_source(config: SyncConfig, state: State) -> str:
+    """The key the state knows the job by: the config's, or the one an older version wrote (which
+    `sync` adopts; the judge only reads and adds to it, as `status` reads it)."""
+    key = config.source_key()
+    return state.older_key(key, source_identity) or key
+
+
 def sampled_items(
-    config: SyncConfig, state: State, now: datetime, *, windows: Sequence[Window] = (), review: bool = False
+    config: SyncConfig,
+    state: State,
+    now: datetime,
+    *,
+    windows: Sequence[Window] = (),
+    review: bool = False,
+    source: str | None = None,
 ) -> list[SampleItem]:
     """The sampled traces to judge: dataset items of the period's runs (or of `windows`)."""
-    source = config.source_key()
+    source = source or state_source(config, state)
     lower = now - config.report_period
     runs = [
         r
@@ -125,7 +138,8 @@ def run_judge_step(
     progress: bool | None = None,
 ) -> JudgeOutcome:
     """Judge the job's sample (see the module docstring); raises only fatal errors."""
-    items = sampled_items(config, state, now, windows=windows, review=judge_config.review)
+    source = state_source(config, state)
+    items = sampled_items(config, state, now, windows=windows, review=judge_config.review, source=source)
     settings = RunnerSettings(
         name=judge_config.name,
         concurrency=judge_config.concurrency,
@@ -135,11 +149,11 @@ def run_judge_step(
         retry=config.retry,
     )
     judge = judge or judge_from_config(judge_config, source=str(config.path))
-    ledger = StateCallLedger(state, config.source_key(), judge_config.name, score_destination(config))
+    ledger = StateCallLedger(state, source, judge_config.name, score_destination(config))
     outcome = run_judge(items, judge, judge_targets(connector), settings, ledger=ledger, now=now, progress=progress)
     # the traces the judge failed on (ids only), for `status` and the report's unscored count
-    state.set_cursor(config.source_key(), f"judge-failed:{judge_config.name}", json.dumps(sorted(outcome.failed_ids)))
+    state.set_cursor(source, f"judge-failed:{judge_config.name}", json.dumps(sorted(outcome.failed_ids)))
     return outcome
 
 
-__all__ = ["StateCallLedger", "judge_from_config", "judge_targets", "run_judge_step", "sampled_items"]
+__all__ = ["StateCallLedger", "state_source", "judge_from_config", "judge_targets", "run_judge_step", "sampled_items"]
