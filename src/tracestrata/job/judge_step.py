@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tracestrata.errors import ConfigError
 from tracestrata.job.config import JudgeModel, SyncConfig, source_identity
-from tracestrata.job.state import RunStatus, State
+from tracestrata.job.state import State
 from tracestrata.judging import JudgeOutcome, JudgeTargets, RunnerSettings, load_judge, run_judge
 from tracestrata.judging.model import Judge
 from tracestrata.protocols import Connector, JudgeBackend, SampleItem, SinkKind, Window
@@ -88,15 +88,13 @@ def sampled_items(
 ) -> list[SampleItem]:
     """The sampled traces to judge: dataset items of the period's runs (or of `windows`)."""
     source = source or state_source(config, state)
-    lower = now - config.report_period
-    runs = [
-        r
-        for r in state.runs(source, status=None)
-        if r.status in (RunStatus.DONE, RunStatus.WRITING, RunStatus.PARTIAL)
-        and (
-            any(w.start <= r.window_start and r.window_end <= w.end for w in windows) if windows else r.window_end > lower
-        )
-    ]
+    if windows:
+        runs = [
+            r for r in state.sampled_runs(source)
+            if any(w.start <= r.window_start and r.window_end <= w.end for w in windows)
+        ]
+    else:
+        runs = state.sampled_runs(source, ending_after=now - config.report_period)
     run_ids = [r.run_id for r in runs]
     skip: set[str] = set()
     if not review:

@@ -591,12 +591,7 @@ class _Run:
         names = self.config.score_names
         if not names:
             return
-        lower = self.now - self.config.report_period
-        runs = [
-            r
-            for r in self.state.runs(self.source, status=None)
-            if r.window_end > lower and r.status in (RunStatus.DONE, RunStatus.WRITING, RunStatus.PARTIAL)
-        ]
+        runs = self.state.sampled_runs(self.source, ending_after=self.now - self.config.report_period)
         trace_ids = list(dict.fromkeys(t for _, t, _, _ in self.state.sampled([r.run_id for r in runs])))
         if not trace_ids:
             return
