@@ -69,6 +69,19 @@ def test_policy_change_starts_a_new_series(tmp_path: Path) -> None:
         assert [r.series for r in state.runs("files", status=None)] == [1, 1, 2, 3]
 
 
+def test_sampled_runs_are_the_written_ones_in_the_period(tmp_path: Path) -> None:
+    with State(tmp_path / "s.sqlite") as state:
+        plan(state, "r1", T0)
+        plan(state, "r2", T0 + H)
+        plan(state, "r3", T0 + 2 * H, source="other")
+        run = state.open_run("files", T0)
+        assert run is not None
+        state.finish_run(run)  # r1 done, r2 still writing: both have a sample
+        assert [r.run_id for r in state.sampled_runs("files")] == ["r1", "r2"]
+        assert [r.run_id for r in state.sampled_runs("files", ending_after=T0 + H)] == ["r2"]
+        assert state.sampled_runs("nothing") == []
+
+
 def test_scores_keep_their_type_and_count_changes(tmp_path: Path) -> None:
     with State(tmp_path / "s.sqlite") as state:
         scores = [Score("t1", "correct", True), Score("t1", "quality", 1.0), Score("t2", "verdict", "pass")]

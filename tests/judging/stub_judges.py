@@ -58,3 +58,21 @@ def fails_on_errors(judge_input: JudgeInput) -> bool:
 
 def reads_bodies(judge_input: JudgeInput) -> bool:
     return judge_input.input == f"q {judge_input.trace_id}" and judge_input.output == f"a {judge_input.trace_id}"
+
+
+def leaky(judge_input: JudgeInput) -> bool:
+    """A judge whose error quotes the trace, as a careless parser's would."""
+    raise ValueError(f"could not parse output {judge_input.output!r}")
+
+
+def refused(judge_input: JudgeInput) -> bool:
+    """A judge whose endpoint refuses the key, as the LLM judge raises on a 401."""
+    from tracestrata.errors import AuthError
+
+    raise AuthError("the judge endpoint refused the key (HTTP 401): check STUB_JUDGE_KEY")
+
+
+def several_fails_on_errors(judge_input: JudgeInput) -> dict[str, object]:
+    if judge_input.record.status == "error":
+        raise TimeoutError("the judge gave up on this one")
+    return {"correct": True, "quality": 4.0}

@@ -50,7 +50,7 @@ def test_a_judge_that_raises_fails_its_traces_not_the_run(tmp_path: Path) -> Non
     outcome = run_judge(items(4), load_judge("stub_judges:broken"), file_targets(tmp_path / "s.jsonl"),
                         RunnerSettings(name="correct"), progress=False)
     assert (outcome.judged, outcome.failed, outcome.calls) == (0, 4, 4)
-    assert outcome.first_error == "RuntimeError: bug in the judge"
+    assert outcome.first_error == "RuntimeError"  # its type only: a judge's message may quote the trace
 
 
 def test_bad_specs_are_one_line_config_errors() -> None:

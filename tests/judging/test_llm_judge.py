@@ -162,3 +162,14 @@ def test_prompt_template_and_answer_parsing() -> None:
     assert (verdict.value, verdict.label, verdict.reason) == (False, "incorrect", "wrong total")
     with pytest.raises(ConfigError, match="unknown placeholder"):
         parse_llm_config({"model": "m", "prompt": "{inptu}", "labels": {"a": 1}})
+
+
+def test_the_key_is_hidden_in_every_line_whatever_its_variable_is_called(stub, monkeypatch) -> None:
+    from tracestrata import redaction
+
+    monkeypatch.setattr(redaction, "_values", set())
+    value = "-".join(("zq", "judge", "value", "7731"))
+    monkeypatch.setenv("JUDGE_VAR", value)  # a name that does not look secret
+    assert value in redaction.redact(f"said {value}")
+    LLMJudge(parse_llm_config(llm_config(stub.url, api_key_env="JUDGE_VAR")), timeout=5.0)
+    assert value not in redaction.redact(f"said {value}")

@@ -5,24 +5,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from tracestrata.cli.options import now_option, parse_when, window_options
-from tracestrata.errors import InputError
+from tracestrata.errors import InputError, RetriableSourceError
 from tracestrata.io.jsonl import iter_jsonl
 from tracestrata.protocols import SampleItem, Window, item_id_for
 from tracestrata.record import TraceRecord
 
+if TYPE_CHECKING:
+    from tracestrata.judging.runner import JudgeOutcome
+
 EXIT_CODES = """\b
 Exit codes:
-  0  done (traces the judge failed on are counted in the summary line
+  0  done (traces a judge raised on are counted in the summary line
      and left unscored for the next run)
   2  bad option, config or sample; the judge cannot be imported; its
      key variable is not set
   3  the backend or the judge endpoint refused the credentials
-  4  partial: the backend failed past its retries; scores written so
-     far stay, the next run continues
+  4  partial: the backend, or the judge endpoint on some traces (429s,
+     timeouts, unreachable), failed past its retries; scores written
+     so far stay, the next run continues
   5  another run holds the state store"""
 
 
@@ -204,7 +209,7 @@ def _judge_sample(
     fetcher = FilesBodyFetcher(FilesTraceSource(bodies).files()) if bodies else RecordBodies()
     targets = JudgeTargets(fetcher, FilesScoreWriter(out), FilesScoreSource(out))
     outcome = run_judge(items, judge, targets, settings)
-    click.echo(outcome.line(), err=True)
+    _finish(outcome)
 
 
 def _count_lines(path: Path, name: str) -> int:
@@ -241,4 +246,11 @@ def _judge_config(config_path: Path, asked: Asked, windows: list[Window], now: d
     if outcome.sampled == 0:
         click.echo("nothing sampled in that period yet: run `tracestrata sync` first", err=True)
         return
+    _finish(outcome)
+
+
+def _finish(outcome: JudgeOutcome) -> None:
+    """The summary line; exit 4 when the judge endpoint kept failing on some traces."""
     click.echo(outcome.line(), err=True)
+    if outcome.partial:
+        raise RetriableSourceError(outcome.partial)

@@ -19,8 +19,9 @@ Exit codes:
   2  bad config, policy or state file; unknown source; credential
      variable not set; first window in the future
   3  the backend refused: credentials, unknown project, bad request
-  4  partial: retries exhausted mid-run; progress is recorded, the
-     next run continues where this one stopped
+  4  partial: retries exhausted mid-run (the backend, or the judge
+     endpoint on some traces); progress is recorded, the next run
+     continues where this one stopped
   5  another run holds the state store (this run did nothing)
   6  failing: the backend cannot be reached, or runs stopped early
      [alert] failing_after times in a row (default 3): look now"""
@@ -59,6 +60,8 @@ def command(config_path: Path, verbose: bool, log_format: str, now: datetime | N
         raise
     if outcome.failing:
         raise FailingError(outcome.failing)
+    if outcome.judge_error is not None:
+        raise outcome.judge_error  # after reading scores back and refreshing the reports
     if outcome.partial:
         # one line on stderr and exit 4, through the CLI seam like every error
         raise RetriableSourceError(outcome.partial)

@@ -5,34 +5,52 @@ The traces are the dataset items of the runs in the reporting period (or the win
 asked for), the `[review]` subsample included unless `[judge] review = false` (two-phase
 needs the judge's verdict on the traces people label). Calls per day are counted in the state (cursor
 `judge-calls:<name>:<day>`), so `max_calls_per_day` holds across runs, and so are the traces
-whose scores the judge wrote (`judged:<name>:<trace id>`), so a rerun skips them even while the
-backend does not show the score yet; the ids of the traces
+whose scores the judge wrote (`judged:<name>[@<destination>]:<trace id>`, the destination a digest of
+`scores_path`/`score_identifier`/`score_level`), so a rerun skips them even while the backend does not
+show the score yet, and a judge pointed at a new destination judges anew; the ids of the traces
 the last run failed on are kept under `judge-failed:<name>` (ids only, never a body).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 from tracestrata.errors import ConfigError
-from tracestrata.job.config import JudgeModel, SyncConfig
-from tracestrata.job.state import RunStatus, State
+from tracestrata.job.config import JudgeModel, SyncConfig, source_identity
+from tracestrata.job.state import State
 from tracestrata.judging import JudgeOutcome, JudgeTargets, RunnerSettings, load_judge, run_judge
 from tracestrata.judging.model import Judge
 from tracestrata.protocols import Connector, JudgeBackend, SampleItem, SinkKind, Window
 
 
-class StateCallLedger:
-    """Judge calls per UTC day and the traces judged under a score name, kept in the state's cursors
-    (`judge-calls:<name>:<day>`, `judged:<name>:<trace id>`; ids and counts only)."""
+SCORE_DESTINATION = ("scores_path", "score_identifier", "score_level")
+"""`[source]` options that decide where the judge's scores go and are read back (read-back options,
+so not part of the source's identity, but part of what "already judged" means)."""
 
-    def __init__(self, state: State, source: str, name: str) -> None:
+
+def score_destination(config: SyncConfig) -> str:
+    """A short tag of the score-destination options ('' when none is set): a judge pointed at a new
+    destination judges anew, a rerun to the same one skips what it judged."""
+    options = {k: str(config.source_options[k]) for k in SCORE_DESTINATION if config.source_options.get(k) is not None}
+    if not options:
+        return ""
+    return "@" + hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
+
+
+class StateCallLedger:
+    """Judge calls per UTC day and the traces judged under a score name and destination, kept in the
+    state's cursors (`judge-calls:<name>:<day>`, `judged:<name>[@<destination>]:<trace id>`; ids and
+    counts only)."""
+
+    def __init__(self, state: State, source: str, name: str, destination: str = "") -> None:
         self.state = state
         self.source = source
         self.name = name
+        self.judged_prefix = f"judged:{name}{destination}:"
 
     def _key(self, day: str) -> str:
         return f"judge-calls:{self.name}:{day}"
@@ -44,28 +62,39 @@ class StateCallLedger:
         self.state.set_cursor(self.source, self._key(day), str(self.spent(day) + calls))
 
     def judged(self, trace_ids: Sequence[str]) -> set[str]:
-        prefix = f"judged:{self.name}:"
+        prefix = self.judged_prefix
         found = self.state.cursors_named(self.source, [prefix + t for t in trace_ids])
         return {name[len(prefix):] for name in found}
 
     def mark_judged(self, trace_ids: Sequence[str]) -> None:
-        self.state.set_cursors(self.source, {f"judged:{self.name}:{t}": "1" for t in trace_ids})
+        self.state.set_cursors(self.source, {f"{self.judged_prefix}{t}": "1" for t in trace_ids})
+
+
+def state_source(config: SyncConfig, state: State) -> str:
+    """The key the state knows the job by: the config's, or the one an older version wrote (which
+    `sync` adopts; the judge only reads and adds to it, as `status` reads it)."""
+    key = config.source_key()
+    return state.older_key(key, source_identity) or key
 
 
 def sampled_items(
-    config: SyncConfig, state: State, now: datetime, *, windows: Sequence[Window] = (), review: bool = False
+    config: SyncConfig,
+    state: State,
+    now: datetime,
+    *,
+    windows: Sequence[Window] = (),
+    review: bool = False,
+    source: str | None = None,
 ) -> list[SampleItem]:
     """The sampled traces to judge: dataset items of the period's runs (or of `windows`)."""
-    source = config.source_key()
-    lower = now - config.report_period
-    runs = [
-        r
-        for r in state.runs(source, status=None)
-        if r.status in (RunStatus.DONE, RunStatus.WRITING, RunStatus.PARTIAL)
-        and (
-            any(w.start <= r.window_start and r.window_end <= w.end for w in windows) if windows else r.window_end > lower
-        )
-    ]
+    source = source or state_source(config, state)
+    if windows:
+        runs = [
+            r for r in state.sampled_runs(source)
+            if any(w.start <= r.window_start and r.window_end <= w.end for w in windows)
+        ]
+    else:
+        runs = state.sampled_runs(source, ending_after=now - config.report_period)
     run_ids = [r.run_id for r in runs]
     skip: set[str] = set()
     if not review:
@@ -107,7 +136,8 @@ def run_judge_step(
     progress: bool | None = None,
 ) -> JudgeOutcome:
     """Judge the job's sample (see the module docstring); raises only fatal errors."""
-    items = sampled_items(config, state, now, windows=windows, review=judge_config.review)
+    source = state_source(config, state)
+    items = sampled_items(config, state, now, windows=windows, review=judge_config.review, source=source)
     settings = RunnerSettings(
         name=judge_config.name,
         concurrency=judge_config.concurrency,
@@ -117,11 +147,11 @@ def run_judge_step(
         retry=config.retry,
     )
     judge = judge or judge_from_config(judge_config, source=str(config.path))
-    ledger = StateCallLedger(state, config.source_key(), judge_config.name)
+    ledger = StateCallLedger(state, source, judge_config.name, score_destination(config))
     outcome = run_judge(items, judge, judge_targets(connector), settings, ledger=ledger, now=now, progress=progress)
     # the traces the judge failed on (ids only), for `status` and the report's unscored count
-    state.set_cursor(config.source_key(), f"judge-failed:{judge_config.name}", json.dumps(sorted(outcome.failed_ids)))
+    state.set_cursor(source, f"judge-failed:{judge_config.name}", json.dumps(sorted(outcome.failed_ids)))
     return outcome
 
 
-__all__ = ["StateCallLedger", "judge_from_config", "judge_targets", "run_judge_step", "sampled_items"]
+__all__ = ["StateCallLedger", "state_source", "judge_from_config", "judge_targets", "run_judge_step", "sampled_items"]

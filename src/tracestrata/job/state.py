@@ -116,6 +116,10 @@ class RunStatus(StrEnum):
     DONE = "done"
 
 
+SAMPLED_STATUSES = (RunStatus.DONE, RunStatus.WRITING, RunStatus.PARTIAL)
+"""Run statuses whose sample is written, whole or in part."""
+
+
 class ItemStatus(StrEnum):
     """An item a run planned: not yet confirmed by its sink, or written."""
 
@@ -421,6 +425,16 @@ class State:
             query += " WHERE " + " AND ".join(clauses)
         query += " ORDER BY window_start, started_at"
         return [_run_row(row) for row in self.db.execute(query, args)]
+
+    def sampled_runs(self, source: str, *, ending_after: datetime | None = None) -> list[RunRow]:
+        """The runs of `source` whose sample is written, whole or in part (done, writing or partial),
+        ending after `ending_after` when given (a reporting period): what the judge judges and
+        `sync` reads scores for."""
+        return [
+            r
+            for r in self.runs(source, status=None)
+            if r.status in SAMPLED_STATUSES and (ending_after is None or r.window_end > ending_after)
+        ]
 
     def traffic(self, source: str, since: datetime, until: datetime) -> list[tuple[datetime, datetime, int]]:
         """(start, end, traces) of every sampled window of `source` inside [since, until), one per window."""
@@ -822,4 +836,4 @@ def _decode_value(data: Mapping[str, Any]) -> ScoreValue:
     return float(data["number"])
 
 
-__all__ = ["SCHEMA_VERSION", "ItemStatus", "PlannedItem", "RunRow", "RunStatus", "State", "lock_state"]
+__all__ = ["SAMPLED_STATUSES", "SCHEMA_VERSION", "ItemStatus", "PlannedItem", "RunRow", "RunStatus", "State", "lock_state"]

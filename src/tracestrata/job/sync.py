@@ -96,6 +96,7 @@ class SyncOutcome:
     reports: list[Path] = field(default_factory=list)
     alarms: list[dict[str, Any]] = field(default_factory=list)  # [alert] watch: the standing alarms
     partial: str | None = None  # why the run stopped early
+    judge_error: TracestrataError | None = None  # the judge step stopped (refused key, bad judge): its exit code
     failing: str | None = None  # set when stopping early has become a job that makes no progress
     dry_run: bool = False
 
@@ -107,6 +108,8 @@ class SyncOutcome:
     def exit_code(self) -> ExitCode:
         if self.failing:
             return ExitCode.FAILING
+        if self.judge_error is not None:
+            return self.judge_error.exit_code
         return ExitCode.PARTIAL if self.partial else ExitCode.OK
 
 
@@ -548,7 +551,16 @@ class _Run:
             return
         from tracestrata.job.judge_step import run_judge_step
 
-        result = run_judge_step(self.config, self.state, self.connector, self.now, judge_config=self.config.judge)
+        try:
+            result = run_judge_step(self.config, self.state, self.connector, self.now, judge_config=self.config.judge)
+        except RetriableSourceError:
+            raise  # the backend past its retries: the run stops partial, as for any step
+        except TracestrataError as exc:
+            # a refused judge key (or a judge that cannot load) stops the judge, not the job: scores
+            # are still read back and reports refreshed, and the run exits with the judge's code
+            self.outcome.judge_error = exc
+            self.log.detail("judge", f"judge {self.config.judge.name} stopped: {exc}")
+            return
         fields = {"judged": result.judged, "failed": result.failed, "deferred": result.deferred, "calls": result.calls}
         if result.failed:
             self.log.warn("judge", result.line(), **fields)
@@ -556,11 +568,14 @@ class _Run:
             self.log.change("judge", result.line(), **fields)
         else:
             self.log.detail("skip", result.line())
+        if result.partial and self.outcome.partial is None:
+            self.outcome.partial = result.partial  # exit 4: the endpoint kept failing; the next run tries again
 
-    def judge_failed_warnings(self) -> tuple[Any, ...]:
-        """The report's count of sampled traces left unscored because the judge failed on them."""
+    def judge_failed_warnings(self, metric: str) -> tuple[Any, ...]:
+        """The count of sampled traces left unscored because the judge failed on them, for the report
+        of `metric` when it is the judge's score, or a label whose two-phase estimate the judge calibrates."""
         judge = self.config.judge
-        if judge is None or judge.name != self.config.metric:
+        if judge is None or judge.name not in (metric, self.config.label_judges.get(metric)):
             return ()
         failed = json.loads(self.state.get_cursor(self.source, f"judge-failed:{judge.name}") or "[]")
         if not failed:
@@ -578,12 +593,7 @@ class _Run:
         names = self.config.score_names
         if not names:
             return
-        lower = self.now - self.config.report_period
-        runs = [
-            r
-            for r in self.state.runs(self.source, status=None)
-            if r.window_end > lower and r.status in (RunStatus.DONE, RunStatus.WRITING, RunStatus.PARTIAL)
-        ]
+        runs = self.state.sampled_runs(self.source, ending_after=self.now - self.config.report_period)
         trace_ids = list(dict.fromkeys(t for _, t, _, _ in self.state.sampled([r.run_id for r in runs])))
         if not trace_ids:
             return
@@ -704,7 +714,7 @@ class _Run:
             try:
                 texts = render_reports(design, scores, metric, cfg.report_formats, confidence=cfg.confidence,
                                        proxy=proxy, page_for=self.page_for(design, scores),
-                                       warnings=self.judge_failed_warnings())
+                                       warnings=self.judge_failed_warnings(metric))
             except EstimationError as exc:
                 if any(s.name == metric for s in scores):  # the metric's own scores cannot be reported (mixed kinds)
                     self.log.warn("report", f"report {metric} not refreshed: {exc}")

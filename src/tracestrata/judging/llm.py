@@ -31,13 +31,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tracestrata.errors import AuthError, ConfigError, JudgeCallError
-from tracestrata.judging.model import JudgeAnswer, JudgeInput, JudgeVerdict
+from tracestrata.judging.model import JudgeAnswer, JudgeInput, JudgeVerdict, OwnJudgeFailure
+from tracestrata.redaction import register_secret
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]*)\}(?!\})")
 _FIXED = ("input", "output", "trace_id", "stratum")
 
 
-class JudgeRefused(RuntimeError):
+class JudgeRefused(OwnJudgeFailure):
     """The endpoint refused one call for good (a 4xx other than 401/403/429): that trace fails, unretried."""
 
 
@@ -142,6 +143,7 @@ class LLMJudge:
                 path=source,
                 field="api_key_env" if source else "judge.llm.api_key_env",
             )
+        register_secret(key)  # hidden in every line, whatever its variable is called
         self.config = config
         self.name = config.name or f"llm:{config.model}"
         self.version = config.version

@@ -25,6 +25,15 @@ from tracestrata.record import ScoreValue, TraceRecord
 _ONE_VERDICT_KEYS = frozenset({"value", "label", "score", "reason", "explanation"})
 
 
+class OwnJudgeFailure(Exception):
+    """One trace's judge call failed, with a message of ours that never quotes a body (the runner
+    shows it; any other exception is shown by its type alone)."""
+
+
+class VerdictError(OwnJudgeFailure, ValueError):
+    """What a judge returned is not a verdict (see `verdicts_from`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class JudgeInput:
     """One sampled trace as a judge sees it.
@@ -84,11 +93,11 @@ class Judge(Protocol):
 def verdicts_from(returned: Any, *, retriable: bool = False) -> tuple[JudgeVerdict, ...]:
     """The verdicts in what a judge returned (see the module docstring).
 
-    Anything else raises `ValueError`, or `JudgeCallError` (retried) when `retriable`,
+    Anything else raises `VerdictError` (a `ValueError`), or `JudgeCallError` (retried) when `retriable`,
     as for an LLM's answer that does not parse."""
     try:
         return tuple(_verdicts(returned, None))
-    except ValueError as exc:
+    except VerdictError as exc:
         if retriable:
             raise JudgeCallError(str(exc)) from None
         raise
@@ -105,12 +114,12 @@ def _verdicts(returned: Any, name: str | None) -> list[JudgeVerdict]:
         out: list[JudgeVerdict] = []
         for key, sub in returned.items():
             if not isinstance(key, str) or not key:
-                raise ValueError(f"a score name must be a non-empty string, got {key!r}")
+                raise VerdictError(f"a score name must be a non-empty string, got a {type(key).__name__}")
             out.extend(_verdicts(sub, key))
         return out
     if isinstance(returned, Sequence):
         return [v for sub in returned for v in _verdicts(sub, name)]
-    raise ValueError(f"a judge must return a bool, a number, a label or a verdict, got {type(returned).__name__}")
+    raise VerdictError(f"a judge must return a bool, a number, a label or a verdict, got {type(returned).__name__}")
 
 
 def _from_mapping(data: Mapping[str, Any], name: str | None) -> JudgeVerdict:
@@ -119,7 +128,7 @@ def _from_mapping(data: Mapping[str, Any], name: str | None) -> JudgeVerdict:
     if value is None:
         value = label
     if value is None:
-        raise ValueError("a verdict needs a value, a score or a label")
+        raise VerdictError("a verdict needs a value, a score or a label")
     reason = data.get("reason", data.get("explanation"))
     return JudgeVerdict(
         _value(value), label=None if label is None else str(label), reason=None if reason is None else str(reason), name=name
@@ -136,11 +145,13 @@ def _value(value: Any) -> ScoreValue:
     if isinstance(value, (int, float)):
         number = float(value)
         if not math.isfinite(number):
-            raise ValueError(f"a score value must be finite, got {value!r}")
+            raise VerdictError(f"a score value must be finite, got {number}")
         return number
     if isinstance(value, str) and value.strip():
         return value
-    raise ValueError(f"a score value must be a bool, a number or a non-empty label, got {value!r}")
+    raise VerdictError(
+        f"a score value must be a bool, a number or a non-empty label, got {'an empty label' if isinstance(value, str) else type(value).__name__}"
+    )
 
 
-__all__ = ["Judge", "JudgeAnswer", "JudgeInput", "JudgeVerdict", "verdicts_from"]
+__all__ = ["Judge", "JudgeAnswer", "JudgeInput", "JudgeVerdict", "OwnJudgeFailure", "VerdictError", "verdicts_from"]

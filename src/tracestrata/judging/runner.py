@@ -36,7 +36,7 @@ from typing import Protocol
 
 from tracestrata.errors import JudgeCallError, TracestrataError
 from tracestrata.io.retry import RetryPolicy, retrying
-from tracestrata.judging.model import Judge, JudgeAnswer, JudgeInput
+from tracestrata.judging.model import Judge, JudgeAnswer, JudgeInput, OwnJudgeFailure
 from tracestrata.protocols import (
     BodyFetcher,
     JudgedScore,
@@ -90,7 +90,8 @@ class JudgeOutcome:
     judged: int = 0  # traces that got their scores written
     skipped: int = 0  # already had a score of that name
     abstained: int = 0  # the judge returned no verdict
-    failed: int = 0  # judge-failed after retries (left unscored, tried again next run)
+    failed: int = 0  # judge-failed (left unscored, tried again next run)
+    gave_up: int = 0  # of those, failed past the retries (429s, timeouts, the endpoint unreachable)
     deferred: int = 0  # over the budget: left for the next run
     calls: int = 0  # judge calls made, retries included
     tokens: int = 0
@@ -98,6 +99,16 @@ class JudgeOutcome:
     seconds: float = 0.0
     first_error: str | None = None
     failed_ids: list[str] = field(default_factory=list)
+
+    @property
+    def partial(self) -> str | None:
+        """Why the run is partial (exit 4): traces the judge endpoint kept failing on past the retries."""
+        if not self.gave_up:
+            return None
+        return (
+            f"partial: the judge failed on {self.gave_up} traces past its retries (429s, timeouts, the endpoint "
+            "unreachable); they stay unscored and the next run tries them again"
+        )
 
     @property
     def calls_per_second(self) -> float:
@@ -326,13 +337,13 @@ class _Runner:
             except JudgeCallError as exc:
                 error = exc
             except (TimeoutError, ConnectionError) as exc:  # the judge's own network gave up: worth a retry
-                error = JudgeCallError(f"{type(exc).__name__}: {exc}")
+                error = JudgeCallError(failure_text(exc))
             except TracestrataError as exc:  # refused credentials, a bad config: no trace will do better
                 if self.fatal is None:
                     self.fatal = exc
                 return None
             except Exception as exc:  # the user's judge raised: that trace fails, the run goes on
-                self._failed(item, f"{type(exc).__name__}: {exc}")
+                self._failed(item, failure_text(exc))
                 return None
             wait = policy.backoff(attempt, self.rng)
             retry_after = error.retry_after if isinstance(error, JudgeCallError) else None
@@ -343,6 +354,7 @@ class _Runner:
                 break
             await self.sleep(wait)
             waited += wait
+        self.outcome.gave_up += 1
         self._failed(item, str(error))
         return None
 
@@ -386,10 +398,19 @@ class _Runner:
                     done.set_result(ok)
 
 
+def failure_text(exc: BaseException) -> str:
+    """How a failed call is named in the summary line, the log and the state: our own errors by
+    their message (which never quotes a body), anything else by its type alone, since a judge
+    raising `ValueError(f"cannot parse {output!r}")` would otherwise print the trace."""
+    if isinstance(exc, (TracestrataError, OwnJudgeFailure)):
+        return str(exc)
+    return type(exc).__name__
+
+
 def _bar(total: int) -> object:
     from tqdm import tqdm
 
     return tqdm(total=total, unit="trace", desc="judging", file=sys.stderr, leave=False)
 
 
-__all__ = ["CallLedger", "DEFAULT_JUDGE_RETRY", "JudgeOutcome", "JudgeTargets", "RunnerSettings", "run_judge"]
+__all__ = ["CallLedger", "DEFAULT_JUDGE_RETRY", "JudgeOutcome", "JudgeTargets", "RunnerSettings", "failure_text", "run_judge"]

@@ -17,7 +17,8 @@ from typing import Any
 
 import orjson
 
-from tracestrata.errors import ConfigError, InputError
+from tracestrata.errors import ConfigError
+from tracestrata.io.atomic import write_error
 from tracestrata.protocols import JudgedScore, SampleItem, TraceBody
 from tracestrata.record import Score
 
@@ -129,8 +130,8 @@ class FilesScoreWriter:
         if not fresh:
             return
         payload = b"".join(raw + b"\n" for raw in fresh.values())
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "ab+") as handle:
                 size = handle.tell()
                 if size:
@@ -144,7 +145,7 @@ class FilesScoreWriter:
                 handle.flush()
                 os.fsync(handle.fileno())
         except OSError as exc:
-            raise InputError(f"cannot write scores: {exc.strerror or exc}", path=str(self.path)) from None
+            raise write_error(exc, self.path) from None
         if not self.plain:
             written.update(fresh)
 
