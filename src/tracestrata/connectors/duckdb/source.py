@@ -51,7 +51,7 @@ from tracestrata.sampling.strata import normalize_top, source_value
 
 BATCH_ROWS = 1 << 17
 JSON_RECORDS_MEMORY = "512MB"  # DuckDB's buffer pool while the selected JSONL lines are read
-VOCABULARY_MAX = 255  # a text field with at most this many values comes as codes (one byte a row)
+VOCABULARY_MAX = 254  # a text field with at most this many values comes as codes (one byte a row; 0 and 1 taken)
 FORMATS = ("parquet", "json", "csv")
 _EXTENSIONS = {
     ".parquet": "parquet",
@@ -201,11 +201,10 @@ class DuckDBTraceSource:
         return f"read_json({files}, format = 'newline_delimited', union_by_name = true)"
 
     def _parquet_files(self, files: str) -> str:
-        """The local files a Parquet glob matches, listed once: every query of this source
-        reads the same files, so a row's `file_index` means the same file in each (an export
-        landing between the sampling scan and the read of the selected rows is not read)."""
-        if "://" in self.location:
-            return files
+        """The files a Parquet glob matches (local or on an object store), listed once: every
+        query of this source reads the same files, so a row's `file_index` means the same file
+        in each (an export landing between the sampling scan and the read of the selected rows
+        is not read). A file rewritten in place is caught by `complete_records`."""
         if self._files is None:
             import duckdb
 
@@ -285,9 +284,13 @@ class DuckDBTraceSource:
         value of a dictionary-encoded Parquet page) instead of the text to encode in Python."""
         if not self._by_row() or str(self._type(sql, path)) != "VARCHAR":
             return None
-        found = self.connection().sql(f"SELECT DISTINCT {sql} FROM {self._scan()} LIMIT {VOCABULARY_MAX + 1}").fetchall()
+        found = self._distinct(sql)
         values = [row[0] for row in found if row[0] is not None]
         return values if len(values) <= VOCABULARY_MAX else None
+
+    def _distinct(self, sql: str) -> list[tuple[Any, ...]]:
+        """Up to `VOCABULARY_MAX + 1` distinct values of a field (a read before the scan's own)."""
+        return self.connection().sql(f"SELECT DISTINCT {sql} FROM {self._scan()} LIMIT {VOCABULARY_MAX + 1}").fetchall()
 
     def _type(self, expression: str, what: str) -> Any:
         """The DuckDB type of an expression over the export (binds it; reads no rows)."""
@@ -440,8 +443,8 @@ class DuckDBTraceSource:
             for i, path in enumerate(checked):
                 sql, kind = self._field_sql(path)
                 vocabulary = self._vocabulary(sql, path) if kind == "typed" else None
-                if vocabulary is not None:  # 0: missing, i: the value vocabulary[i - 1]
-                    values = "[" + ", ".join(map(_sql_string, vocabulary)) + "]"
+                if vocabulary is not None:  # 0: a value not listed, 1: missing, i: the value vocabulary[i - 2]
+                    values = "CAST([NULL" + "".join(f", {_sql_string(v)}" for v in vocabulary) + "] AS VARCHAR[])"
                     sql = f"CAST(coalesce(list_position({values}, {sql}), 0) AS UTINYINT)"
                 selects.append(f"{sql} AS __f{i}")
                 kinds.append(kind)
@@ -521,12 +524,19 @@ class DuckDBTraceSource:
             return _column(path, batch.column(i + 2), reading.kinds[i], self.layout.backend)
         array = batch.column(i + 2)
         codes = np.frombuffer(array.buffers()[1], dtype=np.uint8, count=len(array), offset=array.offset)
-        present = np.flatnonzero(np.bincount(codes, minlength=len(vocabulary) + 1))
+        if not codes.all():
+            # the values were listed by an earlier read: a value added since then would
+            # otherwise land in the missing stratum without a word
+            raise InputError(
+                f"the export changed while it was being sampled (a value of {path} not there when its values were listed): rerun",
+                field=path,
+            )
+        present = np.flatnonzero(np.bincount(codes, minlength=len(vocabulary) + 2))
         # only the values this batch holds, as Arrow's dictionary would list them; missing is -1
-        table = np.full(len(vocabulary) + 1, -1, dtype=np.int16)
-        values = present[present > 0]
+        table = np.full(len(vocabulary) + 2, -1, dtype=np.int16)
+        values = present[present > 1]
         table[values] = np.arange(len(values), dtype=np.int16)
-        column = DictColumn(table[codes], [vocabulary[v - 1] for v in values.tolist()])
+        column = DictColumn(table[codes], [vocabulary[v - 2] for v in values.tolist()])
         head = path.partition(".")[0]
         return _normalized(head, column) if head in ("tags", *TEXT_FIELDS) else column
 
@@ -540,16 +550,33 @@ class DuckDBTraceSource:
             self.first_bad = error
 
     def complete_records(self, result: SampleResult, window: Window | None = None) -> SampleResult:
-        """The result with each selected trace's full record, read in one query: by the row
-        the scan read it from (Parquet), else by id."""
+        """The result with each selected trace's full record: by the row the scan read it from
+        (Parquet), else by id.
+
+        A row read back must hold the trace sampled there: a file rewritten in place (rows
+        reordered) puts another trace at that row. Such rows, and rows gone, are read again
+        by id, as JSON and CSV always are; a sampled trace gone from the export is one error."""
         if not result.selected:
             return result
         stubs = [s.record for s in result.selected]
+        found: dict[str, TraceRecord] = {}
         if all(isinstance(r, _RowStub) for r in stubs):
-            by_row = self.records_at([r.row for r in stubs], window)  # type: ignore[attr-defined]
-            return replace(result, selected=[replace(s, record=by_row[s.record.row]) for s in result.selected])  # type: ignore[attr-defined]
-        records = self.records([r.id for r in stubs], window)
-        return replace(result, selected=[replace(s, record=records[s.record.id]) for s in result.selected])
+            at = self.records_at([r.row for r in stubs], window)  # type: ignore[attr-defined]
+            for stub in stubs:
+                record = at.get(stub.row)  # type: ignore[attr-defined]
+                if record is not None and record.id == stub.id:
+                    found[stub.id] = record
+        missing = [r.id for r in stubs if r.id not in found]
+        if missing:
+            found |= self.records(missing, window)
+        gone = [trace_id for trace_id in missing if trace_id not in found]
+        if gone:
+            raise InputError(
+                f"the export changed while it was being sampled ({len(gone)} sampled trace(s) no longer in the window, "
+                f"e.g. {gone[0]!r}): rerun",
+                path=self.location,
+            )
+        return replace(result, selected=[replace(s, record=found[s.record.id]) for s in result.selected])
 
     def records(self, ids: Sequence[str], window: Window | None = None) -> dict[str, TraceRecord]:
         """The full records of some traces, by id."""
