@@ -43,13 +43,16 @@ def case(tmp_path_factory):
     values = {s.record.id: float(judge(s.record)["correct"]) for i, s in enumerate(result.selected) if i % 10}
     proxy = {s.record.id: s.record.scores["heuristic"] for s in result.selected}
     stratum = {s.record.id: s.stratum for s in result.selected}
+    drawn_certain: dict[str, int] = {}  # π = 1 traces drawn per cell, judged or not
+    for s in result.selected:
+        drawn_certain[s.cell] = drawn_certain.get(s.cell, 0) + (s.inclusion_probability >= 1.0)
     with open(folder / "sample.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["cell", "stratum", "pi", "y", "p"])
+        writer.writerow(["cell", "stratum", "pi", "y", "p", "drawn_certain"])
         for s in result.selected:
             if s.record.id in values:
                 writer.writerow([s.cell, s.stratum, repr(s.inclusion_probability), values[s.record.id],
-                                 repr(proxy[s.record.id])])
+                                 repr(proxy[s.record.id]), drawn_certain[s.cell]])
     with open(folder / "cells.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["cell", "Freq"])
@@ -67,7 +70,7 @@ def fit(frame, d, lonely=LonelyCell.CERTAINTY):
 
 def with_replacement(frame: ScoredFrame) -> ScoredFrame:
     assert isinstance(frame, UnequalFrame)
-    return replace(frame, unit_fpc=np.ones(len(frame.y)))
+    return replace(frame, unit_fpc=np.ones(len(frame.y)), certain=np.zeros(len(frame.y), bool))
 
 
 def test_mean_and_se_match_r_survey_with_pi_as_probability_weights(case):

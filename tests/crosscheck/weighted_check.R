@@ -21,12 +21,12 @@ for (s in sort(unique(data$stratum))) {
   out(paste0("stratum:", s, ":mean"), coef(ms)[1]); out(paste0("stratum:", s, ":se"), SE(ms)[1])
 }
 # the report's variance: with-replacement times each cell's 1 - f (f = judged / N), R's fpc = N;
-# a trace with pi = 1 is a certainty unit: a stratum of its own, fully taken
+# the traces with pi = 1 are a stratum of their own of size drawn_certain (all drawn): a certainty
+# stratum when all were judged, else a simple random sample of them (f = judged / drawn)
 certain <- data$pi >= 1
 data$vstratum <- ifelse(certain, paste0(data$cell, "#certain"), data$cell)
-taken <- tapply(certain, data$cell, sum)
 data$N <- cells$Freq[match(data$cell, cells$cell)]
-data$fpcN <- ifelse(certain, taken[data$cell], data$N - taken[data$cell])
+data$fpcN <- ifelse(certain, data$drawn_certain, data$N - data$drawn_certain)
 psf <- postStratify(svydesign(ids = ~1, strata = ~vstratum, probs = ~pi, fpc = ~fpcN, data = data), ~cell, cells)
 mf <- svymean(~y, psf)
 out("fpc_mean", coef(mf)[1]); out("fpc_se", SE(mf)[1])

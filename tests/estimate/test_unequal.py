@@ -130,3 +130,55 @@ def test_a_weighted_sample_with_a_proxy_field_centres_both_intervals_on_one_lamb
     assert report.analytic.se > report.estimate.se  # heavily sampled: the fpc matters
     for row in report.strata:
         assert row.shown.mean == pytest.approx(row.estimate.mean, rel=1e-12)
+
+
+def test_a_fully_drawn_cell_judged_in_part_keeps_the_srs_variance():
+    """A cell that took all of its N = 10 traces (π = 1 each) with 5 judged: the judged ones are a
+    simple random sample of the 10, not certainty units, so the variance is the unweighted SRS one."""
+    cells = (Cell("s#normal", "s", {}, CellKind.NORMAL, 10, 10),)
+    ys = [1.0, 0.0, 1.0, 1.0, 0.0]
+    values = {f"t{i}": y for i, y in enumerate(ys)}
+    everything = np.ones(len(ys), bool)
+
+    def variance(pi):
+        d = Design(cells, tuple(Unit(f"t{i}", "s#normal", {}, {}, pi) for i in range(10)))
+        frame = ScoredFrame.build(d, values)
+        fit = domain_fit(frame, everything)
+        return stratified_variance(frame, fit.z, everything, LonelyCell.ADJUST)[0], frame
+
+    weighted, frame = variance(1.0)
+    unweighted, plain = variance(None)
+    assert isinstance(frame, UnequalFrame) and not isinstance(plain, UnequalFrame)
+    srs = (1 - 5 / 10) * np.var(ys, ddof=1) / 5
+    assert unweighted == pytest.approx(srs, rel=1e-12)
+    assert weighted == pytest.approx(srs, rel=1e-12) and weighted > 0.0
+    # the analytic frame (no fpc) is unchanged: with replacement over the 5
+    fit = domain_fit(frame.analytic(), everything)
+    analytic, _ = stratified_variance(frame.analytic(), fit.z, everything, LonelyCell.ADJUST)
+    assert analytic == pytest.approx(np.var(ys, ddof=1) / 5, rel=1e-12)
+
+
+def test_a_mixed_cell_judged_in_part_splits_the_certain_traces_into_a_stratum_of_their_own():
+    """3 π = 1 traces drawn (2 judged) and 6 with π = 0.2 (all judged) out of N = 33: the π = 1 part
+    has f = 2/3, the rest f = 6/30, each with its own mean."""
+    pis = [1.0, 1.0, 1.0] + [0.2] * 6
+    cells = (Cell("s#normal", "s", {}, CellKind.NORMAL, 33, 9),)
+    d = Design(cells, tuple(Unit(f"t{i}", "s#normal", {}, {}, p) for i, p in enumerate(pis)))
+    ys = {f"t{i}": y for i, y in enumerate([1.0, 0.0, None, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0]) if y is not None}
+    frame = ScoredFrame.build(d, ys)
+    assert isinstance(frame, UnequalFrame)
+    assert frame.certain.tolist() == [True, True] + [False] * 6
+    assert frame.unit_fpc[:2] == pytest.approx([1 / 3, 1 / 3])
+    assert frame.unit_fpc[2:] == pytest.approx([1 - 6 / 30] * 6)
+    everything = np.ones(len(frame.y), bool)
+    fit = domain_fit(frame, everything)
+    variance, _ = stratified_variance(frame, fit.z, everything, LonelyCell.ADJUST)
+    g, z = frame.weight, fit.z
+    z = z - g * z.sum() / g.sum()
+    expected = sum(c * len(part) / (len(part) - 1) * ((part - part.mean()) ** 2).sum()
+                   for c, part in ((1 / 3, z[:2]), (1 - 6 / 30, z[2:])))
+    assert variance == pytest.approx(expected, rel=1e-12)
+    # judged in full, the π = 1 traces are certainty units again
+    ys["t2"] = 1.0
+    full = ScoredFrame.build(d, ys)
+    assert full.unit_fpc[:3].tolist() == [0.0, 0.0, 0.0]

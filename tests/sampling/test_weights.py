@@ -184,3 +184,27 @@ def test_a_trace_record_without_the_field_is_sampled_at_the_floor():
     recs = [TraceRecord(id=f"t{i}", timestamp=T0) for i in range(50)]
     result = sample_records(recs, policy())
     assert {s.size for s in result.selected} == {DEFAULT_FLOOR}
+
+
+def test_a_weight_on_another_scale_than_the_floor_warns_once_with_the_share_floored():
+    """`weight = "cost"` (dollars, nearly always < 0.15): every trace gets the default floor and the
+    draw is equal-probability: one warning line naming the share; a floor on the field's scale: none."""
+    from tracestrata.sampling.field_check import sample_warnings
+    from tracestrata.sampling.weights import floor_warning
+
+    recs = [replace(r, cost=0.001 + 0.01 * (i % 7)) for i, r in enumerate(records())]
+    p = policy("cost")
+    result = sample_records(recs, p)
+    warnings = sample_warnings(result, p)
+    assert list(warnings) == ["cost"]
+    assert "100% of the sampled traces of" in warnings["cost"] and "sized by the floor 0.15" in warnings["cost"]
+    assert "\n" not in warnings["cost"]
+    assert sample_warnings(result, p, skip=("cost",)) == {}  # the sync job says it once
+    scaled = policy("cost", floor=0.001)
+    assert "cost" not in sample_warnings(sample_records(recs, scaled), scaled)
+    assert "cost" not in sample_warnings(sample_records(records(), policy()), policy())  # an informative weight
+    spec = WeightSpec("cost")
+    assert floor_warning(spec, [("a", 0.15)] * 9) is None  # too few sampled traces to read a share
+    assert floor_warning(spec, [("a", 0.15)] * 9 + [("a", 0.3)]) is None  # 90% is not beyond 90%
+    assert "90.9% of the sampled traces of 1 of 1 cells" in floor_warning(spec, [("a", 0.15)] * 10 + [("a", 0.3)])
+    assert floor_warning(WeightSpec("scores.p", True), [("a", 0.15)] * 20) is None  # fixed scale: floored by design

@@ -94,8 +94,9 @@ def frame_of(rows, pi, cell, y, counts, k, weighted):
     ids, cells = tuple(map(str, rows.tolist())), tuple(map(str, range(6)))
     if not weighted:
         return ScoredFrame(ids, cells, code, y[rows], population, sampled, (population / sampled)[code])
-    weight, fpc = unequal_weights(code, pi.tolist(), population, sampled, sampled)
-    return UnequalFrame(ids, cells, code, y[rows], population, sampled, weight, unit_fpc=fpc)
+    drawn = np.bincount(code[pi >= 1.0], minlength=len(population)).astype(float)  # every drawn trace is scored
+    weight, fpc, certain = unequal_weights(code, pi.tolist(), population, sampled, sampled, drawn)
+    return UnequalFrame(ids, cells, code, y[rows], population, sampled, weight, unit_fpc=fpc, certain=certain)
 
 
 def estimates(frame, p_sampled, known, d, n_cells, lam=None):

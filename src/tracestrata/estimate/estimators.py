@@ -50,7 +50,7 @@ from tracestrata.estimate.intervals import (
     wilson_effective,
 )
 from tracestrata.estimate.unequal import cell_terms as unequal_cell_terms
-from tracestrata.estimate.unequal import unequal_weights
+from tracestrata.estimate.unequal import certain_drawn, unequal_weights
 
 __all__ = [
     "DomainFit",
@@ -187,8 +187,11 @@ class ScoredFrame:
                      y=np.array(ys, dtype=float), population=population, scored=scored)
         if any(p is not None for p in probs):  # `[sampling] weight`: each trace its own π
             sampled = np.array([cell.sampled for cell in design.cells], dtype=float)
-            weight, unit_fpc = unequal_weights(code, probs, population, sampled, scored)
-            return UnequalFrame(**parts, weight=weight, unit_fpc=unit_fpc)
+            known = [u for u in design.units if u.cell in index]
+            drawn = certain_drawn(np.array([index[u.cell] for u in known], dtype=np.intp),
+                                  [u.probability for u in known], population, sampled)
+            weight, unit_fpc, certain = unequal_weights(code, probs, population, sampled, scored, drawn)
+            return UnequalFrame(**parts, weight=weight, unit_fpc=unit_fpc, certain=certain)
         return cls(**parts, weight=weight)
 
     def mask(self, trace_ids: Collection[str] | None = None, cells: Collection[str] | None = None) -> np.ndarray:
@@ -430,15 +433,18 @@ def naive_estimate(values: Collection[float], *, confidence: float = 0.95, rate:
 @dataclass(frozen=True)
 class UnequalFrame(ScoredFrame):
     """A `ScoredFrame` of a design with unequal π inside cells (`[sampling] weight`): `weight` holds
-    the calibrated Hájek weights and `unit_fpc` each scored trace's 1 − f of its cell, 0 for π = 1
-    (`estimate.unequal`)."""
+    the calibrated Hájek weights and `unit_fpc` each scored trace's 1 − f of its part of the cell,
+    0 for π = 1 when all the cell's π = 1 traces were scored; `certain` marks the π = 1 traces, a
+    stratum of their own in the descriptive variance (`estimate.unequal`)."""
 
     unit_fpc: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    certain: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 def _terms(frame: ScoredFrame, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`_cell_terms`, or for unequal π inside cells the with-replacement form (`unequal.cell_terms`)."""
     if isinstance(frame, UnequalFrame):  # an analytic frame drops the finite-population factors: c_i = 1
         fpc = frame.unit_fpc if frame.fpc else np.ones(len(frame.unit_fpc))
-        return unequal_cell_terms(frame.code, z, frame.weight, fpc, frame.scored)
+        certain = frame.certain if frame.fpc and len(frame.certain) == len(fpc) else None
+        return unequal_cell_terms(frame.code, z, frame.weight, fpc, frame.scored, certain)
     return _cell_terms(frame, z)

@@ -20,8 +20,11 @@ cell's sampling fraction as finite-population factor:
     v_c = (1 − f_c) · m_c/(m_c − 1) · Σ_i (z_i − z̄_c)²,   f_c = m_c / N_c
 
 over the traces drawn at random (a trace with π_i = 1, w_i τ_c >= 1, is a certainty
-unit: it adds no variance and leaves m_c and N_c), which is R's `svydesign(ids=~1,
-strata=~cell, probs=~pi, fpc=~N)` with the certainty units in strata of their own
+unit: it adds no variance and leaves m_c and N_c — but only when every π = 1 trace drawn
+in its cell was scored; otherwise the scored ones are a simple random sample of those
+drawn, a stratum of their own with f = scored/drawn, so a cell that took all of its
+traces and had half of them judged keeps the SRS variance), which is R's `svydesign(ids=~1,
+strata=~cell, probs=~pi, fpc=~N)` with the π = 1 traces in strata of their own
 (with-replacement variance times 1 − f per stratum; Särndal, Swensson & Wretman 1992,
 §4.4, and Wolter 2007, ch. 2, on the with-replacement approximation for
 without-replacement πps designs). Not the Hájek–Deville form with unit factors
@@ -47,7 +50,25 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["cell_terms", "unequal_weights"]
+__all__ = ["cell_terms", "certain_drawn", "unequal_weights", "unit_probabilities"]
+
+
+def unit_probabilities(
+    code: np.ndarray, probabilities: Sequence[float | None], population: np.ndarray, sampled: np.ndarray
+) -> np.ndarray:
+    """π_i of each trace: its own, or without one its cell's k/N."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cell_pi = np.where(population > 0, sampled / np.maximum(population, 1), 1.0)
+    return np.array([cell_pi[c] if p is None else float(p) for c, p in zip(code.tolist(), probabilities, strict=True)],
+                    dtype=float)
+
+
+def certain_drawn(
+    code: np.ndarray, probabilities: Sequence[float | None], population: np.ndarray, sampled: np.ndarray
+) -> np.ndarray:
+    """Per cell, how many of the *drawn* traces (scored or not) have π = 1."""
+    pi = unit_probabilities(code, probabilities, population, sampled)
+    return np.bincount(code[pi >= 1.0], minlength=len(population)).astype(float)
 
 
 def unequal_weights(
@@ -56,33 +77,48 @@ def unequal_weights(
     population: np.ndarray,
     sampled: np.ndarray,
     scored: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(g_i, c_i = 1 − m_c/N_c) of each scored trace; a trace without its own π takes its cell's k/N.
+    drawn_certain: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(g_i, c_i, π_i = 1?) of each scored trace; a trace without its own π takes its cell's k/N.
 
-    c_i is one minus the cell's sampling fraction of scored traces, not the trace's own
+    c_i is one minus the sampling fraction of its part of the cell, not the trace's own
     1 − π*_i (see the module docstring: the unit factors made the variance estimate too
-    skewed); a trace with π = 1 is a certainty unit (c_i = 0), left out of that fraction."""
+    skewed). The π = 1 traces of a cell are a part of their own: when every one drawn
+    (`drawn_certain`, from `certain_drawn` over all the design's units) was scored they are
+    certainty units (c_i = 0); otherwise the scored ones are a simple random sample of them
+    (missing at random inside the cell), c_i = 1 − scored/drawn. The other traces'
+    fraction is their scored count over N_c minus the π = 1 traces drawn."""
     n_cells = len(population)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cell_pi = np.where(population > 0, sampled / np.maximum(population, 1), 1.0)
-    pi = np.array([cell_pi[c] if p is None else float(p) for c, p in zip(code.tolist(), probabilities, strict=True)],
-                  dtype=float)
+    pi = unit_probabilities(code, probabilities, population, sampled)
     inverse = 1.0 / pi
     total = np.bincount(code, weights=inverse, minlength=n_cells)
     weight = population[code] * inverse / total[code] if len(code) else np.zeros(0)
-    certain = pi >= 1.0  # taken with certainty (w·τ >= 1): known, no variance, out of the cell's fraction
-    taken = np.bincount(code[certain], minlength=n_cells).astype(float)
-    rest = population - taken
+    certain = pi >= 1.0  # taken with certainty (w·τ >= 1)
+    taken = np.bincount(code[certain], minlength=n_cells).astype(float)  # of them scored
+    drawn = np.maximum(drawn_certain, taken)
+    rest = population - drawn
     with np.errstate(divide="ignore", invalid="ignore"):
         fraction = np.where(rest > 0, (scored - taken) / np.maximum(rest, 1), 1.0)
-    fpc = np.where(certain, 0.0, np.clip(1.0 - fraction[code], 0.0, 1.0)) if len(code) else np.zeros(0)
-    return weight, fpc
+        certain_fraction = np.where(drawn > 0, taken / np.maximum(drawn, 1), 1.0)
+    if not len(code):
+        return np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool)
+    fpc = np.where(certain, 1.0 - certain_fraction[code], 1.0 - fraction[code])
+    return weight, np.clip(fpc, 0.0, 1.0), certain
 
 
 def cell_terms(
-    code: np.ndarray, z: np.ndarray, weight: np.ndarray, fpc: np.ndarray, scored: np.ndarray
+    code: np.ndarray,
+    z: np.ndarray,
+    weight: np.ndarray,
+    fpc: np.ndarray,
+    scored: np.ndarray,
+    certain: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per cell: Σ z, the mean factor c̄_c (what a lonely cell's term is scaled by) and v_c above.
+
+    With `certain` (the descriptive variance) the π = 1 traces of a cell and the others are
+    two strata of their own (each its own mean and m/(m − 1)), as R's `strata=~vstratum`;
+    without it (with replacement, analytic) the cell is one stratum.
 
     z is first calibrated: its part along the weights inside each cell is removed,
     z − g · Σ_c z / Σ_c g, the linearization of an estimate whose weights are calibrated to
@@ -99,12 +135,17 @@ def cell_terms(
     z = z - weight * slope[code]
     c_sum = np.bincount(code, weights=fpc, minlength=n_cells)
     with np.errstate(divide="ignore", invalid="ignore"):
-        centre = np.where(c_sum > 0, np.bincount(code, weights=fpc * z, minlength=n_cells) / c_sum, 0.0)
         mean_c = np.where(m > 0, c_sum / np.maximum(m, 1), 0.0)
-    dev = z - centre[code]
-    ss = np.bincount(code, weights=fpc * dev * dev, minlength=n_cells)
-    random = np.bincount(code, weights=(fpc > 0).astype(float), minlength=n_cells)  # not certainty units
+    part = code * 2 + (certain.astype(np.intp) if certain is not None else 0)  # (cell, π = 1?)
+    n_parts = 2 * n_cells
+    p_sum = np.bincount(part, weights=fpc, minlength=n_parts)
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(random > 1, random / np.maximum(random - 1, 1) * ss, 0.0)
+        centre = np.where(p_sum > 0, np.bincount(part, weights=fpc * z, minlength=n_parts) / p_sum, 0.0)
+    dev = z - centre[part]
+    ss = np.bincount(part, weights=fpc * dev * dev, minlength=n_parts)
+    random = np.bincount(part, weights=(fpc > 0).astype(float), minlength=n_parts)  # not certainty units
+    with np.errstate(divide="ignore", invalid="ignore"):
+        part_terms = np.where(random > 1, random / np.maximum(random - 1, 1) * ss, 0.0)
+    terms = part_terms.reshape(n_cells, 2).sum(axis=1)
     return sums, mean_c, terms
 

@@ -29,6 +29,7 @@ from tracestrata.record import TraceRecord
 from tracestrata.sampling.columns import DictColumn, StringColumn
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.strata import SCALAR_FIELDS, record_getter
+from tracestrata.sampling.weights import floor_warning
 
 MISSING_SHARE = 0.99  # a strata or proxy field missing on more than this share of a window is flagged
 SEEN_LIMIT = 1000  # traces whose field paths are read for suggestions
@@ -245,7 +246,13 @@ def gap_warnings(gaps: Sequence[FieldGap], seen: Collection[str]) -> dict[str, s
 def sample_warnings(result: _Sampled, policy: Policy, *, skip: Collection[str] = ()) -> dict[str, str]:
     """`gap_warnings` of a sampled window (but the paths in `skip`), suggesting paths its sampled traces have."""
     gaps = [gap for gap in sample_gaps(result, policy) if gap.path not in skip]
-    return gap_warnings(gaps, seen_paths(s.record for s in result.selected)) if gaps else {}
+    out = gap_warnings(gaps, seen_paths(s.record for s in result.selected)) if gaps else {}
+    weight = policy.weight
+    if weight is not None and weight.field not in skip and weight.field not in out:
+        line = floor_warning(weight, [(s.cell, s.size) for s in result.selected])
+        if line is not None:
+            out[weight.field] = line
+    return out
 
 
 __all__ = [

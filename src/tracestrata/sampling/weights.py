@@ -123,6 +123,42 @@ def inclusion_probabilities(sizes: Sequence[float], threshold_key: int | None) -
     return [min(1.0, w * tau) for w in sizes]
 
 
+FLOORED_SHARE = 0.9  # a cell whose sampled traces are floored beyond this share is drawn ~ with equal π
+FLOORED_MIN = 10  # sampled traces a cell needs before its share is read
+
+
+def floor_warning(spec: WeightSpec, sizes: Sequence[tuple[str, float | None]]) -> str | None:
+    """One line when the floor, not the weight, sized most of a window's draw, else None.
+
+    `sizes` are the (cell, size) of the sampled traces. The floor is an absolute size: a
+    field on another scale (`weight = "cost"` in dollars, nearly always < 0.15) gets the
+    floor on every trace, and the draw silently becomes equal-probability. A floored trace
+    has the smallest π of its cell, so the share floored among a cell's sampled traces is
+    about a lower bound of its share among the cell's traces. Read from the sample alone,
+    the warning is the same on every path (files, --jobs, DuckDB, Spark). Not for
+    `proxy_uncertainty:`: its sizes are on the floor's fixed scale [0, 0.5], and a proxy sure of
+    most traces floors most of them by design (the unsure ones are still drawn more often)."""
+    if spec.uncertainty:
+        return None
+    counts: dict[str, list[int]] = {}
+    for cell, size in sizes:
+        if size is None:
+            continue
+        c = counts.setdefault(cell, [0, 0])
+        c[0] += size <= spec.floor
+        c[1] += 1
+    read = {cell: c for cell, c in counts.items() if c[1] >= FLOORED_MIN}
+    flagged = {cell: c for cell, c in read.items() if c[0] > FLOORED_SHARE * c[1]}
+    if not flagged:
+        return None
+    floored, sampled = sum(c[0] for c in flagged.values()), sum(c[1] for c in flagged.values())
+    share = math.floor(1000 * floored / sampled) / 10
+    return (f"weight '{spec.text}': {share:g}% of the sampled traces of {len(flagged)} of {len(read)} cells "
+            f"were sized by the floor {spec.floor:g}, not by the field (missing, or at most the floor), so their "
+            f"draw is close to equal-probability; the floor is an absolute size: set `floor` in [sampling] "
+            f"below the field's typical value (docs/sampling.md \"The floor\")")
+
+
 def parse_weight(text: str) -> tuple[str, bool]:
     """(field path, uncertainty?) of a `weight` value; the path is checked by the caller."""
     head, sep, rest = text.partition(":")
@@ -133,8 +169,11 @@ def parse_weight(text: str) -> tuple[str, bool]:
 
 __all__ = [
     "DEFAULT_FLOOR",
+    "FLOORED_MIN",
+    "FLOORED_SHARE",
     "UNCERTAINTY",
     "WeightSpec",
+    "floor_warning",
     "inclusion_probabilities",
     "key_rank",
     "numbers",
