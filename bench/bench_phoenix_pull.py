@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 
 from tracestrata.connectors.phoenix import create
-from tracestrata.connectors.phoenix.server import seed_records, start_server
+from tracestrata.demo.phoenix_server import seed_records, start_server
 from tracestrata.connectors.phoenix.source import COLUMNS
 from tracestrata.protocols import Window
 from tracestrata.record import TraceRecord
@@ -122,7 +122,7 @@ def main() -> int:
         server.stop()
 
         if args.demo:
-            from tracestrata.job.demo import run_demo
+            from tracestrata.demo.run import run_demo
 
             t0 = time.perf_counter()
             result = run_demo(workdir=workdir / "demo", echo=lambda _m: None)

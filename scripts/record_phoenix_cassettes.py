@@ -23,7 +23,7 @@ from pathlib import Path
 import vcr
 
 from tracestrata.connectors.phoenix import create
-from tracestrata.connectors.phoenix.server import (
+from tracestrata.demo.phoenix_server import (
     seed_records,
     seed_scores,
     start_server,

@@ -52,11 +52,23 @@ def test_writes_sample_dir_and_summary(files, capsys):
     assert manifest.boost_collected == {"refunds": 25}
 
 
+def test_without_state_two_runs_into_one_folder_give_the_same_sample(files, capsys):
+    """No boost state is kept unless asked for, so a second run does not find the boost spent."""
+    tmp, traces, policy = files
+    base = ["--source", f"jsonl:{traces}", "--policy", policy]
+    assert run(*base, "--out", tmp / "a") == 0
+    assert run(*base, "--out", tmp / "b") == 0
+    first, second = read_sample_dir(tmp / "a"), read_sample_dir(tmp / "b")
+    assert first[0].boost_collected == second[0].boost_collected == {"refunds": 25}
+    assert first[1] == second[1] and first[0].cells == second[0].cells
+    assert not (tmp / "tracestrata-boost.json").exists()
+
+
 def test_boost_counts_persist_across_windows_but_a_rerun_does_not_count_twice(files, capsys):
     tmp, traces, policy = files
     day1 = ["--since", "2026-01-01", "--until", "2026-01-02"]
     day2 = ["--since", "2026-01-02", "--until", "2026-01-03"]
-    base = ["--source", f"jsonl:{traces}", "--policy", policy]
+    base = ["--source", f"jsonl:{traces}", "--policy", policy, "--state", tmp / "tracestrata-boost.json"]
     assert run(*base, "--out", tmp / "d1", *day1[:2], "--until", "2026-01-01T01:00:00") == 0
     first = orjson.loads((tmp / "tracestrata-boost.json").read_bytes())
     taken = sum(first["runs"].popitem()[1].values())
@@ -70,9 +82,10 @@ def test_boost_counts_persist_across_windows_but_a_rerun_does_not_count_twice(fi
     manifest = read_sample_dir(tmp / "d2")[0]
     assert manifest.boost_collected == {"refunds": 25}
     assert manifest.window is not None and manifest.window.start == datetime(2026, 1, 2, tzinfo=UTC)
-    # an explicit state path
-    assert run(*base, "--out", tmp / "d3", "--state", tmp / "elsewhere.json") == 0
+    # another state path starts from zero
+    assert run(*base[:4], "--out", tmp / "d3", "--state", tmp / "elsewhere.json") == 0
     assert (tmp / "elsewhere.json").exists()
+    assert read_sample_dir(tmp / "d3")[0].boost_collected == {"refunds": 25}
 
 
 def test_empty_window_is_a_clean_empty_result(files, capsys):

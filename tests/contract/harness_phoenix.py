@@ -15,7 +15,7 @@ if TESTS not in sys.path:
 from fixtures.phoenix_server import shared_server  # noqa: E402
 
 from tracestrata.connectors.phoenix import create  # noqa: E402
-from tracestrata.connectors.phoenix.server import seed_records, seed_scores  # noqa: E402
+from tracestrata.demo.phoenix_server import seed_records, seed_scores  # noqa: E402
 from tracestrata.protocols import Connector  # noqa: E402
 from tracestrata.record import Score, TraceRecord  # noqa: E402
 

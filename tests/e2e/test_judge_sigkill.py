@@ -237,7 +237,7 @@ def test_phoenix_job_judge_killed_and_rerun(tmp_path: Path) -> None:
 
     from fixtures.phoenix_server import shared_server
 
-    from tracestrata.connectors.phoenix.server import seed_records
+    from tracestrata.demo.phoenix_server import seed_records
 
     server = shared_server()
     project = f"judge-kill-{uuid.uuid4().hex[:8]}"

@@ -7,7 +7,7 @@ import tomllib
 from datetime import UTC, datetime, timedelta
 
 from tracestrata.estimate.report import build_report
-from tracestrata.job.demo import POLICY
+from tracestrata.demo.run import POLICY
 from tracestrata.record import Score
 from tracestrata.sampling.policy import parse_policy
 from tracestrata.sampling.samplers import sample_records

@@ -10,7 +10,7 @@ import tracestrata
 CORE = pathlib.Path(tracestrata.__file__).parent
 FORBIDDEN = {"langfuse", "phoenix", "httpx", "requests", "pandas", "pyarrow", "opentelemetry", "vcr", "duckdb", "pyspark", "polars"}
 # Where a backend SDK or a dataframe library may be imported (lazily: importing the package loads none of them).
-EDGES = ("connectors/", "sampling/frames.py", "spark", "job/demo.py", "judging/phoenix_evals.py")  # adapters to an SDK
+EDGES = ("connectors/", "sampling/frames.py", "spark", "demo/", "judging/phoenix_evals.py")  # adapters to an SDK
 
 
 def is_core(path: pathlib.Path) -> bool:

@@ -143,7 +143,7 @@ def test_an_unreachable_master_is_one_line_and_exit_6(tmp_path, capsys):
     """Issue 22: no JVM stack and no minute of Spark's retries: one line naming the master (credentials
     hidden), exit 6 (the backend cannot be reached), and nothing written."""
     pytest.importorskip("pyspark", reason="pyspark is not installed (pip install '.[spark]' from a checkout)")
-    from tracestrata.connectors.phoenix.server import free_port
+    from tracestrata.demo.phoenix_server import free_port
 
     (tmp_path / "t.jsonl").write_text(_rows_with("status", '"ok"'))
     port = free_port()

@@ -1,6 +1,6 @@
 """`tracestrata demo`: the main job end to end on a local Phoenix.
 
-The work lives in the Phoenix connector (`tracestrata.job.demo`),
+The work lives in the demo package (`tracestrata.demo.run`),
 loaded by name so the core never imports a backend SDK.
 """
 
@@ -34,7 +34,7 @@ def command(n: int, workdir: Path | None, keep: bool, target: int, seed: int) ->
     `--keep` left running), and says so.
     """
     try:
-        demo = importlib.import_module("tracestrata.job.demo")
+        demo = importlib.import_module("tracestrata.demo.run")
     except ImportError as exc:
         raise ConfigError(
             f"the Phoenix demo needs the phoenix extras ({exc.name or exc}); "

@@ -99,12 +99,15 @@ def out_option(help: str) -> Decorator:
 
 
 def state_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """`--state`: the boost counts file of a sample directory."""
+    """`--state`: the boost counts file a one-shot sample keeps across runs (none unless given)."""
     return click.option(
         "--state",
         "state_path",
         type=click.Path(dir_okay=False, path_type=Path),
-        help=f"Boost counts file kept across runs. Default: {STATE_NAME} next to --out.",
+        help=(
+            f"Boost counts file kept across runs (e.g. {STATE_NAME}), keyed by source and window. "
+            "Default: none; every run starts each boost from zero."
+        ),
     )(command)
 
 

@@ -19,19 +19,21 @@ from tracestrata.cli.options import (
     source_options,
 )
 from tracestrata.connectors import split_source_spec
-from tracestrata.design import Design, Unit
 from tracestrata.estimate.estimators import LonelyCell
 from tracestrata.estimate.evaluator import evaluator_report
 from tracestrata.estimate.intervals import IntervalMethod
 from tracestrata.estimate.proxy import Tuning
 from tracestrata.estimate.render import render_report
+from tracestrata.estimate.score_file import read_report_scores
 from tracestrata.estimate.report import (
     ReportWarning,
     build_report,
 )
 from tracestrata.io.atomic import atomic_write_text
-from tracestrata.io.jsonl import read_scores_jsonl
+from tracestrata.job.ledger import design_from_ledger
+from tracestrata.protocols import Window
 from tracestrata.record import Score
+from tracestrata.sampling.manifest import read_sample_design
 
 if TYPE_CHECKING:
     from tracestrata.sampling.evaluator_design import EvaluatorDesign
@@ -146,17 +148,20 @@ def command(
     if evaluator is not None:
         if source_spec is None or policy_path is None or scores is None:
             raise click.UsageError("--evaluator needs --source KIND:LOCATION, --policy FILE and --scores jsonl:PATH")
-        built = _evaluator_design(evaluator, source_spec, Path(policy_path), since, until, skip_bad, extra,
-                                  source_options(schema, columns))
+        built = _evaluator_design(evaluator, source_spec, Path(policy_path), parse_window(since, until), skip_bad,
+                                  extra, source_options(schema, columns))
         design, scope = built.design, built.scope
         score_list = _read_scores(scores, skip_bad, extra)
     elif sample_dir is not None:
         if scores is None:
             raise click.UsageError("--sample needs --scores jsonl:PATH")
-        design = sample_design(Path(sample_dir))
+        design = read_sample_design(Path(sample_dir))
         score_list = _read_scores(scores, skip_bad, extra)
     else:
-        design, stored = ledger_design(ledger_path, since, until)  # type: ignore[arg-type]
+        assert ledger_path is not None  # exactly one of the three, checked above
+        period = parse_period(since or None, "--since")
+        end: datetime | None = parse_when(until, "--until") if until else None
+        design, stored = design_from_ledger(ledger_path, since=period, until=end)
         score_list = _read_scores(scores, skip_bad, extra) if scores else stored
     options = dict(confidence=confidence, compare=compare, lonely=LonelyCell(lonely),
                    rate_interval=IntervalMethod(rate_interval), proxy=proxy, tuning=Tuning(proxy_tuning))
@@ -170,8 +175,7 @@ def command(
         from tracestrata.job.report_page import WatchSettings, ledger_page
 
         page = ledger_page(
-            ledger_path, report, design, score_list, since=parse_period(since or None, "--since"),
-            until=parse_when(until, "--until") if until else None, by=by,
+            ledger_path, report, design, score_list, since=period, until=end, by=by,
             watch=WatchSettings((metric,), alpha=alpha) if watch else None, ui_url=ui_url,
         )
     elif sample_dir is not None:
@@ -189,64 +193,32 @@ def command(
 
 
 
-def sample_design(path: Path) -> Design:
-    """The sample directory's design; each unit carries its whole `sample.jsonl` row, so
-    `--compare` can group by any record field (`release`, `metadata.x`, ...)."""
-    from tracestrata.sampling.manifest import read_sample_dir
-
-    manifest, rows = read_sample_dir(path)
-    design = manifest.design(rows)
-    units = tuple(
-        Unit(unit.trace_id, unit.cell, {**row, **unit.attrs}, unit.proxy, unit.probability)
-        for unit, row in zip(design.units, rows, strict=True)
-    )
-    return Design(design.cells, units)
-
-
 def _evaluator_design(
     name: str,
     source_spec: str,
     policy_path: Path,
-    since: str | None,
-    until: str | None,
+    window: Window | None,
     skip_bad: bool,
     warnings: list[ReportWarning],
     options: dict[str, Any],
 ) -> EvaluatorDesign:
     """The evaluator's sample over the source's window, stratified by the policy that declares it."""
     from tracestrata.connectors import open_trace_source
-    from tracestrata.sampling.evaluator_design import source_evaluator_design
+    from tracestrata.sampling.evaluator_design import report_evaluator_design
     from tracestrata.sampling.policy import load_policy
-    from tracestrata.sampling.sources import bad_input
 
-    declared = (policy := load_policy(policy_path)).evaluator(name)
     source, _ = open_trace_source(source_spec, skip_bad=skip_bad, options=options)
-    built = source_evaluator_design(source, policy, declared, parse_window(since, until))
-    bad, _ = bad_input(source)
-    if bad:
-        warnings.append(ReportWarning(
-            "bad_trace_lines", f"{bad} malformed trace lines in {source_spec} were skipped (--skip-bad); the "
-            "strata are counted without them", {"count": bad, "source": source_spec},
-        ))
+    built, said = report_evaluator_design(source, load_policy(policy_path), name, window, source_label=source_spec)
+    warnings.extend(said)
     return built
-
-
-def ledger_design(path: str, since: str | None, until: str | None) -> tuple[Design, list[Score]]:
-    from tracestrata.job.ledger import design_from_ledger
-
-    window = parse_period(since or None, "--since")
-    end: datetime | None = parse_when(until, "--until") if until else None
-    return design_from_ledger(path, since=window, until=end)
 
 
 def _read_scores(value: str, skip_bad: bool, warnings: list[ReportWarning]) -> list[Score]:
     kind, path = split_source_spec(value, "--scores")
     if kind != "jsonl":
         raise click.BadParameter(f"expected jsonl:PATH, got {kind!r}", param_hint="--scores")
-    scores, bad = read_scores_jsonl(path, skip_bad=skip_bad)
-    if bad:
-        warnings.append(ReportWarning(
-            "bad_score_lines", f"{bad} malformed lines in {path} were skipped (--skip-bad)", {"count": bad, "path": path}
-        ))
-        click.echo(f"tracestrata: skipped {bad} malformed score lines in {path}", err=True)
+    scores, warning = read_report_scores(path, skip_bad=skip_bad)
+    if warning is not None:
+        warnings.append(warning)
+        click.echo(f"tracestrata: skipped {warning.details['count']} malformed score lines in {path}", err=True)
     return scores

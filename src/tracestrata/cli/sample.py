@@ -56,8 +56,9 @@ def command(
     Writes OUT/sample.jsonl (each selected trace with its stratum, cell, failure
     signals, inclusion probability and weight) and OUT/manifest.json (the design:
     every cell's population and sample size). The same input and policy seed
-    always give the same sample. Boost counts persist in the state file, keyed by
-    source and window, so re-running a window does not count it twice.
+    always give the same sample, however often it runs. To carry boost progress
+    across runs, name a state file with --state: boost counts persist there, keyed
+    by source and window, so re-running a window does not count it twice.
 
     An empty window is not an error: it writes an empty sample (no cells) and
     exits 0. Malformed lines stop the run with file:line (exit 2) unless

@@ -61,7 +61,7 @@ def command(
     driver, which writes OUT/sample.jsonl and OUT/manifest.json as `tracestrata
     sample` does: the same ids, inclusion probabilities and cells for the same
     policy, seed and traces, however the data is partitioned. Boost counts persist
-    in the state file, keyed by source and window.
+    across runs only in a state file named with --state, keyed by source and window.
 
     \b
     Example:

@@ -28,7 +28,6 @@ import json
 import os
 import signal
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,6 +51,7 @@ from tracestrata.job.evaluator_reports import refresh_evaluator_report
 from tracestrata.job.health import HEALTH_CURSOR, Health, human_age
 from tracestrata.job.logs import NullLog, SyncLog
 from tracestrata.job.state import PlannedItem, RunRow, RunStatus, State, lock_state
+from tracestrata.job.window_plan import WindowPlan, plan_window
 from tracestrata.job.windows import day_share, due_windows, format_duration, pending_count
 from tracestrata.protocols import (
     Connector,
@@ -61,7 +61,6 @@ from tracestrata.protocols import (
     SinkKind,
     TraceSource,
     Window,
-    item_id_for,
     iter_chunks,
 )
 from tracestrata.record import format_timestamp, parse_timestamp
@@ -69,7 +68,7 @@ from tracestrata.sampling.dedupe import unique_records
 from tracestrata.sampling.field_check import sample_warnings
 from tracestrata.sampling.policy import DAY, Period, Policy
 from tracestrata.sampling.hashing import hash_key
-from tracestrata.sampling.samplers import review_order
+from tracestrata.sampling.samplers import SampleResult
 from tracestrata.sampling.sources import sample_source
 
 T = TypeVar("T")
@@ -389,99 +388,76 @@ class _Run:
         return self.policy.for_window(day_share(window, self.state.traffic(self.source, window.start - DAY, window.start)))
 
     def plan(self, window: Window) -> tuple[RunRow, int, int]:
-        source = self.connector.trace_source()
-        if self.config.proxy_score:
-            source = ProxyFilledSource(
-                source, self.connector.score_source(), self.config.proxy_score, settle=self.config.settle
-            )
+        """Draw `window`'s sample, plan its run (`plan_window`, pure) and record the plan in the state."""
         boost_before = self.state.boost_collected(self.source)
         policy = self.window_policy(window)
-        # streamed straight into the sketch (memory bounded by the targets, not the
-        # window's volume); a pull that fails mid-way is retried from the start
-        result = self.retry(
-            f"pulling {window.key}",
-            lambda: sample_source(source, policy, window, boost_collected=boost_before),
-        )
-        population = int(getattr(result, "population", 0)) or sum(c.population for c in result.cells)
-        repeats = int(getattr(result, "duplicates", 0))
-        if repeats:
-            self.log.warn(
-                "duplicates",
-                f"{window.key}: {repeats} repeated trace ids dropped (each trace is one unit: its first occurrence kept)",
-                window=window.key,
-                duplicates=repeats,
-            )
-        warnings = sample_warnings(result, self.policy, skip=self.warned_fields)
-        for path, line in warnings.items():
-            self.log.warn("field", f"{window.key}: {line}", window=window.key, field=path)
-        self.warned_fields.update(warnings)
-        digest = self.policy.digest
-        series = self.state.next_series(self.source, digest, self.policy.to_json())
+        result = self.draw(window, policy, boost_before)
+        series = self.state.next_series(self.source, self.policy.digest, self.policy.to_json())
         last = self.state.last_run(self.source)
-        run_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"tracestrata:{self.source}:{window.key}:{digest}"))
-        sinks = self.sink_names(window)
-        items: list[PlannedItem] = []
-        sampled: list[tuple[str, str, Mapping[str, Any]]] = []
-        for picked in result.selected:
-            sampled.append((picked.record.id, picked.cell, picked.unit_attrs()))
-            for kind, name in sinks:
-                if kind is SinkKind.QUEUE and self.policy.review is not None and not picked.review:
-                    continue  # with `[review]`, humans see the review subsample; the judge the whole sample
-                item = SampleItem(
-                    item_id=item_id_for(f"{kind.value}:{name}", window, picked.record.id),
-                    record=picked.record,
-                    stratum=picked.stratum,
-                    values=dict(picked.values),
-                    failure=picked.failure,
-                    signals=tuple(picked.signals),
-                    inclusion_probability=picked.inclusion_probability,
-                    weight=picked.weight,
-                    window=window,
-                    run=run_id,
-                    boost=picked.boost,
-                )
-                items.append(PlannedItem(item.item_id, kind.value, name, picked.record.id, item.to_json()))
-        if self.policy.review is not None:  # the queue lists the review subsample in the order it is drawn in
-            rank = {t: n for n, t in enumerate(review_order([p.record.id for p in result.selected], self.policy))}
-            items.sort(key=lambda i: (0, rank.get(i.trace_id, 0)) if i.sink_kind == SinkKind.QUEUE.value else (1, 0))
         share = policy.targets.window
+        plan = plan_window(
+            result, window, self.policy, source=self.source, series=series,
+            new_series=last is not None and last.series != series, sinks=self.sink_names(window), share=share,
+        )
         if share is not None:
+            population = plan.population
             basis = "no traffic before it: its duration" if share.expected is None else f"~{share.expected:,.0f} a day"
             self.log.detail(
                 "targets",
                 f"{window.key}: daily targets x {share.of(population):.4f} ({population} traces; {basis})",
                 window=window.key,
             )
-        counts = {
-            **({"day_share": round(share.of(population), 6)} if share is not None else {}),
-            "traces": population,
-            "selected": len(result.selected),
-            "failures": sum(1 for p in result.selected if p.failure),
-            "boosted": sum(1 for p in result.selected if p.boost),
-            "new_series": last is not None and last.series != series,
-        }
-        cells = [cell.to_json() for cell in result.cells]
-        boost_after = dict(result.boost_collected)
-        row = RunRow(run_id, self.source, window.start, window.end, digest, series, RunStatus.WRITING, cells, counts)
         if not self.dry_run:
-            self.state.plan_run(
-                run_id=run_id,
-                source=self.source,
-                window_start=window.start,
-                window_end=window.end,
-                policy_digest=digest,
-                series=series,
-                cells=cells,
-                counts=counts,
-                sampled=sampled,
-                items=items,
-                boost_collected=boost_after,
-                policy=self.policy.to_json(),
+            self.save_plan(plan, boost_before)
+        return plan.row, plan.population, len(result.selected)
+
+    def draw(self, window: Window, policy: Policy, boost_before: Mapping[str, int]) -> SampleResult:
+        """The window's sample, streamed straight into the sketch (memory bounded by the targets,
+        not the window's volume; a pull that fails mid-way is retried from the start), with its
+        warnings logged: repeated ids, and each policy field the window lacks (once per run)."""
+        source = self.connector.trace_source()
+        if self.config.proxy_score:
+            source = ProxyFilledSource(
+                source, self.connector.score_source(), self.config.proxy_score, settle=self.config.settle
             )
-            for name, collected in sorted(boost_after.items()):
-                if collected != boost_before.get(name, 0):
-                    self.log.detail("boost", f"boost {name}: {collected} collected")
-        return row, population, len(result.selected)
+        result = self.retry(
+            f"pulling {window.key}",
+            lambda: sample_source(source, policy, window, boost_collected=boost_before),
+        )
+        if result.duplicates:
+            self.log.warn(
+                "duplicates",
+                f"{window.key}: {result.duplicates} repeated trace ids dropped (each trace is one unit: its first "
+                "occurrence kept)",
+                window=window.key,
+                duplicates=result.duplicates,
+            )
+        warnings = sample_warnings(result, self.policy, skip=self.warned_fields)
+        for path, line in warnings.items():
+            self.log.warn("field", f"{window.key}: {line}", window=window.key, field=path)
+        self.warned_fields.update(warnings)
+        return result
+
+    def save_plan(self, plan: WindowPlan, boost_before: Mapping[str, int]) -> None:
+        """The state write of a window's plan: its run, sampled traces, items and boost counts, at once."""
+        row = plan.row
+        self.state.plan_run(
+            run_id=row.run_id,
+            source=row.source,
+            window_start=row.window_start,
+            window_end=row.window_end,
+            policy_digest=row.policy_digest,
+            series=row.series,
+            cells=row.cells,
+            counts=row.counts,
+            sampled=plan.sampled,
+            items=plan.items,
+            boost_collected=plan.boost_collected,
+            policy=self.policy.to_json(),
+        )
+        for name, collected in sorted(plan.boost_collected.items()):
+            if collected != boost_before.get(name, 0):
+                self.log.detail("boost", f"boost {name}: {collected} collected")
 
     def write(self, run: RunRow) -> int:
         pending = self.state.pending_items(run.run_id)

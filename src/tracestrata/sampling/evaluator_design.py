@@ -24,6 +24,7 @@ import numpy as np
 
 from tracestrata.design import ALL, Cell, CellKind, Design, Unit, cell_id
 from tracestrata.estimate.evaluator import EvaluatorScope, StratumScope
+from tracestrata.estimate.report import ReportWarning
 from tracestrata.protocols import ColumnSource, TraceSource, Window, iter_chunks
 from tracestrata.record import TraceRecord
 from tracestrata.sampling.columns import DictColumn, StringColumn
@@ -33,7 +34,7 @@ from tracestrata.sampling.evaluators import Evaluator, HashTarget
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.signals import column_values
-from tracestrata.sampling.sources import ALL_TIME
+from tracestrata.sampling.sources import ALL_TIME, bad_input
 from tracestrata.sampling.strata import fold, record_column, stratum_key, top_values
 
 BATCH = 8192
@@ -80,6 +81,21 @@ def source_evaluator_design(
             lambda i, batch=batch: batch.record(batch.refs[i]),
         )
     return tally.result()
+
+
+def report_evaluator_design(
+    source: TraceSource | ColumnSource, policy: Policy, name: str, window: Window | None, *, source_label: str
+) -> tuple[EvaluatorDesign, list[ReportWarning]]:
+    """`source_evaluator_design` of the evaluator `name` declares in `policy`, and what a report
+    must say about it: the malformed trace lines a `--skip-bad` source skipped (`source_label` names it)."""
+    built = source_evaluator_design(source, policy, policy.evaluator(name), window)
+    bad, _ = bad_input(source)
+    if not bad:
+        return built, []
+    return built, [ReportWarning(
+        "bad_trace_lines", f"{bad} malformed trace lines in {source_label} were skipped (--skip-bad); the "
+        "strata are counted without them", {"count": bad, "source": source_label},
+    )]
 
 
 class _Tally:
@@ -195,4 +211,10 @@ def _cell(labels: Labels) -> str:
     return cell_id(_key(labels), CellKind.NORMAL)
 
 
-__all__ = ["EvaluatorDesign", "evaluator_design", "evaluator_metadata_keys", "source_evaluator_design"]
+__all__ = [
+    "EvaluatorDesign",
+    "evaluator_design",
+    "evaluator_metadata_keys",
+    "report_evaluator_design",
+    "source_evaluator_design",
+]

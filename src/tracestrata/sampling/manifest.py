@@ -301,4 +301,16 @@ def _read_manifest(path: Path) -> Manifest:
         raise InputError(f"malformed manifest: {exc}", path=where) from None
 
 
-__all__ = ["MANIFEST_FILE", "SAMPLE_FILE", "Manifest", "read_sample_dir", "write_sample_dir"]
+def read_sample_design(path: Path | str) -> Design:
+    """A sample directory's design; each unit carries its whole `sample.jsonl` row, so a
+    report can group by any record field (`release`, `metadata.x`, ...)."""
+    manifest, rows = read_sample_dir(path)
+    design = manifest.design(rows)
+    units = tuple(
+        Unit(unit.trace_id, unit.cell, {**row, **unit.attrs}, unit.proxy, unit.probability)
+        for unit, row in zip(design.units, rows, strict=True)
+    )
+    return Design(design.cells, units)
+
+
+__all__ = ["MANIFEST_FILE", "SAMPLE_FILE", "Manifest", "read_sample_design", "read_sample_dir", "write_sample_dir"]

@@ -1,6 +1,8 @@
-"""A standalone sample run: a source's window sampled into a directory, boost counts kept beside it.
+"""A standalone sample run: a source's window sampled into a directory.
 
-`tracestrata sample` is this; `sync` keeps boost counts in its state store instead.
+`tracestrata sample` is this. It is stateless unless given a boost state file
+(`--state FILE`), so the same traces, policy and seed always give the same sample;
+`sync` keeps boost counts in its state store instead.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tracestrata.sampling.samplers import SampleResult
 from tracestrata.sampling.sources import Progress, bad_input, sample_source
 
 STATE_NAME = "tracestrata-boost.json"
+"""The conventional name of a boost state file; a run uses one only when given one (`--state FILE`)."""
 STATE_FORMAT = 1
 
 
@@ -95,8 +98,9 @@ def sample_to_dir(
 ) -> SampleRun:
     """Sample `window` of `source` and write `out/sample.jsonl` + `out/manifest.json`.
 
-    Boost counts persist in `state_file` (default: `STATE_NAME` next to `out`), keyed by
-    source and window, so re-running a window neither counts twice nor changes its sample.
+    Without `state_file` the run is stateless: every boost starts from zero. With it, boost
+    counts persist there, keyed by source and window, so re-running a window neither counts
+    twice nor changes its sample.
     """
     def draw(before: Mapping[str, int]) -> SampleResult:
         return sample_source(source, policy, window, boost_collected=before, jobs=jobs, progress=progress)
@@ -137,9 +141,9 @@ def draw_to_dir(
     """`sample_to_dir` for any engine: `draw(boost counts collected before)` gives the sample.
 
     The boost state, run key and sample dir are handled here once, for every path.
+    Boost counts are read from and written to `state_file` only when one is given.
     """
-    state_file = state_file or out.resolve().parent / STATE_NAME
-    state = load_boost_state(state_file) if policy.boosts else BoostState({})
+    state = load_boost_state(state_file) if state_file is not None and policy.boosts else BoostState({})
     run_key = f"{source_name}|{window.key if window else '-'}"
     before = state.collected_before(run_key)
     result = draw(before)
@@ -147,7 +151,7 @@ def draw_to_dir(
     bad, first_bad = bad_input_of()
     try:
         write_sample_dir(out, result, policy=policy, source=source_name, window=window, counts={"bad_lines": bad})
-        if policy.boosts:
+        if state_file is not None and policy.boosts:
             taken = {name: result.boost_collected.get(name, 0) - before.get(name, 0) for name in result.boost_collected}
             save_boost_state(state_file, state.with_run(run_key, taken))
     except OSError as exc:

@@ -56,7 +56,7 @@ def test_demo_on_an_auth_server_without_a_key_says_which_variable(phoenix_auth_s
 
 
 def test_demo_against_nothing_fails_in_one_line(monkeypatch, tmp_path, capsys):
-    from tracestrata.connectors.phoenix.server import free_port
+    from tracestrata.demo.phoenix_server import free_port
 
     monkeypatch.setenv("PHOENIX_BASE_URL", f"http://127.0.0.1:{free_port()}")
     code = main(["demo", "--workdir", str(tmp_path)])

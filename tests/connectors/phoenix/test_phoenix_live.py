@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tracestrata.connectors.phoenix import create
-from tracestrata.connectors.phoenix.server import seed_scores
+from tracestrata.demo.phoenix_server import seed_scores
 from tracestrata.errors import AuthError, FatalSourceError, RetriableSourceError
 from tracestrata.protocols import Connector, SampleItem, SinkKind, Window, item_id_for
 from tracestrata.record import Score

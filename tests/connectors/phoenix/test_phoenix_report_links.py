@@ -16,7 +16,7 @@ import httpx
 from builders import policy_data, sync_config_toml
 from fixtures.phoenix_server import DAY_END, DAY_START
 
-from tracestrata.connectors.phoenix.server import seed_records, seed_scores
+from tracestrata.demo.phoenix_server import seed_records, seed_scores
 from tracestrata.job import config as config_module
 from tracestrata.job import sync
 from tracestrata.job.state import State

@@ -21,7 +21,7 @@ from fixtures.fault_proxy import FaultProxy
 from fixtures.phoenix_server import DAY_END, DAY_START
 
 from tracestrata.connectors.phoenix import create
-from tracestrata.connectors.phoenix.server import seed_records, seed_scores
+from tracestrata.demo.phoenix_server import seed_records, seed_scores
 from tracestrata.job import config as config_module
 from tracestrata.job import sync
 from tracestrata.job.state import State

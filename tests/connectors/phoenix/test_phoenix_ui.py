@@ -213,7 +213,7 @@ def _review_ids(config) -> tuple[list[str], list[str]]:
 def loop(phoenix_server, tmp_path_factory):
     """Sync once (sets up the label, writes the sample), the judge on every sampled trace, reviewers
     (through the API) on all of the review subsample but one trace, sync again."""
-    from tracestrata.connectors.phoenix.server import seed_scores
+    from tracestrata.demo.phoenix_server import seed_scores
     from tracestrata.job.sync import run_sync
     from tracestrata.record import Score
 

@@ -7,18 +7,15 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from tracestrata.connectors.phoenix.judging import annotation_for_score
 from tracestrata.connectors.phoenix.scores import typed_value
-from tracestrata.connectors.phoenix.server import (
-    annotation_for_score,
-    root_span_id,
-    span_for_record,
-)
 from tracestrata.connectors.phoenix.settings import load_settings, resolve_base_url
 from tracestrata.connectors.phoenix.source import (
     dsl_condition,
     records_from_rows,
     rows_from_multipart,
 )
+from tracestrata.demo.phoenix_server import root_span_id, span_for_record
 from tracestrata.errors import ConfigError, FatalSourceError
 from tracestrata.record import Score, SourceRef, TraceRecord
 

@@ -17,7 +17,24 @@ from tracestrata.record import Score
 
 from .client import PhoenixHTTP
 from .projects import ProjectResolver
-from .server import annotation_for_score
+
+
+def annotation_for_score(score: Score, *, annotator_kind: str = "LLM") -> dict[str, Any]:
+    """A trace annotation that reads back as `score` (bool -> label true/false + 1/0, str -> label)."""
+    value = score.value
+    if isinstance(value, bool):
+        result: dict[str, Any] = {"label": "true" if value else "false", "score": 1.0 if value else 0.0}
+    elif isinstance(value, str):
+        result = {"label": value}
+    else:
+        result = {"score": float(value)}
+    return {
+        "trace_id": score.trace_id,
+        "name": score.name,
+        "annotator_kind": annotator_kind,
+        "identifier": score.identifier or "",
+        "result": result,
+    }
 
 
 def span_body(span: Mapping[str, Any]) -> TraceBody:
@@ -88,4 +105,4 @@ class PhoenixScoreWriter:
             self.http.request("POST", "/v1/trace_annotations", params={"sync": "true"}, json={"data": data})
 
 
-__all__ = ["PhoenixBodyFetcher", "PhoenixScoreWriter", "judge_annotation", "span_body"]
+__all__ = ["PhoenixBodyFetcher", "PhoenixScoreWriter", "annotation_for_score", "judge_annotation", "span_body"]

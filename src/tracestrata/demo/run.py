@@ -31,14 +31,14 @@ from urllib.parse import quote
 
 import httpx
 
-from tracestrata.connectors.phoenix.server import (
+from tracestrata.connectors.phoenix.settings import resolve_base_url
+from tracestrata.connectors.phoenix.ui import filtered_traces_url, sample_filter, stratum_filter
+from tracestrata.demo.phoenix_server import (
     PhoenixServer,
     seed_records,
     seed_span_labels,
     start_server,
 )
-from tracestrata.connectors.phoenix.settings import resolve_base_url
-from tracestrata.connectors.phoenix.ui import filtered_traces_url, sample_filter, stratum_filter
 from tracestrata.errors import FatalSourceError
 from tracestrata.job.config import JudgeModel, load_config
 from tracestrata.job.logs import SyncLog

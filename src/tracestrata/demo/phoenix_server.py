@@ -1,7 +1,7 @@
 """Run a real Phoenix server on 127.0.0.1 and seed it with traces.
 
 Shared by the pytest fixtures (`tests/fixtures/phoenix_server.py`), `tracestrata
-demo`, the cassette recorder and the benchmark, so all of them exercise the same
+demo`, the cassette recorder and the benchmark (a launcher, not part of the Phoenix adapter), so all of them exercise the same
 server the same way. The server runs as a child process on SQLite in a working
 directory we own, with telemetry and external resources off.
 
@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from tracestrata.connectors.phoenix.judging import annotation_for_score
 from tracestrata.errors import AuthError, FatalSourceError, RetriableSourceError
 from tracestrata.record import Score, TraceRecord, format_timestamp
 
@@ -309,24 +310,6 @@ def seed_records(
     return sent
 
 
-def annotation_for_score(score: Score, *, annotator_kind: str = "LLM") -> dict[str, Any]:
-    """A trace annotation that reads back as `score` (bool -> label true/false + 1/0, str -> label)."""
-    value = score.value
-    if isinstance(value, bool):
-        result: dict[str, Any] = {"label": "true" if value else "false", "score": 1.0 if value else 0.0}
-    elif isinstance(value, str):
-        result = {"label": value}
-    else:
-        result = {"score": float(value)}
-    return {
-        "trace_id": score.trace_id,
-        "name": score.name,
-        "annotator_kind": annotator_kind,
-        "identifier": score.identifier or "",
-        "result": result,
-    }
-
-
 def seed_scores(
     base_url: str,
     scores: Sequence[Score],
@@ -439,7 +422,6 @@ __all__ = [
     "create_system_key",
     "free_port",
     "running_server",
-    "annotation_for_score",
     "seed_records",
     "seed_scores",
     "span_for_record",
