@@ -572,22 +572,33 @@ class _Run:
             self.outcome.partial = result.partial  # exit 4: the endpoint kept failing; the next run tries again
 
     def judge_failed_warnings(self, metric: str) -> tuple[Any, ...]:
-        """The count of sampled traces left unscored because the judge failed on them, for the report
-        of `metric` when it is the judge's score, or a label whose two-phase estimate the judge calibrates."""
+        """The counts of sampled traces the judge failed on (or stopped before) and of those its budget
+        deferred (not a failure), for the report of `metric` when it is the judge's score, or a label
+        whose two-phase estimate the judge calibrates."""
         judge = self.config.judge
         if judge is None or judge.name not in (metric, self.config.label_judges.get(metric)):
             return ()
-        failed = json.loads(self.state.get_cursor(self.source, f"judge-failed:{judge.name}") or "[]")
-        if not failed:
-            return ()
         from tracestrata.estimate.report import ReportWarning
+        from tracestrata.job.judge_step import deferred_cursor, failed_cursor
 
-        return (ReportWarning(
-            "judge_failed",
-            f"{len(failed)} sampled traces are unscored because the judge failed on them (429s, timeouts or "
-            "answers that did not parse, past the retries); the next run tries them again",
-            {"count": len(failed)},
-        ),)
+        failed = json.loads(self.state.get_cursor(self.source, failed_cursor(judge.name)) or "[]")
+        deferred = json.loads(self.state.get_cursor(self.source, deferred_cursor(judge.name)) or "[]")
+        warnings = []
+        if failed:
+            warnings.append(ReportWarning(
+                "judge_failed",
+                f"{len(failed)} sampled traces are unscored because the judge failed on them (429s, timeouts or "
+                "answers that did not parse, past the retries) or stopped before them; the next run tries them again",
+                {"count": len(failed)},
+            ))
+        if deferred:
+            warnings.append(ReportWarning(
+                "judge_deferred",
+                f"{len(deferred)} sampled traces are not judged yet: the judge's call budget (max_calls_per_run, "
+                "max_calls_per_day) left them for a later run",
+                {"count": len(deferred)},
+            ))
+        return tuple(warnings)
 
     def read_scores(self) -> None:
         names = self.config.score_names
