@@ -673,9 +673,7 @@ class _Run:
         connector = self.connector
         if not isinstance(connector, PhoenixConnector):
             return None
-        project = self.retry("finding the Phoenix project",
-                             lambda: connector.projects.require(connector.settings.project))
-        return f"{connector.settings.base_url.rstrip('/')}/projects/{project}"
+        return self.retry("finding the Phoenix project", connector.project_url)  # no login: it goes into reports
 
     def write_review_list(self, design: Any, scores: Sequence[Any]) -> Path | None:
         """`<report dir>/review.md`: the review subsample in review order (review_list.py)."""
