@@ -581,24 +581,16 @@ class _Run:
         from tracestrata.estimate.report import ReportWarning
         from tracestrata.job.judge_step import deferred_cursor, failed_cursor
 
-        failed = json.loads(self.state.get_cursor(self.source, failed_cursor(judge.name)) or "[]")
-        deferred = json.loads(self.state.get_cursor(self.source, deferred_cursor(judge.name)) or "[]")
-        warnings = []
-        if failed:
-            warnings.append(ReportWarning(
-                "judge_failed",
-                f"{len(failed)} sampled traces are unscored because the judge failed on them (429s, timeouts or "
-                "answers that did not parse, past the retries) or stopped before them; the next run tries them again",
-                {"count": len(failed)},
-            ))
-        if deferred:
-            warnings.append(ReportWarning(
-                "judge_deferred",
-                f"{len(deferred)} sampled traces are not judged yet: the judge's call budget (max_calls_per_run, "
-                "max_calls_per_day) left them for a later run",
-                {"count": len(deferred)},
-            ))
-        return tuple(warnings)
+        why = {
+            "judge_failed": (failed_cursor, "sampled traces are unscored because the judge failed on them (429s, "
+                             "timeouts or answers that did not parse, past the retries) or stopped before them; "
+                             "the next run tries them again"),
+            "judge_deferred": (deferred_cursor, "sampled traces are not judged yet: the judge's call budget "
+                               "(max_calls_per_run, max_calls_per_day) left them for a later run"),
+        }
+        counts = {code: len(json.loads(self.state.get_cursor(self.source, cursor(judge.name)) or "[]"))
+                  for code, (cursor, _) in why.items()}
+        return tuple(ReportWarning(code, f"{n} {why[code][1]}", {"count": n}) for code, n in counts.items() if n)
 
     def read_scores(self) -> None:
         names = self.config.score_names
