@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 
 from tracestrata.judging import JudgeInput, JudgeVerdict
@@ -76,3 +77,15 @@ def several_fails_on_errors(judge_input: JudgeInput) -> dict[str, object]:
     if judge_input.record.status == "error":
         raise TimeoutError("the judge gave up on this one")
     return {"correct": True, "quality": 4.0}
+
+
+_calls = itertools.count(1)  # a test resets it
+
+
+def refuses_after_two(judge_input: JudgeInput) -> bool:
+    """Scores the first two traces it is called on, then its endpoint refuses the key."""
+    from tracestrata.errors import AuthError
+
+    if next(_calls) > 2:
+        raise AuthError("the judge endpoint refused the key (HTTP 401): check STUB_JUDGE_KEY")
+    return True

@@ -26,7 +26,8 @@ def importable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent))
 
 
-def make(tmp_path: Path, judge: str, *, name: str = "correct", metrics: tuple[str, ...] = ("correct",)) -> Path:
+def make(tmp_path: Path, judge: str, *, name: str = "correct", metrics: tuple[str, ...] = ("correct",),
+         **judge_options: object) -> Path:
     traces = tmp_path / "traces.jsonl"
     records = generate_traces(300, start=T0, end=T0 + timedelta(hours=3), seed=8)
     traces.write_bytes(b"".join(orjson.dumps(r.to_json()) + b"\n" for r in records))
@@ -39,7 +40,7 @@ def make(tmp_path: Path, judge: str, *, name: str = "correct", metrics: tuple[st
         scores={"names": list(metrics), "metric": metrics[0]},
         report={"dir": "reports", "formats": ["json"], "metrics": list(metrics)},
         retry={"attempts": 2, "total_seconds": 5, "initial": 0.0, "max_wait": 0.0},
-        judge={"judge": judge, "name": name, "concurrency": 4},
+        judge={"judge": judge, "name": name, "concurrency": 4, **judge_options},
     ))
     return config
 
@@ -211,3 +212,50 @@ def test_judge_config_reads_a_state_an_older_version_keyed(tmp_path: Path) -> No
     done = CliRunner().invoke(cli, args)
     assert done.exit_code == 0 and "nothing sampled" not in done.output, done.output
     assert int(done.output.split("judged ")[1].split(",")[0]) > 0
+
+
+def warnings_of(tmp_path: Path) -> dict[str, int]:
+    report = json.loads((tmp_path / "reports" / "report.json").read_text())
+    return {w["code"]: w["count"] for w in report.get("warnings", []) if w["code"].startswith("judge_")}
+
+
+def judged_ids(tmp_path: Path) -> set[str]:
+    lines = (tmp_path / "scores" / "tracestrata-judge.jsonl").read_text().splitlines()
+    return {orjson.loads(line)["trace_id"] for line in lines}
+
+
+def test_a_judge_stopped_by_a_refused_key_reports_this_runs_unscored_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import itertools
+
+    import stub_judges
+
+    config_path = make(tmp_path, "stub_judges:fails_on_errors")
+    assert run_sync(load_config(config_path), now=NOW, log=SyncLog()).exit_code == 4
+    failed = warnings_of(tmp_path)["judge_failed"]
+    before = judged_ids(tmp_path)
+    assert failed >= 3
+    # the next run judges two of the failed traces, then the endpoint refuses the key (exit 3)
+    monkeypatch.setattr(stub_judges, "_calls", itertools.count(1))
+    config_path.write_text(config_path.read_text().replace("stub_judges:fails_on_errors", "stub_judges:refuses_after_two"))
+    outcome = run_sync(load_config(config_path), now=NOW, log=SyncLog())
+    assert outcome.exit_code == 3 and outcome.judge_error is not None
+    assert len(judged_ids(tmp_path) - before) == 2
+    assert warnings_of(tmp_path) == {"judge_failed": failed - 2}  # this run's list, not the previous run's
+
+
+def test_traces_deferred_by_the_budget_are_counted_apart_from_failures(tmp_path: Path) -> None:
+    config_path = make(tmp_path, "stub_judges:fails_on_errors")
+    run_sync(load_config(config_path), now=NOW, log=SyncLog())
+    failed = warnings_of(tmp_path)["judge_failed"]
+    assert failed >= 2
+    # a budget of one call: one failed trace is judged, the rest wait for a later run (not a failure)
+    text = config_path.read_text().replace("stub_judges:fails_on_errors", "stub_judges:ok")
+    config_path.write_text(text.replace('name = "correct"', 'name = "correct"\nmax_calls_per_run = 1'))
+    outcome = run_sync(load_config(config_path), now=NOW, log=SyncLog())
+    assert outcome.exit_code == 0
+    assert warnings_of(tmp_path) == {"judge_deferred": failed - 1}
+    report = json.loads((tmp_path / "reports" / "report.json").read_text())
+    deferred = next(w for w in report["warnings"] if w["code"] == "judge_deferred")
+    assert "budget" in deferred["message"] and "failed" not in deferred["message"]

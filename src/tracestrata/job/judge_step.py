@@ -8,7 +8,9 @@ needs the judge's verdict on the traces people label). Calls per day are counted
 whose scores the judge wrote (`judged:<name>[@<destination>]:<trace id>`, the destination a digest of
 `scores_path`/`score_identifier`/`score_level`), so a rerun skips them even while the backend does not
 show the score yet, and a judge pointed at a new destination judges anew; the ids of the traces
-the last run failed on are kept under `judge-failed:<name>` (ids only, never a body).
+the last run failed on (or did not reach before a fatal error) are kept under `judge-failed:<name>`,
+and those its call budgets left for a later run under `judge-deferred:<name>` (ids only, never a body;
+both written also when the run stops on a fatal error).
 """
 
 from __future__ import annotations
@@ -148,10 +150,27 @@ def run_judge_step(
     )
     judge = judge or judge_from_config(judge_config, source=str(config.path))
     ledger = StateCallLedger(state, source, judge_config.name, score_destination(config))
-    outcome = run_judge(items, judge, judge_targets(connector), settings, ledger=ledger, now=now, progress=progress)
-    # the traces the judge failed on (ids only), for `status` and the report's unscored count
-    state.set_cursor(source, f"judge-failed:{judge_config.name}", json.dumps(sorted(outcome.failed_ids)))
-    return outcome
+    targets = judge_targets(connector)
+    outcome = JudgeOutcome(judge_config.name, judge.name)
+    try:
+        return run_judge(items, judge, targets, settings, ledger=ledger, now=now, progress=progress, outcome=outcome)
+    finally:  # this run's lists, also when a fatal error stopped it (never the previous run's)
+        state.set_cursors(source, {
+            failed_cursor(judge_config.name): json.dumps(sorted({*outcome.failed_ids, *outcome.stopped_ids})),
+            deferred_cursor(judge_config.name): json.dumps(sorted(outcome.deferred_ids)),
+        })
 
 
-__all__ = ["StateCallLedger", "state_source", "judge_from_config", "judge_targets", "run_judge_step", "sampled_items"]
+def failed_cursor(name: str) -> str:
+    """The traces the last run of judge `name` failed on or did not reach before a fatal error
+    (ids only): the report's judge_failed count."""
+    return f"judge-failed:{name}"
+
+
+def deferred_cursor(name: str) -> str:
+    """The traces the last run of judge `name` left to a later run because of its call budgets (ids
+    only): not a failure, the report's judge_deferred count."""
+    return f"judge-deferred:{name}"
+
+
+__all__ = ["StateCallLedger", "deferred_cursor", "failed_cursor", "state_source", "judge_from_config", "judge_targets", "run_judge_step", "sampled_items"]

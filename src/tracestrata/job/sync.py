@@ -548,22 +548,25 @@ class _Run:
             self.outcome.partial = result.partial  # exit 4: the endpoint kept failing; the next run tries again
 
     def judge_failed_warnings(self, metric: str) -> tuple[Any, ...]:
-        """The count of sampled traces left unscored because the judge failed on them, for the report
-        of `metric` when it is the judge's score, or a label whose two-phase estimate the judge calibrates."""
+        """The counts of sampled traces the judge failed on (or stopped before) and of those its budget
+        deferred (not a failure), for the report of `metric` when it is the judge's score, or a label
+        whose two-phase estimate the judge calibrates."""
         judge = self.config.judge
         if judge is None or judge.name not in (metric, self.config.label_judges.get(metric)):
             return ()
-        failed = json.loads(self.state.get_cursor(self.source, f"judge-failed:{judge.name}") or "[]")
-        if not failed:
-            return ()
         from tracestrata.estimate.report import ReportWarning
+        from tracestrata.job.judge_step import deferred_cursor, failed_cursor
 
-        return (ReportWarning(
-            "judge_failed",
-            f"{len(failed)} sampled traces are unscored because the judge failed on them (429s, timeouts or "
-            "answers that did not parse, past the retries); the next run tries them again",
-            {"count": len(failed)},
-        ),)
+        why = {
+            "judge_failed": (failed_cursor, "sampled traces are unscored because the judge failed on them (429s, "
+                             "timeouts or answers that did not parse, past the retries) or stopped before them; "
+                             "the next run tries them again"),
+            "judge_deferred": (deferred_cursor, "sampled traces are not judged yet: the judge's call budget "
+                               "(max_calls_per_run, max_calls_per_day) left them for a later run"),
+        }
+        counts = {code: len(json.loads(self.state.get_cursor(self.source, cursor(judge.name)) or "[]"))
+                  for code, (cursor, _) in why.items()}
+        return tuple(ReportWarning(code, f"{n} {why[code][1]}", {"count": n}) for code, n in counts.items() if n)
 
     def read_scores(self) -> None:
         names = self.config.score_names
@@ -638,9 +641,7 @@ class _Run:
         connector = self.connector
         if not isinstance(connector, PhoenixConnector):
             return None
-        project = self.retry("finding the Phoenix project",
-                             lambda: connector.projects.require(connector.settings.project))
-        return f"{connector.settings.base_url.rstrip('/')}/projects/{project}"
+        return self.retry("finding the Phoenix project", connector.project_url)  # no login: it goes into reports
 
     def write_review_list(self, design: Any, scores: Sequence[Any]) -> Path | None:
         """`<report dir>/review.md`: the review subsample in review order (review_list.py)."""

@@ -99,6 +99,8 @@ class JudgeOutcome:
     seconds: float = 0.0
     first_error: str | None = None
     failed_ids: list[str] = field(default_factory=list)
+    deferred_ids: list[str] = field(default_factory=list)  # left by the budget (not a failure)
+    stopped_ids: list[str] = field(default_factory=list)  # not judged because a fatal error stopped the run
 
     @property
     def partial(self) -> str | None:
@@ -152,9 +154,14 @@ def run_judge(
     now: datetime | None = None,
     progress: bool | None = None,
     sleep: Callable[[float], Awaitable[None]] | None = None,
+    outcome: JudgeOutcome | None = None,
 ) -> JudgeOutcome:
-    """Judge `items` (see the module docstring); returns the counts. Raises only fatal errors."""
-    runner = _Runner(judge, targets, settings, ledger, now or datetime.now(UTC), progress, sleep or asyncio.sleep)
+    """Judge `items` (see the module docstring); returns the counts. Raises only fatal errors.
+
+    The counts and ids go into `outcome` when given, as the run goes: a caller that passes one
+    still knows, after a fatal error, which traces failed, were deferred, or were left unjudged."""
+    runner = _Runner(judge, targets, settings, ledger, now or datetime.now(UTC), progress, sleep or asyncio.sleep,
+                     outcome or JudgeOutcome(settings.name, judge.name))
     return asyncio.run(runner.run(items))
 
 
@@ -168,6 +175,7 @@ class _Runner:
         now: datetime,
         progress: bool | None,
         sleep: Callable[[float], Awaitable[None]],
+        outcome: JudgeOutcome,
     ) -> None:
         self.judge = judge
         self.targets = targets
@@ -176,7 +184,9 @@ class _Runner:
         self.day = now.astimezone(UTC).strftime("%Y-%m-%d")
         self.show_bar = sys.stderr.isatty() if progress is None else progress
         self.sleep = sleep
-        self.outcome = JudgeOutcome(settings.name, judge.name)
+        self.outcome = outcome
+        self.todo: list[str] = []  # the traces this run sends to the judge
+        self.finished: set[str] = set()  # of those, judged (scores written), abstained or failed
         self.fatal: BaseException | None = None
         self.rng = random.Random(settings.retry.jitter_seed)
         self.bar: object | None = None
@@ -185,12 +195,20 @@ class _Runner:
         started = time.monotonic()
         try:
             await self._run(items)
+        except BaseException:
+            self._stopped()
+            raise
         finally:
             self.outcome.seconds = time.monotonic() - started
             await self.judge.aclose()
         if self.fatal is not None:
+            self._stopped()
             raise self.fatal
         return self.outcome
+
+    def _stopped(self) -> None:
+        """A fatal error stopped the run: the traces it sent to the judge and got no answer for."""
+        self.outcome.stopped_ids = [t for t in self.todo if t not in self.finished]
 
     async def _run(self, items: Sequence[SampleItem]) -> None:
         out = self.outcome
@@ -204,7 +222,9 @@ class _Runner:
         allowed = self._allowance()
         if allowed is not None and allowed < len(todo):
             out.deferred = len(todo) - allowed
+            out.deferred_ids = [item.trace_id for item in todo[allowed:]]
             todo = todo[:allowed]
+        self.todo = [item.trace_id for item in todo]
         if not todo:
             return
         queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
@@ -292,6 +312,7 @@ class _Runner:
             self.outcome.tokens += answer.tokens
             if not answer.verdicts:
                 self.outcome.abstained += 1
+                self.finished.add(item.trace_id)
                 return
             scores = []
             for verdict in answer.verdicts:
@@ -313,6 +334,7 @@ class _Runner:
             # the slot is held until the score is written, so a kill loses at most `concurrency` verdicts
             if await written:
                 self.outcome.judged += 1
+                self.finished.add(item.trace_id)
         finally:
             if self.bar is not None:
                 self.bar.update(1)  # type: ignore[attr-defined]
@@ -361,6 +383,7 @@ class _Runner:
     def _failed(self, item: SampleItem, why: str) -> None:
         self.outcome.failed += 1
         self.outcome.failed_ids.append(item.trace_id)
+        self.finished.add(item.trace_id)
         if self.outcome.first_error is None:
             self.outcome.first_error = why[:200]
 

@@ -71,15 +71,18 @@ class PhoenixConnector:
     def score_writer(self) -> PhoenixScoreWriter:
         return PhoenixScoreWriter(self.http)
 
+    def project_url(self) -> str:
+        """The project's page in the Phoenix UI, without the base URL's login (it goes into reports)."""
+        return f"{self.settings.shown_url}/projects/{self.projects.require(self.settings.project)}"
+
     def trace_url(self, trace_id: str) -> str | None:
-        return f"{self.settings.base_url}/projects/{self.projects.require(self.settings.project)}/traces/{trace_id}"
+        return f"{self.project_url()}/traces/{trace_id}"
 
     def review_url(self, window: Window, marker: str | None = None) -> str | None:
         """The project's Traces tab filtered to the traces marked for review in `window`
         (Phoenix keeps its own order, newest first; a link cannot change it)."""
-        project_url = f"{self.settings.base_url}/projects/{self.projects.require(self.settings.project)}"
         condition = sample_filter(marker or self.settings.review_annotation)
-        return filtered_traces_url(project_url, condition, window.start, window.end)
+        return filtered_traces_url(self.project_url(), condition, window.start, window.end)
 
     def close(self) -> None:
         self.http.close()
