@@ -240,7 +240,7 @@ def loop(phoenix_server, tmp_path_factory):
 
 @pytest.mark.skipif(chromium_binary() is None, reason="chromium is not installed (scripts/test.sh installs it with apt)")
 def test_a_label_set_in_the_annotation_panel_is_read_back_and_moves_the_two_phase_estimate(phoenix_server, loop, tmp_path):
-    from fixtures.cdp import Browser
+    from fixtures.cdp import Browser, CDPError
 
     from tracestrata.job.sync import run_sync
 
@@ -255,12 +255,20 @@ def test_a_label_set_in_the_annotation_panel_is_read_back_and_moves_the_two_phas
         panel = browser.wait(EDIT_PANEL)
         assert "Is the answer correct? (loop test)" in panel  # the label's config, with its description
         assert "tracestrata.sampled" not in panel  # the marker is not offered as something to fill in
-        browser.click("[...document.querySelectorAll('button')].find(b => b.innerText.includes('Select an item'))")
-        options = browser.wait("(() => { const o = [...document.querySelectorAll('[role=option]')].map(x => x.innerText.trim()); return o.length ? o : null; })()")
-        assert options == ["true", "false"]
-        browser.click(f"[...document.querySelectorAll('[role=option]')].find(o => o.innerText.trim() === {wanted!r})")
+        chosen = f"(() => {{ const t = {EDIT_PANEL}; return t && !t.includes('Select an item') && t.includes({wanted!r}); }})()"
+        for attempt in range(4):  # a click that lands before the list's handlers are ready is lost on a busy machine
+            if not browser.js("document.querySelectorAll('[role=option]').length"):  # the list is not open (yet)
+                browser.click("[...document.querySelectorAll('button')].find(b => b.innerText.includes('Select an item'))")
+            options = browser.wait("(() => { const o = [...document.querySelectorAll('[role=option]')].map(x => x.innerText.trim()); return o.length ? o : null; })()")
+            assert options == ["true", "false"]
+            browser.click(f"[...document.querySelectorAll('[role=option]')].find(o => o.innerText.trim() === {wanted!r})")
+            try:
+                browser.wait(chosen, timeout=15)
+                break
+            except CDPError:
+                if attempt == 3:
+                    raise
         print(f"screenshot: {browser.screenshot(tmp_path / 'panel-label-set.png')}")
-        browser.wait(f"(() => {{ const t = {EDIT_PANEL}; return t && !t.includes('Select an item') && t.includes({wanted!r}); }})()")
         # the UI saves in the background: wait (reading, never writing) until Phoenix has stored it
         span_id = next(r.span_id for r in phoenix_server.records if r.id == left)
         browser.wait(f"fetch('/v1/projects/{phoenix_server.project}/span_annotations?span_ids={span_id}"
