@@ -121,14 +121,16 @@ def start_spark(master: str | None, cores: int) -> Any:
         return local_session("tracestrata-spark-sample", master=master, cores=cores)
     from py4j.protocol import Py4JJavaError
 
-    from tracestrata.spark.master import require_reachable
+    from tracestrata.spark.master import require_reachable, shown_master
 
     require_reachable(master)
     try:
         return SparkSession.builder.appName("tracestrata-spark-sample").master(master).getOrCreate()
     except Py4JJavaError as exc:  # reachable, but it did not take the application (not a master, gone since)
         message = first_line(Exception(str(exc.java_exception.getMessage() or "")))
-        raise FailingError(f"the Spark master {master} did not start the application: {message}", field="--master") from None
+        raise FailingError(
+            f"the Spark master {shown_master(master)} did not start the application: {message}", field="--master"
+        ) from None
 
 
 @contextmanager
