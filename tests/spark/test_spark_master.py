@@ -7,7 +7,7 @@ from secrets import token_hex
 
 import pytest
 
-from tracestrata.connectors.phoenix.server import free_port
+from tracestrata.demo.phoenix_server import free_port
 from tracestrata.errors import ConfigError, ExitCode, FailingError
 from tracestrata.spark.master import master_addresses, require_reachable
 
