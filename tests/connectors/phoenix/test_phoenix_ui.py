@@ -248,6 +248,13 @@ def test_a_label_set_in_the_annotation_panel_is_read_back_and_moves_the_two_phas
     assert before["review"]["labelled"] == len(review) - 1
     with create(phoenix_server.options()) as connector:
         trace_page = connector.trace_url(left)
+    # The panel lists every config attached to the project, and other test modules on this worker's
+    # shared Phoenix attach labels of their own (a categorical `lv_verdict`): keep only this test's label.
+    configs = f"{phoenix_server.base_url}/v1/projects/{phoenix_server.project}/annotation_configs"
+    attached = httpx.get(configs).json()["data"]
+    mine = [str(c["id"]) for c in attached if c["name"] == LOOP_LABEL]
+    assert mine, [c["name"] for c in attached]  # sync attached the label's config
+    httpx.put(configs, json={"annotation_config_ids": mine}).raise_for_status()
     wanted = "false" if judge[left] else "true"  # the reviewer disagrees with the judge: the estimate must move
     with Browser() as browser:
         browser.goto(trace_page)
