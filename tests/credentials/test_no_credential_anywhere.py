@@ -18,7 +18,7 @@ from tracestrata import redaction
 from tracestrata.cli.main import main
 
 from echo_server import EchoServer
-from secret_forms import forms_of, made_up
+from credential_forms import forms_of, made_up
 
 NOW = "2026-01-01T03:00:00Z"
 STATUSES = (400, 401, 500, 200)

@@ -10,7 +10,7 @@ from tracestrata import redaction
 from tracestrata.errors import SourceError
 from tracestrata.redaction import display_url, normalize_url, redact, split_userinfo
 
-from secret_forms import forms_of, made_up
+from credential_forms import forms_of, made_up
 
 
 @pytest.fixture(autouse=True)
