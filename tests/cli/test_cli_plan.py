@@ -11,10 +11,7 @@ from builders import policy_toml
 
 from tracestrata.cli.main import main
 from tracestrata.errors import ExitCode
-from tracestrata.sampling.allocation import (
-    failure_split,
-    wilson_half_width,
-)
+from tracestrata.plan.wilson import failure_split, wilson_half_width
 from tracestrata.sampling.counting import count_strata
 from tracestrata.sampling.policy import load_policy, parse_policy
 from tracestrata.sampling.samplers import Sketch
@@ -296,8 +293,8 @@ def test_source_columns_count_like_rows(files: tuple[Path, Path]) -> None:
 
 
 def test_toml_block_with_a_literal_star_in_a_key() -> None:
-    from tracestrata.sampling.allocation import StratumInput, plan_allocation
-    from tracestrata.sampling.plan_render import targets_toml
+    from tracestrata.plan.allocation import plan_allocation, StratumInput
+    from tracestrata.plan.render import targets_toml
 
     plan = plan_allocation(
         [StratumInput("a*b", 50, 0.3), StratumInput("axxb", 10**6, 0.05), StratumInput("c", 10**6, 0.05)]

@@ -40,7 +40,7 @@ def test_the_ledger_keeps_each_traces_pi_and_the_report_uses_it(tmp_path):
 
 
 def test_plan_forecasts_what_the_weighting_buys(tmp_path):
-    from tracestrata.job.plan_ledger import weighting_forecast
+    from tracestrata.plan.ledger import weighting_forecast
     from tracestrata.record import Score
     from tracestrata.synthetic import judge
 

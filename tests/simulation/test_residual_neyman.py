@@ -18,9 +18,9 @@ from sim_design import draw, make_population, plan_cells
 
 from tracestrata.design import Cell, Design, ProxyTotals, Unit
 from tracestrata.estimate.report import build_report
-from tracestrata.job.plan_ledger import plan_from_design
+from tracestrata.plan.ledger import plan_from_design
 from tracestrata.record import Score
-from tracestrata.sampling.residual import SpreadInput, residual_neyman
+from tracestrata.plan.residual import SpreadInput, residual_neyman
 
 REPS = 300
 TARGET = 60

@@ -150,7 +150,7 @@ def test_two_phase_at_the_review_size_plan_recommends(world):
     """A pilot window judged and reviewed (30 per stratum) -> `plan`'s reviews per stratum for a
     two-phase half-width of 0.15 -> 1000 draws at those sizes: coverage 93-97% globally and for
     the rare stratum, and each stratum's mean half-width near the goal."""
-    from tracestrata.job.plan_ledger import plan_from_design
+    from tracestrata.plan.ledger import plan_from_design
     from tracestrata.record import Score
 
     pop, plans, _names, judge, human = world

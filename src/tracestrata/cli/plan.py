@@ -22,11 +22,12 @@ from tracestrata.cli.options import (
 )
 from tracestrata.connectors import open_trace_source
 from tracestrata.job.config import load_config
-from tracestrata.job.plan_counts import counts_from_config
+from tracestrata.plan.config_counts import counts_from_config
 from tracestrata.protocols import TraceSource, Window
-from tracestrata.sampling.allocation import DEFAULT_FLOOR, AllocationMethod, plan_for_counts
+from tracestrata.plan.allocation import AllocationMethod, plan_for_counts
+from tracestrata.plan.budget import DEFAULT_FLOOR
 from tracestrata.sampling.field_check import FieldGap, FieldWatch, count_gaps, gap_warnings, seen_paths
-from tracestrata.sampling.plan_render import plan_json, render_table, targets_toml
+from tracestrata.plan.render import plan_json, render_table, targets_toml
 from tracestrata.sampling.policy import load_policy
 from tracestrata.sampling.sources import ALL_TIME, bad_input, count_source
 from tracestrata.sampling.strata import check_path
@@ -246,15 +247,15 @@ def _ledger_plan(
     fpc: bool,
     fmt: str,
 ) -> None:
-    from tracestrata.job.plan_ledger import DAY, daily_targets, finished_windows, plan_from_design, weighting_forecast
-    from tracestrata.sampling.plan_render import (
+    from tracestrata.plan.ledger import DAY, daily_targets, finished_windows, plan_from_design, weighting_forecast
+    from tracestrata.plan.render import (
         render_review_table,
         render_spread_table,
         review_json,
         review_toml,
         spread_json,
     )
-    from tracestrata.sampling.residual import ReviewPlan
+    from tracestrata.plan.residual import ReviewPlan
 
     period = parse_period(since or None, "--since")
     design, scores = finished_windows(path, period)

@@ -16,12 +16,9 @@ from typing import Any
 
 from tracestrata.errors import InputError
 from tracestrata.protocols import iter_chunks
-from tracestrata.sampling.allocation import StratumCounts, strata_counts
+from tracestrata.sampling.counts import RATE_VALUES, StratumCounts, strata_counts
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import BATCH_SIZE, Sketch, gc_paused
-
-RATE_VALUES = "expected a boolean or a number in [0, 1] to estimate a rate from"
-
 
 def counting_policy(policy: Policy, rate_field: str | None = None) -> Policy:
     """`policy` as a counting pass reads it: zero targets, no boosts or review, `rate_field` as the proxy."""

@@ -27,7 +27,7 @@ from tracestrata.protocols import (
     TraceSource,
     Window,
 )
-from tracestrata.sampling.allocation import StratumCounts
+from tracestrata.sampling.counts import StratumCounts
 from tracestrata.sampling.counting import counting_policy, counting_sketch, rate_errors, stratum_counts
 from tracestrata.sampling.field_check import FieldWatch
 from tracestrata.sampling.policy import Policy

@@ -37,7 +37,7 @@ from tracestrata.errors import ConfigError, InputError, first_line
 from tracestrata.io.prefetch import prefetched
 from tracestrata.protocols import Window
 from tracestrata.record import EPOCH_SECONDS, RECORD_FIELDS, STATUSES, TEXT_FIELDS, TraceRecord, format_timestamp
-from tracestrata.sampling.allocation import (
+from tracestrata.sampling.counts import (
     StratumCounts,
     count_fields,
     counts_from_tally,

@@ -7,9 +7,10 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from tracestrata.sampling.allocation import AllocationMethod, Plan, StratumCounts
+from tracestrata.plan.allocation import AllocationMethod, Plan
+from tracestrata.sampling.counts import StratumCounts
 from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.residual import ReviewPlan, SpreadPlan
+from tracestrata.plan.residual import ReviewPlan, SpreadPlan
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:

@@ -21,7 +21,7 @@ from tracestrata.cli.main import main
 from tracestrata.job import config as config_module
 from tracestrata.job import sync
 from tracestrata.job.state import State
-from tracestrata.sampling.residual import ReviewInput, SpreadInput, residual_neyman, reviews_needed
+from tracestrata.plan.residual import ReviewInput, SpreadInput, residual_neyman, reviews_needed
 from tracestrata.synthetic import generate_traces, judge
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 from tracestrata.errors import ConfigError
 from tracestrata.estimate.intervals import check_confidence, korn_graubard, t_interval, z_value
-from tracestrata.sampling.allocation import bisect_first, allocate_proportional
+from tracestrata.plan.neyman import allocate_proportional
+from tracestrata.plan.wilson import bisect_first
 
 REVIEW_FLOOR = 30
 

@@ -4,7 +4,7 @@ The populations are those of the ledger's latest window (a window like the next 
 the spreads come from the report over the selected windows (`estimate.spread`): with
 `--proxy FIELD` the residual SD of metric − λ·proxy, so the plan is Neyman allocation on
 the residual spread; with `--proxy score:NAME` the plan says how many human reviews each
-stratum needs (`sampling.residual`). A stratum whose spread could not be measured (fewer
+stratum needs (`plan.residual`). A stratum whose spread could not be measured (fewer
 than 2 judged traces, or judged in full) takes the population-weighted spread of the others.
 """
 
@@ -31,8 +31,8 @@ from tracestrata.job.ledger import design_from_ledger
 from tracestrata.job.state import RunStatus, State
 from tracestrata.job.windows import format_duration
 from tracestrata.record import Score, parse_timestamp
-from tracestrata.sampling.allocation import observed_rate
-from tracestrata.sampling.residual import (
+from tracestrata.plan.rates import observed_rate
+from tracestrata.plan.residual import (
     ReviewInput,
     ReviewPlan,
     SpreadInput,

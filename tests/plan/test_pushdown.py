@@ -9,7 +9,7 @@ from tracestrata.protocols import Window
 from tracestrata.record import TraceRecord
 from tracestrata.sampling.counting import count_strata
 from tracestrata.sampling.policy import parse_policy
-from tracestrata.sampling.population import CountUnavailable, count_strata_pushdown
+from tracestrata.plan.pushdown import CountUnavailable, count_strata_pushdown
 from tracestrata.sampling.strata import record_getter
 from tracestrata.synthetic import generate_traces
 

@@ -8,22 +8,11 @@ from hypothesis import strategies as st
 
 from tracestrata.errors import ConfigError
 from tracestrata.estimate.intervals import wilson
-from tracestrata.sampling.allocation import (
-    CONSERVATIVE_RATE,
-    AllocationMethod,
-    FailureSplit,
-    StratumInput,
-    allocate_proportional,
-    failure_split,
-    global_half_width,
-    neyman_allocation,
-    observed_rate,
-    plan_allocation,
-    trim_to_budget,
-    usable_rate,
-    wilson_half_width,
-    wilson_target,
-)
+from tracestrata.plan.allocation import AllocationMethod, plan_allocation, StratumInput
+from tracestrata.plan.budget import trim_to_budget
+from tracestrata.plan.neyman import allocate_proportional, global_half_width, neyman_allocation
+from tracestrata.plan.rates import CONSERVATIVE_RATE, observed_rate, usable_rate
+from tracestrata.plan.wilson import failure_split, FailureSplit, wilson_half_width, wilson_target
 
 Z95 = 1.959963984540054
 

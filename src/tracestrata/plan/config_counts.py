@@ -13,13 +13,13 @@ from tracestrata.io.retry import governing
 from tracestrata.job.sync import load_connector, retry_message
 from tracestrata.job.windows import last_closed_window
 from tracestrata.protocols import StratumCounter, Window
-from tracestrata.sampling.allocation import StratumCounts
+from tracestrata.sampling.counts import StratumCounts
 from tracestrata.sampling.counting import count_strata
 from tracestrata.sampling.dedupe import unique_records
 from tracestrata.sampling.field_check import FieldWatch
 from tracestrata.sampling.hashing import hash_key
 from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.population import CountUnavailable, count_strata_pushdown
+from tracestrata.plan.pushdown import CountUnavailable, count_strata_pushdown
 
 
 def counts_from_config(

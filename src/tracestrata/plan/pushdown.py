@@ -26,7 +26,7 @@ from typing import Any
 
 from tracestrata.design import ALL
 from tracestrata.protocols import StratumCounter, Window
-from tracestrata.sampling.allocation import StratumCounts
+from tracestrata.sampling.counts import StratumCounts
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.strata import MISSING, OTHER
 
