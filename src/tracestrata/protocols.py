@@ -231,6 +231,44 @@ class StratumCounter(Protocol):
         ...
 
 
+# Counting capabilities a `StratumCounter` may add (`tracestrata plan`): a count request in, counts out.
+
+
+@dataclass(frozen=True, slots=True)
+class CountRequest:
+    """Traces of `window` whose fields equal `where` (dotted paths, e.g. `metadata.intent`)."""
+
+    window: Window
+    where: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCountRequest:
+    """Traces of `window` matching `where`, counted per value of the field `by`."""
+
+    window: Window
+    by: str
+    where: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class CountsByField(Protocol):
+    """Optional: counts per value of a field in one query, so a dimension needs no `values` list."""
+
+    def count_by(self, request: GroupCountRequest) -> dict[str, int]:
+        """Counts per value of `request.by` (a missing value under `(missing)`); `NotImplementedError`
+        for a field the backend cannot group by, or when its answer may be cut."""
+        ...
+
+
+@runtime_checkable
+class CountsMany(Protocol):
+    """Optional: several counts in one round trip (what `StratumCounter.count` would give, in order)."""
+
+    def count_many(self, requests: Sequence[CountRequest]) -> list[int]:
+        ...
+
+
 @runtime_checkable
 class SampleSink(Protocol):
     def write(self, items: Sequence[SampleItem]) -> WriteResult:

@@ -39,7 +39,8 @@ class EqualityCounter:
 
 
 class GroupingCounter(EqualityCounter):
-    def count_by(self, window, field):
+    def count_by(self, request):
+        window, field = request.window, request.by
         if field not in self.groupable:
             raise NotImplementedError(f"cannot group by {field}")
         self.queries += 1

@@ -1,8 +1,9 @@
 """Population counts per stratum pushed down to the backend, so `plan` pulls no traces.
 
 A backend can count traces matching equality filters (`StratumCounter.count`, Phoenix
-through GraphQL `recordCount`, Langfuse through the metrics API) and some can group by
-a field in one query (`count_by`, Langfuse for name/release/version/environment/status).
+through GraphQL `recordCount`, Langfuse through the metrics API), some in one round trip
+(`CountsMany`, Phoenix), and some can group by a field in one query (`CountsByField`,
+Langfuse for name/release/version/environment/status).
 That is enough to count strata when every dimension's values are known up front:
 
 - a dimension with `values = [...]` is counted value by value;
@@ -22,13 +23,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from tracestrata.design import ALL
-from tracestrata.protocols import StratumCounter, Window
+from tracestrata.protocols import CountRequest, CountsByField, CountsMany, GroupCountRequest, StratumCounter, Window
 from tracestrata.sampling.counts import StratumCounts
 from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.strata import MISSING, OTHER
+from tracestrata.sampling.strata import MISSING, OTHER, Dimension
 
 DEFAULT_MAX_QUERIES = 200
 
@@ -87,14 +87,13 @@ def _count(counter: StratumCounter, window: Window, policy: Policy, max_queries:
     return sorted(out, key=lambda c: c.stratum)
 
 
-def _grouped_values(counter: StratumCounter, window: Window, dim: Any) -> dict[str, int]:
-    count_by = getattr(counter, "count_by", None)
-    if count_by is None:
+def _grouped_values(counter: StratumCounter, window: Window, dim: Dimension) -> dict[str, int]:
+    if not isinstance(counter, CountsByField):
         raise CountUnavailable(
             f"{dim.field} has no `values` list and this backend cannot group by it; list the values in the policy"
         )
     try:
-        grouped: Mapping[str, int] = count_by(window, dim.field)
+        grouped = counter.count_by(GroupCountRequest(window, dim.field))
     except NotImplementedError as exc:
         raise CountUnavailable(
             f"{exc}; list the values of {dim.field} in the policy (`values = [...]`) to count without pulling"
@@ -123,10 +122,9 @@ def _single_grouped(field: str, grouped: Mapping[str, int], top: int | None, tot
     return [StratumCounts(key, {field: key}, n, 0) for key, n in sorted(out.items()) if n]
 
 
-def _count_many(counter: StratumCounter, window: Window, wheres: Sequence[Mapping[str, Any]]) -> list[int]:
-    many = getattr(counter, "count_many", None)
-    if many is not None:
-        return [int(n) for n in many(window, wheres)]
+def _count_many(counter: StratumCounter, window: Window, wheres: Sequence[Mapping[str, str]]) -> list[int]:
+    if isinstance(counter, CountsMany):
+        return [int(n) for n in counter.count_many([CountRequest(window, where) for where in wheres])]
     return [int(counter.count(window, where)) for where in wheres]
 
 

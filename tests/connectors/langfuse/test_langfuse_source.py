@@ -9,7 +9,7 @@ import pytest
 
 from tracestrata.connectors.langfuse import CountNotSupported
 from tracestrata.errors import FatalSourceError
-from tracestrata.protocols import Window
+from tracestrata.protocols import CountsByField, GroupCountRequest, Window
 from tracestrata.record import SourceRef, TraceRecord
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -164,9 +164,10 @@ def test_count_by_groups_in_one_query(fake, connect) -> None:
     seeded = [record(i) for i in range(30)] + [record(99, release=None)]
     fake.add_traces(seeded, children=1)
     counter = connect().stratum_counter()
-    by_release = counter.count_by(WINDOW, "release")
+    assert isinstance(counter, CountsByField)
+    by_release = counter.count_by(GroupCountRequest(WINDOW, "release"))
     assert by_release == {"v41": 15, "v42": 15, "(missing)": 1}
-    by_status = counter.count_by(WINDOW, "status", {"name": "chat"})
+    by_status = counter.count_by(GroupCountRequest(WINDOW, "status", {"name": "chat"}))
     chats = [r for r in seeded if r.name == "chat"]
     assert by_status == {
         "error": sum(r.status == "error" for r in chats), "ok": sum(r.status == "ok" for r in chats),
@@ -174,7 +175,7 @@ def test_count_by_groups_in_one_query(fake, connect) -> None:
     assert fake.count_requests("/api/public/v2/metrics") == 2
     for field in ("tags", "metadata.intent", "latency_ms"):
         try:
-            counter.count_by(WINDOW, field)
+            counter.count_by(GroupCountRequest(WINDOW, field))
         except NotImplementedError:
             continue
         raise AssertionError(f"{field} should not be groupable")

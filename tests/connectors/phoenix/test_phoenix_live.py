@@ -12,7 +12,7 @@ import pytest
 from tracestrata.connectors.phoenix import create
 from tracestrata.demo.phoenix_server import seed_scores
 from tracestrata.errors import AuthError, FatalSourceError, RetriableSourceError
-from tracestrata.protocols import Connector, SampleItem, SinkKind, Window, item_id_for
+from tracestrata.protocols import Connector, CountRequest, CountsMany, SampleItem, SinkKind, Window, item_id_for
 from tracestrata.record import Score
 
 # No `pytest.mark.phoenix` here: arize-phoenix-client ships a pytest plugin that claims
@@ -96,7 +96,8 @@ def test_stratum_counts_match_the_population(phoenix_server):
     ]
     with create(phoenix_server.options()) as connector:
         source = connector.trace_source()
-        assert source.count_many(phoenix_server.window, wheres) == want
+        assert isinstance(source, CountsMany)
+        assert source.count_many([CountRequest(phoenix_server.window, where) for where in wheres]) == want
         assert source.count(phoenix_server.window, {"metadata.nothing": "(missing)"}) == len(records)
         with pytest.raises(FatalSourceError, match="cannot count by 'tags'"):
             source.count(phoenix_server.window, {"tags": "prod"})

@@ -19,7 +19,7 @@ from langfuse.api.commons.types.observation_v2 import ObservationV2
 
 from tracestrata.design import MISSING
 from tracestrata.errors import FatalSourceError
-from tracestrata.protocols import Window
+from tracestrata.protocols import GroupCountRequest, Window
 from tracestrata.record import SourceRef, TraceRecord, format_timestamp, parse_timestamp
 
 from .client import LangfuseClient
@@ -120,20 +120,21 @@ class LangfuseTraceSource:
             total += _count_of(row)
         return total
 
-    def count_by(self, window: Window, field: str, where: Mapping[str, Any] | None = None) -> dict[str, int]:
-        """Counts per value of `field` in one metrics query (the Hobby plan allows 100 a day).
+    def count_by(self, request: GroupCountRequest) -> dict[str, int]:
+        """Counts per value of `request.by` in one metrics query (the Hobby plan allows 100 a day).
 
         Groups by `name`, `release`, `version`, `environment` or `status`; a missing value
         is counted under `(missing)`. Raises `CountNotSupported` for other fields (tags: a
         trace with several tags would count several times) and when the server's row
         limit may have cut the groups.
         """
+        window, field, where = request.window, request.by, request.where
         if field not in GROUPABLE:
             raise CountNotSupported(
                 f"the Langfuse metrics API cannot group by {field}; it groups by {', '.join(sorted(GROUPABLE))}"
             )
         column = GROUPABLE[field]
-        query = self._count_query(window, where or {})
+        query = self._count_query(window, where)
         query["dimensions"] = [{"field": column}]
         query["config"] = {"row_limit": GROUP_ROW_LIMIT}
         response = self.client.call(

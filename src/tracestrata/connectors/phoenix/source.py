@@ -35,7 +35,7 @@ import orjson
 
 from tracestrata.design import MISSING
 from tracestrata.errors import FatalSourceError
-from tracestrata.protocols import Window
+from tracestrata.protocols import CountRequest, Window
 from tracestrata.record import ScoreValue, SourceRef, TraceRecord
 
 from .client import PhoenixHTTP
@@ -138,17 +138,18 @@ class PhoenixTraceSource:
     # --- StratumCounter ------------------------------------------------------
 
     def count(self, window: Window, where: Mapping[str, Any]) -> int:
-        return self.count_many(window, [where])[0]
+        return self.count_many([CountRequest(window, where)])[0]
 
-    def count_many(self, window: Window, wheres: Sequence[Mapping[str, Any]]) -> list[int]:
-        """Counts for several `where`s in one GraphQL request (one alias each)."""
+    def count_many(self, requests: Sequence[CountRequest]) -> list[int]:
+        """Counts for several requests in one GraphQL request (one alias each)."""
         project_id = self.projects.require(self.settings.project)
         results: list[int] = []
-        for start in range(0, len(wheres), 50):
-            batch = wheres[start : start + 50]
+        for start in range(0, len(requests), 50):
+            batch = requests[start : start + 50]
             fields = []
-            for i, where in enumerate(batch):
-                condition = " and ".join([ROOT_FILTER, *(dsl_condition(k, v) for k, v in where.items())])
+            for i, request in enumerate(batch):
+                window = request.window
+                condition = " and ".join([ROOT_FILTER, *(dsl_condition(k, v) for k, v in request.where.items())])
                 fields.append(
                     f"c{i}: recordCount(timeRange: {{start: {json.dumps(window.start.isoformat())}, "
                     f"end: {json.dumps(window.end.isoformat())}}}, filterCondition: {json.dumps(condition)})"
