@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tracestrata.cli.plan import judge_calls_line
+from tracestrata.plan.run import judge_calls_line
 from tracestrata.errors import ConfigError
 from tracestrata.job.config import parse_config
 

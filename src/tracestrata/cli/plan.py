@@ -1,11 +1,6 @@
-"""`tracestrata plan`: per-stratum targets from a window's population counts."""
+"""`tracestrata plan`: per-stratum targets, parsed into one `PlanRequest` for `tracestrata.plan.run.plan`."""
 
 from __future__ import annotations
-
-import json
-from collections.abc import Callable
-from datetime import timedelta
-from typing import Any
 
 import click
 
@@ -20,20 +15,22 @@ from tracestrata.cli.options import (
     skip_bad_option,
     source_options,
 )
-from tracestrata.connectors import open_trace_source
-from tracestrata.job.config import load_config
-from tracestrata.plan.config_counts import counts_from_config
-from tracestrata.protocols import TraceSource, Window
-from tracestrata.plan.allocation import AllocationMethod, plan_for_counts
+from tracestrata.plan.allocation import AllocationMethod
 from tracestrata.plan.budget import DEFAULT_FLOOR
-from tracestrata.sampling.field_check import FieldGap, FieldWatch, count_gaps, gap_warnings, seen_paths
-from tracestrata.plan.render import plan_json, render_table, targets_toml
-from tracestrata.sampling.policy import load_policy
-from tracestrata.sampling.sources import ALL_TIME, bad_input, count_source
+from tracestrata.plan.render import render_result
+from tracestrata.plan.request import PlanHooks, PlanMode, PlanRequest, PlanResult, infer_mode
+from tracestrata.plan.run import plan
 from tracestrata.sampling.strata import check_path
 
 
 @click.command("plan")
+@click.option(
+    "--mode",
+    type=click.Choice([m.value for m in PlanMode]),
+    help="source: count --source under --policy; config: count a sync job's backend and window (--config); "
+    "ledger: size strata from the spreads of a sync ledger's judged windows (--ledger, or --config with --metric). "
+    "[default: inferred from those options]",
+)
 @click.option(
     "--source",
     metavar="jsonl:PATH",
@@ -101,6 +98,7 @@ from tracestrata.sampling.strata import check_path
 @jobs_option("Any number gives the same counts.")
 @export_options
 def command(
+    mode: str | None,
     source: str | None,
     policy_path: str | None,
     config_path: str | None,
@@ -124,7 +122,8 @@ def command(
     schema: str | None,
     columns: tuple[str, ...],
 ) -> None:
-    """Compute how many traces to judge per stratum, from the population counts of a window.
+    """Compute how many traces to judge per stratum: from the population counts of a window
+    (--mode source or config), or from the spreads measured in a sync ledger (--mode ledger).
 
     The expected rate per stratum is, by default, the observed failure-signal
     rate of the window (0 or all failures count as the end of their Wilson
@@ -133,16 +132,14 @@ def command(
     `--budget`, the strata with the smallest population are trimmed first, down
     to `--floor`. `--format toml` prints a `[targets]` block to paste into the policy.
 
-    Targets account for the policy's failure oversampling: the sampler spends a
-    stratum's draws more on its failures, and the reweighted estimate is less
-    precise than a simple random sample of the same size when failures and
-    non-failures are judged alike (the `deff` column). `--no-design-effect` sizes
-    for a simple random sample.
+    Targets account for the policy's failure oversampling (the `deff` column);
+    `--no-design-effect` sizes for a simple random sample.
 
     With `--config sync.toml` the plan reads the sync job's backend (Phoenix,
     Langfuse, …). Given `--rate`, it counts strata with the backend's own counters
     (no traces pulled) when every dimension allows it (a `values` list, or a field
     the backend groups by); otherwise it pulls the window's metadata, and says why.
+    Options that contradict the mode (say `--rate` with `--ledger`) are a usage error.
 
     \b
     Examples:
@@ -150,162 +147,39 @@ def command(
       tracestrata plan --config sync.toml --rate 0.05 --format toml
       tracestrata plan --ledger state.sqlite --metric correct --proxy scores.heuristic --half-width 0.02
       tracestrata plan --ledger state.sqlite --metric human_correct --proxy score:correct --half-width 0.1
+      tracestrata plan --mode ledger --config sync.toml --metric correct --format toml
     """
-    if ledger_path is None and config_path is not None and metric:
-        ledger_path = str(load_config(config_path).state)  # the sync job's own ledger
-        config_path = None
-    if ledger_path is not None:
-        if source or policy_path or config_path:
-            raise click.UsageError("use either --ledger or --source/--policy/--config, not both")
-        if not metric:
-            raise click.UsageError("--ledger needs --metric")
-        _ledger_plan(ledger_path, metric, proxy, since, half_width, confidence, budget, floor, fpc, fmt)
-        return
-    if metric or proxy:
-        raise click.UsageError("--metric and --proxy go with --ledger")
-    workers = parse_jobs(jobs)
-    if rate is not None and rate_field is not None:
-        raise click.UsageError("use either --rate or --rate-field, not both")
+    chosen = PlanMode(mode) if mode else infer_mode(ledger=ledger_path, config=config_path, metric=metric)
+    ledger = chosen is PlanMode.LEDGER
+    request = PlanRequest(
+        chosen, source=source, policy=policy_path, config=config_path, ledger=ledger_path, metric=metric, proxy=proxy,
+        window=None if ledger else parse_window(since, until),
+        period=parse_period(since or None, "--since") if ledger else None, until_given=until is not None,
+        rate=rate, rate_field=rate_field, method=AllocationMethod(method), half_width=half_width,
+        confidence=confidence, budget=budget, floor=floor, fpc=fpc, design_effect=design_effect, skip_bad=skip_bad,
+        jobs=None if ledger else parse_jobs(jobs), source_options=source_options(schema, columns) or None,
+    )
+    if (problem := request.problem()) is not None:
+        raise click.UsageError(problem)
     if rate_field is not None and (problem := check_path(rate_field)):
         raise click.BadParameter(problem, param_hint="--rate-field")
-    if config_path is not None and (source or policy_path):
-        raise click.UsageError("use either --config or --source/--policy, not both")
-    if config_path is None and not (source and policy_path):
-        raise click.UsageError("give --source and --policy, or --config")
-    window = parse_window(since, until)
-    trace_source: object = None
-    watch = FieldWatch()
-    if config_path is not None:
-        policy, counts, source_name = counts_from_config(
-            config_path,
-            window,
-            rate,
-            rate_field,
-            say=lambda text: click.echo(f"tracestrata: {text}", err=True),
-            on_repeats=_warn_repeats,
-            watch=watch,
-        )
-    else:
-        assert source is not None and policy_path is not None
-        policy = load_policy(policy_path)
-        trace_source, source_name = open_trace_source(source, skip_bad=skip_bad, options=source_options(schema, columns))
-        with progress_bar(trace_source, "counting") as progress:
-            counts = count_source(
-                trace_source,
-                policy,
-                window,
-                rate_field=rate_field,
-                jobs=workers,
-                progress=progress,
-                on_repeats=_warn_repeats,
-                watch=watch,
-            )
-    if not counts:  # an empty window is not an error (README: exit 0), just nothing to plan
-        click.echo(f"tracestrata: {source_name}: no traces in the window: nothing to plan", err=True)
-        return
-    _warn_gaps(count_gaps(counts, policy, watch.presence.absent), watch, trace_source, window)
-    plan, notes = plan_for_counts(
-        counts, policy, rate=rate, rate_field=rate_field, method=AllocationMethod(method), half_width=half_width,
-        confidence=confidence, budget=budget, floor=floor, fpc=fpc, design_effect=design_effect,
-    )
-    for note in notes:
-        click.echo(f"tracestrata: warning: {note}", err=True)
-    bad, _ = bad_input(trace_source)
-    if bad:
-        click.echo(f"tracestrata: skipped {bad:,} bad lines", err=True)
-    _echo_plan(fmt, lambda: targets_toml(plan, policy), lambda: plan_json(plan, counts), lambda: render_table(plan))
-    if config_path is not None:
-        line = judge_calls_line(load_config(config_path), plan.total)
-        if line:
-            click.echo(f"tracestrata: {line}", err=True)
+    _echo(plan(request, PlanHooks(say=_say, warn=_warn, progress=lambda read: progress_bar(read, "counting"))), fmt)
 
 
-def judge_calls_line(config: Any, per_window: int) -> str | None:
-    """With a `[judge]` table: judge calls per window and per day, and their cost when `cost_per_call` is set."""
-    judge = config.judge
-    if judge is None:
-        return None
-    windows_per_day = timedelta(days=1) / config.every
-    per_day = per_window * windows_per_day
-    line = f"judge {judge.name}: ~{per_window:,} calls per window, ~{per_day:,.0f} per day"
-    if judge.cost_per_call is not None:
-        line += f"; cost ~{per_window * judge.cost_per_call:,.2f} per window, ~{per_day * judge.cost_per_call:,.2f} per day"
-    if judge.max_calls_per_day is not None and per_day > judge.max_calls_per_day:
-        line += f" (over max_calls_per_day = {judge.max_calls_per_day:,}: the rest waits for later runs)"
-    return line
+def _echo(result: PlanResult, fmt: str) -> None:
+    """What the user hears, in order: warnings and notes (stderr), the plan (stdout), the judge's calls (stderr)."""
+    for line in result.warnings:
+        _warn(line)
+    for line in result.notes:
+        _say(line)
+    click.echo(render_result(result, fmt), nl=False)
+    if result.judge_calls:
+        _say(result.judge_calls)
 
 
-def _ledger_plan(
-    path: str,
-    metric: str,
-    proxy: str | None,
-    since: str | None,
-    half_width: float,
-    confidence: float,
-    budget: int | None,
-    floor: int | None,
-    fpc: bool,
-    fmt: str,
-) -> None:
-    from tracestrata.plan.ledger import DAY, daily_targets, finished_windows, plan_from_design, weighting_forecast
-    from tracestrata.plan.render import (
-        render_review_table,
-        render_spread_table,
-        review_json,
-        review_toml,
-        spread_json,
-    )
-    from tracestrata.plan.residual import ReviewPlan
-
-    period = parse_period(since or None, "--since")
-    design, scores = finished_windows(path, period)
-    result = plan_from_design(design, scores, metric, proxy, half_width=half_width, confidence=confidence,
-                              budget=budget, floor=floor if floor is not None else DEFAULT_FLOOR, fpc=fpc,
-                              period=DAY if daily_targets(path) else None)
-    plan = result.plan
-    click.echo(f"tracestrata: spreads from {result.windows} windows of {path}; populations of {result.latest}",
-               err=True)
-    forecast = weighting_forecast(path, design, scores, metric, proxy)
-    if forecast is not None:
-        click.echo(f"tracestrata: {forecast}", err=True)
-    if isinstance(plan, ReviewPlan):
-        review = plan
-        _echo_plan(
-            fmt,
-            lambda: review_toml(review),
-            lambda: review_json(review, result.pooled),
-            lambda: render_review_table(review, result.pooled),
-        )
-    else:
-        spread = plan
-        _echo_plan(
-            fmt,
-            lambda: targets_toml(spread),
-            lambda: spread_json(spread, result.pooled),
-            lambda: render_spread_table(spread, result.pooled),
-        )
+def _say(text: str) -> None:
+    click.echo(f"tracestrata: {text}", err=True)
 
 
-def _echo_plan(fmt: str, toml: Callable[[], str], data: Callable[[], object], table: Callable[[], str]) -> None:
-    """Print a plan as `--format` asks: a TOML block to paste, JSON, or a table."""
-    if fmt == "toml":
-        click.echo(toml(), nl=False)
-    elif fmt == "json":
-        click.echo(json.dumps(data(), indent=2, ensure_ascii=False))
-    else:
-        click.echo(table())
-
-
-def _warn_gaps(gaps: list[FieldGap], watch: FieldWatch, source: object, window: Window | None) -> None:
-    """Warn about policy fields the window lacks, suggesting paths its first traces have."""
-    if not gaps:
-        return
-    seen = watch.seen
-    if not seen and isinstance(source, TraceSource):
-        seen = seen_paths(source.iter_traces(window or ALL_TIME))
-    for line in gap_warnings(gaps, seen).values():
-        click.echo(f"tracestrata: warning: {line}", err=True)
-
-
-def _warn_repeats(count: int) -> None:
-    click.echo(f"tracestrata: warning: dropped {count:,} repeated trace ids (each trace counted once)", err=True)
+def _warn(text: str) -> None:
+    click.echo(f"tracestrata: warning: {text}", err=True)

@@ -1,16 +1,15 @@
-"""A plan as text: the terminal table, a `[targets]` block for the policy, and JSON."""
+"""A plan as text: the terminal table, a `[targets]` block for the policy, or JSON (`plan.plan_json`)."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any
 
 from tracestrata.plan.allocation import AllocationMethod, Plan
-from tracestrata.sampling.counts import StratumCounts
-from tracestrata.sampling.policy import Policy
+from tracestrata.plan.plan_json import PlanJson, plan_json, review_json, sampling_rate, spread_json
+from tracestrata.plan.request import PlanResult
 from tracestrata.plan.residual import ReviewPlan, SpreadPlan
+from tracestrata.sampling.policy import Policy
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
@@ -59,11 +58,6 @@ def render_table(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def sampling_rate(sampled: int, population: int) -> float | None:
-    """The share of the traces sampled (None for an empty stratum)."""
-    return sampled / population if population else None
-
-
 def _percent(rate: float | None) -> str:
     return "-" if rate is None else f"{100 * rate:.1f}%"
 
@@ -74,22 +68,6 @@ def _total_lines(plan: Plan | SpreadPlan, budget: str) -> list[str]:
     if plan.global_half_width is not None:
         lines.append(f"expected global half-width: {plan.global_half_width:.4f}")
     return lines
-
-
-def _json_head(method: str, plan: Plan | SpreadPlan) -> dict[str, Any]:
-    """The keys an allocation plan's JSON starts with."""
-    return {
-        "method": method,
-        "confidence": plan.confidence,
-        "half_width": plan.half_width_goal,
-        "budget": plan.budget,
-        "floor": plan.floor,
-        "fpc": plan.fpc,
-        "total": plan.total,
-        "population": plan.population,
-        "sampling_rate": sampling_rate(plan.total, plan.population),
-        "global_half_width": plan.global_half_width,
-    }
 
 
 def render_spread_table(plan: SpreadPlan, pooled: tuple[str, ...] = ()) -> str:
@@ -121,20 +99,6 @@ def render_spread_table(plan: SpreadPlan, pooled: tuple[str, ...] = ()) -> str:
     return "\n".join(lines)
 
 
-def spread_json(plan: SpreadPlan, pooled: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {
-        **_json_head("residual-neyman", plan),
-        "plain_total": plan.plain_total,
-        "strata": [
-            {"stratum": s.stratum, "population": s.population, "judged": s.judged, "plain_sd": s.plain_sd,
-             "residual_sd": s.sd, "target": s.target,
-             "sampling_rate": sampling_rate(s.target, s.population), "half_width": s.half_width, "share": s.share,
-             "pooled": s.stratum in pooled}
-            for s in plan.strata
-        ],
-    }
-
-
 def render_review_table(plan: ReviewPlan, pooled: tuple[str, ...] = ()) -> str:
     """`plan --ledger --proxy score:NAME`: reviews each stratum needs for its two-phase interval."""
     header = ("stratum", "population", "judged", "reviewed", "mean", "human sd", "residual sd", "reviews",
@@ -162,22 +126,6 @@ def render_review_table(plan: ReviewPlan, pooled: tuple[str, ...] = ()) -> str:
     if any(not s.reachable for s in plan.strata):
         lines.append("! not reachable by reviews alone: the judged sample is too small (raise its target)")
     return "\n".join(lines)
-
-
-def review_json(plan: ReviewPlan, pooled: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {
-        "method": "two-phase-reviews",
-        "confidence": plan.confidence,
-        "half_width": plan.half_width_goal,
-        "rate": plan.rate,
-        "review_target": plan.target,
-        "strata": [
-            {"stratum": s.stratum, "population": s.population, "judged": s.judged, "reviewed": s.reviewed,
-             "mean": s.mean, "human_sd": s.human_sd, "residual_sd": s.residual_sd, "reviews": s.reviews,
-             "half_width": s.half_width, "reachable": s.reachable, "pooled": s.stratum in pooled}
-            for s in plan.strata
-        ],
-    }
 
 
 def review_toml(plan: ReviewPlan) -> str:
@@ -214,38 +162,36 @@ def toml_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def plan_json(plan: Plan, counts: list[StratumCounts]) -> dict[str, Any]:
-    values: Mapping[str, Mapping[str, str]] = {c.stratum: c.values for c in counts}
-    failures = {c.stratum: c.failures for c in counts}
-    return {
-        **_json_head(plan.method.value, plan),
-        "strata": [
-            {
-                "stratum": s.stratum,
-                "values": dict(values.get(s.stratum, {})),
-                "population": s.population,
-                "failures": failures.get(s.stratum, 0),
-                "rate": s.rate,
-                "target": s.target,
-                "sampling_rate": sampling_rate(s.target, s.population),
-                "half_width": s.half_width,
-                "design_effect": s.design_effect,
-                "share": s.share,
-                "trimmed": s.trimmed,
-            }
-            for s in plan.strata
-        ],
-    }
+def render_result(result: PlanResult, fmt: str) -> str:
+    """A plan result as `--format` asks: `toml` (a block to paste into the policy), `json`, or `table`."""
+    plan = result.plan
+    if plan is None:
+        return ""
+    if fmt == "json":
+        return json.dumps(_json(result), indent=2, ensure_ascii=False) + "\n"
+    if isinstance(plan, ReviewPlan):
+        return review_toml(plan) if fmt == "toml" else render_review_table(plan, result.pooled) + "\n"
+    if isinstance(plan, SpreadPlan):
+        return targets_toml(plan) if fmt == "toml" else render_spread_table(plan, result.pooled) + "\n"
+    return targets_toml(plan, result.policy) if fmt == "toml" else render_table(plan) + "\n"
+
+
+def _json(result: PlanResult) -> PlanJson:
+    plan = result.plan
+    if isinstance(plan, ReviewPlan):
+        return review_json(plan, result.pooled)
+    if isinstance(plan, SpreadPlan):
+        return spread_json(plan, result.pooled)
+    assert plan is not None
+    return plan_json(plan, result.counts)
 
 
 __all__ = [
-    "plan_json",
+    "render_result",
     "render_review_table",
     "render_spread_table",
     "render_table",
-    "review_json",
     "review_toml",
-    "sampling_rate",
-    "spread_json",
     "targets_toml",
+    "toml_string",
 ]
