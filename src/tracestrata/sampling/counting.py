@@ -9,13 +9,14 @@ parts exactly as proxy totals do. Boosts are left out: `plan` sizes the strata.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import cast
 
 from tracestrata.errors import InputError
 from tracestrata.protocols import iter_chunks
+from tracestrata.record import TraceRecord
 from tracestrata.sampling.counts import RATE_VALUES, StratumCounts, strata_counts
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import BATCH_SIZE, Sketch, gc_paused
@@ -55,7 +56,11 @@ def stratum_counts(sketch: Sketch, rate_field: str | None = None) -> list[Stratu
 
 
 def count_strata(
-    rows: Iterable[Any], policy: Policy, *, rate_field: str | None = None, raw: bool = True
+    rows: Iterable[Mapping[str, object]] | Iterable[TraceRecord],
+    policy: Policy,
+    *,
+    rate_field: str | None = None,
+    raw: bool = True,
 ) -> list[StratumCounts]:
     """Population and failure counts per stratum of `rows`: decoded trace JSON objects
     (`raw=True`) or `TraceRecord`s. A repeated trace id counts once, as in sampling."""
@@ -65,7 +70,7 @@ def count_strata(
             for batch in iter_chunks(rows, BATCH_SIZE):
                 sketch.add_raw(batch)
         else:
-            sketch.add_records(rows)
+            sketch.add_records(cast("Iterable[TraceRecord]", rows))
     return stratum_counts(sketch, rate_field)
 
 
