@@ -10,3 +10,26 @@ for (`plan.run.plan`, with its request in `plan.request`).
 
 This package sits above `job` and `sampling` in the import layers: nothing below it imports it.
 """
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "plan": "tracestrata.plan.run",
+    "PlanHooks": "tracestrata.plan.request",
+    "PlanMode": "tracestrata.plan.request",
+    "PlanRequest": "tracestrata.plan.request",
+    "PlanResult": "tracestrata.plan.request",
+}
+
+
+def __getattr__(name: str) -> object:
+    """`from tracestrata.plan import plan, PlanRequest`: loaded on first use, so the pure modules
+    of this package (`wilson`, `neyman`, ...) import without the job layer behind `run`."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)
+
+
+__all__ = sorted(_LAZY)
