@@ -114,3 +114,23 @@ def test_too_many_combinations_is_refused_before_any_count():
     with pytest.raises(CountUnavailable, match="900 value combinations"):
         count_strata_pushdown(counter, WINDOW, pol)
     assert counter.queries == 1
+
+
+class BatchingCounter(EqualityCounter):
+    """A backend that answers several count requests in one round trip (`CountsMany`)."""
+
+    def count_many(self, requests):
+        self.queries += 1
+        return [sum(1 for r in self.records if request.window.contains(r.timestamp)
+                    and all(self._value(r, f) == v for f, v in request.where.items())) for request in requests]
+
+
+def test_a_backend_that_counts_many_at_once_is_found_by_its_protocol():
+    from tracestrata.protocols import CountsByField, CountsMany
+
+    pol = policy([{"field": "metadata.intent", "values": ["billing", "compliance", "refund"]}])
+    one_by_one, batching = EqualityCounter(RECORDS), BatchingCounter(RECORDS)
+    assert not isinstance(one_by_one, CountsMany) and isinstance(batching, CountsMany)
+    assert not isinstance(batching, CountsByField) and isinstance(GroupingCounter(RECORDS), CountsByField)
+    assert by_key(count_strata_pushdown(batching, WINDOW, pol)) == by_key(count_strata_pushdown(one_by_one, WINDOW, pol))
+    assert batching.queries == 2 and one_by_one.queries == 4  # the total, then the values: in one request or one each
