@@ -122,8 +122,11 @@ def command(
     schema: str | None,
     columns: tuple[str, ...],
 ) -> None:
-    """Compute how many traces to judge per stratum: from the population counts of a window
-    (--mode source or config), or from the spreads measured in a sync ledger (--mode ledger).
+    """Compute how many traces to judge per stratum, from the population counts of a window.
+
+    Three modes (`--mode`, inferred from the options when not given): `source`
+    counts `--source` under `--policy`, `config` a sync job's backend and window,
+    and `ledger` sizes strata from the spreads measured in a sync ledger.
 
     The expected rate per stratum is, by default, the observed failure-signal
     rate of the window (0 or all failures count as the end of their Wilson
