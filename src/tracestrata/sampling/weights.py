@@ -49,6 +49,7 @@ from tracestrata.sampling.columns import DictColumn, StringColumn
 UNCERTAINTY = "proxy_uncertainty"
 DEFAULT_FLOOR = 0.15  # docs/sampling.md "The floor": the informative gain against an unrelated weight's cost
 _U_SCALE = 2.0**-53
+Column = Sequence[object] | np.ndarray | StringColumn | DictColumn  # what the sketch hands `sizes`
 
 
 @dataclass(frozen=True)
@@ -66,18 +67,23 @@ class WeightSpec:
     def to_json(self) -> dict[str, Any]:
         return {"weight": self.text, "floor": self.floor}
 
-    def sizes(self, column: Any) -> np.ndarray:
-        """The size w_i >= floor of every row of a column (a list, numpy array, Dict- or StringColumn)."""
+    def raw_sizes(self, column: Column) -> np.ndarray:
+        """The size of every row before the floor: NaN where it is missing or not a number."""
         x = numbers(column)
         if self.uncertainty:
             with np.errstate(invalid="ignore"):
                 x = np.sqrt(x * (1.0 - x))  # NaN outside [0, 1]
+        return x
+
+    def sizes(self, column: Column) -> np.ndarray:
+        """The size w_i >= floor of every row of a column (a list, numpy array, Dict- or StringColumn)."""
+        x = self.raw_sizes(column)
         with np.errstate(invalid="ignore"):
             ok = np.isfinite(x) & (x > self.floor)
         return np.where(ok, x, self.floor)
 
 
-def numbers(column: Any) -> np.ndarray:
+def numbers(column: Column) -> np.ndarray:
     """A column as floats: numbers (booleans as 0/1) as they are, anything else NaN."""
     if isinstance(column, DictColumn):
         return column.take(_floats(list(column.values)), math.nan)
@@ -89,7 +95,7 @@ def numbers(column: Any) -> np.ndarray:
     return _floats(values)
 
 
-def _floats(values: Sequence[Any]) -> np.ndarray:
+def _floats(values: Sequence[object]) -> np.ndarray:
     out = np.full(len(values), math.nan)
     for i, v in enumerate(values):
         if type(v) in (float, int, bool):
