@@ -13,7 +13,7 @@ from tracestrata.record import TraceRecord
 from tracestrata.sampling.hashing import hash_id, hash_ids, hash_key
 from tracestrata.sampling.policy import load_policy, parse_policy
 from tracestrata.sampling.samplers import Sketch, sample_records
-from tracestrata.sampling.weights import DEFAULT_FLOOR, WeightSpec, key_rank, rank_keys, uniforms
+from tracestrata.sampling.weights import DEFAULT_FLOOR, FIRST_WINDOW_FLOOR, WeightSpec, key_rank, rank_keys, uniforms
 from tracestrata.synthetic import generate_traces
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -47,7 +47,9 @@ def test_the_policy_reads_a_weight_and_a_floor():
     p = policy(floor=0.1)
     assert p.weight == WeightSpec("scores.heuristic", True, 0.1)
     assert "scores.heuristic" in p.fields()
-    assert policy("cost").weight == WeightSpec("cost", False, DEFAULT_FLOOR)
+    assert policy("cost").weight == WeightSpec("cost", False, DEFAULT_FLOOR, auto=True)  # "auto" by default
+    assert policy().weight == WeightSpec("scores.heuristic", True, 0.25, auto=True)  # the first-window rule
+    assert policy().to_json()["sampling"] == {"weight": "proxy_uncertainty:scores.heuristic", "floor": "auto"}
     plain = parse_policy({"seed": "w"}, source="t")
     assert plain.weight is None and "sampling" not in plain.to_json()  # older digests are unchanged
     assert policy().digest != policy(floor=0.1).digest
@@ -183,7 +185,7 @@ def test_unweighted_policies_keep_k_over_n():
 def test_a_trace_record_without_the_field_is_sampled_at_the_floor():
     recs = [TraceRecord(id=f"t{i}", timestamp=T0) for i in range(50)]
     result = sample_records(recs, policy())
-    assert {s.size for s in result.selected} == {DEFAULT_FLOOR}
+    assert {s.size for s in result.selected} == {FIRST_WINDOW_FLOOR}  # floor = "auto" without history
 
 
 def test_a_weight_on_another_scale_than_the_floor_warns_once_with_the_share_floored():

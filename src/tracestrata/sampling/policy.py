@@ -25,8 +25,8 @@ from tracestrata.io.tomlfile import key_line, read_toml
 from tracestrata.sampling.evaluators import Evaluator, HashTarget
 from tracestrata.sampling.signals import OPERATORS, Boost, Condition, Operator, Signal
 from tracestrata.sampling.strata import Dimension, check_path
-from tracestrata.sampling.weights import DEFAULT_FLOOR as DEFAULT_WEIGHT_FLOOR
-from tracestrata.sampling.weights import UNCERTAINTY, WeightSpec, parse_weight
+from tracestrata.sampling.weight_expression import ExpressionError
+from tracestrata.sampling.weights import AUTO, UNCERTAINTY, WeightSpec, parse_weight, weight_spec
 
 TOP_KEYS = (
     "seed", "description", "strata", "targets", "failure", "boost", "max_strata", "proxy", "review", "evaluator",
@@ -343,7 +343,7 @@ class _Parser:
         return tuple(fields)
 
     def sampling(self, value: Any) -> WeightSpec | None:
-        """`[sampling] weight = "FIELD" | "proxy_uncertainty:FIELD"`, `floor = 0.15` (see `sampling.weights`)."""
+        """`[sampling] weight = "FIELD" | "proxy_uncertainty:FIELD"`, `floor = 0.15 | "auto"` (the default; see `sampling.weights`)."""
         table = self.table(value, "sampling")
         self.check_keys(table, SAMPLING_KEYS, "sampling")
         if "weight" not in table:
@@ -352,16 +352,21 @@ class _Parser:
                 raise self.error("sampling.floor", f"a floor needs a weight (e.g. {example})")
             return None
         text = self.string(table["weight"], "sampling.weight")
-        path, uncertainty = parse_weight(text)
+        try:
+            path, _ = parse_weight(text)
+        except ExpressionError as exc:
+            raise self.error("sampling.weight", f"{exc}") from None
         problem = check_path(path)
         if problem:
             raise self.error("sampling.weight", f"{problem} (or '{UNCERTAINTY}:FIELD' for a proxy score in [0, 1])")
-        floor = table.get("floor", DEFAULT_WEIGHT_FLOOR)
-        if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not math.isfinite(floor) or floor <= 0:
+        floor = table.get("floor", AUTO)
+        if floor != AUTO and (isinstance(floor, bool) or not isinstance(floor, (int, float))
+                              or not math.isfinite(floor) or floor <= 0):
             raise self.error(
-                "sampling.floor", f"expected a number > 0 (the size of a trace without a weight), got {floor!r}"
+                "sampling.floor",
+                f'expected a number > 0 (the size of a trace without a weight) or "auto", got {floor!r}',
             )
-        return WeightSpec(path, uncertainty, float(floor))
+        return weight_spec(text, floor)
 
     def review(self, value: Any) -> Review:
         table = self.table(value, "review")
