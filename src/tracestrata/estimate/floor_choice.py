@@ -44,8 +44,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tracestrata.design import Design, Unit
 from tracestrata.estimate.estimators import ScoredFrame
+from tracestrata.estimate.weighted_difference import difference_unequal
 from tracestrata.estimate.weighting_gain import weighting_gain
+from tracestrata.record import Score
 
 __all__ = [
     "CLEAR_GAIN",
@@ -53,9 +56,11 @@ __all__ = [
     "MIN_JUDGED",
     "UNCERTAINTY_FLOORS",
     "FloorChoice",
+    "History",
     "candidate_floors",
     "choose_floor",
     "first_window_floor",
+    "judged_history",
 ]
 
 # 0.5 = max sqrt(p(1-p)): uniform. Not below 0.1: at 0.05 the rare stratum over-covered (0.975, the
@@ -129,3 +134,35 @@ def choose_floor(
     if not (ratio < CLEAR_GAIN):
         return FloorChoice(uniform, 1.0, judged, f"no clear gain (best forecast {ratio:.2f}x at floor {best:g})")
     return FloorChoice(best, ratio, judged, f"forecast {ratio:.2f}x the width of equal probability")
+
+
+@dataclass(frozen=True)
+class History:
+    """Earlier windows' judged traces as `choose_floor` reads them: the design frame, each judged
+    trace's residual M − λP against the weight's field (λ fitted: about 0 for a field that does
+    not predict the metric) and the field's raw values (None where missing)."""
+
+    frame: ScoredFrame
+    residual: np.ndarray
+    raw: list[object]
+
+
+def _raw(unit: Unit, field: str) -> object:
+    return unit.proxy[field] if field in unit.proxy else unit.attr(field)
+
+
+def judged_history(design: Design, scores: Sequence[Score], metric: str, field: str) -> History | None:
+    """The judged traces of `design` (numeric `metric` scores) with their residuals against `field`;
+    None when fewer than two are judged."""
+    values = {s.trace_id: float(s.value) for s in scores
+              if s.name == metric and type(s.value) in (int, float, bool) and math.isfinite(float(s.value))}
+    frame = ScoredFrame.build(design, values)
+    if len(frame.y) < 2:
+        return None
+    units = {u.trace_id: u for u in design.units}
+    raw = [_raw(units[t], field) for t in frame.trace_ids]
+    p = np.array([float(v) if type(v) in (int, float, bool) else math.nan for v in raw], dtype=float)
+    with np.errstate(invalid="ignore"):
+        p = np.where(np.isfinite(p), p, float(np.nanmean(p)) if np.isfinite(p).any() else 0.0)
+    lam = difference_unequal(frame, p, 0.0, np.ones(len(frame.y), dtype=bool)).lam
+    return History(frame, frame.y - lam * p, raw)
