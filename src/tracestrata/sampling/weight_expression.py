@@ -86,7 +86,7 @@ def _compile(node: ast.expr, fields: set[str]) -> Evaluator:
         return lambda x: np.full(len(x), value)
     if isinstance(node, ast.Name | ast.Attribute):
         path = _path(node)
-        if path is None or path in FUNCTIONS:
+        if path is None or path in FUNCTIONS or "__" in path:
             raise ExpressionError(f"not a field path: {ast.unparse(node)!r}")
         fields.add(path)
         return lambda x: x
