@@ -13,7 +13,6 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any
 
 import numpy as np
 
@@ -83,7 +82,7 @@ class Disagreement:
     def bias(self) -> float:
         return self.judge - self.human
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {"reviewed": self.reviewed, "judge_mean": _num(self.judge), "human_mean": _num(self.human),
                 "judge_minus_human": _num(self.bias), "agreement": _num(self.agreement)}
 
@@ -105,8 +104,8 @@ class Assisted:
     def method(self) -> str:
         return f"{self.kind.value}+{self.estimate.method.value}"
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
             "field": self.field,
             "estimator": self.kind.value,
             "tuning": self.tuning.value,

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
 
 from tracestrata.estimate.floor_choice import judged_history
 from tracestrata.job.ledger import design_from_runs, select_runs
@@ -30,7 +29,7 @@ class WindowPlan:
     design attributes, the items for every sink, and the boost counts after the window."""
 
     row: RunRow
-    sampled: list[tuple[str, str, Mapping[str, Any]]]
+    sampled: list[tuple[str, str, Mapping[str, object]]]
     items: list[PlannedItem]
     boost_collected: dict[str, int]
 
@@ -60,7 +59,7 @@ def plan_window(
     digest = policy.digest
     run_id = run_id_for(source, window, digest)
     items: list[PlannedItem] = []
-    sampled: list[tuple[str, str, Mapping[str, Any]]] = []
+    sampled: list[tuple[str, str, Mapping[str, object]]] = []
     for picked in result.selected:
         sampled.append((picked.record.id, picked.cell, picked.unit_attrs()))
         for kind, name in sinks:
