@@ -88,3 +88,18 @@ def test_an_auto_floor_is_chosen_from_the_judged_windows_before(tmp_path):
         choice = choose_floor(history.frame, history.residual, policy.weight.raw_sizes(history.raw),
                               uncertainty=True, default=0.15)
         assert choice.judged == len(design.units) >= MIN_JUDGED and choice.floor == chosen.weight.floor
+
+
+def test_an_auto_floor_without_the_field_in_the_ledger_keeps_the_first_window_floor(tmp_path):
+    """A weight field the policy does not record (no `[[proxy]]`) is not in the ledger: nothing to forecast."""
+    from tracestrata.estimate.floor_choice import judged_history
+    from tracestrata.record import Score
+    from tracestrata.synthetic import judge
+
+    config = make_config(tmp_path, policy=WEIGHTED)
+    run_sync(config, now=NOW, connector=MemConnector(tmp_path, RECORDS))
+    design, _ = design_from_ledger(config.state, since=None, until=NOW)
+    by_id = {r.id: r for r in RECORDS}
+    scores = [Score(u.trace_id, "correct", bool(judge(by_id[u.trace_id])["correct"])) for u in design.units]
+    assert judged_history(design, scores, "correct", "scores.heuristic") is not None
+    assert judged_history(design, scores, "correct", "metadata.not_recorded") is None

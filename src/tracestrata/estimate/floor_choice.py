@@ -153,7 +153,8 @@ def _raw(unit: Unit, field: str) -> object:
 
 def judged_history(design: Design, scores: Sequence[Score], metric: str, field: str) -> History | None:
     """The judged traces of `design` (numeric `metric` scores) with their residuals against `field`;
-    None when fewer than two are judged."""
+    None when fewer than two are judged or none has the field (the ledger keeps a field's value
+    only when the policy records it: `[[proxy]] field = ...`), so the first-window rule applies."""
     values = {s.trace_id: float(s.value) for s in scores
               if s.name == metric and type(s.value) in (int, float, bool) and math.isfinite(float(s.value))}
     frame = ScoredFrame.build(design, values)
@@ -162,6 +163,8 @@ def judged_history(design: Design, scores: Sequence[Score], metric: str, field: 
     units = {u.trace_id: u for u in design.units}
     raw = [_raw(units[t], field) for t in frame.trace_ids]
     p = np.array([float(v) if type(v) in (int, float, bool) else math.nan for v in raw], dtype=float)
+    if not np.isfinite(p).any():  # the field is not recorded on the judged traces (not a [[proxy]])
+        return None
     with np.errstate(invalid="ignore"):
         p = np.where(np.isfinite(p), p, float(np.nanmean(p)) if np.isfinite(p).any() else 0.0)
     lam = difference_unequal(frame, p, 0.0, np.ones(len(frame.y), dtype=bool)).lam
