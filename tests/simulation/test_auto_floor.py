@@ -17,11 +17,10 @@ Run with `-s` to see the numbers (docs/sampling.md quotes them).
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
-from test_weighted_coverage import N, allocation, draw, estimates, frame_of, population
+from test_weighted_coverage import N, allocation, draw, estimates, frame_of, honest, population, summarize
 
 from tracestrata.estimate.floor_choice import choose_floor, first_window_floor
 from tracestrata.sampling.weights import DEFAULT_FLOOR, WeightSpec
@@ -62,16 +61,7 @@ def simulate(windows: int = WINDOWS):
                 choice = choose_floor(frame, frame.y - pooled * p[rows], w[rows], uncertainty=True,
                                       default=DEFAULT_FLOOR)
                 floors[name] = choice.floor
-    summary = {}
-    for key, rows in out.items():
-        mean, se, lows, highs = np.array(rows).T
-        target = truth[key[1]]
-        summary[key] = {
-            "bias_se": (mean.mean() - target) / (mean.std(ddof=1) / math.sqrt(windows)),
-            "coverage": float(((lows <= target) & (target <= highs)).mean()),
-            "width": float((highs - lows).mean()),
-            "sd": float(mean.std(ddof=1)),
-        }
+    summary: dict = {key: summarize(rows_, truth[key[1]]) for key, rows_ in out.items()}
     summary["floors"] = {name: np.array(v) for name, v in chosen.items() if v}
     return summary
 
@@ -79,10 +69,6 @@ def simulate(windows: int = WINDOWS):
 @pytest.fixture(scope="module")
 def runs():
     return simulate()
-
-
-def honest(s) -> float:
-    return s["width"] / (2 * 1.96 * s["sd"])
 
 
 def test_print(runs):

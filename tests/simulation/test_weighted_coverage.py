@@ -149,20 +149,27 @@ def simulate(spec: WeightSpec, reps: int = REPS, lam: float | None = None):
                     df = fit.n - cells - fit.slopes
                     se = math.sqrt(v)
                     out[("srs", "report", dom)].append((fit.mean, se, *t_interval(fit.mean, se, df)))
-    summary = {}
-    for key, rows in out.items():
-        arr = np.array(rows)
-        mean, se, lows, highs = arr.T
-        target = truth[key[2]]
-        summary[key] = {
-            "bias_se": (mean.mean() - target) / (mean.std(ddof=1) / math.sqrt(reps)),
-            "coverage": float(((lows <= target) & (target <= highs)).mean()),
-            "width": float((highs - lows).mean()),
-            "sd": float(mean.std(ddof=1)),
-            "se": float(se.mean()),
-        }
+    summary: dict = {key: summarize(rows, truth[key[2]]) for key, rows in out.items()}
     summary["judged"] = int(k.sum())
     return summary
+
+
+def summarize(rows, target: float) -> dict[str, float]:
+    """Bias in MC SE, coverage, mean width, the estimate's empirical SD and mean SE of
+    (mean, se, low, high) rows, one a draw."""
+    mean, se, lows, highs = np.array(rows).T
+    return {
+        "bias_se": float((mean.mean() - target) / (mean.std(ddof=1) / math.sqrt(len(mean)))),
+        "coverage": float(((lows <= target) & (target <= highs)).mean()),
+        "width": float((highs - lows).mean()),
+        "sd": float(mean.std(ddof=1)),
+        "se": float(se.mean()),
+    }
+
+
+def honest(s) -> float:
+    """Mean interval width over 2 x 1.96 x the estimate's empirical SD."""
+    return s["width"] / (2 * 1.96 * s["sd"])
 
 
 def report(runs):
@@ -184,11 +191,6 @@ def report(runs):
 
 def test_print(runs):
     report(runs)
-
-
-def honest(s) -> float:
-    """Mean interval width over 2 x 1.96 x the estimate's empirical SD."""
-    return s["width"] / (2 * 1.96 * s["sd"])
 
 
 @pytest.mark.parametrize("domain", ["all", "rare"])

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 import pytest
-from test_weighted_coverage import N, allocation, draw, frame_of, population
+from test_weighted_coverage import N, allocation, draw, frame_of, honest, population, summarize
 
 from tracestrata.estimate.intervals import t_interval
 from tracestrata.estimate.weighted_twophase import twophase_unequal
@@ -59,26 +59,12 @@ def simulate(reps: int = REPS):
                 se = math.sqrt(two.variance)
                 df = two.fit.n - two.fit.cells - two.fit.slopes
                 out[(dom, kind)].append((two.fit.mean, se, *t_interval(two.fit.mean, se, df)))
-    summary = {}
-    for key, rows_ in out.items():
-        mean, se, lows, highs = np.array(rows_).T
-        target = truth[key[0]]
-        summary[key] = {
-            "bias_se": (mean.mean() - target) / (mean.std(ddof=1) / math.sqrt(reps)),
-            "coverage": float(((lows <= target) & (target <= highs)).mean()),
-            "width": float((highs - lows).mean()),
-            "sd": float(mean.std(ddof=1)),
-        }
-    return summary
+    return {key: summarize(rows_, truth[key[0]]) for key, rows_ in out.items()}
 
 
 @pytest.fixture(scope="module")
 def runs():
     return simulate()
-
-
-def honest(s) -> float:
-    return s["width"] / (2 * 1.96 * s["sd"])
 
 
 def test_print(runs):
