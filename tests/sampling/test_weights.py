@@ -235,3 +235,11 @@ def test_an_expression_weight_is_evaluated_vectorised_as_python_would():
     clip = policy("expr: clip(abs(scores.x - 0.5) ** 2, 0.01, max(0.2, -scores.x, 0.1)) / 2").weight
     assert clip.with_floor(0.001).sizes(np.array([0.5, 0.0, 1.0])).tolist() == [0.005, 0.1, 0.1]
     assert policy(spec.text).digest == policy(spec.text).digest != policy().digest
+
+
+def test_an_expression_weight_pickles_as_its_text():
+    import pickle
+
+    spec = policy("expr: max(scores.heuristic, 0.2) ** 0.5").weight
+    again = pickle.loads(pickle.dumps(spec))
+    assert again == spec and again.sizes([0.04, 0.81]).tolist() == spec.sizes([0.04, 0.81]).tolist()

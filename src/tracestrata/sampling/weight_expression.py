@@ -43,6 +43,10 @@ class WeightExpression:
     field: str
     evaluate: Evaluator = field(compare=False, repr=False)
 
+    def __reduce__(self) -> tuple[Callable[[str], WeightExpression], tuple[str]]:
+        """Pickled as its text (parsed again): worker processes need no closure pickling."""
+        return parse_expression, (f"{PREFIX} {self.text}",)
+
 
 def is_expression(text: str) -> bool:
     return text.lstrip().startswith(PREFIX)
