@@ -32,7 +32,12 @@ reads the same float weight gets the same ranks bit for bit.
 A weight that is missing, zero, negative, not a number or not finite falls back to
 the floor, never to probability 0; for `proxy_uncertainty:FIELD` the size is
 sqrt(p (1 − p)) of a proxy score p in [0, 1], floored (a score outside [0, 1] gets
-the floor).
+the floor); for `expr: ...` an arithmetic expression of one field
+(`sampling.weight_expression`), floored the same way.
+
+The floor is a number, or `"auto"` (the default): chosen before each window from the
+judged traces of the windows before it (`estimate.floor_choice`, `chosen_floor`;
+`job.window_plan.auto_floor` for `sync`), the first-window floor without them.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from tracestrata.sampling.weight_expression import PREFIX, WeightExpression, eva
 
 UNCERTAINTY = "proxy_uncertainty"
 AUTO = "auto"  # `floor = "auto"`: chosen per window from the earlier windows' judged traces
-DEFAULT_FLOOR = 0.15  # docs/sampling.md "The floor": the informative gain against an unrelated weight's cost
+DEFAULT_FLOOR = 0.15  # a field's or an expression's first-window floor (docs/sampling.md "The floor")
 _U_SCALE = 2.0**-53
 Column = Sequence[object] | np.ndarray | StringColumn | DictColumn  # what the sketch hands `sizes`
 
