@@ -58,7 +58,7 @@ def test_plan_forecasts_what_the_weighting_buys(tmp_path):
 def test_an_auto_floor_is_chosen_from_the_judged_windows_before(tmp_path):
     """`floor = "auto"` (the default): the first window takes the first-window floor; a window after
     judged ones takes the floor `estimate.floor_choice` forecasts best, the digest unchanged."""
-    from tracestrata.estimate.floor_choice import MIN_JUDGED, choose_floor, judged_history
+    from tracestrata.estimate.floor_choice import MIN_JUDGED, UNCERTAINTY_FLOORS, choose_floor, judged_history
     from tracestrata.job.window_plan import auto_floor
     from tracestrata.protocols import Window
     from tracestrata.record import Score
@@ -81,7 +81,7 @@ def test_an_auto_floor_is_chosen_from_the_judged_windows_before(tmp_path):
         source = state.runs()[0].source
         chosen = auto_floor(policy, state, source, later, "correct")
         assert chosen.weight.auto and chosen.digest == policy.digest
-        assert chosen.weight.floor in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
+        assert chosen.weight.floor in UNCERTAINTY_FLOORS
         assert auto_floor(policy, state, source, later, None) is policy  # no metric: nothing to read
         history = judged_history(design, state.scores([u.trace_id for u in design.units]), "correct",
                                  "scores.heuristic")
