@@ -18,9 +18,10 @@ import math
 
 import numpy as np
 import pytest
+from builders import priority_sampled_cells
 from rscript import require_rscript, run_r
 
-from tracestrata.design import Cell, CellKind, Design, Unit
+from tracestrata.design import Design, Unit
 from tracestrata.estimate.estimators import ScoredFrame, UnequalFrame
 from tracestrata.estimate.weighted_twophase import twophase_unequal
 
@@ -31,22 +32,16 @@ TOL = 1e-8
 
 def make_case():
     """Three cells drawn by priority sampling (π = min(1, w τ)); the first r judged traces of each reviewed."""
-    rng = np.random.default_rng(11)
-    rows, cells, units = [], [], []
-    for cid, big_n, m, r in (("a#normal", 2000, 120, 40), ("a#failure", 300, 40, 15), ("b#normal", 900, 80, 30)):
-        cells.append(Cell(cid, cid.split("#")[0], {}, CellKind.NORMAL, big_n, m))
-        size = rng.uniform(0.1, 0.5, big_n)
-        u = rng.random(big_n)
-        order = np.argsort(u / size)
-        tau = (u / size)[order[m]]
-        for n, i in enumerate(order[:m]):
-            pi = min(1.0, size[i] * tau)
-            h = float(rng.random() < 0.6 + 0.6 * (0.5 - size[i]))
-            judge = float(rng.random() < (0.9 if h else 0.3))
-            tid = f"{cid}-{n}"
-            units.append(Unit(tid, cid, probability=pi))
-            rows.append({"id": tid, "cell": cid, "N": big_n, "J": judge, "H": h if n < r else None})
-    return rows, Design(tuple(cells), tuple(units))
+    rows = []
+
+    def trace(rng, cid, big_n, n, reviewed, size, pi):
+        h = float(rng.random() < 0.6 + 0.6 * (0.5 - size))
+        judge = float(rng.random() < (0.9 if h else 0.3))
+        rows.append({"id": f"{cid}-{n}", "cell": cid, "N": big_n, "J": judge, "H": h if reviewed else None})
+        return Unit(f"{cid}-{n}", cid, probability=pi)
+
+    cells, units = priority_sampled_cells(11, trace)
+    return rows, Design(cells, tuple(units))
 
 
 def fit(fpc: bool):

@@ -6,8 +6,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from builders import priority_sampled_cells
 
-from tracestrata.design import Cell, CellKind, Design, Unit
+from tracestrata.design import Design, Unit
 from tracestrata.estimate.estimators import ScoredFrame, UnequalFrame
 from tracestrata.estimate.report import build_report
 from tracestrata.estimate.weighted_twophase import twophase_unequal
@@ -15,22 +16,18 @@ from tracestrata.record import Score
 
 
 def weighted_case():
-    rng = np.random.default_rng(5)
-    cells, units, scores = [], [], []
-    for cid, big_n, m, r in (("a#normal", 2000, 120, 40), ("a#failure", 300, 40, 15), ("b#normal", 900, 80, 30)):
-        cells.append(Cell(cid, cid.split("#")[0], {}, CellKind.NORMAL, big_n, m))
-        size = rng.uniform(0.1, 0.5, big_n)
-        u = rng.random(big_n)
-        order = np.argsort(u / size)
-        tau = (u / size)[order[m]]
-        for n, i in enumerate(order[:m]):
-            tid = f"{cid}-{n}"
-            units.append(Unit(tid, cid, {"review": n < r}, probability=min(1.0, size[i] * tau)))
-            h = bool(rng.random() < 0.7)
-            scores.append(Score(tid, "judge", bool(rng.random() < (0.9 if h else 0.3))))
-            if n < r:
-                scores.append(Score(tid, "human", h))
-    return Design(tuple(cells), tuple(units)), scores
+    scores = []
+
+    def trace(rng, cid, big_n, n, reviewed, size, pi):
+        tid = f"{cid}-{n}"
+        h = bool(rng.random() < 0.7)
+        scores.append(Score(tid, "judge", bool(rng.random() < (0.9 if h else 0.3))))
+        if reviewed:
+            scores.append(Score(tid, "human", h))
+        return Unit(tid, cid, {"review": reviewed}, probability=pi)
+
+    cells, units = priority_sampled_cells(5, trace)
+    return Design(cells, tuple(units)), scores
 
 
 def test_the_report_gives_the_weighted_two_phase_estimate():
