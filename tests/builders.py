@@ -309,3 +309,24 @@ def weighted_traffic():
             scores["heuristic"] = value
         out[i] = replace(out[i], id=["é-", "追踪-", "x"][i % 3] + out[i].id, scores=scores)
     return out
+
+
+def priority_sampled_cells(seed: int, on_trace) -> tuple:
+    """Three cells (N, judged m, first r of them reviewed) drawn by priority sampling, pi = min(1, w tau) with
+    w ~ U(0.1, 0.5): the cells and, per judged trace, `on_trace(rng, cell_id, n, reviewed, size, pi)`'s unit.
+    For the two-phase tests on a weighted phase 1 (`estimate.weighted_twophase`)."""
+    import numpy as np
+
+    from tracestrata.design import Cell
+
+    rng = np.random.default_rng(seed)
+    cells, units = [], []
+    for cid, big_n, m, r in (("a#normal", 2000, 120, 40), ("a#failure", 300, 40, 15), ("b#normal", 900, 80, 30)):
+        cells.append(Cell(cid, cid.split("#")[0], {}, CellKind.NORMAL, big_n, m))
+        size = rng.uniform(0.1, 0.5, big_n)
+        u = rng.random(big_n)
+        order = np.argsort(u / size)
+        tau = (u / size)[order[m]]
+        for n, i in enumerate(order[:m]):
+            units.append(on_trace(rng, cid, big_n, n, n < r, float(size[i]), min(1.0, float(size[i] * tau))))
+    return tuple(cells), units

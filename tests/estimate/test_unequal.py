@@ -91,17 +91,19 @@ def test_the_difference_estimator_with_a_perfect_proxy_is_exact():
     assert useless.mean == pytest.approx(plain.mean) and useless.lam == 0.0
 
 
-def test_two_phase_on_a_weighted_sample_is_one_clear_error():
-    from tracestrata.errors import EstimationError
+def test_two_phase_on_a_weighted_sample_gives_the_weighted_two_phase_estimate():
+    """Once refused; now `estimate.weighted_twophase` (tests/crosscheck/test_weighted_twophase_r.py)."""
+    import math
+
     from tracestrata.estimate.assisted import ProxyKind, ProxySpec, assist
     from tracestrata.estimate.intervals import IntervalMethod
 
     d, values = design(lambda cell, i: 0.1 + 0.01 * i)
     frame = ScoredFrame.build(d, values)
     plain = StratifiedEstimator().estimate(d, values)
-    with pytest.raises(EstimationError, match="two-phase"):
-        assist(d, frame, ProxySpec(ProxyKind.JUDGE, "correct"), {}, plain, {}, rate=True, confidence=0.95,
-               lonely=LonelyCell.ADJUST, rate_interval=IntervalMethod.KORN_GRAUBARD, judge=values)
+    whole, _ = assist(d, frame, ProxySpec(ProxyKind.JUDGE, "correct"), {}, plain, {}, rate=True, confidence=0.95,
+                      lonely=LonelyCell.ADJUST, rate_interval=IntervalMethod.KORN_GRAUBARD, judge=values)
+    assert math.isclose(whole.estimate.mean, plain.mean, rel_tol=1e-9)  # the judge is the label: no correction
 
 
 def test_a_weighted_sample_with_a_proxy_field_centres_both_intervals_on_one_lambda():

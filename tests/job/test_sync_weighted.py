@@ -53,3 +53,53 @@ def test_plan_forecasts_what_the_weighting_buys(tmp_path):
     assert line is not None and 'weight = "proxy_uncertainty:scores.heuristic"' in line and "x as wide" in line
     assert weighting_forecast(config.state, design, scores, "correct", None) is None
     assert weighting_forecast(config.state, design, scores, "correct", "score:correct") is None
+
+
+def test_an_auto_floor_is_chosen_from_the_judged_windows_before(tmp_path):
+    """`floor = "auto"` (the default): the first window takes the first-window floor; a window after
+    judged ones takes the floor `estimate.floor_choice` forecasts best, the digest unchanged."""
+    from tracestrata.estimate.floor_choice import MIN_JUDGED, UNCERTAINTY_FLOORS, choose_floor, judged_history
+    from tracestrata.job.window_plan import auto_floor
+    from tracestrata.protocols import Window
+    from tracestrata.record import Score
+    from tracestrata.sampling.policy import parse_policy
+    from tracestrata.sampling.weights import FIRST_WINDOW_FLOOR
+    from tracestrata.synthetic import judge
+
+    config = make_config(tmp_path, policy=WEIGHTED)
+    run_sync(config, now=NOW, connector=MemConnector(tmp_path, RECORDS))
+    policy = parse_policy(WEIGHTED, source="t")
+    assert policy.weight.auto and policy.weight.floor == FIRST_WINDOW_FLOOR
+    later = Window(NOW, NOW + timedelta(hours=1))
+    with State(config.state) as state:
+        unjudged = auto_floor(policy, state, "mem", later, "correct")
+        assert unjudged.weight.floor == FIRST_WINDOW_FLOOR
+        design, _ = design_from_ledger(config.state, since=None, until=NOW)
+        by_id = {r.id: r for r in RECORDS}
+        state.store_scores([Score(u.trace_id, "correct", bool(judge(by_id[u.trace_id])["correct"]))
+                            for u in design.units])
+        source = state.runs()[0].source
+        chosen = auto_floor(policy, state, source, later, "correct")
+        assert chosen.weight.auto and chosen.digest == policy.digest
+        assert chosen.weight.floor in UNCERTAINTY_FLOORS
+        assert auto_floor(policy, state, source, later, None) is policy  # no metric: nothing to read
+        history = judged_history(design, state.scores([u.trace_id for u in design.units]), "correct",
+                                 "scores.heuristic")
+        choice = choose_floor(history.frame, history.residual, policy.weight.raw_sizes(history.raw),
+                              uncertainty=True, default=0.15)
+        assert choice.judged == len(design.units) >= MIN_JUDGED and choice.floor == chosen.weight.floor
+
+
+def test_an_auto_floor_without_the_field_in_the_ledger_keeps_the_first_window_floor(tmp_path):
+    """A weight field the policy does not record (no `[[proxy]]`) is not in the ledger: nothing to forecast."""
+    from tracestrata.estimate.floor_choice import judged_history
+    from tracestrata.record import Score
+    from tracestrata.synthetic import judge
+
+    config = make_config(tmp_path, policy=WEIGHTED)
+    run_sync(config, now=NOW, connector=MemConnector(tmp_path, RECORDS))
+    design, _ = design_from_ledger(config.state, since=None, until=NOW)
+    by_id = {r.id: r for r in RECORDS}
+    scores = [Score(u.trace_id, "correct", bool(judge(by_id[u.trace_id])["correct"])) for u in design.units]
+    assert judged_history(design, scores, "correct", "scores.heuristic") is not None
+    assert judged_history(design, scores, "correct", "metadata.not_recorded") is None

@@ -30,9 +30,21 @@ def exports(tmp_path_factory):
     return folder
 
 
-def sample(folder, source, name, *extra):
+EXPRESSION = 'weight = "expr: sqrt(scores.heuristic * (1 - scores.heuristic)) + min(scores.heuristic, 0.1)"'
+
+
+def expression_policy(folder: Path) -> Path:
+    """weighted.toml with its weight as an expression of the proxy (`sampling.weight_expression`)."""
+    text = WEIGHTED.read_text()
+    assert 'weight = "proxy_uncertainty:scores.heuristic"' in text
+    path = folder / "expression.toml"
+    path.write_text(text.replace('weight = "proxy_uncertainty:scores.heuristic"', EXPRESSION))
+    return path
+
+
+def sample(folder, source, name, *extra, policy=WEIGHTED):
     out = folder / name
-    args = ["sample", "--source", source, "--policy", str(WEIGHTED), "--out", str(out),
+    args = ["sample", "--source", source, "--policy", str(policy), "--out", str(out),
             "--state", str(folder / f"{name}.json"), *extra]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
@@ -48,3 +60,16 @@ def test_files_jobs_and_duckdb_draw_the_same_weighted_sample(exports):
     probabilities = {unit[7] for unit in common.units.values()}
     assert len(probabilities) > 50  # unequal inside cells: the weighting took effect
     assert {unit[9] for unit in common.units.values()} >= {0.05, 0.5}  # the floor and the top size
+
+
+def test_an_expression_weight_draws_the_same_sample_on_every_path(exports):
+    policy = expression_policy(exports)
+    jsonl = f"jsonl:{exports / 'traces.jsonl'}"
+    files = sample(exports, jsonl, "x-files", policy=policy)
+    common = assert_identical_samples(files, sample(exports, jsonl, "x-jobs", "--jobs", "2", policy=policy),
+                                      records=True)
+    assert_identical_samples(files, sample(exports, f"duckdb:{exports / 'traces.jsonl'}", "x-json", policy=policy),
+                             records=True)
+    assert_identical_samples(files, sample(exports, f"parquet:{exports / 'one.parquet'}", "x-parquet", policy=policy))
+    sizes = {unit[9] for unit in common.units.values()}
+    assert len(sizes) > 50 and max(sizes) > 0.5  # the expression's own sizes (sqrt(p(1-p)) <= 0.5 alone)

@@ -13,7 +13,7 @@ from tracestrata.record import TraceRecord
 from tracestrata.sampling.hashing import hash_id, hash_ids, hash_key
 from tracestrata.sampling.policy import load_policy, parse_policy
 from tracestrata.sampling.samplers import Sketch, sample_records
-from tracestrata.sampling.weights import DEFAULT_FLOOR, WeightSpec, key_rank, rank_keys, uniforms
+from tracestrata.sampling.weights import DEFAULT_FLOOR, FIRST_WINDOW_FLOOR, WeightSpec, key_rank, rank_keys, uniforms
 from tracestrata.synthetic import generate_traces
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -47,7 +47,9 @@ def test_the_policy_reads_a_weight_and_a_floor():
     p = policy(floor=0.1)
     assert p.weight == WeightSpec("scores.heuristic", True, 0.1)
     assert "scores.heuristic" in p.fields()
-    assert policy("cost").weight == WeightSpec("cost", False, DEFAULT_FLOOR)
+    assert policy("cost").weight == WeightSpec("cost", False, DEFAULT_FLOOR, auto=True)  # "auto" by default
+    assert policy().weight == WeightSpec("scores.heuristic", True, 0.25, auto=True)  # the first-window rule
+    assert policy().to_json()["sampling"] == {"weight": "proxy_uncertainty:scores.heuristic", "floor": "auto"}
     plain = parse_policy({"seed": "w"}, source="t")
     assert plain.weight is None and "sampling" not in plain.to_json()  # older digests are unchanged
     assert policy().digest != policy(floor=0.1).digest
@@ -62,6 +64,18 @@ def test_the_policy_reads_a_weight_and_a_floor():
         ('weight = 3', "sampling.weight", "expected a non-empty string"),
         ('weight = "cost"\nfloar = 1', "sampling.floar", "unknown key"),
         ("floor = 0.1", "sampling.floor", "a floor needs a weight"),
+        ('weight = "cost"\nfloor = "automatic"', "sampling.floor", 'or "auto"'),
+        ('weight = "expr: __import__(\'os\').system(\'x\')"', "sampling.weight", "not an allowed function call"),
+        ('weight = "expr: scores.heuristic.__class__"', "sampling.weight", "not a field path"),
+        ('weight = "expr: exp(scores.heuristic)"', "sampling.weight", "only sqrt, abs, min, max, clip"),
+        ('weight = "expr: scores.a + metadata.b"', "sampling.weight", "names exactly one field"),
+        ('weight = "expr: 2 * 3"', "sampling.weight", "names none"),
+        ('weight = "expr: scores.a if scores.a > 0 else 1"', "sampling.weight", "not allowed in a weight expression"),
+        ('weight = "expr: scores.a[0]"', "sampling.weight", "not allowed"),
+        ('weight = "expr: \'x\' * scores.a"', "sampling.weight", "not allowed"),
+        ('weight = "expr: sqrt(scores.a, 2)"', "sampling.weight", "sqrt takes 1 arguments"),
+        ('weight = "expr: (scores.a"', "sampling.weight", "not an expression"),
+        ('weight = "expr: "', "sampling.weight", "an empty expression"),
     ],
 )
 def test_a_bad_sampling_key_is_one_line_naming_file_line_and_key(tmp_path, body, key, message):
@@ -183,7 +197,7 @@ def test_unweighted_policies_keep_k_over_n():
 def test_a_trace_record_without_the_field_is_sampled_at_the_floor():
     recs = [TraceRecord(id=f"t{i}", timestamp=T0) for i in range(50)]
     result = sample_records(recs, policy())
-    assert {s.size for s in result.selected} == {DEFAULT_FLOOR}
+    assert {s.size for s in result.selected} == {FIRST_WINDOW_FLOOR}  # floor = "auto" without history
 
 
 def test_a_weight_on_another_scale_than_the_floor_warns_once_with_the_share_floored():
@@ -208,3 +222,24 @@ def test_a_weight_on_another_scale_than_the_floor_warns_once_with_the_share_floo
     assert floor_warning(spec, [("a", 0.15)] * 9 + [("a", 0.3)]) is None  # 90% is not beyond 90%
     assert "90.9% of the sampled traces of 1 of 1 cells" in floor_warning(spec, [("a", 0.15)] * 10 + [("a", 0.3)])
     assert floor_warning(WeightSpec("scores.p", True), [("a", 0.15)] * 20) is None  # fixed scale: floored by design
+
+
+def test_an_expression_weight_is_evaluated_vectorised_as_python_would():
+    spec = policy("expr: sqrt(scores.heuristic * (1 - scores.heuristic)) + 0.1").weight
+    assert spec.field == "scores.heuristic" and spec.text.startswith("expr: sqrt(")
+    assert "scores.heuristic" in policy(spec.text).fields()  # every path reads the field it names
+    p = [0.5, 0.0, 1.0, None, 1.5, "x", 0.2]
+    sizes = spec.with_floor(0.05).sizes(p)
+    expected = [math.sqrt(0.25) + 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, math.sqrt(0.16) + 0.1]  # sqrt(<0): the floor
+    assert sizes.tolist() == expected  # bit for bit: the same IEEE operations
+    clip = policy("expr: clip(abs(scores.x - 0.5) ** 2, 0.01, max(0.2, -scores.x, 0.1)) / 2").weight
+    assert clip.with_floor(0.001).sizes(np.array([0.5, 0.0, 1.0])).tolist() == [0.005, 0.1, 0.1]
+    assert policy(spec.text).digest == policy(spec.text).digest != policy().digest
+
+
+def test_an_expression_weight_pickles_as_its_text():
+    import pickle
+
+    spec = policy("expr: max(scores.heuristic, 0.2) ** 0.5").weight
+    again = pickle.loads(pickle.dumps(spec))
+    assert again == spec and again.sizes([0.04, 0.81]).tolist() == spec.sizes([0.04, 0.81]).tolist()

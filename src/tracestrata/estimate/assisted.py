@@ -13,7 +13,6 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any
 
 import numpy as np
 
@@ -23,6 +22,7 @@ from tracestrata.estimate.estimators import Estimate, LonelyCell, ScoredFrame, s
 from tracestrata.estimate.estimators import UnequalFrame
 from tracestrata.estimate.intervals import IntervalMethod, df_factor, korn_graubard, t_interval, wilson_effective
 from tracestrata.estimate.proxy import ProxyData, Tuning, difference_fit, lambda_groups, twophase_fit
+from tracestrata.estimate.weighted_twophase import twophase_unequal
 from tracestrata.estimate.weighted_difference import unequal_proxy_fit
 
 __all__ = [
@@ -82,7 +82,7 @@ class Disagreement:
     def bias(self) -> float:
         return self.judge - self.human
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {"reviewed": self.reviewed, "judge_mean": _num(self.judge), "human_mean": _num(self.human),
                 "judge_minus_human": _num(self.bias), "agreement": _num(self.agreement)}
 
@@ -104,8 +104,8 @@ class Assisted:
     def method(self) -> str:
         return f"{self.kind.value}+{self.estimate.method.value}"
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
             "field": self.field,
             "estimator": self.kind.value,
             "tuning": self.tuning.value,
@@ -188,9 +188,6 @@ def assist(
     if judge is None:
         raise EstimationError(f"no judge score named {spec.name!r}", field="proxy")
     phase1 = replace(ScoredFrame.build(design, judge), fpc=fpc)
-    if isinstance(phase1, UnequalFrame):  # twophase_fit assumes an SRS of the judged traces in every cell
-        raise EstimationError("--proxy score:NAME (two-phase) does not support a sample drawn with [sampling] weight "
-                              "yet; use --proxy FIELD", field="proxy")
     if phase1.y.size == 0:
         raise EstimationError(f"no sampled trace has a {spec.name!r} score", field="proxy")
     human_by_id = dict(zip(frame.trace_ids, frame.y.tolist(), strict=True))
@@ -200,7 +197,10 @@ def assist(
 
     def one(d: np.ndarray, method: IntervalMethod, base: Estimate, cells: Collection[str] | None,
             gain: float = math.nan) -> Assisted:
-        two = twophase_fit(phase1, phase1.y, human, d, groups, names, lonely=lonely, lam=lam)
+        if isinstance(phase1, UnequalFrame):  # `[sampling] weight`: one λ, the global row's (`weighted_twophase`)
+            two = twophase_unequal(phase1, phase1.y, human, d, lonely=lonely, lam=lam if cells is None else pooled[0])
+        else:
+            two = twophase_fit(phase1, phase1.y, human, d, groups, names, lonely=lonely, lam=lam)
         if two.fit.n == 0:
             return _empty(base, spec, tuning)
         covered = float(phase1.population[np.bincount(phase1.code[d & ~np.isnan(human)],
@@ -221,6 +221,7 @@ def assist(
     # under-covers a 60-trace stratum with reviews (0.934 against 0.939–0.949 measured)
     stratum_method = IntervalMethod.KORN_GRAUBARD if rate else IntervalMethod.T
     whole = one(np.ones(len(frame.trace_ids), dtype=bool), overall_method, plain, None)
+    pooled = [lam if lam is not None else next(iter(whole.lambdas.values()), 0.0)]
     rows = {s: one(masks[s], stratum_method, plain_rows[s], strata[s]) for s in strata}
     return whole, rows
 

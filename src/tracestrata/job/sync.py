@@ -51,7 +51,7 @@ from tracestrata.job.evaluator_reports import refresh_evaluator_report
 from tracestrata.job.health import HEALTH_CURSOR, Health, human_age
 from tracestrata.job.logs import NullLog, SyncLog
 from tracestrata.job.state import PlannedItem, RunRow, RunStatus, State, lock_state
-from tracestrata.job.window_plan import WindowPlan, plan_window
+from tracestrata.job.window_plan import WindowPlan, auto_floor, plan_window
 from tracestrata.job.windows import day_share, due_windows, format_duration, pending_count
 from tracestrata.protocols import (
     Connector,
@@ -390,7 +390,7 @@ class _Run:
     def plan(self, window: Window) -> tuple[RunRow, int, int]:
         """Draw `window`'s sample, plan its run (`plan_window`, pure) and record the plan in the state."""
         boost_before = self.state.boost_collected(self.source)
-        policy = self.window_policy(window)
+        policy = auto_floor(self.window_policy(window), self.state, self.source, window, self.config.metric)
         result = self.draw(window, policy, boost_before)
         series = self.state.next_series(self.source, self.policy.digest, self.policy.to_json())
         last = self.state.last_run(self.source)

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import timedelta
 
-from tracestrata.job.state import PlannedItem, RunRow, RunStatus
+from tracestrata.estimate.floor_choice import judged_history
+from tracestrata.job.ledger import design_from_runs, select_runs
+from tracestrata.job.state import PlannedItem, RunRow, RunStatus, State
 from tracestrata.protocols import SampleItem, SinkKind, Window, item_id_for
 from tracestrata.sampling.policy import Policy, WindowShare
 from tracestrata.sampling.samplers import SampleResult, review_order
+from tracestrata.sampling.weights import chosen_floor
+
+AUTO_HISTORY = timedelta(days=7)  # the judged windows `floor = "auto"` reads before a window
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,7 @@ class WindowPlan:
     design attributes, the items for every sink, and the boost counts after the window."""
 
     row: RunRow
-    sampled: list[tuple[str, str, Mapping[str, Any]]]
+    sampled: list[tuple[str, str, Mapping[str, object]]]
     items: list[PlannedItem]
     boost_collected: dict[str, int]
 
@@ -54,7 +59,7 @@ def plan_window(
     digest = policy.digest
     run_id = run_id_for(source, window, digest)
     items: list[PlannedItem] = []
-    sampled: list[tuple[str, str, Mapping[str, Any]]] = []
+    sampled: list[tuple[str, str, Mapping[str, object]]] = []
     for picked in result.selected:
         sampled.append((picked.record.id, picked.cell, picked.unit_attrs()))
         for kind, name in sinks:
@@ -91,4 +96,21 @@ def plan_window(
     return WindowPlan(row, sampled, items, dict(result.boost_collected))
 
 
-__all__ = ["WindowPlan", "plan_window", "run_id_for"]
+def auto_floor(policy: Policy, state: State, source: str, window: Window, metric: str | None) -> Policy:
+    """The policy with this window's floor when `[sampling] floor = "auto"`: chosen from the
+    judged traces (`metric`) of the source's done windows in the 7 days before it
+    (`estimate.floor_choice`); without them (the first window, or no metric) the first-window
+    floor the policy already holds. A pure function of the stored ledger, so a rerun of a
+    window draws the same sample; the digest is unchanged (the policy still says "auto")."""
+    weight = policy.weight
+    if weight is None or not weight.auto or metric is None:
+        return policy
+    runs = select_runs(state.runs(status=RunStatus.DONE), since=AUTO_HISTORY, until=window.start, source=source)
+    design = design_from_runs(state, runs)
+    history = judged_history(design, state.scores([u.trace_id for u in design.units]), metric, weight.field)
+    if history is None:
+        return policy
+    return replace(policy, weight=chosen_floor(weight, history.frame, history.residual, history.raw))
+
+
+__all__ = ["AUTO_HISTORY", "WindowPlan", "auto_floor", "plan_window", "run_id_for"]

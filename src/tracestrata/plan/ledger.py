@@ -40,7 +40,7 @@ from tracestrata.plan.residual import (
     review_plan,
     residual_neyman,
 )
-from tracestrata.sampling.weights import DEFAULT_FLOOR, WeightSpec, parse_weight
+from tracestrata.sampling.weights import chosen_floor, spec_from_table
 
 __all__ = ["DAY", "LedgerPlan", "daily_targets", "finished_windows", "plan_from_design", "weighting_forecast"]
 
@@ -206,10 +206,7 @@ def weighting_forecast(path: str | Path, design: Design, scores: Sequence[Score]
         return None
     policy = _latest_policy(path)
     table = policy.get("sampling") if isinstance(policy, Mapping) else None
-    weight = WeightSpec(spec.name, True)
-    if isinstance(table, Mapping) and isinstance(table.get("weight"), str):
-        path_, uncertainty = parse_weight(table["weight"])
-        weight = WeightSpec(path_, uncertainty, float(table.get("floor", DEFAULT_FLOOR)))
+    weight = spec_from_table(table if isinstance(table, Mapping) else {}, spec.name)
     values = {s.trace_id: float(s.value) for s in scores
               if s.name == metric and isinstance(s.value, int | float) and math.isfinite(float(s.value))}
     frame = ScoredFrame.build(design, values)
@@ -224,6 +221,7 @@ def weighting_forecast(path: str | Path, design: Design, scores: Sequence[Score]
            for t in frame.trace_ids]
     everything = np.ones(len(frame.y), dtype=bool)
     lam = difference_unequal(frame, p, 0.0, everything).lam
+    weight = chosen_floor(weight, frame, frame.y - lam * p, raw)  # floor = "auto": the floor it would choose
     gain = weighting_gain(frame, frame.y - lam * p, weight.sizes(raw))
     if not math.isfinite(gain.ratio):
         return None

@@ -16,7 +16,6 @@ from datetime import timedelta
 from enum import Enum
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -25,8 +24,8 @@ from tracestrata.io.tomlfile import key_line, read_toml
 from tracestrata.sampling.evaluators import Evaluator, HashTarget
 from tracestrata.sampling.signals import OPERATORS, Boost, Condition, Operator, Signal
 from tracestrata.sampling.strata import Dimension, check_path
-from tracestrata.sampling.weights import DEFAULT_FLOOR as DEFAULT_WEIGHT_FLOOR
-from tracestrata.sampling.weights import UNCERTAINTY, WeightSpec, parse_weight
+from tracestrata.sampling.weight_expression import ExpressionError
+from tracestrata.sampling.weights import AUTO, UNCERTAINTY, WeightSpec, parse_weight, weight_spec
 
 TOP_KEYS = (
     "seed", "description", "strata", "targets", "failure", "boost", "max_strata", "proxy", "review", "evaluator",
@@ -40,6 +39,10 @@ FAILURE_KEYS = ("multiplier", "signals")
 SIGNAL_KEYS = ("name", "field", *OPERATORS)
 BOOST_KEYS = ("name", "field", "collect", *OPERATORS)
 PROXY_KEYS = ("field",)
+TomlValue = object  # a value as read from the policy's TOML, checked (isinstance) before use
+TomlTable = Mapping[str, TomlValue]
+JsonValue = str | int | float | bool | None | list[object] | dict[str, object]  # the canonical form (digest)
+
 SAMPLING_KEYS = ("weight", "floor")
 REVIEW_KEYS = ("target", "seed_suffix")
 EVALUATOR_KEYS = ("name", "rate", "hashes", "filter")
@@ -120,8 +123,8 @@ class Targets:
     def max_target(self) -> int:
         return max([self.default, *(t for _, t in self.overrides)])
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"default": self.default, "overrides": dict(self.overrides)}
+    def to_json(self) -> dict[str, JsonValue]:
+        out: dict[str, JsonValue] = {"default": self.default, "overrides": dict(self.overrides)}
         if self.floor is not None:
             out["floor"] = self.floor
         if self.per is not Period.WINDOW:  # absent by default: older digests stay the same
@@ -147,7 +150,7 @@ class Review:
     def key_seed(self, seed: str) -> str:
         return f"{seed}#{self.seed_suffix}"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, JsonValue]:
         return {"target": self.target, "seed_suffix": self.seed_suffix}
 
 
@@ -167,9 +170,9 @@ class Policy:
     evaluators: tuple[Evaluator, ...] = ()  # `[[evaluator]]`: not part of the digest (they draw nothing)
     weight: WeightSpec | None = None  # `[sampling] weight`: priority sampling inside cells (`sampling.weights`)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, JsonValue]:
         """The canonical parsed form (what `digest` hashes; `source` and `evaluators` are not part of it)."""
-        out: dict[str, Any] = {
+        out: dict[str, JsonValue] = {
             "seed": self.seed,
             "strata": [d.to_json() for d in self.strata],
             "targets": self.targets.to_json(),
@@ -237,7 +240,7 @@ def load_policy(path: str | Path) -> Policy:
     return _Parser(str(path), text).policy(data)
 
 
-def parse_policy(data: Mapping[str, Any], *, source: str) -> Policy:
+def parse_policy(data: TomlTable, *, source: str) -> Policy:
     """Validate an already decoded policy table (e.g. `[policy]` inline in a sync config)."""
     return _Parser(source, None).policy(data)
 
@@ -253,18 +256,18 @@ class _Parser:
     def find_line(self, key: str) -> int | None:
         return None if self.lines is None else key_line(self.lines, key)
 
-    def check_keys(self, table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
+    def check_keys(self, table: TomlTable, allowed: Sequence[str], where: str) -> None:
         for key in table:
             if key not in allowed:
                 prefix = f"{where}." if where else ""
                 raise self.error(f"{prefix}{key}", f"unknown key (expected one of: {', '.join(allowed)})")
 
-    def table(self, value: Any, key: str) -> Mapping[str, Any]:
+    def table(self, value: TomlValue, key: str) -> TomlTable:
         if not isinstance(value, Mapping):
             raise self.error(key, f"expected a table, got {_kind(value)}")
         return value
 
-    def integer(self, value: Any, key: str, *, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
+    def integer(self, value: TomlValue, key: str, *, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, f"expected an integer >= {minimum}, got {_kind(value)}")
         if value < minimum:
@@ -273,12 +276,12 @@ class _Parser:
             raise self.error(key, f"expected an integer of at most {maximum:,}, got {str(value)[:40]}")
         return value
 
-    def string(self, value: Any, key: str) -> str:
+    def string(self, value: TomlValue, key: str) -> str:
         if not isinstance(value, str) or not value:
             raise self.error(key, f"expected a non-empty string, got {_kind(value)}")
         return value
 
-    def policy(self, data: Mapping[str, Any]) -> Policy:
+    def policy(self, data: TomlTable) -> Policy:
         data = self.table(data, "policy")
         self.check_keys(data, TOP_KEYS, "")
         if "seed" not in data:
@@ -312,7 +315,7 @@ class _Parser:
             weight=weight,
         )
 
-    def evaluators(self, value: Any) -> tuple[Evaluator, ...]:
+    def evaluators(self, value: TomlValue) -> tuple[Evaluator, ...]:
         out = []
         for where, entry, name in self.named_tables(value, "evaluator", EVALUATOR_KEYS, "evaluator"):
             rate = entry.get("rate")
@@ -333,7 +336,7 @@ class _Parser:
             out.append(Evaluator(name, float(rate), HashTarget(hashes), conditions))
         return tuple(out)
 
-    def proxies(self, value: Any) -> tuple[str, ...]:
+    def proxies(self, value: TomlValue) -> tuple[str, ...]:
         fields: list[str] = []
         for where, table in self.tables(value, "proxy", PROXY_KEYS):
             path = self.required_path(table, where, "a numeric or boolean field path like 'scores.heuristic'")
@@ -342,8 +345,8 @@ class _Parser:
             fields.append(path)
         return tuple(fields)
 
-    def sampling(self, value: Any) -> WeightSpec | None:
-        """`[sampling] weight = "FIELD" | "proxy_uncertainty:FIELD"`, `floor = 0.15` (see `sampling.weights`)."""
+    def sampling(self, value: TomlValue) -> WeightSpec | None:
+        """`[sampling] weight = "FIELD" | "proxy_uncertainty:FIELD"`, `floor = 0.15 | "auto"` (the default; see `sampling.weights`)."""
         table = self.table(value, "sampling")
         self.check_keys(table, SAMPLING_KEYS, "sampling")
         if "weight" not in table:
@@ -352,18 +355,23 @@ class _Parser:
                 raise self.error("sampling.floor", f"a floor needs a weight (e.g. {example})")
             return None
         text = self.string(table["weight"], "sampling.weight")
-        path, uncertainty = parse_weight(text)
+        try:
+            path, _ = parse_weight(text)
+        except ExpressionError as exc:
+            raise self.error("sampling.weight", f"{exc}") from None
         problem = check_path(path)
         if problem:
             raise self.error("sampling.weight", f"{problem} (or '{UNCERTAINTY}:FIELD' for a proxy score in [0, 1])")
-        floor = table.get("floor", DEFAULT_WEIGHT_FLOOR)
-        if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not math.isfinite(floor) or floor <= 0:
+        floor = table.get("floor", AUTO)
+        if floor != AUTO and (isinstance(floor, bool) or not isinstance(floor, (int, float))
+                              or not math.isfinite(floor) or floor <= 0):
             raise self.error(
-                "sampling.floor", f"expected a number > 0 (the size of a trace without a weight), got {floor!r}"
+                "sampling.floor",
+                f'expected a number > 0 (the size of a trace without a weight) or "auto", got {floor!r}',
             )
-        return WeightSpec(path, uncertainty, float(floor))
+        return weight_spec(text, floor)
 
-    def review(self, value: Any) -> Review:
+    def review(self, value: TomlValue) -> Review:
         table = self.table(value, "review")
         self.check_keys(table, REVIEW_KEYS, "review")
         if "target" not in table:
@@ -372,7 +380,7 @@ class _Parser:
         suffix = self.string(table.get("seed_suffix", REVIEW_SUFFIX), "review.seed_suffix")
         return Review(target, suffix)
 
-    def tables(self, value: Any, key: str, allowed: Sequence[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    def tables(self, value: TomlValue, key: str, allowed: Sequence[str]) -> Iterator[tuple[str, TomlTable]]:
         """(key path, table) of each `[[key]]` table, its keys checked."""
         if not isinstance(value, list):
             raise self.error(key, f"expected [[{key}]] tables, got {_kind(value)}")
@@ -382,20 +390,20 @@ class _Parser:
             self.check_keys(table, allowed, where)
             yield where, table
 
-    def required_path(self, table: Mapping[str, Any], where: str, example: str) -> str:
+    def required_path(self, table: TomlTable, where: str, example: str) -> str:
         """The table's `field`, a checked field path (`example` says what one looks like when missing)."""
         if "field" not in table:
             raise self.error(where, f"missing 'field' ({example})")
         return self.field_path(table["field"], f"{where}.field")
 
-    def field_path(self, value: Any, key: str) -> str:
+    def field_path(self, value: TomlValue, key: str) -> str:
         path = self.string(value, key)
         problem = check_path(path)
         if problem:
             raise self.error(key, problem)
         return path
 
-    def strata(self, value: Any) -> tuple[Dimension, ...]:
+    def strata(self, value: TomlValue) -> tuple[Dimension, ...]:
         dims: list[Dimension] = []
         seen: set[str] = set()
         for where, table in self.tables(value, "strata", STRATA_KEYS):
@@ -422,7 +430,7 @@ class _Parser:
             dims.append(Dimension(path, top=top, edges=edges, values=values, label=label))
         return tuple(dims)
 
-    def edges(self, value: Any, key: str) -> tuple[float, ...]:
+    def edges(self, value: TomlValue, key: str) -> tuple[float, ...]:
         if not isinstance(value, list) or not value:
             raise self.error(key, f"expected a non-empty list of numbers in increasing order, got {_kind(value)}")
         for item in value:
@@ -432,7 +440,7 @@ class _Parser:
             raise self.error(key, f"expected numbers in strictly increasing order, got {value}")
         return tuple(float(v) for v in value)
 
-    def targets(self, value: Any) -> Targets:
+    def targets(self, value: TomlValue) -> Targets:
         table = self.table(value, "targets")
         self.check_keys(table, TARGET_KEYS, "targets")
         default = self.integer(table.get("default", DEFAULT_TARGET), "targets.default")
@@ -454,7 +462,7 @@ class _Parser:
             raise self.error("targets.per", f"expected \"window\" or \"day\", got {_kind(per)}")
         return Targets(default=default, overrides=tuple(overrides), floor=floor, per=Period(per))
 
-    def failure(self, value: Any) -> tuple[float, tuple[Signal, ...]]:
+    def failure(self, value: TomlValue) -> tuple[float, tuple[Signal, ...]]:
         table = self.table(value, "failure")
         self.check_keys(table, FAILURE_KEYS, "failure")
         multiplier = table.get("multiplier", 1.0)
@@ -469,8 +477,8 @@ class _Parser:
         return float(multiplier), signals
 
     def named_tables(
-        self, value: Any, key: str, allowed: Sequence[str], kind: str
-    ) -> Iterator[tuple[str, Mapping[str, Any], str]]:
+        self, value: TomlValue, key: str, allowed: Sequence[str], kind: str
+    ) -> Iterator[tuple[str, TomlTable, str]]:
         """(key path, table, name) of each `[[key]]` table, checked: known keys, a unique name."""
         names: set[str] = set()
         for where, entry in self.tables(value, key, allowed):
@@ -480,7 +488,7 @@ class _Parser:
             names.add(name)
             yield where, entry, name
 
-    def boosts(self, value: Any) -> tuple[Boost, ...]:
+    def boosts(self, value: TomlValue) -> tuple[Boost, ...]:
         boosts = []
         for where, entry, name in self.named_tables(value, "boost", BOOST_KEYS, "boost"):
             if "collect" not in entry:
@@ -489,7 +497,7 @@ class _Parser:
             boosts.append(Boost(name, self.condition(entry, where), collect))
         return tuple(boosts)
 
-    def condition(self, entry: Mapping[str, Any], where: str) -> Condition:
+    def condition(self, entry: TomlTable, where: str) -> Condition:
         path = self.required_path(entry, where, "a dotted path like 'status'")
         ops = [k for k in entry if k in OPERATORS]
         if len(ops) != 1:
@@ -523,7 +531,7 @@ def _finite(value: float) -> bool:
         return False
 
 
-def _kind(value: Any) -> str:
+def _kind(value: TomlValue) -> str:
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
     if isinstance(value, (int, float)):
