@@ -207,18 +207,57 @@ class CompletesRecords(Protocol):
     """A column source whose batches carry ids as payloads (an engine's scan): it reads the
     full records of the selected traces at the end, in one query."""
 
-    def complete_records(self, result: Any, window: Window | None = None) -> Any: ...
+    def complete_records(
+        self, selected: Sequence[TraceRecord], window: Window | None = None
+    ) -> Mapping[str, TraceRecord]:
+        """The full record of each selected trace, by id (`selected` holds what the batches'
+        `record(ref)` gave: at least the id). A selected trace no longer in the source is an
+        `InputError`, never a missing key."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCountRequest:
+    """What a `GroupCounter` counts: the traces of a window grouped by the values of `fields`
+    (dotted paths, read as `ColumnSource` batches read them).
+
+    A field in `buckets` may be grouped by its numeric bucket instead of its value: the
+    bucket's lower edge (`-inf` below the first edge, None when missing or NaN) stands for
+    every value in it. A counter that cannot cut buckets groups by the value."""
+
+    fields: tuple[str, ...]
+    buckets: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCounts:
+    """One entry per group: `columns[path][i]` is group i's value of each requested field,
+    `counts[i]` how many traces of the window it holds (0 for a group whose every trace
+    was skipped as malformed)."""
+
+    columns: Mapping[str, Sequence[object]]
+    counts: Sequence[int]
 
 
 @runtime_checkable
 class GroupCounter(Protocol):
-    """A source that counts strata itself, with a `GROUP BY` pushed into its engine (`plan`)."""
+    """A source that counts groups itself, with a `GROUP BY` pushed into its engine (`plan`):
+    the core turns the groups into strata, failures and rates as sampling would."""
 
-    def count_strata(
-        self, window: Window | None, policy: Any, *, rate_field: str | None = None, presence: Any = None
-    ) -> list[Any] | None:
-        """The counts, or None when a `GROUP BY` would not count as sampling does (a trace id
+    def count_groups(self, window: Window | None, request: GroupCountRequest) -> GroupCounts | None:
+        """The groups, or None when a `GROUP BY` would not count as sampling does (a trace id
         repeated in the window): the caller then counts with the sketch."""
+        ...
+
+
+@runtime_checkable
+class ScoresBetween(Protocol):
+    """A score source that lists one score name by time range (one request per page), faster
+    than asking by trace ids when every trace of a window needs the score (`[scores] proxy`)."""
+
+    def scores_between(self, name: str, start: datetime, end: datetime) -> dict[str, ScoreValue]:
+        """The value of score `name` by trace id, for scores timestamped in `[start, end)`
+        (a trace scored twice: its most recently updated value)."""
         ...
 
 
@@ -406,7 +445,11 @@ __all__ = [
     "BodyFetcher",
     "ColumnBatch",
     "ColumnSource",
+    "CompletesRecords",
     "Connector",
+    "GroupCountRequest",
+    "GroupCounter",
+    "GroupCounts",
     "HumanLabel",
     "LabelKind",
     "JudgeBackend",
@@ -416,6 +459,7 @@ __all__ = [
     "SampleItem",
     "SampleSink",
     "ScoreSource",
+    "ScoresBetween",
     "SetsUpReview",
     "ScoreWriter",
     "SinkKind",
