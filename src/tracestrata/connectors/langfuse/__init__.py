@@ -39,9 +39,6 @@ class LangfuseConnector:
     def trace_source(self) -> LangfuseTraceSource:
         return self._source
 
-    def stratum_counter(self) -> LangfuseTraceSource:
-        return self._source
-
     def sample_sink(self, kind: SinkKind | str, name: str) -> SampleSink:
         kind = SinkKind(kind)
         if not name:
