@@ -733,7 +733,7 @@ class DuckDBTraceSource:
         bad = int(sum(table.column("__bad").to_pylist()))
         if bad:
             self._bad(bad, "timestamp", "expected a trace id and a timestamp (missing or unreadable)", None)
-        good = [n - b for n, b in zip(table.column("__n").to_pylist(), table.column("__bad").to_pylist(), strict=True)]
+        good = [int(n - b) for n, b in zip(table.column("__n").to_pylist(), table.column("__bad").to_pylist(), strict=True)]  # count_if is a HUGEINT (a Decimal)
         columns = {
             path: _as_list(_column(path, table.column(i), kind, self.layout.backend))
             for i, (path, kind) in enumerate(zip(fields, kinds, strict=True))
