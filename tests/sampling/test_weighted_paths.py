@@ -33,7 +33,7 @@ def exports(tmp_path_factory):
 def sample(folder, source, name, *extra):
     out = folder / name
     args = ["sample", "--source", source, "--policy", str(WEIGHTED), "--out", str(out),
-            "--state", str(folder / f"{name}.json"), *extra]
+            "--state", str(folder / f"{name}.sqlite"), *extra]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     return out
