@@ -2,7 +2,7 @@
 
 A connector (`tracestrata.connectors.files`, `.phoenix`, `.langfuse`, or a third
 party's) is found through the `tracestrata.connectors` entry-point group. The entry
-point is a factory `create(options: Mapping[str, Any]) -> Connector`, where
+point is a factory `create(options: Mapping[str, object]) -> Connector`, where
 `options` is the config's `[source]` table without its `type` key. Credentials come
 only from environment variables whose *names* may appear in `options`.
 
@@ -18,11 +18,18 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from tracestrata.record import Score, ScoreValue, TraceRecord, format_timestamp, parse_timestamp
 
 ITEM_ID_NAMESPACE = uuid.UUID("6f1c2b0e-7a43-4b8e-9a57-3e0c7f5d2a10")
+
+JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
+"""A value as JSON holds it: what metadata, request bodies and trace bodies are made of."""
+JSONObject = dict[str, JSONValue]
+"""A JSON object: what a backend stores beside an item or a score, a request body."""
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +92,7 @@ class SampleItem:
         """Why the trace was drawn, by the cell it was drawn from: `boost`, `failure` or `normal`."""
         return "boost" if self.boost else "failure" if self.failure else "normal"
 
-    def metadata(self) -> dict[str, Any]:
+    def metadata(self) -> JSONObject:
         """What every sink stores on the item so reviewers and reports can reweight."""
         return {
             "tracestrata": True,
@@ -101,7 +108,7 @@ class SampleItem:
             "run": self.run,
         }
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         """The item as the sync state stores it until it is written (`from_json` reads it back)."""
         return {
             "item_id": self.item_id,
@@ -162,10 +169,10 @@ class ColumnBatch(Protocol):
     does), a payload per row, and `record(payload)` to rebuild a selected trace."""
 
     ids: Sequence[str]
-    columns: Mapping[str, Sequence[Any]]
-    refs: Sequence[Any]
+    columns: Mapping[str, Sequence[object]]
+    refs: Sequence[object]
 
-    def record(self, ref: Any) -> TraceRecord: ...
+    def record(self, ref: object) -> TraceRecord: ...
 
 
 @runtime_checkable
@@ -174,7 +181,7 @@ class ColumnSource(Protocol):
     (the fast path: nothing else is decoded). `part` is one of `partitions()`, if any."""
 
     def iter_column_batches(
-        self, window: Window | None, fields: Sequence[str], *, part: Any = None
+        self, window: Window | None, fields: Sequence[str], *, part: object = None
     ) -> Iterator[ColumnBatch]: ...
 
 
@@ -183,7 +190,7 @@ class Partitioned(Protocol):
     """A source that splits into parts read independently (by several processes or
     workers); the sketches of the parts merge into the sample of the whole."""
 
-    def partitions(self, count: int) -> Sequence[Any]: ...
+    def partitions(self, count: int) -> Sequence[object]: ...
 
 
 @runtime_checkable
@@ -361,8 +368,8 @@ class TraceBody:
 
     Held in memory only while the trace is judged: never written to the state or a log."""
 
-    input: Any = None
-    output: Any = None
+    input: JSONValue = None
+    output: JSONValue = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,7 +392,7 @@ class JudgedScore:
     def trace_id(self) -> str:
         return self.item.trace_id
 
-    def metadata(self) -> dict[str, Any]:
+    def metadata(self) -> JSONObject:
         """What every backend stores beside the value, so the score can be reweighted on its own."""
         return {
             "tracestrata": True,
@@ -429,9 +436,9 @@ class JudgeBackend(Protocol):
     def score_writer(self) -> ScoreWriter: ...
 
 
-def iter_chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+def iter_chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
     """Split an iterable into lists of at most `size` (batched writes and lookups)."""
-    chunk: list[Any] = []
+    chunk: list[T] = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= size:
@@ -451,6 +458,8 @@ __all__ = [
     "GroupCounter",
     "GroupCounts",
     "HumanLabel",
+    "JSONObject",
+    "JSONValue",
     "LabelKind",
     "JudgeBackend",
     "JudgedScore",
