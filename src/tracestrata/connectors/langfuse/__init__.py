@@ -8,7 +8,7 @@ imported only inside this package. See `docs/langfuse.md` for the options.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+
 
 from tracestrata.errors import ConfigError, FatalSourceError, RetriableSourceError
 from tracestrata.io.retry import RetryPolicy, SleepFn
@@ -99,7 +99,7 @@ class LangfuseConnector:
 
 
 def create(
-    options: Mapping[str, Any],
+    options: Mapping[str, object],
     *,
     env: Mapping[str, str] | None = None,
     limiter: RateLimiter | None = None,
