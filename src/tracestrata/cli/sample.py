@@ -39,7 +39,7 @@ from tracestrata.sampling.samplers import SampleResult
 @window_options
 @skip_bad_option()
 @state_option
-@jobs_option("Any number gives the same sample.")
+@jobs_option("Every number of processes gives the same sample.")
 @export_options
 def command(
     source_spec: str,
