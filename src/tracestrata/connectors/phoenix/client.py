@@ -55,9 +55,10 @@ class PhoenixHTTP:
         allow: tuple[int, ...] = (),
         params: Mapping[str, QueryValue] | None = None,
         json: JSONValue = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send with retries; return the response if 2xx or in `allow`, else raise a typed error."""
-        return retrying(self._once, method, path, allow, params, json, policy=self.retry_policy)
+        return retrying(self._once, method, path, allow, params, json, headers, policy=self.retry_policy)
 
     def json(
         self, method: str, path: str, *, params: Mapping[str, QueryValue] | None = None, json: JSONValue = None
@@ -65,10 +66,16 @@ class PhoenixHTTP:
         return response_json(self.request(method, path, params=params, json=json))
 
     def _once(
-        self, method: str, path: str, allow: tuple[int, ...], params: Mapping[str, QueryValue] | None, json: JSONValue
+        self,
+        method: str,
+        path: str,
+        allow: tuple[int, ...],
+        params: Mapping[str, QueryValue] | None,
+        json: JSONValue,
+        headers: Mapping[str, str] | None,
     ) -> httpx.Response:
         try:
-            response = self.client.request(method, path, params=params, json=json)
+            response = self.client.request(method, path, params=params, json=json, headers=headers)
         except httpx.TimeoutException as exc:
             raise RetriableSourceError(f"Phoenix at {self.settings.shown_url} timed out ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
