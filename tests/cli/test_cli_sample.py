@@ -125,7 +125,7 @@ def test_an_old_boost_json_file_is_named_as_no_longer_read(files, capsys):
     assert read_sample_dir(tmp / "o")[0].boost_collected == {"refunds": 25}  # its 25 were not counted
     assert run("--source", f"jsonl:{traces}", "--policy", policy, "--out", tmp / "p", "--state", old) == ExitCode.USAGE
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "an old boost counts file (JSON), no longer read" in err[0] and str(old) in err[0]
+    assert len(err) == 1 and "a JSON file (the old boost counts file?), no longer read" in err[0] and str(old) in err[0]
     assert orjson.loads(old.read_bytes())["runs"] == {"x|-": {"refunds": 25}}  # left as it was
 
 

@@ -14,8 +14,6 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
-
 from tracestrata.errors import StateError
 from tracestrata.job.state import State, lock_state
 
@@ -30,20 +28,18 @@ def old_boost_file(out: Path) -> Path | None:
 
 
 def _refuse_old_json(path: Path) -> None:
-    """A `--state` naming an old JSON boost file is one line, not "not an SQLite file"."""
+    """A `--state` naming a JSON file (the old boost counts file) is one line, not "not an SQLite file"."""
     try:
         with path.open("rb") as handle:
-            head = handle.read(1 << 16)
+            head = handle.read(64).lstrip()
     except OSError:
         return  # missing or unreadable: the state store says why
-    with contextlib.suppress(orjson.JSONDecodeError):
-        data = orjson.loads(head)
-        if isinstance(data, dict) and "runs" in data:
-            raise StateError(
-                "an old boost counts file (JSON), no longer read: boost counts now live in a state store "
-                "(SQLite); name a new file for --state (e.g. boosts.sqlite) and move this one away",
-                path=str(path),
-            )
+    if head.startswith(b"{"):
+        raise StateError(
+            "a JSON file (the old boost counts file?), no longer read: boost counts now live in a state store "
+            "(SQLite); name a new file for --state (e.g. boosts.sqlite) and move this one away",
+            path=str(path),
+        )
 
 
 @contextlib.contextmanager
