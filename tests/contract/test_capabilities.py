@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from test_contract import _records, _run_tag, _window, harness  # noqa: F401 (the fixture)
 
-from tracestrata.protocols import TraceSource, Window
-from tracestrata.record import TraceRecord
+from tracestrata.protocols import ScoresBetween, TraceSource, Window
+from tracestrata.record import Score, TraceRecord
 from tracestrata.sampling.policy import parse_policy
 from tracestrata.sampling.sources import count_source, sample_source
 
@@ -73,3 +76,28 @@ def test_every_route_counts_as_streaming_does(harness) -> None:  # noqa: F811
         conn.close()  # type: ignore[attr-defined]
     assert fast == slow
     assert sum(c.population for c in fast) >= 23 and sum(c.rate_trials for c in fast) >= 23
+
+
+def test_scores_between_lists_what_get_scores_reads(harness) -> None:  # noqa: F811
+    """A score source that lists a score name by time range (`ScoresBetween`, the proxy's fast
+    route) gives each trace the value asking by trace id gives."""
+    window = _window()
+    tag = _run_tag()
+    records, _ = _records(window, tag)
+    harness.seed_traces(records[:3])
+    ids = [r.id for r in records[:3]]
+    now = datetime.now(UTC)
+    harness.seed_scores([
+        Score(ids[0], "proxy_x", 0.25, updated_at=now), Score(ids[1], "proxy_x", 0.75, updated_at=now),
+        Score(ids[2], "other", 1.0, updated_at=now),
+    ])
+    conn = harness.connector()
+    try:
+        scores = conn.score_source()
+        if not isinstance(scores, ScoresBetween):
+            pytest.skip(f"the {conn.name} connector does not list scores by time range")
+        listed = scores.scores_between("proxy_x", now - timedelta(days=1), now + timedelta(hours=1))
+        by_id = {s.trace_id: s.value for s in scores.get_scores(ids, ["proxy_x"])}
+    finally:
+        conn.close()
+    assert {k: v for k, v in listed.items() if k in ids} == by_id == {ids[0]: 0.25, ids[1]: 0.75}
