@@ -2,7 +2,7 @@
 
 A connector (`tracestrata.connectors.files`, `.phoenix`, `.langfuse`, or a third
 party's) is found through the `tracestrata.connectors` entry-point group. The entry
-point is a factory `create(options: Mapping[str, Any]) -> Connector`, where
+point is a factory `create(options: Mapping[str, object]) -> Connector`, where
 `options` is the config's `[source]` table without its `type` key. Credentials come
 only from environment variables whose *names* may appear in `options`.
 
@@ -18,11 +18,18 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from tracestrata.record import Score, ScoreValue, TraceRecord, format_timestamp, parse_timestamp
 
 ITEM_ID_NAMESPACE = uuid.UUID("6f1c2b0e-7a43-4b8e-9a57-3e0c7f5d2a10")
+
+JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
+"""A value as JSON holds it: what metadata, request bodies and trace bodies are made of."""
+JSONObject = dict[str, JSONValue]
+"""A JSON object: what a backend stores beside an item or a score, a request body."""
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +92,7 @@ class SampleItem:
         """Why the trace was drawn, by the cell it was drawn from: `boost`, `failure` or `normal`."""
         return "boost" if self.boost else "failure" if self.failure else "normal"
 
-    def metadata(self) -> dict[str, Any]:
+    def metadata(self) -> JSONObject:
         """What every sink stores on the item so reviewers and reports can reweight."""
         return {
             "tracestrata": True,
@@ -101,7 +108,7 @@ class SampleItem:
             "run": self.run,
         }
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         """The item as the sync state stores it until it is written (`from_json` reads it back)."""
         return {
             "item_id": self.item_id,
@@ -162,10 +169,10 @@ class ColumnBatch(Protocol):
     does), a payload per row, and `record(payload)` to rebuild a selected trace."""
 
     ids: Sequence[str]
-    columns: Mapping[str, Sequence[Any]]
-    refs: Sequence[Any]
+    columns: Mapping[str, Sequence[object]]
+    refs: Sequence[object]
 
-    def record(self, ref: Any) -> TraceRecord: ...
+    def record(self, ref: object) -> TraceRecord: ...
 
 
 @runtime_checkable
@@ -174,7 +181,7 @@ class ColumnSource(Protocol):
     (the fast path: nothing else is decoded). `part` is one of `partitions()`, if any."""
 
     def iter_column_batches(
-        self, window: Window | None, fields: Sequence[str], *, part: Any = None
+        self, window: Window | None, fields: Sequence[str], *, part: object = None
     ) -> Iterator[ColumnBatch]: ...
 
 
@@ -183,7 +190,7 @@ class Partitioned(Protocol):
     """A source that splits into parts read independently (by several processes or
     workers); the sketches of the parts merge into the sample of the whole."""
 
-    def partitions(self, count: int) -> Sequence[Any]: ...
+    def partitions(self, count: int) -> Sequence[object]: ...
 
 
 @runtime_checkable
@@ -207,18 +214,57 @@ class CompletesRecords(Protocol):
     """A column source whose batches carry ids as payloads (an engine's scan): it reads the
     full records of the selected traces at the end, in one query."""
 
-    def complete_records(self, result: Any, window: Window | None = None) -> Any: ...
+    def complete_records(
+        self, selected: Sequence[TraceRecord], window: Window | None = None
+    ) -> Mapping[str, TraceRecord]:
+        """The full record of each selected trace, by id (`selected` holds what the batches'
+        `record(ref)` gave: at least the id). A selected trace no longer in the source is an
+        `InputError`, never a missing key."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCountRequest:
+    """What a `GroupCounter` counts: the traces of a window grouped by the values of `fields`
+    (dotted paths, read as `ColumnSource` batches read them).
+
+    A field in `buckets` may be grouped by its numeric bucket instead of its value: the
+    bucket's lower edge (`-inf` below the first edge, None when missing or NaN) stands for
+    every value in it. A counter that cannot cut buckets groups by the value."""
+
+    fields: tuple[str, ...]
+    buckets: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCounts:
+    """One entry per group: `columns[path][i]` is group i's value of each requested field,
+    `counts[i]` how many traces of the window it holds (0 for a group whose every trace
+    was skipped as malformed)."""
+
+    columns: Mapping[str, Sequence[object]]
+    counts: Sequence[int]
 
 
 @runtime_checkable
 class GroupCounter(Protocol):
-    """A source that counts strata itself, with a `GROUP BY` pushed into its engine (`plan`)."""
+    """A source that counts groups itself, with a `GROUP BY` pushed into its engine (`plan`):
+    the core turns the groups into strata, failures and rates as sampling would."""
 
-    def count_strata(
-        self, window: Window | None, policy: Any, *, rate_field: str | None = None, presence: Any = None
-    ) -> list[Any] | None:
-        """The counts, or None when a `GROUP BY` would not count as sampling does (a trace id
+    def count_groups(self, window: Window | None, request: GroupCountRequest) -> GroupCounts | None:
+        """The groups, or None when a `GROUP BY` would not count as sampling does (a trace id
         repeated in the window): the caller then counts with the sketch."""
+        ...
+
+
+@runtime_checkable
+class ScoresBetween(Protocol):
+    """A score source that lists one score name by time range (one request per page), faster
+    than asking by trace ids when every trace of a window needs the score (`[scores] proxy`)."""
+
+    def scores_between(self, name: str, start: datetime, end: datetime) -> dict[str, ScoreValue]:
+        """The value of score `name` by trace id, for scores timestamped in `[start, end)`
+        (a trace scored twice: its most recently updated value)."""
         ...
 
 
@@ -243,7 +289,7 @@ class CountRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class GroupCountRequest:
+class FieldCountRequest:
     """Traces of `window` matching `where`, counted per value of the field `by`."""
 
     window: Window
@@ -255,7 +301,7 @@ class GroupCountRequest:
 class CountsByField(Protocol):
     """Optional: counts per value of a field in one query, so a dimension needs no `values` list."""
 
-    def count_by(self, request: GroupCountRequest) -> dict[str, int]:
+    def count_by(self, request: FieldCountRequest) -> dict[str, int]:
         """Counts per value of `request.by` (a missing value under `(missing)`); `NotImplementedError`
         for a field the backend cannot group by, or when its answer may be cut."""
         ...
@@ -360,8 +406,8 @@ class TraceBody:
 
     Held in memory only while the trace is judged: never written to the state or a log."""
 
-    input: Any = None
-    output: Any = None
+    input: JSONValue = None
+    output: JSONValue = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,7 +430,7 @@ class JudgedScore:
     def trace_id(self) -> str:
         return self.item.trace_id
 
-    def metadata(self) -> dict[str, Any]:
+    def metadata(self) -> JSONObject:
         """What every backend stores beside the value, so the score can be reweighted on its own."""
         return {
             "tracestrata": True,
@@ -428,9 +474,9 @@ class JudgeBackend(Protocol):
     def score_writer(self) -> ScoreWriter: ...
 
 
-def iter_chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+def iter_chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
     """Split an iterable into lists of at most `size` (batched writes and lookups)."""
-    chunk: list[Any] = []
+    chunk: list[T] = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= size:
@@ -444,8 +490,14 @@ __all__ = [
     "BodyFetcher",
     "ColumnBatch",
     "ColumnSource",
+    "CompletesRecords",
     "Connector",
+    "GroupCountRequest",
+    "GroupCounter",
+    "GroupCounts",
     "HumanLabel",
+    "JSONObject",
+    "JSONValue",
     "LabelKind",
     "JudgeBackend",
     "JudgedScore",
@@ -454,6 +506,7 @@ __all__ = [
     "SampleItem",
     "SampleSink",
     "ScoreSource",
+    "ScoresBetween",
     "SetsUpReview",
     "ScoreWriter",
     "SinkKind",

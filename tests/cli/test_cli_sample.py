@@ -8,6 +8,7 @@ from builders import policy_toml
 
 from tracestrata.cli.main import main
 from tracestrata.errors import ExitCode
+from tracestrata.job.state import State
 from tracestrata.sampling.manifest import read_sample_dir
 from tracestrata.synthetic import generate_traces
 
@@ -58,34 +59,74 @@ def test_without_state_two_runs_into_one_folder_give_the_same_sample(files, caps
     base = ["--source", f"jsonl:{traces}", "--policy", policy]
     assert run(*base, "--out", tmp / "a") == 0
     assert run(*base, "--out", tmp / "b") == 0
+    assert run(*base, "--out", tmp / "a") == 0  # the same folder again
     first, second = read_sample_dir(tmp / "a"), read_sample_dir(tmp / "b")
     assert first[0].boost_collected == second[0].boost_collected == {"refunds": 25}
     assert first[1] == second[1] and first[0].cells == second[0].cells
-    assert not (tmp / "tracestrata-boost.json").exists()
+    assert sorted(p.name for p in tmp.iterdir()) == ["a", "b", "policy.toml", "traces.jsonl"]  # no state written
+
+
+def one_shot_boosts(path):
+    """What the one-shot runs kept in a state store: (source and window) -> boost -> collected."""
+    with State(path, create=False) as state:
+        rows = state.db.execute("SELECT source, name, collected FROM boost").fetchall()
+    out: dict = {}
+    for source, name, collected in rows:
+        out.setdefault(source, {})[name] = collected
+    return out
 
 
 def test_boost_counts_persist_across_windows_but_a_rerun_does_not_count_twice(files, capsys):
     tmp, traces, policy = files
     day1 = ["--since", "2026-01-01", "--until", "2026-01-02"]
     day2 = ["--since", "2026-01-02", "--until", "2026-01-03"]
-    base = ["--source", f"jsonl:{traces}", "--policy", policy, "--state", tmp / "tracestrata-boost.json"]
+    base = ["--source", f"jsonl:{traces}", "--policy", policy, "--state", tmp / "boosts.sqlite"]
     assert run(*base, "--out", tmp / "d1", *day1[:2], "--until", "2026-01-01T01:00:00") == 0
-    first = orjson.loads((tmp / "tracestrata-boost.json").read_bytes())
-    taken = sum(first["runs"].popitem()[1].values())
+    first = one_shot_boosts(tmp / "boosts.sqlite")
+    assert len(first) == 1
+    taken = sum(first.popitem()[1].values())
     assert 0 < taken < 25
     assert run(*base, "--out", tmp / "d1b", *day1[:2], "--until", "2026-01-01T01:00:00") == 0
     again = read_sample_dir(tmp / "d1b")[1]
     assert [r["id"] for r in again] == [r["id"] for r in read_sample_dir(tmp / "d1")[1]]
     assert run(*base, "--out", tmp / "d2", *day2) == 0
-    state = orjson.loads((tmp / "tracestrata-boost.json").read_bytes())
-    assert sum(sum(c.values()) for c in state["runs"].values()) == 25
+    state = one_shot_boosts(tmp / "boosts.sqlite")
+    assert len(state) == 2 and sum(sum(c.values()) for c in state.values()) == 25
     manifest = read_sample_dir(tmp / "d2")[0]
     assert manifest.boost_collected == {"refunds": 25}
     assert manifest.window is not None and manifest.window.start == datetime(2026, 1, 2, tzinfo=UTC)
     # another state path starts from zero
-    assert run(*base[:4], "--out", tmp / "d3", "--state", tmp / "elsewhere.json") == 0
-    assert (tmp / "elsewhere.json").exists()
+    assert run(*base[:4], "--out", tmp / "d3", "--state", tmp / "elsewhere.sqlite") == 0
+    assert (tmp / "elsewhere.sqlite").exists()
     assert read_sample_dir(tmp / "d3")[0].boost_collected == {"refunds": 25}
+
+
+def test_the_state_of_a_sync_job_keeps_one_shot_boosts_beside_its_own(files, capsys):
+    """`--state` is the job's state store: a sync's boost counts and windows are left as they were."""
+    tmp, traces, policy = files
+    store = tmp / "state.sqlite"
+    with State(store) as state:
+        state.db.execute("INSERT INTO boost VALUES ('files:x', 'refunds', 7)")
+    assert run("--source", f"jsonl:{traces}", "--policy", policy, "--out", tmp / "o", "--state", store) == 0
+    assert read_sample_dir(tmp / "o")[0].boost_collected == {"refunds": 25}  # the sync's 7 are its own
+    kept = one_shot_boosts(store)
+    assert kept.pop("files:x") == {"refunds": 7}
+    assert list(kept.values()) == [{"refunds": 25}]
+
+
+def test_an_old_boost_json_file_is_named_as_no_longer_read(files, capsys):
+    tmp, traces, policy = files
+    old = tmp / "tracestrata-boost.json"
+    old.write_bytes(orjson.dumps({"format": 1, "runs": {"x|-": {"refunds": 25}}}))
+    assert run("--source", f"jsonl:{traces}", "--policy", policy, "--out", tmp / "o") == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"tracestrata: note: {old} is no longer read: boost counts carry across runs only in a state store "
+                   "named with --state FILE"]
+    assert read_sample_dir(tmp / "o")[0].boost_collected == {"refunds": 25}  # its 25 were not counted
+    assert run("--source", f"jsonl:{traces}", "--policy", policy, "--out", tmp / "p", "--state", old) == ExitCode.USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a JSON file (the old boost counts file?), no longer read" in err[0] and str(old) in err[0]
+    assert orjson.loads(old.read_bytes())["runs"] == {"x|-": {"refunds": 25}}  # left as it was
 
 
 def test_empty_window_is_a_clean_empty_result(files, capsys):

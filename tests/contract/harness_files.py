@@ -24,18 +24,23 @@ class FilesHarness:
         self.traces.mkdir()
         self.batches = 0
 
+    suffix = ".jsonl"
+
+    def options(self) -> dict[str, str]:
+        return {"path": str(self.traces), "scores_path": str(self.root / "scores.jsonl"), "sink_dir": str(self.root / "sink")}
+
     def connector(self) -> Connector:
-        return create(
-            {"path": str(self.traces), "scores_path": str(self.root / "scores.jsonl"), "sink_dir": str(self.root / "sink")}
-        )
+        return create(self.options())
 
     def seed_traces(self, records: Sequence[TraceRecord]) -> None:
         # two files, so "every trace exactly once" also crosses file boundaries
         self.batches += 1
         half = len(records) // 2
         for part, chunk in (("a", records[:half]), ("b", records[half:])):
-            path = self.traces / f"batch{self.batches}{part}.jsonl"
-            path.write_bytes(b"".join(orjson.dumps(r.to_json()) + b"\n" for r in chunk))
+            self.write(self.traces / f"batch{self.batches}{part}{self.suffix}", chunk)
+
+    def write(self, path: Path, records: Sequence[TraceRecord]) -> None:
+        path.write_bytes(b"".join(orjson.dumps(r.to_json()) + b"\n" for r in records))
 
     def seed_scores(self, scores: Sequence[Score]) -> None:
         with (self.root / "scores.jsonl").open("ab") as handle:

@@ -45,7 +45,7 @@ def expression_policy(folder: Path) -> Path:
 def sample(folder, source, name, *extra, policy=WEIGHTED):
     out = folder / name
     args = ["sample", "--source", source, "--policy", str(policy), "--out", str(out),
-            "--state", str(folder / f"{name}.json"), *extra]
+            "--state", str(folder / f"{name}.sqlite"), *extra]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     return out

@@ -31,7 +31,7 @@ def test_spark_sample_writes_the_sample_of_tracestrata_sample(spark, traces, tmp
     common = ["--policy", POLICY, *window]
     assert main(["sample", "--source", f"jsonl:{traces}", "--out", str(tmp_path / "files"), *common]) == 0
     args = ["spark-sample", "--source", f"parquet:{parquet}", "--out", str(tmp_path / "spark"), *common]
-    assert main([*args, "--column", "id=trace_id", "--state", str(tmp_path / "spark-boosts.json")]) == 0
+    assert main([*args, "--column", "id=trace_id", "--state", str(tmp_path / "spark-boosts.sqlite")]) == 0
     assert "sampled" in capsys.readouterr().out
     assert_identical_samples(tmp_path / "files", tmp_path / "spark", records=True)
 
@@ -65,9 +65,9 @@ def test_csv_reads_as_duckdb_reads_it_text_stays_text_and_quotes_are_rfc_4180(sp
     (tmp_path / "p.toml").write_text(CSV_POLICY)
     common = ["--policy", str(tmp_path / "p.toml"), "--column", "id=trace_id"]
     assert main(["sample", "--source", f"duckdb:{tmp_path / 't.csv'}", "--out", str(tmp_path / "duck"), *common,
-                 "--state", str(tmp_path / "d.json")]) == 0
+                 "--state", str(tmp_path / "d.sqlite")]) == 0
     assert main(["spark-sample", "--source", f"csv:{tmp_path / 't.csv'}", "--out", str(tmp_path / "spark"), *common,
-                 "--state", str(tmp_path / "s.json")]) == 0
+                 "--state", str(tmp_path / "s.sqlite")]) == 0
     assert_identical_samples(tmp_path / "duck", tmp_path / "spark", records=True)
     rows = [orjson.loads(line) for line in (tmp_path / "spark" / "sample.jsonl").read_bytes().splitlines()]
     assert [(r["id"], r["release"], r["user_id"]) for r in sorted(rows, key=lambda r: r["id"])] == [
@@ -89,7 +89,7 @@ def test_a_file_spark_cannot_read_is_one_line_and_exit_2(spark, tmp_path, capsys
     (tmp_path / "p.toml").write_text('seed = "s"\n[[strata]]\nfield = "latency_ms"\nedges = [2]\n')
     for source in (parts, tmp_path / "bad.parquet"):
         code = main(["spark-sample", "--source", f"parquet:{source}", "--policy", str(tmp_path / "p.toml"),
-                     "--out", str(tmp_path / "o"), "--state", str(tmp_path / "s.json")])
+                     "--out", str(tmp_path / "o"), "--state", str(tmp_path / "s.sqlite")])
         ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tracestrata:")]
         assert code == 2 and len(ours) == 1 and "Spark cannot read the data" in ours[0], ours
 

@@ -4,7 +4,6 @@ under any partitioning, with boosts, `top` folds, numeric edges, missing fields,
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-import orjson
 import pytest
 from builders import policy_toml, write_jsonl
 from click.testing import CliRunner
@@ -12,6 +11,7 @@ from identical import assert_identical_samples
 
 from tracestrata.cli.main import cli
 from tracestrata.errors import ConfigError, InputError
+from tracestrata.job.state import State
 from tracestrata.protocols import Window
 from tracestrata.record import TraceRecord
 from tracestrata.sampling.manifest import write_sample_dir
@@ -66,7 +66,7 @@ def data(tmp_path_factory):
 def files_sample(folder, traces, policy_path, name, *extra):
     """`tracestrata sample` on the JSONL, with its own boost state (a fresh one unless `extra` names one)."""
     out = folder / name
-    state = [] if "--state" in extra else ["--state", str(folder / f"{name}-boosts.json")]
+    state = [] if "--state" in extra else ["--state", str(folder / f"{name}-boosts.sqlite")]
     result = CliRunner().invoke(
         cli, ["sample", "--source", f"jsonl:{traces}", "--policy", str(policy_path), "--out", str(out), *state, *extra]
     )
@@ -135,8 +135,9 @@ def test_a_window_on_string_and_on_timestamp_columns(spark, data):
 
 def test_boosts_collected_before_are_honoured(spark, data):
     folder, traces, policy_path = data
-    state = folder / "boost-state.json"
-    state.write_text(orjson.dumps({"format": 1, "runs": {"earlier": {"refunds": 22}}}).decode())
+    state = folder / "boost-state.sqlite"
+    with State(state) as store:
+        store.record_boost("earlier", {"refunds": 22})
     want = files_sample(folder, traces, policy_path, "files-boosted", "--state", str(state))
     result = spark_sample(
         spark, spark.read.json(str(traces)).repartition(3), policy_path, folder / "spark-boosted",

@@ -26,7 +26,7 @@ def test_spark_draws_the_same_weighted_sample(tmp_path, spark, expression):
                                                      '"expr: sqrt(scores.heuristic * (1 - scores.heuristic)) + 0.1"'))
     traces = write_jsonl(tmp_path / "traces.jsonl", weighted_traffic())
     args = ["sample", "--source", f"jsonl:{traces}", "--policy", str(path), "--out", str(tmp_path / "files"),
-            "--state", str(tmp_path / "boosts.json")]
+            "--state", str(tmp_path / "boosts.sqlite")]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     policy = load_policy(path)

@@ -16,7 +16,6 @@ import click
 from tracestrata.job.windows import parse_duration
 from tracestrata.protocols import Window
 from tracestrata.record import parse_timestamp
-from tracestrata.sampling.sample_dir import STATE_NAME
 from tracestrata.sampling.sources import ALL_TIME, Progress, total_bytes
 
 __all__ = [
@@ -99,14 +98,14 @@ def out_option(help: str) -> Decorator:
 
 
 def state_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """`--state`: the boost counts file a one-shot sample keeps across runs (none unless given)."""
+    """`--state`: the state store a one-shot sample keeps boost counts in across runs (none unless given)."""
     return click.option(
         "--state",
         "state_path",
         type=click.Path(dir_okay=False, path_type=Path),
         help=(
-            f"Boost counts file kept across runs (e.g. {STATE_NAME}), keyed by source and window. "
-            "Default: none; every run starts each boost from zero."
+            "State store (SQLite, as sync keeps; e.g. boosts.sqlite) where boost counts carry across runs, "
+            "keyed by source and window. Default: none; every run starts each boost from zero."
         ),
     )(command)
 

@@ -20,6 +20,7 @@ from tracestrata.cli.options import (
     window_options,
 )
 from tracestrata.connectors import open_trace_source
+from tracestrata.job.sample_boosts import boost_store, old_boost_file
 from tracestrata.sampling.field_check import sample_warnings
 from tracestrata.protocols import Window
 from tracestrata.sampling.policy import Policy, load_policy
@@ -38,7 +39,7 @@ from tracestrata.sampling.samplers import SampleResult
 @window_options
 @skip_bad_option()
 @state_option
-@jobs_option("Any number gives the same sample.")
+@jobs_option("Every number of processes gives the same sample.")
 @export_options
 def command(
     source_spec: str,
@@ -57,8 +58,9 @@ def command(
     signals, inclusion probability and weight) and OUT/manifest.json (the design:
     every cell's population and sample size). The same input and policy seed
     always give the same sample, however often it runs. To carry boost progress
-    across runs, name a state file with --state: boost counts persist there, keyed
-    by source and window, so re-running a window does not count it twice.
+    across runs, name a state store with --state (SQLite, as `sync` keeps): boost
+    counts persist there, keyed by source and window, so re-running a window does
+    not count it twice.
 
     An empty window is not an error: it writes an empty sample (no cells) and
     exits 0. Malformed lines stop the run with file:line (exit 2) unless
@@ -76,11 +78,23 @@ def command(
     """
     policy = standalone_policy(load_policy(policy_path), window)
     source, source_name = open_trace_source(source_spec, skip_bad=skip_bad, options=source_options(schema, columns))
-    with progress_bar(source, "sampling") as progress:
+    note_old_boost_file(out, state_path)
+    with boost_store(state_path) as boosts, progress_bar(source, "sampling") as progress:
         run = sample_to_dir(
-            source, source_name, policy, window, out, state_file=state_path, jobs=parse_jobs(jobs), progress=progress
+            source, source_name, policy, window, out, boosts=boosts, jobs=parse_jobs(jobs), progress=progress
         )
     echo_run(run.result, out, policy, run.bad_lines, run.first_bad)
+
+
+def note_old_boost_file(out: Path, state_path: Path | None) -> None:
+    """One line when the JSON boost file older versions kept beside `--out` is there: it is not read."""
+    old = old_boost_file(out)
+    if old is not None and old != state_path:
+        click.echo(
+            f"tracestrata: note: {old} is no longer read: boost counts carry across runs only in a state store "
+            "named with --state FILE",
+            err=True,
+        )
 
 
 def echo_run(result: SampleResult, out: Path, policy: Policy, bad: int = 0, first_bad: object = None) -> None:

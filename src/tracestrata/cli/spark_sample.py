@@ -20,7 +20,8 @@ from tracestrata.cli.options import (
     state_option,
     window_options,
 )
-from tracestrata.cli.sample import echo_run
+from tracestrata.cli.sample import echo_run, note_old_boost_file
+from tracestrata.job.sample_boosts import boost_store
 from tracestrata.protocols import Window
 from tracestrata.record import TEXT_FIELDS
 from tracestrata.sampling.policy import load_policy
@@ -61,7 +62,7 @@ def command(
     driver, which writes OUT/sample.jsonl and OUT/manifest.json as `tracestrata
     sample` does: the same ids, inclusion probabilities and cells for the same
     policy, seed and traces, however the data is partitioned. Boost counts persist
-    across runs only in a state file named with --state, keyed by source and window.
+    across runs only in a state store named with --state, keyed by source and window.
 
     \b
     Example:
@@ -79,14 +80,16 @@ def command(
     text = [expression.strip("`") for path, expression in columns.items() if path in ("id", *TEXT_FIELDS)]
     stamps = [expression.strip("`") for path, expression in columns.items() if path == "timestamp"]
     df, source_name = read_source(spark, source_spec, text, stamps)
-    run = draw_to_dir(
-        lambda before: sample_dataframe(df, policy, window, columns=columns, boost_collected=before, where=source_name),
-        f"spark:{source_name}",
-        policy,
-        window,
-        out,
-        state_file=state_path,
-    )
+    note_old_boost_file(out, state_path)
+    with boost_store(state_path) as boosts:
+        run = draw_to_dir(
+            lambda before: sample_dataframe(df, policy, window, columns=columns, boost_collected=before, where=source_name),
+            f"spark:{source_name}",
+            policy,
+            window,
+            out,
+            boosts=boosts,
+        )
     echo_run(run.result, out, policy)
 
 

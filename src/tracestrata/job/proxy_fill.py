@@ -2,7 +2,7 @@
 
 The sampler records proxy totals over *all* traces of each cell, so the proxy must be
 on every trace as it streams past. A score source that can list a score name by time
-range (Langfuse: `scores_between`, one request per page) is read once for the window,
+range (`ScoresBetween`: Langfuse, one request per page) is read once for the window,
 from its start to its end plus the settle lag (an online evaluator scores a trace after
 it ran); any other (Phoenix) is asked by trace ids, a batch of traces at a time.
 """
@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
 
-from tracestrata.protocols import ScoreSource, TraceSource, Window, iter_chunks
+from tracestrata.protocols import ScoreSource, ScoresBetween, TraceSource, Window, iter_chunks
 from tracestrata.record import ScoreValue, TraceRecord
 
 BATCH = 500
@@ -30,9 +30,8 @@ class ProxyFilledSource:
 
     def iter_traces(self, window: Window, *, metadata_keys: Sequence[str] = ()) -> Iterator[TraceRecord]:
         records = self.source.iter_traces(window, metadata_keys=metadata_keys)
-        between = getattr(self.scores, "scores_between", None)
-        if between is not None:
-            values: dict[str, ScoreValue] = between(self.name, window.start, window.end + self.settle)
+        if isinstance(self.scores, ScoresBetween):
+            values = self.scores.scores_between(self.name, window.start, window.end + self.settle)
             for record in records:
                 yield _with(record, self.name, values.get(record.id))
             return

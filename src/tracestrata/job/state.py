@@ -4,7 +4,7 @@
     runs      every window run: policy digest, series, cells (the design), counts, status
     sampled   every trace a run selected, with its cell (what the ledger turns into units)
     items     every item a run planned to write, per sink, with its deterministic id and status
-    boost     per source and boost cluster: traces collected so far
+    boost     per source and boost cluster: traces collected so far (also per one-shot `sample --state` run)
     scores    scores read back from the backend, by (trace, name, identifier)
     cursors   small named values, e.g. when scores were last read
     policies  every policy used, by digest (what produced each series)
@@ -49,6 +49,7 @@ from tracestrata.protocols import iter_chunks
 from tracestrata.record import Score, ScoreValue, format_timestamp, parse_timestamp
 
 SCHEMA_VERSION = 3
+ONE_SHOT = "sample|"  # boost rows of one-shot `sample --state` runs: this prefix and the run's source and window
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _V1 = """
@@ -625,6 +626,20 @@ class State:
     def boost_collected(self, source: str) -> dict[str, int]:
         rows = self.db.execute("SELECT name, collected FROM boost WHERE source = ?", (source,))
         return {name: int(n) for name, n in rows}
+
+    def boost_before(self, run: str) -> dict[str, int]:
+        """What every one-shot `sample` run but `run` (its source and window) collected per boost."""
+        rows = self.db.execute(
+            "SELECT name, sum(collected) FROM boost WHERE substr(source, 1, ?) = ? AND source != ? GROUP BY name",
+            (len(ONE_SHOT), ONE_SHOT, ONE_SHOT + run),
+        )
+        return {name: int(n) for name, n in rows}
+
+    def record_boost(self, run: str, taken: Mapping[str, int]) -> None:
+        """Replace what one-shot run `run` collected per boost: a rerun of a window never counts twice."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM boost WHERE source = ?", (ONE_SHOT + run,))
+            db.executemany("INSERT INTO boost VALUES (?, ?, ?)", [(ONE_SHOT + run, k, int(n)) for k, n in taken.items() if n])
 
     # -- samples and scores -----------------------------------------------------------------
 

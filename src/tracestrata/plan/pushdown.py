@@ -25,7 +25,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 
 from tracestrata.design import ALL
-from tracestrata.protocols import CountRequest, CountsByField, CountsMany, GroupCountRequest, StratumCounter, Window
+from tracestrata.protocols import CountRequest, CountsByField, CountsMany, FieldCountRequest, StratumCounter, Window
 from tracestrata.sampling.counts import StratumCounts
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.strata import MISSING, OTHER, Dimension
@@ -93,7 +93,7 @@ def _grouped_values(counter: StratumCounter, window: Window, dim: Dimension) -> 
             f"{dim.field} has no `values` list and this backend cannot group by it; list the values in the policy"
         )
     try:
-        grouped = counter.count_by(GroupCountRequest(window, dim.field))
+        grouped = counter.count_by(FieldCountRequest(window, dim.field))
     except NotImplementedError as exc:
         raise CountUnavailable(
             f"{exc}; list the values of {dim.field} in the policy (`values = [...]`) to count without pulling"

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -20,7 +19,7 @@ from tracestrata.design import Cell, CellKind, Design, Unit, in_window, proxy_nu
 from tracestrata.errors import InputError
 from tracestrata.io.atomic import atomic_write_bytes, atomic_writer
 from tracestrata.io.jsonl import iter_jsonl
-from tracestrata.protocols import Window
+from tracestrata.protocols import JSONObject, JSONValue, Window
 from tracestrata.record import format_timestamp, parse_timestamp
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import SampleResult
@@ -55,7 +54,7 @@ class Manifest:
     boost_collected: Mapping[str, int] = field(default_factory=dict)
     format: int = FORMAT
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return {
             "format": self.format,
             "policy_digest": self.policy_digest,
@@ -73,7 +72,7 @@ class Manifest:
             "boost_collected": dict(self.boost_collected),
         }
 
-    def design(self, rows: Sequence[Mapping[str, Any]], *, window: str | None = None) -> Design:
+    def design(self, rows: Sequence[Mapping[str, JSONValue]], *, window: str | None = None) -> Design:
         """The design of this sample: its cells, and one unit per `sample.jsonl` row.
 
         `window` prefixes cell ids, for designs that span several windows.
@@ -141,13 +140,13 @@ def write_sample_dir(
     return manifest
 
 
-def read_sample_dir(path: Path | str) -> tuple[Manifest, list[dict[str, Any]]]:
+def read_sample_dir(path: Path | str) -> tuple[Manifest, list[JSONObject]]:
     """Read a sample directory; `InputError` naming the file and line on anything malformed."""
     path = Path(path)
     manifest_path = path / MANIFEST_FILE
     manifest = _read_manifest(manifest_path)
     sample_path = path / SAMPLE_FILE
-    rows: list[dict[str, Any]] = []
+    rows: list[JSONObject] = []
     if not sample_path.exists():
         raise InputError("missing: a sample directory has sample.jsonl and manifest.json", path=str(sample_path))
     known = {c.id: c for c in manifest.cells}
@@ -179,7 +178,7 @@ def read_sample_dir(path: Path | str) -> tuple[Manifest, list[dict[str, Any]]]:
 _MAX_COUNT = 1 << 53  # counts are exact integers; a larger one was not written by tracestrata
 
 
-def _check_row(row: Mapping[str, Any], cell: Cell, where: str, line: int, seen: set[str]) -> None:
+def _check_row(row: Mapping[str, JSONValue], cell: Cell, where: str, line: int, seen: set[str]) -> None:
     """A sample row agrees with the design: its id once, its values an object, π = n/N of its cell
     (a weighted policy's row: its own π, weight 1/π and a positive size)."""
 
@@ -213,11 +212,11 @@ def _check_row(row: Mapping[str, Any], cell: Cell, where: str, line: int, seen: 
         raise bad("inclusion_probability", f"{p!r} is not {cell.sampled}/{cell.population} of cell {cell.id!r}")
 
 
-def _check_cells(cells: Any, where: str) -> None:
+def _check_cells(cells: object, where: str) -> None:
     """What every manifest written by tracestrata holds: integer counts, 0 <= sampled <= population, unique ids."""
     if not isinstance(cells, list):
         raise InputError("expected a list of cells", path=where, field="cells")
-    ids: set[Any] = set()
+    ids: set[str] = set()  # each id's repr: a list or an object where an id belongs is still one line
     for i, cell in enumerate(cells):
         key = f"cells[{i}]"
         if not isinstance(cell, dict):
@@ -233,12 +232,12 @@ def _check_cells(cells: Any, where: str) -> None:
         if not isinstance(cell.get("values") or {}, dict):
             raise InputError("expected an object of dimension labels", path=where, field=f"{key}.values")
         _check_raw(cell, where, key)
-        if cell.get("cell") in ids:
+        if repr(cell.get("cell")) in ids:
             raise InputError(f"cell {cell.get('cell')!r} is listed twice", path=where, field=f"{key}.cell")
-        ids.add(cell.get("cell"))
+        ids.add(repr(cell.get("cell")))
 
 
-def _check_raw(cell: Mapping[str, Any], where: str, key: str) -> None:
+def _check_raw(cell: Mapping[str, JSONValue], where: str, key: str) -> None:
     """`raw` (the cell's population by its labels before `top` folded them): parts that add up."""
     raw = cell.get("raw")
     if raw is None:

@@ -13,7 +13,9 @@ and take the fastest route it offers; every route gives the same sample or count
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,15 +23,16 @@ from tracestrata.protocols import (
     ColumnSource,
     CompletesRecords,
     GroupCounter,
+    GroupCountRequest,
     Partitioned,
     Sized,
     SkipsBadInput,
     TraceSource,
     Window,
 )
-from tracestrata.sampling.counts import StratumCounts
+from tracestrata.sampling.counts import StratumCounts, count_fields, counts_from_tally, tally_weighted
 from tracestrata.sampling.counting import counting_policy, counting_sketch, rate_errors, stratum_counts
-from tracestrata.sampling.field_check import FieldWatch
+from tracestrata.sampling.field_check import FieldPresence, FieldWatch
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import (
     gc_paused,
@@ -94,8 +97,16 @@ def sample_source(
         progress=(lambda batch: progress(batch.bytes_read)) if progress is not None else None,
     )
     if isinstance(source, CompletesRecords):
-        result = source.complete_records(result, window)
+        result = _completed(source, result, window)
     return result
+
+
+def _completed(source: CompletesRecords, result: SampleResult, window: Window | None) -> SampleResult:
+    """The result with each selected trace's full record, read by the source at the end."""
+    if not result.selected:
+        return result
+    full = source.complete_records([s.record for s in result.selected], window)
+    return replace(result, selected=[replace(s, record=full[s.record.id]) for s in result.selected])
 
 
 def count_source(
@@ -120,7 +131,7 @@ def count_source(
     if watch is not None:
         watch.start(policy)
     if isinstance(source, GroupCounter):
-        counted = source.count_strata(window, policy, rate_field=rate_field, presence=watch.presence if watch else None)
+        counted = _count_groups(source, window, policy, rate_field, watch.presence if watch else None)
         if counted is not None:
             return counted
     if not isinstance(source, ColumnSource):
@@ -149,6 +160,30 @@ def count_source(
     if sketch.duplicates and on_repeats is not None:
         on_repeats(sketch.duplicates)
     return stratum_counts(sketch, rate_field)
+
+
+def _count_groups(
+    source: GroupCounter, window: Window | None, policy: Policy, rate_field: str | None, presence: FieldPresence | None
+) -> list[StratumCounts] | None:
+    """Strata counts from the groups a source counted itself (None: it could not); `presence`
+    learns which of its watched fields any counted trace had."""
+    fields = count_fields(policy, rate_field)
+    groups = source.count_groups(window, GroupCountRequest(fields, _bucketed_fields(policy, rate_field)))
+    if groups is None:
+        return None
+    columns = {path: list(groups.columns[path]) for path in fields}
+    if presence is not None:
+        counted = [n > 0 for n in groups.counts]
+        presence.observe({p: list(itertools.compress(c, counted)) for p, c in columns.items()}, sum(groups.counts))
+    return counts_from_tally(tally_weighted(columns, list(groups.counts), policy, rate_field=rate_field), policy)
+
+
+def _bucketed_fields(policy: Policy, rate_field: str | None) -> dict[str, tuple[float, ...]]:
+    """Fields read only by one numeric-bucket dimension: a counter may group them by bucket, not value."""
+    readers: dict[str, int] = {}
+    for path in [d.field for d in policy.strata] + [s.condition.field for s in policy.signals] + ([rate_field] if rate_field else []):
+        readers[path] = readers.get(path, 0) + 1
+    return {d.field: d.edges for d in policy.strata if d.edges is not None and readers[d.field] == 1}
 
 
 def total_bytes(source: object) -> int | None:

@@ -99,7 +99,7 @@ def run(*args):
 
 def sample(tmp_path, source, policy, name, *extra):
     out = tmp_path / name
-    code, output = run("sample", "--source", source, "--policy", policy, "--out", out, "--state", tmp_path / f"{name}.json", *extra)
+    code, output = run("sample", "--source", source, "--policy", policy, "--out", out, "--state", tmp_path / f"{name}.sqlite", *extra)
     assert code == 0, output
     return out
 
@@ -416,11 +416,11 @@ def test_a_status_the_files_path_refuses_is_refused_here_too(tmp_path, capsys):
     for source in (f"jsonl:{tmp_path / 't.jsonl'}", f"duckdb:{tmp_path / 't.jsonl'}", f"parquet:{tmp_path / 't.parquet'}"):
         for policy in ("p.toml", "q.toml"):
             code = main(["sample", "--source", source, "--policy", str(tmp_path / policy), "--out", str(tmp_path / "o"),
-                         "--state", str(tmp_path / "s.json")])
+                         "--state", str(tmp_path / "s.sqlite")])
             output = capsys.readouterr().err
             assert code == 2 and "status" in output and "ERROR" in output, (source, policy, output)
     code, output = run("sample", "--source", f"parquet:{tmp_path / 't.parquet'}", "--policy", tmp_path / "p.toml",
-                       "--out", tmp_path / "o", "--state", tmp_path / "s.json", "--skip-bad")
+                       "--out", tmp_path / "o", "--state", tmp_path / "s.sqlite", "--skip-bad")
     assert code == 0 and "sampled" in output and "180" in output, output
 
 
@@ -449,7 +449,7 @@ def test_epoch_milliseconds_are_refused_not_read_as_a_date_50000_years_ahead(tmp
     (tmp_path / "p.toml").write_text('seed = "s"\n')
     for source in (f"jsonl:{tmp_path / 'ms.jsonl'}", f"duckdb:{tmp_path / 'ms.jsonl'}", f"parquet:{tmp_path / 'ms.parquet'}"):
         code = main(["sample", "--source", source, "--policy", str(tmp_path / "p.toml"), "--out", str(tmp_path / "o"),
-                     "--state", str(tmp_path / "s.json"), *window])
+                     "--state", str(tmp_path / "s.sqlite"), *window])
         err = capsys.readouterr().err
         assert code == 2 and "timestamp" in err and "millisecond" in err, (source, err)
 

@@ -16,6 +16,7 @@ import pytest
 from tracestrata.connectors.duckdb import source as duckdb_source
 from tracestrata.connectors.duckdb.source import DuckDBTraceSource
 from tracestrata.errors import InputError
+from tracestrata.record import TraceRecord
 from tracestrata.sampling.policy import parse_policy
 from tracestrata.sampling.samplers import SampleResult, sample_column_batches
 
@@ -50,12 +51,17 @@ def scan(source: DuckDBTraceSource) -> SampleResult:
     return result
 
 
-def assert_own_records(result: SampleResult, stubs: list[str]) -> None:
-    ids = [s.record.id for s in result.selected]
-    assert ids == stubs
-    for s in result.selected:
-        number = float(s.record.id[1:]) + (1000 if s.record.id[0] == "b" else 0)
-        assert s.record.latency_ms == number, s.record
+def completed(source: DuckDBTraceSource, result: SampleResult) -> list[TraceRecord]:
+    """The selected traces' full records, as sampling completes them at the end."""
+    full = source.complete_records([s.record for s in result.selected])
+    return [full[s.record.id] for s in result.selected]
+
+
+def assert_own_records(records: list[TraceRecord], stubs: list[str]) -> None:
+    assert [r.id for r in records] == stubs
+    for record in records:
+        number = float(record.id[1:]) + (1000 if record.id[0] == "b" else 0)
+        assert record.latency_ms == number, record
 
 
 def test_a_file_rewritten_in_place_gives_the_sampled_records(tmp_path):
@@ -67,7 +73,7 @@ def test_a_file_rewritten_in_place_gives_the_sampled_records(tmp_path):
     rows = {s.record.id: s.record.row for s in result.selected}  # type: ignore[attr-defined]
     moved = source.records_at([rows["b0"], rows["b1"]])
     assert {r.id for r in moved.values()} == {"b4", "b3"}  # what the rows now hold: not the sampled traces
-    assert_own_records(source.complete_records(result), stubs)
+    assert_own_records(completed(source, result), stubs)
     source.close()
 
 
@@ -77,7 +83,7 @@ def test_a_sampled_trace_gone_from_the_export_is_one_line(tmp_path):
     result = scan(source)
     write(folder / "b.parquet", "b", 3, order=[2, 1, 0])  # b3 and b4 are gone
     with pytest.raises(InputError, match=r"the export changed while it was being sampled .*: rerun") as caught:
-        source.complete_records(result)
+        completed(source, result)
     assert "\n" not in str(caught.value)
     source.close()
 
@@ -92,7 +98,7 @@ def test_an_object_store_glob_is_listed_once(tmp_path, monkeypatch):
     write(folder / "0.parquet", "z", 5)
     at = source.records_at([s.record.row for s in result.selected])  # type: ignore[attr-defined]
     assert [at[s.record.row].id for s in result.selected] == stubs  # type: ignore[attr-defined]
-    assert_own_records(source.complete_records(result), stubs)
+    assert_own_records(completed(source, result), stubs)
     source.close()
 
 

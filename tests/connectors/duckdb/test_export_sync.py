@@ -73,14 +73,14 @@ def test_an_export_folder_with_no_file_yet_is_an_empty_window_not_an_error(tmp_p
         assert main(["sync", "--config", str(config(tmp_path, source)), "--now", NOW]) == 0, capsys.readouterr().err
     policy = str(REPO / "examples" / "policies" / "basic.toml")
     assert main(["sample", "--source", f"parquet:{tmp_path / 'traces'}", "--policy", policy, "--out", str(tmp_path / "o"),
-                 "--state", str(tmp_path / "s.json")]) == 0
+                 "--state", str(tmp_path / "s.sqlite")]) == 0
     assert "no traces" in capsys.readouterr().out
     assert main(["sample", "--source", f"parquet:{tmp_path / 'traces'}/*.parquet", "--policy", policy,
-                 "--out", str(tmp_path / "o"), "--state", str(tmp_path / "s.json")]) == 2
+                 "--out", str(tmp_path / "o"), "--state", str(tmp_path / "s.sqlite")]) == 2
     assert "no files match" in capsys.readouterr().err
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "PART-00.PARQUET.bz2").write_bytes(b"x")  # files, but none we read: loud, never empty
     assert main(["sample", "--source", f"parquet:{tmp_path / 'other'}", "--policy", policy, "--out", str(tmp_path / "o"),
-                 "--state", str(tmp_path / "s.json")]) == 2
+                 "--state", str(tmp_path / "s.sqlite")]) == 2
     assert "cannot tell the export format" in capsys.readouterr().err
 

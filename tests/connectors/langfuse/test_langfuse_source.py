@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tracestrata.connectors.langfuse import CountNotSupported
+from tracestrata.connectors.langfuse import CountNotSupported, LangfuseConnector, LangfuseTraceSource
 from tracestrata.errors import FatalSourceError
-from tracestrata.protocols import CountsByField, GroupCountRequest, Window
+from tracestrata.protocols import CountsByField, FieldCountRequest, StratumCounter, Window
 from tracestrata.record import SourceRef, TraceRecord
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -137,10 +137,17 @@ def test_a_repeated_cursor_is_an_error_not_a_loop(fake, connect, monkeypatch) ->
         list(connect(page_size=2).trace_source().iter_traces(WINDOW))
 
 
+def counter_of(connector: LangfuseConnector) -> LangfuseTraceSource:
+    """What `plan` counts with: the connector's trace source, when it declares `StratumCounter`."""
+    source = connector.trace_source()
+    assert isinstance(source, StratumCounter)
+    return source
+
+
 def test_count_through_the_metrics_api(fake, connect) -> None:
     seeded = [record(i) for i in range(30)]
     fake.add_traces(seeded, children=1)
-    counter = connect().stratum_counter()
+    counter = counter_of(connect())
     assert counter.count(WINDOW, {}) == 30
     assert counter.count(WINDOW, {"name": "chat"}) == sum(r.name == "chat" for r in seeded)
     assert counter.count(WINDOW, {"release": "v41", "status": "error"}) == sum(
@@ -152,7 +159,7 @@ def test_count_through_the_metrics_api(fake, connect) -> None:
 
 
 def test_count_signals_a_pull_for_metadata_keys(fake, connect) -> None:
-    counter = connect().stratum_counter()
+    counter = counter_of(connect())
     with pytest.raises(CountNotSupported, match="metadata.intent"):
         counter.count(WINDOW, {"metadata.intent": "billing"})
     with pytest.raises(NotImplementedError):
@@ -163,11 +170,11 @@ def test_count_signals_a_pull_for_metadata_keys(fake, connect) -> None:
 def test_count_by_groups_in_one_query(fake, connect) -> None:
     seeded = [record(i) for i in range(30)] + [record(99, release=None)]
     fake.add_traces(seeded, children=1)
-    counter = connect().stratum_counter()
+    counter = counter_of(connect())
     assert isinstance(counter, CountsByField)
-    by_release = counter.count_by(GroupCountRequest(WINDOW, "release"))
+    by_release = counter.count_by(FieldCountRequest(WINDOW, "release"))
     assert by_release == {"v41": 15, "v42": 15, "(missing)": 1}
-    by_status = counter.count_by(GroupCountRequest(WINDOW, "status", {"name": "chat"}))
+    by_status = counter.count_by(FieldCountRequest(WINDOW, "status", {"name": "chat"}))
     chats = [r for r in seeded if r.name == "chat"]
     assert by_status == {
         "error": sum(r.status == "error" for r in chats), "ok": sum(r.status == "ok" for r in chats),
@@ -175,7 +182,7 @@ def test_count_by_groups_in_one_query(fake, connect) -> None:
     assert fake.count_requests("/api/public/v2/metrics") == 2
     for field in ("tags", "metadata.intent", "latency_ms"):
         try:
-            counter.count_by(GroupCountRequest(WINDOW, field))
+            counter.count_by(FieldCountRequest(WINDOW, field))
         except NotImplementedError:
             continue
         raise AssertionError(f"{field} should not be groupable")

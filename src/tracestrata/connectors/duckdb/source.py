@@ -4,7 +4,7 @@ DuckDB scans the files, projects only the fields the policy reads, filters the w
 `timestamp` and hands Arrow batches to the sketch (`Sketch.add_column_batches`), whose
 string columns it reads as buffers. Only the selected traces' full records are read, in
 a second query by id at the end (`complete_records`). `plan` counts with a `GROUP BY`
-pushed into DuckDB (`count_strata`): one row per combination of the values the plan
+pushed into DuckDB (`count_groups`): one row per combination of the values the plan
 reads, numeric bucket dimensions cut in SQL.
 
 Values keep the meaning they have on the files path, so the sample is the same:
@@ -20,11 +20,10 @@ Values keep the meaning they have on the files path, so the sample is the same:
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,18 +34,9 @@ import orjson
 from tracestrata.connectors.duckdb.layouts import LAYOUTS, Layout
 from tracestrata.errors import ConfigError, InputError, first_line
 from tracestrata.io.prefetch import prefetched
-from tracestrata.protocols import Window
+from tracestrata.protocols import GroupCounts, GroupCountRequest, Window
 from tracestrata.record import EPOCH_SECONDS, RECORD_FIELDS, STATUSES, TEXT_FIELDS, TraceRecord, format_timestamp
-from tracestrata.sampling.counts import (
-    StratumCounts,
-    count_fields,
-    counts_from_tally,
-    tally_weighted,
-)
 from tracestrata.sampling.columns import DictColumn, StringColumn, rows_not_in
-from tracestrata.sampling.field_check import FieldPresence
-from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.samplers import SampleResult
 from tracestrata.sampling.strata import normalize_top, source_value
 
 BATCH_ROWS = 1 << 17
@@ -549,16 +539,14 @@ class DuckDBTraceSource:
         if self.first_bad is None:
             self.first_bad = error
 
-    def complete_records(self, result: SampleResult, window: Window | None = None) -> SampleResult:
-        """The result with each selected trace's full record: by the row the scan read it from
+    def complete_records(self, selected: Sequence[TraceRecord], window: Window | None = None) -> dict[str, TraceRecord]:
+        """Each selected trace's full record, by id: by the row the scan read it from
         (Parquet), else by id.
 
         A row read back must hold the trace sampled there: a file rewritten in place (rows
         reordered) puts another trace at that row. Such rows, and rows gone, are read again
         by id, as JSON and CSV always are; a sampled trace gone from the export is one error."""
-        if not result.selected:
-            return result
-        stubs = [s.record for s in result.selected]
+        stubs = list(selected)
         found: dict[str, TraceRecord] = {}
         if all(isinstance(r, _RowStub) for r in stubs):
             at = self.records_at([r.row for r in stubs], window)  # type: ignore[attr-defined]
@@ -576,7 +564,7 @@ class DuckDBTraceSource:
                 f"e.g. {gone[0]!r}): rerun",
                 path=self.location,
             )
-        return replace(result, selected=[replace(s, record=found[s.record.id]) for s in result.selected])
+        return found
 
     def records(self, ids: Sequence[str], window: Window | None = None) -> dict[str, TraceRecord]:
         """The full records of some traces, by id."""
@@ -701,15 +689,13 @@ class DuckDBTraceSource:
 
     # -- counting for `plan`
 
-    def count_strata(
-        self, window: Window | None, policy: Policy, *, rate_field: str | None = None, presence: FieldPresence | None = None
-    ) -> list[StratumCounts] | None:
-        """Population and failure counts per stratum from one `GROUP BY` in DuckDB; `presence`
-        learns which of its watched fields any counted trace had. None when a trace id repeats
-        in the window: a `GROUP BY` would count it twice, the sketch counts it once."""
+    def count_groups(self, window: Window | None, request: GroupCountRequest) -> GroupCounts | None:
+        """Traces per combination of the requested fields' values, from one `GROUP BY` in DuckDB
+        (numeric buckets cut in SQL). None when a trace id repeats in the window: a `GROUP BY`
+        would count it twice, the sketch counts it once."""
         import duckdb
 
-        fields = list(count_fields(policy, rate_field))
+        fields = list(request.fields)
         self._read(fields)
         trace_id, timestamp = self._id_sql(), self._timestamp_sql()
         kept = f"{trace_id} IS NOT NULL AND {timestamp} IS NOT NULL AND {self._window_sql(timestamp, window)}"
@@ -723,7 +709,7 @@ class DuckDBTraceSource:
             raise InputError(f"cannot read a value: {_sql_error(exc)}", path=self.location) from None
         if repeats:
             return None
-        bucketed = _bucketed_fields(policy, rate_field)
+        bucketed = request.buckets
         selects, kinds = [], []
         for i, path in enumerate(fields):
             sql, kind = self._field_sql(path)
@@ -747,7 +733,7 @@ class DuckDBTraceSource:
         bad = int(sum(table.column("__bad").to_pylist()))
         if bad:
             self._bad(bad, "timestamp", "expected a trace id and a timestamp (missing or unreadable)", None)
-        good = [n - b for n, b in zip(table.column("__n").to_pylist(), table.column("__bad").to_pylist(), strict=True)]
+        good = [int(n - b) for n, b in zip(table.column("__n").to_pylist(), table.column("__bad").to_pylist(), strict=True)]  # count_if is a HUGEINT (a Decimal)
         columns = {
             path: _as_list(_column(path, table.column(i), kind, self.layout.backend))
             for i, (path, kind) in enumerate(zip(fields, kinds, strict=True))
@@ -759,10 +745,7 @@ class DuckDBTraceSource:
                 self._bad(sum(good[i] for i in wrong), "status", f"expected 'ok' or 'error', got {got!r}", None)
                 for i in wrong:  # --skip-bad: skipped, not counted
                     good[i] = 0
-        if presence is not None:
-            counted = [g > 0 for g in good]
-            presence.observe({p: list(itertools.compress(c, counted)) for p, c in columns.items()}, sum(good))
-        return counts_from_tally(tally_weighted(columns, good, policy, rate_field=rate_field), policy)
+        return GroupCounts(columns, good)
 
 
 # ---------------------------------------------------------------- helpers
@@ -924,14 +907,6 @@ def _descend(base: tuple[str, Any], keys: Sequence[str]) -> tuple[str, Any] | No
         else:
             return None
     return expression, kind
-
-
-def _bucketed_fields(policy: Policy, rate_field: str | None) -> dict[str, tuple[float, ...]]:
-    """Fields read only by one numeric-bucket dimension: their GROUP BY key is the bucket, not the value."""
-    readers: dict[str, int] = {}
-    for path in [d.field for d in policy.strata] + [s.condition.field for s in policy.signals] + ([rate_field] if rate_field else []):
-        readers[path] = readers.get(path, 0) + 1
-    return {d.field: d.edges for d in policy.strata if d.edges is not None and readers[d.field] == 1}
 
 
 def _bucket_sql(sql: str, edges: tuple[float, ...]) -> str:

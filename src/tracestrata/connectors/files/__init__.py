@@ -13,10 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tracestrata.connectors.files.local import FileOutputs, source_path
 from tracestrata.errors import ConfigError
+
+if TYPE_CHECKING:  # the connector loads them only when asked for (a light entry point)
+    from tracestrata.connectors.files.judging import FilesBodyFetcher, FilesScoreWriter
+    from tracestrata.connectors.files.source import FilesTraceSource
 
 OPTIONS = ("path", "scores_path", "sink_dir", "project")
 
@@ -30,24 +34,24 @@ class FilesConnector(FileOutputs):
         self.sink_dir = sink_dir
         self.project = project
 
-    def trace_source(self) -> Any:
+    def trace_source(self) -> FilesTraceSource:
         from tracestrata.connectors.files.source import FilesTraceSource
 
         return FilesTraceSource(self.path)
 
-    def body_fetcher(self) -> Any:
+    def body_fetcher(self) -> FilesBodyFetcher:
         from tracestrata.connectors.files.judging import FilesBodyFetcher
         from tracestrata.connectors.files.source import FilesTraceSource
 
         return FilesBodyFetcher(FilesTraceSource(self.path).files())
 
-    def score_writer(self) -> Any:
+    def score_writer(self) -> FilesScoreWriter:
         from tracestrata.connectors.files.judging import FilesScoreWriter, judge_scores_file
 
         return FilesScoreWriter(judge_scores_file(self.scores_path))
 
 
-def create(options: Mapping[str, Any]) -> FilesConnector:
+def create(options: Mapping[str, object]) -> FilesConnector:
     """The `tracestrata.connectors` entry point for `type = "files"`."""
     path = Path(source_path(options, OPTIONS, "files", "the trace JSONL file or folder"))
     scores = options.get("scores_path")

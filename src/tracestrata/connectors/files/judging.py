@@ -13,19 +13,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
 import orjson
 
 from tracestrata.errors import ConfigError
 from tracestrata.io.atomic import write_error
-from tracestrata.protocols import JudgedScore, SampleItem, TraceBody
+from tracestrata.protocols import JSONObject, JSONValue, JudgedScore, SampleItem, TraceBody
 from tracestrata.record import Score
 
 JUDGE_SCORES_FILE = "tracestrata-judge.jsonl"
 
 
-def body_of(raw: Mapping[str, Any]) -> TraceBody:
+def body_of(raw: Mapping[str, JSONValue]) -> TraceBody:
     """A trace line's input/output, or the record itself as the input when it has neither."""
     if raw.get("input") is None and raw.get("output") is None:
         return TraceBody(input=dict(raw), output=None)
@@ -58,7 +58,7 @@ class FilesBodyFetcher:
             self._index = self._build()
         out: dict[str, TraceBody] = {}
         wanted = sorted((self._index[i.trace_id], i.trace_id) for i in items if i.trace_id in self._index)
-        handles: dict[int, Any] = {}
+        handles: dict[int, BinaryIO] = {}
         try:
             for (number, offset), trace_id in wanted:
                 handle = handles.get(number) or handles.setdefault(number, self.files[number].open("rb"))
@@ -85,8 +85,8 @@ def judge_scores_file(scores_path: Path | None) -> Path:
     return scores_path / JUDGE_SCORES_FILE if scores_path.is_dir() or not scores_path.suffix else scores_path
 
 
-def score_line(score: JudgedScore) -> dict[str, Any]:
-    line: dict[str, Any] = {"trace_id": score.trace_id, "name": score.name, "value": score.value, "identifier": score.judge}
+def score_line(score: JudgedScore) -> JSONObject:
+    line: JSONObject = {"trace_id": score.trace_id, "name": score.name, "value": score.value, "identifier": score.judge}
     if score.label is not None:
         line["label"] = score.label
     if score.reason is not None:

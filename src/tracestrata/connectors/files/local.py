@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
 from tracestrata.connectors.files.scores import FilesScoreSource
 from tracestrata.connectors.files.sinks import FilesSampleSink
 from tracestrata.errors import ConfigError
 from tracestrata.protocols import SinkKind
 
 
-def source_path(options: Mapping[str, Any], known: Sequence[str], kind: str, missing: str) -> str | Path:
+def source_path(options: Mapping[str, object], known: Sequence[str], kind: str, missing: str) -> str | Path:
     """`options["path"]`, after checking every option is one of `known` (errors name `source.<key>`)."""
     unknown = sorted(set(options) - set(known))
     if unknown:

@@ -17,13 +17,11 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
 import orjson
 
 from tracestrata.errors import InputError
 from tracestrata.io.atomic import atomic_writer, write_error
-from tracestrata.protocols import SampleItem, SinkKind, WriteResult
+from tracestrata.protocols import JSONObject, SampleItem, SinkKind, WriteResult
 
 _SAFE = re.compile(r"[^A-Za-z0-9._+=@-]+")
 _PREFIX = b'{"item_id":"'
@@ -37,7 +35,7 @@ def sink_file(root: Path, kind: SinkKind, name: str) -> Path:
     return root / f"{kind.value}s" / f"{safe}.jsonl"
 
 
-def item_line(item: SampleItem) -> dict[str, Any]:
+def item_line(item: SampleItem) -> JSONObject:
     return {
         "item_id": item.item_id,
         "trace_id": item.trace_id,
@@ -73,10 +71,10 @@ def _scan(path: Path) -> tuple[dict[str, bytes], int, int]:
     return lines, valid, count
 
 
-def read_items(path: Path) -> dict[str, dict[str, Any]]:
+def read_items(path: Path) -> dict[str, JSONObject]:
     """Items by id (the last line of an id wins; a torn last line is ignored)."""
     lines, _, _ = _scan(path)
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, JSONObject] = {}
     for item_id, raw in lines.items():
         try:
             out[item_id] = orjson.loads(raw)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from operator import attrgetter
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, BinaryIO, Literal, overload
 
 import msgspec
 import numpy as np
@@ -220,7 +220,7 @@ class FilesTraceSource:
 
     def _decode_lines(
         self, name: str, buf: bytes, starts: np.ndarray, ends: np.ndarray, numbers: np.ndarray, decoder: ColumnDecoder
-    ) -> tuple[list[Any], list[int]]:
+    ) -> tuple[list[msgspec.Struct], list[int]]:
         """Line by line, to name the bad ones (or skip and count them)."""
         rows, kept = [], []
         for i, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
@@ -247,7 +247,7 @@ class ColumnBatch:
     """One chunk: ids, columns by field path, and lazy payloads `(file, line, raw line)`."""
 
     ids: list[str]
-    columns: dict[str, list[Any]]
+    columns: dict[str, list[object]]
     refs: Sequence[tuple[str, int, bytes]]
     bytes_read: int
 
@@ -260,7 +260,7 @@ _ID = attrgetter("id")
 _STAMP = attrgetter("timestamp")
 _FINITE = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
 _INT = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]  # a 400-digit integer is refused, not a crash
-_TOP_TYPES: dict[str, Any] = {
+_TOP_TYPES: dict[str, object] = {  # field -> the type msgspec checks it against
     "status": Literal["ok", "error", ""] | None,
     "latency_ms": _INT | _FINITE | None,
     "cost": _INT | _FINITE | None,
@@ -272,7 +272,7 @@ _TOP_TYPES: dict[str, Any] = {
 # scanned (msgspec) without building their values (`Raw`): a list of strings costs as much to
 # build as the rest of the line, so `tags` and `source` are checked by their JSON kind here
 # (`_RAW_KINDS`) and in full when the trace is selected (`TraceRecord.from_json`).
-_UNREAD_TYPES: dict[str, Any] = {
+_UNREAD_TYPES: dict[str, object] = {
     **_TOP_TYPES,
     "tags": msgspec.Raw,
     "metadata": dict[str, msgspec.Raw] | None,
@@ -288,7 +288,8 @@ class ColumnDecoder:
 
     def __init__(self, fields: Sequence[str]) -> None:
         self.fields = tuple(fields)
-        spec: dict[str, tuple[Any, Any]] = {"id": (str, ""), "timestamp": (str | int | float | None, None)}
+        # field -> (the msgspec type, the default)
+        spec: dict[str, tuple[object, object]] = {"id": (str, ""), "timestamp": (str | int | float | None, None)}
         self.nested: dict[str, dict[str, str]] = {}
         for path in self.fields:
             head, _, rest = path.partition(".")
@@ -316,7 +317,7 @@ class ColumnDecoder:
         self.many = msgspec.json.Decoder(list[row])
         self.one = msgspec.json.Decoder(row)
 
-    def raw_kind_errors(self, rows: list[Any]) -> dict[int, str]:
+    def raw_kind_errors(self, rows: Sequence[msgspec.Struct]) -> dict[int, str]:
         """Row -> field, for rows whose unread `tags`/`source` are not of their JSON kind."""
         errors: dict[int, str] = {}
         for head in self.raw_heads:
@@ -326,15 +327,15 @@ class ColumnDecoder:
                 errors.update((i, head) for i, first in enumerate(firsts) if first not in allowed and i not in errors)
         return errors
 
-    def columns(self, rows: list[Any]) -> dict[str, list[Any]]:
-        tops: dict[str, list[Any]] = {}
+    def columns(self, rows: Sequence[msgspec.Struct]) -> dict[str, list[object]]:
+        tops: dict[str, list[object]] = {}
 
-        def top(head: str) -> list[Any]:
+        def top(head: str) -> list[object]:
             if head not in tops:
                 tops[head] = list(map(attrgetter(head), rows))
             return tops[head]
 
-        out: dict[str, list[Any]] = {}
+        out: dict[str, list[object]] = {}
         for path in self.fields:
             head, _, rest = path.partition(".")
             if head in self.whole:
@@ -357,14 +358,14 @@ class ColumnDecoder:
         return out
 
 
-def _open(path: Path) -> Any:
+def _open(path: Path) -> BinaryIO:
     try:
         return path.open("rb")
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", path=str(path)) from None
 
 
-def _seek_part(handle: Any, start: int) -> int:
+def _seek_part(handle: BinaryIO, start: int) -> int:
     """Move to the first line starting at or after `start`; return the number of lines before it."""
     if start <= 0:
         return 0
@@ -380,7 +381,7 @@ def _seek_part(handle: Any, start: int) -> int:
     return lines
 
 
-def _part_chunks(handle: Any, size: int, stop: int | None) -> Iterator[bytes]:
+def _part_chunks(handle: BinaryIO, size: int, stop: int | None) -> Iterator[bytes]:
     """Chunks up to the end of the line that crosses `stop` (or to the end of the file)."""
     if stop is not None and handle.tell() >= stop:  # a line from an earlier part covers this one
         return
@@ -399,7 +400,7 @@ def _part_chunks(handle: Any, size: int, stop: int | None) -> Iterator[bytes]:
         yield chunk
 
 
-def _unparsable(stamps: list[Any]) -> set[int]:
+def _unparsable(stamps: Sequence[str | int | float | None]) -> set[int]:
     """Rows whose timestamp is present but not one (checked on every line, window or not)."""
     try:
         list(map(datetime.fromisoformat, stamps))  # the common case, in C
@@ -431,7 +432,13 @@ class _SliceRefs(Sequence[tuple[str, int, bytes]]):
     def __len__(self) -> int:
         return len(self.starts)
 
-    def __getitem__(self, i: Any) -> Any:
+    @overload
+    def __getitem__(self, i: int) -> tuple[str, int, bytes]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[tuple[str, int, bytes]]: ...
+
+    def __getitem__(self, i: int | slice) -> tuple[str, int, bytes] | list[tuple[str, int, bytes]]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         return (self.name, int(self.numbers[i]), self.buf[int(self.starts[i]) : int(self.ends[i])])

@@ -8,7 +8,7 @@ imported only inside this package. See `docs/langfuse.md` for the options.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+
 
 from tracestrata.errors import ConfigError, FatalSourceError, RetriableSourceError
 from tracestrata.io.retry import RetryPolicy, SleepFn
@@ -37,9 +37,6 @@ class LangfuseConnector:
         self._project_id: str | None = None
 
     def trace_source(self) -> LangfuseTraceSource:
-        return self._source
-
-    def stratum_counter(self) -> LangfuseTraceSource:
         return self._source
 
     def sample_sink(self, kind: SinkKind | str, name: str) -> SampleSink:
@@ -102,7 +99,7 @@ class LangfuseConnector:
 
 
 def create(
-    options: Mapping[str, Any],
+    options: Mapping[str, object],
     *,
     env: Mapping[str, str] | None = None,
     limiter: RateLimiter | None = None,

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 import orjson
@@ -29,6 +29,7 @@ import pydantic
 from langfuse.api.client import LangfuseAPI
 from langfuse.api.core.api_error import ApiError
 from langfuse.api.core.datetime_utils import serialize_datetime
+from langfuse.api.core.request_options import RequestOptions
 
 from tracestrata.errors import (
     AuthError,
@@ -37,13 +38,16 @@ from tracestrata.errors import (
     SourceError,
 )
 from tracestrata.io.retry import RetryPolicy, SleepFn, retrying
+from tracestrata.protocols import JSONValue
 from tracestrata.redaction import redact
 
 from .ratelimit import RateLimiter
 from .settings import LangfuseOptions
 
 T = TypeVar("T")
-NO_SDK_RETRIES: dict[str, Any] = {"max_retries": 0}
+NO_SDK_RETRIES: RequestOptions = {"max_retries": 0}
+Query = Mapping[str, object]
+"""Query parameters: each value a scalar, a datetime or a list of them (`_query` encodes them as the SDK does)."""
 
 
 class LangfuseClient:
@@ -79,11 +83,11 @@ class LangfuseClient:
         self._host = httpx.URL(options.base_url).netloc.decode("ascii", "replace").rpartition("@")[2]
         self._headers = {"X-Langfuse-Public-Key": creds.public_key, "X-Langfuse-Sdk-Name": "tracestrata"}
 
-    def call(self, family: str, what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    def call(self, family: str, what: str, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
         """One API call under the limiter and the retry budget; raises only `SourceError`s."""
         return retrying(self.once, family, what, fn, *args, policy=self.retry_policy, sleep=self.sleep, **kwargs)
 
-    def once(self, family: str, what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    def once(self, family: str, what: str, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
         """One attempt, no retry (for non-idempotent writes that need a check before retrying)."""
         self.limiter.acquire(family)
         self.requests[family] += 1
@@ -106,12 +110,12 @@ class LangfuseClient:
                 f"Langfuse {what}: unexpected response shape ({where}: {first.get('msg', 'invalid')})"
             ) from None
 
-    def get_json(self, family: str, what: str, path: str, params: Mapping[str, Any]) -> Any:
+    def get_json(self, family: str, what: str, path: str, params: Query) -> JSONValue:
         """GET a JSON document ourselves (the hot pull path), same limiter/retry/error mapping."""
         return self.call(family, what, self._get_json, path, params)
 
     def cursor_items(
-        self, family: str, what: str, path: str, params: Mapping[str, Any], parse: Callable[[Any], T]
+        self, family: str, what: str, path: str, params: Query, parse: Callable[[JSONValue], T]
     ) -> Iterator[T]:
         """Every item of a cursor-paginated list endpoint, each page once; a repeated cursor is an error."""
         cursor: str | None = None
@@ -119,8 +123,7 @@ class LangfuseClient:
         while True:
             page = self.get_json(family, what, path, {**params, "cursor": cursor})
             try:
-                data = page["data"]
-                cursor = (page.get("meta") or {}).get("cursor")
+                data, cursor = _page(page)
                 items = [parse(raw) for raw in data]
             except (KeyError, TypeError, AttributeError, pydantic.ValidationError) as exc:
                 raise FatalSourceError(f"Langfuse {what}: unexpected response shape ({exc})") from None
@@ -131,24 +134,24 @@ class LangfuseClient:
                 raise FatalSourceError(f"Langfuse {what}: the server repeated cursor {cursor[:16]}…")
             seen.add(cursor)
 
-    def post_json(self, family: str, what: str, path: str, body: Any) -> Any:
+    def post_json(self, family: str, what: str, path: str, body: JSONValue) -> JSONValue:
         """POST a JSON document ourselves (e.g. a score with its id), same limiter/retry/error mapping."""
         return self.call(family, what, self._post_json, path, body)
 
-    def _post_json(self, path: str, body: Any, request_options: Any = None) -> Any:
+    def _post_json(self, path: str, body: JSONValue, request_options: RequestOptions | None = None) -> JSONValue:
         response = self.http.post(self.options.base_url + path, json=body, auth=self._auth, headers=self._headers)
         return self._decode(response, "POST", path)
 
-    def _get_json(self, path: str, params: Mapping[str, Any], request_options: Any = None) -> Any:
+    def _get_json(self, path: str, params: Query, request_options: RequestOptions | None = None) -> JSONValue:
         response = self.http.get(
             self.options.base_url + path, params=_query(params), auth=self._auth, headers=self._headers
         )
         return self._decode(response, "GET", path)
 
-    def _decode(self, response: httpx.Response, method: str, path: str) -> Any:
+    def _decode(self, response: httpx.Response, method: str, path: str) -> JSONValue:
         if response.status_code >= 300:
             try:
-                body: Any = response.json()
+                body: object = response.json()
             except ValueError:
                 body = response.text
             raise ApiError(status_code=response.status_code, headers=dict(response.headers), body=body)
@@ -188,7 +191,7 @@ def status_of(error: BaseException) -> int | None:
     return error.status if isinstance(error, HTTPStatusError) else None
 
 
-def retry_after(headers: Any) -> float | None:
+def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds from `Retry-After` (delta-seconds or an HTTP date) or `retry-after-ms`."""
     lowered = {str(k).lower(): str(v) for k, v in dict(headers).items()}
     if "retry-after-ms" in lowered:
@@ -208,7 +211,7 @@ def retry_after(headers: Any) -> float | None:
         return max(0.0, email.utils.mktime_tz(parsed) - time.time())
 
 
-def _query(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _query(params: Query) -> list[tuple[str, str]]:
     """Encode query parameters as the SDK does: ISO datetimes, lowercase booleans, lists repeated."""
     out: list[tuple[str, str]] = []
     for key, value in params.items():
@@ -224,7 +227,17 @@ def _query(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _excerpt(body: Any) -> str:
+def _page(page: JSONValue) -> tuple[list[JSONValue], str | None]:
+    """The items and the next cursor of one page; a `TypeError` when it is not shaped as one."""
+    data = page.get("data") if isinstance(page, dict) else None
+    meta = (page.get("meta") if isinstance(page, dict) else None) or {}
+    cursor = meta.get("cursor") if isinstance(meta, dict) else None
+    if not isinstance(data, list) or not isinstance(cursor, str | None):
+        raise TypeError("expected {data: [...], meta: {cursor}}")
+    return data, cursor
+
+
+def _excerpt(body: object) -> str:
     if body is None or body == "":
         return ""
     if isinstance(body, dict):

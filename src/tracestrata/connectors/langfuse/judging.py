@@ -9,9 +9,9 @@ the judge's reason as `comment`, the design fields and the judge's name and vers
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from tracestrata.protocols import JudgedScore, SampleItem, TraceBody
+
+from tracestrata.protocols import JSONObject, JudgedScore, SampleItem, TraceBody
 
 from .client import LangfuseClient
 
@@ -48,7 +48,7 @@ class LangfuseBodyFetcher:
         return out
 
 
-def score_body(score: JudgedScore) -> dict[str, Any]:
+def score_body(score: JudgedScore) -> JSONObject:
     """The `CreateScoreRequest` of one judge score (booleans as 1/0 with dataType BOOLEAN)."""
     value = score.value
     if isinstance(value, bool):
@@ -57,7 +57,7 @@ def score_body(score: JudgedScore) -> dict[str, Any]:
         data_type, sent = "CATEGORICAL", value
     else:
         data_type, sent = "NUMERIC", float(value)
-    body: dict[str, Any] = {
+    body: JSONObject = {
         "id": score.score_id,
         "traceId": score.trace_id,
         "name": score.name,

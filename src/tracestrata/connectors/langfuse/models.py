@@ -12,10 +12,12 @@ follows the SDK when the model changes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import typing_extensions
 from pydantic import BaseModel
+
+from tracestrata.protocols import JSONValue
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,11 +33,11 @@ def alias_map(model: type[BaseModel]) -> dict[str, str]:
     return out
 
 
-def flat_parser(model: type[M]) -> Callable[[Mapping[str, Any]], M]:
+def flat_parser(model: type[M]) -> Callable[[Mapping[str, JSONValue]], M]:
     renames = alias_map(model)
     validate = model.model_validate
 
-    def parse(raw: Mapping[str, Any]) -> M:
+    def parse(raw: Mapping[str, JSONValue]) -> M:
         return validate({renames.get(key, key): value for key, value in raw.items()})
 
     return parse

@@ -16,19 +16,20 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Protocol, TypeVar
 
 from langfuse.api.annotation_queues.types.annotation_queue_object_type import (
     AnnotationQueueObjectType,
 )
+from langfuse.api import AnnotationQueue, ScoreConfig
 from langfuse.api.commons.types.config_category import ConfigCategory
 from langfuse.api.commons.types.dataset_item import DatasetItem
 
 from tracestrata.errors import FatalSourceError, RetriableSourceError
 from tracestrata.io.retry import retrying
-from tracestrata.protocols import HumanLabel, LabelKind, SampleItem, WriteResult
+from tracestrata.protocols import HumanLabel, JSONObject, JSONValue, LabelKind, SampleItem, WriteResult
 
 from .client import LangfuseClient, status_of
 from .judging import root_io
@@ -36,7 +37,25 @@ from .judging import root_io
 LIST_LIMIT = 100  # page size for the page-numbered list endpoints
 
 
-def _pages(fetch: Any) -> Iterator[Any]:
+T_co = TypeVar("T_co", covariant=True)
+
+
+class _PageMeta(Protocol):
+    @property
+    def total_pages(self) -> int | None: ...
+
+
+class _Page(Protocol[T_co]):
+    """One page of a page-numbered SDK listing (`PaginatedDatasetItems`, `ScoreConfigs`...)."""
+
+    @property
+    def data(self) -> Sequence[T_co]: ...
+
+    @property
+    def meta(self) -> _PageMeta: ...
+
+
+def _pages(fetch: Callable[[int], _Page[T_co]]) -> Iterator[T_co]:
     """Walk a page-numbered listing (`meta.page`/`meta.totalPages`) to its end."""
     page = 1
     while True:
@@ -47,7 +66,7 @@ def _pages(fetch: Any) -> Iterator[Any]:
         page += 1
 
 
-def _score_configs(client: LangfuseClient) -> list[Any]:
+def _score_configs(client: LangfuseClient) -> list[ScoreConfig]:
     api = client.api.score_configs
     return list(_pages(lambda page: client.call("general", "list score configs", api.get, page=page, limit=LIST_LIMIT)))
 
@@ -58,7 +77,7 @@ def ensure_score_config(client: LangfuseClient, label: HumanLabel) -> tuple[str,
     for config in _score_configs(client):
         if config.name == label.name and not config.is_archived:
             return config.id, False
-    extra: dict[str, Any] = {}
+    extra: dict[str, object] = {}
     if label.kind is LabelKind.CATEGORICAL:
         data_type = "CATEGORICAL"
         extra["categories"] = [ConfigCategory(label=text, value=score) for text, score in label.values]
@@ -156,8 +175,8 @@ class LangfuseDatasetSink:
                 updated += 1
         return WriteResult(created=created, updated=updated, unchanged=unchanged, item_ids=tuple(ids))
 
-    def _body(self, item: SampleItem) -> dict[str, Any]:
-        body: dict[str, Any] = {
+    def _body(self, item: SampleItem) -> JSONObject:
+        body: JSONObject = {
             "dataset_name": self.name,
             "id": item.item_id,
             "source_trace_id": item.trace_id,
@@ -171,13 +190,13 @@ class LangfuseDatasetSink:
             body["expected_output"] = io.get("output")
         return body
 
-    def _fetch_io(self, item: SampleItem) -> dict[str, Any]:
+    def _fetch_io(self, item: SampleItem) -> dict[str, JSONValue]:
         """Input/output of the sampled trace's root observation (only when asked for)."""
         body = root_io(self.client, item.trace_id)
         return {} if body is None else {"input": body.input, "output": body.output}
 
 
-def _same(old: DatasetItem, body: dict[str, Any]) -> bool:
+def _same(old: DatasetItem, body: JSONObject) -> bool:
     if old.metadata != body["metadata"] or old.source_trace_id != body["source_trace_id"]:
         return False
     if old.source_observation_id != body.get("source_observation_id"):
@@ -199,7 +218,7 @@ class LangfuseQueueSink:
         self._present: set[str] | None = None  # trace ids in the queue
         self._ids: dict[str, str] = {}  # item id -> trace id, for items we know are in the queue
         self._journaled: set[str] | None = None
-        self._queues_seen: list[Any] = []
+        self._queues_seen: list[AnnotationQueue] = []
 
     # -- queue lookup / creation -------------------------------------------------------
     @property

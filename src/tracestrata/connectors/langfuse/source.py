@@ -19,7 +19,7 @@ from langfuse.api.commons.types.observation_v2 import ObservationV2
 
 from tracestrata.design import MISSING
 from tracestrata.errors import FatalSourceError
-from tracestrata.protocols import GroupCountRequest, Window
+from tracestrata.protocols import FieldCountRequest, JSONObject, JSONValue, Window
 from tracestrata.record import SourceRef, TraceRecord, format_timestamp, parse_timestamp
 
 from .client import LangfuseClient
@@ -120,7 +120,7 @@ class LangfuseTraceSource:
             total += _count_of(row)
         return total
 
-    def count_by(self, request: GroupCountRequest) -> dict[str, int]:
+    def count_by(self, request: FieldCountRequest) -> dict[str, int]:
         """Counts per value of `request.by` in one metrics query (the Hobby plan allows 100 a day).
 
         Groups by `name`, `release`, `version`, `environment` or `status`; a missing value
@@ -152,7 +152,7 @@ class LangfuseTraceSource:
             counts[key] = counts.get(key, 0) + _count_of(row)
         return counts
 
-    def _count_query(self, window: Window, where: Mapping[str, Any]) -> dict[str, Any]:
+    def _count_query(self, window: Window, where: Mapping[str, object]) -> JSONObject:
         return {
             "view": "observations",
             "metrics": [{"measure": "count", "aggregation": "count"}],
@@ -164,7 +164,7 @@ class LangfuseTraceSource:
             "toTimestamp": format_timestamp(window.end),
         }
 
-    def _environment_filter(self) -> list[dict[str, Any]]:
+    def _environment_filter(self) -> list[JSONValue]:
         if not self.options.environment:
             return []
         return [
@@ -177,7 +177,7 @@ class LangfuseTraceSource:
         ]
 
 
-def metrics_filter(field: str, value: Any) -> dict[str, Any]:
+def metrics_filter(field: str, value: object) -> JSONObject:
     if field == "status":
         if value not in ("ok", "error"):
             raise CountNotSupported(f"status = {value!r}")
@@ -194,7 +194,7 @@ def metrics_filter(field: str, value: Any) -> dict[str, Any]:
     return {"column": column, "operator": "=", "value": value, "type": kind}
 
 
-def _count_of(row: Mapping[str, Any]) -> int:
+def _count_of(row: Mapping[str, JSONValue]) -> int:
     # The row key is `<aggregation>_<measure>` (`count_count`); ClickHouse may send it as a string.
     value = row.get("count_count")
     if value is None:

@@ -11,7 +11,6 @@ See docs/phoenix.md.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import httpx
 
@@ -94,7 +93,7 @@ class PhoenixConnector:
         self.close()
 
 
-def create(options: Mapping[str, Any] | None = None, *, transport: httpx.BaseTransport | None = None) -> PhoenixConnector:
+def create(options: Mapping[str, object] | None = None, *, transport: httpx.BaseTransport | None = None) -> PhoenixConnector:
     return PhoenixConnector(load_settings(options or {}), transport=transport)
 
 

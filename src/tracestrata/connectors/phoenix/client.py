@@ -10,15 +10,19 @@ configured `RetryPolicy`.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import httpx
 
 from tracestrata.errors import AuthError, FatalSourceError, RetriableSourceError
 from tracestrata.redaction import redact
 from tracestrata.io.retry import RetryPolicy, retrying
+from tracestrata.protocols import JSONObject, JSONValue
 
 from .settings import PhoenixSettings
+
+QueryValue = str | int | float | bool | None | Sequence[str]
+"""One query parameter's value (a list: the parameter repeated)."""
 
 RETRIABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -43,16 +47,35 @@ class PhoenixHTTP:
     def close(self) -> None:
         self.client.close()
 
-    def request(self, method: str, path: str, *, allow: tuple[int, ...] = (), **kwargs: Any) -> httpx.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        allow: tuple[int, ...] = (),
+        params: Mapping[str, QueryValue] | None = None,
+        json: JSONValue = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
         """Send with retries; return the response if 2xx or in `allow`, else raise a typed error."""
-        return retrying(self._once, method, path, allow, kwargs, policy=self.retry_policy)
+        return retrying(self._once, method, path, allow, params, json, headers, policy=self.retry_policy)
 
-    def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return response_json(self.request(method, path, **kwargs))
+    def json(
+        self, method: str, path: str, *, params: Mapping[str, QueryValue] | None = None, json: JSONValue = None
+    ) -> JSONObject:
+        return response_json(self.request(method, path, params=params, json=json))
 
-    def _once(self, method: str, path: str, allow: tuple[int, ...], kwargs: dict[str, Any]) -> httpx.Response:
+    def _once(
+        self,
+        method: str,
+        path: str,
+        allow: tuple[int, ...],
+        params: Mapping[str, QueryValue] | None,
+        json: JSONValue,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
         try:
-            response = self.client.request(method, path, **kwargs)
+            response = self.client.request(method, path, params=params, json=json, headers=headers)
         except httpx.TimeoutException as exc:
             raise RetriableSourceError(f"Phoenix at {self.settings.shown_url} timed out ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
@@ -80,10 +103,13 @@ class PhoenixHTTP:
         return FatalSourceError(f"{where}: HTTP {status}: {detail}")
 
 
-def response_json(response: httpx.Response) -> Any:
-    """The body as JSON, or one line (exit 3) when a proxy or another server answered a page."""
+def response_json(response: httpx.Response) -> JSONObject:
+    """The body as a JSON object, or one line (exit 3) when a proxy or another server answered a page."""
     try:
-        return response.json()
+        body = response.json()
+        if not isinstance(body, dict):
+            raise ValueError("not an object")
+        return body
     except ValueError:
         kind = response.headers.get("content-type", "no content type").split(";")[0]
         raise FatalSourceError(

@@ -14,10 +14,9 @@ change keeps what the project already had.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 from urllib.parse import quote
 
-from tracestrata.protocols import HumanLabel, LabelKind
+from tracestrata.protocols import HumanLabel, JSONObject, LabelKind
 
 from .client import PhoenixHTTP, response_json
 
@@ -27,7 +26,7 @@ class AnnotationConfigs:
         self.http = http
         self.project = project
 
-    def ensure(self, config: dict[str, Any], *, replace_type: bool = False) -> tuple[str, bool]:
+    def ensure(self, config: JSONObject, *, replace_type: bool = False) -> tuple[str, bool]:
         """The id of the config named `config["name"]`, created if missing (and True if so).
 
         `replace_type`: a config of that name but another type is rewritten to `config`.
@@ -46,7 +45,7 @@ class AnnotationConfigs:
             config_id = str(response_json(response)["data"]["id"])
         return config_id, created
 
-    def attached(self) -> list[dict[str, Any]]:
+    def attached(self) -> list[JSONObject]:
         body = self.http.json("GET", f"/v1/projects/{quote(self.project, safe='')}/annotation_configs")
         return list(body.get("data", []))
 
@@ -66,7 +65,7 @@ class AnnotationConfigs:
         self.set_attached([str(c["id"]) for c in self.attached()], drop=[config_id])
 
 
-def label_config(label: HumanLabel) -> dict[str, Any]:
+def label_config(label: HumanLabel) -> JSONObject:
     """The Phoenix annotation config of a declared human label."""
     description = label.description or f"Human label (set by a reviewer; tracestrata reads it back as {label.name!r})."
     if label.kind is LabelKind.CONTINUOUS:

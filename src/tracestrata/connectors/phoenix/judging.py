@@ -10,20 +10,19 @@ annotation; the reason goes in `explanation`, the design fields in `metadata`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from tracestrata.protocols import JudgedScore, SampleItem, TraceBody, iter_chunks
+from tracestrata.protocols import JSONObject, JSONValue, JudgedScore, SampleItem, TraceBody, iter_chunks
 from tracestrata.record import Score
 
-from .client import PhoenixHTTP
+from .client import PhoenixHTTP, QueryValue
 from .projects import ProjectResolver
 
 
-def annotation_for_score(score: Score, *, annotator_kind: str = "LLM") -> dict[str, Any]:
+def annotation_for_score(score: Score, *, annotator_kind: str = "LLM") -> JSONObject:
     """A trace annotation that reads back as `score` (bool -> label true/false + 1/0, str -> label)."""
     value = score.value
     if isinstance(value, bool):
-        result: dict[str, Any] = {"label": "true" if value else "false", "score": 1.0 if value else 0.0}
+        result: JSONObject = {"label": "true" if value else "false", "score": 1.0 if value else 0.0}
     elif isinstance(value, str):
         result = {"label": value}
     else:
@@ -37,10 +36,10 @@ def annotation_for_score(score: Score, *, annotator_kind: str = "LLM") -> dict[s
     }
 
 
-def span_body(span: Mapping[str, Any]) -> TraceBody:
+def span_body(span: Mapping[str, JSONValue]) -> TraceBody:
     attributes = span.get("attributes") or {}
 
-    def value(kind: str) -> Any:
+    def value(kind: str) -> JSONValue:
         if f"{kind}.value" in attributes:
             return attributes[f"{kind}.value"]
         nested = attributes.get(kind)
@@ -71,9 +70,9 @@ class PhoenixBodyFetcher:
                 out.setdefault(trace_id, span_body(span))
         return out
 
-    def _spans(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {**filters, "limit": 1000}
-        spans: list[dict[str, Any]] = []
+    def _spans(self, filters: Mapping[str, QueryValue]) -> list[JSONObject]:
+        params: dict[str, QueryValue] = {**filters, "limit": 1000}
+        spans: list[JSONObject] = []
         while True:
             body = self.http.json("GET", f"/v1/projects/{self.settings.project}/spans", params=params)
             spans.extend(body.get("data", []))
@@ -83,7 +82,7 @@ class PhoenixBodyFetcher:
             params["cursor"] = cursor
 
 
-def judge_annotation(score: JudgedScore) -> dict[str, Any]:
+def judge_annotation(score: JudgedScore) -> JSONObject:
     """The trace annotation a judge's score becomes (it reads back as the same typed value)."""
     annotation = annotation_for_score(Score(score.trace_id, score.name, score.value, identifier=score.judge))
     result = annotation["result"]

@@ -25,12 +25,11 @@ Several judges writing the same name are told apart by `identifier`; every
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
 
-from tracestrata.protocols import iter_chunks
+from tracestrata.protocols import JSONObject, JSONValue, iter_chunks
 from tracestrata.record import Score, ScoreValue, newest_per_trace_and_name, parse_timestamp
 
-from .client import PhoenixHTTP
+from .client import PhoenixHTTP, QueryValue
 from .projects import ProjectResolver
 
 _BOOL_LABELS = {"true": True, "false": False}
@@ -51,7 +50,7 @@ class PhoenixScoreSource:
         wanted = set(names)
         level = self.settings.score_level
         for chunk in iter_chunks(dict.fromkeys(trace_ids), self.settings.ids_per_request):
-            rows: list[dict[str, Any]] = []
+            rows: list[JSONObject] = []
             if level in ("trace", "both"):
                 rows.extend(self.annotation_rows("trace", chunk, names))
             if level in ("span", "both"):
@@ -66,7 +65,7 @@ class PhoenixScoreSource:
                 scores.append(score)
             yield from newest_per_trace_and_name(scores)
 
-    def _root_span_rows(self, trace_ids: Sequence[str], names: Sequence[str]) -> Iterator[dict[str, Any]]:
+    def _root_span_rows(self, trace_ids: Sequence[str], names: Sequence[str]) -> Iterator[JSONObject]:
         """Annotations on the traces' root spans, each row given the trace id it belongs to."""
         trace_of = self.root_spans(trace_ids)
         if not trace_of:
@@ -79,7 +78,7 @@ class PhoenixScoreSource:
     def root_spans(self, trace_ids: Sequence[str]) -> dict[str, str]:
         """Root span id -> trace id for `trace_ids` (one REST listing, filtered by trace id)."""
         out: dict[str, str] = {}
-        params: dict[str, Any] = {"trace_id": list(trace_ids), "parent_id": "null", "limit": 1000}
+        params: dict[str, QueryValue] = {"trace_id": list(trace_ids), "parent_id": "null", "limit": 1000}
         while True:
             body = self.http.json("GET", f"/v1/projects/{self.settings.project}/spans", params=params)
             for span in body.get("data", []):
@@ -92,10 +91,10 @@ class PhoenixScoreSource:
 
     def annotation_rows(
         self, level: str, ids: Sequence[str], names: Sequence[str] = (), identifier: str | None = None
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[JSONObject]:
         """Every annotation row on `ids` (trace or span ids), following `next_cursor`."""
         project = self.settings.project
-        params: dict[str, Any] = {"limit": 1000}
+        params: dict[str, QueryValue] = {"limit": 1000}
         if ids:
             params[f"{level}_ids"] = list(ids)
         if names:
@@ -135,7 +134,7 @@ class PhoenixScoreSource:
         return self._config_kinds
 
 
-def typed_value(label: Any, score: Any, kind: str | None = None) -> ScoreValue | None:
+def typed_value(label: JSONValue, score: JSONValue, kind: str | None = None) -> ScoreValue | None:
     """The faithful tracestrata value of one `{label, score}` result (see the module docstring)."""
     bool_label = _BOOL_LABELS.get(label.strip().lower()) if isinstance(label, str) else None
     # The config says which half of the pair is the value; when that half is empty
@@ -156,7 +155,7 @@ def typed_value(label: Any, score: Any, kind: str | None = None) -> ScoreValue |
     return None
 
 
-def score_from_row(row: dict[str, Any], kind: str | None = None) -> Score | None:
+def score_from_row(row: JSONObject, kind: str | None = None) -> Score | None:
     """One annotation row -> a `Score` on its trace (span rows carry `trace_id` once resolved)."""
     result = row.get("result") or {}
     value = typed_value(result.get("label"), result.get("score"), kind)

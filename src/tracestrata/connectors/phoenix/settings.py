@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -60,7 +60,7 @@ class PhoenixSettings(BaseModel):
         return os.environ.get(self.api_key_env) or None
 
 
-def load_settings(options: Mapping[str, Any]) -> PhoenixSettings:
+def load_settings(options: Mapping[str, object]) -> PhoenixSettings:
     data = dict(options)
     data.pop("type", None)
     if "api_key" in data:

@@ -26,10 +26,9 @@ project's spans with
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 from urllib.parse import quote
 
-from tracestrata.protocols import SampleItem, WriteResult, iter_chunks
+from tracestrata.protocols import JSONObject, SampleItem, WriteResult, iter_chunks
 from tracestrata.record import format_timestamp
 
 from .client import PhoenixHTTP
@@ -40,7 +39,7 @@ from .scores import PhoenixScoreSource
 UPLOAD_BATCH = 500
 
 
-def example_input(item: SampleItem) -> dict[str, Any]:
+def example_input(item: SampleItem) -> JSONObject:
     record = item.record
     return {
         "trace_id": record.id,
@@ -53,7 +52,7 @@ def example_input(item: SampleItem) -> dict[str, Any]:
 _FIRST = ("stratum", "reason", "weight", "inclusion_probability", "failure", "signals", "window")
 
 
-def example_metadata(item: SampleItem) -> dict[str, Any]:
+def example_metadata(item: SampleItem) -> JSONObject:
     """`SampleItem.metadata()` with what a reviewer reads first at the front (the UI shows it as one line)."""
     meta = {**item.metadata(), "reason": item.reason}
     return {**{k: meta[k] for k in _FIRST if k in meta}, **meta}
@@ -100,7 +99,7 @@ class PhoenixDatasetSink:
         body = self.http.json("GET", f"/v1/datasets/{quote(dataset_id, safe='')}/examples")
         return {str(example["id"]) for example in (body.get("data") or {}).get("examples", [])}
 
-    def examples(self) -> list[dict[str, Any]]:
+    def examples(self) -> list[JSONObject]:
         dataset_id = self.dataset_id()
         if dataset_id is None:
             return []
@@ -168,7 +167,7 @@ class PhoenixReviewSink:
         self._config_ready = True
 
 
-def review_config(name: str) -> dict[str, Any]:
+def review_config(name: str) -> JSONObject:
     return {
         "type": "FREEFORM",
         "name": name,
@@ -179,7 +178,7 @@ def review_config(name: str) -> dict[str, Any]:
     }
 
 
-def review_annotation(item: SampleItem, name: str, identifier: str) -> dict[str, Any]:
+def review_annotation(item: SampleItem, name: str, identifier: str) -> JSONObject:
     return {
         "trace_id": item.trace_id,
         "name": name,
@@ -190,7 +189,7 @@ def review_annotation(item: SampleItem, name: str, identifier: str) -> dict[str,
     }
 
 
-def _same(row: dict[str, Any], annotation: dict[str, Any]) -> bool:
+def _same(row: JSONObject, annotation: JSONObject) -> bool:
     result = row.get("result") or {}
     return (
         result.get("label") == annotation["result"]["label"]

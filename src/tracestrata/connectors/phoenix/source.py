@@ -35,7 +35,7 @@ import orjson
 
 from tracestrata.design import MISSING
 from tracestrata.errors import FatalSourceError
-from tracestrata.protocols import CountRequest, Window
+from tracestrata.protocols import CountRequest, JSONObject, Window
 from tracestrata.record import ScoreValue, SourceRef, TraceRecord
 
 from .client import PhoenixHTTP
@@ -62,7 +62,7 @@ COLUMNS: tuple[str, ...] = (
 ROOT_FILTER = "parent_id is None"
 
 
-def span_query_body(start: datetime, end: datetime, limit: int, condition: str = ROOT_FILTER) -> dict[str, Any]:
+def span_query_body(start: datetime, end: datetime, limit: int, condition: str = ROOT_FILTER) -> JSONObject:
     return {
         "queries": [
             {
@@ -112,7 +112,7 @@ class PhoenixTraceSource:
             records = self._attach_scores(records)
         yield from records
 
-    def fetch_rows(self, start: datetime, end: datetime, limit: int) -> list[dict[str, Any]]:
+    def fetch_rows(self, start: datetime, end: datetime, limit: int) -> list[JSONObject]:
         response = self.http.request(
             "POST",
             "/v1/spans",
@@ -172,7 +172,7 @@ _DSL_FIELDS = {
 }
 
 
-def dsl_condition(field: str, value: Any) -> str:
+def dsl_condition(field: str, value: object) -> str:
     """One `field == value` clause of Phoenix's span filter DSL, from a tracestrata dotted path."""
     if field == "status":
         if value not in ("ok", "error"):
@@ -193,7 +193,7 @@ def dsl_condition(field: str, value: Any) -> str:
     return f"{target} == {_literal(value)}"
 
 
-def _literal(value: Any) -> str:
+def _literal(value: object) -> str:
     if isinstance(value, bool):
         return "True" if value else "False"
     if isinstance(value, (int, float)):
@@ -201,7 +201,7 @@ def _literal(value: Any) -> str:
     return json.dumps(str(value))
 
 
-def rows_from_multipart(body: bytes, content_type: str) -> list[dict[str, Any]]:
+def rows_from_multipart(body: bytes, content_type: str) -> list[JSONObject]:
     """The rows of the span query's JSON answer, keys without pandas' `<i>_` column prefixes."""
     if not body.strip():
         return []
@@ -221,7 +221,7 @@ def rows_from_multipart(body: bytes, content_type: str) -> list[dict[str, Any]]:
     return [{names.get(k) or k.split("_", 1)[-1]: v for k, v in row.items()} for row in rows]
 
 
-def records_from_rows(rows: list[dict[str, Any]], source: SourceRef) -> list[TraceRecord]:
+def records_from_rows(rows: list[JSONObject], source: SourceRef) -> list[TraceRecord]:
     """Span-query rows -> records (the hot loop of the pull)."""
     out: list[TraceRecord] = []
     for row in rows:
@@ -253,14 +253,14 @@ def records_from_rows(rows: list[dict[str, Any]], source: SourceRef) -> list[Tra
     return out
 
 
-def _timestamp(value: Any) -> datetime:
+def _timestamp(value: object) -> datetime:
     if isinstance(value, (int, float)):  # epoch milliseconds, if a server sends them
         return datetime.fromtimestamp(value / 1000, tz=UTC)
     moment = datetime.fromisoformat(value)
     return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
-def _metadata(value: Any) -> dict[str, Any]:
+def _metadata(value: object) -> JSONObject:
     """A row's metadata dict (or JSON string); null values are dropped like absent keys."""
     if value is None:
         return {}
@@ -274,7 +274,7 @@ def _metadata(value: Any) -> dict[str, Any]:
     return {k: (_metadata(v) if isinstance(v, dict) else v) for k, v in value.items() if v is not None}
 
 
-def _str(value: Any) -> str | None:
+def _str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
