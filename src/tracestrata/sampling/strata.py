@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from tracestrata.design import MISSING, OTHER
+from tracestrata.design import ALL, MISSING, OTHER
 from tracestrata.errors import ConfigError, InputError
 from tracestrata.record import TEXT_FIELDS
 
@@ -332,6 +332,11 @@ def stratum_key(labels: Iterable[str]) -> str:
     return KEY_SEPARATOR.join(labels)
 
 
+def stratum_of(labels: Sequence[str]) -> str:
+    """The stratum key of folded labels (`(all)` when the policy has no dimensions)."""
+    return stratum_key(labels) if labels else ALL
+
+
 __all__ = [
     "KEY_SEPARATOR",
     "MISSING",
@@ -351,6 +356,7 @@ __all__ = [
     "record_getter",
     "source_value",
     "stratum_key",
+    "stratum_of",
     "top_values",
     "value_label",
 ]
