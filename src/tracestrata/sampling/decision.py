@@ -41,7 +41,7 @@ class Decision:
         self._remaining = [max(0, b.collect - self._boost_before[b.name]) for b in policy.boosts]
         self._fired: dict[int, tuple[str, ...]] = {}
 
-    def result(self, folded: Folded, records_of: RecordsOf, absent: tuple[str, ...]) -> SampleResult:
+    def decide(self, folded: Folded, records_of: RecordsOf, absent: tuple[str, ...]) -> SampleResult:
         """Allocate, pick and weigh every cell of `folded`; `absent` are the watched fields no trace had."""
         take, collected = self._allocate(folded)
         selected: list[SampledTrace] = []

@@ -20,7 +20,8 @@ from tracestrata.sampling.columns import Column, picker
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.review_draw import draw_review, review_order
 from tracestrata.sampling.sample_result import SampledTrace, SampleResult, boost_cell_id
-from tracestrata.sampling.sketch import BATCH_SIZE, SKETCH_STATE_FORMAT, Sketch
+from tracestrata.sampling.record_batches import BATCH_SIZE, record_batches
+from tracestrata.sampling.sketch import SKETCH_STATE_FORMAT, Sketch
 
 
 def sample_records(
@@ -30,9 +31,7 @@ def sample_records(
     boost_collected: Mapping[str, int] | None = None,
 ) -> SampleResult:
     """Sample an iterable of records in one streaming pass (memory bounded by the targets)."""
-    sketch = Sketch(policy, boost_collected=boost_collected)
-    sketch.add_records(records)
-    return sketch.result()
+    return _sample(record_batches(records, policy.fields()), policy, boost_collected)
 
 
 def sample_columns(
@@ -85,10 +84,21 @@ def sample_column_batches(
     progress: Callable[[ColumnBatch], None] | None = None,
 ) -> SampleResult:
     """The CLI's path: a source already extracted the policy's fields (`policy.fields()`)."""
+    return _sample(batches, policy, boost_collected, progress, pause_gc=True)
+
+
+def _sample(
+    batches: Iterable[ColumnBatch],
+    policy: Policy,
+    boost_collected: Mapping[str, int] | None,
+    progress: Callable[[ColumnBatch], None] | None = None,
+    *,
+    pause_gc: bool = False,
+) -> SampleResult:
     sketch = Sketch(policy, boost_collected=boost_collected)
-    with gc_paused():
-        convert = sketch.add_column_batches(batches, progress=progress)
-    return sketch.result(convert)
+    with gc_paused() if pause_gc else contextlib.nullcontext():
+        sketch.add_column_batches(batches, progress=progress)
+    return sketch.result()  # the batches' records (`add_column_batches` keeps their function)
 
 
 @contextlib.contextmanager

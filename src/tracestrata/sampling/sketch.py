@@ -31,12 +31,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from operator import attrgetter
+from functools import partial
 
 import numpy as np
 
 from tracestrata.design import ProxyTotals
-from tracestrata.protocols import ColumnBatch, iter_chunks
+from tracestrata.protocols import ColumnBatch
 from tracestrata.record import TraceRecord
 from tracestrata.sampling.candidates import (
     BatchRows,
@@ -54,13 +54,12 @@ from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.labels import GroupKey, LabelEncoder
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.proxies import batch_totals, cell_totals
+from tracestrata.sampling.record_batches import BATCH_SIZE, record_batches
 from tracestrata.sampling.sample_result import SampleResult
 from tracestrata.sampling.signal_masks import SignalEvaluator
-from tracestrata.sampling.strata import raw_getter, record_column
+from tracestrata.sampling.strata import raw_getter
 from tracestrata.sampling.weights import rank_keys
 
-_RECORD_ID = attrgetter("id")
-BATCH_SIZE = 65_536
 SKETCH_STATE_FORMAT = 1  # `Sketch.to_state`; bump when its layout changes
 RawRow = Mapping[str, FieldValue]
 """A decoded trace JSON object."""
@@ -144,9 +143,7 @@ class Sketch:
     # -- feeding
 
     def add_records(self, records: Iterable[TraceRecord], *, batch_size: int = BATCH_SIZE) -> None:
-        for chunk in iter_chunks(records, batch_size):
-            columns = {path: record_column(chunk, path) for path in self.fields}
-            self.add_columns(list(map(_RECORD_ID, chunk)), columns, chunk)
+        self.add_column_batches(record_batches(records, self.fields, batch_size))
 
     def add_raw(self, rows: Sequence[RawRow], payloads: Sequence[object] | None = None) -> None:
         """Decoded trace JSON objects (ids already validated); payloads default to the rows."""
@@ -158,11 +155,12 @@ class Sketch:
     def add_column_batches(
         self, batches: Iterable[ColumnBatch], *, progress: Callable[[ColumnBatch], None] | None = None
     ) -> Callable[[object], TraceRecord] | None:
-        """Feed every batch; returns the batches' payload -> record function (None if there were none)."""
+        """Feed every batch; returns the batches' payload -> record function (None if there were none),
+        which `result` then uses unless told another."""
         convert: Callable[[object], TraceRecord] | None = None
         try:
             for batch in batches:
-                convert = batch.record
+                convert = self._default_convert = batch.record
                 if len(batch.ids):
                     self.add_columns(batch.ids, batch.columns, batch.refs)
                 if progress is not None:
@@ -227,13 +225,12 @@ class Sketch:
     def result(self, convert: Callable[[object], TraceRecord] | None = None) -> SampleResult:
         """Fold, allocate and pick. `convert` turns a stored payload into a TraceRecord."""
         one = convert or self._default_convert
-        if one is None:  # the payloads are the records
-            return self.result_of_many(_as_records)
-        return self.result_of_many(lambda payloads: list(map(one, payloads)))
+        return self.result_of_many(_as_records if one is None else partial(_convert_each, one))
 
     def result_of_many(self, records_of: RecordsOf) -> SampleResult:
         """`result`, with the records of a cell's selected payloads made in one call."""
-        return self._decision.result(self.folded(), records_of, self._presence.absent)
+        return self._decision.decide(self._store.fold(self.population, self.duplicates), records_of,
+                                     self._presence.absent)
 
     def folded(self) -> Folded:
         """The groups after the `top` folds, with the counts of the whole input: what `result`
@@ -271,4 +268,8 @@ def _as_records(payloads: list[object]) -> list[TraceRecord]:
     return payloads  # type: ignore[return-value]
 
 
-__all__ = ["BATCH_SIZE", "SKETCH_STATE_FORMAT", "Sketch"]
+def _convert_each(convert: Callable[[object], TraceRecord], payloads: list[object]) -> list[TraceRecord]:
+    return list(map(convert, payloads))
+
+
+__all__ = ["SKETCH_STATE_FORMAT", "Sketch"]
