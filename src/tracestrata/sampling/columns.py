@@ -25,6 +25,8 @@ from tracestrata.errors import InputError
 
 FieldValue: TypeAlias = Union[str, int, float, bool, None, list["FieldValue"], dict[str, "FieldValue"]]
 """One trace field's value, as `TraceRecord.from_json` normalizes JSON: what signals test and strata label."""
+JsonObject: TypeAlias = dict[str, FieldValue]
+"""A JSON object, as a policy table or a sample line is written."""
 Column: TypeAlias = Union[Sequence[FieldValue], np.ndarray, "StringColumn", "DictColumn"]
 """The values of one field for a batch of traces: a list, a numpy array (NaN = missing) or a buffer column."""
 
@@ -442,6 +444,7 @@ __all__ = [
     "Column",
     "DictColumn",
     "FieldValue",
+    "JsonObject",
     "Picks",
     "StringColumn",
     "encode",

@@ -46,7 +46,7 @@ from tracestrata.sampling.candidates import (
     SketchState,
     check_state,
 )
-from tracestrata.sampling.columns import Column, FieldValue, StringColumn, encode
+from tracestrata.sampling.columns import Column, StringColumn, encode
 from tracestrata.sampling.decision import Decision, RecordsOf
 from tracestrata.sampling.dedupe import DEFAULT_WINDOW, DuplicateFilter
 from tracestrata.sampling.field_check import FieldPresence, watched_fields
@@ -57,12 +57,10 @@ from tracestrata.sampling.proxies import batch_totals, cell_totals
 from tracestrata.sampling.record_batches import BATCH_SIZE, record_batches
 from tracestrata.sampling.sample_result import SampleResult
 from tracestrata.sampling.signal_masks import SignalEvaluator
-from tracestrata.sampling.strata import raw_getter
+from tracestrata.sampling.strata import RawRow, raw_getter
 from tracestrata.sampling.weights import rank_keys
 
 SKETCH_STATE_FORMAT = 1  # `Sketch.to_state`; bump when its layout changes
-RawRow = Mapping[str, FieldValue]
-"""A decoded trace JSON object."""
 
 
 class Sketch:
