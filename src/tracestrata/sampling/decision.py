@@ -34,11 +34,12 @@ RecordsOf = Callable[[list[object]], list[TraceRecord]]
 class Decision:
     """The policy's allocation, probabilities, weights and review draw, applied to a folded sketch."""
 
-    def __init__(self, policy: Policy, boost_before: Mapping[str, int]) -> None:
+    def __init__(self, policy: Policy, boost_before: Mapping[str, int], remaining: Sequence[int]) -> None:
+        """`boost_before`: each boost's count collected before this sample; `remaining`: what is left of its `collect`."""
         self._policy = policy
         self._codes = CellCodes(len(policy.boosts))
         self._boost_before = dict(boost_before)
-        self._remaining = [max(0, b.collect - self._boost_before[b.name]) for b in policy.boosts]
+        self._remaining = list(remaining)
         self._fired: dict[int, tuple[str, ...]] = {}
 
     def decide(self, folded: Folded, records_of: RecordsOf, absent: tuple[str, ...]) -> SampleResult:

@@ -54,8 +54,6 @@ class SignalEvaluator:
         self._signals = [s.condition for s in policy.signals]
         self._boosts = [b.condition for b in policy.boosts]
         self.codes = CellCodes(len(policy.boosts))
-        self.names = tuple(s.name for s in policy.signals)
-        self._fired: dict[int, tuple[str, ...]] = {}
 
     def masks(self, columns: Mapping[str, Column], n: int) -> np.ndarray:
         """Bit `b` set when signal `b` fires (uint8 for up to 8 signals: less memory traffic)."""
@@ -75,13 +73,6 @@ class SignalEvaluator:
             condition = self._boosts[b]
             cells[evaluate(condition, columns[condition.field])] = b
         return cells
-
-    def fired(self, mask: int) -> tuple[str, ...]:
-        """The names of the signals set in `mask`."""
-        names = self._fired.get(mask)
-        if names is None:
-            names = self._fired[mask] = tuple(name for bit, name in enumerate(self.names) if mask >> bit & 1)
-        return names
 
 
 def evaluate(condition: Condition, column: Column) -> np.ndarray:

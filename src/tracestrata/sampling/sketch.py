@@ -95,7 +95,7 @@ class Sketch:
         self._signals = SignalEvaluator(policy)
         self._labels = LabelEncoder(policy, self._signals.codes.count)
         self._store = CandidateStore(policy, self.remaining)
-        self._decision = Decision(policy, self.boost_before)
+        self._decision = Decision(policy, self.boost_before, self.remaining)
         self._presence = FieldPresence(watched_fields(policy))
         self._dedupe = DuplicateFilter(repeat_window)
         if seen is not None:
