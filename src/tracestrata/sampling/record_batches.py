@@ -23,7 +23,9 @@ class RecordBatch:
     columns: dict[str, Column]
     refs: list[TraceRecord]
 
-    def record(self, ref: TraceRecord) -> TraceRecord:
+    @staticmethod
+    def record(ref: TraceRecord) -> TraceRecord:
+        """The payload is the record (a plain function: the sketch keeps it, never the batch)."""
         return ref
 
 
