@@ -14,12 +14,21 @@ Every operation here gives the same result as the same values held in a Python l
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, overload
+from typing import Protocol, TypeAlias, TypeVar, Union, overload, runtime_checkable
 
 import numpy as np
+
+from tracestrata.errors import InputError
+
+FieldValue: TypeAlias = Union[str, int, float, bool, None, list["FieldValue"], dict[str, "FieldValue"]]
+"""One trace field's value, as `TraceRecord.from_json` normalizes JSON: what signals test and strata label."""
+JsonObject: TypeAlias = dict[str, FieldValue]
+"""A JSON object, as a policy table or a sample line is written."""
+Column: TypeAlias = Union[Sequence[FieldValue], np.ndarray, "StringColumn", "DictColumn"]
+"""The values of one field for a batch of traces: a list, a numpy array (NaN = missing) or a buffer column."""
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX = np.uint64(0xFF51AFD7ED558CCD)
@@ -194,7 +203,7 @@ class DictColumn:
     """
 
     codes: np.ndarray
-    values: Sequence[Any]
+    values: Sequence[FieldValue]
 
     def __post_init__(self) -> None:
         values = self.values.tolist() if isinstance(self.values, np.ndarray) else self.values
@@ -211,22 +220,22 @@ class DictColumn:
         return len(self.codes)
 
     @overload
-    def __getitem__(self, index: int) -> Any: ...
+    def __getitem__(self, index: int) -> FieldValue: ...
     @overload
     def __getitem__(self, index: slice) -> DictColumn: ...
-    def __getitem__(self, index: int | slice) -> Any:
+    def __getitem__(self, index: int | slice) -> FieldValue | DictColumn:
         if isinstance(index, slice):
             return DictColumn(self.codes[index], self.values)
         code = int(self.codes[index])
         return None if code < 0 else self.values[code]
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[FieldValue]:
         return iter(self.tolist())
 
-    def tolist(self) -> list[Any]:
+    def tolist(self) -> list[FieldValue]:
         return [None if c < 0 else self.values[c] for c in self.codes.tolist()]
 
-    def take(self, per_value: np.ndarray, missing: Any) -> np.ndarray:
+    def take(self, per_value: np.ndarray, missing: object) -> np.ndarray:
         """Each row's entry of `per_value` (one entry per distinct value), `missing` for code -1."""
         return np.append(np.asarray(per_value), np.asarray(missing, dtype=np.asarray(per_value).dtype))[self.codes]
 
@@ -383,12 +392,12 @@ def _unique_keys(lengths: np.ndarray, words: list[np.ndarray]) -> tuple[np.ndarr
     return first_rows, codes.reshape(-1)
 
 
-def encode(column: Any) -> Any:
+def encode(column: Column) -> Column:
     """A `StringColumn` dictionary-encoded; any other column unchanged."""
     return column.encoded() if isinstance(column, StringColumn) else column
 
 
-def rows_not_in(column: Sequence[Any], allowed: Collection[Any]) -> np.ndarray | None:
+def rows_not_in(column: Column, allowed: Collection[FieldValue]) -> np.ndarray | None:
     """A mask of the rows whose value is not in `allowed` (None when every row's is), read once
     per distinct value of a `DictColumn`."""
     if isinstance(column, DictColumn):
@@ -399,4 +408,48 @@ def rows_not_in(column: Sequence[Any], allowed: Collection[Any]) -> np.ndarray |
     return mask if mask.any() else None
 
 
-__all__ = ["DictColumn", "StringColumn", "encode", "factorize", "rows_not_in"]
+_NUMERIC = frozenset({float, int, type(None)})
+
+
+def numeric_array(col: Sequence[FieldValue]) -> np.ndarray | None:
+    """A list of numbers and Nones as a float array (None -> NaN), or None if anything else is in it."""
+    first = next((v for v in col if v is not None), None)
+    if type(first) not in _NUMERIC or not set(map(type, col)) <= _NUMERIC:
+        return None
+    try:
+        return np.array(col, dtype=float)
+    except OverflowError:  # an integer past the float range (400 digits): one line, not a crash
+        big = next(v for v in col if isinstance(v, int) and abs(v) > 2**1000)
+        raise InputError(f"the number {str(big)[:20]}... ({len(str(big))} digits) is beyond the range of a float") from None
+
+
+T = TypeVar("T", covariant=True)
+
+
+@runtime_checkable
+class Picks(Protocol[T]):
+    """Values that pick rows themselves: a `StringColumn`, or payloads made in one call per batch."""
+
+    def pick(self, rows: list[int]) -> list[T]: ...
+
+
+def picker(values: Sequence[T] | Picks[T]) -> Callable[[list[int]], list[T]]:
+    """A function of rows giving `[values[i] for i in rows]`, in C (asked once per batch)."""
+    if isinstance(values, Picks):
+        return values.pick
+    return lambda rows: list(map(values.__getitem__, rows))
+
+
+__all__ = [
+    "Column",
+    "DictColumn",
+    "FieldValue",
+    "JsonObject",
+    "Picks",
+    "StringColumn",
+    "encode",
+    "factorize",
+    "numeric_array",
+    "picker",
+    "rows_not_in",
+]

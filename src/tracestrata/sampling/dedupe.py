@@ -17,7 +17,7 @@ rows the search) and drops a row whose hash it has seen:
   for 100M traces).
 
 A repeat farther apart than `window` traces is still never sampled twice: the
-sketch keeps one candidate per id (see `samplers._Group.offer`) and then
+sketch keeps one candidate per id (see `candidates.CandidateGroup.offer`) and then
 corrects its count. Only a repeat of a trace that was no longer a candidate
 (its hash too large to be drawn) and more than `window` traces away is counted
 twice: the population of its cell is then one too high (documented bound).

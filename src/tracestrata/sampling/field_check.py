@@ -20,15 +20,16 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from itertools import repeat
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from tracestrata.design import MISSING, Cell
 from tracestrata.record import TraceRecord
-from tracestrata.sampling.columns import DictColumn, StringColumn
+from tracestrata.sampling.columns import Column, DictColumn, StringColumn
 from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.strata import SCALAR_FIELDS, record_getter
+from tracestrata.sampling.sample_result import SampledTrace
+from tracestrata.sampling.strata import SCALAR_FIELDS, Getter, record_getter
 from tracestrata.sampling.weights import floor_warning
 
 MISSING_SHARE = 0.99  # a strata or proxy field missing on more than this share of a window is flagged
@@ -39,7 +40,7 @@ class _Sampled(Protocol):  # a `SampleResult`
     @property
     def cells(self) -> Sequence[Cell]: ...
     @property
-    def selected(self) -> Sequence[Any]: ...  # `SampledTrace`s
+    def selected(self) -> Sequence[SampledTrace]: ...
     @property
     def absent(self) -> tuple[str, ...]: ...
 
@@ -95,7 +96,7 @@ class FieldPresence:
         self.unseen: dict[str, None] = dict.fromkeys(paths)
         self.observed = False
 
-    def observe(self, columns: Mapping[str, Sequence[Any]], n: int) -> None:
+    def observe(self, columns: Mapping[str, Column], n: int) -> None:
         if n == 0:
             return
         self.observed = True
@@ -124,7 +125,7 @@ class FieldWatch:
     def __init__(self) -> None:
         self.presence = FieldPresence(())
         self.seen: set[str] = set()
-        self._getters: dict[str, Any] = {}
+        self._getters: dict[str, Getter[TraceRecord]] = {}
         self._read = 0
 
     def start(self, policy: Policy) -> None:
@@ -152,7 +153,7 @@ def watched_fields(policy: Policy, *, boosts: bool = True) -> tuple[str, ...]:
     return tuple(p for p in dict.fromkeys(paths) if p not in counted)
 
 
-def has_value(column: Sequence[Any]) -> bool:
+def has_value(column: Column) -> bool:
     """Whether any row of a column (a list, numpy array, `StringColumn` or `DictColumn`) is not missing."""
     if isinstance(column, DictColumn):  # missing: code -1, or a code whose value is None (a null, encoded)
         present = np.array([v is not None for v in column.values] + [False])

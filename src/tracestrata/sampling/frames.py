@@ -21,23 +21,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import pyarrow as pa
 
 from tracestrata.errors import InputError
 from tracestrata.record import RECORD_FIELDS, TraceRecord
-from tracestrata.sampling.columns import DictColumn, StringColumn
+from tracestrata.sampling.columns import Column, DictColumn, FieldValue, JsonObject, StringColumn
 from tracestrata.sampling.manifest import DESIGN_FIELDS
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import SampleResult, sample_columns
 
-Column = Any  # a list, a numpy array, a StringColumn or a DictColumn: what `sample_columns` reads
+if TYPE_CHECKING:
+    import pandas as pd
+
+    Frame: TypeAlias = pd.DataFrame | pa.Table | pa.RecordBatch
+    """A pandas DataFrame or an Arrow table (one row per trace)."""
+    FrameColumn: TypeAlias = pd.Series | pa.Array | pa.ChunkedArray
 
 
 def sample_frame(
-    frame: Any,
+    frame: Frame,
     policy: Policy,
     *,
     id_column: str = "id",
@@ -65,7 +70,7 @@ def sample_frame(
 
 
 def frame_records(
-    frame: Any, rows: list[int], *, id_column: str = "id", rename: Mapping[str, str] | None = None
+    frame: Frame, rows: list[int], *, id_column: str = "id", rename: Mapping[str, str] | None = None
 ) -> list[TraceRecord]:
     """The `TraceRecord`s of some rows (by position), from the columns named like record fields."""
     paths = {column: path for path, column in (rename or {}).items()}
@@ -76,7 +81,7 @@ def frame_records(
         flat_rows = frame.iloc[rows].to_dict("records")
     out = []
     for row, flat in zip(rows, flat_rows, strict=True):
-        data: dict[str, Any] = {"timestamp": _EPOCH}
+        data: JsonObject = {"timestamp": _EPOCH}
         for column, value in flat.items():
             path = paths.get(column, column)
             if path.partition(".")[0] not in RECORD_FIELDS or _missing(value):
@@ -90,7 +95,7 @@ def frame_records(
 
 
 def frame_columns(
-    frame: Any, fields: list[str], *, id_column: str = "id", rename: Mapping[str, str] | None = None
+    frame: Frame, fields: list[str], *, id_column: str = "id", rename: Mapping[str, str] | None = None
 ) -> tuple[Column, dict[str, Column]]:
     """(ids, {field path: column}) for `sample_columns`, without copying string buffers."""
     names = dict(rename or {})
@@ -99,12 +104,12 @@ def frame_columns(
     return ids, {path: as_column(values) for path, values in columns.items()}
 
 
-def selected_frame(result: SampleResult) -> Any:
+def selected_frame(result: SampleResult) -> pd.DataFrame:
     """The sample as a pandas DataFrame: one row per selected trace, its id and design fields
     (the columns `sample.jsonl` adds to a record)."""
     import pandas as pd
 
-    columns: dict[str, list[Any]] = {"id": [s.record.id for s in result.selected]}
+    columns: dict[str, list[object]] = {"id": [s.record.id for s in result.selected]}
     for name in DESIGN_FIELDS:
         values = [getattr(s, name) for s in result.selected]
         if name == "kind":
@@ -115,14 +120,14 @@ def selected_frame(result: SampleResult) -> Any:
     return pd.DataFrame(columns)
 
 
-def as_column(values: Any) -> Column:
+def as_column(values: FrameColumn) -> Column:
     """One pandas Series or Arrow (chunked) array as a column the core reads."""
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         return arrow_column(values)
     return pandas_column(values)
 
 
-def pandas_column(series: Any) -> Column:
+def pandas_column(series: pd.Series) -> Column:
     dtype = series.dtype
     if dtype.name == "category":
         return DictColumn(series.cat.codes.to_numpy(), series.cat.categories.tolist())
@@ -187,7 +192,7 @@ def _strings(array: pa.Array) -> StringColumn:
     return StringColumn(offsets_np, data_np, valid)
 
 
-def _ids(values: Any) -> Column:
+def _ids(values: FrameColumn) -> Column:
     column = as_column(values)
     if isinstance(column, StringColumn):
         if column.valid is not None and not column.valid.all():
@@ -200,7 +205,7 @@ def _ids(values: Any) -> Column:
     return ids
 
 
-def _get(frame: Any, name: str, what: str) -> Any:
+def _get(frame: Frame, name: str, what: str) -> FrameColumn:
     if isinstance(frame, (pa.Table, pa.RecordBatch)):
         found = name in frame.column_names
         values = frame.column(name) if found else None
@@ -217,7 +222,7 @@ def _get(frame: Any, name: str, what: str) -> Any:
 _EPOCH = "1970-01-01T00:00:00Z"
 
 
-def _put(data: dict[str, Any], path: str, value: Any) -> None:
+def _put(data: JsonObject, path: str, value: FieldValue) -> None:
     """`data["metadata"]["intent"] = value` for the path `metadata.intent`."""
     *heads, last = path.split(".")
     for head in heads:
@@ -228,7 +233,7 @@ def _put(data: dict[str, Any], path: str, value: Any) -> None:
     data[last] = value
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> FieldValue:
     """A JSON-like Python value: numpy scalars unwrapped, timestamps as ISO 8601, arrays as lists."""
     if isinstance(value, np.generic):
         return value.item()
@@ -239,7 +244,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _missing(value: Any) -> bool:
+def _missing(value: object) -> bool:
     """pandas' missing markers in an object column: None, NaN, NA, NaT."""
     if value is None:
         return True

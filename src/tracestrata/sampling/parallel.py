@@ -21,7 +21,9 @@ import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
-from typing import Any, Protocol, TypeVar
+from multiprocessing.context import BaseContext
+from multiprocessing.sharedctypes import Synchronized
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -32,6 +34,7 @@ from tracestrata.protocols import (
     SkipsBadInput,
     Window,
 )
+from tracestrata.record import TraceRecord
 from tracestrata.sampling.dedupe import DEFAULT_WINDOW, DuplicateFilter
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import (
@@ -41,6 +44,11 @@ from tracestrata.sampling.samplers import (
 )
 
 T = TypeVar("T")
+Task = TypeVar("Task")
+Convert = Callable[[object], TraceRecord]
+"""A source's payload -> record function (`ColumnBatch.record`)."""
+PartSketch = tuple[Sketch, Convert | None, np.ndarray, np.ndarray]
+"""A part's sketch, its payload -> record function, and the first and last hashes it saw."""
 
 
 class PartitionedSource(ColumnSource, Partitioned, SkipsBadInput, Protocol):
@@ -49,7 +57,7 @@ class PartitionedSource(ColumnSource, Partitioned, SkipsBadInput, Protocol):
 
 @dataclass(slots=True)
 class _PartOutcome:
-    value: Any
+    value: object
     bad_lines: int
     first_bad: Exception | None
 
@@ -58,7 +66,7 @@ class _PartOutcome:
 class _After:
     """A part to read again, remembering `seen`: the hashes of the traces read before it."""
 
-    part: Any
+    part: object  # a source's part descriptor (`Partitioned.partitions`), opaque here
     seen: np.ndarray
 
 
@@ -73,7 +81,7 @@ def sample_parts(
     source: PartitionedSource,
     policy: Policy,
     window: Window | None,
-    parts: Sequence[Any],
+    parts: Sequence[object],
     *,
     jobs: int,
     boost_collected: Mapping[str, int] | None = None,
@@ -92,12 +100,12 @@ def sketch_parts(
     source: PartitionedSource,
     policy: Policy,
     window: Window | None,
-    parts: Sequence[Any],
+    parts: Sequence[object],
     *,
     jobs: int,
     boost_collected: Mapping[str, int] | None = None,
     progress: Callable[[int], None] | None = None,
-) -> tuple[Sketch, Callable[[Any], Any] | None]:
+) -> tuple[Sketch, Convert | None]:
     """The sketch of every part, made in a pool of `jobs` processes and merged in part order,
     and the parts' payload -> record function. `plan` counts with it (zero targets)."""
     task = (policy, window, dict(boost_collected or {}))
@@ -114,7 +122,7 @@ def sketch_parts(
     return merged, convert
 
 
-def _repeated_across(outcomes: Sequence[tuple[Sketch, Any, np.ndarray, np.ndarray]]) -> list[tuple[int, np.ndarray]]:
+def _repeated_across(outcomes: Sequence[PartSketch]) -> list[tuple[int, np.ndarray]]:
     """(part number, hashes read before it) for each part that repeats an id of the parts before it.
 
     One process remembers the last `DEFAULT_WINDOW` distinct hashes across every part
@@ -133,10 +141,10 @@ def _repeated_across(outcomes: Sequence[tuple[Sketch, Any, np.ndarray, np.ndarra
 
 
 def map_parts(
-    work: Callable[[Any, PartitionedSource, Any], T],
-    task: Any,
+    work: Callable[[Task, PartitionedSource, object], T],
+    task: Task,
     source: PartitionedSource,
-    parts: Sequence[Any],
+    parts: Sequence[object],
     *,
     jobs: int,
     progress: Callable[[int], None] | None = None,
@@ -178,16 +186,16 @@ def batches_read(batches: Iterator[ColumnBatch]) -> Iterator[ColumnBatch]:
                 _COUNTER.value += int(getattr(batch, "bytes_read", 0))
 
 
-def _context() -> Any:
+def _context() -> BaseContext:
     """fork where the platform has it (the workers inherit the loaded modules), else spawn."""
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
-_COUNTER: Any = None
+_COUNTER: Synchronized[int] | None = None
 
 
-def _start_worker(counter: Any) -> None:
+def _start_worker(counter: Synchronized[int]) -> None:
     """Worker start-up: the byte counter, and Ctrl-C left to the parent, which stops the pool
     (so an interrupt gives the CLI's one line, not a traceback per worker)."""
     global _COUNTER
@@ -195,7 +203,7 @@ def _start_worker(counter: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _run_part(job: tuple[Callable[[Any, Any, Any], Any], Any, PartitionedSource, Any]) -> _PartOutcome:
+def _run_part(job: tuple[Callable[[object, PartitionedSource, object], object], object, PartitionedSource, object]) -> _PartOutcome:
     work, task, source, part = job
     source.bad_lines, source.first_bad = 0, None
     with gc_paused():
@@ -203,7 +211,7 @@ def _run_part(job: tuple[Callable[[Any, Any, Any], Any], Any, PartitionedSource,
     return _PartOutcome(value, source.bad_lines, source.first_bad)
 
 
-def _sketch_part(task: tuple[Policy, Window | None, dict[str, int]], source: PartitionedSource, part: Any) -> Any:
+def _sketch_part(task: tuple[Policy, Window | None, dict[str, int]], source: PartitionedSource, part: object) -> PartSketch:
     """A part's sketch, its payload -> record function, and the first and last hashes it saw.
 
     `part` may be an `_After`: the part read again after the hashes read before it."""

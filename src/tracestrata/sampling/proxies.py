@@ -13,28 +13,27 @@ two sketches of disjoint partitions merge to exactly the totals of their union.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
-
+from collections.abc import Mapping, Sequence
 import numpy as np
 
 from tracestrata.design import ProxyTotals
 from tracestrata.errors import InputError
-from tracestrata.record import MAX_SCORE
-from tracestrata.sampling.columns import DictColumn, StringColumn
+from tracestrata.record import MAX_SCORE, TraceRecord
+from tracestrata.sampling.columns import Column, DictColumn, FieldValue, StringColumn
+from tracestrata.sampling.strata import record_column
 
 SCALE_BITS = 30
 _SCALE = float(2**SCALE_BITS)
 _DIGIT = float(2**26)  # digits of this size, 2^26 of them at most, sum exactly in float64
 
 
-def proxy_values(column: Any, field: str) -> np.ndarray:
+def proxy_values(column: Column, field: str) -> np.ndarray:
     """The column as floats (booleans as 0/1, missing as NaN); `InputError` on anything else."""
     if isinstance(column, DictColumn):
         per_value = _as_floats(list(column.values), field)
         return column.take(per_value, math.nan)
     if isinstance(column, StringColumn):
-        values: Sequence[Any] = column.pick(list(range(len(column))))
+        values: Sequence[FieldValue] = column.pick(list(range(len(column))))
     elif isinstance(column, np.ndarray):
         if column.dtype.kind in "fiub":
             out = column.astype(float)
@@ -50,7 +49,7 @@ def proxy_values(column: Any, field: str) -> np.ndarray:
 _NUMERIC = frozenset({float, int, type(None)})
 
 
-def _as_floats(values: Sequence[Any], field: str) -> np.ndarray:
+def _as_floats(values: Sequence[FieldValue], field: str) -> np.ndarray:
     kinds = set(map(type, values))
     if kinds <= _NUMERIC:  # numbers and None: one conversion in C (None -> NaN)
         try:
@@ -121,4 +120,39 @@ def to_totals(n: int, qsum: int, qsumsq: int) -> ProxyTotals:
     return ProxyTotals(int(n), qsum / 2**SCALE_BITS, qsumsq / 2**SCALE_BITS)
 
 
-__all__ = ["SCALE_BITS", "group_totals", "proxy_values", "to_totals"]
+def batch_totals(
+    paths: Sequence[str], columns: Mapping[str, Column], group_of: np.ndarray, fresh: np.ndarray | None
+) -> list[list[tuple[int, int, int]]] | None:
+    """Per group code, per proxy path: (n, fixed-point sum, sumsq) over a batch's `fresh` rows
+    (every row when None); None when the policy has no proxies."""
+    if not paths:
+        return None
+    groups = int(group_of.max()) + 1 if len(group_of) else 0
+    codes = group_of if fresh is None else group_of[fresh]
+    per_proxy = []
+    for path in paths:
+        values = proxy_values(columns[path], path)
+        per_proxy.append(group_totals(values if fresh is None else values[fresh], codes, groups))
+    return [list(t) for t in zip(*per_proxy, strict=True)]
+
+
+def cell_totals(paths: Sequence[str], sums: Sequence[Sequence[int]]) -> dict[str, ProxyTotals]:
+    """A cell's totals by proxy field path, from its fixed-point sums (none yet: zeros)."""
+    if not paths:
+        return {}
+    rows = sums or [[0, 0, 0] for _ in paths]
+    return {path: to_totals(*t) for path, t in zip(paths, rows, strict=True)}
+
+
+def unit_proxies(paths: Sequence[str], records: Sequence[TraceRecord]) -> list[dict[str, float | None]]:
+    """Each record's proxy values by field path (None where it has none)."""
+    if not paths:
+        return [{} for _ in records]
+    columns = [proxy_values(record_column(records, path), path).tolist() for path in paths]
+    return [
+        {path: (None if v != v else v) for path, v in zip(paths, row, strict=True)}
+        for row in zip(*columns, strict=True)
+    ]
+
+
+__all__ = ["SCALE_BITS", "batch_totals", "cell_totals", "group_totals", "proxy_values", "to_totals", "unit_proxies"]

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 import numpy as np
+
+from tracestrata.sampling.columns import Column, FieldValue, JsonObject
 
 
 class Operator(str, Enum):
@@ -34,11 +35,11 @@ _ORDER = frozenset({Operator.LT, Operator.LE, Operator.GT, Operator.GE})
 _NUMBER_TYPES = frozenset({int, float})
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same(a: object, b: object) -> bool:
     if _is_number(a) and _is_number(b):
         return bool(a == b)
     return type(a) is type(b) and bool(a == b)
@@ -48,9 +49,9 @@ def _same(a: Any, b: Any) -> bool:
 class Condition:
     field: str
     operator: Operator
-    operand: Any
+    operand: FieldValue
 
-    def predicate(self) -> Callable[[Any], bool]:
+    def predicate(self) -> Callable[[FieldValue], bool]:
         """A fast value -> fired function (the operand is bound once)."""
         op, operand = self.operator, self.operand
         if op is Operator.EXISTS:
@@ -63,11 +64,11 @@ class Condition:
         if op is Operator.NOT_EQUALS:
             return lambda v: v is not None and not _same(v, operand)
         if op is Operator.IN:
-            options: Sequence[Any] = tuple(operand)
+            options: Sequence[FieldValue] = tuple(operand)
             return lambda v: v is not None and any(_same(v, option) for option in options)
         if op is Operator.CONTAINS:
 
-            def contains(v: Any) -> bool:
+            def contains(v: FieldValue) -> bool:
                 if isinstance(v, (list, tuple)):
                     return any(_same(item, operand) for item in v)
                 if isinstance(v, str) and isinstance(operand, str):
@@ -84,10 +85,10 @@ class Condition:
         }[op]
         return lambda v: _is_number(v) and compare(v)
 
-    def matches(self, value: Any) -> bool:
+    def matches(self, value: FieldValue) -> bool:
         return self.predicate()(value)
 
-    def evaluate(self, column: Sequence[Any]) -> list[bool]:
+    def evaluate(self, column: Sequence[FieldValue]) -> list[bool]:
         """`predicate` over a whole column, with inline fast cases for the common operators."""
         op, operand = self.operator, self.operand
         if op is Operator.EQUALS and isinstance(operand, str):
@@ -143,7 +144,7 @@ class Condition:
             return present if operand else ~present
         return np.asarray(self.evaluate(column_values(column)), dtype=bool)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"field": self.field, self.operator.value: self.operand}
 
 
@@ -154,7 +155,7 @@ class Signal:
     name: str
     condition: Condition
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"name": self.name, **self.condition.to_json()}
 
 
@@ -166,11 +167,11 @@ class Boost:
     condition: Condition
     collect: int
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"name": self.name, **self.condition.to_json(), "collect": self.collect}
 
 
-def column_values(column: Any) -> Sequence[Any]:
+def column_values(column: Column) -> Sequence[FieldValue]:
     """A numpy column as Python values (NaN in a float column becomes None, i.e. missing)."""
     if not isinstance(column, np.ndarray):
         return column
@@ -180,7 +181,7 @@ def column_values(column: Any) -> Sequence[Any]:
     return values
 
 
-def fired(signals: Sequence[Signal], values: Sequence[Any]) -> tuple[str, ...]:
+def fired(signals: Sequence[Signal], values: Sequence[FieldValue]) -> tuple[str, ...]:
     """Names of the signals that fire, given each signal's field value (same order)."""
     return tuple(s.name for s, v in zip(signals, values, strict=True) if s.condition.matches(v))
 

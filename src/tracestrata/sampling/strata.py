@@ -17,13 +17,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from operator import attrgetter
-from typing import Any
+from typing import TypeVar
 
 import orjson
 
-from tracestrata.design import MISSING, OTHER
+from tracestrata.design import ALL, MISSING, OTHER
 from tracestrata.errors import ConfigError, InputError
-from tracestrata.record import TEXT_FIELDS
+from tracestrata.record import TEXT_FIELDS, TraceRecord
+from tracestrata.sampling.columns import FieldValue, JsonObject
 
 KEY_SEPARATOR = " | "
 
@@ -42,7 +43,11 @@ SCALAR_FIELDS = (
 )
 MAPPING_FIELDS = ("metadata", "scores", "source")
 
-Getter = Callable[[Any], Any]
+Source = TypeVar("Source")
+Getter = Callable[[Source], FieldValue]
+"""Reads one field path from a trace: a `TraceRecord` (`record_getter`) or its decoded JSON (`raw_getter`)."""
+RawRow = Mapping[str, FieldValue]
+"""A decoded trace JSON object."""
 
 
 def check_path(path: str) -> str | None:
@@ -60,7 +65,7 @@ def check_path(path: str) -> str | None:
     return f"unknown field '{head}' (expected one of: {allowed})"
 
 
-def record_getter(path: str) -> Getter:
+def record_getter(path: str) -> Getter[TraceRecord]:
     """Read `path` from a `TraceRecord`; None when absent."""
     head, _, rest = path.partition(".")
     if head == "source":
@@ -74,7 +79,7 @@ def record_getter(path: str) -> Getter:
     return _nested(lambda record: getattr(record, head), parts)
 
 
-def normalize_top(head: str, values: Sequence[Any]) -> list[Any]:
+def normalize_top(head: str, values: Sequence[FieldValue]) -> list[FieldValue]:
     """Top-level JSON values of field `head`, normalized as `TraceRecord.from_json` does."""
     if head == "status":  # absent or "" is ok; `false` stays false, and is refused as the files path refuses it
         return ["ok" if v is None or (type(v) is str and not v) else v for v in values]
@@ -87,7 +92,7 @@ def normalize_top(head: str, values: Sequence[Any]) -> list[Any]:
     return list(values)
 
 
-def source_value(source: Any, key: str) -> Any:
+def source_value(source: FieldValue, key: str) -> FieldValue:
     """`source.<key>` of a JSON `source` value (an object, a bare backend name, or absent)."""
     source = source or {}
     if isinstance(source, str):
@@ -99,7 +104,7 @@ def source_value(source: Any, key: str) -> Any:
     return source.get(key) if key == "project" else None
 
 
-def dig(value: Any, parts: Sequence[str]) -> Any:
+def dig(value: FieldValue, parts: Sequence[str]) -> FieldValue:
     """Follow `parts` through nested objects; None as soon as one is missing or not an object."""
     for part in parts:
         if not isinstance(value, Mapping):
@@ -108,7 +113,7 @@ def dig(value: Any, parts: Sequence[str]) -> Any:
     return value
 
 
-def raw_getter(path: str) -> Getter:
+def raw_getter(path: str) -> Getter[RawRow]:
     """Read `path` from a decoded trace JSON object, normalized as `TraceRecord.from_json` does."""
     head, _, rest = path.partition(".")
     if not rest:
@@ -119,10 +124,10 @@ def raw_getter(path: str) -> Getter:
     return lambda data: dig(data.get(head), parts)
 
 
-_EMPTY: Mapping[str, Any] = {}
+_EMPTY: RawRow = {}
 
 
-def raw_column(rows: Sequence[Mapping[str, Any]], path: str) -> list[Any]:
+def raw_column(rows: Sequence[RawRow], path: str) -> list[FieldValue]:
     """`raw_getter(path)` over checked rows (`metadata`/`scores` are objects or absent), inlined."""
     head, _, rest = path.partition(".")
     if rest and "." not in rest and head in ("metadata", "scores"):
@@ -149,7 +154,7 @@ def raw_column(rows: Sequence[Mapping[str, Any]], path: str) -> list[Any]:
     return [getter(row) for row in rows]
 
 
-def record_column(records: Sequence[Any], path: str) -> list[Any]:
+def record_column(records: Sequence[TraceRecord], path: str) -> list[FieldValue]:
     """`record_getter(path)` over many TraceRecords, with C-level attribute access where it can."""
     head, _, rest = path.partition(".")
     if not rest and head != "tags":
@@ -164,17 +169,17 @@ def record_column(records: Sequence[Any], path: str) -> list[Any]:
     return [getter(r) for r in records]
 
 
-def _nested(root: Getter, parts: Sequence[str]) -> Getter:
+def _nested(root: Getter[Source], parts: Sequence[str]) -> Getter[Source]:
     if len(parts) == 1:
         key = parts[0]
 
-        def one(obj: Any) -> Any:
+        def one(obj: Source) -> FieldValue:
             mapping = root(obj)
             return mapping.get(key) if isinstance(mapping, Mapping) else None
 
         return one
 
-    def many(obj: Any) -> Any:
+    def many(obj: Source) -> FieldValue:
         value = root(obj)
         for part in parts:
             if not isinstance(value, Mapping):
@@ -192,7 +197,7 @@ def format_number(value: float) -> str:
     return repr(float(value))
 
 
-def value_label(value: Any) -> str:
+def value_label(value: FieldValue) -> str:
     """The text label of a field value in a stratum key."""
     if value is None:
         return MISSING
@@ -216,7 +221,7 @@ def bucket_labels(edges: Sequence[float]) -> tuple[str, ...]:
     return tuple(labels)
 
 
-def bucket_label(value: Any, edges: Sequence[float], labels: Sequence[str]) -> str:
+def bucket_label(value: FieldValue, edges: Sequence[float], labels: Sequence[str]) -> str:
     """The bucket of a numeric value; a missing or non-numeric value is `(missing)`."""
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         return MISSING  # (`value != value`: NaN, without math.isnan's overflow on a 400-digit integer)
@@ -245,7 +250,7 @@ class Dimension:
         """True when the final label depends on frequencies over the whole window (`top`)."""
         return self.top is not None
 
-    def labeler(self) -> Callable[[Any], str]:
+    def labeler(self) -> Callable[[FieldValue], str]:
         """value -> raw label (before any `top` fold)."""
         if self.edges is not None:
             edges, labels = self.edges, bucket_labels(self.edges)
@@ -253,15 +258,15 @@ class Dimension:
         if self.values is not None:
             allowed = frozenset(self.values)
 
-            def listed(value: Any) -> str:
+            def listed(value: FieldValue) -> str:
                 label = value_label(value)
                 return label if label in allowed or label == MISSING else OTHER
 
             return listed
         return value_label
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"field": self.field}
+    def to_json(self) -> JsonObject:
+        out: JsonObject = {"field": self.field}
         if self.top is not None:
             out["top"] = self.top
         if self.edges is not None:
@@ -332,6 +337,11 @@ def stratum_key(labels: Iterable[str]) -> str:
     return KEY_SEPARATOR.join(labels)
 
 
+def stratum_of(labels: Sequence[str]) -> str:
+    """The stratum key of folded labels (`(all)` when the policy has no dimensions)."""
+    return stratum_key(labels) if labels else ALL
+
+
 __all__ = [
     "KEY_SEPARATOR",
     "MISSING",
@@ -351,6 +361,7 @@ __all__ = [
     "record_getter",
     "source_value",
     "stratum_key",
+    "stratum_of",
     "top_values",
     "value_label",
 ]
