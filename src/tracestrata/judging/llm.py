@@ -26,13 +26,17 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tracestrata.errors import AuthError, ConfigError, JudgeCallError
 from tracestrata.judging.model import JudgeAnswer, JudgeInput, JudgeVerdict, OwnJudgeFailure
+from tracestrata.record import JSONValue
 from tracestrata.redaction import register_secret
+
+if TYPE_CHECKING:
+    import httpx  # what the openai client's errors carry
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]*)\}(?!\})")
 _FIXED = ("input", "output", "trace_id", "stratum")
@@ -75,7 +79,7 @@ class LLMJudgeConfig(BaseModel):
         return value
 
 
-def parse_llm_config(data: Mapping[str, Any], *, path: str | None = None, prefix: str = "") -> LLMJudgeConfig:
+def parse_llm_config(data: Mapping[str, object], *, path: str | None = None, prefix: str = "") -> LLMJudgeConfig:
     for key in data:
         if key in ("api_key", "key", "token", "secret"):
             raise ConfigError(
@@ -100,7 +104,7 @@ def render_prompt(template: str, judge_input: JudgeInput) -> str:
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
         if name.startswith("metadata."):
-            value: Any = judge_input.metadata.get(name[len("metadata."):], "")
+            value: JSONValue = judge_input.metadata.get(name[len("metadata."):], "")
         else:
             value = getattr(judge_input, name)  # one of _FIXED, checked when the config loaded
         return value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
@@ -157,7 +161,7 @@ class LLMJudge:
         if self.config.system:
             messages.append({"role": "system", "content": self.config.system})
         messages.append({"role": "user", "content": render_prompt(self.config.prompt, judge_input)})
-        extra: dict[str, Any] = {"max_tokens": self.config.max_tokens} if self.config.max_tokens else {}
+        extra: dict[str, int] = {"max_tokens": self.config.max_tokens} if self.config.max_tokens else {}
         try:
             response = await self.client.chat.completions.create(
                 model=self.config.model, messages=messages, temperature=self.config.temperature, **extra  # type: ignore[arg-type]
@@ -186,7 +190,7 @@ class LLMJudge:
         await self.client.close()
 
 
-def _retry_after(response: Any) -> float | None:
+def _retry_after(response: httpx.Response) -> float | None:
     try:
         value = response.headers.get("retry-after")
         return max(0.0, float(value)) if value is not None else None
