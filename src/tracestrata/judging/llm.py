@@ -26,7 +26,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -34,9 +34,6 @@ from tracestrata.errors import AuthError, ConfigError, JudgeCallError
 from tracestrata.judging.model import JudgeAnswer, JudgeInput, JudgeVerdict, OwnJudgeFailure
 from tracestrata.record import JSONValue
 from tracestrata.redaction import register_secret
-
-if TYPE_CHECKING:
-    import httpx  # what the openai client's errors carry
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]*)\}(?!\})")
 _FIXED = ("input", "output", "trace_id", "stratum")
@@ -190,7 +187,13 @@ class LLMJudge:
         await self.client.close()
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+class _Response(Protocol):
+    """The HTTP response an `openai` error carries (an httpx response)."""
+
+    headers: Mapping[str, str]
+
+
+def _retry_after(response: _Response) -> float | None:
     try:
         value = response.headers.get("retry-after")
         return max(0.0, float(value)) if value is not None else None
