@@ -38,7 +38,7 @@ from tracestrata.sampling.manifest import read_sample_design
 if TYPE_CHECKING:
     from tracestrata.design import Design
     from tracestrata.estimate.evaluator import EvaluatorScope
-    from tracestrata.sampling.evaluator_design import EvaluatorDesign
+    from tracestrata.evaluators.design import EvaluatorDesign
 
 
 @click.command("report")
@@ -244,7 +244,7 @@ def _evaluator_design(
 ) -> EvaluatorDesign:
     """The evaluator's sample over the source's window, stratified by the policy that declares it."""
     from tracestrata.connectors import open_trace_source
-    from tracestrata.sampling.evaluator_design import report_evaluator_design
+    from tracestrata.evaluators.design import report_evaluator_design
     from tracestrata.sampling.policy import load_policy
 
     source, _ = open_trace_source(source_spec, skip_bad=skip_bad, options=options)

@@ -26,7 +26,7 @@ from tracestrata.job.logs import SyncLog
 from tracestrata.job.state import RunRow
 from tracestrata.protocols import Connector, Window, iter_chunks
 from tracestrata.record import Score
-from tracestrata.sampling.evaluator_design import source_evaluator_design
+from tracestrata.evaluators.design import source_evaluator_design
 
 T = TypeVar("T")
 

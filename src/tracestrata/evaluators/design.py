@@ -29,7 +29,7 @@ from tracestrata.protocols import ColumnSource, TraceSource, Window, iter_chunks
 from tracestrata.record import TraceRecord
 from tracestrata.sampling.columns import DictColumn, StringColumn
 from tracestrata.sampling.dedupe import DuplicateFilter
-from tracestrata.sampling.evaluator_sampling import sampled_mask, sampling_values
+from tracestrata.evaluators.sampling_value import sampled_mask, sampling_values
 from tracestrata.sampling.evaluators import Evaluator, HashTarget
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.policy import Policy
