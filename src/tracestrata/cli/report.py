@@ -134,12 +134,10 @@ def command(
       tracestrata report --sample run/ --scores jsonl:scores.jsonl --metric human_correct --proxy score:correct
       tracestrata report --evaluator correct --source jsonl:traces.jsonl --policy policy.toml --scores jsonl:scores.jsonl
     """
-    metric = _check_modes(sample_dir, ledger_path, evaluator, source_spec, policy_path, since, until, metric, by, watch)
+    mode = _Mode(sample_dir, ledger_path, evaluator, source_spec, policy_path, since, until)
+    metric = _check_modes(mode, metric, by, watch)
     extra: list[ReportWarning] = []
-    design, scope, score_list = _design_and_scores(
-        sample_dir, ledger_path, evaluator, source_spec, policy_path, since, until, scores, skip_bad, extra,
-        source_options(schema, columns),
-    )
+    design, scope, score_list = _design_and_scores(mode, scores, skip_bad, extra, source_options(schema, columns))
     options = dict(confidence=confidence, compare=compare, lonely=LonelyCell(lonely),
                    rate_interval=IntervalMethod(rate_interval), proxy=proxy, tuning=Tuning(proxy_tuning))
     if scope is not None:
@@ -170,19 +168,23 @@ def command(
         click.echo(text, nl=False)
 
 
-def _check_modes(
-    sample_dir: str | None,
-    ledger_path: str | None,
-    evaluator: str | None,
-    source_spec: str | None,
-    policy_path: str | None,
-    since: str | None,
-    until: str | None,
-    metric: str | None,
-    by: str | None,
-    watch: bool,
-) -> str:
+@dataclasses.dataclass(frozen=True)
+class _Mode:
+    """What the report reads: --sample DIR, --ledger STATE or --evaluator NAME, and their options."""
+
+    sample_dir: str | None
+    ledger_path: str | None
+    evaluator: str | None
+    source_spec: str | None
+    policy_path: str | None
+    since: str | None
+    until: str | None
+
+
+def _check_modes(mode: _Mode, metric: str | None, by: str | None, watch: bool) -> str:
     """The options of the one mode given (--sample, --ledger or --evaluator) fit it; the metric reported."""
+    sample_dir, ledger_path, evaluator = mode.sample_dir, mode.ledger_path, mode.evaluator
+    source_spec, policy_path, since, until = mode.source_spec, mode.policy_path, mode.since, mode.until
     if sum(x is not None for x in (sample_dir, ledger_path, evaluator)) != 1:
         raise click.UsageError("give exactly one of --sample DIR, --ledger STATE or --evaluator NAME")
     if evaluator is None and (source_spec or policy_path):
@@ -203,19 +205,11 @@ def _ledger_period(since: str | None, until: str | None) -> tuple[timedelta | No
 
 
 def _design_and_scores(
-    sample_dir: str | None,
-    ledger_path: str | None,
-    evaluator: str | None,
-    source_spec: str | None,
-    policy_path: str | None,
-    since: str | None,
-    until: str | None,
-    scores: str | None,
-    skip_bad: bool,
-    extra: list[ReportWarning],
-    options: dict[str, str | dict[str, str]],
+    mode: _Mode, scores: str | None, skip_bad: bool, extra: list[ReportWarning], options: dict[str, str | dict[str, str]]
 ) -> tuple[Design, EvaluatorScope | None, list[Score]]:
     """The design the mode reads, the evaluator's scope (--evaluator only) and the scores."""
+    sample_dir, ledger_path, evaluator = mode.sample_dir, mode.ledger_path, mode.evaluator
+    source_spec, policy_path, since, until = mode.source_spec, mode.policy_path, mode.since, mode.until
     if evaluator is not None:
         if source_spec is None or policy_path is None or scores is None:
             raise click.UsageError("--evaluator needs --source KIND:LOCATION, --policy FILE and --scores jsonl:PATH")
