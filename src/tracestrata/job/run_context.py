@@ -100,11 +100,11 @@ class RunContext:
 
         return retrying(fn, policy=self.config.retry, sleep=self.sleep, on_retry=on_retry)
 
-    def stop(self, exc: RetriableSourceError, line: str) -> None:
+    def stop(self, exc: RetriableSourceError, line: str, **fields: JSONValue) -> None:
         """The run stops here, partial (exit 4): what was done is recorded, the next run continues."""
         self.stopped_by = exc
         self.outcome.partial = line
-        self.log.detail("partial", line)
+        self.log.detail("partial", line, **fields)
 
 
 __all__ = ["RunContext", "SyncOutcome", "WindowResult", "retry_message"]

@@ -194,12 +194,8 @@ class _Run(RunContext):
             try:
                 result = sample_window(self, window)
             except RetriableSourceError as exc:
-                self.stopped_by = exc
-                self.outcome.partial = (
-                    f"stopped at window {window.key}: {exc}; retries exhausted, "
-                    "progress is recorded, the next run continues"
-                )
-                self.log.detail("partial", self.outcome.partial, window=window.key)
+                self.stop(exc, f"stopped at window {window.key}: {exc}; retries exhausted, "
+                          "progress is recorded, the next run continues", window=window.key)
                 return
             self.outcome.windows.append(result)
             self.outcome.pending -= 1
@@ -216,9 +212,7 @@ class _Run(RunContext):
                 new_windows=bool(self.outcome.windows), retry=self.retry, log=self.log,
             )
         except RetriableSourceError as exc:
-            self.stopped_by = exc
-            self.outcome.partial = f"stopped reading scores: {exc}; retries exhausted, the next run continues"
-            self.log.detail("partial", self.outcome.partial)
+            self.stop(exc, f"stopped reading scores: {exc}; retries exhausted, the next run continues")
 
     def set_up_review(self) -> bool:
         """Create what a reviewer needs for each `[[label]]` (Phoenix: an annotation config the
@@ -232,9 +226,7 @@ class _Run(RunContext):
         try:
             created = self.retry("setting up the review", lambda: self.connector.ensure_labels(labels))  # type: ignore[union-attr]
         except RetriableSourceError as exc:
-            self.stopped_by = exc
-            self.outcome.partial = f"stopped setting up the review: {exc}; retries exhausted, the next run continues"
-            self.log.detail("partial", self.outcome.partial)
+            self.stop(exc, f"stopped setting up the review: {exc}; retries exhausted, the next run continues")
             return False
         if created:
             self.log.change("labels", f"labels: created {', '.join(created)} for reviewers", created=created)
