@@ -145,8 +145,8 @@ def _run_row(row: Sequence[SQLValue]) -> RunRow:
         return _read("runs", where, column, value, convert, want)
 
     return RunRow(
-        run_id=str(row[0]),
-        source=str(row[1]),
+        run_id=row[0],  # type: ignore[arg-type]  # TEXT columns
+        source=row[1],  # type: ignore[arg-type]
         window_start=read("window_start", row[2], _time, "a UTC time like 2026-01-01T00:00:00Z"),
         window_end=read("window_end", row[3], _time, "a UTC time like 2026-01-01T01:00:00Z"),
         policy_digest=str(row[4]),
