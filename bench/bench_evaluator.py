@@ -25,8 +25,8 @@ from typing import Any
 import orjson
 
 from tracestrata.connectors.files.source import FilesTraceSource
-from tracestrata.sampling.evaluator_design import source_evaluator_design
-from tracestrata.sampling.evaluator_sampling import sampling_values
+from tracestrata.evaluators.design import source_evaluator_design
+from tracestrata.evaluators.sampling_value import sampling_values
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.policy import parse_policy
 from tracestrata.sampling.sources import sample_source

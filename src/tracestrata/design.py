@@ -17,9 +17,37 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from tracestrata.errors import TracestrataError
+from tracestrata.record import JSONValue
+
+
+class ProxyTotalsJSON(TypedDict):
+    n: int
+    sum: float
+    sumsq: NotRequired[float]
+
+
+class RawPartJSON(TypedDict):
+    values: dict[str, str]
+    population: int
+    proxy: NotRequired[dict[str, ProxyTotalsJSON]]
+
+
+class CellJSON(TypedDict):
+    """One cell as `manifest.json` and the state's `runs.cells` hold it."""
+
+    cell: str
+    stratum: str
+    values: dict[str, str]
+    kind: str
+    population: int
+    sampled: int
+    inclusion_probability: NotRequired[float]
+    window: str | None
+    proxy: NotRequired[dict[str, ProxyTotalsJSON]]
+    raw: NotRequired[list[RawPartJSON]]
 
 
 class CellKind(str, Enum):
@@ -36,11 +64,11 @@ class ProxyTotals:
     sum: float
     sumsq: float
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ProxyTotalsJSON:
         return {"n": self.n, "sum": self.sum, "sumsq": self.sumsq}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ProxyTotals:
+    def from_json(cls, data: ProxyTotalsJSON) -> ProxyTotals:
         return cls(int(data["n"]), float(data["sum"]), float(data.get("sumsq", 0.0)))
 
 
@@ -52,14 +80,14 @@ class RawPart:
     population: int
     proxy: Mapping[str, ProxyTotals] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"values": dict(self.values), "population": self.population}
+    def to_json(self) -> RawPartJSON:
+        out: RawPartJSON = {"values": dict(self.values), "population": self.population}
         if self.proxy:
             out["proxy"] = {k: v.to_json() for k, v in self.proxy.items()}
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> RawPart:
+    def from_json(cls, data: RawPartJSON) -> RawPart:
         return cls(
             {str(k): str(v) for k, v in (data.get("values") or {}).items()},
             int(data["population"]),
@@ -90,7 +118,7 @@ class Cell:
     def inclusion_probability(self) -> float:
         return self.sampled / self.population if self.population else 0.0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> CellJSON:
         return {
             "cell": self.id,
             "stratum": self.stratum,
@@ -105,7 +133,7 @@ class Cell:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Cell:
+    def from_json(cls, data: CellJSON) -> Cell:
         return cls(
             id=str(data["cell"]),
             stratum=str(data["stratum"]),
@@ -125,15 +153,15 @@ class Unit:
 
     trace_id: str
     cell: str
-    attrs: Mapping[str, Any] = field(default_factory=dict)
+    attrs: Mapping[str, JSONValue] = field(default_factory=dict)
     proxy: Mapping[str, float | None] = field(default_factory=dict)  # by proxy field path, when the policy has one
     probability: float | None = None  # its own inclusion probability (`[sampling] weight`); None: the cell's k/N
 
-    def attr(self, path: str) -> Any:
+    def attr(self, path: str) -> JSONValue:
         """An attribute by name, or by dotted path into nested mappings (`metadata.x`); None when absent."""
         if path in self.attrs:
             return self.attrs[path]
-        node: Any = self.attrs
+        node: JSONValue | Mapping[str, JSONValue] = self.attrs
         for part in path.split("."):
             if not isinstance(node, Mapping) or part not in node:
                 return None
@@ -155,7 +183,7 @@ MISSING = "(missing)"  # the label of a missing value
 OTHER = "(other)"  # the label of the values `top` or `values` fold away
 
 
-def proxy_number(value: Any, path: str, trace_id: Any, error: type[TracestrataError]) -> float | None:
+def proxy_number(value: JSONValue, path: str, trace_id: str, error: type[TracestrataError]) -> float | None:
     """A proxy value as the estimators read it: a number, a boolean as 0/1, None when missing;
     `error` (naming `path`) for anything else."""
     if value is None:
@@ -182,6 +210,7 @@ __all__ = [
     "MISSING",
     "OTHER",
     "Cell",
+    "CellJSON",
     "CellKind",
     "Design",
     "ProxyTotals",

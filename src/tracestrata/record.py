@@ -8,11 +8,11 @@ Metadata only: no input/output bodies ever enter a `TraceRecord`. The JSON form
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal, TypeAlias, TypedDict
 
 from tracestrata.errors import InputError
 
@@ -21,6 +21,47 @@ STATUSES: tuple[str, ...] = ("ok", "error")
 #: Epoch seconds a timestamp may be: the years 1 to 9999 (epoch milliseconds fall outside).
 EPOCH_SECONDS: tuple[int, int] = (-62135596800, 253402300800)
 ScoreValue = float | bool | str
+JSONValue: TypeAlias = "str | int | float | bool | None | list[JSONValue] | dict[str, JSONValue]"
+"""Whatever JSON can hold: for what is truly arbitrary JSON (trace metadata, a decoded line
+not yet validated). A shape tracestrata writes itself gets a TypedDict instead."""
+
+
+class SourceJSON(TypedDict):
+    backend: str
+    project: str | None
+
+
+class TraceJSON(TypedDict):
+    """`TraceRecord.to_json`: one line of the files connector's JSONL and of `sample.jsonl`."""
+
+    id: str
+    timestamp: str
+    name: str | None
+    status: str
+    latency_ms: float | None
+    cost: float | None
+    tags: list[str]
+    metadata: dict[str, JSONValue]
+    scores: dict[str, ScoreValue]
+    user_id: str | None
+    session_id: str | None
+    release: str | None
+    version: str | None
+    span_id: str | None
+    source: SourceJSON
+
+
+class _ScoreJSONRequired(TypedDict):
+    trace_id: str
+    name: str
+    value: ScoreValue
+
+
+class ScoreJSON(_ScoreJSONRequired, total=False):
+    """`Score.to_json`: one line of a scores JSONL."""
+
+    identifier: str
+    updated_at: str
 
 RECORD_FIELDS: tuple[str, ...] = (
     "id",
@@ -67,7 +108,7 @@ class TraceRecord:
     latency_ms: float | None = None
     cost: float | None = None
     tags: tuple[str, ...] = ()
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, JSONValue] = field(default_factory=dict)
     scores: Mapping[str, ScoreValue] = field(default_factory=dict)
     user_id: str | None = None
     session_id: str | None = None
@@ -76,7 +117,7 @@ class TraceRecord:
     span_id: str | None = None
     source: SourceRef = SourceRef("files")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> TraceJSON:
         """The JSON-ready dict of this record (timestamps as ISO 8601 with `Z`)."""
         return {
             "id": self.id,
@@ -97,7 +138,7 @@ class TraceRecord:
         }
 
     @classmethod
-    def from_json(cls, data: Any, *, path: str | None = None, line: int | None = None) -> TraceRecord:
+    def from_json(cls, data: JSONValue, *, path: str | None = None, line: int | None = None) -> TraceRecord:
         """Validate and convert one decoded JSON object; raises `InputError` naming the field."""
 
         def bad(field_name: str, expected: str) -> InputError:
@@ -173,8 +214,8 @@ class Score:
     identifier: str | None = None
     updated_at: datetime | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"trace_id": self.trace_id, "name": self.name, "value": self.value}
+    def to_json(self) -> ScoreJSON:
+        out: ScoreJSON = {"trace_id": self.trace_id, "name": self.name, "value": self.value}
         if self.identifier is not None:
             out["identifier"] = self.identifier
         if self.updated_at is not None:
@@ -182,7 +223,7 @@ class Score:
         return out
 
     @classmethod
-    def from_json(cls, data: Any, *, path: str | None = None, line: int | None = None) -> Score:
+    def from_json(cls, data: JSONValue, *, path: str | None = None, line: int | None = None) -> Score:
         if not isinstance(data, Mapping):
             raise InputError("expected a JSON object", path=path, line=line)
         for key in ("trace_id", "name"):
@@ -229,7 +270,7 @@ def _score_time(score: Score) -> float:
     return score.updated_at.timestamp() if score.updated_at is not None else float("-inf")
 
 
-def parse_timestamp(value: Any) -> datetime:
+def parse_timestamp(value: JSONValue | datetime) -> datetime:
     """Parse an ISO 8601 string (or epoch seconds) to an aware UTC datetime; naive means UTC."""
     if isinstance(value, datetime):
         dt = value
@@ -260,7 +301,7 @@ MAX_SCORE = 1e12
 """The largest magnitude of a numeric score or proxy: past it, squares times weights overflow a float."""
 
 
-def _optional_number(value: Any, name: str, bad: Any) -> float | None:
+def _optional_number(value: JSONValue | Decimal, name: str, bad: Callable[[str, str], InputError]) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):  # Decimal: a Parquet DECIMAL column
@@ -276,14 +317,17 @@ def _optional_number(value: Any, name: str, bad: Any) -> float | None:
 
 __all__ = [
     "EPOCH_SECONDS",
+    "JSONValue",
     "MAX_SCORE",
     "RECORD_FIELDS",
     "Score",
+    "ScoreJSON",
     "ScoreValue",
     "SourceRef",
     "STATUSES",
     "Status",
     "TEXT_FIELDS",
+    "TraceJSON",
     "TraceRecord",
     "format_timestamp",
     "newest_per_trace_and_name",

@@ -9,7 +9,7 @@ import pytest
 from builders import write_synthetic_day
 
 from tracestrata.cli.main import main
-from tracestrata.sampling.evaluator_sampling import sampling_value
+from tracestrata.evaluators.sampling_value import sampling_value
 from tracestrata.synthetic import judge
 
 POLICY = """seed = "nightly"

@@ -16,7 +16,7 @@ from tracestrata.job.config import parse_config
 from tracestrata.job.logs import NullLog
 from tracestrata.job.sync import run_sync
 from tracestrata.record import Score
-from tracestrata.sampling.evaluator_sampling import sampling_value
+from tracestrata.evaluators.sampling_value import sampling_value
 from tracestrata.synthetic import generate_traces, judge
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)

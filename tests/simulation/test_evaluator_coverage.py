@@ -4,7 +4,7 @@ One fixed population of 26,000 traces in 5 strata, a rate metric (`correct`) who
 differs by stratum; an evaluator with rate 5% whose filter excludes the `excluded`
 stratum (the one with the worst rate, so extrapolating to it would show as bias). Each
 replication draws the evaluator's Bernoulli(5%) sample inside the filter, builds the
-design `tracestrata.sampling.evaluator_design` builds (cells = strata ∩ filter,
+design `tracestrata.evaluators.design` builds (cells = strata ∩ filter,
 population = the filtered traces, sampled = the realised n_h) and runs the real report
 (`evaluator_report` -> `build_report`). Numbers are descriptive: the truth is this
 population's rate (inside the filter), with the finite-population correction.
@@ -13,7 +13,7 @@ For the global estimate (Korn–Graubard) and every covered stratum's row (Wilso
 effective n), including the rare one (600 traces, ~30 scores): mean error within 2
 Monte Carlo SEs, 95% intervals cover in 93–97% of the replications, and the mean width
 is close to 2 × 1.96 × the empirical SD of the estimates. The Bernoulli draw stands in
-for the SHA-256 sampling value, which `tests/sampling/test_evaluator_sampling.py` shows
+for the SHA-256 sampling value, which `tests/evaluators/test_evaluator_sampling.py` shows
 uniform; fed the real sampling values of the population's ids, this construction gives
 the report `evaluator_design` builds from the same traces as records (the last test).
 Run with `-s` to see the numbers.
@@ -31,8 +31,8 @@ import pytest
 from tracestrata.design import Cell, CellKind, Design, Unit, cell_id
 from tracestrata.estimate.evaluator import EvaluatorScope, StratumScope, evaluator_report
 from tracestrata.record import Score, TraceRecord
-from tracestrata.sampling.evaluator_design import evaluator_design
-from tracestrata.sampling.evaluator_sampling import sampling_values
+from tracestrata.evaluators.design import evaluator_design
+from tracestrata.evaluators.sampling_value import sampling_values
 from tracestrata.sampling.policy import parse_policy
 
 REPS = 1000

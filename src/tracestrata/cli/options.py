@@ -9,9 +9,12 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 import click
+
+if TYPE_CHECKING:
+    from click.decorators import FC  # a command callback, or a command click already built
 
 from tracestrata.job.windows import parse_duration
 from tracestrata.protocols import Window
@@ -41,7 +44,10 @@ __all__ = [
     "window_options",
 ]
 
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+Decorator: TypeAlias = "Callable[[FC], FC]"
+"""What `click.option` returns: adds an option to a command and gives the command back."""
+CommandFn: TypeAlias = "Callable[..., None]"
+"""A command's callback, called by click with one keyword argument per option."""
 SKIP_BAD_HELP = "Skip and count malformed lines instead of stopping at the first."
 
 
@@ -97,7 +103,7 @@ def out_option(help: str) -> Decorator:
     return click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help=help)
 
 
-def state_option(command: Callable[..., Any]) -> Callable[..., Any]:
+def state_option(command: FC) -> FC:
     """`--state`: the state store a one-shot sample keeps boost counts in across runs (none unless given)."""
     return click.option(
         "--state",
@@ -110,11 +116,11 @@ def state_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def window_options(command: Callable[..., Any]) -> Callable[..., Any]:
+def window_options(command: CommandFn) -> CommandFn:
     """`--since` and `--until`, given to the command as one `window` argument (`parse_window`)."""
 
     @functools.wraps(command)
-    def with_window(*args: Any, since: str | None, until: str | None, **kwargs: Any) -> Any:
+    def with_window(*args: object, since: str | None, until: str | None, **kwargs: object) -> None:
         return command(*args, window=parse_window(since, until), **kwargs)
 
     with_window = click.option("--until", help="Only traces before this time (ISO 8601; naive means UTC).")(with_window)
@@ -141,7 +147,7 @@ def choice_option(name: str, choices: type[Enum], default: Enum, help: str) -> D
     )
 
 
-def jobs_option(effect: str) -> Callable[[Any], Any]:
+def jobs_option(effect: str) -> Decorator:
     """`--jobs N|auto`: processes reading a file source in byte-range parts (`tracestrata.sampling.parallel`)."""
     return click.option(
         "--jobs",
@@ -181,7 +187,7 @@ def progress_bar(source: object, desc: str) -> Iterator[Progress | None]:
         bar.close()
 
 
-def export_options(command: Callable[..., Any]) -> Callable[..., Any]:
+def export_options(command: FC) -> FC:
     """`--schema` and `--column PATH=EXPR`: how the columns of an export map onto trace record fields."""
     command = click.option(
         "--column",
@@ -199,9 +205,9 @@ def export_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def source_options(schema: str | None, columns: tuple[str, ...]) -> dict[str, Any]:
+def source_options(schema: str | None, columns: tuple[str, ...]) -> dict[str, str | dict[str, str]]:
     """The connector options `--schema` and `--column` give (none when neither is used)."""
-    options: dict[str, Any] = {}
+    options: dict[str, str | dict[str, str]] = {}
     if schema:
         options["schema"] = schema
     if columns:

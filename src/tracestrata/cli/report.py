@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -36,7 +36,9 @@ from tracestrata.record import Score
 from tracestrata.sampling.manifest import read_sample_design
 
 if TYPE_CHECKING:
-    from tracestrata.sampling.evaluator_design import EvaluatorDesign
+    from tracestrata.design import Design
+    from tracestrata.estimate.evaluator import EvaluatorScope
+    from tracestrata.evaluators.design import EvaluatorDesign
 
 
 @click.command("report")
@@ -132,37 +134,10 @@ def command(
       tracestrata report --sample run/ --scores jsonl:scores.jsonl --metric human_correct --proxy score:correct
       tracestrata report --evaluator correct --source jsonl:traces.jsonl --policy policy.toml --scores jsonl:scores.jsonl
     """
-    if sum(x is not None for x in (sample_dir, ledger_path, evaluator)) != 1:
-        raise click.UsageError("give exactly one of --sample DIR, --ledger STATE or --evaluator NAME")
-    if evaluator is None and (source_spec or policy_path):
-        raise click.UsageError("--source and --policy go with --evaluator")
-    if sample_dir is not None and (since or until):
-        raise click.UsageError("--since and --until go with --ledger or --evaluator")
-    metric = metric or evaluator
-    if metric is None:
-        raise click.UsageError("Missing option '--metric'.")
-    if ledger_path is None and (by or watch):
-        raise click.UsageError("--by and --watch go with --ledger")
+    mode = _Mode(sample_dir, ledger_path, evaluator, source_spec, policy_path, since, until)
+    metric = _check_modes(mode, metric, by, watch)
     extra: list[ReportWarning] = []
-    scope = None
-    if evaluator is not None:
-        if source_spec is None or policy_path is None or scores is None:
-            raise click.UsageError("--evaluator needs --source KIND:LOCATION, --policy FILE and --scores jsonl:PATH")
-        built = _evaluator_design(evaluator, source_spec, Path(policy_path), parse_window(since, until), skip_bad,
-                                  extra, source_options(schema, columns))
-        design, scope = built.design, built.scope
-        score_list = _read_scores(scores, skip_bad, extra)
-    elif sample_dir is not None:
-        if scores is None:
-            raise click.UsageError("--sample needs --scores jsonl:PATH")
-        design = read_sample_design(Path(sample_dir))
-        score_list = _read_scores(scores, skip_bad, extra)
-    else:
-        assert ledger_path is not None  # exactly one of the three, checked above
-        period = parse_period(since or None, "--since")
-        end: datetime | None = parse_when(until, "--until") if until else None
-        design, stored = design_from_ledger(ledger_path, since=period, until=end)
-        score_list = _read_scores(scores, skip_bad, extra) if scores else stored
+    design, scope, score_list = _design_and_scores(mode, scores, skip_bad, extra, source_options(schema, columns))
     options = dict(confidence=confidence, compare=compare, lonely=LonelyCell(lonely),
                    rate_interval=IntervalMethod(rate_interval), proxy=proxy, tuning=Tuning(proxy_tuning))
     if scope is not None:
@@ -174,6 +149,7 @@ def command(
     if ledger_path is not None:
         from tracestrata.job.report_page import WatchSettings, ledger_page
 
+        period, end = _ledger_period(since, until)
         page = ledger_page(
             ledger_path, report, design, score_list, since=period, until=end, by=by,
             watch=WatchSettings((metric,), alpha=alpha) if watch else None, ui_url=ui_url,
@@ -192,6 +168,64 @@ def command(
         click.echo(text, nl=False)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Mode:
+    """What the report reads: --sample DIR, --ledger STATE or --evaluator NAME, and their options."""
+
+    sample_dir: str | None
+    ledger_path: str | None
+    evaluator: str | None
+    source_spec: str | None
+    policy_path: str | None
+    since: str | None
+    until: str | None
+
+
+def _check_modes(mode: _Mode, metric: str | None, by: str | None, watch: bool) -> str:
+    """The options of the one mode given (--sample, --ledger or --evaluator) fit it; the metric reported."""
+    sample_dir, ledger_path, evaluator = mode.sample_dir, mode.ledger_path, mode.evaluator
+    source_spec, policy_path, since, until = mode.source_spec, mode.policy_path, mode.since, mode.until
+    if sum(x is not None for x in (sample_dir, ledger_path, evaluator)) != 1:
+        raise click.UsageError("give exactly one of --sample DIR, --ledger STATE or --evaluator NAME")
+    if evaluator is None and (source_spec or policy_path):
+        raise click.UsageError("--source and --policy go with --evaluator")
+    if sample_dir is not None and (since or until):
+        raise click.UsageError("--since and --until go with --ledger or --evaluator")
+    metric = metric or evaluator
+    if metric is None:
+        raise click.UsageError("Missing option '--metric'.")
+    if ledger_path is None and (by or watch):
+        raise click.UsageError("--by and --watch go with --ledger")
+    return metric
+
+
+def _ledger_period(since: str | None, until: str | None) -> tuple[timedelta | None, datetime | None]:
+    """--since DURATION and --until TIME of a ledger report."""
+    return parse_period(since or None, "--since"), (parse_when(until, "--until") if until else None)
+
+
+def _design_and_scores(
+    mode: _Mode, scores: str | None, skip_bad: bool, extra: list[ReportWarning], options: dict[str, str | dict[str, str]]
+) -> tuple[Design, EvaluatorScope | None, list[Score]]:
+    """The design the mode reads, the evaluator's scope (--evaluator only) and the scores."""
+    sample_dir, ledger_path, evaluator = mode.sample_dir, mode.ledger_path, mode.evaluator
+    source_spec, policy_path, since, until = mode.source_spec, mode.policy_path, mode.since, mode.until
+    if evaluator is not None:
+        if source_spec is None or policy_path is None or scores is None:
+            raise click.UsageError("--evaluator needs --source KIND:LOCATION, --policy FILE and --scores jsonl:PATH")
+        built = _evaluator_design(evaluator, source_spec, Path(policy_path), parse_window(since, until), skip_bad,
+                                  extra, options)
+        return built.design, built.scope, _read_scores(scores, skip_bad, extra)
+    if sample_dir is not None:
+        if scores is None:
+            raise click.UsageError("--sample needs --scores jsonl:PATH")
+        design = read_sample_design(Path(sample_dir))
+        return design, None, _read_scores(scores, skip_bad, extra)
+    assert ledger_path is not None  # exactly one of the three, checked before
+    period, end = _ledger_period(since, until)
+    design, stored = design_from_ledger(ledger_path, since=period, until=end)
+    return design, None, _read_scores(scores, skip_bad, extra) if scores else stored
+
 
 def _evaluator_design(
     name: str,
@@ -200,11 +234,11 @@ def _evaluator_design(
     window: Window | None,
     skip_bad: bool,
     warnings: list[ReportWarning],
-    options: dict[str, Any],
+    options: dict[str, str | dict[str, str]],
 ) -> EvaluatorDesign:
     """The evaluator's sample over the source's window, stratified by the policy that declares it."""
     from tracestrata.connectors import open_trace_source
-    from tracestrata.sampling.evaluator_design import report_evaluator_design
+    from tracestrata.evaluators.design import report_evaluator_design
     from tracestrata.sampling.policy import load_policy
 
     source, _ = open_trace_source(source_spec, skip_bad=skip_bad, options=options)

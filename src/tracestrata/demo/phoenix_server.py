@@ -22,18 +22,17 @@ import string
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from tracestrata.connectors.phoenix.judging import annotation_for_score
 from tracestrata.errors import AuthError, FatalSourceError, RetriableSourceError
-from tracestrata.record import Score, TraceRecord, format_timestamp
+from tracestrata.record import JSONValue, Score, TraceRecord, format_timestamp
 
 Progress = Callable[[str], None]
 
@@ -211,7 +210,7 @@ def running_server(workdir: Path, *, auth: bool = False, progress: Progress | No
 # --- seeding -----------------------------------------------------------------
 
 
-def span_for_record(record: TraceRecord) -> dict[str, Any]:
+def span_for_record(record: TraceRecord) -> dict[str, JSONValue]:
     """The root span (REST `createSpans` shape) that maps back to `record` through the connector.
 
     Phoenix trace ids are 32 hex chars and span ids 16; the record's id is used as
@@ -219,7 +218,7 @@ def span_for_record(record: TraceRecord) -> dict[str, Any]:
     """
     latency = record.latency_ms if record.latency_ms is not None else 0.0
     end = record.timestamp + timedelta(milliseconds=latency)
-    attributes: dict[str, Any] = {"openinference.span.kind": "CHAIN"}
+    attributes: dict[str, JSONValue] = {"openinference.span.kind": "CHAIN"}
     metadata = dict(record.metadata)
     if record.release is not None and "release" not in metadata:
         metadata["release"] = record.release
@@ -253,8 +252,9 @@ def root_span_id(trace_id: str) -> str:
     return hashlib.blake2b(trace_id.encode(), digest_size=8).hexdigest()
 
 
-def _flatten(attributes: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _flatten(attributes: Mapping[str, JSONValue], prefix: str = "") -> dict[str, JSONValue]:
+    """Nested attributes as OpenInference's dotted keys (`metadata.intent`)."""
+    out: dict[str, JSONValue] = {}
     for key, value in attributes.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
@@ -274,7 +274,7 @@ def seed_records(
     progress: Progress | None = None,
     wait: bool = True,
     timeout: float = 900.0,
-    extra_attributes: Callable[[TraceRecord], dict[str, Any]] | None = None,
+    extra_attributes: Callable[[TraceRecord], dict[str, JSONValue]] | None = None,
 ) -> int:
     """Send one root span per record to `project`; with `wait`, return once all are stored."""
     started = time.monotonic()
@@ -282,7 +282,7 @@ def seed_records(
     sent = 0
     records_seen: list[TraceRecord] = []
     with httpx.Client(base_url=base_url, headers=headers or {}, timeout=60) as client:
-        chunk: list[dict[str, Any]] = []
+        chunk: list[dict[str, JSONValue]] = []
         for record in records:
             if record.scores:
                 records_seen.append(record)
@@ -358,7 +358,7 @@ def checked(response: httpx.Response, what: str) -> httpx.Response:
     raise FatalSourceError(message)
 
 
-def _post_spans(client: httpx.Client, project: str, spans: Sequence[dict[str, Any]]) -> None:
+def _post_spans(client: httpx.Client, project: str, spans: Sequence[dict[str, JSONValue]]) -> None:
     for attempt in range(600):
         response = client.post(f"/v1/projects/{project}/spans", json={"data": list(spans)})
         if response.status_code == 503:  # ingest queue at capacity: wait for the insert loop

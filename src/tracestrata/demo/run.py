@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -40,7 +39,8 @@ from tracestrata.demo.phoenix_server import (
     start_server,
 )
 from tracestrata.errors import FatalSourceError
-from tracestrata.job.config import JudgeModel, load_config
+from tracestrata.estimate.report import ReportJSON
+from tracestrata.job.config import JudgeModel, SyncConfig, load_config
 from tracestrata.job.logs import SyncLog
 from tracestrata.job.judge_step import run_judge_step
 from tracestrata.job.state import State
@@ -48,7 +48,7 @@ from tracestrata.job.sync import SyncOutcome, load_connector, run_sync
 from tracestrata.judging import JudgeOutcome
 from tracestrata.judging.callable import FunctionJudge
 from tracestrata.judging.simulator import SIMULATOR, SimulatedJudge
-from tracestrata.record import Score, format_timestamp
+from tracestrata.record import JSONValue, Score, TraceRecord, format_timestamp
 from tracestrata.redaction import display_url, normalize_url, register_url
 from tracestrata.synthetic import default_day, generate_traces, human_label, population_truth
 
@@ -146,7 +146,7 @@ class DemoResult:
     workdir: Path
     traces: int
     sampled: int
-    report: dict[str, Any]
+    report: ReportJSON
     truth: float
     dataset_url: str | None
     project_url: str | None
@@ -175,66 +175,21 @@ def run_demo(
 ) -> DemoResult:
     timings: dict[str, float] = {}
     workdir = Path(workdir) if workdir else Path.cwd() / ".tracestrata" / "demo"
-    workdir.mkdir(parents=True, exist_ok=True)
-    for stale in ("state.sqlite", "state.sqlite-wal", "state.sqlite-shm", "reports"):
-        path = workdir / stale
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+    _clean(workdir)
     external = bool(os.environ.get("PHOENIX_BASE_URL"))
     server: PhoenixServer | None = None
-    headers: dict[str, str] = {}
     finished = False
     try:
         with _timed(timings, "start server"):
             if external:
-                register_url(resolve_base_url())
-                base_url = normalize_url(resolve_base_url())  # a password holding `/` or `@` parses
-                key = os.environ.get("PHOENIX_API_KEY")
-                headers = {"Authorization": f"Bearer {key}"} if key else {}
-                echo(f"using Phoenix at {display_url(base_url)} (PHOENIX_BASE_URL)")
-                _preflight(base_url)
+                base_url, headers = _external_phoenix(echo)
             else:
-                reset_local_phoenix(workdir / "phoenix", echo)
-                echo(f"starting a local Phoenix in {workdir / 'phoenix'} (10-60 s, depending on the machine) ...")
-                server = start_server(workdir / "phoenix", progress=lambda m: echo(f"  {m}"), die_with_parent=not keep)
+                server, headers = _local_phoenix(workdir, keep, echo), {}
                 base_url = server.base_url
-                if keep:
-                    _server_file(workdir / "phoenix").write_text(json.dumps({"pid": server.process.pid if server.process else None}))
         project = f"tracestrata-demo-{uuid.uuid4().hex[:6]}"
         day_start, day_end = default_day()
-        with _timed(timings, "generate traffic"):
-            records = list(generate_traces(traces, start=day_start, end=day_end, seed=seed, heuristic=True))
-        compliance = sum(r.metadata.get("intent") == "compliance" for r in records)
-        failures = sum(r.status == "error" for r in records)
-        echo(
-            f"seeding {traces} synthetic traces for {day_start:%Y-%m-%d} into project {project!r} "
-            f"({compliance} compliance, {failures} errors) ..."
-        )
-        with _timed(timings, "seed traces"):
-            try:
-                seed_records(base_url, project, records, headers=headers, progress=lambda m: echo(f"  {m}"))
-            except FatalSourceError as exc:
-                if external and "duplicate" in str(exc):
-                    exc.message += f" -- an earlier demo seeded these synthetic ids into this Phoenix: rerun with --seed {seed + 1}"
-                    exc.args = (exc.message,)
-                raise
-
-        config_path = workdir / "sync.toml"
-        (workdir / "policy.toml").write_text(POLICY.format(target=target, review=max(2, target // 4)))
-        api_key_line = 'api_key_env = "PHOENIX_API_KEY"\n' if headers else ""
-        config_path.write_text(
-            CONFIG.format(
-                config=config_path,
-                # an external Phoenix's URL (and its login) stays in PHOENIX_BASE_URL, out of the file
-                base_url_line="" if external else f'base_url = "{base_url}"\n',
-                project=project,
-                start=format_timestamp(day_start),
-                api_key_line=api_key_line,
-            )
-        )
-        config = load_config(config_path)
+        records = _seed(base_url, project, (day_start, day_end), traces, seed, headers, external, echo, timings)
+        config = _write_config(workdir, target, project, day_start, base_url, external, headers)
         log = SyncLog(secret_env=config.secret_env_vars)
         now = day_end + timedelta(hours=1) if day_end + timedelta(hours=1) > datetime.now(day_end.tzinfo) else None
 
@@ -242,66 +197,19 @@ def run_demo(
         with _timed(timings, "sync 1 (pull, sample, write)"):
             first = run_sync(config, now=now, log=log)
         sampled_ids = _sampled_ids(first, config.state)
-
-        echo(f"\nplaying the LLM judge on the {len(sampled_ids)} sampled traces (annotations {', '.join(METRICS)}) ...")
-        with _timed(timings, "judge"):
-            echo(f"  {_judge_sample(config, now).line()}")
-
-        review_ids = _review_ids(config.state)
-        by_id = {r.id: r for r in records}
-        echo(f"playing the reviewers on the {len(review_ids)} traces of the review subsample (correct_human, "
-             "on the root span as Phoenix's annotation panel writes it) ...")
-        with _timed(timings, "reviewers"):
-            seed_span_labels(
-                base_url,
-                [(by_id[t].span_id, Score(t, "correct_human", human_label(by_id[t]))) for t in review_ids
-                 if by_id[t].span_id],
-                headers=headers,
-            )
+        review_ids = _judge_and_review(config, now, base_url, headers, records, sampled_ids, echo, timings)
 
         echo("\n$ tracestrata sync   # read the judge's scores back, refresh the report")
         with _timed(timings, "sync 2 (scores, report)"):
             run_sync(config, now=now, log=log)
-
         with _timed(timings, "truth"):
             truth = float(population_truth(records, "correct"))  # type: ignore[arg-type]
-        report_json = json.loads((config.report_dir / "report.json").read_text())
-        markdown = (config.report_dir / "report.md").read_text() if (config.report_dir / "report.md").exists() else ""
-        echo("")
-        echo(markdown.rstrip())
-        echo("")
-        _print_truth(report_json, truth, echo)
-        two_phase = config.report_dir / "report-correct_human.json"
-        if two_phase.exists():
-            est = json.loads(two_phase.read_text()).get("estimate") or {}
-            if est.get("mean") is not None and est.get("ci_low") is not None:
-                echo(f"  with the reviewers   {100 * est['mean']:.1f}%  [{100 * est['ci_low']:.1f}%, "
-                     f"{100 * est['ci_high']:.1f}%]  two-phase: the judge calibrated by {len(review_ids)} "
-                     "human labels (report-correct_human.md)")
+        report_json = _show_report(config, truth, len(review_ids), echo)
 
         dataset_name = f"{project}-{day_start:%Y-%m-%d}"
         dataset_url, project_url, trace_url = _ui_urls(base_url, project, dataset_name, sampled_ids, headers)
-        echo("\nWhere to look in Phoenix:")
-        if dataset_url:
-            echo(f"  dataset (the sample, with weights):   {dataset_url}")
-        if project_url:
-            echo(f"  traces of the demo project:           {project_url}")
-            echo(f"    filter to the review subsample:     {sample_filter()}")
-            echo(f"    (that page, already filtered:       {filtered_traces_url(project_url, sample_filter(), day_start, day_end)} )")
-            echo(f"    one stratum / failures only:        {stratum_filter('<stratum>')}"
-                 " / .explanation == 'failure'")
-        if trace_url:
-            echo(f"  one sampled trace and its annotations: {trace_url}")
-        echo(f"  for reviewers, in review order:       {config.report_dir / 'review.md'} (docs/phoenix.md#for-reviewers)")
-        echo(f"  reports: {config.report_dir}/report.{{md,html,json}}   config: {config_path}")
-        total = sum(timings.values())
-        echo("\ntime: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()) + f"; total {total:.1f}s")
-        if server is not None:
-            if keep:
-                echo(f"\nPhoenix keeps running at {server.base_url} (pid {server.process.pid if server.process else '?'}); "
-                     f"stop it with: kill {server.process.pid if server.process else ''}")
-            else:
-                echo("\nstopping Phoenix (use --keep to leave it running)")
+        _show_links(config, dataset_url, project_url, trace_url, day_start, day_end, echo)
+        _show_end(server, keep, timings, echo)
         finished = True
         return DemoResult(
             base_url=display_url(base_url),
@@ -320,6 +228,155 @@ def run_demo(
     finally:
         if server is not None and not (keep and finished):  # a failed demo never leaves a server behind
             server.stop()
+
+
+def _clean(workdir: Path) -> None:
+    """The work folder, without what an earlier demo left (its state and reports)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for stale in ("state.sqlite", "state.sqlite-wal", "state.sqlite-shm", "reports"):
+        path = workdir / stale
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _external_phoenix(echo: Echo) -> tuple[str, dict[str, str]]:
+    """`PHOENIX_BASE_URL`'s Phoenix (and `PHOENIX_API_KEY`'s header), checked reachable."""
+    register_url(resolve_base_url())
+    base_url = normalize_url(resolve_base_url())  # a password holding `/` or `@` parses
+    key = os.environ.get("PHOENIX_API_KEY")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    echo(f"using Phoenix at {display_url(base_url)} (PHOENIX_BASE_URL)")
+    _preflight(base_url)
+    return base_url, headers
+
+
+def _local_phoenix(workdir: Path, keep: bool, echo: Echo) -> PhoenixServer:
+    """A fresh local Phoenix in `workdir/phoenix`; with `keep`, its pid noted for the next demo."""
+    reset_local_phoenix(workdir / "phoenix", echo)
+    echo(f"starting a local Phoenix in {workdir / 'phoenix'} (10-60 s, depending on the machine) ...")
+    server = start_server(workdir / "phoenix", progress=lambda m: echo(f"  {m}"), die_with_parent=not keep)
+    if keep:
+        _server_file(workdir / "phoenix").write_text(json.dumps({"pid": server.process.pid if server.process else None}))
+    return server
+
+
+def _seed(
+    base_url: str, project: str, day: tuple[datetime, datetime], traces: int, seed: int, headers: dict[str, str],
+    external: bool, echo: Echo, timings: dict[str, float],
+) -> list[TraceRecord]:
+    """The synthetic day's traces, generated and written into `project`."""
+    day_start, day_end = day
+    with _timed(timings, "generate traffic"):
+        records = list(generate_traces(traces, start=day_start, end=day_end, seed=seed, heuristic=True))
+    compliance = sum(r.metadata.get("intent") == "compliance" for r in records)
+    failures = sum(r.status == "error" for r in records)
+    echo(
+        f"seeding {traces} synthetic traces for {day_start:%Y-%m-%d} into project {project!r} "
+        f"({compliance} compliance, {failures} errors) ..."
+    )
+    with _timed(timings, "seed traces"):
+        try:
+            seed_records(base_url, project, records, headers=headers, progress=lambda m: echo(f"  {m}"))
+        except FatalSourceError as exc:
+            if external and "duplicate" in str(exc):
+                exc.message += f" -- an earlier demo seeded these synthetic ids into this Phoenix: rerun with --seed {seed + 1}"
+                exc.args = (exc.message,)
+            raise
+    return records
+
+
+def _write_config(
+    workdir: Path, target: int, project: str, day_start: datetime, base_url: str, external: bool,
+    headers: dict[str, str],
+) -> SyncConfig:
+    """The demo's policy and sync config, written into `workdir` and loaded."""
+    config_path = workdir / "sync.toml"
+    (workdir / "policy.toml").write_text(POLICY.format(target=target, review=max(2, target // 4)))
+    api_key_line = 'api_key_env = "PHOENIX_API_KEY"\n' if headers else ""
+    config_path.write_text(
+        CONFIG.format(
+            config=config_path,
+            # an external Phoenix's URL (and its login) stays in PHOENIX_BASE_URL, out of the file
+            base_url_line="" if external else f'base_url = "{base_url}"\n',
+            project=project,
+            start=format_timestamp(day_start),
+            api_key_line=api_key_line,
+        )
+    )
+    return load_config(config_path)
+
+
+def _judge_and_review(
+    config: SyncConfig, now: datetime | None, base_url: str, headers: dict[str, str], records: list[TraceRecord],
+    sampled_ids: list[str], echo: Echo, timings: dict[str, float],
+) -> list[str]:
+    """Play the judge on the sample and the reviewers on its review subsample; the ids reviewed."""
+    echo(f"\nplaying the LLM judge on the {len(sampled_ids)} sampled traces (annotations {', '.join(METRICS)}) ...")
+    with _timed(timings, "judge"):
+        echo(f"  {_judge_sample(config, now).line()}")
+
+    review_ids = _review_ids(config.state)
+    by_id = {r.id: r for r in records}
+    echo(f"playing the reviewers on the {len(review_ids)} traces of the review subsample (correct_human, "
+         "on the root span as Phoenix's annotation panel writes it) ...")
+    with _timed(timings, "reviewers"):
+        seed_span_labels(
+            base_url,
+            [(by_id[t].span_id, Score(t, "correct_human", human_label(by_id[t]))) for t in review_ids
+             if by_id[t].span_id],
+            headers=headers,
+        )
+    return review_ids
+
+
+def _show_report(config: SyncConfig, truth: float, reviewed: int, echo: Echo) -> ReportJSON:
+    """Print the job's report beside the synthetic truth (and the two-phase estimate); its JSON."""
+    report_json: ReportJSON = json.loads((config.report_dir / "report.json").read_text())
+    markdown = (config.report_dir / "report.md").read_text() if (config.report_dir / "report.md").exists() else ""
+    echo("")
+    echo(markdown.rstrip())
+    echo("")
+    _print_truth(report_json, truth, echo)
+    two_phase = config.report_dir / "report-correct_human.json"
+    if two_phase.exists():
+        est = json.loads(two_phase.read_text()).get("estimate") or {}
+        if est.get("mean") is not None and est.get("ci_low") is not None:
+            echo(f"  with the reviewers   {100 * est['mean']:.1f}%  [{100 * est['ci_low']:.1f}%, "
+                 f"{100 * est['ci_high']:.1f}%]  two-phase: the judge calibrated by {reviewed} "
+                 "human labels (report-correct_human.md)")
+    return report_json
+
+
+def _show_links(
+    config: SyncConfig, dataset_url: str | None, project_url: str | None, trace_url: str | None,
+    day_start: datetime, day_end: datetime, echo: Echo,
+) -> None:
+    echo("\nWhere to look in Phoenix:")
+    if dataset_url:
+        echo(f"  dataset (the sample, with weights):   {dataset_url}")
+    if project_url:
+        echo(f"  traces of the demo project:           {project_url}")
+        echo(f"    filter to the review subsample:     {sample_filter()}")
+        echo(f"    (that page, already filtered:       {filtered_traces_url(project_url, sample_filter(), day_start, day_end)} )")
+        echo(f"    one stratum / failures only:        {stratum_filter('<stratum>')}"
+             " / .explanation == 'failure'")
+    if trace_url:
+        echo(f"  one sampled trace and its annotations: {trace_url}")
+    echo(f"  for reviewers, in review order:       {config.report_dir / 'review.md'} (docs/phoenix.md#for-reviewers)")
+    echo(f"  reports: {config.report_dir}/report.{{md,html,json}}   config: {config.path}")
+
+
+def _show_end(server: PhoenixServer | None, keep: bool, timings: dict[str, float], echo: Echo) -> None:
+    total = sum(timings.values())
+    echo("\ntime: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()) + f"; total {total:.1f}s")
+    if server is not None:
+        if keep:
+            echo(f"\nPhoenix keeps running at {server.base_url} (pid {server.process.pid if server.process else '?'}); "
+                 f"stop it with: kill {server.process.pid if server.process else ''}")
+        else:
+            echo("\nstopping Phoenix (use --keep to leave it running)")
 
 
 def _server_file(phoenix_dir: Path) -> Path:
@@ -364,7 +421,7 @@ def _preflight(base_url: str) -> None:
         http.close()
 
 
-def _judge_sample(config: Any, now: datetime | None) -> JudgeOutcome:
+def _judge_sample(config: SyncConfig, now: datetime | None) -> JudgeOutcome:
     """The simulated judge on every sampled trace, through the judge runner (trace annotations, kind LLM)."""
     judge = FunctionJudge(SimulatedJudge(coverage=1.0), name=SIMULATOR, workers=8)
     with State(config.state) as state:
@@ -396,16 +453,16 @@ def _review_ids(state_path: Path) -> list[str]:
         return list(dict.fromkeys(t for _, t, _, a in state.sampled([r.run_id for r in runs]) if a.get("review")))
 
 
-def _print_truth(report: dict[str, Any], truth: float, echo: Echo) -> None:
+def _print_truth(report: ReportJSON, truth: float, echo: Echo) -> None:
     est = report.get("estimate") or {}
     plain = report.get("plain") or est
     naive = report.get("naive") or {}
     proxy = report.get("proxy") or {}
 
-    def pct(x: Any) -> str:
+    def pct(x: JSONValue) -> str:
         return "n/a" if x is None else f"{100 * float(x):.1f}%"
 
-    def interval(e: dict[str, Any]) -> str:
+    def interval(e: ReportJSON) -> str:
         low, high = e.get("ci_low"), e.get("ci_high")
         width = "" if low is None or high is None else f"  (±{50 * (float(high) - float(low)):.1f} pts)"
         return f"{pct(e.get('mean'))}  [{pct(low)}, {pct(high)}]{width}"

@@ -1,13 +1,13 @@
 """The report of a platform evaluator's scores: a Bernoulli sample inside its filter, read as a design.
 
 A Langfuse evaluator with rate r judges each trace its filter keeps independently with
-probability r (`tracestrata.sampling.evaluator_sampling`): Bernoulli sampling, whose
+probability r (`tracestrata.evaluators.sampling_value`): Bernoulli sampling, whose
 sample size is random. Inside each stratum h of the policy the filter keeps N_h traces
 (counted by the pull) and the evaluator picks n_h of them. Conditional on the realised
 n_h, a Bernoulli sample is a simple random sample without replacement of size n_h
 (Särndal, Swensson & Wretman 1992, *Model Assisted Survey Sampling*, ch. 3 on Bernoulli
 sampling: given its size n_s, a BE sample is an SI sample), so the design is stratified SRSWOR with cells = strata ∩ filter,
-population N_h and sample n_h; `tracestrata.sampling.evaluator_design` builds exactly
+population N_h and sample n_h; `tracestrata.evaluators.design` builds exactly
 that `Design`, and `build_report` estimates it unchanged:
 
 - per stratum the sample mean (weight N_h / m_h, m_h = the picked traces that have a

@@ -20,11 +20,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TypeAlias
 
 from tracestrata.design import ALL, Cell, Design
 from tracestrata.errors import EstimationError
-from tracestrata.estimate.assisted import Assisted, ProxyKind, assist, parse_proxy
+from tracestrata.estimate.assisted import Assisted, ProxyKind, ProxySpec, assist, parse_proxy
 from tracestrata.estimate.estimators import (
     Estimate,
     LonelyCell,
@@ -37,7 +37,8 @@ from tracestrata.estimate.intervals import IntervalMethod, check_confidence, new
 from tracestrata.estimate.multiplicity import benjamini_hochberg
 from tracestrata.estimate.proxy import Tuning
 from tracestrata.estimate.review_coverage import ReviewCoverage, review_coverage
-from tracestrata.record import MAX_SCORE, Score, ScoreValue
+from tracestrata.record import MAX_SCORE, JSONValue, Score, ScoreValue
+
 
 __all__ = [
     "Comparison",
@@ -70,6 +71,10 @@ def format_p(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3g}"
 
 
+ReportJSON: TypeAlias = "dict[str, JSONValue]"
+"""A part of the report's JSON (its schema: docs/report.md)."""
+
+
 class MetricKind(str, Enum):
     RATE = "rate"
     MEAN = "mean"
@@ -82,9 +87,9 @@ class ReportWarning:
 
     code: str
     message: str
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, JSONValue] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ReportJSON:
         return {"code": self.code, "message": self.message, **self.details}
 
 
@@ -121,8 +126,8 @@ class StratumRow:
             return self.plain_analytic
         return self.plain if self.plain is not None else self.shown
 
-    def to_json(self) -> dict[str, Any]:
-        out = {
+    def to_json(self) -> ReportJSON:
+        out: ReportJSON = {
             "stratum": self.stratum,
             "values": dict(self.values),
             "population": self.population,
@@ -199,8 +204,8 @@ class Delta:
             return self.excludes_zero
         return not math.isnan(self.p_adjusted) and self.p_adjusted <= 1.0 - self.a.confidence
 
-    def to_json(self) -> dict[str, Any]:
-        def group(e: Estimate) -> dict[str, Any]:
+    def to_json(self) -> ReportJSON:
+        def group(e: Estimate) -> ReportJSON:
             return {"mean": _num(e.mean), "ci_low": _num(e.ci_low), "ci_high": _num(e.ci_high),
                     "n_scored": e.n_scored}
 
@@ -241,7 +246,7 @@ class Comparison:
     def tested(self) -> int:
         return sum(d.tested for d in self.strata)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ReportJSON:
         return {
             "field": self.field,
             "groups": [self.a, self.b],
@@ -274,10 +279,10 @@ class Report:
     plain_analytic: Estimate | None = None  # with a proxy: `plain` without it
     review: ReviewCoverage | None = None  # how much of the `[review]` subsample has the metric
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ReportJSON:
         """The documented schema (docs/report.md). A categorical metric nests one full
         rate report per label under `labels` and leaves the top-level estimate to them."""
-        out: dict[str, Any] = {
+        out: ReportJSON = {
             "metric": self.metric,
             "kind": self.kind.value,
             "confidence": self.confidence,
@@ -288,14 +293,14 @@ class Report:
             out["labels"] = {label: sub.to_json() for label, sub in self.labels.items()}
         else:
             e, n = self.estimate, self.naive
-            out["estimate"] = _estimate_json(e)
+            estimate = out["estimate"] = _estimate_json(e)
             if self.analytic is not None:
-                out["estimate"]["analytic"] = _interval_json(self.analytic)
+                estimate["analytic"] = _interval_json(self.analytic)
             if self.proxy is not None and self.plain is not None:
-                out["estimate"]["method"] = self.proxy.method
-                out["plain"] = _estimate_json(self.plain)
+                estimate["method"] = self.proxy.method
+                plain = out["plain"] = _estimate_json(self.plain)
                 if self.plain_analytic is not None:
-                    out["plain"]["analytic"] = _interval_json(self.plain_analytic)
+                    plain["analytic"] = _interval_json(self.plain_analytic)
                 out["proxy"] = self.proxy.to_json()
             out["naive"] = {
                 "mean": _num(n.mean),
@@ -313,7 +318,7 @@ class Report:
         return out
 
 
-def _estimate_json(e: Estimate) -> dict[str, Any]:
+def _estimate_json(e: Estimate) -> ReportJSON:
     return {
         "mean": _num(e.mean),
         "ci_low": _num(e.ci_low),
@@ -327,7 +332,7 @@ def _estimate_json(e: Estimate) -> dict[str, Any]:
     }
 
 
-def _interval_json(e: Estimate) -> dict[str, Any]:
+def _interval_json(e: Estimate) -> ReportJSON:
     """An analytic interval: no finite-population correction (docs/report.md "Descriptive and analytic")."""
     return {"se": _num(e.se), "ci_low": _num(e.ci_low), "ci_high": _num(e.ci_high), "method": e.method.value,
             "df": _num(e.df)}
@@ -380,6 +385,39 @@ def build_report(
         names = ", ".join(sorted({s.name for s in all_scores}))
         raise EstimationError(f"no score named {metric!r} (the scores have: {names})", field="metric")
     warnings: list[ReportWarning] = []
+    in_sample, coverage = _scored_sample(design, mine, metric, warnings)
+    kind = _kind(metric, in_sample.values())
+    if kind is MetricKind.CATEGORICAL:
+        if proxy is not None:
+            raise EstimationError("a proxy needs a numeric or boolean metric, not labels", field="proxy")
+        return _categorical_report(design, in_sample, metric, confidence, compare, lonely, warnings, rate_interval,
+                                   coverage)
+    values = {tid: float(v) for tid, v in in_sample.items()}
+    check_magnitudes(values, f"score {metric!r}")
+    spec = parse_proxy(proxy) if proxy is not None else None
+    if spec is not None and spec.kind is ProxyKind.JUDGE:  # both columns on the same labels: the review draw's
+        values, off_review = _in_review(design, values)
+        if off_review is not None:
+            warnings.append(off_review)
+    report = _numeric_report(design, values, metric, kind, confidence, compare, lonely, warnings, rate_interval)
+    report = replace(report, review=coverage)
+    if spec is None:
+        return report
+    judge = None
+    if spec.kind is ProxyKind.FIELD:
+        sparse = _sparse_proxy(design, spec.name)
+        if sparse is not None:  # more variance than it removes: the plain estimate, said so
+            return replace(report, warnings=(*report.warnings, sparse))
+    if spec.kind is ProxyKind.JUDGE:
+        judge = _judge_scores(all_scores, spec.name, {u.trace_id for u in design.units})
+    return _with_proxy(report, design, values, spec, judge, kind, confidence, lonely, rate_interval, tuning)
+
+
+def _scored_sample(
+    design: Design, mine: list[Score], metric: str, warnings: list[ReportWarning]
+) -> tuple[dict[str, ScoreValue], ReviewCoverage | None]:
+    """The latest `metric` score of each sampled trace, and how it covers the review subsample;
+    scores outside the sample, no score at all and uneven review coverage are warned about."""
     latest = _latest_per_trace(mine, warnings)
     sampled_ids = {u.trace_id for u in design.units}
     outside = [tid for tid in latest if tid not in sampled_ids]
@@ -401,45 +439,43 @@ def build_report(
             "so 'missing at random within cells' is doubtful; label the whole subsample",
             coverage.to_json(),
         ))
-    kind = _kind(metric, in_sample.values())
-    if kind is MetricKind.CATEGORICAL:
-        if proxy is not None:
-            raise EstimationError("a proxy needs a numeric or boolean metric, not labels", field="proxy")
-        labels = sorted({str(v) for v in in_sample.values()})
-        subs = {}
-        for label in labels:
-            values = {tid: float(v == label) for tid, v in in_sample.items()}
-            subs[label] = _numeric_report(design, values, f"{metric}={label}", MetricKind.RATE, confidence,
-                                          compare, lonely, list(warnings), rate_interval)
-        base = _numeric_report(design, {tid: 0.0 for tid in in_sample}, metric, MetricKind.RATE, confidence,
-                               None, lonely, warnings, rate_interval)
-        return Report(metric, kind, confidence, base.estimate, base.naive, base.strata, base.warnings,
-                      base.population, lonely, None, subs, review=coverage)
-    values = {tid: float(v) for tid, v in in_sample.items()}
-    check_magnitudes(values, f"score {metric!r}")
-    spec = parse_proxy(proxy) if proxy is not None else None
-    if spec is not None and spec.kind is ProxyKind.JUDGE:  # both columns on the same labels: the review draw's
-        values, off_review = _in_review(design, values)
-        if off_review is not None:
-            warnings.append(off_review)
-    report = _numeric_report(design, values, metric, kind, confidence, compare, lonely, warnings, rate_interval)
-    report = replace(report, review=coverage)
-    if spec is None:
-        return report
-    judge = None
-    if spec.kind is ProxyKind.FIELD:
-        sparse = _sparse_proxy(design, spec.name)
-        if sparse is not None:  # more variance than it removes: the plain estimate, said so
-            return replace(report, warnings=(*report.warnings, sparse))
-    if spec.kind is ProxyKind.JUDGE:
-        judged = _latest_per_trace([s for s in all_scores if s.name == spec.name], [])
-        if not judged:
-            raise EstimationError(f"no score named {spec.name!r} to use as the proxy", field="proxy")
-        if any(isinstance(v, str) for v in judged.values()):
-            raise EstimationError(f"the judge score {spec.name!r} has labels, not numbers", field="proxy")
-        judge = {tid: float(v) for tid, v in judged.items() if tid in sampled_ids}
-        check_magnitudes(judge, f"judge score {spec.name!r}")
-    return _with_proxy(report, design, values, spec, judge, kind, confidence, lonely, rate_interval, tuning)
+    return in_sample, coverage
+
+
+def _categorical_report(
+    design: Design,
+    in_sample: dict[str, ScoreValue],
+    metric: str,
+    confidence: float,
+    compare: str | None,
+    lonely: LonelyCell,
+    warnings: list[ReportWarning],
+    rate_interval: IntervalMethod,
+    coverage: ReviewCoverage | None,
+) -> Report:
+    """A label metric: one rate report per label under `labels`."""
+    labels = sorted({str(v) for v in in_sample.values()})
+    subs = {}
+    for label in labels:
+        values = {tid: float(v == label) for tid, v in in_sample.items()}
+        subs[label] = _numeric_report(design, values, f"{metric}={label}", MetricKind.RATE, confidence,
+                                      compare, lonely, list(warnings), rate_interval)
+    base = _numeric_report(design, {tid: 0.0 for tid in in_sample}, metric, MetricKind.RATE, confidence,
+                           None, lonely, warnings, rate_interval)
+    return Report(metric, MetricKind.CATEGORICAL, confidence, base.estimate, base.naive, base.strata, base.warnings,
+                  base.population, lonely, None, subs, review=coverage)
+
+
+def _judge_scores(all_scores: list[Score], name: str, sampled_ids: set[str]) -> dict[str, float]:
+    """`score:NAME`'s judge scores on the sampled traces (the two-phase proxy)."""
+    judged = _latest_per_trace([s for s in all_scores if s.name == name], [])
+    if not judged:
+        raise EstimationError(f"no score named {name!r} to use as the proxy", field="proxy")
+    if any(isinstance(v, str) for v in judged.values()):
+        raise EstimationError(f"the judge score {name!r} has labels, not numbers", field="proxy")
+    judge = {tid: float(v) for tid, v in judged.items() if tid in sampled_ids}
+    check_magnitudes(judge, f"judge score {name!r}")
+    return judge
 
 
 SPARSE_PROXY = 0.5
@@ -487,7 +523,7 @@ def _with_proxy(
     report: Report,
     design: Design,
     values: dict[str, float],
-    spec: Any,
+    spec: ProxySpec,
     judge: dict[str, float] | None,
     kind: MetricKind,
     confidence: float,
@@ -705,6 +741,39 @@ def _compare(
     by_stratum: Mapping[str, list[Cell]],
     warnings: list[ReportWarning],
 ) -> Comparison | None:
+    groups = _compared_groups(design, frame, field_name, warnings)
+    if groups is None:
+        return None
+    a, b = sorted(groups)
+    stratum_method = IntervalMethod.WILSON_EFFECTIVE if rate else IntervalMethod.T
+    frame = frame.analytic()  # a comparison is about the process: no finite-population correction
+
+    def delta(scope: str, cells: set[str] | None, method: IntervalMethod) -> Delta:
+        ea = estimator.estimate_frame(frame, design, confidence=confidence, cells=cells, domain=groups[a],
+                                      interval=method)
+        eb = estimator.estimate_frame(frame, design, confidence=confidence, cells=cells, domain=groups[b],
+                                      interval=method)
+        d, se, low, high, df = estimator.contrast(frame, groups[a], groups[b], confidence=confidence, cells=cells)
+        p = t_pvalue(d, se, df)
+        if not rate:
+            return Delta(scope, ea, eb, d, se, low, high, p_value=p)
+        low, high = newcombe_difference(ea.mean, (ea.ci_low, ea.ci_high), eb.mean, (eb.ci_low, eb.ci_high),
+                                        correlation=_correlation(ea.se, eb.se, se))
+        return Delta(scope, ea, eb, d, se, low, high, IntervalMethod.NEWCOMBE, p_value=p)
+
+    # a rate's groups: effective sizes capped at the count (design effect >= 1), as the per-stratum Wilson caps them
+    overall = delta(ALL, None, IntervalMethod.KORN_GRAUBARD_TRUNCATED if rate else overall_method)
+    per_stratum = _adjusted(tuple(
+        delta(s, {c.id for c in by_stratum[s]}, stratum_method) for s in sorted(by_stratum)
+    ))
+    flags = _compare_flags(overall, per_stratum, field_name, rate, warnings)
+    return Comparison(field_name, a, b, overall, per_stratum, flags)
+
+def _compared_groups(
+    design: Design, frame: ScoredFrame, field_name: str, warnings: list[ReportWarning]
+) -> dict[str, set[str]] | None:
+    """The scored traces of the two groups `--compare FIELD` compares (the two most frequent
+    values); None, with a warning, when there are fewer than two."""
     scored = set(frame.trace_ids)
     groups: dict[str, set[str]] = defaultdict(set)
     missing = 0
@@ -737,28 +806,14 @@ def _compare(
             {"field": field_name, "groups": sorted(groups), "compared": sorted(top)},
         ))
         groups = {g: groups[g] for g in top}
-    a, b = sorted(groups)
-    stratum_method = IntervalMethod.WILSON_EFFECTIVE if rate else IntervalMethod.T
-    frame = frame.analytic()  # a comparison is about the process: no finite-population correction
+    return groups
 
-    def delta(scope: str, cells: set[str] | None, method: IntervalMethod) -> Delta:
-        ea = estimator.estimate_frame(frame, design, confidence=confidence, cells=cells, domain=groups[a],
-                                      interval=method)
-        eb = estimator.estimate_frame(frame, design, confidence=confidence, cells=cells, domain=groups[b],
-                                      interval=method)
-        d, se, low, high, df = estimator.contrast(frame, groups[a], groups[b], confidence=confidence, cells=cells)
-        p = t_pvalue(d, se, df)
-        if not rate:
-            return Delta(scope, ea, eb, d, se, low, high, p_value=p)
-        low, high = newcombe_difference(ea.mean, (ea.ci_low, ea.ci_high), eb.mean, (eb.ci_low, eb.ci_high),
-                                        correlation=_correlation(ea.se, eb.se, se))
-        return Delta(scope, ea, eb, d, se, low, high, IntervalMethod.NEWCOMBE, p_value=p)
 
-    # a rate's groups: effective sizes capped at the count (design effect >= 1), as the per-stratum Wilson caps them
-    overall = delta(ALL, None, IntervalMethod.KORN_GRAUBARD_TRUNCATED if rate else overall_method)
-    per_stratum = _adjusted(tuple(
-        delta(s, {c.id for c in by_stratum[s]}, stratum_method) for s in sorted(by_stratum)
-    ))
+def _compare_flags(
+    overall: Delta, per_stratum: tuple[Delta, ...], field_name: str, rate: bool, warnings: list[ReportWarning]
+) -> tuple[str, ...]:
+    """`masked` (no global move, but strata moved) and `simpson` (strata moved against the global
+    move), each with its warning."""
     flags = []
     moved = [d for d in per_stratum if d.significant]
     if not overall.significant and moved:
@@ -783,6 +838,4 @@ def _compare(
                 + ", ".join(f"{d.scope} ({format_value(d.delta, rate, signed=True)})" for d in opposite),
                 {"strata": [d.scope for d in opposite]},
             ))
-    return Comparison(field_name, a, b, overall, per_stratum, tuple(flags))
-
-
+    return tuple(flags)

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from tracestrata.errors import InputError
-from tracestrata.record import Score
+from tracestrata.record import JSONValue, Score
 
 
 def iter_jsonl(
@@ -20,7 +19,7 @@ def iter_jsonl(
     *,
     on_bad: Callable[[InputError], None] | None = None,
     torn_tail_ok: bool = False,
-) -> Iterator[tuple[int, Any]]:
+) -> Iterator[tuple[int, JSONValue]]:
     """(line number, decoded JSON) for every non-blank line of `path`.
 
     A line that is not JSON raises `InputError` naming the file and line, or, with

@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 _DONE = object()
@@ -31,7 +31,7 @@ def prefetched(items: Iterable[T], depth: int = 2, *, interrupt: Callable[[], No
     afterwards. `interrupt`, if given, is called when the producer is still busy then:
     a query reading a slow object store is cancelled rather than waited for.
     """
-    out: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    out: queue.Queue[T | _Failed | object] = queue.Queue(maxsize=depth)  # an item, a failure, or _DONE
     stop = threading.Event()
     reading = threading.Event()  # set while the producer waits for its next item
 

@@ -174,7 +174,7 @@ def retrying(
 ) -> T:
     """Call `fn(*args, **kwargs)`, retrying `RetriableSourceError` within `policy`'s budget.
 
-    Any other exception propagates at once. When the budget is spent the last
+    Every other exception propagates at once. When the budget is spent the last
     `RetriableSourceError` is re-raised. Inside `governing(...)` its policy replaces
     `policy`, and its `on_retry` and `sleep` fill in those not given.
     """

@@ -12,12 +12,17 @@ import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from datetime import date, datetime, time
+from typing import TypeAlias
 
 from tracestrata.errors import ConfigError
 
+TOMLValue: TypeAlias = "str | int | float | bool | datetime | date | time | list[TOMLValue] | dict[str, TOMLValue]"
+"""A value `tomllib` decodes: JSON's kinds (no null) plus dates and times."""
+TOMLTable: TypeAlias = "dict[str, TOMLValue]"
 
-def read_toml(path: str | Path, *, what: str = "file") -> tuple[dict[str, Any], str]:
+
+def read_toml(path: str | Path, *, what: str = "file") -> tuple[TOMLTable, str]:
     """The decoded table and the text of a TOML file; `ConfigError` (with the line) otherwise."""
     path = Path(path)
     try:
@@ -77,4 +82,4 @@ def _section_end(lines: Sequence[str], start: int) -> int:
     return next((i for i in range(start, len(lines)) if re.match(r"^\s*\[", lines[i])), len(lines))
 
 
-__all__ = ["key_line", "key_path", "read_toml"]
+__all__ = ["TOMLTable", "TOMLValue", "key_line", "key_path", "read_toml"]

@@ -15,20 +15,29 @@ from __future__ import annotations
 import os
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from tracestrata.errors import ConfigError
 from tracestrata.io.retry import RetryPolicy
-from tracestrata.io.tomlfile import key_line, key_path, read_toml
+from tracestrata.io.tomlfile import TOMLTable, TOMLValue, key_line, key_path, read_toml
 from tracestrata.job.windows import parse_duration
 from tracestrata.record import parse_timestamp
 from tracestrata.redaction import redact_url_credentials, register_env, register_url
+
+if TYPE_CHECKING:  # loaded where used: numpy is not imported by --help
+    from tracestrata.protocols import HumanLabel
+    from tracestrata.sampling.policy import Policy
+
+V = TypeVar("V")
+Resolve = Callable[[str], Path]
+"""A path written in the config made absolute against the config's folder."""
 
 REPORT_FORMATS = ("json", "md", "html")
 CONNECTOR_RETRY_KEYS = frozenset({"retry_attempts", "retry_seconds", "retry_initial"})
@@ -47,6 +56,11 @@ job's identity in the state (nothing is sampled again). Everything else — the 
 project, path, filters — is the identity."""
 _OPTION_PART = re.compile(r"&(?=[A-Za-z0-9_]+=)")
 _SECRET_KEY = re.compile(r"(^|_)(api_?key|key|token|secret|password|passwd|credentials?)$", re.IGNORECASE)
+
+
+def _float_if_int(value: V) -> V | float:
+    """A TOML integer where a float is expected, as the float (a bool stays a bool, to be refused)."""
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class _Strict(BaseModel):
@@ -132,14 +146,11 @@ class LabelModel(_Strict):
     description: str = ""
     judge: str | None = None  # the judge score it calibrates: the report gives the two-phase estimate
 
-    @field_validator("min", "max", mode="before")
-    @classmethod
-    def _number(cls, value: Any) -> Any:
-        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    _number = field_validator("min", "max", mode="before")(_float_if_int)
 
     @field_validator("values", mode="before")
     @classmethod
-    def _scores(cls, value: Any) -> Any:
+    def _scores(cls, value: V) -> V | dict[str, object]:
         if isinstance(value, dict):
             return {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in value.items()}
         return value
@@ -165,10 +176,7 @@ class RetryModel(_Strict):
     initial: float = Field(default=0.5, ge=0)
     max_wait: float = Field(default=20.0, ge=0)
 
-    @field_validator("total_seconds", "initial", "max_wait", mode="before")
-    @classmethod
-    def _number(cls, value: Any) -> Any:
-        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    _number = field_validator("total_seconds", "initial", "max_wait", mode="before")(_float_if_int)
 
 
 class AlertModel(_Strict):
@@ -196,12 +204,9 @@ class JudgeModel(_Strict):
     max_calls_per_day: int | None = Field(default=None, ge=0)
     cost_per_call: float | None = Field(default=None, ge=0)
     review: bool = True  # also judge the review subsample: two-phase needs the judge's verdict on what people label
-    llm: dict[str, Any] | None = None
+    llm: dict[str, object] | None = None  # [judge.llm], checked by tracestrata.judging.llm
 
-    @field_validator("timeout", "cost_per_call", mode="before")
-    @classmethod
-    def _number(cls, value: Any) -> Any:
-        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    _number = field_validator("timeout", "cost_per_call", mode="before")(_float_if_int)
 
     @field_validator("name", "judge")
     @classmethod
@@ -213,8 +218,8 @@ class JudgeModel(_Strict):
 
 class SyncModel(_Strict):
     state: str
-    source: dict[str, Any]
-    policy: str | dict[str, Any]
+    source: dict[str, object]  # [source]: its options are the connector's to check
+    policy: str | dict[str, object]  # a policy file, or the [policy] table (checked by parse_policy)
     window: WindowModel
     sink: SinkModel = Field(default_factory=SinkModel)
     scores: ScoresModel = Field(default_factory=ScoresModel)
@@ -232,8 +237,8 @@ class SyncConfig:
     path: Path
     state: Path
     source_type: str
-    source_options: Mapping[str, Any]
-    policy: Any  # tracestrata.sampling.policy.Policy
+    source_options: Mapping[str, TOMLValue]
+    policy: Policy
     start: datetime
     every: timedelta
     settle: timedelta
@@ -254,7 +259,7 @@ class SyncConfig:
     report_evaluator: str | None = None  # `[report] evaluator`: a policy [[evaluator]] reported from its own scores
     failing_after: int = 3  # consecutive failed runs before sync exits 6 (failing)
     stale_after: timedelta | None = None  # `status`: no success for this long is stale (default: 2 windows + settle)
-    labels: tuple[Any, ...] = ()  # tracestrata.protocols.HumanLabel, from [[label]]
+    labels: tuple[HumanLabel, ...] = ()  # from [[label]]
     label_judges: Mapping[str, str] = field(default_factory=dict)  # label name -> the judge score it calibrates
     report_metrics: tuple[str, ...] = ()  # [report] metrics (default: the one metric)
     judge: JudgeModel | None = None  # `[judge]`, its `judge` path resolved against the config's folder
@@ -308,7 +313,7 @@ def source_identity(key: str) -> str:
     return kind + ("?" + "&".join(parts) if parts else "")
 
 
-def _proxy_score(name: str | None, policy: Any, *, path: Path, text: str) -> str | None:
+def _proxy_score(name: str | None, policy: Policy, *, path: Path, text: str) -> str | None:
     """`[scores] proxy`: the policy must record it (`[[proxy]] field = "scores.<name>"`)."""
     if name is None:
         return None
@@ -322,7 +327,7 @@ def _proxy_score(name: str | None, policy: Any, *, path: Path, text: str) -> str
     return name
 
 
-def _report_proxy(value: str | None, policy: Any, *, path: Path, text: str) -> str | None:
+def _report_proxy(value: str | None, policy: Policy, *, path: Path, text: str) -> str | None:
     """`[report] proxy`: `score:NAME` (two-phase), or a field the policy records (`[[proxy]]`)."""
     if value is None:
         return None
@@ -340,7 +345,7 @@ def _report_proxy(value: str | None, policy: Any, *, path: Path, text: str) -> s
     )
 
 
-def _report_evaluator(name: str | None, policy: Any, *, path: Path, text: str) -> str | None:
+def _report_evaluator(name: str | None, policy: Policy, *, path: Path, text: str) -> str | None:
     """`[report] evaluator`: the policy must declare it (`[[evaluator]] name = ...`)."""
     if name is None:
         return None
@@ -358,61 +363,11 @@ def load_config(path: str | Path) -> SyncConfig:
     return parse_config(data, path=Path(path), text=text)
 
 
-def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> SyncConfig:
-    try:
-        model = SyncModel.model_validate(dict(data))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = [str(p) for p in first["loc"]]
-        key = ".".join(loc)
-        message = _pydantic_message(first)
-        raise ConfigError(message, path=str(path), line=_find_line(text, loc), field=key or None) from None
-
-    base = path.absolute().parent
-
-    def resolve(value: str) -> Path:
-        """Absolute and normalised, so the state keys a source the same however the config was named."""
-        candidate = Path(value).expanduser()
-        return Path(os.path.normpath(candidate if candidate.is_absolute() else base / candidate))
-
-    source = dict(model.source)
-    source_type = source.pop("type", None)
-    if not isinstance(source_type, str) or not source_type:
-        raise ConfigError(
-            "missing: name the connector, e.g. type = \"files\"",
-            path=str(path),
-            line=_find_line(text, ["source"]),
-            field="source.type",
-        )
-    for key, value in list(source.items()):
-        where = {"path": str(path), "line": _find_line(text, ["source", key]), "field": f"source.{key}"}
-        if _SECRET_KEY.search(key) and not key.endswith("_env"):
-            raise ConfigError(
-                f"secrets do not belong in the config: put it in an environment variable and set {key}_env = \"VAR_NAME\"",
-                **where,  # type: ignore[arg-type]
-            )
-        if key in CONNECTOR_RETRY_KEYS:
-            raise ConfigError(
-                "sync retries every connector under the [retry] table: set attempts/total_seconds/initial there",
-                **where,  # type: ignore[arg-type]
-            )
-        if key.endswith("_env") and not (isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)):
-            raise ConfigError("expected the name of an environment variable", **where)  # type: ignore[arg-type]
-        if key.endswith("_env") and isinstance(value, str):
-            register_env([value])  # its value is hidden in every line from now on
-        if isinstance(value, str) and "://" in value:
-            register_url(value)
-        if isinstance(value, str) and (key == "path" or key.endswith(("_path", "_dir"))) and "://" not in value:
-            source[key] = str(resolve(value))
-
-    try:
-        policy = _load_policy(model.policy, path=path, resolve=resolve)
-    except ConfigError as exc:
-        if isinstance(model.policy, dict):  # inline: point at the line in this file
-            key = ["policy", *(exc.field.split(".") if exc.field else [])]
-            exc.path, exc.field = str(path), ".".join(key)
-            exc.line = _find_line(text, key) or _find_line(text, key[:-1]) or _find_line(text, ["policy"])
-        raise
+def parse_config(data: Mapping[str, TOMLValue], *, path: Path, text: str = "") -> SyncConfig:
+    model = _validate(data, path=path, text=text)
+    resolve = _resolver(path)
+    source_type, source = _source_options(model, path=path, text=text, resolve=resolve)
+    policy = _policy_of(model, path=path, text=text, resolve=resolve)
     window = model.window
     retry = model.retry
     _check_period(policy, parse_duration(window.every), path=path, text=text)
@@ -465,7 +420,77 @@ def parse_config(data: Mapping[str, Any], *, path: Path, text: str = "") -> Sync
     )
 
 
-def _labels(models: Sequence[LabelModel], *, path: Path, text: str) -> tuple[Any, ...]:
+def _validate(data: Mapping[str, TOMLValue], *, path: Path, text: str) -> SyncModel:
+    """The config's tables checked for unknown keys and types; `ConfigError` naming the first problem."""
+    try:
+        return SyncModel.model_validate(dict(data))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = [str(p) for p in first["loc"]]
+        key = ".".join(loc)
+        message = _pydantic_message(first)
+        raise ConfigError(message, path=str(path), line=_find_line(text, loc), field=key or None) from None
+
+
+def _resolver(path: Path) -> Resolve:
+    base = path.absolute().parent
+
+    def resolve(value: str) -> Path:
+        """Absolute and normalised, so the state keys a source the same however the config was named."""
+        candidate = Path(value).expanduser()
+        return Path(os.path.normpath(candidate if candidate.is_absolute() else base / candidate))
+
+    return resolve
+
+
+def _source_options(model: SyncModel, *, path: Path, text: str, resolve: Resolve) -> tuple[str, TOMLTable]:
+    """`[source]`: its connector type and options, paths resolved, secrets refused, URLs and
+    variable names registered for redaction."""
+    source = dict(model.source)
+    source_type = source.pop("type", None)
+    if not isinstance(source_type, str) or not source_type:
+        raise ConfigError(
+            "missing: name the connector, e.g. type = \"files\"",
+            path=str(path),
+            line=_find_line(text, ["source"]),
+            field="source.type",
+        )
+    for key, value in list(source.items()):
+        where = {"path": str(path), "line": _find_line(text, ["source", key]), "field": f"source.{key}"}
+        if _SECRET_KEY.search(key) and not key.endswith("_env"):
+            raise ConfigError(
+                f"secrets do not belong in the config: put it in an environment variable and set {key}_env = \"VAR_NAME\"",
+                **where,  # type: ignore[arg-type]
+            )
+        if key in CONNECTOR_RETRY_KEYS:
+            raise ConfigError(
+                "sync retries every connector under the [retry] table: set attempts/total_seconds/initial there",
+                **where,  # type: ignore[arg-type]
+            )
+        if key.endswith("_env") and not (isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)):
+            raise ConfigError("expected the name of an environment variable", **where)  # type: ignore[arg-type]
+        if key.endswith("_env") and isinstance(value, str):
+            register_env([value])  # its value is hidden in every line from now on
+        if isinstance(value, str) and "://" in value:
+            register_url(value)
+        if isinstance(value, str) and (key == "path" or key.endswith(("_path", "_dir"))) and "://" not in value:
+            source[key] = str(resolve(value))
+    return source_type, source
+
+
+def _policy_of(model: SyncModel, *, path: Path, text: str, resolve: Resolve) -> Policy:
+    """The policy file or inline `[policy]` table, loaded; an inline error points at this file's line."""
+    try:
+        return _load_policy(model.policy, path=path, resolve=resolve)
+    except ConfigError as exc:
+        if isinstance(model.policy, dict):  # inline: point at the line in this file
+            key = ["policy", *(exc.field.split(".") if exc.field else [])]
+            exc.path, exc.field = str(path), ".".join(key)
+            exc.line = _find_line(text, key) or _find_line(text, key[:-1]) or _find_line(text, ["policy"])
+        raise
+
+
+def _labels(models: Sequence[LabelModel], *, path: Path, text: str) -> tuple[HumanLabel, ...]:
     """`[[label]]` tables as `HumanLabel`s; a categorical label needs its values, a continuous one its bounds."""
     from tracestrata.protocols import HumanLabel, LabelKind
 
@@ -498,7 +523,7 @@ def _labels(models: Sequence[LabelModel], *, path: Path, text: str) -> tuple[Any
     return tuple(out)
 
 
-def _judge(model: JudgeModel | None, resolve: Any) -> JudgeModel | None:
+def _judge(model: JudgeModel | None, resolve: Resolve) -> JudgeModel | None:
     """`[judge]` with a judge TOML file's path made absolute (relative to the config's folder)."""
     if model is None or not model.judge.strip().endswith(".toml"):
         return model
@@ -517,7 +542,7 @@ def _watched(model: SyncModel, *, path: Path, text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(model.alert.watch))
 
 
-def _check_period(policy: Any, every: timedelta, *, path: Path, text: str) -> None:
+def _check_period(policy: Policy, every: timedelta, *, path: Path, text: str) -> None:
     """Daily targets (`[targets] per = "day"`) are split over windows of at most a day."""
     if policy.targets.per.value == "day" and every > timedelta(days=1):
         raise ConfigError(
@@ -528,7 +553,7 @@ def _check_period(policy: Any, every: timedelta, *, path: Path, text: str) -> No
         )
 
 
-def _load_policy(value: str | dict[str, Any], *, path: Path, resolve: Any) -> Any:
+def _load_policy(value: str | dict[str, object], *, path: Path, resolve: Resolve) -> Policy:
     from tracestrata.sampling.policy import (  # numpy is loaded on first use, not by --help
         load_policy,
         parse_policy,
@@ -539,7 +564,7 @@ def _load_policy(value: str | dict[str, Any], *, path: Path, resolve: Any) -> An
     return parse_policy(value, source=f"{path} [policy]")
 
 
-def _pydantic_message(error: Mapping[str, Any]) -> str:
+def _pydantic_message(error: ErrorDetails) -> str:
     kind = error.get("type", "")
     if kind == "extra_forbidden":
         return "unknown key"

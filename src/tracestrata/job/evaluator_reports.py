@@ -12,25 +12,35 @@ scores the evaluator writes later are picked up with the next window.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Protocol, TypeVar
 
 from tracestrata.errors import EstimationError
 from tracestrata.estimate.evaluator import evaluator_report
 from tracestrata.estimate.render import render_report
 from tracestrata.io.atomic import atomic_write_text
+from tracestrata.job.config import SyncConfig
+from tracestrata.job.logs import SyncLog
+from tracestrata.job.state import RunRow
 from tracestrata.protocols import Connector, Window, iter_chunks
 from tracestrata.record import Score
-from tracestrata.sampling.evaluator_design import source_evaluator_design
+from tracestrata.evaluators.design import source_evaluator_design
 
 T = TypeVar("T")
-Retry = Callable[[str, Callable[[], T]], T]
+
+
+class Retry(Protocol):
+    """Calls `fn` under the job's `[retry]` budget; `what` names it in the retry lines."""
+
+    def __call__(self, what: str, fn: Callable[[], T]) -> T: ...
+
+
 SCORE_BATCH = 200
 
 
-def report_window(runs: list[Any], now: datetime, period: timedelta) -> Window | None:
+def report_window(runs: Sequence[RunRow], now: datetime, period: timedelta) -> Window | None:
     """From the first to the last finished window ending inside the report period (None: none yet)."""
     inside = [r for r in runs if r.window_end > now - period]
     if not inside:
@@ -39,14 +49,14 @@ def report_window(runs: list[Any], now: datetime, period: timedelta) -> Window |
 
 
 def refresh_evaluator_report(
-    config: Any,  # SyncConfig (job.config imports nothing from here; typed loosely to keep the module small)
-    runs: list[Any],
+    config: SyncConfig,
+    runs: Sequence[RunRow],
     connector: Connector,
     now: datetime,
     *,
     new_windows: bool,
-    retry: Retry[Any],
-    log: Any,
+    retry: Retry,
+    log: SyncLog,
 ) -> list[Path]:
     """Write the evaluator report when it is due; the paths written (none when skipped)."""
     name = config.report_evaluator

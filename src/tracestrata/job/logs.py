@@ -18,10 +18,10 @@ import os
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, Literal, TextIO
+from typing import Literal, TextIO
 
 from tracestrata.redaction import redact, register_env
-from tracestrata.record import format_timestamp
+from tracestrata.record import JSONValue, format_timestamp
 
 LogFormat = Literal["text", "json"]
 
@@ -42,7 +42,7 @@ class SyncLog:
         self.err = err
         self.secrets: list[str] = []
         self.add_secret_env(secret_env)
-        self.lines: list[dict[str, Any]] = []
+        self.lines: list[dict[str, JSONValue]] = []  # every line, as `--log-format json` prints it
 
     def add_secret_env(self, names: Iterable[str]) -> None:
         names = list(names)
@@ -52,17 +52,17 @@ class SyncLog:
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)
 
-    def change(self, event: str, message: str, **fields: Any) -> None:
+    def change(self, event: str, message: str, **fields: JSONValue) -> None:
         self._emit("info", event, message, fields, self.out or sys.stdout)
 
-    def detail(self, event: str, message: str, **fields: Any) -> None:
+    def detail(self, event: str, message: str, **fields: JSONValue) -> None:
         if self.verbose:
             self._emit("debug", event, message, fields, self.err or sys.stderr)
 
-    def warn(self, event: str, message: str, **fields: Any) -> None:
+    def warn(self, event: str, message: str, **fields: JSONValue) -> None:
         self._emit("warning", event, message, fields, self.err or sys.stderr)
 
-    def _emit(self, level: str, event: str, message: str, fields: dict[str, Any], stream: TextIO) -> None:
+    def _emit(self, level: str, event: str, message: str, fields: dict[str, JSONValue], stream: TextIO) -> None:
         record = {"level": level, "event": event, "message": self.redact(message), **fields}
         self.lines.append(record)
         if self.fmt == "json":
@@ -76,10 +76,10 @@ class SyncLog:
 class NullLog(SyncLog):
     """Records every line, details included, without printing (library use and tests)."""
 
-    def detail(self, event: str, message: str, **fields: Any) -> None:
+    def detail(self, event: str, message: str, **fields: JSONValue) -> None:
         self._emit("debug", event, message, fields, sys.stderr)
 
-    def _emit(self, level: str, event: str, message: str, fields: dict[str, Any], stream: TextIO) -> None:
+    def _emit(self, level: str, event: str, message: str, fields: dict[str, JSONValue], stream: TextIO) -> None:
         self.lines.append({"level": level, "event": event, "message": self.redact(message), **fields})
 
 

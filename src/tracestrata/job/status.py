@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from tracestrata.job.config import SyncConfig, source_identity
 from tracestrata.job.health import HEALTH_CURSOR, Health, human_age
-from tracestrata.job.state import RunStatus, State
+from tracestrata.job.state import RunRow, RunStatus, State
 from tracestrata.job.windows import pending_count
-from tracestrata.record import format_timestamp
+from tracestrata.record import JSONValue, format_timestamp
 from tracestrata.redaction import redact
 
 
@@ -30,6 +30,25 @@ class SeriesStatus:
     first_window: str
     last_window: str
     changed: tuple[str, ...] = ()  # the policy's top-level keys that differ from the series before
+
+
+class JobStatusJSON(TypedDict):
+    """`status --json`: one object (docs/sync.md)."""
+
+    source: str
+    now: str
+    ok: bool
+    reason: str
+    last_success: str | None
+    consecutive_failures: int
+    failing_since: str | None
+    last_error: str | None
+    pending_windows: int
+    oldest_pending_window: str | None
+    unfinished_runs: int
+    boosts: dict[str, dict[str, int]]
+    series: list[dict[str, JSONValue]]  # a SeriesStatus's fields
+    alarms: list[dict[str, JSONValue]]
 
 
 @dataclass(frozen=True)
@@ -44,10 +63,10 @@ class JobStatus:
     series: list[SeriesStatus] = field(default_factory=list)
     stale: bool = False
     reason: str = ""
-    alarms: list[dict[str, Any]] = field(default_factory=list)  # [alert] watch: standing alarms (exit 6)
+    alarms: list[dict[str, JSONValue]] = field(default_factory=list)  # [alert] watch: standing alarms (exit 6)
     alarm_lines: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JobStatusJSON:
         return {
             "source": self.source,
             "now": format_timestamp(self.now),
@@ -84,12 +103,12 @@ def job_status(config: SyncConfig, *, now: datetime | None = None) -> JobStatus:
     pending = pending_count(start=config.start, every=config.every, settle=config.settle, now=now, done_until=done_until)
     begin = max(config.start, done_until) if done_until is not None else config.start
     oldest = f"{format_timestamp(begin)}/{format_timestamp(begin + config.every)}" if pending else None
-    series: dict[int, list[Any]] = {}
+    series: dict[int, list[RunRow]] = {}
     for run in runs:
         if run.status is RunStatus.DONE:
             series.setdefault(run.series, []).append(run)
     rows: list[SeriesStatus] = []
-    before: dict[str, Any] | None = None
+    before: dict[str, JSONValue] | None = None
     for n, done in sorted(series.items()):
         policy = policies.get(done[0].policy_digest)
         changed = _changed_keys(before, policy)
@@ -123,7 +142,7 @@ def _with_alarms(status: JobStatus, config: SyncConfig) -> JobStatus:
     return replace(status, alarms=[d.to_json() for d in standing], alarm_lines=[alarm_line(d) for d in standing])
 
 
-def _changed_keys(before: dict[str, Any] | None, after: dict[str, Any] | None) -> tuple[str, ...]:
+def _changed_keys(before: dict[str, JSONValue] | None, after: dict[str, JSONValue] | None) -> tuple[str, ...]:
     """What a new series changed: the policy's top-level keys that differ (empty for the first)."""
     if before is None or after is None:
         return ()

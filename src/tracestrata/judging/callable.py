@@ -13,16 +13,15 @@ import importlib
 import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from tracestrata.errors import ConfigError
-from tracestrata.judging.model import JudgeAnswer, JudgeInput, verdicts_from
+from tracestrata.judging.model import JudgeAnswer, JudgeInput, Returned, verdicts_from
 
 
 class FunctionJudge:
-    def __init__(self, fn: Callable[[JudgeInput], Any], *, name: str, version: str | None = None, workers: int = 8) -> None:
+    def __init__(self, fn: Callable[[JudgeInput], Returned | Awaitable[Returned]], *, name: str, version: str | None = None, workers: int = 8) -> None:
         self.fn = fn
         self.name = name
         self.version = version
@@ -47,7 +46,7 @@ class FunctionJudge:
             self._pool = None
 
 
-def import_object(spec: str, *, what: str = "--judge", near: str | None = None) -> Any:
+def import_object(spec: str, *, what: str = "--judge", near: str | None = None) -> object:
     """`module:attr` (dotted attr allowed) imported, the working directory first on the path
     as `python -m` would have it (and `near`, the config's folder, after it); a one-line
     `ConfigError` when it cannot be found."""
@@ -61,7 +60,7 @@ def import_object(spec: str, *, what: str = "--judge", near: str | None = None) 
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"cannot import {module_name!r}: {exc}", field=what) from None
-    target: Any = module
+    target: object = module  # whatever the user named: the caller checks what it is
     for part in attr.split("."):
         try:
             target = getattr(target, part)  # the user's named attribute, not a capability probe

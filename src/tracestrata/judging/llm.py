@@ -26,12 +26,13 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tracestrata.errors import AuthError, ConfigError, JudgeCallError
 from tracestrata.judging.model import JudgeAnswer, JudgeInput, JudgeVerdict, OwnJudgeFailure
+from tracestrata.record import JSONValue
 from tracestrata.redaction import register_secret
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]*)\}(?!\})")
@@ -75,7 +76,7 @@ class LLMJudgeConfig(BaseModel):
         return value
 
 
-def parse_llm_config(data: Mapping[str, Any], *, path: str | None = None, prefix: str = "") -> LLMJudgeConfig:
+def parse_llm_config(data: Mapping[str, object], *, path: str | None = None, prefix: str = "") -> LLMJudgeConfig:
     for key in data:
         if key in ("api_key", "key", "token", "secret"):
             raise ConfigError(
@@ -100,7 +101,7 @@ def render_prompt(template: str, judge_input: JudgeInput) -> str:
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
         if name.startswith("metadata."):
-            value: Any = judge_input.metadata.get(name[len("metadata."):], "")
+            value: JSONValue = judge_input.metadata.get(name[len("metadata."):], "")
         else:
             value = getattr(judge_input, name)  # one of _FIXED, checked when the config loaded
         return value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
@@ -157,7 +158,7 @@ class LLMJudge:
         if self.config.system:
             messages.append({"role": "system", "content": self.config.system})
         messages.append({"role": "user", "content": render_prompt(self.config.prompt, judge_input)})
-        extra: dict[str, Any] = {"max_tokens": self.config.max_tokens} if self.config.max_tokens else {}
+        extra: dict[str, int] = {"max_tokens": self.config.max_tokens} if self.config.max_tokens else {}
         try:
             response = await self.client.chat.completions.create(
                 model=self.config.model, messages=messages, temperature=self.config.temperature, **extra  # type: ignore[arg-type]
@@ -186,7 +187,13 @@ class LLMJudge:
         await self.client.close()
 
 
-def _retry_after(response: Any) -> float | None:
+class _Response(Protocol):
+    """The HTTP response an `openai` error carries (an httpx response)."""
+
+    headers: Mapping[str, str]
+
+
+def _retry_after(response: _Response) -> float | None:
     try:
         value = response.headers.get("retry-after")
         return max(0.0, float(value)) if value is not None else None

@@ -17,10 +17,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, TypeAlias, runtime_checkable
 
 from tracestrata.errors import JudgeCallError
-from tracestrata.record import ScoreValue, TraceRecord
+from tracestrata.record import JSONValue, ScoreValue, TraceRecord
 
 _ONE_VERDICT_KEYS = frozenset({"value", "label", "score", "reason", "explanation"})
 
@@ -43,9 +43,9 @@ class JudgeInput:
     """
 
     trace_id: str
-    input: Any
-    output: Any
-    metadata: Mapping[str, Any]
+    input: JSONValue
+    output: JSONValue
+    metadata: Mapping[str, JSONValue]
     stratum: str
     signals: tuple[str, ...]
     record: TraceRecord
@@ -63,6 +63,11 @@ class JudgeVerdict:
     label: str | None = None
     reason: str | None = None
     name: str | None = None
+
+
+Returned: TypeAlias = "JudgeVerdict | ScoreValue | None | Mapping[str, Returned] | Sequence[Returned]"
+"""What a judge function may return: a verdict, a value, a verdict as a mapping (`value`/`score`,
+`label`, `reason`), named verdicts (`{name: verdict}`), or a list of these (`verdicts_from`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +95,7 @@ class Judge(Protocol):
         ...
 
 
-def verdicts_from(returned: Any, *, retriable: bool = False) -> tuple[JudgeVerdict, ...]:
+def verdicts_from(returned: Returned, *, retriable: bool = False) -> tuple[JudgeVerdict, ...]:
     """The verdicts in what a judge returned (see the module docstring).
 
     Anything else raises `VerdictError` (a `ValueError`), or `JudgeCallError` (retried) when `retriable`,
@@ -103,7 +108,7 @@ def verdicts_from(returned: Any, *, retriable: bool = False) -> tuple[JudgeVerdi
         raise
 
 
-def _verdicts(returned: Any, name: str | None) -> list[JudgeVerdict]:
+def _verdicts(returned: Returned, name: str | None) -> list[JudgeVerdict]:
     if isinstance(returned, JudgeVerdict):
         return [returned if name is None or returned.name else _named(returned, name)]
     if isinstance(returned, (bool, int, float, str)):
@@ -122,7 +127,7 @@ def _verdicts(returned: Any, name: str | None) -> list[JudgeVerdict]:
     raise VerdictError(f"a judge must return a bool, a number, a label or a verdict, got {type(returned).__name__}")
 
 
-def _from_mapping(data: Mapping[str, Any], name: str | None) -> JudgeVerdict:
+def _from_mapping(data: Mapping[str, Returned], name: str | None) -> JudgeVerdict:
     label = data.get("label")
     value = data.get("value", data.get("score"))
     if value is None:
@@ -139,7 +144,7 @@ def _named(verdict: JudgeVerdict, name: str) -> JudgeVerdict:
     return JudgeVerdict(verdict.value, verdict.label, verdict.reason, name)
 
 
-def _value(value: Any) -> ScoreValue:
+def _value(value: Returned) -> ScoreValue:
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float)):

@@ -10,18 +10,35 @@ retried by the runner like any judge call.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from tracestrata.errors import ConfigError, JudgeCallError
 from tracestrata.judging.callable import import_object
 from tracestrata.judging.model import JudgeAnswer, JudgeInput, JudgeVerdict
+from tracestrata.record import JSONValue, ScoreValue
 
 PREFIX = "phoenix-evals:"
 _BOOLS = {"true": True, "false": False}
 
 
+class EvalScore(Protocol):
+    """One score a phoenix-evals evaluator returns (`phoenix.evals.Score`)."""
+
+    name: str | None
+    score: float | None
+    label: str | None
+    explanation: str | None
+
+
+class Evaluator(Protocol):
+    """A phoenix-evals evaluator (`phoenix.evals.Evaluator`): what this judge calls."""
+
+    async def async_evaluate(self, eval_input: Mapping[str, JSONValue]) -> Sequence[EvalScore]: ...
+
+
 class PhoenixEvalsJudge:
-    def __init__(self, evaluator: Any, *, name: str, version: str | None = None) -> None:
+    def __init__(self, evaluator: Evaluator, *, name: str, version: str | None = None) -> None:
         self.evaluator = evaluator
         self.name = name
         self.version = version
@@ -52,9 +69,9 @@ class PhoenixEvalsJudge:
         return None
 
 
-def _verdict(score: Any, *, several: bool) -> JudgeVerdict | None:
+def _verdict(score: EvalScore, *, several: bool) -> JudgeVerdict | None:
     label = score.label if isinstance(score.label, str) and score.label else None
-    value: Any
+    value: ScoreValue
     if label is not None and label.lower() in _BOOLS:
         value = _BOOLS[label.lower()]
     elif score.score is not None:
@@ -67,7 +84,7 @@ def _verdict(score: Any, *, several: bool) -> JudgeVerdict | None:
     return JudgeVerdict(value, label=label, reason=reason, name=score.name if several else None)
 
 
-def _text(value: Any) -> str:
+def _text(value: JSONValue) -> str:
     if value is None or isinstance(value, str):
         return value or ""
     import json

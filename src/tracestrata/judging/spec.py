@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from tracestrata.errors import ConfigError
 from tracestrata.io.tomlfile import read_toml
@@ -24,7 +23,7 @@ from tracestrata.judging.phoenix_evals import PREFIX, phoenix_evals_judge
 def load_judge(
     spec: str,
     *,
-    llm: Mapping[str, Any] | None = None,
+    llm: Mapping[str, object] | None = None,  # [judge.llm] or a judge file's table, checked by parse_llm_config
     llm_source: str | None = None,
     workers: int = 8,
     timeout: float = 60.0,

@@ -1,8 +1,8 @@
 """A platform evaluator declared in the policy: `[[evaluator]]` name, rate, what it hashes, its filter.
 
 A Langfuse evaluator with a sampling rate judges the traces its filter keeps with a
-known probability (`tracestrata.sampling.evaluator_sampling`), so the scores it has
-already written are a probability sample: `tracestrata.sampling.evaluator_design`
+known probability (`tracestrata.evaluators.sampling_value`), so the scores it has
+already written are a probability sample: `tracestrata.evaluators.design`
 turns a window's traces and this declaration into a design the report reads.
 
 The declaration lives in the policy because its filter is written in the policy's

@@ -24,16 +24,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tracestrata.errors import InputError
 from tracestrata.protocols import Window
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import SampleResult, Sketch
 
+if TYPE_CHECKING:  # pyspark is the optional `spark` extra: loaded only when a DataFrame is sampled
+    from pyspark.sql import Column, DataFrame, Row
+
+    from tracestrata.spark.partitions import Position
+
 
 def sample_dataframe(
-    df: Any,
+    df: DataFrame,
     policy: Policy,
     window: Window | None = None,
     *,
@@ -55,7 +60,7 @@ def sample_dataframe(
 
 
 def _sample(
-    df: Any,
+    df: DataFrame,
     policy: Policy,
     window: Window | None,
     columns: Mapping[str, str] | None,
@@ -95,7 +100,7 @@ def _sample(
 MAX_REPEATED_IDS = 200_000  # each task carries their first positions
 
 
-def _has_repeats(projected: Any) -> bool:
+def _has_repeats(projected: DataFrame) -> bool:
     """Whether a trace id may occur more than once: one `GROUP BY` of 64-bit hashes of the ids
     (8 bytes a row to shuffle; a collision only sends the run to the exact check)."""
     from pyspark.sql import functions as F
@@ -105,7 +110,7 @@ def _has_repeats(projected: Any) -> bool:
     return bool(_repeated(projected, F.xxhash64(ID)).limit(1).collect())
 
 
-def _repeated(projected: Any, key: Any) -> Any:
+def _repeated(projected: DataFrame, key: Column) -> DataFrame:
     """The values of `key` (over rows with an id) that occur more than once, as one column `key`."""
     from pyspark.sql import functions as F
 
@@ -115,7 +120,7 @@ def _repeated(projected: Any, key: Any) -> Any:
     return keyed.groupBy("key").count().where(F.col("count") > 1).select("key")
 
 
-def _first_occurrences(projected: Any, window: Window | None) -> tuple[dict[str, Any], int]:
+def _first_occurrences(projected: DataFrame, window: Window | None) -> tuple[dict[str, Position], int]:
     """({repeated id: where it first occurs in the window}, how many later occurrences are in it).
 
     `projected` is kept (persisted) with each row's file and split, so this pass and the
@@ -147,7 +152,7 @@ def _first_occurrences(projected: Any, window: Window | None) -> tuple[dict[str,
     return first, sum(len(found) - 1 for found in positions.values())
 
 
-def _outcome(row: Any) -> tuple[bytes | None, str | None]:
+def _outcome(row: Row) -> tuple[bytes | None, str | None]:
     return (bytes(row.state) if row.state is not None else None), row.error
 
 

@@ -27,7 +27,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import date
+from decimal import Decimal
+from typing import TypeAlias
 
 import msgspec
 import numpy as np
@@ -39,10 +41,16 @@ from tracestrata.errors import InputError
 from tracestrata.protocols import Window
 from tracestrata.record import EPOCH_SECONDS, STATUSES, TEXT_FIELDS, TraceRecord, format_timestamp, parse_timestamp
 from tracestrata.sampling.columns import rows_not_in
-from tracestrata.sampling.frames import arrow_column, arrow_field_column
+from tracestrata.sampling.frames import Column, arrow_column, arrow_field_column
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import Sketch
 from tracestrata.sampling.strata import normalize_top
+
+ArrowPyValue: TypeAlias = (
+    "str | int | float | bool | bytes | datetime | date | Decimal | None"
+    " | list[ArrowPyValue] | tuple[str, ArrowPyValue] | dict[str, ArrowPyValue]"
+)
+"""A value of `pyarrow`'s `to_pylist()`: a struct as a dict, a map as a list of (key, value) pairs."""
 
 ID = "id"
 TIMESTAMP = "timestamp"
@@ -123,7 +131,7 @@ def first_occurrences(window: Window | None, repeated: frozenset[str], batches: 
     """
     order = SourceOrder(_partition_number())
     value_set = pa.array(sorted(repeated), type=pa.string())
-    out: dict[str, list[Any]] = {"id": [], "file": [], "block": [], "part": [], "pos": [], "task": []}
+    out: dict[str, list[str | int]] = {"id": [], "file": [], "block": [], "part": [], "pos": [], "task": []}
     for batch in batches:
         rows = order.rows(batch)
         ids = batch.column(ID)
@@ -229,7 +237,7 @@ def record_of(payload: bytes) -> TraceRecord:
 # ---------------------------------------------------------------- columns
 
 
-def core_column(path: str, array: pa.Array | pa.ChunkedArray) -> Any:
+def core_column(path: str, array: pa.Array | pa.ChunkedArray) -> Column | list[ArrowPyValue]:
     """An Arrow column of field `path` as the core reads it, normalized like `TraceRecord.from_json`."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
@@ -337,7 +345,7 @@ class RecordRows(Sequence[bytes]):
     def __len__(self) -> int:
         return self.batch.num_rows
 
-    def __getitem__(self, i: Any) -> Any:
+    def __getitem__(self, i: int | slice) -> bytes | list[bytes]:  # type: ignore[override]
         if isinstance(i, slice):  # pragma: no cover - the sketch picks rows, never slices
             return self.pick(list(range(len(self)))[i])
         return self.pick([i])[0]
@@ -349,9 +357,9 @@ class RecordRows(Sequence[bytes]):
         return [record_json(row) for row in picked.to_pylist()]
 
 
-def record_json(row: dict[str, Any]) -> bytes:
+def record_json(row: dict[str, ArrowPyValue]) -> bytes:
     """One row's record JSON (validated as `TraceRecord.from_json` does); nulls are left out."""
-    data: dict[str, Any] = {}
+    data: dict[str, ArrowPyValue] = {}
     for name, value in row.items():
         if isinstance(value, str) and name.removeprefix(RECORD_PREFIX) in ("metadata", "scores", "tags"):
             try:  # JSON text, as exports without a nested schema carry it
@@ -365,11 +373,11 @@ def record_json(row: dict[str, Any]) -> bytes:
     return orjson.dumps(TraceRecord.from_json(data).to_json())
 
 
-def _stamp(value: Any) -> Any:
+def _stamp(value: ArrowPyValue) -> ArrowPyValue:
     return format_timestamp(value) if isinstance(value, datetime) else value
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: ArrowPyValue) -> ArrowPyValue:
     """Arrow's Python values as JSON: a map (list of pairs) or struct as an object without nulls."""
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items() if v is not None}

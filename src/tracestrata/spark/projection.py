@@ -16,22 +16,26 @@ expression instead, for exports whose schema differs from the trace record:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from tracestrata.errors import ConfigError, InputError, first_line
 from tracestrata.protocols import Window
 from tracestrata.record import RECORD_FIELDS
 from tracestrata.spark.partitions import BLOCK, FILE, ID, RECORD_PREFIX, TIMESTAMP, field_column
 
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
 
 def project(
-    df: Any,
+    df: DataFrame,
     fields: Sequence[str],
     window: Window | None = None,
     columns: Mapping[str, str] | None = None,
     *,
     source_order: bool = False,
-) -> Any:
+) -> DataFrame:
     """The DataFrame the partitions sketch (see the module docstring).
 
     `source_order` adds where each row was read (`FILE`, `BLOCK`: its file and the start of
@@ -76,7 +80,8 @@ def project(
     return projected
 
 
-def _path_column(df: Any, path: str, F: Any, T: Any) -> Any:
+def _path_column(df: DataFrame, path: str, F: ModuleType, T: ModuleType) -> Column:
+    # F, T: pyspark.sql.functions and .types, imported by the caller
     """`path` read through the schema's structs and maps; a null literal where it has no such field."""
     head, _, rest = path.partition(".")
     if head not in df.columns:

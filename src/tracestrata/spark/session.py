@@ -6,11 +6,14 @@ import os
 import sys
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tracestrata.connectors import split_source_spec
 from tracestrata.errors import ConfigError, FailingError, InputError, first_line
 from tracestrata.record import TEXT_FIELDS
+
+if TYPE_CHECKING:  # pyspark is the optional `spark` extra
+    from pyspark.sql import DataFrame, SparkSession
 
 LOCAL_CONF = {
     "spark.ui.enabled": "false",
@@ -26,7 +29,7 @@ LOCAL_CONF = {
 
 def local_session(
     app: str, *, master: str | None = None, cores: int = 2, memory: str = "2g", extra: Mapping[str, str] | None = None
-) -> Any:
+) -> SparkSession:
     """`local[cores]` (or `master`) with the UI off and the driver on 127.0.0.1; workers run this Python."""
     import warnings
 
@@ -57,8 +60,8 @@ FORMATS = ("parquet", "json", "jsonl", "csv", "orc", "table")
 
 
 def read_source(
-    spark: Any, spec: str, text_columns: Collection[str] = (), stamp_columns: Collection[str] = ()
-) -> tuple[Any, str]:
+    spark: SparkSession, spec: str, text_columns: Collection[str] = (), stamp_columns: Collection[str] = ()
+) -> tuple[DataFrame, str]:
     """(DataFrame, source name) for `parquet:PATH`, `json:PATH` (JSON lines), `csv:PATH`, `orc:PATH`
     or `table:NAME`; PATH is anything Spark reads (a folder, a glob, `s3a://`, `gs://`, `abfss://`).
 
@@ -88,7 +91,7 @@ def read_source(
     return df, f"{kind}:{location}"
 
 
-def _read_csv(spark: Any, location: str, text: set[str], stamps: set[str]) -> Any:
+def _read_csv(spark: SparkSession, location: str, text: set[str], stamps: set[str]) -> DataFrame:
     from pyspark.sql import types as T
 
     reader = spark.read.option("header", True).option("escape", '"').option("multiLine", True)
@@ -105,7 +108,7 @@ def _read_csv(spark: Any, location: str, text: set[str], stamps: set[str]) -> An
     return reader.schema(schema).csv(location)
 
 
-def start_spark(master: str | None, cores: int) -> Any:
+def start_spark(master: str | None, cores: int) -> SparkSession:
     """The session spark-submit (or a notebook) set up, else a local one on this machine."""
     import logging
     import os

@@ -15,7 +15,7 @@ float exactly, so `v` here equals JavaScript's `Number(hash53) / 2**53` to the l
 
 SHA-256 of distinct ids behaves like independent uniform draws, so the ids an
 evaluator judges inside its filter are a Bernoulli(rate) sample: the design
-`tracestrata.sampling.evaluator_design` builds from it.
+`tracestrata.evaluators.design` builds from it.
 """
 
 from __future__ import annotations

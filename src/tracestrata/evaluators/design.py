@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -26,10 +25,10 @@ from tracestrata.design import ALL, Cell, CellKind, Design, Unit, cell_id
 from tracestrata.estimate.evaluator import EvaluatorScope, StratumScope
 from tracestrata.estimate.report import ReportWarning
 from tracestrata.protocols import ColumnSource, TraceSource, Window, iter_chunks
-from tracestrata.record import TraceRecord
+from tracestrata.record import JSONValue, TraceRecord
 from tracestrata.sampling.columns import DictColumn, StringColumn
 from tracestrata.sampling.dedupe import DuplicateFilter
-from tracestrata.sampling.evaluator_sampling import sampled_mask, sampling_values
+from tracestrata.evaluators.sampling_value import sampled_mask, sampling_values
 from tracestrata.sampling.evaluators import Evaluator, HashTarget
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.policy import Policy
@@ -115,7 +114,7 @@ class _Tally:
         self.without_id = 0
 
     def add(
-        self, ids: list[str], columns: Mapping[str, Sequence[Any]], record_at: Callable[[int], TraceRecord]
+        self, ids: list[str], columns: Mapping[str, Sequence[JSONValue]], record_at: Callable[[int], TraceRecord]
     ) -> None:
         """One batch: trace ids, the `fields` columns as value lists, and row -> its record."""
         fresh = self.repeats.keep(hash_ids(ids, self.key), ids)
@@ -136,7 +135,7 @@ class _Tally:
         for j, value in zip(candidates[chosen].tolist(), values[chosen].tolist(), strict=True):
             self.picked.append((record_at(keep[j]), labels[j], value))
 
-    def _labels(self, columns: Mapping[str, Sequence[Any]], keep: list[int]) -> list[Labels]:
+    def _labels(self, columns: Mapping[str, Sequence[JSONValue]], keep: list[int]) -> list[Labels]:
         """Each kept row's labels before any `top` fold."""
         if not self.policy.strata:
             return [()] * len(keep)
@@ -176,7 +175,7 @@ class _Tally:
         return EvaluatorDesign(Design(cells, units), scope)
 
 
-def _as_list(column: Any) -> list[Any]:
+def _as_list(column: Sequence[JSONValue] | np.ndarray | StringColumn | DictColumn) -> list[JSONValue]:
     """A batch column (a list, a numpy array with NaN for missing, a String/DictColumn) as Python values."""
     if isinstance(column, np.ndarray):
         return list(column_values(column))

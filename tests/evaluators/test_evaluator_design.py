@@ -8,8 +8,8 @@ from tracestrata.design import CellKind
 from tracestrata.errors import ConfigError
 from tracestrata.estimate.evaluator import STARVED_BELOW, evaluator_report
 from tracestrata.record import Score
-from tracestrata.sampling.evaluator_design import evaluator_design, evaluator_metadata_keys
-from tracestrata.sampling.evaluator_sampling import sampling_value
+from tracestrata.evaluators.design import evaluator_design, evaluator_metadata_keys
+from tracestrata.evaluators.sampling_value import sampling_value
 from tracestrata.sampling.evaluators import HashTarget
 from tracestrata.sampling.policy import load_policy, parse_policy
 from tracestrata.sampling.samplers import sample_records
@@ -180,7 +180,7 @@ def test_a_column_source_gives_the_design_the_records_give(records, tmp_path, ha
 
     from tracestrata.connectors.files.source import FilesTraceSource
     from tracestrata.protocols import ColumnSource
-    from tracestrata.sampling.evaluator_design import source_evaluator_design
+    from tracestrata.evaluators.design import source_evaluator_design
 
     policy = policy_with(hashes=hashes, filter=[{"field": "latency_ms", "lt": 2000},
                                                 {"field": "metadata.intent", "not_equals": "billing"}])

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracestrata.sampling.evaluator_sampling import is_sampled, sampled_mask, sampling_value, sampling_values
+from tracestrata.evaluators.sampling_value import is_sampled, sampled_mask, sampling_value, sampling_values
 
 
 def test_upstream_test_vector():
