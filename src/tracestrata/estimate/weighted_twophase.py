@@ -101,13 +101,14 @@ def twophase_unequal(
     slope = float(coef[-1]) if slopes else (0.0 if lam is None else lam)
     total = float(t_fit @ coef) + (0.0 if slopes else slope * totals1[-1])
     mean = total / n_cov
-    # phase 2: stratified SRS of r_c of m_c, with the residuals' calibrated weights
+    # phase 2: stratified SRS of r_c of m_c, the calibrated residuals scaled by their leverage
     u = w * residual / n_cov
-    ubar = np.bincount(code2, weights=u, minlength=n_cells) / np.maximum(r_c, 1)
-    ss2 = np.bincount(code2, weights=(u - ubar[code2]) ** 2, minlength=n_cells)
+    hat = d2 * np.einsum("ij,ij->i", x_fit @ np.linalg.pinv(tmat), x_fit)  # diag of the weighted fit's hat matrix
+    with np.errstate(divide="ignore", invalid="ignore"):  # h = 1: the fit goes through the trace (e = 0)
+        scaled = np.where(hat < 1.0 - 1e-12, u * u / (1.0 - hat), 0.0)
+    ss2 = np.bincount(code2, weights=scaled, minlength=n_cells)
     lonely_cells = tuple(phase1.cell_ids[c] for c in np.flatnonzero(active & (r_c < 2)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v2_c = np.where(r_c > 1, (1 - r_c / np.maximum(m_c, 1)) * r_c / np.maximum(r_c - 1, 1) * ss2, 0.0)
+    v2_c = np.where(r_c > 1, (1 - r_c / np.maximum(m_c, 1)) * ss2, 0.0)
     # phase 1: the weighted design's variance of the Hájek total, estimated from the reviewed traces
     g_sum2 = np.bincount(code2, weights=g2, minlength=n_cells)
     hbar = np.bincount(code2, weights=g2 * h, minlength=n_cells) / np.where(g_sum2 > 0, g_sum2, 1.0)
