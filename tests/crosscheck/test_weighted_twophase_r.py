@@ -4,7 +4,10 @@
 R's `calibrate(phase = 2)` calibrates the phase-2 weights m/r to the phase-1 *sample* totals; the
 two-phase regression estimator calibrates g·m/r to the g-weighted totals, which R computes when
 calibrating on x̃ = g·x with the working variance x̃ᵀ(1, …, 1, 0) = g (weighted_twophase_check.R).
-The point estimate and the phase-2 variance match R to 1e-8. The phase-1 variance is ours by
+The point estimate matches R to 1e-8. The phase-2 variance is survey's linearized one with each
+squared calibrated residual over 1 − h (its leverage in the weighted fit, from R's `lm()`
+`hatvalues`): the script computes both by hand, the plain one equal to survey's, the leveraged one
+to ours, to 1e-8. The phase-1 variance is ours by
 design: the weighted design's with-replacement variance times 1 − f_c of the Hájek total
 (z = g (H − H̄ʷ_c), the cell's own weighted mean), estimated from the reviewed traces; R's
 uses its double-expanded phase-1 form around the overall mean, so the two are compared within
