@@ -4,7 +4,10 @@
 R's `calibrate(phase = 2)` calibrates the phase-2 weights m/r to the phase-1 *sample* totals; the
 two-phase regression estimator calibrates g·m/r to the g-weighted totals, which R computes when
 calibrating on x̃ = g·x with the working variance x̃ᵀ(1, …, 1, 0) = g (weighted_twophase_check.R).
-The point estimate and the phase-2 variance match R to 1e-8. The phase-1 variance is ours by
+The point estimate matches R to 1e-8. The phase-2 variance is survey's linearized one with each
+squared calibrated residual over 1 − h (its leverage in the weighted fit, from R's `lm()`
+`hatvalues`): the script computes both by hand, the plain one equal to survey's, the leveraged one
+to ours, to 1e-8. The phase-1 variance is ours by
 design: the weighted design's with-replacement variance times 1 − f_c of the Hájek total
 (z = g (H − H̄ʷ_c), the cell's own weighted mean), estimated from the reviewed traces; R's
 uses its double-expanded phase-1 form around the overall mean, so the two are compared within
@@ -75,8 +78,12 @@ def test_weighted_twophase_matches_r(r_values, fpc):
     _, _, two = fit(fpc)
     tag = "fpc" if fpc else "nofpc"
     print(f"\n{tag}: mean {two.fit.mean:.10f} (R {r_values[tag + ':mean']:.10f}); phase 2 {two.phase2_variance:.6e} "
-          f"(R {r_values[tag + ':phase2']:.6e}); phase 1 {two.phase1_variance:.6e} (R {r_values[tag + ':phase1']:.6e})")
+          f"(R by hand {r_values[tag + ':phase2_leverage']:.6e}; survey's linearized {r_values[tag + ':phase2']:.6e}); "
+          f"phase 1 {two.phase1_variance:.6e} (R {r_values[tag + ':phase1']:.6e})")
     assert math.isclose(two.fit.mean, r_values[f"{tag}:mean"], rel_tol=TOL, abs_tol=TOL)
-    assert math.isclose(two.phase2_variance, r_values[f"{tag}:phase2"], rel_tol=TOL, abs_tol=TOL)
+    # the hand formula reproduces survey's phase-2 variance without the leverage, and ours with it
+    assert math.isclose(r_values[f"{tag}:phase2_plain"], r_values[f"{tag}:phase2"], rel_tol=TOL, abs_tol=TOL)
+    assert math.isclose(two.phase2_variance, r_values[f"{tag}:phase2_leverage"], rel_tol=TOL, abs_tol=TOL)
+    assert r_values[f"{tag}:phase2_leverage"] > r_values[f"{tag}:phase2"]
     # measured: 1.6% (descriptive), 8.2% (analytic: R's phase-1 term without fpc is the smaller one)
     assert math.isclose(two.phase1_variance, r_values[f"{tag}:phase1"], rel_tol=0.03 if fpc else 0.10)

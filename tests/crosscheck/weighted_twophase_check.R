@@ -29,4 +29,17 @@ for (with_fpc in c(TRUE, FALSE)) {
   tag <- if (with_fpc) "fpc" else "nofpc"
   cat(sprintf("%s mean %.17g\n%s phase1 %.17g\n%s phase2 %.17g\n", tag, coef(m)[1], tag, v$phase1[1, 1],
               tag, v$phase2[1, 1]))
+  # the phase-2 variance by hand from lm()'s weighted fit: without the leverage it must be survey's
+  # number above; with it (each squared calibrated residual over 1 - h_ii, Valliant 2002) it is ours
+  p2 <- d[d$reviewed, ]
+  m_c <- table(d$cell)[p2$cell]
+  r_c <- table(p2$cell)[p2$cell]
+  p2$d2 <- p2$g * as.numeric(m_c / r_c)
+  lmfit <- lm(H ~ 0 + cell + J, data = p2, weights = d2)
+  u <- weights(cal)[weights(cal) > 0] * residuals(lmfit) / sum(d$g)
+  ubar <- ave(u, p2$cell)
+  f2 <- 1 - as.numeric(r_c / m_c)
+  plain <- sum(f2 * as.numeric(r_c / (r_c - 1)) * (u - ubar)^2)
+  leverage <- sum(f2 * u^2 / (1 - hatvalues(lmfit)))
+  cat(sprintf("%s phase2_plain %.17g\n%s phase2_leverage %.17g\n", tag, plain, tag, leverage))
 }
