@@ -116,29 +116,28 @@ def lambda_groups(cell_ids: Sequence[str], strata: Sequence[str], tuning: Tuning
     return np.array([position[k] for k in keys], dtype=np.intp), names
 
 
-def difference_fit(
-    frame: ScoredFrame,
-    proxy: ProxyData,
-    d: np.ndarray,
-    groups: np.ndarray,
-    group_names: Sequence[str],
-    *,
-    cell_weight: np.ndarray | None = None,
-    lam: float | None = None,
-    folds: int = 0,
-) -> ProxyFit:
-    """The difference estimator of the mean over the cells that `d` (a union of cells) touches.
+@dataclass(frozen=True)
+class _PostStrata:
+    """The judged traces of a fit split into post-strata: 2c is cell c when it has the proxy,
+    2c + 1 cell c when it has none (λ = 0 there). Arrays by trace (`sub`, `dy`, `dp`, `use_unit`)
+    or by post-stratum (`omega`, `m_s`, `ybar`, `pbar`, `known_mean`, `size`)."""
 
-    `frame.population` is the population of each cell in this phase and
-    `frame.scored` its sample size; `cell_weight` the weight of each cell in the mean
-    (default: its population); `lam` fixes λ everywhere instead of tuning it.
-    """
+    sub: np.ndarray
+    use_unit: np.ndarray
+    omega: np.ndarray  # each post-stratum's weight in the mean
+    size: np.ndarray
+    m_s: np.ndarray
+    ybar: np.ndarray
+    pbar: np.ndarray
+    known_mean: np.ndarray
+    dy: np.ndarray
+    dp: np.ndarray
+    p: np.ndarray
+
+
+def _post_strata(frame: ScoredFrame, proxy: ProxyData, d: np.ndarray, weight_c: np.ndarray) -> _PostStrata:
     n_cells = len(frame.cell_ids)
-    weight_c = frame.population if cell_weight is None else np.asarray(cell_weight, dtype=float)
     code, y, p = frame.code[d], frame.y[d], proxy.p[d]
-    n = len(y)
-    if n == 0:
-        return ProxyFit(math.nan, np.zeros(len(d)), {}, 0, 0, 0.0, 0)
     present = ~np.isnan(p)
     m_c = np.bincount(code, minlength=n_cells).astype(float)
     m_present = np.bincount(code[present], minlength=n_cells).astype(float)
@@ -159,17 +158,15 @@ def difference_fit(
     with np.errstate(divide="ignore", invalid="ignore"):
         cell_known_mean = np.where(known_n > 0, proxy.known_sum / np.maximum(known_n, 1), 0.0)
     p = np.where(present, p, cell_known_mean[code])
-    active = m_c > 0
-    total_weight = float(weight_c[active].sum())
+    total_weight = float(weight_c[m_c > 0].sum())
 
-    # 2c: cell c when it has the proxy; 2c + 1: cell c when it has none (λ = 0 there)
     use_unit = uses[code]
     sub = 2 * code + np.where(use_unit, 0, 1)
     n_sub = 2 * n_cells
     size = np.zeros(n_sub)
     size[0::2] = np.where(uses, big_n, 0.0)
     size[1::2] = np.where(uses, 0.0, big_n)
-    omega = np.zeros(n_sub)  # each post-stratum's weight in the mean
+    omega = np.zeros(n_sub)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(big_n > 0, weight_c / np.maximum(big_n, 1e-300), 0.0) / total_weight
     omega[0::2] = share * size[0::2]
@@ -183,11 +180,40 @@ def difference_fit(
         known_mean[0::2] = np.where(uses, cell_known_mean, 0.0)
     dy = y - ybar[sub]
     dp = np.where(use_unit, p - pbar[sub], 0.0)
+    return _PostStrata(sub, use_unit, omega, size, m_s, ybar, pbar, known_mean, dy, dp, p)
+
+
+def difference_fit(
+    frame: ScoredFrame,
+    proxy: ProxyData,
+    d: np.ndarray,
+    groups: np.ndarray,
+    group_names: Sequence[str],
+    *,
+    cell_weight: np.ndarray | None = None,
+    lam: float | None = None,
+    folds: int = 0,
+) -> ProxyFit:
+    """The difference estimator of the mean over the cells that `d` (a union of cells) touches.
+
+    `frame.population` is the population of each cell in this phase and
+    `frame.scored` its sample size; `cell_weight` the weight of each cell in the mean
+    (default: its population); `lam` fixes λ everywhere instead of tuning it.
+    """
+    n_cells = len(frame.cell_ids)
+    weight_c = frame.population if cell_weight is None else np.asarray(cell_weight, dtype=float)
+    y = frame.y[d]
+    n = len(y)
+    if n == 0:
+        return ProxyFit(math.nan, np.zeros(len(d)), {}, 0, 0, 0.0, 0)
+    ps = _post_strata(frame, proxy, d, weight_c)
+    sub, use_unit, omega, m_s, dy, dp = ps.sub, ps.use_unit, ps.omega, ps.m_s, ps.dy, ps.dp
+    n_sub = 2 * n_cells
 
     # λ per group, minimising Σ_s ω_s² (1 − m_s/N_s) Var_s(M − λP) / m_s
     sub_group = np.repeat(groups, 2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        fpc = np.where(size > 0, 1.0 - m_s / np.maximum(size, 1e-300), 0.0)
+        fpc = np.where(ps.size > 0, 1.0 - m_s / np.maximum(ps.size, 1e-300), 0.0)
         a = np.where(m_s > 1, omega**2 * np.maximum(fpc, 0.0) / np.maximum(m_s, 1) / np.maximum(m_s - 1, 1), 0.0)
     a_unit = a[sub]
     n_groups = len(group_names)
@@ -205,8 +231,8 @@ def difference_fit(
 
     # the estimate and the weight it gives each judged trace (λ's dependence on M included)
     adjust = np.zeros(n_sub)
-    adjust[0::2] = known_mean[0::2] - pbar[0::2]
-    sub_est = ybar + lam_g[sub_group] * adjust
+    adjust[0::2] = ps.known_mean[0::2] - ps.pbar[0::2]
+    sub_est = ps.ybar + lam_g[sub_group] * adjust
     mean = float((omega * np.where(m_s > 0, sub_est, 0.0)).sum())
     u = omega[sub] / m_s[sub]
     if lam is None:
@@ -216,14 +242,14 @@ def difference_fit(
         u = u + k_g[unit_group] * c
     residual = dy - lam_unit * dp
     if lam is None and folds > 1:
-        mean, u, residual = _crossfit(y, p, use_unit, sub, unit_group, a_unit, omega, m_s, known_mean, folds,
+        mean, u, residual = _crossfit(y, ps.p, use_unit, sub, unit_group, a_unit, omega, m_s, ps.known_mean, folds,
                                       n_sub, n_groups)
     z = np.zeros(len(d))
     z[d] = u * residual
     touched = np.bincount(unit_group, minlength=n_groups) > 0
     lambdas = {group_names[g]: float(lam_g[g]) for g in np.flatnonzero(touched)}
-    cells = int(active.sum())
-    return ProxyFit(mean, z, lambdas, n, cells, float(big_n[active].sum()), slopes)
+    active = np.bincount(frame.code[d], minlength=n_cells) > 0
+    return ProxyFit(mean, z, lambdas, n, int(active.sum()), float(frame.population[active].sum()), slopes)
 
 
 def _crossfit(
