@@ -76,6 +76,16 @@ def test_the_policy_reads_a_weight_and_a_floor():
         ('weight = "expr: sqrt(scores.a, 2)"', "sampling.weight", "sqrt takes 1 arguments"),
         ('weight = "expr: (scores.a"', "sampling.weight", "not an expression"),
         ('weight = "expr: "', "sampling.weight", "an empty expression"),
+        # hostile sizes and nesting: one line each, never a RecursionError (an "internal error", exit 1)
+        (f'weight = "expr: {"-" * 900}scores.a"', "sampling.weight", "nested deeper than 32 operations"),
+        (f'weight = "expr: {"+".join(["scores.a"] * 100)}"', "sampling.weight", "nested deeper than 32"),
+        (f'weight = "expr: {"(" * 300}scores.a{")" * 300}"', "sampling.weight", "not an expression"),
+        (f'weight = "expr: {"sqrt(" * 40}scores.a{")" * 40}"', "sampling.weight", "nested deeper than 32"),
+        (f'weight = "expr: {"+".join(["scores.a"] * 12000)}"', "sampling.weight", "at most 1,000 characters"),
+        ('weight = "expr: (lambda x: x)(scores.a)"', "sampling.weight", "not an allowed function call"),
+        ('weight = "expr: [x for x in scores.a]"', "sampling.weight", "not allowed in a weight expression"),
+        ('weight = "expr: 10**10**10"', "sampling.weight", "names none"),
+        ('weight = "expr: scores.a + \u2605"', "sampling.weight", "not an expression"),
     ],
 )
 def test_a_bad_sampling_key_is_one_line_naming_file_line_and_key(tmp_path, body, key, message):
@@ -84,7 +94,7 @@ def test_a_bad_sampling_key_is_one_line_naming_file_line_and_key(tmp_path, body,
     with pytest.raises(ConfigError) as info:
         load_policy(path)
     text = str(info.value)
-    assert str(path) in text and key in text and message in text and "\n" not in text
+    assert str(path) in text and key in text and message in text and "\n" not in text and len(text) < 600
     assert info.value.line is not None and info.value.line >= 4
 
 
