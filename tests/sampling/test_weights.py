@@ -253,3 +253,26 @@ def test_an_expression_weight_pickles_as_its_text():
     spec = policy("expr: max(scores.heuristic, 0.2) ** 0.5").weight
     again = pickle.loads(pickle.dumps(spec))
     assert again == spec and again.sizes([0.04, 0.81]).tolist() == spec.sizes([0.04, 0.81]).tolist()
+
+
+@pytest.mark.parametrize("floor", [1e-310, 5e-324, 1e-13, 1e300])
+def test_a_floor_outside_the_range_of_normal_ranks_is_refused(tmp_path, floor):
+    """A floor of 1e-310 made u/w overflow to inf: the cell's threshold was inf and every sampled
+    trace got pi = 1 (a biased estimate, silently)."""
+    path = tmp_path / "p.toml"
+    path.write_text(f'seed = "s"\n\n[sampling]\nweight = "cost"\nfloor = {floor!r}\n')
+    with pytest.raises(ConfigError, match=r"sampling\.floor: expected a number > 0 .*from 1e-12 to 1e\+250"):
+        load_policy(path)
+
+
+def test_hostile_sizes_keep_every_rank_finite_and_every_pi_positive():
+    """Sizes as large as a double allows, and an auto floor chosen from tiny values, keep the ranks
+    normal doubles: the cell's threshold is finite and > 0, so 0 < pi <= 1 and HT is exact in expectation."""
+    spec = WeightSpec("cost", False, 0.05)
+    sizes = spec.sizes(np.array([1e308, 1e200, np.inf, -np.inf, np.nan, 0.0, 1.0]))
+    assert sizes.tolist() == [1e250, 1e200, 0.05, 0.05, 0.05, 0.05, 1.0]
+    assert spec.with_floor(1e-310).floor == 1e-12 and spec.with_floor(1e300).floor == 1e250
+    hashes = hash_ids([f"t{i}" for i in range(2000)], hash_key("k"))
+    for w in (np.full(2000, 1e-12), np.full(2000, 1e250), np.where(np.arange(2000) % 2, 1e250, 1e-12)):
+        ranks = uniforms(hashes) / w
+        assert np.isfinite(ranks).all() and (ranks > np.finfo(float).tiny).all()

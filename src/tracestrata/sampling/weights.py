@@ -30,7 +30,10 @@ conversion (53 bits) and r_i one correctly rounded division, so every path that
 reads the same float weight gets the same ranks bit for bit.
 
 A weight that is missing, zero, negative, not a number or not finite falls back to
-the floor, never to probability 0; for `proxy_uncertainty:FIELD` the size is
+the floor, never to probability 0, and one above `MAX_SIZE` counts as `MAX_SIZE` (the
+floor lies in [`MIN_FLOOR`, `MAX_SIZE`]): with u_i in [2^-53, 1] every rank is then a
+normal double, so no rank overflows to inf or underflows to 0 (an inf threshold made
+every sampled trace's π 1); for `proxy_uncertainty:FIELD` the size is
 sqrt(p (1 − p)) of a proxy score p in [0, 1], floored (a score outside [0, 1] gets
 the floor); for `expr: ...` an arithmetic expression of one field
 (`sampling.weight_expression`), floored the same way.
@@ -56,6 +59,8 @@ from tracestrata.sampling.weight_expression import PREFIX, WeightExpression, eva
 UNCERTAINTY = "proxy_uncertainty"
 AUTO = "auto"  # `floor = "auto"`: chosen per window from the earlier windows' judged traces
 DEFAULT_FLOOR = 0.15  # a field's or an expression's first-window floor (docs/sampling.md "The floor")
+MIN_FLOOR = 1e-12  # the smallest floor: ranks u/w <= 1e12
+MAX_SIZE = 1e250  # the largest size: ranks u/w >= 2^-53 / 1e250, far above the subnormals
 _U_SCALE = 2.0**-53
 Column = Sequence[object] | np.ndarray | StringColumn | DictColumn  # what the sketch hands `sizes`
 
@@ -84,8 +89,9 @@ class WeightSpec:
         return {"weight": self.text, "floor": AUTO if self.auto else self.floor}
 
     def with_floor(self, floor: float) -> WeightSpec:
-        """The same weight with this window's floor (an auto floor stays auto)."""
-        return replace(self, floor=float(floor))
+        """The same weight with this window's floor (an auto floor stays auto), kept in
+        [`MIN_FLOOR`, `MAX_SIZE`] as a policy's floor is (a chosen floor is a quantile of the field)."""
+        return replace(self, floor=min(max(float(floor), MIN_FLOOR), MAX_SIZE))
 
     def raw_sizes(self, column: Column) -> np.ndarray:
         """The size of every row before the floor: NaN where it is missing or not a number."""
@@ -102,7 +108,7 @@ class WeightSpec:
         x = self.raw_sizes(column)
         with np.errstate(invalid="ignore"):
             ok = np.isfinite(x) & (x > self.floor)
-        return np.where(ok, x, self.floor)
+        return np.where(ok, np.minimum(x, MAX_SIZE), self.floor)
 
 
 def numbers(column: Column) -> np.ndarray:
@@ -233,6 +239,8 @@ __all__ = [
     "FIRST_WINDOW_FLOOR",
     "FLOORED_MIN",
     "FLOORED_SHARE",
+    "MAX_SIZE",
+    "MIN_FLOOR",
     "UNCERTAINTY",
     "WeightSpec",
     "chosen_floor",
