@@ -52,7 +52,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from tracestrata.estimate.estimators import ScoredFrame
-from tracestrata.estimate.floor_choice import FIRST_WINDOW_FLOOR, choose_floor, first_window_floor
+from tracestrata.estimate.floor_choice import FIRST_WINDOW_FLOOR, FloorChoice, choose_floor, first_window_floor
 from tracestrata.sampling.columns import DictColumn, StringColumn
 from tracestrata.sampling.weight_expression import PREFIX, WeightExpression, evaluate, is_expression, parse_expression
 
@@ -214,13 +214,19 @@ def weight_spec(text: str, floor: float | str = AUTO) -> WeightSpec:
     return WeightSpec(path, uncertainty, float(floor), False, expression)
 
 
-def chosen_floor(spec: WeightSpec, frame: ScoredFrame, residual: np.ndarray, column: Column) -> WeightSpec:
-    """The spec with the floor an auto floor would take after these judged traces (their design
-    `frame`, residuals against the proxy, weight column; `estimate.floor_choice`); a fixed floor as it is."""
+def floor_choice(spec: WeightSpec, frame: ScoredFrame, residual: np.ndarray, column: Column) -> FloorChoice | None:
+    """The floor an auto floor would take after these judged traces (their design `frame`,
+    residuals against the proxy, weight column) and why (`estimate.floor_choice`); None for a fixed floor."""
     if not spec.auto:
-        return spec
-    choice = choose_floor(frame, residual, spec.raw_sizes(column), uncertainty=spec.uncertainty, default=DEFAULT_FLOOR)
-    return spec.with_floor(choice.floor)
+        return None
+    return choose_floor(frame, residual, spec.raw_sizes(column), uncertainty=spec.uncertainty, default=DEFAULT_FLOOR)
+
+
+def chosen_floor(spec: WeightSpec, frame: ScoredFrame, residual: np.ndarray, column: Column) -> WeightSpec:
+    """The spec with the floor an auto floor would take after these judged traces (`floor_choice`);
+    a fixed floor as it is."""
+    choice = floor_choice(spec, frame, residual, column)
+    return spec if choice is None else spec.with_floor(choice.floor)
 
 
 def spec_from_table(table: Mapping[str, object], field: str) -> WeightSpec:
@@ -244,6 +250,7 @@ __all__ = [
     "UNCERTAINTY",
     "WeightSpec",
     "chosen_floor",
+    "floor_choice",
     "floor_warning",
     "inclusion_probabilities",
     "key_rank",
