@@ -70,6 +70,12 @@ def test_the_library_call_is_what_the_command_prints(files: tuple[Path, Path], c
         (["--source", "jsonl:t.jsonl", "--policy", "p.toml", "--metric", "correct"], "go with --ledger"),
         (["--source", "jsonl:t.jsonl", "--policy", "p.toml", "--rate", "0.1", "--rate-field", "x"], "not both"),
         (["--source", "jsonl:t.jsonl"], "give --source and --policy"),
+        # options a mode would silently ignore
+        (["--ledger", "s.sqlite", "--metric", "correct", "--no-design-effect"], "--no-design-effect: not in a ledger"),
+        (["--ledger", "s.sqlite", "--metric", "m", "--proxy", "score:c", "--budget", "9"], "--budget (with --proxy score"),
+        (["--ledger", "s.sqlite", "--metric", "m", "--proxy", "score:c", "--no-fpc"], "--no-fpc (with --proxy score"),
+        (["--ledger", "s.sqlite", "--metric", "correct", "--jobs", "4"], "--jobs splits reading a --source"),
+        (["--config", "sync.toml", "--jobs", "2"], "not in a config plan"),
     ],
 )
 def test_contradictions_are_one_line(args: list[str], needle: str, capsys) -> None:

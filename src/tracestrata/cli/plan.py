@@ -162,11 +162,19 @@ def command(
         confidence=confidence, budget=budget, floor=floor, fpc=fpc, design_effect=design_effect, skip_bad=skip_bad,
         jobs=None if ledger else parse_jobs(jobs), source_options=source_options(schema, columns) or None,
     )
-    if (problem := request.problem()) is not None:
+    if (problem := request.problem()) is None and chosen is not PlanMode.SOURCE and _given("jobs"):
+        problem = f"--jobs splits reading a --source: not in a {chosen.value} plan"
+    if problem is not None:
         raise click.UsageError(problem)
     if rate_field is not None and (problem := check_path(rate_field)):
         raise click.BadParameter(problem, param_hint="--rate-field")
     _echo(plan(request, PlanHooks(say=_say, warn=_warn, progress=lambda read: progress_bar(read, "counting"))), fmt)
+
+
+def _given(name: str) -> bool:
+    """The option was on the command line (not its default)."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source is not None and source is not click.core.ParameterSource.DEFAULT
 
 
 def _echo(result: PlanResult, fmt: str) -> None:

@@ -96,8 +96,12 @@ class PlanRequest:
             return "--mode ledger needs --ledger (or --config: its sync job's state file)"
         if not self.metric:
             return "--ledger needs --metric"
+        reviews = (self.proxy or "").startswith("score:")  # a review plan: no budget to split, no fpc to drop
         counted = {"--rate": self.rate is not None, "--rate-field": self.rate_field is not None,
-                   "--until": self.until_given, "--method neyman": self.method is not AllocationMethod.WILSON}
+                   "--until": self.until_given, "--method neyman": self.method is not AllocationMethod.WILSON,
+                   "--no-design-effect": not self.design_effect,
+                   "--budget (with --proxy score:NAME)": reviews and self.budget is not None,
+                   "--no-fpc (with --proxy score:NAME)": reviews and not self.fpc}
         extra = [name for name, on in counted.items() if on]
         if self._reads_a_source():
             extra.append("--skip-bad/--schema/--column")
