@@ -247,6 +247,14 @@ def test_an_expression_weight_is_evaluated_vectorised_as_python_would():
     assert policy(spec.text).digest == policy(spec.text).digest != policy().digest
 
 
+def test_huge_constants_and_exponents_give_the_floor_not_an_error():
+    """`10**400` is an int no float holds (it raised OverflowError: an internal error); it is inf,
+    as `1e400` is. Exponents are float powers, never Python ints (no `10**10**10` computed)."""
+    for text in ["scores.x * 1" + "0" * 400, "scores.x * 1e400", "scores.x ** 10**10**10 + 10**10**10"]:
+        spec = policy(f"expr: {text}", floor=0.05).weight
+        assert spec.sizes([0.5, 2.0, None]).tolist() == [0.05, 0.05, 0.05]
+
+
 def test_an_expression_weight_pickles_as_its_text():
     import pickle
 

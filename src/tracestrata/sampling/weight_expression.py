@@ -22,6 +22,7 @@ floor, as any weight.
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -110,7 +111,10 @@ def _compile(node: ast.expr, fields: set[str], depth: int) -> Evaluator:
         raise RecursionError  # the message names the whole expression (`parse_expression`)
     depth += 1
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        value = float(node.value)
+        try:
+            value = float(node.value)
+        except OverflowError:  # an integer past 1.8e308: as 1e400 would be
+            value = math.inf
         return lambda x: np.full(len(x), value)
     if isinstance(node, ast.Name | ast.Attribute):
         path = _path(node)
