@@ -87,3 +87,15 @@ def test_contradictions_are_one_line(args: list[str], needle: str, capsys) -> No
 def test_the_library_refuses_a_contradictory_request() -> None:
     with pytest.raises(ConfigError, match="needs --metric"):
         plan(PlanRequest(PlanMode.LEDGER, ledger="state.sqlite"))
+
+
+def test_a_weighted_policy_says_its_targets_are_sized_for_equal_probabilities(files: tuple[Path, Path],
+                                                                               tmp_path: Path, capsys) -> None:
+    traces, policy = files
+    weighted = tmp_path / "weighted.toml"
+    weighted.write_text(policy.read_text() + '\n[sampling]\nweight = "expr: sqrt(scores.heuristic * 2) + 0.1"\n')
+    assert main(["plan", "--source", f"jsonl:{traces}", "--policy", str(weighted)]) == 0
+    err = capsys.readouterr().err
+    assert 'weight = "expr: sqrt(scores.heuristic * 2) + 0.1" draws unequal probabilities' in err
+    assert main(["plan", "--source", f"jsonl:{traces}", "--policy", str(policy)]) == 0
+    assert "unequal probabilities" not in capsys.readouterr().err
