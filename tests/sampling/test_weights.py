@@ -247,6 +247,12 @@ def test_an_expression_weight_is_evaluated_vectorised_as_python_would():
     assert policy(spec.text).digest == policy(spec.text).digest != policy().digest
 
 
+def test_a_multi_line_expression_is_one_line_in_the_policy_and_its_messages():
+    spec = policy("expr: sqrt(scores.x *\n    (1 - scores.x))\t+ 0.1").weight
+    assert spec.text == "expr: sqrt(scores.x * (1 - scores.x)) + 0.1"
+    assert spec == policy("expr: sqrt(scores.x * (1 - scores.x)) + 0.1").weight
+
+
 def test_huge_constants_and_exponents_give_the_floor_not_an_error():
     """`10**400` is an int no float holds (it raised OverflowError: an internal error); it is inf,
     as `1e400` is. Exponents are float powers, never Python ints (no `10**10**10` computed)."""

@@ -60,7 +60,8 @@ def is_expression(text: str) -> bool:
 
 def parse_expression(text: str) -> WeightExpression:
     """The expression after `expr:`; `ExpressionError` naming what is not allowed."""
-    source = text.strip()[len(PREFIX):].strip() if is_expression(text) else text.strip()
+    source = text.strip()[len(PREFIX):] if is_expression(text) else text
+    source = " ".join(source.split())  # one line (a TOML multi-line string too): messages and logs stay one line
     if not source:
         raise ExpressionError("an empty expression (e.g. \"expr: sqrt(scores.heuristic * (1 - scores.heuristic))\")")
     if len(source) > MAX_LENGTH:

@@ -188,7 +188,8 @@ def floor_warning(spec: WeightSpec, sizes: Sequence[tuple[str, float | None]]) -
     floored, sampled = sum(c[0] for c in flagged.values()), sum(c[1] for c in flagged.values())
     share = math.floor(1000 * floored / sampled) / 10
     return (f"weight '{spec.text}': {share:g}% of the sampled traces of {len(flagged)} of {len(read)} cells "
-            f"were sized by the floor {spec.floor:g}, not by the field (missing, or at most the floor), so their "
+            f"were sized by the floor {spec.floor:g}, not by the field (missing, not a finite number, or at most the "
+            f"floor), so their "
             f"draw is close to equal-probability; the floor is an absolute size: set `floor` in [sampling] "
             f"below the field's typical value (docs/sampling.md \"The floor\")")
 
