@@ -86,6 +86,7 @@ def test_the_policy_reads_a_weight_and_a_floor():
         ('weight = "expr: [x for x in scores.a]"', "sampling.weight", "not allowed in a weight expression"),
         ('weight = "expr: 10**10**10"', "sampling.weight", "names none"),
         ('weight = "expr: scores.a + \u2605"', "sampling.weight", "not an expression"),
+        ('weight = "expr: metadata.\ufb01eld * 2"', "sampling.weight", "NFKC-normalised"),
     ],
 )
 def test_a_bad_sampling_key_is_one_line_naming_file_line_and_key(tmp_path, body, key, message):

@@ -80,7 +80,11 @@ def parse_expression(text: str) -> WeightExpression:
     if len(fields) != 1:
         named = ", ".join(sorted(fields)) or "none"
         raise ExpressionError(f"an expression names exactly one field (the proxy); {_show(source)} names {named}")
-    return WeightExpression(source, fields.pop(), evaluate)
+    path = fields.pop()
+    if path.replace(".", "") not in source.replace(" ", "").replace(".", ""):  # NFKC: 'ﬁ' reads as 'fi'
+        raise ExpressionError(f"a field path as Python reads it differs from its text ({path!r}: identifiers are "
+                              f"NFKC-normalised); name the field in plain letters, or weight = \"FIELD\"")
+    return WeightExpression(source, path, evaluate)
 
 
 def _show(text: str) -> str:
