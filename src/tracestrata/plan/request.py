@@ -80,7 +80,9 @@ class PlanRequest:
         if self.rate is not None and self.rate_field is not None:
             return "use either --rate or --rate-field, not both"
         if self.mode is PlanMode.CONFIG:
-            if self.source is not None or self.policy is not None or self.ledger is not None:
+            if self.ledger is not None:
+                return "--ledger goes with --mode ledger (--mode config counts the backend of --config)"
+            if self.source is not None or self.policy is not None:
                 return "use either --config or --source/--policy, not both"
             if self.config is None:
                 return "--mode config needs --config"
