@@ -142,3 +142,24 @@ def test_an_auto_floor_reads_the_judged_windows_of_an_earlier_series_and_edge_le
         raw = new.weight.raw_sizes(history.raw)
         assert same.weight.floor == float(np.nanmax(raw))  # the top of the sizes: equal probability
         assert np.unique(same.weight.sizes(history.raw)).tolist() == [same.weight.floor]
+
+
+def test_a_weight_change_is_a_new_series_and_an_auto_floor_is_not(tmp_path):
+    """docs/sync.md "policy change": `[sampling]` and `[[proxy]]` are part of what a policy samples
+    by; the floor `auto` picks per window is not (the policy still says "auto")."""
+    from tracestrata.sampling.policy import parse_policy
+
+    config = make_config(tmp_path, policy=WEIGHTED)
+    run_sync(config, now=NOW, connector=MemConnector(tmp_path, RECORDS))
+    weighted = parse_policy(WEIGHTED, source="t")
+    with State(config.state) as state:
+        source = state.runs()[0].source
+        series = state.last_run(source).series
+        assert state.next_series(source, weighted.digest, weighted.to_json()) == series
+        chosen = weighted.weight.with_floor(0.4)  # what auto_floor hands the sampler
+        assert chosen.to_json() == weighted.weight.to_json()
+        for changed in ({**WEIGHTED, "sampling": {"weight": "expr: scores.heuristic + 0.1"}},
+                        {**WEIGHTED, "sampling": {"weight": "proxy_uncertainty:scores.heuristic", "floor": 0.2}},
+                        {**WEIGHTED, "proxy": []}):
+            policy = parse_policy(changed, source="t")
+            assert state.next_series(source, policy.digest, policy.to_json()) == series + 1
