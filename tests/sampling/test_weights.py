@@ -232,7 +232,13 @@ def test_a_weight_on_another_scale_than_the_floor_warns_once_with_the_share_floo
     assert floor_warning(spec, [("a", 0.15)] * 9) is None  # too few sampled traces to read a share
     assert floor_warning(spec, [("a", 0.15)] * 9 + [("a", 0.3)]) is None  # 90% is not beyond 90%
     assert "90.9% of the sampled traces of 1 of 1 cells" in floor_warning(spec, [("a", 0.15)] * 10 + [("a", 0.3)])
-    assert floor_warning(WeightSpec("scores.p", True), [("a", 0.15)] * 20) is None  # fixed scale: floored by design
+    assert floor_warning(WeightSpec("scores.p", True), [("a", 0.15)] * 20 + [("a", 0.3)]) is None  # by design
+    # proxy_uncertainty: of a field that is not a probability: every size is the floor, the weighting did nothing
+    latency = policy("proxy_uncertainty:latency_ms")
+    line = sample_warnings(sample_records(records(), latency), latency)["latency_ms"]
+    assert "every sampled trace of" in line and "needs a probability in [0, 1]" in line and "\n" not in line
+    assert "scores.heuristic" not in sample_warnings(sample_records(records(), policy()), policy())
+    assert floor_warning(WeightSpec("scores.p", True, 0.5), [("a", 0.5)] * 20) is None  # equal probability on purpose
 
 
 def test_an_expression_weight_is_evaluated_vectorised_as_python_would():

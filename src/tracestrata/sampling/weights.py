@@ -171,9 +171,12 @@ def floor_warning(spec: WeightSpec, sizes: Sequence[tuple[str, float | None]]) -
     about a lower bound of its share among the cell's traces. Read from the sample alone,
     the warning is the same on every path (files, --jobs, DuckDB, Spark). Not for
     `proxy_uncertainty:`: its sizes are on the floor's fixed scale [0, 0.5], and a proxy sure of
-    most traces floors most of them by design (the unsure ones are still drawn more often)."""
+    most traces floors most of them by design (the unsure ones are still drawn more often);
+    only when *every* sampled trace of every cell read was floored (below the 0.5 of equal
+    probability): then no trace was unsure, most likely a field that is not a probability
+    (`proxy_uncertainty:latency_ms`: every size NaN), and the weighting did nothing."""
     if spec.uncertainty:
-        return None
+        return _uncertainty_warning(spec, sizes)
     counts: dict[str, list[int]] = {}
     for cell, size in sizes:
         if size is None:
@@ -192,6 +195,23 @@ def floor_warning(spec: WeightSpec, sizes: Sequence[tuple[str, float | None]]) -
             f"floor), so their "
             f"draw is close to equal-probability; the floor is an absolute size: set `floor` in [sampling] "
             f"below the field's typical value (docs/sampling.md \"The floor\")")
+
+
+def _uncertainty_warning(spec: WeightSpec, sizes: Sequence[tuple[str, float | None]]) -> str | None:
+    if spec.floor >= 0.5:  # equal probability on purpose (an auto floor at the top)
+        return None
+    per_cell: dict[str, list[float]] = {}
+    for cell, size in sizes:
+        if size is not None:
+            per_cell.setdefault(cell, []).append(size)
+    read = [v for v in per_cell.values() if len(v) >= FLOORED_MIN]
+    if not read or any(size > spec.floor for v in read for size in v):
+        return None
+    return (f"weight '{spec.text}': every sampled trace of {len(read)} cells was sized by the floor "
+            f"{spec.floor:g}: none was unsure enough to be sized above it (a field that is not a probability in "
+            f"[0, 1], or a proxy sure of every trace), so the draw is equal-probability; "
+            f"proxy_uncertainty: needs a probability in [0, 1] (for another scale: weight = \"FIELD\" or "
+            f"\"expr: ...\"; docs/sampling.md \"The floor\")")
 
 
 def parse_weight(text: str) -> tuple[str, bool]:
