@@ -64,6 +64,7 @@ def test_the_library_call_is_what_the_command_prints(files: tuple[Path, Path], c
         (["--ledger", "s.sqlite", "--metric", "correct", "--skip-bad"], "--skip-bad"),
         (["--mode", "config", "--source", "jsonl:t.jsonl"], "either --config or --source"),
         (["--mode", "config"], "--mode config needs --config"),
+        (["--mode", "ledger", "--config", "sync.toml"], "a ledger plan (--ledger, or --mode ledger --config) needs"),
         (["--mode", "config", "--config", "sync.toml", "--ledger", "s.sqlite"], "--ledger goes with --mode ledger"),
         (["--mode", "config", "--config", "sync.toml", "--metric", "correct"], "go with --ledger"),
         (["--mode", "config", "--config", "sync.toml", "--skip-bad"], "go with --mode source"),

@@ -97,7 +97,7 @@ class PlanRequest:
         if self.ledger is None and self.config is None:
             return "--mode ledger needs --ledger (or --config: its sync job's state file)"
         if not self.metric:
-            return "--ledger needs --metric"
+            return "a ledger plan (--ledger, or --mode ledger --config) needs --metric: the score it is for"
         reviews = (self.proxy or "").startswith("score:")  # a review plan: no budget to split, no fpc to drop
         counted = {"--rate": self.rate is not None, "--rate-field": self.rate_field is not None,
                    "--until": self.until_given, "--method neyman": self.method is not AllocationMethod.WILSON,
