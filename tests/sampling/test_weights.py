@@ -239,6 +239,11 @@ def test_a_weight_on_another_scale_than_the_floor_warns_once_with_the_share_floo
     assert "every sampled trace of" in line and "needs a probability in [0, 1]" in line and "\n" not in line
     assert "scores.heuristic" not in sample_warnings(sample_records(records(), policy()), policy())
     assert floor_warning(WeightSpec("scores.p", True, 0.5), [("a", 0.5)] * 20) is None  # equal probability on purpose
+    # floor = "auto": the first window (the first-window floor) warns and says auto will choose; a chosen floor
+    # (equal probability at the top of the sizes, say) is not a scale mistake
+    auto = policy("cost").weight
+    assert auto.auto and 'keep floor = "auto"' in floor_warning(auto, [("a", 0.15)] * 20)
+    assert floor_warning(auto.with_floor(0.07), [("a", 0.07)] * 20) is None
 
 
 def test_an_expression_weight_is_evaluated_vectorised_as_python_would():

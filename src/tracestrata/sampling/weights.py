@@ -175,6 +175,8 @@ def floor_warning(spec: WeightSpec, sizes: Sequence[tuple[str, float | None]]) -
     only when *every* sampled trace of every cell read was floored (below the 0.5 of equal
     probability): then no trace was unsure, most likely a field that is not a probability
     (`proxy_uncertainty:latency_ms`: every size NaN), and the weighting did nothing."""
+    if spec.auto and spec.floor != first_window_floor(spec.uncertainty, DEFAULT_FLOOR):
+        return None  # a floor `auto` chose from judged windows: floored traces are its choice, not a scale mistake
     if spec.uncertainty:
         return _uncertainty_warning(spec, sizes)
     counts: dict[str, list[int]] = {}
@@ -194,7 +196,10 @@ def floor_warning(spec: WeightSpec, sizes: Sequence[tuple[str, float | None]]) -
             f"were sized by the floor {spec.floor:g}, not by the field (missing, not a finite number, or at most the "
             f"floor), so their "
             f"draw is close to equal-probability; the floor is an absolute size: set `floor` in [sampling] "
-            f"below the field's typical value (docs/sampling.md \"The floor\")")
+            f"below the field's typical value{_AUTO_HINT if spec.auto else ''} (docs/sampling.md \"The floor\")")
+
+
+_AUTO_HINT = ' (or keep floor = "auto": windows after judged ones choose their floor from them)'
 
 
 def _uncertainty_warning(spec: WeightSpec, sizes: Sequence[tuple[str, float | None]]) -> str | None:
