@@ -103,3 +103,63 @@ def test_an_auto_floor_without_the_field_in_the_ledger_keeps_the_first_window_fl
     scores = [Score(u.trace_id, "correct", bool(judge(by_id[u.trace_id])["correct"])) for u in design.units]
     assert judged_history(design, scores, "correct", "scores.heuristic") is not None
     assert judged_history(design, scores, "correct", "metadata.not_recorded") is None
+
+
+def test_an_auto_floor_reads_the_judged_windows_of_an_earlier_series_and_edge_ledgers(tmp_path):
+    """A changed weight is a new policy digest, so a new series (ledger reports restart), but the
+    auto floor still reads the judged traces of the 7 days before the window, whatever policy drew
+    them (each with the π it was drawn with): a forecast needs judged traces, not the same policy.
+    Every judged trace identical (no spread to forecast): equal probability, never a low floor."""
+    from tracestrata.estimate.floor_choice import choose_floor, judged_history
+    from tracestrata.job.window_plan import auto_floor
+    from tracestrata.protocols import Window
+    from tracestrata.record import Score
+    from tracestrata.sampling.policy import parse_policy
+    from tracestrata.synthetic import judge
+
+    config = make_config(tmp_path, policy=WEIGHTED)
+    run_sync(config, now=NOW, connector=MemConnector(tmp_path, RECORDS))
+    design, _ = design_from_ledger(config.state, since=None, until=NOW)
+    by_id = {r.id: r for r in RECORDS}
+    expression = {**WEIGHTED, "sampling": {"weight": "expr: sqrt(scores.heuristic * (1 - scores.heuristic)) + 0.05"}}
+    old, new = parse_policy(WEIGHTED, source="t"), parse_policy(expression, source="t")
+    assert old.digest != new.digest and new.weight.floor == 0.15  # a new series; the first-window floor
+    later = Window(NOW, NOW + timedelta(hours=1))
+    with State(config.state) as state:
+        source = state.runs()[0].source
+        state.store_scores([Score(u.trace_id, "correct", bool(judge(by_id[u.trace_id])["correct"]))
+                            for u in design.units])
+        chosen = auto_floor(new, state, source, later, "correct")
+        history = judged_history(design, state.scores([u.trace_id for u in design.units]), "correct",
+                                 "scores.heuristic")
+        expected = choose_floor(history.frame, history.residual, new.weight.raw_sizes(history.raw),
+                                uncertainty=False, default=0.15)
+        assert chosen.weight.floor == expected.floor and expected.judged == len(design.units)
+        assert chosen.digest == new.digest  # the floor changes per window, the series does not
+
+        state.store_scores([Score(u.trace_id, "correct", True) for u in design.units])  # all identical
+        same = auto_floor(new, state, source, later, "correct")
+        raw = new.weight.raw_sizes(history.raw)
+        assert same.weight.floor == float(np.nanmax(raw))  # the top of the sizes: equal probability
+        assert np.unique(same.weight.sizes(history.raw)).tolist() == [same.weight.floor]
+
+
+def test_a_weight_change_is_a_new_series_and_an_auto_floor_is_not(tmp_path):
+    """docs/sync.md "policy change": `[sampling]` and `[[proxy]]` are part of what a policy samples
+    by; the floor `auto` picks per window is not (the policy still says "auto")."""
+    from tracestrata.sampling.policy import parse_policy
+
+    config = make_config(tmp_path, policy=WEIGHTED)
+    run_sync(config, now=NOW, connector=MemConnector(tmp_path, RECORDS))
+    weighted = parse_policy(WEIGHTED, source="t")
+    with State(config.state) as state:
+        source = state.runs()[0].source
+        series = state.last_run(source).series
+        assert state.next_series(source, weighted.digest, weighted.to_json()) == series
+        chosen = weighted.weight.with_floor(0.4)  # what auto_floor hands the sampler
+        assert chosen.to_json() == weighted.weight.to_json()
+        for changed in ({**WEIGHTED, "sampling": {"weight": "expr: scores.heuristic + 0.1"}},
+                        {**WEIGHTED, "sampling": {"weight": "proxy_uncertainty:scores.heuristic", "floor": 0.2}},
+                        {**WEIGHTED, "proxy": []}):
+            policy = parse_policy(changed, source="t")
+            assert state.next_series(source, policy.digest, policy.to_json()) == series + 1

@@ -202,3 +202,40 @@ def test_daily_targets_plan_a_day_of_windows(tmp_path: Path, capsys) -> None:
     assert "the 24 windows of the last 1d (daily targets)" in out.err
     day_two = sum(1 for r in records if r.timestamp >= T0 + timedelta(days=1))
     assert sum(row["population"] for row in json.loads(out.out)["strata"]) == day_two
+
+
+def _with_weight(ledger: Path, folder: Path, sampling: dict[str, object]) -> Path:
+    """A copy of the ledger whose stored policies have this `[sampling]` table."""
+    import shutil
+    import sqlite3
+
+    copy = folder / f"weighted-{len(list(folder.iterdir()))}.sqlite"
+    shutil.copy(ledger, copy)
+    with sqlite3.connect(copy) as con:
+        for digest, text in con.execute("SELECT digest, policy FROM policies").fetchall():
+            con.execute("UPDATE policies SET policy = ? WHERE digest = ?",
+                        (json.dumps({**json.loads(text), "sampling": sampling}), digest))
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("sampling", "needle"),
+    [
+        # the floor the forecast used is named, and for "auto" why it was chosen
+        ({"weight": "proxy_uncertainty:scores.heuristic", "floor": "auto"}, 'floor = "auto": '),
+        ({"weight": "expr: sqrt(scores.heuristic * (1 - scores.heuristic)) + 0.05", "floor": 0.2}, ", floor 0.2, "),
+        # a field the ledger does not keep: no forecast (it was "1.00x as wide": every size the floor)
+        ({"weight": "cost", "floor": "auto"}, "does not record cost on the judged traces"),
+        ({"weight": "expr: cost * 2", "floor": 0.1}, "does not record cost"),
+        # a weight this version refuses (a newer version's ledger): a note, not an internal error
+        ({"weight": "expr: exp(scores.heuristic)", "floor": "auto"}, "a weight this version does not read"),
+    ],
+)
+def test_the_weighting_forecast_names_its_floor_or_why_there_is_none(ledger: Path, tmp_path: Path, capsys,
+                                                                      sampling, needle) -> None:
+    copy = _with_weight(ledger, tmp_path, sampling)
+    code = main(["plan", "--ledger", str(copy), "--metric", "correct", "--proxy", "scores.heuristic"])
+    err = capsys.readouterr().err
+    assert code == 0 and needle in err and "Traceback" not in err, err
+    if "floor" in needle:
+        assert "x as wide for --proxy scores.heuristic" in err

@@ -64,12 +64,20 @@ def test_the_library_call_is_what_the_command_prints(files: tuple[Path, Path], c
         (["--ledger", "s.sqlite", "--metric", "correct", "--skip-bad"], "--skip-bad"),
         (["--mode", "config", "--source", "jsonl:t.jsonl"], "either --config or --source"),
         (["--mode", "config"], "--mode config needs --config"),
+        (["--mode", "ledger", "--config", "sync.toml"], "a ledger plan (--ledger, or --mode ledger --config) needs"),
+        (["--mode", "config", "--config", "sync.toml", "--ledger", "s.sqlite"], "--ledger goes with --mode ledger"),
         (["--mode", "config", "--config", "sync.toml", "--metric", "correct"], "go with --ledger"),
         (["--mode", "config", "--config", "sync.toml", "--skip-bad"], "go with --mode source"),
         (["--mode", "source", "--config", "sync.toml"], "go with --mode config or ledger"),
         (["--source", "jsonl:t.jsonl", "--policy", "p.toml", "--metric", "correct"], "go with --ledger"),
         (["--source", "jsonl:t.jsonl", "--policy", "p.toml", "--rate", "0.1", "--rate-field", "x"], "not both"),
         (["--source", "jsonl:t.jsonl"], "give --source and --policy"),
+        # options a mode would silently ignore
+        (["--ledger", "s.sqlite", "--metric", "correct", "--no-design-effect"], "--no-design-effect: not in a ledger"),
+        (["--ledger", "s.sqlite", "--metric", "m", "--proxy", "score:c", "--budget", "9"], "--budget (with --proxy score"),
+        (["--ledger", "s.sqlite", "--metric", "m", "--proxy", "score:c", "--no-fpc"], "--no-fpc (with --proxy score"),
+        (["--ledger", "s.sqlite", "--metric", "correct", "--jobs", "4"], "--jobs splits reading a --source"),
+        (["--config", "sync.toml", "--jobs", "2"], "not in a config plan"),
     ],
 )
 def test_contradictions_are_one_line(args: list[str], needle: str, capsys) -> None:
@@ -81,3 +89,15 @@ def test_contradictions_are_one_line(args: list[str], needle: str, capsys) -> No
 def test_the_library_refuses_a_contradictory_request() -> None:
     with pytest.raises(ConfigError, match="needs --metric"):
         plan(PlanRequest(PlanMode.LEDGER, ledger="state.sqlite"))
+
+
+def test_a_weighted_policy_says_its_targets_are_sized_for_equal_probabilities(files: tuple[Path, Path],
+                                                                               tmp_path: Path, capsys) -> None:
+    traces, policy = files
+    weighted = tmp_path / "weighted.toml"
+    weighted.write_text(policy.read_text() + '\n[sampling]\nweight = "expr: sqrt(scores.heuristic * 2) + 0.1"\n')
+    assert main(["plan", "--source", f"jsonl:{traces}", "--policy", str(weighted)]) == 0
+    err = capsys.readouterr().err
+    assert 'weight = "expr: sqrt(scores.heuristic * 2) + 0.1" draws unequal probabilities' in err
+    assert main(["plan", "--source", f"jsonl:{traces}", "--policy", str(policy)]) == 0
+    assert "unequal probabilities" not in capsys.readouterr().err

@@ -73,3 +73,33 @@ def test_an_expression_weight_draws_the_same_sample_on_every_path(exports):
     assert_identical_samples(files, sample(exports, f"parquet:{exports / 'one.parquet'}", "x-parquet", policy=policy))
     sizes = {unit[9] for unit in common.units.values()}
     assert len(sizes) > 50 and max(sizes) > 0.5  # the expression's own sizes (sqrt(p(1-p)) <= 0.5 alone)
+
+
+@pytest.mark.parametrize("weight", [
+    "expr: " + "-" * 900 + "scores.heuristic",  # was a RecursionError: "internal error", exit 1
+    "expr: " + "+".join(["scores.heuristic"] * 6000),  # 100 kB
+    "expr: scores.heuristic * 1" + "0" * 400,  # not an error: inf, then the floor
+])
+def test_a_hostile_expression_is_one_line_exit_2_or_a_sample_the_same_on_every_path(exports, weight, capsys):
+    from tracestrata.cli.main import main
+
+    text = WEIGHTED.read_text().replace('weight = "proxy_uncertainty:scores.heuristic"', f'weight = "{weight}"')
+    policy = exports / f"hostile-{len(weight)}.toml"
+    policy.write_text(text)
+    jsonl = exports / "traces.jsonl"
+    runs = {}
+    for name, source, extra in [("files", f"jsonl:{jsonl}", []), ("jobs", f"jsonl:{jsonl}", ["--jobs", "2"]),
+                                ("duckdb", f"duckdb:{jsonl}", [])]:
+        out = exports / f"hostile-{len(weight)}-{name}"
+        code = main(["sample", "--source", source, "--policy", str(policy), "--out", str(out),
+                     "--state", str(exports / f"hostile-{name}.json"), *extra])
+        err = capsys.readouterr().err
+        runs[name] = (code, out)
+        if code:
+            assert code == 2 and f"{policy}:" in err and "sampling.weight" in err, err
+            assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    codes = {code for code, _ in runs.values()}
+    assert len(codes) == 1
+    if codes == {0}:
+        assert_identical_samples(runs["files"][1], runs["jobs"][1], records=True)
+        assert_identical_samples(runs["files"][1], runs["duckdb"][1], records=True)

@@ -76,6 +76,17 @@ def test_the_policy_reads_a_weight_and_a_floor():
         ('weight = "expr: sqrt(scores.a, 2)"', "sampling.weight", "sqrt takes 1 arguments"),
         ('weight = "expr: (scores.a"', "sampling.weight", "not an expression"),
         ('weight = "expr: "', "sampling.weight", "an empty expression"),
+        # hostile sizes and nesting: one line each, never a RecursionError (an "internal error", exit 1)
+        (f'weight = "expr: {"-" * 900}scores.a"', "sampling.weight", "nested deeper than 32 operations"),
+        (f'weight = "expr: {"+".join(["scores.a"] * 100)}"', "sampling.weight", "nested deeper than 32"),
+        (f'weight = "expr: {"(" * 300}scores.a{")" * 300}"', "sampling.weight", "not an expression"),
+        (f'weight = "expr: {"sqrt(" * 40}scores.a{")" * 40}"', "sampling.weight", "nested deeper than 32"),
+        (f'weight = "expr: {"+".join(["scores.a"] * 12000)}"', "sampling.weight", "at most 1,000 characters"),
+        ('weight = "expr: (lambda x: x)(scores.a)"', "sampling.weight", "not an allowed function call"),
+        ('weight = "expr: [x for x in scores.a]"', "sampling.weight", "not allowed in a weight expression"),
+        ('weight = "expr: 10**10**10"', "sampling.weight", "names none"),
+        ('weight = "expr: scores.a + \u2605"', "sampling.weight", "not an expression"),
+        ('weight = "expr: metadata.\ufb01eld * 2"', "sampling.weight", "NFKC-normalised"),
     ],
 )
 def test_a_bad_sampling_key_is_one_line_naming_file_line_and_key(tmp_path, body, key, message):
@@ -84,7 +95,7 @@ def test_a_bad_sampling_key_is_one_line_naming_file_line_and_key(tmp_path, body,
     with pytest.raises(ConfigError) as info:
         load_policy(path)
     text = str(info.value)
-    assert str(path) in text and key in text and message in text and "\n" not in text
+    assert str(path) in text and key in text and message in text and "\n" not in text and len(text) < 600
     assert info.value.line is not None and info.value.line >= 4
 
 
@@ -221,7 +232,18 @@ def test_a_weight_on_another_scale_than_the_floor_warns_once_with_the_share_floo
     assert floor_warning(spec, [("a", 0.15)] * 9) is None  # too few sampled traces to read a share
     assert floor_warning(spec, [("a", 0.15)] * 9 + [("a", 0.3)]) is None  # 90% is not beyond 90%
     assert "90.9% of the sampled traces of 1 of 1 cells" in floor_warning(spec, [("a", 0.15)] * 10 + [("a", 0.3)])
-    assert floor_warning(WeightSpec("scores.p", True), [("a", 0.15)] * 20) is None  # fixed scale: floored by design
+    assert floor_warning(WeightSpec("scores.p", True), [("a", 0.15)] * 20 + [("a", 0.3)]) is None  # by design
+    # proxy_uncertainty: of a field that is not a probability: every size is the floor, the weighting did nothing
+    latency = policy("proxy_uncertainty:latency_ms")
+    line = sample_warnings(sample_records(records(), latency), latency)["latency_ms"]
+    assert "every sampled trace of" in line and "needs a probability in [0, 1]" in line and "\n" not in line
+    assert "scores.heuristic" not in sample_warnings(sample_records(records(), policy()), policy())
+    assert floor_warning(WeightSpec("scores.p", True, 0.5), [("a", 0.5)] * 20) is None  # equal probability on purpose
+    # floor = "auto": the first window (the first-window floor) warns and says auto will choose; a chosen floor
+    # (equal probability at the top of the sizes, say) is not a scale mistake
+    auto = policy("cost").weight
+    assert auto.auto and 'keep floor = "auto"' in floor_warning(auto, [("a", 0.15)] * 20)
+    assert floor_warning(auto.with_floor(0.07), [("a", 0.07)] * 20) is None
 
 
 def test_an_expression_weight_is_evaluated_vectorised_as_python_would():
@@ -237,9 +259,46 @@ def test_an_expression_weight_is_evaluated_vectorised_as_python_would():
     assert policy(spec.text).digest == policy(spec.text).digest != policy().digest
 
 
+def test_a_multi_line_expression_is_one_line_in_the_policy_and_its_messages():
+    spec = policy("expr: sqrt(scores.x *\n    (1 - scores.x))\t+ 0.1").weight
+    assert spec.text == "expr: sqrt(scores.x * (1 - scores.x)) + 0.1"
+    assert spec == policy("expr: sqrt(scores.x * (1 - scores.x)) + 0.1").weight
+
+
+def test_huge_constants_and_exponents_give_the_floor_not_an_error():
+    """`10**400` is an int no float holds (it raised OverflowError: an internal error); it is inf,
+    as `1e400` is. Exponents are float powers, never Python ints (no `10**10**10` computed)."""
+    for text in ["scores.x * 1" + "0" * 400, "scores.x * 1e400", "scores.x ** 10**10**10 + 10**10**10"]:
+        spec = policy(f"expr: {text}", floor=0.05).weight
+        assert spec.sizes([0.5, 2.0, None]).tolist() == [0.05, 0.05, 0.05]
+
+
 def test_an_expression_weight_pickles_as_its_text():
     import pickle
 
     spec = policy("expr: max(scores.heuristic, 0.2) ** 0.5").weight
     again = pickle.loads(pickle.dumps(spec))
     assert again == spec and again.sizes([0.04, 0.81]).tolist() == spec.sizes([0.04, 0.81]).tolist()
+
+
+@pytest.mark.parametrize("floor", [1e-310, 5e-324, 1e-13, 1e300])
+def test_a_floor_outside_the_range_of_normal_ranks_is_refused(tmp_path, floor):
+    """A floor of 1e-310 made u/w overflow to inf: the cell's threshold was inf and every sampled
+    trace got pi = 1 (a biased estimate, silently)."""
+    path = tmp_path / "p.toml"
+    path.write_text(f'seed = "s"\n\n[sampling]\nweight = "cost"\nfloor = {floor!r}\n')
+    with pytest.raises(ConfigError, match=r"sampling\.floor: expected a number > 0 .*from 1e-12 to 1e\+250"):
+        load_policy(path)
+
+
+def test_hostile_sizes_keep_every_rank_finite_and_every_pi_positive():
+    """Sizes as large as a double allows, and an auto floor chosen from tiny values, keep the ranks
+    normal doubles: the cell's threshold is finite and > 0, so 0 < pi <= 1 and HT is exact in expectation."""
+    spec = WeightSpec("cost", False, 0.05)
+    sizes = spec.sizes(np.array([1e308, 1e200, np.inf, -np.inf, np.nan, 0.0, 1.0]))
+    assert sizes.tolist() == [1e250, 1e200, 0.05, 0.05, 0.05, 0.05, 1.0]
+    assert spec.with_floor(1e-310).floor == 1e-12 and spec.with_floor(1e300).floor == 1e250
+    hashes = hash_ids([f"t{i}" for i in range(2000)], hash_key("k"))
+    for w in (np.full(2000, 1e-12), np.full(2000, 1e250), np.where(np.arange(2000) % 2, 1e250, 1e-12)):
+        ranks = uniforms(hashes) / w
+        assert np.isfinite(ranks).all() and (ranks > np.finfo(float).tiny).all()

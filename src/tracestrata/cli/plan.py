@@ -42,7 +42,8 @@ from tracestrata.sampling.strata import check_path
     "config_path",
     type=click.Path(dir_okay=False),
     help="A sync config instead of --source/--policy: its backend, its policy and, without --since/--until, "
-    "its last closed window. Counts come from the backend's counters when it can (needs --rate).",
+    "its last closed window. Counts come from the backend's counters when it can (needs --rate). "
+    "With --metric: a ledger plan from the job's state file.",
 )
 @click.option(
     "--ledger",
@@ -65,7 +66,8 @@ from tracestrata.sampling.strata import check_path
     type=click.FloatRange(0, 0.5, min_open=True),
     default=0.05,
     show_default=True,
-    help="Wanted half-width of each stratum's Wilson interval (wilson) or of the global rate (neyman).",
+    help="Wanted half-width of each stratum's Wilson interval (wilson) or of the global rate (neyman); "
+    "ledger plans: of the global estimate, or with --proxy score:NAME of each stratum's two-phase estimate.",
 )
 @click.option(
     "--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True
@@ -78,13 +80,15 @@ from tracestrata.sampling.strata import check_path
 @click.option(
     "--floor",
     type=click.IntRange(min=0),
-    help=f"Lowest target a trimmed stratum gets [default: policy targets.floor, else {DEFAULT_FLOOR}].",
+    help=f"Lowest target a trimmed stratum gets [default: policy targets.floor, else {DEFAULT_FLOOR}; "
+    f"ledger plans: {DEFAULT_FLOOR}, with --proxy score:NAME the fewest reviews per stratum].",
 )
 @choice_option(
     "--method",
     AllocationMethod,
     AllocationMethod.WILSON,
-    "wilson: every stratum's own interval; neyman: the global estimate's precision.",
+    "wilson: every stratum's own interval; neyman: the global estimate's precision "
+    "(ledger plans are always Neyman on the measured spread).",
 )
 @click.option("--fpc/--no-fpc", default=True, show_default=True, help="Finite-population correction.")
 @click.option(
@@ -95,7 +99,7 @@ from tracestrata.sampling.strata import check_path
     "(the policy's failure.multiplier), not for a simple random sample.",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "toml", "json"]), default="table", show_default=True)
-@jobs_option("Any number gives the same counts.")
+@jobs_option("Any number gives the same counts (--mode source only).")
 @export_options
 def command(
     mode: str | None,
@@ -133,7 +137,8 @@ def command(
     interval nearest 0.5); `--rate` sets one rate for every stratum and
     `--rate-field` uses the observed mean of a boolean or 0..1 field. Under
     `--budget`, the strata with the smallest population are trimmed first, down
-    to `--floor`. `--format toml` prints a `[targets]` block to paste into the policy.
+    to `--floor`. `--format toml` prints a `[targets]` block to paste into the policy
+    (with `--proxy score:NAME`, a `[review]` block).
 
     Targets account for the policy's failure oversampling (the `deff` column);
     `--no-design-effect` sizes for a simple random sample.
@@ -162,11 +167,19 @@ def command(
         confidence=confidence, budget=budget, floor=floor, fpc=fpc, design_effect=design_effect, skip_bad=skip_bad,
         jobs=None if ledger else parse_jobs(jobs), source_options=source_options(schema, columns) or None,
     )
-    if (problem := request.problem()) is not None:
+    if (problem := request.problem()) is None and chosen is not PlanMode.SOURCE and _given("jobs"):
+        problem = f"--jobs splits reading a --source: not in a {chosen.value} plan"
+    if problem is not None:
         raise click.UsageError(problem)
     if rate_field is not None and (problem := check_path(rate_field)):
         raise click.BadParameter(problem, param_hint="--rate-field")
     _echo(plan(request, PlanHooks(say=_say, warn=_warn, progress=lambda read: progress_bar(read, "counting"))), fmt)
+
+
+def _given(name: str) -> bool:
+    """The option was on the command line (not its default)."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source is not None and source is not click.core.ParameterSource.DEFAULT
 
 
 def _echo(result: PlanResult, fmt: str) -> None:

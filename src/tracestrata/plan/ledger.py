@@ -40,7 +40,8 @@ from tracestrata.plan.residual import (
     review_plan,
     residual_neyman,
 )
-from tracestrata.sampling.weights import chosen_floor, spec_from_table
+from tracestrata.sampling.weight_expression import ExpressionError
+from tracestrata.sampling.weights import floor_choice, numbers, spec_from_table
 
 __all__ = ["DAY", "LedgerPlan", "daily_targets", "finished_windows", "plan_from_design", "weighting_forecast"]
 
@@ -206,7 +207,10 @@ def weighting_forecast(path: str | Path, design: Design, scores: Sequence[Score]
         return None
     policy = _latest_policy(path)
     table = policy.get("sampling") if isinstance(policy, Mapping) else None
-    weight = spec_from_table(table if isinstance(table, Mapping) else {}, spec.name)
+    try:
+        weight = spec_from_table(table if isinstance(table, Mapping) else {}, spec.name)
+    except ExpressionError as exc:  # a ledger written by a version whose expressions this one refuses
+        return f"no weighting forecast: the ledger's policy has a weight this version does not read ({exc})"
     values = {s.trace_id: float(s.value) for s in scores
               if s.name == metric and isinstance(s.value, int | float) and math.isfinite(float(s.value))}
     frame = ScoredFrame.build(design, values)
@@ -219,15 +223,24 @@ def weighting_forecast(path: str | Path, design: Design, scores: Sequence[Score]
     p = np.where(np.isnan(p), float(np.nanmean(p)), p)
     raw = [units[t].proxy[weight.field] if weight.field in units[t].proxy else units[t].attr(weight.field)
            for t in frame.trace_ids]
+    if not np.isfinite(numbers(raw)).any():  # every size would be the floor: a forecast of 1.00x says nothing
+        return (f'no weighting forecast for weight = "{weight.text}": the ledger does not record {weight.field} '
+                "on the judged traces (declare it as a [[proxy]] so the ledger keeps it)")
     everything = np.ones(len(frame.y), dtype=bool)
     lam = difference_unequal(frame, p, 0.0, everything).lam
-    weight = chosen_floor(weight, frame, frame.y - lam * p, raw)  # floor = "auto": the floor it would choose
+    choice = floor_choice(weight, frame, frame.y - lam * p, raw)  # floor = "auto": the floor it would choose
+    weight = weight if choice is None else weight.with_floor(choice.floor)
     gain = weighting_gain(frame, frame.y - lam * p, weight.sizes(raw))
-    if not math.isfinite(gain.ratio):
+    # against the same (Poisson) forecast at equal sizes, as `floor_choice` compares: `se_equal` is
+    # the exact SRS variance, larger by N_c/(N_c − 1), so equal sizes read 0.99x, a gain that is not there
+    equal = weighting_gain(frame, frame.y - lam * p, np.ones(len(frame.y))).se_weighted
+    ratio = gain.se_weighted / equal if equal > 0 else math.nan
+    if not math.isfinite(ratio):
         return None
-    return (f'with [sampling] weight = "{weight.text}" the same {gain.judged:,} judged traces would give an interval '
-            f"{gain.ratio:.2f}x as wide for --proxy {spec.name} (SE {gain.se_equal:.4f} -> {gain.se_weighted:.4f}; "
-            "a forecast from the judged windows)")
+    floor = f"floor {weight.floor:g}" + ("" if choice is None else f' (floor = "auto": {choice.reason})')
+    return (f'with [sampling] weight = "{weight.text}", {floor}, the same {gain.judged:,} judged traces would give '
+            f"an interval {ratio:.2f}x as wide for --proxy {spec.name} (SE {equal:.4f} -> "
+            f"{gain.se_weighted:.4f}; a forecast from the judged windows)")
 
 
 def _nan(x: float | None) -> float:

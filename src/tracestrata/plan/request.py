@@ -80,7 +80,9 @@ class PlanRequest:
         if self.rate is not None and self.rate_field is not None:
             return "use either --rate or --rate-field, not both"
         if self.mode is PlanMode.CONFIG:
-            if self.source is not None or self.policy is not None or self.ledger is not None:
+            if self.ledger is not None:
+                return "--ledger goes with --mode ledger (--mode config counts the backend of --config)"
+            if self.source is not None or self.policy is not None:
                 return "use either --config or --source/--policy, not both"
             if self.config is None:
                 return "--mode config needs --config"
@@ -95,9 +97,13 @@ class PlanRequest:
         if self.ledger is None and self.config is None:
             return "--mode ledger needs --ledger (or --config: its sync job's state file)"
         if not self.metric:
-            return "--ledger needs --metric"
+            return "a ledger plan (--ledger, or --mode ledger --config) needs --metric: the score it is for"
+        reviews = (self.proxy or "").startswith("score:")  # a review plan: no budget to split, no fpc to drop
         counted = {"--rate": self.rate is not None, "--rate-field": self.rate_field is not None,
-                   "--until": self.until_given, "--method neyman": self.method is not AllocationMethod.WILSON}
+                   "--until": self.until_given, "--method neyman": self.method is not AllocationMethod.WILSON,
+                   "--no-design-effect": not self.design_effect,
+                   "--budget (with --proxy score:NAME)": reviews and self.budget is not None,
+                   "--no-fpc (with --proxy score:NAME)": reviews and not self.fpc}
         extra = [name for name, on in counted.items() if on]
         if self._reads_a_source():
             extra.append("--skip-bad/--schema/--column")

@@ -50,10 +50,20 @@ def _counted_plan(request: PlanRequest, hooks: PlanHooks) -> PlanResult:
     )
     bad, _ = bad_input(source)
     judge = judge_calls_line(load_config(request.config), built.total) if request.config is not None else None
+    said = [f"skipped {bad:,} bad lines"] if bad else []
+    if policy.weight is not None:
+        said.append(WEIGHTED_NOTE.format(weight=policy.weight.text))
     return PlanResult(
-        request.mode, built, name, policy, tuple(counts), warnings=(*gaps, *notes),
-        notes=(f"skipped {bad:,} bad lines",) if bad else (), judge_calls=judge,
+        request.mode, built, name, policy, tuple(counts), warnings=(*gaps, *notes), notes=tuple(said),
+        judge_calls=judge,
     )
+
+
+WEIGHTED_NOTE = (
+    '[sampling] weight = "{weight}" draws unequal probabilities inside cells; these targets are sized for '
+    "equal ones (the proxy-assisted estimate usually gains from the weighting, the plain one loses): "
+    "`plan --ledger STATE --metric M --proxy FIELD` forecasts the width with the weighting from judged windows"
+)
 
 
 def _count(

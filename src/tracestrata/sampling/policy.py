@@ -25,7 +25,7 @@ from tracestrata.sampling.evaluators import Evaluator, HashTarget
 from tracestrata.sampling.signals import OPERATORS, Boost, Condition, Operator, Signal
 from tracestrata.sampling.strata import Dimension, check_path
 from tracestrata.sampling.weight_expression import ExpressionError
-from tracestrata.sampling.weights import AUTO, UNCERTAINTY, WeightSpec, parse_weight, weight_spec
+from tracestrata.sampling.weights import AUTO, MAX_SIZE, MIN_FLOOR, UNCERTAINTY, WeightSpec, parse_weight, weight_spec
 
 TOP_KEYS = (
     "seed", "description", "strata", "targets", "failure", "boost", "max_strata", "proxy", "review", "evaluator",
@@ -364,10 +364,11 @@ class _Parser:
             raise self.error("sampling.weight", f"{problem} (or '{UNCERTAINTY}:FIELD' for a proxy score in [0, 1])")
         floor = table.get("floor", AUTO)
         if floor != AUTO and (isinstance(floor, bool) or not isinstance(floor, (int, float))
-                              or not math.isfinite(floor) or floor <= 0):
+                              or not MIN_FLOOR <= floor <= MAX_SIZE):
             raise self.error(
                 "sampling.floor",
-                f'expected a number > 0 (the size of a trace without a weight) or "auto", got {floor!r}',
+                f"expected a number > 0 (the size of a trace without a weight; from {MIN_FLOOR:g} to {MAX_SIZE:g}, "
+                f'so every rank u/w is a normal double) or "auto", got {floor!r}',
             )
         return weight_spec(text, floor)
 

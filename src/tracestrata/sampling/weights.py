@@ -30,7 +30,10 @@ conversion (53 bits) and r_i one correctly rounded division, so every path that
 reads the same float weight gets the same ranks bit for bit.
 
 A weight that is missing, zero, negative, not a number or not finite falls back to
-the floor, never to probability 0; for `proxy_uncertainty:FIELD` the size is
+the floor, never to probability 0, and one above `MAX_SIZE` counts as `MAX_SIZE` (the
+floor lies in [`MIN_FLOOR`, `MAX_SIZE`]): with u_i in [2^-53, 1] every rank is then a
+normal double, so no rank overflows to inf or underflows to 0 (an inf threshold made
+every sampled trace's π 1); for `proxy_uncertainty:FIELD` the size is
 sqrt(p (1 − p)) of a proxy score p in [0, 1], floored (a score outside [0, 1] gets
 the floor); for `expr: ...` an arithmetic expression of one field
 (`sampling.weight_expression`), floored the same way.
@@ -49,13 +52,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from tracestrata.estimate.estimators import ScoredFrame
-from tracestrata.estimate.floor_choice import FIRST_WINDOW_FLOOR, choose_floor, first_window_floor
+from tracestrata.estimate.floor_choice import FIRST_WINDOW_FLOOR, FloorChoice, choose_floor, first_window_floor
 from tracestrata.sampling.columns import DictColumn, StringColumn
 from tracestrata.sampling.weight_expression import PREFIX, WeightExpression, evaluate, is_expression, parse_expression
 
 UNCERTAINTY = "proxy_uncertainty"
 AUTO = "auto"  # `floor = "auto"`: chosen per window from the earlier windows' judged traces
 DEFAULT_FLOOR = 0.15  # a field's or an expression's first-window floor (docs/sampling.md "The floor")
+MIN_FLOOR = 1e-12  # the smallest floor: ranks u/w <= 1e12
+MAX_SIZE = 1e250  # the largest size: ranks u/w >= 2^-53 / 1e250, far above the subnormals
 _U_SCALE = 2.0**-53
 Column = Sequence[object] | np.ndarray | StringColumn | DictColumn  # what the sketch hands `sizes`
 
@@ -84,8 +89,9 @@ class WeightSpec:
         return {"weight": self.text, "floor": AUTO if self.auto else self.floor}
 
     def with_floor(self, floor: float) -> WeightSpec:
-        """The same weight with this window's floor (an auto floor stays auto)."""
-        return replace(self, floor=float(floor))
+        """The same weight with this window's floor (an auto floor stays auto), kept in
+        [`MIN_FLOOR`, `MAX_SIZE`] as a policy's floor is (a chosen floor is a quantile of the field)."""
+        return replace(self, floor=min(max(float(floor), MIN_FLOOR), MAX_SIZE))
 
     def raw_sizes(self, column: Column) -> np.ndarray:
         """The size of every row before the floor: NaN where it is missing or not a number."""
@@ -102,7 +108,7 @@ class WeightSpec:
         x = self.raw_sizes(column)
         with np.errstate(invalid="ignore"):
             ok = np.isfinite(x) & (x > self.floor)
-        return np.where(ok, x, self.floor)
+        return np.where(ok, np.minimum(x, MAX_SIZE), self.floor)
 
 
 def numbers(column: Column) -> np.ndarray:
@@ -165,9 +171,14 @@ def floor_warning(spec: WeightSpec, sizes: Sequence[tuple[str, float | None]]) -
     about a lower bound of its share among the cell's traces. Read from the sample alone,
     the warning is the same on every path (files, --jobs, DuckDB, Spark). Not for
     `proxy_uncertainty:`: its sizes are on the floor's fixed scale [0, 0.5], and a proxy sure of
-    most traces floors most of them by design (the unsure ones are still drawn more often)."""
+    most traces floors most of them by design (the unsure ones are still drawn more often);
+    only when *every* sampled trace of every cell read was floored (below the 0.5 of equal
+    probability): then no trace was unsure, most likely a field that is not a probability
+    (`proxy_uncertainty:latency_ms`: every size NaN), and the weighting did nothing."""
+    if spec.auto and spec.floor != first_window_floor(spec.uncertainty, DEFAULT_FLOOR):
+        return None  # a floor `auto` chose from judged windows: floored traces are its choice, not a scale mistake
     if spec.uncertainty:
-        return None
+        return _uncertainty_warning(spec, sizes)
     counts: dict[str, list[int]] = {}
     for cell, size in sizes:
         if size is None:
@@ -182,9 +193,30 @@ def floor_warning(spec: WeightSpec, sizes: Sequence[tuple[str, float | None]]) -
     floored, sampled = sum(c[0] for c in flagged.values()), sum(c[1] for c in flagged.values())
     share = math.floor(1000 * floored / sampled) / 10
     return (f"weight '{spec.text}': {share:g}% of the sampled traces of {len(flagged)} of {len(read)} cells "
-            f"were sized by the floor {spec.floor:g}, not by the field (missing, or at most the floor), so their "
+            f"were sized by the floor {spec.floor:g}, not by the field (missing, not a finite number, or at most the "
+            f"floor), so their "
             f"draw is close to equal-probability; the floor is an absolute size: set `floor` in [sampling] "
-            f"below the field's typical value (docs/sampling.md \"The floor\")")
+            f"below the field's typical value{_AUTO_HINT if spec.auto else ''} (docs/sampling.md \"The floor\")")
+
+
+_AUTO_HINT = ' (or keep floor = "auto": windows after judged ones choose their floor from them)'
+
+
+def _uncertainty_warning(spec: WeightSpec, sizes: Sequence[tuple[str, float | None]]) -> str | None:
+    if spec.floor >= 0.5:  # equal probability on purpose (an auto floor at the top)
+        return None
+    per_cell: dict[str, list[float]] = {}
+    for cell, size in sizes:
+        if size is not None:
+            per_cell.setdefault(cell, []).append(size)
+    read = [v for v in per_cell.values() if len(v) >= FLOORED_MIN]
+    if not read or any(size > spec.floor for v in read for size in v):
+        return None
+    return (f"weight '{spec.text}': every sampled trace of {len(read)} cells was sized by the floor "
+            f"{spec.floor:g}: none was unsure enough to be sized above it (a field that is not a probability in "
+            f"[0, 1], or a proxy sure of every trace), so the draw is equal-probability; "
+            f"proxy_uncertainty: needs a probability in [0, 1] (for another scale: weight = \"FIELD\" or "
+            f"\"expr: ...\"; docs/sampling.md \"The floor\")")
 
 
 def parse_weight(text: str) -> tuple[str, bool]:
@@ -208,13 +240,19 @@ def weight_spec(text: str, floor: float | str = AUTO) -> WeightSpec:
     return WeightSpec(path, uncertainty, float(floor), False, expression)
 
 
-def chosen_floor(spec: WeightSpec, frame: ScoredFrame, residual: np.ndarray, column: Column) -> WeightSpec:
-    """The spec with the floor an auto floor would take after these judged traces (their design
-    `frame`, residuals against the proxy, weight column; `estimate.floor_choice`); a fixed floor as it is."""
+def floor_choice(spec: WeightSpec, frame: ScoredFrame, residual: np.ndarray, column: Column) -> FloorChoice | None:
+    """The floor an auto floor would take after these judged traces (their design `frame`,
+    residuals against the proxy, weight column) and why (`estimate.floor_choice`); None for a fixed floor."""
     if not spec.auto:
-        return spec
-    choice = choose_floor(frame, residual, spec.raw_sizes(column), uncertainty=spec.uncertainty, default=DEFAULT_FLOOR)
-    return spec.with_floor(choice.floor)
+        return None
+    return choose_floor(frame, residual, spec.raw_sizes(column), uncertainty=spec.uncertainty, default=DEFAULT_FLOOR)
+
+
+def chosen_floor(spec: WeightSpec, frame: ScoredFrame, residual: np.ndarray, column: Column) -> WeightSpec:
+    """The spec with the floor an auto floor would take after these judged traces (`floor_choice`);
+    a fixed floor as it is."""
+    choice = floor_choice(spec, frame, residual, column)
+    return spec if choice is None else spec.with_floor(choice.floor)
 
 
 def spec_from_table(table: Mapping[str, object], field: str) -> WeightSpec:
@@ -233,9 +271,12 @@ __all__ = [
     "FIRST_WINDOW_FLOOR",
     "FLOORED_MIN",
     "FLOORED_SHARE",
+    "MAX_SIZE",
+    "MIN_FLOOR",
     "UNCERTAINTY",
     "WeightSpec",
     "chosen_floor",
+    "floor_choice",
     "floor_warning",
     "inclusion_probabilities",
     "key_rank",
