@@ -163,3 +163,21 @@ def test_a_weight_change_is_a_new_series_and_an_auto_floor_is_not(tmp_path):
                         {**WEIGHTED, "proxy": []}):
             policy = parse_policy(changed, source="t")
             assert state.next_series(source, policy.digest, policy.to_json()) == series + 1
+
+
+
+def test_each_window_records_and_logs_the_floor_auto_took(tmp_path):
+    """The floor `auto` takes for a window is auditable: it is in the run's counts and in a detail line."""
+    import io
+
+    from tracestrata.job.logs import SyncLog
+
+    config = make_config(tmp_path, policy=WEIGHTED)
+    out, err = io.StringIO(), io.StringIO()
+    outcome = run_sync(config, now=NOW, connector=MemConnector(tmp_path, RECORDS),
+                       log=SyncLog(verbose=True, out=out, err=err))
+    assert outcome.windows
+    with State(config.state) as state:
+        runs = state.runs()
+    assert runs and all(isinstance(r.counts.get("weight_floor"), float) for r in runs)
+    assert "floor auto -> " in out.getvalue() + err.getvalue()

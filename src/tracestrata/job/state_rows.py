@@ -33,6 +33,7 @@ class RunCounts(TypedDict):
     boosted: NotRequired[int]
     new_series: NotRequired[bool]
     day_share: NotRequired[float]
+    weight_floor: NotRequired[float]  # the floor `floor = "auto"` took for this window
     late: NotRequired[int]
 
 

@@ -85,6 +85,7 @@ def plan_window(
     population = result.population
     counts = {
         **({"day_share": round(share.of(population), 6)} if share is not None else {}),
+        **({"weight_floor": policy.weight.floor} if policy.weight is not None and policy.weight.auto else {}),
         "traces": population,
         "selected": len(result.selected),
         "failures": sum(1 for p in result.selected if p.failure),

@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from tracestrata.errors import RetriableSourceError
@@ -80,9 +81,13 @@ def _plan(ctx: RunContext, window: Window) -> tuple[RunRow, int, int]:
     last = ctx.state.last_run(ctx.source)
     share = policy.targets.window
     plan = plan_window(
-        result, window, ctx.policy, source=ctx.source, series=series,
+        result, window, replace(ctx.policy, weight=policy.weight), source=ctx.source, series=series,
         new_series=last is not None and last.series != series, sinks=sink_names(ctx, window), share=share,
     )
+    if policy.weight is not None and policy.weight.auto:
+        ctx.log.detail(
+            "floor", f"{window.key}: [sampling] floor auto -> {policy.weight.floor:g}", window=window.key
+        )
     if share is not None:
         population = plan.population
         basis = "no traffic before it: its duration" if share.expected is None else f"~{share.expected:,.0f} a day"
@@ -117,7 +122,7 @@ def _draw(ctx: RunContext, window: Window, policy: Policy, boost_before: Mapping
             window=window.key,
             duplicates=result.duplicates,
         )
-    warnings = sample_warnings(result, ctx.policy, skip=ctx.warned_fields)
+    warnings = sample_warnings(result, policy, skip=ctx.warned_fields)
     for path, line in warnings.items():
         ctx.log.warn("field", f"{window.key}: {line}", window=window.key, field=path)
     ctx.warned_fields.update(warnings)
