@@ -28,7 +28,7 @@ from tracestrata.connectors.files.source import FilesTraceSource
 from tracestrata.evaluators.design import source_evaluator_design
 from tracestrata.evaluators.sampling_value import sampling_values
 from tracestrata.sampling.hashing import hash_ids, hash_key
-from tracestrata.sampling.policy import parse_policy
+from tracestrata.policy.parse import parse_policy
 from tracestrata.sampling.sources import sample_source
 from tracestrata.synthetic import generate_traces
 

@@ -232,7 +232,7 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
     import orjson
 
     from tracestrata.record import TraceRecord
-    from tracestrata.sampling.policy import load_policy
+    from tracestrata.policy.parse import load_policy
 
     measures: list[Measure] = []
     with open(path, "rb") as handle:
@@ -270,7 +270,7 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
         del records
         try:
             from tracestrata.sampling.samplers import sample_columns
-            from tracestrata.sampling.strata import raw_column
+            from tracestrata.policy.strata import raw_column
         except ImportError:
             pass
         else:
@@ -291,7 +291,7 @@ def in_memory(path: Path, n: int, repeat: int) -> tuple[list[Measure], int]:
 
     try:
         from tracestrata.sampling.samplers import sample_columns
-        from tracestrata.sampling.strata import raw_column
+        from tracestrata.policy.strata import raw_column
     except ImportError:
         pass
     else:

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from tracestrata.cli.main import main as cli_main
 from tracestrata.sampling.manifest import read_sample_dir, write_sample_dir
-from tracestrata.sampling.policy import load_policy
+from tracestrata.policy.parse import load_policy
 
 POLICY = Path(__file__).resolve().parent / "policy.toml"
 INTENTS = np.array(["billing", "sales", "tech", "account", "refund", "smalltalk", "compliance"])

@@ -29,7 +29,7 @@ from tracestrata.job.logs import NullLog
 from tracestrata.job.sync import run_sync
 from tracestrata.protocols import SinkKind, Window
 from tracestrata.record import TraceRecord
-from tracestrata.sampling.policy import load_policy
+from tracestrata.policy.parse import load_policy
 from tracestrata.sampling.samplers import sample_records
 from tracestrata.synthetic import generate_traces
 

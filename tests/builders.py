@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tracestrata.design import CellKind
 from tracestrata.job.state import PlannedItem
-from tracestrata.sampling.policy import parse_policy
+from tracestrata.policy.parse import parse_policy
 from tracestrata.synthetic import generate_traces, judge
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tracestrata.sampling.manifest import read_sample_dir
-from tracestrata.sampling.samplers import SampleResult
+from tracestrata.sampling.sample_result import SampleResult
 
 _RECORD_ONLY = (
     "stratum", "values", "cell", "kind", "failure", "signals", "boost", "inclusion_probability", "weight", "size",

@@ -13,8 +13,8 @@ from tracestrata.cli.main import main
 from tracestrata.errors import ExitCode
 from tracestrata.plan.wilson import failure_split, wilson_half_width
 from tracestrata.sampling.counting import count_strata
-from tracestrata.sampling.policy import load_policy, parse_policy
-from tracestrata.sampling.samplers import Sketch
+from tracestrata.policy.parse import load_policy, parse_policy
+from tracestrata.sampling.sketch import Sketch
 from tracestrata.synthetic import generate_traces
 
 POLICY = policy_toml(

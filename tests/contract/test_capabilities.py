@@ -18,7 +18,7 @@ from test_contract import _records, _run_tag, _window, harness  # noqa: F401 (th
 
 from tracestrata.protocols import ScoresBetween, TraceSource, Window
 from tracestrata.record import Score, TraceRecord
-from tracestrata.sampling.policy import parse_policy
+from tracestrata.policy.parse import parse_policy
 from tracestrata.sampling.sources import count_source, sample_source
 
 POLICY = parse_policy(

@@ -21,7 +21,7 @@ from rscript import require_rscript, run_r, values_by_case
 from tracestrata.estimate.evaluator import evaluator_report
 from tracestrata.record import Score
 from tracestrata.evaluators.design import evaluator_design
-from tracestrata.sampling.policy import parse_policy
+from tracestrata.policy.parse import parse_policy
 from tracestrata.synthetic import generate_traces, judge
 
 pytestmark = pytest.mark.r

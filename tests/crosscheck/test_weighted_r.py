@@ -23,7 +23,7 @@ import pytest
 from rscript import require_rscript, run_r, values_by_case
 
 from tracestrata.estimate.estimators import LonelyCell, ScoredFrame, UnequalFrame, domain_fit, stratified_variance
-from tracestrata.sampling.policy import load_policy
+from tracestrata.policy.parse import load_policy
 from tracestrata.sampling.samplers import sample_records
 from tracestrata.synthetic import generate_traces, judge
 

@@ -10,8 +10,8 @@ from tracestrata.estimate.evaluator import STARVED_BELOW, evaluator_report
 from tracestrata.record import Score
 from tracestrata.evaluators.design import evaluator_design, evaluator_metadata_keys
 from tracestrata.evaluators.sampling_value import sampling_value
-from tracestrata.sampling.evaluators import HashTarget
-from tracestrata.sampling.policy import load_policy, parse_policy
+from tracestrata.policy.evaluators import HashTarget
+from tracestrata.policy.parse import load_policy, parse_policy
 from tracestrata.sampling.samplers import sample_records
 from tracestrata.synthetic import generate_traces, judge
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from tracestrata.estimate.report import build_report
 from tracestrata.demo.run import POLICY
 from tracestrata.record import Score
-from tracestrata.sampling.policy import parse_policy
+from tracestrata.policy.parse import parse_policy
 from tracestrata.sampling.samplers import sample_records
 from tracestrata.synthetic import generate_traces, judge, population_truth
 

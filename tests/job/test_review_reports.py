@@ -81,7 +81,7 @@ def test_labels_covering_the_review_subsample_unevenly_are_warned(tmp_path: Path
 
 
 def test_the_reviewers_list_is_exactly_the_review_subsample_in_review_order(tmp_path: Path) -> None:
-    from tracestrata.sampling.samplers import review_order
+    from tracestrata.sampling.review_draw import review_order
 
     path, _ = _run(tmp_path)
     config = load_config(path)

@@ -12,7 +12,8 @@ from builders import policy_data, sync_config_toml
 from tracestrata.cli.main import main
 from tracestrata.errors import ExitCode
 from tracestrata.job.state import State
-from tracestrata.sampling.policy import WindowShare, load_policy, parse_policy
+from tracestrata.policy.model import WindowShare
+from tracestrata.policy.parse import load_policy, parse_policy
 from tracestrata.sampling.samplers import sample_records
 from tracestrata.synthetic import generate_traces
 

@@ -62,8 +62,8 @@ def test_an_auto_floor_is_chosen_from_the_judged_windows_before(tmp_path):
     from tracestrata.job.window_plan import auto_floor
     from tracestrata.protocols import Window
     from tracestrata.record import Score
-    from tracestrata.sampling.policy import parse_policy
-    from tracestrata.sampling.weights import FIRST_WINDOW_FLOOR
+    from tracestrata.policy.parse import parse_policy
+    from tracestrata.estimate.floor_choice import FIRST_WINDOW_FLOOR
     from tracestrata.synthetic import judge
 
     config = make_config(tmp_path, policy=WEIGHTED)
@@ -114,7 +114,7 @@ def test_an_auto_floor_reads_the_judged_windows_of_an_earlier_series_and_edge_le
     from tracestrata.job.window_plan import auto_floor
     from tracestrata.protocols import Window
     from tracestrata.record import Score
-    from tracestrata.sampling.policy import parse_policy
+    from tracestrata.policy.parse import parse_policy
     from tracestrata.synthetic import judge
 
     config = make_config(tmp_path, policy=WEIGHTED)
@@ -147,7 +147,7 @@ def test_an_auto_floor_reads_the_judged_windows_of_an_earlier_series_and_edge_le
 def test_a_weight_change_is_a_new_series_and_an_auto_floor_is_not(tmp_path):
     """docs/sync.md "policy change": `[sampling]` and `[[proxy]]` are part of what a policy samples
     by; the floor `auto` picks per window is not (the policy still says "auto")."""
-    from tracestrata.sampling.policy import parse_policy
+    from tracestrata.policy.parse import parse_policy
 
     config = make_config(tmp_path, policy=WEIGHTED)
     run_sync(config, now=NOW, connector=MemConnector(tmp_path, RECORDS))

@@ -6,7 +6,7 @@ from builders import policy_data
 
 from tracestrata.job.window_plan import plan_window, run_id_for
 from tracestrata.protocols import SinkKind, Window
-from tracestrata.sampling.policy import parse_policy
+from tracestrata.policy.parse import parse_policy
 from tracestrata.sampling.samplers import sample_records
 from tracestrata.synthetic import generate_traces
 

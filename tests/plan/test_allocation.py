@@ -324,7 +324,7 @@ def test_variance_factor_is_the_variance_of_the_reweighted_estimate(population, 
     """Simulated: draw each cell's sample (hypergeometric), reweight the cells; same rate in both."""
     import numpy as np
 
-    from tracestrata.sampling.samplers import allocate_stratum
+    from tracestrata.sampling.cell_allocation import allocate_stratum
 
     rng = np.random.default_rng(3)
     rate = 0.3

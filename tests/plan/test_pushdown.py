@@ -8,9 +8,9 @@ import pytest
 from tracestrata.protocols import Window
 from tracestrata.record import TraceRecord
 from tracestrata.sampling.counting import count_strata
-from tracestrata.sampling.policy import parse_policy
+from tracestrata.policy.parse import parse_policy
 from tracestrata.plan.pushdown import CountUnavailable, count_strata_pushdown
-from tracestrata.sampling.strata import record_getter
+from tracestrata.policy.strata import record_getter
 from tracestrata.synthetic import generate_traces
 
 WINDOW = Window(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC))

@@ -7,8 +7,8 @@ import pytest
 
 from tracestrata.cli.main import COMMANDS
 from tracestrata.errors import ExitCode
-from tracestrata.sampling import policy
-from tracestrata.sampling.signals import OPERATORS
+from tracestrata.policy import parse as policy
+from tracestrata.policy.signals import OPERATORS
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()

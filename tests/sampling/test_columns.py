@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracestrata.sampling import columns as columns_module
-from tracestrata.sampling.columns import DictColumn, StringColumn, factorize
+from tracestrata import columns as columns_module
+from tracestrata.columns import DictColumn, StringColumn, factorize
 from tracestrata.sampling.hashing import hash_id, hash_ids, hash_key
 
 KEY = hash_key("nightly")

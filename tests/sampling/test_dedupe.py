@@ -15,8 +15,9 @@ from tracestrata.cli.main import cli
 from tracestrata.record import TraceRecord
 from tracestrata.sampling.dedupe import DuplicateFilter, unique_records
 from tracestrata.sampling.hashing import hash_ids, hash_key
-from tracestrata.sampling.policy import parse_policy
-from tracestrata.sampling.samplers import Sketch, sample_records
+from tracestrata.policy.parse import parse_policy
+from tracestrata.sampling.sketch import Sketch
+from tracestrata.sampling.samplers import sample_records
 from tracestrata.synthetic import generate_traces
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)

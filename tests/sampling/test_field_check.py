@@ -7,7 +7,7 @@ import pytest
 from builders import policy_data
 
 from tracestrata.record import TraceRecord
-from tracestrata.sampling.columns import DictColumn, StringColumn
+from tracestrata.columns import DictColumn, StringColumn
 from tracestrata.sampling.field_check import (
     FieldPresence,
     FieldRole,
@@ -16,8 +16,9 @@ from tracestrata.sampling.field_check import (
     sample_gaps,
     seen_paths,
 )
-from tracestrata.sampling.policy import parse_policy
-from tracestrata.sampling.samplers import Sketch, sample_records
+from tracestrata.policy.parse import parse_policy
+from tracestrata.sampling.sketch import Sketch
+from tracestrata.sampling.samplers import sample_records
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

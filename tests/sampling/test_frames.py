@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from tracestrata.errors import InputError
-from tracestrata.sampling.columns import DictColumn, StringColumn
+from tracestrata.columns import DictColumn, StringColumn
 from tracestrata.sampling.frames import (
     as_column,
     frame_columns,
@@ -17,7 +17,7 @@ from tracestrata.sampling.frames import (
     selected_frame,
 )
 from tracestrata.sampling.manifest import DESIGN_FIELDS
-from tracestrata.sampling.policy import load_policy
+from tracestrata.policy.parse import load_policy
 from tracestrata.sampling.samplers import sample_records
 from tracestrata.synthetic import generate_traces
 

@@ -10,7 +10,7 @@ from identical import assert_identical_samples
 
 from tracestrata.connectors.files.source import FilesTraceSource
 from tracestrata.sampling.manifest import write_sample_dir
-from tracestrata.sampling.policy import load_policy
+from tracestrata.policy.parse import load_policy
 from tracestrata.sampling.samplers import sample_column_batches, sample_records
 from tracestrata.synthetic import generate_traces
 

@@ -9,7 +9,7 @@ from tracestrata.design import CellKind
 from tracestrata.errors import InputError
 from tracestrata.protocols import Window
 from tracestrata.sampling.manifest import read_sample_dir, write_sample_dir
-from tracestrata.sampling.policy import parse_policy
+from tracestrata.policy.parse import parse_policy
 from tracestrata.sampling.samplers import sample_records
 from tracestrata.synthetic import generate_traces
 

@@ -13,7 +13,7 @@ import pytest
 from tracestrata.cli.main import main
 from tracestrata.errors import InputError
 from tracestrata.sampling.manifest import read_sample_dir, write_sample_dir
-from tracestrata.sampling.policy import parse_policy
+from tracestrata.policy.parse import parse_policy
 from tracestrata.sampling.samplers import sample_records
 from tracestrata.synthetic import generate_traces
 

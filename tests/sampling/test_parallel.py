@@ -18,7 +18,7 @@ from tracestrata.connectors.files.source import FilesTraceSource, Part
 from tracestrata.errors import InputError
 from tracestrata.protocols import Window
 from tracestrata.sampling.parallel import available_cpus, sample_parts
-from tracestrata.sampling.policy import load_policy
+from tracestrata.policy.parse import load_policy
 from tracestrata.sampling.samplers import sample_column_batches
 from tracestrata.synthetic import generate_traces
 

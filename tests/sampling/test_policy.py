@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from tracestrata.errors import ConfigError
-from tracestrata.sampling.policy import Period, Targets, WindowShare, load_policy, parse_policy
-from tracestrata.sampling.signals import Operator
+from tracestrata.policy.model import Period, Targets, WindowShare
+from tracestrata.policy.parse import load_policy, parse_policy
+from tracestrata.policy.signals import Operator
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "policies").glob("*.toml"))
 

@@ -18,8 +18,9 @@ from tracestrata.connectors.files.source import FilesTraceSource, Part
 from tracestrata.errors import ConfigError, InputError
 from tracestrata.protocols import Window
 from tracestrata.sampling.parallel import sample_parts
-from tracestrata.sampling.policy import parse_policy
-from tracestrata.sampling.samplers import Sketch, sample_column_batches, sample_records
+from tracestrata.policy.parse import parse_policy
+from tracestrata.sampling.sketch import Sketch
+from tracestrata.sampling.samplers import sample_column_batches, sample_records
 from tracestrata.synthetic import generate_traces
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -210,7 +211,7 @@ def test_fixed_point_sums_are_exact_for_any_magnitude():
 def test_active_example_policy_buckets_the_synthetic_heuristic_and_records_it():
     from pathlib import Path
 
-    from tracestrata.sampling.policy import load_policy
+    from tracestrata.policy.parse import load_policy
     from tracestrata.synthetic import judge
 
     policy = load_policy(Path(__file__).resolve().parents[2] / "examples" / "policies" / "active.toml")

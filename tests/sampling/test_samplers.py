@@ -12,15 +12,11 @@ from hypothesis import strategies as st
 from tracestrata.design import CellKind
 from tracestrata.record import TraceRecord
 from tracestrata.sampling.hashing import hash_id, hash_key
-from tracestrata.sampling.policy import parse_policy
-from tracestrata.sampling.samplers import (
-    Sketch,
-    allocate_boost,
-    allocate_stratum,
-    largest_remainder,
-    sample_records,
-)
-from tracestrata.sampling.strata import fold, record_getter, top_values
+from tracestrata.policy.parse import parse_policy
+from tracestrata.sampling.sketch import Sketch
+from tracestrata.sampling.cell_allocation import allocate_boost, allocate_stratum, largest_remainder
+from tracestrata.sampling.samplers import sample_records
+from tracestrata.policy.strata import fold, record_getter, top_values
 from tracestrata.synthetic import generate_traces
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -290,8 +286,8 @@ def test_merge_refuses_other_policies():
 
 import numpy as np  # noqa: E402
 
-from tracestrata.sampling.samplers import sample_columns  # noqa: E402
-from tracestrata.sampling.strata import record_getter as _getter  # noqa: E402
+from tracestrata.sampling.samplers import sample_columns
+from tracestrata.policy.strata import record_getter as _getter  # noqa: E402
 
 
 def numpy_columns(records, policy):
@@ -323,7 +319,7 @@ def test_columns_lists_and_numpy_give_the_record_sample(records, policy, batch):
 
 def buffer_columns(records, policy):
     """The policy's columns in Arrow's layouts: strings as offsets + bytes, the rest dictionary-encoded."""
-    from tracestrata.sampling.columns import DictColumn, StringColumn
+    from tracestrata.columns import DictColumn, StringColumn
 
     out = {}
     for path in policy.fields():
@@ -341,7 +337,7 @@ def buffer_columns(records, policy):
 @SETTINGS
 @given(records_strategy, policy_strategy, st.integers(1, 50))
 def test_buffer_columns_give_the_record_sample(records, policy, batch):
-    from tracestrata.sampling.columns import StringColumn
+    from tracestrata.columns import StringColumn
 
     whole = sample_records(records, policy)
     ids = StringColumn.from_strings([r.id for r in records])
@@ -360,7 +356,7 @@ def test_buffer_columns_give_the_record_sample(records, policy, batch):
     st.integers(-2, 2),
 )
 def test_numpy_evaluation_matches_python_on_float_columns(values, op, operand):
-    from tracestrata.sampling.signals import Condition, Operator
+    from tracestrata.policy.signals import Condition, Operator
 
     operand_value = {"exists": True, "in": (operand, 1.5)}.get(op, operand)
     condition = Condition("f", Operator(op), operand_value)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracestrata.sampling.signals import Condition, Operator, Signal, fired
+from tracestrata.policy.signals import Condition, Operator, Signal, fired
 
 CASES = [
     (Operator.EQUALS, "error", [("error", True), ("ok", False), (None, False), (1, False)]),

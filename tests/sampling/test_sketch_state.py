@@ -10,7 +10,8 @@ import pytest
 from builders import make_policy, summarize
 
 from tracestrata.record import TraceRecord
-from tracestrata.sampling.samplers import Sketch, sample_records
+from tracestrata.sampling.sketch import Sketch
+from tracestrata.sampling.samplers import sample_records
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 INTENTS = ["billing", "refund", "compliance", "tech", "zürich-ß", None]

@@ -7,7 +7,7 @@ from builders import PATHS, record_values
 from hypothesis import given, settings
 
 from tracestrata.record import SourceRef, TraceRecord
-from tracestrata.sampling.strata import (
+from tracestrata.policy.strata import (
     MISSING,
     OTHER,
     Dimension,
@@ -98,7 +98,7 @@ def test_raw_column_treats_non_object_metadata_as_missing(bad):
 @settings(deadline=None)
 @given(record_values)
 def test_record_column_equals_record_getter(data):
-    from tracestrata.sampling.strata import record_column
+    from tracestrata.policy.strata import record_column
 
     data = {k: v for k, v in data.items() if v is not None} | {"id": "t1", "timestamp": "2026-01-01T00:00:00Z"}
     record = TraceRecord.from_json(data)

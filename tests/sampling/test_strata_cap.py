@@ -11,7 +11,8 @@ import pytest
 from tracestrata.cli.main import main
 from tracestrata.errors import ConfigError
 from tracestrata.sampling.counting import count_strata
-from tracestrata.sampling.policy import DEFAULT_MAX_STRATA, parse_policy
+from tracestrata.policy.model import DEFAULT_MAX_STRATA
+from tracestrata.policy.parse import parse_policy
 from tracestrata.sampling.samplers import sample_records
 from tracestrata.synthetic import generate_traces
 

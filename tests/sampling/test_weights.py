@@ -11,9 +11,12 @@ import pytest
 from tracestrata.errors import ConfigError
 from tracestrata.record import TraceRecord
 from tracestrata.sampling.hashing import hash_id, hash_ids, hash_key
-from tracestrata.sampling.policy import load_policy, parse_policy
-from tracestrata.sampling.samplers import Sketch, sample_records
-from tracestrata.sampling.weights import DEFAULT_FLOOR, FIRST_WINDOW_FLOOR, WeightSpec, key_rank, rank_keys, uniforms
+from tracestrata.policy.parse import load_policy, parse_policy
+from tracestrata.sampling.sketch import Sketch
+from tracestrata.sampling.samplers import sample_records
+from tracestrata.policy.weight_spec import DEFAULT_FLOOR, WeightSpec
+from tracestrata.estimate.floor_choice import FIRST_WINDOW_FLOOR
+from tracestrata.sampling.weights import key_rank, rank_keys, uniforms
 from tracestrata.synthetic import generate_traces
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

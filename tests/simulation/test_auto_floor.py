@@ -23,7 +23,7 @@ import pytest
 from test_weighted_coverage import N, allocation, draw, estimates, frame_of, honest, population, summarize
 
 from tracestrata.estimate.floor_choice import choose_floor, first_window_floor
-from tracestrata.sampling.weights import DEFAULT_FLOOR, WeightSpec
+from tracestrata.policy.weight_spec import DEFAULT_FLOOR, WeightSpec
 
 WINDOWS = 1000
 SPEC = WeightSpec("scores.heuristic", True)

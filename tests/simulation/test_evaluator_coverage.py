@@ -33,7 +33,7 @@ from tracestrata.estimate.evaluator import EvaluatorScope, StratumScope, evaluat
 from tracestrata.record import Score, TraceRecord
 from tracestrata.evaluators.design import evaluator_design
 from tracestrata.evaluators.sampling_value import sampling_values
-from tracestrata.sampling.policy import parse_policy
+from tracestrata.policy.parse import parse_policy
 
 REPS = 1000
 RATE = 0.05

@@ -26,7 +26,7 @@ from sim_design import split_target
 
 from tracestrata.design import CellKind
 from tracestrata.estimate.estimators import ScoredFrame, StratifiedEstimator
-from tracestrata.sampling.policy import parse_policy
+from tracestrata.policy.parse import parse_policy
 from tracestrata.sampling.samplers import sample_records
 from tracestrata.synthetic import generate_traces, judge
 

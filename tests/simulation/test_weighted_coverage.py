@@ -33,8 +33,8 @@ from tracestrata.estimate.intervals import korn_graubard, t_interval
 from tracestrata.estimate.unequal import unequal_weights
 from tracestrata.estimate.proxy import ProxyData, difference_fit
 from tracestrata.estimate.weighted_difference import difference_unequal
-from tracestrata.sampling.samplers import allocate_stratum
-from tracestrata.sampling.weights import DEFAULT_FLOOR, WeightSpec
+from tracestrata.sampling.cell_allocation import allocate_stratum
+from tracestrata.policy.weight_spec import DEFAULT_FLOOR, WeightSpec
 
 REPS = 1000
 N = 20_000

@@ -30,7 +30,8 @@ from tracestrata.estimate.assisted import _phase1_floor
 from tracestrata.estimate.estimators import domain_fit
 from tracestrata.estimate.intervals import korn_graubard, t_interval
 from tracestrata.estimate.weighted_twophase import twophase_unequal
-from tracestrata.sampling.weights import FIRST_WINDOW_FLOOR, WeightSpec
+from tracestrata.estimate.floor_choice import FIRST_WINDOW_FLOOR
+from tracestrata.policy.weight_spec import WeightSpec
 
 REPS = 2000
 SPEC = WeightSpec("scores.heuristic", True, FIRST_WINDOW_FLOOR)

@@ -15,7 +15,7 @@ from tracestrata.job.state import State
 from tracestrata.protocols import Window
 from tracestrata.record import TraceRecord
 from tracestrata.sampling.manifest import write_sample_dir
-from tracestrata.sampling.policy import load_policy
+from tracestrata.policy.parse import load_policy
 from tracestrata.synthetic import generate_traces
 
 pytestmark = pytest.mark.timeout(600)

@@ -10,7 +10,7 @@ from identical import assert_identical_samples
 
 from tracestrata.cli.main import cli
 from tracestrata.sampling.manifest import write_sample_dir
-from tracestrata.sampling.policy import load_policy
+from tracestrata.policy.parse import load_policy
 
 WEIGHTED = Path(__file__).resolve().parents[2] / "examples" / "policies" / "weighted.toml"
 

@@ -20,7 +20,7 @@ from tracestrata.plan.budget import DEFAULT_FLOOR
 from tracestrata.plan.render import render_result
 from tracestrata.plan.request import PlanHooks, PlanMode, PlanRequest, PlanResult, infer_mode
 from tracestrata.plan.run import plan
-from tracestrata.sampling.strata import check_path
+from tracestrata.policy.strata import check_path
 
 
 @click.command("plan")

@@ -239,7 +239,7 @@ def _evaluator_design(
     """The evaluator's sample over the source's window, stratified by the policy that declares it."""
     from tracestrata.connectors import open_trace_source
     from tracestrata.evaluators.design import report_evaluator_design
-    from tracestrata.sampling.policy import load_policy
+    from tracestrata.policy.parse import load_policy
 
     source, _ = open_trace_source(source_spec, skip_bad=skip_bad, options=options)
     built, said = report_evaluator_design(source, load_policy(policy_path), name, window, source_label=source_spec)

@@ -23,9 +23,10 @@ from tracestrata.connectors import open_trace_source
 from tracestrata.job.sample_boosts import boost_store, old_boost_file
 from tracestrata.sampling.field_check import sample_warnings
 from tracestrata.protocols import Window
-from tracestrata.sampling.policy import Policy, load_policy
+from tracestrata.policy.model import Policy
+from tracestrata.policy.parse import load_policy
 from tracestrata.sampling.sample_dir import sample_to_dir, standalone_policy
-from tracestrata.sampling.samplers import SampleResult
+from tracestrata.sampling.sample_result import SampleResult
 
 
 @click.command("sample")

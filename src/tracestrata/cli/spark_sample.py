@@ -24,7 +24,7 @@ from tracestrata.cli.sample import echo_run, note_old_boost_file
 from tracestrata.job.sample_boosts import boost_store
 from tracestrata.protocols import Window
 from tracestrata.record import TEXT_FIELDS
-from tracestrata.sampling.policy import load_policy
+from tracestrata.policy.parse import load_policy
 from tracestrata.sampling.sample_dir import draw_to_dir, standalone_policy
 
 

@@ -2,6 +2,6 @@
 bit for bit (`sampling_value`), and an evaluator's scores as the stratified Bernoulli sample
 they are (`design`), which `report --evaluator` and the job's evaluator report estimate from.
 
-The `[[evaluator]]` table itself is part of the policy (`tracestrata.sampling.evaluators`).
+The `[[evaluator]]` table itself is part of the policy (`tracestrata.policy.evaluators`).
 See docs/evaluators.md.
 """

@@ -26,15 +26,15 @@ from tracestrata.estimate.evaluator import EvaluatorScope, StratumScope
 from tracestrata.estimate.report import ReportWarning
 from tracestrata.protocols import ColumnSource, TraceSource, Window, iter_chunks
 from tracestrata.record import JSONValue, TraceRecord
-from tracestrata.sampling.columns import DictColumn, StringColumn
+from tracestrata.columns import DictColumn, StringColumn
 from tracestrata.sampling.dedupe import DuplicateFilter
 from tracestrata.evaluators.sampling_value import sampled_mask, sampling_values
-from tracestrata.sampling.evaluators import Evaluator, HashTarget
+from tracestrata.policy.evaluators import Evaluator, HashTarget
 from tracestrata.sampling.hashing import hash_ids, hash_key
-from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.signals import column_values
+from tracestrata.policy.model import Policy
+from tracestrata.policy.signals import column_values
 from tracestrata.sampling.sources import ALL_TIME, bad_input
-from tracestrata.sampling.strata import fold, record_column, stratum_key, top_values
+from tracestrata.policy.strata import fold, record_column, stratum_key, top_values
 
 BATCH = 8192
 Labels = tuple[str, ...]  # a trace's label per dimension, before or after the `top` folds

@@ -33,7 +33,7 @@ from tracestrata.redaction import redact_url_credentials, register_env, register
 
 if TYPE_CHECKING:  # loaded where used: numpy is not imported by --help
     from tracestrata.protocols import HumanLabel
-    from tracestrata.sampling.policy import Policy
+    from tracestrata.policy.model import Policy
 
 V = TypeVar("V")
 Resolve = Callable[[str], Path]
@@ -554,10 +554,7 @@ def _check_period(policy: Policy, every: timedelta, *, path: Path, text: str) ->
 
 
 def _load_policy(value: str | dict[str, object], *, path: Path, resolve: Resolve) -> Policy:
-    from tracestrata.sampling.policy import (  # numpy is loaded on first use, not by --help
-        load_policy,
-        parse_policy,
-    )
+    from tracestrata.policy.parse import load_policy, parse_policy
 
     if isinstance(value, str):
         return load_policy(resolve(value))

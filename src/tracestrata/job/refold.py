@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from tracestrata.design import Cell, ProxyTotals, RawPart, Unit
 from tracestrata.errors import StateError
-from tracestrata.sampling.strata import fold, stratum_key, top_values
+from tracestrata.policy.strata import fold, stratum_key, top_values
 
 
 def refold(cells: Sequence[Cell], units: Sequence[Unit], tops: Mapping[str, int]) -> tuple[list[Cell], list[Unit]]:

@@ -15,8 +15,8 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from tracestrata.design import Design
-from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.samplers import review_order
+from tracestrata.policy.model import Policy
+from tracestrata.sampling.review_draw import review_order
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from tracestrata.job.logs import SyncLog
 from tracestrata.job.state import State
 from tracestrata.protocols import Connector, Window
 from tracestrata.record import JSONValue
-from tracestrata.sampling.policy import Policy
+from tracestrata.policy.model import Policy
 
 T = TypeVar("T")
 

@@ -16,8 +16,9 @@ from tracestrata.estimate.floor_choice import judged_history
 from tracestrata.job.ledger import design_from_runs, select_runs
 from tracestrata.job.state import PlannedItem, RunRow, RunStatus, State
 from tracestrata.protocols import SampleItem, SinkKind, Window, item_id_for
-from tracestrata.sampling.policy import Policy, WindowShare
-from tracestrata.sampling.samplers import SampleResult, review_order
+from tracestrata.policy.model import Policy, WindowShare
+from tracestrata.sampling.sample_result import SampleResult
+from tracestrata.sampling.review_draw import review_order
 from tracestrata.sampling.weights import chosen_floor
 
 AUTO_HISTORY = timedelta(days=7)  # the judged windows `floor = "auto"` reads before a window

@@ -19,8 +19,8 @@ from tracestrata.job.window_plan import WindowPlan, auto_floor, plan_window
 from tracestrata.job.windows import day_share
 from tracestrata.protocols import SampleItem, SinkKind, Window, iter_chunks
 from tracestrata.sampling.field_check import sample_warnings
-from tracestrata.sampling.policy import DAY, Period, Policy
-from tracestrata.sampling.samplers import SampleResult
+from tracestrata.policy.model import DAY, Period, Policy
+from tracestrata.sampling.sample_result import SampleResult
 from tracestrata.sampling.sources import sample_source
 
 DEBUG_HOOK_ENV = "TRACESTRATA_DEBUG_WRITE_HOOK"  # test-only, see _debug_hook

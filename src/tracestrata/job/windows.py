@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from tracestrata.errors import ConfigError
 from tracestrata.protocols import Window
 from tracestrata.record import format_timestamp
-from tracestrata.sampling.policy import DAY, WindowShare
+from tracestrata.policy.model import DAY, WindowShare
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

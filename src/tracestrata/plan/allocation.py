@@ -19,7 +19,7 @@ from tracestrata.plan.neyman import global_half_width, neyman_allocation, smalle
 from tracestrata.plan.rates import expected_rate, usable_rate
 from tracestrata.plan.wilson import FailureSplit, check_half_width, failure_split, wilson_half_width, wilson_target
 from tracestrata.sampling.counts import StratumCounts
-from tracestrata.sampling.policy import Policy
+from tracestrata.policy.model import Policy
 
 
 class AllocationMethod(str, Enum):

@@ -18,7 +18,7 @@ from tracestrata.sampling.counting import count_strata
 from tracestrata.sampling.dedupe import unique_records
 from tracestrata.sampling.field_check import FieldWatch
 from tracestrata.sampling.hashing import hash_key
-from tracestrata.sampling.policy import Policy
+from tracestrata.policy.model import Policy
 from tracestrata.plan.pushdown import CountUnavailable, count_strata_pushdown
 
 

@@ -40,8 +40,9 @@ from tracestrata.plan.residual import (
     review_plan,
     residual_neyman,
 )
-from tracestrata.sampling.weight_expression import ExpressionError
-from tracestrata.sampling.weights import floor_choice, numbers, spec_from_table
+from tracestrata.policy.weight_expression import ExpressionError
+from tracestrata.sampling.weights import floor_choice
+from tracestrata.policy.weight_spec import numbers, spec_from_table
 
 __all__ = ["DAY", "LedgerPlan", "daily_targets", "finished_windows", "plan_from_design", "weighting_forecast"]
 

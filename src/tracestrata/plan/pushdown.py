@@ -27,8 +27,8 @@ from collections.abc import Mapping, Sequence
 from tracestrata.design import ALL
 from tracestrata.protocols import CountRequest, CountsByField, CountsMany, FieldCountRequest, StratumCounter, Window
 from tracestrata.sampling.counts import StratumCounts
-from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.strata import MISSING, OTHER, Dimension
+from tracestrata.policy.model import Policy
+from tracestrata.policy.strata import MISSING, OTHER, Dimension
 
 DEFAULT_MAX_QUERIES = 200
 

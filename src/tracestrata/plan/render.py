@@ -9,7 +9,7 @@ from tracestrata.plan.allocation import AllocationMethod, Plan
 from tracestrata.plan.plan_json import PlanJson, plan_json, review_json, sampling_rate, spread_json
 from tracestrata.plan.request import PlanResult
 from tracestrata.plan.residual import ReviewPlan, SpreadPlan
-from tracestrata.sampling.policy import Policy
+from tracestrata.policy.model import Policy
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:

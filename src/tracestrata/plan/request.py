@@ -24,7 +24,7 @@ from tracestrata.plan.allocation import AllocationMethod, Plan
 from tracestrata.plan.residual import ReviewPlan, SpreadPlan
 from tracestrata.protocols import Window
 from tracestrata.sampling.counts import StratumCounts
-from tracestrata.sampling.policy import Policy
+from tracestrata.policy.model import Policy
 from tracestrata.sampling.sources import Progress
 
 

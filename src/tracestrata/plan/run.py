@@ -20,7 +20,8 @@ from tracestrata.plan.request import PlanHooks, PlanMode, PlanRequest, PlanResul
 from tracestrata.protocols import TraceSource, Window
 from tracestrata.sampling.counts import StratumCounts
 from tracestrata.sampling.field_check import FieldWatch, count_gaps, gap_warnings, seen_paths
-from tracestrata.sampling.policy import Policy, load_policy
+from tracestrata.policy.model import Policy
+from tracestrata.policy.parse import load_policy
 from tracestrata.sampling.sources import ALL_TIME, bad_input, count_source
 
 _HOOKS = PlanHooks()

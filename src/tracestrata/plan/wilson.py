@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from tracestrata.errors import ConfigError
 from tracestrata.estimate.intervals import z_value
 from tracestrata.plan.rates import check_rate, usable_rate
-from tracestrata.sampling.samplers import allocate_stratum
+from tracestrata.sampling.cell_allocation import allocate_stratum
 
 _MAX_N = 1 << 62
 

@@ -23,10 +23,10 @@ from typing import TypedDict
 
 import numpy as np
 
-from tracestrata.sampling.columns import picker
+from tracestrata.columns import picker
 from tracestrata.sampling.labels import GroupKey, Labels
-from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.strata import MISSING, OTHER, fold, stratum_of, top_values
+from tracestrata.policy.model import Policy
+from tracestrata.policy.strata import MISSING, OTHER, fold, stratum_of, top_values
 
 _HASH_MAX = 2**64 - 1
 ProxySums = list[list[int]]

@@ -18,8 +18,10 @@ from tracestrata.errors import InputError
 from tracestrata.protocols import iter_chunks
 from tracestrata.record import TraceRecord
 from tracestrata.sampling.counts import RATE_VALUES, StratumCounts, strata_counts
-from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.samplers import BATCH_SIZE, Sketch, gc_paused
+from tracestrata.policy.model import Policy
+from tracestrata.sampling.record_batches import BATCH_SIZE
+from tracestrata.sampling.sketch import Sketch
+from tracestrata.sampling.samplers import gc_paused
 
 def counting_policy(policy: Policy, rate_field: str | None = None) -> Policy:
     """`policy` as a counting pass reads it: zero targets, no boosts or review, `rate_field` as the proxy."""

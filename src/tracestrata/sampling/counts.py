@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from tracestrata.design import ALL
 from tracestrata.errors import InputError
-from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.strata import check_strata_count, fold, stratum_key, top_values
+from tracestrata.policy.model import Policy
+from tracestrata.policy.strata import check_strata_count, fold, stratum_key, top_values
 
 #: What a rate field's bad value is told.
 RATE_VALUES = "expected a boolean or a number in [0, 1] to estimate a rate from"

@@ -18,12 +18,12 @@ from tracestrata.record import TraceRecord
 from tracestrata.sampling.candidates import CandidateGroup, Folded, RawPartSums
 from tracestrata.sampling.cell_allocation import allocate_boost, allocate_stratum
 from tracestrata.sampling.labels import GroupKey, Labels
-from tracestrata.sampling.policy import Policy
+from tracestrata.policy.model import Policy
 from tracestrata.sampling.proxies import cell_totals, unit_proxies
 from tracestrata.sampling.review_draw import draw_review
 from tracestrata.sampling.sample_result import SampledTrace, SampleResult, boost_cell_id
 from tracestrata.sampling.signal_masks import CellCodes
-from tracestrata.sampling.strata import stratum_of
+from tracestrata.policy.strata import stratum_of
 from tracestrata.sampling.weights import inclusion_probabilities
 
 _KIND_ORDER = {CellKind.BOOST: 0, CellKind.FAILURE: 1, CellKind.NORMAL: 2}

@@ -26,10 +26,10 @@ import numpy as np
 
 from tracestrata.design import MISSING, Cell
 from tracestrata.record import TraceRecord
-from tracestrata.sampling.columns import Column, DictColumn, StringColumn
-from tracestrata.sampling.policy import Policy
+from tracestrata.columns import Column, DictColumn, StringColumn
+from tracestrata.policy.model import Policy
 from tracestrata.sampling.sample_result import SampledTrace
-from tracestrata.sampling.strata import SCALAR_FIELDS, Getter, record_getter
+from tracestrata.policy.strata import SCALAR_FIELDS, Getter, record_getter
 from tracestrata.sampling.weights import floor_warning
 
 MISSING_SHARE = 0.99  # a strata or proxy field missing on more than this share of a window is flagged

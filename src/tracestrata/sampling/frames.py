@@ -28,10 +28,11 @@ import pyarrow as pa
 
 from tracestrata.errors import InputError
 from tracestrata.record import RECORD_FIELDS, TraceRecord
-from tracestrata.sampling.columns import Column, DictColumn, FieldValue, JsonObject, StringColumn
+from tracestrata.columns import Column, DictColumn, FieldValue, JsonObject, StringColumn
 from tracestrata.sampling.manifest import DESIGN_FIELDS
-from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.samplers import SampleResult, sample_columns
+from tracestrata.policy.model import Policy
+from tracestrata.sampling.sample_result import SampleResult
+from tracestrata.sampling.samplers import sample_columns
 
 if TYPE_CHECKING:
     import pandas as pd

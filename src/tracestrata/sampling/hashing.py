@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tracestrata.sampling.columns import StringColumn
+from tracestrata.columns import StringColumn
 
 HASH_VERSION = 1
 _MASK = (1 << 64) - 1

@@ -19,10 +19,10 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 import numpy as np
 
 from tracestrata.errors import ConfigError
-from tracestrata.sampling.columns import Column, DictColumn, FieldValue, numeric_array
-from tracestrata.sampling.policy import DEFAULT_MAX_STRATA, Policy
-from tracestrata.sampling.signals import column_values
-from tracestrata.sampling.strata import MISSING, OTHER, bucket_labels, check_strata_count
+from tracestrata.columns import Column, DictColumn, FieldValue, numeric_array
+from tracestrata.policy.model import DEFAULT_MAX_STRATA, Policy
+from tracestrata.policy.signals import column_values
+from tracestrata.policy.strata import MISSING, OTHER, bucket_labels, check_strata_count
 
 Labels = tuple[str, ...]
 GroupKey = tuple[Labels, int]

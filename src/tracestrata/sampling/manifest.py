@@ -21,9 +21,9 @@ from tracestrata.io.atomic import atomic_write_bytes, atomic_writer
 from tracestrata.io.jsonl import iter_jsonl
 from tracestrata.protocols import JSONObject, JSONValue, Window
 from tracestrata.record import format_timestamp, parse_timestamp
-from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.samplers import SampleResult
-from tracestrata.sampling.strata import raw_getter
+from tracestrata.policy.model import Policy
+from tracestrata.sampling.sample_result import SampleResult
+from tracestrata.policy.strata import raw_getter
 
 FORMAT = 1
 SAMPLE_FILE = "sample.jsonl"

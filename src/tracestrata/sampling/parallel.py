@@ -36,12 +36,10 @@ from tracestrata.protocols import (
 )
 from tracestrata.record import TraceRecord
 from tracestrata.sampling.dedupe import DEFAULT_WINDOW, DuplicateFilter
-from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.samplers import (
-    SampleResult,
-    Sketch,
-    gc_paused,
-)
+from tracestrata.policy.model import Policy
+from tracestrata.sampling.sample_result import SampleResult
+from tracestrata.sampling.sketch import Sketch
+from tracestrata.sampling.samplers import gc_paused
 
 T = TypeVar("T")
 Task = TypeVar("Task")

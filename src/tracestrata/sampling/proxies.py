@@ -19,8 +19,8 @@ import numpy as np
 from tracestrata.design import ProxyTotals
 from tracestrata.errors import InputError
 from tracestrata.record import MAX_SCORE, TraceRecord
-from tracestrata.sampling.columns import Column, DictColumn, FieldValue, StringColumn
-from tracestrata.sampling.strata import record_column
+from tracestrata.columns import Column, DictColumn, FieldValue, StringColumn
+from tracestrata.policy.strata import record_column
 
 SCALE_BITS = 30
 _SCALE = float(2**SCALE_BITS)

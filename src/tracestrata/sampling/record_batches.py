@@ -8,8 +8,8 @@ from operator import attrgetter
 
 from tracestrata.protocols import iter_chunks
 from tracestrata.record import TraceRecord
-from tracestrata.sampling.columns import Column
-from tracestrata.sampling.strata import record_column
+from tracestrata.columns import Column
+from tracestrata.policy.strata import record_column
 
 _RECORD_ID = attrgetter("id")
 BATCH_SIZE = 65_536

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from tracestrata.sampling.cell_allocation import largest_remainder
 from tracestrata.sampling.hashing import hash_ids, hash_key
-from tracestrata.sampling.policy import Policy
+from tracestrata.policy.model import Policy
 from tracestrata.sampling.sample_result import SampledTrace
 
 

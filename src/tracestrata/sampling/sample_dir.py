@@ -16,8 +16,8 @@ from tracestrata.errors import InputError
 from tracestrata.protocols import ColumnSource, TraceSource, Window
 from tracestrata.sampling.field_check import closest, seen_paths
 from tracestrata.sampling.manifest import write_sample_dir
-from tracestrata.sampling.policy import Policy, WindowShare
-from tracestrata.sampling.samplers import SampleResult
+from tracestrata.policy.model import Policy, WindowShare
+from tracestrata.sampling.sample_result import SampleResult
 from tracestrata.sampling.sources import Progress, bad_input, sample_source
 
 class BoostLedger(Protocol):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from tracestrata.design import Cell, CellKind, Design, Unit, cell_id, in_window
 from tracestrata.record import TraceRecord, format_timestamp
-from tracestrata.sampling.columns import JsonObject
+from tracestrata.columns import JsonObject
 
 
 @dataclass(frozen=True, slots=True)

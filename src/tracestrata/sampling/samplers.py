@@ -1,9 +1,7 @@
 """Sample traces in one streaming pass: from records, from columns, or from a source's column batches.
 
 Each entry point feeds one `Sketch` (`tracestrata.sampling.sketch`, which explains the
-design) and asks it for the result. The names the rest of the house imports from here
-(`SampleResult`, `Sketch`, `allocate_stratum`, `review_order`, ...) are handed on from
-the modules that define them.
+design) and asks it for the result.
 """
 
 from __future__ import annotations
@@ -15,13 +13,11 @@ from datetime import UTC, datetime
 
 from tracestrata.protocols import ColumnBatch
 from tracestrata.record import TraceRecord
-from tracestrata.sampling.cell_allocation import allocate_boost, allocate_stratum, largest_remainder
-from tracestrata.sampling.columns import Column, picker
-from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.review_draw import draw_review, review_order
-from tracestrata.sampling.sample_result import SampledTrace, SampleResult, boost_cell_id
-from tracestrata.sampling.record_batches import BATCH_SIZE, record_batches
-from tracestrata.sampling.sketch import SKETCH_STATE_FORMAT, Sketch
+from tracestrata.columns import Column, picker
+from tracestrata.policy.model import Policy
+from tracestrata.sampling.sample_result import SampleResult
+from tracestrata.sampling.record_batches import record_batches
+from tracestrata.sampling.sketch import Sketch
 
 
 def sample_records(
@@ -114,20 +110,4 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-__all__ = [
-    "BATCH_SIZE",
-    "SKETCH_STATE_FORMAT",
-    "SampleResult",
-    "SampledTrace",
-    "Sketch",
-    "allocate_boost",
-    "allocate_stratum",
-    "boost_cell_id",
-    "draw_review",
-    "gc_paused",
-    "largest_remainder",
-    "review_order",
-    "sample_column_batches",
-    "sample_columns",
-    "sample_records",
-]
+__all__ = ["gc_paused", "sample_column_batches", "sample_columns", "sample_records"]

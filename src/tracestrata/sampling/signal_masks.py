@@ -18,9 +18,9 @@ from itertools import repeat
 import numpy as np
 
 from tracestrata.design import CellKind
-from tracestrata.sampling.columns import Column, DictColumn, numeric_array
-from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.signals import Condition, Operator
+from tracestrata.columns import Column, DictColumn, numeric_array
+from tracestrata.policy.model import Policy
+from tracestrata.policy.signals import Condition, Operator
 
 
 @dataclass(frozen=True, slots=True)

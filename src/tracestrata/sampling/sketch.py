@@ -46,18 +46,18 @@ from tracestrata.sampling.candidates import (
     SketchState,
     check_state,
 )
-from tracestrata.sampling.columns import Column, StringColumn, encode
+from tracestrata.columns import Column, StringColumn, encode
 from tracestrata.sampling.decision import Decision, RecordsOf
 from tracestrata.sampling.dedupe import DEFAULT_WINDOW, DuplicateFilter
 from tracestrata.sampling.field_check import FieldPresence, watched_fields
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.labels import GroupKey, LabelEncoder
-from tracestrata.sampling.policy import Policy
+from tracestrata.policy.model import Policy
 from tracestrata.sampling.proxies import batch_totals, cell_totals
 from tracestrata.sampling.record_batches import BATCH_SIZE, record_batches
 from tracestrata.sampling.sample_result import SampleResult
 from tracestrata.sampling.signal_masks import SignalEvaluator
-from tracestrata.sampling.strata import RawRow, raw_getter
+from tracestrata.policy.strata import RawRow, raw_getter
 from tracestrata.sampling.weights import rank_keys
 
 SKETCH_STATE_FORMAT = 1  # `Sketch.to_state`; bump when its layout changes
@@ -176,7 +176,7 @@ class Sketch:
         """One batch: `columns[path][i]` is trace i's value of every field the policy reads.
 
         A column is a list, a numpy array, or a `StringColumn`/`DictColumn` (read as
-        buffers, see `tracestrata.sampling.columns`); the ids a list, an array or a `StringColumn`.
+        buffers, see `tracestrata.columns`); the ids a list, an array or a `StringColumn`.
         """
         n = len(ids)
         if n == 0:

@@ -33,13 +33,9 @@ from tracestrata.protocols import (
 from tracestrata.sampling.counts import StratumCounts, count_fields, counts_from_tally, tally_weighted
 from tracestrata.sampling.counting import counting_policy, counting_sketch, rate_errors, stratum_counts
 from tracestrata.sampling.field_check import FieldPresence, FieldWatch
-from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.samplers import (
-    gc_paused,
-    SampleResult,
-    sample_column_batches,
-    sample_records,
-)
+from tracestrata.policy.model import Policy
+from tracestrata.sampling.samplers import gc_paused, sample_column_batches, sample_records
+from tracestrata.sampling.sample_result import SampleResult
 
 #: Parts worth a process of their own: `jobs=None` means one per CPU, at most this many.
 AUTO_JOBS_MAX = 8

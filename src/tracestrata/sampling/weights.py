@@ -46,89 +46,16 @@ judged traces of the windows before it (`estimate.floor_choice`, `chosen_floor`;
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
 
 import numpy as np
 
 from tracestrata.estimate.estimators import ScoredFrame
-from tracestrata.estimate.floor_choice import FIRST_WINDOW_FLOOR, FloorChoice, choose_floor, first_window_floor
-from tracestrata.sampling.columns import DictColumn, StringColumn
-from tracestrata.sampling.weight_expression import PREFIX, WeightExpression, evaluate, is_expression, parse_expression
+from tracestrata.estimate.floor_choice import FloorChoice, choose_floor, first_window_floor
+from tracestrata.policy.weight_spec import Column, DEFAULT_FLOOR, WeightSpec
 
-UNCERTAINTY = "proxy_uncertainty"
-AUTO = "auto"  # `floor = "auto"`: chosen per window from the earlier windows' judged traces
-DEFAULT_FLOOR = 0.15  # a field's or an expression's first-window floor (docs/sampling.md "The floor")
-MIN_FLOOR = 1e-12  # the smallest floor: ranks u/w <= 1e12
-MAX_SIZE = 1e250  # the largest size: ranks u/w >= 2^-53 / 1e250, far above the subnormals
+
 _U_SCALE = 2.0**-53
-Column = Sequence[object] | np.ndarray | StringColumn | DictColumn  # what the sketch hands `sizes`
-
-
-@dataclass(frozen=True)
-class WeightSpec:
-    """`[sampling] weight = "FIELD" | "proxy_uncertainty:FIELD" | "expr: ..."`, and `floor`.
-
-    `auto` (`floor = "auto"`, the default): `floor` is the one this window uses, chosen from
-    the earlier windows' judged traces (`estimate.floor_choice`; `with_floor`), else the
-    first-window rule; the policy (and its digest) still says "auto"."""
-
-    field: str
-    uncertainty: bool = False
-    floor: float = DEFAULT_FLOOR
-    auto: bool = False
-    expression: WeightExpression | None = None
-
-    @property
-    def text(self) -> str:
-        if self.expression is not None:
-            return f"{PREFIX} {self.expression.text}"
-        return f"{UNCERTAINTY}:{self.field}" if self.uncertainty else self.field
-
-    def to_json(self) -> dict[str, str | float]:
-        return {"weight": self.text, "floor": AUTO if self.auto else self.floor}
-
-    def with_floor(self, floor: float) -> WeightSpec:
-        """The same weight with this window's floor (an auto floor stays auto), kept in
-        [`MIN_FLOOR`, `MAX_SIZE`] as a policy's floor is (a chosen floor is a quantile of the field)."""
-        return replace(self, floor=min(max(float(floor), MIN_FLOOR), MAX_SIZE))
-
-    def raw_sizes(self, column: Column) -> np.ndarray:
-        """The size of every row before the floor: NaN where it is missing or not a number."""
-        x = numbers(column)
-        if self.expression is not None:
-            return evaluate(self.expression, x)
-        if self.uncertainty:
-            with np.errstate(invalid="ignore"):
-                x = np.sqrt(x * (1.0 - x))  # NaN outside [0, 1]
-        return x
-
-    def sizes(self, column: Column) -> np.ndarray:
-        """The size w_i >= floor of every row of a column (a list, numpy array, Dict- or StringColumn)."""
-        x = self.raw_sizes(column)
-        with np.errstate(invalid="ignore"):
-            ok = np.isfinite(x) & (x > self.floor)
-        return np.where(ok, np.minimum(x, MAX_SIZE), self.floor)
-
-
-def numbers(column: Column) -> np.ndarray:
-    """A column as floats: numbers (booleans as 0/1) as they are, anything else NaN."""
-    if isinstance(column, DictColumn):
-        return column.take(_floats(list(column.values)), math.nan)
-    if isinstance(column, StringColumn):
-        return np.full(len(column), math.nan)  # text is never a weight
-    if isinstance(column, np.ndarray) and column.dtype.kind in "fiub":
-        return column.astype(float)
-    values = column.tolist() if isinstance(column, np.ndarray) else column
-    return _floats(values)
-
-
-def _floats(values: Sequence[object]) -> np.ndarray:
-    out = np.full(len(values), math.nan)
-    for i, v in enumerate(values):
-        if type(v) in (float, int, bool):
-            out[i] = float(v)
-    return out
 
 
 def uniforms(hashes: np.ndarray) -> np.ndarray:
@@ -219,27 +146,6 @@ def _uncertainty_warning(spec: WeightSpec, sizes: Sequence[tuple[str, float | No
             f"\"expr: ...\"; docs/sampling.md \"The floor\")")
 
 
-def parse_weight(text: str) -> tuple[str, bool]:
-    """(field path, uncertainty?) of a `weight` value; the path is checked by the caller.
-    An expression (`expr: ...`) gives the one field it reads (`ExpressionError` if it is not allowed)."""
-    if is_expression(text):
-        return parse_expression(text).field, False
-    head, sep, rest = text.partition(":")
-    if sep and head == UNCERTAINTY:
-        return rest.strip(), True
-    return text.strip(), False
-
-
-def weight_spec(text: str, floor: float | str = AUTO) -> WeightSpec:
-    """The spec of a `weight` value and `floor` (a number, or "auto": the first-window floor until
-    a window's history chooses one); raises `ExpressionError` for an expression outside the whitelist."""
-    expression = parse_expression(text) if is_expression(text) else None
-    path, uncertainty = (expression.field, False) if expression is not None else parse_weight(text)
-    if floor == AUTO:
-        return WeightSpec(path, uncertainty, first_window_floor(uncertainty, DEFAULT_FLOOR), True, expression)
-    return WeightSpec(path, uncertainty, float(floor), False, expression)
-
-
 def floor_choice(spec: WeightSpec, frame: ScoredFrame, residual: np.ndarray, column: Column) -> FloorChoice | None:
     """The floor an auto floor would take after these judged traces (their design `frame`,
     residuals against the proxy, weight column) and why (`estimate.floor_choice`); None for a fixed floor."""
@@ -255,35 +161,15 @@ def chosen_floor(spec: WeightSpec, frame: ScoredFrame, residual: np.ndarray, col
     return spec if choice is None else spec.with_floor(choice.floor)
 
 
-def spec_from_table(table: Mapping[str, object], field: str) -> WeightSpec:
-    """A stored policy's `[sampling]` table as a spec (`proxy_uncertainty:field` without a weight)."""
-    text = table.get("weight")
-    floor = table.get("floor", AUTO)
-    if not isinstance(text, str):
-        return weight_spec(f"{UNCERTAINTY}:{field}")
-    number = isinstance(floor, int | float) and not isinstance(floor, bool)
-    return weight_spec(text, float(floor) if number else AUTO)
-
-
 __all__ = [
-    "AUTO",
-    "DEFAULT_FLOOR",
     "FIRST_WINDOW_FLOOR",
     "FLOORED_MIN",
     "FLOORED_SHARE",
-    "MAX_SIZE",
-    "MIN_FLOOR",
-    "UNCERTAINTY",
-    "WeightSpec",
     "chosen_floor",
     "floor_choice",
     "floor_warning",
     "inclusion_probabilities",
     "key_rank",
-    "numbers",
-    "parse_weight",
     "rank_keys",
-    "spec_from_table",
-    "weight_spec",
     "uniforms",
 ]

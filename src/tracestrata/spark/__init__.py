@@ -1,6 +1,6 @@
 """Sample a Spark DataFrame of traces where it lives: the same sample as one machine draws.
 
-    from tracestrata.sampling.policy import load_policy
+    from tracestrata.policy.parse import load_policy
     from tracestrata.spark import sample_dataframe
 
     df = spark.read.parquet("s3://bucket/langfuse-export/2026/06/01/")
@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING
 
 from tracestrata.errors import InputError
 from tracestrata.protocols import Window
-from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.samplers import SampleResult, Sketch
+from tracestrata.policy.model import Policy
+from tracestrata.sampling.sample_result import SampleResult
+from tracestrata.sampling.sketch import Sketch
 
 if TYPE_CHECKING:  # pyspark is the optional `spark` extra: loaded only when a DataFrame is sampled
     from pyspark.sql import Column, DataFrame, Row

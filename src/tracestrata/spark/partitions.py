@@ -40,11 +40,11 @@ import pyarrow.compute as pc
 from tracestrata.errors import InputError
 from tracestrata.protocols import Window
 from tracestrata.record import EPOCH_SECONDS, STATUSES, TEXT_FIELDS, TraceRecord, format_timestamp, parse_timestamp
-from tracestrata.sampling.columns import rows_not_in
+from tracestrata.columns import rows_not_in
 from tracestrata.sampling.frames import Column, arrow_column, arrow_field_column
-from tracestrata.sampling.policy import Policy
-from tracestrata.sampling.samplers import Sketch
-from tracestrata.sampling.strata import normalize_top
+from tracestrata.policy.model import Policy
+from tracestrata.sampling.sketch import Sketch
+from tracestrata.policy.strata import normalize_top
 
 ArrowPyValue: TypeAlias = (
     "str | int | float | bool | bytes | datetime | date | Decimal | None"

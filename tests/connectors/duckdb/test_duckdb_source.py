@@ -19,7 +19,7 @@ from tracestrata.connectors.files.source import FilesTraceSource
 from tracestrata.errors import InputError
 from tracestrata.protocols import Window
 from tracestrata.record import TraceRecord
-from tracestrata.sampling.policy import load_policy, parse_policy
+from tracestrata.policy.parse import load_policy, parse_policy
 from tracestrata.synthetic import generate_traces
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -17,8 +17,9 @@ from tracestrata.connectors.duckdb import source as duckdb_source
 from tracestrata.connectors.duckdb.source import DuckDBTraceSource
 from tracestrata.errors import InputError
 from tracestrata.record import TraceRecord
-from tracestrata.sampling.policy import parse_policy
-from tracestrata.sampling.samplers import SampleResult, sample_column_batches
+from tracestrata.policy.parse import parse_policy
+from tracestrata.sampling.sample_result import SampleResult
+from tracestrata.sampling.samplers import sample_column_batches
 
 POLICY = parse_policy({"seed": "changes", "strata": [{"field": "release"}], "targets": {"default": 100}}, source="test")
 

@@ -127,7 +127,7 @@ def test_missing_path_and_no_trailing_newline(tmp_path, records):
 from hypothesis import given, settings  # noqa: E402
 
 from tracestrata.connectors.files.source import ColumnDecoder  # noqa: E402
-from tracestrata.sampling.strata import raw_getter  # noqa: E402
+from tracestrata.policy.strata import raw_getter  # noqa: E402
 
 
 def column_batches(path, policy, window=None, **options):

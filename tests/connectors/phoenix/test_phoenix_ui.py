@@ -312,7 +312,7 @@ def test_the_reviewer_link_lists_exactly_the_review_subsample(phoenix_server, lo
 
 
 def review_in_order(config, review):
-    from tracestrata.sampling.samplers import review_order
+    from tracestrata.sampling.review_draw import review_order
 
     return review_order(review, config.policy)
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tracestrata.errors import ConfigError
-from tracestrata.sampling.strata import check_path
+from tracestrata.policy.strata import check_path
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,8 +36,8 @@ from tracestrata.errors import ConfigError, InputError, first_line
 from tracestrata.io.prefetch import prefetched
 from tracestrata.protocols import GroupCounts, GroupCountRequest, Window
 from tracestrata.record import EPOCH_SECONDS, RECORD_FIELDS, STATUSES, TEXT_FIELDS, TraceRecord, format_timestamp
-from tracestrata.sampling.columns import DictColumn, StringColumn, rows_not_in
-from tracestrata.sampling.strata import normalize_top, source_value
+from tracestrata.columns import DictColumn, StringColumn, rows_not_in
+from tracestrata.policy.strata import normalize_top, source_value
 
 BATCH_ROWS = 1 << 17
 JSON_RECORDS_MEMORY = "512MB"  # DuckDB's buffer pool while the selected JSONL lines are read

@@ -32,7 +32,7 @@ import orjson
 from tracestrata.errors import InputError
 from tracestrata.protocols import Window
 from tracestrata.record import TraceRecord, parse_timestamp
-from tracestrata.sampling.strata import dig, normalize_top, source_value
+from tracestrata.policy.strata import dig, normalize_top, source_value
 
 CHUNK_BYTES = 4 << 20  # ~11k lines of a typical trace record per batch
 PART_BYTES = 64 << 20  # smallest byte range worth a process of its own

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote, unquote
 
 from tracestrata.design import MISSING, OTHER
-from tracestrata.sampling.strata import KEY_SEPARATOR, format_number
+from tracestrata.policy.strata import KEY_SEPARATOR, format_number
 
 SOURCE_COMMIT = "62751446149b702b419a9292ddfc2280cdf74b8c"
 _JS_SAFE = "-_.!~*'()"  # what `encodeURIComponent` leaves alone

@@ -15,7 +15,7 @@ from enum import Enum
 
 import numpy as np
 
-from tracestrata.sampling.columns import Column, FieldValue, JsonObject
+from tracestrata.columns import Column, FieldValue, JsonObject
 
 
 class Operator(str, Enum):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from tracestrata.sampling.signals import Condition
+from tracestrata.policy.signals import Condition
 
 
 class HashTarget(str, Enum):

@@ -24,7 +24,7 @@ import orjson
 from tracestrata.design import ALL, MISSING, OTHER
 from tracestrata.errors import ConfigError, InputError
 from tracestrata.record import TEXT_FIELDS, TraceRecord
-from tracestrata.sampling.columns import FieldValue, JsonObject
+from tracestrata.columns import FieldValue, JsonObject
 
 KEY_SEPARATOR = " | "
 
