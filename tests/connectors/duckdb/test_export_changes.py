@@ -125,3 +125,18 @@ def test_missing_values_still_read_as_missing(tmp_path):
     strata = {s.record.id: s.stratum for s in result.selected}
     assert strata["x"] == strata["z"] != strata["y"]
     source.close()
+
+
+def test_an_empty_or_missing_status_is_ok_when_status_comes_as_codes(tmp_path):
+    """`status` is coded from its raw values ('' and NULL among them); both read as `ok`, as on the files path."""
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    statuses = ["ok", "", None, "error", "ok", None]
+    pq.write_table(pa.table({"id": [f"t{i}" for i in range(6)], "timestamp": [1767225600] * 6, "status": statuses}),
+                   folder / "a.parquet")
+    policy = parse_policy({"seed": "s", "strata": [{"field": "status"}], "targets": {"default": 10}}, source="test")
+    source = DuckDBTraceSource(str(folder))
+    result = source.complete_records(sample_column_batches(source.iter_column_batches(None, policy.fields()), policy))
+    assert {s.record.id: s.stratum for s in result.selected} == {f"t{i}": "error" if i == 3 else "ok" for i in range(6)}
+    assert {s.record.id: s.record.status for s in result.selected}["t1"] == "ok"
+    source.close()

@@ -413,6 +413,15 @@ class DuckDBTraceSource:
             return f"coalesce(nullif({expression}, ''), 'ok')", "typed"
         return expression, "typed"
 
+    def _raw_status(self) -> str | None:
+        """The `status` column itself when it is text: coded as it is (a `DISTINCT` and a
+        `list_position` on the column's dictionary), its empty and missing values read as `ok`
+        in Python, not by an expression DuckDB evaluates on every row."""
+        if self._exact_json():
+            return None
+        found = self.expression("status")
+        return found[0] if found is not None and str(found[1]) == "VARCHAR" else None
+
     def _whole_source(self, path: str) -> bool:
         """`source.x` is read from the whole `source` value (as the files path reads it), unless mapped."""
         return path.startswith("source.") and path not in self.layout.columns
@@ -438,14 +447,17 @@ class DuckDBTraceSource:
         by_row = self._by_row()
         selects = [f"{trace_id} AS __id", f"{timestamp} IS NULL AS __no_time"]
         kinds: list[str] = []
-        vocabularies: list[list[str] | None] = []
+        vocabularies: list[list[str | None] | None] = []
         try:
             for i, path in enumerate(checked):
                 sql, kind = self._field_sql(path)
-                vocabulary = self._vocabulary(sql, path) if kind == "typed" else None
+                raw = self._raw_status() if path == "status" else None
+                vocabulary = self._vocabulary(raw or sql, path) if kind == "typed" else None
                 if vocabulary is not None:  # 0: a value not listed, 1: missing, i: the value vocabulary[i - 2]
                     values = "CAST([NULL" + "".join(f", {_sql_string(v)}" for v in vocabulary) + "] AS VARCHAR[])"
-                    sql = f"CAST(coalesce(list_position({values}, {sql}), 0) AS UTINYINT)"
+                    sql = f"CAST(coalesce(list_position({values}, {raw or sql}), 0) AS UTINYINT)"
+                    # the codes list the raw values; what each stands for (status: empty or missing is `ok`)
+                    vocabulary = [None, *vocabulary] if raw is None else ["ok", *(v or "ok" for v in vocabulary)]
                 selects.append(f"{sql} AS __f{i}")
                 kinds.append(kind)
                 vocabularies.append(vocabulary)
@@ -531,12 +543,15 @@ class DuckDBTraceSource:
                 f"the export changed while it was being sampled (a value of {path} not there when its values were listed): rerun",
                 field=path,
             )
-        present = np.flatnonzero(np.bincount(codes, minlength=len(vocabulary) + 2))
+        present = np.flatnonzero(np.bincount(codes, minlength=len(vocabulary) + 1))
         # only the values this batch holds, as Arrow's dictionary would list them; missing is -1
-        table = np.full(len(vocabulary) + 2, -1, dtype=np.int16)
-        values = present[present > 1]
-        table[values] = np.arange(len(values), dtype=np.int16)
-        column = DictColumn(table[codes], [vocabulary[v - 2] for v in values.tolist()])
+        table = np.full(len(vocabulary) + 1, -1, dtype=np.int16)
+        index: dict[str, int] = {}  # two codes may stand for one value (status: '' and 'ok')
+        for code in present.tolist():
+            value = vocabulary[code - 1]
+            if value is not None:
+                table[code] = index.setdefault(value, len(index))
+        column = DictColumn(table[codes], list(index))
         head = path.partition(".")[0]
         return _normalized(head, column) if head in ("tags", *TEXT_FIELDS) else column
 
@@ -775,7 +790,7 @@ class _Reading:
 
     fields: list[str]
     kinds: list[str]
-    vocabularies: list[list[str] | None]
+    vocabularies: list[list[str | None] | None]  # per code from 1 (missing), the value it stands for
     read: int
     by_row: bool
 
