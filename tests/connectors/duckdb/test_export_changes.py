@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tracestrata.connectors.duckdb import source as duckdb_source
+from tracestrata.connectors.duckdb import relation as duckdb_relation
 from tracestrata.connectors.duckdb.source import DuckDBTraceSource
 from tracestrata.errors import InputError
 from tracestrata.sampling.policy import parse_policy
@@ -85,7 +85,7 @@ def test_a_sampled_trace_gone_from_the_export_is_one_line(tmp_path):
 def test_an_object_store_glob_is_listed_once(tmp_path, monkeypatch):
     """A file landing on the store mid-run (sorted first) shifts no `file_index`: the list is frozen."""
     folder = export(tmp_path)
-    monkeypatch.setattr(duckdb_source, "open_object_store", lambda con, location: None)  # file:// needs no credentials
+    monkeypatch.setattr(duckdb_relation, "open_object_store", lambda con, location: None)  # file:// needs no credentials
     source = DuckDBTraceSource(f"file://{folder}/*.parquet")
     result = scan(source)
     stubs = [s.record.id for s in result.selected]
