@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tracestrata.connectors.duckdb import records as duckdb_records
 from tracestrata.connectors.duckdb import relation as duckdb_relation
 from tracestrata.connectors.duckdb.source import DuckDBTraceSource
 from tracestrata.errors import InputError
@@ -139,4 +140,19 @@ def test_an_empty_or_missing_status_is_ok_when_status_comes_as_codes(tmp_path):
     result = source.complete_records(sample_column_batches(source.iter_column_batches(None, policy.fields()), policy))
     assert {s.record.id: s.stratum for s in result.selected} == {f"t{i}": "error" if i == 3 else "ok" for i in range(6)}
     assert {s.record.id: s.record.status for s in result.selected}["t1"] == "ok"
+    source.close()
+
+
+def test_unchanged_local_files_are_read_back_without_their_ids(tmp_path):
+    """Files as they were listed (same inode, size, change time): the rows hold the sampled traces,
+    so the records are read without the id column and equal those read with it."""
+    folder = export(tmp_path)
+    source = DuckDBTraceSource(str(folder))
+    result = scan(source)
+    assert source.unchanged()
+    rows = {s.record.row: s.record.id for s in result.selected}  # type: ignore[attr-defined]
+    assert duckdb_records.records_at(source, list(rows), ids=rows) == source.records_at(list(rows))
+    assert_own_records(source.complete_records(result), [s.record.id for s in result.selected])
+    write(folder / "a.parquet", "a", 5, order=[4, 3, 2, 1, 0])
+    assert not source.unchanged()  # and the records are read by row with their ids checked, as above
     source.close()

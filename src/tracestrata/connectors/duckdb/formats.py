@@ -36,6 +36,18 @@ def format_of(location: str) -> str:
     )
 
 
+def file_stamps(paths: list[str]) -> tuple[tuple[int, ...], ...] | None:
+    """Each local file's (inode, size, change time in ns): the same stamps later mean the same
+    bytes (a write or a replacement changes the change time or the inode, and no program can set
+    the change time back); None for an object-store URL or a file that cannot be read."""
+    if any("://" in path for path in paths):
+        return None
+    try:
+        return tuple((s.st_ino, s.st_size, s.st_ctime_ns, s.st_mtime_ns) for s in map(os.stat, paths))
+    except OSError:
+        return None
+
+
 def glob_of(location: str, fmt: str) -> str:
     """The glob a location stands for: a folder means every file of its format under it."""
     if "://" not in location and Path(location).is_dir():
@@ -45,4 +57,4 @@ def glob_of(location: str, fmt: str) -> str:
     return location
 
 
-__all__ = ["FORMATS", "format_of", "glob_of"]
+__all__ = ["FORMATS", "file_stamps", "format_of", "glob_of"]

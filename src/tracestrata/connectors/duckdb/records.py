@@ -8,7 +8,7 @@ as JSON and CSV always are; a sampled trace gone from the export is one error.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -36,7 +36,10 @@ def complete_records(source: ExportRelation, result: SampleResult, window: Windo
     found: dict[str, TraceRecord] = {}
     rows = [r.row for r in stubs if isinstance(r, RowStub)]
     if len(rows) == len(stubs):
-        at = records_at(source, rows, window)
+        # files unchanged since they were listed: each row still holds the trace sampled there, and
+        # the id column (most of what the read costs: its pages are decompressed whole) is not read again
+        trusted = {r.row: r.id for r in stubs if isinstance(r, RowStub)} if source.unchanged() else None
+        at = records_at(source, rows, window, ids=trusted)
         for stub, row in zip(stubs, rows, strict=True):
             record = at.get(row)
             if record is not None and record.id == stub.id:
@@ -67,11 +70,11 @@ def records(source: ExportRelation, ids: Sequence[str], window: Window | None = 
         con.execute("DROP TABLE IF EXISTS __selected")
 
 
-def records_at(source: ExportRelation, rows: Sequence[int], window: Window | None = None) -> dict[int, TraceRecord]:
-    """The full records at some places of a Parquet scan (`file_index << 40 | file_row_number`).
-
-    DuckDB's Parquet reader applies the `file_row_number` filter first and decodes the
-    other columns only where a row passed it: no id is decoded and compared."""
+def records_at(
+    source: ExportRelation, rows: Sequence[int], window: Window | None = None, *, ids: Mapping[int, str] | None = None
+) -> dict[int, TraceRecord]:
+    """The full records at some places of a Parquet scan (`file_index << 40 | file_row_number`);
+    with `ids` (place -> id, known to be there), the id column is not read."""
     con = source.connection()
     mask = (1 << ROW_BITS) - 1
     con.execute(
@@ -80,27 +83,29 @@ def records_at(source: ExportRelation, rows: Sequence[int], window: Window | Non
         [ROW_BITS, mask, list(rows)],
     )
     try:
-        return dict(iter_records(source, window, selected=True, by_row=True))
+        return dict(iter_records(source, window, selected=True, by_row=True, ids=ids))
     finally:
         con.execute("DROP TABLE IF EXISTS __selected_rows")
 
 
 def iter_records(
-    source: ExportRelation, window: Window | None, *, selected: bool, by_row: bool = False
+    source: ExportRelation, window: Window | None, *, selected: bool, by_row: bool = False, ids: Mapping[int, str] | None = None
 ) -> Iterator[tuple[int, TraceRecord]]:
     """(place, record) of the window's traces: only those of the ids in `__selected` when
-    `selected`, of the places in `__selected_rows` with `by_row` (place -1 without)."""
+    `selected`, of the places in `__selected_rows` with `by_row` (place -1 without); `ids`:
+    each place's id, not read again."""
     if source.exact_json():
         yield from ((-1, r) for r in _json_records(source, window, selected=selected))
         return
-    query, names, json_typed = _records_query(source, window, selected=selected, by_row=by_row)
+    query, names, json_typed = _records_query(source, window, selected=selected, by_row=by_row, read_id=ids is None)
     with read_errors(source.location):
         result = source.connection().execute(query)
         header = [d[0] for d in result.description]
         while chunk := result.fetchmany(10_000):  # Python rows (Arrow's to_pylist would import pandas)
             for values in chunk:
                 row = dict(zip(header, values, strict=True))
-                data: dict[str, object] = {"id": row["id"], "timestamp": row["timestamp"]}
+                place = row["__place"] if by_row else -1
+                data: dict[str, object] = {"id": row["id"] if ids is None else ids[place], "timestamp": row["timestamp"]}
                 for name in names:
                     value = row[name]
                     if name in json_typed and value is not None:
@@ -111,17 +116,19 @@ def iter_records(
                 try:
                     record = TraceRecord.from_json(data, path=source.location)
                 except InputError as exc:
-                    raise InputError(f"trace {row['id']!r}: {exc.message}", path=source.location, field=exc.field) from None
-                yield (row["__place"] if by_row else -1), record
+                    raise InputError(f"trace {data['id']!r}: {exc.message}", path=source.location, field=exc.field) from None
+                yield place, record
 
 
-def _records_query(source: ExportRelation, window: Window | None, *, selected: bool, by_row: bool) -> tuple[str, list[str], set[str]]:
+def _records_query(
+    source: ExportRelation, window: Window | None, *, selected: bool, by_row: bool, read_id: bool = True
+) -> tuple[str, list[str], set[str]]:
     """The query of the records, the record fields it reads, and those read as JSON text."""
     trace_id, timestamp = source.id_sql(), source.timestamp_sql()
     condition = f"{trace_id} IN (SELECT id FROM __selected)" if selected else "TRUE"
     if by_row:  # the row number pushed into the scan, then the exact (file, row)
         condition = "__row IN (SELECT r FROM __selected_rows) AND (__file, __row) IN (SELECT (f, r) FROM __selected_rows)"
-    selects = [f"{trace_id} AS id", f"{timestamp} AS timestamp"]
+    selects = [f"{trace_id if read_id else 'NULL'} AS id", f"{timestamp} AS timestamp"]
     if by_row:
         selects.append(f"(CAST(__file AS BIGINT) << {ROW_BITS}) | __row AS __place")
     names, json_typed = [], set()

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from tracestrata.connectors.duckdb.formats import FORMATS, format_of, glob_of
+from tracestrata.connectors.duckdb.formats import FORMATS, file_stamps, format_of, glob_of
 from tracestrata.connectors.duckdb.layouts import LAYOUTS, Layout
 from tracestrata.connectors.duckdb.sql import (
     NUMERIC,
@@ -61,6 +61,8 @@ class ExportRelation:
         self._tree: FieldTree = {"id": None, "timestamp": None}
         self._csv_types: str | None = None
         self._files: str | None = None
+        self._listed: list[str] = []
+        self._stamps: tuple[tuple[int, ...], ...] | None = None
         self.skip_bad = False  # rows that cannot be read: counted and skipped instead of one error
         self.bad_lines = 0
         self.first_bad: InputError | None = None
@@ -130,7 +132,12 @@ class ExportRelation:
             except duckdb.Error:
                 found = []
             self._files = "[" + ", ".join(map(sql_string, found)) + "]" if found else files  # none: DuckDB says so
+            self._listed, self._stamps = found, file_stamps(found) if found else None
         return self._files
+
+    def unchanged(self) -> bool:
+        """Whether the Parquet files listed are local and still as they were listed (`file_stamps`)."""
+        return self._stamps is not None and file_stamps(self._listed) == self._stamps
 
     def _csv_text_columns(self, files: str) -> str:
         """`, types = {...}`: the CSV columns of the id and text fields read as text, not as the
