@@ -28,13 +28,15 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
+from tracestrata.io.prefetch import prefetched
 from tracestrata.sampling.hashing import hash_ids
 
 DEFAULT_WINDOW = 1 << 18
+B = TypeVar("B")
 _MERGE_BELOW = 4096  # batches smaller than this are merged into one array before they are stored
 
 
@@ -177,6 +179,25 @@ def unique_batches(
             yield int(keep.sum()), {p: select_rows(c, keep) for p, c in columns.items()}, int(len(ids) - keep.sum())
 
 
+def hashed_batches(
+    batches: Iterable[B], key: tuple[int, int], seen: DuplicateFilter
+) -> Iterator[tuple[B, np.ndarray | None, np.ndarray | None]]:
+    """Each batch (anything with `ids`) with its ids' keyed hashes and `seen.keep` of them (None,
+    None for an empty batch), made a batch ahead in a thread: the hash and the repeat filter
+    (numpy, which releases the GIL on whole arrays) run while the caller sketches the batch before."""
+
+    def stage() -> Iterator[tuple[B, np.ndarray | None, np.ndarray | None]]:
+        for batch in batches:
+            ids = batch.ids  # type: ignore[attr-defined]
+            if len(ids):
+                hashes = hash_ids(ids, key)
+                yield batch, hashes, seen.keep(hashes, ids)
+            else:
+                yield batch, None, None
+
+    return prefetched(stage())
+
+
 def unique_records(
     records: Iterable[Any],
     key: tuple[int, int],
@@ -196,4 +217,4 @@ def unique_records(
         on_repeats(seen.dropped)
 
 
-__all__ = ["DEFAULT_WINDOW", "DuplicateFilter", "select_rows", "unique_batches", "unique_records"]
+__all__ = ["DEFAULT_WINDOW", "DuplicateFilter", "hashed_batches", "select_rows", "unique_batches", "unique_records"]

@@ -50,7 +50,7 @@ from tracestrata.design import ALL, Cell, CellKind, Design, ProxyTotals, RawPart
 from tracestrata.protocols import ColumnBatch, iter_chunks
 from tracestrata.record import TraceRecord, format_timestamp
 from tracestrata.sampling.columns import DictColumn, StringColumn, encode
-from tracestrata.sampling.dedupe import DEFAULT_WINDOW, DuplicateFilter
+from tracestrata.sampling.dedupe import DEFAULT_WINDOW, DuplicateFilter, hashed_batches
 from tracestrata.sampling.field_check import FieldPresence, watched_fields
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.policy import DEFAULT_MAX_STRATA, Policy
@@ -462,10 +462,10 @@ class Sketch:
         """Feed every batch; returns the batches' payload -> record function (None if there were none)."""
         convert: Callable[[Any], TraceRecord] | None = None
         try:
-            for batch in batches:
+            for batch, hashes, fresh in hashed_batches(batches, self.key, self._dedupe):  # a batch ahead, in a thread
                 convert = batch.record
-                if len(batch.ids):
-                    self.add_columns(batch.ids, batch.columns, batch.refs)
+                if hashes is not None:
+                    self.add_columns(batch.ids, batch.columns, batch.refs, hashed=(hashes, fresh))
                 if progress is not None:
                     progress(batch)
         except MemoryError:
@@ -500,7 +500,8 @@ class Sketch:
         return [raw_getter(path) for path in self.fields]
 
     def add_columns(
-        self, ids: Sequence[str] | StringColumn, columns: Mapping[str, Sequence[Any]], payloads: Sequence[Any]
+        self, ids: Sequence[str] | StringColumn, columns: Mapping[str, Sequence[Any]], payloads: Sequence[Any],
+        *, hashed: tuple[np.ndarray, np.ndarray | None] | None = None,
     ) -> None:
         """One batch: `columns[path][i]` is trace i's value of every field the policy reads.
 
@@ -510,8 +511,8 @@ class Sketch:
         n = len(ids)
         if n == 0:
             return
-        hashes = hash_ids(ids, self.key)
-        fresh = self._dedupe.keep(hashes, ids)
+        # `hashed`: the ids' hashes and `_dedupe.keep` of them, already computed (`hashed_batches`)
+        hashes, fresh = hashed if hashed is not None else (h := hash_ids(ids, self.key), self._dedupe.keep(h, ids))
         if fresh is not None:
             self.duplicates += n - int(fresh.sum())
         self.population += n if fresh is None else int(fresh.sum())
