@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from tracestrata.cli.main import cli
 from tracestrata.record import TraceRecord
-from tracestrata.sampling.dedupe import DuplicateFilter, unique_records
+from tracestrata.sampling.dedupe import DuplicateFilter, hashed_batches, unique_records
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.policy import parse_policy
 from tracestrata.sampling.samplers import Sketch, sample_records
@@ -176,3 +176,25 @@ def test_the_slot_table_never_changes_which_rows_are_repeats() -> None:
             expected = reference.keep(hashes)
             got = ours.keep(hashes, ids)
             assert (np.ones(size, dtype=bool) if got is None else got).tolist() == expected.tolist()
+
+
+def test_hashed_batches_gives_what_the_filter_gives_in_turn() -> None:
+    """A batch ahead in a thread: the same hashes and the same first-occurrence masks, in order."""
+
+    @dataclasses.dataclass
+    class Batch:
+        ids: list[str]
+
+    key = hash_key("ahead")
+    batches = [Batch([str(i % 700) for i in range(start, start + 500)]) for start in range(0, 3000, 500)] + [Batch([])]
+    in_turn = DuplicateFilter()
+    got = list(hashed_batches(iter(batches), key, DuplicateFilter()))
+    assert [b for b, _, _ in got] == batches
+    for (_, hashes, keep), batch in zip(got, batches, strict=True):
+        if not batch.ids:
+            assert hashes is None and keep is None
+            continue
+        expected = hash_ids(batch.ids, key)
+        assert hashes is not None and hashes.tolist() == expected.tolist()
+        wanted = in_turn.keep(expected, batch.ids)
+        assert (keep is None and wanted is None) or (keep is not None and wanted is not None and keep.tolist() == wanted.tolist())
