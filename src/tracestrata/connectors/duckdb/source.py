@@ -11,7 +11,6 @@ meaning: `relation`.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
 
 from tracestrata.connectors.duckdb import counts, records
 from tracestrata.connectors.duckdb.formats import FORMATS, format_of
@@ -25,12 +24,8 @@ from tracestrata.protocols import Window
 from tracestrata.record import TraceRecord
 from tracestrata.sampling.allocation import StratumCounts
 from tracestrata.sampling.field_check import FieldPresence
-from tracestrata.sampling.parallel import available_cpus
 from tracestrata.sampling.policy import Policy
 from tracestrata.sampling.samplers import SampleResult
-
-if TYPE_CHECKING:
-    import duckdb
 
 BATCH_ROWS = 1 << 17
 
@@ -60,24 +55,15 @@ class DuckDBTraceSource(ExportRelation):
             self._con = None
 
     def iter_column_batches(self, window: Window | None, fields: Sequence[str], *, part: object = None) -> Iterator[ColumnBatch]:
-        """Arrow batches of the window's traces: ids and the columns `fields`, as the sketch reads them.
-
-        Unless `threads` is set, DuckDB scans with one thread fewer than the CPUs: the hashing and
-        the sketch the batches feed take about one (measured on 10M Parquet, 2 CPUs: the same wall
-        time as with both, 0.90x the CPU time and 0.64x the peak memory)."""
+        """Arrow batches of the window's traces: ids and the columns `fields`, as the sketch reads them."""
         query, reading = scan_query(self, window, fields)
-        con = self.connection()
-        if self.threads is None:
-            con.execute(f"SET threads = {max(1, available_cpus() - 1)}")
-        try:
-            with read_errors(self.location, arrow=True):
-                reader = con.sql(query).to_arrow_reader(self.batch_rows)
-                # DuckDB and Arrow (both without the GIL) make the next batch while the sketch reads this one
-                self._scanning = prefetched((column_batch(self, batch, reading) for batch in reader), interrupt=con.interrupt)
-                yield from self._scanning
-        finally:
-            if self.threads is None and self.is_open():  # the queries after it (the records read back) use every CPU
-                _reset_threads(con)
+        with read_errors(self.location, arrow=True):
+            reader = self.connection().sql(query).to_arrow_reader(self.batch_rows)
+            # DuckDB and Arrow (both without the GIL) make the next batch while the sketch reads this one
+            self._scanning = prefetched(
+                (column_batch(self, batch, reading) for batch in reader), interrupt=self.connection().interrupt
+            )
+            yield from self._scanning
 
     def complete_records(self, result: SampleResult, window: Window | None = None) -> SampleResult:
         """The result with each selected trace's full record (see `records`)."""
@@ -101,16 +87,6 @@ class DuckDBTraceSource(ExportRelation):
         """Population and failure counts per stratum from one `GROUP BY` in DuckDB; None when a
         trace id repeats in the window (the sketch then counts, once per id)."""
         return counts.count_strata(self, window, policy, rate_field=rate_field, presence=presence)
-
-
-def _reset_threads(con: duckdb.DuckDBPyConnection) -> None:
-    """DuckDB's own thread count again, at best: not while a scan stopped by an error still holds
-    its result, nor in a scan left unfinished until the interpreter exits (the connection is not
-    used after either)."""
-    try:
-        con.execute("RESET threads")
-    except Exception:  # noqa: BLE001 - duckdb.Error, or its import failing at exit
-        pass
 
 
 __all__ = ["FORMATS", "ColumnBatch", "DuckDBTraceSource", "check_credentials", "format_of", "open_object_store"]
