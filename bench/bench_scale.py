@@ -136,6 +136,15 @@ def report(title: str, results: dict[str, tuple[float, float, float]]) -> None:
     print(f"  {'method':44} {'wall s':>8} {'vs floor':>9} {'CPU s':>8} {'vs floor':>9} {'peak MB':>8}")
     for name, (wall, rss, cpu) in results.items():
         print(f"  {name:44} {wall:8.2f} {wall / floor:8.2f}x {cpu:8.2f} {cpu / floor_cpu:8.2f}x {rss:8.0f}")
+    ours = {name: r for name, r in results.items() if name.startswith("tracestrata")}
+    fastest = min(ours, key=lambda name: ours[name][0])
+    wall, rss, cpu = ours[fastest]
+    print(f"  fastest tracestrata path ({fastest.removeprefix('tracestrata, ')}): {wall / floor:.2f}x the floor's wall, "
+          f"{cpu / floor_cpu:.2f}x its CPU (goals: Parquet >= 10M <= 2.0x, 1M <= 2.5x; JSONL <= 2x); "
+          f"largest peak of a tracestrata path {max(r[1] for r in ours.values()):.0f} MB (goal at 10M: <= 1,000 MB)")
+    md5_wall, _, md5_cpu = results["SQL bottom-k, md5_number (stable)"]
+    print(f"  {fastest.removeprefix('tracestrata, ')} / SQL bottom-k md5_number: {wall / md5_wall:.2f}x the wall, "
+          f"{cpu / md5_cpu:.2f}x the CPU (goal at >= 10M: <= 1.0x)")
 
 
 def main() -> None:

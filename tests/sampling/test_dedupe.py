@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from tracestrata.cli.main import cli
 from tracestrata.record import TraceRecord
-from tracestrata.sampling.dedupe import DuplicateFilter, unique_records
+from tracestrata.sampling.dedupe import DuplicateFilter, hashed_batches, sorted_hashes, unique_records
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.policy.parse import parse_policy
 from tracestrata.sampling.sketch import Sketch
@@ -177,3 +177,55 @@ def test_the_slot_table_never_changes_which_rows_are_repeats() -> None:
             expected = reference.keep(hashes)
             got = ours.keep(hashes, ids)
             assert (np.ones(size, dtype=bool) if got is None else got).tolist() == expected.tolist()
+
+
+def test_hashed_batches_gives_what_the_filter_gives_in_turn() -> None:
+    """A batch ahead in a thread: the same hashes and the same first-occurrence masks, in order."""
+
+    @dataclasses.dataclass
+    class Batch:
+        ids: list[str]
+
+    key = hash_key("ahead")
+    batches = [Batch([str(i % 700) for i in range(start, start + 500)]) for start in range(0, 3000, 500)] + [Batch([])]
+    in_turn = DuplicateFilter()
+    got = list(hashed_batches(iter(batches), key, DuplicateFilter()))
+    assert [b for b, _, _ in got] == batches
+    for (_, hashes, keep), batch in zip(got, batches, strict=True):
+        if not batch.ids:
+            assert hashes is None and keep is None
+            continue
+        expected = hash_ids(batch.ids, key)
+        assert hashes is not None and hashes.tolist() == expected.tolist()
+        wanted = in_turn.keep(expected, batch.ids)
+        assert (keep is None and wanted is None) or (keep is not None and wanted is not None and keep.tolist() == wanted.tolist())
+
+
+def test_sorted_hashes_is_numpys_sort() -> None:
+    """Radix passes on the top bits, then the runs sharing them: np.sort's result on any input."""
+    rng = np.random.default_rng(7)
+    for trial in range(80):
+        size = int(rng.choice([10, 5000, 70_000, 131_072]))
+        kind = trial % 4
+        if kind == 0:  # hashes
+            values = rng.integers(0, 2**64 - 1, size, dtype=np.uint64)
+        elif kind == 1:  # every top bit zero: one run
+            values = rng.integers(0, 5000, size, dtype=np.uint64)
+        elif kind == 2:  # a few runs of shared top bits
+            values = rng.integers(0, 2**20, size, dtype=np.uint64) << np.uint64(30)
+        else:  # top 32 bits random, middle zero: pairs sharing them now and then
+            values = rng.integers(0, 2**64 - 1, size, dtype=np.uint64) & np.uint64(0xFFFFFFFF000000FF)
+        assert sorted_hashes(values).tolist() == np.sort(values).tolist()
+
+
+def test_batch_numbers_past_256_never_hide_a_remembered_hash() -> None:
+    """The slots keep batch numbers mod 256: over hundreds of small batches (numbers wrapping, the
+    window spanning more than 255 of them) the filter still drops exactly the reference's rows."""
+    rng = np.random.default_rng(5)
+    for window in (300, 20_000):
+        ours, reference = DuplicateFilter(window), _SearchEveryRow(window)
+        for _ in range(700):
+            size = int(rng.choice([1, 3, 7, 5000]))
+            hashes = rng.integers(0, 30_000, size, dtype=np.uint64) << np.uint64(44)
+            got = ours.keep(hashes, [str(h) for h in hashes.tolist()])
+            assert (np.ones(size, dtype=bool) if got is None else got).tolist() == reference.keep(hashes).tolist()

@@ -48,7 +48,7 @@ from tracestrata.sampling.candidates import (
 )
 from tracestrata.columns import Column, StringColumn, encode
 from tracestrata.sampling.decision import Decision, RecordsOf
-from tracestrata.sampling.dedupe import DEFAULT_WINDOW, DuplicateFilter
+from tracestrata.sampling.dedupe import DEFAULT_WINDOW, DuplicateFilter, hashed_batches
 from tracestrata.sampling.field_check import FieldPresence, watched_fields
 from tracestrata.sampling.hashing import hash_ids, hash_key
 from tracestrata.sampling.labels import GroupKey, LabelEncoder
@@ -157,10 +157,10 @@ class Sketch:
         which `result` then uses unless told another."""
         convert: Callable[[object], TraceRecord] | None = None
         try:
-            for batch in batches:
+            for batch, hashes, fresh in hashed_batches(batches, self.key, self._dedupe):  # a batch ahead, in a thread
                 convert = self._default_convert = batch.record
-                if len(batch.ids):
-                    self.add_columns(batch.ids, batch.columns, batch.refs)
+                if hashes is not None:
+                    self.add_columns(batch.ids, batch.columns, batch.refs, hashed=(hashes, fresh))
                 if progress is not None:
                     progress(batch)
         except MemoryError:
@@ -171,7 +171,8 @@ class Sketch:
         return convert
 
     def add_columns(
-        self, ids: Sequence[str] | StringColumn, columns: Mapping[str, Column], payloads: Sequence[object]
+        self, ids: Sequence[str] | StringColumn, columns: Mapping[str, Column], payloads: Sequence[object],
+        *, hashed: tuple[np.ndarray, np.ndarray | None] | None = None,
     ) -> None:
         """One batch: `columns[path][i]` is trace i's value of every field the policy reads.
 
@@ -181,8 +182,8 @@ class Sketch:
         n = len(ids)
         if n == 0:
             return
-        hashes = hash_ids(ids, self.key)
-        fresh = self._dedupe.keep(hashes, ids)
+        # `hashed`: the ids' hashes and `_dedupe.keep` of them, already computed (`hashed_batches`)
+        hashes, fresh = hashed if hashed is not None else (h := hash_ids(ids, self.key), self._dedupe.keep(h, ids))
         if fresh is not None:
             self.duplicates += n - int(fresh.sum())
         self.population += n if fresh is None else int(fresh.sum())

@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tracestrata.connectors.duckdb import source as duckdb_source
+from tracestrata.connectors.duckdb import records as duckdb_records
+from tracestrata.connectors.duckdb import relation as duckdb_relation
 from tracestrata.connectors.duckdb.source import DuckDBTraceSource
 from tracestrata.errors import InputError
 from tracestrata.record import TraceRecord
@@ -92,7 +93,7 @@ def test_a_sampled_trace_gone_from_the_export_is_one_line(tmp_path):
 def test_an_object_store_glob_is_listed_once(tmp_path, monkeypatch):
     """A file landing on the store mid-run (sorted first) shifts no `file_index`: the list is frozen."""
     folder = export(tmp_path)
-    monkeypatch.setattr(duckdb_source, "open_object_store", lambda con, location: None)  # file:// needs no credentials
+    monkeypatch.setattr(duckdb_relation, "open_object_store", lambda con, location: None)  # file:// needs no credentials
     source = DuckDBTraceSource(f"file://{folder}/*.parquet")
     result = scan(source)
     stubs = [s.record.id for s in result.selected]
@@ -131,4 +132,34 @@ def test_missing_values_still_read_as_missing(tmp_path):
     result = sample_column_batches(source.iter_column_batches(None, POLICY.fields()), POLICY)
     strata = {s.record.id: s.stratum for s in result.selected}
     assert strata["x"] == strata["z"] != strata["y"]
+    source.close()
+
+
+def test_an_empty_or_missing_status_is_ok_when_status_comes_as_codes(tmp_path):
+    """`status` is coded from its raw values ('' and NULL among them); both read as `ok`, as on the files path."""
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    statuses = ["ok", "", None, "error", "ok", None]
+    pq.write_table(pa.table({"id": [f"t{i}" for i in range(6)], "timestamp": [1767225600] * 6, "status": statuses}),
+                   folder / "a.parquet")
+    policy = parse_policy({"seed": "s", "strata": [{"field": "status"}], "targets": {"default": 10}}, source="test")
+    source = DuckDBTraceSource(str(folder))
+    result = source.complete_records(sample_column_batches(source.iter_column_batches(None, policy.fields()), policy))
+    assert {s.record.id: s.stratum for s in result.selected} == {f"t{i}": "error" if i == 3 else "ok" for i in range(6)}
+    assert {s.record.id: s.record.status for s in result.selected}["t1"] == "ok"
+    source.close()
+
+
+def test_unchanged_local_files_are_read_back_without_their_ids(tmp_path):
+    """Files as they were listed (same inode, size, change time): the rows hold the sampled traces,
+    so the records are read without the id column and equal those read with it."""
+    folder = export(tmp_path)
+    source = DuckDBTraceSource(str(folder))
+    result = scan(source)
+    assert source.unchanged()
+    rows = {s.record.row: s.record.id for s in result.selected}  # type: ignore[attr-defined]
+    assert duckdb_records.records_at(source, list(rows), ids=rows) == source.records_at(list(rows))
+    assert_own_records(source.complete_records(result), [s.record.id for s in result.selected])
+    write(folder / "a.parquet", "a", 5, order=[4, 3, 2, 1, 0])
+    assert not source.unchanged()  # and the records are read by row with their ids checked, as above
     source.close()

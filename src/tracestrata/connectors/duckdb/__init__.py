@@ -16,13 +16,18 @@ Needs `pip install '.[duckdb]'` from a checkout (duckdb and pyarrow).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tracestrata.connectors.duckdb.layouts import layout
 from tracestrata.connectors.files.local import FileOutputs, source_path
 from tracestrata.errors import ConfigError
+from tracestrata.protocols import Window
+from tracestrata.record import TraceRecord
+
+if TYPE_CHECKING:
+    from tracestrata.connectors.duckdb.source import DuckDBTraceSource
 
 OPTIONS = ("path", "schema", "format", "where", "columns", "sink_dir", "scores_path", "project")
 
@@ -30,7 +35,7 @@ OPTIONS = ("path", "schema", "format", "where", "columns", "sink_dir", "scores_p
 class ExportConnector(FileOutputs):
     name = "export"
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    def __init__(self, options: Mapping[str, object]) -> None:
         self.options = dict(options)
         path = str(self.options["path"])
         local = "://" not in path
@@ -39,7 +44,7 @@ class ExportConnector(FileOutputs):
         scores = self.options.get("scores_path")
         self.scores_path = Path(scores) if scores else None
 
-    def trace_source(self) -> Any:
+    def trace_source(self) -> DuckDBTraceSource | EmptyExportFolder:
         return open_export(self.options, folder_may_be_empty=True)
 
 
@@ -55,7 +60,7 @@ class EmptyExportFolder:
     def name(self) -> str:
         return f"export:{self.location}"
 
-    def iter_traces(self, window: Any, *, metadata_keys: Any = ()) -> Iterator[Any]:
+    def iter_traces(self, window: Window, *, metadata_keys: Sequence[str] = ()) -> Iterator[TraceRecord]:
         return iter(())
 
     def close(self) -> None:
@@ -71,7 +76,7 @@ def _holds_no_export(path: str) -> bool:
     return not any(f.is_file() and not f.name.startswith((".", "_")) for f in folder.rglob("*"))
 
 
-def open_export(options: Mapping[str, Any], *, folder_may_be_empty: bool = False) -> Any:
+def open_export(options: Mapping[str, object], *, folder_may_be_empty: bool = False) -> DuckDBTraceSource | EmptyExportFolder:
     """A `DuckDBTraceSource` from connector options (checked: unknown keys, types); with
     `folder_may_be_empty`, an `EmptyExportFolder` for a folder that holds no export file yet."""
     from tracestrata.connectors.duckdb.source import DuckDBTraceSource
@@ -90,7 +95,7 @@ def open_export(options: Mapping[str, Any], *, folder_may_be_empty: bool = False
     return DuckDBTraceSource(str(path), format=str(fmt) if fmt else None, layout=base.with_columns(dict(columns), where))
 
 
-def create(options: Mapping[str, Any]) -> ExportConnector:
+def create(options: Mapping[str, object]) -> ExportConnector:
     """The factory for `type = "export"` (and the `parquet:`/`duckdb:` sources of `sample` and `plan`)."""
     open_export(options, folder_may_be_empty=True)  # checks the options now, reads nothing
     return ExportConnector(options)
