@@ -26,13 +26,13 @@ twice: the population of its cell is then one too high (documented bound).
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 
-from tracestrata.io.prefetch import prefetched
 from tracestrata.sampling.hashing import hash_ids
 
 DEFAULT_WINDOW = 1 << 18
@@ -210,19 +210,28 @@ def hashed_batches(
     batches: Iterable[B], key: tuple[int, int], seen: DuplicateFilter
 ) -> Iterator[tuple[B, np.ndarray | None, np.ndarray | None]]:
     """Each batch (anything with `ids`) with its ids' keyed hashes and `seen.keep` of them (None,
-    None for an empty batch), made a batch ahead in a thread: the hash and the repeat filter
-    (numpy, which releases the GIL on whole arrays) run while the caller sketches the batch before."""
+    None for an empty batch), made a batch ahead in one worker thread: the hash and the repeat
+    filter (numpy, which releases the GIL on whole arrays) run while the caller sketches the batch
+    before. The batches themselves are pulled in the caller's thread, so a source that reads
+    under the caller's context (the job's retry budget, `io.retry.governing`) keeps it; one
+    worker keeps the repeat filter in batch order."""
 
-    def stage() -> Iterator[tuple[B, np.ndarray | None, np.ndarray | None]]:
+    def hashed(batch: B) -> tuple[B, np.ndarray | None, np.ndarray | None]:
+        ids = batch.ids  # type: ignore[attr-defined]
+        if not len(ids):
+            return batch, None, None
+        hashes = hash_ids(ids, key)
+        return batch, hashes, seen.keep(hashes, ids)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracestrata-hash") as pool:
+        ahead: Future[tuple[B, np.ndarray | None, np.ndarray | None]] | None = None
         for batch in batches:
-            ids = batch.ids  # type: ignore[attr-defined]
-            if len(ids):
-                hashes = hash_ids(ids, key)
-                yield batch, hashes, seen.keep(hashes, ids)
-            else:
-                yield batch, None, None
-
-    return prefetched(stage())
+            submitted = pool.submit(hashed, batch)
+            if ahead is not None:
+                yield ahead.result()
+            ahead = submitted
+        if ahead is not None:
+            yield ahead.result()
 
 
 def unique_records(

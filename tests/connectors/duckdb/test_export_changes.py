@@ -144,9 +144,9 @@ def test_an_empty_or_missing_status_is_ok_when_status_comes_as_codes(tmp_path):
                    folder / "a.parquet")
     policy = parse_policy({"seed": "s", "strata": [{"field": "status"}], "targets": {"default": 10}}, source="test")
     source = DuckDBTraceSource(str(folder))
-    result = source.complete_records(sample_column_batches(source.iter_column_batches(None, policy.fields()), policy))
+    result = sample_column_batches(source.iter_column_batches(None, policy.fields()), policy)
     assert {s.record.id: s.stratum for s in result.selected} == {f"t{i}": "error" if i == 3 else "ok" for i in range(6)}
-    assert {s.record.id: s.record.status for s in result.selected}["t1"] == "ok"
+    assert source.complete_records([s.record for s in result.selected])["t1"].status == "ok"
     source.close()
 
 
@@ -159,7 +159,7 @@ def test_unchanged_local_files_are_read_back_without_their_ids(tmp_path):
     assert source.unchanged()
     rows = {s.record.row: s.record.id for s in result.selected}  # type: ignore[attr-defined]
     assert duckdb_records.records_at(source, list(rows), ids=rows) == source.records_at(list(rows))
-    assert_own_records(source.complete_records(result), [s.record.id for s in result.selected])
+    assert_own_records(completed(source, result), [s.record.id for s in result.selected])
     write(folder / "a.parquet", "a", 5, order=[4, 3, 2, 1, 0])
     assert not source.unchanged()  # and the records are read by row with their ids checked, as above
     source.close()
