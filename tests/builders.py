@@ -8,7 +8,7 @@ import orjson
 from hypothesis import strategies as st
 
 from tracestrata.design import CellKind
-from tracestrata.job.state import PlannedItem
+from tracestrata.job.state_rows import PlannedItem
 from tracestrata.policy.parse import parse_policy
 from tracestrata.synthetic import generate_traces, judge
 

@@ -18,7 +18,7 @@ import pytest
 from builders import sync_config_toml
 
 from tracestrata.cli.main import main
-from tracestrata.job.state import _expected_tables
+from tracestrata.job.state_schema import _expected_tables
 from tracestrata.synthetic import generate_traces
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)

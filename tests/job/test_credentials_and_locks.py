@@ -9,7 +9,8 @@ import pytest
 from tracestrata.cli.main import main
 from tracestrata.errors import LockedError, SourceError, StateError, redact_urls
 from tracestrata.job.logs import NullLog
-from tracestrata.job.state import State, lock_state
+from tracestrata.job.state import State
+from tracestrata.job.state_file import lock_state
 
 HIDDEN = "-".join(("must", "not", "show"))  # made up at run time: no file holds a URL with a login in it
 

@@ -10,8 +10,11 @@ import pytest
 from builders import plan_window
 
 from tracestrata.errors import LockedError, StateError
-from tracestrata.job import state as state_module
-from tracestrata.job.state import SCHEMA_VERSION, PlannedItem, State, lock_state
+from tracestrata.job import state_schema as state_module
+from tracestrata.job.state_schema import SCHEMA_VERSION
+from tracestrata.job.state_rows import PlannedItem
+from tracestrata.job.state import State
+from tracestrata.job.state_file import lock_state
 from tracestrata.record import Score
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
@@ -143,7 +146,7 @@ def test_garbage_file_is_a_state_error(tmp_path: Path) -> None:
 def test_lock_is_exclusive_across_processes(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from tracestrata.job.state import lock_state\nimport sys,time\nwith lock_state({str(path)!r}):\n print('held', flush=True)\n time.sleep(30)"],
+        [sys.executable, "-c", f"from tracestrata.job.state_file import lock_state\nimport sys,time\nwith lock_state({str(path)!r}):\n print('held', flush=True)\n time.sleep(30)"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -17,7 +17,8 @@ import pytest
 
 from tracestrata.cli.main import main
 from tracestrata.errors import LockedError, StateError
-from tracestrata.job.state import State, lock_state
+from tracestrata.job.state import State
+from tracestrata.job.state_file import lock_state
 
 CONFIG = (
     'state = "{state}"\n[source]\ntype = "jsonl"\npath = "{traces}"\n'

@@ -222,7 +222,8 @@ def _judge_config(config_path: Path, asked: Asked, windows: list[Window], now: d
     from tracestrata.io.retry import governing
     from tracestrata.job.config import JudgeModel, load_config
     from tracestrata.job.judge_step import run_judge_step
-    from tracestrata.job.state import State, lock_state
+    from tracestrata.job.state import State
+    from tracestrata.job.state_file import lock_state
     from tracestrata.job.sync import load_connector
 
     config = load_config(config_path)

@@ -23,7 +23,7 @@ from tracestrata.estimate.render import render_report
 from tracestrata.io.atomic import atomic_write_text
 from tracestrata.job.config import SyncConfig
 from tracestrata.job.logs import SyncLog
-from tracestrata.job.state import RunRow
+from tracestrata.job.state_rows import RunRow
 from tracestrata.protocols import Connector, Window, iter_chunks
 from tracestrata.record import Score
 from tracestrata.evaluators.design import source_evaluator_design

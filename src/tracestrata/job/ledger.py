@@ -24,7 +24,8 @@ from pathlib import Path
 from tracestrata.design import Cell, Design, Unit, in_window
 from tracestrata.errors import StateError
 from tracestrata.job.refold import refold, tops_of
-from tracestrata.job.state import RunRow, RunStatus, State
+from tracestrata.job.state_rows import RunRow, RunStatus
+from tracestrata.job.state import State
 from tracestrata.record import Score
 
 

@@ -23,7 +23,8 @@ from tracestrata.estimate.report import Report
 from tracestrata.estimate.report_page import ReportPage, naive_by_stratum
 from tracestrata.estimate.trend import Trend, build_trend
 from tracestrata.job.ledger import design_from_runs, select_runs
-from tracestrata.job.state import RunRow, RunStatus, State
+from tracestrata.job.state_rows import RunRow, RunStatus
+from tracestrata.job.state import State
 from tracestrata.record import Score, format_timestamp
 
 __all__ = ["WatchSettings", "ledger_context", "ledger_page", "sample_context", "watch_ledger"]

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tracestrata.errors import StateError
-from tracestrata.job.state import State, lock_state
+from tracestrata.job.state import State
+from tracestrata.job.state_file import lock_state
 
 OLD_BOOST_FILE = "tracestrata-boost.json"
 """Where boost counts were kept before they moved into the state store (next to `--out`)."""

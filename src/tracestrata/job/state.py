@@ -35,37 +35,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tracestrata.errors import StateError
-from tracestrata.job.state_file import (
-    SQLITE_MAGIC,
-    _connect_readonly,
-    _create_private,
-    _narrow,
-    check_state_path,
-    lock_state,
-)
-from tracestrata.job.state_rows import (
-    SAMPLED_STATUSES,
-    ItemStatus,
-    PlannedItem,
-    RunCounts,
-    RunRow,
-    RunStatus,
-    damaged,
-    now_text,
-    sampling_part,
-)
+from tracestrata.job.state_file import _connect_readonly, _create_private, _narrow, check_state_path, lock_state
+from tracestrata.job.state_rows import damaged
 from tracestrata.job.state_runs import RunLog
-from tracestrata.job.state_schema import (  # _V1.._V3 kept here: tests build old files from them
-    _ROW_CHECKS,
-    _V1,
-    _V2,
-    _V3,
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    _expected_tables,
-    _tables,
-)
-from tracestrata.job.state_scores import SampledRow, ScoreLog
+from tracestrata.job.state_schema import _ROW_CHECKS, MIGRATIONS, SCHEMA_VERSION, _expected_tables, _tables
+from tracestrata.job.state_scores import ScoreLog
 
 ONE_SHOT = "sample|"  # boost rows of one-shot `sample --state` runs: this prefix and the run's source and window
 
@@ -201,21 +175,4 @@ class State(RunLog, ScoreLog):
             db.executemany("INSERT INTO boost VALUES (?, ?, ?)", [(ONE_SHOT + run, k, int(n)) for k, n in taken.items() if n])
 
 
-__all__ = [
-    "MIGRATIONS",
-    "SAMPLED_STATUSES",
-    "SCHEMA_VERSION",
-    "SQLITE_MAGIC",
-    "ItemStatus",
-    "PlannedItem",
-    "RunCounts",
-    "RunRow",
-    "RunStatus",
-    "SampledRow",
-    "State",
-    "check_state_path",
-    "damaged",
-    "lock_state",
-    "now_text",
-    "sampling_part",
-]
+__all__ = ["ONE_SHOT", "State"]

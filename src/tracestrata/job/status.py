@@ -16,7 +16,8 @@ from typing import TypedDict
 
 from tracestrata.job.config import SyncConfig, source_identity
 from tracestrata.job.health import HEALTH_CURSOR, Health, human_age
-from tracestrata.job.state import RunRow, RunStatus, State
+from tracestrata.job.state_rows import RunRow, RunStatus
+from tracestrata.job.state import State
 from tracestrata.job.windows import pending_count
 from tracestrata.record import JSONValue, format_timestamp
 from tracestrata.redaction import redact

@@ -38,7 +38,8 @@ from tracestrata.job.logs import NullLog, SyncLog
 from tracestrata.job.report_step import refresh_reports
 from tracestrata.job.run_context import RunContext, SyncOutcome, WindowResult, retry_message
 from tracestrata.job.scores_step import read_scores, watch
-from tracestrata.job.state import State, lock_state
+from tracestrata.job.state import State
+from tracestrata.job.state_file import lock_state
 from tracestrata.job.window_step import render_name, sample_window
 from tracestrata.job.windows import due_windows, format_duration, pending_count
 from tracestrata.protocols import Connector, SetsUpReview, Window

@@ -14,7 +14,8 @@ from datetime import timedelta
 
 from tracestrata.estimate.floor_choice import judged_history
 from tracestrata.job.ledger import design_from_runs, select_runs
-from tracestrata.job.state import PlannedItem, RunRow, RunStatus, State
+from tracestrata.job.state_rows import PlannedItem, RunRow, RunStatus
+from tracestrata.job.state import State
 from tracestrata.protocols import SampleItem, SinkKind, Window, item_id_for
 from tracestrata.policy.model import Policy, WindowShare
 from tracestrata.sampling.sample_result import SampleResult

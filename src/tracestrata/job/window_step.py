@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from tracestrata.errors import RetriableSourceError
 from tracestrata.job.proxy_fill import ProxyFilledSource
 from tracestrata.job.run_context import RunContext, WindowResult
-from tracestrata.job.state import PlannedItem, RunRow, RunStatus
+from tracestrata.job.state_rows import PlannedItem, RunRow, RunStatus
 from tracestrata.job.window_plan import WindowPlan, auto_floor, plan_window
 from tracestrata.job.windows import day_share
 from tracestrata.protocols import SampleItem, SinkKind, Window, iter_chunks

@@ -28,7 +28,8 @@ from tracestrata.estimate.spread import StratumSpread, report_spreads
 from tracestrata.estimate.weighted_difference import difference_unequal
 from tracestrata.estimate.weighting_gain import weighting_gain
 from tracestrata.job.ledger import design_from_ledger
-from tracestrata.job.state import RunStatus, State
+from tracestrata.job.state_rows import RunStatus
+from tracestrata.job.state import State
 from tracestrata.job.windows import format_duration
 from tracestrata.record import Score, parse_timestamp
 from tracestrata.plan.rates import observed_rate
