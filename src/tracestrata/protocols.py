@@ -176,6 +176,18 @@ class ColumnBatch(Protocol):
 
 
 @runtime_checkable
+class CountsBytes(Protocol):
+    """A batch that knows how many bytes of input it was read from (for progress on long reads)."""
+
+    bytes_read: int
+
+
+def bytes_of(batch: object) -> int:
+    """The bytes a batch was read from, 0 for one that does not count them."""
+    return batch.bytes_read if isinstance(batch, CountsBytes) else 0
+
+
+@runtime_checkable
 class ColumnSource(Protocol):
     """A trace source that can hand over only the fields a policy reads, in column batches
     (the fast path: nothing else is decoded). `part` is one of `partitions()`, if any."""
@@ -490,6 +502,7 @@ __all__ = [
     "BodyFetcher",
     "ColumnBatch",
     "ColumnSource",
+    "CountsBytes",
     "CompletesRecords",
     "Connector",
     "GroupCountRequest",
@@ -517,6 +530,7 @@ __all__ = [
     "TraceSource",
     "Window",
     "WriteResult",
+    "bytes_of",
     "item_id_for",
     "iter_chunks",
     "score_id_for",

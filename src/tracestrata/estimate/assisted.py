@@ -124,9 +124,8 @@ def _num(x: float | None) -> float | None:
 
 def proxy_value(unit: Unit, field: str) -> float | None:
     """The unit's proxy: `Unit.proxy[field]` when the sampler set it, else the record field by path."""
-    carried = getattr(unit, "proxy", None)
-    if isinstance(carried, Mapping) and field in carried:
-        value = carried[field]
+    if field in unit.proxy:
+        value = unit.proxy[field]
     else:
         value = unit.attr(field)
     return proxy_number(value, field, unit.trace_id, EstimationError)
@@ -135,7 +134,7 @@ def proxy_value(unit: Unit, field: str) -> float | None:
 def _totals(cells: Sequence[Cell], field: str) -> tuple[np.ndarray, np.ndarray]:
     known_n, known_sum, found = np.zeros(len(cells)), np.zeros(len(cells)), False
     for i, cell in enumerate(cells):
-        totals = (getattr(cell, "proxy", None) or {}).get(field)
+        totals = cell.proxy.get(field)
         if totals is None:
             continue
         found = True

@@ -30,6 +30,7 @@ import numpy as np
 from tracestrata.protocols import (
     ColumnBatch,
     ColumnSource,
+    CountsBytes,
     Partitioned,
     SkipsBadInput,
     Window,
@@ -179,9 +180,9 @@ def batches_read(batches: Iterator[ColumnBatch]) -> Iterator[ColumnBatch]:
     """Pass a part's batches through, adding their bytes to the parent's progress counter."""
     for batch in batches:
         yield batch
-        if _COUNTER is not None:
+        if _COUNTER is not None and isinstance(batch, CountsBytes):
             with _COUNTER.get_lock():
-                _COUNTER.value += int(getattr(batch, "bytes_read", 0))
+                _COUNTER.value += batch.bytes_read
 
 
 def _context() -> BaseContext:

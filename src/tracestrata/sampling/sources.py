@@ -29,6 +29,7 @@ from tracestrata.protocols import (
     SkipsBadInput,
     TraceSource,
     Window,
+    bytes_of,
 )
 from tracestrata.sampling.counts import StratumCounts, count_fields, counts_from_tally, tally_weighted
 from tracestrata.sampling.counting import counting_policy, counting_sketch, rate_errors, stratum_counts
@@ -90,7 +91,7 @@ def sample_source(
         source.iter_column_batches(window, policy.fields()),
         policy,
         boost_collected=boost_collected,
-        progress=(lambda batch: progress(batch.bytes_read)) if progress is not None else None,
+        progress=(lambda batch: progress(bytes_of(batch))) if progress is not None else None,
     )
     if isinstance(source, CompletesRecords):
         result = _completed(source, result, window)
@@ -149,7 +150,7 @@ def count_source(
             with gc_paused(), rate_errors(rate_field):
                 sketch.add_column_batches(
                     source.iter_column_batches(window, sketch.fields),
-                    progress=(lambda batch: progress(batch.bytes_read)) if progress is not None else None,
+                    progress=(lambda batch: progress(bytes_of(batch))) if progress is not None else None,
                 )
         if watch is not None:
             watch.presence.merge(sketch.presence)
