@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from tracestrata.connectors.duckdb.relation import ExportRelation
 
+_FEW_VALUES = 16  # a coded field with at most this many values finds those of a batch one value at a time
 ROW_BITS = 40  # a row's place: file_index << 40 | file_row_number (rows per file below 2**40; files below 2**23)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_TIME = "expected a timestamp, ISO 8601 text or epoch seconds (missing or unreadable; epoch milliseconds are out of range)"
@@ -182,7 +183,10 @@ def _field(batch: pa.RecordBatch, reading: Reading, i: int) -> SketchColumn:
             f"the export changed while it was being sampled (a value of {path} not there when its values were listed): rerun",
             field=path,
         )
-    present = np.flatnonzero(np.bincount(codes, minlength=len(vocabulary) + 1))
+    if len(vocabulary) <= _FEW_VALUES:  # one pass a value: a quarter of the time of a `bincount`, which first widens the codes
+        present = np.array([code for code in range(1, len(vocabulary) + 1) if (codes == code).any()], dtype=np.intp)
+    else:
+        present = np.flatnonzero(np.bincount(codes, minlength=len(vocabulary) + 1))
     # only the values this batch holds, as Arrow's dictionary would list them; missing is -1
     table = np.full(len(vocabulary) + 1, -1, dtype=np.int16)
     index: dict[str, int] = {}  # two codes may stand for one value (status: '' and 'ok')
@@ -190,7 +194,7 @@ def _field(batch: pa.RecordBatch, reading: Reading, i: int) -> SketchColumn:
         value = vocabulary[code - 1]
         if value is not None:
             table[code] = index.setdefault(value, len(index))
-    column = DictColumn(table[codes], list(index))
+    column = DictColumn(table.take(codes), list(index))  # `take`: a third of the time of `table[codes]`
     head = path.partition(".")[0]
     return normalized(head, column) if head in ("tags", *TEXT_FIELDS) else column
 
