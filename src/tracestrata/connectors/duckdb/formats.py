@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from tracestrata.errors import InputError
@@ -36,16 +37,26 @@ def format_of(location: str) -> str:
     )
 
 
+RACY_NS = 2_000_000_000  # stamps younger than this are not trusted (`file_stamps`)
+
+
 def file_stamps(paths: list[str]) -> tuple[tuple[int, ...], ...] | None:
     """Each local file's (inode, size, change time in ns): the same stamps later mean the same
     bytes (a write or a replacement changes the change time or the inode, and no program can set
-    the change time back); None for an object-store URL or a file that cannot be read."""
+    the change time back); None for an object-store URL, a file that cannot be read, or one
+    changed in the last `RACY_NS` (where change times are coarse, 1-2 s on FAT or SMB, a
+    rewrite of the same size in the same tick would keep them: as git treats a "racily clean"
+    file, such stamps are not trusted and the ids are read back and checked)."""
     if any("://" in path for path in paths):
         return None
     try:
-        return tuple((s.st_ino, s.st_size, s.st_ctime_ns, s.st_mtime_ns) for s in map(os.stat, paths))
+        stats = [os.stat(path) for path in paths]
     except OSError:
         return None
+    racy = time.time_ns() - RACY_NS
+    if any(s.st_ctime_ns >= racy or s.st_mtime_ns >= racy for s in stats):
+        return None  # changed moments ago: a same-size rewrite within one coarse clock tick keeps the stamps
+    return tuple((s.st_ino, s.st_size, s.st_ctime_ns, s.st_mtime_ns) for s in stats)
 
 
 def glob_of(location: str, fmt: str) -> str:

@@ -40,6 +40,8 @@ def complete_records(
         # the id column (most of what the read costs: its pages are decompressed whole) is not read again
         trusted = {r.row: r.id for r in stubs if isinstance(r, RowStub)} if source.unchanged() else None
         at = records_at(source, rows, window, ids=trusted)
+        if trusted is not None and not source.unchanged():  # replaced while it was read: read again, ids checked
+            at = records_at(source, rows, window)
         for stub, row in zip(stubs, rows, strict=True):
             record = at.get(row)
             if record is not None and record.id == stub.id:
