@@ -214,7 +214,8 @@ def hashed_batches(
     filter (numpy, which releases the GIL on whole arrays) run while the caller sketches the batch
     before. The batches themselves are pulled in the caller's thread, so a source that reads
     under the caller's context (the job's retry budget, `io.retry.governing`) keeps it; one
-    worker keeps the repeat filter in batch order."""
+    worker keeps the repeat filter in batch order. A source that fails hands the caller the batch
+    read before the failure first, so errors come in source order, as without the look-ahead."""
 
     def hashed(batch: B) -> tuple[B, np.ndarray | None, np.ndarray | None]:
         ids = batch.ids  # type: ignore[attr-defined]
@@ -225,7 +226,16 @@ def hashed_batches(
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracestrata-hash") as pool:
         ahead: Future[tuple[B, np.ndarray | None, np.ndarray | None]] | None = None
-        for batch in batches:
+        source = iter(batches)
+        while True:
+            try:
+                batch = next(source)
+            except StopIteration:
+                break
+            except Exception:
+                if ahead is not None:  # the batch before first: an error the caller finds there comes first
+                    yield ahead.result()
+                raise
             submitted = pool.submit(hashed, batch)
             if ahead is not None:
                 yield ahead.result()

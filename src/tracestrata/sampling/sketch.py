@@ -30,7 +30,7 @@ corrected).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 
 import numpy as np
@@ -156,16 +156,13 @@ class Sketch:
         """Feed every batch; returns the batches' payload -> record function (None if there were none),
         which `result` then uses unless told another."""
         convert: Callable[[object], TraceRecord] | None = None
-        failed: list[Exception] = []
         try:
-            for batch, hashes, fresh in hashed_batches(_pulled(batches, failed), self.key, self._dedupe):  # a batch ahead, in a thread
+            for batch, hashes, fresh in hashed_batches(batches, self.key, self._dedupe):  # a batch ahead, in a thread
                 convert = self._default_convert = batch.record
                 if hashes is not None:
                     self.add_columns(batch.ids, batch.columns, batch.refs, hashed=(hashes, fresh))
                 if progress is not None:
                     progress(batch)
-            if failed:
-                raise failed[0]
         except MemoryError:
             error = self._labels.memory_error(free=self._store.groups.clear)
             if error is None:
@@ -263,16 +260,6 @@ class Sketch:
     def cell_proxy(self, group: CandidateGroup) -> dict[str, ProxyTotals]:
         """A folded group's proxy totals, by proxy field."""
         return cell_totals(self.proxies, group.proxy)
-
-
-def _pulled(batches: Iterable[ColumnBatch], failed: list[Exception]) -> Iterator[ColumnBatch]:
-    """`batches`, ending where the source fails, its error kept in `failed`: the batch is read
-    one ahead of the one sketched (`hashed_batches`), so without this a malformed line in the
-    next batch was reported before an error the sketch finds in this one (earlier in the source)."""
-    try:
-        yield from batches
-    except Exception as exc:  # noqa: BLE001 - re-raised by the caller once the batches before are sketched
-        failed.append(exc)
 
 
 def _as_records(payloads: list[object]) -> list[TraceRecord]:
